@@ -1,0 +1,44 @@
+# Each target bootstraps .venv itself; `make run` and `make test` are the whole set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.stamp-run
+STAMP_DEV := $(VENV)/.stamp-dev
+
+.PHONY: run test bench desktop lint system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev,desktop]"
+	touch $@ $(STAMP_RUN)
+
+run: $(STAMP_RUN)
+	$(BIN)/bulkmsg serve
+
+desktop: $(STAMP_DEV)
+	$(BIN)/bulkmsg desktop
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: $(STAMP_DEV) system-deps
+	$(BIN)/ruff check backend desktop tests bench
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP_DEV) system-deps
+	@set -e; for b in bench/*.py; do case $$b in */_*) continue;; esac; $(BIN)/python $$b; done
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check backend desktop tests bench
+	$(BIN)/ruff format --check backend desktop tests bench
+	$(BIN)/mypy backend
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

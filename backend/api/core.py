@@ -1,0 +1,82 @@
+"""Health, sign-in, WebSocket tickets and the event log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy import func, select
+
+from backend import __version__
+from backend.errors import ApiError, bad_request, json_body
+from backend.events.hub import envelope
+from backend.security.guards import current_principal
+from backend.security.tokens import WS_TICKET_TTL_S
+from backend.store.models import Event
+
+bp = Blueprint("core", __name__)
+
+
+def install(app: Flask, _services: Any) -> None:
+    app.register_blueprint(bp)
+
+
+EVENTS_MAX_LIMIT = 1000
+
+
+def services() -> Any:
+    return current_app.extensions["bulkmsg"]
+
+
+@bp.get("/api/health")
+def health() -> Any:
+    return jsonify({"status": "ok", "version": __version__})
+
+
+@bp.post("/api/session")
+def sign_in() -> Any:
+    """Exchange the one-time code from the URL `bulkmsg serve` printed for a bearer token."""
+    code = json_body().get("code")
+    if not isinstance(code, str) or not code:
+        raise bad_request("Give the one-time code from the link `bulkmsg serve` printed.")
+    principal = services().redeem_login_code(code)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "This sign-in link was already used or has expired; run `bulkmsg token`.")
+    return jsonify({"token": services().signer.issue(principal)})
+
+
+@bp.post("/api/ws-ticket")
+def ws_ticket() -> Any:
+    ticket = services().signer.issue(current_principal(), kind="ws", ttl_s=WS_TICKET_TTL_S)
+    return jsonify({"ticket": ticket})
+
+
+@bp.get("/api/events")
+def list_events() -> Any:
+    after = int_arg("after", default=None, low=0)
+    limit = int_arg("limit", default=200, low=1, high=EVENTS_MAX_LIMIT)
+    account_id = current_principal().account_id
+    with services().db.read() as session:
+        query = select(Event).where(Event.account_id == account_id)
+        if after is None:
+            # Without `after`: the newest `limit` events, oldest first.
+            rows = list(session.scalars(query.order_by(Event.id.desc()).limit(limit)))[::-1]
+        else:
+            rows = list(session.scalars(query.where(Event.id > after).order_by(Event.id).limit(limit)))
+        total = session.scalar(select(func.count()).select_from(Event).where(Event.account_id == account_id))
+    return jsonify({"items": [envelope(ev) for ev in rows], "total": total})
+
+
+def int_arg(name: str, *, default: int | None, low: int = 0, high: int | None = None) -> Any:
+    """A whole-number query argument, or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"`{name}` must be a whole number.", [{"field": name, "reason": "not a number"}]) from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise bad_request(f"`{name}` must be {bound}.", [{"field": name, "reason": f"must be {bound}"}])
+    return value

@@ -1,0 +1,64 @@
+"""The app factory. Nothing starts at import time; `serve` and the desktop shell start the background parts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, send_from_directory
+
+from backend.channels.manager import ChannelManager
+from backend.config import Config
+from backend.dispatch.dispatcher import NoHooks
+from backend.dispatch.pool import DispatcherPool
+from backend.errors import register_error_handlers
+from backend.events.ws import init_ws
+from backend.security.guards import install_guards
+from backend.services import Services
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+#: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
+CAPABILITIES = ("backend.api.core:install",)
+
+
+def create_app(config: Config, services: Services | None = None) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    app.config["BULKMSG"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
+    app.config["TESTING"] = config.testing
+    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    services = services or Services.build(config)
+    app.extensions["bulkmsg"] = services
+    services.parts.setdefault("channels", ChannelManager(services))
+    services.parts.setdefault("dispatchers", DispatcherPool(services, lambda: services.parts.get("hooks", NoHooks())))
+
+    register_error_handlers(app)
+    install_guards(app)
+    init_ws(app)
+    for target in CAPABILITIES:
+        _load(target)(app, services)
+    _serve_frontend(app)
+    return app
+
+
+def _load(target: str) -> Any:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _serve_frontend(app: Flask) -> None:
+    @app.get("/")
+    def index() -> Any:
+        return send_from_directory(FRONTEND_DIR, "index.html", max_age=0)
+
+    @app.get("/<path:path>")
+    def frontend_file(path: str) -> Any:
+        if path.split("/", 1)[0] in ("api", "ws", "webhooks", "oauth"):
+            abort(404)
+        return send_from_directory(FRONTEND_DIR, path, max_age=0)

@@ -1,0 +1,189 @@
+"""The face every channel shows the rest of the app.
+
+A channel knows how to talk to one provider and nothing else: the dispatcher claims messages, applies rate
+limits, records outcomes and emits events. A channel validates its settings, verifies them, sends one message
+and, where the provider can be asked, fetches a message's delivery status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+class SendError(Exception):
+    """A send (or verification) that did not succeed, with a short human reason.
+
+    permanent=True: it will never pass (bad address, not on WhatsApp, 5xx recipient refused) -> `failed`.
+    uncertain=True: the provider may have received it but its answer was lost -> `uncertain`, never re-sent.
+    Otherwise transient (timeouts, 4xx SMTP, 429, 5xx) -> retried with backoff up to the channel's attempt limit.
+    retry_after: seconds the provider asked us to wait, when it said so.
+    pause_campaign: the whole channel cannot send for now (quota exhausted, auth revoked, throttled): the
+    campaign pauses with this reason instead of failing every message; the message itself goes back to queued.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        uncertain: bool = False,
+        retry_after: float | None = None,
+        pause_campaign: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.uncertain = uncertain
+        self.retry_after = retry_after
+        self.pause_campaign = pause_campaign
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used. `details` lists each problem as {"field", "reason"}."""
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+@dataclass(frozen=True)
+class RateDefaults:
+    per_minute: float | None = None
+    min_delay_s: float = 0.0
+    max_delay_s: float = 0.0
+    daily_cap: int | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What a channel needs to send one message; built by the dispatcher from the stored row."""
+
+    id: int
+    account_id: int
+    channel: str
+    recipient: str
+    body: str
+    subject: str | None = None
+    html_body: str | None = None
+    recipient_name: str | None = None
+    sender_type: str = "conversation"
+    sender_id: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """One provider delivery log line, as a channel reads it from a provider poll or a webhook.
+
+    success: True for a final success (delivered, read), False for a final failure (failed, undelivered,
+    bounce, dropped), None for a status that is not final yet (queued, sent, processed, deferred).
+    """
+
+    provider: str
+    provider_event_id: str
+    status: str
+    success: bool | None
+    error_code: str | None = None
+    error_text: str | None = None
+    occurred_at: datetime | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChannelContext:
+    """What the app hands a channel: where it may keep files, and how it reports its state.
+
+    emit_status(state, text) must be called with the `channel.state` values of DESIGN section 7 and the
+    original system's texts; emit_qr(data_url or None) for the WhatsApp QR.
+    """
+
+    account_id: int
+    data_dir: Path
+    public_url: str | None = None
+    emit_status: Callable[[str, str], None] = lambda state, text: None
+    emit_qr: Callable[[str | None], None] = lambda data_url: None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Channel:
+    """Base for every channel. Subclasses set the class attributes and implement what applies."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    #: setting keys whose values are secrets: stored encrypted, shown as `****`.
+    secret_keys: ClassVar[frozenset[str]] = frozenset()
+    #: sends attempted before a transiently failing message is `failed`.
+    max_attempts: ClassVar[int] = 5
+    #: longest body the provider accepts, in characters (None: no limit we know of).
+    max_body_length: ClassVar[int | None] = None
+    #: whether a message needs a subject (email) and what the recipient must look like.
+    needs_subject: ClassVar[bool] = False
+    recipient_kind: ClassVar[str] = "phone"  # "phone" or "email"
+    rate_defaults: ClassVar[RateDefaults] = RateDefaults()
+    #: True when only one live session may exist across processes (WhatsApp Web).
+    single_session: ClassVar[bool] = False
+
+    def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.context = context
+
+    @classmethod
+    def validate_settings(
+        cls, raw: dict[str, Any], current: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Check raw settings from the API; return (plain settings, secrets).
+
+        `current` holds the stored plain settings and secrets merged, so a form that sends `****` or leaves a
+        secret out keeps the stored one. Raises SettingsError listing each problem.
+        """
+        raise NotImplementedError
+
+    def verify(self) -> str:
+        """Check the settings against the provider (log in, NOOP, fetch the account). Returns a detail text.
+
+        Raises SendError with a human reason when it fails.
+        """
+        return "Ready"
+
+    def connect(self) -> None:
+        """Start a long-lived session (WhatsApp Web). Default: verify."""
+        detail = self.verify()
+        self.context.emit_status("ready", detail)
+
+    def disconnect(self) -> None:
+        self.close()
+        self.context.emit_status("disconnected", "Disconnected")
+
+    def send(self, message: OutboundMessage) -> str:
+        """Send one message; return the provider's id for it. Raises SendError."""
+        raise NotImplementedError
+
+    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
+        """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked."""
+        return None
+
+    def close(self) -> None:
+        """Release connections and processes. Safe to call more than once."""
+
+
+def mask_settings(settings: dict[str, Any], secrets: dict[str, str], secret_keys: frozenset[str]) -> dict:
+    """The settings as the API shows them: every secret that is set becomes `****`."""
+    shown = dict(settings)
+    for key in secret_keys:
+        shown[key] = "****" if secrets.get(key) else None
+    return shown

@@ -1,0 +1,164 @@
+"""Live channel instances per account, built from stored settings and decrypted secrets.
+
+The manager is the one place that turns a ChannelConfig row into a Channel, keeps it (an SMTP connection or a
+WhatsApp session lives as long as the instance), reports `channel.status`, and closes everything on stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import select
+
+from backend.channels.base import Channel, ChannelContext, mask_settings
+from backend.channels.registry import CHANNELS, channel_class
+from backend.store.models import Account, ChannelConfig
+
+log = logging.getLogger(__name__)
+
+STATES = (
+    "not_configured",
+    "disconnected",
+    "initializing",
+    "qr",
+    "authenticated",
+    "ready",
+    "auth_failure",
+    "error",
+)
+_LEVELS = {"ready": "success", "authenticated": "success", "auth_failure": "error", "error": "error"}
+
+
+class NotConfigured(LookupError):
+    """The channel has no settings yet for this account."""
+
+
+class ChannelManager:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self._instances: dict[tuple[int, str], Channel] = {}
+        self._lock = threading.RLock()
+
+    # -- instances ----------------------------------------------------------------------------------------
+
+    def instance(self, account_id: int, name: str) -> Channel:
+        """The live Channel for (account, name), built on first use. Raises NotConfigured."""
+        key = (account_id, name)
+        with self._lock:
+            existing = self._instances.get(key)
+            if existing is not None:
+                return existing
+            settings, secrets = self.stored(account_id, name)
+            if settings is None:
+                raise NotConfigured(name)
+            channel = channel_class(name)(settings, secrets, self.context(account_id, name))
+            self._instances[key] = channel
+            return channel
+
+    def stored(self, account_id: int, name: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        with self.services.db.read() as session:
+            row = session.scalar(
+                select(ChannelConfig).where(ChannelConfig.account_id == account_id, ChannelConfig.channel == name)
+            )
+            if row is None:
+                return None, {}
+            return dict(row.settings or {}), self.services.secrets.load(session, account_id, name)
+
+    def context(self, account_id: int, name: str) -> ChannelContext:
+        config = self.services.config
+        with self.services.db.read() as session:
+            account = session.get(Account, account_id)
+            public_url = (account.settings or {}).get("public_url") if account else None
+        return ChannelContext(
+            account_id=account_id,
+            data_dir=config.data_dir,
+            public_url=public_url or config.public_url,
+            emit_status=lambda state, text: self.set_state(account_id, name, state, text),
+            emit_qr=lambda data_url: self._emit_qr(account_id, name, data_url),
+            options={
+                "whatsapp_url": config.whatsapp_url,
+                "chromium": config.chromium,
+                "chromedriver": config.chromedriver,
+                "gmail_api_endpoint": config.gmail_api_endpoint,
+                "owner": self.services.parts.get("owner", "local"),
+            },
+        )
+
+    def forget(self, account_id: int, name: str) -> None:
+        """Close and drop the live instance (after new settings, or a disconnect)."""
+        with self._lock:
+            channel = self._instances.pop((account_id, name), None)
+        if channel is not None:
+            _close_quietly(channel)
+
+    def live(self) -> list[tuple[int, str, Channel]]:
+        with self._lock:
+            return [(a, n, c) for (a, n), c in self._instances.items()]
+
+    def close_all(self) -> None:
+        with self._lock:
+            instances = list(self._instances.values())
+            self._instances.clear()
+        for channel in instances:
+            _close_quietly(channel)
+
+    # -- state --------------------------------------------------------------------------------------------
+
+    def set_state(self, account_id: int, name: str, state: str, detail: str) -> None:
+        """Persist the channel's state and emit `channel.status` (in one transaction)."""
+        if state not in STATES:
+            raise ValueError(f"unknown channel state {state!r}")
+        with self.services.db.write() as session:
+            row = session.scalar(
+                select(ChannelConfig).where(ChannelConfig.account_id == account_id, ChannelConfig.channel == name)
+            )
+            if row is None:
+                row = ChannelConfig(account_id=account_id, channel=name, settings={})
+                session.add(row)
+            row.state, row.detail = state, detail
+            self.services.hub.record(
+                session,
+                account_id,
+                "channel.status",
+                detail,
+                level=_LEVELS.get(state, "info"),
+                data={"channel": name, "state": state, "detail": detail},
+            )
+
+    def _emit_qr(self, account_id: int, name: str, data_url: str | None) -> None:
+        text = "Scan QR code to authenticate" if data_url else "QR code cleared"
+        self.services.hub.emit(account_id, "channel.qr", text, data={"channel": name, "data_url": data_url})
+
+    def views(self, account_id: int) -> list[dict[str, Any]]:
+        """Every channel as `GET /api/channels` shows it: state, detail and masked settings."""
+        with self.services.db.read() as session:
+            rows = {
+                row.channel: row
+                for row in session.scalars(select(ChannelConfig).where(ChannelConfig.account_id == account_id))
+            }
+            out = []
+            for name in CHANNELS:
+                row = rows.get(name)
+                configured = row is not None and bool(row.settings)
+                settings: dict[str, Any] = {}
+                if configured and row is not None:
+                    secrets = self.services.secrets.load(session, account_id, name)
+                    settings = mask_settings(row.settings, secrets, channel_class(name).secret_keys)
+                out.append(
+                    {
+                        "channel": name,
+                        "state": row.state if configured and row is not None else "not_configured",
+                        "detail": row.detail if row is not None else "",
+                        "settings": settings,
+                    }
+                )
+        return out
+
+
+def _close_quietly(channel: Channel) -> None:
+    try:
+        channel.close()
+    except Exception:
+        log.warning("closing channel %s failed", channel.name, exc_info=True)

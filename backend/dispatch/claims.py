@@ -1,0 +1,130 @@
+"""The outbox's atomic statements (DESIGN section 5): claim, fenced result, crash recovery.
+
+A claim is one statement that moves due `queued` rows to `sending`, sets the lease and increments attempts;
+it commits before any network call. A result is written only while the lease is still ours: a stale worker's
+late write changes 0 rows.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from backend.store.models import Campaign, Message
+
+#: campaign statuses whose messages may be claimed.
+RUNNING = "running"
+
+
+def worker_id(role: str) -> str:
+    """A lease owner name: host, pid and role. Crash recovery reads the pid back (see owner_is_dead)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{role}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True when `owner` names a process of this host that no longer runs (its leases may be taken now)."""
+    if not owner:
+        return True
+    parts = owner.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname():
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claim_next(
+    session: Session,
+    *,
+    account_id: int,
+    channel: str,
+    owner: str,
+    now: datetime,
+    lease_s: float,
+    limit: int = 1,
+    exclude_campaigns: tuple[int, ...] = (),
+) -> list[Message]:
+    """Claim up to `limit` due queued messages of one account's channel; returns them (now `sending`)."""
+    conditions: list[Any] = [
+        Message.status == "queued",
+        Message.channel == channel,
+        Message.account_id == account_id,
+        Message.next_attempt_at <= now,
+        or_(
+            Message.campaign_id.is_(None),
+            Message.campaign_id.in_(
+                select(Campaign.id).where(Campaign.account_id == account_id, Campaign.status == RUNNING)
+            ),
+        ),
+    ]
+    if exclude_campaigns:
+        conditions.append(or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(exclude_campaigns)))
+    due = select(Message.id).where(*conditions).order_by(Message.next_attempt_at, Message.id).limit(limit)
+    values = dict(
+        status="sending",
+        lease_owner=owner,
+        lease_until=now + timedelta(seconds=lease_s),
+        attempts=Message.attempts + 1,
+        updated_at=now,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        cte = due.with_for_update(skip_locked=True).cte("due")
+        stmt = update(Message).where(Message.id == cte.c.id).values(**values)
+    else:
+        stmt = update(Message).where(Message.id.in_(due.scalar_subquery())).values(**values)
+    claimed = list(session.scalars(stmt.returning(Message), execution_options={"synchronize_session": False}))
+    claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
+    return claimed
+
+
+def finish(session: Session, message_id: int, owner: str, **values: Any) -> bool:
+    """Write a send's result only if the lease is still `owner`'s; False when a stale worker lost it."""
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == "sending", Message.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def expired_sends(session: Session, now: datetime, limit: int = 1000) -> list[Message]:
+    """`sending` rows whose worker is gone: lease expired, or the owner process on this host is dead."""
+    rows = session.scalars(
+        select(Message)
+        .where(Message.status == "sending")
+        .order_by(Message.lease_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    return [m for m in rows if (m.lease_until is not None and m.lease_until < now) or owner_is_dead(m.lease_owner)]
+
+
+def mark_uncertain(session: Session, message: Message, now: datetime, reason: str) -> bool:
+    """Fenced on the old owner: the lost send becomes `uncertain` and is never re-sent automatically."""
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == message.id,
+            Message.status == "sending",
+            and_(Message.lease_owner == message.lease_owner) if message.lease_owner else Message.lease_owner.is_(None),
+        )
+        .values(status="uncertain", lease_owner=None, lease_until=None, last_error=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]

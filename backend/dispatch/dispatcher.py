@@ -1,0 +1,261 @@
+"""One dispatcher thread per (account, channel): claim -> channel.send -> record -> events.
+
+The channel only sends; the dispatcher records the outcome (fenced on its lease), emits `send.progress`, and asks
+its hooks about pacing and campaign bookkeeping. Each message costs one write transaction: the result of the
+previous send and the claim of the next commit together, so at most one message per dispatcher is ever in
+flight, and a crash leaves at most that one `uncertain`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from backend.channels.base import Channel, OutboundMessage, SendError
+from backend.channels.registry import channel_class
+from backend.dispatch.claims import claim_next, finish, worker_id
+from backend.store.models import Message, utcnow
+
+log = logging.getLogger(__name__)
+
+#: how long a claimed message's lease lasts beyond the channel's own send timeout.
+LEASE_MARGIN_S = 30.0
+IDLE_POLL_S = 1.0
+NOT_REGISTERED = "not registered"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one send."""
+
+    status: str  # sent | failed | uncertain | queued (retry) | paused
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    pause_campaign: bool = False
+
+
+class DispatchHooks(Protocol):
+    """What campaigns add to the dispatcher (pacing, counts, pausing); see NoHooks for the defaults."""
+
+    def seconds_until_next(self, account_id: int, channel: str) -> float: ...
+
+    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]: ...
+
+    def outbound(self, session: Session, message: Message) -> OutboundMessage: ...
+
+    def after_outcome(self, session: Session, message: Message, outcome: Outcome) -> dict[str, Any]:
+        """Campaign bookkeeping in the outcome's transaction; returns extra `send.progress` data."""
+        ...
+
+
+class NoHooks:
+    """Conversation messages only: no pacing, position 1 of 1."""
+
+    def seconds_until_next(self, account_id: int, channel: str) -> float:
+        return 0.0
+
+    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
+        return ()
+
+    def outbound(self, session: Session, message: Message) -> OutboundMessage:
+        return outbound_from_row(message)
+
+    def after_outcome(self, session: Session, message: Message, outcome: Outcome) -> dict[str, Any]:
+        return {"current": 1, "total": 1}
+
+
+def outbound_from_row(message: Message) -> OutboundMessage:
+    return OutboundMessage(
+        id=message.id,
+        account_id=message.account_id,
+        channel=message.channel,
+        recipient=message.recipient,
+        body=message.body,
+        subject=message.subject,
+        html_body=message.html_body,
+        recipient_name=message.recipient_name,
+        sender_type=message.sender_type,
+        sender_id=message.sender_id,
+        metadata=dict(message.meta or {}),
+    )
+
+
+def retry_delay_s(attempts: int) -> float:
+    """Backoff between send attempts: 5 s, 10 s, 20 s ... capped at 15 minutes."""
+    return float(min(5 * 2 ** max(attempts - 1, 0), 900))
+
+
+def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime) -> Outcome:
+    if error.uncertain:
+        return Outcome("uncertain", error=error.reason)
+    if error.permanent:
+        return Outcome("failed", error=error.reason)
+    if error.pause_campaign:
+        return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True)
+    if attempts >= max_attempts:
+        return Outcome("failed", error=f"{error.reason} (gave up after {attempts} attempts)")
+    delay = error.retry_after if error.retry_after is not None else retry_delay_s(attempts)
+    return Outcome("queued", error=error.reason, retry_at=now + timedelta(seconds=delay))
+
+
+def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
+    """The original system's words for a send's outcome, and the event level."""
+    if outcome.status == "sent":
+        return f"Sent to {recipient}", "success"
+    if outcome.status == "failed":
+        if outcome.error == NOT_REGISTERED:
+            return "Failed: not registered", "error"
+        return f"Failed to send to {recipient}: {outcome.error}", "error"
+    if outcome.status == "uncertain":
+        return f"Not sure whether {recipient} got the message: {outcome.error}", "warning"
+    if outcome.pause_campaign:
+        return f"Paused before {recipient}: {outcome.error}", "warning"
+    return f"Will retry {recipient}: {outcome.error}", "warning"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        services: Any,
+        account_id: int,
+        channel_name: str,
+        hooks: DispatchHooks | None = None,
+    ) -> None:
+        self.services = services
+        self.db = services.db
+        self.account_id = account_id
+        self.channel_name = channel_name
+        self.hooks: DispatchHooks = hooks or NoHooks()
+        self.owner = worker_id(f"dispatch-{account_id}-{channel_name}")
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"dispatch-{self.account_id}-{self.channel_name}", daemon=True
+        )
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the message in flight (if any) is recorded."""
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the loop -----------------------------------------------------------------------------------------
+
+    def _channel(self) -> Channel:
+        return self.services.parts["channels"].instance(self.account_id, self.channel_name)
+
+    def _run(self) -> None:
+        channel_cls = channel_class(self.channel_name)
+        self._lease_s = float(getattr(channel_cls, "send_timeout_s", 60.0)) + LEASE_MARGIN_S
+        self._max_attempts = channel_cls.max_attempts
+        pending: tuple[Message, Outcome] | None = None
+        while True:
+            stopping = self._stop.is_set()
+            wait_s = self.hooks.seconds_until_next(self.account_id, self.channel_name)
+            may_claim = not stopping and wait_s <= 0
+            claimed: tuple[Message, OutboundMessage] | None = None
+            if pending is not None or may_claim:
+                try:
+                    claimed = self._record_and_claim(pending, may_claim)
+                except Exception:
+                    log.exception("dispatcher %s could not write to the store; retrying", self.owner)
+                    self._stop.wait(1)
+                    continue
+                pending = None
+            if stopping:
+                return
+            if claimed is None:
+                self._wake.wait(min(max(wait_s, 0.05), IDLE_POLL_S) if wait_s > 0 else IDLE_POLL_S)
+                self._wake.clear()
+                continue
+            message, outbound = claimed
+            pending = (message, self._send(message, outbound))
+
+    def _record_and_claim(
+        self, pending: tuple[Message, Outcome] | None, may_claim: bool
+    ) -> tuple[Message, OutboundMessage] | None:
+        with self.db.write() as session:
+            if pending is not None:
+                self.record(session, *pending)
+            if not may_claim:
+                return None
+            claimed = claim_next(
+                session,
+                account_id=self.account_id,
+                channel=self.channel_name,
+                owner=self.owner,
+                now=utcnow(),
+                lease_s=self._lease_s,
+                exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
+            )
+            if not claimed:
+                return None
+            return claimed[0], self.hooks.outbound(session, claimed[0])
+
+    def _send(self, message: Message, outbound: OutboundMessage) -> Outcome:
+        try:
+            provider_id = self._channel().send(outbound)
+        except SendError as exc:
+            return outcome_of(exc, message.attempts, self._max_attempts, utcnow())
+        except Exception as exc:
+            # A bug or an unexpected library error after the request may have left: never re-send blindly.
+            log.exception("channel %s raised while sending message %s", self.channel_name, message.id)
+            return Outcome("uncertain", error=f"unexpected error: {type(exc).__name__}")
+        return Outcome("sent", provider_message_id=provider_id)
+
+    def record(self, session: Session, message: Message, outcome: Outcome) -> None:
+        """Write the outcome (fenced) and its `send.progress` event in `session`'s transaction."""
+        now = utcnow()
+        values: dict[str, Any] = {"status": outcome.status, "last_error": outcome.error, "updated_at": now}
+        if outcome.status == "sent":
+            values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=now)
+        elif outcome.status == "queued":
+            values["next_attempt_at"] = outcome.retry_at or now
+            if outcome.pause_campaign:
+                values["attempts"] = Message.attempts - 1  # a pause is not the message's fault
+        if not finish(session, message.id, self.owner, **values):
+            log.warning("message %s: lease lost before its result was written; result dropped", message.id)
+            return
+        message.status = outcome.status
+        message.provider_message_id = outcome.provider_message_id or message.provider_message_id
+        message.last_error = outcome.error
+        extra = self.hooks.after_outcome(session, message, outcome)
+        text, level = progress_text(message.recipient, outcome)
+        key = "campaign_id" if message.sender_type == "campaign" else "conversation_id"
+        sender: Any = message.campaign_id if message.sender_type == "campaign" else message.sender_id
+        status = outcome.status if outcome.status in ("sent", "failed", "uncertain") else "sending"
+        data = {
+            key: sender,
+            "message_id": message.id,
+            "channel": message.channel,
+            "recipient": message.recipient,
+            "status": status,
+            "error": outcome.error,
+            "current": 1,
+            "total": 1,
+        }
+        data.update(extra)
+        self.services.hub.record(session, message.account_id, "send.progress", text, level=level, data=data)

@@ -1,0 +1,237 @@
+"""The event hub: events are written in the caller's transaction and pushed to sockets after commit.
+
+One path for every event, whichever process wrote it: `record()` inserts the row inside the caller's write
+transaction (so a state change and its event commit together) and, on PostgreSQL, issues NOTIFY in the same
+transaction. After commit, a single pump thread reads new rows in id order (woken at once locally, by
+LISTEN/NOTIFY from other processes, and by a 1 s safety poll) and offers each serialised envelope to the bounded
+queue of every subscriber of its account. A subscriber whose queue is full is marked for `resync`; it never
+slows the pump or the senders.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from backend.store.db import Database
+from backend.store.models import Event, utcnow
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "bulkmsg_events"
+LEVELS = ("info", "success", "warning", "error")
+#: a marker put in a subscriber's queue when it fell behind: the client must reload its views.
+RESYNC = "__resync__"
+PUMP_BATCH = 5000
+SAFETY_POLL_S = 1.0
+#: how long an id missing from a batch (a transaction that committed later, on PostgreSQL) is looked for.
+GAP_GRACE_S = 10.0
+
+
+def envelope(ev: Event) -> dict[str, Any]:
+    ts = ev.ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"id": ev.id, "ts": ts, "type": ev.type, "level": ev.level, "text": ev.text, "data": ev.data or {}}
+
+
+@dataclass(eq=False)
+class Subscription:
+    account_id: int
+    maxsize: int
+    queue: queue.Queue[tuple[int, str] | str] = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.queue = queue.Queue(self.maxsize)
+
+    def offer(self, event_id: int, payload: str) -> None:
+        with self._lock:
+            try:
+                self.queue.put_nowait((event_id, payload))
+            except queue.Full:
+                # Too far behind: drop what is queued and tell the client to reload.
+                while True:
+                    try:
+                        self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                self.queue.put_nowait(RESYNC)
+
+    def get(self, timeout: float) -> tuple[int, str] | str | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class EventHub:
+    def __init__(self, db: Database, *, subscriber_queue: int = 5000) -> None:
+        self.db = db
+        self.subscriber_queue = subscriber_queue
+        self._subs: dict[int, set[Subscription]] = {}
+        self._subs_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_id = 0
+        self._missing: dict[int, float] = {}
+        sa_event.listen(db.write_sessions, "after_commit", self._after_commit)
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def record(
+        self,
+        session: Session,
+        account_id: int,
+        type: str,
+        text_: str = "",
+        *,
+        level: str = "info",
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        """Add an event to `session`'s transaction; it is pushed to sockets after that transaction commits."""
+        if level not in LEVELS:
+            raise ValueError(f"unknown event level {level!r}")
+        ev = Event(account_id=account_id, ts=utcnow(), type=type, level=level, text=text_, data=data or {})
+        session.add(ev)
+        if not session.info.get("bulkmsg_events"):
+            session.info["bulkmsg_events"] = True
+            if self.db.dialect == "postgresql":
+                session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        return ev
+
+    def emit(self, account_id: int, type: str, text_: str = "", **kwargs: Any) -> int:
+        """Record one event in its own transaction; returns its id."""
+        with self.db.write() as session:
+            ev = self.record(session, account_id, type, text_, **kwargs)
+            session.flush()
+            return ev.id
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop("bulkmsg_events", False):
+            self._wake.set()
+
+    # -- fan-out -------------------------------------------------------------------------------------------
+
+    def subscribe(self, account_id: int) -> Subscription:
+        sub = Subscription(account_id, self.subscriber_queue)
+        with self._subs_lock:
+            self._subs.setdefault(account_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._subs_lock:
+            subs = self._subs.get(sub.account_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.account_id]
+
+    def subscriber_count(self) -> int:
+        with self._subs_lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def start(self) -> None:
+        """Start the pump (and the PostgreSQL listener). Events written before this are not pushed."""
+        if self._threads:
+            return
+        with self.db.read() as session:
+            self._last_id = session.scalar(select(func.max(Event.id))) or 0
+        self._stop.clear()
+        pump = threading.Thread(target=self._pump_loop, name="event-pump", daemon=True)
+        self._threads.append(pump)
+        if self.db.dialect == "postgresql":
+            listener = threading.Thread(target=self._listen_loop, name="event-listen", daemon=True)
+            self._threads.append(listener)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+
+    def pump_once(self) -> int:
+        """Push every committed event not pushed yet; returns how many were pushed."""
+        pushed = 0
+        with self.db.read() as session:
+            if self._missing:
+                found = session.scalars(select(Event).where(Event.id.in_(list(self._missing)))).all()
+                for ev in found:
+                    self._missing.pop(ev.id, None)
+                self._fan_out(found)
+                pushed += len(found)
+                cutoff = time.monotonic() - GAP_GRACE_S
+                self._missing = {i: t for i, t in self._missing.items() if t > cutoff}
+            while True:
+                rows = session.scalars(
+                    select(Event).where(Event.id > self._last_id).order_by(Event.id).limit(PUMP_BATCH)
+                ).all()
+                if not rows:
+                    break
+                self._note_gaps(rows)
+                self._last_id = rows[-1].id
+                self._fan_out(rows)
+                pushed += len(rows)
+                if len(rows) < PUMP_BATCH:
+                    break
+        return pushed
+
+    def _note_gaps(self, rows: Iterable[Event]) -> None:
+        expected = self._last_id + 1
+        now = time.monotonic()
+        for ev in rows:
+            if ev.id > expected and ev.id - expected <= 1000:
+                for missing in range(expected, ev.id):
+                    self._missing[missing] = now
+            expected = ev.id + 1
+
+    def _fan_out(self, rows: Iterable[Event]) -> None:
+        with self._subs_lock:
+            subs = {account: list(s) for account, s in self._subs.items()}
+        for ev in rows:
+            targets = subs.get(ev.account_id)
+            if not targets:
+                continue
+            payload = json.dumps(envelope(ev), separators=(",", ":"))
+            for sub in targets:
+                sub.offer(ev.id, payload)
+
+    def _pump_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(SAFETY_POLL_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.pump_once()
+            except Exception:
+                log.exception("event pump failed; retrying")
+                self._stop.wait(1)
+
+    def _listen_loop(self) -> None:
+        import psycopg
+
+        url = self.db.write_engine.url.set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except Exception:
+                log.warning("event listener lost its PostgreSQL connection; reconnecting", exc_info=True)
+                self._stop.wait(1)

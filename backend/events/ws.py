@@ -1,0 +1,120 @@
+"""`/ws`: the one WebSocket of the dashboard (DESIGN section 7).
+
+The client's first frame must be {"type": "hello", "ticket": T, "after": ID|null} within 5 s; otherwise the
+socket is closed with 1008 and gets nothing. Then: the events it missed (after `after`) in order, or `resync`
+when too many were missed, then live events of its account only. This handler's thread is the only writer of
+its socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, current_app
+from flask_sock import Sock
+from simple_websocket import ConnectionClosed
+from sqlalchemy import select
+
+from backend.events.hub import RESYNC, envelope
+from backend.security.tokens import Principal, TokenError
+from backend.store.models import Event
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 5
+POLICY_VIOLATION = 1008
+#: more missed events than this and the client is told to resync instead of replaying them.
+REPLAY_LIMIT = 5000
+RESYNC_FRAME = json.dumps({"type": "resync"})
+
+sock = Sock()
+
+
+def init_ws(app: Flask) -> None:
+    sock.init_app(app)
+
+
+@sock.route("/ws")
+def events_socket(ws: Any) -> None:
+    services = current_app.extensions["bulkmsg"]
+    hello = _read_hello(ws, services)
+    if hello is None:
+        return
+    principal, after = hello
+    hub = services.hub
+    sub = hub.subscribe(principal.account_id)
+    try:
+        last_sent = _replay(ws, services.db, principal.account_id, after)
+        while ws.connected:
+            item = sub.get(timeout=1.0)
+            if item is None:
+                continue
+            if item == RESYNC:
+                ws.send(RESYNC_FRAME)
+                continue
+            assert isinstance(item, tuple)
+            event_id, payload = item
+            if last_sent is not None and event_id <= last_sent:
+                continue  # already sent by the replay
+            ws.send(payload)
+            last_sent = event_id
+    except ConnectionClosed:
+        pass
+    finally:
+        hub.unsubscribe(sub)
+
+
+def _read_hello(ws: Any, services: Any) -> tuple[Principal, int | None] | None:
+    try:
+        raw = ws.receive(timeout=HELLO_TIMEOUT_S)
+    except ConnectionClosed:
+        return None
+    reason = "hello expected"
+    if raw is not None:
+        try:
+            msg = json.loads(raw)
+            if not isinstance(msg, dict) or msg.get("type") != "hello":
+                raise ValueError("not a hello")
+            principal = services.signer.verify(str(msg.get("ticket") or ""), kind="ws")
+            after = msg.get("after")
+            if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
+                raise ValueError("after must be an event id or null")
+            return principal, after
+        except (ValueError, TokenError) as exc:
+            reason = "invalid hello" if not isinstance(exc, TokenError) else "invalid ticket"
+    _close(ws, reason)
+    return None
+
+
+def _close(ws: Any, reason: str) -> None:
+    try:
+        ws.close(reason=POLICY_VIOLATION, message=reason)
+    except ConnectionClosed:
+        pass
+
+
+def _replay(ws: Any, db: Any, account_id: int, after: int | None) -> int | None:
+    """Send the events after `after`; return the last id sent (or the resume point)."""
+    with db.read() as session:
+        if after is None:
+            # Live only: anything queued from now on is newer than the newest event at subscribe time.
+            return session.scalar(
+                select(Event.id).where(Event.account_id == account_id).order_by(Event.id.desc()).limit(1)
+            )
+        rows = session.scalars(
+            select(Event)
+            .where(Event.account_id == account_id, Event.id > after)
+            .order_by(Event.id)
+            .limit(REPLAY_LIMIT + 1)
+        ).all()
+    if len(rows) > REPLAY_LIMIT:
+        ws.send(RESYNC_FRAME)
+        with db.read() as session:
+            return session.scalar(
+                select(Event.id).where(Event.account_id == account_id).order_by(Event.id.desc()).limit(1)
+            )
+    for ev in rows:
+        ws.send(json.dumps(envelope(ev), separators=(",", ":")))
+    return rows[-1].id if rows else after

@@ -1,0 +1,57 @@
+"""Serving the app on loopback: in the foreground (`bulkmsg serve`) or in a thread (desktop shell, tests)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from backend.app import create_app
+from backend.config import Config
+from backend.runtime import Runtime
+from backend.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def build_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
+    # Threaded Werkzeug: each request and each WebSocket gets its own thread (flask-sock needs that).
+    return make_server(host, port, app, threaded=True)
+
+
+@dataclass
+class AppServer:
+    """A running app: `url` to open, `token` for the default account, `stop()` to end it all."""
+
+    app: Flask
+    runtime: Runtime
+    server: BaseWSGIServer
+    thread: threading.Thread
+    url: str
+    token: str
+
+    def stop(self, *, pause_campaigns: bool = True) -> None:
+        self.runtime.stop(pause_campaigns=pause_campaigns)
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+        self.server.server_close()
+        self.app.extensions["bulkmsg"].db.dispose()
+
+
+def start_app_server(config: Config, *, jobs: bool | None = None) -> AppServer:
+    """Upgrade the schema, start the background parts and serve on `config.host` (port 0: a free one)."""
+    app = create_app(config)
+    services = app.extensions["bulkmsg"]
+    upgrade(services.db)
+    runtime = Runtime(app)
+    if config.jobs if jobs is None else jobs:
+        runtime.start()
+    server = build_server(app, config.host, config.port)
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    url = f"http://{host}:{server.server_port}"
+    return AppServer(app, runtime, server, thread, url, services.account_token())

@@ -1,0 +1,74 @@
+"""Small helpers shared by the tests: waiting for a condition, prerequisites, a WebSocket client."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+REQUIRE_ALL = os.environ.get("BULKMSG_REQUIRE_ALL") == "1"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the test when a prerequisite is missing; in CI (BULKMSG_REQUIRE_ALL=1) fail instead."""
+    if condition:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"prerequisite missing (BULKMSG_REQUIRE_ALL=1): {reason}")
+    pytest.skip(reason)
+
+
+def wait_for(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class EventSocket:
+    """A real WebSocket client on /ws (websocket-client), speaking the hello protocol."""
+
+    def __init__(self, base_url: str, token: str, *, after: int | None = None, origin: str | None = None) -> None:
+        import requests
+        import websocket
+
+        ticket = requests.post(f"{base_url}/api/ws-ticket", headers=bearer(token), timeout=5).json()["ticket"]
+        self.ws = websocket.create_connection(
+            base_url.replace("http://", "ws://") + "/ws", timeout=10, origin=origin or base_url
+        )
+        self.ws.send(json.dumps({"type": "hello", "ticket": ticket, "after": after}))
+        self.received: list[dict[str, Any]] = []
+
+    def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        self.ws.settimeout(timeout)
+        frame = json.loads(self.ws.recv())
+        self.received.append(frame)
+        return frame
+
+    def until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching event within {timeout}s; got {self.received[-5:]}")
+            frame = self.next(remaining)
+            if predicate(frame):
+                return frame
+
+    def close(self) -> None:
+        self.ws.close()
