@@ -1,0 +1,210 @@
+"""The WhatsApp channel: WhatsApp Web in headless Chromium, logged in by QR, paced to keep the number safe.
+
+Contract (DESIGN sections 7 and 8):
+- `connect()` never blocks: it starts the session worker, which streams the lifecycle texts through
+  `context.emit_status` and the QR through `context.emit_qr`. `wait_ready(timeout_s)` waits for "Client is
+  ready!". `disconnect()` quits Chromium and emits `Disconnected` (`Disconnected (forced)` when Chromium had
+  to be killed). `close()` quits Chromium without a status (app shutdown). All are safe to call repeatedly.
+- `send(message)` returns the provider id (the message row's `data-id`) once the clock icon became a tick.
+  Raises SendError(permanent) "not registered" for a number not on WhatsApp; SendError(pause_campaign) when
+  the session is not connected, or the page says the number is throttled or banned, or the same selector
+  failed three sends in a row; SendError(permanent) "WhatsApp Web changed: <element> not found" before
+  anything left; SendError(uncertain) when the send button was pressed but the page never confirmed it.
+- `fetch_delivery(provider_id)` reads the message's ticks: `delivered` / `read` (final success), `sent` or
+  `pending` (not final), None when the session is not ready or the message is no longer on the page.
+- Context options read (all optional): `whatsapp_url`, `chromium`, `chromedriver`, `whatsapp_timeouts`
+  (a dict of SessionTimeouts / SendTimeouts / BrowserConfig timeout fields, for tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from backend.channels.base import (
+    Channel,
+    ChannelContext,
+    DeliveryReport,
+    OutboundMessage,
+    RateDefaults,
+    SendError,
+    SettingsError,
+)
+from backend.channels.whatsapp import pages
+from backend.channels.whatsapp.browser import BrowserConfig, BrowserError, find_executable
+from backend.channels.whatsapp.session import SessionTimeouts, WhatsAppSession
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "https://web.whatsapp.com"
+DEFAULT_SETTINGS: dict[str, Any] = {"min_delay_s": 8.0, "max_delay_s": 20.0, "daily_cap": 200, "headless": True}
+#: consecutive sends failing on the same missing element before the campaign pauses instead of failing on.
+PAGE_CHANGE_PAUSE_AFTER = 3
+FINAL = {"delivered": True, "read": True, "failed": False}
+
+
+class WhatsAppChannel(Channel):
+    name: ClassVar[str] = "whatsapp"
+    title: ClassVar[str] = "WhatsApp"
+    max_attempts: ClassVar[int] = 3
+    max_body_length: ClassVar[int | None] = 65_536
+    recipient_kind: ClassVar[str] = "phone"
+    rate_defaults: ClassVar[RateDefaults] = RateDefaults(min_delay_s=8.0, max_delay_s=20.0, daily_cap=200)
+    single_session: ClassVar[bool] = True
+
+    def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
+        super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
+        options = context.options
+        timeouts: dict[str, float] = dict(options.get("whatsapp_timeouts") or {})
+        self.base_url = str(options.get("whatsapp_url") or DEFAULT_URL).rstrip("/")
+        self.profile_dir = context.data_dir / "whatsapp-profile" / f"account-{context.account_id}"
+        self.browser_config = BrowserConfig(
+            profile_dir=self.profile_dir,
+            chromium=options.get("chromium"),
+            chromedriver=options.get("chromedriver"),
+            headless=bool(self.settings["headless"]),
+            **_pick(BrowserConfig, timeouts, exclude=("profile_dir", "chromium", "chromedriver", "headless")),
+        )
+        self.send_timeouts = pages.SendTimeouts(**_pick(pages.SendTimeouts, timeouts))
+        self.session = WhatsAppSession(
+            self.browser_config,
+            self.base_url,
+            context.emit_status,
+            context.emit_qr,
+            SessionTimeouts(**_pick(SessionTimeouts, timeouts)),
+        )
+        self._page_changes = 0
+        self._page_changes_lock = threading.Lock()
+
+    # -- settings ---------------------------------------------------------------------------------------
+    @classmethod
+    def validate_settings(
+        cls, raw: dict[str, Any], current: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """min_delay_s, max_delay_s (seconds, 0..3600, min <= max), daily_cap (1..100000), headless (bool)."""
+        merged = {**DEFAULT_SETTINGS, **(current or {}), **raw}
+        problems: list[dict[str, str]] = []
+        for key in sorted(set(raw) - set(DEFAULT_SETTINGS)):
+            problems.append({"field": key, "reason": "unknown setting"})
+        settings: dict[str, Any] = {}
+        for key in ("min_delay_s", "max_delay_s"):
+            value = merged[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
+                problems.append({"field": key, "reason": "must be a number of seconds between 0 and 3600"})
+            else:
+                settings[key] = float(value)
+        if (
+            "min_delay_s" in settings
+            and "max_delay_s" in settings
+            and settings["min_delay_s"] > settings["max_delay_s"]
+        ):
+            problems.append({"field": "max_delay_s", "reason": "must not be less than min_delay_s"})
+        cap = merged["daily_cap"]
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 100_000:
+            problems.append({"field": "daily_cap", "reason": "must be a whole number between 1 and 100000"})
+        else:
+            settings["daily_cap"] = cap
+        if not isinstance(merged["headless"], bool):
+            problems.append({"field": "headless", "reason": "must be true or false"})
+        else:
+            settings["headless"] = merged["headless"]
+        if problems:
+            raise SettingsError("Invalid WhatsApp settings", problems)
+        return settings, {}
+
+    def rate(self) -> RateDefaults:
+        """The pace the user chose (the dispatcher applies it): random pause between min and max, daily cap."""
+        return RateDefaults(
+            min_delay_s=float(self.settings["min_delay_s"]),
+            max_delay_s=float(self.settings["max_delay_s"]),
+            daily_cap=int(self.settings["daily_cap"]),
+        )
+
+    def verify(self) -> str:
+        """Chromium and chromedriver can be found. (The login itself is the QR scan after Connect.)"""
+        try:
+            find_executable(self.browser_config.chromium, ("chromium", "chromium-browser", "google-chrome"), "Chromium")
+            find_executable(self.browser_config.chromedriver, ("chromedriver",), "chromedriver")
+        except BrowserError as exc:
+            raise SendError(str(exc), permanent=True) from exc
+        return "Connected" if self.session.state == "ready" else "Ready to connect"
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Start the session in the background; returns at once (see the module docstring)."""
+        if not self.session.start() and self.session.state == "ready":
+            self.context.emit_status("ready", "Client is ready!")
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        return self.session.wait_ready(timeout_s)
+
+    @property
+    def state(self) -> str:
+        return self.session.state
+
+    def disconnect(self) -> None:
+        showing_qr = self.session.state == "qr"
+        graceful = self.session.stop()
+        if showing_qr:
+            self.context.emit_qr(None)
+        self.context.emit_status("disconnected", "Disconnected" if graceful else "Disconnected (forced)")
+
+    def close(self) -> None:
+        self.session.stop()
+
+    # -- messages ---------------------------------------------------------------------------------------
+    def send(self, message: OutboundMessage) -> str:
+        text, recipient = message.body, message.recipient
+        t = self.send_timeouts
+        budget = self.browser_config.page_load_timeout_s + 3 * t.element_s + t.sent_s + 10.0
+
+        def job(driver: WebDriver, stop: threading.Event) -> str:
+            return pages.send_message(driver, self.base_url, recipient, text, t, stop)
+
+        try:
+            provider_id = str(self.session.run(job, budget))
+        except pages.PageChanged as exc:
+            with self._page_changes_lock:
+                self._page_changes += 1
+                pause = self._page_changes >= PAGE_CHANGE_PAUSE_AFTER
+            log.warning("%s (sending message %s)", exc, message.id)
+            raise SendError(str(exc), permanent=not pause, pause_campaign=pause) from exc
+        with self._page_changes_lock:
+            self._page_changes = 0
+        return provider_id
+
+    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
+        if self.session.state != "ready":
+            return None
+        element_s = self.send_timeouts.element_s
+
+        def job(driver: WebDriver, stop: threading.Event) -> str | None:
+            pages.open_chat_for_row(driver, self.base_url, provider_message_id, element_s, stop)
+            return pages.read_row_status(driver, provider_message_id)
+
+        try:
+            status = self.session.run(job, self.browser_config.page_load_timeout_s + 2 * element_s + 10.0)
+        except (SendError, pages.PageChanged) as exc:
+            log.info("could not read the ticks of %s: %s", provider_message_id, exc)
+            return None
+        if status is None:
+            return None
+        return DeliveryReport(
+            provider="whatsapp",
+            provider_event_id=f"{provider_message_id}:{status}",
+            status=status,
+            success=FINAL.get(status),
+            occurred_at=datetime.now(UTC),
+            payload={"ticks": status},
+        )
+
+
+def _pick(cls: type, values: dict[str, Any], exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The entries of `values` that are fields of dataclass `cls`."""
+    names = {f.name for f in fields(cls)} - set(exclude)
+    return {k: v for k, v in values.items() if k in names}

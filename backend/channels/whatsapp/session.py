@@ -1,0 +1,259 @@
+"""One live WhatsApp Web session: a worker thread that owns Chromium and everything done on the page.
+
+Contract:
+- `start()` returns at once; the worker starts Chromium, loads WhatsApp Web and reports, through
+  `emit_status(state, text)` and `emit_qr(data_url | None)`, exactly the texts of DESIGN section 7:
+  `Starting WhatsApp client...`, `Initializing WhatsApp client...`, `Scan QR code to authenticate` (plus a
+  `channel.qr` each time the QR rotates; the reload button is clicked when it shows), `Authenticated!`,
+  `Client is ready!`, `Client disconnected: <reason>` (then a new QR), `Authentication failed: <reason>`,
+  `Failed to initialize client: <error>`.
+- `run(job, timeout_s)` runs `job(driver, stop_event)` on the worker (WebDriver is not thread-safe, so only
+  the worker touches it) once the session is ready; raises SendError when it is not ready or does not answer.
+- `stop()` ends the worker and quits Chromium within a bounded time and returns True when Chromium ended
+  gracefully. The caller emits `Disconnected` / `Disconnected (forced)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from backend.channels.base import SendError
+from backend.channels.whatsapp import pages
+from backend.channels.whatsapp import selectors as sel
+from backend.channels.whatsapp.browser import Browser, BrowserConfig, BrowserError, start_browser
+from backend.channels.whatsapp.qr import qr_data_url
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Job = Callable[[WebDriver, threading.Event], Any]
+
+
+@dataclass(frozen=True)
+class SessionTimeouts:
+    startup_s: float = 60.0  # page load -> QR or chat list
+    login_s: float = 120.0  # scan accepted ("loading your chats") -> chat list
+    lost_s: float = 30.0  # chat list gone without a QR -> reload the page
+    poll_s: float = 0.25  # how often the idle worker looks at the page
+    quit_s: float = 10.0
+
+
+class WhatsAppSession:
+    def __init__(
+        self,
+        browser_config: BrowserConfig,
+        base_url: str,
+        emit_status: Callable[[str, str], None],
+        emit_qr: Callable[[str | None], None],
+        timeouts: SessionTimeouts | None = None,
+    ) -> None:
+        self.browser_config = browser_config
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = timeouts or SessionTimeouts()
+        self._emit_status = emit_status
+        self._emit_qr = emit_qr
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._jobs: queue.Queue[tuple[Job, Future[Any]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._browser: Browser | None = None
+        self._graceful = True
+        self.state = "disconnected"
+
+    # -- the app's side ---------------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start the worker unless it runs already. Returns False when it was already running."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return False
+            self._stop.clear()
+            self._ready.clear()
+            self._graceful = True
+            self._thread = threading.Thread(target=self._run, name="whatsapp-session", daemon=True)
+            self._thread.start()
+            return True
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        return self._ready.wait(timeout_s)
+
+    def stop(self) -> bool:
+        """Stop the worker and Chromium. True when Chromium ended by itself, False when it had to be killed."""
+        with self._lock:
+            thread = self._thread
+            self._stop.set()
+        if thread is None:
+            return True
+        thread.join(self.timeouts.quit_s + 60.0)
+        if thread.is_alive():
+            # The worker is stuck inside a WebDriver call; kill the browser under it.
+            log.error("WhatsApp worker did not stop; killing Chromium")
+            browser = self._browser
+            if browser is not None:
+                browser.quit(timeout_s=2.0)
+            self._graceful = False
+            thread.join(5.0)
+        return self._graceful
+
+    def run(self, job: Job, timeout_s: float) -> Any:
+        """Run `job(driver, stop)` on the worker; see the module docstring."""
+        if not self._ready.is_set():
+            raise SendError("WhatsApp is not connected", pause_campaign=True)
+        future: Future[Any] = Future()
+        self._jobs.put((job, future))
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout as exc:
+            future.cancel()
+            raise SendError(f"WhatsApp Web did not answer within {timeout_s:g} s", uncertain=True) from exc
+
+    # -- the worker -------------------------------------------------------------------------------------
+    def _status(self, state: str, text: str) -> None:
+        self.state = state
+        log.info("whatsapp: %s", text)
+        self._emit_status(state, text)
+
+    def _run(self) -> None:
+        self._status("initializing", "Starting WhatsApp client...")
+        try:
+            self._browser = start_browser(self.browser_config)
+        except BrowserError as exc:
+            self._status("error", f"Failed to initialize client: {exc}")
+            return
+        try:
+            self._status("initializing", "Initializing WhatsApp client...")
+            self._browser.driver.get(self.base_url)
+            self._lifecycle(self._browser.driver)
+        except WebDriverException as exc:
+            if not self._stop.is_set():
+                reason = ((exc.msg or "").strip().splitlines() or [type(exc).__name__])[0]
+                if self.state == "initializing":
+                    self._status("error", f"Failed to initialize client: {reason}")
+                else:
+                    self._status("disconnected", f"Client disconnected: Chromium stopped responding ({reason})")
+        except Exception:
+            log.exception("WhatsApp worker failed")
+            self._status("error", "Failed to initialize client: internal error (see the log)")
+        finally:
+            self._ready.clear()
+            self._fail_pending_jobs()
+            graceful = self._browser.quit(self.timeouts.quit_s)
+            self._graceful = self._graceful and graceful
+            self._browser = None
+            if self.state != "error":
+                self.state = "disconnected"
+
+    def _lifecycle(self, driver: WebDriver) -> None:
+        """Watch the page until stopped: QR, scan, ready, logout; run jobs while ready."""
+        t = self.timeouts
+        phase = "starting"
+        deadline = time.monotonic() + t.startup_s
+        shown_ref: str | None = None
+        qr_shown = authenticated = False
+        lost_since: float | None = None
+        while not self._stop.is_set():
+            view = pages.read_login_view(driver)
+            now = time.monotonic()
+            if view.kind != "unknown":
+                lost_since = None
+            if view.kind in ("qr", "reload"):
+                if phase == "ready":
+                    self._ready.clear()
+                    self._status("disconnected", "Client disconnected: LOGOUT")
+                if phase != "qr":
+                    phase, authenticated = "qr", False
+                    self._status("qr", "Scan QR code to authenticate")
+                if view.kind == "reload" and view.reload_button is not None:
+                    log.info("WhatsApp Web stopped rotating the QR code; clicking reload")
+                    _click(view.reload_button)
+                elif view.qr_payload and view.qr_payload != shown_ref:
+                    shown_ref, qr_shown = view.qr_payload, True
+                    self._emit_qr(qr_data_url(view.qr_payload))
+            elif view.kind == "loading":
+                if phase == "qr":
+                    phase, deadline = "authenticating", now + t.login_s
+                    authenticated = self._authenticated(qr_shown)
+                    qr_shown, shown_ref = False, None
+            elif view.kind == "ready":
+                if phase != "ready":
+                    if not authenticated:
+                        authenticated = self._authenticated(qr_shown)
+                        qr_shown, shown_ref = False, None
+                    phase = "ready"
+                    self._status("ready", "Client is ready!")
+                    self._ready.set()
+            else:
+                if phase == "ready":
+                    lost_since = lost_since or now
+                    if now - lost_since > t.lost_s:
+                        self._ready.clear()
+                        self._status(
+                            "disconnected", f"Client disconnected: WhatsApp Web changed: {sel.CHAT_LIST.name} not found"
+                        )
+                        driver.get(self.base_url)
+                        phase, deadline, lost_since = "starting", now + t.startup_s, None
+            if phase == "starting" and now > deadline:
+                self._status(
+                    "error", f"Failed to initialize client: WhatsApp Web changed: {sel.QR_CODE.name} not found"
+                )
+                return
+            if phase == "authenticating" and now > deadline:
+                self._status("auth_failure", f"Authentication failed: chats did not load within {t.login_s:g} s")
+                driver.get(self.base_url)
+                phase, deadline = "starting", now + t.startup_s
+            self._run_one_job(driver, phase == "ready")
+
+    def _authenticated(self, qr_shown: bool) -> bool:
+        self._status("authenticated", "Authenticated!")
+        if qr_shown:
+            self._emit_qr(None)
+        return True
+
+    def _run_one_job(self, driver: WebDriver, ready: bool) -> None:
+        """Wait up to one poll interval for a job and run it (or refuse it when the session is not ready)."""
+        try:
+            job, future = self._jobs.get(timeout=self.timeouts.poll_s)
+        except queue.Empty:
+            return
+        if not future.set_running_or_notify_cancel():
+            return
+        if not ready:
+            future.set_exception(SendError("WhatsApp is not connected", pause_campaign=True))
+            return
+        try:
+            future.set_result(job(driver, self._stop))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, who records it
+            future.set_exception(exc)
+
+    def _fail_pending_jobs(self) -> None:
+        while True:
+            try:
+                _, future = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(SendError("WhatsApp client stopped", pause_campaign=True))
+
+
+def _click(element: Any) -> None:
+    try:
+        element.click()
+    except WebDriverException as exc:
+        # Usually the button is still being laid out; the next poll tries again.
+        log.info("could not click the QR reload button yet: %s", ((exc.msg or "").splitlines() or [""])[0])

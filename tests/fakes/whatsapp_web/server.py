@@ -1,0 +1,247 @@
+"""A local HTTP server that behaves like WhatsApp Web's DOM, for driving the real channel in real Chromium.
+
+The page (page.html) shows a rotating `div[data-ref]` QR, a reload button after `qr_max_rotations`, the
+`#pane-side` chat list once logged in, the `/send?phone=&text=` chat with a `footer div[contenteditable]`
+composer and `button[aria-label="Send"]`, the invalid-number dialog, outgoing rows whose tick icon goes
+msg-time -> msg-check -> msg-dblcheck (Delivered) -> msg-dblcheck (Read), a banned/throttled banner, and a
+"slow" or "changed" page. Tests drive it through `FakeWhatsAppWeb` (or the `/_test/...` routes) and read
+exactly what was sent from `sent()` / `GET /_test/sent`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+
+PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+ACK_LEVELS = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+@dataclass
+class FakeConfig:
+    """What the page does; change it at any time with `FakeWhatsAppWeb.configure(...)`."""
+
+    qr_rotate_ms: int = 20_000
+    qr_max_rotations: int = 5
+    startup_ms: int = 200
+    loading_ms: int = 300
+    slow_ms: int = 0  # delay before a chat opens ("slow page")
+    mode: str = "normal"  # "changed": composer and send button no longer match any selector
+    invalid_numbers: list[str] = field(default_factory=list)
+    banned: bool = False
+    throttled: bool = False
+    auto_sent_ms: int | None = 100  # clock -> single tick after this long; None: stays on the clock
+
+
+@dataclass
+class SentMessage:
+    id: str
+    phone: str
+    text: str
+    at: float
+    ack: int = 0
+
+
+class FakeState:
+    """Everything the server knows, behind one lock (handler threads and the test thread share it)."""
+
+    def __init__(self, config: FakeConfig) -> None:
+        self.lock = threading.Lock()
+        self.config = config
+        self.tokens: set[str] = set()
+        self.scan_pending = False
+        self.qr_refs: list[str] = []
+        self.reload_clicks = 0
+        self.messages: list[SentMessage] = []
+
+    def ack_of(self, message: SentMessage) -> int:
+        auto = self.config.auto_sent_ms
+        if message.ack == 0 and auto is not None and (time.monotonic() - message.at) * 1000 >= auto:
+            message.ack = 1
+        return message.ack
+
+
+class FakeWhatsAppWeb:
+    """Runs the fake on 127.0.0.1 with a free port in a daemon thread. Use as a context manager."""
+
+    def __init__(self, **config: Any) -> None:
+        self.state = FakeState(FakeConfig(**config))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self.state))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-whatsapp-web", daemon=True)
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    def start(self) -> FakeWhatsAppWeb:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeWhatsAppWeb:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what a test does with the phone ------------------------------------------------------------------
+    def configure(self, **changes: Any) -> None:
+        with self.state.lock:
+            for key, value in changes.items():
+                if not hasattr(self.state.config, key):
+                    raise AttributeError(key)
+                setattr(self.state.config, key, value)
+
+    def scan(self) -> None:
+        """The phone scans whatever QR the page shows next time it polls."""
+        with self.state.lock:
+            self.state.scan_pending = True
+
+    def logout(self) -> None:
+        """Log out every linked device, as "Log out" on the phone does."""
+        with self.state.lock:
+            self.state.tokens.clear()
+            self.state.scan_pending = False
+
+    def ack(self, message_id: str, status: str) -> None:
+        """Move one message's ticks to `pending`, `sent`, `delivered` or `read`."""
+        with self.state.lock:
+            for message in self.state.messages:
+                if message.id == message_id:
+                    message.ack = ACK_LEVELS[status]
+                    return
+        raise KeyError(message_id)
+
+    def sent(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [asdict(m) for m in self.state.messages]
+
+    def qr_refs(self) -> list[str]:
+        with self.state.lock:
+            return list(self.state.qr_refs)
+
+    def reload_clicks(self) -> int:
+        with self.state.lock:
+            return self.state.reload_clicks
+
+    def logged_in_devices(self) -> int:
+        with self.state.lock:
+            return len(self.state.tokens)
+
+
+def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("fake whatsapp: " + format, *args)
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if url.path in ("/", "/send"):
+                with state.lock:
+                    config = json.dumps(asdict(state.config))
+                self._reply(200, PAGE.replace("__CONFIG__", config), "text/html; charset=utf-8")
+            elif url.path == "/_api/whoami":
+                with state.lock:
+                    valid = query.get("token", "") in state.tokens
+                    flags = {"banned": state.config.banned, "throttled": state.config.throttled}
+                self._json({"valid": valid, **flags})
+            elif url.path == "/_api/chat":
+                with state.lock:
+                    rows = [
+                        {"id": m.id, "text": m.text, "ack": state.ack_of(m)}
+                        for m in state.messages
+                        if m.phone == query.get("phone")
+                    ]
+                self._json({"messages": rows})
+            elif url.path == "/_api/acks":
+                wanted = set(query.get("ids", "").split(","))
+                with state.lock:
+                    self._json({m.id: state.ack_of(m) for m in state.messages if m.id in wanted})
+            elif url.path == "/_test/sent":
+                with state.lock:
+                    self._json([asdict(m) for m in state.messages])
+            else:
+                self._reply(404, "not found", "text/plain")
+
+        def do_POST(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            with state.lock:
+                answer = _post(state, url.path, body)
+            if answer is None:
+                self._reply(404, "not found", "text/plain")
+            else:
+                self._json(answer)
+
+        def _json(self, data: Any) -> None:
+            self._reply(200, json.dumps(data), "application/json")
+
+        def _reply(self, status: int, text: str, content_type: str) -> None:
+            data = text.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
+    """Answer one POST; the caller holds state.lock."""
+    if path == "/_api/qr":
+        ref = body.get("ref", "")
+        if ref and (not state.qr_refs or state.qr_refs[-1] != ref):
+            state.qr_refs.append(ref)
+        if state.scan_pending:
+            state.scan_pending = False
+            token = secrets.token_hex(8)
+            state.tokens.add(token)
+            return {"token": token}
+        return {}
+    if path == "/_api/reload":
+        state.reload_clicks += 1
+        return {}
+    if path == "/_api/send":
+        if body.get("token") not in state.tokens:
+            return {"error": "logged out"}
+        message = SentMessage(
+            id=f"3EB0{len(state.messages) + 1:08X}", phone=body["phone"], text=body["text"], at=time.monotonic()
+        )
+        state.messages.append(message)
+        return {"id": message.id}
+    if path == "/_test/scan":
+        state.scan_pending = True
+        return {"ok": True}
+    if path == "/_test/logout":
+        state.tokens.clear()
+        return {"ok": True}
+    if path == "/_test/ack":
+        for message in state.messages:
+            if message.id == body["id"]:
+                message.ack = ACK_LEVELS[body["status"]]
+                return {"ok": True}
+        return {"error": "no such message"}
+    if path == "/_test/config":
+        for key, value in body.items():
+            setattr(state.config, key, value)
+        return asdict(state.config)
+    return None

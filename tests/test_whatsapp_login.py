@@ -1,0 +1,243 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests/fakes/whatsapp_web are requested by name
+"""WhatsApp login lifecycle in real headless Chromium against the fake WhatsApp Web page (no WebDriver mocks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from backend.channels.whatsapp import WhatsAppChannel
+from backend.channels.whatsapp.qr import qr_data_url
+from tests.fakes.whatsapp_web import (
+    FakeWhatsAppWeb,
+    StatusRecorder,
+    leftover_browser_processes,
+    wait_until,
+    whatsapp_context,
+)
+from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def channel_for(tmp_path: Path, fake: FakeWhatsAppWeb, paths: tuple[str, str], **timeouts: float):
+    recorder = StatusRecorder()
+    channel = WhatsAppChannel({}, {}, whatsapp_context(tmp_path, fake.url, recorder, paths, **timeouts))
+    return channel, recorder
+
+
+def test_it_streams_the_qr_as_it_rotates_and_becomes_ready_after_a_scan(tmp_path, fake_whatsapp_web, chromium_paths):
+    fake = fake_whatsapp_web
+    channel, recorder = channel_for(tmp_path, fake, chromium_paths)
+    try:
+        started = time.monotonic()
+        channel.connect()
+        assert time.monotonic() - started < 0.5, "connect() must not wait for the browser"
+
+        recorder.wait_for_text("Scan QR code to authenticate")
+        # The page rotates its QR every 0.4 s and shows a reload button after 4 rotations, which gets clicked.
+        wait_until(lambda: len(recorder.qrs()) >= 3, what="three QR codes")
+        wait_until(lambda: fake.reload_clicks() >= 1, what="the reload button to be clicked")
+        fake.scan()
+        assert channel.wait_ready(15)
+
+        assert recorder.texts() == [
+            "Starting WhatsApp client...",
+            "Initializing WhatsApp client...",
+            "Scan QR code to authenticate",
+            "Authenticated!",
+            "Client is ready!",
+        ]
+        qrs = recorder.qrs()
+        assert qrs[-1] is None, "the QR is cleared once authenticated"
+        shown = qrs[:-1]
+        assert len(set(shown)) == len(shown) >= 3, "each rotation is emitted once"
+        page_refs = {qr_data_url(ref) for ref in fake.qr_refs()}
+        assert set(shown) <= page_refs, "each QR encodes a data-ref the page showed"
+        assert all(url.startswith("data:image/png;base64,") for url in shown)
+    finally:
+        channel.disconnect()
+    assert recorder.texts()[-1] == "Disconnected"
+    assert leftover_browser_processes(channel.profile_dir) == []
+
+
+def test_it_logs_in_again_without_a_qr_after_a_restart(tmp_path, fake_whatsapp_web, chromium_paths):
+    fake = fake_whatsapp_web
+    first, _ = channel_for(tmp_path, fake, chromium_paths)
+    first.connect()
+    wait_until(lambda: first.state == "qr", what="the QR")
+    fake.scan()
+    assert first.wait_ready(15)
+    first.close()
+
+    second, recorder = channel_for(tmp_path, fake, chromium_paths)
+    try:
+        second.connect()
+        assert second.wait_ready(15)
+        assert recorder.texts() == [
+            "Starting WhatsApp client...",
+            "Initializing WhatsApp client...",
+            "Authenticated!",
+            "Client is ready!",
+        ]
+        assert recorder.qrs() == []
+    finally:
+        second.close()
+
+
+def test_it_reports_a_logout_from_the_phone_and_shows_a_new_qr(tmp_path, fake_whatsapp_web, chromium_paths):
+    fake = fake_whatsapp_web
+    channel, recorder = channel_for(tmp_path, fake, chromium_paths)
+    try:
+        channel.connect()
+        wait_until(lambda: channel.state == "qr", what="the QR")
+        fake.scan()
+        assert channel.wait_ready(15)
+        recorder.clear()
+
+        fake.logout()
+        recorder.wait_for_text("Scan QR code to authenticate")
+        wait_until(lambda: any(recorder.qrs()), what="a new QR")
+        assert recorder.texts()[:2] == ["Client disconnected: LOGOUT", "Scan QR code to authenticate"]
+        assert "disconnected" in recorder.states and channel.state == "qr"
+
+        fake.scan()
+        recorder.wait_for_text("Client is ready!")
+    finally:
+        channel.disconnect()
+
+
+def test_it_quits_chromium_on_disconnect_while_waiting_for_the_scan(tmp_path, fake_whatsapp_web, chromium_paths):
+    channel, recorder = channel_for(tmp_path, fake_whatsapp_web, chromium_paths)
+    channel.connect()
+    recorder.wait_for_text("Scan QR code to authenticate")
+    assert leftover_browser_processes(channel.profile_dir) != []
+
+    started = time.monotonic()
+    channel.disconnect()
+    assert time.monotonic() - started < 10
+    assert recorder.texts()[-1] == "Disconnected"
+    assert recorder.qrs()[-1] is None, "the QR on screen is withdrawn"
+    assert leftover_browser_processes(channel.profile_dir) == []
+    channel.disconnect()  # a second disconnect is harmless
+    assert not channel.session.running
+
+
+CRASHING_APP = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, {repo!r})
+    from backend.channels.whatsapp import WhatsAppChannel
+    from tests.fakes.whatsapp_web.fixtures import StatusRecorder, whatsapp_context
+    recorder = StatusRecorder()
+    context = whatsapp_context(Path({data!r}), {url!r}, recorder, ({chromium!r}, {driver!r}))
+    channel = WhatsAppChannel({{}}, {{}}, context)
+    channel.connect()
+    assert channel.wait_ready(30), recorder.texts()
+    print("ready", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_it_leaves_no_browser_behind_when_the_app_crashes(tmp_path, fake_whatsapp_web, chromium_paths):
+    fake = fake_whatsapp_web
+    first, _ = channel_for(tmp_path, fake, chromium_paths)
+    first.connect()
+    wait_until(lambda: first.state == "qr", what="the QR")
+    fake.scan()
+    assert first.wait_ready(15)
+    first.close()
+
+    script = CRASHING_APP.format(
+        repo=str(REPO), data=str(tmp_path), url=fake.url, chromium=chromium_paths[0], driver=chromium_paths[1]
+    )
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert app.stdout is not None
+        assert app.stdout.readline().strip() == b"ready"
+        assert leftover_browser_processes(first.profile_dir) != []
+        os.kill(app.pid, signal.SIGKILL)  # a crash: no cleanup code runs in the app
+        app.wait(10)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(10)
+    wait_until(lambda: leftover_browser_processes(first.profile_dir) == [], timeout=15, what="Chromium to be gone")
+
+    # The crashed Chromium left its profile lock; the next start clears it and logs in without a QR.
+    restarted, recorder = channel_for(tmp_path, fake, chromium_paths)
+    try:
+        restarted.connect()
+        assert restarted.wait_ready(15), recorder.texts()
+        assert recorder.qrs() == []
+    finally:
+        restarted.close()
+    assert leftover_browser_processes(first.profile_dir) == []
+
+
+def test_it_kills_an_orphaned_browser_holding_the_profile(tmp_path, fake_whatsapp_web, chromium_paths):
+    channel, recorder = channel_for(tmp_path, fake_whatsapp_web, chromium_paths)
+    channel.profile_dir.mkdir(parents=True)
+    orphan = subprocess.Popen(
+        [chromium_paths[0], "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={channel.profile_dir}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: (channel.profile_dir / "SingletonLock").is_symlink(), what="the orphan's profile lock")
+        channel.connect()
+        recorder.wait_for_text("Scan QR code to authenticate")
+        assert orphan.wait(10) is not None
+    finally:
+        channel.close()
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait(10)
+    assert leftover_browser_processes(channel.profile_dir) == []
+
+
+def test_it_says_why_the_client_failed_to_start_when_chromium_is_missing(tmp_path):
+    recorder = StatusRecorder()
+    context = whatsapp_context(tmp_path, "http://127.0.0.1:9", recorder, ("/nonexistent/chromium", "/nonexistent/cd"))
+    channel = WhatsAppChannel({}, {}, context)
+    channel.connect()
+    recorder.wait_for_text("Failed to initialize client: Chromium not found at /nonexistent/chromium")
+    assert recorder.states[-1] == "error"
+    wait_until(lambda: not channel.session.running, what="the worker to end")
+
+
+def test_it_says_which_element_is_missing_when_the_login_page_changed(tmp_path, chromium_paths):
+    with FakeWhatsAppWeb(startup_ms=60_000) as fake:  # stuck on the splash screen: no QR, no chat list
+        channel, recorder = channel_for(tmp_path, fake, chromium_paths, startup_s=2.0)
+        started = time.monotonic()
+        channel.connect()
+        recorder.wait_for_text("Failed to initialize client: WhatsApp Web changed: QR code not found")
+        assert time.monotonic() - started < 10
+        wait_until(lambda: not channel.session.running, what="the worker to end")
+    assert leftover_browser_processes(channel.profile_dir) == []
+
+
+def test_it_reports_an_authentication_failure_when_chats_never_load(tmp_path, chromium_paths):
+    with FakeWhatsAppWeb(loading_ms=60_000) as fake:
+        channel, recorder = channel_for(tmp_path, fake, chromium_paths, login_s=2.0)
+        try:
+            channel.connect()
+            wait_until(lambda: channel.state == "qr", what="the QR")
+            fake.scan()
+            recorder.wait_for_text("Authentication failed: chats did not load within 2 s")
+            assert "auth_failure" in recorder.states
+            # It starts over: the saved login is tried again (and, here, fails again the same way).
+            assert channel.session.running
+        finally:
+            channel.close()
