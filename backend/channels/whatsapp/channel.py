@@ -56,6 +56,9 @@ class WhatsAppChannel(Channel):
     recipient_kind: ClassVar[str] = "phone"
     rate_defaults: ClassVar[RateDefaults] = RateDefaults(min_delay_s=8.0, max_delay_s=20.0, daily_cap=200)
     single_session: ClassVar[bool] = True
+    #: the longest one send may take with the default deadlines (page load, three elements, the tick); the
+    #: dispatcher's lease on a message lasts this long plus its margin.
+    send_timeout_s: ClassVar[float] = 190.0
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
