@@ -1,0 +1,153 @@
+// The app shell: sign-in, navigation, the connection indicator, and one view at a time in <main>.
+
+import { api, onSignedOut, request } from './lib/api.js';
+import { clearToken, currentToken, setToken, takeCredentialFromAddress } from './lib/auth.js';
+import { h, replace, svg } from './lib/dom.js';
+import { icons } from './lib/icons.js';
+import { errorNotice } from './lib/ui.js';
+import { emit, on, setChannels, state } from './lib/store.js';
+import { backfill, startSocket } from './lib/ws.js';
+
+const ROUTES = [
+  { name: 'dashboard', path: '', label: 'Dashboard', icon: icons.dashboard, load: () => import('./views/dashboard.js') },
+  { name: 'channels', path: 'channels', label: 'Channels', icon: icons.channels, load: () => import('./views/channels.js') },
+  { name: 'contacts', path: 'contacts', label: 'Contacts', icon: icons.contacts, load: () => import('./views/contacts.js') },
+  { name: 'compose', path: 'compose', label: 'Compose', icon: icons.compose, load: () => import('./views/compose.js') },
+  { name: 'campaigns', path: 'campaigns', label: 'Campaigns', icon: icons.campaigns, load: () => import('./views/campaigns.js') },
+  { name: 'conversations', path: 'conversations', label: 'Conversations', icon: icons.conversations, load: () => import('./views/conversations.js') },
+];
+
+const CONNECTION_TEXT = {
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline',
+};
+
+let socket = null;
+let unmount = null;
+let routeSeq = 0;
+
+function parseRoute() {
+  const path = (window.location.hash || '#/').replace(/^#\/?/, '');
+  const [head = '', ...rest] = path.split('/').map(decodeURIComponent);
+  const route = ROUTES.find((r) => r.path === head) || ROUTES[0];
+  return { route, params: rest.filter(Boolean) };
+}
+
+async function render() {
+  const { route, params } = parseRoute();
+  const seq = ++routeSeq;
+  for (const link of document.querySelectorAll('#nav a')) {
+    if (link.dataset.route === route.name) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  const main = document.getElementById('main');
+  const root = document.documentElement;
+  root.dataset.view = route.name;
+  delete root.dataset.ready;
+  if (unmount) { try { unmount(); } catch (error) { console.error(error); } unmount = null; }
+  replace(main, h('div', { class: 'skeleton' }, 'Loading…'));
+  try {
+    const view = await route.load();
+    if (seq !== routeSeq) return;
+    const container = h('div', { class: `view view-${route.name}` });
+    replace(main, container);
+    unmount = (await view.mount(container, params)) || null;
+    if (seq !== routeSeq) { if (unmount) unmount(); unmount = null; return; }
+    document.title = `${route.label} · Bulk Messenger`;
+    root.dataset.ready = '1';
+    const title = main.querySelector('.page-title');
+    if (title && document.activeElement && document.activeElement.closest('#nav')) title.focus({ preventScroll: true });
+  } catch (error) {
+    if (seq !== routeSeq) return;
+    replace(main, errorNotice(error, `The ${route.label} screen could not be shown.`));
+  }
+}
+
+function buildNav() {
+  const nav = document.getElementById('nav');
+  replace(nav, ROUTES.map((r) => h('a', { href: `#/${r.path}`, dataset: { route: r.name } }, svg(r.icon), h('span', {}, r.label))));
+}
+
+function showConnection(value) {
+  const conn = document.getElementById('conn');
+  conn.dataset.state = value;
+  conn.querySelector('.conn-text').textContent = CONNECTION_TEXT[value] || value;
+  conn.title = value === 'reconnecting' ? 'The live connection dropped; reconnecting without losing events.' : '';
+}
+
+function showSignedOut(sentence) {
+  if (socket) { socket.stop(); socket = null; }
+  document.getElementById('shell').hidden = true;
+  document.getElementById('signed-out').hidden = false;
+  document.documentElement.dataset.view = 'signed-out';
+  document.documentElement.dataset.ready = '1';
+  if (sentence) document.getElementById('signed-out-text').textContent = sentence;
+  document.getElementById('token-input').focus();
+}
+
+async function signInWithCode(code) {
+  try {
+    const { token } = await request('POST', '/api/session', { body: { code }, auth: false });
+    setToken(token);
+    return true;
+  } catch (error) {
+    const reason = error.status === 0
+      ? 'The Bulk Messenger server is not answering. Start it with bulkmsg serve and open the link it prints.'
+      : 'That sign-in link has already been used or has expired. Open the newest link printed by bulkmsg serve (or run bulkmsg token).';
+    showSignedOut(reason);
+    return false;
+  }
+}
+
+async function start() {
+  document.getElementById('signed-out').hidden = true;
+  document.getElementById('shell').hidden = false;
+  buildNav();
+  await render();
+  try {
+    await backfill();
+  } catch (error) {
+    if (error.status !== 401) console.warn('event history unavailable', error);
+  }
+  state.historyLoaded = true;
+  emit('history', null);
+  if (currentToken()) socket = startSocket();
+}
+
+async function boot() {
+  on('connection', showConnection);
+  onSignedOut(() => {
+    clearToken();
+    showSignedOut('Your session has ended. Open the link printed by bulkmsg serve again, or run bulkmsg token and paste the token.');
+  });
+  document.getElementById('token-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const input = document.getElementById('token-input');
+    const value = input.value.trim();
+    if (!value) return;
+    setToken(value);
+    input.value = '';
+    try {
+      setChannels(await api.get('/api/channels'));
+      start();
+    } catch (error) {
+      if (error.status !== 401) showSignedOut(errorNotice(error).textContent);
+    }
+  });
+  window.addEventListener('hashchange', () => {
+    const credential = takeCredentialFromAddress();
+    if (credential.token) { setToken(credential.token); window.location.reload(); return; }
+    if (credential.code) { signInWithCode(credential.code).then((ok) => ok && window.location.reload()); return; }
+    if (!document.getElementById('shell').hidden) render();
+  });
+
+  const credential = takeCredentialFromAddress();
+  if (credential.token) setToken(credential.token);
+  else if (credential.code && !(await signInWithCode(credential.code))) return;
+  if (!currentToken()) { showSignedOut(); return; }
+  start();
+}
+
+boot();

@@ -1,0 +1,115 @@
+// A small canvas line chart of cumulative counts over time (sent / failed / delivered), redrawn at most once
+// a frame. No library: three step lines, a light grid and two time labels are all it needs.
+
+import { clock } from './format.js';
+
+export class LineChart {
+  /** series: [{key, label, cssVar}] */
+  constructor(canvas, series) {
+    this.canvas = canvas;
+    this.series = series;
+    this.points = new Map(series.map((s) => [s.key, []]));
+    this.frame = 0;
+    this.observer = new ResizeObserver(() => this.schedule());
+    this.observer.observe(canvas);
+  }
+
+  /** Adds one step to a series at time t (ms). Points must arrive in time order per series. */
+  add(key, t) {
+    const list = this.points.get(key);
+    list.push([t, list.length + 1]);
+  }
+
+  reset() {
+    for (const list of this.points.values()) list.length = 0;
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => { this.frame = 0; this.draw(); });
+  }
+
+  draw() {
+    const { canvas } = this;
+    const ratio = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth;
+    const height = canvas.clientHeight;
+    if (!width || !height) return;
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    const ctx = canvas.getContext('2d');
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const style = getComputedStyle(canvas);
+    const muted = style.getPropertyValue('--muted').trim() || '#666';
+    const grid = style.getPropertyValue('--border').trim() || '#ddd';
+    const font = `11px ${style.getPropertyValue('--font') || 'sans-serif'}`;
+
+    const any = this.series.some((s) => this.points.get(s.key).length);
+    const pad = { left: 44, right: 12, top: 10, bottom: 22 };
+    const plotW = width - pad.left - pad.right;
+    const plotH = height - pad.top - pad.bottom;
+    let t0 = any ? Math.min(...this.series.map((s) => (this.points.get(s.key)[0] || [Infinity])[0])) : Date.now() - 60_000;
+    let t1 = any ? Math.max(...this.series.map((s) => (this.points.get(s.key).at(-1) || [-Infinity])[0])) : Date.now();
+    if (this.live) t1 = Math.max(t1, Date.now());
+    if (t1 - t0 < 10_000) t0 = t1 - 10_000;
+    const yMax = niceMax(Math.max(1, ...this.series.map((s) => this.points.get(s.key).length)));
+    const x = (t) => pad.left + ((t - t0) / (t1 - t0)) * plotW;
+    const y = (v) => pad.top + plotH - (v / yMax) * plotH;
+
+    ctx.font = font;
+    ctx.fillStyle = muted;
+    ctx.strokeStyle = grid;
+    ctx.lineWidth = 1;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (let i = 0; i <= 4; i += 1) {
+      const v = (yMax / 4) * i;
+      const yy = Math.round(y(v)) + 0.5;
+      ctx.beginPath(); ctx.moveTo(pad.left, yy); ctx.lineTo(width - pad.right, yy); ctx.stroke();
+      ctx.fillText(formatCount(v), pad.left - 6, yy);
+    }
+    ctx.textBaseline = 'alphabetic';
+    ctx.textAlign = 'left';
+    ctx.fillText(clock(t0).slice(0, 8), pad.left, height - 6);
+    ctx.textAlign = 'right';
+    ctx.fillText(clock(t1).slice(0, 8), width - pad.right, height - 6);
+
+    for (const s of this.series) {
+      const list = this.points.get(s.key);
+      if (!list.length) continue;
+      ctx.strokeStyle = style.getPropertyValue(s.cssVar).trim() || '#36c';
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.moveTo(x(list[0][0]), y(0));
+      // One vertex per pixel column at most, so 100,000 points draw as fast as 1,000.
+      let lastX = -1;
+      for (let i = 0; i < list.length; i += 1) {
+        const px = x(list[i][0]);
+        if (Math.floor(px) === lastX && i !== list.length - 1) continue;
+        lastX = Math.floor(px);
+        ctx.lineTo(px, y(list[i][1]));
+      }
+      ctx.lineTo(x(t1), y(list.at(-1)[1]));
+      ctx.stroke();
+    }
+  }
+
+  destroy() {
+    this.observer.disconnect();
+    cancelAnimationFrame(this.frame);
+  }
+}
+
+function niceMax(value) {
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return Math.max(4, step * power);
+  return value;
+}
+
+function formatCount(v) {
+  if (v >= 1_000_000) return `${+(v / 1_000_000).toFixed(1)}M`;
+  if (v >= 1000) return `${+(v / 1000).toFixed(1)}k`;
+  return String(Math.round(v));
+}
