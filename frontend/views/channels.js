@@ -1,0 +1,247 @@
+// Channels: a card per channel with its state in colour, Connect/Disconnect, the settings form (secrets
+// masked) and, for WhatsApp, the QR code shown large until the phone is linked.
+
+import { api } from '../lib/api.js';
+import { busy, field, h, replace, svg } from '../lib/dom.js';
+import { fixFor } from '../lib/errors.js';
+import { channelName } from '../lib/format.js';
+import { icons } from '../lib/icons.js';
+import { on, setChannels, state } from '../lib/store.js';
+import { channelPill, channelTone, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
+
+const ORDER = ['whatsapp', 'gmail', 'smtp', 'sms'];
+const MASK = /^\*{3,}/;
+const LIVE_STATES = new Set(['initializing', 'qr', 'authenticated', 'ready']);
+
+const SCHEMAS = {
+  whatsapp: {
+    intro: 'Sends from your own WhatsApp account through WhatsApp Web, with a pause between messages so the number is not banned.',
+    fields: [
+      { key: 'min_delay_s', label: 'Shortest pause (seconds)', type: 'number', min: 0, placeholder: '8' },
+      { key: 'max_delay_s', label: 'Longest pause (seconds)', type: 'number', min: 0, placeholder: '20' },
+      { key: 'daily_cap', label: 'Daily cap', type: 'number', min: 1, placeholder: '200', hint: 'Fast or bulk sending gets numbers banned.' },
+      { key: 'headless', label: 'Run Chromium without a window', type: 'checkbox' },
+    ],
+  },
+  gmail: {
+    intro: 'Sends with the Gmail API from your Google account (OAuth; only the "send" permission is asked for).',
+    fields: [
+      { key: 'client_config', label: 'OAuth client JSON', type: 'textarea', secret: true,
+        hint: 'Google Cloud Console → APIs & Services → Credentials → OAuth client ID (Desktop app) → Download JSON.' },
+      { key: 'from_name', label: 'Sender name', type: 'text', placeholder: 'Acme Support' },
+      { key: 'daily_cap', label: 'Daily cap', type: 'number', min: 1, placeholder: '2000' },
+    ],
+  },
+  smtp: {
+    intro: 'Sends through any mail server: your provider, Microsoft 365, Amazon SES, Mailgun…',
+    fields: [
+      { key: 'host', label: 'Server', type: 'text', placeholder: 'smtp.example.com', required: true },
+      { key: 'port', label: 'Port', type: 'number', min: 1, max: 65535, placeholder: '587' },
+      { key: 'security', label: 'Security', type: 'select', options: [['starttls', 'STARTTLS (port 587)'], ['ssl', 'SSL/TLS (port 465)'], ['none', 'None']] },
+      { key: 'username', label: 'User name', type: 'text', autocomplete: 'username' },
+      { key: 'password', label: 'Password', type: 'password', secret: true, autocomplete: 'new-password' },
+      { key: 'from_address', label: 'From address', type: 'email', placeholder: 'news@example.com', required: true },
+      { key: 'from_name', label: 'From name', type: 'text', placeholder: 'Acme' },
+    ],
+  },
+  sms: {
+    intro: 'Sends text messages through Twilio, or any provider that speaks the same API.',
+    fields: [
+      { key: 'account_sid', label: 'Account SID', type: 'text', placeholder: 'AC…', required: true },
+      { key: 'auth_token', label: 'Auth token', type: 'password', secret: true, autocomplete: 'new-password' },
+      { key: 'from_number', label: 'Sending number', type: 'tel', placeholder: '+15551234567', required: true },
+      { key: 'api_base_url', label: 'API base URL', type: 'url', placeholder: 'https://api.twilio.com', hint: 'Change only for a Twilio-compatible provider.' },
+    ],
+  },
+};
+
+export async function mount(root) {
+  const grid = h('div', { class: 'grid channel-grid' });
+  root.append(pageHead('Channels', 'Connect the ways you send. Secrets are stored encrypted and never shown again.'), grid);
+  const cards = new Map();
+
+  const draw = () => {
+    const names = ORDER.concat([...state.channels.keys()].filter((c) => !ORDER.includes(c)));
+    for (const name of names) {
+      if (!cards.has(name)) {
+        const card = channelCard(name);
+        cards.set(name, card);
+        grid.append(card.element);
+      }
+      cards.get(name).update();
+    }
+  };
+
+  try {
+    setChannels(await api.get('/api/channels'));
+  } catch (error) {
+    grid.before(errorNotice(error, 'The channels could not be loaded.'));
+  }
+  draw();
+  const offs = [
+    on('channels', draw),
+    on('qr', (name) => cards.get(name) && cards.get(name).update()),
+    on('resync', () => api.get('/api/channels').then(setChannels).catch(() => {})),
+  ];
+  return () => offs.forEach((off) => off());
+}
+
+function current(name) {
+  return state.channels.get(name) || { channel: name, state: 'not_configured', detail: '', settings: {} };
+}
+
+function channelCard(name) {
+  const schema = SCHEMAS[name] || { intro: '', fields: [] };
+  const pill = h('span');
+  const detail = h('p', { class: 'channel-detail', 'aria-live': 'polite' });
+  const fix = h('p', { class: 'muted small' });
+  const qrBox = h('div', { class: 'qr-box', hidden: true });
+  const connect = h('button', { class: 'btn primary', type: 'button' }, svg(icons.play), 'Connect');
+  const disconnect = h('button', { class: 'btn', type: 'button' }, svg(icons.stop), 'Disconnect');
+  const authorize = name === 'gmail' ? h('button', { class: 'btn', type: 'button' }, 'Authorize with Google') : null;
+  const form = settingsForm(name, schema);
+  const settings = h('details', { class: 'settings' }, h('summary', {}, 'Settings'), form.element);
+
+  connect.addEventListener('click', () => busy(connect, async () => {
+    try { await api.post(`/api/channels/${name}/connect`); } catch (error) { showError(error, `${channelName(name)} could not connect`); }
+  }));
+  disconnect.addEventListener('click', () => busy(disconnect, async () => {
+    try { await api.post(`/api/channels/${name}/disconnect`); } catch (error) { showError(error, `${channelName(name)} could not disconnect`); }
+  }));
+  if (authorize) {
+    authorize.addEventListener('click', () => busy(authorize, async () => {
+      try {
+        const { auth_url: url } = await api.post('/api/channels/gmail/authorize');
+        window.open(url, '_blank', 'noopener');
+        toast('Finish signing in with Google in the window that opened; this card turns green when it is done.');
+      } catch (error) { showError(error, 'Gmail authorization could not start'); }
+    }));
+  }
+
+  const element = h('article', { class: 'card channel-card', dataset: { channel: name }, 'aria-labelledby': `ch-${name}` },
+    h('div', { class: 'card-head', style: { marginBottom: 0 } },
+      h('div', { class: 'channel-title' }, h('span', { class: 'channel-icon' }, svg(icons[name] || icons.channels)),
+        h('div', {}, h('h2', { id: `ch-${name}` }, channelName(name)))),
+      pill),
+    h('p', { class: 'muted small' }, schema.intro),
+    detail, fix, qrBox,
+    h('div', { class: 'row' }, connect, disconnect, authorize),
+    settings);
+
+  let filledOnce = false;
+  const update = () => {
+    const channel = current(name);
+    element.dataset.tone = channelTone(channel.state);
+    element.dataset.state = channel.state || '';
+    replace(pill, channelPill(channel.state));
+    detail.textContent = channel.detail || describeState(channel.state);
+    const hint = ['error', 'auth_failure'].includes(channel.state) ? fixFor(channel.detail) : null;
+    fix.textContent = hint || '';
+    fix.hidden = !hint;
+    const live = LIVE_STATES.has(channel.state);
+    connect.hidden = live;
+    connect.disabled = channel.state === 'not_configured';
+    connect.title = connect.disabled ? 'Save the settings first.' : '';
+    disconnect.hidden = !live;
+    drawQr(qrBox, state.qr.get(name));
+    if (!filledOnce || !form.dirty()) { form.fill(channel.settings || {}); filledOnce = true; }
+    if (channel.state === 'not_configured' && !settings.dataset.touched) settings.open = true;
+  };
+  settings.addEventListener('toggle', () => { settings.dataset.touched = '1'; });
+  return { element, update };
+}
+
+function describeState(value) {
+  return {
+    not_configured: 'Not set up yet. Fill in the settings below.',
+    disconnected: 'Set up, not connected.',
+    initializing: 'Starting…',
+    qr: 'Scan the QR code with your phone.',
+    authenticated: 'Linked. Getting ready…',
+    ready: 'Ready to send.',
+  }[value] || '';
+}
+
+function drawQr(box, dataUrl) {
+  if (!dataUrl) { box.hidden = true; box.replaceChildren(); return; }
+  const img = box.querySelector('img');
+  if (img) { img.src = dataUrl; return; }
+  box.hidden = false;
+  box.replaceChildren(
+    h('img', { src: dataUrl, alt: 'WhatsApp QR code. Scan it with WhatsApp on your phone to link this computer.' }),
+    h('ol', {}, h('li', {}, 'Open WhatsApp on your phone.'), h('li', {}, 'Tap Settings → Linked devices → Link a device.'),
+      h('li', {}, 'Point the phone at this code. It refreshes by itself.')));
+}
+
+function settingsForm(name, schema) {
+  const controls = new Map();
+  const errorBox = h('div');
+  let dirty = false;
+  const inputs = schema.fields.map((f) => {
+    let control;
+    if (f.type === 'select') control = h('select', {}, f.options.map(([value, text]) => h('option', { value }, text)));
+    else if (f.type === 'textarea') control = h('textarea', { rows: 4, spellcheck: 'false', class: 'mono' });
+    else if (f.type === 'checkbox') control = h('input', { type: 'checkbox' });
+    else control = h('input', { type: f.type, min: f.min, max: f.max, placeholder: f.placeholder || '', autocomplete: f.autocomplete || 'off', spellcheck: 'false' });
+    control.name = f.key;
+    if (f.required) control.required = true;
+    control.addEventListener('input', () => { dirty = true; control.removeAttribute('aria-invalid'); });
+    controls.set(f.key, { control, spec: f });
+    if (f.type === 'checkbox') return h('label', { class: 'check', style: { gridColumn: '1 / -1' } }, control, f.label);
+    const wrap = field(f.label, control, f.hint);
+    if (f.type === 'textarea') wrap.style.gridColumn = '1 / -1';
+    return wrap;
+  });
+  const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save and verify');
+  const element = h('form', { class: 'stack', novalidate: true, 'aria-label': `${channelName(name)} settings` },
+    h('div', { class: 'fields' }, inputs), errorBox, h('div', { class: 'row end' }, save));
+
+  element.addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy(save, async () => {
+      errorBox.replaceChildren();
+      try {
+        const channel = await api.put(`/api/channels/${name}`, collect());
+        dirty = false;
+        setChannels([channel]);
+        toast(`${channelName(name)} settings saved and verified.`, { tone: 'ok' });
+      } catch (error) {
+        for (const d of error.details || []) {
+          const entry = controls.get(d.field);
+          if (entry) entry.control.setAttribute('aria-invalid', 'true');
+        }
+        errorBox.replaceChildren(errorNotice(error, 'The settings were not saved.'));
+      }
+    });
+  });
+
+  function collect() {
+    const values = {};
+    for (const [key, { control, spec }] of controls) {
+      if (spec.type === 'checkbox') values[key] = control.checked;
+      else if (spec.secret && control.value === '' && control.dataset.saved) values[key] = control.dataset.saved;
+      else if (spec.type === 'number') { if (control.value !== '') values[key] = Number(control.value); }
+      else if (spec.type === 'textarea' && key === 'client_config' && control.value.trim()) {
+        try { values[key] = JSON.parse(control.value); } catch { values[key] = control.value; }
+      } else if (control.value !== '') values[key] = control.value;
+    }
+    return values;
+  }
+
+  function fill(settings) {
+    for (const [key, { control, spec }] of controls) {
+      const value = settings[key];
+      if (spec.type === 'checkbox') { control.checked = Boolean(value); continue; }
+      if (spec.secret) {
+        // A saved secret comes back masked: keep the field empty and send the mask back to mean "unchanged".
+        const saved = typeof value === 'string' && MASK.test(value) ? value : value && typeof value === 'object' ? '****' : '';
+        control.value = saved ? '' : value || '';
+        if (saved) { control.dataset.saved = saved; control.placeholder = 'Saved. Leave empty to keep it.'; } else delete control.dataset.saved;
+        continue;
+      }
+      control.value = value == null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    }
+  }
+
+  return { element, fill, dirty: () => dirty };
+}

@@ -1,0 +1,133 @@
+// Contacts: import a file (preview, confirm the column mapping, read the report of rejected rows) and a
+// searchable, paginated list with opt-out.
+
+import { api, qs } from '../lib/api.js';
+import { busy, debounce, field, h, replace, svg } from '../lib/dom.js';
+import { num } from '../lib/format.js';
+import { icons } from '../lib/icons.js';
+import { confirmDialog, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
+import { importPanel } from './contacts-import.js';
+
+const PAGE = 25;
+
+export async function mount(root) {
+  let offset = 0;
+  let query = '';
+  let total = 0;
+  const subtitle = h('p', { class: 'muted' }, 'Everyone you can message.');
+  const importBox = h('div');
+  const addBox = h('div');
+  const search = h('input', { type: 'search', placeholder: 'Search by name, phone or email', 'aria-label': 'Search contacts', autocomplete: 'off' });
+  const tableBox = h('div', { 'aria-live': 'polite' });
+  const pageText = h('span', { class: 'muted small num' });
+  const prev = h('button', { class: 'btn small', type: 'button' }, 'Previous');
+  const next = h('button', { class: 'btn small', type: 'button' }, 'Next');
+  const importButton = h('button', { class: 'btn primary', type: 'button', 'aria-expanded': 'false' }, svg(icons.upload), 'Import file');
+  const addButton = h('button', { class: 'btn', type: 'button', 'aria-expanded': 'false' }, svg(icons.plus), 'Add contact');
+
+  const head = pageHead('Contacts', null, addButton, importButton);
+  head.querySelector('h1').after(subtitle);
+  root.append(head, importBox, addBox,
+    h('section', { class: 'card', 'aria-label': 'Contact list' },
+      h('div', { class: 'row', style: { marginBottom: '12px' } }, search),
+      tableBox,
+      h('div', { class: 'pager' }, pageText, h('div', { class: 'row' }, prev, next))));
+
+  const load = async () => {
+    try {
+      const page = await api.get(`/api/contacts${qs({ q: query, limit: PAGE, offset })}`);
+      total = page.total ?? page.items.length;
+      drawTable(page.items);
+      const first = total ? offset + 1 : 0;
+      pageText.textContent = `${num(first)}–${num(offset + page.items.length)} of ${num(total)}`;
+      subtitle.textContent = query ? `${num(total)} matching “${query}”.` : `${num(total)} ${total === 1 ? 'contact' : 'contacts'}.`;
+      prev.disabled = offset === 0;
+      next.disabled = offset + PAGE >= total;
+    } catch (error) {
+      replace(tableBox, errorNotice(error, 'The contacts could not be loaded.'));
+    }
+  };
+
+  const drawTable = (items) => {
+    if (!items.length) {
+      replace(tableBox, h('div', { class: 'empty' },
+        h('h3', {}, query ? 'No contact matches your search' : 'No contacts yet'),
+        h('p', {}, query ? 'Try a shorter search.' : 'Import a CSV or Excel file with a name, phone and email column.')));
+      return;
+    }
+    const fieldNames = [...new Set(items.flatMap((c) => Object.keys(c.fields || {})))].slice(0, 3);
+    replace(tableBox, h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Phone'), h('th', { scope: 'col' }, 'Email'),
+        fieldNames.map((f) => h('th', { scope: 'col' }, f)), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+      h('tbody', {}, items.map((c) => contactRow(c, fieldNames))))));
+  };
+
+  const contactRow = (c, fieldNames) => {
+    const optOut = h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Opt out ${c.name || c.phone || c.email}` }, 'Opt out');
+    optOut.addEventListener('click', async () => {
+      const ok = await confirmDialog({
+        title: `Opt out ${c.name || 'this contact'}?`,
+        text: 'They will be left out of every campaign from now on. One-to-one replies stay possible.',
+        confirm: 'Opt out', danger: true,
+      });
+      if (!ok) return;
+      busy(optOut, async () => {
+        try { await api.post(`/api/contacts/${c.id}/opt-out`); toast(`${c.name || c.phone} is opted out.`, { tone: 'ok' }); load(); } catch (error) { showError(error); }
+      });
+    });
+    return h('tr', { class: c.opted_out ? 'opted-out' : '', dataset: { contact: c.id } },
+      h('td', {}, c.name || h('span', { class: 'muted' }, '—')),
+      h('td', { class: 'num nowrap' }, c.phone || '—'),
+      h('td', {}, c.email || '—'),
+      fieldNames.map((f) => h('td', {}, c.fields && c.fields[f] != null ? String(c.fields[f]) : '')),
+      h('td', {}, c.opted_out ? h('span', { class: 'pill' }, 'Opted out') : h('span', { class: 'pill ok' }, 'Subscribed')),
+      h('td', { class: 'actions' },
+        h('a', { class: 'btn small ghost', href: `#/conversations/contact-${c.id}` }, 'Message'),
+        c.opted_out ? null : optOut));
+  };
+
+  search.addEventListener('input', debounce(() => { query = search.value.trim(); offset = 0; load(); }, 200));
+  prev.addEventListener('click', () => { offset = Math.max(0, offset - PAGE); load(); });
+  next.addEventListener('click', () => { offset += PAGE; load(); });
+  importButton.addEventListener('click', () => {
+    const open = importButton.getAttribute('aria-expanded') !== 'true';
+    importButton.setAttribute('aria-expanded', String(open));
+    replace(importBox, open ? importPanel({ onDone: () => { importButton.click(); offset = 0; load(); }, onImported: load }) : null);
+    if (open) importBox.querySelector('input[type=file]').focus();
+  });
+  addButton.addEventListener('click', () => {
+    const open = addButton.getAttribute('aria-expanded') !== 'true';
+    addButton.setAttribute('aria-expanded', String(open));
+    replace(addBox, open ? addForm(() => { addButton.click(); load(); }) : null);
+    if (open) addBox.querySelector('input').focus();
+  });
+
+  await load();
+}
+
+function addForm(onSaved) {
+  const name = h('input', { type: 'text', autocomplete: 'off' });
+  const phone = h('input', { type: 'tel', placeholder: '+15551234567', autocomplete: 'off' });
+  const email = h('input', { type: 'email', placeholder: 'ana@example.com', autocomplete: 'off' });
+  const errors = h('div');
+  const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save contact');
+  const form = h('form', { class: 'card stack', style: { marginBottom: '16px' }, 'aria-label': 'New contact' },
+    h('h2', {}, 'New contact'),
+    h('div', { class: 'fields' }, field('Name', name), field('Phone', phone, 'With the country code, e.g. +44 20 7946 0958'), field('Email', email)),
+    errors, h('div', { class: 'row end' }, save));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy(save, async () => {
+      errors.replaceChildren();
+      const body = { name: name.value.trim() || null, phone: phone.value.trim() || null, email: email.value.trim() || null };
+      try {
+        await api.post('/api/contacts', body);
+        toast('Contact saved.', { tone: 'ok' });
+        onSaved();
+      } catch (error) {
+        errors.replaceChildren(errorNotice(error, 'The contact was not saved.'));
+      }
+    });
+  });
+  return form;
+}
