@@ -12,8 +12,10 @@ Contract (DESIGN sections 7 and 8):
   anything left; SendError(uncertain) when the send button was pressed but the page never confirmed it.
 - `fetch_delivery(provider_id)` reads the message's ticks: `delivered` / `read` (final success), `sent` or
   `pending` (not final), None when the session is not ready or the message is no longer on the page.
-- Context options read (all optional): `whatsapp_url`, `chromium`, `chromedriver`, `whatsapp_timeouts`
-  (a dict of SessionTimeouts / SendTimeouts / BrowserConfig timeout fields, for tests).
+- Context options read (all optional): `whatsapp_url`, `chromium`, `chromedriver`, `session_lease` (a
+  `lease.SessionLease`, e.g. `DatabaseLease(db, "whatsapp:<account>", worker_id("whatsapp-session"))`: only
+  one process drives the session), `whatsapp_timeouts` (a dict of SessionTimeouts / SendTimeouts /
+  BrowserConfig timeout fields, for tests).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class WhatsAppChannel(Channel):
             context.emit_status,
             context.emit_qr,
             SessionTimeouts(**_pick(SessionTimeouts, timeouts)),
+            lease=options.get("session_lease"),
         )
         self._page_changes = 0
         self._page_changes_lock = threading.Lock()

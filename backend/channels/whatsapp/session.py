@@ -11,6 +11,10 @@ Contract:
   the worker touches it) once the session is ready; raises SendError when it is not ready or does not answer.
 - `stop()` ends the worker and quits Chromium within a bounded time and returns True when Chromium ended
   gracefully. The caller emits `Disconnected` / `Disconnected (forced)`.
+- With a `lease` (DESIGN section 12), Chromium starts only once the lease is ours
+  (`Failed to initialize client: WhatsApp is connected in another process (<holder>)` otherwise); a keeper
+  thread renews it every ttl/3; when it is lost the session ends with `Client disconnected: <reason>`. It is
+  released after Chromium has quit.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from typing import Any, TypeVar
 
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.remote.webdriver import WebDriver
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend.channels.base import SendError
 from backend.channels.whatsapp import pages
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import Browser, BrowserConfig, BrowserError, start_browser
+from backend.channels.whatsapp.lease import SessionLease
 from backend.channels.whatsapp.qr import qr_data_url
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,10 @@ class WhatsAppSession:
         emit_status: Callable[[str, str], None],
         emit_qr: Callable[[str | None], None],
         timeouts: SessionTimeouts | None = None,
+        lease: SessionLease | None = None,
     ) -> None:
+        self.lease = lease
+        self._lease_lost: str | None = None
         self.browser_config = browser_config
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or SessionTimeouts()
@@ -131,6 +140,18 @@ class WhatsAppSession:
 
     def _run(self) -> None:
         self._status("initializing", "Starting WhatsApp client...")
+        if not self._take_lease():
+            return
+        keeper = None
+        if self.lease is not None:
+            keeper = threading.Thread(target=self._keep_lease, name="whatsapp-lease", daemon=True)
+            keeper.start()
+        try:
+            self._run_browser()
+        finally:
+            self._release_lease(keeper)
+
+    def _run_browser(self) -> None:
         try:
             self._browser = start_browser(self.browser_config)
         except BrowserError as exc:
@@ -156,8 +177,58 @@ class WhatsAppSession:
             graceful = self._browser.quit(self.timeouts.quit_s)
             self._graceful = self._graceful and graceful
             self._browser = None
-            if self.state != "error":
+            if self._lease_lost:
+                self._status("disconnected", f"Client disconnected: {self._lease_lost}")
+            elif self.state != "error":
                 self.state = "disconnected"
+
+    # -- the lease (one process per WhatsApp session) -----------------------------------------------------
+    def _take_lease(self) -> bool:
+        self._lease_lost = None
+        if self.lease is None:
+            return True
+        try:
+            holder = self.lease.acquire()
+        except SQLAlchemyError as exc:
+            log.error("could not take the WhatsApp session lease: %s", exc)
+            self._status("error", "Failed to initialize client: the database did not answer")
+            return False
+        if holder is not None:
+            self._status("error", f"Failed to initialize client: WhatsApp is connected in another process ({holder})")
+            return False
+        return True
+
+    def _keep_lease(self) -> None:
+        """Renew every ttl/3 until the worker ends; a lease lost (or unrenewable until it expires) stops it."""
+        assert self.lease is not None
+        ttl = self.lease.ttl_s
+        renewed_at = time.monotonic()
+        while not self._stop.wait(ttl / 3):
+            try:
+                if self.lease.renew():
+                    renewed_at = time.monotonic()
+                    continue
+                reason = "another process took over the WhatsApp session"
+            except SQLAlchemyError as exc:
+                log.warning("could not renew the WhatsApp session lease: %s", exc)
+                if time.monotonic() - renewed_at < ttl * 0.9:
+                    continue
+                reason = "the database did not answer, so the WhatsApp session was given up"
+            log.error("WhatsApp session lease lost: %s", reason)
+            self._lease_lost = reason
+            self._stop.set()
+            return
+
+    def _release_lease(self, keeper: threading.Thread | None) -> None:
+        if self.lease is None:
+            return
+        self._stop.set()
+        if keeper is not None:
+            keeper.join(5.0)
+        try:
+            self.lease.release()
+        except SQLAlchemyError as exc:
+            log.warning("could not release the WhatsApp session lease (it expires by itself): %s", exc)
 
     def _lifecycle(self, driver: WebDriver) -> None:
         """Watch the page until stopped: QR, scan, ready, logout; run jobs while ready."""
