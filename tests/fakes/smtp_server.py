@@ -1,0 +1,232 @@
+"""A real SMTP server for tests and benchmarks (aiosmtpd on loopback).
+
+Modes: plain, STARTTLS (a generated P-256 self-signed certificate, STARTTLS required), implicit TLS (`ssl`);
+optional AUTH (PLAIN/LOGIN, only after TLS unless plain). On demand: a per-recipient 4xx/5xx answer
+(`refuse[address] = "550 5.1.1 No such user"`), dropping the connection after a message's content arrived but
+before answering (`drop_data_for.add(address)`), or accepting silently. Everything that arrived is recorded in
+`received` (parsed `email.message.EmailMessage` plus envelope).
+
+Run as a script (`python -m tests.fakes.smtp_server`) it serves plain SMTP in its own process, prints
+`PORT <n>` and, on each line `count` read from stdin, prints how many messages arrived.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A P-256 certificate for 127.0.0.1 / localhost; returns (cert file, key file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    message: EmailMessage
+    #: the client's (host, port): messages over one reused connection share it.
+    peer: tuple[str, int]
+
+
+@dataclass
+class Handler:
+    received: list[Received] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    drop_data_for: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    count: int = 0
+    keep_messages: bool = True
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        answer = self.refuse.get(address.lower())
+        if answer:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if any(r.lower() in self.drop_data_for for r in envelope.rcpt_tos):
+            # The content arrived, the answer never will: the client cannot know whether we kept it.
+            server.transport.abort()
+            return "421 dropped"
+        raw = envelope.original_content or envelope.content
+        with self.lock:
+            self.count += 1
+            if self.keep_messages:
+                parsed = email.message_from_bytes(raw, policy=email.policy.default)
+                peer = tuple(session.peer)
+                self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed, peer))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+class FakeSmtpServer:
+    """`FakeSmtpServer(mode="plain"|"starttls"|"ssl", auth=("user", "pass") or None)`; use as a context manager."""
+
+    def __init__(self, mode: str = "plain", auth: tuple[str, str] | None = None, keep_messages: bool = True) -> None:
+        self.mode = mode
+        self.auth = auth
+        self.handler = Handler(keep_messages=keep_messages)
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self._dir = tempfile.TemporaryDirectory()
+        self.cert_file: Path | None = None
+        self.controller: Controller | None = None
+
+    # -- on-demand behaviour ----------------------------------------------------------------------------
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    @property
+    def count(self) -> int:
+        with self.handler.lock:
+            return self.handler.count
+
+    def refuse(self, address: str, answer: str) -> None:
+        self.handler.refuse[address.lower()] = answer
+
+    def drop_during_data(self, address: str) -> None:
+        self.handler.drop_data_for.add(address.lower())
+
+    def arrivals(self) -> Counter[str]:
+        """How many messages each recipient got."""
+        return Counter(r.lower() for item in self.received for r in item.rcpt_tos)
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """Channel settings that reach this server."""
+        values: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "security": {"plain": "none"}.get(self.mode, self.mode),
+            "from_address": "news@example.com",
+            "from_name": "Example News",
+            "verify_tls": False,
+            "timeout_s": 10,
+        }
+        if self.auth:
+            values.update(username=self.auth[0], password=self.auth[1])
+        values.update(changes)
+        return values
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        if not isinstance(data, LoginPassword) or self.auth is None:
+            return AuthResult(success=False, handled=False)
+        ok = (data.login.decode(), data.password.decode()) == self.auth
+        return AuthResult(success=ok, handled=False)
+
+    def start(self) -> FakeSmtpServer:
+        warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+        kwargs: dict[str, Any] = {}
+        ssl_context = None
+        if self.mode in ("starttls", "ssl"):
+            cert, key = self_signed_cert(Path(self._dir.name))
+            self.cert_file = cert
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cert, key)
+            if self.mode == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
+            else:
+                ssl_context = context
+        if self.auth:
+            kwargs.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                # implicit TLS is encrypted from the start; aiosmtpd only knows about STARTTLS
+                auth_require_tls=self.mode == "starttls",
+            )
+        self.controller = _Controller(
+            self.handler, hostname=self.host, port=self.port, ssl_context=ssl_context, server_kwargs=kwargs
+        )
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+        self._dir.cleanup()
+
+    def __enter__(self) -> FakeSmtpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _Controller(Controller):
+    def __init__(self, handler: Handler, *, server_kwargs: dict[str, Any], **kwargs: Any) -> None:
+        self._server_kwargs = server_kwargs
+        super().__init__(handler, ready_timeout=10, **kwargs)
+
+    def factory(self) -> SMTP:
+        return SMTP(self.handler, hostname="fake-smtp.test", **self._server_kwargs)
+
+
+def main() -> None:
+    """Serve plain SMTP in this process (benchmarks): print `PORT n`, answer `count` lines with the count."""
+    server = FakeSmtpServer(keep_messages=False).start()
+    print(f"PORT {server.port}", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "count":
+            print(server.count, flush=True)
+        elif line.strip() == "quit":
+            break
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
