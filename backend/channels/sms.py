@@ -1,0 +1,352 @@
+"""SMS through Twilio's REST API (or a Twilio-compatible provider at `api_base_url`).
+
+Contract (DESIGN sections 5, 6 and 8):
+- `validate_settings(raw, current)` -> ({"account_sid", "from_number", "api_base_url", "public_url"?},
+  {"auth_token"}); raises SettingsError listing each problem. A form that sends `****` or leaves the auth
+  token out keeps the stored one.
+- `verify()` fetches the Account resource; raises SendError with a human reason (401: wrong SID or token,
+  404: no such account, suspended or closed account, provider down, unreachable).
+- `send(message)` POSTs one message and returns its SID. Requests are never retried automatically: a retried
+  POST duplicates the SMS. Raises SendError:
+  permanent for a request that will never pass (21211 invalid number, 21614 not a mobile number, 21610
+  unsubscribed, 21617 body too long, any other 4xx); pause_campaign when the channel itself cannot send (bad
+  credentials, suspended account, unusable From number); transient for 429 / 5xx / failures before the request
+  was written (retry_after from `Retry-After`); uncertain when the request was written but no answer came
+  (read timeout, connection dropped): the provider may have the message, so it is never re-sent.
+- `fetch_delivery(sid)` reads the message back: success True for delivered/read, False for failed/undelivered
+  (with Twilio's ErrorCode), None for queued/sending/sent/accepted; returns None when the provider cannot be
+  asked right now (logged).
+The auth token never appears in logs, error texts or reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import phonenumbers
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.util.retry import Retry
+
+from backend.channels.base import (
+    Channel,
+    ChannelContext,
+    DeliveryReport,
+    OutboundMessage,
+    RateDefaults,
+    SendError,
+    SettingsError,
+)
+from backend.channels.sms_errors import delivery_error_text, refusal
+from backend.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_BASE_URL = "https://api.twilio.com"
+API_VERSION = "2010-04-01"
+CALLBACK_PATH = "/webhooks/twilio/status"
+MAX_BODY_LENGTH = 1600
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 20.0
+TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+#: a Twilio-compatible provider's account id (SignalWire uses UUIDs, for example).
+OTHER_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: what the API shows for a stored secret; sent back unchanged, it keeps the stored one.
+MASK = "****"  # noqa: S105 - a placeholder, not a password
+SETTING_KEYS = frozenset({"account_sid", "auth_token", "from_number", "api_base_url", "public_url"})
+FINAL_SUCCESS = frozenset({"delivered", "read"})
+FINAL_FAILURE = frozenset({"failed", "undelivered", "canceled"})
+
+
+def delivery_success(status: str) -> bool | None:
+    """Twilio's MessageStatus as DeliveryReport.success: True / False when final, None while in flight."""
+    if status in FINAL_SUCCESS:
+        return True
+    if status in FINAL_FAILURE:
+        return False
+    return None
+
+
+class SmsChannel(Channel):
+    name: ClassVar[str] = "sms"
+    title: ClassVar[str] = "SMS (Twilio)"
+    secret_keys: ClassVar[frozenset[str]] = frozenset({"auth_token"})
+    max_attempts: ClassVar[int] = 5
+    max_body_length: ClassVar[int | None] = MAX_BODY_LENGTH
+    recipient_kind: ClassVar[str] = "phone"
+    # Twilio queues what it cannot send at once; a long code sends about one segment a second.
+    rate_defaults: ClassVar[RateDefaults] = RateDefaults(per_minute=60)
+    #: read by the dispatcher for its lease: one send never takes longer than this.
+    send_timeout_s: ClassVar[float] = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+
+    def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
+        super().__init__(settings, secrets, context)
+        self.account_sid = str(settings["account_sid"])
+        self.from_number = str(settings["from_number"])
+        self.base_url = str(settings.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+        public_url = settings.get("public_url") or context.public_url
+        self.status_callback = f"{str(public_url).rstrip('/')}{CALLBACK_PATH}" if public_url else None
+        options = context.options
+        self.timeout = (
+            float(options.get("sms_connect_timeout_s", CONNECT_TIMEOUT_S)),
+            float(options.get("sms_read_timeout_s", READ_TIMEOUT_S)),
+        )
+        self._http = requests.Session()
+        self._http.auth = (self.account_sid, secrets.get("auth_token", ""))
+        self._http.headers["User-Agent"] = "bulkmsg-app"
+        self._http.trust_env = False
+        # No automatic retries of any kind: a retried POST would send the SMS twice.
+        no_retries = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0))
+        self._http.mount("http://", no_retries)
+        self._http.mount("https://", no_retries)
+
+    # -- settings -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def validate_settings(
+        cls, raw: dict[str, Any], current: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        current = current or {}
+        problems: list[dict[str, str]] = []
+
+        def problem(name: str, reason: str) -> None:
+            problems.append({"field": name, "reason": reason})
+
+        for key in sorted(set(raw) - SETTING_KEYS):
+            problem(key, "unknown setting")
+        base_url = _url_setting(raw.get("api_base_url"), "api_base_url", problem) or DEFAULT_API_BASE_URL
+        public_url = _url_setting(raw.get("public_url"), "public_url", problem)
+
+        sid = raw.get("account_sid", current.get("account_sid"))
+        if not isinstance(sid, str) or not sid.strip():
+            problem("account_sid", "required: the Account SID from the Twilio console (AC followed by 32 hex digits)")
+        else:
+            sid = sid.strip()
+            pattern = TWILIO_SID if urlsplit(base_url).hostname == "api.twilio.com" else OTHER_SID
+            if not pattern.match(sid):
+                problem("account_sid", "must be AC followed by 32 hex digits")
+
+        token = raw.get("auth_token")
+        if token is None or token == MASK:
+            token = current.get("auth_token")
+        if not isinstance(token, str) or not token.strip():
+            problem("auth_token", "required: the Auth Token from the Twilio console")
+        elif len(token.strip()) > 128 or any(ch.isspace() for ch in token.strip()):
+            problem("auth_token", "must be one word of at most 128 characters")
+
+        from_number = raw.get("from_number", current.get("from_number"))
+        if not isinstance(from_number, str) or not from_number.strip():
+            problem("from_number", "required: your Twilio number in E.164 form, like +15551234567")
+        else:
+            from_number = e164(from_number)
+            if from_number is None:
+                problem("from_number", "must be a valid phone number in E.164 form, like +15551234567")
+
+        if problems:
+            raise SettingsError("The SMS settings are not valid.", problems)
+        settings: dict[str, Any] = {"account_sid": sid, "from_number": from_number, "api_base_url": base_url}
+        if public_url:
+            settings["public_url"] = public_url
+        return settings, {"auth_token": str(token).strip()}
+
+    # -- provider calls -------------------------------------------------------------------------------------
+
+    def _url(self, *parts: str) -> str:
+        """The account's resource URL, or the one of a sub-resource (`Messages.json`, `Messages`, `SM....json`)."""
+        account = f"{self.base_url}/{API_VERSION}/Accounts/{quote(self.account_sid, safe='')}"
+        if not parts:
+            return f"{account}.json"
+        return account + "".join("/" + quote(part, safe=".") for part in parts)
+
+    def verify(self) -> str:
+        """Fetch the Account resource. Returns "Ready: ..." or raises SendError with a human reason."""
+        try:
+            response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise SendError(f"Could not reach {self.base_url}: {_network_reason(exc)}") from None
+        if response.status_code == 401:
+            raise SendError("Twilio did not accept the Account SID and Auth Token (401): check both in the console.")
+        if response.status_code == 404:
+            raise SendError(f"{self.base_url} knows no account with this Account SID (404).")
+        if response.status_code >= 400:
+            raise SendError(f"{self.base_url} could not check the account (HTTP {response.status_code}); try again.")
+        account = _json(response)
+        status = str(account.get("status") or "active")
+        if status != "active":
+            raise SendError(f"The Twilio account is {status}; it cannot send messages.")
+        name = str(account.get("friendly_name") or self.account_sid)[:100]
+        return f"Ready: sending from {self.from_number} with account {name}"
+
+    def send(self, message: OutboundMessage) -> str:
+        """POST the message; returns Twilio's SID. Raises SendError (see the module's contract)."""
+        form = {"To": message.recipient, "From": self.from_number, "Body": message.body}
+        if self.status_callback:
+            form["StatusCallback"] = self.status_callback
+        try:
+            response = self._http.post(
+                self._url("Messages.json"), data=form, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            raise _send_failure(exc) from None
+        if response.status_code in (200, 201):
+            sid = _json(response).get("sid")
+            if not isinstance(sid, str) or not sid:
+                raise SendError("Twilio accepted the message but did not say its SID", uncertain=True)
+            return sid
+        raise self._refused(response)
+
+    def _refused(self, response: requests.Response) -> SendError:
+        status = response.status_code
+        body = _json(response)
+        code = body.get("code")
+        text = self._clean(str(body.get("message") or ""))
+        if status == 429 or code == 20429:
+            return SendError("Twilio asked to slow down (429)", retry_after=_retry_after(response))
+        if status >= 500:
+            return SendError(f"Twilio had a server error (HTTP {status})", retry_after=_retry_after(response))
+        return refusal(status, code if isinstance(code, int) else None, text)
+
+    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
+        """Read the message's status back from the provider; None when it cannot be asked now."""
+        try:
+            response = self._http.get(
+                self._url("Messages", f"{provider_message_id}.json"), timeout=self.timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            log.warning("polling SMS %s failed: %s", provider_message_id, _network_reason(exc))
+            return None
+        if response.status_code != 200:
+            log.warning("polling SMS %s: the provider answered HTTP %s", provider_message_id, response.status_code)
+            return None
+        body = _json(response)
+        status = str(body.get("status") or "")
+        if not status:
+            log.warning("polling SMS %s: the provider's answer has no status", provider_message_id)
+            return None
+        code = body.get("error_code")
+        error_code = str(code) if code not in (None, "") else None
+        error_text = self._clean(str(body.get("error_message") or "")) or delivery_error_text(error_code)
+        return DeliveryReport(
+            provider="twilio",
+            provider_event_id=f"{provider_message_id}:{status}",
+            status=status,
+            success=delivery_success(status),
+            error_code=error_code,
+            error_text=error_text if delivery_success(status) is False else None,
+            occurred_at=_http_date(body.get("date_updated")),
+            payload={"MessageSid": provider_message_id, "MessageStatus": status, "ErrorCode": error_code},
+        )
+
+    def _clean(self, text: str) -> str:
+        """A provider's text as safe to show: one line, short, and never holding the auth token."""
+        token = self.secrets.get("auth_token")
+        if token:
+            text = text.replace(token, "****")
+        return " ".join(text.split())[:200]
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def e164(raw: str, default_country: str | None = None) -> str | None:
+    """`raw` as an E.164 number (+15551234567), or None when it is not a valid phone number."""
+    try:
+        number = phonenumbers.parse(raw.strip(), default_country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _url_setting(value: Any, name: str, problem: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        problem(name, "must be a URL")
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem(name, "must be an http:// or https:// URL")
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        problem(name, "must be a plain URL without query, fragment or credentials")
+        return None
+    return value.strip().rstrip("/")
+
+
+def _send_failure(exc: requests.RequestException) -> SendError:
+    """Whether a failed POST may have reached the provider decides between a retry and `uncertain`."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return SendError(f"could not reach the SMS provider: {_network_reason(exc)}")
+    if isinstance(exc, requests.ConnectionError) and _before_request(exc):
+        return SendError(f"could not reach the SMS provider: {_network_reason(exc)}")
+    if isinstance(exc, requests.ReadTimeout):
+        return SendError("the SMS provider did not answer in time after receiving the message", uncertain=True)
+    return SendError(f"the connection broke after the message was sent: {_network_reason(exc)}", uncertain=True)
+
+
+def _before_request(exc: BaseException) -> bool:
+    """True when the connection was never made (refused, DNS), so nothing was written."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+            return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            continue
+        args = [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+        current = args[0] if args else (current.__cause__ or current.__context__)
+    return False
+
+
+def _network_reason(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.ReadTimeout):
+        return "no answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused or name not found" if _before_request(exc) else "connection dropped"
+    return type(exc).__name__
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    when = _http_date(raw)
+    if when is None:
+        return None
+    return max(0.0, (when - utcnow()).total_seconds())
+
+
+def _http_date(raw: Any) -> datetime | None:
+    """An RFC 2822 date (Twilio's `date_updated`, an HTTP `Retry-After`) as aware UTC, or None."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,331 @@
+"""A local HTTP server that speaks Twilio's Messages API and sends signed status callbacks.
+
+Real sockets, real HTTP: the app's SMS channel talks to it through `api_base_url`. It serves
+- `GET  /2010-04-01/Accounts/{sid}.json` (the account),
+- `POST /2010-04-01/Accounts/{sid}/Messages.json` (create: To, From, Body, StatusCallback; Basic auth),
+- `GET  /2010-04-01/Accounts/{sid}/Messages/{MessageSid}.json` (fetch),
+with Twilio's error shape `{"code", "message", "more_info", "status"}`. Per-number failures are programmable
+(`fail(number, kind)`), and `deliver(sid, status)` moves a message on and POSTs the status callback signed
+with the account's auth token exactly as Twilio does (base64 HMAC-SHA1 over the URL followed by each POST
+parameter name and value, sorted by name). The signature is computed here independently of the app's code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import requests
+
+from backend.store.models import utcnow
+
+API = "/2010-04-01/Accounts/"
+ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)\.json$")
+MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
+MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str] | list[tuple[str, str]]) -> str:
+    """X-Twilio-Signature for a POST to `url` with form `params` (Twilio's documented algorithm)."""
+    pairs = list(params.items()) if isinstance(params, dict) else list(params)
+    data = url + "".join(name + value for name, value in sorted(pairs))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class Failure:
+    """A programmed failure for one To number; `times` None means every time."""
+
+    kind: str  # invalid | not_mobile | rate_limited | server_error | slow
+    retry_after: int = 1
+    delay_s: float = 2.0
+    times: int | None = None
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    form: dict[str, str]
+    authorized: bool
+
+
+@dataclass
+class Callback:
+    url: str
+    params: dict[str, str]
+    signature: str
+    status_code: int | None
+    latency_s: float
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = field(default_factory=lambda: new_sid("AC"))
+    auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    friendly_name: str = "Fake Twilio"
+    account_status: str = "active"
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    callbacks: list[Callback] = field(default_factory=list)
+    failures: dict[str, Failure] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._callback_http = requests.Session()
+        self._callback_http.trust_env = False
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    def start(self) -> FakeTwilio:
+        fake = self
+
+        class Handler(_Handler):
+            twilio = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._callback_http.close()
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """SMS channel settings that point at this fake."""
+        return {
+            "account_sid": self.account_sid,
+            "auth_token": self.auth_token,
+            "from_number": "+15005550006",
+            "api_base_url": self.url,
+            **changes,
+        }
+
+    # -- programming ------------------------------------------------------------------------------------------
+
+    def fail(self, number: str, kind: str, **options: Any) -> None:
+        with self._lock:
+            self.failures[number] = Failure(kind, **options)
+
+    def created(self) -> list[dict[str, Any]]:
+        """Messages created so far, oldest first."""
+        with self._lock:
+            return [dict(m) for m in self.messages.values()]
+
+    def posts(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.method == "POST"]
+
+    def deliver(self, sid: str, status: str = "delivered", error_code: str | None = None) -> int | None:
+        """Move the message to `status` and POST its signed status callback; returns our server's HTTP status.
+
+        Returns None when the message was created without a StatusCallback (nothing to call).
+        """
+        with self._lock:
+            message = self.messages[sid]
+            message["status"] = status
+            message["error_code"] = int(error_code) if error_code else None
+            message["date_updated"] = format_datetime(utcnow(), usegmt=True)
+            url = message.get("_callback")
+        if not url:
+            return None
+        params = self.callback_params(message, status, error_code)
+        signature = twilio_signature(self.auth_token, url, params)
+        return self.post_callback(url, params, signature)
+
+    def callback_params(self, message: dict[str, Any], status: str, error_code: str | None) -> dict[str, str]:
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": message["from"],
+            "MessageSid": message["sid"],
+            "MessageStatus": status,
+            "SmsSid": message["sid"],
+            "SmsStatus": status,
+            "To": message["to"],
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        return params
+
+    def post_callback(self, url: str, params: dict[str, str], signature: str | None) -> int | None:
+        headers = {"User-Agent": "TwilioProxy/1.1"}
+        if signature is not None:
+            headers["X-Twilio-Signature"] = signature
+        started = time.perf_counter()
+        try:
+            response = self._callback_http.post(url, data=params, headers=headers, timeout=10)
+            code: int | None = response.status_code
+        except requests.RequestException:
+            code = None
+        with self._lock:
+            self.callbacks.append(Callback(url, params, signature or "", code, time.perf_counter() - started))
+        return code
+
+    # -- request handling ------------------------------------------------------------------------------------
+
+    def _authorized(self, header: str | None, path_sid: str) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return hmac.compare_digest(user, self.account_sid) and hmac.compare_digest(password, self.auth_token)
+
+    def handle(self, method: str, path: str, auth: str | None, form: dict[str, str]) -> tuple[int, dict, dict]:
+        """(status, JSON body, headers) for one request; records it first."""
+        route = ACCOUNT_PATH.match(path) or MESSAGES_PATH.match(path) or MESSAGE_PATH.match(path)
+        sid = route.group(1) if route else ""
+        authorized = route is not None and self._authorized(auth, sid)
+        with self._lock:
+            self.received.append(Received(method, path, dict(form), authorized))
+        if route is None:
+            return _error(404, 20404, "The requested resource was not found")
+        if not authorized:
+            return _error(401, 20003, "Authenticate")
+        if route.re is ACCOUNT_PATH and method == "GET":
+            return 200, self._account(), {}
+        if route.re is MESSAGES_PATH and method == "POST":
+            return self._create(form)
+        if route.re is MESSAGE_PATH and method == "GET":
+            with self._lock:
+                message = self.messages.get(route.group(2))
+                body = {k: v for k, v in (message or {}).items() if not k.startswith("_")}
+            if message is None:
+                return _error(404, 20404, f"The requested resource {path} was not found")
+            return 200, body, {}
+        return _error(405, 20004, "Method not allowed")
+
+    def _account(self) -> dict[str, Any]:
+        return {
+            "sid": self.account_sid,
+            "friendly_name": self.friendly_name,
+            "status": self.account_status,
+            "type": "Full",
+        }
+
+    def _create(self, form: dict[str, str]) -> tuple[int, dict, dict]:
+        to, body = form.get("To", ""), form.get("Body", "")
+        if not body:
+            return _error(400, 21602, "Message body is required.")
+        if len(body) > 1600:
+            return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        if not E164.match(to):
+            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        failure = self._take_failure(to)
+        if failure is not None and failure.kind == "invalid":
+            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if failure is not None and failure.kind == "not_mobile":
+            return _error(400, 21614, f"'To' number {to} is not a valid mobile number")
+        if failure is not None and failure.kind == "rate_limited":
+            return _error(429, 20429, "Too Many Requests", {"Retry-After": str(failure.retry_after)})
+        if failure is not None and failure.kind == "server_error":
+            return _error(500, 20500, "Internal Server Error")
+        message = self._store(form)
+        if failure is not None and failure.kind == "slow":
+            time.sleep(failure.delay_s)  # the message exists, but the answer comes too late
+        return 201, {k: v for k, v in message.items() if not k.startswith("_")}, {}
+
+    def _take_failure(self, to: str) -> Failure | None:
+        with self._lock:
+            failure = self.failures.get(to)
+            if failure is None:
+                return None
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    del self.failures[to]
+            return failure
+
+    def _store(self, form: dict[str, str]) -> dict[str, Any]:
+        sid = new_sid("SM")
+        now = format_datetime(utcnow(), usegmt=True)
+        message = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": form["To"],
+            "from": form.get("From", ""),
+            "body": form["Body"],
+            "status": "queued",
+            "num_segments": str(max(1, -(-len(form["Body"]) // 153))),
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": now,
+            "date_updated": now,
+            "error_code": None,
+            "error_message": None,
+            "uri": f"{API}{self.account_sid}/Messages/{sid}.json",
+            "_callback": form.get("StatusCallback"),
+        }
+        with self._lock:
+            self.messages[sid] = message
+        return message
+
+
+def _error(status: int, code: int, message: str, headers: dict | None = None) -> tuple[int, dict, dict]:
+    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}"}
+    return status, {**body, "status": status}, headers or {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    twilio: FakeTwilio
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self) -> None:
+        self._answer("GET", {})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        self._answer("POST", dict(parse_qsl(raw, keep_blank_values=True)))
+
+    def _answer(self, method: str, form: dict[str, str]) -> None:
+        status, body, headers = self.twilio.handle(method, self.path, self.headers.get("Authorization"), form)
+        payload = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a read timeout): Twilio would have kept the message all the same
