@@ -1,0 +1,243 @@
+"""The Gmail channel: `users.messages.send` with a raw RFC 2822 message, as the OAuth-authorized user.
+
+Contract (DESIGN section 8, Gmail):
+- Settings: `client_config` (the OAuth client JSON of a desktop-app client; its `client_secret` is stored
+  encrypted), `from_name`, `from_address` (optional: the Gmail address or a verified send-as alias; without it
+  Gmail writes the account's own address), `per_minute` (default 150), `daily_cap` (default 2,000; a consumer
+  gmail.com account allows about 500). Tokens come from the OAuth flow (backend/api/gmail_oauth.py).
+- `send(message)` checks that tokens exist, refreshes the access token before it expires, builds the message
+  with the shared builder (backend/channels/email_mime.py) and posts it once: the client library's retries are
+  off (`num_retries=0`) and the transport never re-sends (transport.py). Returns Gmail's message id.
+  Raises SendError: transient for 429 / rate limits / 5xx / nothing sent (retry_after from Retry-After);
+  pause_campaign for the daily limit (saying when the window reopens), missing or revoked authorization (and the
+  channel turns `auth_failure` with the sentence to show) and account-wide refusals; permanent for an invalid
+  recipient or any other refused message; uncertain when the request was written but its answer was lost.
+- `verify()` renews an expiring access token when authorized (never blocks saving settings for a revoked
+  authorization); `configured_state()` says which state saving should store; `connect()` renews the token (a
+  real round trip) and reports `ready`, `disconnected` (not authorized) or `auth_failure`.
+- Refreshed tokens are kept by the instance and stored encrypted by `take_unsaved_tokens()` callers
+  (backend/channels/gmail/store.py), or at once through `context.save_secrets` when the app provides one.
+- Context options read: `gmail_api_endpoint` (BULKMSG_GMAIL_API_ENDPOINT), `gmail_timeouts` ({"connect_s",
+  "read_s"}, for tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from email import policy
+from typing import Any, ClassVar
+
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from backend.channels.base import Channel, ChannelContext, OutboundMessage, RateDefaults, SendError
+from backend.channels.email_mime import build_email
+from backend.channels.gmail import tokens as oauth_tokens
+from backend.channels.gmail.client_config import ClientConfig
+from backend.channels.gmail.errors import AuthRefused, classify
+from backend.channels.gmail.settings import DEFAULT_SETTINGS, validate_gmail_settings
+from backend.channels.gmail.tokens import AuthRevoked, GmailTokens, RefreshFailed
+from backend.channels.gmail.transport import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MaybeSent, NoRetryHttp, NotSent
+from backend.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+NOT_AUTHORIZED = "Gmail is not authorized yet: click Authorize to connect your Gmail account"
+CONNECTED = "Gmail is connected"
+#: when no sender address is set, the message is built for this one and its From header removed, so Gmail
+#: writes the authorized account's address; it only names the Message-ID's domain.
+PLACEHOLDER_SENDER = "me@gmail.com"
+
+
+class _Revoked(SendError):
+    """The authorization is gone: the campaign pauses, the user must authorize again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, pause_campaign=True)
+
+
+class GmailChannel(Channel):
+    name: ClassVar[str] = "gmail"
+    title: ClassVar[str] = "Gmail"
+    secret_keys: ClassVar[frozenset[str]] = frozenset({"client_secret"})
+    max_attempts: ClassVar[int] = 5
+    needs_subject: ClassVar[bool] = True
+    recipient_kind: ClassVar[str] = "email"
+    #: about 150 sends a minute stays under the per-user quota (250 units/s, 100 units per send).
+    rate_defaults: ClassVar[RateDefaults] = RateDefaults(per_minute=150, daily_cap=2000)
+    #: a send: token refresh + connect + read, each bounded.
+    send_timeout_s: ClassVar[float] = oauth_tokens.REFRESH_TIMEOUT_S + CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+
+    def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
+        super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
+        self.config = ClientConfig.from_settings(self.settings["client_config"], secrets.get("client_secret", ""))
+        self.tokens = GmailTokens.from_secrets(secrets)
+        self._unsaved: tuple[str | None, GmailTokens] | None = None
+        timeouts = dict(context.options.get("gmail_timeouts") or {})
+        self._http = NoRetryHttp(
+            float(timeouts.get("connect_s", CONNECT_TIMEOUT_S)), float(timeouts.get("read_s", READ_TIMEOUT_S))
+        )
+        self._token_session = oauth_tokens.token_session()
+        self._service: Any = None
+        self._lock = threading.RLock()
+        #: the state last reported; an authorized channel is taken to be `ready` as stored.
+        self._reported: str | None = "ready" if self.authorized else None
+
+    # -- settings -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def validate_settings(
+        cls, raw: dict[str, Any], current: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        return validate_gmail_settings(raw, current)
+
+    @property
+    def authorized(self) -> bool:
+        return self.tokens.usable_for(self.config.client_id)
+
+    def verify(self) -> str:
+        """The client config was checked by validate_settings; when authorized, renew an expiring token.
+
+        A revoked authorization does not block saving settings: the detail says to authorize again and
+        `configured_state()` is `auth_failure`. Raises SendError when Google cannot be reached.
+        """
+        if not self.authorized:
+            return NOT_AUTHORIZED
+        try:
+            self._access_token(report=False)
+        except _Revoked as exc:
+            return exc.reason
+        return CONNECTED
+
+    def configured_state(self) -> str:
+        """The state to store after saving settings: `ready`, `disconnected` (never authorized) or `auth_failure`."""
+        if not self.authorized:
+            return "disconnected"
+        return "auth_failure" if self._reported == "auth_failure" else "ready"
+
+    def connect(self) -> None:
+        if not self.authorized:
+            self.context.emit_status("disconnected", NOT_AUTHORIZED)
+            return
+        try:
+            self._access_token(force=True)
+        except SendError:
+            if self._reported == "auth_failure":
+                return  # already reported with the sentence to show
+            raise
+        self._reported = "ready"
+        self.context.emit_status("ready", CONNECTED)
+
+    # -- sending ------------------------------------------------------------------------------------------
+
+    def send(self, message: OutboundMessage) -> str:
+        if not self.authorized:
+            self._report("disconnected", NOT_AUTHORIZED)
+            raise SendError(NOT_AUTHORIZED, pause_campaign=True)
+        raw = self._raw_message(message)
+        try:
+            return self._post(raw, self._access_token())
+        except AuthRefused:
+            # A 401 means the token was refused before anything was sent: renew it once and post again.
+            log.info("Gmail refused the access token for message %s; renewing it", message.id)
+        try:
+            return self._post(raw, self._access_token(force=True))
+        except AuthRefused as exc:
+            self._report("auth_failure", exc.reason)
+            raise SendError(exc.reason, pause_campaign=True) from None
+
+    def _raw_message(self, message: OutboundMessage) -> str:
+        sender = self.settings.get("from_address") or PLACEHOLDER_SENDER
+        mail = build_email(message, sender, self.settings.get("from_name") or None)
+        if not self.settings.get("from_address"):
+            del mail["From"]
+        return base64.urlsafe_b64encode(mail.as_bytes(policy=policy.SMTP)).decode("ascii")
+
+    def _post(self, raw: str, access_token: str) -> str:
+        """One `messages.send`; returns Gmail's id. Raises SendError or AuthRefused."""
+        request = self._gmail().users().messages().send(userId="me", body={"raw": raw})
+        request.headers["authorization"] = f"Bearer {access_token}"
+        try:
+            answer = request.execute(num_retries=0)
+        except HttpError as exc:
+            raise classify(exc.resp.status, dict(exc.resp), exc.content, utcnow()) from None
+        except NotSent as exc:
+            raise SendError(f"{exc.reason}; will retry") from None
+        except MaybeSent as exc:
+            raise SendError(f"{exc.reason}; the mail may have been sent", uncertain=True) from None
+        provider_id = str(answer.get("id") or "")
+        if not provider_id:
+            raise SendError("Gmail accepted the message but returned no id", uncertain=True)
+        self._report("ready", CONNECTED)
+        return provider_id
+
+    def _gmail(self) -> Any:
+        with self._lock:
+            if self._service is None:
+                endpoint = self.context.options.get("gmail_api_endpoint")
+                # `http=` instead of `credentials=`: our transport adds the bearer token and never retries.
+                self._service = build(
+                    "gmail",
+                    "v1",
+                    http=self._http,
+                    static_discovery=True,
+                    cache_discovery=False,
+                    client_options={"api_endpoint": endpoint} if endpoint else None,
+                )
+            return self._service
+
+    # -- tokens -------------------------------------------------------------------------------------------
+
+    def _access_token(self, *, force: bool = False, report: bool = True) -> str:
+        """A usable access token, renewed first when it expires soon (or `force`).
+
+        Raises SendError (`_Revoked`, pause_campaign, after reporting `auth_failure`) when the authorization is
+        gone, a transient SendError when the token endpoint cannot be used now.
+        """
+        with self._lock:
+            if force or self.tokens.needs_refresh(utcnow()):
+                try:
+                    fresh = oauth_tokens.refresh(self.config, self.tokens, self._token_session)
+                except AuthRevoked as exc:
+                    if report:
+                        self._report("auth_failure", exc.reason)
+                    else:
+                        self._reported = "auth_failure"
+                    raise _Revoked(exc.reason) from None
+                except RefreshFailed as exc:
+                    raise SendError(f"{exc.reason}; will retry") from None
+                self._keep(self.tokens.refresh_token, fresh)
+                self.tokens = fresh
+            assert self.tokens.access_token is not None
+            return self.tokens.access_token
+
+    def _keep(self, renewed_from: str | None, fresh: GmailTokens) -> None:
+        save = getattr(self.context, "save_secrets", None)
+        if callable(save):
+            try:
+                save(fresh.to_secrets())
+                return
+            except Exception:
+                log.warning("storing renewed Gmail tokens failed; will store them later", exc_info=True)
+        if self._unsaved is not None:
+            renewed_from = self._unsaved[0]  # still the one stored: nothing was written since
+        self._unsaved = (renewed_from, fresh)
+
+    def take_unsaved_tokens(self) -> tuple[str | None, GmailTokens] | None:
+        """(the refresh token they were renewed from, tokens renewed since the last call), or None."""
+        with self._lock:
+            pending, self._unsaved = self._unsaved, None
+            return pending
+
+    def _report(self, state: str, text: str) -> None:
+        """Emit `channel.status` when the state changes (not once per message)."""
+        if self._reported == state:
+            return
+        self._reported = state
+        self.context.emit_status(state, text)
+
+    def close(self) -> None:
+        self._http.close()
+        self._token_session.close()
