@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"pid": os.getpid()}
     server = start_app_server(config)
     report["url"] = server.url
+    report["backend_s"] = round(time.monotonic() - started, 3)
     log.info("Bulk Messenger is running at %s", server.url)
     try:
         window = webview.create_window(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,28 @@ class CaptureError(RuntimeError):
 
 
 def grab_window(window: Any, path: Path, *, timeout_s: float = 10.0) -> Path:
-    """Save a PNG of `window` to `path`. Call from any thread but the GUI thread; blocks until it is written."""
+    """Save a PNG of `window` to `path`. Call from any thread but the GUI thread; blocks until it is written.
+
+    The web view's compositor can lag a frame or two behind the page, so the window is grabbed until two
+    grabs in a row are identical (or the time is up), and the settled image is saved.
+    """
+    deadline = time.monotonic() + timeout_s
+    previous = None
+    while True:
+        image = _grab_once(window, max(0.5, deadline - time.monotonic()))
+        if previous is not None and image == previous:
+            break
+        if time.monotonic() > deadline:
+            break
+        previous = image
+        time.sleep(0.15)
+    if not image.save(str(path)):
+        raise CaptureError(f"Qt could not write the screenshot to {path}.")
+    return path
+
+
+def _grab_once(window: Any, timeout_s: float) -> Any:
+    """One QImage of the window, taken on the GUI thread."""
     native = getattr(window, "native", None)
     if native is None or not hasattr(native, "grab"):
         raise CaptureError("Screenshots need the Qt GUI (pip install 'pywebview[qt]').")
@@ -31,7 +53,7 @@ def grab_window(window: Any, path: Path, *, timeout_s: float = 10.0) -> Path:
         @Slot()
         def grab(self) -> None:
             try:
-                outcome["saved"] = native.grab().save(str(path))
+                outcome["image"] = native.grab().toImage()
             except Exception as error:  # reported to the caller below, on its own thread
                 outcome["error"] = error
             finally:
@@ -47,6 +69,4 @@ def grab_window(window: Any, path: Path, *, timeout_s: float = 10.0) -> Path:
         raise CaptureError(f"The window was not captured within {timeout_s:.0f} s.")
     if "error" in outcome:
         raise CaptureError(f"The window could not be captured: {outcome['error']}")
-    if not outcome.get("saved"):
-        raise CaptureError(f"Qt could not write the screenshot to {path}.")
-    return path
+    return outcome["image"]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 def leftovers(url: str, *, grace_s: float = 5.0) -> dict[str, Any]:
     """Threads still alive (after up to `grace_s` for ones that are ending), whether the port still answers,
-    and the command lines of our child processes (Chromium, chromedriver...)."""
+    and our child processes (Chromium, chromedriver; Qt WebEngine's own helpers end with this process)."""
     return {
         "threads": live_threads(grace_s),
         "port_open": port_open(url),
@@ -39,8 +39,8 @@ def port_open(url: str) -> bool:
         return False
 
 
-def child_processes(pid: int) -> list[str]:
-    """Command lines of every descendant of `pid` (Linux /proc; empty elsewhere)."""
+def child_processes(pid: int) -> list[dict[str, Any]]:
+    """{pid, cmd} of every descendant of `pid` (Linux /proc; empty elsewhere)."""
     proc = Path("/proc")
     if not proc.is_dir():
         return []
@@ -55,7 +55,7 @@ def child_processes(pid: int) -> list[str]:
         # The command name may hold spaces and parentheses: the parent pid follows the last ')'.
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         parents.setdefault(ppid, []).append(int(entry.name))
-    found: list[str] = []
+    found: list[dict[str, Any]] = []
     stack = list(parents.get(pid, []))
     while stack:
         child = stack.pop()
@@ -63,6 +63,6 @@ def child_processes(pid: int) -> list[str]:
             cmdline = (proc / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        found.append(cmdline or f"pid {child}")
+        found.append({"pid": child, "cmd": cmdline})
         stack.extend(parents.get(child, []))
     return found

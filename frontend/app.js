@@ -5,7 +5,7 @@ import { clearToken, currentToken, setToken, takeCredentialFromAddress } from '.
 import { h, replace, svg } from './lib/dom.js';
 import { icons } from './lib/icons.js';
 import { errorNotice } from './lib/ui.js';
-import { emit, on, setChannels, state } from './lib/store.js';
+import { emit, on, state } from './lib/store.js';
 import { backfill, startSocket } from './lib/ws.js';
 
 const ROUTES = [
@@ -130,7 +130,7 @@ async function boot() {
     setToken(value);
     input.value = '';
     try {
-      setChannels(await api.get('/api/channels'));
+      await api.get('/api/events?limit=1'); // proves the token before showing the app
       start();
     } catch (error) {
       if (error.status !== 401) showSignedOut(errorNotice(error).textContent);

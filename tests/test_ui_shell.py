@@ -1,0 +1,107 @@
+"""The app shell in real headless Chromium against the real server: sign-in, dashboard, themes, keyboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.ui_support import chromium, go, js_errors, screenshot_dir, shoot, text_of, wait_js, wait_view
+
+pytestmark = pytest.mark.browser
+
+# Every control must have a name a screen reader can say: a <label>, aria-label or aria-labelledby, or text.
+UNLABELLED = """
+const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+  || (el.tagName === 'BUTTON' && el.innerText.trim()) || el.type === 'hidden' || el.closest('[hidden]');
+return [...document.querySelectorAll('input, select, textarea, button')].filter((el) => !named(el))
+  .map((el) => el.outerHTML.slice(0, 120));
+"""
+
+
+def test_it_signs_in_with_the_one_time_link_and_clears_it(live_server: Any) -> None:
+    services = live_server.app.extensions["bulkmsg"]
+    code = services.login_code()
+    with chromium() as driver:
+        driver.get(f"{live_server.url}/#login={code}")
+        wait_view(driver, "dashboard")
+        assert code not in driver.current_url
+        assert driver.execute_script("return sessionStorage.getItem('bulkmsg.token')")
+        driver.refresh()
+        wait_view(driver, "dashboard")  # the token outlives a reload of the tab
+
+        driver.execute_script("sessionStorage.clear()")
+        driver.get(f"{live_server.url}/#login={code}")  # a one-time code works once
+        wait_view(driver, "signed-out")
+        assert "already been used" in text_of(driver, "#signed-out-text")
+        assert js_errors(driver) == []
+
+
+def test_it_says_how_to_sign_in_when_there_is_no_token(live_server: Any, tmp_path: Path) -> None:
+    with chromium() as driver:
+        driver.get(live_server.url + "/")
+        wait_view(driver, "signed-out")
+        sentence = text_of(driver, "#signed-out-text")
+        assert "bulkmsg serve" in sentence and "bulkmsg token" in sentence
+        shoot(driver, screenshot_dir(tmp_path), "signed-out")
+
+        field = driver.find_element(By.ID, "token-input")
+        field.send_keys(live_server.token, Keys.ENTER)
+        wait_view(driver, "dashboard")
+        assert js_errors(driver) == []
+
+
+def test_it_opens_the_dashboard_from_the_desktop_link(live_server: Any, tmp_path: Path) -> None:
+    shots = screenshot_dir(tmp_path)
+    with chromium() as driver:
+        driver.get(f"{live_server.url}/#token={live_server.token}")
+        wait_view(driver, "dashboard")
+        assert "token=" not in driver.current_url
+        wait_js(driver, "return document.getElementById('conn').dataset.state === 'live'", what="the live connection")
+        assert text_of(driver, ".page-title") == "Dashboard"
+        assert text_of(driver, "#conn") == "Live"
+        for name in ("whatsapp", "gmail", "smtp", "sms"):
+            assert driver.find_elements(By.CSS_SELECTOR, f'.mini-channel[data-channel="{name}"]')
+        shoot(driver, shots, "dashboard-1280x800")
+        assert js_errors(driver) == []
+
+
+@pytest.mark.parametrize("width,height,dark", [(1280, 800, True), (420, 860, False)], ids=["dark", "narrow"])
+def test_it_fits_every_screen_in_both_themes_and_narrow(live_server: Any, tmp_path: Path, width: int, height: int, dark: bool) -> None:
+    shots = screenshot_dir(tmp_path)
+    tag = f"{'dark' if dark else 'light'}-{width}x{height}"
+    with chromium(width, height, dark=dark) as driver:
+        driver.get(f"{live_server.url}/#token={live_server.token}")
+        wait_view(driver, "dashboard")
+        background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        assert (background == "rgb(14, 17, 22)") == dark  # the theme follows the system
+        for route in ("", "channels", "contacts", "compose", "campaigns", "conversations"):
+            go(driver, route)
+            overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{route or 'dashboard'} scrolls sideways at {width}px"
+            assert driver.execute_script(UNLABELLED) == [], f"unlabelled controls on {route or 'dashboard'}"
+            shoot(driver, shots, f"{route or 'dashboard'}-{tag}")
+        assert js_errors(driver) == []
+
+
+def test_it_can_be_driven_from_the_keyboard(live_server: Any) -> None:
+    with chromium() as driver:
+        driver.get(f"{live_server.url}/#token={live_server.token}")
+        wait_view(driver, "dashboard")
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)  # the skip link comes first
+        assert driver.switch_to.active_element.get_attribute("class") == "skip-link"
+        for _ in range(10):
+            driver.switch_to.active_element.send_keys(Keys.TAB)
+            if driver.switch_to.active_element.get_attribute("data-route") == "contacts":
+                break
+        link = driver.switch_to.active_element
+        assert link.get_attribute("data-route") == "contacts"
+        outline = driver.execute_script("return getComputedStyle(arguments[0]).outlineStyle", link)
+        assert outline != "none", "the focused link shows no focus ring"
+        link.send_keys(Keys.ENTER)
+        wait_view(driver, "contacts")
+        assert driver.find_element(By.CSS_SELECTOR, '#nav a[aria-current="page"]').get_attribute("data-route") == "contacts"
