@@ -26,6 +26,7 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.remote_connection import RemoteConnection
 
 from backend.channels.whatsapp import reaper
 
@@ -119,6 +120,13 @@ def clear_stale_profile_lock(profile_dir: Path) -> list[int]:
     return killed
 
 
+def set_command_timeout(driver: webdriver.Chrome, timeout_s: float) -> None:
+    """Bound every WebDriver HTTP call (Selenium's default waits forever on a hung browser)."""
+    executor = driver.command_executor
+    if isinstance(executor, RemoteConnection):
+        executor._client_config.timeout = timeout_s
+
+
 class Browser:
     """A running Chromium + chromedriver (+ reaper) for one profile."""
 
@@ -135,7 +143,7 @@ class Browser:
         self._closed = True
         graceful = True
         try:
-            self.driver.command_executor._client_config.timeout = timeout_s
+            set_command_timeout(self.driver, timeout_s)
             self.driver.quit()
         except Exception as exc:  # noqa: BLE001 - quit must go on to kill whatever is left
             log.warning("Chromium did not quit cleanly: %s", exc)
@@ -191,7 +199,7 @@ def start_browser(config: BrowserConfig) -> Browser:
         reaper_process.wait(timeout=15)
         first_line = (exc.msg or str(exc)).strip().splitlines()[0] if (exc.msg or str(exc)).strip() else "unknown"
         raise BrowserError(f"Chromium did not start: {first_line}") from exc
-    driver.command_executor._client_config.timeout = config.command_timeout_s
+    set_command_timeout(driver, config.command_timeout_s)
     driver.set_page_load_timeout(config.page_load_timeout_s)
     driver.set_script_timeout(config.command_timeout_s)
     log.info("Chromium started in %.2f s with profile %s", time.monotonic() - started, config.profile_dir)

@@ -138,7 +138,7 @@ class WhatsAppChannel(Channel):
             find_executable(self.browser_config.chromedriver, ("chromedriver",), "chromedriver")
         except BrowserError as exc:
             raise SendError(str(exc), permanent=True) from exc
-        return "Connected" if self.session.state == "ready" else "Ready to connect"
+        return "Ready to connect"
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def connect(self) -> None:

@@ -1,0 +1,138 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests/fakes/whatsapp_web are requested by name
+"""WhatsApp end to end through the HTTP API of a real server: connect, QR, scan, send, disconnect.
+
+Real Werkzeug server with its dispatchers, real headless Chromium, the fake WhatsApp Web page.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from backend.store.models import Lease, Message
+from tests.fakes.whatsapp_web import leftover_browser_processes, wait_until
+from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
+from tests.helpers import bearer
+
+pytestmark = pytest.mark.browser
+
+
+class Api:
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.headers = url, bearer(token)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, self.url + path, headers=self.headers, timeout=10, **kwargs)
+
+    def events(self, type_: str | None = None) -> list[dict[str, Any]]:
+        items = self.call("GET", "/api/events?limit=1000").json()["items"]
+        return [e for e in items if type_ is None or e["type"] == type_]
+
+    def texts(self, type_: str) -> list[str]:
+        return [e["text"] for e in self.events(type_)]
+
+
+def queue_message(services: Any, recipient: str, body: str) -> int:
+    """A conversation message in the outbox, as the conversations API writes it, and a nudge to dispatch it."""
+    with services.db.write() as session:
+        message = Message(
+            account_id=1, channel="whatsapp", recipient=recipient, body=body, sender_type="conversation",
+            sender_id="support-1",
+        )  # fmt: skip
+        session.add(message)
+        session.flush()
+        message_id = message.id
+    services.parts["dispatchers"].wake(1, "whatsapp")
+    return message_id
+
+
+def test_it_connects_scans_sends_and_disconnects_through_the_api(start_server, fake_whatsapp_web, chromium_paths):
+    fake = fake_whatsapp_web
+    fake.configure(invalid_numbers=["15550000000"])
+    server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    services = server.app.extensions["bulkmsg"]
+    api = Api(server.url, server.token)
+
+    saved = api.call("PUT", "/api/channels/whatsapp", json={"min_delay_s": 0, "max_delay_s": 0, "daily_cap": 50})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"] == {"min_delay_s": 0.0, "max_delay_s": 0.0, "daily_cap": 50, "headless": True}
+
+    started = time.monotonic()
+    connect = api.call("POST", "/api/channels/whatsapp/connect")
+    assert connect.status_code == 202 and time.monotonic() - started < 2, "connect answers before the scan"
+
+    wait_until(lambda: "Scan QR code to authenticate" in api.texts("channel.status"), what="the QR prompt")
+    qr = wait_until(lambda: [e for e in api.events("channel.qr") if e["data"]["data_url"]], what="a QR event")
+    assert qr[0]["data"]["data_url"].startswith("data:image/png;base64,")
+    with services.db.read() as session:
+        assert session.get(Lease, "whatsapp:1") is not None, "the session is held through the database lease"
+
+    fake.scan()
+    wait_until(lambda: "Client is ready!" in api.texts("channel.status"), what="ready")
+    assert api.texts("channel.status") == [
+        api.texts("channel.status")[0],  # the settings' own status
+        "Starting WhatsApp client...",
+        "Initializing WhatsApp client...",
+        "Scan QR code to authenticate",
+        "Authenticated!",
+        "Client is ready!",
+    ]
+    assert api.events("channel.qr")[-1]["data"]["data_url"] is None
+    listed = {c["channel"]: c for c in api.call("GET", "/api/channels").json()}
+    assert (listed["whatsapp"]["state"], listed["whatsapp"]["detail"]) == ("ready", "Client is ready!")
+
+    body = "Line one\nLine two: ¿qué tal? 😀"
+    sent_id = queue_message(services, "+15551234567", body)
+    failed_id = queue_message(services, "+15550000000", "nobody there")
+    progress = wait_until(lambda: len(api.events("send.progress")) >= 2 and api.events("send.progress"), what="sends")
+    assert {e["text"] for e in progress} == {"Sent to +15551234567", "Failed: not registered"}
+    assert [m["text"] for m in fake.sent()] == [body]
+    with services.db.read() as session:
+        sent, failed = session.get(Message, sent_id), session.get(Message, failed_id)
+        assert (sent.status, sent.provider_message_id) == ("sent", f"true_15551234567@c.us_{fake.sent()[0]['id']}")
+        assert (failed.status, failed.last_error) == ("failed", "not registered")
+
+    profile = services.config.data_dir / "whatsapp-profile" / "account-1"
+    assert leftover_browser_processes(profile) != []
+    assert api.call("POST", "/api/channels/whatsapp/disconnect").status_code == 200
+    wait_until(lambda: api.texts("channel.status")[-1] == "Disconnected", what="Disconnected")
+    assert leftover_browser_processes(profile) == []
+    with services.db.read() as session:
+        assert session.scalars(select(Lease)).all() == [], "the lease is released"
+
+
+def test_it_logs_in_again_after_an_app_restart_and_quits_chromium_when_the_app_closes(
+    start_server, fake_whatsapp_web, chromium_paths
+):
+    fake = fake_whatsapp_web
+    paths = {"whatsapp_url": fake.url, "chromium": chromium_paths[0], "chromedriver": chromium_paths[1]}
+    first = start_server(**paths)
+    api = Api(first.url, first.token)
+    assert api.call("PUT", "/api/channels/whatsapp", json={}).status_code == 200
+    api.call("POST", "/api/channels/whatsapp/connect")
+    wait_until(lambda: "Scan QR code to authenticate" in api.texts("channel.status"), what="the QR prompt")
+    fake.scan()
+    wait_until(lambda: "Client is ready!" in api.texts("channel.status"), what="ready")
+    profile = first.app.extensions["bulkmsg"].config.data_dir / "whatsapp-profile" / "account-1"
+
+    first.stop(pause_campaigns=False)  # closing the app
+    assert leftover_browser_processes(profile) == []
+
+    second = start_server(**paths)  # same data directory: the saved WhatsApp profile
+    api = Api(second.url, second.token)
+    seen = len(api.events())
+    api.call("POST", "/api/channels/whatsapp/connect")
+    wait_until(lambda: "Client is ready!" in [e["text"] for e in api.events()[seen:]], what="ready again")
+    after_restart = [e for e in api.events()[seen:] if e["type"] in ("channel.status", "channel.qr")]
+    assert [e["text"] for e in after_restart] == [
+        "Starting WhatsApp client...",
+        "Initializing WhatsApp client...",
+        "Authenticated!",
+        "Client is ready!",
+    ], "no QR: the saved login was used"
+    second.stop(pause_campaigns=False)
+    assert leftover_browser_processes(profile) == []
