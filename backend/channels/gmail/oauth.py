@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 from google_auth_oauthlib.flow import Flow
+from oauthlib.oauth2.rfc6749.errors import InsecureTransportError
 
 from backend.channels.gmail.client_config import ClientConfig
 from backend.channels.gmail.store import save_authorized_tokens
@@ -59,7 +60,11 @@ def start_authorization(services: Any, account_id: int, redirect_uri: str) -> st
     config = _client_config(services, account_id)
     nonce = secrets.token_urlsafe(32)
     flow = Flow.from_client_config(config.for_flow(), scopes=[SCOPE], redirect_uri=redirect_uri)
-    auth_url, _ = flow.authorization_url(state=f"{account_id}.{nonce}", access_type="offline", prompt="consent")
+    try:
+        auth_url, _ = flow.authorization_url(state=f"{account_id}.{nonce}", access_type="offline", prompt="consent")
+    except InsecureTransportError:
+        # oauthlib accepts plain http only with OAUTHLIB_INSECURE_TRANSPORT=1 (local test servers).
+        raise OAuthFailure("The OAuth client's auth_uri must be an https:// address.") from None
     pending = {
         "nonce": nonce,
         "code_verifier": flow.code_verifier,
