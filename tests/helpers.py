@@ -43,13 +43,24 @@ def bearer(token: str) -> dict[str, str]:
 class EventSocket:
     """A real WebSocket client on /ws (websocket-client), speaking the hello protocol."""
 
-    def __init__(self, base_url: str, token: str, *, after: int | None = None, origin: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        after: int | None = None,
+        origin: str | None = None,
+        receive_buffer: int | None = None,
+    ) -> None:
+        import socket
+
         import requests
         import websocket
 
         ticket = requests.post(f"{base_url}/api/ws-ticket", headers=bearer(token), timeout=5).json()["ticket"]
+        sockopt = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),) if receive_buffer else ()
         self.ws = websocket.create_connection(
-            base_url.replace("http://", "ws://") + "/ws", timeout=10, origin=origin or base_url
+            base_url.replace("http://", "ws://") + "/ws", timeout=10, origin=origin or base_url, sockopt=sockopt
         )
         self.ws.send(json.dumps({"type": "hello", "ticket": ticket, "after": after}))
         self.received: list[dict[str, Any]] = []

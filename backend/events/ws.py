@@ -96,25 +96,26 @@ def _close(ws: Any, reason: str) -> None:
 
 
 def _replay(ws: Any, db: Any, account_id: int, after: int | None) -> int | None:
-    """Send the events after `after`; return the last id sent (or the resume point)."""
+    """Send the events after `after` up to the newest at subscribe time; return that resume point.
+
+    The subscription is already open, so every event newer than the resume point arrives through its queue;
+    fixing the point before anything is sent means none is skipped or sent twice.
+    """
     with db.read() as session:
-        if after is None:
-            # Live only: anything queued from now on is newer than the newest event at subscribe time.
-            return session.scalar(
-                select(Event.id).where(Event.account_id == account_id).order_by(Event.id.desc()).limit(1)
-            )
+        horizon = session.scalar(
+            select(Event.id).where(Event.account_id == account_id).order_by(Event.id.desc()).limit(1)
+        )
+        if after is None or horizon is None or horizon <= after:
+            return horizon if after is None else max(after, horizon or 0)
         rows = session.scalars(
             select(Event)
-            .where(Event.account_id == account_id, Event.id > after)
+            .where(Event.account_id == account_id, Event.id > after, Event.id <= horizon)
             .order_by(Event.id)
             .limit(REPLAY_LIMIT + 1)
         ).all()
     if len(rows) > REPLAY_LIMIT:
         ws.send(RESYNC_FRAME)
-        with db.read() as session:
-            return session.scalar(
-                select(Event.id).where(Event.account_id == account_id).order_by(Event.id.desc()).limit(1)
-            )
+        return horizon
     for ev in rows:
         ws.send(json.dumps(envelope(ev), separators=(",", ":")))
-    return rows[-1].id if rows else after
+    return horizon

@@ -47,7 +47,11 @@ def install_guards(app: Flask) -> None:
         try:
             g.principal = current_app.extensions["bulkmsg"].signer.verify(token.strip())
         except TokenError:
-            raise ApiError(401, "unauthorized", "Your sign-in token is not valid or has expired.") from None
+            raise ApiError(
+                401,
+                "unauthorized",
+                "Your sign-in token is not valid or has expired; run `bulkmsg token` for a new one.",
+            ) from None
 
 
 _HTTP_401 = "Sign in first: open the link printed by `bulkmsg serve` or run `bulkmsg token`."

@@ -1,0 +1,156 @@
+"""The /ws protocol: hello with a ticket, replay after an id, live events per account, 1008 for bad hellos."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+import websocket
+
+from backend.accounts import get_or_create_account
+from backend.events.hub import RESYNC
+from backend.store.models import Event, utcnow
+from tests.helpers import EventSocket, bearer
+
+
+def _emit(server, text: str, account: str = "default") -> int:
+    services = server.app.extensions["bulkmsg"]
+    with services.db.write() as session:
+        account_id = get_or_create_account(session, account).id
+    return services.hub.emit(account_id, "send.progress", text, data={"status": "sent"})
+
+
+def test_it_streams_live_events_to_a_socket(live_server) -> None:
+    sock = EventSocket(live_server.url, live_server.token)
+    time.sleep(0.2)  # the hello is processed before events are emitted
+    _emit(live_server, "Sent to +15551234567")
+    frame = sock.until(lambda f: f.get("text") == "Sent to +15551234567", timeout=5)
+    assert frame["type"] == "send.progress" and frame["level"] == "info" and frame["data"]["status"] == "sent"
+    sock.close()
+
+
+def test_it_replays_every_missed_event_in_order_after_reconnect(live_server) -> None:
+    first = _emit(live_server, "event 0")
+    for i in range(1, 30):
+        _emit(live_server, f"event {i}")
+    sock = EventSocket(live_server.url, live_server.token, after=first)
+    texts = [sock.next()["text"] for _ in range(29)]
+    assert texts == [f"event {i}" for i in range(1, 30)]
+    _emit(live_server, "live after replay")
+    assert sock.next()["text"] == "live after replay"
+    sock.close()
+
+
+def test_it_says_resync_when_too_much_was_missed(live_server, monkeypatch) -> None:
+    import backend.events.ws as ws_module
+
+    monkeypatch.setattr(ws_module, "REPLAY_LIMIT", 5)
+    first = _emit(live_server, "start")
+    for i in range(10):
+        _emit(live_server, f"missed {i}")
+    sock = EventSocket(live_server.url, live_server.token, after=first)
+    assert sock.next() == {"type": "resync"}
+    _emit(live_server, "fresh")
+    assert sock.until(lambda f: f.get("text") == "fresh")["text"] == "fresh"
+    sock.close()
+
+
+def test_it_never_shows_one_account_the_events_of_another(live_server) -> None:
+    services = live_server.app.extensions["bulkmsg"]
+    token_b = services.account_token("other")
+    sock_b = EventSocket(live_server.url, token_b)
+    time.sleep(0.2)
+    _emit(live_server, "for default only")
+    _emit(live_server, "for other", account="other")
+    frame = sock_b.next(timeout=5)
+    assert frame["text"] == "for other"
+    sock_b.close()
+
+
+def _raw_socket(url: str, origin: str | None = None):
+    return websocket.create_connection(url.replace("http://", "ws://") + "/ws", timeout=10, origin=origin or url)
+
+
+@pytest.mark.parametrize(
+    "hello",
+    [
+        None,  # nothing sent: closed after 5 s
+        "not json",
+        json.dumps({"type": "hello", "ticket": "forged", "after": None}),
+        json.dumps({"type": "subscribe"}),
+    ],
+)
+def test_it_closes_a_socket_without_a_valid_hello_with_1008(live_server, hello) -> None:
+    ws = _raw_socket(live_server.url)
+    if hello is not None:
+        ws.send(hello)
+    _emit(live_server, "secret event")
+    opcode, payload = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(payload[:2], "big") == 1008
+    ws.close()
+
+
+def test_it_refuses_an_api_token_as_a_ticket(live_server) -> None:
+    ws = _raw_socket(live_server.url)
+    ws.send(json.dumps({"type": "hello", "ticket": live_server.token, "after": None}))
+    opcode, payload = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(payload[:2], "big") == 1008
+
+
+def test_it_refuses_the_handshake_from_a_foreign_origin_or_host(live_server) -> None:
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        _raw_socket(live_server.url, origin="http://attacker.example")
+    assert refused.value.status_code == 403
+    port = live_server.url.rsplit(":", 1)[1]
+    with pytest.raises(websocket.WebSocketBadStatusException) as rebound:
+        websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5, host="attacker.example")
+    assert rebound.value.status_code == 403
+
+
+def test_it_gives_a_slow_client_resync_without_slowing_others(live_server) -> None:
+    """A client that stops reading fills its socket, then its queue: it gets `resync`; the other keeps up."""
+    services = live_server.app.extensions["bulkmsg"]
+    services.hub.subscriber_queue = 200
+    # reads nothing until the end, with a small receive buffer so that its backlog builds up quickly
+    slow = EventSocket(live_server.url, live_server.token, receive_buffer=4096)
+    fast = EventSocket(live_server.url, live_server.token)
+    time.sleep(0.2)
+    with services.db.write() as session:
+        account_id = get_or_create_account(session).id
+    padding = "x" * 2000
+    for batch in range(40):
+        with services.db.write() as session:
+            for i in range(100):
+                services.hub.record(session, account_id, "send.progress", f"bulk {batch}-{i}", data={"p": padding})
+        texts = [fast.next()["text"] for _ in range(100)]
+        assert texts[-1] == f"bulk {batch}-99"
+    assert {"type": "resync"} not in fast.received
+    # Reading now, the stalled client first gets what its socket buffered, then `resync`.
+    deadline = time.monotonic() + 30
+    while slow.next(timeout=5) != {"type": "resync"}:
+        assert time.monotonic() < deadline, "no resync for the stalled client"
+    slow.close()
+    fast.close()
+
+
+def test_it_marks_only_the_full_queue_for_resync(services) -> None:
+    hub = services.hub
+    hub.subscriber_queue = 3
+    drained, stalled = hub.subscribe(1), hub.subscribe(1)
+    for event_id in range(1, 7):
+        hub._fan_out([Event(id=event_id, account_id=1, ts=utcnow(), type="t", level="info", text="", data={})])
+        item = drained.get(timeout=0.1)
+        assert isinstance(item, tuple) and item[0] == event_id
+    assert stalled.get(timeout=0.1) == RESYNC
+    hub.unsubscribe(drained)
+    hub.unsubscribe(stalled)
+    assert hub.subscriber_count() == 0
+
+
+def test_it_issues_tickets_only_with_a_token(live_server) -> None:
+    assert requests.post(f"{live_server.url}/api/ws-ticket", timeout=5).status_code == 401
+    ok = requests.post(f"{live_server.url}/api/ws-ticket", headers=bearer(live_server.token), timeout=5)
+    assert ok.status_code == 200 and ok.json()["ticket"]

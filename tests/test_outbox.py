@@ -1,0 +1,169 @@
+"""The outbox statements of DESIGN section 5: atomic claims, fenced results, lost sends become uncertain."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+
+from backend.accounts import get_or_create_account
+from backend.dispatch.claims import claim_next, finish
+from backend.dispatch.recovery import recover_lost_sends
+from backend.events.hub import EventHub
+from backend.services import Services
+from backend.store.migrate import upgrade
+from backend.store.models import Campaign, Event, Message, utcnow
+
+
+def _services(config, database_url):
+    services = Services.build(config.replace(database_url=database_url))
+    upgrade(services.db)
+    return services
+
+
+def _queue(services, n: int, campaign_id: int | None = None) -> int:
+    with services.db.write() as session:
+        account_id = get_or_create_account(session).id
+        past = utcnow() - timedelta(seconds=1)
+        session.execute(
+            insert(Message),
+            [
+                dict(
+                    account_id=account_id,
+                    channel="sms",
+                    recipient=f"+1555{i:07d}",
+                    body="hi",
+                    sender_type="campaign" if campaign_id else "conversation",
+                    sender_id=str(campaign_id or "c1"),
+                    campaign_id=campaign_id,
+                    status="queued",
+                    next_attempt_at=past,
+                    meta={},
+                )
+                for i in range(n)
+            ],
+        )
+    return account_id
+
+
+def _claim(services, account_id, owner, limit=1, lease_s=60.0):
+    with services.db.write() as session:
+        return claim_next(
+            session, account_id=account_id, channel="sms", owner=owner, now=utcnow(), lease_s=lease_s, limit=limit
+        )
+
+
+def test_it_never_hands_one_message_to_two_workers(config, database_url) -> None:
+    services = _services(config, database_url)
+    account_id = _queue(services, 600)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while True:
+            got = _claim(services, account_id, name, limit=7)
+            if not got:
+                return
+            with lock:
+                claimed.extend(m.id for m in got)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with services.db.read() as session:
+        states = set(session.scalars(select(Message.status)))
+        attempts = set(session.scalars(select(Message.attempts)))
+    services.db.dispose()
+    assert len(claimed) == 600 and len(set(claimed)) == 600
+    assert states == {"sending"} and attempts == {1}
+
+
+def test_it_drops_a_stale_workers_late_result(config, database_url) -> None:
+    services = _services(config, database_url)
+    account_id = _queue(services, 1)
+    (first,) = _claim(services, account_id, "old-worker", lease_s=-1)  # its lease is already over
+    assert recover_lost_sends(services) == 1  # the sweep takes it: uncertain
+    with services.db.write() as session:
+        assert finish(session, first.id, "old-worker", status="sent") is False
+    with services.db.read() as session:
+        message = session.get(Message, first.id)
+        texts = list(session.scalars(select(Event.text)))
+    services.db.dispose()
+    assert message.status == "uncertain" and message.lease_owner is None
+    assert any("Not sure whether +15550000000 got the message" in t for t in texts)
+
+
+def test_it_writes_a_result_while_the_lease_is_ours(config, database_url) -> None:
+    services = _services(config, database_url)
+    account_id = _queue(services, 1)
+    (message,) = _claim(services, account_id, "me")
+    with services.db.write() as session:
+        assert finish(session, message.id, "someone-else", status="sent") is False
+        assert finish(session, message.id, "me", status="sent", provider_message_id="SM1") is True
+    with services.db.read() as session:
+        stored = session.get(Message, message.id)
+    services.db.dispose()
+    assert stored.status == "sent" and stored.provider_message_id == "SM1" and stored.lease_until is None
+
+
+def test_it_leaves_live_leases_alone_when_recovering(config, database_url) -> None:
+    services = _services(config, database_url)
+    account_id = _queue(services, 2)
+    _claim(services, account_id, "live-worker", limit=2, lease_s=300)
+    assert recover_lost_sends(services) == 0
+    services.db.dispose()
+
+
+def test_it_takes_over_the_sends_of_a_dead_process_at_once(config, tmp_path) -> None:
+    services = _services(config, f"sqlite:///{tmp_path / 'dead.sqlite3'}")
+    account_id = _queue(services, 1)
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_owner = f"{socket.gethostname()}:{int(dead.stdout)}:dispatch-1-sms"
+    _claim(services, account_id, dead_owner, lease_s=3600)
+    assert recover_lost_sends(services) == 1
+    services.db.dispose()
+
+
+def test_it_claims_nothing_from_a_paused_campaign(config, database_url) -> None:
+    services = _services(config, database_url)
+    with services.db.write() as session:
+        account_id = get_or_create_account(session).id
+        campaign = Campaign(account_id=account_id, name="c", channel="sms", body="hi", status="paused")
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+    _queue(services, 3, campaign_id=campaign_id)
+    assert _claim(services, account_id, "w", limit=10) == []
+    with services.db.write() as session:
+        session.get(Campaign, campaign_id).status = "running"
+    assert len(_claim(services, account_id, "w", limit=10)) == 3
+    services.db.dispose()
+
+
+def test_it_pushes_events_only_after_commit(config, tmp_path) -> None:
+    services = _services(config, f"sqlite:///{tmp_path / 'ev.sqlite3'}")
+    hub: EventHub = services.hub
+    with services.db.write() as session:
+        account_id = get_or_create_account(session).id
+    hub.start()
+    sub = hub.subscribe(account_id)
+    try:
+        with services.db.write() as session:
+            hub.record(session, account_id, "send.progress", "rolled back")
+            session.flush()
+            session.rollback()
+        hub.emit(account_id, "send.progress", "committed")
+        item = sub.get(timeout=5)
+        assert isinstance(item, tuple) and '"committed"' in item[1]
+        assert sub.get(timeout=0.3) is None
+    finally:
+        hub.unsubscribe(sub)
+        hub.stop()
+        services.db.dispose()
