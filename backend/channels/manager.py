@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from backend.channels.base import Channel, ChannelContext, mask_settings
+from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
 from backend.channels.registry import CHANNELS, channel_class
 from backend.store.models import Account, ChannelConfig
 
@@ -40,6 +40,7 @@ class ChannelManager:
         self.services = services
         self._instances: dict[tuple[int, str], Channel] = {}
         self._lock = threading.RLock()
+        self._connecting: set[tuple[int, str]] = set()
 
     # -- instances ----------------------------------------------------------------------------------------
 
@@ -103,6 +104,98 @@ class ChannelManager:
             self._instances.clear()
         for channel in instances:
             _close_quietly(channel)
+
+    # -- settings and sessions (the channels API) -----------------------------------------------------------
+
+    def current_settings(self, account_id: int, name: str) -> dict[str, Any]:
+        """Stored plain settings and decrypted secrets merged: `current` for Channel.validate_settings."""
+        settings, secrets = self.stored(account_id, name)
+        return {**(settings or {}), **secrets}
+
+    def is_configured(self, account_id: int, name: str) -> bool:
+        settings, _ = self.stored(account_id, name)
+        return bool(settings)
+
+    def configure(
+        self, account_id: int, name: str, settings: dict[str, Any], secrets: dict[str, str], state: str, detail: str
+    ) -> None:
+        """Store verified settings (secrets encrypted), the state and its `channel.status` in one transaction.
+
+        Secrets the channel no longer has are removed. The live instance is dropped afterwards, so the next
+        use builds one with the new settings.
+        """
+        if state not in STATES:
+            raise ValueError(f"unknown channel state {state!r}")
+        cls = channel_class(name)
+        with self.services.db.write() as session:
+            row = session.scalar(
+                select(ChannelConfig).where(ChannelConfig.account_id == account_id, ChannelConfig.channel == name)
+            )
+            if row is None:
+                row = ChannelConfig(account_id=account_id, channel=name)
+                session.add(row)
+            row.settings = dict(settings)
+            row.state, row.detail = state, detail
+            stale: dict[str, str | None] = {key: None for key in cls.secret_keys if key not in secrets}
+            self.services.secrets.save(session, account_id, name, {**stale, **secrets})
+            self.services.hub.record(
+                session,
+                account_id,
+                "channel.status",
+                detail,
+                level=_LEVELS.get(state, "info"),
+                data={"channel": name, "state": state, "detail": detail},
+            )
+        self.forget(account_id, name)
+
+    def connect_in_background(self, account_id: int, name: str) -> bool:
+        """Run the channel's `connect()` in a thread of its own (WhatsApp's waits for a QR scan).
+
+        Returns False when a connect of this channel is already running. Failures become state `error` with
+        the reason as detail.
+        """
+        key = (account_id, name)
+        with self._lock:
+            if key in self._connecting:
+                return False
+            self._connecting.add(key)
+        thread = threading.Thread(
+            target=self._connect, args=(account_id, name), name=f"connect-{account_id}-{name}", daemon=True
+        )
+        thread.start()
+        return True
+
+    def _connect(self, account_id: int, name: str) -> None:
+        try:
+            self.instance(account_id, name).connect()
+        except NotConfigured:
+            log.info("connect of %s for account %s: not configured any more", name, account_id)
+        except SendError as exc:
+            self.set_state(account_id, name, "error", exc.reason)
+        except Exception:
+            log.exception("connecting %s for account %s failed", name, account_id)
+            self.set_state(account_id, name, "error", "Could not connect; the log has the details.")
+        finally:
+            with self._lock:
+                self._connecting.discard((account_id, name))
+
+    def disconnect(self, account_id: int, name: str) -> None:
+        """End the live session (if any) and report `disconnected`."""
+        with self._lock:
+            channel = self._instances.pop((account_id, name), None)
+        if channel is None:
+            self.set_state(account_id, name, "disconnected", "Disconnected")
+            return
+        try:
+            channel.disconnect()
+        except Exception:
+            log.warning("disconnecting %s for account %s failed", name, account_id, exc_info=True)
+            _close_quietly(channel)
+            self.set_state(account_id, name, "disconnected", "Disconnected")
+
+    def view(self, account_id: int, name: str) -> dict[str, Any]:
+        """One channel as `GET /api/channels` shows it."""
+        return next(v for v in self.views(account_id) if v["channel"] == name)
 
     # -- state --------------------------------------------------------------------------------------------
 
