@@ -21,7 +21,14 @@ log = logging.getLogger(__name__)
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 #: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
-CAPABILITIES = ("backend.api.core:install",)
+CAPABILITIES = (
+    "backend.api.core:install",
+    "backend.api.channels:install",
+    "backend.api.settings:install",
+    "backend.api.conversations:install",
+    "backend.api.messages:install",
+    "backend.webhooks.twilio:install",
+)
 
 
 def create_app(config: Config, services: Services | None = None) -> Flask:
