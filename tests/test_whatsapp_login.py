@@ -120,7 +120,16 @@ def test_it_quits_chromium_on_disconnect_while_waiting_for_the_scan(tmp_path, fa
     channel, recorder = channel_for(tmp_path, fake_whatsapp_web, chromium_paths)
     channel.connect()
     recorder.wait_for_text("Scan QR code to authenticate")
-    assert leftover_browser_processes(channel.profile_dir) != []
+    wait_until(lambda: recorder.qrs(), what="a QR")
+    browsers = leftover_browser_processes(channel.profile_dir, main_only=True)
+    assert len(browsers) == 1
+
+    # Connect again (a reloaded page): no second browser, the prompt and the QR on screen are sent again.
+    recorder.clear()
+    channel.connect()
+    assert recorder.texts() == ["Scan QR code to authenticate"]
+    assert recorder.qrs()[0] is not None, "the QR on screen, at once (the page may rotate it right after)"
+    assert leftover_browser_processes(channel.profile_dir, main_only=True) == browsers
 
     started = time.monotonic()
     channel.disconnect()

@@ -143,8 +143,14 @@ class WhatsAppChannel(Channel):
     # -- lifecycle --------------------------------------------------------------------------------------
     def connect(self) -> None:
         """Start the session in the background; returns at once (see the module docstring)."""
-        if not self.session.start() and self.session.state == "ready":
+        if self.session.start():
+            return
+        # Already running (a second Connect, e.g. from a reloaded page): say again where it stands.
+        if self.session.state == "ready":
             self.context.emit_status("ready", "Client is ready!")
+        elif self.session.state == "qr" and self.session.current_qr:
+            self.context.emit_status("qr", "Scan QR code to authenticate")
+            self.context.emit_qr(self.session.current_qr)
 
     def wait_ready(self, timeout_s: float) -> bool:
         return self.session.wait_ready(timeout_s)
@@ -154,7 +160,7 @@ class WhatsAppChannel(Channel):
         return self.session.state
 
     def disconnect(self) -> None:
-        showing_qr = self.session.state == "qr"
+        showing_qr = self.session.current_qr is not None
         graceful = self.session.stop()
         if showing_qr:
             self.context.emit_qr(None)

@@ -43,6 +43,8 @@ from backend.channels.whatsapp.qr import qr_data_url
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: when a send finds the session not ready: ask to be tried again after this long (a scan takes a while).
+NOT_READY_RETRY_S = 30.0
 Job = Callable[[WebDriver, threading.Event], Any]
 
 
@@ -71,7 +73,9 @@ class WhatsAppSession:
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or SessionTimeouts()
         self._emit_status = emit_status
-        self._emit_qr = emit_qr
+        self._emit_qr_callback = emit_qr
+        #: the QR on screen now (None when there is none): re-sent to a client that connects again.
+        self.current_qr: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -123,7 +127,7 @@ class WhatsAppSession:
     def run(self, job: Job, timeout_s: float) -> Any:
         """Run `job(driver, stop)` on the worker; see the module docstring."""
         if not self._ready.is_set():
-            raise SendError("WhatsApp is not connected", pause_campaign=True)
+            raise SendError("WhatsApp is not connected", pause_campaign=True, retry_after=NOT_READY_RETRY_S)
         future: Future[Any] = Future()
         self._jobs.put((job, future))
         try:
@@ -173,6 +177,7 @@ class WhatsAppSession:
             self._status("error", "Failed to initialize client: internal error (see the log)")
         finally:
             self._ready.clear()
+            self.current_qr = None
             self._fail_pending_jobs()
             graceful = self._browser.quit(self.timeouts.quit_s)
             self._graceful = self._graceful and graceful
@@ -290,6 +295,10 @@ class WhatsAppSession:
                 phase, deadline = "starting", now + t.startup_s
             self._run_one_job(driver, phase == "ready")
 
+    def _emit_qr(self, data_url: str | None) -> None:
+        self.current_qr = data_url
+        self._emit_qr_callback(data_url)
+
     def _authenticated(self, qr_shown: bool) -> bool:
         self._status("authenticated", "Authenticated!")
         if qr_shown:
@@ -305,7 +314,9 @@ class WhatsAppSession:
         if not future.set_running_or_notify_cancel():
             return
         if not ready:
-            future.set_exception(SendError("WhatsApp is not connected", pause_campaign=True))
+            future.set_exception(
+                SendError("WhatsApp is not connected", pause_campaign=True, retry_after=NOT_READY_RETRY_S)
+            )
             return
         try:
             future.set_result(job(driver, self._stop))

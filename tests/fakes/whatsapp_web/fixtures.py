@@ -52,8 +52,9 @@ def wait_until(condition: Callable[[], T], timeout: float = 20.0, interval: floa
         time.sleep(interval)
 
 
-def leftover_browser_processes(profile_dir: Path) -> list[int]:
-    """Live (not zombie) processes whose command line names this Chromium profile directory."""
+def leftover_browser_processes(profile_dir: Path, *, main_only: bool = False) -> list[int]:
+    """Live (not zombie) processes whose command line names this Chromium profile directory (with main_only,
+    only browser processes, not their renderer/GPU/utility helpers)."""
     needle = f" --user-data-dir={profile_dir} ".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -65,6 +66,8 @@ def leftover_browser_processes(profile_dir: Path) -> list[int]:
         except OSError:
             continue
         state = stat.rsplit(")", 1)[-1].split()[0]
+        if main_only and b"--type=" in cmdline:
+            continue
         if needle in b" " + cmdline.replace(b"\0", b" ") + b" " and state not in ("Z", "X"):
             found.append(int(entry.name))
     return found
