@@ -64,6 +64,8 @@ def test_it_streams_the_qr_as_it_rotates_and_becomes_ready_after_a_scan(tmp_path
         page_refs = {qr_data_url(ref) for ref in fake.qr_refs()}
         assert set(shown) <= page_refs, "each QR encodes a data-ref the page showed"
         assert all(url.startswith("data:image/png;base64,") for url in shown)
+        (agent,) = fake.user_agents()
+        assert "Chrome/" in agent and "Headless" not in agent, "a desktop browser's user agent"
     finally:
         channel.disconnect()
     assert recorder.texts()[-1] == "Disconnected"

@@ -63,6 +63,7 @@ class FakeState:
         self.qr_refs: list[str] = []
         self.reload_clicks = 0
         self.messages: list[SentMessage] = []
+        self.user_agents: set[str] = set()
 
     def ack_of(self, message: SentMessage) -> int:
         auto = self.config.auto_sent_ms
@@ -137,6 +138,11 @@ class FakeWhatsAppWeb:
         with self.state.lock:
             return self.state.reload_clicks
 
+    def user_agents(self) -> set[str]:
+        """Every User-Agent that loaded the page."""
+        with self.state.lock:
+            return set(self.state.user_agents)
+
     def logged_in_devices(self) -> int:
         with self.state.lock:
             return len(self.state.tokens)
@@ -155,6 +161,7 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
             if url.path in ("/", "/send"):
                 with state.lock:
                     config = json.dumps(asdict(state.config))
+                    state.user_agents.add(self.headers.get("User-Agent", ""))
                 self._reply(200, PAGE.replace("__CONFIG__", config), "text/html; charset=utf-8")
             elif url.path == "/_api/whoami":
                 with state.lock:
