@@ -33,7 +33,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, RateDefaults, SendError
-from backend.channels.email_mime import build_email
+from backend.channels.email_mime import build_email, unsubscribe_header
 from backend.channels.gmail import tokens as oauth_tokens
 from backend.channels.gmail.client_config import ClientConfig
 from backend.channels.gmail.errors import AuthRefused, classify
@@ -93,6 +93,10 @@ class GmailChannel(Channel):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         return validate_gmail_settings(raw, current)
 
+    def rate(self) -> RateDefaults:
+        """The pace the user chose (the dispatcher's campaign hooks read it): per minute and a daily cap."""
+        return RateDefaults(per_minute=float(self.settings["per_minute"]), daily_cap=int(self.settings["daily_cap"]))
+
     @property
     def authorized(self) -> bool:
         return self.tokens.usable_for(self.config.client_id)
@@ -149,9 +153,20 @@ class GmailChannel(Channel):
             raise SendError(exc.reason, pause_campaign=True) from None
 
     def _raw_message(self, message: OutboundMessage) -> str:
-        sender = self.settings.get("from_address") or PLACEHOLDER_SENDER
-        mail = build_email(message, sender, self.settings.get("from_name") or None)
-        if not self.settings.get("from_address"):
+        """The message as Gmail wants it: the shared builder's RFC 5322 bytes (CRLF), base64url."""
+        address = self.settings.get("from_address")
+        url = message.metadata.get("unsubscribe_url")
+        unsubscribe = None
+        if message.sender_type == "campaign":
+            unsubscribe = unsubscribe_header(address, url) if address else (f"<{url}>" if url else None)
+        mail = build_email(
+            message,
+            address or PLACEHOLDER_SENDER,
+            self.settings.get("from_name") or None,
+            unsubscribe=unsubscribe,
+            unsubscribe_one_click=bool(url),
+        )
+        if not address:
             del mail["From"]
         return base64.urlsafe_b64encode(mail.as_bytes(policy=policy.SMTP)).decode("ascii")
 

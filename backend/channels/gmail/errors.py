@@ -73,6 +73,8 @@ def classify(status: int, headers: dict[str, Any], content: bytes | str | None, 
     reopens = _retry_after_text(error.message)
     if error.reasons & DAILY_REASONS or "sending limit" in error.message.lower():
         return _daily_limit(reopens, now)
+    if status >= 500:
+        return SendError(f"Gmail had a server error ({status}); will retry", retry_after=retry_after_s(headers, now))
     if status == 429 or error.reasons & RATE_REASONS:
         if reopens is not None and reopens - now > DAILY_AFTER:
             return _daily_limit(reopens, now)
@@ -82,8 +84,6 @@ def classify(status: int, headers: dict[str, Any], content: bytes | str | None, 
         return SendError(f"Gmail is throttling sends ({status}); will retry", retry_after=wait)
     if status == 401 or (status == 403 and error.reasons & AUTH_REASONS):
         return AuthRefused("Gmail refused the authorization: click Authorize to connect Gmail again")
-    if status >= 500:
-        return SendError(f"Gmail had a server error ({status}); will retry", retry_after=retry_after_s(headers, now))
     if status == 400 and ("failedPrecondition" in error.reasons or "precondition" in said.lower()):
         return SendError(
             "Gmail cannot send from this account (precondition failed); check that it has Gmail enabled",
