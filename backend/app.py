@@ -28,6 +28,8 @@ CAPABILITIES = (
     "backend.api.conversations:install",
     "backend.api.messages:install",
     "backend.webhooks.twilio:install",
+    "backend.api.gmail_oauth:install",
+    "backend.webhooks.sendgrid:install",
 )
 
 
