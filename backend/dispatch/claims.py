@@ -58,21 +58,32 @@ def claim_next(
     lease_s: float,
     limit: int = 1,
     exclude_campaigns: tuple[int, ...] = (),
+    campaigns: bool = True,
 ) -> list[Message]:
-    """Claim up to `limit` due queued messages of one account's channel; returns them (now `sending`)."""
+    """Claim up to `limit` due queued messages of one account's channel; returns them (now `sending`).
+
+    Campaign messages are claimed only while their campaign is `running`, only when `campaigns` is true (the
+    channel's pace allows one now) and never from `exclude_campaigns` (paced or capped campaigns).
+    Conversation messages (campaign_id NULL) are always claimable.
+    """
     conditions: list[Any] = [
         Message.status == "queued",
         Message.channel == channel,
         Message.account_id == account_id,
         Message.next_attempt_at <= now,
-        or_(
-            Message.campaign_id.is_(None),
-            Message.campaign_id.in_(
-                select(Campaign.id).where(Campaign.account_id == account_id, Campaign.status == RUNNING)
-            ),
-        ),
     ]
-    if exclude_campaigns:
+    if not campaigns:
+        conditions.append(Message.campaign_id.is_(None))
+    else:
+        conditions.append(
+            or_(
+                Message.campaign_id.is_(None),
+                Message.campaign_id.in_(
+                    select(Campaign.id).where(Campaign.account_id == account_id, Campaign.status == RUNNING)
+                ),
+            )
+        )
+    if campaigns and exclude_campaigns:
         conditions.append(or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(exclude_campaigns)))
     due = select(Message.id).where(*conditions).order_by(Message.next_attempt_at, Message.id).limit(limit)
     values = dict(

@@ -41,11 +41,22 @@ class Outcome:
 
 
 class DispatchHooks(Protocol):
-    """What campaigns add to the dispatcher (pacing, counts, pausing); see NoHooks for the defaults."""
+    """What campaigns add to the dispatcher (pacing, counts, pausing); see NoHooks for the defaults.
 
-    def seconds_until_next(self, account_id: int, channel: str) -> float: ...
+    Pacing never holds back conversation messages (campaign_id NULL): they are claimed whenever due.
+    """
 
-    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]: ...
+    def seconds_until_next(self, account_id: int, channel: str) -> float:
+        """Seconds until the channel's own pace lets any campaign message go (<= 0: now)."""
+        ...
+
+    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
+        """Campaigns not to claim from right now (their own pace or daily cap holds them back)."""
+        ...
+
+    def idle_wait_s(self, account_id: int, channel: str) -> float:
+        """When nothing could be claimed: how long until it is worth looking again (capped at 1 s)."""
+        ...
 
     def outbound(self, session: Session, message: Message) -> OutboundMessage: ...
 
@@ -62,6 +73,9 @@ class NoHooks:
 
     def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
         return ()
+
+    def idle_wait_s(self, account_id: int, channel: str) -> float:
+        return IDLE_POLL_S
 
     def outbound(self, session: Session, message: Message) -> OutboundMessage:
         return outbound_from_row(message)
@@ -91,12 +105,14 @@ def retry_delay_s(attempts: int) -> float:
     return float(min(5 * 2 ** max(attempts - 1, 0), 900))
 
 
-def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime) -> Outcome:
+def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime, *, campaign: bool = True) -> Outcome:
+    """How a SendError is recorded. A pause request only pauses campaign messages; a conversation message
+    that hits it is retried with backoff like any transient error."""
     if error.uncertain:
         return Outcome("uncertain", error=error.reason)
     if error.permanent:
         return Outcome("failed", error=error.reason)
-    if error.pause_campaign:
+    if error.pause_campaign and campaign:
         return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True)
     if attempts >= max_attempts:
         return Outcome("failed", error=f"{error.reason} (gave up after {attempts} attempts)")
@@ -174,12 +190,10 @@ class Dispatcher:
         pending: tuple[Message, Outcome] | None = None
         while True:
             stopping = self._stop.is_set()
-            wait_s = self.hooks.seconds_until_next(self.account_id, self.channel_name)
-            may_claim = not stopping and wait_s <= 0
             claimed: tuple[Message, OutboundMessage] | None = None
-            if pending is not None or may_claim:
+            if pending is not None or not stopping:
                 try:
-                    claimed = self._record_and_claim(pending, may_claim)
+                    claimed = self._record_and_claim(pending, not stopping)
                 except Exception:
                     log.exception("dispatcher %s could not write to the store; retrying", self.owner)
                     self._stop.wait(1)
@@ -188,7 +202,8 @@ class Dispatcher:
             if stopping:
                 return
             if claimed is None:
-                self._wake.wait(min(max(wait_s, 0.05), IDLE_POLL_S) if wait_s > 0 else IDLE_POLL_S)
+                wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
+                self._wake.wait(min(max(wait_s, 0.01), IDLE_POLL_S))
                 self._wake.clear()
                 continue
             message, outbound = claimed
@@ -202,6 +217,8 @@ class Dispatcher:
                 self.record(session, *pending)
             if not may_claim:
                 return None
+            # Asked after the previous result was recorded, so that its send already counts for the pace.
+            campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
             claimed = claim_next(
                 session,
                 account_id=self.account_id,
@@ -210,6 +227,7 @@ class Dispatcher:
                 now=utcnow(),
                 lease_s=self._lease_s,
                 exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
+                campaigns=campaigns_allowed,
             )
             if not claimed:
                 return None
@@ -219,7 +237,8 @@ class Dispatcher:
         try:
             provider_id = self._channel().send(outbound)
         except SendError as exc:
-            return outcome_of(exc, message.attempts, self._max_attempts, utcnow())
+            campaign = message.campaign_id is not None
+            return outcome_of(exc, message.attempts, self._max_attempts, utcnow(), campaign=campaign)
         except Exception as exc:
             # A bug or an unexpected library error after the request may have left: never re-send blindly.
             log.exception("channel %s raised while sending message %s", self.channel_name, message.id)

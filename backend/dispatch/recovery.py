@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import update
+
 from backend.dispatch.claims import expired_sends, mark_uncertain
-from backend.store.models import utcnow
+from backend.store.models import Campaign, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +16,10 @@ LOST_SEND = "the app stopped while sending; the provider may or may not have it"
 
 
 def recover_lost_sends(services: Any) -> int:
-    """Mark every `sending` message whose lease expired (or whose process died) as `uncertain`."""
+    """Mark every `sending` message whose lease expired (or whose process died) as `uncertain`.
+
+    A campaign message also counts in its campaign's `uncertain_count`, in the same transaction.
+    """
     now = utcnow()
     recovered = 0
     with services.db.write() as session:
@@ -22,6 +27,13 @@ def recover_lost_sends(services: Any) -> int:
             if not mark_uncertain(session, message, now, LOST_SEND):
                 continue
             recovered += 1
+            if message.campaign_id is not None:
+                session.execute(
+                    update(Campaign)
+                    .where(Campaign.id == message.campaign_id)
+                    .values(uncertain_count=Campaign.uncertain_count + 1)
+                    .execution_options(synchronize_session=False)
+                )
             key = "campaign_id" if message.sender_type == "campaign" else "conversation_id"
             sender = message.campaign_id if message.sender_type == "campaign" else message.sender_id
             services.hub.record(

@@ -1,0 +1,177 @@
+"""Contact routes (DESIGN section 9) and the public unsubscribe link. Every query filters on the caller's account."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from backend.api.core import int_arg
+from backend.contacts import service
+from backend.contacts.importer import import_table
+from backend.contacts.mapping import MappingError, check, suggest
+from backend.contacts.reading import ImportFileError, Table, open_table
+from backend.dispatch.campaign_hooks import read_unsubscribe_token
+from backend.errors import bad_request, json_body
+from backend.security.guards import account_id
+from backend.store.models import Contact
+
+bp = Blueprint("contacts", __name__)
+PREVIEW_ROWS = 10
+#: uploads larger than this are checked in worker processes (phone and email checks dominate the cost).
+PARALLEL_FROM_BYTES = 1024 * 1024
+
+
+def install(app: Flask, services: Any) -> None:
+    app.register_blueprint(bp)
+
+
+def services() -> Any:
+    return current_app.extensions["bulkmsg"]
+
+
+def _upload() -> tuple[IO[bytes], str, int]:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise bad_request("Choose a CSV or XLSX file to upload.", [{"field": "file", "reason": "missing"}])
+    stream = upload.stream
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    return stream, upload.filename, size
+
+
+def _table() -> tuple[Table, int]:
+    stream, filename, size = _upload()
+    try:
+        return open_table(stream, filename), size
+    except ImportFileError as exc:
+        raise bad_request(exc.message, [{"field": "file", "reason": exc.message}]) from None
+
+
+def _mapping(table: Table) -> dict[str, str]:
+    raw = request.form.get("mapping")
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        raise bad_request('`mapping` must be JSON: {"column": "field"}.') from None
+    try:
+        return check(table.columns, parsed)
+    except MappingError as exc:
+        raise bad_request("The column mapping is not valid.", exc.details) from None
+
+
+def _country() -> str | None:
+    given = (request.form.get("default_country") or "").strip().upper()
+    if given:
+        if len(given) != 2 or not given.isalpha():
+            raise bad_request("`default_country` must be a two-letter country code such as US or DE.")
+        return given
+    with services().db.read() as session:
+        return service.default_country(session, account_id())
+
+
+@bp.post("/api/contacts/import/preview")
+def import_preview() -> Any:
+    table, _size = _table()
+    rows = []
+    try:
+        for number, cells in table.rows():
+            rows.append({"row": number, "values": dict(zip(table.columns, cells, strict=False))})
+            if len(rows) >= PREVIEW_ROWS:
+                break
+    except ImportFileError as exc:
+        raise bad_request(exc.message, [{"field": "file", "reason": exc.message}]) from None
+    return jsonify(
+        {
+            "format": table.format,
+            "encoding": table.encoding,
+            "delimiter": table.delimiter,
+            "columns": table.columns,
+            "mapping": suggest(table.columns),
+            "rows": rows,
+        }
+    )
+
+
+@bp.post("/api/contacts/import")
+def import_contacts() -> Any:
+    table, size = _table()
+    mapping = _mapping(table)
+    country = _country()
+    try:
+        result = import_table(
+            services().db, account_id(), table, mapping, country, parallel=size >= PARALLEL_FROM_BYTES
+        )
+    except ImportFileError as exc:
+        raise bad_request(exc.message + " Nothing was imported.", [{"field": "file", "reason": exc.message}]) from None
+    return jsonify(result)
+
+
+@bp.get("/api/contacts")
+def list_contacts() -> Any:
+    limit = int_arg("limit", default=100, low=1, high=1000)
+    offset = int_arg("offset", default=0, low=0)
+    with services().db.read() as session:
+        rows, total = service.search(session, account_id(), request.args.get("q"), limit, offset)
+        return jsonify({"items": [service.contact_view(c) for c in rows], "total": total})
+
+
+@bp.post("/api/contacts")
+def create_contact() -> Any:
+    body = json_body()
+    with services().db.write() as session:
+        contact = Contact(account_id=account_id(), name="", fields={})
+        service.apply_changes(session, account_id(), contact, {"name": "", **body})
+        session.add(contact)
+        service.save(session)
+        view = service.contact_view(contact)
+    return jsonify(view), 201
+
+
+@bp.get("/api/contacts/<int:contact_id>")
+def get_contact(contact_id: int) -> Any:
+    with services().db.read() as session:
+        return jsonify(service.contact_view(service.load(session, account_id(), contact_id)))
+
+
+@bp.patch("/api/contacts/<int:contact_id>")
+def patch_contact(contact_id: int) -> Any:
+    body = json_body()
+    with services().db.write() as session:
+        contact = service.load(session, account_id(), contact_id)
+        service.apply_changes(session, account_id(), contact, body)
+        service.save(session)
+        view = service.contact_view(contact)
+    return jsonify(view)
+
+
+@bp.delete("/api/contacts/<int:contact_id>")
+def delete_contact(contact_id: int) -> Any:
+    with services().db.write() as session:
+        session.delete(service.load(session, account_id(), contact_id))
+    return Response(status=204)
+
+
+@bp.post("/api/contacts/<int:contact_id>/opt-out")
+def opt_out(contact_id: int) -> Any:
+    with services().db.write() as session:
+        contact = service.load(session, account_id(), contact_id)
+        cancelled = service.opt_out(services(), session, contact)
+        view = service.contact_view(contact)
+    return jsonify({**view, "cancelled_messages": cancelled})
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> Any:
+    """The List-Unsubscribe link (GET from a person, one-click POST from a mail provider, RFC 8058)."""
+    found = read_unsubscribe_token(services().keys.jwt_key, token)
+    if found is None:
+        return Response("This unsubscribe link is not valid.", status=404, mimetype="text/plain")
+    with services().db.write() as session:
+        contact = session.get(Contact, found[1])
+        if contact is not None and contact.account_id == found[0]:
+            service.opt_out(services(), session, contact)
+    page = "<!DOCTYPE html><title>Unsubscribed</title><p>You are unsubscribed and will get no more messages.</p>"
+    return Response(page, mimetype="text/html")

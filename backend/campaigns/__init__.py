@@ -1,0 +1,23 @@
+"""Campaigns: templates, creation, lifecycle actions, the scheduler job and the dispatcher hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def install(app: Flask, services: Any) -> None:
+    """Dispatcher hooks (pacing, counters, completion), the campaign job and the stop hook."""
+    from backend.campaigns.jobs import INTERVAL_S, pause_all_running, run_campaign_job
+    from backend.dispatch.campaign_hooks import CampaignHooks
+    from backend.runtime import Job
+
+    services.parts["hooks"] = CampaignHooks(services)
+    services.parts.setdefault("jobs", []).append(Job("campaigns", lambda: run_campaign_job(services), INTERVAL_S))
+
+    def on_stop(pause_campaigns: bool) -> None:
+        if pause_campaigns:
+            pause_all_running(services, "the app was closed; resume when ready")
+
+    services.parts.setdefault("on_stop", []).append(on_stop)

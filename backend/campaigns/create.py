@@ -1,0 +1,286 @@
+"""Creating a campaign: check the request, render every recipient's message, write the outbox rows.
+
+Contract: `create_campaign(services, account_id, payload)` returns the new campaign (`draft`) or raises
+ApiError(400) listing each problem. Every recipient's message is rendered before anything is committed: a
+placeholder missing for any recipient refuses the whole campaign, naming the recipients and the placeholder.
+Contacts are read in pages by id and messages inserted in batches (executemany), so a million recipients never
+sit in memory at once; everything commits in one transaction (nothing half-created).
+Opted-out contacts and contacts without an address for the channel are left out and counted in `skipped`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from backend.campaigns.templates import CompiledTemplate, MissingPlaceholder, TemplateError, compile_template
+from backend.campaigns.templates import contact_context as context_of
+from backend.channels.registry import CHANNELS, channel_class
+from backend.errors import bad_request
+from backend.store.models import Campaign, Contact, Message, utcnow
+
+PAGE = 2000
+#: recipients named in a refusal (the message says how many there are in all).
+MAX_DETAILS = 100
+RATE_LIMITS = {
+    "per_minute": (0.01, 100_000.0),
+    "min_delay_s": (0.0, 3600.0),
+    "max_delay_s": (0.0, 3600.0),
+    "daily_cap": (1, 10_000_000),
+    "max_consecutive_errors": (1, 100_000),
+}
+
+
+def parse_time(value: Any, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"`{field}` must be an ISO 8601 time.", [{"field": field, "reason": "not a time"}])
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"`{field}` must be an ISO 8601 time.", [{"field": field, "reason": "not a time"}]) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def check_rate(raw: Any) -> dict[str, Any]:
+    """The campaign's pace: per_minute, min_delay_s, max_delay_s, daily_cap, max_consecutive_errors."""
+    if raw in (None, {}):
+        return {}
+    if not isinstance(raw, dict):
+        raise bad_request("`rate` must be an object.", [{"field": "rate", "reason": "not an object"}])
+    problems, rate = [], {}
+    for key, value in raw.items():
+        bounds = RATE_LIMITS.get(key)
+        if bounds is None:
+            problems.append({"field": f"rate.{key}", "reason": "unknown setting"})
+            continue
+        if value is None:
+            continue
+        whole = isinstance(bounds[0], int)
+        ok_type = isinstance(value, int) if whole else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok_type or not bounds[0] <= value <= bounds[1]:
+            kind = "a whole number" if whole else "a number"
+            problems.append({"field": f"rate.{key}", "reason": f"must be {kind} between {bounds[0]} and {bounds[1]}"})
+            continue
+        rate[key] = value
+    if rate.get("min_delay_s", 0) > rate.get("max_delay_s", rate.get("min_delay_s", 0)):
+        problems.append({"field": "rate.max_delay_s", "reason": "must not be less than min_delay_s"})
+    if problems:
+        raise bad_request("The rate settings are not valid.", problems)
+    return rate
+
+
+def check_request(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a create request, checked; raises a 400 listing every problem."""
+    problems: list[dict[str, Any]] = []
+    name = payload.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        problems.append({"field": "name", "reason": "give a name of at most 200 characters"})
+    channel = payload.get("channel")
+    if channel not in CHANNELS:
+        problems.append({"field": "channel", "reason": f"must be one of {', '.join(CHANNELS)}"})
+    body = payload.get("body")
+    if not isinstance(body, str) or not body.strip():
+        problems.append({"field": "body", "reason": "write the message"})
+    subject = payload.get("subject")
+    if subject is not None and not isinstance(subject, str):
+        problems.append({"field": "subject", "reason": "must be text"})
+    if channel in CHANNELS and channel_class(channel).needs_subject and not (subject or "").strip():
+        problems.append({"field": "subject", "reason": "an email needs a subject"})
+    recipients = payload.get("recipients")
+    ids = recipients.get("contact_ids") if isinstance(recipients, dict) else None
+    if not isinstance(recipients, dict) or not (
+        recipients.get("all") is True
+        or (isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool) for i in ids))
+    ):
+        problems.append({"field": "recipients", "reason": 'give {"contact_ids": [ids]} or {"all": true}'})
+    if problems:
+        raise bad_request("The campaign is not complete.", problems)
+    return {
+        "name": str(name).strip(),
+        "channel": channel,
+        "body": body,
+        "subject": (subject or "").strip() or None,
+        "recipients": {"all": True} if ids is None else {"contact_ids": sorted(set(ids))},
+        "rate": check_rate(payload.get("rate")),
+        "scheduled_at": parse_time(payload.get("scheduled_at"), "scheduled_at"),
+    }
+
+
+def compile_parts(body: str, subject: str | None) -> tuple[CompiledTemplate, CompiledTemplate | None]:
+    try:
+        return compile_template(body, "body"), compile_template(subject, "subject") if subject else None
+    except TemplateError as exc:
+        raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
+
+
+def recipients_of(session: Session, account_id: int, spec: dict[str, Any]) -> Iterator[Contact]:
+    """The chosen contacts of the account, page by page in id order."""
+    base = select(Contact).where(Contact.account_id == account_id).order_by(Contact.id)
+    if spec.get("all"):
+        last = 0
+        while True:
+            page = session.scalars(base.where(Contact.id > last).limit(PAGE)).all()
+            yield from page
+            if len(page) < PAGE:
+                return
+            last = page[-1].id
+            session.expunge_all()
+    ids = spec.get("contact_ids") or []
+    for start in range(0, len(ids), PAGE):
+        yield from session.scalars(base.where(Contact.id.in_(ids[start : start + PAGE]))).all()
+        session.expunge_all()
+
+
+def address_of(contact: Contact, kind: str) -> str | None:
+    return contact.email if kind == "email" else contact.phone
+
+
+def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Create a draft campaign with its queued messages; returns (campaign id, {"skipped": n, ...})."""
+    spec = check_request(payload)
+    body_t, subject_t = compile_parts(spec["body"], spec["subject"])
+    kind = channel_class(spec["channel"]).recipient_kind
+    now = utcnow()
+    problems: list[dict[str, Any]] = []
+    missing_total, skipped = 0, {"opted_out": 0, "no_address": 0}
+    with services.db.write() as session:
+        campaign = Campaign(
+            account_id=account_id,
+            name=spec["name"],
+            channel=spec["channel"],
+            subject=spec["subject"],
+            body=spec["body"],
+            recipients=spec["recipients"],
+            rate=spec["rate"],
+            status="draft",
+            scheduled_at=spec["scheduled_at"],
+            total=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(campaign)
+        session.flush()
+        campaign_id, total, found = campaign.id, 0, set[int]()
+        batch: list[dict[str, Any]] = []
+        targets = spec["recipients"]
+        if services.db.is_sqlite:
+            contacts = _paged(services.db.read, account_id, targets)
+        else:
+            contacts = recipients_of(session, account_id, targets)
+        for contact in contacts:
+            if not spec["recipients"].get("all"):
+                found.add(contact.id)
+            address = address_of(contact, kind)
+            if contact.opted_out or not address:
+                skipped["opted_out" if contact.opted_out else "no_address"] += 1
+                continue
+            context = context_of(contact.name, contact.phone, contact.email, contact.fields)
+            try:
+                rendered = body_t.render(context)
+                subject = subject_t.render(context) if subject_t else None
+            except MissingPlaceholder as exc:
+                missing_total += 1
+                if len(problems) < MAX_DETAILS:
+                    problems.append(_missing(contact, address, exc))
+                continue
+            if missing_total:
+                continue  # the campaign will be refused: stop writing rows, keep looking for problems
+            batch.append(_row(account_id, campaign_id, spec["channel"], contact, address, subject, rendered, now))
+            total += 1
+            if len(batch) >= PAGE:
+                session.execute(insert(Message), batch)
+                batch.clear()
+        if missing_total:
+            session.rollback()
+            raise _refusal(missing_total, problems)
+        unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found)
+        found.clear()
+        if unknown:
+            session.rollback()
+            raise bad_request(
+                f"{len(unknown)} of the chosen contacts do not exist.",
+                [{"field": "recipients", "contact_id": i, "reason": "no such contact"} for i in unknown[:MAX_DETAILS]],
+            )
+        if batch:
+            session.execute(insert(Message), batch)
+        if total == 0:
+            session.rollback()
+            raise bad_request(
+                "None of the chosen contacts can get this message (opted out, or no "
+                + ("email address" if kind == "email" else "phone number")
+                + ").",
+                [{"field": "recipients", "reason": "no reachable recipient"}],
+            )
+        session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(total=total),
+            execution_options={"synchronize_session": False},
+        )
+    return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
+
+
+def _paged(reader: Any, account_id: int, spec: dict[str, Any]) -> Iterator[Contact]:
+    # SQLite: read contacts through short read transactions beside the write transaction (WAL allows it).
+    with reader() as session:
+        yield from recipients_of(session, account_id, spec)
+
+
+def _row(
+    account_id: int,
+    campaign_id: int,
+    channel: str,
+    contact: Contact,
+    address: str,
+    subject: str | None,
+    body: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "channel": channel,
+        "recipient": address,
+        "recipient_name": (contact.name or None) and contact.name[:200],
+        "contact_id": contact.id,
+        "campaign_id": campaign_id,
+        "subject": subject,
+        "body": body,
+        "sender_type": "campaign",
+        "sender_id": str(campaign_id),
+        "status": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "meta": {},
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _missing(contact: Contact, address: str, exc: MissingPlaceholder) -> dict[str, Any]:
+    names = ", ".join("{{ " + p + " }}" for p in exc.placeholders)
+    return {
+        "contact_id": contact.id,
+        "recipient": address,
+        "name": contact.name,
+        "placeholder": exc.placeholders[0],
+        "placeholders": exc.placeholders,
+        "reason": f"{names} has no value for {contact.name or address}",
+    }
+
+
+def _refusal(count: int, problems: list[dict[str, Any]]) -> Exception:
+    placeholders = sorted({p for d in problems for p in d["placeholders"]})
+    who = ", ".join((d["name"] or d["recipient"]) for d in problems[:5])
+    more = f" and {count - 5} more" if count > 5 else ""
+    names = ", ".join("{{ " + p + " }}" for p in placeholders)
+    return bad_request(
+        f"{names} has no value for {count} recipient{'s' if count != 1 else ''}: {who}{more}. "
+        'Fill in the field or use a default, e.g. {{ fields.city | default("") }}.',
+        problems,
+    )

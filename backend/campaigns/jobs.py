@@ -1,0 +1,66 @@
+"""The campaign job (every few seconds, in every serving process; coordination happens in the database):
+start `scheduled` campaigns that are due, and complete `running` campaigns that have nothing left to send
+(the safety net for the dispatcher's own completion check, e.g. when two processes finished the last messages
+together, or the last messages were cancelled)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from backend.campaigns import actions, lifecycle
+from backend.errors import ApiError
+from backend.store.models import Campaign, utcnow
+
+log = logging.getLogger(__name__)
+
+INTERVAL_S = 2.0
+
+
+def run_campaign_job(services: Any) -> None:
+    start_due(services)
+    complete_finished(services)
+
+
+def start_due(services: Any) -> int:
+    with services.db.read() as session:
+        due = session.execute(
+            select(Campaign.id, Campaign.account_id).where(
+                Campaign.status == "scheduled", Campaign.scheduled_at <= utcnow()
+            )
+        ).all()
+    started = 0
+    for campaign_id, account_id in due:
+        try:
+            with services.db.read() as session:
+                channel = actions.load(session, account_id, campaign_id).channel
+            actions.verify_channel(services, account_id, channel)
+        except ApiError as exc:
+            with services.db.write() as session:
+                lifecycle.pause(services, session, actions.load(session, account_id, campaign_id), exc.message)
+            continue
+        if actions.begin(services, account_id, campaign_id, ("scheduled",)):
+            started += 1
+    return started
+
+
+def complete_finished(services: Any) -> int:
+    with services.db.read() as session:
+        running = session.execute(select(Campaign.id, Campaign.account_id).where(Campaign.status == "running")).all()
+        candidates = [(cid, aid) for cid, aid in running if not lifecycle.has_unfinished(session, cid, aid)]
+    completed = 0
+    for campaign_id, _account_id in candidates:
+        with services.db.write() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is not None and lifecycle.complete_if_done(services, session, campaign):
+                completed += 1
+    return completed
+
+
+def pause_all_running(services: Any, reason: str) -> None:
+    """On a clean stop of the desktop app: running campaigns pause with a reason instead of hanging."""
+    with services.db.write() as session:
+        for campaign in session.scalars(select(Campaign).where(Campaign.status == "running")).all():
+            lifecycle.pause(services, session, campaign, reason, level="info")

@@ -1,0 +1,134 @@
+"""Campaign state changes and their `campaign.status` events, each inside the caller's write transaction.
+
+Counts: `counts()` reads them from the messages (one GROUP BY, used by the API and by the rare status events);
+the dispatcher keeps `sent_count` / `failed_count` / `uncertain_count` / `cancelled_count` on the campaign row in
+each outcome's transaction so that no message costs a COUNT; `reconcile()` rebuilds them from the messages when
+something outside the dispatcher moved many rows (resume after a crash, retry, cancel).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from backend.store.models import Campaign, Message, utcnow
+
+COUNT_KEYS = ("total", "queued", "sending", "sent", "failed", "uncertain", "delivered", "undelivered")
+#: errors in a row after which a campaign pauses itself, unless its rate sets `max_consecutive_errors`.
+DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
+
+
+def of_campaign(campaign_id: int, account_id: int) -> Any:
+    """The messages of one campaign, in the shape the sender index (account, sender_type, sender_id) serves."""
+    return and_(
+        Message.account_id == account_id, Message.sender_type == "campaign", Message.sender_id == str(campaign_id)
+    )
+
+
+def counts(session: Session, campaign: Campaign) -> dict[str, int]:
+    """{total queued sending sent failed uncertain delivered undelivered} of one campaign, right now."""
+    rows = session.execute(
+        select(
+            Message.status,
+            func.count(),
+            func.sum(case((Message.delivered.is_(True), 1), else_=0)),
+            func.sum(case((Message.delivered.is_(False), 1), else_=0)),
+        )
+        .where(of_campaign(campaign.id, campaign.account_id))
+        .group_by(Message.status)
+    ).all()
+    out = dict.fromkeys(COUNT_KEYS, 0)
+    for status, n, delivered, undelivered in rows:
+        if status in out:
+            out[status] = int(n)
+        out["delivered"] += int(delivered or 0)
+        out["undelivered"] += int(undelivered or 0)
+    out["total"] = campaign.total
+    return out
+
+
+def record_status(
+    services: Any, session: Session, campaign: Campaign, text: str, *, level: str = "info"
+) -> dict[str, int]:
+    """Write a `campaign.status` event with the campaign's status, reason and live counts."""
+    live = counts(session, campaign)
+    data = {
+        "campaign_id": campaign.id,
+        "name": campaign.name,
+        "status": campaign.status,
+        "reason": campaign.status_reason,
+        "counts": live,
+    }
+    services.hub.record(session, campaign.account_id, "campaign.status", text, level=level, data=data)
+    return live
+
+
+def has_unfinished(session: Session, campaign_id: int, account_id: int) -> bool:
+    """True while any message of the campaign is queued or sending (an index seek, not a count)."""
+    unfinished = and_(of_campaign(campaign_id, account_id), Message.status.in_(("queued", "sending")))
+    return bool(session.scalar(select(exists().where(unfinished))))
+
+
+def complete_if_done(services: Any, session: Session, campaign: Campaign) -> bool:
+    """`running` -> `completed` when nothing is queued or sending; emits the original completion text."""
+    if campaign.status != "running" or has_unfinished(session, campaign.id, campaign.account_id):
+        return False
+    changed = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status == "running")
+        .values(status="completed", completed_at=utcnow(), status_reason=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if changed != 1:
+        return False
+    session.refresh(campaign)
+    live = counts(session, campaign)
+    text = f"Mass messaging complete. Sent: {live['sent']}, Failed: {live['failed']}"
+    level = "success" if live["failed"] == 0 and live["uncertain"] == 0 else "warning"
+    record_status(services, session, campaign, text, level=level)
+    return True
+
+
+def pause(services: Any, session: Session, campaign: Campaign, reason: str, *, level: str = "warning") -> bool:
+    """`running` (or `scheduled`) -> `paused` with a reason the user sees; False when it was not running."""
+    changed = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.in_(("running", "scheduled")))
+        .values(status="paused", status_reason=reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if changed != 1:
+        return False
+    session.refresh(campaign)
+    record_status(services, session, campaign, f"Campaign paused: {reason}", level=level)
+    return True
+
+
+def reconcile(session: Session, campaign: Campaign) -> None:
+    """Rebuild the outcome counters from the messages (after bulk moves or a crash)."""
+    rows = dict(
+        session.execute(
+            select(Message.status, func.count())
+            .where(of_campaign(campaign.id, campaign.account_id))
+            .group_by(Message.status)
+        ).all()
+    )
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(
+            sent_count=int(rows.get("sent", 0)),
+            failed_count=int(rows.get("failed", 0)),
+            uncertain_count=int(rows.get("uncertain", 0)),
+            cancelled_count=int(rows.get("cancelled", 0)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(campaign)
+
+
+def max_consecutive_errors(campaign_rate: dict[str, Any] | None) -> int:
+    value = (campaign_rate or {}).get("max_consecutive_errors")
+    return int(value) if value else DEFAULT_MAX_CONSECUTIVE_ERRORS

@@ -1,0 +1,118 @@
+"""Message templates: Jinja2 in a sandbox with strict undefined, over a contact's fields.
+
+Context of one contact: `name`, `first_name`, `last_name`, `phone`, `email` and `fields` (the custom fields,
+`{{ fields.city }}`). A value that is missing or empty is left out of the context, so using it is an error
+(`{{ fields.city | default("your city") }}` and `{% if fields.city %}` are the ways to make one optional).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+#: Jinja's words for what was undefined: "'city' is undefined", "'dict object' has no attribute 'city'".
+_UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|^'([^']+)' is undefined")
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+class TemplateError(ValueError):
+    """A template that cannot be compiled; `message` says where and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MissingPlaceholder(ValueError):
+    """Rendering needed a value this contact does not have; `placeholders` names them (`fields.city`)."""
+
+    def __init__(self, placeholders: list[str], detail: str) -> None:
+        super().__init__(detail)
+        self.placeholders = placeholders
+        self.detail = detail
+
+
+def contact_context(name: str | None, phone: str | None, email: str | None, fields: dict[str, Any] | None) -> dict:
+    custom = {k: v for k, v in (fields or {}).items() if v is not None and v != ""}
+    words = (name or "").split()
+    context: dict[str, Any] = {
+        "name": (name or "").strip() or None,
+        "first_name": custom.get("first_name") or (words[0] if words else None),
+        "last_name": custom.get("last_name") or (" ".join(words[1:]) or None),
+        "phone": phone or None,
+        "email": email or None,
+    }
+    out = {k: v for k, v in context.items() if v is not None}
+    out["fields"] = custom
+    return out
+
+
+@dataclass
+class CompiledTemplate:
+    source: str
+    what: str
+    placeholders: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        self._template = _ENV.from_string(self.source)
+
+    def render(self, context: dict[str, Any]) -> str:
+        """The rendered text. Raises MissingPlaceholder naming what this context lacks."""
+        try:
+            return self._template.render(context)
+        except UndefinedError as exc:
+            missing = [p for p in self.placeholders if not _resolves(context, p)]
+            named = _UNDEFINED_NAME.search(str(exc))
+            if named:
+                name = named.group(1) or named.group(2)
+                narrowed = [p for p in missing if p.rsplit(".", 1)[-1] == name]
+                missing = narrowed or missing
+            raise MissingPlaceholder(missing or [str(exc)], str(exc)) from None
+        except SecurityError as exc:
+            raise TemplateError(f"The {self.what} uses something templates may not use: {exc}") from None
+
+
+def compile_template(source: str, what: str = "message") -> CompiledTemplate:
+    """Compile once; raises TemplateError with the line and the reason for a syntax error."""
+    try:
+        ast = _ENV.parse(source)
+        return CompiledTemplate(source, what, tuple(_placeholders(ast)))
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"The {what} template has an error on line {exc.lineno}: {exc.message}") from None
+
+
+def _placeholders(ast: nodes.Template) -> Iterable[str]:
+    """Dotted names the template reads: `name`, `fields.city`, in order of first use."""
+    seen: dict[str, None] = {}
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        path = _dotted(node)
+        if path and not any(p.startswith(path + ".") for p in seen):
+            seen.setdefault(path, None)
+    # Keep the most specific path only (`fields.city`, not also `fields`).
+    return [p for p in seen if not any(o.startswith(p + ".") for o in seen)]
+
+
+def _dotted(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Name):
+        return node.name if node.ctx == "load" else None
+    if isinstance(node, nodes.Getattr):
+        base = _dotted(node.node)
+        return f"{base}.{node.attr}" if base else None
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        base = _dotted(node.node)
+        return f"{base}.{node.arg.value}" if base else None
+    return None
+
+
+def _resolves(context: dict[str, Any], path: str) -> bool:
+    value: Any = context
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True

@@ -1,0 +1,1 @@
+"""Contacts: import (CSV/XLSX), normalisation, merging, opt-outs."""

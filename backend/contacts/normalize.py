@@ -1,0 +1,88 @@
+"""Phone numbers to E.164 (phonenumbers) and email addresses checked (email-validator, no DNS).
+
+Each function returns (normalised value, None) or (None, reason). Fast paths keep imports quick without
+changing the verdict: an international number (`+` or `00`) skips the full parser's text handling but is still
+judged by `phonenumbers.is_valid_number`; a plain ASCII address that matches a strict dot-atom pattern and is not
+in a special-use domain is one email-validator accepts, so it is not re-parsed. Everything else goes through the
+libraries. Emails are stored lower-case (the uniqueness key).
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneNumber
+
+_PHONE_NOISE = re.compile(r"[\s().\-/\u00a0]")
+_INTERNATIONAL = re.compile(r"\+([1-9]\d{6,14})")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_EMAIL = re.compile(
+    rf"({_ATOM}(?:\.{_ATOM})*)@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}})"
+)
+_SPECIAL = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_PARSE_ERRORS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+
+def normalise_phone(raw: str | None, default_country: str | None) -> tuple[str | None, str | None]:
+    """`(202) 555-0143` + US -> `+12025550143`. Reason when it is not a valid number."""
+    text = (raw or "").strip()
+    if not text:
+        return None, None
+    compact = _PHONE_NOISE.sub("", text)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    match = _INTERNATIONAL.fullmatch(compact)
+    if match:
+        number = _split_country(match.group(1))
+        if number is not None:
+            if phonenumbers.is_valid_number(number):
+                return "+" + match.group(1), None
+            return None, f"{text} is not a valid phone number"
+    region = (default_country or "").upper() or None
+    if not text.startswith("+") and not compact.startswith("+") and region is None:
+        return None, f"{text} has no country code; add one (+44...) or set a default country"
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        return None, f"{text}: {_PARSE_ERRORS.get(exc.error_type, 'not a phone number')}"
+    if not phonenumbers.is_valid_number(number):
+        where = f" for {region}" if region and not text.startswith("+") else ""
+        return None, f"{text} is not a valid phone number{where}"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+
+
+def _split_country(digits: str) -> PhoneNumber | None:
+    """The number for `+<digits>` when its national part has no leading zero (the simple, common case)."""
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            if not national or national[0] == "0":
+                return None  # Italian-style leading zeros: the full parser knows them
+            return PhoneNumber(country_code=code, national_number=int(national))
+    return None
+
+
+def normalise_email(raw: str | None) -> tuple[str | None, str | None]:
+    """A checked, lower-case address, or the reason it is not one (no DNS lookups)."""
+    text = (raw or "").strip()
+    if not text:
+        return None, None
+    match = _SIMPLE_EMAIL.fullmatch(text)
+    if match and len(match.group(1)) <= 64 and len(text) <= 254:
+        domain = match.group(2).lower()
+        if not any(domain == s or domain.endswith("." + s) for s in _SPECIAL):
+            return text.lower(), None
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return None, f"{text}: {exc}"
+    return checked.normalized.lower(), None

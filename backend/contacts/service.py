@@ -1,0 +1,132 @@
+"""Contacts one at a time: view, create, change, delete, opt out. Every function takes the caller's account.
+
+Opting out is kept for good: the contact is left out of every new campaign, and its messages still queued in
+campaigns are cancelled in the same transaction (the campaigns' counters follow).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.campaigns import lifecycle
+from backend.contacts.normalize import normalise_email, normalise_phone
+from backend.errors import ApiError, bad_request, not_found
+from backend.store.models import Account, Campaign, Contact, Message, utcnow
+from backend.views import iso
+
+
+def contact_view(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "phone": contact.phone,
+        "email": contact.email,
+        "fields": contact.fields or {},
+        "opted_out": contact.opted_out,
+        "opted_out_at": iso(contact.opted_out_at),
+        "created_at": iso(contact.created_at),
+        "updated_at": iso(contact.updated_at),
+    }
+
+
+def default_country(session: Session, account_id: int) -> str | None:
+    account = session.get(Account, account_id)
+    value = (account.settings or {}).get("default_country") if account else None
+    return str(value).upper() if value else None
+
+
+def load(session: Session, account_id: int, contact_id: int) -> Contact:
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.account_id != account_id:
+        raise not_found("This contact")
+    return contact
+
+
+def apply_changes(session: Session, account_id: int, contact: Contact, body: dict[str, Any]) -> None:
+    """Set name / phone / email / fields from a request body; a 400 lists every bad value."""
+    problems: list[dict[str, str]] = []
+    country = default_country(session, account_id)
+    if "name" in body:
+        if not isinstance(body["name"], str) or len(body["name"]) > 200:
+            problems.append({"field": "name", "reason": "must be text of at most 200 characters"})
+        else:
+            contact.name = body["name"].strip()
+    if "phone" in body:
+        phone, why = normalise_phone(body["phone"] if isinstance(body["phone"], str) else "", country)
+        if why or (body["phone"] and not phone):
+            problems.append({"field": "phone", "reason": why or "not a phone number"})
+        contact.phone = phone
+    if "email" in body:
+        email, why = normalise_email(body["email"] if isinstance(body["email"], str) else "")
+        if why or (body["email"] and not email):
+            problems.append({"field": "email", "reason": why or "not an email address"})
+        contact.email = email
+    if "fields" in body:
+        fields = body["fields"]
+        if not isinstance(fields, dict) or not all(isinstance(k, str) for k in fields):
+            problems.append({"field": "fields", "reason": "must be an object of named values"})
+        else:
+            contact.fields = {k: v for k, v in fields.items() if v is not None}
+    if not problems and not contact.phone and not contact.email:
+        problems.append({"field": "phone", "reason": "a contact needs a phone number or an email address"})
+    if problems:
+        raise bad_request("The contact is not valid.", problems)
+
+
+def save(session: Session) -> None:
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ApiError(409, "duplicate", "Another contact already has this phone number or email address.") from None
+
+
+def opt_out(services: Any, session: Session, contact: Contact) -> int:
+    """Mark the contact opted out and cancel its queued campaign messages; returns how many were cancelled."""
+    if not contact.opted_out:
+        contact.opted_out, contact.opted_out_at = True, utcnow()
+    cancelled = (
+        session.execute(
+            update(Message)
+            .where(
+                Message.account_id == contact.account_id,
+                Message.contact_id == contact.id,
+                Message.campaign_id.is_not(None),
+                Message.status == "queued",
+            )
+            .values(status="cancelled", last_error="the contact opted out", updated_at=utcnow())
+            .returning(Message.campaign_id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    for campaign_id in set(cancelled):
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is not None:
+            lifecycle.reconcile(session, campaign)
+    services.hub.record(
+        session,
+        contact.account_id,
+        "contact.opted_out",
+        f"{contact.name or contact.email or contact.phone} opted out",
+        data={"contact_id": contact.id, "cancelled_messages": len(cancelled)},
+    )
+    return len(cancelled)
+
+
+def search(session: Session, account_id: int, q: str | None, limit: int, offset: int) -> tuple[list[Contact], int]:
+    from sqlalchemy import func, or_
+
+    query = select(Contact).where(Contact.account_id == account_id)
+    if q:
+        like = f"%{q.strip().lower()}%"
+        query = query.where(
+            or_(func.lower(Contact.name).like(like), Contact.phone.like(like), Contact.email.like(like))
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(session.scalars(query.order_by(Contact.id).limit(limit).offset(offset)))
+    return rows, int(total)

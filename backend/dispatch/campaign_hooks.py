@@ -1,0 +1,195 @@
+"""The dispatcher hooks for campaigns: pacing, outcome counters, self-pausing, completion.
+
+Installed as `services.parts["hooks"]` (backend.campaigns.install). Conversation messages (campaign_id NULL)
+pass through untouched: no pacing, position 1 of 1.
+
+Per campaign message, `after_outcome` runs in the dispatcher's one write transaction: a single
+`UPDATE campaigns ... RETURNING` advances the counters and the consecutive-error run (no COUNT over the
+campaign); only when the campaign may have finished does it look for a queued or sending message (an index
+seek). The campaign row's lock orders two processes finishing the last messages, so one of them sees the other's
+result and completes it; the campaign job's sweep is the safety net.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from backend.campaigns import lifecycle
+from backend.channels.base import OutboundMessage
+from backend.channels.registry import channel_class
+from backend.dispatch.dispatcher import Outcome, outbound_from_row
+from backend.dispatch.pacing import Pace, Pacer
+from backend.store.models import Account, Campaign, Message, utcnow
+
+log = logging.getLogger(__name__)
+
+#: how long a channel's pace (from its settings) and an account's public URL are cached.
+SETTINGS_TTL_S = 10.0
+
+
+def unsubscribe_token(key: bytes, account_id: int, contact_id: int) -> str:
+    """`<account>.<contact>.<mac>`: names the contact to opt out, unforgeable without the app key."""
+    body = f"{account_id}.{contact_id}"
+    mac = hmac.new(key, f"unsubscribe:{body}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{body}.{mac}"
+
+
+def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    account_id, contact_id = int(parts[0]), int(parts[1])
+    if not hmac.compare_digest(unsubscribe_token(key, account_id, contact_id), token):
+        return None
+    return account_id, contact_id
+
+
+class CampaignHooks:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self.pacer = Pacer(services.db.read)
+        self._lock = threading.Lock()
+        self._paces: dict[tuple[int, str], tuple[Pace, float]] = {}
+        self._public_urls: dict[int, tuple[str | None, float]] = {}
+        self._cap_noted: set[int] = set()
+
+    # -- pacing -----------------------------------------------------------------------------------------
+    def channel_pace(self, account_id: int, channel: str) -> Pace:
+        """The channel's pace: its `rate()` (settings the user chose) or the class defaults."""
+        key = (account_id, channel)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._paces.get(key)
+        if cached is not None and now - cached[1] < SETTINGS_TTL_S:
+            return cached[0]
+        try:
+            instance = self.services.parts["channels"].instance(account_id, channel)
+            rate = instance.rate() if hasattr(instance, "rate") else type(instance).rate_defaults
+        except Exception:  # not configured (yet): the class defaults apply
+            rate = channel_class(channel).rate_defaults
+        pace = Pace(rate.per_minute, rate.min_delay_s, rate.max_delay_s, rate.daily_cap)
+        with self._lock:
+            self._paces[key] = (pace, now)
+        return pace
+
+    def seconds_until_next(self, account_id: int, channel: str) -> float:
+        return self.pacer.channel_wait_s(account_id, channel, self.channel_pace(account_id, channel))
+
+    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
+        return self.pacer.held_campaigns(account_id, channel)
+
+    def idle_wait_s(self, account_id: int, channel: str) -> float:
+        return self.pacer.next_ready_s()
+
+    # -- the message that goes out ----------------------------------------------------------------------
+    def public_url(self, session: Session, account_id: int) -> str | None:
+        now = time.monotonic()
+        cached = self._public_urls.get(account_id)
+        if cached is not None and now - cached[1] < SETTINGS_TTL_S:
+            return cached[0]
+        account = session.get(Account, account_id)
+        url = (account.settings or {}).get("public_url") if account else None
+        url = (url or self.services.config.public_url or None) and str(url or self.services.config.public_url)
+        self._public_urls[account_id] = (url, now)
+        return url
+
+    def outbound(self, session: Session, message: Message) -> OutboundMessage:
+        out = outbound_from_row(message)
+        if message.campaign_id is None or message.contact_id is None:
+            return out
+        base = self.public_url(session, message.account_id)
+        if base:
+            token = unsubscribe_token(self.services.keys.jwt_key, message.account_id, message.contact_id)
+            out.metadata["unsubscribe_url"] = f"{base.rstrip('/')}/unsubscribe/{token}"
+        return out
+
+    # -- bookkeeping ------------------------------------------------------------------------------------
+    def after_outcome(self, session: Session, message: Message, outcome: Outcome) -> dict[str, Any]:
+        campaign_id = message.campaign_id
+        if campaign_id is None:
+            return {"current": 1, "total": 1}
+        sent = outcome.status == "sent"
+        is_error = not sent and not outcome.pause_campaign
+        row = session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.account_id == message.account_id)
+            .values(
+                sent_count=Campaign.sent_count + int(sent),
+                failed_count=Campaign.failed_count + int(outcome.status == "failed"),
+                uncertain_count=Campaign.uncertain_count + int(outcome.status == "uncertain"),
+                consecutive_errors=0 if sent else Campaign.consecutive_errors + int(is_error),
+                updated_at=utcnow(),
+            )
+            .returning(
+                Campaign.total,
+                Campaign.sent_count,
+                Campaign.failed_count,
+                Campaign.uncertain_count,
+                Campaign.cancelled_count,
+                Campaign.consecutive_errors,
+                Campaign.status,
+                Campaign.rate,
+            )
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if row is None:  # the campaign was deleted meanwhile
+            return {"current": 1, "total": 1}
+        total, n_sent, n_failed, n_uncertain, n_cancelled, run, status, rate = row
+        pace = Pace.from_mapping(rate)
+        self.pacer.note_campaign_pace(campaign_id, pace)
+        self.pacer.after_send(
+            message.account_id,
+            message.channel,
+            self.channel_pace(message.account_id, message.channel),
+            campaign_id,
+            sent,
+        )
+        done = n_sent + n_failed + n_uncertain + n_cancelled
+        if status == "running":
+            self._settle(session, campaign_id, outcome, run, rate, done >= total, pace, sent)
+        return {"current": done, "total": total}
+
+    def _settle(
+        self,
+        session: Session,
+        campaign_id: int,
+        outcome: Outcome,
+        run: int,
+        rate: dict[str, Any] | None,
+        maybe_done: bool,
+        pace: Pace,
+        sent: bool,
+    ) -> None:
+        limit = lifecycle.max_consecutive_errors(rate)
+        if outcome.pause_campaign or run >= limit or maybe_done or (sent and pace.daily_cap):
+            campaign = session.get(Campaign, campaign_id, populate_existing=True)
+            if campaign is None:
+                return
+            if outcome.pause_campaign:
+                lifecycle.pause(self.services, session, campaign, outcome.error or "the channel asked to pause")
+            elif run >= limit:
+                reason = f"{run} errors in a row; the last one: {outcome.error}"
+                lifecycle.pause(self.services, session, campaign, reason)
+            elif maybe_done and lifecycle.complete_if_done(self.services, session, campaign):
+                self.pacer.forget_campaign(campaign_id)
+            elif sent and pace.daily_cap:
+                self._note_daily_cap(session, campaign, pace.daily_cap)
+
+    def _note_daily_cap(self, session: Session, campaign: Campaign, cap: int) -> None:
+        reached = self.pacer.daily_reached(("campaign", campaign.id), cap)
+        if not reached:
+            self._cap_noted.discard(campaign.id)
+            return
+        if campaign.id in self._cap_noted:
+            return
+        self._cap_noted.add(campaign.id)
+        text = f"Daily cap of {cap} messages reached; sending continues as the 24-hour window allows"
+        lifecycle.record_status(self.services, session, campaign, text, level="warning")

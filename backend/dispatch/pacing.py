@@ -1,0 +1,164 @@
+"""Pacing of campaign messages: per channel and per campaign, in this process.
+
+A pace is a `RateDefaults`-like set: `per_minute` (at most that many a minute), `min_delay_s`..`max_delay_s` (a
+random pause after each send), `daily_cap` (at most that many sent in any rolling 24 hours). After each send
+the next one of the same campaign (and of the same channel) may go at `now + max(60 / per_minute, uniform(min,
+max))`. Daily caps count the messages whose `sent_at` lies in the last 24 hours, read from the store (so the
+window survives restarts and sees other processes), cached and advanced locally between reads.
+
+Conversation messages are never held back; they do count towards the channel's daily cap.
+Thread-safe: one Pacer serves every dispatcher of the process.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.store.models import Message, utcnow
+
+WINDOW = timedelta(hours=24)
+#: how long a daily count read from the store is trusted before it is read again.
+COUNT_TTL_S = 30.0
+
+
+@dataclass(frozen=True)
+class Pace:
+    per_minute: float | None = None
+    min_delay_s: float = 0.0
+    max_delay_s: float = 0.0
+    daily_cap: int | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any] | None) -> Pace:
+        raw = raw or {}
+        per_minute = raw.get("per_minute")
+        low = float(raw.get("min_delay_s") or 0.0)
+        high = float(raw.get("max_delay_s") or low)
+        cap = raw.get("daily_cap")
+        return cls(
+            per_minute=float(per_minute) if per_minute else None,
+            min_delay_s=low,
+            max_delay_s=max(high, low),
+            daily_cap=int(cap) if cap else None,
+        )
+
+    @property
+    def paced(self) -> bool:
+        return bool(self.per_minute) or self.max_delay_s > 0
+
+    def gap_s(self) -> float:
+        """Seconds to wait after a send before the next one."""
+        gap = 60.0 / self.per_minute if self.per_minute else 0.0
+        if self.max_delay_s > 0:
+            gap = max(gap, random.uniform(self.min_delay_s, self.max_delay_s))
+        return gap
+
+
+@dataclass
+class _Daily:
+    count: int = 0
+    read_at: float = float("-inf")
+
+
+class Pacer:
+    """Next-allowed times per (account, channel) and per campaign, and rolling daily counts."""
+
+    def __init__(self, read_session: Callable[[], Any], clock: Callable[[], float] = time.monotonic) -> None:
+        self._read_session = read_session
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._channel_next: dict[tuple[int, str], float] = {}
+        self._campaign_next: dict[int, float] = {}
+        self._campaign_pace: dict[int, Pace] = {}
+        self._daily: dict[tuple[Any, ...], _Daily] = {}
+
+    # -- questions the dispatcher asks before a claim ---------------------------------------------------
+    def channel_wait_s(self, account_id: int, channel: str, pace: Pace) -> float:
+        with self._lock:
+            wait = self._channel_next.get((account_id, channel), 0.0) - self._clock()
+        if pace.daily_cap and self._daily_count(("channel", account_id, channel), pace.daily_cap) >= pace.daily_cap:
+            return max(wait, COUNT_TTL_S)
+        return wait
+
+    def held_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
+        """Campaigns (of any account/channel known here) whose own pace or daily cap holds them back now."""
+        now = self._clock()
+        with self._lock:
+            waiting = [cid for cid, at in self._campaign_next.items() if at > now]
+            capped = [(cid, p.daily_cap) for cid, p in self._campaign_pace.items() if p.daily_cap]
+        held = set(waiting)
+        for cid, cap in capped:
+            if cap and self._daily_count(("campaign", cid), cap) >= cap:
+                held.add(cid)
+        return tuple(sorted(held))
+
+    def next_ready_s(self) -> float:
+        """Seconds until the earliest paced campaign or channel may send again (1 s when none waits)."""
+        now = self._clock()
+        with self._lock:
+            times = [at - now for at in (*self._channel_next.values(), *self._campaign_next.values()) if at > now]
+        return min(times, default=1.0)
+
+    # -- what happened ----------------------------------------------------------------------------------
+    def note_campaign_pace(self, campaign_id: int, pace: Pace) -> None:
+        with self._lock:
+            self._campaign_pace[campaign_id] = pace
+
+    def after_send(
+        self, account_id: int, channel: str, channel_pace: Pace, campaign_id: int | None, sent: bool
+    ) -> None:
+        """Advance the next-allowed times after a campaign send attempt; count a sent message in the windows."""
+        now = self._clock()
+        with self._lock:
+            if campaign_id is not None:
+                if channel_pace.paced:
+                    self._channel_next[(account_id, channel)] = now + channel_pace.gap_s()
+                pace = self._campaign_pace.get(campaign_id)
+                if pace is not None and pace.paced:
+                    self._campaign_next[campaign_id] = now + pace.gap_s()
+            if sent:
+                for key in (("channel", account_id, channel), ("campaign", campaign_id)):
+                    entry = self._daily.get(key)
+                    if entry is not None:
+                        entry.count += 1
+
+    def daily_reached(self, key: tuple[Any, ...], cap: int | None) -> bool:
+        return bool(cap) and self._daily_count(key, cap or 0) >= (cap or 0)
+
+    def forget_campaign(self, campaign_id: int) -> None:
+        with self._lock:
+            self._campaign_next.pop(campaign_id, None)
+            self._campaign_pace.pop(campaign_id, None)
+            self._daily.pop(("campaign", campaign_id), None)
+
+    # -- rolling window ---------------------------------------------------------------------------------
+    def _daily_count(self, key: tuple[Any, ...], cap: int) -> int:
+        now = self._clock()
+        with self._lock:
+            entry = self._daily.get(key)
+            if entry is not None and now - entry.read_at < COUNT_TTL_S:
+                return entry.count
+        count = self._read_count(key)
+        with self._lock:
+            self._daily[key] = _Daily(count, now)
+        return count
+
+    def _read_count(self, key: tuple[Any, ...]) -> int:
+        since = utcnow() - WINDOW
+        query = select(func.count()).select_from(Message).where(Message.sent_at >= since)
+        if key[0] == "channel":
+            query = query.where(Message.account_id == key[1], Message.channel == key[2])
+        else:
+            query = query.where(Message.campaign_id == key[1])
+        session: Session
+        with self._read_session() as session:
+            return int(session.scalar(query) or 0)

@@ -1,0 +1,60 @@
+"""Helpers for campaign tests: configure SMTP in the store, add contacts, wait for a campaign's end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from backend.accounts import get_or_create_account
+from backend.channels.smtp import SmtpChannel
+from backend.store.models import ChannelConfig, Contact, Event, utcnow
+from tests.helpers import wait_for
+
+
+def configure_smtp(services: Any, settings: dict[str, Any], account: str = "default") -> int:
+    """Store SMTP settings (password encrypted) as the channels API would; returns the account id."""
+    plain, secrets = SmtpChannel.validate_settings(settings)
+    with services.db.write() as session:
+        account_id = get_or_create_account(session, account).id
+        session.add(ChannelConfig(account_id=account_id, channel="smtp", settings=plain, state="ready"))
+        services.secrets.save(session, account_id, "smtp", secrets)
+    services.parts["channels"].forget(account_id, "smtp")
+    return account_id
+
+
+def add_contacts(services: Any, account_id: int, n: int, *, start: int = 0, **fields: Any) -> None:
+    now = utcnow()
+    rows = [
+        {
+            "account_id": account_id,
+            "name": f"Person {i}",
+            "email": f"person{i}@example.org",
+            "phone": None,
+            "fields": {"city": f"City {i}", **fields},
+            "opted_out": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(start, start + n)
+    ]
+    with services.db.write() as session:
+        for begin in range(0, len(rows), 5000):
+            session.execute(insert(Contact), rows[begin : begin + 5000])
+
+
+def event_texts(services: Any, account_id: int, type_: str) -> list[str]:
+    with services.db.read() as session:
+        return list(
+            session.scalars(
+                select(Event.text).where(Event.account_id == account_id, Event.type == type_).order_by(Event.id)
+            )
+        )
+
+
+def wait_status(client: Any, auth: dict[str, str], campaign_id: int, status: str, timeout: float = 30) -> dict:
+    def check() -> dict | None:
+        view = client.get(f"/api/campaigns/{campaign_id}", headers=auth).get_json()
+        return view if view["status"] == status else None
+
+    return wait_for(check, timeout=timeout, interval=0.1, what=f"campaign {campaign_id} to be {status}")
