@@ -23,6 +23,8 @@ FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 #: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
 CAPABILITIES = (
     "backend.api.core:install",
+    "backend.api.contacts:install",
+    "backend.api.campaigns:install",
     "backend.api.channels:install",
     "backend.api.settings:install",
     "backend.api.conversations:install",
