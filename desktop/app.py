@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,9 @@ log = logging.getLogger("desktop")
 TITLE = "Bulk Messenger"
 ICON = Path(__file__).resolve().parent / "bulk-messenger.png"
 DASHBOARD_TIMEOUT_S = 30.0
+SPLASH = """<!doctype html><meta charset="utf-8"><title>Bulk Messenger</title>
+<body style="margin:0;height:100vh;display:grid;place-items:center;background:#f4f6f9;color:#566072;
+font:15px system-ui,sans-serif"><p>Starting Bulk Messenger…</p></body>"""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -45,32 +49,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
-    logging.basicConfig(level=os.environ.get("BULKMSG_LOG_LEVEL", "INFO").upper(), format="%(levelname)s %(name)s: %(message)s")
-    prepare_qt_environment(os.environ)
-    try:
-        import webview
-    except ImportError:
-        print("The desktop app needs pywebview with Qt: pip install 'bulkmsg-app[desktop]'.", file=sys.stderr)
-        return 2
-
     from backend.config import Config, ConfigError
-    from backend.server import start_app_server
 
     try:
         config = Config.from_env(os.environ, port=0, data_dir=args.data_dir)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-
+    logging.basicConfig(level=config.log_level, format="%(levelname)s %(name)s: %(message)s")
     report: dict[str, Any] = {"pid": os.getpid()}
-    server = start_app_server(config)
-    report["url"] = server.url
-    report["backend_s"] = round(time.monotonic() - started, 3)
-    log.info("Bulk Messenger is running at %s", server.url)
+    # The backend starts while Qt and the window come up: each takes about a second on its own.
+    backend = BackendStarter(config, report, started)
+    backend.start()
+    prepare_qt_environment(os.environ)
+    try:
+        import webview
+    except ImportError:
+        backend.stop()
+        print("The desktop app needs pywebview with Qt: pip install 'bulkmsg-app[desktop]'.", file=sys.stderr)
+        return 2
     try:
         window = webview.create_window(
             TITLE,
-            f"{server.url}/#token={server.token}",
+            html=SPLASH,
             width=1280,
             height=800,
             min_size=(420, 560),
@@ -78,15 +79,71 @@ def main(argv: Sequence[str] | None = None) -> int:
             background_color="#F4F6F9",
         )
         webview.settings["ALLOW_DOWNLOADS"] = True  # the campaign CSV export
-        task = (lambda: screenshot_then_close(window, args.screenshot, report, started)) if args.screenshot else None
-        webview.start(task, icon=str(ICON) if ICON.exists() else None, private_mode=True)
+        webview.start(
+            lambda: show_app(window, backend, args.screenshot, report, started),
+            icon=str(ICON) if ICON.exists() else None,
+            private_mode=True,
+        )
     finally:
         log.info("Window closed; stopping campaigns, jobs and browsers")
-        server.stop()
-    report.update(leftovers(server.url))
+        backend.stop()
+    if backend.server is not None:
+        report.update(leftovers(backend.server.url))
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     return 1 if report.get("error") else 0
+
+
+class BackendStarter:
+    """Starts the backend on a free loopback port in a thread, so the window need not wait for it."""
+
+    def __init__(self, config: Any, report: dict[str, Any], started: float) -> None:
+        self.config = config
+        self.report = report
+        self.started = started
+        self.server: Any = None
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="backend-start", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            from backend.server import start_app_server
+
+            self.server = start_app_server(self.config)
+            self.report["url"] = self.server.url
+            self.report["backend_s"] = round(time.monotonic() - self.started, 3)
+            log.info("Bulk Messenger is running at %s", self.server.url)
+        except Exception as error:  # shown in the window and in the report
+            log.exception("the backend did not start")
+            self.error = error
+            self.report["error"] = f"The backend did not start: {error}"
+        finally:
+            self.ready.set()
+
+    def stop(self) -> None:
+        self.thread.join()
+        if self.server is not None:
+            self.server.stop()
+
+
+def show_app(
+    window: Any, backend: BackendStarter, screenshot: Path | None, report: dict[str, Any], started: float
+) -> None:
+    """On pywebview's worker thread: open the dashboard once the backend answers (or say why it cannot)."""
+    report["window_s"] = round(time.monotonic() - started, 3)
+    backend.ready.wait()
+    if backend.server is None:
+        window.load_html(SPLASH.replace("Starting Bulk Messenger…", f"Bulk Messenger could not start: {backend.error}"))
+        if screenshot:
+            window.destroy()
+        return
+    window.load_url(f"{backend.server.url}/#token={backend.server.token}")
+    if screenshot:
+        screenshot_then_close(window, screenshot, report, started)
 
 
 def wait_for_dashboard(window: Any, timeout_s: float = DASHBOARD_TIMEOUT_S) -> None:

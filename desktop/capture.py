@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 # Grabbers live on the GUI thread; keeping them here stops Python from deleting them from another thread.
 _grabbers: list[Any] = []
 

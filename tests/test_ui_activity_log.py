@@ -62,7 +62,9 @@ def test_it_keeps_100000_entries_smooth_filterable_and_replayed(live_server: Any
 
         rows = driver.execute_script("return document.querySelectorAll('.log-row:not([hidden])').length")
         assert rows < 60, f"{rows} rows in the DOM: the log is not virtualised"
-        assert "Sent to +15550099999" in driver.execute_script("return document.querySelector('.log-viewport').innerText")
+        assert "Sent to +15550099999" in driver.execute_script(
+            "return document.querySelector('.log-viewport').innerText"
+        )
 
         # Scroll from the end to the top in 60 steps, one per frame, and time the frames.
         frames = driver.execute_script(
@@ -83,7 +85,9 @@ def test_it_keeps_100000_entries_smooth_filterable_and_replayed(live_server: Any
         frames.sort()
         p90 = frames[int(len(frames) * 0.9)]
         assert p90 < 50, f"scrolling 100,000 entries: 90th percentile frame {p90:.0f} ms"
-        assert "Sent to +15550000000" in driver.execute_script("return document.querySelector('.log-viewport').innerText")
+        assert "Sent to +15550000000" in driver.execute_script(
+            "return document.querySelector('.log-viewport').innerText"
+        )
 
         search = driver.find_element("css selector", ".log-tools input[type=search]")
         search.send_keys("+155500123")
@@ -123,7 +127,9 @@ def test_it_reconnects_by_itself_and_loses_no_event(make_config: Any, tmp_path: 
 
             first.stop(pause_campaigns=False)
             first_running = False
-            wait_js(driver, "return document.getElementById('conn').dataset.state === 'reconnecting'", what="reconnecting")
+            wait_js(
+                driver, "return document.getElementById('conn').dataset.state === 'reconnecting'", what="reconnecting"
+            )
             assert driver.execute_script("return document.getElementById('conn').innerText") == "Reconnecting…"
             shoot(driver, screenshot_dir(tmp_path), "reconnecting")
 
@@ -131,11 +137,14 @@ def test_it_reconnects_by_itself_and_loses_no_event(make_config: Any, tmp_path: 
             second = start_app_server(config)
             for i in range(3):
                 emit(second, f"while away {i}")
-            wait_js(driver, "return document.getElementById('conn').dataset.state === 'live'", timeout=30, what="live again")
+            wait_js(
+                driver, "return document.getElementById('conn').dataset.state === 'live'", timeout=30, what="live again"
+            )
             emit(second, "after the return")
             text = wait_js(
                 driver,
-                "const t = document.querySelector('.log-viewport').innerText; return t.includes('after the return') && t",
+                "const t = document.querySelector('.log-viewport').innerText;"
+                "return t.includes('after the return') && t",
                 what="the events sent while away and after",
             )
             for i in range(3):

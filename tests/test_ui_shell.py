@@ -15,7 +15,8 @@ pytestmark = pytest.mark.browser
 
 # Every control must have a name a screen reader can say: a <label>, aria-label or aria-labelledby, or text.
 UNLABELLED = """
-const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label')
+  || el.getAttribute('aria-labelledby')
   || (el.tagName === 'BUTTON' && el.innerText.trim()) || el.type === 'hidden' || el.closest('[hidden]');
 return [...document.querySelectorAll('input, select, textarea, button')].filter((el) => !named(el))
   .map((el) => el.outerHTML.slice(0, 120));
@@ -70,7 +71,9 @@ def test_it_opens_the_dashboard_from_the_desktop_link(live_server: Any, tmp_path
 
 
 @pytest.mark.parametrize("width,height,dark", [(1280, 800, True), (420, 860, False)], ids=["dark", "narrow"])
-def test_it_fits_every_screen_in_both_themes_and_narrow(live_server: Any, tmp_path: Path, width: int, height: int, dark: bool) -> None:
+def test_it_fits_every_screen_in_both_themes_and_narrow(
+    live_server: Any, tmp_path: Path, width: int, height: int, dark: bool
+) -> None:
     shots = screenshot_dir(tmp_path)
     tag = f"{'dark' if dark else 'light'}-{width}x{height}"
     with chromium(width, height, dark=dark) as driver:
@@ -104,4 +107,7 @@ def test_it_can_be_driven_from_the_keyboard(live_server: Any) -> None:
         assert outline != "none", "the focused link shows no focus ring"
         link.send_keys(Keys.ENTER)
         wait_view(driver, "contacts")
-        assert driver.find_element(By.CSS_SELECTOR, '#nav a[aria-current="page"]').get_attribute("data-route") == "contacts"
+        assert (
+            driver.find_element(By.CSS_SELECTOR, '#nav a[aria-current="page"]').get_attribute("data-route")
+            == "contacts"
+        )

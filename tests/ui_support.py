@@ -17,10 +17,17 @@ from tests.helpers import require
 
 CHROMIUM = os.environ.get("BULKMSG_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = os.environ.get("BULKMSG_CHROMEDRIVER") or shutil.which("chromedriver")
-FLAGS = (
-    "--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --disable-background-networking "
-    "--disable-component-update --disable-sync --no-first-run --hide-scrollbars"
-).split()
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+]
 
 
 def screenshot_dir(default: Path) -> Path:
@@ -33,7 +40,10 @@ def screenshot_dir(default: Path) -> Path:
 @contextmanager
 def chromium(width: int = 1280, height: int = 800, *, dark: bool = False) -> Iterator[Any]:
     """A headless Chromium driven by Selenium through the system chromedriver (never Selenium Manager)."""
-    require(bool(CHROMIUM and CHROMEDRIVER), "Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    require(
+        bool(CHROMIUM and CHROMEDRIVER),
+        "Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+    )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -60,7 +70,8 @@ def chromium(width: int = 1280, height: int = 800, *, dark: bool = False) -> Ite
 
 def set_viewport(driver: Any, width: int, height: int) -> None:
     driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
     )
 
 
@@ -79,7 +90,8 @@ def wait_js(driver: Any, script: str, timeout: float = 10.0, what: str | None = 
 def wait_view(driver: Any, view: str, timeout: float = 10.0) -> None:
     wait_js(
         driver,
-        f"return document.documentElement.dataset.view === {json.dumps(view)} && document.documentElement.dataset.ready === '1'",
+        "const root = document.documentElement;"
+        f"return root.dataset.view === {json.dumps(view)} && root.dataset.ready === '1'",
         timeout,
         f"the {view} screen",
     )

@@ -33,7 +33,7 @@ export async function mountMonitor(root, id) {
     const d = e.data || {};
     if (d.campaign_id != null) return String(d.campaign_id) === key;
     const m = d.message;
-    return Boolean(m && m.sender_type === 'campaign' && String(m.sender_id) === key);
+    return Boolean(m && (String(m.campaign_id) === key || (m.sender_type === 'campaign' && String(m.sender_id) === key)));
   };
 
   const title = h('h1', { class: 'page-title', tabindex: '-1' }, campaign.name || `Campaign ${campaign.id}`);
@@ -141,7 +141,7 @@ export async function mountMonitor(root, id) {
           h('span', {}, `${num(counts.delivered)} delivered so far${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
     } else if (c.status === 'paused') {
       replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
-        h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.pause_reason || c.detail || 'Nothing more is sent until you resume.'))));
+        h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
     } else if (c.status === 'cancelled') {
       replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
         h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));

@@ -20,15 +20,17 @@ const SCHEMAS = {
       { key: 'min_delay_s', label: 'Shortest pause (seconds)', type: 'number', min: 0, placeholder: '8' },
       { key: 'max_delay_s', label: 'Longest pause (seconds)', type: 'number', min: 0, placeholder: '20' },
       { key: 'daily_cap', label: 'Daily cap', type: 'number', min: 1, placeholder: '200', hint: 'Fast or bulk sending gets numbers banned.' },
-      { key: 'headless', label: 'Run Chromium without a window', type: 'checkbox' },
+      { key: 'headless', label: 'Run Chromium without a window', type: 'checkbox', default: true },
     ],
   },
   gmail: {
     intro: 'Sends with the Gmail API from your Google account (OAuth; only the "send" permission is asked for).',
     fields: [
-      { key: 'client_config', label: 'OAuth client JSON', type: 'textarea', secret: true,
-        hint: 'Google Cloud Console → APIs & Services → Credentials → OAuth client ID (Desktop app) → Download JSON.' },
+      { key: 'client_config', label: 'OAuth client JSON', type: 'json',
+        hint: 'Google Cloud Console → APIs & Services → Credentials → OAuth client ID (Desktop app) → Download JSON. Its secret is stored encrypted and shown as ****.' },
       { key: 'from_name', label: 'Sender name', type: 'text', placeholder: 'Acme Support' },
+      { key: 'from_address', label: 'Sender address', type: 'email', placeholder: 'you@gmail.com', hint: 'Leave empty to use the authorized account.' },
+      { key: 'per_minute', label: 'Messages per minute', type: 'number', min: 1, max: 150, placeholder: '150' },
       { key: 'daily_cap', label: 'Daily cap', type: 'number', min: 1, placeholder: '2000' },
     ],
   },
@@ -42,6 +44,7 @@ const SCHEMAS = {
       { key: 'password', label: 'Password', type: 'password', secret: true, autocomplete: 'new-password' },
       { key: 'from_address', label: 'From address', type: 'email', placeholder: 'news@example.com', required: true },
       { key: 'from_name', label: 'From name', type: 'text', placeholder: 'Acme' },
+      { key: 'verify_tls', label: "Check the server's TLS certificate", type: 'checkbox', default: true },
     ],
   },
   sms: {
@@ -103,7 +106,11 @@ function channelCard(name) {
   const settings = h('details', { class: 'settings' }, h('summary', {}, 'Settings'), form.element);
 
   connect.addEventListener('click', () => busy(connect, async () => {
-    try { await api.post(`/api/channels/${name}/connect`); } catch (error) { showError(error, `${channelName(name)} could not connect`); }
+    try {
+      // WhatsApp needs no settings to start: save the defaults on the first Connect.
+      if (name === 'whatsapp' && current(name).state === 'not_configured') setChannels([await api.put(`/api/channels/${name}`, form.collect())]);
+      await api.post(`/api/channels/${name}/connect`);
+    } catch (error) { showError(error, `${channelName(name)} could not connect`); }
   }));
   disconnect.addEventListener('click', () => busy(disconnect, async () => {
     try { await api.post(`/api/channels/${name}/disconnect`); } catch (error) { showError(error, `${channelName(name)} could not disconnect`); }
@@ -140,7 +147,7 @@ function channelCard(name) {
     fix.hidden = !hint;
     const live = LIVE_STATES.has(channel.state);
     connect.hidden = live;
-    connect.disabled = channel.state === 'not_configured';
+    connect.disabled = channel.state === 'not_configured' && name !== 'whatsapp';
     connect.title = connect.disabled ? 'Save the settings first.' : '';
     disconnect.hidden = !live;
     drawQr(qrBox, state.qr.get(name));
@@ -180,7 +187,7 @@ function settingsForm(name, schema) {
   const inputs = schema.fields.map((f) => {
     let control;
     if (f.type === 'select') control = h('select', {}, f.options.map(([value, text]) => h('option', { value }, text)));
-    else if (f.type === 'textarea') control = h('textarea', { rows: 4, spellcheck: 'false', class: 'mono' });
+    else if (f.type === 'json') control = h('textarea', { rows: 5, spellcheck: 'false', class: 'mono', placeholder: '{"installed": {"client_id": "…", "client_secret": "…", …}}' });
     else if (f.type === 'checkbox') control = h('input', { type: 'checkbox' });
     else control = h('input', { type: f.type, min: f.min, max: f.max, placeholder: f.placeholder || '', autocomplete: f.autocomplete || 'off', spellcheck: 'false' });
     control.name = f.key;
@@ -189,7 +196,7 @@ function settingsForm(name, schema) {
     controls.set(f.key, { control, spec: f });
     if (f.type === 'checkbox') return h('label', { class: 'check', style: { gridColumn: '1 / -1' } }, control, f.label);
     const wrap = field(f.label, control, f.hint);
-    if (f.type === 'textarea') wrap.style.gridColumn = '1 / -1';
+    if (f.type === 'json') wrap.style.gridColumn = '1 / -1';
     return wrap;
   });
   const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save and verify');
@@ -221,8 +228,8 @@ function settingsForm(name, schema) {
       if (spec.type === 'checkbox') values[key] = control.checked;
       else if (spec.secret && control.value === '' && control.dataset.saved) values[key] = control.dataset.saved;
       else if (spec.type === 'number') { if (control.value !== '') values[key] = Number(control.value); }
-      else if (spec.type === 'textarea' && key === 'client_config' && control.value.trim()) {
-        try { values[key] = JSON.parse(control.value); } catch { values[key] = control.value; }
+      else if (spec.type === 'json') {
+        if (control.value.trim()) { try { values[key] = JSON.parse(control.value); } catch { values[key] = control.value; } }
       } else if (control.value !== '') values[key] = control.value;
     }
     return values;
@@ -231,10 +238,11 @@ function settingsForm(name, schema) {
   function fill(settings) {
     for (const [key, { control, spec }] of controls) {
       const value = settings[key];
-      if (spec.type === 'checkbox') { control.checked = Boolean(value); continue; }
+      if (spec.type === 'checkbox') { control.checked = value == null ? Boolean(spec.default) : Boolean(value); continue; }
+      if (spec.type === 'json') { control.value = value && Object.keys(value).length ? JSON.stringify(value, null, 2) : ''; continue; }
       if (spec.secret) {
         // A saved secret comes back masked: keep the field empty and send the mask back to mean "unchanged".
-        const saved = typeof value === 'string' && MASK.test(value) ? value : value && typeof value === 'object' ? '****' : '';
+        const saved = typeof value === 'string' && MASK.test(value) ? value : '';
         control.value = saved ? '' : value || '';
         if (saved) { control.dataset.saved = saved; control.placeholder = 'Saved. Leave empty to keep it.'; } else delete control.dataset.saved;
         continue;
@@ -243,5 +251,5 @@ function settingsForm(name, schema) {
     }
   }
 
-  return { element, fill, dirty: () => dirty };
+  return { element, fill, collect, dirty: () => dirty };
 }

@@ -6,7 +6,7 @@ import { busy, debounce, field, h, nextId, replace, svg } from '../lib/dom.js';
 import { channelName, num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { setChannels, state } from '../lib/store.js';
-import { channelPill, errorNotice, formatDetail, pageHead, toast } from '../lib/ui.js';
+import { channelPill, errorNotice, formatDetail, pageHead, showError, toast } from '../lib/ui.js';
 import { recipientPicker } from './compose-recipients.js';
 
 const CHANNELS = ['whatsapp', 'gmail', 'smtp', 'sms'];
@@ -135,7 +135,7 @@ export async function mount(root) {
       if (seq !== previewSeq) return;
       const items = Array.isArray(result) ? result : result.items || result.previews || [result];
       const mine = items.find((i) => String(i.contact_id ?? i.contact?.id) === String(contactId)) || items[0] || {};
-      previewProblems = items.filter((i) => i.error || i.errors).map((i) => ({ contact: i.contact_id, reason: i.error || formatDetail(i.errors[0]) }));
+      previewProblems = items.filter((i) => i.error).map((i) => ({ reason: `${i.name || `Contact ${i.contact_id}`}: ${i.error}` }));
       if (mine.error) replace(previewBox, h('span', { class: 'muted' }, mine.error));
       else replace(previewBox, mine.subject ? h('div', { class: 'subject' }, mine.subject) : null, mine.body ?? '');
       previewNote.textContent = `${body.value.length} characters${channel() === 'sms' ? ` · ${smsParts(mine.body || body.value)} SMS part(s)` : ''}`;
@@ -158,7 +158,7 @@ export async function mount(root) {
     const info = state.channels.get(c) || { state: 'not_configured' };
     if (info.state === 'not_configured') list.push(['err', `${channelName(c)} is not set up yet. Open Channels to add its settings.`]);
     else if (info.state !== 'ready') list.push(['warn', `${channelName(c)} is not connected (${info.detail || info.state}). The campaign waits until it is.`]);
-    for (const p of previewProblems.slice(0, 5)) list.push(['err', `Missing placeholder: ${p.reason}`]);
+    for (const p of previewProblems.slice(0, 5)) list.push(['err', `Missing placeholder. ${p.reason}`]);
     if (previewProblems.length > 5) list.push(['err', `…and ${previewProblems.length - 5} more contacts with missing placeholders.`]);
     const optedOut = recipients.optedOutChosen();
     if (optedOut.length) list.push(['warn', `${optedOut.length} chosen ${optedOut.length === 1 ? 'contact has' : 'contacts have'} opted out and will be skipped: ${optedOut.slice(0, 3).map((o) => o.name || o.phone).join(', ')}${optedOut.length > 3 ? '…' : ''}.`]);
@@ -195,14 +195,23 @@ export async function mount(root) {
       (name.value.trim() ? body : name).focus();
       return;
     }
+    let campaign;
     try {
-      const campaign = await api.post('/api/campaigns', payload());
-      if (start) await api.post(`/api/campaigns/${campaign.id}/start`);
-      toast(start ? (later.checked ? 'Campaign scheduled.' : 'Campaign started.') : 'Draft saved.', { tone: 'ok' });
-      window.location.hash = `#/campaigns/${campaign.id}`;
+      campaign = await api.post('/api/campaigns', payload());
     } catch (error) {
       formError.replaceChildren(errorNotice(error, start ? 'The campaign was not started.' : 'The draft was not saved.'));
+      return;
     }
+    const left = campaign.skipped ? ` ${num(campaign.skipped)} left out (${num(campaign.opted_out || 0)} opted out, ${num(campaign.no_address || 0)} without an address).` : '';
+    if (start) {
+      try {
+        const started = await api.post(`/api/campaigns/${campaign.id}/start`);
+        toast(`${started.status === 'scheduled' ? 'Campaign scheduled.' : 'Campaign started.'}${left}`, { tone: 'ok' });
+      } catch (error) {
+        showError(error, 'The campaign was saved as a draft but did not start');
+      }
+    } else toast(`Draft saved.${left}`, { tone: 'ok' });
+    window.location.hash = `#/campaigns/${campaign.id}`;
   };
   form.addEventListener('submit', (event) => { event.preventDefault(); busy(send, () => submit(true)); });
   draft.addEventListener('click', () => busy(draft, () => submit(false)));

@@ -127,6 +127,7 @@ function buildComposer(conversationId, contact, onSent) {
       errors.replaceChildren();
       const payload = { source: source.value, to: to.value.trim(), body: text.value };
       if (source.value === 'email') payload.subject = subject.value;
+      if (contact) { payload.contact_id = contact.id; if (contact.name) payload.recipient_name = contact.name; }
       try {
         const message = await api.post(`/api/conversations/${encodeURIComponent(conversationId)}/messages`, payload);
         text.value = '';

@@ -43,7 +43,7 @@ export async function mount(root, params) {
       seen.add(id);
       const last = conv.last_message || {};
       const who = contacts.get(id);
-      items.push(entry(id, who ? who.name || who.phone || who.email : last.recipient || id,
+      items.push(entry(id, who ? who.name || who.phone || who.email : last.recipient_name || last.recipient || id,
         `${last.body ? last.body.slice(0, 80) : ''}${last.created_at ? ` · ${relative(last.created_at)}` : ''}`));
     }
     for (const c of people) {
