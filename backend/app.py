@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, send_from_directory
+from flask import Flask, send_from_directory
+from werkzeug.routing import PathConverter
 
 from backend.channels.manager import ChannelManager
 from backend.config import Config
@@ -63,13 +64,19 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+class FrontendPath(PathConverter):
+    """A path outside the app's own prefixes, so an unknown `POST /api/...` is a 404, not a 405."""
+
+    regex = r"(?!(?:api|ws|webhooks|oauth)(?:/|$))[^/].*?"
+
+
 def _serve_frontend(app: Flask) -> None:
+    app.url_map.converters["frontend"] = FrontendPath
+
     @app.get("/")
     def index() -> Any:
         return send_from_directory(FRONTEND_DIR, "index.html", max_age=0)
 
-    @app.get("/<path:path>")
+    @app.get("/<frontend:path>")
     def frontend_file(path: str) -> Any:
-        if path.split("/", 1)[0] in ("api", "ws", "webhooks", "oauth"):
-            abort(404)
         return send_from_directory(FRONTEND_DIR, path, max_age=0)

@@ -50,6 +50,9 @@ def test_it_refuses_a_foreign_host_and_origin(client, auth) -> None:
 
 
 def test_it_answers_errors_as_json_without_stack_traces(client, auth) -> None:
+    unknown_post = client.post("/api/nothing-here", headers=auth, json={})
+    assert unknown_post.status_code == 404 and unknown_post.get_json()["error"] == "not_found"
+    assert client.get("/webhooks/nothing").status_code == 404
     missing = client.get("/api/nothing-here", headers=auth)
     assert missing.status_code == 404 and missing.get_json()["error"] == "not_found"
     bad_json = client.post("/api/session", data="{not json", content_type="application/json")
