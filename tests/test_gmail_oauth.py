@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from backend.store.models import Credential
 from tests.fakes.google import SCOPE, FakeGoogle
+from tests.gmail_support import authorize, consent, gmail_view, save_settings
 from tests.helpers import bearer, wait_for
 
 
@@ -35,29 +36,6 @@ def google() -> Iterator[FakeGoogle]:
 @pytest.fixture
 def server(start_server: Any, google: FakeGoogle) -> Any:
     return start_server(gmail_api_endpoint=google.url)
-
-
-def save_settings(server: Any, google: FakeGoogle, **extra: Any) -> requests.Response:
-    body = {"client_config": google.client_config(), "from_name": "Support Team", **extra}
-    return requests.put(f"{server.url}/api/channels/gmail", json=body, headers=bearer(server.token), timeout=10)
-
-
-def authorize(server: Any) -> str:
-    answer = requests.post(f"{server.url}/api/channels/gmail/authorize", headers=bearer(server.token), timeout=10)
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["auth_url"])
-
-
-def consent(auth_url: str) -> str:
-    """What the browser does on Google's page: Allow, then Google redirects to our callback."""
-    answer = requests.get(auth_url, allow_redirects=False, timeout=10)
-    assert answer.status_code == 302
-    return str(answer.headers["Location"])
-
-
-def gmail_view(server: Any) -> dict[str, Any]:
-    channels = requests.get(f"{server.url}/api/channels", headers=bearer(server.token), timeout=10).json()
-    return next(c for c in channels if c["channel"] == "gmail")
 
 
 def test_it_connects_gmail_through_the_consent_page_with_state_and_pkce(server: Any, google: FakeGoogle) -> None:
