@@ -21,6 +21,7 @@ from backend.accounts import get_or_create_account
 from backend.channels.base import OutboundMessage
 from backend.store.models import Account, Communication, Message, utcnow
 from backend.webhooks.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER, sendgrid_headers
+from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import bearer, require, wait_for
 
 PATH = "/webhooks/sendgrid/events"
@@ -227,3 +228,37 @@ def test_it_settles_delivered_and_bounced_mail_through_the_delivery_job(start_se
     wait_for(lambda: delivery(delivered) == "delivered", timeout=5, what="the delivered event to settle")
     wait_for(lambda: delivery(bounced) == "undelivered", timeout=5, what="the bounce to settle")
     assert time.monotonic() - started < 3.0  # nudged at once, not left to the 5-second sweep
+
+
+def test_it_matches_events_for_mail_the_smtp_channel_sent_through_a_relay(start_server: Any) -> None:
+    relay = FakeSmtpServer("plain").start()  # stands in for smtp.sendgrid.net
+    try:
+        server = start_server()
+        services = server.app.extensions["bulkmsg"]
+        key = new_key()
+        set_key(services, 1, key)
+        saved = requests.put(
+            f"{server.url}/api/channels/smtp", json=relay.settings(), headers=bearer(server.token), timeout=10
+        )
+        assert saved.status_code == 200, saved.text
+        created = requests.post(
+            f"{server.url}/api/conversations/c-7/messages",
+            json={"source": "email", "channel": "smtp", "to": "ana@example.org", "subject": "Hi", "body": "Hello"},
+            headers=bearer(server.token),
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        wait_for(lambda: relay.count == 1, what="the mail to reach the relay")
+        message_id_header = str(relay.received[0].message["Message-ID"])
+        # SendGrid reports the relayed mail's Message-ID as `smtp-id` in every event.
+        batch = [{"event": "delivered", "sg_event_id": "relay-1", "smtp-id": message_id_header, "timestamp": 1}]
+        body = json.dumps(batch).encode()
+
+        answer = requests.post(f"{server.url}{PATH}", data=body, headers=signed(key, body), timeout=10)
+
+        assert answer.json() == {"applied": 1, "duplicates": 0, "ignored": 0}
+        with services.db.read() as session:
+            [row] = session.scalars(select(Communication)).all()
+        assert row.message_id == created.json()["id"] and row.success is True
+    finally:
+        relay.stop()
