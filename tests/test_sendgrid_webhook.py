@@ -94,6 +94,12 @@ def communications(services: Any) -> int:
 
 
 @pytest.fixture
+def config(make_config: Any, database_url: str) -> Any:
+    """The webhook's tests run on SQLite and on PostgreSQL (the conflict-ignoring insert differs)."""
+    return make_config(database_url=database_url)
+
+
+@pytest.fixture
 def key() -> ec.EllipticCurvePrivateKey:
     return new_key()
 
