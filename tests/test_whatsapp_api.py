@@ -7,6 +7,7 @@ Real Werkzeug server with its dispatchers, real headless Chromium, the fake What
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import requests
 from sqlalchemy import select
 
 from backend.store.models import Lease, Message
-from tests.fakes.whatsapp_web import leftover_browser_processes, wait_until
+from tests.fakes.whatsapp_web import FakeWhatsAppWeb, leftover_browser_processes, wait_until
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
 from tests.helpers import bearer
 
@@ -36,23 +37,24 @@ class Api:
         return [e["text"] for e in self.events(type_)]
 
 
-def queue_message(services: Any, recipient: str, body: str) -> int:
-    """A conversation message in the outbox, as the conversations API writes it, and a nudge to dispatch it."""
-    with services.db.write() as session:
-        message = Message(
-            account_id=1, channel="whatsapp", recipient=recipient, body=body, sender_type="conversation",
-            sender_id="support-1",
-        )  # fmt: skip
-        session.add(message)
-        session.flush()
-        message_id = message.id
-    services.parts["dispatchers"].wake(1, "whatsapp")
-    return message_id
+def queue_message(api: Api, recipient: str, body: str) -> int:
+    """A support reply over WhatsApp, as the conversations view sends it."""
+    payload = {"source": "whatsapp", "to": recipient, "body": body}
+    answer = api.call("POST", "/api/conversations/support-1/messages", json=payload)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+def connect_and_scan(api: Api, fake: FakeWhatsAppWeb) -> None:
+    api.call("POST", "/api/channels/whatsapp/connect")
+    wait_until(lambda: "Scan QR code to authenticate" in api.texts("channel.status"), what="the QR prompt")
+    fake.scan()
+    wait_until(lambda: "Client is ready!" in api.texts("channel.status"), what="ready")
 
 
 def test_it_connects_scans_sends_and_disconnects_through_the_api(start_server, fake_whatsapp_web, chromium_paths):
     fake = fake_whatsapp_web
-    fake.configure(invalid_numbers=["15550000000"])
+    fake.configure(invalid_numbers=["12025550100"])
     server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
     services = server.app.extensions["bulkmsg"]
     api = Api(server.url, server.token)
@@ -86,14 +88,14 @@ def test_it_connects_scans_sends_and_disconnects_through_the_api(start_server, f
     assert (listed["whatsapp"]["state"], listed["whatsapp"]["detail"]) == ("ready", "Client is ready!")
 
     body = "Line one\nLine two: ¿qué tal? 😀"
-    sent_id = queue_message(services, "+15551234567", body)
-    failed_id = queue_message(services, "+15550000000", "nobody there")
+    sent_id = queue_message(api, "+12025550123", body)
+    failed_id = queue_message(api, "+12025550100", "nobody there")
     progress = wait_until(lambda: len(api.events("send.progress")) >= 2 and api.events("send.progress"), what="sends")
-    assert {e["text"] for e in progress} == {"Sent to +15551234567", "Failed: not registered"}
+    assert {e["text"] for e in progress} == {"Sent to +12025550123", "Failed: not registered"}
     assert [m["text"] for m in fake.sent()] == [body]
     with services.db.read() as session:
         sent, failed = session.get(Message, sent_id), session.get(Message, failed_id)
-        assert (sent.status, sent.provider_message_id) == ("sent", f"true_15551234567@c.us_{fake.sent()[0]['id']}")
+        assert (sent.status, sent.provider_message_id) == ("sent", f"true_12025550123@c.us_{fake.sent()[0]['id']}")
         assert (failed.status, failed.last_error) == ("failed", "not registered")
 
     profile = services.config.data_dir / "whatsapp-profile" / "account-1"
@@ -113,10 +115,7 @@ def test_it_logs_in_again_after_an_app_restart_and_quits_chromium_when_the_app_c
     first = start_server(**paths)
     api = Api(first.url, first.token)
     assert api.call("PUT", "/api/channels/whatsapp", json={}).status_code == 200
-    api.call("POST", "/api/channels/whatsapp/connect")
-    wait_until(lambda: "Scan QR code to authenticate" in api.texts("channel.status"), what="the QR prompt")
-    fake.scan()
-    wait_until(lambda: "Client is ready!" in api.texts("channel.status"), what="ready")
+    connect_and_scan(api, fake)
     profile = first.app.extensions["bulkmsg"].config.data_dir / "whatsapp-profile" / "account-1"
 
     first.stop(pause_campaigns=False)  # closing the app
@@ -136,3 +135,48 @@ def test_it_logs_in_again_after_an_app_restart_and_quits_chromium_when_the_app_c
     ], "no QR: the saved login was used"
     second.stop(pause_campaigns=False)
     assert leftover_browser_processes(profile) == []
+
+
+def test_it_paces_a_campaign_and_pauses_it_when_whatsapp_says_the_number_is_throttled(
+    start_server, fake_whatsapp_web, chromium_paths
+):
+    fake = fake_whatsapp_web
+    fake.configure(invalid_numbers=["12025550102"])
+    server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    api = Api(server.url, server.token)
+    rate = {"min_delay_s": 1.0, "max_delay_s": 1.5, "daily_cap": 100}
+    assert api.call("PUT", "/api/channels/whatsapp", json=rate).status_code == 200
+    connect_and_scan(api, fake)
+
+    ids = []
+    for n in range(1, 6):
+        made = api.call("POST", "/api/contacts", json={"name": f"Guest {n}", "phone": f"+1202555010{n}"})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    campaign = api.call(
+        "POST",
+        "/api/campaigns",
+        json={"name": "Reminder", "channel": "whatsapp", "body": "Hi {{ name }},\nsee you tomorrow 🙂",
+              "recipients": {"contact_ids": ids}},
+    )  # fmt: skip
+    assert campaign.status_code == 201, campaign.text
+    campaign_id = campaign.json()["id"]
+    assert api.call("POST", f"/api/campaigns/{campaign_id}/start").status_code in (200, 202)
+
+    wait_until(lambda: len(api.events("send.progress")) >= 3, timeout=30, what="three sends")
+    fake.configure(throttled=True)  # WhatsApp starts refusing: the campaign must pause, not fail everyone
+    wait_until(
+        lambda: api.call("GET", f"/api/campaigns/{campaign_id}").json()["status"] == "paused", timeout=30,
+        what="the campaign to pause",
+    )  # fmt: skip
+    progress = api.events("send.progress")
+    texts = [e["text"] for e in progress]
+    assert texts[:3] == ["Sent to +12025550101", "Failed: not registered", "Sent to +12025550103"]
+    assert any("sending messages too quickly" in t for t in texts[3:]), texts
+    assert [m["text"] for m in fake.sent()] == ["Hi Guest 1,\nsee you tomorrow 🙂", "Hi Guest 3,\nsee you tomorrow 🙂"]
+    counts = api.call("GET", f"/api/campaigns/{campaign_id}").json()["counts"]
+    assert (counts["sent"], counts["failed"], counts["queued"]) == (2, 1, 2)
+    # Paced: a random pause of 1-1.5 s between sends.
+    times = [datetime.fromisoformat(e["ts"].replace("Z", "+00:00")) for e in progress[:3]]
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap >= 1.0 for gap in gaps), gaps
