@@ -129,6 +129,18 @@ def test_it_reads_delivered_and_read_ticks_as_delivery_reports(fake, channel):
     assert read.success is True and read.provider_event_id == f"{provider_id}:read"
 
 
+def test_it_opens_other_chats_for_ticks_only_now_and_then_so_sends_keep_the_browser(fake, channel):
+    older = channel.send(message("+15551230011", "older"))
+    newer = channel.send(message("+15551230012", "newer"))
+    channel.send(message("+15551230013", "the chat now open"))
+    channel._last_fetch_navigation = float("-inf")
+    assert channel.fetch_delivery(older) is not None, "opens the older chat"
+    started = time.monotonic()
+    assert channel.fetch_delivery(newer) is None, "a second chat within fetch_interval_s waits for a later check"
+    assert time.monotonic() - started < 1.0
+    assert channel.fetch_delivery(older) is not None, "the chat on screen costs nothing"
+
+
 def _status_is(channel: WhatsAppChannel, provider_id: str, status: str):
     report = channel.fetch_delivery(provider_id)
     return report if report is not None and report.status == status else None

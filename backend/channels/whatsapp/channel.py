@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -48,6 +49,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {"min_delay_s": 8.0, "max_delay_s": 20.0, "da
 #: consecutive sends failing on the same missing element before the campaign pauses instead of failing on.
 PAGE_CHANGE_PAUSE_AFTER = 3
 FINAL = {"delivered": True, "read": True, "failed": False}
+#: a delivery check waits at most this long for the browser (the delivery job's poll budget is 30 s).
+FETCH_TIMEOUT_S = 20.0
+#: at most one chat opened per this many seconds just to read ticks (sends share the browser).
+FETCH_INTERVAL_S = 5.0
 
 
 class WhatsAppChannel(Channel):
@@ -86,6 +91,9 @@ class WhatsAppChannel(Channel):
         )
         self._page_changes = 0
         self._page_changes_lock = threading.Lock()
+        self.fetch_interval_s = float(timeouts.get("fetch_interval_s", FETCH_INTERVAL_S))
+        self._last_fetch_navigation = float("-inf")
+        self._fetch_lock = threading.Lock()
 
     # -- settings ---------------------------------------------------------------------------------------
     @classmethod
@@ -191,16 +199,26 @@ class WhatsAppChannel(Channel):
         return provider_id
 
     def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
+        """Read the ticks of a sent message. Free when its chat is still open (the usual case: the delivery
+        job asks within seconds of the send); opening another chat costs a page load on the one browser that
+        also sends, so that happens at most once per `fetch_interval_s` and otherwise answers None."""
         if self.session.state != "ready":
             return None
         element_s = self.send_timeouts.element_s
 
         def job(driver: WebDriver, stop: threading.Event) -> str | None:
+            status = pages.read_row_status(driver, provider_message_id)
+            if status is not None:
+                return status
+            with self._fetch_lock:
+                if time.monotonic() - self._last_fetch_navigation < self.fetch_interval_s:
+                    return None
+                self._last_fetch_navigation = time.monotonic()
             pages.open_chat_for_row(driver, self.base_url, provider_message_id, element_s, stop)
             return pages.read_row_status(driver, provider_message_id)
 
         try:
-            status = self.session.run(job, self.browser_config.page_load_timeout_s + 2 * element_s + 10.0)
+            status = self.session.run(job, FETCH_TIMEOUT_S)
         except (SendError, pages.PageChanged) as exc:
             log.info("could not read the ticks of %s: %s", provider_message_id, exc)
             return None
