@@ -83,13 +83,19 @@ export class LineChart {
       ctx.lineWidth = 2;
       ctx.beginPath();
       ctx.moveTo(x(list[0][0]), y(0));
-      // One vertex per pixel column at most, so 100,000 points draw as fast as 1,000.
-      let lastX = -1;
+      // A step line (counts only ever jump), with one step per pixel column at most, so 100,000 points draw
+      // as fast as 1,000.
+      let lastY = y(0);
+      let column = -1;
       for (let i = 0; i < list.length; i += 1) {
         const px = x(list[i][0]);
-        if (Math.floor(px) === lastX && i !== list.length - 1) continue;
-        lastX = Math.floor(px);
-        ctx.lineTo(px, y(list[i][1]));
+        const next = list[i + 1];
+        if (next && Math.floor(x(next[0])) === Math.floor(px)) continue;
+        if (Math.floor(px) === column) continue;
+        column = Math.floor(px);
+        ctx.lineTo(px, lastY);
+        lastY = y(list[i][1]);
+        ctx.lineTo(px, lastY);
       }
       ctx.lineTo(x(t1), y(list.at(-1)[1]));
       ctx.stroke();
@@ -102,9 +108,11 @@ export class LineChart {
   }
 }
 
+/** A top for the y axis that splits into four round steps (4, 8, 20, 40, 100, 200, 400, 1000...). */
 function niceMax(value) {
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return Math.max(4, step * power);
+  const rough = value / 4;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= rough) return Math.max(4, 4 * Math.max(1, Math.ceil(step * power)));
   return value;
 }
 

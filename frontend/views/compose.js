@@ -53,9 +53,9 @@ export async function mount(root) {
   const form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New campaign' },
     field('Campaign name', name),
     h('fieldset', {}, h('legend', {}, 'Channel'),
-      h('div', { class: 'row' }, channelRadios.map((radio) => {
+      h('div', { class: 'channel-choice' }, channelRadios.map((radio) => {
         const c = state.channels.get(radio.value) || { state: 'not_configured' };
-        return h('label', { class: 'check card', style: { padding: '8px 12px', boxShadow: 'none' } }, radio, channelName(radio.value), channelPill(c.state));
+        return h('label', {}, radio, channelName(radio.value), channelPill(c.state));
       }))),
     recipients.element,
     subjectField,

@@ -7,7 +7,10 @@ import { num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { errorNotice, formatDetail } from '../lib/ui.js';
 
-const BASE_FIELDS = [['', 'Ignore this column'], ['name', 'Name'], ['phone', 'Phone'], ['email', 'Email']];
+const BASE_FIELDS = [
+  ['skip', 'Ignore this column'], ['name', 'Name'], ['first_name', 'First name'], ['last_name', 'Last name'],
+  ['phone', 'Phone'], ['email', 'Email'],
+];
 
 export function importPanel({ onDone, onImported }) {
   const body = h('div', { class: 'stack' });
@@ -50,23 +53,31 @@ function chooseStep(body, ctx) {
 
 function normalisePreview(preview) {
   const columns = preview.columns || preview.headers || [];
-  let rows = preview.rows || preview.sample || preview.first_rows || [];
-  rows = rows.map((row) => (Array.isArray(row) ? row : columns.map((c) => row[c])));
+  const rows = (preview.rows || preview.sample || []).map((row, i) => {
+    if (Array.isArray(row)) return { number: i + 2, cells: row };
+    const values = row.values || row;
+    return { number: row.row ?? i + 2, cells: columns.map((c) => values[c]) };
+  });
+  const delimiter = preview.delimiter === '\t' ? 'tab' : preview.delimiter;
   return {
     columns,
     rows,
     mapping: { ...(preview.mapping || {}) },
     totalRows: preview.total_rows ?? preview.row_count ?? null,
-    notes: [preview.encoding && `encoding ${preview.encoding}`, preview.delimiter && `delimiter “${preview.delimiter === '\t' ? 'tab' : preview.delimiter}”`].filter(Boolean),
+    notes: [
+      preview.format && preview.format.toUpperCase(),
+      preview.encoding && `encoding ${preview.encoding}`,
+      delimiter && `delimiter “${delimiter}”`,
+    ].filter(Boolean),
   };
 }
 
 function mappingStep(body, ctx, file, rawPreview) {
   const preview = normalisePreview(rawPreview);
   const selects = preview.columns.map((column) => {
-    const custom = `fields.${column.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'field'}`;
+    const custom = `fields.${column.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 60) || 'field'}`;
     const options = [...BASE_FIELDS, [custom, `Custom field “${column}”`]];
-    const current = preview.mapping[column] ?? '';
+    const current = preview.mapping[column] || 'skip';
     if (current && !options.some(([value]) => value === current)) options.push([current, current]);
     const select = h('select', { 'aria-label': `Column “${column}” is` }, options.map(([value, text]) => h('option', { value, selected: value === current }, text)));
     select.dataset.column = column;
@@ -76,18 +87,19 @@ function mappingStep(body, ctx, file, rawPreview) {
     h('div', { class: 'field' }, h('span', { class: 'mono small', style: { fontWeight: 600 } }, column), selects[i])));
   const warn = h('div');
   const checkMapping = () => {
-    const chosen = selects.map((s) => s.value);
+    const chosen = selects.map((s) => s.value).filter((v) => v !== 'skip');
     const problems = [];
     if (!chosen.includes('phone') && !chosen.includes('email')) problems.push('Map at least a Phone or an Email column; contacts without either cannot be messaged.');
-    const dupes = chosen.filter((v, i) => v && chosen.indexOf(v) !== i);
+    const dupes = chosen.filter((v, i) => chosen.indexOf(v) !== i);
     if (dupes.length) problems.push(`More than one column is mapped to ${[...new Set(dupes)].join(', ')}.`);
     replace(warn, problems.length ? h('div', { class: 'notice warn', role: 'alert' }, svg(icons.alert), h('div', {}, problems.map((p) => h('div', {}, p)))) : null);
     importButton.disabled = problems.length > 0;
   };
   const table = h('div', { class: 'table-wrap', style: { maxHeight: '240px' } }, h('table', {},
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, '#'), preview.columns.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, preview.rows.map((row, i) => h('tr', {}, h('td', { class: 'muted num' }, String(i + 2)), row.map((cell) => h('td', {}, cell == null ? '' : String(cell))))))));
-  const importButton = h('button', { class: 'btn primary', type: 'button' },
+    h('tbody', {}, preview.rows.map((row) => h('tr', {}, h('td', { class: 'muted num' }, String(row.number)),
+      row.cells.map((cell) => h('td', {}, cell == null ? '' : String(cell))))))));
+  const importButton = h('button', { class: 'btn primary', type: 'button', dataset: { action: 'import' } },
     preview.totalRows != null ? `Import ${num(preview.totalRows)} rows` : 'Import');
   const back = h('button', { class: 'btn', type: 'button' }, 'Choose another file');
   const status = h('div');
@@ -95,7 +107,7 @@ function mappingStep(body, ctx, file, rawPreview) {
   back.addEventListener('click', () => chooseStep(body, ctx));
   importButton.addEventListener('click', () => busy(importButton, async () => {
     const mapping = {};
-    for (const s of selects) mapping[s.dataset.column] = s.value || null;
+    for (const s of selects) mapping[s.dataset.column] = s.value;
     const form = new FormData();
     form.append('file', file);
     form.append('mapping', JSON.stringify(mapping));
@@ -109,7 +121,7 @@ function mappingStep(body, ctx, file, rawPreview) {
   }));
   replace(body,
     h('p', {}, h('strong', {}, file.name), ' · ',
-      preview.totalRows != null ? `${num(preview.totalRows)} rows` : `${preview.rows.length} rows shown`,
+      preview.totalRows != null ? `${num(preview.totalRows)} rows` : `first ${preview.rows.length} rows shown`,
       preview.notes.length ? h('span', { class: 'muted' }, ` · ${preview.notes.join(', ')}`) : null),
     h('h3', {}, 'Confirm what each column holds'),
     mappingGrid, warn,
@@ -120,7 +132,7 @@ function mappingStep(body, ctx, file, rawPreview) {
 
 function reportStep(body, ctx, file, report) {
   const errors = report.errors || [];
-  const done = h('button', { class: 'btn primary', type: 'button' }, 'Done');
+  const done = h('button', { class: 'btn primary', type: 'button', dataset: { action: 'done' } }, 'Done');
   done.addEventListener('click', ctx.onDone);
   const again = h('button', { class: 'btn', type: 'button' }, 'Import another file');
   again.addEventListener('click', () => chooseStep(body, ctx));

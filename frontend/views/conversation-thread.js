@@ -22,7 +22,8 @@ export function tickFor(m) {
 
 export function tick(m) {
   const [key, icon, words] = tickFor(m);
-  return h('span', { class: 'tick', dataset: { tick: key }, title: words }, svg(icon, { label: words }), h('span', { class: 'sr-only' }, words));
+  const short = words.split(/[:(]/)[0].trim();
+  return h('span', { class: 'tick', dataset: { tick: key }, title: words }, svg(icon), h('span', { class: 'word' }, short));
 }
 
 export async function openThread(box, conversationId, { contact, onSent }) {
