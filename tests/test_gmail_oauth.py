@@ -7,6 +7,7 @@ does after "Allow") and follows the redirect to our loopback callback.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +15,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from backend.accounts import get_or_create_account
+from backend.channels.gmail.store import save_authorized_tokens, store_renewed_tokens
+from backend.channels.gmail.tokens import GmailTokens
 from backend.store.models import Credential
 from tests.fakes.google import SCOPE, FakeGoogle
 from tests.gmail_support import authorize, consent, gmail_view, save_settings
@@ -141,3 +145,19 @@ def test_it_sends_a_conversation_email_after_connecting(server: Any, google: Fak
     assert str(mail["To"]) == "ana@example.org" and str(mail["Subject"]) == "Olá"
     assert str(mail["From"]) == "Support Team <support@example.com>"
     assert view["provider_message_id"]
+
+
+def test_it_never_lets_late_renewed_tokens_undo_a_newer_authorization(services: Any) -> None:
+    with services.db.write() as session:
+        account = get_or_create_account(session).id
+    old = GmailTokens(refresh_token="1//old", access_token="ya29.old", client_id="c")
+    new = GmailTokens(refresh_token="1//new", access_token="ya29.new", client_id="c")
+    save_authorized_tokens(services, account, new)  # the user authorized again meanwhile
+
+    late = store_renewed_tokens(services, account, "1//old", replace(old, access_token="ya29.renewed"))
+
+    assert late is False
+    with services.db.read() as session:
+        stored = services.secrets.load(session, account, "gmail")
+    assert (stored["refresh_token"], stored["access_token"]) == ("1//new", "ya29.new")
+    assert store_renewed_tokens(services, account, "1//new", replace(new, access_token="ya29.fresh")) is True

@@ -251,7 +251,11 @@ class GmailChannel(Channel):
         if self._reported == state:
             return
         self._reported = state
-        self.context.emit_status(state, text)
+        try:
+            self.context.emit_status(state, text)
+        except Exception:
+            # The send's own outcome matters more than its status line: never let reporting change it.
+            log.exception("reporting Gmail channel state %s failed", state)
 
     def close(self) -> None:
         self._http.close()
