@@ -20,18 +20,17 @@ import smtplib
 import socket
 import ssl
 import threading
-from email import policy
 from typing import Any, ClassVar
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
-from backend.channels.email_mime import build_email, check_address, domain_of, unsubscribe_header
+from backend.channels.email_mime import SMTP_POLICY, build_email, check_address, domain_of, unsubscribe_header
 
 log = logging.getLogger(__name__)
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT_S = 30.0
-_SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
+_SMTP_POLICY = SMTP_POLICY
 
 
 class SmtpChannel(Channel):
