@@ -154,7 +154,8 @@ def _text(text: str, subtype: str) -> MIMEText:
     if text.isascii() and all(len(line) <= 990 for line in text.splitlines()):
         return MIMEText(text, subtype, "us-ascii")
     non_ascii = sum(1 for ch in text if ord(ch) > 127)
-    return MIMEText(text, subtype, _UTF8_B64 if non_ascii * 3 > len(text) else _UTF8_QP)
+    charset = _UTF8_B64 if non_ascii * 3 > len(text) else _UTF8_QP
+    return MIMEText(text, subtype, charset)  # type: ignore[arg-type]  # a Charset is accepted at run time
 
 
 def _attachment(attachment: Attachment) -> MIMEBase:
