@@ -10,11 +10,23 @@ from typing import Any
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer
-from tests.ui_support import chromium, free_port, go, js_errors, screenshot_dir, shoot, text_of, wait_js, wait_view
+from tests.ui_support import (
+    chromium,
+    free_port,
+    go,
+    js_errors,
+    screenshot_dir,
+    set_viewport,
+    shoot,
+    text_of,
+    wait_js,
+    wait_view,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -42,15 +54,34 @@ def api(server: Any, method: str, path: str, **kwargs: Any) -> Any:
 
 
 def click(driver: Any, selector: str) -> None:
+    retry_stale(lambda: _click(driver, selector))
+
+
+def _click(driver: Any, selector: str) -> None:
     element = driver.find_element(By.CSS_SELECTOR, selector)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     element.click()
 
 
 def fill(driver: Any, selector: str, value: str) -> None:
-    element = driver.find_element(By.CSS_SELECTOR, selector)
-    element.clear()
-    element.send_keys(value)
+    def once() -> None:
+        element = driver.find_element(By.CSS_SELECTOR, selector)
+        element.clear()
+        element.send_keys(value)
+
+    retry_stale(once)
+
+
+def retry_stale(action: Any, timeout: float = 5.0) -> None:
+    """Run a UI action again when the element was re-rendered between finding and using it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            action()
+            return
+        except StaleElementReferenceException:
+            if time.monotonic() > deadline:
+                raise
 
 
 def confirm_dialog(driver: Any) -> None:
@@ -141,6 +172,14 @@ def test_it_takes_a_user_from_import_to_a_delivered_campaign(server: Any, tmp_pa
         wait_js(driver, "return document.querySelector('[data-summary=completed]')", timeout=60, what="the summary")
         assert "Mass messaging complete. Sent: 3, Failed: 0" in text_of(driver, "[data-summary=completed]")
         shoot(driver, shots, f"campaign-{campaign}-summary")
+        driver.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+        )
+        set_viewport(driver, 420, 900)
+        assert driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth") <= 0
+        shoot(driver, shots, f"campaign-{campaign}-summary-dark-narrow")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        set_viewport(driver, 1280, 800)
         bodies = sorted(m["body"] for m in twilio.created())
         assert bodies == [
             "Hi Ana Silva, your code is A1.",
@@ -207,3 +246,52 @@ def test_it_shows_a_conversation_tick_change_live(server: Any, tmp_path: Path) -
         assert driver.find_element(By.CSS_SELECTOR, ".bubble .tick").get_attribute("title") == "Delivered"
         shoot(driver, shots, "conversation-delivered")
         assert js_errors(driver) == []
+
+
+def test_it_lists_failed_messages_retries_them_and_exports_csv(server: Any, tmp_path: Path) -> None:
+    shots = screenshot_dir(tmp_path)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with FakeTwilio() as twilio, chromium() as driver:
+        api(server, "PUT", "/api/channels/sms", json=twilio.settings())
+        for i in range(1, 4):
+            api(server, "POST", "/api/contacts", json={"name": f"Ana {i}", "phone": f"+1415555010{i}"})
+        twilio.fail("+14155550102", "invalid", times=1)  # refused once (Twilio 21211), accepted after a fix
+        open_app(driver, server)
+        compose_and_start(driver, shots, "Hi {{ name }}")
+
+        wait_js(driver, "return document.querySelector('[data-summary=completed]')", timeout=60, what="the summary")
+        assert "Sent: 2, Failed: 1" in text_of(driver, "[data-summary=completed]")
+        click(driver, "button[data-tab=failed]")
+        row = wait_js(
+            driver, "const r = document.querySelector('table[data-list=failed] tbody tr'); return r && r.innerText"
+        )
+        assert "+14155550102" in row
+        shoot(driver, shots, "campaign-failed-list")
+
+        click(driver, "button[data-action=retry-failed]")
+        wait_js(
+            driver,
+            "return document.querySelector('[data-summary=completed]')?.innerText.includes('Sent: 3, Failed: 0')",
+            timeout=60,
+            what="the retried message to be sent",
+        )
+        assert len(twilio.created()) == 3
+
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        click(driver, "button[data-action='export csv']")
+        exported = until_file(downloads, "campaign-")
+        text = exported.read_text(encoding="utf-8-sig")
+        assert text.splitlines()[0].startswith("message_id,recipient")
+        assert text.count("+14155550") == 3
+        assert js_errors(driver) == []
+
+
+def until_file(directory: Path, prefix: str, timeout: float = 10.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in directory.iterdir() if p.name.startswith(prefix) and not p.name.endswith(".crdownload")]
+        if done:
+            return done[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no {prefix}* file was downloaded to {directory}")

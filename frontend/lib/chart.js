@@ -53,7 +53,11 @@ export class LineChart {
     let t0 = any ? Math.min(...this.series.map((s) => (this.points.get(s.key)[0] || [Infinity])[0])) : Date.now() - 60_000;
     let t1 = any ? Math.max(...this.series.map((s) => (this.points.get(s.key).at(-1) || [-Infinity])[0])) : Date.now();
     if (this.live) t1 = Math.max(t1, Date.now());
-    if (t1 - t0 < 10_000) t0 = t1 - 10_000;
+    // At least ten seconds wide, with a little air on both sides of a finished run.
+    const span = Math.max(t1 - t0, 10_000);
+    const margin = this.live ? 0 : span * 0.04;
+    t0 = (this.live ? t1 - span : t0) - margin;
+    t1 = t0 + span + 2 * margin;
     const yMax = niceMax(Math.max(1, ...this.series.map((s) => this.points.get(s.key).length)));
     const x = (t) => pad.left + ((t - t0) / (t1 - t0)) * plotW;
     const y = (v) => pad.top + plotH - (v / yMax) * plotH;

@@ -99,8 +99,8 @@ function channelCard(name) {
   const detail = h('p', { class: 'channel-detail', 'aria-live': 'polite' });
   const fix = h('p', { class: 'muted small' });
   const qrBox = h('div', { class: 'qr-box', hidden: true });
-  const connect = h('button', { class: 'btn primary', type: 'button' }, svg(icons.play), 'Connect');
-  const disconnect = h('button', { class: 'btn', type: 'button' }, svg(icons.stop), 'Disconnect');
+  const connect = h('button', { class: 'btn primary', type: 'button', dataset: { action: 'connect' } }, svg(icons.play), 'Connect');
+  const disconnect = h('button', { class: 'btn', type: 'button', dataset: { action: 'disconnect' } }, svg(icons.stop), 'Disconnect');
   const authorize = name === 'gmail' ? h('button', { class: 'btn', type: 'button' }, 'Authorize with Google') : null;
   const form = settingsForm(name, schema);
   const settings = h('details', { class: 'settings' }, h('summary', {}, 'Settings'), form.element);
