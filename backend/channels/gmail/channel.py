@@ -26,14 +26,13 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from email import policy
 from typing import Any, ClassVar
 
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, RateDefaults, SendError
-from backend.channels.email_mime import build_email, unsubscribe_header
+from backend.channels.email_mime import SMTP_POLICY, build_email, unsubscribe_header
 from backend.channels.gmail import tokens as oauth_tokens
 from backend.channels.gmail.client_config import ClientConfig
 from backend.channels.gmail.errors import AuthRefused, classify
@@ -168,7 +167,7 @@ class GmailChannel(Channel):
         )
         if not address:
             del mail["From"]
-        return base64.urlsafe_b64encode(mail.as_bytes(policy=policy.SMTP)).decode("ascii")
+        return base64.urlsafe_b64encode(mail.as_bytes(policy=SMTP_POLICY)).decode("ascii")
 
     def _post(self, raw: str, access_token: str) -> str:
         """One `messages.send`; returns Gmail's id. Raises SendError or AuthRefused."""
