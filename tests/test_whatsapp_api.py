@@ -180,3 +180,25 @@ def test_it_paces_a_campaign_and_pauses_it_when_whatsapp_says_the_number_is_thro
     times = [datetime.fromisoformat(e["ts"].replace("Z", "+00:00")) for e in progress[:3]]
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
     assert all(gap >= 1.0 for gap in gaps), gaps
+
+
+def test_it_turns_delivered_and_read_ticks_into_message_updates(start_server, fake_whatsapp_web, chromium_paths):
+    fake = fake_whatsapp_web
+    server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    api = Api(server.url, server.token)
+    assert api.call("PUT", "/api/channels/whatsapp", json={}).status_code == 200
+    connect_and_scan(api, fake)
+
+    message_id = queue_message(api, "+12025550123", "did you get this?")
+    wait_until(lambda: api.call("GET", f"/api/messages/{message_id}").json()["status"] == "sent", what="sent")
+    fake.ack(fake.sent()[-1]["id"], "delivered")
+
+    def settled() -> dict[str, Any] | None:
+        for event in api.events("message.updated"):
+            shown = event["data"]["message"]
+            if shown["id"] == message_id and shown["delivered"] is True:
+                return shown
+        return None
+
+    shown = wait_until(settled, timeout=30, what="a message.updated with delivered=true")
+    assert shown["delivery"] == "delivered" and shown["metadata"]["communication_id"]
