@@ -53,10 +53,14 @@ def _services() -> Any:
 @bp.get("/api/settings")
 def get_settings() -> Any:
     services = _services()
-    with services.db.write() as session:
+    with services.db.read() as session:
         account = session.get(Account, account_id())
-        services.secrets.webhook_secret(session, account.id)  # generated on first read
-        return jsonify(_view(account, services))
+        has_secret = "webhook_secret" in services.secrets.load(session, account.id, "settings")
+        view = _view(account, services)
+    if not has_secret:
+        with services.db.write() as session:
+            services.secrets.webhook_secret(session, account.id)  # generated on first read
+    return jsonify(view)
 
 
 @bp.put("/api/settings")

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from werkzeug.datastructures import MultiDict
 
 from backend.channels.base import DeliveryReport
@@ -74,18 +74,23 @@ def twilio_status() -> Response:
         raise bad_request("A Twilio status callback needs MessageSid and MessageStatus.")
     signature = request.headers.get("X-Twilio-Signature", "")
     with services.db.read() as session:
+        # One query: the message, its account's public URL and its SMS settings (for the signed URL).
         candidates = session.execute(
-            select(Message.id, Message.account_id)
+            select(Message.id, Message.account_id, Account.settings, ChannelConfig.settings)
+            .join(Account, Account.id == Message.account_id)
+            .outerjoin(
+                ChannelConfig, and_(ChannelConfig.account_id == Message.account_id, ChannelConfig.channel == "sms")
+            )
             .where(Message.provider_message_id == sid, Message.channel == "sms")
             .limit(MAX_CANDIDATES)
         ).all()
         if not candidates:
             raise not_found("A message with this MessageSid")
         message = None
-        for message_id, account_id in candidates:
-            token = services.secrets.load(session, account_id, "sms").get("auth_token")
-            urls = _callback_urls(session, services, account_id)
-            if token and signature and signature_matches(token, urls, params, signature):
+        for message_id, account_id, account_settings, sms_settings in candidates:
+            token = services.secrets.load(session, account_id, "sms").get("auth_token") if signature else None
+            urls = _callback_urls(services, sms_settings or {}, account_settings or {})
+            if token and signature_matches(token, urls, params, signature):
                 message = (message_id, account_id)
                 break
     if message is None:
@@ -109,20 +114,12 @@ def twilio_status() -> Response:
     return Response(status=204)
 
 
-def _callback_urls(session: Any, services: Any, account_id: int) -> list[str]:
+def _callback_urls(services: Any, sms_settings: dict[str, Any], account_settings: dict[str, Any]) -> list[str]:
     """The URLs Twilio may have signed: the configured public URL + path (SMS setting, account setting or
-    BULKMSG_PUBLIC_URL, as the channel used it), and the URL this request arrived at."""
+    BULKMSG_PUBLIC_URL, as the channel chose it), and the URL this request arrived at."""
     query = request.query_string.decode()
     urls: list[str] = []
-    row = session.scalar(
-        select(ChannelConfig).where(ChannelConfig.account_id == account_id, ChannelConfig.channel == "sms")
-    )
-    account = session.get(Account, account_id)
-    for base in (
-        (row.settings or {}).get("public_url") if row is not None else None,
-        (account.settings or {}).get("public_url") if account is not None else None,
-        services.config.public_url,
-    ):
+    for base in (sms_settings.get("public_url"), account_settings.get("public_url"), services.config.public_url):
         if base:
             urls.append(f"{str(base).rstrip('/')}{CALLBACK_PATH}" + (f"?{query}" if query else ""))
     urls.append(request.url)
