@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
@@ -27,7 +27,7 @@ from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.dispatcher import Outcome, outbound_from_row
 from backend.dispatch.pacing import Pace, Pacer
-from backend.store.models import Account, Campaign, Message, utcnow
+from backend.store.models import Account, Campaign, Message, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,33 @@ def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
     if not hmac.compare_digest(unsubscribe_token(key, account_id, contact_id), token):
         return None
     return account_id, contact_id
+
+
+#: one prebuilt statement per outcome: counters, the consecutive-error run, and what the bookkeeping needs back.
+_COUNTERS = (
+    update(Campaign)
+    .where(Campaign.id == bindparam("p_id"), Campaign.account_id == bindparam("p_account"))
+    .values(
+        sent_count=Campaign.sent_count + bindparam("p_sent"),
+        failed_count=Campaign.failed_count + bindparam("p_failed"),
+        uncertain_count=Campaign.uncertain_count + bindparam("p_uncertain"),
+        consecutive_errors=case(
+            (bindparam("p_reset") == 1, 0), else_=Campaign.consecutive_errors + bindparam("p_error")
+        ),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+    .returning(
+        Campaign.total,
+        Campaign.sent_count,
+        Campaign.failed_count,
+        Campaign.uncertain_count,
+        Campaign.cancelled_count,
+        Campaign.consecutive_errors,
+        Campaign.status,
+        Campaign.rate,
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 class CampaignHooks:
@@ -119,26 +146,17 @@ class CampaignHooks:
         sent = outcome.status == "sent"
         is_error = not sent and not outcome.pause_campaign
         row = session.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.account_id == message.account_id)
-            .values(
-                sent_count=Campaign.sent_count + int(sent),
-                failed_count=Campaign.failed_count + int(outcome.status == "failed"),
-                uncertain_count=Campaign.uncertain_count + int(outcome.status == "uncertain"),
-                consecutive_errors=0 if sent else Campaign.consecutive_errors + int(is_error),
-                updated_at=utcnow(),
-            )
-            .returning(
-                Campaign.total,
-                Campaign.sent_count,
-                Campaign.failed_count,
-                Campaign.uncertain_count,
-                Campaign.cancelled_count,
-                Campaign.consecutive_errors,
-                Campaign.status,
-                Campaign.rate,
-            )
-            .execution_options(synchronize_session=False)
+            _COUNTERS,
+            {
+                "p_id": campaign_id,
+                "p_account": message.account_id,
+                "p_sent": int(sent),
+                "p_failed": int(outcome.status == "failed"),
+                "p_uncertain": int(outcome.status == "uncertain"),
+                "p_error": int(is_error),
+                "p_reset": int(sent),
+                "p_now": utcnow(),
+            },
         ).one_or_none()
         if row is None:  # the campaign was deleted meanwhile
             return {"current": 1, "total": 1}

@@ -12,10 +12,10 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.store.models import Campaign, Message
+from backend.store.models import Campaign, Message, UTCDateTime
 
 #: campaign statuses whose messages may be claimed.
 RUNNING = "running"
@@ -66,51 +66,90 @@ def claim_next(
     channel's pace allows one now) and never from `exclude_campaigns` (paced or capped campaigns).
     Conversation messages (campaign_id NULL) are always claimable.
     """
-    conditions: list[Any] = [
-        Message.status == "queued",
-        Message.channel == channel,
-        Message.account_id == account_id,
-        Message.next_attempt_at <= now,
-    ]
-    if not campaigns:
-        conditions.append(Message.campaign_id.is_(None))
-    else:
-        conditions.append(
-            or_(
-                Message.campaign_id.is_(None),
-                Message.campaign_id.in_(
-                    select(Campaign.id).where(Campaign.account_id == account_id, Campaign.status == RUNNING)
-                ),
-            )
-        )
+    stmt = _claim_statement(session.get_bind().dialect.name, campaigns, bool(exclude_campaigns), limit)
+    params: dict[str, Any] = {
+        "p_account_id": account_id,
+        "p_channel": channel,
+        "p_now": now,
+        "p_owner": owner,
+        "p_lease_until": now + timedelta(seconds=lease_s),
+    }
     if campaigns and exclude_campaigns:
-        conditions.append(or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(exclude_campaigns)))
-    due = select(Message.id).where(*conditions).order_by(Message.next_attempt_at, Message.id).limit(limit)
-    values = dict(
-        status="sending",
-        lease_owner=owner,
-        lease_until=now + timedelta(seconds=lease_s),
-        attempts=Message.attempts + 1,
-        updated_at=now,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        cte = due.with_for_update(skip_locked=True).cte("due")
-        stmt = update(Message).where(Message.id == cte.c.id).values(**values)
-    else:
-        stmt = update(Message).where(Message.id.in_(due.scalar_subquery())).values(**values)
-    claimed = list(session.scalars(stmt.returning(Message), execution_options={"synchronize_session": False}))
+        params["p_excluded"] = list(exclude_campaigns)
+    claimed = list(session.scalars(stmt, params, execution_options={"synchronize_session": False}))
     claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
     return claimed
 
 
-def finish(session: Session, message_id: int, owner: str, **values: Any) -> bool:
-    """Write a send's result only if the lease is still `owner`'s; False when a stale worker lost it."""
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status == "sending", Message.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None, **values)
-        .execution_options(synchronize_session=False)
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _claim_statement(dialect: str, campaigns: bool, excluding: bool, limit: int) -> Any:
+    """The claim as one prebuilt statement per shape (bound parameters): built once, its SQL cached, so a claim
+    costs one round trip and not the construction of a statement."""
+    key = ("claim", dialect, campaigns, excluding, limit)
+    stmt = _STATEMENTS.get(key)
+    if stmt is not None:
+        return stmt
+    conditions: list[Any] = [
+        Message.status == "queued",
+        Message.channel == bindparam("p_channel"),
+        Message.account_id == bindparam("p_account_id"),
+        Message.next_attempt_at <= bindparam("p_now", type_=UTCDateTime()),
+    ]
+    if not campaigns:
+        conditions.append(Message.campaign_id.is_(None))
+    else:
+        running = select(Campaign.id).where(
+            Campaign.account_id == bindparam("p_account_id"), Campaign.status == RUNNING
+        )
+        conditions.append(or_(Message.campaign_id.is_(None), Message.campaign_id.in_(running)))
+    if campaigns and excluding:
+        excluded: Any = bindparam("p_excluded", expanding=True)
+        conditions.append(or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(excluded)))
+    due = select(Message.id).where(*conditions).order_by(Message.next_attempt_at, Message.id).limit(limit)
+    values = dict(
+        status="sending",
+        lease_owner=bindparam("p_owner"),
+        lease_until=bindparam("p_lease_until", type_=UTCDateTime()),
+        attempts=Message.attempts + 1,
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
     )
+    if dialect == "postgresql":
+        cte = due.with_for_update(skip_locked=True).cte("due")
+        stmt = update(Message).where(Message.id == cte.c.id).values(**values)
+    else:
+        stmt = update(Message).where(Message.id.in_(due.scalar_subquery())).values(**values)
+    stmt = stmt.returning(Message)
+    _STATEMENTS[key] = stmt
+    return stmt
+
+
+def finish(session: Session, message_id: int, owner: str, **values: Any) -> bool:
+    """Write a send's result only if the lease is still `owner`'s; False when a stale worker lost it.
+
+    `values` are column values; `attempts` may be an SQL expression (it is kept as given)."""
+    shape = tuple(sorted(k for k in values if k != "attempts"))
+    key = ("finish", shape, "attempts" in values)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        columns = Message.__table__.c
+        assigned: dict[str, Any] = {k: bindparam(f"v_{k}", type_=columns[k].type) for k in shape}
+        if "attempts" in values:
+            assigned["attempts"] = values["attempts"]
+        stmt = (
+            update(Message)
+            .where(
+                Message.id == bindparam("p_mid"),
+                Message.status == "sending",
+                Message.lease_owner == bindparam("p_owner"),
+            )
+            .values(lease_owner=None, lease_until=None, **assigned)
+            .execution_options(synchronize_session=False)
+        )
+        _STATEMENTS[key] = stmt
+    params = {f"v_{k}": values[k] for k in shape}
+    result = session.execute(stmt, {"p_mid": message_id, "p_owner": owner, **params})
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,155 @@
+"""Crash safety with real processes: `bulkmsg serve` killed with SIGKILL mid-campaign, and two processes on one
+PostgreSQL sharing a campaign. The SMTP server counts what really arrived."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from backend.app import create_app
+from backend.config import Config
+from backend.store.migrate import upgrade
+from backend.store.models import Campaign, Message
+from tests.campaign_helpers import add_contacts, configure_smtp
+from tests.fakes.smtp_server import FakeSmtpServer
+from tests.helpers import bearer, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+CRASH_SIZE = int(os.environ.get("BULKMSG_CRASH_SIZE", "1500"))
+SHARED_SIZE = int(os.environ.get("BULKMSG_SHARED_SIZE", "1500"))
+
+
+class Serve:
+    """`python -m backend serve --port 0` in its own process."""
+
+    def __init__(self, data_dir: Path, db: str | None = None) -> None:
+        args = [sys.executable, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir)]
+        if db:
+            args += ["--db", db]
+        self.log = open(data_dir / f"serve-{time.monotonic_ns()}.out", "wb")  # noqa: SIM115
+        env = {**os.environ, "BULKMSG_DELIVERY_JOB": "false", "BULKMSG_LOG_LEVEL": "WARNING"}
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def prepare(data_dir: Path, database_url: str, smtp: FakeSmtpServer, n: int) -> tuple[Any, int]:
+    """Configure SMTP, add n contacts, create and start a campaign (no dispatcher runs in this process)."""
+    config = Config(data_dir=data_dir, database_url=database_url, port=0, jobs=False, testing=True)
+    app = create_app(config)
+    services = app.extensions["bulkmsg"]
+    upgrade(services.db)
+    account_id = configure_smtp(services, smtp.settings())
+    add_contacts(services, account_id, n)
+    client, auth = app.test_client(), bearer(services.account_token())
+    body = {"name": "crash", "channel": "smtp", "subject": "Hi {{ first_name }}", "body": "Hello {{ name }}",
+            "recipients": {"all": True}}
+    campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
+    started = client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth)
+    assert started.status_code == 200, started.get_json()
+    return services, campaign["id"]
+
+
+def statuses(services: Any, campaign_id: int) -> dict[str, int]:
+    with services.db.read() as session:
+        rows = session.execute(
+            select(Message.status, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.status)
+        ).all()
+    return {status: n for status, n in rows}
+
+
+def campaign_status(services: Any, campaign_id: int) -> str:
+    with services.db.read() as session:
+        return session.get(Campaign, campaign_id, populate_existing=True).status  # type: ignore[union-attr]
+
+
+def assert_exactly_once(services: Any, campaign_id: int, smtp: FakeSmtpServer, n: int, dispatchers: int) -> None:
+    arrivals = smtp.arrivals()
+    with services.db.read() as session:
+        rows = session.execute(select(Message.recipient, Message.status).where(Message.campaign_id == campaign_id))
+        by_status: dict[str, set[str]] = {}
+        for recipient, status in rows:
+            by_status.setdefault(status, set()).add(recipient)
+    twice = {r: c for r, c in arrivals.items() if c > 1}
+    assert twice == {}, f"sent more than once: {list(twice)[:5]}"
+    uncertain = by_status.get("uncertain", set())
+    assert len(uncertain) <= dispatchers, f"{len(uncertain)} uncertain: {sorted(uncertain)[:5]}"
+    assert by_status.get("sent", set()) <= set(arrivals), "a message marked sent never arrived"
+    missing = {f"person{i}@example.org" for i in range(n)} - set(arrivals)
+    assert missing <= uncertain, f"lost without a trace: {sorted(missing - uncertain)[:5]}"
+    assert set(by_status) <= {"sent", "uncertain"}, by_status.keys()
+
+
+def test_it_resumes_after_kill_9_and_sends_each_message_once(tmp_path, processes):
+    with FakeSmtpServer("plain", keep_messages=True) as smtp:
+        data_dir = tmp_path / "data"
+        services, campaign_id = prepare(data_dir, f"sqlite:///{data_dir / 'bulkmsg.sqlite3'}", smtp, CRASH_SIZE)
+
+        first = Serve(data_dir)
+        processes.append(first)
+        wait_for(lambda: smtp.count >= CRASH_SIZE // 4, timeout=60, what="the first quarter to arrive")
+        first.kill()
+        arrived_before = smtp.count
+        assert arrived_before < CRASH_SIZE, "killed too late to prove anything"
+        assert campaign_status(services, campaign_id) == "running"
+
+        second = Serve(data_dir)
+        processes.append(second)
+        wait_for(lambda: campaign_status(services, campaign_id) == "completed", timeout=90, what="completion")
+        counts = statuses(services, campaign_id)
+        assert counts.get("sent", 0) + counts.get("uncertain", 0) == CRASH_SIZE
+        assert_exactly_once(services, campaign_id, smtp, CRASH_SIZE, dispatchers=1)
+        second.stop()
+        services.db.dispose()
+
+
+@pytest.mark.postgres
+def test_it_shares_a_campaign_between_two_processes_without_sending_twice(tmp_path, processes, pg_url):
+    with FakeSmtpServer("plain", keep_messages=True) as smtp:
+        data_dir = tmp_path / "data"
+        services, campaign_id = prepare(data_dir, pg_url, smtp, SHARED_SIZE)
+        # Both processes use the same data directory (the same key for the stored SMTP password).
+        for _ in range(2):
+            processes.append(Serve(data_dir, pg_url))
+        wait_for(lambda: campaign_status(services, campaign_id) == "completed", timeout=120, what="completion")
+        with services.db.read() as session:
+            owners = session.execute(
+                select(func.count(func.distinct(Message.provider_message_id))).where(Message.campaign_id == campaign_id)
+            ).scalar()
+        assert owners == SHARED_SIZE
+        assert_exactly_once(services, campaign_id, smtp, SHARED_SIZE, dispatchers=0)
+        assert sum(smtp.arrivals().values()) == SHARED_SIZE
+        for proc in processes:
+            proc.stop()
+        services.db.dispose()
