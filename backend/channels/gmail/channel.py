@@ -171,7 +171,7 @@ class GmailChannel(Channel):
 
     def _post(self, raw: str, access_token: str) -> str:
         """One `messages.send`; returns Gmail's id. Raises SendError or AuthRefused."""
-        request = self._gmail().users().messages().send(userId="me", body={"raw": raw})
+        request = self._messages().send(userId="me", body={"raw": raw})
         request.headers["authorization"] = f"Bearer {access_token}"
         try:
             answer = request.execute(num_retries=0)
@@ -187,12 +187,13 @@ class GmailChannel(Channel):
         self._report("ready", CONNECTED)
         return provider_id
 
-    def _gmail(self) -> Any:
+    def _messages(self) -> Any:
+        """The `users.messages` resource, built once (googleapiclient builds resources anew on every call)."""
         with self._lock:
             if self._service is None:
                 endpoint = self.context.options.get("gmail_api_endpoint")
                 # `http=` instead of `credentials=`: our transport adds the bearer token and never retries.
-                self._service = build(
+                gmail = build(
                     "gmail",
                     "v1",
                     http=self._http,
@@ -200,6 +201,7 @@ class GmailChannel(Channel):
                     cache_discovery=False,
                     client_options={"api_endpoint": endpoint} if endpoint else None,
                 )
+                self._service = gmail.users().messages()
             return self._service
 
     # -- tokens -------------------------------------------------------------------------------------------
