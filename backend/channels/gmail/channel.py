@@ -66,8 +66,8 @@ class GmailChannel(Channel):
     recipient_kind: ClassVar[str] = "email"
     #: about 150 sends a minute stays under the per-user quota (250 units/s, 100 units per send).
     rate_defaults: ClassVar[RateDefaults] = RateDefaults(per_minute=150, daily_cap=2000)
-    #: a send: token refresh + connect + read, each bounded.
-    send_timeout_s: ClassVar[float] = oauth_tokens.REFRESH_TIMEOUT_S + CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+    #: a send: token refresh + connect + read, each bounded (the dispatcher's lease outlasts it).
+    send_timeout_s: ClassVar[float] = oauth_tokens.REFRESH_BUDGET_S + CONNECT_TIMEOUT_S + READ_TIMEOUT_S
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)

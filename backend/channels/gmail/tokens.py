@@ -4,7 +4,8 @@ Contract:
 - `GmailTokens.from_secrets(secrets)` / `.to_secrets()` map the tokens to the channel's secrets
   (`refresh_token`, `access_token`, `token_expiry`, `token_client_id`); tokens issued to another OAuth client
   than the configured one do not count (`usable_for(client_id)`).
-- `refresh(config, tokens)` returns new tokens from the client config's token_uri (timeout REFRESH_TIMEOUT_S).
+- `refresh(config, tokens)` returns new tokens from the client config's token_uri (timeout REFRESH_TIMEOUT_S per
+  attempt, REFRESH_BUDGET_S in all).
   Raises AuthRevoked when Google answers `invalid_grant` (refresh token revoked or expired) or the client itself
   is refused (`invalid_client`, `unauthorized_client`): only a new authorization helps. Raises RefreshFailed for
   anything that may pass later (network, 5xx). Neither carries a token in its text.
@@ -27,7 +28,9 @@ from backend.channels.gmail.client_config import ClientConfig
 log = logging.getLogger(__name__)
 
 SCOPE = "https://www.googleapis.com/auth/gmail.send"
-REFRESH_TIMEOUT_S = 20.0
+REFRESH_TIMEOUT_S = 10.0
+#: google-auth itself tries the token endpoint up to 3 times (with a short backoff) on 5xx / 429 / timeouts.
+REFRESH_BUDGET_S = 3 * REFRESH_TIMEOUT_S + 5.0
 #: refresh this long before the access token expires, so a send never starts with a token about to lapse.
 REFRESH_MARGIN = timedelta(minutes=5)
 #: token endpoint errors that no retry will cure: the user must authorize again.
