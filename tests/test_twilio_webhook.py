@@ -136,9 +136,10 @@ def test_it_answers_404_for_an_unknown_message_and_400_without_a_sid(client, aut
     unknown = callback(client, twilio, sid, override={"MessageSid": "SM" + "0" * 32, "SmsSid": "SM" + "0" * 32})
     no_sid = client.post(PATH, data={"MessageStatus": "delivered"})
     not_a_form = client.post(PATH, json={"MessageSid": sid, "MessageStatus": "delivered"})
+    odd_status = callback(client, twilio, sid, override={"MessageStatus": "delivered'; --"})
 
     assert unknown.status_code == 404
-    assert no_sid.status_code == 400 and not_a_form.status_code == 400
+    assert no_sid.status_code == 400 and not_a_form.status_code == 400 and odd_status.status_code == 400
     assert communications(services) == [] and job.nudges == 0
 
 

@@ -6,7 +6,7 @@ Contract:
   configured public URL + path when one is set, else the request's own URL; with and without the default port,
   as Twilio's own validator accepts) followed by each POST parameter name and value, sorted by name.
   Signatures are compared in constant time.
-- 400: MessageSid or MessageStatus missing. 404: no message has this SID. 403: signature missing or wrong.
+- 400: MessageSid or MessageStatus missing or malformed. 404: no message has this SID. 403: signature missing or wrong.
   409: this very status of this message was already recorded (a replay). Each writes nothing.
 - 204: the callback was written as a communication (provider `twilio`, event id `<MessageSid>:<MessageStatus>`),
   and the delivery-status job is nudged to settle the message at once.
@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("twilio_webhook", __name__)
 #: more rows than this sharing one SID is not a Twilio SID any more; stop looking.
 MAX_CANDIDATES = 5
+SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+STATUS = re.compile(r"^[a-z_]{1,40}$")
 
 
 def install(app: Flask, _services: Any) -> None:
@@ -70,8 +73,8 @@ def twilio_status() -> Response:
     services = current_app.extensions["bulkmsg"]
     params = request.form
     sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
-    if not sid or not status:
-        raise bad_request("A Twilio status callback needs MessageSid and MessageStatus.")
+    if not SID.match(sid) or not STATUS.match(status):
+        raise bad_request("A Twilio status callback needs a MessageSid and a MessageStatus.")
     signature = request.headers.get("X-Twilio-Signature", "")
     with services.db.read() as session:
         # One query: the message, its account's public URL and its SMS settings (for the signed URL).
