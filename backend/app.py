@@ -45,7 +45,8 @@ def create_app(config: Config, services: Services | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = services or Services.build(config)
     app.extensions["bulkmsg"] = services
-    services.parts.setdefault("channels", ChannelManager(services))
+    channels = services.parts.setdefault("channels", ChannelManager(services))
+    services.parts.setdefault("on_start", []).append(channels.resume_sessions)
     services.parts.setdefault("dispatchers", DispatcherPool(services, lambda: services.parts.get("hooks", NoHooks())))
 
     register_error_handlers(app)

@@ -20,6 +20,8 @@ from tests.helpers import bearer, require
 
 PG_URL = os.environ.get("BULKMSG_TEST_DATABASE_URL")
 
+pytest_plugins = ["tests.fakes.whatsapp_web.fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Child processes (serve, fakes) must never reach out: keep Selenium Manager and proxies off.

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import update
 
 from backend.channels.whatsapp import WhatsAppChannel
-from backend.channels.whatsapp.lease import DatabaseLease
 from backend.dispatch.claims import worker_id
 from backend.store.db import Database
+from backend.store.leases import DatabaseLease
 from backend.store.migrate import upgrade
 from backend.store.models import Lease, utcnow
 from tests.fakes.whatsapp_web import (

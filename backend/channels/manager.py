@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
 from backend.channels.registry import CHANNELS, channel_class
-from backend.store.models import Account, ChannelConfig
+from backend.dispatch.claims import owner_is_dead, worker_id
+from backend.store.leases import DatabaseLease
+from backend.store.models import Account, ChannelConfig, Lease, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +74,24 @@ class ChannelManager:
         with self.services.db.read() as session:
             account = session.get(Account, account_id)
             public_url = (account.settings or {}).get("public_url") if account else None
+        options: dict[str, Any] = {
+            "whatsapp_url": config.whatsapp_url,
+            "chromium": config.chromium,
+            "chromedriver": config.chromedriver,
+            "gmail_api_endpoint": config.gmail_api_endpoint,
+        }
+        if channel_class(name).single_session:
+            # Only one process may drive this session at a time (taken on connect, renewed while it lives).
+            options["session_lease"] = DatabaseLease(
+                self.services.db, f"{name}:{account_id}", worker_id(f"{name}-session")
+            )
         return ChannelContext(
             account_id=account_id,
             data_dir=config.data_dir,
             public_url=public_url or config.public_url,
             emit_status=lambda state, text: self.set_state(account_id, name, state, text),
             emit_qr=lambda data_url: self._emit_qr(account_id, name, data_url),
-            options={
-                "whatsapp_url": config.whatsapp_url,
-                "chromium": config.chromium,
-                "chromedriver": config.chromedriver,
-                "gmail_api_endpoint": config.gmail_api_endpoint,
-                "owner": self.services.parts.get("owner", "local"),
-            },
+            options=options,
         )
 
     def forget(self, account_id: int, name: str) -> None:
@@ -178,6 +185,30 @@ class ChannelManager:
         finally:
             with self._lock:
                 self._connecting.discard((account_id, name))
+
+    def resume_sessions(self) -> int:
+        """On start: reconnect each single-session channel (WhatsApp) that was logged in when the app stopped.
+
+        Skipped where another live process holds the session's lease. The saved profile logs in without a QR.
+        """
+        now = utcnow()
+        with self.services.db.read() as session:
+            rows = session.execute(
+                select(ChannelConfig.account_id, ChannelConfig.channel).where(
+                    ChannelConfig.state.in_(("ready", "authenticated"))
+                )
+            ).all()
+            leases = {lease.name: lease for lease in session.scalars(select(Lease))}
+        resumed = 0
+        for account_id, name in rows:
+            if name not in CHANNELS or not channel_class(name).single_session:
+                continue
+            held = leases.get(f"{name}:{account_id}")
+            if held is not None and held.until > now and not owner_is_dead(held.owner):
+                continue
+            if self.connect_in_background(account_id, name):
+                resumed += 1
+        return resumed
 
     def disconnect(self, account_id: int, name: str) -> None:
         """End the live session (if any) and report `disconnected`."""

@@ -37,8 +37,8 @@ from backend.channels.base import SendError
 from backend.channels.whatsapp import pages
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import Browser, BrowserConfig, BrowserError, start_browser
-from backend.channels.whatsapp.lease import SessionLease
 from backend.channels.whatsapp.qr import qr_data_url
+from backend.store.leases import SessionLease
 
 log = logging.getLogger(__name__)
 

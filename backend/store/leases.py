@@ -1,4 +1,4 @@
-"""The database lease that lets only one process drive an account's WhatsApp session (DESIGN section 12).
+"""Named, renewable leases held by one process (DESIGN section 12): e.g. one live WhatsApp session per account.
 
 `SessionLease` is what the session needs; `DatabaseLease` keeps it in the `leases` table (name
 `whatsapp:<account>`, owner = host:pid:role as `backend.dispatch.claims.worker_id` makes it). Every change is one
