@@ -9,22 +9,28 @@ export class ApiError extends Error {
   }
 }
 
+// The fixes follow README.md's troubleshooting table, so the app and the guide say the same thing.
 const FIXES = [
   [/^network$/, 'Check that `bulkmsg serve` (or the desktop app) is still running, then try again.'],
-  [/^unauthorized$|^401$/, 'Open the link printed by `bulkmsg serve` again, or run `bulkmsg token` and sign in with it.'],
-  [/^forbidden$|^403$|origin/i, 'Open the app at the address `bulkmsg serve` printed (127.0.0.1), not through another host name.'],
-  [/too.?large|^413$/i, 'Split the file or raise the upload limit (20 MB by default).'],
-  [/rate|^429$/i, 'Wait a moment and try again; the provider is limiting how fast we can go.'],
+  [/already used or has expired|^unauthorized$|^401$/, 'Restart `bulkmsg serve` for a new link, or run `bulkmsg token` and paste the token when the page asks.'],
+  [/host .* is not allowed/i, 'The app answers only to loopback names. Behind a proxy, add its name to BULKMSG_ALLOWED_HOSTS or set BULKMSG_PUBLIC_URL.'],
+  [/another site|origin|^forbidden$|^403$/i, 'Open the app at the address `bulkmsg serve` printed.'],
+  [/too.?large|^413$/i, 'Split the file or raise the upload limit (BULKMSG_MAX_UPLOAD_MB, 20 MB by default).'],
+  [/rate.?limit|^429$/i, 'The provider is limiting how fast we can go; sending continues by itself after a pause.'],
+  [/uncertain/i, 'It may have reached the recipient. It is never re-sent automatically: check with them, then re-queue it from the campaign screen if needed.'],
+  [/expired/i, 'The provider gave no final status within about 17 minutes. A later callback still settles it.'],
   [/smtp.*auth|authentication.*(smtp|password)|535/i, 'Check the SMTP user name and password. Gmail and Outlook need an app password, not your normal password.'],
-  [/starttls|ssl|tls/i, 'Check the security setting: port 587 usually needs STARTTLS, port 465 needs SSL.'],
-  [/chrom(e|ium)|chromedriver/i, 'Install Chromium and chromedriver (apt-get install chromium chromium-driver) or set BULKMSG_CHROMIUM and BULKMSG_CHROMEDRIVER.'],
-  [/whatsapp web changed/i, 'WhatsApp Web changed its page. Update Bulk Messenger; meanwhile send from another channel.'],
-  [/not registered|not on whatsapp/i, 'The number is not on WhatsApp. Check the country code or send an SMS instead.'],
-  [/twilio|21211|21614/i, 'Check the Twilio Account SID, auth token and sending number, and that the recipient number is a valid mobile number.'],
-  [/oauth|token.*(expired|revoked)|invalid_grant/i, 'Authorize Gmail again from the Channels screen.'],
-  [/daily cap|quota/i, 'The daily limit is reached. The campaign continues tomorrow, or raise the cap in the channel settings.'],
-  [/placeholder|undefined/i, 'Fill in the missing field for those contacts, or remove the placeholder from the template.'],
+  [/starttls|certificate|\bssl\b|\btls\b/i, 'Check the security setting: port 587 usually needs STARTTLS, port 465 needs SSL.'],
+  [/chrom(e|ium)|chromedriver/i, 'Install Chromium and chromedriver of the same version (apt-get install chromium chromium-driver) or set BULKMSG_CHROMIUM and BULKMSG_CHROMEDRIVER.'],
+  [/whatsapp web changed/i, 'WhatsApp Web changed its page and a selector no longer matches; update Bulk Messenger (the fix belongs in backend/channels/whatsapp/selectors.py).'],
+  [/not registered|not on whatsapp/i, 'The number is not on WhatsApp. Check the country code, or send an SMS instead.'],
+  [/21211|21614|invalid phone|not a valid phone|no country code/i, 'Check the number has its country code (+44 ...), or set a default country in Channels → General.'],
+  [/twilio|account sid|auth token/i, 'Check the Twilio Account SID, auth token and sending number.'],
+  [/gmail.*auth|refresh token|revoked|invalid_grant|auth_failure/i, 'Click Authorize with Google again; paused campaigns go on when you resume them.'],
+  [/daily (cap|limit)|quota/i, 'The daily limit is reached. Resume after the window reopens (the pause reason says when), or raise the cap in the channel settings.'],
+  [/placeholder|has no value/i, 'Fill in the missing field for those contacts, or take the placeholder out of the template.'],
 ];
+
 
 export function fixFor(text) {
   if (!text) return null;

@@ -8,6 +8,7 @@ import { channelName } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on, setChannels, state } from '../lib/store.js';
 import { channelPill, channelTone, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
+import { settingsCard } from './settings-card.js';
 
 const ORDER = ['whatsapp', 'gmail', 'smtp', 'sms'];
 const MASK = /^\*{3,}/;
@@ -60,7 +61,8 @@ const SCHEMAS = {
 
 export async function mount(root) {
   const grid = h('div', { class: 'grid channel-grid' });
-  root.append(pageHead('Channels', 'Connect the ways you send. Secrets are stored encrypted and never shown again.'), grid);
+  root.append(pageHead('Channels', 'Connect the ways you send. Secrets are stored encrypted and never shown again.'), grid,
+    h('div', { style: { marginTop: '16px', maxWidth: '820px' } }, settingsCard()));
   const cards = new Map();
 
   const draw = () => {
@@ -247,6 +249,7 @@ function settingsForm(name, schema) {
         if (saved) { control.dataset.saved = saved; control.placeholder = 'Saved. Leave empty to keep it.'; } else delete control.dataset.saved;
         continue;
       }
+      if (spec.type === 'select') { control.value = value == null ? spec.options[0][0] : String(value); continue; }
       control.value = value == null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
     }
   }

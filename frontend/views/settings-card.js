@@ -1,0 +1,57 @@
+// Account settings on the Channels screen: the public URL (where providers send delivery callbacks), the
+// default country for numbers written without +country, and the webhook secret (generate a new one).
+
+import { api } from '../lib/api.js';
+import { busy, field, h, replace } from '../lib/dom.js';
+import { errorNotice, toast } from '../lib/ui.js';
+
+export function settingsCard() {
+  const publicUrl = h('input', { type: 'url', name: 'public_url', placeholder: 'https://messages.example.com', autocomplete: 'off' });
+  const country = h('input', { type: 'text', name: 'default_country', placeholder: 'US', maxlength: '2', autocomplete: 'off', style: { textTransform: 'uppercase' } });
+  const hooks = h('div', { class: 'stack', style: { gap: '4px' } });
+  const secretBox = h('div');
+  const errors = h('div');
+  const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save');
+  const generate = h('button', { class: 'btn', type: 'button' }, 'Generate a new webhook secret');
+  const form = h('form', { class: 'card stack', 'aria-labelledby': 'settings-title', novalidate: true },
+    h('div', { class: 'card-head', style: { marginBottom: 0 } }, h('h2', { id: 'settings-title' }, 'General')),
+    h('div', { class: 'fields' },
+      field('Public URL', publicUrl, 'Where Twilio and other providers can reach this app. Without it, SMS delivery is polled (slower).'),
+      field('Default country', country, 'Two letters, used for phone numbers written without +country.')),
+    hooks, secretBox, errors,
+    h('div', { class: 'row end' }, generate, save));
+
+  const show = (view) => {
+    publicUrl.value = view.public_url_source === 'account' ? view.public_url || '' : '';
+    publicUrl.placeholder = view.public_url_source === 'environment' ? `${view.public_url} (from BULKMSG_PUBLIC_URL)` : 'https://messages.example.com';
+    country.value = view.default_country || '';
+    const urls = Object.entries(view.webhook_urls || {}).filter(([, url]) => url);
+    replace(hooks, urls.length ? [h('span', { class: 'muted small' }, 'Webhook addresses to paste into each provider:'),
+      ...urls.map(([name, url]) => h('code', { class: 'small', title: name }, url))] : null);
+  };
+  const load = () => api.get('/api/settings').then(show).catch((error) => replace(errors, errorNotice(error, 'Settings could not be loaded.')));
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy(save, async () => {
+      errors.replaceChildren();
+      try {
+        show(await api.put('/api/settings', {
+          public_url: publicUrl.value.trim() || null,
+          default_country: country.value.trim().toUpperCase() || null,
+        }));
+        toast('Settings saved.', { tone: 'ok' });
+      } catch (error) { replace(errors, errorNotice(error, 'The settings were not saved.')); }
+    });
+  });
+  generate.addEventListener('click', () => busy(generate, async () => {
+    try {
+      const view = await api.put('/api/settings', { webhook_secret: 'generate' });
+      show(view);
+      replace(secretBox, h('div', { class: 'notice warn', role: 'status' }, h('div', {},
+        h('strong', {}, 'New webhook secret (shown once):'), h('code', { style: { userSelect: 'all', overflowWrap: 'anywhere' } }, view.new_webhook_secret))));
+    } catch (error) { replace(errors, errorNotice(error, 'No new secret was made.')); }
+  }));
+  load();
+  return form;
+}
