@@ -9,7 +9,6 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from backend.channels.gmail.store import flush_renewed_tokens
 from backend.channels.gmail.tokens import REVOKED_TEXT
 from backend.store.models import Credential, Message
 from tests.fakes.google import FakeGoogle
@@ -129,8 +128,7 @@ def test_it_stores_renewed_tokens_encrypted(start_server: Any, google: FakeGoogl
         with services.db.read() as session:
             return session.get(Message, created["id"]).status == "sent"
 
-    wait_for(sent, what="the message to be sent")
-    flush_renewed_tokens(services)  # what the 5-second job does
+    wait_for(sent, what="the message to be sent")  # renewed tokens are stored before the send
 
     used = google.sent[-1].access_token
     with services.db.read() as session:

@@ -16,7 +16,7 @@ import requests
 from sqlalchemy import select
 
 from backend.accounts import get_or_create_account
-from backend.channels.gmail.store import save_authorized_tokens, store_renewed_tokens
+from backend.channels.gmail.store import save_authorized_tokens
 from backend.channels.gmail.tokens import GmailTokens
 from backend.store.models import Credential
 from tests.fakes.google import SCOPE, FakeGoogle
@@ -154,10 +154,11 @@ def test_it_never_lets_late_renewed_tokens_undo_a_newer_authorization(services: 
     new = GmailTokens(refresh_token="1//new", access_token="ya29.new", client_id="c")
     save_authorized_tokens(services, account, new)  # the user authorized again meanwhile
 
-    late = store_renewed_tokens(services, account, "1//old", replace(old, access_token="ya29.renewed"))
+    save = services.parts["channels"].context(account, "gmail").save_secrets
+    late = save(replace(old, access_token="ya29.renewed").to_secrets(), {"refresh_token": "1//old"})
 
     assert late is False
     with services.db.read() as session:
         stored = services.secrets.load(session, account, "gmail")
     assert (stored["refresh_token"], stored["access_token"]) == ("1//new", "ya29.new")
-    assert store_renewed_tokens(services, account, "1//new", replace(new, access_token="ya29.fresh")) is True
+    assert save(replace(new, access_token="ya29.fresh").to_secrets(), {"refresh_token": "1//new"}) is True

@@ -54,12 +54,15 @@ def make_channel(
         if access_ttl_s is not None:
             secrets["access_token"] = tokens["access_token"]
             secrets["token_expiry"] = (utcnow() + timedelta(seconds=access_ttl_s)).isoformat()
+    saved: list[tuple[dict, dict | None]] = []
     context = ChannelContext(
         account_id=3,
         data_dir=tmp_path,
         emit_status=statuses,
+        save_secrets=lambda values, expect: saved.append((values, expect)) is None,
         options={"gmail_api_endpoint": endpoint or google.url, "gmail_timeouts": {"connect_s": 2, "read_s": 0.5}},
     )
+    context.saved = saved  # type: ignore[attr-defined]
     return GmailChannel(plain, secrets, context)
 
 
@@ -204,10 +207,9 @@ def test_it_renews_the_access_token_before_it_expires(google: FakeGoogle, tmp_pa
 
     refreshes = [r for r in google.token_requests if r.get("grant_type") == "refresh_token"]
     assert len(refreshes) == 1
-    pending = channel.take_unsaved_tokens()
-    assert pending is not None
-    renewed_from, tokens = pending
-    assert google.sent[0].access_token == tokens.access_token and renewed_from == tokens.refresh_token
+    ((values, expect),) = channel.context.saved  # type: ignore[attr-defined]
+    assert google.sent[0].access_token == values["access_token"]
+    assert expect == {"refresh_token": values["refresh_token"]}
     channel.send(message(id=42))
     assert len([r for r in google.token_requests if r.get("grant_type") == "refresh_token"]) == 1
 

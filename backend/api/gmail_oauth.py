@@ -25,9 +25,7 @@ from backend.channels.gmail.oauth import (
     complete_authorization,
     start_authorization,
 )
-from backend.channels.gmail.store import flush_renewed_tokens
 from backend.errors import ApiError
-from backend.runtime import Job
 from backend.security.guards import account_id
 
 log = logging.getLogger(__name__)
@@ -37,8 +35,6 @@ bp = Blueprint("gmail_oauth", __name__)
 
 def install(app: Flask, services: Any) -> None:
     app.register_blueprint(bp)
-    services.parts.setdefault("jobs", []).append(Job("gmail-token-store", lambda: flush_renewed_tokens(services), 5.0))
-    services.parts.setdefault("on_stop", []).append(lambda _pause: flush_renewed_tokens(services))
 
 
 def _services() -> Any:

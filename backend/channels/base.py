@@ -109,6 +109,9 @@ class ChannelContext:
 
     emit_status(state, text) must be called with the `channel.state` values of DESIGN section 7 and the
     original system's texts; emit_qr(data_url or None) for the WhatsApp QR.
+    save_secrets(values, expect) stores this channel's secrets encrypted (a None value removes one), only if the
+    stored secrets still have the values in `expect` (compare-and-set, e.g. renewed OAuth tokens must not undo
+    a newer authorization); True when stored.
     """
 
     account_id: int
@@ -116,6 +119,7 @@ class ChannelContext:
     public_url: str | None = None
     emit_status: Callable[[str, str], None] = lambda state, text: None
     emit_qr: Callable[[str | None], None] = lambda data_url: None
+    save_secrets: Callable[[dict[str, str | None], dict[str, str | None] | None], bool] = lambda values, expect: False
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +31,8 @@ STATES = (
     "auth_failure",
     "error",
 )
+#: how often a live instance's stored settings are compared with what it was built from.
+REFRESH_S = 5.0
 _LEVELS = {"ready": "success", "authenticated": "success", "auth_failure": "error", "error": "error"}
 
 
@@ -43,22 +46,51 @@ class ChannelManager:
         self._instances: dict[tuple[int, str], Channel] = {}
         self._lock = threading.RLock()
         self._connecting: set[tuple[int, str]] = set()
+        #: what each instance was built from, and when that was last compared with the store.
+        self._snapshots: dict[tuple[int, str], tuple[Any, ...]] = {}
+        self._checked: dict[tuple[int, str], float] = {}
 
     # -- instances ----------------------------------------------------------------------------------------
 
     def instance(self, account_id: int, name: str) -> Channel:
-        """The live Channel for (account, name), built on first use. Raises NotConfigured."""
+        """The live Channel for (account, name), built on first use. Raises NotConfigured.
+
+        At most every REFRESH_S seconds the stored settings, secrets and public URL are read again: when another
+        process (or a direct store change) altered them, the old instance is closed and a new one built, so a
+        token rotated in one `serve` process is used by all of them.
+        """
         key = (account_id, name)
-        with self._lock:
-            existing = self._instances.get(key)
-            if existing is not None:
-                return existing
-            settings, secrets = self.stored(account_id, name)
-            if settings is None:
-                raise NotConfigured(name)
-            channel = channel_class(name)(settings, secrets, self.context(account_id, name))
-            self._instances[key] = channel
-            return channel
+        stale: Channel | None = None
+        try:
+            with self._lock:
+                existing = self._instances.get(key)
+                if existing is not None and time.monotonic() - self._checked.get(key, 0.0) < REFRESH_S:
+                    return existing
+                settings, secrets = self.stored(account_id, name)
+                # A live session (WhatsApp Web) does not use the public URL and is not dropped when it changes.
+                public_url = None if channel_class(name).single_session else self._public_url(account_id)
+                snapshot = (settings, secrets, public_url)
+                if existing is not None and snapshot == self._snapshots.get(key):
+                    self._checked[key] = time.monotonic()
+                    return existing
+                stale = self._instances.pop(key, None)
+                if not settings:
+                    raise NotConfigured(name)
+                channel = channel_class(name)(settings, secrets, self.context(account_id, name))
+                self._instances[key] = channel
+                self._snapshots[key] = snapshot
+                self._checked[key] = time.monotonic()
+                return channel
+        finally:
+            if stale is not None:
+                log.info("settings of %s for account %s changed elsewhere; reconnecting", name, account_id)
+                _close_quietly(stale)
+
+    def _public_url(self, account_id: int) -> str | None:
+        with self.services.db.read() as session:
+            account = session.get(Account, account_id)
+            public_url = (account.settings or {}).get("public_url") if account else None
+        return public_url or self.services.config.public_url
 
     def stored(self, account_id: int, name: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
         with self.services.db.read() as session:
@@ -91,8 +123,21 @@ class ChannelManager:
             public_url=public_url or config.public_url,
             emit_status=lambda state, text: self.set_state(account_id, name, state, text),
             emit_qr=lambda data_url: self._emit_qr(account_id, name, data_url),
+            save_secrets=lambda values, expect: self.save_secrets(account_id, name, values, expect),
             options=options,
         )
+
+    def save_secrets(
+        self, account_id: int, name: str, values: dict[str, str | None], expect: dict[str, str | None] | None = None
+    ) -> bool:
+        """Store a channel's secrets encrypted if the stored ones still match `expect`; True when stored."""
+        with self.services.db.write() as session:
+            if expect:
+                current = self.services.secrets.load(session, account_id, name)
+                if any(current.get(key) != value for key, value in expect.items()):
+                    return False
+            self.services.secrets.save(session, account_id, name, values)
+        return True
 
     def forget(self, account_id: int, name: str) -> None:
         """Close and drop the live instance (after new settings, or a disconnect)."""

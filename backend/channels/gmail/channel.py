@@ -15,8 +15,8 @@ Contract (DESIGN section 8, Gmail):
 - `verify()` renews an expiring access token when authorized (never blocks saving settings for a revoked
   authorization); `configured_state()` says which state saving should store; `connect()` renews the token (a
   real round trip) and reports `ready`, `disconnected` (not authorized) or `auth_failure`.
-- Refreshed tokens are kept by the instance and stored encrypted by `take_unsaved_tokens()` callers
-  (backend/channels/gmail/store.py), or at once through `context.save_secrets` when the app provides one.
+- Refreshed tokens are stored encrypted at once through `context.save_secrets`, compare-and-set on the refresh
+  token they were renewed from, so a late renewal never undoes a newer authorization.
 - Context options read: `gmail_api_endpoint` (BULKMSG_GMAIL_API_ENDPOINT), `gmail_timeouts` ({"connect_s",
   "read_s"}, for tests).
 """
@@ -73,7 +73,6 @@ class GmailChannel(Channel):
         super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
         self.config = ClientConfig.from_settings(self.settings["client_config"], secrets.get("client_secret", ""))
         self.tokens = GmailTokens.from_secrets(secrets)
-        self._unsaved: tuple[str | None, GmailTokens] | None = None
         timeouts = dict(context.options.get("gmail_timeouts") or {})
         self._http = NoRetryHttp(
             float(timeouts.get("connect_s", CONNECT_TIMEOUT_S)), float(timeouts.get("read_s", READ_TIMEOUT_S))
@@ -230,22 +229,17 @@ class GmailChannel(Channel):
             return self.tokens.access_token
 
     def _keep(self, renewed_from: str | None, fresh: GmailTokens) -> None:
-        save = getattr(self.context, "save_secrets", None)
-        if callable(save):
-            try:
-                save(fresh.to_secrets())
-                return
-            except Exception:
-                log.warning("storing renewed Gmail tokens failed; will store them later", exc_info=True)
-        if self._unsaved is not None:
-            renewed_from = self._unsaved[0]  # still the one stored: nothing was written since
-        self._unsaved = (renewed_from, fresh)
+        """Store renewed tokens encrypted at once, unless the user authorized again meanwhile.
 
-    def take_unsaved_tokens(self) -> tuple[str | None, GmailTokens] | None:
-        """(the refresh token they were renewed from, tokens renewed since the last call), or None."""
-        with self._lock:
-            pending, self._unsaved = self._unsaved, None
-            return pending
+        A failed write is logged and costs nothing but one more renewal later: the refresh token stays valid.
+        """
+        try:
+            stored = self.context.save_secrets(fresh.to_secrets(), {"refresh_token": renewed_from})
+        except Exception:
+            log.warning("storing renewed Gmail tokens failed; they will be renewed again later", exc_info=True)
+            return
+        if not stored:
+            log.info("renewed Gmail tokens not stored: a newer authorization exists")
 
     def _report(self, state: str, text: str) -> None:
         """Emit `channel.status` when the state changes (not once per message)."""
