@@ -24,8 +24,8 @@ from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import bearer, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-CRASH_SIZE = int(os.environ.get("BULKMSG_CRASH_SIZE", "1500"))
-SHARED_SIZE = int(os.environ.get("BULKMSG_SHARED_SIZE", "1500"))
+CRASH_SIZE = int(os.environ.get("BULKMSG_CRASH_SIZE", "600"))
+SHARED_SIZE = int(os.environ.get("BULKMSG_SHARED_SIZE", "500"))
 
 
 class Serve:
@@ -73,8 +73,13 @@ def prepare(data_dir: Path, database_url: str, smtp: FakeSmtpServer, n: int) -> 
     account_id = configure_smtp(services, smtp.settings())
     add_contacts(services, account_id, n)
     client, auth = app.test_client(), bearer(services.account_token())
-    body = {"name": "crash", "channel": "smtp", "subject": "Hi {{ first_name }}", "body": "Hello {{ name }}",
-            "recipients": {"all": True}}
+    body = {
+        "name": "crash",
+        "channel": "smtp",
+        "subject": "Hi {{ first_name }}",
+        "body": "Hello {{ name }}",
+        "recipients": {"all": True},
+    }
     campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
     started = client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth)
     assert started.status_code == 200, started.get_json()

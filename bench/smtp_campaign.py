@@ -1,0 +1,115 @@
+"""A 10,000-message SMTP campaign to aiosmtpd in another process, rate limits off.
+
+Metrics (messages/s):
+- `campaign_rate`: the full app (claims, fenced results, counters, events, one transaction per message), from
+  `start` to `completed`; baseline `raw_limit` = smtplib `sendmail` of the same prebuilt messages over one
+  connection; ratio = campaign / raw (target >= 0.70).
+- `naive_new_connection_per_message`: smtplib with a new connection per message (the naive peer).
+Size: BENCH_SMTP_N (default 10000).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import time
+
+from _campaign_setup import SmtpProcess, add_contacts, configure_smtp, make_app, smtp_settings
+from _common import note, result
+
+from backend.channels.base import OutboundMessage
+from backend.channels.email_mime import SMTP_POLICY, build_email
+from backend.runtime import Runtime
+
+N = int(os.environ.get("BENCH_SMTP_N", "10000"))
+NAIVE_N = min(N, 2000)
+
+
+def prebuilt(n: int) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(n):
+        to = f"person{i}@example.org"
+        message = OutboundMessage(
+            id=i,
+            account_id=1,
+            channel="smtp",
+            recipient=to,
+            subject="Hi Person",
+            body=f"Hello Person {i}",
+            sender_type="campaign",
+        )
+        mail = build_email(message, "news@example.com", "Bench News")
+        out.append((to, mail.as_bytes(policy=SMTP_POLICY)))
+    return out
+
+
+def raw_rate(port: int, messages: list[tuple[str, bytes]]) -> float:
+    conn = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    started = time.perf_counter()
+    for to, data in messages:
+        conn.sendmail("news@example.com", [to], data)
+    elapsed = time.perf_counter() - started
+    conn.quit()
+    return len(messages) / elapsed
+
+
+def naive_rate(port: int, messages: list[tuple[str, bytes]]) -> float:
+    started = time.perf_counter()
+    for to, data in messages:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as conn:
+            conn.sendmail("news@example.com", [to], data)
+    return len(messages) / (time.perf_counter() - started)
+
+
+def campaign_rate(port: int) -> float:
+    app, services, auth = make_app()
+    account_id = configure_smtp(services, smtp_settings(port))
+    add_contacts(services, account_id, N)
+    client = app.test_client()
+    body = {
+        "name": "bench",
+        "channel": "smtp",
+        "subject": "Hi {{ first_name }}",
+        "body": "Hello {{ name }}",
+        "recipients": {"all": True},
+    }
+    campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
+    runtime = Runtime(app)
+    runtime.start()
+    started = time.perf_counter()
+    assert client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth).status_code == 200
+    while True:
+        view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
+        if view["status"] == "completed":
+            break
+        time.sleep(0.25)
+    elapsed = time.perf_counter() - started
+    runtime.stop()
+    services.db.dispose()
+    assert view["counts"]["sent"] == N, view["counts"]
+    return N / elapsed
+
+
+def main() -> None:
+    smtp = SmtpProcess()
+    try:
+        messages = prebuilt(N)
+        raw = raw_rate(smtp.port, messages)
+        note(f"raw smtplib over one connection: {raw:.0f}/s")
+        naive = naive_rate(smtp.port, messages[:NAIVE_N])
+        full = campaign_rate(smtp.port)
+        result("smtp_campaign", "campaign_rate", round(full, 1), "messages/s", round(raw, 1), round(full / raw, 3))
+        result(
+            "smtp_campaign",
+            "naive_new_connection_per_message",
+            round(naive, 1),
+            "messages/s",
+            round(raw, 1),
+            round(naive / raw, 3),
+        )
+    finally:
+        smtp.stop()
+
+
+if __name__ == "__main__":
+    main()
