@@ -33,6 +33,9 @@ CAPABILITIES = (
     "backend.webhooks.twilio:install",
     "backend.api.gmail_oauth:install",
     "backend.webhooks.sendgrid:install",
+    "backend.jobs.delivery_status:install",
+    "backend.api.delivery:install",
+    "backend.webhooks.communications:install",
 )
 
 

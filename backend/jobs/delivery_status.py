@@ -1,0 +1,296 @@
+"""The delivery-status job: the 5-second reconciler of DESIGN section 6.
+
+Each run:
+0. makes due at once every waiting (back-off) or expired message that got a new final communication since the
+   last runs looked (a cursor over communication ids), so a callback settles its message right away and a late
+   callback still settles an expired one, whoever wrote the communication (any webhook, a provider poll);
+1. claims due messages in batches, one statement per batch, with a lease (owner + expiry) that ends when the
+   batch's work ends; an expired lease is claimable again, and leases of a dead process on this host are
+   released when a job starts;
+2. matches the batch with each message's first final communication in one query;
+3. gives unmatched messages the next check at now + 1 s x 2^(attempts - 1), and after 10 checks `expired`;
+4. before that, asks the provider (channels implementing `fetch_delivery`) about messages no callback reached,
+   outside any transaction, and records the answers as communications;
+5. writes every outcome in one fenced statement and the `message.updated` events in the same transaction.
+
+`nudge()` runs the job now on its own worker thread (a webhook calls it after writing a communication); nudges
+that arrive during a run coalesce into one more run. Runs of one job never overlap (a lock), and runs of
+different jobs or processes never touch the same message at once (the lease; SKIP LOCKED on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+
+from backend.communications import record_communication
+from backend.dispatch.claims import owner_is_dead, worker_id
+from backend.jobs import delivery_store as store
+from backend.jobs import delivery_writes as writes
+from backend.jobs.delivery_poll import MAX_POLLS_PER_BATCH, channel_can_be_polled, poll_providers
+from backend.jobs.delivery_store import ClaimedMessage, FinalCommunication
+from backend.jobs.delivery_writes import MessageRow, Reschedule, Settlement
+from backend.runtime import Job
+from backend.store.models import utcnow
+from backend.views import MAX_DELIVERY_CHECKS, message_view
+
+log = logging.getLogger(__name__)
+
+#: messages claimed (and settled) per statement; a sweep runs batches until nothing due is left.
+BATCH_SIZE = 10_000
+#: how long a claimed batch stays ours: well beyond a batch's work, polls included.
+LEASE_S = 120.0
+
+
+def next_check_delay_s(check_attempts: int) -> float:
+    """The wait after the `check_attempts`-th check found no final status: 1 s x 2^(attempts - 1)."""
+    return float(2 ** (check_attempts - 1))
+
+
+class CommunicationCursor:
+    """Which communication ids the job has already looked at, for step 0.
+
+    Ids of communications committed out of order (PostgreSQL: two writers' transactions) could fall behind a
+    plain high-water mark, so the floor handed out is the highest id seen at least `grace_s` ago: recent ids are
+    looked at again for a while, which is cheap, and none is missed. Before any scan the floor is 0 (everything
+    is looked at once); right after the first scan it is that scan's maximum less `margin` ids.
+    """
+
+    def __init__(self, grace_s: float = 10.0, margin: int = 1000) -> None:
+        self.grace_s = grace_s
+        self.margin = margin
+        self._seen: deque[tuple[float, int]] = deque()
+
+    def floor(self, mono_now: float) -> int:
+        while len(self._seen) > 1 and self._seen[1][0] <= mono_now - self.grace_s:
+            self._seen.popleft()
+        if not self._seen:
+            return 0
+        seen_at, top = self._seen[0]
+        return top if seen_at <= mono_now - self.grace_s else max(top - self.margin, 0)
+
+    def observe(self, mono_now: float, top: int) -> None:
+        if not self._seen or top > self._seen[-1][1]:
+            self._seen.append((mono_now, top))
+
+
+class DeliveryStatusJob:
+    def __init__(
+        self,
+        services: Any,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        batch_size: int = BATCH_SIZE,
+        lease_s: float = LEASE_S,
+        owner: str | None = None,
+    ) -> None:
+        self.services = services
+        self.db = services.db
+        self.clock = clock
+        self.batch_size = batch_size
+        self.lease_s = lease_s
+        # host:pid:role:random: unique per job, and owner_is_dead() can still read the pid back.
+        self.owner = owner or f"{worker_id('delivery')}:{secrets.token_hex(3)}"
+        self.cursor = CommunicationCursor()
+        self._run_lock = threading.Lock()
+        self._nudged = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the worker thread that nudges run on ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Release leases of dead processes, start the nudge worker, and sweep once right away."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        try:
+            self.release_dead_leases()
+        except Exception:
+            log.exception("could not release the delivery leases of stopped processes; they expire by themselves")
+        self._stop.clear()
+        self._nudged.set()
+        self._thread = threading.Thread(target=self._nudge_loop, name="delivery-status", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._nudged.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def nudge(self) -> None:
+        """Run the job now on the worker thread (no-op until `start`); a burst of nudges costs one more run."""
+        self._nudged.set()
+
+    def _nudge_loop(self) -> None:
+        while True:
+            self._nudged.wait()
+            if self._stop.is_set():
+                return
+            self._nudged.clear()
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("delivery-status run failed; the next sweep tries again")
+                self._stop.wait(1.0)
+
+    # -- one run ---------------------------------------------------------------------------------------------
+
+    def run_once(self, account_id: int | None = None) -> dict[str, Any]:
+        """Check every due message (of one account, or all); returns what it did.
+
+        Keys: claimed, delivered, undelivered, not_final, expired, polled, made_due, duration_ms.
+        """
+        with self._run_lock:
+            started = time.perf_counter()
+            stats = dict.fromkeys(
+                ("claimed", "delivered", "undelivered", "not_final", "expired", "polled", "made_due"), 0
+            )
+            due_by = self.clock()
+            stats["made_due"] = self._make_due(due_by, account_id)
+            while True:
+                batch = self.claim(due_by=due_by, account_id=account_id)
+                if not batch:
+                    break
+                stats["claimed"] += len(batch)
+                stats["polled"] += self._poll(batch)
+                for key, value in self.settle(batch).items():
+                    stats[key] += value
+                if len(batch) < self.batch_size:
+                    break
+            result: dict[str, Any] = dict(stats)
+            result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        if stats["claimed"] or stats["made_due"]:
+            log.info("delivery-status: %s", result)
+        return result
+
+    def _make_due(self, now: datetime, account_id: int | None) -> int:
+        mono = time.monotonic()
+        floor = self.cursor.floor(mono)
+        with self.db.read() as session:
+            top = store.max_communication_id(session)
+        made_due = 0
+        if top > floor:
+            with self.db.write() as session:
+                made_due = store.make_due(session, after_id=floor, now=now, account_id=account_id)
+        if account_id is None:
+            # A run for one account looked at that account only: the cursor moves for whole sweeps alone.
+            self.cursor.observe(mono, top)
+        return made_due
+
+    def claim(self, *, due_by: datetime, account_id: int | None = None) -> list[ClaimedMessage]:
+        """Lease the next batch of messages due by `due_by` (committed before any other work)."""
+        now = self.clock()
+        with self.db.read() as session:
+            if not store.has_due(session, due_by=due_by, now=now, account_id=account_id):
+                return []
+        with self.db.write() as session:
+            return store.claim_due(
+                session,
+                owner=self.owner,
+                due_by=due_by,
+                now=now,
+                lease_s=self.lease_s,
+                limit=self.batch_size,
+                account_id=account_id,
+            )
+
+    def _poll(self, batch: list[ClaimedMessage]) -> int:
+        candidates = [m for m in batch if m.provider_message_id and channel_can_be_polled(m.channel)]
+        if not candidates:
+            return 0
+        with self.db.read() as session:
+            answered = store.message_ids_with_communications(session, [m.id for m in candidates])
+        candidates = [m for m in candidates if m.id not in answered][:MAX_POLLS_PER_BATCH]
+        reports = poll_providers(self.services.parts["channels"], candidates)
+        if reports:
+            with self.db.write() as session:
+                for message, report in reports:
+                    record_communication(session, message.account_id, message.id, report)
+        return len(candidates)
+
+    def settle(self, batch: list[ClaimedMessage]) -> dict[str, int]:
+        """Match, decide and write a claimed batch, with its events, in one transaction; end its leases.
+
+        Rows whose lease is no longer ours (it expired and another worker took them) are left alone.
+        """
+        with self.db.write() as session:
+            now = self.clock()
+            finals = store.final_communications(session, [m.id for m in batch])
+            decided = [decide(m, finals.get(m.id), now) for m in batch]
+            settlements = [d for d in decided if isinstance(d, Settlement)]
+            rows = writes.settle(session, settlements, owner=self.owner, now=now)
+            rescheduled = writes.reschedule(
+                session, [d for d in decided if isinstance(d, Reschedule)], owner=self.owner
+            )
+            events = [updated_event(row, finals.get(row.id)) for row in rows]
+            writes.insert_events(session, self.services.hub, "message.updated", events, now=now)
+        stats = {"delivered": 0, "undelivered": 0, "not_final": rescheduled, "expired": 0}
+        for row in rows:
+            stats["delivered" if row.delivered else "undelivered" if row.delivered is False else "expired"] += 1
+        lost = len(batch) - len(rows) - rescheduled
+        if lost:
+            log.warning("delivery-status: %d message(s) changed hands before their check was written", lost)
+        return stats
+
+    def release_dead_leases(self) -> int:
+        """End the delivery leases of processes of this host that no longer run (after a crash)."""
+        with self.db.read() as session:
+            dead = [owner for owner in store.lease_owners(session) if owner_is_dead(owner)]
+        if not dead:
+            return 0
+        with self.db.write() as session:
+            released = store.release_leases(session, dead)
+        log.warning("released %d delivery check lease(s) of stopped process(es) %s", released, ", ".join(dead))
+        return released
+
+
+def decide(message: ClaimedMessage, final: FinalCommunication | None, now: datetime) -> Settlement | Reschedule:
+    """One check's outcome: settled by the final communication, the next back-off step, or expired."""
+    if final is not None:
+        return Settlement(
+            message.id,
+            delivered=final.success,
+            delivered_at=final.received_at if final.success else None,
+            communication_id=final.id,
+        )
+    attempts = message.delivery_check_attempts
+    if attempts >= MAX_DELIVERY_CHECKS:
+        return Settlement(message.id, delivered=None, expired=True)
+    attempts += 1
+    return Reschedule(message.id, attempts, now + timedelta(seconds=next_check_delay_s(attempts)))
+
+
+def updated_event(row: MessageRow, final: FinalCommunication | None) -> tuple[int, str, str, dict[str, Any]]:
+    """The `message.updated` event (account, level, text, data) of a settled or expired message."""
+    if row.delivered is True:
+        text, level = f"Delivered to {row.recipient}", "success"
+    elif row.delivered is False:
+        reason = (final and (final.error_text or final.error_code or final.status)) or "undelivered"
+        text, level = f"Not delivered to {row.recipient}: {reason}", "error"
+    else:
+        text, level = f"No delivery report for {row.recipient} after {MAX_DELIVERY_CHECKS} checks", "warning"
+    return row.account_id, level, text, {"message": message_view(row)}  # type: ignore[arg-type]
+
+
+def install(app: Flask, services: Any) -> None:
+    """Create the job (`services.parts["delivery_job"]`, used by the trigger routes and webhooks) and, unless
+    BULKMSG_DELIVERY_JOB=false, schedule it every `delivery_interval_s` and run its nudge worker."""
+    job = DeliveryStatusJob(services)
+    services.parts["delivery_job"] = job
+    config = services.config
+    if not config.delivery_job:
+        log.info("the delivery-status job is off in this process (BULKMSG_DELIVERY_JOB=false)")
+        return
+    services.parts.setdefault("jobs", []).append(Job("delivery-status", job.run_once, config.delivery_interval_s))
+    services.parts.setdefault("on_start", []).append(job.start)
+    services.parts.setdefault("on_stop", []).append(lambda _pause_campaigns: job.stop())
