@@ -46,16 +46,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | Any = None) -> int:
+    """Run the desktop app. `argv`: command-line words, or the Config `bulkmsg desktop` already built."""
+    given_config = None
+    if argv is not None and not isinstance(argv, list | tuple):
+        given_config, argv = argv, []
     args = parse_args(argv)
     started = time.monotonic()
     from backend.config import Config, ConfigError
 
     try:
-        config = Config.from_env(os.environ, port=0, data_dir=args.data_dir)
+        base = given_config or Config.from_env(os.environ, data_dir=args.data_dir)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    # The window's own server: loopback only, on a port nobody else has.
+    config = base.replace(host="127.0.0.1", port=0)
     logging.basicConfig(level=config.log_level, format="%(levelname)s %(name)s: %(message)s")
     report: dict[str, Any] = {"pid": os.getpid()}
     # The backend starts while Qt and the window come up: each takes about a second on its own.

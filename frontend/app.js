@@ -27,6 +27,7 @@ const CONNECTION_TEXT = {
 let socket = null;
 let unmount = null;
 let routeSeq = 0;
+let bannerTimer = null;
 
 function parseRoute() {
   const path = (window.location.hash || '#/').replace(/^#\/?/, '');
@@ -75,6 +76,11 @@ function showConnection(value) {
   conn.dataset.state = value;
   conn.querySelector('.conn-text').textContent = CONNECTION_TEXT[value] || value;
   conn.title = value === 'reconnecting' ? 'The live connection dropped; reconnecting without losing events.' : '';
+  // A drop that lasts more than a moment also gets a banner everyone notices.
+  clearTimeout(bannerTimer);
+  const banner = document.getElementById('conn-banner');
+  if (value === 'reconnecting' || value === 'offline') bannerTimer = setTimeout(() => { banner.hidden = false; }, 1500);
+  else banner.hidden = true;
 }
 
 function showSignedOut(sentence) {
