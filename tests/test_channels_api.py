@@ -205,3 +205,23 @@ def test_it_lists_each_bad_setting_and_stores_none_of_them(client, auth):
         "webhook_secret",
     ]
     assert client.get("/api/settings", headers=auth).get_json()["default_country"] is None
+
+
+def test_it_uses_settings_saved_by_another_process(client, auth, config, twilio, monkeypatch):
+    from backend.app import create_app
+    from backend.channels import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "REFRESH_S", 0.0)
+    other_process = create_app(config).extensions["bulkmsg"]
+    try:
+        client.put("/api/channels/sms", json=twilio.settings(), headers=auth)
+        before = other_process.parts["channels"].instance(1, "sms")
+
+        client.put("/api/channels/sms", json=twilio.settings(from_number="+15005550001"), headers=auth)
+        after = other_process.parts["channels"].instance(1, "sms")
+
+        assert before.from_number == "+15005550006" and after.from_number == "+15005550001"
+        assert other_process.parts["channels"].instance(1, "sms") is after, "unchanged settings keep the instance"
+    finally:
+        other_process.parts["channels"].close_all()
+        other_process.db.dispose()
