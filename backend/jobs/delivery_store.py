@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Table, and_, any_, bindparam, case, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import Session
 
 from backend.store.models import Communication, Message
@@ -133,7 +133,7 @@ def final_communications(session: Session, message_ids: Sequence[int]) -> dict[i
             select(*columns)
             .where(c.message_id == any_(bindparam("ids", list(message_ids), type_=ARRAY(BigInteger))))
             .where(c.success.is_not(None))
-            .distinct(c.message_id)
+            .ext(distinct_on(c.message_id))
             .order_by(c.message_id, c.id)
         )
         rows = session.execute(query).all()
