@@ -137,7 +137,19 @@ class ChannelManager:
                 if any(current.get(key) != value for key, value in expect.items()):
                     return False
             self.services.secrets.save(session, account_id, name, values)
+        self._note_own_secrets(account_id, name, values)
         return True
+
+    def _note_own_secrets(self, account_id: int, name: str, values: dict[str, str | None]) -> None:
+        """A live instance saved its own secrets (renewed tokens): it is not stale, so keep it on the next check."""
+        key = (account_id, name)
+        with self._lock:
+            snapshot = self._snapshots.get(key)
+            if snapshot is None or key not in self._instances:
+                return
+            settings, secrets, public_url = snapshot
+            merged = {k: v for k, v in {**secrets, **values}.items() if v is not None}
+            self._snapshots[key] = (settings, merged, public_url)
 
     def forget(self, account_id: int, name: str) -> None:
         """Close and drop the live instance (after new settings, or a disconnect)."""
