@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 
 from backend.channels.base import DeliveryReport
 from backend.communications import record_communication
-from backend.store.models import Event, Message, utcnow
+from backend.store.models import Event, Message, UTCDateTime, utcnow
 from backend.webhooks.communications import signature
 
 
@@ -102,3 +102,34 @@ def events_total(services: Any) -> int:
 def signed(secret: str, body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     return raw, {"Content-Type": "application/json", "X-Bulkmsg-Signature": signature(secret, raw)}
+
+
+def add_sent_bulk(services: Any, n: int, *, final_every: int = 3) -> None:
+    """`n` sent messages due now in one statement; all but each `final_every`-th get a final communication."""
+    dialect = services.db.dialect
+    numbers = (
+        ("", "generate_series(1, :n) AS seq(i)")
+        if dialect == "postgresql"
+        else ("WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n) ", "seq")
+    )
+    false, true = ("false", "true") if dialect == "postgresql" else ("0", "1")
+    at = utcnow() - timedelta(seconds=1)
+    with services.db.write() as session:
+        session.execute(
+            text(
+                f"{numbers[0]}INSERT INTO messages (account_id, channel, recipient, body, sender_type, sender_id, "
+                "status, attempts, next_attempt_at, provider_message_id, delivery_expired, delivery_check_attempts, "
+                "delivery_next_check_at, metadata, created_at, updated_at, sent_at) "
+                f"SELECT 1, 'smtp', 'bulk' || i || '@example.org', 'Hello', 'campaign', '1', 'sent', 1, :at, "
+                f"'pm-bulk-' || i, {false}, 0, :at, '{{}}', :at, :at, :at FROM {numbers[1]}"
+            ).bindparams(bindparam("at", type_=UTCDateTime)),
+            {"n": n, "at": at},
+        )
+        session.execute(
+            text(
+                "INSERT INTO communications (account_id, message_id, provider, provider_event_id, provider_status, "
+                f"success, payload, received_at) SELECT account_id, id, 'test', 'bulk-' || id, 'delivered', {true}, "
+                f"'{{}}', :at FROM messages WHERE id % {final_every} <> 0"
+            ).bindparams(bindparam("at", type_=UTCDateTime)),
+            {"at": at},
+        )
