@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -96,3 +97,49 @@ def test_it_explains_a_bad_setting_instead_of_opening(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "BULKMSG_LOG_LEVEL" in done.stderr
+
+
+def test_it_pauses_a_running_campaign_when_the_window_closes(tmp_path: Path, make_config: Any) -> None:
+    require(qt_available(), "pywebview with Qt is not installed (pip install 'pywebview[qt]')")
+    import requests
+
+    from backend.server import start_app_server
+    from tests.fakes.twilio import FakeTwilio
+    from tests.helpers import bearer
+
+    data_dir = tmp_path / "data"
+    with FakeTwilio() as twilio:
+        # A campaign left running by an earlier session, sending one message a minute.
+        earlier = start_app_server(make_config(data_dir=data_dir, jobs=True))
+        try:
+            call = lambda method, path, **kw: requests.request(  # noqa: E731
+                method, earlier.url + path, headers=bearer(earlier.token), timeout=15, **kw
+            )
+            assert call("PUT", "/api/channels/sms", json=twilio.settings()).ok
+            for i in range(1, 4):
+                assert call("POST", "/api/contacts", json={"name": f"Ana {i}", "phone": f"+1415555010{i}"}).ok
+            body = {
+                "name": "Slow",
+                "channel": "sms",
+                "body": "Hi",
+                "recipients": {"all": True},
+                "rate": {"per_minute": 1},
+            }
+            campaign = call("POST", "/api/campaigns", json=body).json()
+            assert call("POST", f"/api/campaigns/{campaign['id']}/start").json()["status"] == "running"
+        finally:
+            earlier.stop(pause_campaigns=False)
+
+        shot = screenshot_dir(tmp_path) / "desktop-with-campaign.png"
+        done, report = run_desktop(tmp_path, "--screenshot", str(shot))
+        assert done.returncode == 0, f"{report.get('error')}\n{done.stderr[-3000:]}"
+
+        after = start_app_server(make_config(data_dir=data_dir, jobs=False))
+        try:
+            status = requests.get(
+                f"{after.url}/api/campaigns/{campaign['id']}", headers=bearer(after.token), timeout=15
+            ).json()
+        finally:
+            after.stop(pause_campaigns=False)
+    assert status["status"] == "paused", status
+    assert status["counts"]["sent"] < 3

@@ -42,15 +42,20 @@ export async function mount(root, params) {
       })))));
   };
 
+  let reloadTimer = null;
+  const reloadSoon = () => {
+    if (!reloadTimer) reloadTimer = setTimeout(() => { reloadTimer = null; load(); }, 1000);
+  };
   const offs = [
     on('campaign', (c) => {
       const row = rows.get(String(c.id));
       if (row) row.update(c); else load();
     }),
+    on('events', (batch) => { if (batch.some((e) => e.type === 'send.progress' || e.type === 'message.updated')) reloadSoon(); }),
     on('resync', load),
   ];
   await load();
-  return () => offs.forEach((off) => off());
+  return () => { offs.forEach((off) => off()); clearTimeout(reloadTimer); };
 }
 
 function campaignRow(c) {

@@ -96,7 +96,7 @@ export async function mount(root) {
   const offs = [
     on('channels', drawChannels),
     on('campaign', refreshSoon),
-    on('events', (batch) => { if (batch.some((e) => e.type === 'message.updated')) refreshSoon(); }),
+    on('events', (batch) => { if (batch.some((e) => e.type === 'message.updated' || e.type === 'send.progress')) refreshSoon(); }),
     on('resync', () => { loadChannels(); loadCampaigns(); loadDelivery(); }),
   ];
   return () => { offs.forEach((off) => off()); log.destroy(); clearTimeout(refreshTimer); };
