@@ -21,7 +21,11 @@ export async function mount(root, params) {
   const load = async () => {
     try {
       const page = await api.get(`/api/campaigns${qs({ limit: 200 })}`);
-      draw(page.items || page);
+      const items = page.items || page;
+      // Same campaigns as shown: update the rows in place (keeps focus and scroll); otherwise redraw.
+      if (items.length && items.length === rows.size && items.every((c) => rows.has(String(c.id)))) {
+        items.forEach((c) => rows.get(String(c.id)).update(c));
+      } else draw(items);
     } catch (error) {
       replace(box, errorNotice(error, 'The campaigns could not be loaded.'));
     }

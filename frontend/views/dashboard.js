@@ -52,15 +52,14 @@ export async function mount(root) {
       return;
     }
     replace(campaignsBox, items.map((c) => {
-      const live = state.campaigns.get(String(c.id)) || c;
-      const counts = live.counts || c.counts || {};
+      const counts = c.counts || {};
       return h('div', { class: 'campaign-row', dataset: { campaign: c.id } },
         h('div', { class: 'stack', style: { gap: '2px', minWidth: 0 } },
           h('a', { href: `#/campaigns/${c.id}` }, c.name || `Campaign ${c.id}`),
           h('span', { class: 'muted small' }, `${channelName(c.channel)} · ${relative(c.created_at || c.created)}`)),
         h('div', { class: 'stack', style: { gap: '4px' } }, progressBar(counts, `${c.name} progress`),
           h('span', { class: 'muted small num' }, `${num(doneCount(counts))} / ${num(counts.total)} · ${pct(doneCount(counts), counts.total)}`)),
-        campaignPill(live.status || c.status));
+        campaignPill(c.status));
     }));
   };
 
