@@ -143,3 +143,20 @@ def test_it_pauses_a_running_campaign_when_the_window_closes(tmp_path: Path, mak
             after.stop(pause_campaigns=False)
     assert status["status"] == "paused", status
     assert status["counts"]["sent"] < 3
+
+
+def test_it_installs_a_launcher_that_opens_the_desktop_app(tmp_path: Path) -> None:
+    import configparser
+
+    from desktop.install import install
+
+    executable = tmp_path / "venv" / "bin" / "bulkmsg-desktop"
+    launcher = install(tmp_path / "home", executable)
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str  # type: ignore[assignment,method-assign]
+    entry.read(launcher)
+    desktop_entry = entry["Desktop Entry"]
+    assert desktop_entry["Type"] == "Application"
+    assert desktop_entry["Exec"] == str(executable)
+    assert desktop_entry["Terminal"] == "false"
+    assert (tmp_path / "home/.local/share/icons/hicolor/scalable/apps" / f"{desktop_entry['Icon']}.svg").exists()
