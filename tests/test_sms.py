@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from backend.channels.base import ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.sms import SmsChannel
@@ -198,3 +207,85 @@ def test_it_keeps_the_stored_token_when_the_form_sends_the_mask():
 
 def _settings_of(fake: FakeTwilio) -> dict[str, Any]:
     return {"account_sid": fake.account_sid, "auth_token": fake.auth_token, "from_number": "+15005550006"}
+
+
+@contextmanager
+def local_server(handler: type[BaseHTTPRequestHandler], tls_dir: Path | None = None) -> Iterator[str]:
+    """A throwaway HTTP(S) server on loopback; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    scheme = "http"
+    if tls_dir is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*self_signed(tls_dir))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def self_signed(directory: Path) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+class Redirecting(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(301)
+        self.send_header("Location", "https://api.twilio.com" + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_it_retries_when_the_providers_certificate_cannot_be_verified(tmp_path):
+    fake = FakeTwilio()
+    with local_server(Redirecting, tls_dir=tmp_path) as url:
+        channel = SmsChannel(
+            *SmsChannel.validate_settings({**_settings_of(fake), "api_base_url": url}),
+            ChannelContext(account_id=1, data_dir=tmp_path),
+        )
+        with pytest.raises(SendError) as error:
+            channel.send(outbound())
+        with pytest.raises(SendError, match="its TLS certificate could not be verified"):
+            channel.verify()
+
+    assert not error.value.uncertain and not error.value.permanent
+    assert error.value.reason == "the SMS provider's TLS certificate could not be verified"
+
+
+def test_it_pauses_instead_of_following_a_redirect_with_the_message(tmp_path):
+    fake = FakeTwilio()
+    with local_server(Redirecting) as url:
+        channel = SmsChannel(
+            *SmsChannel.validate_settings({**_settings_of(fake), "api_base_url": url}),
+            ChannelContext(account_id=1, data_dir=tmp_path),
+        )
+        with pytest.raises(SendError) as error:
+            channel.send(outbound())
+
+    assert error.value.pause_campaign and not error.value.permanent
+    assert "check api_base_url" in error.value.reason

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -174,7 +175,7 @@ class SmsChannel(Channel):
             raise SendError("Twilio did not accept the Account SID and Auth Token (401): check both in the console.")
         if response.status_code == 404:
             raise SendError(f"{self.base_url} knows no account with this Account SID (404).")
-        if response.status_code >= 400:
+        if response.status_code != 200:
             raise SendError(f"{self.base_url} could not check the account (HTTP {response.status_code}); try again.")
         account = _json(response)
         status = str(account.get("status") or "active")
@@ -206,6 +207,10 @@ class SmsChannel(Channel):
         body = _json(response)
         code = body.get("code")
         text = self._clean(str(body.get("message") or ""))
+        if 300 <= status < 400:
+            return SendError(
+                f"{self.base_url} redirected the request (HTTP {status}): check api_base_url", pause_campaign=True
+            )
         if status == 429 or code == 20429:
             return SendError("Twilio asked to slow down (429)", retry_after=_retry_after(response))
         if status >= 500:
@@ -283,8 +288,11 @@ def _url_setting(value: Any, name: str, problem: Any) -> str | None:
 
 def _send_failure(exc: requests.RequestException) -> SendError:
     """Whether a failed POST may have reached the provider decides between a retry and `uncertain`."""
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.ProxyError):
         return SendError(f"could not reach the SMS provider: {_network_reason(exc)}")
+    if isinstance(exc, requests.exceptions.SSLError) and _caused_by(exc, ssl.SSLCertVerificationError):
+        # The certificate is checked in the handshake, before the request: nothing was sent.
+        return SendError("the SMS provider's TLS certificate could not be verified")
     if isinstance(exc, requests.ConnectionError) and _before_request(exc):
         return SendError(f"could not reach the SMS provider: {_network_reason(exc)}")
     if isinstance(exc, requests.ReadTimeout):
@@ -294,11 +302,16 @@ def _send_failure(exc: requests.RequestException) -> SendError:
 
 def _before_request(exc: BaseException) -> bool:
     """True when the connection was never made (refused, DNS), so nothing was written."""
+    return _caused_by(exc, NewConnectionError | NameResolutionError | ConnectionRefusedError)
+
+
+def _caused_by(exc: BaseException, kinds: Any) -> bool:
+    """Whether `exc` or an error it wraps (urllib3's `reason`, an argument, the cause) is one of `kinds`."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+        if isinstance(current, kinds):
             return True
         reason = getattr(current, "reason", None)
         if isinstance(reason, BaseException):
@@ -314,6 +327,10 @@ def _network_reason(exc: requests.RequestException) -> str:
         return "connection timed out"
     if isinstance(exc, requests.ReadTimeout):
         return "no answer in time"
+    if isinstance(exc, requests.exceptions.SSLError):
+        if _caused_by(exc, ssl.SSLCertVerificationError):
+            return "its TLS certificate could not be verified"
+        return "TLS error"
     if isinstance(exc, requests.ConnectionError):
         return "connection refused or name not found" if _before_request(exc) else "connection dropped"
     return type(exc).__name__
