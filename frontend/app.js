@@ -40,7 +40,10 @@ async function render() {
   const { route, params } = parseRoute();
   const seq = ++routeSeq;
   for (const link of document.querySelectorAll('#nav a')) {
-    if (link.dataset.route === route.name) link.setAttribute('aria-current', 'page');
+    if (link.dataset.route === route.name) {
+      link.setAttribute('aria-current', 'page');
+      link.scrollIntoView({ block: 'nearest', inline: 'nearest' }); // the narrow layout scrolls the nav sideways
+    }
     else link.removeAttribute('aria-current');
   }
   const main = document.getElementById('main');
