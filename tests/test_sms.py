@@ -186,11 +186,17 @@ def test_it_reads_delivery_status_back_by_sid(twilio, tmp_path):
 def test_it_lists_every_settings_problem_at_once():
     with pytest.raises(SettingsError) as error:
         SmsChannel.validate_settings(
-            {"account_sid": "nope", "from_number": "12", "api_base_url": "ftp://x", "colour": "red"}
+            {
+                "account_sid": "nope",
+                "from_number": "12",
+                "api_base_url": "ftp://x",
+                "public_url": "https://" + "x" * 3000,
+                "colour": "red",
+            }
         )
 
     fields = {d["field"]: d["reason"] for d in error.value.details}
-    assert set(fields) == {"account_sid", "auth_token", "from_number", "api_base_url", "colour"}
+    assert set(fields) == {"account_sid", "auth_token", "from_number", "api_base_url", "public_url", "colour"}
     assert fields["colour"] == "unknown setting"
 
 

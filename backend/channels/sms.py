@@ -53,6 +53,7 @@ DEFAULT_API_BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
 CALLBACK_PATH = "/webhooks/twilio/status"
 MAX_BODY_LENGTH = 1600
+MAX_URL_LENGTH = 2000
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 20.0
 TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -273,7 +274,7 @@ def e164(raw: str, default_country: str | None = None) -> str | None:
 def _url_setting(value: Any, name: str, problem: Any) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         problem(name, "must be a URL")
         return None
     parts = urlsplit(value.strip())
