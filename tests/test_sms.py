@@ -200,6 +200,15 @@ def test_it_lists_every_settings_problem_at_once():
     assert fields["colour"] == "unknown setting"
 
 
+def test_it_refuses_a_token_that_basic_auth_cannot_carry():
+    fake = FakeTwilio()
+
+    with pytest.raises(SettingsError) as error:
+        SmsChannel.validate_settings({**_settings_of(fake), "auth_token": "t\u00f6ken-\u00e9"})
+
+    assert [d["field"] for d in error.value.details] == ["auth_token"]
+
+
 def test_it_keeps_the_stored_token_when_the_form_sends_the_mask():
     fake = FakeTwilio()
     current = _settings_of(fake)

@@ -44,7 +44,7 @@ from backend.channels.base import (
     SendError,
     SettingsError,
 )
-from backend.channels.sms_errors import delivery_error_text, refusal
+from backend.channels.sms_errors import DELIVERY_ERRORS, delivery_error_text, refusal
 from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -130,17 +130,24 @@ class SmsChannel(Channel):
             problem("account_sid", "required: the Account SID from the Twilio console (AC followed by 32 hex digits)")
         else:
             sid = sid.strip()
-            pattern = TWILIO_SID if urlsplit(base_url).hostname == "api.twilio.com" else OTHER_SID
-            if not pattern.match(sid):
-                problem("account_sid", "must be AC followed by 32 hex digits")
+            if urlsplit(base_url).hostname == "api.twilio.com":
+                if not TWILIO_SID.match(sid):
+                    problem("account_sid", "must be AC followed by 32 hex digits")
+            elif not OTHER_SID.match(sid):
+                problem("account_sid", "must be at most 64 letters, digits, - or _")
 
         token = raw.get("auth_token")
         if token is None or token == MASK:
             token = current.get("auth_token")
         if not isinstance(token, str) or not token.strip():
             problem("auth_token", "required: the Auth Token from the Twilio console")
-        elif len(token.strip()) > 128 or any(ch.isspace() for ch in token.strip()):
-            problem("auth_token", "must be one word of at most 128 characters")
+        elif (
+            len(token.strip()) > 128
+            or not token.strip().isascii()
+            or not token.strip().isprintable()
+            or any(ch.isspace() for ch in token.strip())
+        ):
+            problem("auth_token", "must be one word of at most 128 plain (ASCII) characters")
 
         from_number = raw.get("from_number", current.get("from_number"))
         if not isinstance(from_number, str) or not from_number.strip():
@@ -237,7 +244,12 @@ class SmsChannel(Channel):
             return None
         code = body.get("error_code")
         error_code = str(code) if code not in (None, "") else None
-        error_text = self._clean(str(body.get("error_message") or "")) or delivery_error_text(error_code)
+        # Our own words for the codes we know; otherwise the provider's short text, or the code.
+        error_text = (
+            DELIVERY_ERRORS.get(error_code or "")
+            or self._clean(str(body.get("error_message") or ""))
+            or delivery_error_text(error_code)
+        )
         return DeliveryReport(
             provider="twilio",
             provider_event_id=f"{provider_message_id}:{status}",
