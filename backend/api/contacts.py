@@ -6,6 +6,7 @@ import json
 from typing import IO, Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
 from backend.contacts import service
@@ -13,7 +14,7 @@ from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
 from backend.contacts.reading import ImportFileError, Table, open_table
 from backend.dispatch.campaign_hooks import read_unsubscribe_token
-from backend.errors import bad_request, json_body
+from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
 from backend.store.models import Contact
 
@@ -106,6 +107,11 @@ def import_contacts() -> Any:
         )
     except ImportFileError as exc:
         raise bad_request(exc.message + " Nothing was imported.", [{"field": "file", "reason": exc.message}]) from None
+    except IntegrityError:
+        # another writer (a second import, a new contact) took one of the file's phones or emails meanwhile
+        raise ApiError(
+            409, "conflict", "The contacts changed while the file was imported. Nothing was imported; try again."
+        ) from None
     return jsonify(result)
 
 

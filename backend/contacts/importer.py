@@ -1,63 +1,48 @@
-"""Importing contacts from a Table into the store.
+"""Importing contacts from a Table into the store, all or nothing.
 
 Contract: `import_table(db, account_id, table, mapping, default_country)` -> {"imported", "updated", "skipped",
-"errors": [{"row", "column", "reason"}]}. Rows are checked (phones to E.164 with the default country, emails
-with email-validator, no DNS) in chunks, in worker processes when `parallel` (the checks are the costly part);
-the chunks are written in order with bulk statements (INSERT executemany; UPDATE by primary key) inside ONE
-write transaction: a file that turns out to be unreadable half-way leaves nothing behind.
+"errors": [{"row", "column", "reason"}]}; raises ImportFileError (nothing written) when the file cannot be read
+to its end, has no rows under its header, or has no phone or email column.
 
-Duplicates merge: a row whose phone or email matches an earlier row or an existing contact of the account
-updates that contact (empty values never overwrite, custom fields are merged). A row whose phone and email
-belong to two different contacts is rejected. A rejected row is reported with its number, column and reason and
-counted in `skipped`; opted-out contacts stay opted out.
+Two passes, so that the write transaction is short and opens only once the whole file has been read:
+1. Read and check: rows are checked in chunks (phones to E.164 with the default country, emails with
+   email-validator, no DNS), in worker processes when `parallel`; checked records are pickled chunk by chunk
+   into an anonymous temporary file. Memory holds one chunk (plus the pool's few in flight), never the file.
+2. Write: ONE write transaction replays the spooled chunks through `merge.write_chunk` (bulk statements).
+A file that turns out to be unreadable half-way fails in pass 1, before anything is written.
+
+Duplicates merge (see `merge`). A rejected row is reported with its number, column and reason, and counted in
+`skipped`; a row with more non-empty cells than the header has columns is rejected (its values slid).
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import pickle
+import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
+from backend.contacts.merge import Record, Result, write_chunk
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.reading import ImportFileError, Table
-from backend.store.models import Contact, utcnow
+from backend.store.models import utcnow
 
-CHUNK = 2000
+log = logging.getLogger(__name__)
+
+CHUNK = 5000
 IN_FLIGHT = 4
 WORKERS = 2
-
-
-@dataclass
-class Record:
-    row: int
-    phone: str | None
-    email: str | None
-    name: str
-    fields: dict[str, str]
-
-
-@dataclass
-class Result:
-    imported: int = 0
-    updated: int = 0
-    skipped: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def reject(self, row: int, column: str | None, reason: str) -> None:
-        self.skipped += 1
-        self.errors.append({"row": row, "column": column, "reason": reason})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"imported": self.imported, "updated": self.updated, "skipped": self.skipped, "errors": self.errors}
-
+#: page cache for the import's write transaction (KiB, negative per SQLite): keeps the unique indexes in memory.
+SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 
 Plan = list[tuple[int, str, str]]  # (cell index, column name, field)
+Problem = tuple[int, str | None, str]
 
 
 def plan_of(table: Table, mapping: dict[str, str]) -> Plan:
@@ -70,11 +55,17 @@ def plan_of(table: Table, mapping: dict[str, str]) -> Plan:
     return plan
 
 
-def check_rows(rows: list[tuple[int, list[str]]], plan: Plan, country: str | None) -> tuple[list[Record], list]:
+def check_rows(
+    rows: list[tuple[int, list[str]]], plan: Plan, country: str | None, width: int
+) -> tuple[list[Record], list[Problem]]:
     """Turn raw rows into Records; returns (records, [(row, column, reason)]). Runs in worker processes."""
     records: list[Record] = []
-    problems: list[tuple[int, str | None, str]] = []
+    problems: list[Problem] = []
     for number, cells in rows:
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            reason = f"this row has {len(cells)} cells but the header has {width} (an unquoted delimiter?)"
+            problems.append((number, None, reason))
+            continue
         values = {"phone": "", "email": "", "name": "", "first_name": "", "last_name": ""}
         columns: dict[str, str] = {}
         custom: dict[str, str] = {}
@@ -109,14 +100,46 @@ def import_table(
 ) -> dict[str, Any]:
     plan = plan_of(table, mapping)
     result = Result()
-    with db.write() as session:
-        for records, problems in _checked_chunks(table, plan, country, parallel):
-            rejected = {p[0] for p in problems}
-            result.skipped += len(rejected)
-            result.errors.extend({"row": r, "column": c, "reason": why} for r, c, why in problems)
-            _upsert(session, account_id, records, result)
-    result.errors.sort(key=lambda e: e["row"])
-    return result.as_dict()
+    with tempfile.TemporaryFile(prefix="bulkmsg-import-") as spool:
+        chunks = _check_into(spool, table, plan, country, parallel, result)
+        spool.seek(0)
+        now = utcnow()
+        with db.write() as session:
+            if db.is_sqlite:
+                session.execute(text(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}"))
+            try:
+                for _ in range(chunks):
+                    # our own spool, written above by this process: nothing untrusted is unpickled
+                    rows = pickle.load(spool)  # noqa: S301
+                    write_chunk(session, account_id, [Record(*row) for row in rows], result, now)
+            finally:
+                if db.is_sqlite:
+                    session.execute(text("PRAGMA cache_size = -2000"))  # the pooled connection's default again
+    outcome = result.as_dict()
+    log.info(
+        "import into account %s: %s imported, %s updated, %s skipped",
+        account_id,
+        outcome["imported"],
+        outcome["updated"],
+        outcome["skipped"],
+    )
+    return outcome
+
+
+def _check_into(spool: IO[bytes], table: Table, plan: Plan, country: str | None, parallel: bool, result: Result) -> int:
+    """Pass 1: check every row, pickle each chunk's records into `spool`; returns the number of chunks."""
+    chunks = seen = 0
+    for records, problems, size in _checked_chunks(table, plan, country, parallel):
+        seen += size
+        result.skipped += len({p[0] for p in problems})
+        result.errors.extend({"row": r, "column": c, "reason": why} for r, c, why in problems)
+        if records:
+            rows = [(r.row, r.phone, r.email, r.name, r.fields) for r in records]
+            pickle.dump(rows, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            chunks += 1
+    if seen == 0:
+        raise ImportFileError("The file has only a header row: there are no contacts under its header.")
+    return chunks
 
 
 def _chunks(table: Table) -> Iterator[list[tuple[int, list[str]]]]:
@@ -132,102 +155,20 @@ def _chunks(table: Table) -> Iterator[list[tuple[int, list[str]]]]:
 
 def _checked_chunks(
     table: Table, plan: Plan, country: str | None, parallel: bool
-) -> Iterator[tuple[list[Record], list]]:
+) -> Iterator[tuple[list[Record], list[Problem], int]]:
+    width = len(table.columns)
     if not parallel:
         for chunk in _chunks(table):
-            yield check_rows(chunk, plan, country)
+            yield (*check_rows(chunk, plan, country, width), len(chunk))
         return
     # Spawned (not forked) workers: this process runs threads whose locks a fork would copy mid-use.
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque[Future] = deque()
+        pending: deque[tuple[Future, int]] = deque()
         for chunk in _chunks(table):
-            pending.append(pool.submit(check_rows, chunk, plan, country))
+            pending.append((pool.submit(check_rows, chunk, plan, country, width), len(chunk)))
             if len(pending) >= IN_FLIGHT:
-                yield pending.popleft().result()
+                future, size = pending.popleft()
+                yield (*future.result(), size)
         while pending:
-            yield pending.popleft().result()
-
-
-def _upsert(session: Session, account_id: int, records: list[Record], result: Result) -> None:
-    merged = _merge_within(records, result)
-    phones = [r.phone for r in merged if r.phone]
-    emails = [r.email for r in merged if r.email]
-    if not merged:
-        return
-    found = session.execute(
-        select(Contact.id, Contact.phone, Contact.email, Contact.name, Contact.fields).where(
-            Contact.account_id == account_id, or_(Contact.phone.in_(phones), Contact.email.in_(emails))
-        )
-    ).all()
-    by_phone = {row.phone: row for row in found if row.phone}
-    by_email = {row.email: row for row in found if row.email}
-    now = utcnow()
-    inserts: list[dict[str, Any]] = []
-    updates: dict[int, dict[str, Any]] = {}
-    for record in merged:
-        a, b = by_phone.get(record.phone), by_email.get(record.email)
-        if a is not None and b is not None and a.id != b.id:
-            result.reject(record.row, None, f"{record.phone} and {record.email} belong to two different contacts")
-            continue
-        existing = a or b
-        if existing is None:
-            inserts.append(
-                {
-                    "account_id": account_id,
-                    "name": record.name,
-                    "phone": record.phone,
-                    "email": record.email,
-                    "fields": record.fields,
-                    "opted_out": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            result.imported += 1
-            continue
-        base = updates.get(existing.id) or {
-            "id": existing.id,
-            "name": existing.name,
-            "phone": existing.phone,
-            "email": existing.email,
-            "fields": dict(existing.fields or {}),
-            "updated_at": now,
-        }
-        base["name"] = record.name or base["name"]
-        base["phone"] = base["phone"] or record.phone
-        base["email"] = base["email"] or record.email
-        base["fields"] = {**base["fields"], **record.fields}
-        updates[existing.id] = base
-        result.updated += 1
-    if inserts:
-        session.execute(insert(Contact), inserts)
-    if updates:
-        session.execute(update(Contact), list(updates.values()))
-
-
-def _merge_within(records: list[Record], result: Result) -> list[Record]:
-    """Rows of one chunk that name the same phone or email become one record (later values win)."""
-    by_phone: dict[str, Record] = {}
-    by_email: dict[str, Record] = {}
-    out: list[Record] = []
-    for record in records:
-        a = by_phone.get(record.phone) if record.phone else None
-        b = by_email.get(record.email) if record.email else None
-        if a is not None and b is not None and a is not b:
-            result.reject(record.row, None, f"{record.phone} and {record.email} are on two different earlier rows")
-            continue
-        target = a or b
-        if target is None:
-            out.append(record)
-            target = record
-        else:
-            target.name = record.name or target.name
-            target.phone = target.phone or record.phone
-            target.email = target.email or record.email
-            target.fields.update(record.fields)
-            result.updated += 1
-        if target.phone:
-            by_phone[target.phone] = target
-        if target.email:
-            by_email[target.email] = target
-    return out
+            future, size = pending.popleft()
+            yield (*future.result(), size)

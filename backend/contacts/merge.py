@@ -1,0 +1,175 @@
+"""Writing checked contacts into the store, merging with what is there (one chunk at a time, bulk statements).
+
+Contract: `write_chunk(session, account_id, records, result, now)` runs inside the caller's write transaction.
+Rows of the chunk that share a phone or an email become one record (later non-empty values win); each record
+then updates the account's contact with that phone or email (a non-empty value replaces the stored one, an
+empty one never does, custom fields are merged, opted-out contacts stay opted out) or becomes a new contact.
+A record whose phone and email belong to two different contacts is rejected into `result`. Statements per
+chunk: two indexed look-ups (phones, emails), one INSERT executemany and one UPDATE-by-id executemany, all on
+the Core table (no ORM objects).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ARRAY, Row, String, any_, bindparam, func, insert, literal_column, select, update
+from sqlalchemy.orm import Session
+
+from backend.store.models import Contact
+
+CONTACTS = Contact.__table__
+_INSERT = insert(CONTACTS)
+_UPDATE = (
+    update(CONTACTS)
+    .where(CONTACTS.c.id == bindparam("_id"))
+    .values(
+        name=bindparam("_name"),
+        phone=bindparam("_phone"),
+        email=bindparam("_email"),
+        fields=bindparam("_fields", type_=CONTACTS.c.fields.type),
+        updated_at=bindparam("_now", type_=CONTACTS.c.updated_at.type),
+    )
+)
+
+
+@dataclass(slots=True)
+class Record:
+    """One checked row: phone in E.164 and email lower-case (at least one of them), name, custom fields."""
+
+    row: int
+    phone: str | None
+    email: str | None
+    name: str
+    fields: dict[str, str]
+
+
+@dataclass
+class Result:
+    imported: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, row: int, column: str | None, reason: str) -> None:
+        self.skipped += 1
+        self.errors.append({"row": row, "column": column, "reason": reason})
+
+    def as_dict(self) -> dict[str, Any]:
+        self.errors.sort(key=lambda e: e["row"])
+        return {"imported": self.imported, "updated": self.updated, "skipped": self.skipped, "errors": self.errors}
+
+
+def write_chunk(session: Session, account_id: int, records: list[Record], result: Result, now: datetime) -> None:
+    merged = merge_within(records, result)
+    if not merged:
+        return
+    by_phone, by_email = _existing(session, account_id, merged)
+    inserts: list[dict[str, Any]] = []
+    updates: dict[int, dict[str, Any]] = {}
+    for record in merged:
+        a = by_phone.get(record.phone) if record.phone else None
+        b = by_email.get(record.email) if record.email else None
+        if a is not None and b is not None and a.id != b.id:
+            result.reject(record.row, None, f"{record.phone} and {record.email} belong to two different contacts")
+            continue
+        existing = a or b
+        if existing is None:
+            inserts.append(
+                {
+                    "account_id": account_id,
+                    "name": record.name,
+                    "phone": record.phone,
+                    "email": record.email,
+                    "fields": record.fields,
+                    "opted_out": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            result.imported += 1
+            continue
+        change = updates.get(existing.id) or {
+            "_id": existing.id,
+            "_name": existing.name,
+            "_phone": existing.phone,
+            "_email": existing.email,
+            "_fields": dict(existing.fields or {}),
+            "_now": now,
+        }
+        change["_name"] = record.name or change["_name"]
+        change["_phone"] = record.phone or change["_phone"]
+        change["_email"] = record.email or change["_email"]
+        change["_fields"].update(record.fields)
+        updates[existing.id] = change
+        result.updated += 1
+    if inserts:
+        session.execute(_INSERT, inserts)
+    if updates:
+        session.execute(_UPDATE, list(updates.values()))
+
+
+def _existing(session: Session, account_id: int, records: list[Record]) -> tuple[dict[str, Row], dict[str, Row]]:
+    """The account's contacts holding any of the records' phones or emails, by phone and by email."""
+    phones = [r.phone for r in records if r.phone]
+    emails = [r.email for r in records if r.email]
+    by_phone: dict[str, Row] = {}
+    by_email: dict[str, Row] = {}
+    # Two look-ups, each on its unique index (one query with OR made SQLite scan the account's contacts), each
+    # with the keys as ONE parameter: thousands of IN (...) parameters cost more to bind than the look-up.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    for column, keys in ((CONTACTS.c.phone, phones), (CONTACTS.c.email, emails)):
+        if not keys:
+            continue
+        if sqlite:
+            wanted = column.in_(select(column_of_json_each()).select_from(json_each(json.dumps(keys))))
+        else:
+            wanted = column == any_(bindparam("keys", keys, type_=ARRAY(String)))
+        for row in session.execute(select(*_FOUND).where(CONTACTS.c.account_id == account_id, wanted)):
+            if row.phone:
+                by_phone[row.phone] = row
+            if row.email:
+                by_email[row.email] = row
+    return by_phone, by_email
+
+
+_FOUND = (CONTACTS.c.id, CONTACTS.c.phone, CONTACTS.c.email, CONTACTS.c.name, CONTACTS.c.fields)
+
+
+def json_each(document: str) -> Any:
+    return func.json_each(document).table_valued("value")
+
+
+def column_of_json_each() -> Any:
+    return literal_column("value")
+
+
+def merge_within(records: list[Record], result: Result) -> list[Record]:
+    """Rows of one chunk that name the same phone or email become one record (later non-empty values win)."""
+    by_phone: dict[str, Record] = {}
+    by_email: dict[str, Record] = {}
+    out: list[Record] = []
+    for record in records:
+        a = by_phone.get(record.phone) if record.phone else None
+        b = by_email.get(record.email) if record.email else None
+        if a is not None and b is not None and a is not b:
+            result.reject(record.row, None, f"{record.phone} and {record.email} are on two different earlier rows")
+            continue
+        target = a or b
+        if target is None:
+            out.append(record)
+            target = record
+        else:
+            target.name = record.name or target.name
+            target.phone = record.phone or target.phone
+            target.email = record.email or target.email
+            target.fields.update(record.fields)
+            result.updated += 1
+        if target.phone:
+            by_phone[target.phone] = target
+        if target.email:
+            by_email[target.email] = target
+    return out

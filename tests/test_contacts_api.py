@@ -1,0 +1,140 @@
+"""Contact routes: list and search, create / change / delete with validation, opt-outs (route, unsubscribe link,
+campaigns), and account isolation."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from backend.dispatch.campaign_hooks import unsubscribe_token
+from tests.helpers import bearer
+
+
+def create(client: Any, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/api/contacts", headers=auth, json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def listing(client: Any, auth: dict[str, str], query: str = "") -> dict[str, Any]:
+    response = client.get(f"/api/contacts{query}", headers=auth)
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_it_lists_searches_and_pages_contacts(client: Any, auth: dict[str, str]) -> None:
+    client.put("/api/settings", headers=auth, json={"default_country": "GB"})
+    for i in range(12):
+        create(client, auth, name=f"Customer {i:02d}", email=f"c{i}@shop.example", phone=f"07911 123{i:03d}")
+    create(client, auth, name="Zoë Müller", email="zoe@other.example")
+
+    page = listing(client, auth, "?limit=5&offset=10")
+    assert page["total"] == 13
+    assert [c["name"] for c in page["items"]] == ["Customer 10", "Customer 11", "Zoë Müller"]
+    assert page["items"][0]["phone"] == "+447911123010"  # national number + the account's default country
+    assert [c["name"] for c in listing(client, auth, "?q=zoë")["items"]] == ["Zoë Müller"]
+    assert listing(client, auth, "?q=SHOP.example&limit=2") == listing(client, auth, "?q=shop&limit=2")
+    assert listing(client, auth, "?q=shop&limit=2")["total"] == 12
+    assert [c["email"] for c in listing(client, auth, "?q=%2B447911123003")["items"]] == ["c3@shop.example"]
+    bad = client.get("/api/contacts?limit=0", headers=auth)
+    assert bad.status_code == 400
+
+
+def test_it_creates_changes_and_deletes_a_contact_with_clear_errors(client: Any, auth: dict[str, str]) -> None:
+    ana = create(client, auth, name="Ana", phone="+351 912 345 678", fields={"city": "Porto"})
+    assert (ana["phone"], ana["email"], ana["opted_out"], ana["fields"]) == (
+        "+351912345678",
+        None,
+        False,
+        {"city": "Porto"},
+    )
+
+    refused = client.post("/api/contacts", headers=auth, json={"name": 5, "phone": "12", "email": "not-an-address"})
+    assert refused.status_code == 400
+    fields = {d["field"] for d in refused.get_json()["details"]}
+    assert fields == {"name", "phone", "email"}
+    nothing = client.post("/api/contacts", headers=auth, json={"name": "Nobody"})
+    assert nothing.get_json()["details"] == [
+        {"field": "phone", "reason": "a contact needs a phone number or an email address"}
+    ]
+    twin = client.post("/api/contacts", headers=auth, json={"phone": "+351912345678"})
+    assert twin.status_code == 409 and "already has this phone number" in twin.get_json()["message"]
+
+    changed = client.patch(f"/api/contacts/{ana['id']}", headers=auth, json={"email": "Ana@Example.PT"})
+    assert changed.get_json()["email"] == "ana@example.pt"
+    bad = client.patch(f"/api/contacts/{ana['id']}", headers=auth, json={"fields": ["not", "an", "object"]})
+    assert bad.status_code == 400 and bad.get_json()["details"][0]["field"] == "fields"
+    assert client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()["email"] == "ana@example.pt"
+
+    assert client.delete(f"/api/contacts/{ana['id']}", headers=auth).status_code == 204
+    assert client.get(f"/api/contacts/{ana['id']}", headers=auth).status_code == 404
+    assert listing(client, auth)["total"] == 0
+
+
+def test_it_keeps_accounts_apart(client: Any, auth: dict[str, str], services: Any) -> None:
+    other = bearer(services.account_token("other"))
+    ana = create(client, auth, name="Ana", email="ana@example.com")
+    data = b"Name,Email\r\nAna B,ana@example.com\r\n"
+    report = client.post("/api/contacts/import", headers=other, data={"file": (io.BytesIO(data), "c.csv")}).get_json()
+    assert report["imported"] == 1  # the same address is a new contact in the other account
+
+    theirs = listing(client, other)
+    assert [c["name"] for c in theirs["items"]] == ["Ana B"] and theirs["total"] == 1
+    assert [c["name"] for c in listing(client, auth)["items"]] == ["Ana"]
+    for method, suffix in (("get", ""), ("patch", ""), ("delete", ""), ("post", "/opt-out")):
+        response = getattr(client, method)(f"/api/contacts/{ana['id']}{suffix}", headers=other, json={"name": "X"})
+        assert response.status_code == 404, (method, suffix)
+    assert client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()["name"] == "Ana"
+
+
+def test_it_never_messages_an_opted_out_contact_again(client: Any, auth: dict[str, str]) -> None:
+    ana = create(client, auth, name="Ana", email="ana@example.com")
+    bo = create(client, auth, name="Bo", email="bo@example.com")
+    campaign = {"name": "News", "channel": "smtp", "subject": "Hi", "body": "Hello {{ name }}"}
+    before = client.post("/api/campaigns", headers=auth, json={**campaign, "recipients": {"all": True}}).get_json()
+    assert before["counts"]["total"] == 2
+
+    out = client.post(f"/api/contacts/{bo['id']}/opt-out", headers=auth).get_json()
+    assert out["opted_out"] is True and out["opted_out_at"]
+    assert out["cancelled_messages"] == 1  # Bo's message still queued in the draft campaign
+    queued = client.get(f"/api/campaigns/{before['id']}/messages?limit=10", headers=auth).get_json()["items"]
+    assert {m["recipient"]: m["status"] for m in queued} == {"ana@example.com": "queued", "bo@example.com": "cancelled"}
+
+    after = client.post("/api/campaigns", headers=auth, json={**campaign, "recipients": {"all": True}})
+    assert after.status_code == 201
+    assert (after.get_json()["counts"]["total"], after.get_json()["opted_out"]) == (1, 1)
+    messages = client.get(f"/api/campaigns/{after.get_json()['id']}/messages", headers=auth).get_json()["items"]
+    assert [m["recipient"] for m in messages] == ["ana@example.com"]
+
+    # importing Bo again (a newer file) neither opts him back in nor makes him reachable
+    data = b"Name,Email\r\nBo Again,bo@example.com\r\n"
+    client.post("/api/contacts/import", headers=auth, data={"file": (io.BytesIO(data), "c.csv")})
+    assert client.get(f"/api/contacts/{bo['id']}", headers=auth).get_json()["opted_out"] is True
+    client.post(f"/api/contacts/{ana['id']}/opt-out", headers=auth)
+    nobody = client.post("/api/campaigns", headers=auth, json={**campaign, "recipients": {"all": True}})
+    assert nobody.status_code == 400
+    assert nobody.get_json()["message"].startswith("None of the chosen contacts can get this message (opted out")
+
+
+def test_it_unsubscribes_through_the_link_by_get_and_by_one_click_post(
+    client: Any, auth: dict[str, str], services: Any
+) -> None:
+    ana = create(client, auth, name="Ana", email="ana@example.com")
+    bo = create(client, auth, name="Bo", email="bo@example.com")
+    key = services.keys.jwt_key
+
+    page = client.get(f"/unsubscribe/{unsubscribe_token(key, 1, ana['id'])}")
+    assert page.status_code == 200 and "You are unsubscribed" in page.get_data(as_text=True)
+    one_click = client.post(
+        f"/unsubscribe/{unsubscribe_token(key, 1, bo['id'])}",
+        data={"List-Unsubscribe": "One-Click"},
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert one_click.status_code == 200
+    assert [c["opted_out"] for c in listing(client, auth)["items"]] == [True, True]
+    again = client.get(f"/unsubscribe/{unsubscribe_token(key, 1, ana['id'])}")
+    assert again.status_code == 200  # a second click is harmless
+
+    forged = client.get(f"/unsubscribe/{unsubscribe_token(b'another key', 1, ana['id'])}")
+    assert forged.status_code == 404 and "not valid" in forged.get_data(as_text=True)
+    assert client.get("/unsubscribe/garbage").status_code == 404
