@@ -13,13 +13,16 @@ from __future__ import annotations
 import os
 import smtplib
 import time
+from typing import Any
 
 from _campaign_setup import SmtpProcess, add_contacts, configure_smtp, make_app, smtp_settings
 from _common import note, result
+from sqlalchemy import select
 
 from backend.channels.base import OutboundMessage
-from backend.channels.email_mime import SMTP_POLICY, build_email
+from backend.channels.email_mime import render_email
 from backend.runtime import Runtime
+from backend.store.models import Campaign
 
 N = int(os.environ.get("BENCH_SMTP_N", "10000"))
 NAIVE_N = min(N, 2000)
@@ -38,8 +41,7 @@ def prebuilt(n: int) -> list[tuple[str, bytes]]:
             body=f"Hello Person {i}",
             sender_type="campaign",
         )
-        mail = build_email(message, "news@example.com", "Bench News")
-        out.append((to, mail.as_bytes(policy=SMTP_POLICY)))
+        out.append((to, render_email(message, "news@example.com", "Bench News").data))
     return out
 
 
@@ -61,6 +63,11 @@ def naive_rate(port: int, messages: list[tuple[str, bytes]]) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
+def campaign_status(services: Any, campaign_id: int) -> str:
+    with services.db.read() as session:
+        return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
+
+
 def campaign_rate(port: int) -> float:
     app, services, auth = make_app()
     account_id = configure_smtp(services, smtp_settings(port))
@@ -78,12 +85,12 @@ def campaign_rate(port: int) -> float:
     runtime.start()
     started = time.perf_counter()
     assert client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth).status_code == 200
-    while True:
-        view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
-        if view["status"] == "completed":
-            break
-        time.sleep(0.25)
+    # The status alone, read straight from the store every 20 ms: polling the API's live counts would compete
+    # with the dispatcher for the interpreter (a dashboard follows the WebSocket events instead).
+    while campaign_status(services, campaign["id"]) != "completed":
+        time.sleep(0.02)
     elapsed = time.perf_counter() - started
+    view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
     runtime.stop()
     services.db.dispose()
     assert view["counts"]["sent"] == N, view["counts"]

@@ -1,8 +1,12 @@
 """Building one outgoing email (shared by the SMTP and Gmail channels).
 
-`build_email(message, from_address, from_name, message_id_domain, unsubscribe=...)` returns an
-`email.message.Message` built with the MIME classes (the `email.headerregistry` machinery of EmailMessage costs
-milliseconds per message, which a bulk run cannot afford); serialise it with `as_bytes(policy=SMTP_POLICY)`:
+`render_email(message, from_address, from_name, message_id_domain, unsubscribe=...)` returns the finished RFC 5322
+bytes (CRLF line ends) and the Message-ID. It writes the MIME structure itself with the email package's own
+encoders (`email.utils.formataddr`, `email.header.Header` for RFC 2047 words, `binascii.b2a_qp` / base64 for
+bodies, `email.utils.encode_rfc2231` for file names): about 10x cheaper than building `email.mime` objects and
+running the Generator, which a bulk run cannot afford. `build_email(...)` returns the same message as an
+`email.message.Message` (compat32, parsed from those bytes) for callers that edit headers; serialise it with
+`as_bytes(policy=SMTP_POLICY)`. The message:
 - multipart/alternative with a plain-text part and an HTML part (when no HTML body is given, the HTML is the plain
   body escaped, with line breaks kept); with attachments the alternative sits inside multipart/mixed;
 - non-ASCII display names and subjects are RFC 2047 encoded; bodies are 7-bit safe (ASCII as is, UTF-8 in
@@ -17,18 +21,18 @@ injection), when an address is not a usable address, or when the subject is miss
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
+import random
 import re
-from email import policy
-from email.charset import BASE64, QP, Charset
-from email.encoders import encode_base64
+import time
+from dataclasses import dataclass
+from email import message_from_bytes, policy
 from email.header import Header
 from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr
-from typing import Any
+from email.utils import encode_rfc2231, format_datetime, formataddr
+from email.utils import quote as quote_param
 from urllib.parse import quote
 
 from backend.channels.base import Attachment, OutboundMessage, SendError
@@ -38,10 +42,6 @@ _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+\.[^@\s<>\
 #: headers a caller may not set through `OutboundMessage.headers` (the builder owns them).
 #: serialise built messages with this: RFC 5322 line ends (CRLF), long lines kept under 998 characters.
 SMTP_POLICY = policy.compat32.clone(linesep="\r\n")
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
-_UTF8_B64 = Charset("utf-8")
-_UTF8_B64.body_encoding = BASE64
 _RESERVED = frozenset(
     {"from", "to", "subject", "message-id", "date", "mime-version", "content-type", "content-transfer-encoding"}
 )
@@ -91,6 +91,65 @@ def html_from_text(body: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A finished message: RFC 5322 bytes with CRLF line ends, and its Message-ID."""
+
+    data: bytes
+    message_id: str
+
+
+def render_email(
+    message: OutboundMessage,
+    from_address: str,
+    from_name: str | None,
+    message_id_domain: str | None = None,
+    *,
+    unsubscribe: str | None = None,
+    unsubscribe_one_click: bool = False,
+) -> RenderedEmail:
+    """The RFC 5322 message for `message` (see the module docstring for the contract).
+
+    `unsubscribe` is a complete List-Unsubscribe value (see `unsubscribe_header`); `unsubscribe_one_click` adds
+    `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058). Raises SendError(permanent=True) for a CR or
+    LF in any header value, an unusable address or a missing subject, before anything is sent.
+    """
+    sender = check_address(from_address, "sender address")
+    recipient = check_address(message.recipient)
+    subject = check_header_value("subject", (message.subject or "").strip())
+    if not subject:
+        raise SendError("the email has no subject", permanent=True)
+    message_id = message_id_for(message.account_id, message.id, message_id_domain or domain_of(sender))
+    headers = [
+        ("From", _display(from_name, sender, "sender name")),
+        ("To", _display(message.recipient_name, recipient, "recipient name")),
+        ("Subject", _encoded(subject)),
+        ("Date", _date_now()),
+        ("Message-ID", message_id),
+    ]
+    if unsubscribe:
+        value = check_header_value("List-Unsubscribe header", unsubscribe)
+        headers.append(("List-Unsubscribe", value.replace(", ", ",\r\n ")))
+        if unsubscribe_one_click:
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    for name, value in message.headers.items():
+        check_header_value("header name", name)
+        if name.lower() in _RESERVED or not _HEADER_NAME.fullmatch(name):
+            raise SendError(f"the header {name!r} cannot be set on a message", permanent=True)
+        headers = [h for h in headers if h[0].lower() != name.lower()]
+        headers.append((name, _encoded(check_header_value(f"{name} header", value))))
+    html_body = message.html_body or html_from_text(message.body)
+    parts = [_text_part(message.body, "plain"), _text_part(html_body, "html")]
+    body, content_type = _multipart("alternative", parts)
+    if message.attachments:
+        attached = [_attachment_part(a) for a in message.attachments]
+        body, content_type = _multipart("mixed", [f"Content-Type: {content_type}\r\n\r\n".encode() + body, *attached])
+    headers.append(("Content-Type", content_type))
+    headers.append(("MIME-Version", "1.0"))
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+    return RenderedEmail(head + b"\r\n" + body, message_id)
+
+
 def build_email(
     message: OutboundMessage,
     from_address: str,
@@ -100,80 +159,100 @@ def build_email(
     unsubscribe: str | None = None,
     unsubscribe_one_click: bool = False,
 ) -> Message:
-    """The RFC 5322 message for `message` (see the module docstring for the contract).
+    """`render_email`'s message as an `email.message.Message` (compat32) that a caller may still edit.
 
-    `unsubscribe` is a complete List-Unsubscribe value (see `unsubscribe_header`); `unsubscribe_one_click` adds
-    `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058) when that value holds an https URL.
-    Serialise with `as_bytes(policy=SMTP_POLICY)` (CRLF line ends).
+    Serialise with `as_bytes(policy=SMTP_POLICY)` (CRLF line ends). Raises SendError like `render_email`.
     """
-    sender = check_address(from_address, "sender address")
-    recipient = check_address(message.recipient)
-    subject = check_header_value("subject", (message.subject or "").strip())
-    if not subject:
-        raise SendError("the email has no subject", permanent=True)
-    html_body = message.html_body or html_from_text(message.body)
-    alternative = MIMEMultipart("alternative", _subparts=[_text(message.body, "plain"), _text(html_body, "html")])
-    mail: Message = alternative
-    if message.attachments:
-        mail = MIMEMultipart("mixed", _subparts=[alternative])
-        for attachment in message.attachments:
-            mail.attach(_attachment(attachment))
-    for part in mail.walk():
-        # The MIME classes stamp MIME-Version on every part; it belongs on the top only.
-        if part is not mail:
-            del part["MIME-Version"]
-    mail["From"] = _display(from_name, sender, "sender name")
-    mail["To"] = _display(message.recipient_name, recipient, "recipient name")
-    mail["Subject"] = _encoded(subject)
-    mail["Date"] = format_datetime(utcnow())
-    mail["Message-ID"] = message_id_for(message.account_id, message.id, message_id_domain or domain_of(sender))
-    if unsubscribe:
-        mail["List-Unsubscribe"] = check_header_value("List-Unsubscribe header", unsubscribe)
-        if unsubscribe_one_click:
-            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    for name, value in message.headers.items():
-        check_header_value("header name", name)
-        if name.lower() in _RESERVED or not re.fullmatch(r"[A-Za-z0-9-]+", name):
-            raise SendError(f"the header {name!r} cannot be set on a message", permanent=True)
-        del mail[name]
-        mail[name] = _encoded(check_header_value(f"{name} header", value))
-    # Headers first, as mail clients show them: move the body's own headers to the end.
-    _put_content_headers_last(mail)
-    return mail
+    rendered = render_email(
+        message,
+        from_address,
+        from_name,
+        message_id_domain,
+        unsubscribe=unsubscribe,
+        unsubscribe_one_click=unsubscribe_one_click,
+    )
+    return message_from_bytes(rendered.data, policy=SMTP_POLICY)
 
 
-def _put_content_headers_last(mail: Message) -> None:
-    items = mail._headers  # type: ignore[attr-defined]
-    mail._headers = [h for h in items if not h[0].lower().startswith(("content-", "mime-"))] + [  # type: ignore[attr-defined]
-        h for h in items if h[0].lower().startswith(("content-", "mime-"))
-    ]
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+_date_cache: tuple[int, str] = (0, "")
 
 
-def _text(text: str, subtype: str) -> MIMEText:
-    # 7bit-safe everywhere (servers without 8BITMIME); base64 is smaller for mostly non-Latin text.
-    if text.isascii() and all(len(line) <= 990 for line in text.splitlines()):
-        return MIMEText(text, subtype, "us-ascii")
+def _date_now() -> str:
+    global _date_cache
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache = (second, format_datetime(utcnow()))
+    return _date_cache[1]
+
+
+def _boundary(parts: list[bytes]) -> str:
+    while True:
+        boundary = f"=_bulkmsg_{random.getrandbits(96):024x}"  # unique, not secret: no syscall
+        marker = boundary.encode("ascii")
+        if not any(marker in part for part in parts):
+            return boundary
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, str]:
+    """The body of a multipart entity and its Content-Type value. Each part is headers + blank line + body."""
+    boundary = _boundary(parts)
+    delimiter = b"--" + boundary.encode("ascii")
+    out = [delimiter + b"\r\n" + part + b"\r\n" for part in parts]
+    body = b"".join(out) + delimiter + b"--\r\n"
+    return body, f'multipart/{subtype};\r\n boundary="{boundary}"'
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+
+
+def _text_part(text: str, subtype: str) -> bytes:
+    """One text/* part, 7-bit safe everywhere (servers without 8BITMIME): ASCII as it is, UTF-8 in
+    quoted-printable, or base64 when most characters are not Latin (base64 is smaller then)."""
+    text = _crlf(text)
+    if text.isascii() and all(len(line) <= 990 for line in text.split("\r\n")):
+        head = f'Content-Type: text/{subtype}; charset="us-ascii"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
+        return head.encode("ascii") + text.encode("ascii")
+    data = text.encode("utf-8")
     non_ascii = sum(1 for ch in text if ord(ch) > 127)
-    charset = _UTF8_B64 if non_ascii * 3 > len(text) else _UTF8_QP
-    return MIMEText(text, subtype, charset)  # type: ignore[arg-type]  # a Charset is accepted at run time
+    if non_ascii * 3 > len(text):
+        encoding, encoded = "base64", _base64_lines(data)
+    else:
+        encoding, encoded = "quoted-printable", binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n'
+    return head.encode("ascii") + encoded
 
 
-def _attachment(attachment: Attachment) -> MIMEBase:
+def _base64_lines(data: bytes) -> bytes:
+    encoded = base64.b64encode(data)
+    return b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
+
+
+def _attachment_part(attachment: Attachment) -> bytes:
     check_header_value("attachment name", attachment.filename)
     maintype, _, subtype = attachment.content_type.partition("/")
-    if not maintype or not subtype or "\n" in attachment.content_type or "\r" in attachment.content_type:
+    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
         maintype, subtype = "application", "octet-stream"
-    part = MIMEBase(maintype, subtype)
-    part.set_payload(attachment.data)
-    encode_base64(part)
-    filename: Any = attachment.filename if attachment.filename.isascii() else ("utf-8", "", attachment.filename)
-    part.add_header("Content-Disposition", "attachment", filename=filename)
-    return part
+    if attachment.filename.isascii():
+        filename = f'filename="{quote_param(attachment.filename)}"'
+    else:
+        filename = "filename*=" + encode_rfc2231(attachment.filename, "utf-8")
+    head = (
+        f"Content-Type: {maintype}/{subtype}\r\nContent-Transfer-Encoding: base64\r\n"
+        f"Content-Disposition: attachment;\r\n {filename}\r\n\r\n"
+    )
+    return head.encode("ascii") + _base64_lines(attachment.data)
 
 
 def _encoded(value: str) -> str:
-    """RFC 2047 for non-ASCII header text; ASCII stays as it is."""
-    return value if value.isascii() else Header(value, "utf-8").encode()
+    """RFC 2047 for non-ASCII (or very long) header text, folded with CRLF; short ASCII stays as it is."""
+    if value.isascii() and len(value) < 900:
+        return value
+    return Header(value, "utf-8" if not value.isascii() else "us-ascii").encode(linesep="\r\n")
 
 
 def _display(name: str | None, address: str, what: str) -> str:

@@ -23,14 +23,13 @@ import threading
 from typing import Any, ClassVar
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
-from backend.channels.email_mime import SMTP_POLICY, build_email, check_address, domain_of, unsubscribe_header
+from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 
 log = logging.getLogger(__name__)
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT_S = 30.0
-_SMTP_POLICY = SMTP_POLICY
 
 
 class SmtpChannel(Channel):
@@ -189,7 +188,7 @@ class SmtpChannel(Channel):
         return unsubscribe_header(self.from_address, message.metadata.get("unsubscribe_url"))
 
     def send(self, message: OutboundMessage) -> str:
-        mail = build_email(
+        mail = render_email(
             message,
             self.from_address,
             self.settings.get("from_name") or None,
@@ -200,7 +199,7 @@ class SmtpChannel(Channel):
         recipient = check_address(message.recipient)
         if not recipient.isascii():
             raise SendError(f"{recipient} has non-ASCII characters, which this channel cannot send to", permanent=True)
-        payload = mail.as_bytes(policy=_SMTP_POLICY)
+        payload = mail.data
         with self._lock:
             for attempt in (1, 2):
                 conn = self._connection()
@@ -213,7 +212,7 @@ class SmtpChannel(Channel):
                         raise SendError(f"Connection to {self._where()} lost: {exc.reason}") from None
                     continue
                 self._data(conn, payload)
-                return str(mail["Message-ID"])
+                return mail.message_id
         raise AssertionError("unreachable")
 
     def _connection(self) -> smtplib.SMTP:

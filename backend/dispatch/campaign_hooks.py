@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from backend.campaigns import lifecycle
 from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
+from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
 from backend.dispatch.dispatcher import Outcome, outbound_from_row
 from backend.dispatch.pacing import Pace, Pacer
-from backend.store.models import Account, Campaign, Message, UTCDateTime, utcnow
+from backend.store.models import Account, Campaign, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,30 +53,28 @@ def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
     return account_id, contact_id
 
 
-#: one prebuilt statement per outcome: counters, the consecutive-error run, and what the bookkeeping needs back.
+#: one prebuilt Core statement per outcome: counters, the consecutive-error run, and what the bookkeeping needs.
+_C = CAMPAIGNS.c
 _COUNTERS = (
-    update(Campaign)
-    .where(Campaign.id == bindparam("p_id"), Campaign.account_id == bindparam("p_account"))
+    update(CAMPAIGNS)
+    .where(_C.id == bindparam("p_id"), _C.account_id == bindparam("p_account"))
     .values(
-        sent_count=Campaign.sent_count + bindparam("p_sent"),
-        failed_count=Campaign.failed_count + bindparam("p_failed"),
-        uncertain_count=Campaign.uncertain_count + bindparam("p_uncertain"),
-        consecutive_errors=case(
-            (bindparam("p_reset") == 1, 0), else_=Campaign.consecutive_errors + bindparam("p_error")
-        ),
+        sent_count=_C.sent_count + bindparam("p_sent"),
+        failed_count=_C.failed_count + bindparam("p_failed"),
+        uncertain_count=_C.uncertain_count + bindparam("p_uncertain"),
+        consecutive_errors=case((bindparam("p_reset") == 1, 0), else_=_C.consecutive_errors + bindparam("p_error")),
         updated_at=bindparam("p_now", type_=UTCDateTime()),
     )
     .returning(
-        Campaign.total,
-        Campaign.sent_count,
-        Campaign.failed_count,
-        Campaign.uncertain_count,
-        Campaign.cancelled_count,
-        Campaign.consecutive_errors,
-        Campaign.status,
-        Campaign.rate,
+        _C.total,
+        _C.sent_count,
+        _C.failed_count,
+        _C.uncertain_count,
+        _C.cancelled_count,
+        _C.consecutive_errors,
+        _C.status,
+        _C.rate,
     )
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -128,7 +127,7 @@ class CampaignHooks:
         self._public_urls[account_id] = (url, now)
         return url
 
-    def outbound(self, session: Session, message: Message) -> OutboundMessage:
+    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
         out = outbound_from_row(message)
         if message.campaign_id is None or message.contact_id is None:
             return out
@@ -139,25 +138,29 @@ class CampaignHooks:
         return out
 
     # -- bookkeeping ------------------------------------------------------------------------------------
-    def after_outcome(self, session: Session, message: Message, outcome: Outcome) -> dict[str, Any]:
+    def after_outcome(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> dict[str, Any]:
         campaign_id = message.campaign_id
         if campaign_id is None:
             return {"current": 1, "total": 1}
         sent = outcome.status == "sent"
         is_error = not sent and not outcome.pause_campaign
-        row = session.execute(
-            _COUNTERS,
-            {
-                "p_id": campaign_id,
-                "p_account": message.account_id,
-                "p_sent": int(sent),
-                "p_failed": int(outcome.status == "failed"),
-                "p_uncertain": int(outcome.status == "uncertain"),
-                "p_error": int(is_error),
-                "p_reset": int(sent),
-                "p_now": utcnow(),
-            },
-        ).one_or_none()
+        row = (
+            session.connection()
+            .execute(
+                _COUNTERS,
+                {
+                    "p_id": campaign_id,
+                    "p_account": message.account_id,
+                    "p_sent": int(sent),
+                    "p_failed": int(outcome.status == "failed"),
+                    "p_uncertain": int(outcome.status == "uncertain"),
+                    "p_error": int(is_error),
+                    "p_reset": int(sent),
+                    "p_now": utcnow(),
+                },
+            )
+            .one_or_none()
+        )
         if row is None:  # the campaign was deleted meanwhile
             return {"current": 1, "total": 1}
         total, n_sent, n_failed, n_uncertain, n_cancelled, run, status, rate = row

@@ -3,22 +3,72 @@
 A claim is one statement that moves due `queued` rows to `sending`, sets the lease and increments attempts;
 it commits before any network call. A result is written only while the lease is still ours: a stale worker's
 late write changes 0 rows.
+
+The claim and the fenced result are the dispatcher's hot path (one of each per message), so both are plain Core
+statements on the `messages` table, built once per shape and executed on the session's connection: no ORM
+entity, identity map or flush is involved. A claim returns `ClaimedMessage` values (the columns a send needs).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.store.models import Campaign, Message, UTCDateTime
 
 #: campaign statuses whose messages may be claimed.
 RUNNING = "running"
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+CAMPAIGNS: Table = Campaign.__table__  # type: ignore[assignment]
+
+
+@dataclass(slots=True)
+class ClaimedMessage:
+    """A message this worker holds the lease of (status `sending`), with what sending and recording need."""
+
+    id: int
+    account_id: int
+    channel: str
+    recipient: str
+    recipient_name: str | None
+    contact_id: int | None
+    campaign_id: int | None
+    subject: str | None
+    body: str
+    html_body: str | None
+    sender_type: str
+    sender_id: str
+    attempts: int
+    next_attempt_at: datetime
+    meta: dict[str, Any] = field(default_factory=dict)
+    status: str = "sending"
+    provider_message_id: str | None = None
+    last_error: str | None = None
+
+
+_RETURNED = (
+    MESSAGES.c.id,
+    MESSAGES.c.account_id,
+    MESSAGES.c.channel,
+    MESSAGES.c.recipient,
+    MESSAGES.c.recipient_name,
+    MESSAGES.c.contact_id,
+    MESSAGES.c.campaign_id,
+    MESSAGES.c.subject,
+    MESSAGES.c.body,
+    MESSAGES.c.html_body,
+    MESSAGES.c.sender_type,
+    MESSAGES.c.sender_id,
+    MESSAGES.c.attempts,
+    MESSAGES.c.next_attempt_at,
+    MESSAGES.c.metadata,
+)
 
 
 def worker_id(role: str) -> str:
@@ -48,8 +98,13 @@ def owner_is_dead(owner: str | None) -> bool:
     return False
 
 
+def connection_of(session: Session | Connection) -> Connection:
+    """The Core connection of a session's transaction (a connection is returned as it is)."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
 def claim_next(
-    session: Session,
+    session: Session | Connection,
     *,
     account_id: int,
     channel: str,
@@ -59,14 +114,15 @@ def claim_next(
     limit: int = 1,
     exclude_campaigns: tuple[int, ...] = (),
     campaigns: bool = True,
-) -> list[Message]:
+) -> list[ClaimedMessage]:
     """Claim up to `limit` due queued messages of one account's channel; returns them (now `sending`).
 
     Campaign messages are claimed only while their campaign is `running`, only when `campaigns` is true (the
     channel's pace allows one now) and never from `exclude_campaigns` (paced or capped campaigns).
-    Conversation messages (campaign_id NULL) are always claimable.
+    Conversation messages (campaign_id NULL) are always claimable. Runs in `session`'s transaction.
     """
-    stmt = _claim_statement(session.get_bind().dialect.name, campaigns, bool(exclude_campaigns), limit)
+    connection = connection_of(session)
+    stmt = _claim_statement(connection.dialect.name, campaigns, bool(exclude_campaigns), limit)
     params: dict[str, Any] = {
         "p_account_id": account_id,
         "p_channel": channel,
@@ -76,8 +132,9 @@ def claim_next(
     }
     if campaigns and exclude_campaigns:
         params["p_excluded"] = list(exclude_campaigns)
-    claimed = list(session.scalars(stmt, params, execution_options={"synchronize_session": False}))
-    claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
+    claimed = [ClaimedMessage(*row[:-1], meta=row[-1] or {}) for row in connection.execute(stmt, params)]
+    if len(claimed) > 1:
+        claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
     return claimed
 
 
@@ -91,66 +148,73 @@ def _claim_statement(dialect: str, campaigns: bool, excluding: bool, limit: int)
     stmt = _STATEMENTS.get(key)
     if stmt is not None:
         return stmt
+    m = MESSAGES.c
     conditions: list[Any] = [
-        Message.status == "queued",
-        Message.channel == bindparam("p_channel"),
-        Message.account_id == bindparam("p_account_id"),
-        Message.next_attempt_at <= bindparam("p_now", type_=UTCDateTime()),
+        m.status == "queued",
+        m.channel == bindparam("p_channel"),
+        m.account_id == bindparam("p_account_id"),
+        m.next_attempt_at <= bindparam("p_now", type_=UTCDateTime()),
     ]
     if not campaigns:
-        conditions.append(Message.campaign_id.is_(None))
+        conditions.append(m.campaign_id.is_(None))
     else:
-        running = select(Campaign.id).where(
-            Campaign.account_id == bindparam("p_account_id"), Campaign.status == RUNNING
+        running = select(CAMPAIGNS.c.id).where(
+            CAMPAIGNS.c.account_id == bindparam("p_account_id"), CAMPAIGNS.c.status == RUNNING
         )
-        conditions.append(or_(Message.campaign_id.is_(None), Message.campaign_id.in_(running)))
+        conditions.append(or_(m.campaign_id.is_(None), m.campaign_id.in_(running)))
     if campaigns and excluding:
         excluded: Any = bindparam("p_excluded", expanding=True)
-        conditions.append(or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(excluded)))
-    due = select(Message.id).where(*conditions).order_by(Message.next_attempt_at, Message.id).limit(limit)
+        conditions.append(or_(m.campaign_id.is_(None), m.campaign_id.not_in(excluded)))
+    due = select(m.id).where(*conditions).order_by(m.next_attempt_at, m.id).limit(limit)
     values = dict(
         status="sending",
         lease_owner=bindparam("p_owner"),
         lease_until=bindparam("p_lease_until", type_=UTCDateTime()),
-        attempts=Message.attempts + 1,
+        attempts=m.attempts + 1,
         updated_at=bindparam("p_now", type_=UTCDateTime()),
     )
     if dialect == "postgresql":
         cte = due.with_for_update(skip_locked=True).cte("due")
-        stmt = update(Message).where(Message.id == cte.c.id).values(**values)
+        stmt = update(MESSAGES).where(m.id == cte.c.id).values(**values)
     else:
-        stmt = update(Message).where(Message.id.in_(due.scalar_subquery())).values(**values)
-    stmt = stmt.returning(Message)
+        stmt = update(MESSAGES).where(m.id.in_(due.scalar_subquery())).values(**values)
+    stmt = stmt.returning(*_RETURNED)
     _STATEMENTS[key] = stmt
     return stmt
 
 
-def finish(session: Session, message_id: int, owner: str, **values: Any) -> bool:
+def finish(session: Session | Connection, message_id: int, owner: str, **values: Any) -> bool:
     """Write a send's result only if the lease is still `owner`'s; False when a stale worker lost it.
 
-    `values` are column values; `attempts` may be an SQL expression (it is kept as given)."""
+    `values` are column values; `attempts` may be an SQL expression (it is kept as given). Runs in `session`'s
+    transaction on its connection (Core; no ORM state is touched)."""
     shape = tuple(sorted(k for k in values if k != "attempts"))
     key = ("finish", shape, "attempts" in values)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        columns = Message.__table__.c
-        assigned: dict[str, Any] = {k: bindparam(f"v_{k}", type_=columns[k].type) for k in shape}
+        columns = MESSAGES.c
+        assigned: dict[str, Any] = {
+            _column_name(k): bindparam(f"v_{k}", type_=columns[_column_name(k)].type) for k in shape
+        }
         if "attempts" in values:
             assigned["attempts"] = values["attempts"]
         stmt = (
-            update(Message)
+            update(MESSAGES)
             .where(
-                Message.id == bindparam("p_mid"),
-                Message.status == "sending",
-                Message.lease_owner == bindparam("p_owner"),
+                columns.id == bindparam("p_mid"),
+                columns.status == "sending",
+                columns.lease_owner == bindparam("p_owner"),
             )
             .values(lease_owner=None, lease_until=None, **assigned)
-            .execution_options(synchronize_session=False)
         )
         _STATEMENTS[key] = stmt
     params = {f"v_{k}": values[k] for k in shape}
-    result = session.execute(stmt, {"p_mid": message_id, "p_owner": owner, **params})
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    result = connection_of(session).execute(stmt, {"p_mid": message_id, "p_owner": owner, **params})
+    return result.rowcount == 1
+
+
+def _column_name(key: str) -> str:
+    return "metadata" if key == "meta" else key
 
 
 def expired_sends(session: Session, now: datetime, limit: int = 1000) -> list[Message]:

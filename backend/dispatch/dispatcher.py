@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from backend.channels.base import Channel, OutboundMessage, SendError
 from backend.channels.registry import channel_class
-from backend.dispatch.claims import claim_next, finish, worker_id
-from backend.store.models import Message, utcnow
+from backend.dispatch.claims import MESSAGES, ClaimedMessage, claim_next, finish, worker_id
+from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ class DispatchHooks(Protocol):
         """When nothing could be claimed: how long until it is worth looking again (capped at 1 s)."""
         ...
 
-    def outbound(self, session: Session, message: Message) -> OutboundMessage: ...
+    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage: ...
 
-    def after_outcome(self, session: Session, message: Message, outcome: Outcome) -> dict[str, Any]:
+    def after_outcome(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> dict[str, Any]:
         """Campaign bookkeeping in the outcome's transaction; returns extra `send.progress` data."""
         ...
 
@@ -77,14 +77,14 @@ class NoHooks:
     def idle_wait_s(self, account_id: int, channel: str) -> float:
         return IDLE_POLL_S
 
-    def outbound(self, session: Session, message: Message) -> OutboundMessage:
+    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
         return outbound_from_row(message)
 
-    def after_outcome(self, session: Session, message: Message, outcome: Outcome) -> dict[str, Any]:
+    def after_outcome(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> dict[str, Any]:
         return {"current": 1, "total": 1}
 
 
-def outbound_from_row(message: Message) -> OutboundMessage:
+def outbound_from_row(message: ClaimedMessage) -> OutboundMessage:
     return OutboundMessage(
         id=message.id,
         account_id=message.account_id,
@@ -187,10 +187,10 @@ class Dispatcher:
         channel_cls = channel_class(self.channel_name)
         self._lease_s = float(getattr(channel_cls, "send_timeout_s", 60.0)) + LEASE_MARGIN_S
         self._max_attempts = channel_cls.max_attempts
-        pending: tuple[Message, Outcome] | None = None
+        pending: tuple[ClaimedMessage, Outcome] | None = None
         while True:
             stopping = self._stop.is_set()
-            claimed: tuple[Message, OutboundMessage] | None = None
+            claimed: tuple[ClaimedMessage, OutboundMessage] | None = None
             if pending is not None or not stopping:
                 try:
                     claimed = self._record_and_claim(pending, not stopping)
@@ -210,9 +210,10 @@ class Dispatcher:
             pending = (message, self._send(message, outbound))
 
     def _record_and_claim(
-        self, pending: tuple[Message, Outcome] | None, may_claim: bool
-    ) -> tuple[Message, OutboundMessage] | None:
+        self, pending: tuple[ClaimedMessage, Outcome] | None, may_claim: bool
+    ) -> tuple[ClaimedMessage, OutboundMessage] | None:
         with self.db.write() as session:
+            connection = session.connection()
             if pending is not None:
                 self.record(session, *pending)
             if not may_claim:
@@ -220,7 +221,7 @@ class Dispatcher:
             # Asked after the previous result was recorded, so that its send already counts for the pace.
             campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
             claimed = claim_next(
-                session,
+                connection,
                 account_id=self.account_id,
                 channel=self.channel_name,
                 owner=self.owner,
@@ -233,7 +234,7 @@ class Dispatcher:
                 return None
             return claimed[0], self.hooks.outbound(session, claimed[0])
 
-    def _send(self, message: Message, outbound: OutboundMessage) -> Outcome:
+    def _send(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
         try:
             provider_id = self._channel().send(outbound)
         except SendError as exc:
@@ -245,7 +246,7 @@ class Dispatcher:
             return Outcome("uncertain", error=f"unexpected error: {type(exc).__name__}")
         return Outcome("sent", provider_message_id=provider_id)
 
-    def record(self, session: Session, message: Message, outcome: Outcome) -> None:
+    def record(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> None:
         """Write the outcome (fenced) and its `send.progress` event in `session`'s transaction."""
         now = utcnow()
         values: dict[str, Any] = {"status": outcome.status, "last_error": outcome.error, "updated_at": now}
@@ -254,8 +255,8 @@ class Dispatcher:
         elif outcome.status == "queued":
             values["next_attempt_at"] = outcome.retry_at or now
             if outcome.pause_campaign:
-                values["attempts"] = Message.attempts - 1  # a pause is not the message's fault
-        if not finish(session, message.id, self.owner, **values):
+                values["attempts"] = MESSAGES.c.attempts - 1  # a pause is not the message's fault
+        if not finish(session.connection(), message.id, self.owner, **values):
             log.warning("message %s: lease lost before its result was written; result dropped", message.id)
             return
         message.status = outcome.status
