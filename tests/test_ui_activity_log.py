@@ -53,6 +53,29 @@ def bulk_events(server: Any, n: int) -> None:
         session.execute(insert(Event), rows)
 
 
+SCROLL = """
+const vp = document.querySelector('.log-viewport');
+const times = [];
+return new Promise((resolve) => {
+  let step = 0, last = performance.now();
+  const tick = (now) => {
+    times.push(now - last); last = now;
+    vp.scrollTop = vp.scrollHeight * (1 - step / 60);
+    if (++step <= 60) requestAnimationFrame(tick); else resolve(times.slice(2));
+  };
+  requestAnimationFrame(tick);
+});
+"""
+
+
+def scroll_frames(driver: Any) -> list[float]:
+    return driver.execute_script(SCROLL)
+
+
+def p90(values: list[float]) -> float:
+    return sorted(values)[int(len(values) * 0.9)]
+
+
 def emit(server: Any, text: str, level: str = "info") -> int:
     services = server.app.extensions["bulkmsg"]
     return services.hub.emit(account_id(server), "send.progress", text, level=level, data={"status": "sent"})
@@ -73,32 +96,20 @@ def test_it_keeps_100000_entries_smooth_filterable_and_replayed(live_server: Any
             "return document.querySelector('.log-viewport').innerText"
         )
 
-        # Scroll from the end to the top in 60 steps, one per frame, and time the frames.
-        frames = driver.execute_script(
-            """
-            const vp = document.querySelector('.log-viewport');
-            const times = [];
-            return new Promise((resolve) => {
-              let step = 0, last = performance.now();
-              const tick = (now) => {
-                times.push(now - last); last = now;
-                vp.scrollTop = vp.scrollHeight * (1 - step / 60);
-                if (++step <= 60) requestAnimationFrame(tick); else resolve(times.slice(2));
-              };
-              requestAnimationFrame(tick);
-            });
-            """
-        )
-        frames.sort()
-        p90 = frames[int(len(frames) * 0.9)]
-        assert p90 < 50, f"scrolling 100,000 entries: 90th percentile frame {p90:.0f} ms"
+        # Scroll from the end to the top in 60 steps, one per frame, and time the frames; then the same over
+        # 100 entries. Virtualised, 100,000 entries scroll like 100 (the machine's own pace is the baseline).
+        full = p90(scroll_frames(driver))
         assert "Sent to +15550000000" in driver.execute_script(
             "return document.querySelector('.log-viewport').innerText"
         )
-
         search = driver.find_element("css selector", ".log-tools input[type=search]")
         search.send_keys("+155500123")
         wait_js(driver, f"return ({LOG_COUNT}).startsWith('100 entries')", what="the text filter")
+        baseline = p90(scroll_frames(driver))
+        assert full <= baseline * 1.5 + 16, (
+            f"frames: 90th percentile {full:.0f} ms over 100,000, {baseline:.0f} ms over 100"
+        )
+
         driver.find_element("css selector", ".log-levels input[value=error]").click()
         wait_js(driver, f"return ({LOG_COUNT}).startsWith('75 entries')", what="the level filter")
         shoot(driver, screenshot_dir(tmp_path), "activity-log-100k-filtered")
@@ -128,16 +139,18 @@ class ServeProcess:
             text=True,
         )
         self.link = ""
+        said: list[str] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
+            said.append(line)
             if "#login=" in line:
                 self.link = line.split()[-1]
                 return
             if not line and self.proc.poll() is not None:
                 break
         self.kill()
-        raise AssertionError("bulkmsg serve did not print its link")
+        raise AssertionError("bulkmsg serve did not print its link:\n" + "".join(said)[-2000:])
 
     def kill(self) -> None:
         self.proc.kill()
@@ -190,6 +203,48 @@ def test_it_reconnects_by_itself_after_a_restart_and_loses_no_event(tmp_path: Pa
                 assert f"while away {i}" in text
             count = driver.execute_script(f"return {LOG_COUNT}")
             assert count.startswith("5 entries"), count  # nothing lost, nothing twice
+            assert js_errors(driver) == []
+    finally:
+        server.kill()
+
+
+def test_it_catches_up_over_http_when_the_server_says_resync(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    server = ServeProcess(data_dir, port)
+    try:
+        with chromium() as driver:
+            driver.get(server.link)
+            wait_view(driver, "dashboard")
+            wait_js(driver, "return document.getElementById('conn').dataset.state === 'live'", what="live")
+            server.kill()
+            wait_js(driver, "return document.getElementById('conn').dataset.state === 'reconnecting'")
+
+            # More events than the socket replays (5,000): the server answers the hello with `resync`.
+            config = Config.from_env({}, data_dir=str(data_dir))
+            services = Services.build(config)
+            try:
+                with services.db.write() as session:
+                    account = get_or_create_account(session, "default").id
+                    rows = [
+                        {
+                            "account_id": account,
+                            "ts": utcnow(),
+                            "type": "send.progress",
+                            "level": "info",
+                            "text": f"missed {i}",
+                            "data": {},
+                        }
+                        for i in range(6000)
+                    ]
+                    session.execute(insert(Event), rows)
+            finally:
+                services.db.dispose()
+
+            server = ServeProcess(data_dir, port)
+            wait_js(driver, f"return ({LOG_COUNT}).startsWith('6,000 ')", timeout=40, what="all 6,000 missed events")
+            text = driver.execute_script("return document.querySelector('.log-viewport').innerText")
+            assert "missed 5999" in text
+            assert driver.execute_script("return document.getElementById('conn').dataset.state") == "live"
             assert js_errors(driver) == []
     finally:
         server.kill()

@@ -44,7 +44,9 @@ export function startSocket() {
     const ws = new WebSocket(`${scheme}://${window.location.host}/ws`);
     socket = ws;
     ws.onopen = () => {
-      ws.send(JSON.stringify({ type: 'hello', ticket, after: state.lastEventId }));
+      // History was loaded over HTTP first, so "after" is always a number: 0 when there was none yet (null
+      // would mean "live only" and lose whatever happened while we were away).
+      ws.send(JSON.stringify({ type: 'hello', ticket, after: state.lastEventId ?? 0 }));
       setConnection('live');
     };
     ws.onmessage = (message) => {
