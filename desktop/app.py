@@ -48,15 +48,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | Any = None) -> int:
     """Run the desktop app. `argv`: command-line words, or the Config `bulkmsg desktop` already built."""
-    given_config = None
+    given_config: Any = None
+    words: Sequence[str] | None = argv
     if argv is not None and not isinstance(argv, list | tuple):
-        given_config, argv = argv, []
-    args = parse_args(argv)
+        given_config, words = argv, []
+    args = parse_args(words)
     started = time.monotonic()
     from backend.config import Config, ConfigError
 
     try:
-        base = given_config or Config.from_env(os.environ, data_dir=args.data_dir)
+        base: Config = given_config or Config.from_env(os.environ, data_dir=args.data_dir)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2

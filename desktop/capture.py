@@ -38,7 +38,7 @@ def grab_window(window: Any, path: Path, *, timeout_s: float = 10.0) -> Path:
 
 def _grab_once(window: Any, timeout_s: float) -> Any:
     """One QImage of the window, taken on the GUI thread."""
-    native = getattr(window, "native", None)
+    native: Any = getattr(window, "native", None)
     if native is None or not hasattr(native, "grab"):
         raise CaptureError("Screenshots need the Qt GUI (pip install 'pywebview[qt]').")
     from qtpy.QtCore import QCoreApplication, QObject, Signal, Slot
@@ -60,7 +60,10 @@ def _grab_once(window: Any, timeout_s: float) -> Any:
 
     grabber = _Grabber()
     _grabbers.append(grabber)
-    grabber.moveToThread(QCoreApplication.instance().thread())
+    app = QCoreApplication.instance()
+    if app is None:
+        raise CaptureError("There is no Qt application to capture (is the window open?).")
+    grabber.moveToThread(app.thread())
     # The grabber lives on the GUI thread, so this emit is delivered there as a queued call.
     grabber.requested.connect(grabber.grab)
     grabber.requested.emit()
