@@ -21,6 +21,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,20 +79,32 @@ class Received:
     message: EmailMessage
     #: the client's (host, port): messages over one reused connection share it.
     peer: tuple[str, int]
+    #: time.monotonic() when the content was accepted.
+    at: float = 0.0
 
 
 @dataclass
 class Handler:
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
+    #: how many more times a refusal in `refuse` is given (absent: for ever).
+    refuse_times: dict[str, int] = field(default_factory=dict)
     drop_data_for: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     count: int = 0
     keep_messages: bool = True
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        answer = self.refuse.get(address.lower())
+        key = address.lower()
+        answer = self.refuse.get(key)
         if answer:
+            left = self.refuse_times.get(key)
+            if left is not None:
+                if left <= 1:
+                    self.refuse.pop(key, None)
+                    self.refuse_times.pop(key, None)
+                else:
+                    self.refuse_times[key] = left - 1
             return answer
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -107,7 +120,8 @@ class Handler:
             if self.keep_messages:
                 parsed = email.message_from_bytes(raw, policy=email.policy.default)
                 peer = tuple(session.peer)
-                self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed, peer))  # type: ignore[arg-type]
+                item = Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed, peer, time.monotonic())  # type: ignore[arg-type]
+                self.received.append(item)
         return "250 Message accepted for delivery"
 
 
@@ -135,8 +149,11 @@ class FakeSmtpServer:
         with self.handler.lock:
             return self.handler.count
 
-    def refuse(self, address: str, answer: str) -> None:
+    def refuse(self, address: str, answer: str, times: int | None = None) -> None:
+        """Answer RCPT TO `address` with `answer` (e.g. "451 4.3.0 Try later"), `times` times or for ever."""
         self.handler.refuse[address.lower()] = answer
+        if times is not None:
+            self.handler.refuse_times[address.lower()] = times
 
     def drop_during_data(self, address: str) -> None:
         self.handler.drop_data_for.add(address.lower())
