@@ -152,6 +152,10 @@ function channelCard(name) {
     connect.disabled = channel.state === 'not_configured' && name !== 'whatsapp';
     connect.title = connect.disabled ? 'Save the settings first.' : '';
     disconnect.hidden = !live;
+    if (authorize) {
+      authorize.disabled = channel.state === 'not_configured';
+      authorize.title = authorize.disabled ? 'Save the OAuth client JSON first.' : '';
+    }
     drawQr(qrBox, state.qr.get(name));
     if (!filledOnce || !form.dirty()) { form.fill(channel.settings || {}); filledOnce = true; }
     if (channel.state === 'not_configured' && !settings.dataset.touched) settings.open = true;
