@@ -43,6 +43,11 @@ def test_it_exchanges_the_login_code_once(client, services) -> None:
 def test_it_refuses_a_foreign_host_and_origin(client, auth) -> None:
     rebound = client.get("/api/health", headers={"Host": "attacker.example"})
     assert rebound.status_code == 403 and rebound.get_json()["error"] == "forbidden_host"
+    for path in ("/", "/oauth/gmail/callback", "/ws"):
+        assert client.get(path, headers={"Host": "attacker.example"}).status_code == 403, path
+    # Signed provider webhooks are judged by their signature, whatever Host a tunnel forwards.
+    tunnelled = client.post("/webhooks/communications", headers={"Host": "hooks.example"}, json={})
+    assert tunnelled.get_json()["error"] != "forbidden_host"
     cross = client.get("/api/events", headers={**auth, "Origin": "http://attacker.example"})
     assert cross.status_code == 403 and cross.get_json()["error"] == "forbidden_origin"
     same = client.get("/api/events", headers={**auth, "Origin": "http://localhost"})

@@ -154,11 +154,6 @@ def test_it_checks_the_url_twilio_called_at_the_public_url(client, auth, service
     assert len(communications(services)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backend/security/guards.py refuses a Host that is only named by the account's public_url "
-    "(a tunnel forwards Twilio's Host header); /webhooks/* should be exempt from the Host check",
-)
 def test_it_accepts_a_callback_forwarded_by_a_tunnel_with_the_public_host(client, auth, services, twilio, job):
     client.put("/api/settings", json={"public_url": "https://example.ngrok.app"}, headers=auth)
     _, sid = sent_sms(client, auth, services, twilio)

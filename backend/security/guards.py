@@ -10,6 +10,10 @@ from backend.security.tokens import Principal, TokenError
 
 #: /api routes reachable without a bearer token.
 PUBLIC_API = frozenset({"/api/health", "/api/session"})
+#: paths that providers and recipients reach through the public URL (a tunnel or proxy forwards its own Host).
+#: Each authenticates every request itself (provider signatures, signed unsubscribe tokens), so the DNS-rebinding
+#: guard, which protects the bearer-token API and the UI, does not apply to them.
+SIGNED_PUBLIC_PREFIXES = ("/webhooks/", "/unsubscribe/")
 
 
 def host_name(host_header: str) -> str:
@@ -29,7 +33,7 @@ def install_guards(app: Flask) -> None:
     @app.before_request
     def _check_host_and_origin() -> None:
         name = host_name(request.host)
-        if name not in allowed:
+        if name not in allowed and not request.path.startswith(SIGNED_PUBLIC_PREFIXES):
             raise ApiError(403, "forbidden_host", f"Host {name!r} is not allowed; add it to BULKMSG_ALLOWED_HOSTS.")
         origin = request.headers.get("Origin")
         # Browsers send the page's own http(s) origin, also on the WebSocket handshake.
