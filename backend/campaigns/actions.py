@@ -74,7 +74,7 @@ def begin(services: Any, account_id: int, campaign_id: int, from_states: tuple[s
         changed = session.execute(
             update(Campaign)
             .where(Campaign.id == campaign_id, Campaign.account_id == account_id, Campaign.status.in_(from_states))
-            .values(status="running", status_reason=None, consecutive_errors=0, updated_at=utcnow())
+            .values(status="running", status_reason=None, resume_at=None, consecutive_errors=0, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         if changed != 1:

@@ -1,5 +1,6 @@
 """The campaign job (every few seconds, in every serving process; coordination happens in the database):
-start `scheduled` campaigns that are due, and complete `running` campaigns that have nothing left to send
+start `scheduled` campaigns that are due, resume campaigns a channel paused until a known time (`resume_at`,
+e.g. Gmail's daily window), and complete `running` campaigns that have nothing left to send
 (the safety net for the dispatcher's own completion check, e.g. when two processes finished the last messages
 together, or the last messages were cancelled)."""
 
@@ -21,7 +22,36 @@ INTERVAL_S = 2.0
 
 def run_campaign_job(services: Any) -> None:
     start_due(services)
+    resume_due(services)
     complete_finished(services)
+
+
+def resume_due(services: Any) -> int:
+    """`paused` campaigns whose `resume_at` has come: verified and running again (fenced on `paused`, so two
+    processes resume one campaign once). A channel that still fails verification keeps it paused, saying why."""
+    with services.db.read() as session:
+        due = session.execute(
+            select(Campaign.id, Campaign.account_id, Campaign.channel).where(
+                Campaign.status == "paused", Campaign.resume_at <= utcnow()
+            )
+        ).all()
+    resumed = 0
+    for campaign_id, account_id, channel in due:
+        try:
+            actions.verify_channel(services, account_id, channel)
+        except ApiError as exc:
+            with services.db.write() as session:
+                campaign = actions.load(session, account_id, campaign_id)
+                if campaign.status == "paused" and campaign.resume_at is not None:
+                    campaign.resume_at, campaign.status_reason = None, exc.message
+                    session.flush()
+                    lifecycle.record_status(
+                        services, session, campaign, f"Campaign paused: {exc.message}", level="warning"
+                    )
+            continue
+        if actions.begin(services, account_id, campaign_id, ("paused",)):
+            resumed += 1
+    return resumed
 
 
 def start_due(services: Any) -> int:

@@ -8,6 +8,7 @@ something outside the dispatcher moved many rows (resume after a crash, retry, c
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, select, update
@@ -91,12 +92,26 @@ def complete_if_done(services: Any, session: Session, campaign: Campaign) -> boo
     return True
 
 
-def pause(services: Any, session: Session, campaign: Campaign, reason: str, *, level: str = "warning") -> bool:
-    """`running` (or `scheduled`) -> `paused` with a reason the user sees; False when it was not running."""
+def pause(
+    services: Any,
+    session: Session,
+    campaign: Campaign,
+    reason: str,
+    *,
+    level: str = "warning",
+    resume_at: datetime | None = None,
+) -> bool:
+    """`running` (or `scheduled`) -> `paused` with a reason the user sees; False when it was not running.
+
+    With `resume_at` (a channel that said when it can send again) the campaign job resumes it then by itself,
+    and the reason says so.
+    """
+    if resume_at is not None:
+        reason = f"{reason} It resumes by itself at {resume_at.strftime('%Y-%m-%d %H:%M UTC')}."
     changed = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign.id, Campaign.status.in_(("running", "scheduled")))
-        .values(status="paused", status_reason=reason, updated_at=utcnow())
+        .values(status="paused", status_reason=reason, resume_at=resume_at, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     if changed != 1:

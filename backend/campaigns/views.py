@@ -73,6 +73,7 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "status": campaign.status,
         "status_reason": campaign.status_reason,
         "scheduled_at": iso(campaign.scheduled_at),
+        "resume_at": iso(campaign.resume_at),
         "started_at": iso(campaign.started_at),
         "completed_at": iso(campaign.completed_at),
         "created_at": iso(campaign.created_at),

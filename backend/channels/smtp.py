@@ -10,11 +10,14 @@ Contract:
   lost or timed out after the message content started -> SendError(uncertain) (the server may have it); lost
   before that -> re-opened once and tried again, else transient. Refused login -> SendError(pause_campaign).
   Returns the Message-ID (deterministic per message, see email_mime).
+- Through SendGrid's relay (host `*.sendgrid.net`) every message carries `X-SMTPAPI` unique_args naming our
+  account and message (backend.webhooks.sendgrid_events), so SendGrid's event webhook maps back to it.
 - Every socket operation has a timeout (timeout_s, default 30 s).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import smtplib
 import socket
@@ -24,6 +27,7 @@ from typing import Any, ClassVar
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
+from backend.webhooks.sendgrid_events import sendgrid_headers
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,8 @@ class SmtpChannel(Channel):
         super().__init__(settings, secrets, context)
         self._conn: smtplib.SMTP | None = None
         self._lock = threading.RLock()
+        #: mail relayed through SendGrid carries our ids (X-SMTPAPI unique_args) so its event webhook maps back.
+        self.via_sendgrid = is_sendgrid_host(str(settings.get("host") or ""))
 
     # -- settings ---------------------------------------------------------------------------------------
     @classmethod
@@ -188,6 +194,8 @@ class SmtpChannel(Channel):
         return unsubscribe_header(self.from_address, message.metadata.get("unsubscribe_url"))
 
     def send(self, message: OutboundMessage) -> str:
+        if self.via_sendgrid:
+            message = dataclasses.replace(message, headers={**message.headers, **sendgrid_headers(message)})
         mail = render_email(
             message,
             self.from_address,
@@ -269,6 +277,12 @@ class SmtpChannel(Channel):
             conn.rset()
         except (smtplib.SMTPException, OSError):
             self._discard()
+
+
+def is_sendgrid_host(host: str) -> bool:
+    """True for SendGrid's SMTP relay (`smtp.sendgrid.net` or any other `*.sendgrid.net` name)."""
+    name = host.strip().rstrip(".").lower()
+    return name == "sendgrid.net" or name.endswith(".sendgrid.net")
 
 
 class _Dropped(Exception):

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, case, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
@@ -78,6 +78,13 @@ _COUNTERS = (
 )
 
 
+_RUNNING_RATES = select(_C.id, _C.rate).where(
+    _C.account_id == bindparam("p_account"), _C.channel == bindparam("p_channel"), _C.status == "running"
+)
+#: how often the running campaigns' paces are read again (a changed rate or a new campaign is seen this fast).
+RUNNING_TTL_S = 2.0
+
+
 class CampaignHooks:
     def __init__(self, services: Any) -> None:
         self.services = services
@@ -86,6 +93,7 @@ class CampaignHooks:
         self._paces: dict[tuple[int, str], tuple[Pace, float]] = {}
         self._public_urls: dict[int, tuple[str | None, float]] = {}
         self._cap_noted: set[int] = set()
+        self._running_read: dict[tuple[int, str], float] = {}
 
     # -- pacing -----------------------------------------------------------------------------------------
     def channel_pace(self, account_id: int, channel: str) -> Pace:
@@ -110,7 +118,21 @@ class CampaignHooks:
         return self.pacer.channel_wait_s(account_id, channel, self.channel_pace(account_id, channel))
 
     def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
+        self._learn_running_paces(account_id, channel)
         return self.pacer.held_campaigns(account_id, channel)
+
+    def _learn_running_paces(self, account_id: int, channel: str) -> None:
+        """The paces of the channel's running campaigns, re-read at most every RUNNING_TTL_S: a campaign's daily
+        cap holds it back from its first claim (after a restart too), not only after its first send here."""
+        key = (account_id, channel)
+        now = time.monotonic()
+        if now - self._running_read.get(key, float("-inf")) < RUNNING_TTL_S:
+            return
+        self._running_read[key] = now
+        with self.services.db.read() as session:
+            rows = session.execute(_RUNNING_RATES, {"p_account": account_id, "p_channel": channel}).all()
+        for campaign_id, rate in rows:
+            self.pacer.note_campaign_pace(campaign_id, Pace.from_mapping(rate))
 
     def idle_wait_s(self, account_id: int, channel: str) -> float:
         return self.pacer.next_ready_s()
@@ -166,10 +188,15 @@ class CampaignHooks:
         total, n_sent, n_failed, n_uncertain, n_cancelled, run, status, rate = row
         pace = Pace.from_mapping(rate)
         self.pacer.note_campaign_pace(campaign_id, pace)
+        channel_pace = self.channel_pace(message.account_id, message.channel)
+        if sent:
+            # Read the rolling counts before counting this send: the read cannot see this uncommitted row.
+            self.pacer.daily_reached(("campaign", campaign_id), pace.daily_cap)
+            self.pacer.daily_reached(("channel", message.account_id, message.channel), channel_pace.daily_cap)
         self.pacer.after_send(
             message.account_id,
             message.channel,
-            self.channel_pace(message.account_id, message.channel),
+            channel_pace,
             campaign_id,
             sent,
         )
@@ -195,7 +222,8 @@ class CampaignHooks:
             if campaign is None:
                 return
             if outcome.pause_campaign:
-                lifecycle.pause(self.services, session, campaign, outcome.error or "the channel asked to pause")
+                reason = outcome.error or "the channel asked to pause"
+                lifecycle.pause(self.services, session, campaign, reason, resume_at=outcome.resume_at)
             elif run >= limit:
                 reason = f"{run} errors in a row; the last one: {outcome.error}"
                 lifecycle.pause(self.services, session, campaign, reason)

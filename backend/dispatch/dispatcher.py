@@ -38,6 +38,8 @@ class Outcome:
     error: str | None = None
     retry_at: datetime | None = None
     pause_campaign: bool = False
+    #: with pause_campaign: when the channel can send again (e.g. Gmail's daily window reopens), if it said.
+    resume_at: datetime | None = None
 
 
 class DispatchHooks(Protocol):
@@ -113,7 +115,8 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
     if error.permanent:
         return Outcome("failed", error=error.reason)
     if error.pause_campaign and campaign:
-        return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True)
+        resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
+        return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
     if attempts >= max_attempts:
         return Outcome("failed", error=f"{error.reason} (gave up after {attempts} attempts)")
     delay = error.retry_after if error.retry_after is not None else retry_delay_s(attempts)

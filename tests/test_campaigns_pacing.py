@@ -1,0 +1,149 @@
+"""Pacing a campaign (per minute, a random delay, a daily cap over a rolling 24 hours read from the store),
+SendGrid's identifying header on relayed mail, and Gmail's daily limit resuming by itself."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from backend.channels.base import ChannelContext, OutboundMessage
+from backend.channels.smtp import SmtpChannel, is_sendgrid_host
+from backend.runtime import Runtime
+from backend.store.models import Campaign, Message, utcnow
+from tests.campaign_helpers import add_contacts, configure_smtp, event_texts, wait_status
+from tests.fakes.smtp_server import FakeSmtpServer
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def smtp() -> Any:
+    with FakeSmtpServer("plain") as server:
+        yield server
+
+
+@pytest.fixture
+def account(services: Any, smtp: FakeSmtpServer) -> int:
+    return configure_smtp(services, smtp.settings())
+
+
+@pytest.fixture
+def running(app: Any, services: Any) -> Any:
+    runtime = Runtime(app)
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+def create(client: Any, auth: dict[str, str], **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Paced",
+        "channel": "smtp",
+        "subject": "Hi {{ first_name }}",
+        "body": "Hello {{ name }}",
+        "recipients": {"all": True},
+    }
+    body.update(changes)
+    answer = client.post("/api/campaigns", json=body, headers=auth)
+    assert answer.status_code == 201, answer.get_json()
+    return dict(answer.get_json())
+
+
+def start(client: Any, auth: dict[str, str], campaign_id: int) -> None:
+    answer = client.post(f"/api/campaigns/{campaign_id}/start", headers=auth)
+    assert answer.status_code == 200, answer.get_json()
+
+
+def gaps(smtp: FakeSmtpServer) -> list[float]:
+    times = sorted(item.at for item in smtp.received)
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def test_it_sends_no_faster_than_the_campaigns_per_minute(client, auth, services, smtp, account, running):
+    add_contacts(services, account, 3)
+    campaign = create(client, auth, rate={"per_minute": 150})  # one every 0.4 s
+    start(client, auth, campaign["id"])
+    wait_status(client, auth, campaign["id"], "completed")
+    assert min(gaps(smtp)) >= 0.37
+
+
+def test_it_waits_a_random_delay_between_min_and_max(client, auth, services, smtp, account, running):
+    add_contacts(services, account, 6)
+    campaign = create(client, auth, rate={"min_delay_s": 0.1, "max_delay_s": 0.4})
+    start(client, auth, campaign["id"])
+    wait_status(client, auth, campaign["id"], "completed")
+    between = gaps(smtp)
+    assert all(0.09 <= gap <= 0.6 for gap in between), between
+    assert max(between) - min(between) > 0.02  # random, not one fixed delay
+
+
+def test_it_keeps_the_daily_cap_over_the_last_24_hours_as_stored(client, auth, services, smtp, account, running):
+    add_contacts(services, account, 6)
+    campaign = create(client, auth, rate={"daily_cap": 4})
+    with services.db.write() as session:  # an earlier run (before a restart): two inside the window, one outside
+        ids = list(
+            session.scalars(select(Message.id).where(Message.campaign_id == campaign["id"]).order_by(Message.id))
+        )
+        for message_id, hours_ago in zip(ids[:3], (23, 1, 25), strict=True):
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status="sent", sent_at=utcnow() - timedelta(hours=hours_ago))
+            )
+    start(client, auth, campaign["id"])
+
+    wait_for(lambda: smtp.count >= 2, timeout=20, what="the two messages the cap allows")
+    wait_for(
+        lambda: any(
+            t.startswith("Daily cap of 4 messages reached") for t in event_texts(services, account, "campaign.status")
+        ),
+        what="the cap notice",
+    )
+    current = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
+    assert smtp.count == 2 and current["status"] == "running" and current["counts"]["queued"] == 1
+
+
+def test_it_adds_sendgrids_identifying_header_when_relaying_through_sendgrid(smtp, tmp_path):
+    assert is_sendgrid_host("smtp.sendgrid.net") and is_sendgrid_host("SMTP.SendGrid.NET.")
+    assert not is_sendgrid_host("sendgrid.net.example.com") and not is_sendgrid_host("mail.example.com")
+    plain, secrets = SmtpChannel.validate_settings(smtp.settings())
+    channel = SmtpChannel(plain, secrets, ChannelContext(account_id=3, data_dir=tmp_path))
+    message = OutboundMessage(id=41, account_id=3, channel="smtp", recipient="ana@example.org", body="Hi", subject="Hi")
+    channel.send(message)
+    channel.via_sendgrid = True  # what a `*.sendgrid.net` host sets; the fake listens on 127.0.0.1
+    channel.send(OutboundMessage(**{**message.__dict__, "id": 42}))
+    channel.close()
+    plain_mail, relayed = (item.message for item in smtp.received)
+    assert "X-SMTPAPI" not in plain_mail
+    assert relayed["X-SMTPAPI"] == '{"unique_args":{"bulkmsg_account":"3","bulkmsg_message_id":"42"}}'
+
+
+def test_it_resumes_a_campaign_paused_until_a_known_time_by_itself(client, auth, services, smtp, account, running):
+    from backend.campaigns.jobs import resume_due
+    from backend.dispatch.campaign_hooks import CampaignHooks
+    from backend.dispatch.dispatcher import Outcome
+
+    add_contacts(services, account, 3)
+    campaign = create(client, auth)
+    start(client, auth, campaign["id"])
+    wait_status(client, auth, campaign["id"], "completed")
+    # The shape Gmail's daily limit takes (SendError(pause_campaign=True, retry_after=...)), on a fresh campaign.
+    second = create(client, auth, name="Later")
+    with services.db.write() as session:
+        session.execute(update(Campaign).where(Campaign.id == second["id"]).values(status="running"))
+        hooks: CampaignHooks = services.parts["hooks"]
+        outcome = Outcome("queued", error="Gmail's daily sending limit was reached.", pause_campaign=True)
+        outcome = Outcome(**{**outcome.__dict__, "resume_at": utcnow() + timedelta(hours=7)})
+        hooks._settle(session, second["id"], outcome, 0, {}, False, hooks.channel_pace(account, "smtp"), False)
+    paused = client.get(f"/api/campaigns/{second['id']}", headers=auth).get_json()
+    assert paused["status"] == "paused" and "It resumes by itself at" in paused["status_reason"]
+    assert paused["resume_at"] is not None
+    assert resume_due(services) == 0  # not yet
+
+    with services.db.write() as session:  # seven hours later
+        session.execute(update(Campaign).where(Campaign.id == second["id"]).values(resume_at=utcnow()))
+    done = wait_status(client, auth, second["id"], "completed", timeout=20)
+    assert done["counts"]["sent"] == 3 and done["resume_at"] is None
+    assert smtp.count == 6
