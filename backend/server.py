@@ -35,6 +35,7 @@ class AppServer:
 
     def stop(self, *, pause_campaigns: bool = True) -> None:
         self.runtime.stop(pause_campaigns=pause_campaigns)
+        self.app.extensions["bulkmsg"].hub.stop()  # closes open sockets (1001) even when jobs never ran
         self.server.shutdown()
         self.thread.join(timeout=10)
         self.server.server_close()

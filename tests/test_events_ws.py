@@ -150,6 +150,16 @@ def test_it_marks_only_the_full_queue_for_resync(services) -> None:
     assert hub.subscriber_count() == 0
 
 
+def test_it_closes_sockets_with_going_away_when_the_server_stops(start_server) -> None:
+    server = start_server()
+    sock = EventSocket(server.url, server.token)
+    time.sleep(0.2)
+    server.stop(pause_campaigns=False)
+    opcode, payload = sock.ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(payload[:2], "big") == 1001
+    assert not any(t.name.startswith("event-") and t.is_alive() for t in __import__("threading").enumerate())
+
+
 def test_it_issues_tickets_only_with_a_token(live_server) -> None:
     assert requests.post(f"{live_server.url}/api/ws-ticket", timeout=5).status_code == 401
     ok = requests.post(f"{live_server.url}/api/ws-ticket", headers=bearer(live_server.token), timeout=5)

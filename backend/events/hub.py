@@ -32,6 +32,8 @@ NOTIFY_CHANNEL = "bulkmsg_events"
 LEVELS = ("info", "success", "warning", "error")
 #: a marker put in a subscriber's queue when it fell behind: the client must reload its views.
 RESYNC = "__resync__"
+#: a marker put in every subscriber's queue when the hub stops: the socket closes (1001, going away).
+CLOSING = "__closing__"
 PUMP_BATCH = 5000
 SAFETY_POLL_S = 1.0
 #: how long an id missing from a batch (a transaction that committed later, on PostgreSQL) is looked for.
@@ -76,6 +78,16 @@ class Subscription:
                     except queue.Empty:
                         break
                 self.queue.put_nowait(RESYNC)
+
+    def close(self) -> None:
+        """Tell the reader the hub is stopping; it gets CLOSING next, whatever was queued."""
+        with self._lock:
+            while True:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            self.queue.put_nowait(CLOSING)
 
     def get(self, timeout: float) -> tuple[int, str] | str | None:
         try:
@@ -181,8 +193,13 @@ class EventHub:
             thread.start()
 
     def stop(self) -> None:
+        """Stop the pump and close every subscriber (their sockets close with 1001)."""
         self._stop.set()
         self._wake.set()
+        with self._subs_lock:
+            subs = [sub for group in self._subs.values() for sub in group]
+        for sub in subs:
+            sub.close()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()

@@ -17,7 +17,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from sqlalchemy import select
 
-from backend.events.hub import RESYNC, envelope
+from backend.events.hub import CLOSING, RESYNC, envelope
 from backend.security.tokens import Principal, TokenError
 from backend.store.models import Event
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 5
 POLICY_VIOLATION = 1008
+GOING_AWAY = 1001
 #: more missed events than this and the client is told to resync instead of replaying them.
 REPLAY_LIMIT = 5000
 RESYNC_FRAME = json.dumps({"type": "resync"})
@@ -51,6 +52,9 @@ def events_socket(ws: Any) -> None:
             item = sub.get(timeout=1.0)
             if item is None:
                 continue
+            if item == CLOSING:
+                _close(ws, GOING_AWAY, "server stopping")
+                return
             if item == RESYNC:
                 ws.send(RESYNC_FRAME)
                 continue
@@ -84,13 +88,13 @@ def _read_hello(ws: Any, services: Any) -> tuple[Principal, int | None] | None:
             return principal, after
         except (ValueError, TokenError) as exc:
             reason = "invalid hello" if not isinstance(exc, TokenError) else "invalid ticket"
-    _close(ws, reason)
+    _close(ws, POLICY_VIOLATION, reason)
     return None
 
 
-def _close(ws: Any, reason: str) -> None:
+def _close(ws: Any, code: int, reason: str) -> None:
     try:
-        ws.close(reason=POLICY_VIOLATION, message=reason)
+        ws.close(reason=code, message=reason)
     except ConnectionClosed:
         pass
 
