@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,17 +36,20 @@ from backend.communications import record_communication
 from backend.dispatch.claims import owner_is_dead, worker_id
 from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
+from backend.jobs.delivery_events import record_updated_events
 from backend.jobs.delivery_poll import MAX_POLLS_PER_BATCH, channel_can_be_polled, poll_providers
-from backend.jobs.delivery_store import ClaimedMessage, FinalCommunication
-from backend.jobs.delivery_writes import MessageRow, Reschedule, Settlement
+from backend.jobs.delivery_store import ClaimedMessage
+from backend.jobs.delivery_writes import Reschedule
 from backend.runtime import Job
 from backend.store.models import utcnow
-from backend.views import MAX_DELIVERY_CHECKS, message_view
+from backend.views import MAX_DELIVERY_CHECKS
 
 log = logging.getLogger(__name__)
 
 #: messages claimed (and settled) per statement; a sweep runs batches until nothing due is left.
 BATCH_SIZE = 10_000
+#: batches checked at once on PostgreSQL (one per core of a small server; see run_once).
+PG_LANES = 2
 #: how long a claimed batch stays ours: well beyond a batch's work, polls included.
 LEASE_S = 120.0
 
@@ -157,21 +161,40 @@ class DeliveryStatusJob:
             )
             due_by = self.clock()
             stats["made_due"] = self._make_due(due_by, account_id)
-            while True:
-                batch = self.claim(due_by=due_by, account_id=account_id)
-                if not batch:
-                    break
-                stats["claimed"] += len(batch)
-                stats["polled"] += self._poll(batch)
-                for key, value in self.settle(batch).items():
+            first = self.claim(due_by=due_by, account_id=account_id)
+            lanes: list[dict[str, int]] = []
+            if len(first) == self.batch_size and self.db.dialect == "postgresql":
+                # More is waiting: PostgreSQL checks batches on more connections at once (SKIP LOCKED keeps them
+                # apart), since the database, not this process, does most of the work. SQLite has one writer.
+                with ThreadPoolExecutor(PG_LANES - 1, thread_name_prefix="delivery-lane") as pool:
+                    more = [pool.submit(self._sweep, [], due_by, account_id) for _ in range(PG_LANES - 1)]
+                    lanes.append(self._sweep(first, due_by, account_id))
+                    lanes += [future.result() for future in more]
+            elif first:
+                lanes.append(self._sweep(first, due_by, account_id))
+            for lane in lanes:
+                for key, value in lane.items():
                     stats[key] += value
-                if len(batch) < self.batch_size:
-                    break
             result: dict[str, Any] = dict(stats)
             result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
         if stats["claimed"] or stats["made_due"]:
             log.info("delivery-status: %s", result)
         return result
+
+    def _sweep(self, batch: list[ClaimedMessage], due_by: datetime, account_id: int | None) -> dict[str, int]:
+        """Check and settle `batch`, then claim and settle more until nothing due by `due_by` is left."""
+        stats: dict[str, int] = {}
+        while True:
+            if not batch:
+                batch = self.claim(due_by=due_by, account_id=account_id)
+                if not batch:
+                    return stats
+            done = {"claimed": len(batch), "polled": self._poll(batch), **self.settle(batch)}
+            for key, value in done.items():
+                stats[key] = stats.get(key, 0) + value
+            if len(batch) < self.batch_size:
+                return stats
+            batch = []
 
     def _make_due(self, now: datetime, account_id: int | None) -> int:
         mono = time.monotonic()
@@ -225,19 +248,21 @@ class DeliveryStatusJob:
         """
         with self.db.write() as session:
             now = self.clock()
-            finals = store.final_communications(session, [m.id for m in batch])
-            decided = [decide(m, finals.get(m.id), now) for m in batch]
-            settlements = [d for d in decided if isinstance(d, Settlement)]
-            rows = writes.settle(session, settlements, owner=self.owner, now=now)
-            rescheduled = writes.reschedule(
-                session, [d for d in decided if isinstance(d, Reschedule)], owner=self.owner
-            )
-            events = [updated_event(row, finals.get(row.id)) for row in rows]
-            writes.insert_events(session, self.services.hub, "message.updated", events, now=now)
-        stats = {"delivered": 0, "undelivered": 0, "not_final": rescheduled, "expired": 0}
-        for row in rows:
-            stats["delivered" if row.delivered else "undelivered" if row.delivered is False else "expired"] += 1
-        lost = len(batch) - len(rows) - rescheduled
+            settled = writes.settle_from_communications(session, [m.id for m in batch], owner=self.owner, now=now)
+            rest = [m for m in batch if m.id not in settled]
+            last_check = [m.id for m in rest if m.delivery_check_attempts >= MAX_DELIVERY_CHECKS]
+            expired = writes.expire(session, last_check, owner=self.owner, now=now)
+            later = [next_check(m, now) for m in rest if m.delivery_check_attempts < MAX_DELIVERY_CHECKS]
+            rescheduled = writes.reschedule(session, later, owner=self.owner)
+            record_updated_events(session, self.services.hub, [*settled, *expired], now=now)
+        delivered = sum(settled.values())
+        stats = {
+            "delivered": delivered,
+            "undelivered": len(settled) - delivered,
+            "not_final": rescheduled,
+            "expired": len(expired),
+        }
+        lost = len(batch) - len(settled) - len(expired) - rescheduled
         if lost:
             log.warning("delivery-status: %d message(s) changed hands before their check was written", lost)
         return stats
@@ -254,32 +279,10 @@ class DeliveryStatusJob:
         return released
 
 
-def decide(message: ClaimedMessage, final: FinalCommunication | None, now: datetime) -> Settlement | Reschedule:
-    """One check's outcome: settled by the final communication, the next back-off step, or expired."""
-    if final is not None:
-        return Settlement(
-            message.id,
-            delivered=final.success,
-            delivered_at=final.received_at if final.success else None,
-            communication_id=final.id,
-        )
-    attempts = message.delivery_check_attempts
-    if attempts >= MAX_DELIVERY_CHECKS:
-        return Settlement(message.id, delivered=None, expired=True)
-    attempts += 1
+def next_check(message: ClaimedMessage, now: datetime) -> Reschedule:
+    """A check that found no final status (before the last one): count it and wait 1 s x 2^(attempts - 1)."""
+    attempts = message.delivery_check_attempts + 1
     return Reschedule(message.id, attempts, now + timedelta(seconds=next_check_delay_s(attempts)))
-
-
-def updated_event(row: MessageRow, final: FinalCommunication | None) -> tuple[int, str, str, dict[str, Any]]:
-    """The `message.updated` event (account, level, text, data) of a settled or expired message."""
-    if row.delivered is True:
-        text, level = f"Delivered to {row.recipient}", "success"
-    elif row.delivered is False:
-        reason = (final and (final.error_text or final.error_code or final.status)) or "undelivered"
-        text, level = f"Not delivered to {row.recipient}: {reason}", "error"
-    else:
-        text, level = f"No delivery report for {row.recipient} after {MAX_DELIVERY_CHECKS} checks", "warning"
-    return row.account_id, level, text, {"message": message_view(row)}  # type: ignore[arg-type]
 
 
 def install(app: Flask, services: Any) -> None:

@@ -5,9 +5,8 @@ of statements instead of 100,000 round trips:
 
 - `claim_due`: one UPDATE ... RETURNING takes a lease on up to `limit` due messages (PostgreSQL: a CTE with
   FOR UPDATE SKIP LOCKED; SQLite: `id IN (subquery)` under the BEGIN IMMEDIATE of `db.write()`).
-- `final_communications`: one query finds each claimed message's first final communication.
-- the writes of the outcomes live in `delivery_writes`.
 - `make_due`: messages that got a new final communication are due now, even in back-off or expired.
+- matching with communications and writing outcomes: `delivery_writes`; the events: `delivery_events`.
 
 The predicates that select "sent, delivery unknown, not expired" are written exactly as the partial index
 `ix_messages_delivery_due` is, so both databases read that index and an idle sweep touches no row.
@@ -15,14 +14,12 @@ The predicates that select "sent, delivery unknown, not expired" are written exa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, and_, any_, bindparam, case, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy import Table, and_, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.store.models import Communication, Message
@@ -37,7 +34,7 @@ PENDING = {
     "postgresql": "messages.status = 'sent' AND messages.delivered IS NULL AND NOT messages.delivery_expired",
 }
 
-#: what a claim returns: enough to decide and to poll; the full row comes back from the settling update.
+#: what a claim returns: enough to decide and to poll.
 CLAIM_COLUMNS = ("id", "account_id", "channel", "provider_message_id", "delivery_check_attempts")
 
 
@@ -50,18 +47,6 @@ class ClaimedMessage:
     channel: str
     provider_message_id: str | None
     delivery_check_attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class FinalCommunication:
-    """The communication that settles a message: its id, success, when, and the provider's words."""
-
-    id: int
-    success: bool
-    received_at: datetime
-    status: str
-    error_code: str | None
-    error_text: str | None
 
 
 def dialect_of(session: Session) -> str:
@@ -120,33 +105,6 @@ def claim_due(
     columns = [MESSAGES.c[name] for name in CLAIM_COLUMNS]
     rows = session.execute(stmt.values(**values).returning(*columns)).all()
     return [ClaimedMessage(*row) for row in rows]
-
-
-def final_communications(session: Session, message_ids: Sequence[int]) -> dict[int, FinalCommunication]:
-    """Each message's first final communication (success true or false), for the whole batch in one query."""
-    if not message_ids:
-        return {}
-    c = COMMUNICATIONS.c
-    columns = (c.message_id, c.id, c.success, c.received_at, c.provider_status, c.error_code, c.error_text)
-    if dialect_of(session) == "postgresql":
-        query = (
-            select(*columns)
-            .where(c.message_id == any_(bindparam("ids", list(message_ids), type_=ARRAY(BigInteger))))
-            .where(c.success.is_not(None))
-            .ext(distinct_on(c.message_id))
-            .order_by(c.message_id, c.id)
-        )
-        rows = session.execute(query).all()
-    else:
-        # SQLite returns the other columns of the row holding min(id) (a documented bare-column rule).
-        ids = select(text("value")).select_from(func.json_each(json.dumps(list(message_ids))))
-        query = (
-            select(c.message_id, func.min(c.id), *columns[2:])
-            .where(c.message_id.in_(ids.scalar_subquery()), c.success.is_not(None))
-            .group_by(c.message_id)
-        )
-        rows = session.execute(query).all()
-    return {row[0]: FinalCommunication(row[1], bool(row[2]), row[3], row[4], row[5], row[6]) for row in rows}
 
 
 def message_ids_with_communications(session: Session, message_ids: Sequence[int]) -> set[int]:

@@ -11,78 +11,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backend.jobs.delivery_store import MESSAGES, dialect_of
+from backend.jobs.delivery_store import dialect_of
 from backend.store.models import UTCDateTime
-
-#: the columns `backend.views.message_view` reads, returned by the settling update.
-VIEW_COLUMNS = (
-    "id",
-    "account_id",
-    "channel",
-    "recipient",
-    "recipient_name",
-    "contact_id",
-    "campaign_id",
-    "subject",
-    "body",
-    "sender_type",
-    "sender_id",
-    "status",
-    "attempts",
-    "last_error",
-    "provider_message_id",
-    "delivered",
-    "delivery_expired",
-    "metadata",
-    "created_at",
-    "updated_at",
-    "sent_at",
-    "delivered_at",
-)
-
-
-@dataclass(slots=True)
-class MessageRow:
-    """A message as stored after settling, with `Message`'s attribute names so `message_view()` renders it."""
-
-    id: int
-    account_id: int
-    channel: str
-    recipient: str
-    recipient_name: str | None
-    contact_id: int | None
-    campaign_id: int | None
-    subject: str | None
-    body: str
-    sender_type: str
-    sender_id: str
-    status: str
-    attempts: int
-    last_error: str | None
-    provider_message_id: str | None
-    delivered: bool | None
-    delivery_expired: bool
-    meta: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    sent_at: datetime | None
-    delivered_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """A message whose delivery is now known (delivered true/false, with its communication) or expired."""
-
-    message_id: int
-    delivered: bool | None
-    delivered_at: datetime | None = None
-    communication_id: int | None = None
-    expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,39 +52,66 @@ def _param_datetime(session: Session, name: str) -> str:
     return f"CAST(:{name} AS timestamp)" if dialect_of(session) == "postgresql" else f":{name}"
 
 
-def _returning_view(table: str) -> str:
-    return ", ".join(f"{table}.{name}" for name in VIEW_COLUMNS)
-
-
-def settle(session: Session, settlements: Sequence[Settlement], *, owner: str, now: datetime) -> list[MessageRow]:
-    """Write each settlement and end its lease where the lease is still `owner`'s; returns those rows as stored."""
-    if not settlements:
+def settle_from_communications(
+    session: Session, message_ids: Sequence[int], *, owner: str, now: datetime
+) -> dict[int, bool]:
+    """Match the batch with each message's first final communication and settle those that have one, in one
+    statement (the match happens inside it); fenced on `owner`. Returns {message id: delivered} of those."""
+    if not message_ids:
         return []
-    at = payload_datetime(session)
-    rows = _rows(session, "id bigint, delivered boolean, delivered_at timestamp, cid bigint, expired boolean")
     if dialect_of(session) == "postgresql":
-        add_communication = "messages.metadata || jsonb_build_object('communication_id', v.cid)"
+        finals = f"""
+            SELECT DISTINCT ON (message_id) message_id, id, success, received_at FROM communications
+            WHERE message_id IN ({_ids(session)}) AND success IS NOT NULL
+            ORDER BY message_id, id"""
+        add_communication = "messages.metadata || jsonb_build_object('communication_id', f.id)"
     else:
-        add_communication = "json_set(messages.metadata, '$.communication_id', v.cid)"
+        # SQLite returns the other columns of the row holding min(id) (its documented bare-column rule).
+        finals = f"""
+            SELECT message_id, min(id) AS id, success, received_at FROM communications
+            WHERE message_id IN ({_ids(session)}) AND success IS NOT NULL
+            GROUP BY message_id"""
+        add_communication = "json_set(messages.metadata, '$.communication_id', f.id)"
     sql = f"""
         UPDATE messages SET
-            delivered = v.delivered,
-            delivered_at = COALESCE(v.delivered_at, messages.delivered_at),
-            metadata = CASE WHEN v.cid IS NULL THEN messages.metadata ELSE {add_communication} END,
-            delivery_expired = v.expired,
+            delivered = f.success,
+            delivered_at = CASE WHEN f.success THEN f.received_at ELSE messages.delivered_at END,
+            metadata = {add_communication},
             delivery_lease_owner = NULL,
             delivery_lease_until = NULL,
             updated_at = {_param_datetime(session, "now")}
-        FROM {rows} AS v
-        WHERE messages.id = v.id AND messages.delivery_lease_owner = :owner
-        RETURNING {_returning_view("messages")}
+        FROM ({finals}) AS f
+        WHERE messages.id = f.message_id AND messages.delivery_lease_owner = :owner
+        RETURNING messages.id, messages.delivered
     """
-    payload = json.dumps(
-        [[s.message_id, s.delivered, at(s.delivered_at), s.communication_id, s.expired] for s in settlements]
-    )
-    stmt = text(sql).columns(*[MESSAGES.c[name] for name in VIEW_COLUMNS])
-    result = session.execute(stmt, {"payload": payload, "owner": owner, "now": at(now)})
-    return [MessageRow(*row) for row in result]
+    params = {"ids": json.dumps(list(message_ids)), "owner": owner, "now": payload_datetime(session)(now)}
+    return {message_id: bool(delivered) for message_id, delivered in session.execute(text(sql), params)}
+
+
+def expire(session: Session, message_ids: Sequence[int], *, owner: str, now: datetime) -> list[int]:
+    """Delivery unknown for good (checked MAX_DELIVERY_CHECKS times): `expired`, lease ended, where the lease is
+    still `owner`'s; returns those ids."""
+    if not message_ids:
+        return []
+    expired = "true" if dialect_of(session) == "postgresql" else "1"
+    sql = f"""
+        UPDATE messages SET
+            delivery_expired = {expired},
+            delivery_lease_owner = NULL,
+            delivery_lease_until = NULL,
+            updated_at = {_param_datetime(session, "now")}
+        WHERE id IN ({_ids(session)}) AND delivery_lease_owner = :owner
+        RETURNING id
+    """
+    params = {"ids": json.dumps(list(message_ids)), "owner": owner, "now": payload_datetime(session)(now)}
+    return list(session.scalars(text(sql), params))
+
+
+def _ids(session: Session) -> str:
+    """A subquery reading the JSON array `:ids` of message ids."""
+    if dialect_of(session) == "postgresql":
+        return "SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(:ids AS json))"
+    return "SELECT value FROM json_each(:ids)"
 
 
 def reschedule(session: Session, reschedules: Sequence[Reschedule], *, owner: str) -> int:
@@ -170,33 +131,3 @@ def reschedule(session: Session, reschedules: Sequence[Reschedule], *, owner: st
     payload = json.dumps([[r.message_id, r.check_attempts, at(r.next_check_at)] for r in reschedules])
     result = session.execute(text(sql), {"payload": payload, "owner": owner})
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def insert_events(
-    session: Session, hub: Any, type_: str, events: Sequence[tuple[int, str, str, dict[str, Any]]], *, now: datetime
-) -> None:
-    """Add events (account_id, level, text, data) to `session`'s transaction, in order, in one bulk statement.
-
-    The first goes through `hub.record`, which marks the transaction so the hub pushes every new event after
-    commit (and issues NOTIFY on PostgreSQL); the rest follow it in one statement.
-    """
-    if not events:
-        return
-    account_id, level, text_, data = events[0]
-    hub.record(session, account_id, type_, text_, level=level, data=data)
-    if len(events) == 1:
-        return
-    session.flush()  # the first event takes the lowest id
-    if dialect_of(session) == "postgresql":
-        source = "json_array_elements(CAST(:payload AS json)) WITH ORDINALITY AS e(v, n)"
-        picks = "CAST(v ->> 0 AS bigint), :ts, :type, v ->> 1, v ->> 2, CAST(v -> 3 AS jsonb)"
-        order = "ORDER BY n"
-    else:
-        source, picks, order = (
-            "json_each(:payload)",
-            "value ->> 0, :ts, :type, value ->> 1, value ->> 2, value -> 3",
-            "",
-        )
-    sql = f"INSERT INTO events (account_id, ts, type, level, text, data) SELECT {picks} FROM {source} {order}"
-    payload = json.dumps(events[1:])
-    session.execute(text(sql), {"payload": payload, "ts": payload_datetime(session)(now), "type": type_})
