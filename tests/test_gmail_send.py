@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from backend.channels.base import Attachment, ChannelContext, OutboundMessage, SendError
-from backend.channels.gmail import GmailChannel
+from backend.channels.gmail.channel import GmailChannel
 from backend.channels.gmail.tokens import REVOKED_TEXT
 from backend.store.models import utcnow
 from tests.fakes.google import FakeGoogle

@@ -18,19 +18,16 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from backend.channels.gmail.channel import CONNECTED
-from backend.channels.gmail.oauth import (
-    CALLBACK_PATH,
-    OAuthFailure,
-    complete_authorization,
-    start_authorization,
-)
+from backend.channels.gmail.client_config import CALLBACK_PATH
 from backend.errors import ApiError
 from backend.security.guards import account_id
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("gmail_oauth", __name__)
+
+# The Google client libraries are imported inside the routes: they take about a second to import, and most runs
+# never use Gmail (the desktop window must show the dashboard within 3 s).
 
 
 def install(app: Flask, services: Any) -> None:
@@ -43,6 +40,8 @@ def _services() -> Any:
 
 @bp.post("/api/channels/gmail/authorize")
 def authorize() -> Any:
+    from backend.channels.gmail.oauth import OAuthFailure, start_authorization
+
     redirect_uri = request.host_url.rstrip("/") + CALLBACK_PATH
     try:
         auth_url = start_authorization(_services(), account_id(), redirect_uri)
@@ -53,6 +52,9 @@ def authorize() -> Any:
 
 @bp.get(CALLBACK_PATH)
 def callback() -> Response:
+    from backend.channels.gmail.channel import CONNECTED
+    from backend.channels.gmail.oauth import OAuthFailure, complete_authorization
+
     services = _services()
     args = request.args
     try:

@@ -8,7 +8,7 @@ from backend.channels.base import Channel
 
 CHANNELS: dict[str, str] = {
     "whatsapp": "backend.channels.whatsapp.channel:WhatsAppChannel",
-    "gmail": "backend.channels.gmail:GmailChannel",
+    "gmail": "backend.channels.gmail.channel:GmailChannel",
     "smtp": "backend.channels.smtp:SmtpChannel",
     "sms": "backend.channels.sms:SmsChannel",
 }

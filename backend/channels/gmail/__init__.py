@@ -1,5 +1,4 @@
-"""The Gmail API channel (see channel.py); the registry names `backend.channels.gmail:GmailChannel`."""
+"""The Gmail API channel (channel.py), its OAuth flow (oauth.py) and token handling.
 
-from backend.channels.gmail.channel import GmailChannel
-
-__all__ = ["GmailChannel"]
+Nothing is imported here: the Google client libraries load only when Gmail is used.
+"""

@@ -25,6 +25,9 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 
+#: the loopback redirect the OAuth flow registers with Google (DESIGN section 9).
+CALLBACK_PATH = "/oauth/gmail/callback"
+
 
 @dataclass(frozen=True)
 class ClientConfig:

@@ -32,7 +32,6 @@ from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PATH = "/oauth/gmail/callback"
 PENDING_SCOPE = "gmail_oauth"
 PENDING_NAME = "pending"
 FLOW_TTL = timedelta(minutes=15)
