@@ -20,8 +20,6 @@ from backend.store.models import Contact
 
 bp = Blueprint("contacts", __name__)
 PREVIEW_ROWS = 10
-#: uploads larger than this are checked in worker processes (phone and email checks dominate the cost).
-PARALLEL_FROM_BYTES = 1024 * 1024
 
 
 def install(app: Flask, services: Any) -> None:
@@ -102,9 +100,7 @@ def import_contacts() -> Any:
     mapping = _mapping(table)
     country = _country()
     try:
-        result = import_table(
-            services().db, account_id(), table, mapping, country, parallel=size >= PARALLEL_FROM_BYTES
-        )
+        result = import_table(services().db, account_id(), table, mapping, country)
     except ImportFileError as exc:
         raise bad_request(exc.message + " Nothing was imported.", [{"field": "file", "reason": exc.message}]) from None
     except IntegrityError:

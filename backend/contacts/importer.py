@@ -6,8 +6,10 @@ to its end, has no rows under its header, or has no phone or email column.
 
 Two passes, so that the write transaction is short and opens only once the whole file has been read:
 1. Read and check: rows are checked in chunks (phones to E.164 with the default country, emails with
-   email-validator, no DNS), in worker processes when `parallel`; checked records are pickled chunk by chunk
-   into an anonymous temporary file. Memory holds one chunk (plus the pool's few in flight), never the file.
+   email-validator, no DNS), in 2 worker processes when `parallel` (on 2 busy cores the pool's start-up and
+   pickling cost more than it saves: bench/import.py measures both, and the route runs in-process); checked
+   records are pickled chunk by chunk into an anonymous temporary file. Memory holds one chunk (plus the
+   pool's few in flight), never the file.
 2. Write: ONE write transaction replays the spooled chunks through `merge.write_chunk` (bulk statements).
 A file that turns out to be unreadable half-way fails in pass 1, before anything is written.
 
@@ -26,8 +28,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import IO, Any
 
-from sqlalchemy import text
-
 from backend.contacts.merge import Record, Result, write_chunk
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.reading import ImportFileError, Table
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 CHUNK = 5000
 IN_FLIGHT = 4
 WORKERS = 2
-#: page cache for the import's write transaction (KiB, negative per SQLite): keeps the unique indexes in memory.
-SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 
 Plan = list[tuple[int, str, str]]  # (cell index, column name, field)
 Problem = tuple[int, str | None, str]
@@ -104,17 +102,12 @@ def import_table(
         chunks = _check_into(spool, table, plan, country, parallel, result)
         spool.seek(0)
         now = utcnow()
+        # A bigger SQLite page cache for this transaction was measured: no faster, 70 MB more at peak.
         with db.write() as session:
-            if db.is_sqlite:
-                session.execute(text(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}"))
-            try:
-                for _ in range(chunks):
-                    # our own spool, written above by this process: nothing untrusted is unpickled
-                    rows = pickle.load(spool)  # noqa: S301
-                    write_chunk(session, account_id, [Record(*row) for row in rows], result, now)
-            finally:
-                if db.is_sqlite:
-                    session.execute(text("PRAGMA cache_size = -2000"))  # the pooled connection's default again
+            for _ in range(chunks):
+                # our own spool, written above by this process: nothing untrusted is unpickled
+                rows = pickle.load(spool)  # noqa: S301
+                write_chunk(session, account_id, [Record(*row) for row in rows], result, now)
     outcome = result.as_dict()
     log.info(
         "import into account %s: %s imported, %s updated, %s skipped",

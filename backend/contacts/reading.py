@@ -97,11 +97,11 @@ def detect_encoding(stream: IO[bytes], head: bytes) -> str:
 
 
 def _single_byte_or_utf8(stream: IO[bytes]) -> str:
-    """`utf-8` when the whole file decodes as UTF-8, else `cp1252`, else `latin_1`; reads in 1 MB pieces."""
+    """`utf-8` when the whole file decodes as UTF-8, else `cp1252`, else `latin_1`; reads in 64 KB pieces."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8, holes = True, False
     try:
-        while chunk := stream.read(1024 * 1024):
+        while chunk := stream.read(SAMPLE):
             if utf8:
                 try:
                     decoder.decode(chunk)
