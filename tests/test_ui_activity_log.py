@@ -244,7 +244,8 @@ def test_it_catches_up_over_http_when_the_server_says_resync(tmp_path: Path) -> 
             wait_js(driver, f"return ({LOG_COUNT}).startsWith('6,000 ')", timeout=40, what="all 6,000 missed events")
             text = driver.execute_script("return document.querySelector('.log-viewport').innerText")
             assert "missed 5999" in text
-            assert driver.execute_script("return document.getElementById('conn').dataset.state") == "live"
+            # After the backfill the client says hello again on a new socket: live once that one is open.
+            wait_js(driver, "return document.getElementById('conn').dataset.state === 'live'", what="live again")
             assert js_errors(driver) == []
     finally:
         server.kill()
