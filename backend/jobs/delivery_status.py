@@ -7,11 +7,15 @@ Each run:
 1. claims due messages in batches, one statement per batch, with a lease (owner + expiry) that ends when the
    batch's work ends; an expired lease is claimable again, and leases of a dead process on this host are
    released when a job starts;
-2. matches the batch with each message's first final communication in one query;
+2. matches the batch with each message's first final communication inside the statement that settles them
+   (delivered true for `delivered`/`read`, false for `failed`/`undelivered`/`bounce`/`dropped`; the provider
+   adapters set `success` accordingly), so the match is one join for the whole batch;
 3. gives unmatched messages the next check at now + 1 s x 2^(attempts - 1), and after 10 checks `expired`;
 4. before that, asks the provider (channels implementing `fetch_delivery`) about messages no callback reached,
    outside any transaction, and records the answers as communications;
-5. writes every outcome in one fenced statement and the `message.updated` events in the same transaction.
+5. writes every outcome with fenced bulk statements (only rows still leased by this job change) and, in the same
+   transaction, the `message.updated` events (built by the database: backend/jobs/delivery_events.py).
+On PostgreSQL a large sweep runs on PG_LANES connections at once.
 
 `nudge()` runs the job now on its own worker thread (a webhook calls it after writing a communication); nudges
 that arrive during a run coalesce into one more run. Runs of one job never overlap (a lock), and runs of

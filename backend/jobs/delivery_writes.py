@@ -58,7 +58,7 @@ def settle_from_communications(
     """Match the batch with each message's first final communication and settle those that have one, in one
     statement (the match happens inside it); fenced on `owner`. Returns {message id: delivered} of those."""
     if not message_ids:
-        return []
+        return {}
     if dialect_of(session) == "postgresql":
         finals = f"""
             SELECT DISTINCT ON (message_id) message_id, id, success, received_at FROM communications
