@@ -23,6 +23,7 @@ import smtplib
 import socket
 import ssl
 import threading
+from smtplib import quoteaddr
 from typing import Any, ClassVar
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
@@ -49,6 +50,8 @@ class SmtpChannel(Channel):
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__(settings, secrets, context)
         self._conn: smtplib.SMTP | None = None
+        #: MAIL FROM was written ahead by prepare_next(); its reply is read by the next send.
+        self._mail_pending = False
         self._lock = threading.RLock()
         #: mail relayed through SendGrid carries our ids (X-SMTPAPI unique_args) so its event webhook maps back.
         self.via_sendgrid = is_sendgrid_host(str(settings.get("host") or ""))
@@ -183,7 +186,7 @@ class SmtpChannel(Channel):
 
     def close(self) -> None:
         with self._lock:
-            conn, self._conn = self._conn, None
+            conn, self._conn, self._mail_pending = self._conn, None, False
         _quit_quietly(conn)
 
     # -- sending ----------------------------------------------------------------------------------------
@@ -223,19 +226,37 @@ class SmtpChannel(Channel):
                 return mail.message_id
         raise AssertionError("unreachable")
 
+    def prepare_next(self) -> None:
+        """Start the next mail transaction ahead: write `MAIL FROM:<our sender>` on the open connection, so the
+        server answers while the dispatcher records the last result and claims the next message (one round trip
+        off every message). Nothing of any message leaves; the next `send` reads the answer (a connection that
+        died meanwhile is re-opened there as usual). Never raises."""
+        with self._lock:
+            if self._conn is None or self._mail_pending:
+                return
+            try:
+                self._conn.putcmd("mail", f"FROM:{quoteaddr(self.from_address)}")
+                self._mail_pending = True
+            except (smtplib.SMTPException, OSError):
+                self._discard()
+
     def _connection(self) -> smtplib.SMTP:
         if self._conn is None:
             self._conn = self._open()
         return self._conn
 
     def _discard(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._mail_pending = self._conn, None, False
         _quit_quietly(conn)
 
     def _envelope(self, conn: smtplib.SMTP, recipient: str) -> None:
         """MAIL FROM and RCPT TO; raises _Dropped (safe to retry) or SendError."""
         try:
-            code, reply = conn.mail(self.from_address)
+            if self._mail_pending:
+                self._mail_pending = False
+                code, reply = conn.getreply()
+            else:
+                code, reply = conn.mail(self.from_address)
             if code != 250:
                 self._reset(conn)
                 raise _refusal(code, reply, "sender address", pause=True)

@@ -155,6 +155,8 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: the channel instance of the last send (the manager may swap instances when settings change).
+        self._channel_instance: Channel | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -238,8 +240,21 @@ class Dispatcher:
             return claimed[0], self.hooks.outbound(session, claimed[0])
 
     def _send(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
+        outcome = self._send_one(message, outbound)
+        # A channel may start what the next send needs while this result is recorded (SMTP: MAIL FROM).
+        prepare = getattr(self._channel_instance, "prepare_next", None)
+        if prepare is not None and not self._stop.is_set():
+            try:
+                prepare()
+            except Exception:
+                log.exception("channel %s could not prepare the next send", self.channel_name)
+        return outcome
+
+    def _send_one(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
+        self._channel_instance = None
         try:
-            provider_id = self._channel().send(outbound)
+            self._channel_instance = channel = self._channel()
+            provider_id = channel.send(outbound)
         except SendError as exc:
             campaign = message.campaign_id is not None
             return outcome_of(exc, message.attempts, self._max_attempts, utcnow(), campaign=campaign)
