@@ -14,14 +14,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ARRAY, Row, String, any_, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Row,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from backend.store.models import Contact
 
-CONTACTS = Contact.__table__
+CONTACTS = cast(Table, Contact.__table__)
 _INSERT = insert(CONTACTS)
 _UPDATE = (
     update(CONTACTS)
@@ -152,6 +165,7 @@ def _existing(session: Session, account_id: int, records: list[Record]) -> tuple
     for column, keys in ((CONTACTS.c.phone, phones), (CONTACTS.c.email, emails)):
         if not keys:
             continue
+        wanted: ColumnElement[bool]
         if sqlite:
             wanted = column.in_(select(column_of_json_each()).select_from(json_each(json.dumps(keys))))
         else:

@@ -116,7 +116,7 @@ _SPECIFIC = (
 
 def is_valid(number: PhoneNumber) -> bool:
     """Exactly `phonenumbers.is_valid_number(number)`."""
-    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code)
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0)
     if not regions or number.italian_leading_zero or "001" in regions:
         return phonenumbers.is_valid_number(number)  # rare shapes: the library's own path
     national = str(number.national_number)
