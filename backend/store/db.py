@@ -1,6 +1,6 @@
 """Engines and sessions.
 
-SQLite (the embedded default): WAL, busy_timeout 5 s, foreign keys on, and every write transaction opened with
+SQLite (the embedded default): WAL, busy_timeout 30 s, foreign keys on, and every write transaction opened with
 `BEGIN IMMEDIATE` so that two writers queue on the lock instead of failing with "database is locked" half-way
 (PLATFORM.md measured it). Reads use plain deferred transactions and never block writers under WAL.
 PostgreSQL: one engine for both.
@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5000
+#: writers queue behind a long write (a 20 MB contact import holds the lock for seconds) instead of failing.
+BUSY_TIMEOUT_MS = 30_000
 
 
 class Database:
@@ -67,7 +68,9 @@ class Database:
 
 def _sqlite_engine(url: str, *, begin: str) -> Engine:
     # A pooled connection is used by one thread at a time, so sharing it across threads is safe.
-    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"check_same_thread": False, "timeout": 5})
+    engine = create_engine(
+        url, pool_size=10, max_overflow=20, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
