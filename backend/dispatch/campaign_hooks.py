@@ -28,6 +28,7 @@ from backend.channels.registry import channel_class
 from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
 from backend.dispatch.dispatcher import Outcome, outbound_from_row
 from backend.dispatch.pacing import Pace, Pacer
+from backend.dispatch.prepared import Prepared
 from backend.store.models import Account, Campaign, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
 
 #: one prebuilt Core statement per outcome: counters, the consecutive-error run, and what the bookkeeping needs.
 _C = CAMPAIGNS.c
-_COUNTERS = (
+_COUNTERS = Prepared(
     update(CAMPAIGNS)
     .where(_C.id == bindparam("p_id"), _C.account_id == bindparam("p_account"))
     .values(
@@ -166,23 +167,20 @@ class CampaignHooks:
             return {"current": 1, "total": 1}
         sent = outcome.status == "sent"
         is_error = not sent and not outcome.pause_campaign
-        row = (
-            session.connection()
-            .execute(
-                _COUNTERS,
-                {
-                    "p_id": campaign_id,
-                    "p_account": message.account_id,
-                    "p_sent": int(sent),
-                    "p_failed": int(outcome.status == "failed"),
-                    "p_uncertain": int(outcome.status == "uncertain"),
-                    "p_error": int(is_error),
-                    "p_reset": int(sent),
-                    "p_now": utcnow(),
-                },
-            )
-            .one_or_none()
+        rows, _ = _COUNTERS.run(
+            session.connection(),
+            {
+                "p_id": campaign_id,
+                "p_account": message.account_id,
+                "p_sent": int(sent),
+                "p_failed": int(outcome.status == "failed"),
+                "p_uncertain": int(outcome.status == "uncertain"),
+                "p_error": int(is_error),
+                "p_reset": int(sent),
+                "p_now": utcnow(),
+            },
         )
+        row = rows[0] if rows else None
         if row is None:  # the campaign was deleted meanwhile
             return {"current": 1, "total": 1}
         total, n_sent, n_failed, n_uncertain, n_cancelled, run, status, rate = row

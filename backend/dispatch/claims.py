@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from backend.dispatch.prepared import Prepared
 from backend.store.models import Campaign, Message, UTCDateTime
 
 #: campaign statuses whose messages may be claimed.
@@ -132,7 +133,11 @@ def claim_next(
     }
     if campaigns and exclude_campaigns:
         params["p_excluded"] = list(exclude_campaigns)
-    claimed = [ClaimedMessage(*row[:-1], meta=row[-1] or {}) for row in connection.execute(stmt, params)]
+    if campaigns and exclude_campaigns:
+        rows: Any = connection.execute(stmt, params)  # an IN list: SQLAlchemy expands it
+    else:
+        rows = _prepared(stmt).run(connection, params)[0]
+    claimed = [ClaimedMessage(*row[:-1], meta=row[-1] or {}) for row in rows]
     if len(claimed) > 1:
         claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
     return claimed
@@ -209,8 +214,19 @@ def finish(session: Session | Connection, message_id: int, owner: str, **values:
         )
         _STATEMENTS[key] = stmt
     params = {f"v_{k}": values[k] for k in shape}
-    result = connection_of(session).execute(stmt, {"p_mid": message_id, "p_owner": owner, **params})
-    return result.rowcount == 1
+    _, rowcount = _prepared(stmt).run(connection_of(session), {"p_mid": message_id, "p_owner": owner, **params})
+    return rowcount == 1
+
+
+_PREPARED: dict[int, Prepared] = {}
+
+
+def _prepared(stmt: Any) -> Prepared:
+    """The Prepared form of one of this module's cached statements (they live as long as the process)."""
+    prepared = _PREPARED.get(id(stmt))
+    if prepared is None:
+        prepared = _PREPARED.setdefault(id(stmt), Prepared(stmt))
+    return prepared
 
 
 def _column_name(key: str) -> str:
