@@ -164,8 +164,8 @@ class DeliveryStatusJob:
                 ("claimed", "delivered", "undelivered", "not_final", "expired", "polled", "made_due"), 0
             )
             due_by = self.clock()
-            stats["made_due"] = self._make_due(due_by, account_id)
-            first = self.claim(due_by=due_by, account_id=account_id)
+            stats["made_due"], due = self._make_due(due_by, account_id)
+            first = self.claim(due_by=due_by, account_id=account_id) if due else []
             lanes: list[dict[str, int]] = []
             if len(first) == self.batch_size and self.db.dialect == "postgresql":
                 # More is waiting: PostgreSQL checks batches on more connections at once (SKIP LOCKED keeps them
@@ -200,11 +200,13 @@ class DeliveryStatusJob:
                 return stats
             batch = []
 
-    def _make_due(self, now: datetime, account_id: int | None) -> int:
+    def _make_due(self, now: datetime, account_id: int | None) -> tuple[int, bool]:
+        """Step 0; returns (messages made due, whether anything is due now). An idle run is one read."""
         mono = time.monotonic()
         floor = self.cursor.floor(mono)
         with self.db.read() as session:
             top = store.max_communication_id(session)
+            due = store.has_due(session, due_by=now, now=now, account_id=account_id)
         made_due = 0
         if top > floor:
             with self.db.write() as session:
@@ -212,7 +214,7 @@ class DeliveryStatusJob:
         if account_id is None:
             # A run for one account looked at that account only: the cursor moves for whole sweeps alone.
             self.cursor.observe(mono, top)
-        return made_due
+        return made_due, due or made_due > 0
 
     def claim(self, *, due_by: datetime, account_id: int | None = None) -> list[ClaimedMessage]:
         """Lease the next batch of messages due by `due_by` (committed before any other work)."""
