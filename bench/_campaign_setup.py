@@ -46,11 +46,13 @@ class SmtpProcess:
         self.proc.wait(10)
 
 
-def make_app(database_url: str | None = None, jobs: bool = True) -> tuple[Any, Any, dict[str, str]]:
+def make_app(
+    database_url: str | None = None, jobs: bool = True, delivery_job: bool = False
+) -> tuple[Any, Any, dict[str, str]]:
     data_dir = Path(tempfile.mkdtemp(prefix="bulkmsg-bench-"))
     url = database_url or f"sqlite:///{data_dir / 'bulkmsg.sqlite3'}"
-    # The delivery-status job is off: SMTP has no delivery log to reconcile, and it is not part of a send.
-    config = Config(data_dir=data_dir, database_url=url, port=0, jobs=jobs, testing=True, delivery_job=False)
+    # The delivery-status job is off unless asked for: it is not part of a send (smtp_campaign reports its effect).
+    config = Config(data_dir=data_dir, database_url=url, port=0, jobs=jobs, testing=True, delivery_job=delivery_job)
     app = create_app(config)
     services = app.extensions["bulkmsg"]
     upgrade(services.db)

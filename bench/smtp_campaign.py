@@ -5,6 +5,7 @@ Metrics (messages/s):
   `start` to `completed`; baseline `raw_limit` = smtplib `sendmail` of the same prebuilt messages over one
   connection; ratio = campaign / raw (target >= 0.70).
 - `naive_new_connection_per_message`: smtplib with a new connection per message (the naive peer).
+- `campaign_rate_with_delivery_job` (BENCH_DELIVERY_JOB=1): the campaign again with the delivery-status job on.
 Size: BENCH_SMTP_N (default 10000).
 """
 
@@ -26,6 +27,8 @@ from backend.store.models import Campaign
 
 N = int(os.environ.get("BENCH_SMTP_N", "10000"))
 NAIVE_N = min(N, 2000)
+#: BENCH_DELIVERY_JOB=1: also run the campaign with the delivery-status job on (it checks sent mail).
+WITH_DELIVERY_JOB = os.environ.get("BENCH_DELIVERY_JOB") == "1"
 
 
 def prebuilt(n: int) -> list[tuple[str, bytes]]:
@@ -68,8 +71,8 @@ def campaign_status(services: Any, campaign_id: int) -> str:
         return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
 
 
-def campaign_rate(port: int) -> float:
-    app, services, auth = make_app()
+def campaign_rate(port: int, delivery_job: bool = False) -> float:
+    app, services, auth = make_app(delivery_job=delivery_job)
     account_id = configure_smtp(services, smtp_settings(port))
     add_contacts(services, account_id, N)
     client = app.test_client()
@@ -105,6 +108,16 @@ def main() -> None:
         note(f"raw smtplib over one connection: {raw:.0f}/s")
         naive = naive_rate(smtp.port, messages[:NAIVE_N])
         full = campaign_rate(smtp.port)
+        if WITH_DELIVERY_JOB:
+            with_job = campaign_rate(smtp.port, delivery_job=True)
+            result(
+                "smtp_campaign",
+                "campaign_rate_with_delivery_job",
+                round(with_job, 1),
+                "messages/s",
+                round(raw, 1),
+                round(with_job / raw, 3),
+            )
         result("smtp_campaign", "campaign_rate", round(full, 1), "messages/s", round(raw, 1), round(full / raw, 3))
         result(
             "smtp_campaign",
