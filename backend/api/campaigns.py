@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns.create import compile_parts, create_campaign, parse_time
-from backend.campaigns.templates import MissingPlaceholder
+from backend.campaigns.templates import MissingPlaceholder, TemplateError
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
 from backend.errors import bad_request, json_body
@@ -70,6 +70,8 @@ def preview() -> Any:
             except MissingPlaceholder as exc:
                 item["error"] = ", ".join("{{ " + p + " }}" for p in exc.placeholders) + " has no value"
                 item["missing"] = exc.placeholders
+            except TemplateError as exc:
+                item["error"] = exc.message
             items.append(item)
     return jsonify({"items": items, "total": len(items)})
 

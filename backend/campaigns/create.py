@@ -191,6 +191,9 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
                 if len(problems) < MAX_DETAILS:
                     problems.append(_missing(contact, address, exc))
                 continue
+            except TemplateError as exc:  # the sandbox refused something only a contact's data reached
+                session.rollback()
+                raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
             if missing_total:
                 continue  # the campaign will be refused: stop writing rows, keep looking for problems
             batch.append(_row(account_id, campaign_id, spec["channel"], contact, address, subject, rendered, now))

@@ -81,9 +81,14 @@ def compile_template(source: str, what: str = "message") -> CompiledTemplate:
     """Compile once; raises TemplateError with the line and the reason for a syntax error."""
     try:
         ast = _ENV.parse(source)
-        return CompiledTemplate(source, what, tuple(_placeholders(ast)))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"The {what} template has an error on line {exc.lineno}: {exc.message}") from None
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(name, str) and name.startswith("_"):
+            # The sandbox would refuse it when rendering; saying so now names the culprit before anything is queued.
+            raise TemplateError(f"The {what} uses something templates may not use: `{name}`")
+    return CompiledTemplate(source, what, tuple(_placeholders(ast)))
 
 
 def _placeholders(ast: nodes.Template) -> Iterable[str]:
