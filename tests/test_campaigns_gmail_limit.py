@@ -1,0 +1,36 @@
+"""Gmail's daily sending limit (issue 4 item 3), end to end against the fake Gmail API: the campaign pauses until
+the window reopens, says so, and resumes by itself when it does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from backend.store.models import Campaign, utcnow
+from tests.fakes.google import FakeGoogle
+from tests.helpers import wait_for
+from tests.test_gmail_campaign import _plain_http_oauth, campaign, events, google, server, start_campaign
+
+__all__ = ["_plain_http_oauth", "google", "server"]  # fixtures shared with the Gmail campaign tests
+
+
+def test_it_resumes_by_itself_when_gmails_daily_window_reopens(server: Any, google: FakeGoogle) -> None:
+    google.fail_next("sending_limit")  # "Mail sending limit exceeded. Retry after <in 7 hours>"
+    campaign_id = start_campaign(server, count=3)
+
+    paused = wait_for(lambda: (c := campaign(server, campaign_id))["status"] == "paused" and c, what="the pause")
+    assert "daily sending limit was reached" in paused["status_reason"]
+    assert "It resumes by itself at" in paused["status_reason"] and paused["resume_at"] is not None
+    assert paused["counts"]["failed"] == 0 and paused["counts"]["queued"] == 3
+    texts = [e["text"] for e in events(server) if e["type"] == "campaign.status"]
+    assert any(t.startswith("Campaign paused: Gmail's daily sending limit was reached") for t in texts)
+
+    services = server.app.extensions["bulkmsg"]
+    with services.db.write() as session:  # seven hours later
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(resume_at=utcnow()))
+    done = wait_for(
+        lambda: (c := campaign(server, campaign_id))["status"] == "completed" and c, timeout=20, what="completion"
+    )
+    assert done["counts"]["sent"] == 3 and done["resume_at"] is None
+    assert sorted(str(m.message["To"]) for m in google.sent) == [f"Person {n} <p{n}@example.org>" for n in range(3)]
