@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
@@ -48,13 +48,19 @@ def channel_can_be_polled(name: str) -> bool:
 
 
 def poll_providers(
-    channels: Any, messages: Sequence[ClaimedMessage], *, budget_s: float = POLL_BUDGET_S
-) -> list[tuple[ClaimedMessage, DeliveryReport]]:
-    """Ask each message's provider for its status; returns the answers that came back in time.
+    channels: Any,
+    messages: Sequence[ClaimedMessage],
+    *,
+    heard_from: Collection[int] = (),
+    budget_s: float = POLL_BUDGET_S,
+) -> tuple[list[tuple[ClaimedMessage, DeliveryReport]], int]:
+    """Ask each message's provider for its status; returns (the answers that came back in time, how many asked).
 
-    `channels` is the ChannelManager. Messages of a channel the account has not configured are skipped; a
-    network error or a provider that cannot say is logged and skipped: that message just waits for its next
-    check. Never call this inside a database transaction.
+    `channels` is the ChannelManager; `messages` have no final status yet; `heard_from` are those with some
+    report already. A channel whose provider calls us back (it has a `status_callback` URL, as SMS with a public
+    URL does) is asked only about messages no report at all reached; the others at every check. Messages of a
+    channel the account has not configured are skipped; a network error or a provider that cannot say is logged
+    and skipped: that message just waits for its next check. Never call this inside a database transaction.
     """
     work: list[tuple[ClaimedMessage, Channel]] = []
     instances: dict[tuple[int, str], Channel | None] = {}
@@ -63,10 +69,14 @@ def poll_providers(
         if key not in instances:
             instances[key] = _instance(channels, *key)
         channel = instances[key]
-        if channel is not None and message.provider_message_id:
-            work.append((message, channel))
+        if channel is None or not message.provider_message_id:
+            continue
+        if message.id in heard_from and getattr(channel, "status_callback", None):
+            continue  # its callbacks arrive; the final one will too
+        work.append((message, channel))
+    work = work[:MAX_POLLS_PER_BATCH]
     if not work:
-        return []
+        return [], 0
     results: list[tuple[ClaimedMessage, DeliveryReport]] = []
     pool = ThreadPoolExecutor(max_workers=min(POLL_WORKERS, len(work)), thread_name_prefix="delivery-poll")
     try:
@@ -80,7 +90,7 @@ def poll_providers(
                 results.append((futures[future], report))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    return results
+    return results, len(work)
 
 
 def _instance(channels: Any, account_id: int, name: str) -> Channel | None:

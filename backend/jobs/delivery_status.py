@@ -41,7 +41,7 @@ from backend.dispatch.claims import owner_is_dead, worker_id
 from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
 from backend.jobs.delivery_events import record_updated_events
-from backend.jobs.delivery_poll import MAX_POLLS_PER_BATCH, channel_can_be_polled, poll_providers
+from backend.jobs.delivery_poll import channel_can_be_polled, poll_providers
 from backend.jobs.delivery_store import ClaimedMessage
 from backend.jobs.delivery_writes import Reschedule
 from backend.runtime import Job
@@ -234,18 +234,19 @@ class DeliveryStatusJob:
             )
 
     def _poll(self, batch: list[ClaimedMessage]) -> int:
+        """Step 4 for the batch's messages on channels that can be asked; returns how many were asked."""
         candidates = [m for m in batch if m.provider_message_id and channel_can_be_polled(m.channel)]
         if not candidates:
             return 0
         with self.db.read() as session:
-            answered = store.message_ids_with_communications(session, [m.id for m in candidates])
-        candidates = [m for m in candidates if m.id not in answered][:MAX_POLLS_PER_BATCH]
-        reports = poll_providers(self.services.parts["channels"], candidates)
+            reported = store.reported(session, [m.id for m in candidates])
+        waiting = [m for m in candidates if not reported.get(m.id, False)]
+        reports, asked = poll_providers(self.services.parts["channels"], waiting, heard_from=set(reported))
         if reports:
             with self.db.write() as session:
                 for message, report in reports:
                     record_communication(session, message.account_id, message.id, report)
-        return len(candidates)
+        return asked
 
     def settle(self, batch: list[ClaimedMessage]) -> dict[str, int]:
         """Match, decide and write a claimed batch, with its events, in one transaction; end its leases.

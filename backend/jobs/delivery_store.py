@@ -107,12 +107,17 @@ def claim_due(
     return [ClaimedMessage(*row) for row in rows]
 
 
-def message_ids_with_communications(session: Session, message_ids: Sequence[int]) -> set[int]:
-    """Which of these messages have any communication at all (a callback came, final or not)."""
+def reported(session: Session, message_ids: Sequence[int]) -> dict[int, bool]:
+    """Which of these messages have communications: {message id: whether one of them is final}."""
     if not message_ids:
-        return set()
+        return {}
     c = COMMUNICATIONS.c
-    return set(session.scalars(select(c.message_id).where(c.message_id.in_(list(message_ids))).distinct()))
+    query = (
+        select(c.message_id, func.max(case((c.success.is_not(None), 1), else_=0)))
+        .where(c.message_id.in_(list(message_ids)))
+        .group_by(c.message_id)
+    )
+    return {message_id: bool(final) for message_id, final in session.execute(query)}
 
 
 def max_communication_id(session: Session) -> int:
