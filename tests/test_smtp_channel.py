@@ -95,6 +95,28 @@ def test_it_reopens_the_connection_when_the_server_dropped_it(tmp_path):
         server.stop()
 
 
+def test_it_starts_the_next_mail_ahead_and_recovers_when_the_server_dropped_it_meanwhile(tmp_path):
+    port = free_port()
+    server = FakeSmtpServer("plain")
+    server.port = port
+    server.start()
+    try:
+        channel = make_channel(server.settings(), tmp_path)
+        channel.send(outbound(1))
+        channel.prepare_next()  # MAIL FROM written while the dispatcher records and claims
+        channel.send(outbound(2, "bo@example.org"))  # reads the answer written ahead
+        channel.prepare_next()
+        server.stop()  # the connection dies with a MAIL FROM in the air
+        server = FakeSmtpServer("plain")
+        server.port = port
+        server.start()
+        channel.send(outbound(3, "cy@example.org"))
+        channel.close()
+        assert [r.rcpt_tos for r in server.received] == [["cy@example.org"]]
+    finally:
+        server.stop()
+
+
 def test_it_fails_a_5xx_recipient_for_good_and_retries_a_4xx_one(starttls_server, tmp_path):
     starttls_server.refuse("gone@example.org", "550 5.1.1 No such user here")
     starttls_server.refuse("full@example.org", "452 4.2.2 Mailbox full, try later")
