@@ -223,6 +223,11 @@ def test_it_reports_ragged_rows_and_imports_the_rest(client: Any, auth: dict[str
 # -- phones, emails, mapping ------------------------------------------------------------------------------
 
 
+def test_it_says_plainly_when_a_phone_cell_holds_no_number(client: Any, auth: dict[str, str]) -> None:
+    report = upload(client, auth, b"Name,Mobile\r\nAna,+14155550101\r\nBo,not a phone\r\n").get_json()
+    assert report["errors"] == [{"row": 3, "column": "Mobile", "reason": '"not a phone" is not a phone number'}]
+
+
 def test_it_normalises_phones_with_the_default_country_and_reports_bad_ones(client: Any, auth: dict[str, str]) -> None:
     data = (
         b"Name;Telefon;Mail\r\n"
@@ -233,17 +238,17 @@ def test_it_normalises_phones_with_the_default_country_and_reports_bad_ones(clie
         b"Emil;0049 (30) 901821;emil@example.de\r\n"
     )
     without_country = upload(client, auth, data).get_json()
-    assert {"row": 2, "column": "Telefon", "reason": "030 901820 has no country code; add one (+44...) or set a "
+    assert {"row": 2, "column": "Telefon", "reason": '"030 901820" has no country code; add one (+44...) or set a '
             "default country"} in without_country["errors"]  # fmt: skip
     set_country(client, auth, "DE")
     report = upload(client, auth, data).get_json()
     assert without_country["imported"] == 2  # Ben and Emil carry their country code
     assert (report["imported"], report["updated"], report["skipped"]) == (1, 2, 2)
     assert report["errors"] == [
-        {"row": 4, "column": "Telefon", "reason": "12345 is not a valid phone number for DE"},
+        {"row": 4, "column": "Telefon", "reason": '"12345" is not a valid phone number for DE'},
         {"row": 5, "column": "Mail", "reason": report["errors"][1]["reason"]},
     ]
-    assert report["errors"][1]["reason"].startswith("dora@@example.de: ")
+    assert report["errors"][1]["reason"].startswith('"dora@@example.de": ')
     stored = contacts(client, auth)
     assert set(stored) == {"+4930901820", "+442079460958", "+4930901821"}
 

@@ -38,6 +38,8 @@ def normalise_phone(raw: str | None, default_country: str | None) -> tuple[str |
     text = (raw or "").strip()
     if not text:
         return None, None
+    if not any(ch.isdigit() for ch in text):
+        return None, f'"{text}" is not a phone number'
     compact = _PHONE_NOISE.sub("", text)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
@@ -47,17 +49,17 @@ def normalise_phone(raw: str | None, default_country: str | None) -> tuple[str |
         if number is not None:
             if is_valid(number):
                 return "+" + match.group(1), None
-            return None, f"{text} is not a valid phone number"
+            return None, f'"{text}" is not a valid phone number'
     region = (default_country or "").upper() or None
     if not text.startswith("+") and not compact.startswith("+") and region is None:
-        return None, f"{text} has no country code; add one (+44...) or set a default country"
+        return None, f'"{text}" has no country code; add one (+44...) or set a default country'
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        return None, f"{text}: {_PARSE_ERRORS.get(exc.error_type, 'not a phone number')}"
+        return None, f'"{text}": {_PARSE_ERRORS.get(exc.error_type, "not a phone number")}'
     if not is_valid(number):
         where = f" for {region}" if region and not text.startswith("+") else ""
-        return None, f"{text} is not a valid phone number{where}"
+        return None, f'"{text}" is not a valid phone number{where}'
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
@@ -86,7 +88,7 @@ def normalise_email(raw: str | None) -> tuple[str | None, str | None]:
     try:
         checked = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        return None, f"{text}: {exc}"
+        return None, f'"{text}": {exc}'
     return checked.normalized.lower(), None
 
 
