@@ -157,6 +157,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         #: the channel instance of the last send (the manager may swap instances when settings change).
         self._channel_instance: Channel | None = None
+        self._write_session: Session | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -185,10 +186,31 @@ class Dispatcher:
 
     # -- the loop -----------------------------------------------------------------------------------------
 
+    def _session(self) -> Session:
+        """This dispatcher's own write session, one transaction per message (`db.write()` semantics: BEGIN
+        IMMEDIATE on SQLite, commit on success, rollback on error), kept across messages so that each message
+        does not pay for building one. Only this thread uses it; it holds no ORM objects between messages."""
+        if self._write_session is None:
+            self._write_session = self.db.write_sessions()
+        else:
+            self._write_session.expunge_all()
+        return self._write_session
+
     def _channel(self) -> Channel:
         return self.services.parts["channels"].instance(self.account_id, self.channel_name)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._drop_session()
+
+    def _drop_session(self) -> None:
+        session, self._write_session = self._write_session, None
+        if session is not None:
+            session.close()
+
+    def _loop(self) -> None:
         channel_cls = channel_class(self.channel_name)
         self._lease_s = float(getattr(channel_cls, "send_timeout_s", 60.0)) + LEASE_MARGIN_S
         self._max_attempts = channel_cls.max_attempts
@@ -201,6 +223,7 @@ class Dispatcher:
                     claimed = self._record_and_claim(pending, not stopping)
                 except Exception:
                     log.exception("dispatcher %s could not write to the store; retrying", self.owner)
+                    self._drop_session()
                     self._stop.wait(1)
                     continue
                 pending = None
@@ -217,7 +240,8 @@ class Dispatcher:
     def _record_and_claim(
         self, pending: tuple[ClaimedMessage, Outcome] | None, may_claim: bool
     ) -> tuple[ClaimedMessage, OutboundMessage] | None:
-        with self.db.write() as session:
+        session = self._session()
+        with session.begin():
             connection = session.connection()
             if pending is not None:
                 self.record(session, *pending)
