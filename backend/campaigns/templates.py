@@ -84,7 +84,7 @@ def compile_template(source: str, what: str = "message") -> CompiledTemplate:
     except TemplateSyntaxError as exc:
         raise TemplateError(f"The {what} template has an error on line {exc.lineno}: {exc.message}") from None
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(getattr(node, "arg", None), "value", None)
         if isinstance(name, str) and name.startswith("_"):
             # The sandbox would refuse it when rendering; saying so now names the culprit before anything is queued.
             raise TemplateError(f"The {what} uses something templates may not use: `{name}`")

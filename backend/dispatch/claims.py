@@ -137,9 +137,16 @@ def claim_next(
         rows: Any = connection.execute(stmt, params)  # an IN list: SQLAlchemy expands it
     else:
         rows = _prepared(stmt).run(connection, params)[0]
-    claimed = [ClaimedMessage(*row[:-1], meta=row[-1] or {}) for row in rows]
+    claimed = [_claimed(row) for row in rows]
     if len(claimed) > 1:
         claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
+    return claimed
+
+
+def _claimed(row: Any) -> ClaimedMessage:
+    *columns, meta = row
+    claimed = ClaimedMessage(*columns)
+    claimed.meta = meta or {}
     return claimed
 
 
