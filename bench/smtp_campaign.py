@@ -3,7 +3,7 @@
 Metrics (messages/s):
 - `campaign_rate`: the full app (claims, fenced results, counters, events, one transaction per message), from
   `start` to `completed`; baseline `raw_limit` = smtplib `sendmail` of the same prebuilt messages over one
-  connection; ratio = campaign / raw (target >= 0.70).
+  connection, the mean of a run before and one after the campaign; ratio = campaign / raw (target >= 0.70).
 - `naive_new_connection_per_message`: smtplib with a new connection per message (the naive peer).
 - `campaign_rate_with_delivery_job` (BENCH_DELIVERY_JOB=1): the campaign again with the delivery-status job on.
 Size: BENCH_SMTP_N (default 10000).
@@ -104,10 +104,13 @@ def main() -> None:
     smtp = SmtpProcess()
     try:
         messages = prebuilt(N)
-        raw = raw_rate(smtp.port, messages)
-        note(f"raw smtplib over one connection: {raw:.0f}/s")
+        raw_before = raw_rate(smtp.port, messages)
         naive = naive_rate(smtp.port, messages[:NAIVE_N])
         full = campaign_rate(smtp.port)
+        raw_after = raw_rate(smtp.port, messages)
+        # The machine's load drifts during a run: the raw limit is measured before and after the campaign.
+        raw = (raw_before + raw_after) / 2
+        note(f"raw smtplib over one connection: {raw_before:.0f}/s before, {raw_after:.0f}/s after the campaign")
         if WITH_DELIVERY_JOB:
             with_job = campaign_rate(smtp.port, delivery_job=True)
             result(
