@@ -47,7 +47,7 @@ def events_socket(ws: Any) -> None:
     hub = services.hub
     sub = hub.subscribe(principal.account_id)
     try:
-        last_sent = _replay(ws, services.db, principal.account_id, after)
+        replayed_to = _replay(ws, services.db, principal.account_id, after)
         while ws.connected:
             item = sub.get(timeout=1.0)
             if item is None:
@@ -60,10 +60,11 @@ def events_socket(ws: Any) -> None:
                 continue
             assert isinstance(item, tuple)
             event_id, payload = item
-            if last_sent is not None and event_id <= last_sent:
+            if replayed_to is not None and event_id <= replayed_to:
                 continue  # already sent by the replay
+            # Not "<= the last id sent": on PostgreSQL a transaction that took a lower id can commit later (another
+            # process, another lane); the hub delivers it late, and it must still be sent.
             ws.send(payload)
-            last_sent = event_id
     except ConnectionClosed:
         pass
     finally:
