@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from backend.runtime import Runtime
+from backend.store.models import Event
 from tests.campaign_helpers import add_contacts, configure_smtp, event_texts, wait_status
 from tests.fakes.smtp_server import FakeSmtpServer
 
@@ -71,6 +73,11 @@ def test_it_sends_a_campaign_and_says_so_in_the_original_words(client, auth, ser
     assert statuses[0] == "Sending messages to 20 contacts..."
     assert statuses[-1] == "Mass messaging complete. Sent: 20, Failed: 0"
     assert "Sent to person3@example.org" in event_texts(services, account_id, "send.progress")
+    # The log reads in order: the campaign's last "Sent to" comes before its summary.
+    with services.db.read() as session:
+        log = session.execute(select(Event.type, Event.text).where(Event.account_id == account_id).order_by(Event.id))
+        types = [t for t, _ in log if t in ("send.progress", "campaign.status")]
+    assert types[-1] == "campaign.status" and types[-2] == "send.progress"
 
 
 def test_it_refuses_a_campaign_whose_placeholder_is_missing_for_a_recipient(client, auth, services, smtp):

@@ -86,6 +86,10 @@ _RUNNING_RATES = select(_C.id, _C.rate).where(
 RUNNING_TTL_S = 2.0
 
 
+#: session.info key of the settlement `after_outcome` leaves for `after_event`.
+_SETTLE = "bulkmsg_campaign_settle"
+
+
 class CampaignHooks:
     def __init__(self, services: Any) -> None:
         self.services = services
@@ -200,8 +204,15 @@ class CampaignHooks:
         )
         done = n_sent + n_failed + n_uncertain + n_cancelled
         if status == "running":
-            self._settle(session, campaign_id, outcome, run, rate, done >= total, pace, sent)
+            # Settled after the message's own `send.progress` is recorded, so that a campaign's last "Sent to"
+            # comes before its "Mass messaging complete" in the event log.
+            session.info[_SETTLE] = (campaign_id, outcome, run, rate, done >= total, pace, sent)
         return {"current": done, "total": total}
+
+    def after_event(self, session: Session) -> None:
+        pending = session.info.pop(_SETTLE, None)
+        if pending is not None:
+            self._settle(session, *pending)
 
     def _settle(
         self,

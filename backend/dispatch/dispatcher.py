@@ -66,6 +66,10 @@ class DispatchHooks(Protocol):
         """Campaign bookkeeping in the outcome's transaction; returns extra `send.progress` data."""
         ...
 
+    def after_event(self, session: Session) -> None:
+        """Work that must follow the message's `send.progress` event (completing the campaign)."""
+        ...
+
 
 class NoHooks:
     """Conversation messages only: no pacing, position 1 of 1."""
@@ -84,6 +88,9 @@ class NoHooks:
 
     def after_outcome(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> dict[str, Any]:
         return {"current": 1, "total": 1}
+
+    def after_event(self, session: Session) -> None:
+        return None
 
 
 def outbound_from_row(message: ClaimedMessage) -> OutboundMessage:
@@ -321,3 +328,4 @@ class Dispatcher:
         }
         data.update(extra)
         self.services.hub.record(session, message.account_id, "send.progress", text, level=level, data=data)
+        self.hooks.after_event(session)
