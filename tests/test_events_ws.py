@@ -164,3 +164,29 @@ def test_it_issues_tickets_only_with_a_token(live_server) -> None:
     assert requests.post(f"{live_server.url}/api/ws-ticket", timeout=5).status_code == 401
     ok = requests.post(f"{live_server.url}/api/ws-ticket", headers=bearer(live_server.token), timeout=5)
     assert ok.status_code == 200 and ok.json()["ticket"]
+
+
+def test_it_still_sends_an_event_that_commits_late_inside_the_replay_range(services) -> None:
+    """PostgreSQL can commit a lower id after a higher one: the replay never saw it, the queue must pass it."""
+    from sqlalchemy import delete
+
+    from backend.events.ws import _replay
+
+    with services.db.write() as session:
+        account_id = get_or_create_account(session).id
+    ids = [services.hub.emit(account_id, "send.progress", f"e{i}") for i in range(5)]
+    with services.db.write() as session:  # ids[2] is "not committed yet" when the replay reads
+        session.execute(delete(Event).where(Event.id == ids[2]))
+
+    class Socket:
+        sent: list[str] = []
+
+        def send(self, frame: str) -> None:
+            self.sent.append(frame)
+
+    socket = Socket()
+    already_sent = _replay(socket, services.db, account_id, ids[0])
+    assert [json.loads(f)["text"] for f in socket.sent] == ["e1", "e3", "e4"]
+    assert not already_sent(ids[2]), "the late event must still go out"
+    assert already_sent(ids[1]) and already_sent(ids[4]) and already_sent(ids[0])
+    assert not already_sent(ids[4] + 1)

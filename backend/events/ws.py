@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
@@ -47,7 +48,7 @@ def events_socket(ws: Any) -> None:
     hub = services.hub
     sub = hub.subscribe(principal.account_id)
     try:
-        replayed_to = _replay(ws, services.db, principal.account_id, after)
+        already_sent = _replay(ws, services.db, principal.account_id, after)
         while ws.connected:
             item = sub.get(timeout=1.0)
             if item is None:
@@ -60,10 +61,8 @@ def events_socket(ws: Any) -> None:
                 continue
             assert isinstance(item, tuple)
             event_id, payload = item
-            if replayed_to is not None and event_id <= replayed_to:
-                continue  # already sent by the replay
-            # Not "<= the last id sent": on PostgreSQL a transaction that took a lower id can commit later (another
-            # process, another lane); the hub delivers it late, and it must still be sent.
+            if already_sent(event_id):
+                continue
             ws.send(payload)
     except ConnectionClosed:
         pass
@@ -100,18 +99,21 @@ def _close(ws: Any, code: int, reason: str) -> None:
         pass
 
 
-def _replay(ws: Any, db: Any, account_id: int, after: int | None) -> int | None:
-    """Send the events after `after` up to the newest at subscribe time; return that resume point.
+def _replay(ws: Any, db: Any, account_id: int, after: int | None) -> Callable[[int], bool]:
+    """Send the events after `after` up to the newest at subscribe time; return which queued ids to skip.
 
-    The subscription is already open, so every event newer than the resume point arrives through its queue;
-    fixing the point before anything is sent means none is skipped or sent twice.
+    The subscription is already open, so every event committed from now on arrives through its queue. Only the
+    ids the replay itself sent are skipped: on PostgreSQL a transaction holding a lower id can commit after the
+    replay read, and the hub delivers it late; it must still be sent. Live-only (`after` null) and `resync`
+    skip everything up to the subscribe point, which the client did not ask for or reloads anyway.
     """
     with db.read() as session:
         horizon = session.scalar(
             select(Event.id).where(Event.account_id == account_id).order_by(Event.id.desc()).limit(1)
         )
         if after is None or horizon is None or horizon <= after:
-            return horizon if after is None else max(after, horizon or 0)
+            point = horizon if after is None else max(after, horizon or 0)
+            return lambda event_id: point is not None and event_id <= point
         rows = session.scalars(
             select(Event)
             .where(Event.account_id == account_id, Event.id > after, Event.id <= horizon)
@@ -120,7 +122,8 @@ def _replay(ws: Any, db: Any, account_id: int, after: int | None) -> int | None:
         ).all()
     if len(rows) > REPLAY_LIMIT:
         ws.send(RESYNC_FRAME)
-        return horizon
+        return lambda event_id: event_id <= horizon
     for ev in rows:
         ws.send(json.dumps(envelope(ev), separators=(",", ":")))
-    return horizon
+    sent = {ev.id for ev in rows}
+    return lambda event_id: event_id in sent or (after is not None and event_id <= after)
