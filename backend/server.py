@@ -34,10 +34,11 @@ class AppServer:
     token: str
 
     def stop(self, *, pause_campaigns: bool = True) -> None:
-        self.runtime.stop(pause_campaigns=pause_campaigns)
-        self.app.extensions["bulkmsg"].hub.stop()  # closes open sockets (1001) even when jobs never ran
+        # Stop accepting first: a page whose socket is closed below reconnects at once, and must find no server.
         self.server.shutdown()
         self.thread.join(timeout=10)
+        self.runtime.stop(pause_campaigns=pause_campaigns)
+        self.app.extensions["bulkmsg"].hub.stop()  # closes open sockets (1001) even when jobs never ran
         self.server.server_close()
         self.app.extensions["bulkmsg"].db.dispose()
 

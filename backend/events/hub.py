@@ -169,6 +169,8 @@ class EventHub:
         sub = Subscription(account_id, self.subscriber_queue)
         with self._subs_lock:
             self._subs.setdefault(account_id, set()).add(sub)
+        if self._stop.is_set():
+            sub.close()  # a socket that arrives while the hub stops is closed at once, not left waiting
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
