@@ -187,7 +187,8 @@ def test_it_takes_a_user_from_import_to_a_delivered_campaign(server: Any, tmp_pa
             "Hi Chloé Müller, your code is C3.",
         ]
         for message in twilio.created():
-            assert twilio.deliver(message["sid"]) in (200, 204)
+            # 409: the delivery job's poll of Twilio saw "delivered" first and stored it; the callback repeats it.
+            assert twilio.deliver(message["sid"]) in (200, 204, 409)
         wait_js(driver, "return document.querySelector('[data-stat=delivered] .value').innerText === '3'", timeout=30)
         assert driver.execute_script("return document.querySelectorAll('.log-viewport .log-row:not([hidden])').length")
         wait_js(driver, "return document.querySelector('.progress .p-delivered').style.width === '100%'")
@@ -241,7 +242,7 @@ def test_it_shows_a_conversation_tick_change_live(server: Any, tmp_path: Path) -
 
         (message,) = twilio.created()
         assert message["body"] == "Your parcel is on its way."
-        assert twilio.deliver(message["sid"]) in (200, 204)
+        assert twilio.deliver(message["sid"]) in (200, 204, 409)  # 409: a poll stored it first
         wait_js(driver, "return document.querySelector('.bubble[data-tick=delivered]')", timeout=10, what="delivered")
         assert driver.find_element(By.CSS_SELECTOR, ".bubble .tick").get_attribute("title") == "Delivered"
         shoot(driver, shots, "conversation-delivered")
