@@ -44,7 +44,9 @@ def server(start_server: Any, google: FakeGoogle) -> Any:
 
 def test_it_connects_gmail_through_the_consent_page_with_state_and_pkce(server: Any, google: FakeGoogle) -> None:
     assert save_settings(server, google).status_code == 200
-    assert "click Authorize" in gmail_view(server)["detail"]
+    saved = gmail_view(server)
+    assert "click Authorize" in saved["detail"]
+    assert saved["state"] == "disconnected", "not ready before the user has authorized"
 
     auth_url = authorize(server)
     params = {k: v[0] for k, v in parse_qs(urlsplit(auth_url).query).items()}

@@ -66,9 +66,7 @@ def configure_channel(name: str) -> Any:
         settings, secrets = cls.validate_settings(raw, manager.current_settings(account, name))
     except SettingsError as exc:
         raise bad_request(exc.message, exc.details) from None
-    detail = _verify(cls, settings, secrets, manager, account)
-    # A channel holding a live session (WhatsApp Web) is verified but not connected by saving its settings.
-    state = "disconnected" if cls.single_session else "ready"
+    detail, state = _verify(cls, settings, secrets, manager, account)
     manager.configure(account, name, settings, secrets, state, detail)
     _services().parts["dispatchers"].sync()
     log.info("channel %s configured for account %s", name, account)
@@ -77,11 +75,14 @@ def configure_channel(name: str) -> Any:
 
 def _verify(
     cls: type[Channel], settings: dict[str, Any], secrets: dict[str, str], manager: ChannelManager, account: int
-) -> str:
-    """Check the new settings against the provider with a throwaway instance; 400 with the reason if it fails."""
+) -> tuple[str, str]:
+    """Check the new settings against the provider with a throwaway instance; 400 with the reason if it fails.
+
+    Returns the detail to show and the state to store (`Channel.configured_state`).
+    """
     channel = cls(settings, secrets, manager.context(account, cls.name))
     try:
-        return channel.verify()
+        return channel.verify(), channel.configured_state()
     except SendError as exc:
         raise ApiError(400, "verification_failed", f"The {cls.title} settings were not saved: {exc.reason}") from None
     finally:

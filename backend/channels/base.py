@@ -164,6 +164,14 @@ class Channel:
         """
         return "Ready"
 
+    def configured_state(self) -> str:
+        """The `channel.state` to store once verified settings are saved (called after `verify`).
+
+        Default: `ready`, or `disconnected` for a live session that saving does not start (WhatsApp Web).
+        A channel that needs another step (Gmail: authorization) says so here.
+        """
+        return "disconnected" if self.single_session else "ready"
+
     def connect(self) -> None:
         """Start a long-lived session (WhatsApp Web). Default: verify."""
         detail = self.verify()
