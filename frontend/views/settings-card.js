@@ -1,5 +1,6 @@
 // Account settings on the Channels screen: the public URL (where providers send delivery callbacks), the
-// default country for numbers written without +country, and the webhook secret (generate a new one).
+// default country for numbers written without +country, SendGrid's event-webhook verification key, and the
+// webhook secret (generate a new one).
 
 import { api } from '../lib/api.js';
 import { busy, field, h, replace } from '../lib/dom.js';
@@ -8,6 +9,7 @@ import { errorNotice, toast } from '../lib/ui.js';
 export function settingsCard() {
   const publicUrl = h('input', { type: 'url', name: 'public_url', placeholder: 'https://messages.example.com', autocomplete: 'off' });
   const country = h('input', { type: 'text', name: 'default_country', placeholder: 'US', maxlength: '2', autocomplete: 'off', style: { textTransform: 'uppercase' } });
+  const sendgridKey = h('textarea', { name: 'sendgrid_public_key', rows: '3', autocomplete: 'off', spellcheck: 'false', placeholder: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…' });
   const hooks = h('div', { class: 'stack', style: { gap: '4px' } });
   const secretBox = h('div');
   const errors = h('div');
@@ -18,6 +20,7 @@ export function settingsCard() {
     h('div', { class: 'fields' },
       field('Public URL', publicUrl, 'Where Twilio and other providers can reach this app. Without it, SMS delivery is polled (slower).'),
       field('Default country', country, 'Two letters, used for phone numbers written without +country.')),
+    field('SendGrid verification key', sendgridKey, 'From SendGrid: Settings → Mail Settings → Signed Event Webhook. Lets email delivery events in; leave empty if you do not use SendGrid.'),
     hooks, secretBox, errors,
     h('div', { class: 'row end' }, generate, save));
 
@@ -25,6 +28,7 @@ export function settingsCard() {
     publicUrl.value = view.public_url_source === 'account' ? view.public_url || '' : '';
     publicUrl.placeholder = view.public_url_source === 'environment' ? `${view.public_url} (from BULKMSG_PUBLIC_URL)` : 'https://messages.example.com';
     country.value = view.default_country || '';
+    sendgridKey.value = view.sendgrid_public_key || '';
     const urls = Object.entries(view.webhook_urls || {}).filter(([, url]) => url);
     replace(hooks, urls.length ? [h('span', { class: 'muted small' }, 'Webhook addresses to paste into each provider:'),
       ...urls.map(([name, url]) => h('code', { class: 'small', title: name }, url))] : null);
@@ -39,6 +43,7 @@ export function settingsCard() {
         show(await api.put('/api/settings', {
           public_url: publicUrl.value.trim() || null,
           default_country: country.value.trim().toUpperCase() || null,
+          sendgrid_public_key: sendgridKey.value.replace(/\s+/g, '') || null,
         }));
         toast('Settings saved.', { tone: 'ok' });
       } catch (error) { replace(errors, errorNotice(error, 'The settings were not saved.')); }
