@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import require
+from tests.helpers import require, wait_for
 
 CHROMIUM = os.environ.get("BULKMSG_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = os.environ.get("BULKMSG_CHROMEDRIVER") or shutil.which("chromedriver")
@@ -135,11 +135,4 @@ def free_port() -> int:
 
 
 def until(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    return wait_for(check, timeout=timeout, interval=0.05, what=what)

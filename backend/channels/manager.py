@@ -202,14 +202,7 @@ class ChannelManager:
             row.state, row.detail = state, detail
             stale: dict[str, str | None] = {key: None for key in cls.secret_keys if key not in secrets}
             self.services.secrets.save(session, account_id, name, {**stale, **secrets})
-            self.services.hub.record(
-                session,
-                account_id,
-                "channel.status",
-                detail,
-                level=_LEVELS.get(state, "info"),
-                data={"channel": name, "state": state, "detail": detail},
-            )
+            self._record_status(session, account_id, name, state, detail)
         self.forget(account_id, name)
 
     def connect_in_background(self, account_id: int, name: str) -> bool:
@@ -299,14 +292,18 @@ class ChannelManager:
                 row = ChannelConfig(account_id=account_id, channel=name, settings={})
                 session.add(row)
             row.state, row.detail = state, detail
-            self.services.hub.record(
-                session,
-                account_id,
-                "channel.status",
-                detail,
-                level=_LEVELS.get(state, "info"),
-                data={"channel": name, "state": state, "detail": detail},
-            )
+            self._record_status(session, account_id, name, state, detail)
+
+    def _record_status(self, session: Any, account_id: int, name: str, state: str, detail: str) -> None:
+        """The `channel.status` event, in the transaction that stores the state."""
+        self.services.hub.record(
+            session,
+            account_id,
+            "channel.status",
+            detail,
+            level=_LEVELS.get(state, "info"),
+            data={"channel": name, "state": state, "detail": detail},
+        )
 
     def _emit_qr(self, account_id: int, name: str, data_url: str | None) -> None:
         text = "Scan QR code to authenticate" if data_url else "QR code cleared"
