@@ -188,3 +188,43 @@ def test_it_releases_the_leases_of_a_process_that_died(services: Any) -> None:
     done = job.run_once()
 
     assert (done["claimed"], done["delivered"], done["not_final"]) == (2, 1, 1)
+
+
+def test_a_due_message_with_a_final_communication_is_settled_directly_and_a_live_lease_is_left_alone(
+    services: Any,
+) -> None:
+    clock = Clock()
+    reported, leased = add_sent(services, 2, at=clock.now)
+    first = add_report(services, reported, "delivered")
+    add_report(services, reported, "undelivered")
+    add_report(services, leased, "bounce")
+    with services.db.write() as session:
+        row = session.get(Message, leased)
+        row.delivery_lease_owner = "another-live-worker"
+        row.delivery_lease_until = clock.now + timedelta(seconds=60)
+    job = DeliveryStatusJob(services, clock=clock)
+    parameters: list[Any] = []
+    listener = lambda *args: parameters.append(args[3])  # noqa: E731
+    event.listen(services.db.write_engine, "before_cursor_execute", listener)
+    try:
+        done = job.run_once()
+    finally:
+        event.remove(services.db.write_engine, "before_cursor_execute", listener)
+
+    assert (done["claimed"], done["delivered"], done["undelivered"], done["not_final"]) == (1, 1, 0, 0)
+    assert job.owner not in repr(parameters), "settled without ever taking a lease"
+    row = message(services, reported)
+    assert (row.delivered, row.meta["communication_id"], row.delivery_check_attempts) == (True, first, 0)
+    assert (row.delivery_lease_owner, row.delivery_lease_until) == (None, None)
+    held = message(services, leased)
+    assert (held.delivered, held.delivery_lease_owner) == (None, "another-live-worker"), "a live lease is not touched"
+    assert [e["id"] for e in updated_events(services)] == [reported]
+
+    clock.advance(61)  # the other worker's lease ran out: its message is settled directly now
+    (silent,) = add_sent(services, at=clock.now)
+    done = job.run_once()
+
+    assert (done["claimed"], done["undelivered"], done["not_final"]) == (2, 1, 1)
+    assert (message(services, leased).delivered, message(services, leased).delivery_lease_owner) == (False, None)
+    assert message(services, silent).delivery_check_attempts == 1
+    assert [e["id"] for e in updated_events(services)] == [reported, leased]

@@ -4,7 +4,10 @@ Each run:
 0. makes due at once every waiting (back-off) or expired message that got a new final communication since the
    last runs looked (a cursor over communication ids), so a callback settles its message right away and a late
    callback still settles an expired one, whoever wrote the communication (any webhook, a provider poll);
-1. claims due messages in batches, one statement per batch, with a lease (owner + expiry) that ends when the
+1. settles at once, in one fenced statement per batch and without a lease, the due messages (not leased by a
+   live worker) that already have a final communication (most of them, once callbacks came in), with their
+   events; then, for what remains,
+   claims due messages in batches, one statement per batch, with a lease (owner + expiry) that ends when the
    batch's work ends; an expired lease is claimable again, and leases of a dead process on this host are
    released when a job starts;
 2. matches the batch with each message's first final communication inside the statement that settles them
@@ -156,7 +159,8 @@ class DeliveryStatusJob:
     def run_once(self, account_id: int | None = None) -> dict[str, Any]:
         """Check every due message (of one account, or all); returns what it did.
 
-        Keys: claimed, delivered, undelivered, not_final, expired, polled, made_due, duration_ms.
+        Keys: claimed, delivered, undelivered, not_final, expired, polled, made_due, duration_ms; `claimed`
+        counts every message checked, those settled directly (without a lease) included.
         """
         with self._run_lock:
             started = time.perf_counter()
@@ -165,8 +169,13 @@ class DeliveryStatusJob:
             )
             due_by = self.clock()
             stats["made_due"], due = self._make_due(due_by, account_id)
-            first = self.claim(due_by=due_by, account_id=account_id) if due else []
             lanes: list[dict[str, int]] = []
+            if due:
+                direct = self.settle_due(due_by, account_id)
+                lanes.append(direct)
+                if direct["claimed"] == self.batch_size:
+                    lanes += self._settle_due_in_lanes(due_by, account_id)
+            first = self.claim(due_by=due_by, account_id=account_id) if due else []
             if len(first) == self.batch_size and self.db.dialect == "postgresql":
                 # More is waiting: PostgreSQL checks batches on more connections at once (SKIP LOCKED keeps them
                 # apart), since the database, not this process, does most of the work. SQLite has one writer.
@@ -184,6 +193,38 @@ class DeliveryStatusJob:
         if stats["claimed"] or stats["made_due"]:
             log.info("delivery-status: %s", result)
         return result
+
+    def settle_due(self, due_by: datetime, account_id: int | None = None) -> dict[str, int]:
+        """Settle up to a batch of due messages that already have a final communication in one fenced statement,
+        without a lease (none is needed: nothing is polled), and write their events in the same transaction.
+
+        Messages leased by a live worker are left to it. Returns claimed (= settled), delivered, undelivered.
+        """
+        with self.db.write() as session:
+            now = self.clock()
+            settled = writes.settle_due(session, due_by=due_by, now=now, limit=self.batch_size, account_id=account_id)
+            record_updated_events(session, self.services.hub, list(settled), now=now)
+        delivered = sum(settled.values())
+        return {"claimed": len(settled), "delivered": delivered, "undelivered": len(settled) - delivered}
+
+    def _settle_due_in_lanes(self, due_by: datetime, account_id: int | None) -> list[dict[str, int]]:
+        """More settle at once is waiting: settle batches until one comes back short, on PG_LANES connections on
+        PostgreSQL (SKIP LOCKED keeps them apart), on this thread on SQLite (one writer)."""
+
+        def sweep() -> dict[str, int]:
+            stats: dict[str, int] = {}
+            while True:
+                done = self.settle_due(due_by, account_id)
+                for key, value in done.items():
+                    stats[key] = stats.get(key, 0) + value
+                if done["claimed"] < self.batch_size:
+                    return stats
+
+        if self.db.dialect != "postgresql":
+            return [sweep()]
+        with ThreadPoolExecutor(PG_LANES, thread_name_prefix="delivery-lane") as pool:
+            futures = [pool.submit(sweep) for _ in range(PG_LANES)]
+            return [future.result() for future in futures]
 
     def _sweep(self, batch: list[ClaimedMessage], due_by: datetime, account_id: int | None) -> dict[str, int]:
         """Check and settle `batch`, then claim and settle more until nothing due by `due_by` is left."""

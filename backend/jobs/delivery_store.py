@@ -5,6 +5,7 @@ of statements instead of 100,000 round trips:
 
 - `claim_due`: one UPDATE ... RETURNING takes a lease on up to `limit` due messages (PostgreSQL: a CTE with
   FOR UPDATE SKIP LOCKED; SQLite: `id IN (subquery)` under the BEGIN IMMEDIATE of `db.write()`).
+- `due_with_final`: the due messages that already have a final communication, settled without a lease.
 - `make_due`: messages that got a new final communication are due now, even in back-off or expired.
 - matching with communications and writing outcomes: `delivery_writes`; the events: `delivery_events`.
 
@@ -105,6 +106,26 @@ def claim_due(
     columns = [MESSAGES.c[name] for name in CLAIM_COLUMNS]
     rows = session.execute(stmt.values(**values).returning(*columns)).all()
     return [ClaimedMessage(*row) for row in rows]
+
+
+def due_with_final(
+    session: Session, *, due_by: datetime, now: datetime, limit: int, account_id: int | None = None
+) -> Any:
+    """The ids of up to `limit` messages due by `due_by` on the claim's exact terms (not leased by a live worker)
+    that already have a final communication: they can be settled at once, without a lease. On PostgreSQL the
+    rows are locked FOR UPDATE SKIP LOCKED, so two jobs never pick the same row; SQLite's BEGIN IMMEDIATE
+    (`db.write()`) serialises writers anyway."""
+    m, c = MESSAGES.c, COMMUNICATIONS.c
+    has_final = select(c.id).where(c.message_id == m.id, c.success.is_not(None)).exists()
+    query = (
+        select(m.id)
+        .where(*_due_conditions(session, due_by, now, account_id), has_final)
+        .order_by(m.delivery_next_check_at)
+        .limit(limit)
+    )
+    if dialect_of(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=MESSAGES)
+    return query
 
 
 def reported(session: Session, message_ids: Sequence[int]) -> dict[int, bool]:

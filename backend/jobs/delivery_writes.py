@@ -1,6 +1,8 @@
 """Writing a checked batch: one fenced statement for the settled rows, one for the rescheduled, one for events.
 
-Every write is fenced on the lease owner: a row whose lease expired and was taken by another worker is left
+`settle_due` settles due messages that already have a final communication directly, without a lease: fenced by
+row locks (PostgreSQL: SKIP LOCKED) and by `delivered IS NULL AND NOT delivery_expired`. Every other write is
+fenced on the lease owner: a row whose lease expired and was taken by another worker is left
 alone, so a stale worker's late write changes nothing. Values travel as one JSON array (SQLite, read with
 json_each) or as arrays (PostgreSQL, read with unnest), so a batch of 10,000 is one statement, not 10,000.
 """
@@ -11,11 +13,13 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import case, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from backend.jobs.delivery_store import dialect_of
+from backend.jobs.delivery_store import COMMUNICATIONS, MESSAGES, PENDING, dialect_of, due_with_final
 from backend.store.models import UTCDateTime
 
 
@@ -86,6 +90,55 @@ def settle_from_communications(
     """
     params = {"ids": json.dumps(list(message_ids)), "owner": owner, "now": payload_datetime(session)(now)}
     return {message_id: bool(delivered) for message_id, delivered in session.execute(text(sql), params)}
+
+
+def settle_due(
+    session: Session, *, due_by: datetime, now: datetime, limit: int, account_id: int | None = None
+) -> dict[int, bool]:
+    """Settle, in one statement, up to `limit` messages due by `due_by` (the claim's terms: not leased by a live
+    worker) that already have a final communication, with the values `settle_from_communications` writes
+    (delivered, delivered_at, metadata.communication_id = the first final communication by id, lease cleared,
+    updated_at). The UPDATE is fenced on the row still being sent with its delivery unknown and not expired, so
+    a row settled meanwhile by another job is left alone. Returns {message id: delivered} of those settled."""
+    m, c = MESSAGES.c, COMMUNICATIONS.c
+    due = due_with_final(session, due_by=due_by, now=now, limit=limit, account_id=account_id)
+    metadata = m["metadata"]
+    if dialect_of(session) == "postgresql":
+        finals = (
+            select(c.message_id, c.id, c.success, c.received_at)
+            .where(c.message_id.in_(select(due.cte("due").c.id)), c.success.is_not(None))
+            .ext(distinct_on(c.message_id))
+            .order_by(c.message_id, c.id)
+            .subquery("f")
+        )
+        new_metadata: Any = metadata.op("||")(
+            func.jsonb_build_object(literal_column("'communication_id'"), finals.c.id)
+        )
+    else:
+        # SQLite returns the other columns of the row holding min(id) (its documented bare-column rule).
+        finals = (
+            select(c.message_id, func.min(c.id).label("id"), c.success, c.received_at)
+            .where(c.message_id.in_(due.scalar_subquery()), c.success.is_not(None))
+            .group_by(c.message_id)
+            .subquery("f")
+        )
+        new_metadata = func.json_set(metadata, literal_column("'$.communication_id'"), finals.c.id)
+    stmt = (
+        update(MESSAGES)
+        .where(m.id == finals.c.message_id, text(PENDING[dialect_of(session)]))
+        .values(
+            {
+                m.delivered: finals.c.success,
+                m.delivered_at: case((finals.c.success, finals.c.received_at), else_=m.delivered_at),
+                metadata: new_metadata,
+                m.delivery_lease_owner: None,
+                m.delivery_lease_until: None,
+                m.updated_at: now,
+            }
+        )
+        .returning(m.id, m.delivered)
+    )
+    return {message_id: bool(delivered) for message_id, delivered in session.execute(stmt)}
 
 
 def expire(session: Session, message_ids: Sequence[int], *, owner: str, now: datetime) -> list[int]:
