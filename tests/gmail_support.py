@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import requests
 
 from tests.fakes.google import FakeGoogle
 from tests.helpers import bearer
+
+
+@pytest.fixture
+def google(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGoogle]:
+    """A fake Google (Gmail send, consent, token endpoint) on loopback."""
+    # oauthlib builds consent URLs for https endpoints only, unless told that this is a local test server.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    fake = FakeGoogle().start()
+    yield fake
+    fake.stop()
 
 
 def save_settings(server: Any, google: FakeGoogle, **extra: Any) -> requests.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,19 +13,6 @@ from backend.store.models import Credential, Message
 from tests.fakes.google import FakeGoogle
 from tests.gmail_support import connect_gmail, gmail_view
 from tests.helpers import bearer, wait_for
-
-
-@pytest.fixture(autouse=True)
-def _plain_http_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
-    # oauthlib builds consent URLs for https endpoints only, unless told that this is a local test server.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-@pytest.fixture
-def google() -> Iterator[FakeGoogle]:
-    fake = FakeGoogle().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ does after "Allow") and follows the redirect to our loopback callback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,19 +21,6 @@ from backend.store.models import Credential
 from tests.fakes.google import SCOPE, FakeGoogle
 from tests.gmail_support import authorize, consent, gmail_view, save_settings
 from tests.helpers import bearer, wait_for
-
-
-@pytest.fixture(autouse=True)
-def _plain_http_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
-    # oauthlib builds consent URLs for https endpoints only, unless told that this is a local test server.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-@pytest.fixture
-def google() -> Iterator[FakeGoogle]:
-    fake = FakeGoogle().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

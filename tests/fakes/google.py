@@ -31,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.fakes.http import serve_in_thread, stop_server
+
 SEND_PATH = "/gmail/v1/users/me/messages/send"
 SCOPE = "https://www.googleapis.com/auth/gmail.send"
 
@@ -77,17 +79,11 @@ class FakeGoogle:
         class Handler(_Handler):
             google = fake
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-google", daemon=True
-        ).start()
+        self._server = serve_in_thread(Handler, "fake-google", _QuietServer)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     @property
     def url(self) -> str:

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 import requests
 
 from backend.store.models import utcnow
+from tests.fakes.http import serve_in_thread, stop_server
 
 API = "/2010-04-01/Accounts/"
 ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)\.json$")
@@ -101,18 +102,12 @@ class FakeTwilio:
         class Handler(_Handler):
             twilio = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-twilio", daemon=True
-        ).start()
+        self._server = serve_in_thread(Handler, "fake-twilio")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None
         self._callback_http.close()
 
     def __enter__(self) -> FakeTwilio:
