@@ -10,9 +10,9 @@ from sqlalchemy import update
 from backend.store.models import Campaign, utcnow
 from tests.fakes.google import FakeGoogle
 from tests.helpers import wait_for
-from tests.test_gmail_campaign import _plain_http_oauth, campaign, events, google, server, start_campaign
+from tests.test_gmail_campaign import campaign, events, server, start_campaign
 
-__all__ = ["_plain_http_oauth", "google", "server"]  # fixtures shared with the Gmail campaign tests
+__all__ = ["server"]  # a fixture shared with the Gmail campaign tests (`google` comes from tests.gmail_support)
 
 
 def test_it_resumes_by_itself_when_gmails_daily_window_reopens(server: Any, google: FakeGoogle) -> None:
