@@ -1,14 +1,19 @@
-"""Helpers for campaign tests: configure SMTP in the store, add contacts, wait for a campaign's end."""
+"""Helpers and fixtures for campaign tests: configure SMTP in the store, add contacts, wait for a campaign's end,
+a plain SMTP server, the account that uses it, and the running background parts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
 
 from backend.accounts import get_or_create_account
 from backend.channels.smtp import SmtpChannel
+from backend.runtime import Runtime
 from backend.store.models import ChannelConfig, Contact, Event, utcnow
+from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import wait_for
 
 
@@ -58,3 +63,28 @@ def wait_status(client: Any, auth: dict[str, str], campaign_id: int, status: str
         return view if view["status"] == status else None
 
     return wait_for(check, timeout=timeout, interval=0.1, what=f"campaign {campaign_id} to be {status}")
+
+
+# -- fixtures (registered in tests/conftest.py); a module may override `smtp` with another kind of server ------
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSmtpServer]:
+    """A plain aiosmtpd server on loopback that records what arrives."""
+    with FakeSmtpServer("plain") as server:
+        yield server
+
+
+@pytest.fixture
+def account(services: Any, smtp: FakeSmtpServer) -> int:
+    """The default account, with the SMTP channel pointed at `smtp`."""
+    return configure_smtp(services, smtp.settings())
+
+
+@pytest.fixture
+def running(app: Any, services: Any) -> Iterator[Runtime]:
+    """The app with its background parts (dispatchers, campaign job) running."""
+    runtime = Runtime(app)
+    runtime.start()
+    yield runtime
+    runtime.stop()

@@ -10,33 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from backend.runtime import Runtime
 from backend.store.models import Message, utcnow
-from tests.campaign_helpers import add_contacts, configure_smtp, event_texts, wait_status
-from tests.fakes.smtp_server import FakeSmtpServer
+from tests.campaign_helpers import add_contacts, event_texts, wait_status
 from tests.helpers import wait_for
 
 #: a slow, steady pace: a message every 0.15 s, so a test can act between two messages.
 SLOW = {"min_delay_s": 0.15, "max_delay_s": 0.15}
-
-
-@pytest.fixture
-def smtp() -> Any:
-    with FakeSmtpServer("plain") as server:
-        yield server
-
-
-@pytest.fixture
-def running(app: Any, services: Any) -> Any:
-    runtime = Runtime(app)
-    runtime.start()
-    yield runtime
-    runtime.stop()
-
-
-@pytest.fixture
-def account(services: Any, smtp: FakeSmtpServer) -> int:
-    return configure_smtp(services, smtp.settings())
 
 
 def create(client: Any, auth: dict[str, str], **changes: Any) -> dict[str, Any]:

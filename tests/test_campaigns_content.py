@@ -13,19 +13,7 @@ from sqlalchemy import insert
 
 from backend.runtime import Runtime
 from backend.store.models import Contact
-from tests.campaign_helpers import add_contacts, configure_smtp, event_texts, wait_status
-from tests.fakes.smtp_server import FakeSmtpServer
-
-
-@pytest.fixture
-def smtp() -> Any:
-    with FakeSmtpServer("plain") as server:
-        yield server
-
-
-@pytest.fixture
-def account(services: Any, smtp: FakeSmtpServer) -> int:
-    return configure_smtp(services, smtp.settings())
+from tests.campaign_helpers import add_contacts, event_texts, wait_status
 
 
 def contact(client: Any, auth: dict[str, str], **fields: Any) -> int:

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.campaign_helpers import configure_smtp
-from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import bearer
-
-
-@pytest.fixture
-def smtp() -> Any:
-    with FakeSmtpServer("plain") as server:
-        yield server
 
 
 def test_it_keeps_each_accounts_campaigns_and_contacts_to_itself(client: Any, auth: Any, services: Any, smtp) -> None:

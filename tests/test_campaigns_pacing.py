@@ -6,35 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from backend.channels.base import ChannelContext, OutboundMessage
 from backend.channels.smtp import SmtpChannel, is_sendgrid_host
-from backend.runtime import Runtime
 from backend.store.models import Campaign, Message, utcnow
-from tests.campaign_helpers import add_contacts, configure_smtp, event_texts, wait_status
+from tests.campaign_helpers import add_contacts, event_texts, wait_status
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import wait_for
-
-
-@pytest.fixture
-def smtp() -> Any:
-    with FakeSmtpServer("plain") as server:
-        yield server
-
-
-@pytest.fixture
-def account(services: Any, smtp: FakeSmtpServer) -> int:
-    return configure_smtp(services, smtp.settings())
-
-
-@pytest.fixture
-def running(app: Any, services: Any) -> Any:
-    runtime = Runtime(app)
-    runtime.start()
-    yield runtime
-    runtime.stop()
 
 
 def create(client: Any, auth: dict[str, str], **changes: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from backend.runtime import Runtime
 from backend.store.models import Event
 from tests.campaign_helpers import add_contacts, configure_smtp, event_texts, wait_status
 from tests.fakes.smtp_server import FakeSmtpServer
@@ -19,15 +18,6 @@ ALL = {"all": True}
 def smtp() -> Any:
     with FakeSmtpServer("starttls", auth=("mailer", "s3cret")) as server:
         yield server
-
-
-@pytest.fixture
-def running(app: Any, services: Any) -> Any:
-    """The app with its background parts (dispatchers, campaign job) running."""
-    runtime = Runtime(app)
-    runtime.start()
-    yield runtime
-    runtime.stop()
 
 
 def create(client, auth, **changes) -> dict:
