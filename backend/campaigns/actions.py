@@ -2,8 +2,10 @@
 re-queue uncertain. Each is one write transaction with its `campaign.status` event; a wrong state is a 409.
 
 Pause and cancel take effect before the next message: the dispatcher claims only messages of `running`
-campaigns. Starting and resuming first verify the channel (for SMTP: EHLO, STARTTLS, AUTH, NOOP) outside any
-transaction; a channel that fails verification is a 409 naming the reason.
+campaigns, and this process's dispatcher is told at once to send nothing more of the campaign from the batch it
+holds (a dispatcher in another process sees it at its next commit, within a tenth of a second). Starting and
+resuming first verify the channel (for SMTP: EHLO, STARTTLS, AUTH, NOOP) outside any transaction; a channel
+that fails verification is a 409 naming the reason.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def pause(services: Any, account_id: int, campaign_id: int, reason: str = "pause
         campaign = load(session, account_id, campaign_id)
         if not lifecycle.pause(services, session, campaign, reason, level="info"):
             raise conflict(f"This campaign is {campaign.status}; only a running or scheduled one can pause.")
+        channel = campaign.channel
+    services.parts["dispatchers"].campaign_stopped(account_id, channel, campaign_id)
 
 
 def resume(services: Any, account_id: int, campaign_id: int) -> None:
@@ -128,6 +132,8 @@ def cancel(services: Any, account_id: int, campaign_id: int) -> None:
         live = lifecycle.counts(session, campaign)
         text = f"Campaign cancelled. Sent: {live['sent']}, Failed: {live['failed']}"
         lifecycle.record_status(services, session, campaign, text, level="warning")
+        channel = campaign.channel
+    services.parts["dispatchers"].campaign_stopped(account_id, channel, campaign_id)
 
 
 def requeue(services: Any, account_id: int, campaign_id: int, status: str) -> int:

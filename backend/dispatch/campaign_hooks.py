@@ -3,11 +3,13 @@
 Installed as `services.parts["hooks"]` (backend.campaigns.install). Conversation messages (campaign_id NULL)
 pass through untouched: no pacing, position 1 of 1.
 
-Per campaign message, `after_outcome` runs in the dispatcher's one write transaction: a single
+Per campaign and batch of results, `after_outcomes` runs in the dispatcher's write transaction: a single
 `UPDATE campaigns ... RETURNING` advances the counters and the consecutive-error run (no COUNT over the
 campaign); only when the campaign may have finished does it look for a queued or sending message (an index
-seek). The campaign row's lock orders two processes finishing the last messages, so one of them sees the other's
-result and completes it; the campaign job's sweep is the safety net.
+seek). Batches: a paced campaign (per minute or a delay) sends one message per batch, a capped one no more
+than its daily cap leaves, an unpaced one as many as the dispatcher claims. The campaign row's lock orders two
+processes finishing the last messages, so one of them sees the other's result and completes it; the campaign
+job's sweep is the safety net.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from backend.campaigns import lifecycle
 from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
-from backend.dispatch.dispatcher import Outcome, outbound_from_row
+from backend.dispatch.dispatcher import MAX_BATCH, outbound_from_row
+from backend.dispatch.outcomes import Outcome
 from backend.dispatch.pacing import Pace, Pacer
 from backend.dispatch.prepared import Prepared
 from backend.store.models import Account, Campaign, UTCDateTime, utcnow
@@ -54,7 +57,8 @@ def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
     return account_id, contact_id
 
 
-#: one prebuilt Core statement per outcome: counters, the consecutive-error run, and what the bookkeeping needs.
+#: one prebuilt Core statement per campaign and batch: counters, the consecutive-error run, and what the
+#: bookkeeping needs.
 _C = CAMPAIGNS.c
 _COUNTERS = Prepared(
     update(CAMPAIGNS)
@@ -63,7 +67,10 @@ _COUNTERS = Prepared(
         sent_count=_C.sent_count + bindparam("p_sent"),
         failed_count=_C.failed_count + bindparam("p_failed"),
         uncertain_count=_C.uncertain_count + bindparam("p_uncertain"),
-        consecutive_errors=case((bindparam("p_reset") == 1, 0), else_=_C.consecutive_errors + bindparam("p_error")),
+        # p_error: the errors after the batch's last sent message (all of them when none was sent).
+        consecutive_errors=case(
+            (bindparam("p_reset") == 1, bindparam("p_error")), else_=_C.consecutive_errors + bindparam("p_error")
+        ),
         updated_at=bindparam("p_now", type_=UTCDateTime()),
     )
     .returning(
@@ -82,11 +89,23 @@ _COUNTERS = Prepared(
 _RUNNING_RATES = select(_C.id, _C.rate).where(
     _C.account_id == bindparam("p_account"), _C.channel == bindparam("p_channel"), _C.status == "running"
 )
+_RATES = select(_C.id, _C.rate).where(_C.id.in_(bindparam("p_ids", expanding=True)))
 #: how often the running campaigns' paces are read again (a changed rate or a new campaign is seen this fast).
 RUNNING_TTL_S = 2.0
 
 
-#: session.info key of the settlement `after_outcome` leaves for `after_event`.
+def errors_after_last_sent(outcomes: Any) -> int:
+    """Results that count as errors (`Outcome.is_error`) after the last sent one."""
+    run = 0
+    for outcome in outcomes:
+        if outcome.status == "sent":
+            run = 0
+        elif outcome.is_error:
+            run += 1
+    return run
+
+
+#: session.info key of the settlements `after_outcomes` leaves for `after_events`.
 _SETTLE = "bulkmsg_campaign_settle"
 
 
@@ -142,6 +161,38 @@ class CampaignHooks:
     def idle_wait_s(self, account_id: int, channel: str) -> float:
         return self.pacer.next_ready_s()
 
+    def batch_limit(self, account_id: int, channel: str) -> int:
+        pace = self.channel_pace(account_id, channel)
+        if pace.paced:
+            return 1
+        if pace.daily_cap:
+            return max(1, self.pacer.daily_left(("channel", account_id, channel), pace.daily_cap))
+        return MAX_BATCH
+
+    def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        campaigns = {m.campaign_id for m in claimed if m.campaign_id is not None}
+        paces = self.pacer.campaign_paces(campaigns)
+        unknown = campaigns - set(paces)
+        if unknown:
+            for campaign_id, rate in session.execute(_RATES, {"p_ids": sorted(unknown)}):
+                paces[campaign_id] = Pace.from_mapping(rate)
+                self.pacer.note_campaign_pace(campaign_id, paces[campaign_id])
+        room: dict[int, int] = {}
+        for campaign_id, pace in paces.items():
+            if pace.paced:
+                room[campaign_id] = 1
+            elif pace.daily_cap:
+                room[campaign_id] = max(1, self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap))
+        keep = []
+        for message in claimed:
+            left = room.get(message.campaign_id) if message.campaign_id is not None else None
+            if left is None:
+                keep.append(message)
+            elif left > 0:
+                keep.append(message)
+                room[message.campaign_id] = left - 1  # type: ignore[index]
+        return keep
+
     # -- the message that goes out ----------------------------------------------------------------------
     def public_url(self, session: Session, account_id: int) -> str | None:
         now = time.monotonic()
@@ -165,53 +216,76 @@ class CampaignHooks:
         return out
 
     # -- bookkeeping ------------------------------------------------------------------------------------
-    def after_outcome(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> dict[str, Any]:
-        campaign_id = message.campaign_id
-        if campaign_id is None:
-            return {"current": 1, "total": 1}
-        sent = outcome.status == "sent"
-        is_error = not sent and not outcome.pause_campaign
+    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
+        extras: list[dict[str, Any]] = [{"current": 1, "total": 1} for _ in results]
+        by_campaign: dict[int, list[int]] = {}
+        for index, (message, _) in enumerate(results):
+            if message.campaign_id is not None:
+                by_campaign.setdefault(message.campaign_id, []).append(index)
+        settles = []
+        for campaign_id, indexes in by_campaign.items():
+            settle = self._count(session, campaign_id, [results[i] for i in indexes], [extras[i] for i in indexes])
+            if settle is not None:
+                settles.append(settle)
+        if settles:
+            # Settled after the results' own `send.progress` events are recorded, so that a campaign's last
+            # "Sent to" comes before its "Mass messaging complete" in the event log.
+            session.info[_SETTLE] = settles
+        return extras
+
+    def _count(
+        self,
+        session: Session,
+        campaign_id: int,
+        results: list[tuple[ClaimedMessage, Outcome]],
+        extras: list[dict[str, Any]],
+    ) -> tuple[Any, ...] | None:
+        """One campaign's share of a batch: a single `UPDATE campaigns ... RETURNING` advances its counters and
+        its run of consecutive errors; fills each result's `current`/`total`; returns what `_settle` needs."""
+        account_id, channel = results[0][0].account_id, results[0][0].channel
+        run = errors_after_last_sent(outcome for _, outcome in results)
+        any_sent = any(outcome.status == "sent" for _, outcome in results)
         rows, _ = _COUNTERS.run(
             session.connection(),
             {
                 "p_id": campaign_id,
-                "p_account": message.account_id,
-                "p_sent": int(sent),
-                "p_failed": int(outcome.status == "failed"),
-                "p_uncertain": int(outcome.status == "uncertain"),
-                "p_error": int(is_error),
-                "p_reset": int(sent),
+                "p_account": account_id,
+                "p_sent": sum(outcome.status == "sent" for _, outcome in results),
+                "p_failed": sum(outcome.status == "failed" for _, outcome in results),
+                "p_uncertain": sum(outcome.status == "uncertain" for _, outcome in results),
+                "p_error": run,
+                "p_reset": int(any_sent),
                 "p_now": utcnow(),
             },
         )
-        row = rows[0] if rows else None
-        if row is None:  # the campaign was deleted meanwhile
-            return {"current": 1, "total": 1}
-        total, n_sent, n_failed, n_uncertain, n_cancelled, run, status, rate = row
+        if not rows:  # the campaign was deleted meanwhile
+            return None
+        total, n_sent, n_failed, n_uncertain, n_cancelled, run_now, status, rate = rows[0]
         pace = Pace.from_mapping(rate)
         self.pacer.note_campaign_pace(campaign_id, pace)
-        channel_pace = self.channel_pace(message.account_id, message.channel)
-        if sent:
-            # Read the rolling counts before counting this send: the read cannot see this uncommitted row.
+        channel_pace = self.channel_pace(account_id, channel)
+        if any_sent:
+            # Read the rolling counts before counting these sends: the read cannot see these uncommitted rows.
             self.pacer.daily_reached(("campaign", campaign_id), pace.daily_cap)
-            self.pacer.daily_reached(("channel", message.account_id, message.channel), channel_pace.daily_cap)
-        self.pacer.after_send(
-            message.account_id,
-            message.channel,
-            channel_pace,
-            campaign_id,
-            sent,
-        )
+            self.pacer.daily_reached(("channel", account_id, channel), channel_pace.daily_cap)
         done = n_sent + n_failed + n_uncertain + n_cancelled
-        if status == "running":
-            # Settled after the message's own `send.progress` is recorded, so that a campaign's last "Sent to"
-            # comes before its "Mass messaging complete" in the event log.
-            session.info[_SETTLE] = (campaign_id, outcome, run, rate, done >= total, pace, sent)
-        return {"current": done, "total": total}
+        current = done - sum(outcome.counts_as_done for _, outcome in results)
+        for (_, outcome), extra in zip(results, extras, strict=True):
+            sent = outcome.status == "sent"
+            self.pacer.after_send(account_id, channel, channel_pace, campaign_id, sent)
+            current += int(outcome.counts_as_done)
+            extra.update(current=current, total=total)
+        if status != "running":
+            return None
+        # The result that speaks for the batch: a pause request, else the last error, else the last result.
+        speaker = next(
+            (o for _, o in results if o.pause_campaign),
+            next((o for _, o in reversed(results) if o.is_error), results[-1][1]),
+        )
+        return (campaign_id, speaker, run_now, rate, done >= total, pace, any_sent)
 
-    def after_event(self, session: Session) -> None:
-        pending = session.info.pop(_SETTLE, None)
-        if pending is not None:
+    def after_events(self, session: Session) -> None:
+        for pending in session.info.pop(_SETTLE, None) or ():
             self._settle(session, *pending)
 
     def _settle(

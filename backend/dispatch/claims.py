@@ -1,12 +1,12 @@
-"""The outbox's atomic statements (DESIGN section 5): claim, fenced result, crash recovery.
+"""The outbox's atomic statements (DESIGN section 5): claim, fenced result, release, and what recovery reads.
 
 A claim is one statement that moves due `queued` rows to `sending`, sets the lease and increments attempts;
 it commits before any network call. A result is written only while the lease is still ours: a stale worker's
-late write changes 0 rows.
+late write changes 0 rows. A claimed message whose send never started is released: `queued` again.
 
-The claim and the fenced result are the dispatcher's hot path (one of each per message), so both are plain Core
-statements on the `messages` table, built once per shape and executed on the session's connection: no ORM
-entity, identity map or flush is involved. A claim returns `ClaimedMessage` values (the columns a send needs).
+The claim and the fenced result are the dispatcher's hot path, so both are plain Core statements on the
+`messages` table, built once per shape and executed on the session's connection: no ORM entity, identity map or
+flush is involved. A claim returns `ClaimedMessage` values (the columns a send needs).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.dispatch.prepared import Prepared
@@ -53,7 +53,7 @@ class ClaimedMessage:
     last_error: str | None = None
 
 
-_RETURNED = (
+CLAIM_COLUMNS = (
     MESSAGES.c.id,
     MESSAGES.c.account_id,
     MESSAGES.c.channel,
@@ -137,13 +137,13 @@ def claim_next(
         rows: Any = connection.execute(stmt, params)  # an IN list: SQLAlchemy expands it
     else:
         rows = _prepared(stmt).run(connection, params)[0]
-    claimed = [_claimed(row) for row in rows]
+    claimed = [claimed_from_row(row) for row in rows]
     if len(claimed) > 1:
         claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
     return claimed
 
 
-def _claimed(row: Any) -> ClaimedMessage:
+def claimed_from_row(row: Any) -> ClaimedMessage:
     *columns, meta = row
     claimed = ClaimedMessage(*columns)
     claimed.meta = meta or {}
@@ -190,7 +190,7 @@ def _claim_statement(dialect: str, campaigns: bool, excluding: bool, limit: int)
         stmt = update(MESSAGES).where(m.id == cte.c.id).values(**values)
     else:
         stmt = update(MESSAGES).where(m.id.in_(due.scalar_subquery())).values(**values)
-    stmt = stmt.returning(*_RETURNED)
+    stmt = stmt.returning(*CLAIM_COLUMNS)
     _STATEMENTS[key] = stmt
     return stmt
 
@@ -225,6 +225,52 @@ def finish(session: Session | Connection, message_id: int, owner: str, **values:
     return rowcount == 1
 
 
+def release(session: Session | Connection, owner: str, message_ids: list[int], now: datetime) -> int:
+    """Give back claimed messages whose send never started: `queued` again with the claim's attempt undone, or
+    `cancelled` when their campaign was cancelled meanwhile (counted in its `cancelled_count`). Fenced on
+    `owner`'s lease; returns how many were given back."""
+    if not message_ids:
+        return 0
+    connection = connection_of(session)
+    m = MESSAGES.c
+    cancelled = m.campaign_id.in_(select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.status == "cancelled"))
+    rows = connection.execute(
+        update(MESSAGES)
+        .where(m.id.in_(message_ids), m.status == "sending", m.lease_owner == owner)
+        .values(
+            status=case((cancelled, "cancelled"), else_="queued"),
+            last_error=case((cancelled, "campaign cancelled"), else_=m.last_error),
+            attempts=m.attempts - 1,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .returning(m.campaign_id, m.status)
+    ).all()
+    gone: dict[int, int] = {}
+    for campaign_id, status in rows:
+        if status == "cancelled" and campaign_id is not None:
+            gone[campaign_id] = gone.get(campaign_id, 0) + 1
+    for campaign_id, n in gone.items():
+        connection.execute(
+            update(CAMPAIGNS)
+            .where(CAMPAIGNS.c.id == campaign_id)
+            .values(cancelled_count=CAMPAIGNS.c.cancelled_count + n)
+        )
+    return len(rows)
+
+
+def held_by(session: Session | Connection, owner: str) -> list[ClaimedMessage]:
+    """The `sending` messages whose lease `owner` holds (crash recovery reads a dead dispatcher's claims)."""
+    rows = connection_of(session).execute(
+        select(*CLAIM_COLUMNS)
+        .where(MESSAGES.c.status == "sending", MESSAGES.c.lease_owner == owner)
+        .order_by(MESSAGES.c.id)
+        .with_for_update(skip_locked=True)
+    )
+    return [claimed_from_row(row) for row in rows]
+
+
 _PREPARED: dict[int, Prepared] = {}
 
 
@@ -238,30 +284,3 @@ def _prepared(stmt: Any) -> Prepared:
 
 def _column_name(key: str) -> str:
     return "metadata" if key == "meta" else key
-
-
-def expired_sends(session: Session, now: datetime, limit: int = 1000) -> list[Message]:
-    """`sending` rows whose worker is gone: lease expired, or the owner process on this host is dead."""
-    rows = session.scalars(
-        select(Message)
-        .where(Message.status == "sending")
-        .order_by(Message.lease_until)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    return [m for m in rows if (m.lease_until is not None and m.lease_until < now) or owner_is_dead(m.lease_owner)]
-
-
-def mark_uncertain(session: Session, message: Message, now: datetime, reason: str) -> bool:
-    """Fenced on the old owner: the lost send becomes `uncertain` and is never re-sent automatically."""
-    result = session.execute(
-        update(Message)
-        .where(
-            Message.id == message.id,
-            Message.status == "sending",
-            and_(Message.lease_owner == message.lease_owner) if message.lease_owner else Message.lease_owner.is_(None),
-        )
-        .values(status="uncertain", lease_owner=None, lease_until=None, last_error=reason, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -1,45 +1,76 @@
 """One dispatcher thread per (account, channel): claim -> channel.send -> record -> events.
 
-The channel only sends; the dispatcher records the outcome (fenced on its lease), emits `send.progress`, and asks
-its hooks about pacing and campaign bookkeeping. Each message costs one write transaction: the result of the
-previous send and the claim of the next commit together, so at most one message per dispatcher is ever in
-flight, and a crash leaves at most that one `uncertain`.
+The channel only sends; the dispatcher records the outcomes (fenced on its lease, `record_results`), and asks
+its hooks about pacing and campaign bookkeeping.
+
+Batches. A write transaction per message costs about as much as an SMTP send, so the dispatcher works in
+batches: one write transaction records the results of the last batch, gives back what it held but did not
+start, and claims the next batch. A batch is as large as the channel's recent send time lets it finish within
+FLUSH_INTERVAL_S (at most MAX_BATCH), and one message while a pace applies (the hooks say). A batch ends early
+after any result but `sent` (errors in a row and pause requests act on the very next message), as soon as a
+campaign it holds is paused or cancelled in this process (`campaign_stopped`), and when the dispatcher stops. A
+campaign paused by another process stops within FLUSH_INTERVAL_S plus one send. Results reach the store, and the
+dashboard, within the same interval.
+
+Crash safety. The dispatcher sends one message at a time and writes each start and each answer to its send
+journal (`backend.dispatch.journal`) before the store knows. After a crash, recovery reads the journal: claimed
+messages never started go back to the queue, answered ones are recorded, and only the one in flight is
+`uncertain`. Every claimed message is sent within FLUSH_INTERVAL_S plus one send of its claim, well inside its
+lease (the channel's send timeout plus LEASE_MARGIN_S).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import time
+from collections import deque
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from backend.channels.base import Channel, OutboundMessage, SendError
 from backend.channels.registry import channel_class
-from backend.dispatch.claims import MESSAGES, ClaimedMessage, claim_next, finish, worker_id
+from backend.dispatch.claims import ClaimedMessage, claim_next, release, worker_id
+from backend.dispatch.journal import SendJournal
+from backend.dispatch.outcomes import (
+    NOT_REGISTERED,
+    Outcome,
+    outcome_of,
+    progress_text,
+    record_results,
+    retry_delay_s,
+)
 from backend.store.models import utcnow
+
+__all__ = [
+    "NOT_REGISTERED",
+    "DispatchHooks",
+    "Dispatcher",
+    "NoHooks",
+    "Outcome",
+    "outcome_of",
+    "progress_text",
+    "retry_delay_s",
+]
 
 log = logging.getLogger(__name__)
 
 #: how long a claimed message's lease lasts beyond the channel's own send timeout.
 LEASE_MARGIN_S = 30.0
 IDLE_POLL_S = 1.0
-NOT_REGISTERED = "not registered"
+#: longest time between a batch's claim and its commit (results and pauses take effect this fast).
+FLUSH_INTERVAL_S = 0.1
+MAX_BATCH = 64
+#: weight of the newest send in the running mean of a send's duration (which sizes the next batch).
+SEND_TIME_WEIGHT = 0.2
+#: a stopping dispatcher that cannot reach the store gives up after this many tries (recovery takes over).
+STOP_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one send."""
-
-    status: str  # sent | failed | uncertain | queued (retry) | paused
-    provider_message_id: str | None = None
-    error: str | None = None
-    retry_at: datetime | None = None
-    pause_campaign: bool = False
-    #: with pause_campaign: when the channel can send again (e.g. Gmail's daily window reopens), if it said.
-    resume_at: datetime | None = None
+def journal_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "journal"
 
 
 class DispatchHooks(Protocol):
@@ -60,14 +91,23 @@ class DispatchHooks(Protocol):
         """When nothing could be claimed: how long until it is worth looking again (capped at 1 s)."""
         ...
 
-    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage: ...
-
-    def after_outcome(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> dict[str, Any]:
-        """Campaign bookkeeping in the outcome's transaction; returns extra `send.progress` data."""
+    def batch_limit(self, account_id: int, channel: str) -> int:
+        """How many messages the channel's pace lets go back to back (1 while it is paced)."""
         ...
 
-    def after_event(self, session: Session) -> None:
-        """Work that must follow the message's `send.progress` event (completing the campaign)."""
+    def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        """Of a claimed batch, those that may go back to back now (a paced campaign sends one); the rest are
+        given back."""
+        ...
+
+    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage: ...
+
+    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
+        """Campaign bookkeeping in the results' transaction; returns extra `send.progress` data per result."""
+        ...
+
+    def after_events(self, session: Session) -> None:
+        """Work that must follow the results' `send.progress` events (completing the campaign)."""
         ...
 
 
@@ -83,13 +123,19 @@ class NoHooks:
     def idle_wait_s(self, account_id: int, channel: str) -> float:
         return IDLE_POLL_S
 
+    def batch_limit(self, account_id: int, channel: str) -> int:
+        return MAX_BATCH
+
+    def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        return claimed
+
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
         return outbound_from_row(message)
 
-    def after_outcome(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> dict[str, Any]:
-        return {"current": 1, "total": 1}
+    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
+        return [{"current": 1, "total": 1} for _ in results]
 
-    def after_event(self, session: Session) -> None:
+    def after_events(self, session: Session) -> None:
         return None
 
 
@@ -109,40 +155,14 @@ def outbound_from_row(message: ClaimedMessage) -> OutboundMessage:
     )
 
 
-def retry_delay_s(attempts: int) -> float:
-    """Backoff between send attempts: 5 s, 10 s, 20 s ... capped at 15 minutes."""
-    return float(min(5 * 2 ** max(attempts - 1, 0), 900))
-
-
-def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime, *, campaign: bool = True) -> Outcome:
-    """How a SendError is recorded. A pause request only pauses campaign messages; a conversation message
-    that hits it is retried with backoff like any transient error."""
-    if error.uncertain:
-        return Outcome("uncertain", error=error.reason)
-    if error.permanent:
-        return Outcome("failed", error=error.reason)
-    if error.pause_campaign and campaign:
-        resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
-        return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
-    if attempts >= max_attempts:
-        return Outcome("failed", error=f"{error.reason} (gave up after {attempts} attempts)")
-    delay = error.retry_after if error.retry_after is not None else retry_delay_s(attempts)
-    return Outcome("queued", error=error.reason, retry_at=now + timedelta(seconds=delay))
-
-
-def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
-    """The original system's words for a send's outcome, and the event level."""
-    if outcome.status == "sent":
-        return f"Sent to {recipient}", "success"
-    if outcome.status == "failed":
-        if outcome.error == NOT_REGISTERED:
-            return "Failed: not registered", "error"
-        return f"Failed to send to {recipient}: {outcome.error}", "error"
-    if outcome.status == "uncertain":
-        return f"Not sure whether {recipient} got the message: {outcome.error}", "warning"
-    if outcome.pause_campaign:
-        return f"Paused before {recipient}: {outcome.error}", "warning"
-    return f"Will retry {recipient}: {outcome.error}", "warning"
+def batch_size(limit: int, send_s: float | None) -> int:
+    """The next claim's size: what fits in FLUSH_INTERVAL_S at the recent send time, within `limit`, rounded
+    down to a power of two (one prepared claim statement per size)."""
+    if send_s is None:
+        return 1
+    fits = int(FLUSH_INTERVAL_S / max(send_s, 1e-6))
+    size = max(1, min(limit, MAX_BATCH, fits))
+    return 1 << (size.bit_length() - 1)
 
 
 class Dispatcher:
@@ -165,6 +185,11 @@ class Dispatcher:
         #: the channel instance of the last send (the manager may swap instances when settings change).
         self._channel_instance: Channel | None = None
         self._write_session: Session | None = None
+        #: campaigns paused or cancelled in this process since the last commit (their held messages go back).
+        self._stopped_campaigns: set[int] = set()
+        self._notice_lock = threading.Lock()
+        #: running mean of one send's duration, in seconds (None until the first send).
+        self._send_s: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -177,12 +202,17 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def campaign_stopped(self, campaign_id: int) -> None:
+        """A campaign was paused or cancelled: send none of its messages from the batch at hand."""
+        with self._notice_lock:
+            self._stopped_campaigns.add(campaign_id)
+
     def request_stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the message in flight (if any) is recorded."""
+        """Stop after the message in flight (if any) is recorded; what is held but not started goes back."""
         self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -194,9 +224,9 @@ class Dispatcher:
     # -- the loop -----------------------------------------------------------------------------------------
 
     def _session(self) -> Session:
-        """This dispatcher's own write session, one transaction per message (`db.write()` semantics: BEGIN
-        IMMEDIATE on SQLite, commit on success, rollback on error), kept across messages so that each message
-        does not pay for building one. Only this thread uses it; it holds no ORM objects between messages."""
+        """This dispatcher's own write session, one transaction per batch (`db.write()` semantics: BEGIN
+        IMMEDIATE on SQLite, commit on success, rollback on error), kept across batches so that each does not
+        pay for building one. Only this thread uses it; it holds no ORM objects between batches."""
         if self._write_session is None:
             self._write_session = self.db.write_sessions()
         else:
@@ -207,72 +237,125 @@ class Dispatcher:
         return self.services.parts["channels"].instance(self.account_id, self.channel_name)
 
     def _run(self) -> None:
+        channel_cls = channel_class(self.channel_name)
+        self._lease_s = float(getattr(channel_cls, "send_timeout_s", 60.0)) + LEASE_MARGIN_S
+        self._max_attempts = channel_cls.max_attempts
+        journal = SendJournal(journal_dir(self.services.config.data_dir), self.owner)
+        clean = False
         try:
-            self._loop()
+            clean = self._loop(journal)
         finally:
             self._drop_session()
+            if clean:
+                journal.close()
 
     def _drop_session(self) -> None:
         session, self._write_session = self._write_session, None
         if session is not None:
             session.close()
 
-    def _loop(self) -> None:
-        channel_cls = channel_class(self.channel_name)
-        self._lease_s = float(getattr(channel_cls, "send_timeout_s", 60.0)) + LEASE_MARGIN_S
-        self._max_attempts = channel_cls.max_attempts
-        pending: tuple[ClaimedMessage, Outcome] | None = None
+    def _loop(self, journal: SendJournal) -> bool:
+        """Send until stopped; True when everything held was recorded or given back (the journal may go)."""
+        held: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
+        done: list[tuple[ClaimedMessage, Outcome]] = []
+        claimed_at = 0.0
+        failures = 0
         while True:
             stopping = self._stop.is_set()
-            claimed: tuple[ClaimedMessage, OutboundMessage] | None = None
-            if pending is not None or not stopping:
+            if stopping or self._batch_over(held, done, claimed_at):
                 try:
-                    claimed = self._record_and_claim(pending, not stopping)
+                    fresh = self._flush(done, [m.id for m, _ in held], claim=not stopping)
                 except Exception:
                     log.exception("dispatcher %s could not write to the store; retrying", self.owner)
                     self._drop_session()
+                    failures += 1
+                    if stopping and failures >= STOP_ATTEMPTS:
+                        return False  # the journal stays: recovery settles these after the process ends
                     self._stop.wait(1)
                     continue
-                pending = None
-            if stopping:
-                return
-            if claimed is None:
-                wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
-                self._wake.wait(min(max(wait_s, 0.01), IDLE_POLL_S))
-                self._wake.clear()
+                failures = 0
+                journal.committed()
+                done, held, claimed_at = [], deque(fresh), time.monotonic()
+                if stopping:
+                    return True
+                if not held:
+                    wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
+                    self._wake.wait(min(max(wait_s, 0.01), IDLE_POLL_S))
+                    self._wake.clear()
+                    continue
+            message, outbound = held[0]
+            try:
+                journal.started(message.id)
+            except OSError:
+                # Without the journal a crash could not tell this send from one never started: do not send.
+                log.exception("dispatcher %s cannot write its send journal; holding back", self.owner)
+                self._stop.wait(1)
+                claimed_at = 0.0  # ends the batch: what is held goes back
                 continue
-            message, outbound = claimed
-            pending = (message, self._send(message, outbound))
+            held.popleft()
+            outcome = self._send(message, outbound)
+            done.append((message, outcome))
+            try:
+                journal.finished(message.id, outcome)
+            except OSError:
+                log.exception("dispatcher %s could not journal the answer for message %s", self.owner, message.id)
 
-    def _record_and_claim(
-        self, pending: tuple[ClaimedMessage, Outcome] | None, may_claim: bool
-    ) -> tuple[ClaimedMessage, OutboundMessage] | None:
+    def _batch_over(
+        self,
+        held: deque[tuple[ClaimedMessage, OutboundMessage]],
+        done: list[tuple[ClaimedMessage, Outcome]],
+        since: float,
+    ) -> bool:
+        """Whether to commit (and claim again) before the next send."""
+        if not held or time.monotonic() - since >= FLUSH_INTERVAL_S:
+            return True
+        if done and done[-1][1].status != "sent":
+            return True
+        if self._stopped_campaigns:
+            stopped = self._stopped_campaigns
+            return any(m.campaign_id in stopped for m, _ in held)
+        return False
+
+    def _flush(
+        self, done: list[tuple[ClaimedMessage, Outcome]], held_ids: list[int], *, claim: bool
+    ) -> list[tuple[ClaimedMessage, OutboundMessage]]:
+        """One write transaction: record `done`, give back `held_ids`, claim the next batch (unless stopping)."""
+        with self._notice_lock:
+            self._stopped_campaigns.clear()  # this transaction reads the campaigns' state itself
         session = self._session()
         with session.begin():
-            connection = session.connection()
-            if pending is not None:
-                self.record(session, *pending)
-            if not may_claim:
-                return None
-            # Asked after the previous result was recorded, so that its send already counts for the pace.
+            record_results(self.services, session, self.owner, self.hooks, done)
+            release(session, self.owner, held_ids, utcnow())
+            if not claim:
+                return []
+            # Asked after the results were recorded, so that their sends already count for the pace.
             campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
+            size = batch_size(self.hooks.batch_limit(self.account_id, self.channel_name), self._send_s)
             claimed = claim_next(
-                connection,
+                session.connection(),
                 account_id=self.account_id,
                 channel=self.channel_name,
                 owner=self.owner,
                 now=utcnow(),
                 lease_s=self._lease_s,
+                limit=size,
                 exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
                 campaigns=campaigns_allowed,
             )
-            if not claimed:
-                return None
-            return claimed[0], self.hooks.outbound(session, claimed[0])
+            if len(claimed) > 1:
+                keep = self.hooks.trim_batch(session, claimed)
+                if len(keep) < len(claimed):
+                    kept = {m.id for m in keep}
+                    release(session, self.owner, [m.id for m in claimed if m.id not in kept], utcnow())
+                claimed = keep
+            return [(m, self.hooks.outbound(session, m)) for m in claimed]
 
     def _send(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
+        started = time.monotonic()
         outcome = self._send_one(message, outbound)
-        # A channel may start what the next send needs while this result is recorded (SMTP: MAIL FROM).
+        took = time.monotonic() - started
+        self._send_s = took if self._send_s is None else self._send_s + SEND_TIME_WEIGHT * (took - self._send_s)
+        # A channel may start what the next send needs while this result is handled (SMTP: MAIL FROM).
         prepare = getattr(self._channel_instance, "prepare_next", None)
         if prepare is not None and not self._stop.is_set():
             try:
@@ -294,38 +377,3 @@ class Dispatcher:
             log.exception("channel %s raised while sending message %s", self.channel_name, message.id)
             return Outcome("uncertain", error=f"unexpected error: {type(exc).__name__}")
         return Outcome("sent", provider_message_id=provider_id)
-
-    def record(self, session: Session, message: ClaimedMessage, outcome: Outcome) -> None:
-        """Write the outcome (fenced) and its `send.progress` event in `session`'s transaction."""
-        now = utcnow()
-        values: dict[str, Any] = {"status": outcome.status, "last_error": outcome.error, "updated_at": now}
-        if outcome.status == "sent":
-            values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=now)
-        elif outcome.status == "queued":
-            values["next_attempt_at"] = outcome.retry_at or now
-            if outcome.pause_campaign:
-                values["attempts"] = MESSAGES.c.attempts - 1  # a pause is not the message's fault
-        if not finish(session.connection(), message.id, self.owner, **values):
-            log.warning("message %s: lease lost before its result was written; result dropped", message.id)
-            return
-        message.status = outcome.status
-        message.provider_message_id = outcome.provider_message_id or message.provider_message_id
-        message.last_error = outcome.error
-        extra = self.hooks.after_outcome(session, message, outcome)
-        text, level = progress_text(message.recipient, outcome)
-        key = "campaign_id" if message.sender_type == "campaign" else "conversation_id"
-        sender: Any = message.campaign_id if message.sender_type == "campaign" else message.sender_id
-        status = outcome.status if outcome.status in ("sent", "failed", "uncertain") else "sending"
-        data = {
-            key: sender,
-            "message_id": message.id,
-            "channel": message.channel,
-            "recipient": message.recipient,
-            "status": status,
-            "error": outcome.error,
-            "current": 1,
-            "total": 1,
-        }
-        data.update(extra)
-        self.services.hub.record(session, message.account_id, "send.progress", text, level=level, data=data)
-        self.hooks.after_event(session)

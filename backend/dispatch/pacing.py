@@ -131,6 +131,15 @@ class Pacer:
                     if entry is not None:
                         entry.count += 1
 
+    def daily_left(self, key: tuple[Any, ...], cap: int) -> int:
+        """How many more may be sent within the rolling window (0 when the cap is reached)."""
+        return max(0, cap - self._daily_count(key, cap))
+
+    def campaign_paces(self, campaign_ids: set[int]) -> dict[int, Pace]:
+        """The paces known here of these campaigns (a campaign not seen yet is missing)."""
+        with self._lock:
+            return {cid: self._campaign_pace[cid] for cid in campaign_ids if cid in self._campaign_pace}
+
     def daily_reached(self, key: tuple[Any, ...], cap: int | None) -> bool:
         return bool(cap) and self._daily_count(key, cap or 0) >= (cap or 0)
 

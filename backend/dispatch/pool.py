@@ -55,6 +55,13 @@ class DispatcherPool:
         elif self._running:
             self.sync()
 
+    def campaign_stopped(self, account_id: int, channel: str, campaign_id: int) -> None:
+        """A campaign was paused or cancelled (committed): its dispatcher sends none of it from the batch at hand."""
+        with self._lock:
+            dispatcher = self._dispatchers.get((account_id, channel))
+        if dispatcher is not None:
+            dispatcher.campaign_stopped(campaign_id)
+
     def stop(self) -> None:
         self._running = False
         with self._lock:

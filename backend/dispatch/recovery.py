@@ -1,56 +1,124 @@
-"""After a crash: sends whose worker is gone become `uncertain` (never re-sent automatically)."""
+"""After a crash: every message a dead or stalled dispatcher held is settled, and none is sent twice.
+
+1. The send journal of each dead dispatcher on this host (`backend.dispatch.journal`) says what became of the
+   messages it held: an answered send gets its answer recorded; a claimed message that never started is
+   queued again; the one send that had started without an answer becomes `uncertain`.
+2. Any other `sending` message whose lease expired, or whose process on this host is dead with no journal
+   to tell (another data directory, an earlier boot), becomes `uncertain`: it may have reached the provider, so
+   it is never re-sent automatically.
+
+Results go through `record_results`, the dispatcher's own path: fenced on the dead owner's lease, with the
+campaign bookkeeping and a `send.progress` event for each.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select
 
-from backend.dispatch.claims import expired_sends, mark_uncertain
-from backend.store.models import Campaign, utcnow
+from backend.dispatch.claims import (
+    CLAIM_COLUMNS,
+    MESSAGES,
+    ClaimedMessage,
+    claimed_from_row,
+    held_by,
+    owner_is_dead,
+    release,
+)
+from backend.dispatch.dispatcher import DispatchHooks, NoHooks, journal_dir
+from backend.dispatch.journal import JournalContents, journals, read_journal
+from backend.dispatch.outcomes import Outcome, record_results
+from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 LOST_SEND = "the app stopped while sending; the provider may or may not have it"
+LOST = Outcome("uncertain", error=LOST_SEND, interrupted=True)
+#: messages looked at per run of the lease sweep.
+SWEEP_LIMIT = 1000
 
 
 def recover_lost_sends(services: Any) -> int:
-    """Mark every `sending` message whose lease expired (or whose process died) as `uncertain`.
+    """Settle what dead or stalled dispatchers held; returns how many messages were settled or queued again."""
+    settled = replay_journals(services)
+    settled += sweep_expired(services)
+    return settled
 
-    A campaign message also counts in its campaign's `uncertain_count`, in the same transaction.
-    """
-    now = utcnow()
-    recovered = 0
+
+def _hooks(services: Any) -> DispatchHooks:
+    hooks: DispatchHooks = services.parts.get("hooks") or NoHooks()
+    return hooks
+
+
+def replay_journals(services: Any) -> int:
+    """Step 1 for every journal in the data directory whose dispatcher's process is gone."""
+    settled = 0
+    for path in journals(journal_dir(services.config.data_dir)):
+        contents = read_journal(path)
+        if contents is None or not owner_is_dead(contents.owner):
+            continue
+        settled += _replay(services, contents)
+        path.unlink(missing_ok=True)
+    return settled
+
+
+def _replay(services: Any, journal: JournalContents) -> int:
+    requeued: set[tuple[int, str]] = set()
     with services.db.write() as session:
-        for message in expired_sends(session, now):
-            if not mark_uncertain(session, message, now, LOST_SEND):
+        held = held_by(session, journal.owner)
+        answered: list[tuple[ClaimedMessage, Outcome]] = []
+        unstarted: list[int] = []
+        for message in held:
+            if journal.trusted and message.id in journal.outcomes:
+                answered.append((message, journal.outcomes[message.id]))
+            elif journal.trusted and message.id not in journal.started:
+                unstarted.append(message.id)
+                requeued.add((message.account_id, message.channel))
+            else:
+                answered.append((message, LOST))
+        record_results(services, session, journal.owner, _hooks(services), answered)
+        release(session, journal.owner, unstarted, utcnow())
+    lost = sum(1 for _, outcome in answered if outcome is LOST)
+    if held:
+        log.warning(
+            "recovered %d message(s) of a stopped dispatcher: %d answered, %d queued again, %d uncertain",
+            len(held),
+            len(answered) - lost,
+            len(unstarted),
+            lost,
+        )
+    dispatchers = services.parts.get("dispatchers")
+    for account_id, channel in requeued:
+        if dispatchers is not None:
+            dispatchers.wake(account_id, channel)
+    return len(held)
+
+
+def sweep_expired(services: Any) -> int:
+    """Step 2: `sending` messages whose lease expired or whose owner process is dead become `uncertain`."""
+    now = utcnow()
+    m = MESSAGES.c
+    with services.db.write() as session:
+        rows = session.execute(
+            select(*CLAIM_COLUMNS, m.lease_owner, m.lease_until)
+            .where(m.status == "sending")
+            .order_by(m.lease_until)
+            .limit(SWEEP_LIMIT)
+            .with_for_update(skip_locked=True)
+        ).all()
+        by_owner: dict[str, list[tuple[ClaimedMessage, Outcome]]] = defaultdict(list)
+        for row in rows:
+            *columns, owner, lease_until = row
+            if not owner:
+                log.error("message %s is sending without a lease owner; left alone", columns[0])
                 continue
-            recovered += 1
-            if message.campaign_id is not None:
-                session.execute(
-                    update(Campaign)
-                    .where(Campaign.id == message.campaign_id)
-                    .values(uncertain_count=Campaign.uncertain_count + 1)
-                    .execution_options(synchronize_session=False)
-                )
-            key = "campaign_id" if message.sender_type == "campaign" else "conversation_id"
-            sender = message.campaign_id if message.sender_type == "campaign" else message.sender_id
-            services.hub.record(
-                session,
-                message.account_id,
-                "send.progress",
-                f"Not sure whether {message.recipient} got the message: {LOST_SEND}",
-                level="warning",
-                data={
-                    key: sender,
-                    "message_id": message.id,
-                    "channel": message.channel,
-                    "recipient": message.recipient,
-                    "status": "uncertain",
-                    "error": LOST_SEND,
-                },
-            )
-    if recovered:
-        log.warning("%d interrupted send(s) marked uncertain", recovered)
-    return recovered
+            if (lease_until is not None and lease_until < now) or owner_is_dead(owner):
+                by_owner[owner].append((claimed_from_row(columns), LOST))
+        hooks = _hooks(services)
+        settled = sum(record_results(services, session, owner, hooks, lost) for owner, lost in by_owner.items())
+    if settled:
+        log.warning("%d interrupted send(s) marked uncertain", settled)
+    return settled

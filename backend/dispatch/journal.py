@@ -1,0 +1,133 @@
+"""The send journal: which claimed messages a dispatcher started, and what came of them, ahead of the store.
+
+A dispatcher claims messages in batches and writes their results in batches (one write transaction per batch).
+Between two commits the store cannot tell a claimed message that was never started from one whose send was in
+flight or already answered. The journal can: the dispatcher appends `S <id>` just before a message's first byte
+goes to the provider and `O <id> <outcome>` as soon as the provider answered, each with one `write(2)` on an
+O_APPEND file under the data directory. A process killed in any way (SIGKILL included) leaves the file complete
+up to its last write: the data already sits in the kernel. After each commit the dispatcher empties the file.
+
+Recovery (`backend.dispatch.recovery`) reads the journal of a dead dispatcher: claimed and never started ->
+queued again; started and answered -> that answer is recorded; started without an answer -> `uncertain` (at
+most one per dispatcher, which sends one message at a time).
+
+Not covered by the journal: a power cut or kernel crash may lose its last writes (it is not fsynced; that would
+cost milliseconds per message). The header names the boot the file was written in; a journal from an earlier
+boot is not trusted, and recovery then treats every claimed message as `uncertain`, as without a journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.dispatch.outcomes import Outcome
+
+log = logging.getLogger(__name__)
+
+MAGIC = "bulkmsg-send-journal 1"
+SUFFIX = ".journal"
+#: boot times (the fallback where no boot id exists) further apart than this are different boots.
+BOOT_TOLERANCE_S = 120
+
+
+def boot_id() -> str:
+    """This boot of the machine: the kernel's boot id on Linux, else the boot time to the minute."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return f"t{int(time.time() - time.monotonic())}"
+
+
+def same_boot(recorded: str, current: str) -> bool:
+    if recorded == current:
+        return True
+    if recorded.startswith("t") and current.startswith("t"):
+        try:
+            return abs(int(recorded[1:]) - int(current[1:])) <= BOOT_TOLERANCE_S
+        except ValueError:
+            return False
+    return False
+
+
+def journal_path(directory: Path, owner: str) -> Path:
+    return directory / (re.sub(r"[^A-Za-z0-9_.-]", "_", owner) + SUFFIX)
+
+
+class SendJournal:
+    """One dispatcher's journal file. Only the dispatcher's thread writes it."""
+
+    def __init__(self, directory: Path, owner: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = journal_path(directory, owner)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        self._header = f"{MAGIC} {boot_id()} {owner}\n".encode()
+        os.write(self._fd, self._header)
+        self._dirty = False
+
+    def started(self, message_id: int) -> None:
+        """Written before the message's first byte leaves for the provider."""
+        os.write(self._fd, b"S %d\n" % message_id)
+        self._dirty = True
+
+    def finished(self, message_id: int, outcome: Outcome) -> None:
+        """Written as soon as the provider answered (or the send failed)."""
+        os.write(self._fd, f"O {message_id} {outcome.to_json()}\n".encode())
+
+    def committed(self) -> None:
+        """Every result written so far is in the store: forget them."""
+        if self._dirty:
+            os.ftruncate(self._fd, len(self._header))
+            self._dirty = False
+
+    def close(self) -> None:
+        """Closed with nothing in flight: the file goes."""
+        os.close(self._fd)
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class JournalContents:
+    path: Path
+    owner: str
+    trusted: bool
+    started: set[int] = field(default_factory=set)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+
+
+def read_journal(path: Path) -> JournalContents | None:
+    """What a journal says; None when the file is not a journal. An unfinished last line is ignored (its write
+    never completed: a `S` line means the send had not started, an `O` line that its answer is unknown)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    lines = raw.split(b"\n")
+    header = lines[0].decode("utf-8", "replace").split(" ")
+    if len(lines) < 2 or " ".join(header[:2]) != MAGIC or len(header) != 4:
+        return None
+    contents = JournalContents(path, header[3], same_boot(header[2], boot_id()))
+    for line in lines[1:-1]:  # the last piece has no newline: complete only if empty
+        kind, _, rest = line.decode("utf-8", "replace").partition(" ")
+        try:
+            if kind == "S":
+                message_id = int(rest)
+                contents.started.add(message_id)
+                contents.outcomes.pop(message_id, None)
+            elif kind == "O":
+                ident, _, outcome = rest.partition(" ")
+                contents.outcomes[int(ident)] = Outcome.from_json(outcome)
+        except (ValueError, TypeError):
+            log.warning("send journal %s: unreadable line skipped", path.name)
+    return contents
+
+
+def journals(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.iterdir() if p.name.endswith(SUFFIX))
+    except FileNotFoundError:
+        return []

@@ -1,0 +1,170 @@
+"""What became of a send, and how a batch of results is written (DESIGN sections 5 and 7).
+
+`record_results` is the one place a send's result reaches the store: each result fenced on the sender's lease,
+the campaign bookkeeping of the batch (the hooks), the batch's `send.progress` events in one insert, then what
+must follow the events (completing a campaign). The dispatcher calls it once per batch; crash recovery calls it
+for the results a dead dispatcher wrote to its journal but never committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from backend.channels.base import SendError
+from backend.dispatch.claims import MESSAGES, ClaimedMessage, finish
+from backend.store.models import utcnow
+
+if TYPE_CHECKING:
+    from backend.dispatch.dispatcher import DispatchHooks
+
+log = logging.getLogger(__name__)
+
+NOT_REGISTERED = "not registered"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one send."""
+
+    status: str  # sent | failed | uncertain | queued (retry) | paused
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    pause_campaign: bool = False
+    #: with pause_campaign: when the channel can send again (e.g. Gmail's daily window reopens), if it said.
+    resume_at: datetime | None = None
+    #: the app stopped during the send (crash recovery): not the provider's answer, so not an error in a row.
+    interrupted: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        """Counts towards a campaign's errors in a row (a pause request or an interruption does not)."""
+        return self.status != "sent" and not self.pause_campaign and not self.interrupted
+
+    @property
+    def counts_as_done(self) -> bool:
+        """Sent, failed or uncertain: the message will not be tried again by itself."""
+        return self.status in ("sent", "failed", "uncertain")
+
+    def to_json(self) -> str:
+        raw = {k: v for k, v in asdict(self).items() if v not in (None, False)}
+        for key in ("retry_at", "resume_at"):
+            if key in raw:
+                raw[key] = raw[key].isoformat()
+        return json.dumps(raw, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Outcome:
+        raw = json.loads(text)
+        for key in ("retry_at", "resume_at"):
+            if raw.get(key):
+                raw[key] = datetime.fromisoformat(raw[key])
+        return cls(**raw)
+
+
+def retry_delay_s(attempts: int) -> float:
+    """Backoff between send attempts: 5 s, 10 s, 20 s ... capped at 15 minutes."""
+    return float(min(5 * 2 ** max(attempts - 1, 0), 900))
+
+
+def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime, *, campaign: bool = True) -> Outcome:
+    """How a SendError is recorded. A pause request only pauses campaign messages; a conversation message
+    that hits it is retried with backoff like any transient error."""
+    if error.uncertain:
+        return Outcome("uncertain", error=error.reason)
+    if error.permanent:
+        return Outcome("failed", error=error.reason)
+    if error.pause_campaign and campaign:
+        resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
+        return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
+    if attempts >= max_attempts:
+        return Outcome("failed", error=f"{error.reason} (gave up after {attempts} attempts)")
+    delay = error.retry_after if error.retry_after is not None else retry_delay_s(attempts)
+    return Outcome("queued", error=error.reason, retry_at=now + timedelta(seconds=delay))
+
+
+def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
+    """The original system's words for a send's outcome, and the event level."""
+    if outcome.status == "sent":
+        return f"Sent to {recipient}", "success"
+    if outcome.status == "failed":
+        if outcome.error == NOT_REGISTERED:
+            return "Failed: not registered", "error"
+        return f"Failed to send to {recipient}: {outcome.error}", "error"
+    if outcome.status == "uncertain":
+        return f"Not sure whether {recipient} got the message: {outcome.error}", "warning"
+    if outcome.pause_campaign:
+        return f"Paused before {recipient}: {outcome.error}", "warning"
+    return f"Will retry {recipient}: {outcome.error}", "warning"
+
+
+def outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """The message columns an outcome sets."""
+    values: dict[str, Any] = {"status": outcome.status, "last_error": outcome.error, "updated_at": now}
+    if outcome.status == "sent":
+        values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=now)
+    elif outcome.status == "queued":
+        values["next_attempt_at"] = outcome.retry_at or now
+        if outcome.pause_campaign:
+            values["attempts"] = MESSAGES.c.attempts - 1  # a pause is not the message's fault
+    return values
+
+
+def progress_event(message: ClaimedMessage, outcome: Outcome, extra: dict[str, Any]) -> dict[str, Any]:
+    """The `send.progress` event of one result (DESIGN section 7)."""
+    text, level = progress_text(message.recipient, outcome)
+    campaign = message.sender_type == "campaign"
+    status = outcome.status if outcome.counts_as_done else "sending"
+    data: dict[str, Any] = {
+        "campaign_id" if campaign else "conversation_id": message.campaign_id if campaign else message.sender_id,
+        "message_id": message.id,
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "status": status,
+        "error": outcome.error,
+        "current": 1,
+        "total": 1,
+    }
+    data.update(extra)
+    return {"account_id": message.account_id, "type": "send.progress", "text": text, "level": level, "data": data}
+
+
+def record_results(
+    services: Any,
+    session: Session,
+    owner: str,
+    hooks: DispatchHooks,
+    results: list[tuple[ClaimedMessage, Outcome]],
+) -> int:
+    """Write a batch of results in `session`'s transaction; returns how many were written.
+
+    Each result is fenced on `owner`'s lease: one whose lease was lost (a stale worker) changes nothing and gets
+    no event. Then the hooks' bookkeeping for the written ones, their `send.progress` events (in send order, one
+    insert) and the hooks' follow-up (campaign completion comes after the last "Sent to").
+    """
+    if not results:
+        return 0
+    now = utcnow()
+    connection = session.connection()
+    written: list[tuple[ClaimedMessage, Outcome]] = []
+    for message, outcome in results:
+        if not finish(connection, message.id, owner, **outcome_values(outcome, now)):
+            log.warning("message %s: lease lost before its result was written; result dropped", message.id)
+            continue
+        message.status = outcome.status
+        message.provider_message_id = outcome.provider_message_id or message.provider_message_id
+        message.last_error = outcome.error
+        written.append((message, outcome))
+    if not written:
+        return 0
+    extras = hooks.after_outcomes(session, written)
+    events = [progress_event(m, o, extra) for (m, o), extra in zip(written, extras, strict=True)]
+    services.hub.record_many(session, events)
+    hooks.after_events(session)
+    return len(written)

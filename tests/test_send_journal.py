@@ -1,0 +1,177 @@
+"""The send journal and what recovery makes of it: a dead dispatcher's batch is settled message by message
+(answered -> recorded, never started -> queued again, in flight -> uncertain), and a journal it cannot trust
+(another boot) leaves every claimed message `uncertain`, as without a journal."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from backend.accounts import get_or_create_account
+from backend.app import create_app
+from backend.dispatch.claims import claim_next
+from backend.dispatch.dispatcher import journal_dir
+from backend.dispatch.journal import SendJournal, read_journal
+from backend.dispatch.outcomes import Outcome
+from backend.dispatch.recovery import LOST_SEND, recover_lost_sends
+from backend.store.migrate import upgrade
+from backend.store.models import Campaign, Event, Message, utcnow
+
+
+def dead_owner() -> str:
+    """The lease owner name of a process of this host that has ended."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return f"{socket.gethostname()}:{int(ended.stdout)}:dispatch-1-smtp"
+
+
+def test_it_reads_back_what_was_started_and_answered(tmp_path) -> None:
+    journal = SendJournal(tmp_path, "host:1:dispatch-1-smtp")
+    journal.started(7)
+    journal.finished(7, Outcome("sent", provider_message_id="<7@example.com>"))
+    journal.started(8)
+    journal.finished(8, Outcome("queued", error="451 later", retry_at=utcnow()))
+    journal.started(9)
+    with open(journal.path, "ab") as raw:  # a write the kill cut short
+        raw.write(b'O 9 {"status":"se')
+    contents = read_journal(journal.path)
+    assert contents is not None and contents.owner == "host:1:dispatch-1-smtp" and contents.trusted
+    assert contents.started == {7, 8, 9}
+    assert contents.outcomes[7] == Outcome("sent", provider_message_id="<7@example.com>")
+    assert contents.outcomes[8].status == "queued" and contents.outcomes[8].retry_at is not None
+    assert 9 not in contents.outcomes  # its answer never made it: in flight
+
+    journal.committed()
+    emptied = read_journal(journal.path)
+    assert emptied is not None and emptied.started == set() and emptied.outcomes == {}
+    assert oct(os.stat(journal.path).st_mode & 0o777) == "0o600"
+    journal.close()
+    assert not journal.path.exists()
+
+
+@pytest.fixture
+def services(config, database_url) -> Iterator[Any]:
+    """The app's services (with the campaign hooks) on SQLite and on PostgreSQL."""
+    app = create_app(config.replace(database_url=database_url))
+    services = app.extensions["bulkmsg"]
+    upgrade(services.db)
+    yield services
+    services.parts["channels"].close_all()
+    services.db.dispose()
+
+
+def _running_campaign(services, n: int) -> tuple[int, int]:
+    with services.db.write() as session:
+        account_id = get_or_create_account(session).id
+        campaign = Campaign(account_id=account_id, name="c", channel="smtp", body="hi", status="running", total=n)
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+        past = utcnow() - timedelta(seconds=1)
+        session.execute(
+            insert(Message),
+            [
+                dict(
+                    account_id=account_id,
+                    channel="smtp",
+                    recipient=f"person{i}@example.org",
+                    subject="s",
+                    body="hi",
+                    sender_type="campaign",
+                    sender_id=str(campaign_id),
+                    campaign_id=campaign_id,
+                    status="queued",
+                    next_attempt_at=past + timedelta(milliseconds=i),
+                    meta={},
+                )
+                for i in range(n)
+            ],
+        )
+    return account_id, campaign_id
+
+
+def _claim_all(services, account_id: int, owner: str, n: int) -> list[int]:
+    with services.db.write() as session:
+        claimed = claim_next(
+            session, account_id=account_id, channel="smtp", owner=owner, now=utcnow(), lease_s=3600, limit=n
+        )
+    return [m.id for m in claimed]
+
+
+def _state(services, campaign_id: int) -> dict[str, tuple[str, int, str | None]]:
+    with services.db.read() as session:
+        rows = session.execute(
+            select(Message.recipient, Message.status, Message.attempts, Message.lease_owner).where(
+                Message.campaign_id == campaign_id
+            )
+        ).all()
+    return {recipient: (status, attempts, owner) for recipient, status, attempts, owner in rows}
+
+
+def test_it_settles_a_dead_dispatchers_batch_from_its_journal(config, services) -> None:
+    account_id, campaign_id = _running_campaign(services, 5)
+    owner = dead_owner()
+    ids = _claim_all(services, account_id, owner, 5)
+    journal = SendJournal(journal_dir(config.data_dir), owner)
+    journal.started(ids[0])
+    journal.finished(ids[0], Outcome("sent", provider_message_id="<a@example.com>"))
+    journal.started(ids[1])
+    journal.finished(ids[1], Outcome("failed", error="550 5.1.1 No such user"))
+    journal.started(ids[2])  # killed here: ids[3] and ids[4] were claimed, never started
+
+    assert recover_lost_sends(services) == 5
+    state = _state(services, campaign_id)
+    assert state["person0@example.org"] == ("sent", 1, None)
+    assert state["person1@example.org"] == ("failed", 1, None)
+    assert state["person2@example.org"] == ("uncertain", 1, None)
+    assert state["person3@example.org"] == state["person4@example.org"] == ("queued", 0, None)
+    with services.db.read() as session:
+        texts = list(session.scalars(select(Event.text).where(Event.type == "send.progress").order_by(Event.id)))
+        campaign = session.get(Campaign, campaign_id)
+        assert (campaign.sent_count, campaign.failed_count, campaign.uncertain_count) == (1, 1, 1)
+    assert texts == [
+        "Sent to person0@example.org",
+        "Failed to send to person1@example.org: 550 5.1.1 No such user",
+        f"Not sure whether person2@example.org got the message: {LOST_SEND}",
+    ]
+    assert not journal.path.exists()
+    assert recover_lost_sends(services) == 0  # settled once
+
+
+def test_it_trusts_no_journal_from_an_earlier_boot(config, services) -> None:
+    account_id, campaign_id = _running_campaign(services, 13)
+    owner = dead_owner()
+    ids = _claim_all(services, account_id, owner, 12)
+    journal = SendJournal(journal_dir(config.data_dir), owner)
+    journal.started(ids[0])
+    journal.finished(ids[0], Outcome("sent", provider_message_id="<a@example.com>"))
+    lines = journal.path.read_bytes().split(b"\n")
+    magic, version, _boot, name = lines[0].split(b" ")
+    journal.path.write_bytes(b"\n".join([b" ".join([magic, version, b"another-boot", name]), *lines[1:]]))
+
+    assert recover_lost_sends(services) == 12
+    state = _state(services, campaign_id)
+    assert sorted(status for status, _, _ in state.values()) == ["queued"] + ["uncertain"] * 12
+    with services.db.read() as session:
+        campaign = session.get(Campaign, campaign_id)
+        # An interruption is not the campaign's fault: twelve of them are not "errors in a row".
+        assert (campaign.status, campaign.uncertain_count, campaign.consecutive_errors) == ("running", 12, 0)
+
+
+def test_it_leaves_the_journal_of_a_live_process_alone(config, services) -> None:
+    account_id, campaign_id = _running_campaign(services, 2)
+    owner = f"{socket.gethostname()}:{os.getpid()}:dispatch-1-smtp"  # this very process
+    ids = _claim_all(services, account_id, owner, 2)
+    journal = SendJournal(journal_dir(config.data_dir), owner)
+    journal.started(ids[0])
+    assert recover_lost_sends(services) == 0
+    assert {status for status, _, _ in _state(services, campaign_id).values()} == {"sending"}
+    assert journal.path.exists()
+    journal.close()
