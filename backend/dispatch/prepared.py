@@ -1,6 +1,6 @@
 """Prepared hot-path statements: a Core statement compiled once per dialect, run on the DBAPI cursor.
 
-The dispatcher runs three statements per message (fenced finish, campaign counters, next claim). Through
+The dispatcher runs a fenced finish per message and a claim and campaign counters per batch. Through
 `Connection.execute` each costs 100-150 us of SQLAlchemy work (cache key, execution context, parameter and result
 processing objects) on top of the database's own 20-50 us; a bulk run pays that thousands of times a second.
 `Prepared` keeps the statement as SQLAlchemy built it (the same SQL text, the same bind and result processors:

@@ -134,7 +134,7 @@ class Campaign(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(Integer, default=0)
     consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
-    #: kept by the dispatcher in each outcome's transaction (no COUNT per message); reconciled on resume.
+    #: kept by the dispatcher in each batch's transaction (no COUNT per message); reconciled on resume.
     sent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     uncertain_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
