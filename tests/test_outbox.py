@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from backend.accounts import get_or_create_account
 from backend.dispatch.claims import claim_next, finish
@@ -167,3 +167,29 @@ def test_it_pushes_events_only_after_commit(config, tmp_path) -> None:
         hub.unsubscribe(sub)
         hub.stop()
         services.db.dispose()
+
+
+def test_it_writes_a_batch_of_results_except_where_the_lease_was_lost(config, database_url) -> None:
+    from backend.dispatch.dispatcher import NoHooks
+    from backend.dispatch.outcomes import Outcome, record_results
+
+    services = _services(config, database_url)
+    account_id = _queue(services, 3)
+    claimed = _claim(services, account_id, "me", limit=3)
+    with services.db.write() as session:  # another worker took the second one over meanwhile
+        session.execute(update(Message).where(Message.id == claimed[1].id).values(lease_owner="someone-else"))
+    results = [
+        (claimed[0], Outcome("sent", provider_message_id="SM0")),
+        (claimed[1], Outcome("sent", provider_message_id="SM1")),
+        (claimed[2], Outcome("failed", error="21211 invalid number")),
+    ]
+    with services.db.write() as session:
+        assert record_results(services, session, "me", NoHooks(), results) == 2
+    with services.db.read() as session:
+        rows = {m.id: (m.status, m.provider_message_id, m.lease_owner) for m in session.scalars(select(Message))}
+        texts = list(session.scalars(select(Event.text).order_by(Event.id)))
+    services.db.dispose()
+    assert rows[claimed[0].id] == ("sent", "SM0", None)
+    assert rows[claimed[1].id] == ("sending", None, "someone-else")  # untouched: not ours any more
+    assert rows[claimed[2].id] == ("failed", None, None)
+    assert texts == ["Sent to +15550000000", "Failed to send to +15550000002: 21211 invalid number"]

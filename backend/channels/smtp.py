@@ -55,6 +55,7 @@ class SmtpChannel(Channel):
         self._lock = threading.RLock()
         #: mail relayed through SendGrid carries our ids (X-SMTPAPI unique_args) so its event webhook maps back.
         self.via_sendgrid = is_sendgrid_host(str(settings.get("host") or ""))
+        self._quoted_from = quoteaddr(self.from_address)
 
     # -- settings ---------------------------------------------------------------------------------------
     @classmethod
@@ -235,7 +236,7 @@ class SmtpChannel(Channel):
             if self._conn is None or self._mail_pending:
                 return
             try:
-                self._conn.putcmd("mail", f"FROM:{quoteaddr(self.from_address)}")
+                self._conn.putcmd("mail", f"FROM:{self._quoted_from}")
                 self._mail_pending = True
             except (smtplib.SMTPException, OSError):
                 self._discard()
@@ -256,11 +257,14 @@ class SmtpChannel(Channel):
                 self._mail_pending = False
                 code, reply = conn.getreply()
             else:
-                code, reply = conn.mail(self.from_address)
+                conn.putcmd("mail", f"FROM:{self._quoted_from}")
+                code, reply = conn.getreply()
             if code != 250:
                 self._reset(conn)
                 raise _refusal(code, reply, "sender address", pause=True)
-            code, reply = conn.rcpt(recipient)
+            # `recipient` passed check_address (a bare local@domain): quoted as smtplib.quoteaddr would.
+            conn.putcmd("rcpt", f"TO:<{recipient}>")
+            code, reply = conn.getreply()
             if code not in (250, 251):
                 self._reset(conn)
                 raise _refusal(code, reply, recipient)

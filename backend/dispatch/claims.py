@@ -150,7 +150,7 @@ def claimed_from_row(row: Any) -> ClaimedMessage:
     return claimed
 
 
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_STATEMENTS: dict[Any, Any] = {}
 
 
 def _claim_statement(dialect: str, campaigns: bool, excluding: bool, limit: int) -> Any:
@@ -200,6 +200,38 @@ def finish(session: Session | Connection, message_id: int, owner: str, **values:
 
     `values` are column values; `attempts` may be an SQL expression (it is kept as given). Runs in `session`'s
     transaction on its connection (Core; no ORM state is touched)."""
+    stmt, params = _finish_statement(values)
+    _, rowcount = _prepared(stmt).run(connection_of(session), {"p_mid": message_id, "p_owner": owner, **params})
+    return rowcount == 1
+
+
+def finish_many(session: Session | Connection, owner: str, results: list[tuple[int, dict[str, Any]]]) -> set[int]:
+    """`finish` for many results in a few statements; returns the ids written (those whose lease `owner` still
+    held: read first, locked on PostgreSQL, so the fenced updates that follow change exactly those rows)."""
+    connection = connection_of(session)
+    held = {row[0] for row in _prepared(_held_ids_statement()).run(connection, {"p_owner": owner})[0]}
+    shapes: dict[Any, tuple[Any, list[dict[str, Any]]]] = {}
+    for message_id, values in results:
+        if message_id not in held:
+            continue
+        stmt, params = _finish_statement(values)
+        shapes.setdefault(id(stmt), (stmt, []))[1].append({"p_mid": message_id, "p_owner": owner, **params})
+    for stmt, rows in shapes.values():
+        _prepared(stmt).run_many(connection, rows)
+    return {message_id for message_id, _ in results if message_id in held}
+
+
+def _held_ids_statement() -> Any:
+    stmt = _STATEMENTS.get("held_ids")
+    if stmt is None:
+        m = MESSAGES.c
+        stmt = select(m.id).where(m.status == "sending", m.lease_owner == bindparam("p_owner")).with_for_update()
+        _STATEMENTS["held_ids"] = stmt
+    return stmt
+
+
+def _finish_statement(values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The fenced result statement for this shape of `values` (built once per shape), and its parameters."""
     shape = tuple(sorted(k for k in values if k != "attempts"))
     key = ("finish", shape, "attempts" in values)
     stmt = _STATEMENTS.get(key)
@@ -220,9 +252,7 @@ def finish(session: Session | Connection, message_id: int, owner: str, **values:
             .values(lease_owner=None, lease_until=None, **assigned)
         )
         _STATEMENTS[key] = stmt
-    params = {f"v_{k}": values[k] for k in shape}
-    _, rowcount = _prepared(stmt).run(connection_of(session), {"p_mid": message_id, "p_owner": owner, **params})
-    return rowcount == 1
+    return stmt, {f"v_{k}": values[k] for k in shape}
 
 
 def release(session: Session | Connection, owner: str, message_ids: list[int], now: datetime) -> int:

@@ -246,8 +246,7 @@ class Dispatcher:
             clean = self._loop(journal)
         finally:
             self._drop_session()
-            if clean:
-                journal.close()
+            journal.close(remove=clean)
 
     def _drop_session(self) -> None:
         session, self._write_session = self._write_session, None

@@ -76,7 +76,7 @@ class SendJournal:
 
     def finished(self, message_id: int, outcome: Outcome) -> None:
         """Written as soon as the provider answered (or the send failed)."""
-        os.write(self._fd, f"O {message_id} {outcome.to_json()}\n".encode())
+        os.write(self._fd, b"O %d %s\n" % (message_id, outcome.to_json().encode()))
 
     def committed(self) -> None:
         """Every result written so far is in the store: forget them."""
@@ -84,10 +84,11 @@ class SendJournal:
             os.ftruncate(self._fd, len(self._header))
             self._dirty = False
 
-    def close(self) -> None:
-        """Closed with nothing in flight: the file goes."""
+    def close(self, *, remove: bool = True) -> None:
+        """Close the file; with nothing in flight (`remove`) it goes, else it stays for recovery to read."""
         os.close(self._fd)
-        self.path.unlink(missing_ok=True)
+        if remove:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass

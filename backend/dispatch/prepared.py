@@ -7,7 +7,8 @@ processing objects) on top of the database's own 20-50 us; a bulk run pays that 
 UTCDateTime, JSON) and only skips the per-call machinery: it renders the parameters in the driver's style and
 executes on the raw cursor of the session's connection, inside the session's transaction.
 
-Contract: `Prepared(stmt).run(connection, params)` -> (rows as tuples with result processors applied, rowcount).
+Contract: `Prepared(stmt).run(connection, params)` -> (rows as tuples with result processors applied, rowcount);
+`run_many(connection, [params, ...])` runs the statement once per parameter set (executemany), returning nothing.
 Statements with expanding (IN-list) parameters are not supported (use `Connection.execute` for those).
 """
 
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 
 _Processor = Callable[[Any], Any] | None
+_MISSING = object()
 
 
 class _Compiled:
@@ -47,14 +50,23 @@ class _Compiled:
         ]
         self.has_processors = any(p is not None for p in self.result_processors)
 
-    def parameters(self, params: dict[str, Any]) -> Any:
+    def parameters(self, params: dict[str, Any], memo: dict[int, Any] | None = None) -> Any:
+        """The driver's parameters for `params`. With `memo` (one executemany's parameter sets, all alive at once)
+        a datetime object shared by many sets, such as the batch's `now`, is converted once."""
         values = {**self.defaults, **params}
         for name, default in self.prefetch:
             if values.get(name) is None and default is not None:
                 values[name] = default.arg(None) if default.is_callable else default.arg
         for name, process in self.bind_processors.items():
             if name in values:
-                values[name] = process(values[name])
+                value = values[name]
+                if memo is not None and isinstance(value, datetime):
+                    converted = memo.get(id(value), _MISSING)
+                    if converted is _MISSING:
+                        converted = memo[id(value)] = process(value)
+                    values[name] = converted
+                else:
+                    values[name] = process(value)
         if self.positional:
             return tuple(values[name] for name in self.order)
         return values
@@ -74,6 +86,18 @@ class Prepared:
             with self._lock:
                 compiled = self._compiled.setdefault(dialect.name, _Compiled(self.stmt, dialect))
         return compiled
+
+    def run_many(self, connection: Connection, params: list[dict[str, Any]]) -> None:
+        """Execute once per parameter set (the driver's executemany) in `connection`'s current transaction."""
+        if not params:
+            return
+        compiled = self._for(connection.dialect)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            memo: dict[int, Any] = {}
+            cursor.executemany(compiled.sql, [compiled.parameters(p, memo) for p in params])
+        finally:
+            cursor.close()
 
     def run(self, connection: Connection, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
         """Execute in `connection`'s current transaction; returns (processed rows, rowcount)."""
