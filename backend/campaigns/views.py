@@ -31,20 +31,30 @@ EXPORT_COLUMNS = (
 )
 
 
+#: the window the sending rate is measured over.
+RATE_WINDOW = timedelta(minutes=1)
+
+
 def rate_per_min(session: Session, campaign: Campaign) -> float:
-    """Messages of the campaign sent in the last minute (the sent-window index serves it)."""
-    since = utcnow() - timedelta(minutes=1)
-    count = session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(
+    """The campaign's sending rate, per minute, over its sends of the last minute (the sent-window index serves
+    it). The window starts one average gap before the first of those sends, not a full minute ago: a campaign
+    that began (or resumed) seconds ago is measured over those seconds, and one that stalls slows down."""
+    now = utcnow()
+    count, first, last = session.execute(
+        select(func.count(), func.min(Message.sent_at), func.max(Message.sent_at)).where(
             Message.account_id == campaign.account_id,
             Message.channel == campaign.channel,
-            Message.sent_at >= since,
+            Message.sent_at >= now - RATE_WINDOW,
             Message.campaign_id == campaign.id,
         )
-    )
-    return float(count or 0)
+    ).one()
+    if not count:
+        return 0.0
+    if count < 2 or first is None or last is None:
+        return float(count)
+    gap = (last - first).total_seconds() / (count - 1)
+    window = min((now - first).total_seconds() + gap, RATE_WINDOW.total_seconds())
+    return round(count * 60.0 / max(window, 1.0), 1)
 
 
 def eta_s(campaign: Campaign, counts: dict[str, int], rate: float) -> float | None:

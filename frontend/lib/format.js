@@ -23,6 +23,14 @@ export function dateTime(ts) {
   return Number.isNaN(d.getTime()) ? '—' : dateTimeFmt.format(d);
 }
 
+// A sending rate given per minute, as [number, unit]: per second once it is ten a second or more, so that it
+// stays short.
+export function rate(perMinute) {
+  if (perMinute == null || !Number.isFinite(perMinute)) return ['—', ''];
+  if (perMinute >= 600) return [num(Math.round(perMinute / 60)), '/s'];
+  return [num(Math.round(perMinute * 10) / 10), '/min'];
+}
+
 export function duration(seconds) {
   if (seconds == null || !Number.isFinite(seconds)) return '—';
   const s = Math.max(0, Math.round(seconds));

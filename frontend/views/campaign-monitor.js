@@ -6,7 +6,7 @@ import { api, download } from '../lib/api.js';
 import { ActivityLog } from '../lib/activity-log.js';
 import { LineChart } from '../lib/chart.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
-import { channelName, dateTime, duration, num, pct } from '../lib/format.js';
+import { channelName, dateTime, duration, num, pct, rate } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { doneCount, progressBar, updateProgress } from '../lib/progress.js';
 import { on, setCampaign, state } from '../lib/store.js';
@@ -122,7 +122,7 @@ export async function mountMonitor(root, id) {
       stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
       stat('Delivered', counts.delivered, 'ok'), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
       stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
-      stat('Rate', running && c.rate_per_min != null ? `${num(Math.round(c.rate_per_min * 10) / 10)}/min` : '—'),
+      stat('Rate', running ? rate(c.rate_per_min) : '—'),
       stat('Time left', running ? duration(c.eta_s) : '—'));
     tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
     tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
@@ -229,7 +229,10 @@ export async function mountMonitor(root, id) {
   };
 }
 
+// A figure: a count, a text, or [text, unit] (the unit set smaller, so that "1,240/s" fits a narrow tile).
 function stat(label, value, tone = '') {
+  const shown = Array.isArray(value) ? [value[0], h('span', { class: 'unit' }, value[1])]
+    : [typeof value === 'string' ? value : num(value ?? 0)];
   return h('div', { class: `stat ${tone}`, dataset: { stat: label.toLowerCase().replace(/\s+/g, '-') } },
-    h('div', { class: 'label' }, label), h('div', { class: 'value' }, typeof value === 'string' ? value : num(value ?? 0)));
+    h('div', { class: 'label' }, label), h('div', { class: 'value' }, ...shown));
 }
