@@ -51,6 +51,10 @@ def test_it_pauses_a_fast_campaign_before_the_next_message(client, auth, service
     campaign = create(client, auth)
     act(client, auth, campaign["id"], "start")
     wait_for(lambda: smtp.count >= 100, timeout=30, what="a hundred messages")
+    view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
+    # Seconds into the campaign: its rate is what it sent over those seconds, far more than its count a minute.
+    assert view["rate_per_min"] > 5 * view["counts"]["sent"] > 0
+    assert view["eta_s"] < 60
 
     act(client, auth, campaign["id"], "pause")
     at_pause = smtp.count
