@@ -154,3 +154,25 @@ def test_it_gives_back_what_it_holds_when_it_stops(app, client, auth, services, 
         again.stop()
     assert sorted(set(smtp.arrivals().values())) == [1] and len(smtp.arrivals()) == FAST
     assert event_texts(services, account, "campaign.status")[-1] == f"Mass messaging complete. Sent: {FAST}, Failed: 0"
+
+
+def test_it_sends_nothing_without_its_journal_and_loses_nothing(client, auth, services, smtp, account, caplog):
+    blocker = journal_dir(services.config.data_dir)
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory")  # the journal cannot be created here
+    add_contacts(services, account, 20)
+    campaign = create(client, auth)
+    runtime = Runtime(client.application)
+    runtime.start()
+    try:
+        act(client, auth, campaign["id"], "start")
+        wait_for(lambda: "cannot open its send journal" in caplog.text, timeout=10, what="the journal error")
+        time.sleep(0.3)
+        assert smtp.count == 0 and statuses(services, campaign["id"]) == {"queued": 20}
+
+        blocker.unlink()
+        services.parts["dispatchers"].sync()  # what the every-5-seconds job does
+        wait_status(client, auth, campaign["id"], "completed", timeout=30)
+    finally:
+        runtime.stop()
+    assert len(smtp.arrivals()) == 20 and set(smtp.arrivals().values()) == {1}

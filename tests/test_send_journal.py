@@ -32,6 +32,17 @@ def dead_owner() -> str:
     return f"{socket.gethostname()}:{int(ended.stdout)}:dispatch-1-smtp"
 
 
+def test_it_writes_every_kind_of_answer_so_that_it_reads_back_the_same() -> None:
+    now = utcnow()
+    for outcome in (
+        Outcome("sent", provider_message_id='<7"quoted"@example.com>'),
+        Outcome("failed", error="550 5.1.1 No such user"),
+        Outcome("queued", error="Daily limit", retry_at=now, pause_campaign=True, resume_at=now + timedelta(hours=7)),
+        Outcome("uncertain", error=LOST_SEND, interrupted=True),
+    ):
+        assert Outcome.from_json(outcome.to_json()) == outcome
+
+
 def test_it_reads_back_what_was_started_and_answered(tmp_path) -> None:
     journal = SendJournal(tmp_path, "host:1:dispatch-1-smtp")
     journal.started(7)

@@ -240,7 +240,13 @@ class Dispatcher:
         channel_cls = channel_class(self.channel_name)
         self._lease_s = float(getattr(channel_cls, "send_timeout_s", 60.0)) + LEASE_MARGIN_S
         self._max_attempts = channel_cls.max_attempts
-        journal = SendJournal(journal_dir(self.services.config.data_dir), self.owner)
+        directory = journal_dir(self.services.config.data_dir)
+        try:
+            journal = SendJournal(directory, self.owner)
+        except OSError:
+            # Sending without a journal would break the crash guarantee; the pool tries again in a few seconds.
+            log.exception("dispatcher %s cannot open its send journal in %s; not sending", self.owner, directory)
+            return
         clean = False
         try:
             clean = self._loop(journal)

@@ -128,7 +128,11 @@ def read_journal(path: Path) -> JournalContents | None:
 
 
 def journals(directory: Path) -> list[Path]:
+    """The journal files in `directory` (none when it does not exist or cannot be read, which is logged)."""
     try:
         return sorted(p for p in directory.iterdir() if p.name.endswith(SUFFIX))
     except FileNotFoundError:
+        return []
+    except OSError as exc:
+        log.error("send journals in %s cannot be read (%s); lost sends will be marked uncertain", directory, exc)
         return []

@@ -53,8 +53,8 @@ class Outcome:
         return self.status in ("sent", "failed", "uncertain")
 
     def to_json(self) -> str:
-        if self.status == "sent" and self.provider_message_id is not None and not self.interrupted:
-            # The common line, written once per message: spelled out rather than built as a dict.
+        if self == Outcome("sent", provider_message_id=self.provider_message_id) and self.provider_message_id:
+            # The common line, written once per message: spelled out rather than built from every field.
             return '{"status":"sent","provider_message_id":' + json.dumps(self.provider_message_id) + "}"
         raw: dict[str, Any] = {"status": self.status}
         for key in _JSON_FIELDS:
