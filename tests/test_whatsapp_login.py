@@ -252,3 +252,24 @@ def test_it_reports_an_authentication_failure_when_chats_never_load(tmp_path, ch
             assert channel.session.running
         finally:
             channel.close()
+
+
+def test_it_starts_chromium_again_when_it_exits_while_starting(tmp_path, fake_whatsapp_web, chromium_paths):
+    # A Chromium that exits at once on its first start (as one did right after a crash under load), then runs.
+    first_start = tmp_path / "first-start"
+    wrapper = tmp_path / "flaky-chromium"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *--user-data-dir*) '
+        f'if [ ! -e "{first_start}" ]; then touch "{first_start}"; exit 1; fi;; esac\n'
+        f'exec "{chromium_paths[0]}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    channel, recorder = channel_for(tmp_path, fake_whatsapp_web, (str(wrapper), chromium_paths[1]))
+    try:
+        channel.connect()
+        wait_until(lambda: channel.state == "qr", timeout=30, what="the QR after a second start")
+        assert first_start.exists()
+        assert not any(text.startswith("Failed to initialize client") for text in recorder.texts())
+    finally:
+        channel.close()

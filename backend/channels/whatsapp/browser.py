@@ -3,8 +3,9 @@
 Contract:
 - `start_browser(config)` clears a stale profile lock (and kills an orphaned Chromium of the same profile
   left by a crashed app), starts the system chromedriver with an explicit path (Selenium Manager never runs),
-  and starts Chromium with the persistent profile and a desktop user agent. A small reaper process kills that
-  Chromium if this process dies without closing it. Raises BrowserError with a human reason.
+  and starts Chromium with the persistent profile and a desktop user agent (a second time if it exits at once).
+  A small reaper process kills that Chromium if this process dies without closing it. Raises BrowserError with a
+  human reason.
 - `Browser.quit()` ends Chromium, chromedriver and the reaper within a bounded time; returns False when it had
   to kill processes (the caller then reports "Disconnected (forced)").
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 
@@ -33,6 +34,8 @@ from backend.channels.whatsapp import reaper
 log = logging.getLogger(__name__)
 
 LOCK_FILES = ("SingletonLock", "SingletonSocket", "SingletonCookie")
+#: pause before the second try when Chromium exited while starting.
+RETRY_PAUSE_S = 1.0
 HEADLESS_FLAGS = (
     "--headless=new",
     "--disable-gpu",
@@ -168,6 +171,21 @@ class Browser:
             self._reaper.wait(timeout=5)
 
 
+def _start_driver(chromedriver: str, options: webdriver.ChromeOptions, profile_dir: Path) -> webdriver.Chrome:
+    """chromedriver and Chromium; tried a second time when Chromium exits at once (seen right after a crashed
+    Chromium of the same profile was killed, under load), after clearing the profile lock again."""
+    for attempt in (1, 2):
+        try:
+            return webdriver.Chrome(service=Service(chromedriver, log_output=subprocess.DEVNULL), options=options)
+        except SessionNotCreatedException as exc:
+            if attempt == 2:
+                raise
+            log.warning("Chromium exited while starting (%s); trying once more", (exc.msg or "").strip()[:120])
+            time.sleep(RETRY_PAUSE_S)
+            clear_stale_profile_lock(profile_dir)
+    raise AssertionError("unreachable")
+
+
 def start_browser(config: BrowserConfig) -> Browser:
     """Start Chromium with the persistent profile; see the module docstring. Raises BrowserError."""
     chromium = find_executable(config.chromium, ("chromium", "chromium-browser", "google-chrome"), "Chromium")
@@ -193,7 +211,7 @@ def start_browser(config: BrowserConfig) -> Browser:
     )
     started = time.monotonic()
     try:
-        driver = webdriver.Chrome(service=Service(chromedriver, log_output=subprocess.DEVNULL), options=options)
+        driver = _start_driver(chromedriver, options, config.profile_dir)
     except WebDriverException as exc:
         reaper_process.stdin.close()  # type: ignore[union-attr]
         reaper_process.wait(timeout=15)
