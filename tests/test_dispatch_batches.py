@@ -176,3 +176,20 @@ def test_it_sends_nothing_without_its_journal_and_loses_nothing(client, auth, se
     finally:
         runtime.stop()
     assert len(smtp.arrivals()) == 20 and set(smtp.arrivals().values()) == {1}
+
+
+def test_it_sends_a_support_reply_before_the_rest_of_a_running_campaign(client, auth, services, smtp, account, running):
+    add_contacts(services, account, FAST)
+    campaign = create(client, auth)
+    act(client, auth, campaign["id"], "start")
+    wait_for(lambda: smtp.count >= 100, timeout=30, what="a hundred messages")
+
+    reply = {"source": "email", "to": "customer@example.net", "subject": "Your order", "body": "It ships today."}
+    answer = client.post("/api/conversations/ticket-7/messages", json=reply, headers=auth)
+    assert answer.status_code == 201, answer.get_json()
+    at_reply = smtp.count
+    wait_for(lambda: "customer@example.net" in smtp.arrivals(), timeout=10, what="the reply")
+    position = next(i for i, r in enumerate(smtp.received) if r.rcpt_tos == ["customer@example.net"])
+    # One batch at most goes first (the one held when the reply was queued), not the campaign's remaining 1,400.
+    assert position <= at_reply + 64, (position, at_reply)
+    wait_status(client, auth, campaign["id"], "completed", timeout=60)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, case, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, case, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.dispatch.prepared import Prepared
@@ -162,7 +162,9 @@ def _claim_statement(dialect: str, campaigns: bool, excluding: bool, limit: int)
         return stmt
     m = MESSAGES.c
     conditions: list[Any] = [
-        m.status == "queued",
+        # Written into the SQL, not bound: the partial claim indexes (status = 'queued') then match on every
+        # database, PostgreSQL's generic plans included.
+        m.status == literal_column("'queued'"),
         m.channel == bindparam("p_channel"),
         m.account_id == bindparam("p_account_id"),
         m.next_attempt_at <= bindparam("p_now", type_=UTCDateTime()),

@@ -5,7 +5,8 @@ its hooks about pacing and campaign bookkeeping.
 
 Batches. A write transaction per message costs about as much as an SMTP send, so the dispatcher works in
 batches: one write transaction records the results of the last batch, gives back what it held but did not
-start, and claims the next batch. A batch is as large as the channel's recent send time lets it finish within
+start, and claims the next batch, conversation messages first (a support reply never waits behind a campaign's
+queue), then campaign messages. A batch is as large as the channel's recent send time lets it finish within
 FLUSH_INTERVAL_S (at most MAX_BATCH), and one message while a pace applies (the hooks say). A batch ends early
 after any result but `sent` (errors in a row and pause requests act on the very next message), as soon as a
 campaign it holds is paused or cancelled in this process (`campaign_stopped`), and when the dispatcher stops. A
@@ -21,6 +22,7 @@ lease (the channel's send timeout plus LEASE_MARGIN_S).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -336,17 +338,24 @@ class Dispatcher:
             # Asked after the results were recorded, so that their sends already count for the pace.
             campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
             size = batch_size(self.hooks.batch_limit(self.account_id, self.channel_name), self._send_s)
-            claimed = claim_next(
+            claim_due = functools.partial(
+                claim_next,
                 session.connection(),
                 account_id=self.account_id,
                 channel=self.channel_name,
                 owner=self.owner,
                 now=utcnow(),
                 lease_s=self._lease_s,
-                limit=size,
-                exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
-                campaigns=campaigns_allowed,
             )
+            # Conversation messages first: a support reply never waits behind a campaign's queue.
+            claimed = claim_due(limit=size, campaigns=False)
+            if len(claimed) < size and campaigns_allowed:
+                rest = size - len(claimed)
+                claimed += claim_due(
+                    limit=1 << (rest.bit_length() - 1),
+                    exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
+                    campaigns=True,
+                )
             if len(claimed) > 1:
                 keep = self.hooks.trim_batch(session, claimed)
                 if len(keep) < len(claimed):

@@ -161,6 +161,14 @@ class Message(Base):
             sqlite_where=text("status = 'queued'"),
             postgresql_where=text("status = 'queued'"),
         ),
+        # Conversation messages are claimed first (a support reply never waits behind a campaign's queue).
+        Index(
+            "ix_messages_claim_conversation",
+            "channel",
+            "next_attempt_at",
+            sqlite_where=text("status = 'queued' AND campaign_id IS NULL"),
+            postgresql_where=text("status = 'queued' AND campaign_id IS NULL"),
+        ),
         # The delivery job's claim reads only sent rows whose delivery is unknown: an idle sweep over a
         # store of settled messages touches no row.
         Index(
