@@ -14,28 +14,9 @@ from backend.runtime import Runtime
 from backend.store.models import Contact, Event, Message
 from tests.campaign_helpers import add_contacts, event_texts, wait_status
 from tests.helpers import wait_for
+from tests.test_campaigns_actions import act, create
 
 FAST = 1500
-
-
-def create(client: Any, auth: dict[str, str], **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "Fast news",
-        "channel": "smtp",
-        "subject": "News for {{ first_name }}",
-        "body": "Hello {{ name }}",
-        "recipients": {"all": True},
-    }
-    body.update(changes)
-    answer = client.post("/api/campaigns", json=body, headers=auth)
-    assert answer.status_code == 201, answer.get_json()
-    return dict(answer.get_json())
-
-
-def act(client: Any, auth: dict[str, str], campaign_id: int, action: str) -> dict[str, Any]:
-    answer = client.post(f"/api/campaigns/{campaign_id}/{action}", headers=auth)
-    assert answer.status_code == 200, answer.get_json()
-    return dict(answer.get_json())
 
 
 def statuses(services: Any, campaign_id: int) -> dict[str, int]:
