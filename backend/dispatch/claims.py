@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, case, literal_column, or_, select, update
+from sqlalchemy import Connection, Integer, Table, bindparam, case, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from backend.dispatch.prepared import Prepared
@@ -115,29 +115,49 @@ def claim_next(
     limit: int = 1,
     exclude_campaigns: tuple[int, ...] = (),
     campaigns: bool = True,
+    after_campaign: int | None = None,
 ) -> list[ClaimedMessage]:
-    """Claim up to `limit` due queued messages of one account's channel; returns them (now `sending`).
+    """Claim up to `limit` due queued messages of one account's channel; returns them (now `sending`), in the
+    order to send them.
 
-    Campaign messages are claimed only while their campaign is `running`, only when `campaigns` is true (the
-    channel's pace allows one now) and never from `exclude_campaigns` (paced or capped campaigns).
-    Conversation messages (campaign_id NULL) are always claimable. Runs in `session`'s transaction.
+    Conversation messages (campaign_id NULL) come first and are always claimable. Then, when `campaigns` is true
+    (the channel's pace allows one now), messages of the channel's `running` campaigns but `exclude_campaigns`
+    (paced or capped ones), one campaign after the other, starting after `after_campaign` (the dispatcher
+    rotates, so that campaigns running together share the channel). Each claim is one index seek of the
+    conversation or campaign queue: however many messages other campaigns (drafts, paused ones) hold queued, a
+    claim reads only what it takes. Runs in `session`'s transaction.
     """
     connection = connection_of(session)
-    stmt = _claim_statement(connection.dialect.name, campaigns, bool(exclude_campaigns), limit)
     params: dict[str, Any] = {
         "p_account_id": account_id,
         "p_channel": channel,
         "p_now": now,
         "p_owner": owner,
         "p_lease_until": now + timedelta(seconds=lease_s),
+        "p_limit": limit,
     }
-    if campaigns and exclude_campaigns:
-        params["p_excluded"] = list(exclude_campaigns)
-    if campaigns and exclude_campaigns:
-        rows: Any = connection.execute(stmt, params)  # an IN list: SQLAlchemy expands it
-    else:
-        rows = _prepared(stmt).run(connection, params)[0]
-    claimed = [claimed_from_row(row) for row in rows]
+    dialect = connection.dialect.name
+    claimed = _claim(connection, _claim_statement(dialect, "conversation"), params)
+    if not campaigns or len(claimed) >= limit:
+        return claimed
+    running = [
+        row[0]
+        for row in _RUNNING.run(connection, {"p_account_id": account_id, "p_channel": channel})[0]
+        if row[0] not in exclude_campaigns
+    ]
+    if after_campaign is not None:
+        later = [cid for cid in running if cid > after_campaign]
+        running = later + [cid for cid in running if cid <= after_campaign]
+    for campaign_id in running:
+        params["p_limit"] = limit - len(claimed)
+        claimed += _claim(connection, _claim_statement(dialect, "campaign"), {**params, "p_campaign_id": campaign_id})
+        if len(claimed) >= limit:
+            break
+    return claimed
+
+
+def _claim(connection: Connection, stmt: Any, params: dict[str, Any]) -> list[ClaimedMessage]:
+    claimed = [claimed_from_row(row) for row in _prepared(stmt).run(connection, params)[0]]
     if len(claimed) > 1:
         claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
     return claimed
@@ -151,35 +171,46 @@ def claimed_from_row(row: Any) -> ClaimedMessage:
 
 
 _STATEMENTS: dict[Any, Any] = {}
+#: the running campaigns of one account's channel, in id order.
+_RUNNING = Prepared(
+    select(CAMPAIGNS.c.id)
+    .where(
+        CAMPAIGNS.c.account_id == bindparam("p_account_id"),
+        CAMPAIGNS.c.channel == bindparam("p_channel"),
+        CAMPAIGNS.c.status == literal_column(f"'{RUNNING}'"),
+    )
+    .order_by(CAMPAIGNS.c.id)
+)
 
 
-def _claim_statement(dialect: str, campaigns: bool, excluding: bool, limit: int) -> Any:
-    """The claim as one prebuilt statement per shape (bound parameters): built once, its SQL cached, so a claim
-    costs one round trip and not the construction of a statement."""
-    key = ("claim", dialect, campaigns, excluding, limit)
+def _claim_statement(dialect: str, queue: str) -> Any:
+    """The claim of one queue ("conversation": the account's channel; "campaign": one campaign, still running)
+    as one prebuilt statement (bound parameters, the limit too): built once, its SQL cached, so a claim costs one
+    round trip. Each matches a partial index whose columns give the claim's order (migration 0009), so the
+    database reads the first `limit` due entries and stops."""
+    key = ("claim", dialect, queue)
     stmt = _STATEMENTS.get(key)
     if stmt is not None:
         return stmt
     m = MESSAGES.c
-    conditions: list[Any] = [
-        # Written into the SQL, not bound: the partial claim indexes (status = 'queued') then match on every
-        # database, PostgreSQL's generic plans included.
-        m.status == literal_column("'queued'"),
-        m.channel == bindparam("p_channel"),
-        m.account_id == bindparam("p_account_id"),
-        m.next_attempt_at <= bindparam("p_now", type_=UTCDateTime()),
-    ]
-    if not campaigns:
-        conditions.append(m.campaign_id.is_(None))
+    # 'queued' is written into the SQL, not bound: the partial indexes then match on every database,
+    # PostgreSQL's generic plans included.
+    conditions: list[Any] = [m.status == literal_column("'queued'")]
+    if queue == "conversation":
+        conditions += [
+            m.account_id == bindparam("p_account_id"),
+            m.channel == bindparam("p_channel"),
+            m.campaign_id.is_(None),
+        ]
     else:
-        running = select(CAMPAIGNS.c.id).where(
-            CAMPAIGNS.c.account_id == bindparam("p_account_id"), CAMPAIGNS.c.status == RUNNING
+        still_running = select(CAMPAIGNS.c.id).where(
+            CAMPAIGNS.c.id == bindparam("p_campaign_id"),
+            CAMPAIGNS.c.account_id == bindparam("p_account_id"),
+            CAMPAIGNS.c.status == literal_column(f"'{RUNNING}'"),
         )
-        conditions.append(or_(m.campaign_id.is_(None), m.campaign_id.in_(running)))
-    if campaigns and excluding:
-        excluded: Any = bindparam("p_excluded", expanding=True)
-        conditions.append(or_(m.campaign_id.is_(None), m.campaign_id.not_in(excluded)))
-    due = select(m.id).where(*conditions).order_by(m.next_attempt_at, m.id).limit(limit)
+        conditions += [m.campaign_id == bindparam("p_campaign_id"), still_running.exists()]
+    conditions.append(m.next_attempt_at <= bindparam("p_now", type_=UTCDateTime()))
+    due = select(m.id).where(*conditions).order_by(m.next_attempt_at, m.id).limit(bindparam("p_limit", type_=Integer()))
     values = dict(
         status="sending",
         lease_owner=bindparam("p_owner"),

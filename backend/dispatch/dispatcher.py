@@ -6,12 +6,12 @@ its hooks about pacing and campaign bookkeeping.
 Batches. A write transaction per message costs about as much as an SMTP send, so the dispatcher works in
 batches: one write transaction records the results of the last batch, gives back what it held but did not
 start, and claims the next batch, conversation messages first (a support reply never waits behind a campaign's
-queue), then campaign messages. A batch is as large as the channel's recent send time lets it finish within
-FLUSH_INTERVAL_S (at most MAX_BATCH), and one message while a pace applies (the hooks say). A batch ends early
-after any result but `sent` (errors in a row and pause requests act on the very next message), as soon as a
-campaign it holds is paused or cancelled in this process (`campaign_stopped`), and when the dispatcher stops. A
-campaign paused by another process stops within FLUSH_INTERVAL_S plus one send. Results reach the store, and the
-dashboard, within the same interval.
+queue), then campaign messages, running campaigns taking turns batch by batch. A batch is as large as the
+channel's recent send time lets it finish within FLUSH_INTERVAL_S (at most MAX_BATCH), and one message while a
+pace applies (the hooks say). A batch ends early after any result but `sent` (errors in a row and pause requests
+act on the very next message), as soon as a campaign it holds is paused or cancelled in this process
+(`campaign_stopped`), and when the dispatcher stops. A campaign paused by another process stops within
+FLUSH_INTERVAL_S plus one send. Results reach the store, and the dashboard, within the same interval.
 
 Crash safety. The dispatcher sends one message at a time and writes each start and each answer to its send
 journal (`backend.dispatch.journal`) before the store knows. After a crash, recovery reads the journal: claimed
@@ -22,7 +22,6 @@ lease (the channel's send timeout plus LEASE_MARGIN_S).
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -158,13 +157,11 @@ def outbound_from_row(message: ClaimedMessage) -> OutboundMessage:
 
 
 def batch_size(limit: int, send_s: float | None) -> int:
-    """The next claim's size: what fits in FLUSH_INTERVAL_S at the recent send time, within `limit`, rounded
-    down to a power of two (one prepared claim statement per size)."""
+    """The next claim's size: what fits in FLUSH_INTERVAL_S at the recent send time, within `limit`."""
     if send_s is None:
         return 1
     fits = int(FLUSH_INTERVAL_S / max(send_s, 1e-6))
-    size = max(1, min(limit, MAX_BATCH, fits))
-    return 1 << (size.bit_length() - 1)
+    return max(1, min(limit, MAX_BATCH, fits))
 
 
 class Dispatcher:
@@ -192,6 +189,8 @@ class Dispatcher:
         self._notice_lock = threading.Lock()
         #: running mean of one send's duration, in seconds (None until the first send).
         self._send_s: float | None = None
+        #: the campaign the last batch started with (running campaigns take turns, batch by batch).
+        self._last_campaign: int | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -338,24 +337,21 @@ class Dispatcher:
             # Asked after the results were recorded, so that their sends already count for the pace.
             campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
             size = batch_size(self.hooks.batch_limit(self.account_id, self.channel_name), self._send_s)
-            claim_due = functools.partial(
-                claim_next,
+            claimed = claim_next(
                 session.connection(),
                 account_id=self.account_id,
                 channel=self.channel_name,
                 owner=self.owner,
                 now=utcnow(),
                 lease_s=self._lease_s,
+                limit=size,
+                exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
+                campaigns=campaigns_allowed,
+                after_campaign=self._last_campaign,
             )
-            # Conversation messages first: a support reply never waits behind a campaign's queue.
-            claimed = claim_due(limit=size, campaigns=False)
-            if len(claimed) < size and campaigns_allowed:
-                rest = size - len(claimed)
-                claimed += claim_due(
-                    limit=1 << (rest.bit_length() - 1),
-                    exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
-                    campaigns=True,
-                )
+            first_campaign = next((m.campaign_id for m in claimed if m.campaign_id is not None), None)
+            if first_campaign is not None:
+                self._last_campaign = first_campaign  # the next batch starts with the next running campaign
             if len(claimed) > 1:
                 keep = self.hooks.trim_batch(session, claimed)
                 if len(keep) < len(claimed):

@@ -153,21 +153,24 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        # The dispatcher's claim reads only queued rows of one channel that are due.
-        Index(
-            "ix_messages_claim",
-            "channel",
-            "next_attempt_at",
-            sqlite_where=text("status = 'queued'"),
-            postgresql_where=text("status = 'queued'"),
-        ),
-        # Conversation messages are claimed first (a support reply never waits behind a campaign's queue).
+        # The dispatcher's claims: conversation messages of an account's channel, and each campaign's messages,
+        # read in claim order (next_attempt_at, id) from indexes of queued rows only (migration 0009).
         Index(
             "ix_messages_claim_conversation",
+            "account_id",
             "channel",
             "next_attempt_at",
+            "id",
             sqlite_where=text("status = 'queued' AND campaign_id IS NULL"),
             postgresql_where=text("status = 'queued' AND campaign_id IS NULL"),
+        ),
+        Index(
+            "ix_messages_claim_campaign",
+            "campaign_id",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("status = 'queued' AND campaign_id IS NOT NULL"),
+            postgresql_where=text("status = 'queued' AND campaign_id IS NOT NULL"),
         ),
         # The delivery job's claim reads only sent rows whose delivery is unknown: an idle sweep over a
         # store of settled messages touches no row.
