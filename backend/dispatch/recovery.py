@@ -22,6 +22,7 @@ from sqlalchemy import select
 from backend.dispatch.claims import (
     CLAIM_COLUMNS,
     MESSAGES,
+    SENDING,
     ClaimedMessage,
     claimed_from_row,
     held_by,
@@ -104,7 +105,7 @@ def sweep_expired(services: Any) -> int:
     with services.db.write() as session:
         rows = session.execute(
             select(*CLAIM_COLUMNS, m.lease_owner, m.lease_until)
-            .where(m.status == "sending")
+            .where(SENDING)
             .order_by(m.lease_until)
             .limit(SWEEP_LIMIT)
             .with_for_update(skip_locked=True)
