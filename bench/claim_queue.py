@@ -11,48 +11,19 @@ from __future__ import annotations
 import os
 import time
 from datetime import timedelta
-from typing import Any
 
 from _common import note, pg_base_url, result, store
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from backend.accounts import get_or_create_account
 from backend.dispatch.claims import claim_next
-from backend.store.models import Campaign, Message, utcnow
+from backend.store.models import utcnow
+from tests.campaign_helpers import queue_campaign
 
 DRAFT = int(os.environ.get("BENCH_CLAIM_DRAFT", "200000"))
 RUNNING = 6400
 BATCH = 64
 CLAIMS = 50
-
-
-def campaign(services: Any, account_id: int, status: str, n: int, at: Any) -> int:
-    with services.db.write() as session:
-        row = Campaign(account_id=account_id, name=status, channel="smtp", body="hi", status=status, total=n)
-        session.add(row)
-        session.flush()
-        campaign_id = row.id
-        for start in range(0, n, 20000):
-            session.execute(
-                insert(Message),
-                [
-                    dict(
-                        account_id=account_id,
-                        channel="smtp",
-                        recipient=f"person{i}@example.org",
-                        subject="s",
-                        body="hi",
-                        sender_type="campaign",
-                        sender_id=str(campaign_id),
-                        campaign_id=campaign_id,
-                        status="queued",
-                        next_attempt_at=at,
-                        meta={},
-                    )
-                    for i in range(start, min(n, start + 20000))
-                ],
-            )
-    return campaign_id
 
 
 def claim_ms(kind: str, draft: int) -> float:
@@ -62,8 +33,8 @@ def claim_ms(kind: str, draft: int) -> float:
             account_id = get_or_create_account(session).id
         past = utcnow() - timedelta(minutes=1)
         if draft:
-            campaign(services, account_id, "draft", draft, past)  # older: ahead in next_attempt_at order
-        campaign(services, account_id, "running", RUNNING, past + timedelta(seconds=1))
+            queue_campaign(services, account_id, draft, status="draft", at=past)  # older: ahead in claim order
+        queue_campaign(services, account_id, RUNNING, at=past + timedelta(seconds=1))
         if kind == "postgresql":
             with services.db.write() as session:
                 session.execute(text("ANALYZE messages"))

@@ -1,9 +1,11 @@
-"""Helpers and fixtures for campaign tests: configure SMTP in the store, add contacts, wait for a campaign's end,
-a plain SMTP server, the account that uses it, and the running background parts."""
+"""Helpers and fixtures for campaign tests: configure SMTP in the store, add contacts, queue a campaign's messages
+in bulk, wait for a campaign's end, a plain SMTP server, the account that uses it, and the running background
+parts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy import insert, select
 from backend.accounts import get_or_create_account
 from backend.channels.smtp import SmtpChannel
 from backend.runtime import Runtime
-from backend.store.models import ChannelConfig, Contact, Event, utcnow
+from backend.store.models import Campaign, ChannelConfig, Contact, Event, Message, utcnow
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import wait_for
 
@@ -46,6 +48,40 @@ def add_contacts(services: Any, account_id: int, n: int, *, start: int = 0, **fi
     with services.db.write() as session:
         for begin in range(0, len(rows), 5000):
             session.execute(insert(Contact), rows[begin : begin + 5000])
+
+
+def queue_campaign(
+    services: Any, account_id: int, n: int, *, status: str = "running", at: datetime | None = None
+) -> int:
+    """A campaign of the account's SMTP channel with `n` queued messages (to person0@example.org ...), due at
+    `at` (a second ago by default), written in bulk; returns its id."""
+    due = at or utcnow() - timedelta(seconds=1)
+    with services.db.write() as session:
+        campaign = Campaign(account_id=account_id, name=status, channel="smtp", body="hi", status=status, total=n)
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+        for begin in range(0, n, 20000):
+            session.execute(
+                insert(Message),
+                [
+                    {
+                        "account_id": account_id,
+                        "channel": "smtp",
+                        "recipient": f"person{i}@example.org",
+                        "subject": "s",
+                        "body": "hi",
+                        "sender_type": "campaign",
+                        "sender_id": str(campaign_id),
+                        "campaign_id": campaign_id,
+                        "status": "queued",
+                        "next_attempt_at": due,
+                        "meta": {},
+                    }
+                    for i in range(begin, min(n, begin + 20000))
+                ],
+            )
+    return campaign_id
 
 
 def event_texts(services: Any, account_id: int, type_: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from backend.dispatch.dispatcher import journal_dir
+from backend.dispatch.journal import journal_dir
 from backend.runtime import Runtime
 from backend.store.models import Contact, Event, Message
 from tests.campaign_helpers import add_contacts, event_texts, wait_status

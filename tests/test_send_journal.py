@@ -13,17 +13,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from backend.accounts import get_or_create_account
 from backend.app import create_app
 from backend.dispatch.claims import claim_next
-from backend.dispatch.dispatcher import journal_dir
-from backend.dispatch.journal import SendJournal, read_journal
+from backend.dispatch.journal import SendJournal, journal_dir, read_journal
 from backend.dispatch.outcomes import Outcome
 from backend.dispatch.recovery import LOST_SEND, recover_lost_sends
 from backend.store.migrate import upgrade
 from backend.store.models import Campaign, Event, Message, utcnow
+from tests.campaign_helpers import queue_campaign
 
 
 def dead_owner() -> str:
@@ -81,31 +81,7 @@ def services(config, database_url) -> Iterator[Any]:
 def _running_campaign(services, n: int) -> tuple[int, int]:
     with services.db.write() as session:
         account_id = get_or_create_account(session).id
-        campaign = Campaign(account_id=account_id, name="c", channel="smtp", body="hi", status="running", total=n)
-        session.add(campaign)
-        session.flush()
-        campaign_id = campaign.id
-        past = utcnow() - timedelta(seconds=1)
-        session.execute(
-            insert(Message),
-            [
-                dict(
-                    account_id=account_id,
-                    channel="smtp",
-                    recipient=f"person{i}@example.org",
-                    subject="s",
-                    body="hi",
-                    sender_type="campaign",
-                    sender_id=str(campaign_id),
-                    campaign_id=campaign_id,
-                    status="queued",
-                    next_attempt_at=past + timedelta(milliseconds=i),
-                    meta={},
-                )
-                for i in range(n)
-            ],
-        )
-    return account_id, campaign_id
+    return account_id, queue_campaign(services, account_id, n)
 
 
 def _claim_all(services, account_id: int, owner: str, n: int) -> list[int]:
@@ -126,11 +102,17 @@ def _state(services, campaign_id: int) -> dict[str, tuple[str, int, str | None]]
     return {recipient: (status, attempts, owner) for recipient, status, attempts, owner in rows}
 
 
-def test_it_settles_a_dead_dispatchers_batch_from_its_journal(config, services) -> None:
-    account_id, campaign_id = _running_campaign(services, 5)
+def _held_by_a_dead_dispatcher(services, config, queued: int, claimed: int) -> tuple[int, list[int], SendJournal]:
+    """A running campaign of `queued` messages, `claimed` of them claimed by a dispatcher whose process ended,
+    and that dispatcher's journal (still empty)."""
+    account_id, campaign_id = _running_campaign(services, queued)
     owner = dead_owner()
-    ids = _claim_all(services, account_id, owner, 5)
-    journal = SendJournal(journal_dir(config.data_dir), owner)
+    ids = _claim_all(services, account_id, owner, claimed)
+    return campaign_id, ids, SendJournal(journal_dir(config.data_dir), owner)
+
+
+def test_it_settles_a_dead_dispatchers_batch_from_its_journal(config, services) -> None:
+    campaign_id, ids, journal = _held_by_a_dead_dispatcher(services, config, queued=5, claimed=5)
     journal.started(ids[0])
     journal.finished(ids[0], Outcome("sent", provider_message_id="<a@example.com>"))
     journal.started(ids[1])
@@ -157,10 +139,7 @@ def test_it_settles_a_dead_dispatchers_batch_from_its_journal(config, services) 
 
 
 def test_it_trusts_no_journal_from_an_earlier_boot(config, services) -> None:
-    account_id, campaign_id = _running_campaign(services, 13)
-    owner = dead_owner()
-    ids = _claim_all(services, account_id, owner, 12)
-    journal = SendJournal(journal_dir(config.data_dir), owner)
+    campaign_id, ids, journal = _held_by_a_dead_dispatcher(services, config, queued=13, claimed=12)
     journal.started(ids[0])
     journal.finished(ids[0], Outcome("sent", provider_message_id="<a@example.com>"))
     lines = journal.path.read_bytes().split(b"\n")

@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -34,27 +33,9 @@ from sqlalchemy.orm import Session
 from backend.channels.base import Channel, OutboundMessage, SendError
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import ClaimedMessage, claim_next, release, worker_id
-from backend.dispatch.journal import SendJournal
-from backend.dispatch.outcomes import (
-    NOT_REGISTERED,
-    Outcome,
-    outcome_of,
-    progress_text,
-    record_results,
-    retry_delay_s,
-)
+from backend.dispatch.journal import SendJournal, journal_dir
+from backend.dispatch.outcomes import Outcome, outcome_of, record_results
 from backend.store.models import utcnow
-
-__all__ = [
-    "NOT_REGISTERED",
-    "DispatchHooks",
-    "Dispatcher",
-    "NoHooks",
-    "Outcome",
-    "outcome_of",
-    "progress_text",
-    "retry_delay_s",
-]
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +49,6 @@ MAX_BATCH = 64
 SEND_TIME_WEIGHT = 0.2
 #: a stopping dispatcher that cannot reach the store gives up after this many tries (recovery takes over).
 STOP_ATTEMPTS = 3
-
-
-def journal_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "journal"
 
 
 class DispatchHooks(Protocol):

@@ -54,6 +54,11 @@ def same_boot(recorded: str, current: str) -> bool:
     return False
 
 
+def journal_dir(data_dir: Path) -> Path:
+    """Where the dispatchers of a data directory keep their journals."""
+    return Path(data_dir) / "journal"
+
+
 def journal_path(directory: Path, owner: str) -> Path:
     return directory / (re.sub(r"[^A-Za-z0-9_.-]", "_", owner) + SUFFIX)
 

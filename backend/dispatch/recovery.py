@@ -29,8 +29,8 @@ from backend.dispatch.claims import (
     owner_is_dead,
     release,
 )
-from backend.dispatch.dispatcher import DispatchHooks, NoHooks, journal_dir
-from backend.dispatch.journal import JournalContents, journals, read_journal
+from backend.dispatch.dispatcher import DispatchHooks, NoHooks
+from backend.dispatch.journal import JournalContents, journal_dir, journals, read_journal
 from backend.dispatch.outcomes import Outcome, record_results
 from backend.store.models import utcnow
 
