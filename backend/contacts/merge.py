@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from backend.contacts.search_index import index_contacts
 from backend.store.models import Contact
 
 CONTACTS = cast(Table, Contact.__table__)
@@ -123,6 +124,12 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
         _insert(session, inserts)
     if updates:
         session.execute(_UPDATE, list(updates.values()))
+    if inserts or updates:
+        # The new rows' ids come back through the same two indexed look-ups (SQLite's executemany cannot RETURN).
+        by_phone, by_email = _existing(session, account_id, merged, (CONTACTS.c.id, CONTACTS.c.phone, CONTACTS.c.email))
+        ids = {row.id for row in by_phone.values()} | {row.id for row in by_email.values()}
+        del by_phone, by_email
+        index_contacts(session.connection(), account_id, sorted(ids))
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -153,7 +160,9 @@ def _processor(column: Any, dialect: Any) -> Any:
     return process or (lambda value: value)
 
 
-def _existing(session: Session, account_id: int, records: list[Record]) -> tuple[dict[str, Row], dict[str, Row]]:
+def _existing(
+    session: Session, account_id: int, records: list[Record], found: tuple[Any, ...] | None = None
+) -> tuple[dict[str, Row], dict[str, Row]]:
     """The account's contacts holding any of the records' phones or emails, by phone and by email."""
     phones = [r.phone for r in records if r.phone]
     emails = [r.email for r in records if r.email]
@@ -170,7 +179,7 @@ def _existing(session: Session, account_id: int, records: list[Record]) -> tuple
             wanted = column.in_(select(column_of_json_each()).select_from(json_each(json.dumps(keys))))
         else:
             wanted = column == any_(bindparam("keys", keys, type_=ARRAY(String)))
-        for row in session.execute(select(*_FOUND).where(CONTACTS.c.account_id == account_id, wanted)):
+        for row in session.execute(select(*(found or _FOUND)).where(CONTACTS.c.account_id == account_id, wanted)):
             if row.phone:
                 by_phone[row.phone] = row
             if row.email:

@@ -114,8 +114,25 @@ class Contact(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: folded name, email and phone digits (backend/contacts/search_key.py), written with every change.
+    search_key: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+#: Byte order on PostgreSQL too, so that a prefix is one index range (`term >= q AND term < q || U+10FFFF`).
+Term = String(100).with_variant(String(100, collation="C"), "postgresql")
+
+
+class ContactTerm(Base):
+    """One entry of the contact search index: a folded word, name, email or phone digits of a contact."""
+
+    __tablename__ = "contact_terms"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    term: Mapped[str] = mapped_column(Term, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Campaign(Base):

@@ -1,0 +1,108 @@
+"""The contact search index: `contacts.search_key` and the `contact_terms` rows, kept in step with every write.
+
+ORM writes (the contact routes, contacts created by inbound messages) are covered by mapper events registered
+here; the bulk import writes its rows with `index_contacts` in the same transaction. A search is one range
+scan of the `(account_id, term)` primary key: the folded query is a prefix of one of the contact's terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, event, func, insert, inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapper, Session
+
+from backend.contacts.search_key import all_terms, query_terms, search_key, upper_bound
+from backend.store.models import Contact, ContactTerm
+
+TERMS = cast(Table, ContactTerm.__table__)
+CONTACTS = cast(Table, Contact.__table__)
+BATCH = 500  # small: an import indexes each chunk it writes, and its memory stays flat
+
+
+def index_contacts(connection: Connection, account_id: int, ids: Sequence[int]) -> None:
+    """(Re)write the search key and terms of the given contacts from what is stored now."""
+    for start in range(0, len(ids), BATCH):
+        chunk = list(ids[start : start + BATCH])
+        rows = connection.execute(
+            select(CONTACTS.c.id, CONTACTS.c.name, CONTACTS.c.email, CONTACTS.c.phone).where(
+                CONTACTS.c.account_id == account_id, CONTACTS.c.id.in_(chunk)
+            )
+        ).all()
+        keyed = [(r.id, r.name, r.email, r.phone) for r in rows]
+        if not keyed:
+            continue
+        connection.execute(_SET_KEY, [{"_id": i, "_key": search_key(n, e, p)} for i, n, e, p in keyed])
+        connection.execute(delete(TERMS).where(TERMS.c.contact_id.in_(chunk)))
+        _insert_terms(connection, account_id, all_terms(keyed))
+
+
+_SET_KEY = CONTACTS.update().where(CONTACTS.c.id == bindparam("_id")).values(search_key=bindparam("_key"))
+
+
+def _insert_terms(connection: Connection, account_id: int, pairs: Iterable[tuple[int, str]]) -> None:
+    if connection.dialect.name == "sqlite":
+        # Through the driver, as the import writes contacts: per-row parameter processing costs more than the insert.
+        tuples = [(account_id, term, cid) for cid, term in pairs]
+        if tuples:
+            connection.exec_driver_sql(_SQLITE_INSERT, tuples)
+        return
+    rows = [{"account_id": account_id, "contact_id": cid, "term": term} for cid, term in pairs]
+    if rows:
+        connection.execute(insert(TERMS), rows)
+
+
+_SQLITE_INSERT = "INSERT INTO contact_terms (account_id, term, contact_id) VALUES (?, ?, ?)"
+
+
+def matching_ids(account_id: int, q: str | None) -> Any:
+    """A subquery of the ids of the account's contacts matching `q`, or None when `q` holds nothing to match."""
+    wanted = query_terms(q)
+    if not wanted:
+        return None
+    prefix = wanted[0]
+    return (
+        select(TERMS.c.contact_id)
+        .where(TERMS.c.account_id == account_id, TERMS.c.term >= prefix, TERMS.c.term < upper_bound(prefix))
+        .distinct()
+    )
+
+
+def search(session: Session, account_id: int, q: str | None, limit: int, offset: int) -> tuple[list[Contact], int]:
+    """The account's contacts matching `q` (all when empty) in id order, and how many match."""
+    ids = matching_ids(account_id, q)
+    query = select(Contact).where(Contact.account_id == account_id)
+    if ids is None:
+        total = session.scalar(select(func.count()).select_from(CONTACTS).where(CONTACTS.c.account_id == account_id))
+    else:
+        query = query.where(Contact.id.in_(ids))
+        total = session.scalar(select(func.count()).select_from(ids.subquery()))
+    rows = list(session.scalars(query.order_by(Contact.id).limit(limit).offset(offset)))
+    return rows, int(total or 0)
+
+
+# ---- ORM writes ----
+
+
+def _before_write(_mapper: Mapper[Any], _connection: Connection, contact: Contact) -> None:
+    contact.search_key = search_key(contact.name, contact.email, contact.phone)
+
+
+def _after_insert(_mapper: Mapper[Any], connection: Connection, contact: Contact) -> None:
+    _insert_terms(connection, contact.account_id, all_terms([(contact.id, contact.name, contact.email, contact.phone)]))
+
+
+def _after_update(_mapper: Mapper[Any], connection: Connection, contact: Contact) -> None:
+    state = inspect(contact)
+    if not any(state.attrs[name].history.has_changes() for name in ("name", "email", "phone")):
+        return
+    connection.execute(delete(TERMS).where(TERMS.c.contact_id == contact.id))
+    _after_insert(_mapper, connection, contact)
+
+
+event.listen(Contact, "before_insert", _before_write)
+event.listen(Contact, "before_update", _before_write)
+event.listen(Contact, "after_insert", _after_insert)
+event.listen(Contact, "after_update", _after_update)
