@@ -67,6 +67,8 @@ class Result:
     updated: int = 0
     skipped: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: what was dropped from, or is doubtful in, rows that were imported (a bad phone beside a good email).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def reject(self, row: int, column: str | None, reason: str) -> None:
         self.skipped += 1
@@ -74,7 +76,14 @@ class Result:
 
     def as_dict(self) -> dict[str, Any]:
         self.errors.sort(key=lambda e: e["row"])
-        return {"imported": self.imported, "updated": self.updated, "skipped": self.skipped, "errors": self.errors}
+        self.warnings.sort(key=lambda e: e["row"])
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
 
 
 def write_chunk(session: Session, account_id: int, records: list[Record], result: Result, now: datetime) -> None:

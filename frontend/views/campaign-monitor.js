@@ -19,6 +19,161 @@ const SERIES = [
   { key: 'failed', label: 'Failed', cssVar: '--chart-failed' },
 ];
 
+// ---- pieces ----
+
+function layout(campaign, mine) {
+  const title = h('h1', { class: 'page-title', tabindex: '-1' }, campaign.name || `Campaign ${campaign.id}`);
+  const pill = h('span');
+  const subtitle = h('p', { class: 'muted' });
+  const actions = h('div', { class: 'page-actions' });
+  const summary = h('div', { 'aria-live': 'polite' });
+  const bar = progressBar({}, 'Campaign progress');
+  const progressText = h('span', { class: 'num' });
+  const stats = h('div', { class: 'stats' });
+  const limitNote = h('p', { class: 'muted small limit-note', 'aria-live': 'polite', dataset: { limit: '' } });
+  const canvas = h('canvas', { role: 'img', 'aria-label': 'Chart of messages sent, delivered and failed over time' });
+  const chart = new LineChart(canvas, SERIES);
+  const log = new ActivityLog({ scope: mine, height: 340, label: 'Campaign activity log' });
+  const failedList = messageList(campaign.id, 'failed');
+  const uncertainList = messageList(campaign.id, 'uncertain');
+  const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element]];
+  const tabButtons = tabs.map(([name, label]) => h('button', { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } }, label));
+  const panels = tabs.map(([name, , element]) => h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element));
+
+  const nodes = [
+    h('p', { style: { marginBottom: '8px' } }, h('a', { href: '#/campaigns', class: 'small' }, '← Campaigns')),
+    h('div', { class: 'page-head' }, h('div', {}, h('div', { class: 'row' }, title, pill), subtitle), actions),
+    h('div', { class: 'monitor' },
+      summary,
+      h('section', { class: 'card stack', 'aria-label': 'Progress' },
+        h('div', { class: 'row' }, h('h2', {}, 'Progress'), h('span', { class: 'spacer' }), progressText),
+        bar, stats, limitNote),
+      h('section', { class: 'card stack', 'aria-label': 'Chart' },
+        h('div', { class: 'row' }, h('h2', {}, 'Over time'), h('span', { class: 'spacer' }),
+          h('div', { class: 'legend' }, SERIES.map((s) => h('span', { style: { '--c': `var(${s.cssVar})` } }, s.label)))),
+        h('div', { class: 'chart-wrap' }, canvas)),
+      h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels))];
+
+  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, tabButtons, panels, nodes };
+}
+
+function selectTabs(tabButtons, panels, lists) {
+  // ---- tabs (arrow keys move between them, as a tablist should) ----
+  const selectTab = (name, focus = false) => {
+    tabButtons.forEach((b, i) => {
+      const on_ = b.dataset.tab === name;
+      b.setAttribute('aria-selected', String(on_));
+      b.tabIndex = on_ ? 0 : -1;
+      panels[i].hidden = !on_;
+      if (on_ && focus) b.focus();
+    });
+    if (lists[name]) lists[name].load();
+  };
+  tabButtons.forEach((b, i) => {
+    b.addEventListener('click', () => selectTab(b.dataset.tab));
+    b.addEventListener('keydown', (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (step) selectTab(tabButtons[(i + step + tabButtons.length) % tabButtons.length].dataset.tab, true);
+    });
+  });
+  selectTab('activity');
+
+}
+
+function drawSummary(summary, c) {
+  const counts = c.counts || {};
+  if (c.status === 'completed') {
+    replace(summary, h('div', { class: 'notice ok', role: 'status', dataset: { summary: 'completed' } }, svg(icons.check),
+      h('div', {}, h('strong', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}`),
+        h('span', {}, `${num(counts.delivered)} delivered so far${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
+  } else if (c.status === 'paused') {
+    replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
+      h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
+  } else if (c.status === 'cancelled') {
+    replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
+      h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));
+  } else replace(summary);
+}
+
+
+function drawFigures(ui, c) {
+  const counts = c.counts || {};
+  replace(ui.pill, campaignPill(c.status));
+  ui.subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
+  updateProgress(ui.bar, counts);
+  const done = doneCount(counts);
+  ui.progressText.textContent = `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
+  const running = c.status === 'running';
+  replace(ui.stats,
+    stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
+    stat('Delivered', counts.delivered, 'ok'), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
+    stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
+    stat('Rate', running ? rate(c.rate_per_min) : '—'),
+    c.pace_per_min != null ? stat('Set pace', rate(c.pace_per_min)) : null,
+    stat('Time left', running ? duration(c.eta_s) : '—'));
+  ui.tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
+  ui.tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
+  ui.failedList.setCount(counts.failed || 0);
+  ui.uncertainList.setCount(counts.uncertain || 0);
+  ui.chart.live = running;
+  drawLimit(ui.limitNote, c);
+}
+
+// Which limit holds the rate back (`limited_by` from the server), in words.
+const LIMITS = {
+  pace: (c) => `Sending at the set pace${c.pace_per_min ? ` of ${num(c.pace_per_min)} a minute` : ''}. Raise “Messages per minute” in a copy of this campaign to go faster.`,
+  daily_cap: () => 'The daily cap is reached: sending goes on by itself when the 24-hour window allows more.',
+  provider: () => 'The provider is slowing us down (it answered “too many requests”); sending goes on at the pace it allows.',
+};
+
+function drawLimit(note, c) {
+  const words = c.status === 'running' && LIMITS[c.limited_by] ? LIMITS[c.limited_by](c) : '';
+  note.textContent = words;
+  note.dataset.limit = words ? c.limited_by : '';
+  note.hidden = !words;
+}
+
+function drawActions(actions, c, act) {
+  const button = (text, icon, onclick, cls = '') => h('button', { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } }, svg(icon), text);
+  const list = [];
+  if (c.status === 'draft') list.push(button('Start', icons.play, act('start', 'Campaign started.'), 'primary'));
+  if (c.status === 'running') list.push(button('Pause', icons.pause, act('pause', 'Campaign paused.')));
+  if (c.status === 'paused') list.push(button('Resume', icons.play, act('resume', 'Campaign resumed.'), 'primary'));
+  if (['running', 'paused', 'scheduled', 'draft'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
+  list.push(h('a', { class: 'btn', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' } }, svg(icons.plus), 'Duplicate'));
+  list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
+    download(`/api/campaigns/${c.id}/export.csv`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
+  const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  replace(actions, list);
+  if (focused) {
+    const again = actions.querySelector(`[data-action="${focused}"]`) || actions.querySelector('button');
+    if (again) again.focus();
+  }
+}
+
+// The chart from the event history, then live; `replay` starts over (after a resync or a trim).
+function chartFeeder(chart, mine) {
+  const deliveredSeen = new Set();
+  let lastFed = 0;
+  const add = (events) => {
+    for (const e of events) {
+      if (e.id <= lastFed) continue;
+      lastFed = e.id;
+      if (!mine(e)) continue;
+      const t = Date.parse(e.ts);
+      const d = e.data || {};
+      if (e.type === 'send.progress' && (d.status === 'sent' || d.status === 'failed')) chart.add(d.status, t);
+      else if (e.type === 'message.updated' && d.message && d.message.delivered === true && !deliveredSeen.has(d.message.id)) {
+        deliveredSeen.add(d.message.id);
+        chart.add('delivered', t);
+      }
+    }
+    chart.schedule();
+  };
+  const replay = (events) => { chart.reset(); deliveredSeen.clear(); lastFed = 0; add(events); };
+  return { add, replay };
+}
+
 export async function mountMonitor(root, id) {
   let campaign;
   try {
@@ -36,116 +191,21 @@ export async function mountMonitor(root, id) {
     return Boolean(m && (String(m.campaign_id) === key || (m.sender_type === 'campaign' && String(m.sender_id) === key)));
   };
 
-  const title = h('h1', { class: 'page-title', tabindex: '-1' }, campaign.name || `Campaign ${campaign.id}`);
-  const pill = h('span');
-  const subtitle = h('p', { class: 'muted' });
-  const actions = h('div', { class: 'page-actions' });
-  const summary = h('div', { 'aria-live': 'polite' });
-  const bar = progressBar({}, 'Campaign progress');
-  const progressText = h('span', { class: 'num' });
-  const stats = h('div', { class: 'stats' });
-  const canvas = h('canvas', { role: 'img', 'aria-label': 'Chart of messages sent, delivered and failed over time' });
-  const chart = new LineChart(canvas, SERIES);
-  const log = new ActivityLog({ scope: mine, height: 340, label: 'Campaign activity log' });
-  const failedList = messageList(campaign.id, 'failed');
-  const uncertainList = messageList(campaign.id, 'uncertain');
-  const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element]];
-  const tabButtons = tabs.map(([name, label]) => h('button', { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } }, label));
-  const panels = tabs.map(([name, , element]) => h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element));
+  const ui = layout(campaign, mine);
+  const { actions, summary, chart, log, failedList, uncertainList, tabButtons, panels } = ui;
+  root.append(...ui.nodes);
 
-  root.append(
-    h('p', { style: { marginBottom: '8px' } }, h('a', { href: '#/campaigns', class: 'small' }, '← Campaigns')),
-    h('div', { class: 'page-head' }, h('div', {}, h('div', { class: 'row' }, title, pill), subtitle), actions),
-    h('div', { class: 'monitor' },
-      summary,
-      h('section', { class: 'card stack', 'aria-label': 'Progress' },
-        h('div', { class: 'row' }, h('h2', {}, 'Progress'), h('span', { class: 'spacer' }), progressText),
-        bar, stats),
-      h('section', { class: 'card stack', 'aria-label': 'Chart' },
-        h('div', { class: 'row' }, h('h2', {}, 'Over time'), h('span', { class: 'spacer' }),
-          h('div', { class: 'legend' }, SERIES.map((s) => h('span', { style: { '--c': `var(${s.cssVar})` } }, s.label)))),
-        h('div', { class: 'chart-wrap' }, canvas)),
-      h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels)));
+  selectTabs(tabButtons, panels, { failed: failedList, uncertain: uncertainList });
 
-  // ---- tabs (arrow keys move between them, as a tablist should) ----
-  const selectTab = (name, focus = false) => {
-    tabButtons.forEach((b, i) => {
-      const on_ = b.dataset.tab === name;
-      b.setAttribute('aria-selected', String(on_));
-      b.tabIndex = on_ ? 0 : -1;
-      panels[i].hidden = !on_;
-      if (on_ && focus) b.focus();
-    });
-    if (name === 'failed') failedList.load();
-    if (name === 'uncertain') uncertainList.load();
-  };
-  tabButtons.forEach((b, i) => {
-    b.addEventListener('click', () => selectTab(b.dataset.tab));
-    b.addEventListener('keydown', (event) => {
-      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
-      if (step) selectTab(tabButtons[(i + step + tabButtons.length) % tabButtons.length].dataset.tab, true);
-    });
-  });
-  selectTab('activity');
-
-  // ---- chart from the event history, then live ----
-  const deliveredSeen = new Set();
-  let lastFed = 0;
-  const feedChart = (events) => {
-    for (const e of events) {
-      if (e.id <= lastFed) continue;
-      lastFed = e.id;
-      if (!mine(e)) continue;
-      const t = Date.parse(e.ts);
-      const d = e.data || {};
-      if (e.type === 'send.progress' && (d.status === 'sent' || d.status === 'failed')) chart.add(d.status, t);
-      else if (e.type === 'message.updated' && d.message && d.message.delivered === true && !deliveredSeen.has(d.message.id)) {
-        deliveredSeen.add(d.message.id);
-        chart.add('delivered', t);
-      }
-    }
-    chart.schedule();
-  };
-  feedChart(state.events);
+  const feed = chartFeeder(chart, mine);
+  feed.add(state.events);
 
   // ---- drawing ----
   const draw = () => {
     const c = { ...campaign, ...state.campaigns.get(key) };
-    const counts = c.counts || {};
-    replace(pill, campaignPill(c.status));
-    subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
-    updateProgress(bar, counts);
-    const done = doneCount(counts);
-    progressText.textContent = `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
-    const running = c.status === 'running';
-    replace(stats,
-      stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
-      stat('Delivered', counts.delivered, 'ok'), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
-      stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
-      stat('Rate', running ? rate(c.rate_per_min) : '—'),
-      stat('Time left', running ? duration(c.eta_s) : '—'));
-    tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
-    tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
-    failedList.setCount(counts.failed || 0);
-    uncertainList.setCount(counts.uncertain || 0);
-    chart.live = running;
-    drawActions(c);
-    drawSummary(c);
-  };
-
-  const drawSummary = (c) => {
-    const counts = c.counts || {};
-    if (c.status === 'completed') {
-      replace(summary, h('div', { class: 'notice ok', role: 'status', dataset: { summary: 'completed' } }, svg(icons.check),
-        h('div', {}, h('strong', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}`),
-          h('span', {}, `${num(counts.delivered)} delivered so far${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
-    } else if (c.status === 'paused') {
-      replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
-        h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
-    } else if (c.status === 'cancelled') {
-      replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
-        h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));
-    } else replace(summary);
+    drawFigures(ui, c);
+    drawActions(actions, c, act);
+    drawSummary(summary, c);
   };
 
   const act = (action, label) => async (event) => {
@@ -162,23 +222,6 @@ export async function mountMonitor(root, id) {
       } catch (error) { showError(error, `Could not ${action} the campaign`); }
     });
   };
-  const button = (text, icon, onclick, cls = '') => h('button', { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } }, svg(icon), text);
-  const drawActions = (c) => {
-    const list = [];
-    if (c.status === 'draft') list.push(button('Start', icons.play, act('start', 'Campaign started.'), 'primary'));
-    if (c.status === 'running') list.push(button('Pause', icons.pause, act('pause', 'Campaign paused.')));
-    if (c.status === 'paused') list.push(button('Resume', icons.play, act('resume', 'Campaign resumed.'), 'primary'));
-    if (['running', 'paused', 'scheduled', 'draft'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
-    list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
-      download(`/api/campaigns/${c.id}/export.csv`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
-    const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
-    replace(actions, list);
-    if (focused) {
-      const again = actions.querySelector(`[data-action="${focused}"]`) || actions.querySelector('button');
-      if (again) again.focus();
-    }
-  };
-
   // ---- refresh: rate and ETA come from the server; counts also arrive in campaign.status events ----
   let refreshTimer = null;
   let lastRefresh = 0;
@@ -212,12 +255,12 @@ export async function mountMonitor(root, id) {
     on('events', (batch) => {
       const relevant = batch.filter(mine);
       if (!relevant.length) return;
-      feedChart(relevant);
+      feed.add(relevant);
       refreshSoon();
     }),
-    on('resync', () => { chart.reset(); deliveredSeen.clear(); lastFed = 0; feedChart(state.events); refresh(); }),
-    on('trimmed', () => { chart.reset(); deliveredSeen.clear(); lastFed = 0; feedChart(state.events); }),
-    on('history', () => { chart.reset(); deliveredSeen.clear(); lastFed = 0; feedChart(state.events); }),
+    on('resync', () => { feed.replay(state.events); refresh(); }),
+    on('trimmed', () => feed.replay(state.events)),
+    on('history', () => feed.replay(state.events)),
   ];
   draw();
   return () => {

@@ -8,7 +8,6 @@ import { channelName } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on, setChannels, state } from '../lib/store.js';
 import { channelPill, channelTone, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
-import { settingsCard } from './settings-card.js';
 
 const ORDER = ['whatsapp', 'gmail', 'smtp', 'sms'];
 const MASK = /^\*{3,}/;
@@ -62,7 +61,8 @@ const SCHEMAS = {
 export async function mount(root) {
   const grid = h('div', { class: 'grid channel-grid' });
   root.append(pageHead('Channels', 'Connect the ways you send. Secrets are stored encrypted and never shown again.'), grid,
-    h('div', { style: { marginTop: '16px', maxWidth: '820px' } }, settingsCard()));
+    h('p', { class: 'muted small', style: { marginTop: '16px' } }, 'The public URL for delivery reports and the default country are under ',
+      h('a', { href: '#/settings' }, 'Settings'), '.'));
   const cards = new Map();
 
   const draw = () => {
@@ -97,76 +97,86 @@ function current(name) {
 
 function channelCard(name) {
   const schema = SCHEMAS[name] || { intro: '', fields: [] };
-  const pill = h('span');
-  const detail = h('p', { class: 'channel-detail', 'aria-live': 'polite' });
-  const fix = h('p', { class: 'muted small' });
-  const qrBox = h('div', { class: 'qr-box', hidden: true });
+  const parts = {
+    pill: h('span'),
+    detail: h('p', { class: 'channel-detail', 'aria-live': 'polite' }),
+    fix: h('p', { class: 'muted small' }),
+    qrBox: h('div', { class: 'qr-box', hidden: true }),
+    form: settingsForm(name, schema),
+  };
+  parts.buttons = sessionButtons(name, parts.form.collect);
+  const settings = h('details', { class: 'settings' }, h('summary', {}, 'Settings'), parts.form.element);
+  const element = h('article', { class: 'card channel-card', dataset: { channel: name }, 'aria-labelledby': `ch-${name}` },
+    h('div', { class: 'card-head', style: { marginBottom: 0 } },
+      h('div', { class: 'channel-title' }, h('span', { class: 'channel-icon' }, svg(icons[name] || icons.channels)),
+        h('div', {}, h('h2', { id: `ch-${name}` }, channelName(name)))),
+      parts.pill),
+    h('p', { class: 'muted small' }, schema.intro),
+    parts.detail, parts.fix, parts.qrBox,
+    parts.buttons.row,
+    settings);
+  settings.addEventListener('toggle', () => { settings.dataset.touched = '1'; });
+  let filledOnce = false;
+  const update = () => {
+    const channel = current(name);
+    updateCard(element, parts, channel, name);
+    if (!filledOnce || !parts.form.dirty()) { parts.form.fill(channel.settings || {}); filledOnce = true; }
+    if (channel.state === 'not_configured' && !settings.dataset.touched) settings.open = true;
+  };
+  return { element, update };
+}
+
+function updateCard(element, parts, channel, name) {
+  element.dataset.tone = channelTone(channel.state);
+  element.dataset.state = channel.state || '';
+  replace(parts.pill, channelPill(channel.state));
+  parts.detail.textContent = channel.detail || describeState(channel.state, name);
+  const hint = ['error', 'auth_failure'].includes(channel.state) ? fixFor(channel.detail) : null;
+  parts.fix.textContent = hint || '';
+  parts.fix.hidden = !hint;
+  parts.buttons.update(channel.state);
+  drawQr(parts.qrBox, state.qr.get(name));
+}
+
+// Connect / Disconnect / Authorize. A channel that needs settings shows no session button until they are saved
+// (WhatsApp needs none: its first Connect saves the defaults).
+function sessionButtons(name, collect) {
   const connect = h('button', { class: 'btn primary', type: 'button', dataset: { action: 'connect' } }, svg(icons.play), 'Connect');
   const disconnect = h('button', { class: 'btn', type: 'button', dataset: { action: 'disconnect' } }, svg(icons.stop), 'Disconnect');
-  const authorize = name === 'gmail' ? h('button', { class: 'btn', type: 'button' }, 'Authorize with Google') : null;
-  const form = settingsForm(name, schema);
-  const settings = h('details', { class: 'settings' }, h('summary', {}, 'Settings'), form.element);
-
+  const authorize = name === 'gmail' ? h('button', { class: 'btn', type: 'button', dataset: { action: 'authorize' } }, 'Authorize with Google') : null;
   connect.addEventListener('click', () => busy(connect, async () => {
     try {
-      // WhatsApp needs no settings to start: save the defaults on the first Connect.
-      if (name === 'whatsapp' && current(name).state === 'not_configured') setChannels([await api.put(`/api/channels/${name}`, form.collect())]);
+      if (name === 'whatsapp' && current(name).state === 'not_configured') setChannels([await api.put(`/api/channels/${name}`, collect())]);
       await api.post(`/api/channels/${name}/connect`);
     } catch (error) { showError(error, `${channelName(name)} could not connect`); }
   }));
   disconnect.addEventListener('click', () => busy(disconnect, async () => {
     try { await api.post(`/api/channels/${name}/disconnect`); } catch (error) { showError(error, `${channelName(name)} could not disconnect`); }
   }));
-  if (authorize) {
-    authorize.addEventListener('click', () => busy(authorize, async () => {
-      try {
-        const { auth_url: url } = await api.post('/api/channels/gmail/authorize');
-        window.open(url, '_blank', 'noopener');
-        toast('Finish signing in with Google in the window that opened; this card turns green when it is done.');
-      } catch (error) { showError(error, 'Gmail authorization could not start'); }
-    }));
-  }
-
-  const element = h('article', { class: 'card channel-card', dataset: { channel: name }, 'aria-labelledby': `ch-${name}` },
-    h('div', { class: 'card-head', style: { marginBottom: 0 } },
-      h('div', { class: 'channel-title' }, h('span', { class: 'channel-icon' }, svg(icons[name] || icons.channels)),
-        h('div', {}, h('h2', { id: `ch-${name}` }, channelName(name)))),
-      pill),
-    h('p', { class: 'muted small' }, schema.intro),
-    detail, fix, qrBox,
-    h('div', { class: 'row' }, connect, disconnect, authorize),
-    settings);
-
-  let filledOnce = false;
-  const update = () => {
-    const channel = current(name);
-    element.dataset.tone = channelTone(channel.state);
-    element.dataset.state = channel.state || '';
-    replace(pill, channelPill(channel.state));
-    detail.textContent = channel.detail || describeState(channel.state);
-    const hint = ['error', 'auth_failure'].includes(channel.state) ? fixFor(channel.detail) : null;
-    fix.textContent = hint || '';
-    fix.hidden = !hint;
-    const live = LIVE_STATES.has(channel.state);
-    connect.hidden = live;
-    connect.disabled = channel.state === 'not_configured' && name !== 'whatsapp';
-    connect.title = connect.disabled ? 'Save the settings first.' : '';
+  if (authorize) authorize.addEventListener('click', () => busy(authorize, () => startGmailAuthorization()));
+  const row = h('div', { class: 'row' }, connect, disconnect, authorize);
+  const update = (value) => {
+    const live = LIVE_STATES.has(value);
+    const unconfigured = value === 'not_configured' && name !== 'whatsapp';
+    connect.hidden = live || unconfigured;
     disconnect.hidden = !live;
-    if (authorize) {
-      authorize.disabled = channel.state === 'not_configured';
-      authorize.title = authorize.disabled ? 'Save the OAuth client JSON first.' : '';
-    }
-    drawQr(qrBox, state.qr.get(name));
-    if (!filledOnce || !form.dirty()) { form.fill(channel.settings || {}); filledOnce = true; }
-    if (channel.state === 'not_configured' && !settings.dataset.touched) settings.open = true;
+    if (authorize) authorize.hidden = value === 'not_configured';
+    row.hidden = [connect, disconnect, authorize].every((b) => !b || b.hidden);
   };
-  settings.addEventListener('toggle', () => { settings.dataset.touched = '1'; });
-  return { element, update };
+  return { row, update };
 }
 
-function describeState(value) {
+async function startGmailAuthorization() {
+  try {
+    const { auth_url: url } = await api.post('/api/channels/gmail/authorize');
+    window.open(url, '_blank', 'noopener');
+    toast('Finish signing in with Google in the window that opened; this card turns green when it is done.');
+  } catch (error) { showError(error, 'Gmail authorization could not start'); }
+}
+
+function describeState(value, name) {
   return {
-    not_configured: 'Not set up yet. Fill in the settings below.',
+    not_configured: name === 'whatsapp' ? 'Not set up yet. Click Connect and scan the QR code with your phone.' : 'Not set up yet. Fill in the settings below, then save them.',
     disconnected: 'Set up, not connected.',
     initializing: 'Starting…',
     qr: 'Scan the QR code with your phone.',

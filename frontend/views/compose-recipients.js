@@ -1,7 +1,8 @@
 // The recipient picker of the compose screen: everyone, or a searchable checklist of contacts.
 
-import { api, qs } from '../lib/api.js';
-import { debounce, h, nextId, replace } from '../lib/dom.js';
+import { api, list as listPage } from '../lib/api.js';
+import { debounce, h, nextId, replace, svg } from '../lib/dom.js';
+import { icons } from '../lib/icons.js';
 import { num } from '../lib/format.js';
 
 export function recipientPicker(onChange) {
@@ -16,7 +17,8 @@ export function recipientPicker(onChange) {
   const search = h('input', { type: 'search', placeholder: 'Search contacts to add', 'aria-label': 'Search contacts to choose', autocomplete: 'off' });
   const list = h('div', { class: 'recipient-list', role: 'group', 'aria-label': 'Contacts to send to' });
   const count = h('span', { class: 'muted small', 'aria-live': 'polite' });
-  const chooser = h('div', { class: 'stack', hidden: true, style: { gap: '8px' } }, search, list, count);
+  const chosen = h('div', { class: 'chosen-list', role: 'list', 'aria-label': 'Chosen contacts' });
+  const chooser = h('div', { class: 'stack', hidden: true, style: { gap: '8px' } }, search, list, count, chosen);
   const element = h('fieldset', { class: 'stack', style: { gap: '8px' } },
     h('legend', {}, 'Recipients'),
     h('div', { class: 'row', style: { gap: '18px' } },
@@ -25,9 +27,14 @@ export function recipientPicker(onChange) {
     chooser);
 
   const changed = () => {
-    count.textContent = `${num(selected.size)} chosen`;
+    count.textContent = selected.size ? `${num(selected.size)} chosen:` : 'Nobody chosen yet.';
+    replace(chosen, [...selected.values()].map((c) => h('span', { class: 'chip', role: 'listitem', dataset: { chosen: c.id } },
+      c.name || c.phone || c.email,
+      h('button', { class: 'btn ghost small', type: 'button', 'aria-label': `Remove ${c.name || c.phone || c.email}`,
+        onclick: () => { selected.delete(c.id); changed(); drawList(lastItems); } }, svg(icons.x, { size: 12 })))));
     onChange();
   };
+  let lastItems = [];
   for (const radio of [allRadio, someRadio]) {
     radio.addEventListener('change', () => {
       mode = allRadio.checked ? 'all' : 'some';
@@ -39,8 +46,9 @@ export function recipientPicker(onChange) {
 
   const loadList = async () => {
     try {
-      const page = await api.get(`/api/contacts${qs({ q: search.value.trim(), limit: 50 })}`);
-      drawList(page.items || []);
+      const { items } = await listPage('/api/contacts', { q: search.value.trim(), limit: 50 });
+      lastItems = items;
+      drawList(items);
     } catch {
       replace(list, h('p', { class: 'muted', style: { padding: '8px' } }, 'Contacts could not be loaded.'));
     }
@@ -59,15 +67,29 @@ export function recipientPicker(onChange) {
 
   const loadTotals = async () => {
     try {
-      const page = await api.get(`/api/contacts${qs({ limit: 20 })}`);
-      sample = page.items || [];
-      allTotal = page.total ?? sample.length;
+      const page = await listPage('/api/contacts', { limit: 20 });
+      sample = page.items;
+      allTotal = page.total;
       allLabel.textContent = `All contacts (${num(allTotal)})`;
     } catch { /* the label stays generic */ }
     onChange();
   };
-  count.textContent = '0 chosen';
+  count.textContent = 'Nobody chosen yet.';
   loadTotals();
+
+  /** Restores a choice: {all: true}, or the chosen contacts themselves (a draft keeps them; a copy loads them). */
+  const set = async (spec, contacts) => {
+    selected.clear();
+    const some = Boolean(spec && Array.isArray(spec.contact_ids));
+    (some ? someRadio : allRadio).checked = true;
+    mode = some ? 'some' : 'all';
+    chooser.hidden = !some;
+    let people = contacts;
+    if (some && !people) people = await Promise.all(spec.contact_ids.slice(0, 200).map((id) => api.get(`/api/contacts/${id}`).catch(() => null)));
+    for (const c of people || []) if (c) selected.set(c.id, c);
+    if (some) loadList();
+    changed();
+  };
 
   return {
     element,
@@ -79,5 +101,7 @@ export function recipientPicker(onChange) {
     optedOutChosen: () => (mode === 'all' ? [] : [...selected.values()].filter((c) => c.opted_out)),
     sample: () => sample,
     mode: () => mode,
+    chosen: () => [...selected.values()].map(({ id, name, phone, email, opted_out: optedOut }) => ({ id, name, phone, email, opted_out: optedOut })),
+    set,
   };
 }

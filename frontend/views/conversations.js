@@ -66,7 +66,7 @@ export async function mount(root, params) {
     closeThread = await openThread(threadBox, selected, { contact: await contactFor(selected, contacts), onSent: load });
   } else {
     replace(threadBox, h('div', { class: 'empty', style: { margin: 'auto' } }, h('h3', {}, 'Pick a contact'),
-      h('p', {}, 'Choose someone on the left to see your messages with them and write a reply.')));
+      h('p', {}, 'Choose someone in the list to see your messages with them and write a reply.')));
   }
   const refreshList = debounce(load, 1500);
   const offs = [

@@ -1,6 +1,6 @@
 // Dashboard: channel states at a glance, the campaigns in flight, delivery status, and the activity log.
 
-import { api, qs } from '../lib/api.js';
+import { api, list } from '../lib/api.js';
 import { ActivityLog } from '../lib/activity-log.js';
 import { h, replace, svg } from '../lib/dom.js';
 import { channelName, num, pct, relative } from '../lib/format.js';
@@ -8,19 +8,21 @@ import { icons } from '../lib/icons.js';
 import { doneCount, progressBar } from '../lib/progress.js';
 import { on, setChannels, state } from '../lib/store.js';
 import { campaignPill, channelPill, errorNotice, pageHead } from '../lib/ui.js';
-
-const CHANNEL_ORDER = ['whatsapp', 'gmail', 'smtp', 'sms'];
+import { checklist, TEST_SENT_KEY } from './checklist.js';
 
 export async function mount(root) {
   const channelsBox = h('div', { class: 'dash-channels' });
   const campaignsBox = h('div', {}, h('div', { class: 'skeleton' }, 'Loading campaigns…'));
   const deliveryBox = h('div', { class: 'stats' });
   const log = new ActivityLog({ height: 380 });
+  const checklistBox = h('div', { hidden: true });
+  const facts = { channel: false, contacts: false, test: localStorage.getItem(TEST_SENT_KEY) === '1', campaign: false };
 
   root.append(
     pageHead('Dashboard', 'Everything that is being sent, as it happens.',
       h('a', { class: 'btn primary', href: '#/compose' }, svg(icons.plus), 'New campaign')),
     h('div', { class: 'grid', style: { gap: '16px' } },
+      checklistBox,
       h('section', { class: 'card', 'aria-labelledby': 'dash-ch' },
         h('div', { class: 'card-head' }, h('h2', { id: 'dash-ch' }, 'Channels'), h('a', { href: '#/channels', class: 'small' }, 'Manage channels')),
         channelsBox),
@@ -36,9 +38,9 @@ export async function mount(root) {
         log.element)));
 
   const drawChannels = () => {
-    const known = [...state.channels.values()];
-    const ordered = CHANNEL_ORDER.map((c) => state.channels.get(c) || { channel: c, state: 'not_configured' })
-      .concat(known.filter((c) => !CHANNEL_ORDER.includes(c.channel)));
+    facts.channel = [...state.channels.values()].some((c) => c.state && c.state !== 'not_configured');
+    checklist(checklistBox, facts);
+    const ordered = [...state.channels.values()];
     replace(channelsBox, ordered.map((c) => h('a', { class: 'mini-channel', href: '#/channels', dataset: { channel: c.channel } },
       h('span', { class: 'channel-icon' }, svg(icons[c.channel] || icons.channels)),
       h('span', { class: 'stack', style: { gap: '4px' } }, h('span', { class: 'name' }, channelName(c.channel)), channelPill(c.state)))));
@@ -65,8 +67,11 @@ export async function mount(root) {
 
   const loadCampaigns = async () => {
     try {
-      const page = await api.get(`/api/campaigns${qs({ limit: 6 })}`);
-      drawCampaigns(page.items || page);
+      const { items } = await list('/api/campaigns', { limit: 6 });
+      facts.campaign = items.some((c) => c.status !== 'draft');
+      facts.test = facts.test || items.some((c) => (c.counts || {}).sent > 0);
+      checklist(checklistBox, facts);
+      drawCampaigns(items);
     } catch (error) {
       replace(campaignsBox, errorNotice(error, 'Campaigns could not be loaded.'));
     }
@@ -83,9 +88,12 @@ export async function mount(root) {
     }
   };
 
+  const loadContacts = () => list('/api/contacts', { limit: 1 })
+    .then(({ total }) => { facts.contacts = total > 0; checklist(checklistBox, facts); }).catch(() => {});
   drawChannels();
   const loadChannels = () => api.get('/api/channels').then(setChannels).catch(() => {});
-  await Promise.all([loadChannels(), loadCampaigns(), loadDelivery()]);
+  await Promise.all([loadChannels(), loadCampaigns(), loadDelivery(), loadContacts()]);
+  drawChannels();
 
   let refreshTimer = null;
   const refreshSoon = () => {
@@ -96,7 +104,7 @@ export async function mount(root) {
     on('channels', drawChannels),
     on('campaign', refreshSoon),
     on('events', (batch) => { if (batch.some((e) => e.type === 'message.updated' || e.type === 'send.progress')) refreshSoon(); }),
-    on('resync', () => { loadChannels(); loadCampaigns(); loadDelivery(); }),
+    on('resync', () => { loadChannels(); loadCampaigns(); loadDelivery(); loadContacts(); }),
   ];
   return () => { offs.forEach((off) => off()); log.destroy(); clearTimeout(refreshTimer); };
 }
