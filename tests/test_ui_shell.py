@@ -74,15 +74,16 @@ def test_it_opens_the_dashboard_from_the_desktop_link(live_server: Any, tmp_path
 MENU_OFF_SCREEN = """
 return [...document.querySelectorAll('#nav a')].filter((a) => {
   const r = a.getBoundingClientRect();
-  if (r.width === 0 || r.left < 0 || r.right > window.innerWidth + 0.5 || r.top < 0 || r.bottom > window.innerHeight) return true;
+  const outside = r.left < 0 || r.right > window.innerWidth + 0.5 || r.top < 0 || r.bottom > window.innerHeight;
+  if (r.width === 0 || outside) return true;
   const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
   return !(hit && a.contains(hit));
 }).map((a) => a.dataset.route);
 """
 # The innermost elements that reach past the right edge (what makes a page scroll sideways).
 WIDE = """
-return [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5
-  && ![...el.children].some((c) => c.getBoundingClientRect().right > window.innerWidth + 0.5))
+const past = (el) => el.getBoundingClientRect().right > window.innerWidth + 0.5;
+return [...document.querySelectorAll('body *')].filter((el) => past(el) && ![...el.children].some(past))
   .slice(0, 5).map((el) => el.outerHTML.slice(0, 100));
 """
 SCREENS = ("", "channels", "contacts", "compose", "campaigns", "conversations", "settings")
