@@ -70,21 +70,22 @@ def search_key(name: str | None, email: str | None, phone: str | None) -> str:
 
 
 def terms(name: str | None, email: str | None, phone: str | None) -> set[str]:
-    """The index entries of one contact: a search matches when one of them starts with the query."""
+    """The index entries of one contact: a search matches when one of them starts with the query.
+
+    Few entries per contact, none a prefix of another of the same kind, so that a query matches each contact
+    through as few entries as possible: the name from each word on ("ana maria silva", "maria silva", "silva"
+    cover every word and any run of words), the parts of a hyphenated or apostrophised word, the email (which
+    covers its local part) and its domain, and the phone's digits with and without the country code.
+    """
     found: set[str] = set()
     name_words = words(name)
-    found.update(name_words)
     for i, word in enumerate(name_words):
+        found.add(" ".join(name_words[i:]))
         if "-" in word or "'" in word:
-            found.update(part for part in re.split(r"['-]", word) if part)
-        if i:
-            found.add(" ".join(name_words[i:]))  # "silva" and "maria silva" of "Ana Maria Silva"
-    if name_words:
-        found.add(" ".join(name_words))
+            found.update(part for part in re.split(r"['-]", word)[1:] if part)
     mail = fold(email)
     if mail:
-        local, _, domain = mail.partition("@")
-        found.update((mail, local, domain))
+        found.update((mail, mail.partition("@")[2]))
     found.update(phone_terms(phone))
     return {term[:MAX_TERM] for term in found if term}
 
