@@ -24,7 +24,7 @@ const SCHEMAS = {
     ],
   },
   gmail: {
-    intro: 'Sends with the Gmail API from your Google account (OAuth; only the "send" permission is asked for).',
+    intro: 'Sends with the Gmail API from your Google account (OAuth: Google asks you to allow sending, and shares your address so that mail shows your sender name).',
     fields: [
       { key: 'client_config', label: 'OAuth client JSON', type: 'json',
         hint: 'Google Cloud Console → APIs & Services → Credentials → OAuth client ID (Desktop app) → Download JSON. Its secret is stored encrypted and shown as ****.' },
