@@ -243,6 +243,8 @@ class Dispatcher:
         #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch).
         self._give_back: list[int] = []
         self._in_flight = 0
+        #: campaigns with an error whose messages still in flight are to be recorded before more of it starts.
+        self._erring: set[int] = set()
         #: the messages being sent, by id.
         self._flying: dict[int, ClaimedMessage] = {}
         #: record at once (an error, a pause request or an outage must act before the next message).
@@ -509,6 +511,11 @@ class Dispatcher:
                 out = [m.campaign_id for m, _ in self._queue]
                 out += [m.campaign_id for m in self._flying.values()]
                 out += [m.campaign_id for m, _ in self._done]
+                # A campaign with an error not yet recorded while others of it are in flight waits for them: its
+                # errors in a row are counted before more of it starts.
+                erring = {m.campaign_id for m in self._flying.values()} | {m.campaign_id for m, _ in self._done}
+                self._erring &= erring
+                exclude |= self._erring  # type: ignore[arg-type]
             outstanding = Counter(cid for cid in out if cid is not None)
             if outstanding:
                 # A pace that pauses after each message waits for that message's result before the next claim.
@@ -658,6 +665,7 @@ class Dispatcher:
         if outcome.status != "sent":
             # Errors in a row and pause requests act on the very next message of the campaign.
             if message.campaign_id is not None:
+                self._erring.add(message.campaign_id)
                 self._take_back(lambda m: m.campaign_id == message.campaign_id)
             self._flush_now = True
 
