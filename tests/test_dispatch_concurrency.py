@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select, update
 
 from backend.channels.smtp import SmtpChannel
-from backend.dispatch.claims import worker_id
 from backend.dispatch.recovery import LOST_SEND, STALLED_SEND, recover_lost_sends
 from backend.store.models import Message, utcnow
+from backend.store.process import worker_id
 from tests.campaign_helpers import add_contacts, configure_smtp, event_texts, queue_campaign
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import wait_for

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.campaigns.pacing import Pace
 from backend.channels.registry import UnknownChannel, channel_class
-from backend.dispatch.pacing import Pace
 from backend.store.models import Campaign, ChannelConfig, Message, utcnow
 
 #: a rate at least this share of the pace is "at the pace" (a paced send waits its gap, then takes its time).

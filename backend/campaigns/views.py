@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.campaigns.pace_view import pace_fields
-from backend.dispatch.pacing import Pace
+from backend.campaigns.pacing import Pace
 from backend.store.models import Campaign, Message, utcnow
 from backend.views import delivery_state, iso
 
