@@ -41,8 +41,7 @@ log = logging.getLogger(__name__)
 LOST_SEND = "the app stopped while sending; the provider may or may not have it"
 LOST = Outcome("uncertain", error=LOST_SEND, interrupted=True)
 STALLED_SEND = (
-    "its sender stopped renewing the lease (the process hung or lost the database); "
-    "the provider may or may not have it"
+    "its sender stopped renewing the lease (the process hung or lost the database); the provider may or may not have it"
 )
 STALLED = Outcome("uncertain", error=STALLED_SEND, interrupted=True)
 #: messages looked at per run of the lease sweep.
