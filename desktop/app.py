@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | Any = None) -> int:
     backend = BackendStarter(config, report, started)
     backend.start()
     prepare_qt_environment(os.environ)
+    if sys.platform == "win32" and (problem := windows_runtime_problem()):
+        backend.stop()
+        print(problem, file=sys.stderr)
+        return 2
     try:
         import webview
     except ImportError:
@@ -99,6 +103,16 @@ def main(argv: Sequence[str] | Any = None) -> int:
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     return 1 if report.get("error") else 0
+
+
+def windows_runtime_problem() -> str | None:
+    """Windows: the WebView2 Runtime is missing (shown in a message box as well: a windowed app has no console)."""
+    from desktop.webview2 import missing_runtime_message, show_error
+
+    problem = missing_runtime_message()
+    if problem:
+        show_error(problem)
+    return problem
 
 
 class BackendStarter:
@@ -176,6 +190,9 @@ def screenshot_then_close(window: Any, path: Path, report: dict[str, Any], start
     try:
         wait_for_dashboard(window)
         report["dashboard_s"] = round(time.monotonic() - started, 3)
+        report["dashboard_at"] = time.time()  # wall clock: a caller can add the process start-up before main()
+        report["title"] = window.title
+        report["page_title"] = window.evaluate_js("document.title")
         report["screenshot"] = str(grab_window(window, path))
     except Exception as error:  # the run still shuts down cleanly; the report says what went wrong
         log.exception("desktop screenshot failed")
