@@ -14,7 +14,9 @@ The frozen-app pitfalls are dealt with here, before the app is imported:
   and `httplib2` (Gmail) are pointed at certifi's bundle unless the user set `SSL_CERT_FILE` /
   `REQUESTS_CA_BUNDLE`;
 - Linux: pywebview would try GTK first, which is not bundled, so the Qt GUI is named (`PYWEBVIEW_GUI=qt`,
-  `QT_API=pyqt6`); Qt WebEngine as root gets `--no-sandbox` from `desktop.qt_env` as in the source install.
+  `QT_API=pyqt6`); a session without a locale gets `LC_CTYPE=C.UTF-8` (Qt needs UTF-8); Qt WebEngine as root gets
+  `--no-sandbox` from `desktop.qt_env` as in the source install, and finds its helper process and resources
+  through PyInstaller's Qt hooks.
 Resources (the front end, the Alembic migrations, the icon) sit under `sys._MEIPASS` at the same relative
 places as in the source tree, so the code finds them beside its modules; the data directory is the same
 platformdirs folder as the source install's, and the database is upgraded on every start (`start_app_server`).
@@ -60,6 +62,8 @@ def prepare_environment(env: MutableMapping[str, str], *, platform: str = sys.pl
     if platform.startswith("linux"):
         env.setdefault("PYWEBVIEW_GUI", "qt")
         env.setdefault("QT_API", "pyqt6")
+        if not any(env.get(name) for name in ("LC_ALL", "LC_CTYPE", "LANG")):
+            env["LC_CTYPE"] = "C.UTF-8"  # a bare session (env -i, some launchers): Qt wants UTF-8 and says so
 
 
 def null_streams() -> None:

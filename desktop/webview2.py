@@ -10,6 +10,7 @@ app and the WebView2 Runtime" guide and pywebview's own winforms backend do. A m
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 RUNTIME_CLIENT = "{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}"
@@ -31,7 +32,9 @@ RegistryReader = Callable[[str, str, str], str | None]
 
 
 def read_registry(hive: str, path: str, name: str) -> str | None:
-    import winreg  # Windows only
+    if sys.platform != "win32":
+        return None
+    import winreg
 
     try:
         with winreg.OpenKey(getattr(winreg, hive), path) as key:

@@ -101,11 +101,13 @@ def test_it_points_tls_at_the_bundled_certificates_and_picks_qt_on_linux(tmp_pat
     assert "BEGIN CERTIFICATE" in Path(env["SSL_CERT_FILE"]).read_text()
     assert env["REQUESTS_CA_BUNDLE"] == env["SSL_CERT_FILE"]
     assert (env["PYWEBVIEW_GUI"], env["QT_API"]) == ("qt", "pyqt6")
+    assert env["LC_CTYPE"] == "C.UTF-8"
     # What the user set wins.
-    own = {"SSL_CERT_FILE": "/etc/ssl/mine.pem", "PYWEBVIEW_GUI": "gtk"}
+    own = {"SSL_CERT_FILE": "/etc/ssl/mine.pem", "PYWEBVIEW_GUI": "gtk", "LANG": "de_DE.UTF-8"}
     frozen.prepare_environment(own, platform="linux")
     assert own["SSL_CERT_FILE"] == "/etc/ssl/mine.pem"
     assert own["PYWEBVIEW_GUI"] == "gtk"
+    assert "LC_CTYPE" not in own
     windows: dict[str, str] = {}
     frozen.prepare_environment(windows, platform="win32")
     assert "PYWEBVIEW_GUI" not in windows
