@@ -30,8 +30,8 @@ from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-#: first words that mean "the command line", not the window.
-CLI_WORDS = frozenset({"serve", "desktop", "token", "db", "-h", "--help", "--version"})
+#: options that mean "the command line", not the window (so does any first word that is not an option).
+CLI_WORDS = frozenset({"-h", "--help", "--version"})
 REAPER_NAMES = frozenset({"reaper.py", "reaper.pyc"})
 
 
@@ -43,8 +43,8 @@ def route(words: Sequence[str]) -> str:
     """What a command line asks for: "cli", "reaper" or "desktop" (the default: a double-click has no words)."""
     if words and Path(words[0]).name in REAPER_NAMES:
         return "reaper"
-    if words and words[0] in CLI_WORDS:
-        return "cli"
+    if words and (words[0] in CLI_WORDS or not words[0].startswith("-")):
+        return "cli"  # a command, or a mistyped one: the command line's own error lists the commands
     return "desktop"
 
 

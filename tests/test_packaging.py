@@ -35,6 +35,8 @@ def test_it_opens_the_window_on_a_double_click_and_runs_commands_when_given_one(
     assert frozen.route(["serve", "--port", "0"]) == "cli"
     assert frozen.route(["db", "upgrade"]) == "cli"
     assert frozen.route(["--help"]) == "cli"
+    assert frozen.route(["--data-dir", "/srv/bulkmsg"]) == "desktop"
+    assert frozen.route(["servee"]) == "cli"  # argparse then names the commands there are
     assert frozen.route(["/opt/BulkMessenger/_internal/backend/channels/whatsapp/reaper.pyc", "/p"]) == "reaper"
 
 
