@@ -63,7 +63,10 @@ def main(argv: Sequence[str] | Any = None) -> int:
         return 2
     # The window's own server: loopback only, on a port nobody else has.
     config = base.replace(host="127.0.0.1", port=0)
-    logging.basicConfig(level=config.log_level, format="%(levelname)s %(name)s: %(message)s")
+    from backend.logs import setup_logging
+
+    # Also to <data dir>/logs: a double-clicked (or windowed, on Windows) app has no terminal to read.
+    setup_logging(config.log_level, config.data_dir)
     report: dict[str, Any] = {"pid": os.getpid()}
     # The backend starts while Qt and the window come up: each takes about a second on its own.
     backend = BackendStarter(config, report, started)

@@ -187,6 +187,7 @@ def test_it_opens_the_dashboard_window_offscreen(app: Path, tmp_path: Path, outs
     colours = {image.pixel(x, y) for x in range(0, 1280, 40) for y in range(0, 800, 40)}
     assert len(colours) > 4, "the screenshot is (nearly) one flat colour"
     assert report["port_open"] is False and report["threads"] == []
+    assert (tmp_path / "xdg-data" / "bulkmsg" / "logs" / "bulkmsg.log").stat().st_size > 0
     # Kept for people (and the README's figures): the screenshot and the start-up times of this run.
     report["process_to_dashboard_s"] = round(report["dashboard_at"] - started, 3)
     (DIST / "dist-check-dashboard.png").write_bytes(shot.read_bytes())
