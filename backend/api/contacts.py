@@ -194,7 +194,10 @@ def unsubscribe_page(token: str) -> Any:
     """The List-Unsubscribe link opened by a person, a mail scanner or a link preview: a page with a button.
     Nothing changes on GET, so scanners and previews never unsubscribe anyone."""
     _unsubscribe_target(token)
-    return Response(_UNSUBSCRIBE_PAGE, mimetype="text/html")
+    page = Response(_UNSUBSCRIBE_PAGE, mimetype="text/html")
+    # Under `no-referrer` a browser posts the form with `Origin: null`, which the Origin guard refuses.
+    page.headers["Referrer-Policy"] = "same-origin"
+    return page
 
 
 @bp.post("/unsubscribe/<token>")
