@@ -95,13 +95,17 @@ def _estimate_method(name: str, owner: str | bytes, args: tuple[Any, ...]) -> in
         return max(len(owner), int(args[0])) if args and isinstance(args[0], int) else len(owner)
     if name == "expandtabs":
         tab = int(args[0]) if args and isinstance(args[0], int) else 8
-        return len(owner) + owner.count("\t" if isinstance(owner, str) else b"\t") * tab
+        tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
+        return len(owner) + tabs * tab
     if name == "replace" and len(args) >= 2 and _sized(args[0]) is not None and _sized(args[1]) is not None:
         old, new = args[0], args[1]
-        hits = len(owner) + 1 if not old else owner.count(old)
+        try:
+            hits = len(owner) + 1 if not old else owner.count(old)
+        except TypeError:  # str.replace with bytes (or the reverse): the call itself will refuse it
+            return None
         return len(owner) + hits * len(new)
     if name == "join" and args:
-        parts = list(args[0]) if not isinstance(args[0], str | bytes) else list(args[0])
+        parts = list(args[0])
         return sum(len(p) if isinstance(p, str | bytes) else 0 for p in parts) + len(owner) * len(parts)
     return None
 
@@ -164,6 +168,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             if name in ("translate", "maketrans"):
                 raise TemplateLimit(f"`{name}` is not available in templates")
             _check_size_args((*args, *kwargs.values()))
+            if name == "join" and args:
+                args = (list(args[0]), *args[1:])  # counted below, then joined: an iterator is read once
             size = _estimate_method(name, owner, args)
             if size is not None:
                 _charge(size)
