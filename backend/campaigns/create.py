@@ -33,6 +33,8 @@ from backend.errors import bad_request
 from backend.store.models import Campaign, Contact, Message, utcnow
 
 PAGE = 2000
+#: longest rendered subject (characters).
+MAX_SUBJECT = 1000
 #: an email, attachments included, is at most 10 MB.
 EMAIL_MAX_BODY = 10 * 1024 * 1024
 #: rendered messages kept in memory before the spool goes to a temporary file.
@@ -243,6 +245,9 @@ def _render_all(
             except TemplateError as exc:
                 raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
             check_body_size(spec["channel"], rendered, limit)
+            if subject is not None and len(subject) > MAX_SUBJECT:
+                reason = f"the rendered subject is {len(subject):,} characters; at most {MAX_SUBJECT:,}"
+                raise bad_request(f"The subject is too long: {reason}.", [{"field": "subject", "reason": reason}])
             if missing_total:
                 continue  # the campaign will be refused: stop writing rows, keep looking for problems
             batch.append(_row(account_id, 0, spec["channel"], contact, address, subject, rendered, now))
