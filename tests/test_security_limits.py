@@ -55,12 +55,12 @@ def test_it_refuses_a_rendered_message_longer_than_its_channel_takes(
     client: Any, auth: dict[str, str], channel: str, limit: int
 ) -> None:
     client.post("/api/contacts", json={"name": "Ana", "phone": "+4915112345600"}, headers=auth)
-    for body in ("{{ 'x' * %d }}" % (limit + 1), "{{ name * 100000 }}"):
+    for body in (f"{{{{ 'x' * {limit + 1} }}}}", "{{ name * 100000 }}"):
         answer = client.post("/api/campaigns", json={"name": "Long", "channel": channel, "body": body,
                                                      "recipients": {"all": True}}, headers=auth)  # fmt: skip
         assert answer.status_code == 400 and answer.get_json()["details"][0]["field"] == "body"
         assert f"{limit:,}" in answer.get_json()["message"]
-    fits = client.post("/api/campaigns", json={"name": "Fits", "channel": channel, "body": "{{ 'x' * %d }}" % limit,
+    fits = client.post("/api/campaigns", json={"name": "Fits", "channel": channel, "body": f"{{{{ 'x' * {limit} }}}}",
                                                "recipients": {"all": True}}, headers=auth)  # fmt: skip
     assert fits.status_code == 201
 
