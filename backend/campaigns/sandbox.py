@@ -37,6 +37,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 MAX_OUTPUT_CHARS = 1_000_000
 #: characters all the bounded operations of one render may allocate together.
 MAX_ALLOCATED_CHARS = 8 * MAX_OUTPUT_CHARS
+#: what one list item counts against the budgets (a pointer and, usually, an object of its own).
+LIST_ITEM_COST = 8
 #: largest whole number (bits) arithmetic may produce.
 MAX_INT_BITS = 4096
 #: largest number a size-like argument (width, count, tab size) may have.
@@ -74,7 +76,12 @@ def _check_deadline() -> None:
 
 
 def _sized(value: Any) -> int | None:
-    return len(value) if isinstance(value, str | bytes | list | tuple) else None
+    """What a value costs against the budget: a character per character, LIST_ITEM_COST per list item."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return len(value) * LIST_ITEM_COST
+    return None
 
 
 def _check_size_args(args: Iterable[Any]) -> None:
@@ -154,8 +161,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             if both_ints and abs(left).bit_length() + abs(right).bit_length() > MAX_INT_BITS:
                 raise TemplateLimit(f"a number that large is not allowed (more than {MAX_INT_BITS} bits)")
         elif operator == "+":
-            if _sized(left) is not None and _sized(right) is not None:
-                _charge(len(left) + len(right))
+            left_size, right_size = _sized(left), _sized(right)
+            if left_size is not None and right_size is not None:
+                _charge(left_size + right_size)
         elif operator == "%" and isinstance(left, str | bytes):
             _check_format(left, right if isinstance(right, tuple) else (right,))
         return super().call_binop(context, operator, left, right)
@@ -175,7 +183,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 _charge(size)
         result = super().call(__context, __obj, *args, **kwargs)
         size = _sized(result)
-        if size is not None and isinstance(result, str | bytes) and result is not owner:
+        if size is not None and result is not owner:
             _charge(size)
         return result
 
