@@ -21,8 +21,8 @@ from _common import note, note_load, pg_base_url, result, store
 from sqlalchemy import func, or_, select, text
 
 from backend.contacts.search_index import search
-from backend.contacts.search_key import fold, search_key, terms
 from backend.store.models import Contact
+from backend.store.search_key import fold, search_key, terms
 
 N = int(os.environ.get("BENCH_SEARCH_CONTACTS", "1000000"))
 TIMEOUT_S = int(os.environ.get("BENCH_SEARCH_TIMEOUT_S", "1500"))

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from backend.app import create_app
-from backend.contacts.search_key import fold
 from backend.store.migrate import upgrade
+from backend.store.search_key import fold
 from tests.helpers import bearer
 
 NAMES = [

@@ -190,7 +190,7 @@ def test_it_says_which_limit_holds_the_rate_back(server: Any, tmp_path: Path) ->
         )
         wait_js(driver, "return document.querySelector('[data-limit=daily_cap]')", what="the limit sentence")
         assert "daily cap is reached" in text_of(driver, "[data-limit]")
-        assert text_of(driver, "[data-stat=set-pace] .value").replace("\n", "") == "60/min"
+        assert text_of(driver, "[data-stat=pace] .value").replace("\n", "") == "60/min"
         assert text_of(driver, "[data-stat=rate] .value").replace("\n", "") == "58/min"
         shoot(driver, screenshot_dir(tmp_path), "monitor-limited")
         assert js_errors(driver) == []

@@ -14,8 +14,8 @@ from sqlalchemy import Table, bindparam, delete, event, func, insert, inspect, s
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
 
-from backend.contacts.search_key import all_terms, query_terms, search_key, upper_bound
 from backend.store.models import Contact, ContactTerm
+from backend.store.search_key import all_terms, query_terms, search_key, upper_bound
 
 TERMS = cast(Table, ContactTerm.__table__)
 CONTACTS = cast(Table, Contact.__table__)

@@ -114,7 +114,7 @@ class Contact(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: folded name, email and phone digits (backend/contacts/search_key.py), written with every change.
+    #: folded name, email and phone digits (backend/store/search_key.py), written with every change.
     search_key: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -246,7 +246,8 @@ class Communication(Base):
 
     __tablename__ = "communications"
     __table_args__ = (
-        UniqueConstraint("provider", "provider_event_id", name="uq_communications_provider_event"),
+        # Per account: one account's event ids can never make another account's genuine event a replay.
+        UniqueConstraint("account_id", "provider", "provider_event_id", name="uq_communications_account_event"),
         Index("ix_communications_message", "message_id", "success"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)

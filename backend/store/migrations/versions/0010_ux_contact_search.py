@@ -1,11 +1,11 @@
 """contact search: a folded search key on contacts and the contact_terms index, filled for existing contacts
 
 Search used SQL LIKE, which folds ASCII only ("Émile", "Łukasz", "Zoë" were not found by "emile", "lukasz",
-"zoe") and scanned every contact. The key and the terms are folded in Python (backend/contacts/search_key.py);
+"zoe") and scanned every contact. The key and the terms are folded in Python (backend/store/search_key.py);
 a search is one range scan of contact_terms' primary key.
 
 Revision ID: 0010_ux_contact_search
-Revises: 0009_conversation_claim
+Revises: 0010_sec_event_per_account
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from backend.contacts.search_key import all_terms, search_key
+from backend.store.search_key import all_terms, search_key
 
 revision = "0010_ux_contact_search"
-down_revision = "0009_conversation_claim"
+down_revision = "0010_sec_event_per_account"
 branch_labels = None
 depends_on = None
 
