@@ -230,10 +230,11 @@ function settingsForm(name, schema) {
         toast(`${channelName(name)} settings saved and verified.`, { tone: 'ok' });
       } catch (error) {
         for (const d of error.details || []) {
-          const entry = controls.get(d.field);
+          const entry = controls.get(String(d.field || '').split('.')[0]);
           if (entry) entry.control.setAttribute('aria-invalid', 'true');
         }
-        errorBox.replaceChildren(errorNotice(error, 'The settings were not saved.'));
+        const labels = Object.fromEntries(schema.fields.map((f) => [f.key, f.label]));
+        errorBox.replaceChildren(errorNotice(error, 'The settings were not saved.', labels));
       }
     });
   });

@@ -23,7 +23,9 @@ export function previewPanel({ message, recipients, onProblems }) {
       const { items } = await api.post('/api/campaigns/preview', { channel, subject, body, contact_ids: ids });
       if (mine !== seq) return;
       const item = items.find((i) => String(i.contact_id) === who.value) || items[0] || {};
-      onProblems(items.filter((i) => i.error).map((i) => ({ reason: `${i.name || 'A contact without a name'}: ${i.error}.` })));
+      onProblems(items.filter((i) => i.error).map((i) => ({
+        reason: i.missing ? `${i.error} for ${i.name || 'a contact without a name'}: fill in the field for them, or take the placeholder out.` : `${i.error}.`,
+      })));
       shown = item.error ? null : item;
       if (item.error) replace(box, h('span', { class: 'muted' }, `${item.error}.`));
       else replace(box, item.subject ? h('div', { class: 'subject' }, item.subject) : null, item.body ?? '');

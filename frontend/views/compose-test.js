@@ -39,7 +39,7 @@ export function testSendBox({ message, rendered }) {
       localStorage.setItem(TEST_SENT_KEY, '1');
       toast(`Test sent to ${to.value.trim()}.`, { tone: 'ok' });
     } catch (error) {
-      result.replaceChildren(errorNotice(error, 'The test was not sent.'));
+      result.replaceChildren(errorNotice(error, 'The test was not sent.', { to: 'What you typed in “Send a test to”' }));
     }
   }));
   return { element, show };

@@ -9,9 +9,9 @@ import { icons } from '../lib/icons.js';
 export function warningList(box, { channel, problems, recipients, cap }) {
   const list = [
     ...channelWarnings(channel),
-    ...problems.slice(0, 5).map((p) => ['err', `A placeholder has no value. ${p.reason}`]),
+    ...problems.slice(0, 5).map((p) => ['err', p.reason]),
   ];
-  if (problems.length > 5) list.push(['err', `${num(problems.length - 5)} more contacts have missing placeholders.`]);
+  if (problems.length > 5) list.push(['err', `${num(problems.length - 5)} more contacts have a placeholder without a value.`]);
   const optedOut = recipients.optedOutChosen();
   if (optedOut.length) {
     const names = optedOut.slice(0, 3).map((o) => o.name || o.phone || o.email).join(', ');

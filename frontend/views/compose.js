@@ -16,6 +16,7 @@ import { testSendBox } from './compose-test.js';
 import { warningList } from './compose-warnings.js';
 
 const BASE_PLACEHOLDERS = ['name', 'phone', 'email'];
+const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject', recipients: 'Recipients', scheduled_at: 'Schedule for' };
 
 export async function mount(root, params = []) {
   try { await loadChannels(); } catch (error) { root.append(errorNotice(error, 'The channels could not be loaded.')); return null; }
@@ -127,7 +128,7 @@ async function submit(ui, start) {
   }
   let campaign;
   try { campaign = await api.post('/api/campaigns', payload(ui)); } catch (error) {
-    ui.formError.replaceChildren(errorNotice(error, start ? 'The campaign was not started.' : 'The draft was not saved.'));
+    ui.formError.replaceChildren(errorNotice(error, start ? 'The campaign was not started.' : 'The draft was not saved.', FORM_LABELS));
     return;
   }
   const left = campaign.skipped ? ` ${num(campaign.skipped)} left out (${num(campaign.opted_out || 0)} opted out, ${num(campaign.no_address || 0)} without an address).` : '';

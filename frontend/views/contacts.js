@@ -122,7 +122,7 @@ function addForm(onSaved) {
     event.preventDefault();
     busy(save, async () => {
       errors.replaceChildren();
-      const body = { name: name.value.trim() || null, phone: phone.value.trim() || null, email: email.value.trim() || null };
+      const body = Object.fromEntries([['name', name], ['phone', phone], ['email', email]].map(([k, el]) => [k, el.value.trim()]).filter(([, v]) => v));
       try {
         await api.post('/api/contacts', body);
         toast('Contact saved.', { tone: 'ok' });
