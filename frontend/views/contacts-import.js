@@ -66,7 +66,8 @@ function normalisePreview(preview) {
 function mappingStep(body, ctx, file, rawPreview) {
   const preview = normalisePreview(rawPreview);
   const selects = preview.columns.map((column) => {
-    const custom = `fields.${column.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 60) || 'field'}`;
+    const folded = column.trim().normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase();
+    const custom = `fields.${folded.replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 60) || 'field'}`;
     const options = [...BASE_FIELDS, [custom, `Custom field “${column}”`]];
     const current = preview.mapping[column] || 'skip';
     if (current && !options.some(([value]) => value === current)) options.push([current, current]);
