@@ -188,91 +188,90 @@ export async function mountMonitor(root, id) {
     return null;
   }
   const key = String(campaign.id);
-  const mine = (e) => {
+  const mine = belongsTo(key);
+  const ui = layout(campaign, mine);
+  root.append(...ui.nodes);
+  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList });
+  const feed = chartFeeder(ui.chart, mine);
+  feed.add(state.events);
+  const server = refresher(campaign.id, (fresh) => { campaign = fresh; });
+  const act = actionHandler(campaign.id, server.refresh);
+  const draw = () => {
+    const c = { ...campaign, ...state.campaigns.get(key) };
+    drawFigures(ui, c);
+    drawActions(ui.actions, c, act);
+    drawSummary(ui.summary, c);
+  };
+  const ticker = setInterval(() => {
+    const c = state.campaigns.get(key) || campaign;
+    if (c.status === 'running' || c.status === 'scheduled') server.refreshSoon();
+    ui.chart.schedule();
+  }, 3000);
+  const offs = [
+    on('campaign', (c) => {
+      if (String(c.id) !== key) return;
+      const before = (campaign.counts || {});
+      draw();
+      if ((c.counts || {}).failed !== before.failed) ui.failedList.stale();
+      if ((c.counts || {}).uncertain !== before.uncertain) ui.uncertainList.stale();
+    }),
+    on('events', (batch) => {
+      const relevant = batch.filter(mine);
+      if (!relevant.length) return;
+      feed.add(relevant);
+      server.refreshSoon();
+    }),
+    on('resync', () => { feed.replay(state.events); server.refresh(); }),
+    on('trimmed', () => feed.replay(state.events)),
+    on('history', () => feed.replay(state.events)),
+  ];
+  draw();
+  return () => { offs.forEach((off) => off()); clearInterval(ticker); server.stop(); ui.chart.destroy(); ui.log.destroy(); };
+}
+
+// Whether an event is about this campaign.
+function belongsTo(key) {
+  return (e) => {
     const d = e.data || {};
     if (d.campaign_id != null) return String(d.campaign_id) === key;
     const m = d.message;
     return Boolean(m && (String(m.campaign_id) === key || (m.sender_type === 'campaign' && String(m.sender_id) === key)));
   };
+}
 
-  const ui = layout(campaign, mine);
-  const { actions, summary, chart, log, failedList, uncertainList, tabButtons, panels } = ui;
-  root.append(...ui.nodes);
-
-  selectTabs(tabButtons, panels, { failed: failedList, uncertain: uncertainList });
-
-  const feed = chartFeeder(chart, mine);
-  feed.add(state.events);
-
-  // ---- drawing ----
-  const draw = () => {
-    const c = { ...campaign, ...state.campaigns.get(key) };
-    drawFigures(ui, c);
-    drawActions(actions, c, act);
-    drawSummary(summary, c);
+// Rate and ETA come from the server (counts also arrive in campaign.status events): at most one fetch a second.
+function refresher(id, onFresh) {
+  let timer = null;
+  let last = 0;
+  const refresh = async () => {
+    clearTimeout(timer);
+    timer = null;
+    last = Date.now();
+    try {
+      const fresh = await api.get(`/api/campaigns/${id}`);
+      onFresh(fresh);
+      setCampaign(fresh);
+    } catch { /* the next event or tick tries again */ }
   };
+  const refreshSoon = () => { if (!timer) timer = setTimeout(refresh, Math.max(0, 1000 - (Date.now() - last))); };
+  return { refresh, refreshSoon, stop: () => clearTimeout(timer) };
+}
 
-  const act = (action, label) => async (event) => {
+// Start / pause / resume / cancel (cancel asks first).
+function actionHandler(id, refresh) {
+  return (action, label) => async (event) => {
     const button = event.currentTarget;
     if (action === 'cancel' && !(await confirmDialog({
       title: 'Cancel this campaign?', text: 'Messages not yet sent will not be sent. This cannot be undone.', confirm: 'Cancel campaign', danger: true,
     }))) return;
     await busy(button, async () => {
       try {
-        const updated = await api.post(`/api/campaigns/${campaign.id}/${action}`);
+        const updated = await api.post(`/api/campaigns/${id}/${action}`);
         if (updated && updated.id != null) setCampaign(updated);
         toast(label, { tone: 'ok' });
         refresh();
       } catch (error) { showError(error, `Could not ${action} the campaign`); }
     });
-  };
-  // ---- refresh: rate and ETA come from the server; counts also arrive in campaign.status events ----
-  let refreshTimer = null;
-  let lastRefresh = 0;
-  const refresh = async () => {
-    clearTimeout(refreshTimer);
-    refreshTimer = null;
-    lastRefresh = Date.now();
-    try {
-      campaign = await api.get(`/api/campaigns/${campaign.id}`);
-      setCampaign(campaign);
-    } catch { /* the next event or tick tries again */ }
-  };
-  const refreshSoon = () => {
-    if (refreshTimer) return;
-    refreshTimer = setTimeout(refresh, Math.max(0, 1000 - (Date.now() - lastRefresh)));
-  };
-  const ticker = setInterval(() => {
-    const c = state.campaigns.get(key) || campaign;
-    if (c.status === 'running' || c.status === 'scheduled') refreshSoon();
-    chart.schedule();
-  }, 3000);
-
-  const offs = [
-    on('campaign', (c) => {
-      if (String(c.id) !== key) return;
-      const before = (campaign.counts || {});
-      draw();
-      if ((c.counts || {}).failed !== before.failed) failedList.stale();
-      if ((c.counts || {}).uncertain !== before.uncertain) uncertainList.stale();
-    }),
-    on('events', (batch) => {
-      const relevant = batch.filter(mine);
-      if (!relevant.length) return;
-      feed.add(relevant);
-      refreshSoon();
-    }),
-    on('resync', () => { feed.replay(state.events); refresh(); }),
-    on('trimmed', () => feed.replay(state.events)),
-    on('history', () => feed.replay(state.events)),
-  ];
-  draw();
-  return () => {
-    offs.forEach((off) => off());
-    clearInterval(ticker);
-    clearTimeout(refreshTimer);
-    chart.destroy();
-    log.destroy();
   };
 }
 

@@ -201,24 +201,15 @@ function settingsForm(name, schema) {
   const errorBox = h('div');
   let dirty = false;
   const inputs = schema.fields.map((f) => {
-    let control;
-    if (f.type === 'select') control = h('select', {}, f.options.map(([value, text]) => h('option', { value }, text)));
-    else if (f.type === 'json') control = h('textarea', { rows: 5, spellcheck: 'false', class: 'mono', placeholder: '{"installed": {"client_id": "…", "client_secret": "…", …}}' });
-    else if (f.type === 'checkbox') control = h('input', { type: 'checkbox' });
-    else control = h('input', { type: f.type, min: f.min, max: f.max, placeholder: f.placeholder || '', autocomplete: f.autocomplete || 'off', spellcheck: 'false' });
-    control.name = f.key;
-    if (f.required) control.required = true;
+    const { control, wrap } = fieldControl(f);
     control.addEventListener('input', () => { dirty = true; control.removeAttribute('aria-invalid'); });
     controls.set(f.key, { control, spec: f });
-    if (f.type === 'checkbox') return h('label', { class: 'check', style: { gridColumn: '1 / -1' } }, control, f.label);
-    const wrap = field(f.label, control, f.hint);
-    if (f.type === 'json') wrap.style.gridColumn = '1 / -1';
     return wrap;
   });
   const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save and verify');
   const element = h('form', { class: 'stack', novalidate: true, 'aria-label': `${channelName(name)} settings` },
     h('div', { class: 'fields' }, inputs), errorBox, h('div', { class: 'row end' }, save));
-
+  const collect = () => collectValues(controls);
   element.addEventListener('submit', (event) => {
     event.preventDefault();
     busy(save, async () => {
@@ -238,36 +229,50 @@ function settingsForm(name, schema) {
       }
     });
   });
+  return { element, fill: (settings) => fillValues(controls, settings), collect, dirty: () => dirty };
+}
 
-  function collect() {
-    const values = {};
-    for (const [key, { control, spec }] of controls) {
-      if (spec.type === 'checkbox') values[key] = control.checked;
-      else if (spec.secret && control.value === '' && control.dataset.saved) values[key] = control.dataset.saved;
-      else if (spec.type === 'number') { if (control.value !== '') values[key] = Number(control.value); }
-      else if (spec.type === 'json') {
-        if (control.value.trim()) { try { values[key] = JSON.parse(control.value); } catch { values[key] = control.value; } }
-      } else if (control.value !== '') values[key] = control.value;
-    }
-    return values;
+// One settings field: its control, and the control wrapped with its label (and hint).
+function fieldControl(f) {
+  let control;
+  if (f.type === 'select') control = h('select', {}, f.options.map(([value, text]) => h('option', { value }, text)));
+  else if (f.type === 'json') control = h('textarea', { rows: 5, spellcheck: 'false', class: 'mono', placeholder: '{"installed": {"client_id": "…", "client_secret": "…", …}}' });
+  else if (f.type === 'checkbox') control = h('input', { type: 'checkbox' });
+  else control = h('input', { type: f.type, min: f.min, max: f.max, placeholder: f.placeholder || '', autocomplete: f.autocomplete || 'off', spellcheck: 'false' });
+  control.name = f.key;
+  if (f.required) control.required = true;
+  if (f.type === 'checkbox') return { control, wrap: h('label', { class: 'check', style: { gridColumn: '1 / -1' } }, control, f.label) };
+  const wrap = field(f.label, control, f.hint);
+  if (f.type === 'json') wrap.style.gridColumn = '1 / -1';
+  return { control, wrap };
+}
+
+function collectValues(controls) {
+  const values = {};
+  for (const [key, { control, spec }] of controls) {
+    if (spec.type === 'checkbox') values[key] = control.checked;
+    else if (spec.secret && control.value === '' && control.dataset.saved) values[key] = control.dataset.saved;
+    else if (spec.type === 'number') { if (control.value !== '') values[key] = Number(control.value); }
+    else if (spec.type === 'json') {
+      if (control.value.trim()) { try { values[key] = JSON.parse(control.value); } catch { values[key] = control.value; } }
+    } else if (control.value !== '') values[key] = control.value;
   }
+  return values;
+}
 
-  function fill(settings) {
-    for (const [key, { control, spec }] of controls) {
-      const value = settings[key];
-      if (spec.type === 'checkbox') { control.checked = value == null ? Boolean(spec.default) : Boolean(value); continue; }
-      if (spec.type === 'json') { control.value = value && Object.keys(value).length ? JSON.stringify(value, null, 2) : ''; continue; }
-      if (spec.secret) {
-        // A saved secret comes back masked: keep the field empty and send the mask back to mean "unchanged".
-        const saved = typeof value === 'string' && MASK.test(value) ? value : '';
-        control.value = saved ? '' : value || '';
-        if (saved) { control.dataset.saved = saved; control.placeholder = 'Saved. Leave empty to keep it.'; } else delete control.dataset.saved;
-        continue;
-      }
-      if (spec.type === 'select') { control.value = value == null ? spec.options[0][0] : String(value); continue; }
-      control.value = value == null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+function fillValues(controls, settings) {
+  for (const [key, { control, spec }] of controls) {
+    const value = settings[key];
+    if (spec.type === 'checkbox') { control.checked = value == null ? Boolean(spec.default) : Boolean(value); continue; }
+    if (spec.type === 'json') { control.value = value && Object.keys(value).length ? JSON.stringify(value, null, 2) : ''; continue; }
+    if (spec.secret) {
+      // A saved secret comes back masked: keep the field empty and send the mask back to mean "unchanged".
+      const saved = typeof value === 'string' && MASK.test(value) ? value : '';
+      control.value = saved ? '' : value || '';
+      if (saved) { control.dataset.saved = saved; control.placeholder = 'Saved. Leave empty to keep it.'; } else delete control.dataset.saved;
+      continue;
     }
+    if (spec.type === 'select') { control.value = value == null ? spec.options[0][0] : String(value); continue; }
+    control.value = value == null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
-
-  return { element, fill, collect, dirty: () => dirty };
 }

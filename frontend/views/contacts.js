@@ -49,43 +49,7 @@ export async function mount(root) {
     }
   };
 
-  const drawTable = (items) => {
-    if (!items.length) {
-      replace(tableBox, h('div', { class: 'empty' },
-        h('h3', {}, query ? 'No contact matches your search' : 'No contacts yet'),
-        h('p', {}, query ? 'Try a shorter search.' : 'Import a CSV or Excel file with a name, phone and email column.')));
-      return;
-    }
-    const fieldNames = [...new Set(items.flatMap((c) => Object.keys(c.fields || {})))].slice(0, 3);
-    replace(tableBox, h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Phone'), h('th', { scope: 'col' }, 'Email'),
-        fieldNames.map((f) => h('th', { scope: 'col' }, f)), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
-      h('tbody', {}, items.map((c) => contactRow(c, fieldNames))))));
-  };
-
-  const contactRow = (c, fieldNames) => {
-    const optOut = h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Opt out ${c.name || c.phone || c.email}` }, 'Opt out');
-    optOut.addEventListener('click', async () => {
-      const ok = await confirmDialog({
-        title: `Opt out ${c.name || 'this contact'}?`,
-        text: 'They will be left out of every campaign from now on. One-to-one replies stay possible.',
-        confirm: 'Opt out', danger: true,
-      });
-      if (!ok) return;
-      busy(optOut, async () => {
-        try { await api.post(`/api/contacts/${c.id}/opt-out`); toast(`${c.name || c.phone} is opted out.`, { tone: 'ok' }); load(); } catch (error) { showError(error); }
-      });
-    });
-    return h('tr', { class: c.opted_out ? 'opted-out' : '', dataset: { contact: c.id } },
-      h('td', {}, c.name || h('span', { class: 'muted' }, '—')),
-      h('td', { class: 'num nowrap' }, c.phone || '—'),
-      h('td', {}, c.email || '—'),
-      fieldNames.map((f) => h('td', {}, c.fields && c.fields[f] != null ? String(c.fields[f]) : '')),
-      h('td', {}, c.opted_out ? h('span', { class: 'pill' }, 'Opted out') : h('span', { class: 'pill ok' }, 'Subscribed')),
-      h('td', { class: 'actions' },
-        h('a', { class: 'btn small ghost', href: `#/conversations/contact-${c.id}` }, 'Message'),
-        c.opted_out ? null : optOut));
-  };
+  const drawTable = (items) => drawContactTable(tableBox, items, query, load);
 
   search.addEventListener('input', debounce(() => { query = search.value.trim(); offset = 0; load(); }, 200));
   prev.addEventListener('click', () => { offset = Math.max(0, offset - PAGE); load(); });
@@ -107,6 +71,45 @@ export async function mount(root) {
   await load();
   return off;
 }
+
+function drawContactTable(tableBox, items, query, load) {
+  if (!items.length) {
+    replace(tableBox, h('div', { class: 'empty' },
+      h('h3', {}, query ? 'No contact matches your search' : 'No contacts yet'),
+      h('p', {}, query ? 'Try a shorter search.' : 'Import a CSV or Excel file with a name, phone and email column.')));
+    return;
+  }
+  const fieldNames = [...new Set(items.flatMap((c) => Object.keys(c.fields || {})))].slice(0, 3);
+  replace(tableBox, h('div', { class: 'table-wrap' }, h('table', {},
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Phone'), h('th', { scope: 'col' }, 'Email'),
+      fieldNames.map((f) => h('th', { scope: 'col' }, f)), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+    h('tbody', {}, items.map((c) => contactRow(c, fieldNames, load))))));
+}
+
+function contactRow(c, fieldNames, load) {
+  const optOut = h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Opt out ${c.name || c.phone || c.email}` }, 'Opt out');
+  optOut.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      title: `Opt out ${c.name || 'this contact'}?`,
+      text: 'They will be left out of every campaign from now on. One-to-one replies stay possible.',
+      confirm: 'Opt out', danger: true,
+    });
+    if (!ok) return;
+    busy(optOut, async () => {
+      try { await api.post(`/api/contacts/${c.id}/opt-out`); toast(`${c.name || c.phone} is opted out.`, { tone: 'ok' }); load(); } catch (error) { showError(error); }
+    });
+  });
+  return h('tr', { class: c.opted_out ? 'opted-out' : '', dataset: { contact: c.id } },
+    h('td', {}, c.name || h('span', { class: 'muted' }, '—')),
+    h('td', { class: 'num nowrap' }, c.phone || '—'),
+    h('td', {}, c.email || '—'),
+    fieldNames.map((f) => h('td', {}, c.fields && c.fields[f] != null ? String(c.fields[f]) : '')),
+    h('td', {}, c.opted_out ? h('span', { class: 'pill' }, 'Opted out') : h('span', { class: 'pill ok' }, 'Subscribed')),
+    h('td', { class: 'actions' },
+      h('a', { class: 'btn small ghost', href: `#/conversations/contact-${c.id}` }, 'Message'),
+      c.opted_out ? null : optOut));
+}
+
 
 function addForm(onSaved) {
   const name = h('input', { type: 'text', autocomplete: 'off' });
