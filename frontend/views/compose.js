@@ -7,6 +7,7 @@ import { busy, field, h, nextId, replace, svg } from '../lib/dom.js';
 import { limitsOf, loadChannels } from '../lib/channels.js';
 import { num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
+import { on } from '../lib/store.js';
 import { errorNotice, pageHead, showError, toast } from '../lib/ui.js';
 import { channelChoice, paceFields, scheduleFields } from './compose-fields.js';
 import { clearDraft, loadDraft, saveDraft } from './compose-draft.js';
@@ -28,7 +29,9 @@ export async function mount(root, params = []) {
   if (copyOf) await fillFromCampaign(ui, copyOf);
   else if (loadDraft()) await restore(ui, loadDraft());
   ui.channelChanged();
-  return () => saveDraft(ui.snapshot());
+  // Back from a drop: the channels' states may have changed; what was typed stays.
+  const off = on('resync', () => loadChannels().then(ui.channelChanged).catch(() => {}));
+  return () => { off(); saveDraft(ui.snapshot()); };
 }
 
 function buildForm() {
