@@ -118,9 +118,12 @@ def test_it_reports_an_import_row_by_row_and_counts_each_row_once(
         assert js_errors(driver) == []
 
 
-def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(server: Any, tmp_path: Path) -> None:
+@SIZES
+def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(
+    server: Any, tmp_path: Path, width: int, height: int
+) -> None:
     shots = screenshot_dir(tmp_path)
-    with FakeTwilio() as twilio, chromium() as driver:
+    with FakeTwilio() as twilio, chromium(width, height) as driver:
         api(server, "PUT", "/api/channels/sms", json=twilio.settings())
         for i, name in enumerate(["Ana Silva", "Ben Okafor", "Chloé Müller"]):
             api(
@@ -140,7 +143,7 @@ def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(server: A
         assert text_of(driver, ".chosen-list").split("\n") == ["Ana Silva", "Chloé Müller"]
         fill(driver, "textarea[name=body]", "Hi {{ name }}, code {{ fields.code }}.")
         wait_js(driver, "return document.querySelector('.preview-bubble').innerText.includes('Hi Ana Silva, code C0.')")
-        shoot(driver, shots, "compose-chosen")
+        shoot(driver, shots, f"compose-chosen-{width}")
 
         go(driver, "contacts")  # leave: the draft stays
         go(driver, "compose")
@@ -170,12 +173,13 @@ def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(server: A
         assert driver.find_element(By.CSS_SELECTOR, "textarea[name=body]").get_attribute("value") == (
             "Hi {{ name }}, code {{ fields.code }}."
         )
-        shoot(driver, shots, "compose-copy")
+        shoot(driver, shots, f"compose-copy-{width}")
         assert js_errors(driver) == []
 
 
-def test_it_says_which_limit_holds_the_rate_back(server: Any, tmp_path: Path) -> None:
-    with FakeTwilio() as twilio, chromium() as driver:
+@SIZES
+def test_it_says_which_limit_holds_the_rate_back(server: Any, tmp_path: Path, width: int, height: int) -> None:
+    with FakeTwilio() as twilio, chromium(width, height) as driver:
         api(server, "PUT", "/api/channels/sms", json=twilio.settings())
         api(server, "POST", "/api/contacts", json={"name": "Ana", "phone": "+14155550101"})
         campaign = api(server, "POST", "/api/campaigns", json={"name": "Paced", "channel": "sms", "body": "Hi",
@@ -192,7 +196,7 @@ def test_it_says_which_limit_holds_the_rate_back(server: Any, tmp_path: Path) ->
         assert "daily cap is reached" in text_of(driver, "[data-limit]")
         assert text_of(driver, "[data-stat=pace] .value").replace("\n", "") == "60/min"
         assert text_of(driver, "[data-stat=rate] .value").replace("\n", "") == "58/min"
-        shoot(driver, screenshot_dir(tmp_path), "monitor-limited")
+        shoot(driver, screenshot_dir(tmp_path), f"monitor-limited-{width}")
         assert js_errors(driver) == []
 
 
