@@ -4,8 +4,10 @@ of 25 and the total), for prefixes of first names, last names, emails and phone 
 
 Metric `search_p95_<db>` (ms): the 95th percentile of the folded, indexed search (backend/contacts/search_index);
 baseline = the p95 of the LIKE query it replaced (lower(name) LIKE '%q%' OR phone LIKE OR email LIKE; it folds
-ASCII only), on the same store in the same run; ratio = baseline / new. Fails if the new p95 passes 50 ms, or if
-the run passes BENCH_SEARCH_TIMEOUT_S (default 1,500 s).
+ASCII only), on the same store in the same run; ratio = baseline / new. `search_cpu_p95_sqlite`: the same
+queries' own CPU time (SQLite runs in-process; on a shared machine the wall clock also counts waiting for a core).
+Fails if the new p95 passes 50 ms, or if the run passes BENCH_SEARCH_TIMEOUT_S (default 1,500 s).
+BENCH_SEARCH_DATABASES (default "sqlite,postgresql") picks the stores.
 """
 
 from __future__ import annotations
@@ -264,6 +266,9 @@ def measure(kind: str) -> float:
             f"{kind}: folded search p50 {statistics.median(new):.1f} ms, p95 {p95(new):.1f} ms, max {max(new):.1f} ms "
             f"over {len(new)} queries; LIKE p50 {statistics.median(old):.0f} ms, p95 {p95(old):.0f} ms"
         )
+        if kind == "sqlite":  # in-process: the queries' own CPU time, whatever else the machine runs
+            note(f"sqlite: folded search CPU p50 {statistics.median(cpu):.1f} ms, p95 {p95(cpu):.1f} ms")
+            result("contact_search", "search_cpu_p95_sqlite", round(p95(cpu), 2), "ms", None, None)
         result(
             "contact_search",
             f"search_p95_{kind}",
@@ -284,7 +289,9 @@ def main() -> None:
     signal.alarm(TIMEOUT_S)
     note_load()
     slow = []
-    for kind in ["sqlite"] + (["postgresql"] if pg_base_url() else []):
+    wanted = os.environ.get("BENCH_SEARCH_DATABASES", "sqlite,postgresql").split(",")
+    kinds = [k for k in ("sqlite", "postgresql") if k in wanted and (k == "sqlite" or pg_base_url())]
+    for kind in kinds:
         if measure(kind) > LIMIT_MS:
             slow.append(kind)
     signal.alarm(0)
