@@ -32,8 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from backend.contacts.search_index import index_contacts
+from backend.contacts.search_index import replace_terms
 from backend.store.models import Contact
+from backend.store.search_key import search_key
 
 CONTACTS = cast(Table, Contact.__table__)
 _INSERT = insert(CONTACTS)
@@ -45,6 +46,7 @@ _UPDATE = (
         phone=bindparam("_phone"),
         email=bindparam("_email"),
         fields=bindparam("_fields", type_=CONTACTS.c.fields.type),
+        search_key=bindparam("_key"),
         updated_at=bindparam("_now", type_=CONTACTS.c.updated_at.type),
     )
 )
@@ -108,6 +110,7 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
                     "phone": record.phone,
                     "email": record.email,
                     "fields": record.fields,
+                    "search_key": search_key(record.name, record.email, record.phone),
                     "opted_out": False,
                     "created_at": now,
                     "updated_at": now,
@@ -129,16 +132,32 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
         change["_fields"].update(record.fields)
         updates[existing.id] = change
         result.updated += 1
+    for change in updates.values():
+        change["_key"] = search_key(change["_name"], change["_email"], change["_phone"])
     if inserts:
         _insert(session, inserts)
     if updates:
         session.execute(_UPDATE, list(updates.values()))
-    if inserts or updates:
-        # The new rows' ids come back through the same two indexed look-ups (SQLite's executemany cannot RETURN).
-        by_phone, by_email = _existing(session, account_id, merged, (CONTACTS.c.id, CONTACTS.c.phone, CONTACTS.c.email))
-        ids = {row.id for row in by_phone.values()} | {row.id for row in by_email.values()}
-        del by_phone, by_email
-        index_contacts(session.connection(), account_id, sorted(ids))
+    _index(session, account_id, inserts, updates)
+
+
+def _index(
+    session: Session, account_id: int, inserts: list[dict[str, Any]], updates: dict[int, dict[str, Any]]
+) -> None:
+    """The search terms of the chunk's contacts, from the values just written (no read-back of names). The new
+    rows' ids come back through the same two indexed look-ups (SQLite's executemany cannot RETURN them)."""
+    contacts = [(i, c["_name"], c["_email"], c["_phone"]) for i, c in updates.items()]
+    if inserts:
+        records = [Record(0, r["phone"], r["email"], r["name"], {}) for r in inserts]
+        by_phone, by_email = _existing(
+            session, account_id, records, (CONTACTS.c.id, CONTACTS.c.phone, CONTACTS.c.email)
+        )
+        for r in inserts:
+            found = (by_phone.get(r["phone"]) if r["phone"] else None) or by_email.get(r["email"])
+            if found is not None:
+                contacts.append((found.id, r["name"], r["email"], r["phone"]))
+    if contacts:
+        replace_terms(session.connection(), account_id, contacts, list(updates))
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -154,13 +173,16 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     to_json = _processor(CONTACTS.c.fields, dialect)
     connection.exec_driver_sql(
         _SQLITE_INSERT,
-        [(r["account_id"], r["name"], r["phone"], r["email"], to_json(r["fields"]), stamp, stamp) for r in rows],
+        [
+            (r["account_id"], r["name"], r["phone"], r["email"], to_json(r["fields"]), r["search_key"], stamp, stamp)
+            for r in rows
+        ],
     )
 
 
 _SQLITE_INSERT = (
-    "INSERT INTO contacts (account_id, name, phone, email, fields, opted_out, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
+    "INSERT INTO contacts (account_id, name, phone, email, fields, search_key, opted_out, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)"
 )
 
 

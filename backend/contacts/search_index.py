@@ -1,8 +1,9 @@
 """The contact search index: `contacts.search_key` and the `contact_terms` rows, kept in step with every write.
 
 ORM writes (the contact routes, contacts created by inbound messages) are covered by mapper events registered
-here; the bulk import writes its rows with `index_contacts` in the same transaction. A search is one range
-scan of the `(account_id, term)` primary key: the folded query is a prefix of one of the contact's terms.
+here; the bulk import writes the key with its rows and their terms with `replace_terms`, in the same
+transaction. A search is one range scan of the `(account_id, term)` primary key: the folded query is a prefix of
+one of the contact's terms.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, event, func, insert, inspect, select
+from sqlalchemy import Table, delete, event, func, insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
 
@@ -22,24 +23,17 @@ CONTACTS = cast(Table, Contact.__table__)
 BATCH = 500  # small: an import indexes each chunk it writes, and its memory stays flat
 
 
-def index_contacts(connection: Connection, account_id: int, ids: Sequence[int]) -> None:
-    """(Re)write the search key and terms of the given contacts from what is stored now."""
-    for start in range(0, len(ids), BATCH):
-        chunk = list(ids[start : start + BATCH])
-        rows = connection.execute(
-            select(CONTACTS.c.id, CONTACTS.c.name, CONTACTS.c.email, CONTACTS.c.phone).where(
-                CONTACTS.c.account_id == account_id, CONTACTS.c.id.in_(chunk)
-            )
-        ).all()
-        keyed = [(r.id, r.name, r.email, r.phone) for r in rows]
-        if not keyed:
-            continue
-        connection.execute(_SET_KEY, [{"_id": i, "_key": search_key(n, e, p)} for i, n, e, p in keyed])
-        connection.execute(delete(TERMS).where(TERMS.c.contact_id.in_(chunk)))
-        _insert_terms(connection, account_id, all_terms(keyed))
-
-
-_SET_KEY = CONTACTS.update().where(CONTACTS.c.id == bindparam("_id")).values(search_key=bindparam("_key"))
+def replace_terms(
+    connection: Connection,
+    account_id: int,
+    contacts: Sequence[tuple[int, str, str | None, str | None]],
+    old: Sequence[int],
+) -> None:
+    """Write the terms of `contacts` (id, name, email, phone), first dropping the stored terms of the ids in `old`."""
+    for start in range(0, len(old), BATCH):
+        connection.execute(delete(TERMS).where(TERMS.c.contact_id.in_(list(old[start : start + BATCH]))))
+    for start in range(0, len(contacts), BATCH):
+        _insert_terms(connection, account_id, all_terms(contacts[start : start + BATCH]))
 
 
 def _insert_terms(connection: Connection, account_id: int, pairs: Iterable[tuple[int, str]]) -> None:
