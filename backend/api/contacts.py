@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
-from backend.contacts import service
+from backend.contacts import optouts, service
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
 from backend.contacts.reading import ImportFileError, Table, open_table
@@ -158,22 +158,59 @@ def delete_contact(contact_id: int) -> Any:
 
 @bp.post("/api/contacts/<int:contact_id>/opt-out")
 def opt_out(contact_id: int) -> Any:
+    """Body (optional) {"family": "sms"|"email"|"whatsapp"|"all"}: by hand, everything by default."""
+    family = _family()
     with services().db.write() as session:
         contact = service.load(session, account_id(), contact_id)
-        cancelled = service.opt_out(services(), session, contact)
+        cancelled = service.opt_out(services(), session, contact, family, "by_hand")
         view = service.contact_view(contact)
     return jsonify({**view, "cancelled_messages": cancelled})
 
 
+@bp.post("/api/contacts/<int:contact_id>/opt-in")
+def opt_in(contact_id: int) -> Any:
+    """Body (optional) {"family": ...}: the contact may get messages of that family (everything by default) again."""
+    family = _family()
+    with services().db.write() as session:
+        contact = service.load(session, account_id(), contact_id)
+        optouts.opt_in(services(), session, contact, family)
+        view = service.contact_view(contact)
+    return jsonify(view)
+
+
+def _family() -> str:
+    if not request.content_length:
+        return optouts.ALL
+    raw = json_body().get("family", optouts.ALL)
+    family = optouts.check_family(raw)
+    if family is None:
+        raise bad_request(
+            "`family` must be sms, email, whatsapp or all.", [{"field": "family", "reason": "unknown family"}]
+        )
+    return family
+
+
+UNSUBSCRIBE_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head><body>
+<main style="font-family: sans-serif; max-width: 32rem; margin: 3rem auto">{content}</main></body></html>"""
+CONFIRM = (
+    "<h1>Unsubscribe</h1><p>Press the button to get no more emails from us.</p>"
+    '<form method="post"><button type="submit">Unsubscribe</button></form>'
+)
+DONE = "<h1>Unsubscribed</h1><p>You are unsubscribed and will get no more emails from us.</p>"
+
+
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> Any:
-    """The List-Unsubscribe link (GET from a person, one-click POST from a mail provider, RFC 8058)."""
+    """The List-Unsubscribe link. GET (a person, or a link scanner) only shows a button; POST (the button, or a
+    mail provider's RFC 8058 one-click `List-Unsubscribe=One-Click`) opts the contact out of email."""
     found = read_unsubscribe_token(services().keys.jwt_key, token)
     if found is None:
         return Response("This unsubscribe link is not valid.", status=404, mimetype="text/plain")
+    if request.method == "GET":
+        return Response(UNSUBSCRIBE_PAGE.format(content=CONFIRM), mimetype="text/html")
     with services().db.write() as session:
         contact = session.get(Contact, found[1])
         if contact is not None and contact.account_id == found[0]:
-            service.opt_out(services(), session, contact)
-    page = "<!DOCTYPE html><title>Unsubscribed</title><p>You are unsubscribed and will get no more messages.</p>"
-    return Response(page, mimetype="text/html")
+            service.opt_out(services(), session, contact, "email", "unsubscribe")
+    return Response(UNSUBSCRIBE_PAGE.format(content=DONE), mimetype="text/html")

@@ -5,7 +5,8 @@ ApiError(400) listing each problem. Every recipient's message is rendered before
 placeholder missing for any recipient refuses the whole campaign, naming the recipients and the placeholder.
 Contacts are read in pages by id and messages inserted in batches (executemany), so a million recipients never
 sit in memory at once; everything commits in one transaction (nothing half-created).
-Opted-out contacts and contacts without an address for the channel are left out and counted in `skipped`.
+Contacts opted out of the channel's family (or of everything) and contacts without an address for the
+channel are left out and counted in `skipped`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from backend.campaigns.templates import CompiledTemplate, MissingPlaceholder, TemplateError, compile_template
 from backend.campaigns.templates import contact_context as context_of
 from backend.channels.registry import CHANNELS, channel_class
+from backend.contacts.optouts import family_of, is_opted_out
 from backend.errors import bad_request
 from backend.store.models import Campaign, Contact, Message, utcnow
 
@@ -148,6 +150,7 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
     spec = check_request(payload)
     body_t, subject_t = compile_parts(spec["body"], spec["subject"])
     kind = channel_class(spec["channel"]).recipient_kind
+    family = family_of(spec["channel"])
     now = utcnow()
     problems: list[dict[str, Any]] = []
     missing_total, skipped = 0, {"opted_out": 0, "no_address": 0}
@@ -179,8 +182,9 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
             if not spec["recipients"].get("all"):
                 found.add(contact.id)
             address = address_of(contact, kind)
-            if contact.opted_out or not address:
-                skipped["opted_out" if contact.opted_out else "no_address"] += 1
+            opted_out = is_opted_out(contact.opt_outs, family)
+            if opted_out or not address:
+                skipped["opted_out" if opted_out else "no_address"] += 1
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:
