@@ -31,6 +31,7 @@ CAPABILITIES = (
     "backend.api.conversations:install",
     "backend.api.messages:install",
     "backend.webhooks.twilio:install",
+    "backend.webhooks.twilio_inbound:install",
     "backend.api.gmail_oauth:install",
     "backend.webhooks.sendgrid:install",
     "backend.jobs.delivery_status:install",

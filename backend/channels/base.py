@@ -23,6 +23,8 @@ class SendError(Exception):
     retry_after: seconds the provider asked us to wait, when it said so.
     pause_campaign: the whole channel cannot send for now (quota exhausted, auth revoked, throttled): the
     campaign pauses with this reason instead of failing every message; the message itself goes back to queued.
+    opt_out: the recipient told the provider they want no more messages (Twilio 21610, STOP): the dispatcher opts
+    the contact out of this channel family (`sms`, `email`, `whatsapp`).
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class SendError(Exception):
         uncertain: bool = False,
         retry_after: float | None = None,
         pause_campaign: bool = False,
+        opt_out: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -40,6 +43,7 @@ class SendError(Exception):
         self.uncertain = uncertain
         self.retry_after = retry_after
         self.pause_campaign = pause_campaign
+        self.opt_out = opt_out
 
 
 class SettingsError(Exception):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
+from backend.contacts.provider_opt_outs import apply_provider_opt_outs
 from backend.dispatch.claims import MESSAGES, ClaimedMessage, finish_many
 from backend.store.models import utcnow
 
@@ -41,6 +42,8 @@ class Outcome:
     resume_at: datetime | None = None
     #: the app stopped during the send (crash recovery): not the provider's answer, so not an error in a row.
     interrupted: bool = False
+    #: the provider says the recipient opted out (Twilio 21610): the contact is opted out of this family.
+    opt_out: str | None = None
 
     @property
     def is_error(self) -> bool:
@@ -86,7 +89,7 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
     if error.uncertain:
         return Outcome("uncertain", error=error.reason)
     if error.permanent:
-        return Outcome("failed", error=error.reason)
+        return Outcome("failed", error=error.reason, opt_out=error.opt_out)
     if error.pause_campaign and campaign:
         resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
         return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
@@ -170,6 +173,9 @@ def record_results(
         written.append((message, outcome))
     if not written:
         return 0
+    opt_outs = [(m.account_id, m.contact_id, m.channel, m.recipient, o.opt_out) for m, o in written if o.opt_out]
+    if opt_outs:
+        apply_provider_opt_outs(services, session, opt_outs)
     extras = hooks.after_outcomes(session, written)
     events = [progress_event(m, o, extra) for (m, o), extra in zip(written, extras, strict=True)]
     services.hub.record_many(session, events)

@@ -1,0 +1,28 @@
+"""Opt-outs a provider tells us about while sending (Twilio 21610: the recipient replied STOP to our number).
+
+`apply_provider_opt_outs(services, session, items)` opts each message's contact (or the account's contact with
+that address, for a message sent without one) out of the family, why `stop`, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.contacts import optouts
+from backend.store.models import Contact
+
+
+def apply_provider_opt_outs(
+    services: Any, session: Session, items: list[tuple[int, int | None, str, str, str]]
+) -> None:
+    """items: (account id, contact id or None, channel, recipient address, family)."""
+    for account_id, contact_id, channel, recipient, family in items:
+        contact = session.get(Contact, contact_id) if contact_id is not None else None
+        if contact is None:
+            column = Contact.email if optouts.family_of(channel) == "email" else Contact.phone
+            contact = session.scalar(select(Contact).where(Contact.account_id == account_id, column == recipient))
+        if contact is not None and contact.account_id == account_id:
+            optouts.opt_out(services, session, contact, family, "stop")
