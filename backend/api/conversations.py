@@ -104,6 +104,10 @@ def _with_route(services: Any, account: int, contact_id: int, raw: dict[str, Any
                 filled["to"] = route.to
             else:
                 filled["to"] = contact.email if source == "email" else contact.phone
+        if filled.get("source") == "email" and "subject" not in raw:
+            subject = threads.last_subject(session, account, contact.id)
+            if subject:
+                filled["subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
         return filled
 
 

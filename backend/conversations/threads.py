@@ -126,6 +126,21 @@ def mark_read(session: Session, account_id: int, conversation_id: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def last_subject(session: Session, account_id: int, contact_id: int) -> str | None:
+    """The subject of the latest email with the contact (a reply's `Re:`)."""
+    return session.scalar(
+        select(Message.subject)
+        .where(
+            Message.account_id == account_id,
+            Message.contact_id == contact_id,
+            Message.channel.in_(("smtp", "gmail")),
+            Message.subject.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
 def _contact_of(conversation_id: str) -> int | None:
     prefix, _, rest = conversation_id.partition("-")
     if prefix == "contact" and rest.isdigit() and len(rest) < 19:
