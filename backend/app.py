@@ -37,6 +37,7 @@ CAPABILITIES = (
     "backend.jobs.delivery_status:install",
     "backend.api.delivery:install",
     "backend.webhooks.communications:install",
+    "backend.conversations.mailbox:install",
 )
 
 

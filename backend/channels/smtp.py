@@ -3,7 +3,8 @@
 Contract:
 - Settings: host, port, security (`starttls` | `ssl` | `none`), username, password (secret), from_address,
   from_name; optional verify_tls (default true; false accepts a self-signed certificate) and timeout_s.
-- `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason.
+- `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason. With
+  an inbox (imap_* settings, backend/channels/smtp_inbox.py) it also logs in to it and selects the folder.
 - `send(message)` uses ONE connection for the channel instance (opened on first use, re-opened when the server
   dropped it). The dispatcher's single thread calls it; a lock keeps a concurrent `verify`/`close` safe.
   Per-recipient 5xx -> SendError(permanent); 4xx -> SendError (transient, retried with backoff); a connection
@@ -28,6 +29,7 @@ from typing import Any, ClassVar
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
+from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
 from backend.webhooks.sendgrid_events import sendgrid_headers
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ DEFAULT_TIMEOUT_S = 30.0
 class SmtpChannel(Channel):
     name: ClassVar[str] = "smtp"
     title: ClassVar[str] = "Email (SMTP)"
-    secret_keys: ClassVar[frozenset[str]] = frozenset({"password"})
+    secret_keys: ClassVar[frozenset[str]] = frozenset({"password", "imap_password"})
     max_attempts: ClassVar[int] = 5
     needs_subject: ClassVar[bool] = True
     recipient_kind: ClassVar[str] = "email"
@@ -67,7 +69,7 @@ class SmtpChannel(Channel):
         merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == "****")}}
         problems: list[dict[str, str]] = []
         known = {"host", "port", "security", "username", "password", "from_address", "from_name", "verify_tls"}
-        for key in sorted(set(raw) - known - {"timeout_s"}):
+        for key in sorted(set(raw) - known - {"timeout_s"} - IMAP_KEYS):
             problems.append({"field": key, "reason": "unknown setting"})
         host = str(merged.get("host") or "").strip()
         if not host or any(c.isspace() for c in host):
@@ -99,6 +101,8 @@ class SmtpChannel(Channel):
         timeout = merged.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
             problems.append({"field": "timeout_s", "reason": "must be between 1 and 300 seconds"})
+        inbox, inbox_secrets, inbox_problems = check_inbox_settings(raw, current or {})
+        problems.extend(inbox_problems)
         if problems:
             raise SettingsError("Invalid SMTP settings", problems)
         settings = {
@@ -110,8 +114,9 @@ class SmtpChannel(Channel):
             "from_name": from_name,
             "verify_tls": verify_tls,
             "timeout_s": float(timeout),
+            **inbox,
         }
-        return settings, ({"password": password} if password else {})
+        return settings, ({"password": password} if password else {}) | inbox_secrets
 
     @property
     def from_address(self) -> str:
@@ -183,7 +188,11 @@ class SmtpChannel(Channel):
             _quit_quietly(conn)
         security = str(self.settings.get("security") or "starttls")
         user = self.settings.get("username")
-        return f"Connected to {self._where()}" + (f" as {user}" if user else "") + f" ({security})"
+        detail = f"Connected to {self._where()}" + (f" as {user}" if user else "") + f" ({security})"
+        if has_inbox(self.settings):
+            verify_tls = self.settings.get("verify_tls") is not False
+            detail += "; reading the " + verify_inbox(self.settings, self.secrets, self._timeout, verify_tls)
+        return detail
 
     def close(self) -> None:
         with self._lock:
