@@ -3,9 +3,21 @@ reply channel chosen from what the contact last wrote on; inbound WhatsApp throu
 
 from __future__ import annotations
 
+import pytest
+
 from backend.conversations.inbound import Inbound, record_inbound
 
 ANA_PHONE = "+14155552671"
+BOTH_STORES = pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+
+
+@pytest.fixture
+def config(make_config, request):
+    """SQLite, or PostgreSQL for the tests marked BOTH_STORES (the inbound insert and thread queries differ)."""
+    store = getattr(request.node, "callspec", None) and request.node.callspec.params.get("store")
+    if store == "postgresql":
+        return make_config(database_url=request.getfixturevalue("pg_url"))
+    return make_config()
 
 
 def configure_directly(services, channel: str, state: str = "ready", account: int = 1) -> None:
@@ -28,7 +40,8 @@ def new_contact(client, auth, **body) -> dict:
     return response.get_json()
 
 
-def test_it_holds_campaign_messages_replies_and_inbound_on_every_channel_in_time_order(client, auth, services):
+@BOTH_STORES
+def test_it_holds_campaign_messages_replies_and_inbound_on_every_channel_in_time_order(client, auth, services, store):
     configure_directly(services, "smtp")
     configure_directly(services, "whatsapp")
     ana = new_contact(client, auth, name="Ana", phone=ANA_PHONE, email="ana@example.com")
@@ -85,7 +98,8 @@ def test_it_replies_on_the_channel_the_contact_last_wrote_on_and_never_on_one_no
     assert named.status_code == 409
 
 
-def test_it_writes_inbound_whatsapp_into_a_new_contacts_thread_and_opts_out_on_stop(client, auth, services):
+@BOTH_STORES
+def test_it_writes_inbound_whatsapp_into_a_new_contacts_thread_and_opts_out_on_stop(client, auth, services, store):
     receive(services, "whatsapp", "+14155550177", "Hi, is the shop open?", "wa-3", sender_name="Carla")
     receive(services, "whatsapp", "+14155550177", "Hi, is the shop open?", "wa-3", sender_name="Carla")  # re-read
     [carla] = client.get("/api/contacts", headers=auth).get_json()["items"]

@@ -1,4 +1,5 @@
-"""Opt-outs a provider tells us about while sending (Twilio 21610: the recipient replied STOP to our number).
+"""Opt-outs a provider tells us about: Twilio 21610 on a send (the recipient replied STOP to our number), and
+hard bounces (an RFC 3464 report in the inbox, a SendGrid `bounce` or `dropped` event) that suppress an address.
 
 `apply_provider_opt_outs(services, session, items)` opts each message's contact (or the account's contact with
 that address, for a message sent without one) out of the family, why `stop`, in the caller's transaction.
@@ -26,3 +27,14 @@ def apply_provider_opt_outs(
             contact = session.scalar(select(Contact).where(Contact.account_id == account_id, column == recipient))
         if contact is not None and contact.account_id == account_id:
             optouts.opt_out(services, session, contact, family, "stop")
+
+
+def suppress_address(services: Any, session: Session, account: int, address: str, contact_id: int | None) -> bool:
+    """A hard bounce: the contact with this email (or the message's contact) is opted out of email."""
+    contact = session.get(Contact, contact_id) if contact_id is not None else None
+    if contact is None or contact.account_id != account or (contact.email or "").lower() != address.lower():
+        contact = session.scalar(select(Contact).where(Contact.account_id == account, Contact.email == address.lower()))
+    if contact is None:
+        return False
+    optouts.opt_out(services, session, contact, "email", "hard_bounce")
+    return True

@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session
 from backend.channels.base import DeliveryReport, SendError
 from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
 from backend.communications import record_communication
-from backend.contacts import optouts
+from backend.contacts.provider_opt_outs import suppress_address
 from backend.conversations.inbound import Inbound, record_inbound
 from backend.conversations.mail_parse import Bounce, Reply, our_message_ref, read_mail
 from backend.jobs.delivery_events import record_updated_events
 from backend.runtime import Job
 from backend.security.guards import account_id as caller_account
-from backend.store.models import ChannelConfig, Contact, InboxCursor, Message, utcnow
+from backend.store.models import ChannelConfig, InboxCursor, Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -237,14 +237,3 @@ class InboxReader:
 
     def _suppress(self, session: Session, account: int, message: Message, address: str) -> None:
         suppress_address(self.services, session, account, address, message.contact_id)
-
-
-def suppress_address(services: Any, session: Session, account: int, address: str, contact_id: int | None) -> bool:
-    """A hard bounce: the contact with this email (or the message's contact) is opted out of email."""
-    contact = session.get(Contact, contact_id) if contact_id is not None else None
-    if contact is None or contact.account_id != account or (contact.email or "").lower() != address.lower():
-        contact = session.scalar(select(Contact).where(Contact.account_id == account, Contact.email == address.lower()))
-    if contact is None:
-        return False
-    optouts.opt_out(services, session, contact, "email", "hard_bounce")
-    return True
