@@ -139,6 +139,12 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
 
     again = http.post(f"{base}/api/trigger/inbox", timeout=30).json()
     assert again["read"] == 0
+    # our answer in her thread goes back by email, in reply to her mail (her mail program threads it)
+    answer = http.post(f"{base}/api/conversations/contact-{ana['id']}/messages", json={"body": "Great!"}, timeout=5)
+    assert answer.status_code == 201 and answer.json()["subject"] == "Re: Your order"
+    wait_for(lambda: len(smtp.received) == 2, what="the answer to arrive")
+    assert answer.json()["recipient"] == "ana.private@example.org"
+    assert str(smtp.received[-1].message["In-Reply-To"]) == thread[1]["provider_message_id"]
     listed = http.get(f"{base}/api/conversations", timeout=5).json()
     assert sorted(c["unread"] for c in listed["items"]) == [1, 1]
 

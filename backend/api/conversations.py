@@ -111,6 +111,15 @@ def _with_route(services: Any, account: int, contact_id: int, raw: dict[str, Any
         return filled
 
 
+def _reply_headers(session: Any, account: int, outgoing: Outgoing) -> dict[str, Any]:
+    """An email to a contact who wrote to us by email answers their latest mail (In-Reply-To / References), so
+    their mail program threads it."""
+    if outgoing.channel not in ("smtp", "gmail") or outgoing.contact_id is None:
+        return {}
+    answered = threads.last_inbound_mail_id(session, account, outgoing.contact_id)
+    return {"headers": {"In-Reply-To": answered, "References": answered}} if answered else {}
+
+
 def _queue(session: Any, services: Any, account: int, conversation_id: str, outgoing: Outgoing) -> Message:
     if outgoing.contact_id is not None:
         contact = session.get(Contact, outgoing.contact_id)
@@ -132,7 +141,7 @@ def _queue(session: Any, services: Any, account: int, conversation_id: str, outg
         next_attempt_at=now,
         delivery_expired=False,
         delivery_check_attempts=0,
-        meta={},
+        meta=_reply_headers(session, account, outgoing),
         created_at=now,
         updated_at=now,
     )

@@ -141,6 +141,22 @@ def last_subject(session: Session, account_id: int, contact_id: int) -> str | No
     )
 
 
+def last_inbound_mail_id(session: Session, account_id: int, contact_id: int) -> str | None:
+    """The Message-ID of the contact's latest email to us, if it had one."""
+    value = session.scalar(
+        select(Message.provider_message_id)
+        .where(
+            Message.account_id == account_id,
+            Message.contact_id == contact_id,
+            Message.direction == "in",
+            Message.channel.in_(("smtp", "gmail")),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return value if value and value.startswith("<") and value.endswith(">") and "\n" not in value else None
+
+
 def _contact_of(conversation_id: str) -> int | None:
     prefix, _, rest = conversation_id.partition("-")
     if prefix == "contact" and rest.isdigit() and len(rest) < 19:
