@@ -9,11 +9,12 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
+from backend.campaigns.hooks import read_unsubscribe_token
 from backend.contacts import optouts, service
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
+from backend.contacts.provider_opt_outs import apply_provider_opt_outs
 from backend.contacts.reading import ImportFileError, Table, open_table
-from backend.dispatch.campaign_hooks import read_unsubscribe_token
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
 from backend.store.models import Contact
@@ -24,6 +25,8 @@ PREVIEW_ROWS = 10
 
 def install(app: Flask, services: Any) -> None:
     app.register_blueprint(bp)
+    # What a provider says while sending (Twilio 21610) opts the contact out: the dispatcher calls this.
+    services.parts["provider_opt_outs"] = apply_provider_opt_outs
 
 
 def services() -> Any:

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from backend.campaigns.templates import CompiledTemplate, MissingPlaceholder, TemplateError, compile_template
 from backend.campaigns.templates import contact_context as context_of
+from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
-from backend.contacts.optouts import family_of, is_opted_out
 from backend.errors import bad_request
 from backend.store.models import Campaign, Contact, Message, utcnow
 

@@ -18,26 +18,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
+from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, family_of, is_opted_out
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.views import iso
 
-FAMILIES = ("sms", "email", "whatsapp")
-ALL = "all"
+__all__ = ["ALL", "FAMILIES", "family_of", "is_opted_out", "opt_in", "opt_out", "opt_outs_view"]
+
 REASONS = ("stop", "unsubscribe", "hard_bounce", "by_hand")
-CHANNELS_OF = {"sms": ("sms",), "email": ("smtp", "gmail"), "whatsapp": ("whatsapp",)}
-FAMILY_OF = {channel: family for family, channels in CHANNELS_OF.items() for channel in channels}
 FAMILY_TITLES = {"sms": "SMS", "email": "email", "whatsapp": "WhatsApp", ALL: "every channel"}
-
-
-def family_of(channel: str) -> str:
-    """The opt-out family of a channel (`smtp` and `gmail` are `email`)."""
-    return FAMILY_OF.get(channel, channel)
-
-
-def is_opted_out(opt_outs: dict[str, Any] | None, family: str) -> bool:
-    """Whether messages of `family` are blocked by these opt-outs."""
-    given = opt_outs or {}
-    return ALL in given or family in given
 
 
 def opt_outs_view(contact: Contact) -> dict[str, dict[str, Any] | None]:

@@ -29,7 +29,7 @@ from backend.contacts.provider_opt_outs import suppress_address
 from backend.conversations.inbound import Inbound, record_inbound
 from backend.conversations.mail_parse import Bounce, Reply, our_message_ref, read_mail
 from backend.jobs.delivery_events import record_updated_events
-from backend.runtime import Job
+from backend.jobs.schedule import Job
 from backend.security.guards import account_id as caller_account
 from backend.store.models import ChannelConfig, InboxCursor, Message, utcnow
 

@@ -12,17 +12,13 @@ import json
 import logging
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
-from backend.contacts.provider_opt_outs import apply_provider_opt_outs
 from backend.dispatch.claims import MESSAGES, ClaimedMessage, finish_many
 from backend.store.models import utcnow
-
-if TYPE_CHECKING:
-    from backend.dispatch.dispatcher import DispatchHooks
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +141,23 @@ def progress_event(message: ClaimedMessage, outcome: Outcome, extra: dict[str, A
     return {"account_id": message.account_id, "type": "send.progress", "text": text, "level": level, "data": data}
 
 
+class ResultHooks(Protocol):
+    """The part of the dispatcher's hooks (`backend.dispatch.hooks.DispatchHooks`) that recording results calls."""
+
+    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
+        """Campaign bookkeeping in the results' transaction; returns extra `send.progress` data per result."""
+        ...
+
+    def after_events(self, session: Session) -> None:
+        """Work that must follow the results' `send.progress` events (completing the campaign)."""
+        ...
+
+
 def record_results(
     services: Any,
     session: Session,
     owner: str,
-    hooks: DispatchHooks,
+    hooks: ResultHooks,
     results: list[tuple[ClaimedMessage, Outcome]],
 ) -> int:
     """Write a batch of results in `session`'s transaction; returns how many were written.
@@ -174,8 +182,10 @@ def record_results(
     if not written:
         return 0
     opt_outs = [(m.account_id, m.contact_id, m.channel, m.recipient, o.opt_out) for m, o in written if o.opt_out]
-    if opt_outs:
-        apply_provider_opt_outs(services, session, opt_outs)
+    if opt_outs and "provider_opt_outs" in services.parts:
+        # The contacts' side (backend/contacts/provider_opt_outs.py), registered by the contacts API's install:
+        # the dispatcher does not import the contacts.
+        services.parts["provider_opt_outs"](services, session, opt_outs)
     extras = hooks.after_outcomes(session, written)
     events = [progress_event(m, o, extra) for (m, o), extra in zip(written, extras, strict=True)]
     services.hub.record_many(session, events)
