@@ -175,3 +175,26 @@ def test_it_settles_a_bounced_email_as_undelivered_and_suppresses_a_hard_bounce(
     news = {"name": "News", "channel": "smtp", "subject": "News", "body": "Hi", "recipients": {"all": True}}
     assert http.post(f"{base}/api/campaigns", json=news, timeout=5).status_code == 400  # Ana was the only one
     assert http.post(f"{base}/api/trigger/inbox", timeout=30).json()["read"] == 0
+
+
+def test_it_suppresses_an_address_the_mail_server_refuses_as_unknown_while_sending(live_server, http, smtp):
+    base = live_server.url
+    assert http.put(f"{base}/api/channels/smtp", json=smtp.settings(), timeout=20).status_code == 200
+    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
+    bo = http.post(f"{base}/api/contacts", json={"name": "Bo", "email": "bo@example.com"}, timeout=5).json()
+    smtp.refuse(ANA, "550 5.1.1 <ana@example.com>: Recipient address rejected: User unknown")
+    smtp.refuse("bo@example.com", "554 5.7.1 Message rejected as spam")
+    sent = [
+        http.post(
+            f"{base}/api/conversations/contact-{who['id']}/messages",
+            json={"source": "email", "subject": "Hi", "body": "Hello"},
+            timeout=5,
+        ).json()
+        for who in (ana, bo)
+    ]
+    for message in sent:
+        wait_for(lambda m=message: http.get(f"{base}/api/messages/{m['id']}", timeout=5).json()["status"] == "failed")
+
+    opt_outs = {c["email"]: c["opt_outs"]["email"] for c in http.get(f"{base}/api/contacts", timeout=5).json()["items"]}
+    assert opt_outs[ANA]["why"] == "hard_bounce"  # no such mailbox: never mailed again by a campaign
+    assert opt_outs["bo@example.com"] is None  # refused for its content, not its address

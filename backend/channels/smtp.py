@@ -7,7 +7,8 @@ Contract:
   an inbox (imap_* settings, backend/channels/smtp_inbox.py) it also logs in to it and selects the folder.
 - `send(message)` uses ONE connection for the channel instance (opened on first use, re-opened when the server
   dropped it). The dispatcher's single thread calls it; a lock keeps a concurrent `verify`/`close` safe.
-  Per-recipient 5xx -> SendError(permanent); 4xx -> SendError (transient, retried with backoff); a connection
+  Per-recipient 5xx -> SendError(permanent; with a 5.1.x status also opt_out="email", a hard bounce);
+  4xx -> SendError (transient, retried with backoff); a connection
   lost or timed out after the message content started -> SendError(uncertain) (the server may have it); lost
   before that -> re-opened once and tried again, else transient. Refused login -> SendError(pause_campaign).
   Returns the Message-ID (deterministic per message, see email_mime).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT_S = 30.0
+#: RFC 3463 enhanced status codes for a bad destination mailbox or address (5.1.0 - 5.1.10).
+BAD_MAILBOX = re.compile(r"^5\.1\.\d{1,2}\b")
 
 
 class SmtpChannel(Channel):
@@ -276,7 +280,7 @@ class SmtpChannel(Channel):
             code, reply = conn.getreply()
             if code not in (250, 251):
                 self._reset(conn)
-                raise _refusal(code, reply, recipient)
+                raise _refusal(code, reply, recipient, mailbox=True)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(_reason(exc)) from exc
 
@@ -325,11 +329,13 @@ class _Dropped(Exception):
         self.reason = reason
 
 
-def _refusal(code: int, reply: bytes | str, what: str, *, pause: bool = False) -> SendError:
+def _refusal(code: int, reply: bytes | str, what: str, *, pause: bool = False, mailbox: bool = False) -> SendError:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     text = " ".join(text.split())[:200]
     if 500 <= code < 600:
-        return SendError(f"{code} {text}", permanent=not pause, pause_campaign=pause)
+        # A recipient refused with a 5.1.x status (no such mailbox, bad address) is a hard bounce: suppressed.
+        hard = mailbox and BAD_MAILBOX.match(text) is not None
+        return SendError(f"{code} {text}", permanent=not pause, pause_campaign=pause, opt_out="email" if hard else None)
     return SendError(f"{code} {text} (the server refused the {what} for now)")
 
 

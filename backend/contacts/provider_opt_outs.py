@@ -1,8 +1,9 @@
-"""Opt-outs a provider tells us about: Twilio 21610 on a send (the recipient replied STOP to our number), and
-hard bounces (an RFC 3464 report in the inbox, a SendGrid `bounce` or `dropped` event) that suppress an address.
+"""Opt-outs a provider tells us about: Twilio 21610 on a send (the recipient replied STOP to our number), a
+mail server refusing a recipient with a 5.1.x status while sending, and hard bounces (an RFC 3464 report in the
+inbox, a SendGrid `bounce` or `dropped` event) that suppress an address.
 
 `apply_provider_opt_outs(services, session, items)` opts each message's contact (or the account's contact with
-that address, for a message sent without one) out of the family, why `stop`, in the caller's transaction.
+that address, for a message sent without one) out of the family (why `hard_bounce` for email, `stop` otherwise), in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def apply_provider_opt_outs(
             column = Contact.email if optouts.family_of(channel) == "email" else Contact.phone
             contact = session.scalar(select(Contact).where(Contact.account_id == account_id, column == recipient))
         if contact is not None and contact.account_id == account_id:
-            optouts.opt_out(services, session, contact, family, "stop")
+            optouts.opt_out(services, session, contact, family, "hard_bounce" if family == "email" else "stop")
 
 
 def suppress_address(services: Any, session: Session, account: int, address: str, contact_id: int | None) -> bool:
