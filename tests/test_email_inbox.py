@@ -198,3 +198,29 @@ def test_it_suppresses_an_address_the_mail_server_refuses_as_unknown_while_sendi
     opt_outs = {c["email"]: c["opt_outs"]["email"] for c in http.get(f"{base}/api/contacts", timeout=5).json()["items"]}
     assert opt_outs[ANA]["why"] == "hard_bounce"  # no such mailbox: never mailed again by a campaign
     assert opt_outs["bo@example.com"] is None  # refused for its content, not its address
+
+
+def test_it_reads_the_text_of_a_huge_mail_without_loading_its_attachment_and_skips_mail_systems(
+    live_server, http, smtp, imap
+):
+    base = live_server.url
+    assert configure(http, base, smtp, imap).status_code == 200
+    attachment = ("A" * 76 + "\r\n") * 26_000  # about 2 MB of base64
+    huge = (
+        "From: Carla <carla@example.com>\r\nTo: news@example.com\r\nSubject: Photos\r\n"
+        "Message-ID: <huge-1@example.com>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="X"\r\n\r\n'
+        "--X\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere are the photos of the damage.\r\n"
+        "--X\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="a.jpg"\r\n\r\n'
+        f"{attachment}--X--\r\n"
+    ).encode()
+    imap.deliver(huge)
+    imap.deliver(reply(None, "MAILER-DAEMON@mx.example.net", "Delivery failed (no report attached)"))
+
+    done = http.post(f"{base}/api/trigger/inbox", timeout=60).json()
+
+    assert (done["read"], done["replies"]) == (2, 1)
+    [carla] = http.get(f"{base}/api/contacts", timeout=5).json()["items"]
+    [message] = http.get(f"{base}/api/conversations/contact-{carla['id']}/messages", timeout=5).json()["items"]
+    assert (carla["email"], message["body"]) == ("carla@example.com", "Here are the photos of the damage.")

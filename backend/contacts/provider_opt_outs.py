@@ -3,7 +3,8 @@ mail server refusing a recipient with a 5.1.x status while sending, and hard bou
 inbox, a SendGrid `bounce` or `dropped` event) that suppress an address.
 
 `apply_provider_opt_outs(services, session, items)` opts each message's contact (or the account's contact with
-that address, for a message sent without one) out of the family (why `hard_bounce` for email, `stop` otherwise), in the caller's transaction.
+that address, for a message sent without one) out of the family (why `hard_bounce` for email, `stop`
+otherwise), in the caller's transaction.
 """
 
 from __future__ import annotations

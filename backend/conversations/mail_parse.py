@@ -19,6 +19,8 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
 
 MAX_TEXT = 100_000
+#: senders that are mail systems, not people.
+MAIL_SYSTEMS = frozenset({"mailer-daemon", "postmaster"})
 MSGID = re.compile(r"<[^<>\s]{1,500}>")
 OURS = re.compile(r"^<bulkmsg\.(\d{1,18})\.(\d{1,18})@[^<>\s]+>$")
 QUOTE_HEAD = re.compile(r"^\s*(On .{1,300} wrote:|-----\s*Original Message\s*-----)\s*$", re.IGNORECASE)
@@ -59,6 +61,8 @@ def read_mail(raw: bytes) -> Reply | Bounce | None:
     name, address = parseaddr(str(mail.get("From", "")))
     if "@" not in address or len(address) > 320:
         return None
+    if address.partition("@")[0].lower() in MAIL_SYSTEMS:
+        return None  # a bounce that is not an RFC 3464 report: nobody to answer
     refers = _ids(str(mail.get("In-Reply-To", ""))) + tuple(reversed(_ids(str(mail.get("References", "")))))
     return Reply(
         sender=address.strip().lower(),

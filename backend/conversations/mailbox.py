@@ -36,7 +36,10 @@ from backend.store.models import ChannelConfig, InboxCursor, Message, utcnow
 log = logging.getLogger(__name__)
 
 POLL_S = 30.0
-BATCH = 50
+BATCH = 20
+#: a mail larger than this is read in part (its first bytes hold the headers and the text of a reply; the rest
+#: is attachments), so one huge mail cannot fill the memory.
+MAX_MAIL_BYTES = 1_000_000
 #: mails read per account and run; the rest wait for the next run.
 MAX_PER_RUN = 2000
 PROVIDER = "imap"
@@ -97,8 +100,7 @@ class InboxReader:
             uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:MAX_PER_RUN]
             for start in range(0, len(uids), BATCH):
                 chunk = uids[start : start + BATCH]
-                fetched = client.fetch(chunk, ["BODY.PEEK[]"])
-                mails = [(uid, fetched.get(uid, {}).get(b"BODY[]") or b"") for uid in chunk]
+                mails = self._fetch(client, chunk)
                 with self.services.db.write() as session:
                     for uid, raw in mails:
                         kind = self._apply(session, account, settings, f"{validity}:{uid}", raw)
@@ -117,6 +119,20 @@ class InboxReader:
         if done["read"]:
             log.info("inbox of account %s: %s mails read", account, done["read"])
         return done
+
+    def _fetch(self, client: Any, uids: list[int]) -> list[tuple[int, bytes]]:
+        """Each mail's bytes, at most MAX_MAIL_BYTES of each."""
+        sizes = client.fetch(uids, ["RFC822.SIZE"])
+        small = [u for u in uids if int(sizes.get(u, {}).get(b"RFC822.SIZE") or 0) <= MAX_MAIL_BYTES]
+        large = [u for u in uids if u not in set(small)]
+        found: dict[int, bytes] = {}
+        if small:
+            for uid, data in client.fetch(small, ["BODY.PEEK[]"]).items():
+                found[uid] = data.get(b"BODY[]") or b""
+        if large:
+            for uid, data in client.fetch(large, [f"BODY.PEEK[]<0.{MAX_MAIL_BYTES}>"]).items():
+                found[uid] = data.get(b"BODY[]<0>") or b""
+        return [(uid, found.get(uid, b"")) for uid in uids]
 
     # -- cursor -----------------------------------------------------------------------------------------
 
