@@ -132,35 +132,45 @@ def test_it_applies_a_repeated_message_sid_once(client, auth, services, sms_read
     assert len([e for e in events if e["type"] == "message.created"]) == 1
 
 
-def test_it_opts_out_on_stop_at_once_and_back_in_on_start(client, auth, services, sms_ready):
-    ana = contact(client, auth, name="Ana", phone=ANA)
-    contact(client, auth, name="Bo", phone="+14155550123")
+def test_it_opts_out_on_stop_at_once_and_back_in_on_start(live_server, twilio):
+    base = live_server.url
+    http = requests.Session()
+    http.trust_env = False
+    http.headers.update(bearer(live_server.token))
+    assert http.put(f"{base}/api/channels/sms", json=twilio.settings(), timeout=10).status_code == 200
+    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "phone": ANA}, timeout=5).json()
+    http.post(f"{base}/api/contacts", json={"name": "Bo", "phone": "+14155550123"}, timeout=5)
     texts = {"name": "Sale", "channel": "sms", "body": "20% off today", "recipients": {"all": True}}
-    draft = client.post("/api/campaigns", json=texts, headers=auth).get_json()
+    draft = http.post(f"{base}/api/campaigns", json=texts, timeout=5).json()
     assert draft["counts"]["total"] == 2
 
-    assert inbound(client, sms_ready, ANA, "stop please").status_code == 200  # not alone: just a message
-    assert client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()["opt_outs"]["sms"] is None
-    assert inbound(client, sms_ready, ANA, " Stop ").status_code == 200
+    def text(body: str) -> None:
+        assert twilio.send_inbound(f"{base}{PATH}", ANA, body)[0] == 200
 
-    shown = client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()
+    def sms_opt_out() -> dict | None:
+        return http.get(f"{base}/api/contacts/{ana['id']}", timeout=5).json()["opt_outs"]["sms"]
+
+    text("stop please")  # not alone: just a message
+    assert sms_opt_out() is None
+    text(" Stop ")
+    shown = http.get(f"{base}/api/contacts/{ana['id']}", timeout=5).json()
     assert shown["opt_outs"]["sms"]["why"] == "stop" and shown["opt_outs"]["email"] is None
-    queued = client.get(f"/api/campaigns/{draft['id']}/messages", headers=auth).get_json()["items"]
+    queued = http.get(f"{base}/api/campaigns/{draft['id']}/messages", timeout=5).json()["items"]
     assert {m["recipient"]: m["status"] for m in queued} == {ANA: "cancelled", "+14155550123": "queued"}
-    later = client.post("/api/campaigns", json=texts, headers=auth).get_json()
+    later = http.post(f"{base}/api/campaigns", json=texts, timeout=5).json()
     assert (later["counts"]["total"], later["opted_out"]) == (1, 1)
 
     for word in ("QUIT", "unsubscribe", "End", "cancel", "STOPALL"):
-        inbound(client, sms_ready, ANA, word)
-        assert client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()["opt_outs"]["sms"]
-    assert inbound(client, sms_ready, ANA, "start").status_code == 200
-    assert client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()["opt_outs"]["sms"] is None
-    inbound(client, sms_ready, ANA, "STOP")
-    inbound(client, sms_ready, ANA, "yes")
-    assert client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()["opt_outs"]["sms"] is None
-    again = client.post("/api/campaigns", json=texts, headers=auth).get_json()
+        text(word)
+        assert sms_opt_out(), word
+    text("start")
+    assert sms_opt_out() is None
+    text("STOP")
+    text("yes")
+    assert sms_opt_out() is None
+    again = http.post(f"{base}/api/campaigns", json=texts, timeout=5).json()
     assert (again["counts"]["total"], again["opted_out"]) == (2, 0)
-    thread = client.get(f"/api/conversations/contact-{ana['id']}/messages?limit=500", headers=auth).get_json()
+    thread = http.get(f"{base}/api/conversations/contact-{ana['id']}/messages?limit=500", timeout=5).json()
     assert [m["body"] for m in thread["items"] if m["direction"] == "in"][:2] == ["stop please", " Stop "]
 
 
