@@ -16,6 +16,7 @@ from backend.contacts import optouts
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.optouts import ALL
 from backend.errors import ApiError, bad_request, not_found
+from backend.security.limits import field_problems
 from backend.store.models import Account, Contact
 from backend.views import iso
 
@@ -71,6 +72,8 @@ def apply_changes(session: Session, account_id: int, contact: Contact, body: dic
         fields = body["fields"]
         if not isinstance(fields, dict) or not all(isinstance(k, str) for k in fields):
             problems.append({"field": "fields", "reason": "must be an object of named values"})
+        elif too_big := field_problems(fields):
+            problems.extend(too_big)
         else:
             contact.fields = {k: v for k, v in fields.items() if v is not None}
     if not problems and not contact.phone and not contact.email:

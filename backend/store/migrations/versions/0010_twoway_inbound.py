@@ -7,7 +7,7 @@
 - inbox_cursors: the highest IMAP UID applied per account, channel and folder (under its UIDVALIDITY).
 
 Revision ID: 0010_twoway_inbound
-Revises: 0009_conversation_claim
+Revises: 0010_sec_event_per_account
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 import backend.store.models
 
 revision = "0010_twoway_inbound"
-down_revision = "0009_conversation_claim"
+down_revision = "0010_sec_event_per_account"
 branch_labels = None
 depends_on = None
 
