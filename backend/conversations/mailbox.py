@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -110,10 +111,8 @@ class InboxReader:
                     self._save_cursor(session, account, folder, validity, chunk[-1])
         except (OSError, ValueError) as exc:
             raise SendError(f"the inbox connection failed: {' '.join(str(exc).split())[:160]}") from None
-        except Exception as exc:  # imapclient's protocol errors: the run ends, the cursor keeps what was applied
-            if type(exc).__module__.startswith("imapclient") or type(exc).__name__ in ("error", "abort"):
-                raise SendError(f"the inbox answered with an error: {' '.join(str(exc).split())[:160]}") from None
-            raise
+        except IMAPClientError as exc:  # a protocol error or abort: the run ends, the cursor keeps what was applied
+            raise SendError(f"the inbox answered with an error: {' '.join(str(exc).split())[:160]}") from None
         finally:
             logout_quietly(client)
         if done["read"]:

@@ -12,6 +12,7 @@ import { errorNotice, showError } from '../lib/ui.js';
 
 // [source, label, the channels that can send it]
 const SOURCES = [['sms', 'SMS', ['sms']], ['email', 'Email', ['smtp', 'gmail']], ['whatsapp', 'WhatsApp', ['whatsapp']]];
+const SHOWN = 300;
 const FAMILY_WORDS = { sms: 'SMS', email: 'email', whatsapp: 'WhatsApp', all: 'everything' };
 
 /** The tick for a message: [key, icon, words]. */
@@ -66,8 +67,12 @@ export async function openThread(box, conversationId, { contact, onChange }) {
   };
 
   try {
-    const page = await api.get(`/api/conversations/${encodeURIComponent(conversationId)}/messages?limit=500`);
+    // The newest messages (a contact who got many campaigns has a long history): count first, then the tail.
+    const base = `/api/conversations/${encodeURIComponent(conversationId)}/messages`;
+    const { total = 0 } = await api.get(`${base}?limit=1`);
+    const page = total ? await api.get(`${base}?limit=${SHOWN}&offset=${Math.max(0, total - SHOWN)}`) : { items: [] };
     const items = page.items || [];
+    if (total > SHOWN) body.append(h('p', { class: 'muted small' }, `Showing the latest ${SHOWN} of ${total} messages.`));
     if (!items.length) body.append(h('div', { class: 'empty' }, `No messages with ${who} yet. Write the first one below.`));
     items.forEach((m) => upsert(m));
     body.scrollTop = body.scrollHeight;
