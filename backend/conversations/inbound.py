@@ -91,9 +91,8 @@ def keyword_change(channel: str, body: str, subject: str | None) -> str | None:
 
 
 def record_inbound(services: Any, session: Session, inbound: Inbound) -> Recorded | None:
-    """Store `inbound` in its sender's conversation; None when this provider id was already stored."""
-    if _already_stored(session, inbound):
-        return None
+    """Store `inbound` in its sender's conversation; None when this provider id was already stored (the unique
+    index decides, in the insert itself)."""
     contact = _contact_for(session, inbound)
     now = utcnow()
     received = inbound.received_at or now
@@ -152,20 +151,6 @@ def record_inbound(services: Any, session: Session, inbound: Inbound) -> Recorde
     elif change == "in":
         optouts.opt_in(services, session, contact, family)
     return Recorded(message_id, contact.id, conversation_id, view, change)
-
-
-def _already_stored(session: Session, inbound: Inbound) -> bool:
-    return (
-        session.scalar(
-            select(Message.id).where(
-                Message.account_id == inbound.account_id,
-                Message.channel == inbound.channel,
-                Message.provider_message_id == inbound.provider_message_id[:255],
-                Message.direction == "in",
-            )
-        )
-        is not None
-    )
 
 
 def _contact_for(session: Session, inbound: Inbound) -> Contact:
