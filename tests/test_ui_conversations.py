@@ -78,3 +78,37 @@ def test_it_shows_a_texted_reply_live_with_its_unread_count_and_media_link(serve
         set_viewport(driver, 390, 844)
         shoot(driver, shots, "conversation-two-way-phone")
         assert js_errors(driver) == []
+
+
+def test_it_shows_and_switches_a_contacts_opt_outs_per_channel(server: Any, tmp_path: Path) -> None:
+    shots = screenshot_dir(tmp_path)
+    with FakeTwilio() as twilio, chromium(1400, 900) as driver:
+        api(server, "PUT", "/api/channels/sms", json=twilio.settings())
+        ana = api(server, "POST", "/api/contacts", json={"name": "Ana Silva", "phone": ANA, "email": "ana@example.com"})
+        twilio.send_inbound(f"{server.url}/webhooks/twilio/inbound", ANA, "STOP")
+        driver.get(f"{server.url}/#token={server.token}")
+        go(driver, "contacts")
+        row = f'tr[data-contact="{ana["id"]}"]'
+        wait_js(driver, f"return document.querySelector('{row}')", what="Ana's row")
+        assert "Opted out of SMS" in text_of(driver, row)
+        driver.find_element(By.CSS_SELECTOR, f"{row} details.opt-outs summary").click()
+        boxes = {
+            b.get_attribute("aria-label").rpartition(" of ")[2]: b
+            for b in driver.find_elements(By.CSS_SELECTOR, f"{row} details.opt-outs input[type=checkbox]")
+        }
+        assert {k: b.is_selected() for k, b in boxes.items()} == {
+            "SMS": True,
+            "Email": False,
+            "WhatsApp": False,
+            "Everything": False,
+        }
+        shoot(driver, shots, "contact-opt-outs")
+        boxes["Email"].click()
+        wait_js(
+            driver,
+            f"return document.querySelector('{row}')?.innerText.includes('Opted out of SMS, Email')",
+            what="the email opt-out to show",
+        )
+        shown = api(server, "GET", f"/api/contacts/{ana['id']}")
+        assert shown["opt_outs"]["sms"]["why"] == "stop" and shown["opt_outs"]["email"]["why"] == "by_hand"
+        assert js_errors(driver) == []
