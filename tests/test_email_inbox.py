@@ -43,6 +43,13 @@ def http(live_server) -> requests.Session:
     return session
 
 
+@pytest.fixture
+def polled(live_server) -> None:
+    """The inbox read only by the poll (here: the trigger route), so a test can count what one read found; IMAP
+    IDLE, which would read the same mails a moment earlier, has its own test."""
+    live_server.app.extensions["bulkmsg"].parts["inbox_watcher"].stop()
+
+
 def reply(to_message_id: str | None, sender: str, text: str, subject: str = "Re: Your order") -> bytes:
     refs = f"In-Reply-To: {to_message_id}\r\nReferences: {to_message_id}\r\n" if to_message_id else ""
     return (
@@ -108,7 +115,9 @@ def test_it_checks_the_inbox_when_the_smtp_channel_is_saved(live_server, http, s
     assert [d["field"] for d in moved.json()["details"]] == ["imap_password"]
 
 
-def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail_once(live_server, http, smtp, imap):
+def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail_once(
+    live_server, http, smtp, imap, polled
+):
     base = live_server.url
     assert configure(http, base, smtp, imap).status_code == 200
     ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
@@ -149,7 +158,7 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
     assert sorted(c["unread"] for c in listed["items"]) == [1, 1]
 
 
-def test_it_settles_a_bounced_email_as_undelivered_and_suppresses_a_hard_bounce(live_server, http, smtp, imap):
+def test_it_settles_a_bounced_email_as_undelivered_and_suppresses_a_hard_bounce(live_server, http, smtp, imap, polled):
     base = live_server.url
     assert configure(http, base, smtp, imap).status_code == 200
     ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
@@ -201,7 +210,7 @@ def test_it_suppresses_an_address_the_mail_server_refuses_as_unknown_while_sendi
 
 
 def test_it_reads_the_text_of_a_huge_mail_without_loading_its_attachment_and_skips_mail_systems(
-    live_server, http, smtp, imap
+    live_server, http, smtp, imap, polled
 ):
     base = live_server.url
     assert configure(http, base, smtp, imap).status_code == 200
@@ -224,3 +233,21 @@ def test_it_reads_the_text_of_a_huge_mail_without_loading_its_attachment_and_ski
     [carla] = http.get(f"{base}/api/contacts", timeout=5).json()["items"]
     [message] = http.get(f"{base}/api/conversations/contact-{carla['id']}/messages", timeout=5).json()["items"]
     assert (carla["email"], message["body"]) == ("carla@example.com", "Here are the photos of the damage.")
+
+
+def test_it_brings_a_reply_in_within_seconds_through_imap_idle(live_server, http, smtp, imap):
+    base = live_server.url
+    services = live_server.app.extensions["bulkmsg"]
+    assert configure(http, base, smtp, imap).status_code == 200
+    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
+    wait_for(lambda: services.parts["inbox_watcher"].watching(1), timeout=15, what="the inbox to be in IDLE")
+
+    socket = EventSocket(base, live_server.token, after=None)
+    try:
+        imap.deliver(reply(None, ANA, "Is my order on its way?", subject="Order"))
+        # no trigger and well before the 30-second poll: IDLE announced it
+        created = socket.until(lambda e: e["type"] == "message.created", timeout=10)
+    finally:
+        socket.close()
+    assert created["data"]["conversation_id"] == f"contact-{ana['id']}"
+    assert created["data"]["message"]["body"] == "Is my order on its way?"

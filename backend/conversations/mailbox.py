@@ -1,4 +1,5 @@
-"""The inbox job: reads the SMTP channel's IMAP inbox every 30 s (DESIGN section 9, issue 15 item 4).
+"""The inbox job: reads the SMTP channel's IMAP inbox every 30 s, and at once when IMAP IDLE announces new mail
+(backend/conversations/inbox_idle.py) (DESIGN section 9, issue 15 item 4).
 
 `InboxReader.run_once(account_id=None)` reads, for each account whose SMTP channel has an inbox, the mails with a
 UID above the account's cursor (`inbox_cursors`, per UIDVALIDITY), in batches; each batch is applied and the
@@ -28,6 +29,7 @@ from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
 from backend.communications import record_communication
 from backend.contacts.provider_opt_outs import suppress_address
 from backend.conversations.inbound import Inbound, record_inbound
+from backend.conversations.inbox_idle import InboxWatcher
 from backend.conversations.mail_parse import Bounce, Reply, our_message_ref, read_mail
 from backend.jobs.delivery_events import record_updated_events
 from backend.jobs.schedule import Job
@@ -53,6 +55,11 @@ def install(app: Flask, services: Any) -> None:
     reader = InboxReader(services)
     services.parts["inbox"] = reader
     services.parts.setdefault("jobs", []).append(Job("inbox", reader.run_once, POLL_S))
+    # IMAP IDLE brings a reply in within seconds; the poll above is the safety net (inbox_idle.py).
+    watcher = InboxWatcher(services, reader)
+    services.parts["inbox_watcher"] = watcher
+    services.parts.setdefault("on_start", []).append(watcher.start)
+    services.parts.setdefault("on_stop", []).append(watcher.stop)
     app.register_blueprint(bp)
 
 
