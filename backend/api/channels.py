@@ -22,6 +22,7 @@ from backend.channels.manager import ChannelManager
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import ApiError, bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
+from backend.store import states
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def configure_channel(name: str) -> Any:
 
 def _verify(
     cls: type[Channel], settings: dict[str, Any], secrets: dict[str, str], manager: ChannelManager, account: int
-) -> tuple[str, str]:
+) -> tuple[str, states.ChannelState]:
     """Check the new settings against the provider with a throwaway instance; 400 with the reason if it fails.
 
     Returns the detail to show and the state to store (`Channel.configured_state`).

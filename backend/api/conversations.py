@@ -20,13 +20,14 @@ from backend.api.core import int_arg
 from backend.api.outgoing import Outgoing, check_conversation_id, check_outgoing
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.store import states
 from backend.store.models import Account, Contact, Message, utcnow
 from backend.views import message_view
 
 bp = Blueprint("conversations", __name__)
 
 CONVERSATION = "conversation"
-STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "cancelled")
+STATUSES = states.MESSAGE_STATUSES
 MAX_LIMIT = 500
 
 
@@ -70,7 +71,7 @@ def _queue(session: Any, services: Any, account: int, conversation_id: str, outg
         body=outgoing.body,
         sender_type=CONVERSATION,
         sender_id=conversation_id,
-        status="queued",
+        status=states.QUEUED,
         attempts=0,
         next_attempt_at=now,
         delivery_expired=False,

@@ -16,12 +16,13 @@ from sqlalchemy import update
 
 from backend.errors import conflict, not_found
 from backend.security.guards import account_id
+from backend.store import states
 from backend.store.models import Message, utcnow
 from backend.views import message_view
 
 bp = Blueprint("messages", __name__)
 
-REQUEUEABLE = ("uncertain", "failed")
+REQUEUEABLE = (states.UNCERTAIN, states.FAILED)
 
 
 def install(app: Flask, _services: Any) -> None:
@@ -57,7 +58,7 @@ def requeue_message(message_id: int) -> Any:
         changed = session.execute(
             update(Message)
             .where(Message.id == message.id, Message.status.in_(REQUEUEABLE))
-            .values(status="queued", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+            .values(status=states.QUEUED, attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
         if changed != 1:

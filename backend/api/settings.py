@@ -26,12 +26,12 @@ from flask import Blueprint, Flask, current_app, jsonify
 
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.security.masking import MASK
 from backend.store.models import Account
 
 bp = Blueprint("settings", __name__)
 
 FIELDS = frozenset({"public_url", "default_country", "sendgrid_public_key", "webhook_secret"})
-MASK = "****"  # noqa: S105 - a placeholder, not a password
 GENERATE = "generate"
 MAX_URL_LENGTH = 2000
 #: webhook paths shown with the public URL so the user can paste them into each provider's console.

@@ -21,6 +21,7 @@ from backend.campaigns.templates import CompiledTemplate, MissingPlaceholder, Te
 from backend.campaigns.templates import contact_context as context_of
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
+from backend.store import states
 from backend.store.models import Campaign, Contact, Message, utcnow
 
 PAGE = 2000
@@ -160,7 +161,7 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
             body=spec["body"],
             recipients=spec["recipients"],
             rate=spec["rate"],
-            status="draft",
+            status=states.DRAFT,
             scheduled_at=spec["scheduled_at"],
             total=0,
             created_at=now,
@@ -256,7 +257,7 @@ def _row(
         "body": body,
         "sender_type": "campaign",
         "sender_id": str(campaign_id),
-        "status": "queued",
+        "status": states.QUEUED,
         "attempts": 0,
         "next_attempt_at": now,
         "meta": {},

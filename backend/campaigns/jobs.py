@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from backend.campaigns import actions, lifecycle
 from backend.errors import ApiError
+from backend.store import states
 from backend.store.models import Campaign, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def resume_due(services: Any) -> int:
     with services.db.read() as session:
         due = session.execute(
             select(Campaign.id, Campaign.account_id, Campaign.channel).where(
-                Campaign.status == "paused", Campaign.resume_at <= utcnow()
+                Campaign.status == states.PAUSED, Campaign.resume_at <= utcnow()
             )
         ).all()
     resumed = 0
@@ -42,14 +43,14 @@ def resume_due(services: Any) -> int:
         except ApiError as exc:
             with services.db.write() as session:
                 campaign = actions.load(session, account_id, campaign_id)
-                if campaign.status == "paused" and campaign.resume_at is not None:
+                if campaign.status == states.PAUSED and campaign.resume_at is not None:
                     campaign.resume_at, campaign.status_reason = None, exc.message
                     session.flush()
                     lifecycle.record_status(
                         services, session, campaign, f"Campaign paused: {exc.message}", level="warning"
                     )
             continue
-        if actions.begin(services, account_id, campaign_id, ("paused",)):
+        if actions.begin(services, account_id, campaign_id, (states.PAUSED,)):
             resumed += 1
     return resumed
 
@@ -58,7 +59,7 @@ def start_due(services: Any) -> int:
     with services.db.read() as session:
         due = session.execute(
             select(Campaign.id, Campaign.account_id).where(
-                Campaign.status == "scheduled", Campaign.scheduled_at <= utcnow()
+                Campaign.status == states.SCHEDULED, Campaign.scheduled_at <= utcnow()
             )
         ).all()
     started = 0
@@ -71,14 +72,15 @@ def start_due(services: Any) -> int:
             with services.db.write() as session:
                 lifecycle.pause(services, session, actions.load(session, account_id, campaign_id), exc.message)
             continue
-        if actions.begin(services, account_id, campaign_id, ("scheduled",)):
+        if actions.begin(services, account_id, campaign_id, (states.SCHEDULED,)):
             started += 1
     return started
 
 
 def complete_finished(services: Any) -> int:
     with services.db.read() as session:
-        running = session.execute(select(Campaign.id, Campaign.account_id).where(Campaign.status == "running")).all()
+        running_now = select(Campaign.id, Campaign.account_id).where(Campaign.status == states.RUNNING)
+        running = session.execute(running_now).all()
         candidates = [(cid, aid) for cid, aid in running if not lifecycle.has_unfinished(session, cid, aid)]
     completed = 0
     for campaign_id, _account_id in candidates:
@@ -92,5 +94,5 @@ def complete_finished(services: Any) -> int:
 def pause_all_running(services: Any, reason: str) -> None:
     """On a clean stop of the desktop app: running campaigns pause with a reason instead of hanging."""
     with services.db.write() as session:
-        for campaign in session.scalars(select(Campaign).where(Campaign.status == "running")).all():
+        for campaign in session.scalars(select(Campaign).where(Campaign.status == states.RUNNING)).all():
             lifecycle.pause(services, session, campaign, reason, level="info")

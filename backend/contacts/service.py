@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from backend.campaigns import lifecycle
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.errors import ApiError, bad_request, not_found
+from backend.store import states
 from backend.store.models import Account, Campaign, Contact, Message, utcnow
 from backend.views import iso
 
@@ -95,9 +96,9 @@ def opt_out(services: Any, session: Session, contact: Contact) -> int:
                 Message.account_id == contact.account_id,
                 Message.contact_id == contact.id,
                 Message.campaign_id.is_not(None),
-                Message.status == "queued",
+                Message.status == states.QUEUED,
             )
-            .values(status="cancelled", last_error="the contact opted out", updated_at=utcnow())
+            .values(status=states.CANCELLED, last_error="the contact opted out", updated_at=utcnow())
             .returning(Message.campaign_id)
             .execution_options(synchronize_session=False)
         )

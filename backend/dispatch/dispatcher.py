@@ -36,6 +36,7 @@ from backend.dispatch.claims import ClaimedMessage, claim_next, release
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
 from backend.dispatch.outcomes import Outcome, outcome_of, record_results
+from backend.store import states
 from backend.store.models import utcnow
 from backend.store.process import worker_id
 
@@ -210,7 +211,7 @@ class Dispatcher:
         """Whether to commit (and claim again) before the next send."""
         if not held or time.monotonic() - since >= FLUSH_INTERVAL_S:
             return True
-        if done and done[-1][1].status != "sent":
+        if done and done[-1][1].status != states.SENT:
             return True
         if self._stopped_campaigns:
             stopped = self._stopped_campaigns
@@ -280,5 +281,5 @@ class Dispatcher:
         except Exception as exc:
             # A bug or an unexpected library error after the request may have left: never re-send blindly.
             log.exception("channel %s raised while sending message %s", self.channel_name, message.id)
-            return Outcome("uncertain", error=f"unexpected error: {type(exc).__name__}")
-        return Outcome("sent", provider_message_id=provider_id)
+            return Outcome(states.UNCERTAIN, error=f"unexpected error: {type(exc).__name__}")
+        return Outcome(states.SENT, provider_message_id=provider_id)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.hooks import DispatchHooks, NoHooks
+from backend.store import states
 from backend.store.models import ChannelConfig
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class DispatcherPool:
             configured = {
                 (row.account_id, row.channel)
                 for row in session.scalars(select(ChannelConfig))
-                if row.settings and row.state not in ("not_configured",)
+                if row.settings and row.state != states.NOT_CONFIGURED
             }
         with self._lock:
             for key in configured:

@@ -31,13 +31,14 @@ from backend.dispatch.claims import (
 from backend.dispatch.hooks import DispatchHooks, NoHooks
 from backend.dispatch.journal import JournalContents, journal_dir, journals, read_journal
 from backend.dispatch.outcomes import Outcome, record_results
+from backend.store import states
 from backend.store.models import utcnow
 from backend.store.process import owner_is_dead
 
 log = logging.getLogger(__name__)
 
 LOST_SEND = "the app stopped while sending; the provider may or may not have it"
-LOST = Outcome("uncertain", error=LOST_SEND, interrupted=True)
+LOST = Outcome(states.UNCERTAIN, error=LOST_SEND, interrupted=True)
 #: messages looked at per run of the lease sweep.
 SWEEP_LIMIT = 1000
 

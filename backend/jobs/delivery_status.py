@@ -44,7 +44,7 @@ from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
 from backend.jobs.delivery_events import record_updated_events
 from backend.jobs.delivery_poll import channel_can_be_polled, poll_providers
-from backend.jobs.delivery_store import ClaimedMessage
+from backend.jobs.delivery_store import DeliveryClaim
 from backend.jobs.delivery_writes import Reschedule
 from backend.jobs.schedule import Job
 from backend.store.models import utcnow
@@ -226,7 +226,7 @@ class DeliveryStatusJob:
             futures = [pool.submit(sweep) for _ in range(PG_LANES)]
             return [future.result() for future in futures]
 
-    def _sweep(self, batch: list[ClaimedMessage], due_by: datetime, account_id: int | None) -> dict[str, int]:
+    def _sweep(self, batch: list[DeliveryClaim], due_by: datetime, account_id: int | None) -> dict[str, int]:
         """Check and settle `batch`, then claim and settle more until nothing due by `due_by` is left."""
         stats: dict[str, int] = {}
         while True:
@@ -257,7 +257,7 @@ class DeliveryStatusJob:
             self.cursor.observe(mono, top)
         return made_due, due or made_due > 0
 
-    def claim(self, *, due_by: datetime, account_id: int | None = None) -> list[ClaimedMessage]:
+    def claim(self, *, due_by: datetime, account_id: int | None = None) -> list[DeliveryClaim]:
         """Lease the next batch of messages due by `due_by` (committed before any other work)."""
         now = self.clock()
         with self.db.read() as session:
@@ -274,7 +274,7 @@ class DeliveryStatusJob:
                 account_id=account_id,
             )
 
-    def _poll(self, batch: list[ClaimedMessage]) -> int:
+    def _poll(self, batch: list[DeliveryClaim]) -> int:
         """Step 4 for the batch's messages on channels that can be asked; returns how many were asked."""
         candidates = [m for m in batch if m.provider_message_id and channel_can_be_polled(m.channel)]
         if not candidates:
@@ -289,7 +289,7 @@ class DeliveryStatusJob:
                     record_communication(session, message.account_id, message.id, report)
         return asked
 
-    def settle(self, batch: list[ClaimedMessage]) -> dict[str, int]:
+    def settle(self, batch: list[DeliveryClaim]) -> dict[str, int]:
         """Match, decide and write a claimed batch, with its events, in one transaction; end its leases.
 
         Rows whose lease is no longer ours (it expired and another worker took them) are left alone.
@@ -327,7 +327,7 @@ class DeliveryStatusJob:
         return released
 
 
-def next_check(message: ClaimedMessage, now: datetime) -> Reschedule:
+def next_check(message: DeliveryClaim, now: datetime) -> Reschedule:
     """A check that found no final status (before the last one): count it and wait 1 s x 2^(attempts - 1)."""
     attempts = message.delivery_check_attempts + 1
     return Reschedule(message.id, attempts, now + timedelta(seconds=next_check_delay_s(attempts)))
