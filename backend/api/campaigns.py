@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
 from sqlalchemy import func, select
 
 from backend.api.core import int_arg
@@ -16,6 +16,7 @@ from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.services import Services, current_services
 from backend.store import states
 from backend.store.models import Campaign, Contact, Message
 from backend.views import message_view
@@ -25,13 +26,13 @@ STATUSES = states.CAMPAIGN_STATUSES
 MESSAGE_STATUSES = states.MESSAGE_STATUSES
 
 
-def install(app: Flask, services: Any) -> None:
+def install(app: Flask, services: Services) -> None:
     install_campaigns(app, services)
     app.register_blueprint(bp)
 
 
-def services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def services() -> Services:
+    return current_services()
 
 
 def _view(campaign_id: int) -> dict[str, Any]:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, jsonify
 
 from backend.channels.base import Channel, SendError, SettingsError
 from backend.channels.manager import ChannelManager
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import ApiError, bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
+from backend.services import Services, current_services
 from backend.store import states
 
 log = logging.getLogger(__name__)
@@ -29,16 +30,16 @@ log = logging.getLogger(__name__)
 bp = Blueprint("channels", __name__)
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def _services() -> Services:
+    return current_services()
 
 
 def _manager() -> ChannelManager:
-    manager: ChannelManager = _services().parts["channels"]
+    manager: ChannelManager = _services().channels
     return manager
 
 
@@ -69,7 +70,7 @@ def configure_channel(name: str) -> Any:
         raise bad_request(exc.message, exc.details) from None
     detail, state = _verify(cls, settings, secrets, manager, account)
     manager.configure(account, name, settings, secrets, state, detail)
-    _services().parts["dispatchers"].sync()
+    _services().dispatchers.sync()
     log.info("channel %s configured for account %s", name, account)
     return jsonify(manager.view(account, name))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
@@ -22,6 +22,9 @@ from backend.channels.manager import NotConfigured
 from backend.errors import ApiError, conflict, not_found
 from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +36,10 @@ def load(session: Any, account_id: int, campaign_id: int) -> Campaign:
     return campaign
 
 
-def verify_channel(services: Any, account_id: int, channel: str) -> None:
+def verify_channel(services: Services, account_id: int, channel: str) -> None:
     """Raises 409 when the campaign's channel is not set up or does not answer."""
     try:
-        instance = services.parts["channels"].instance(account_id, channel)
+        instance = services.channels.instance(account_id, channel)
         instance.verify()
     except NotConfigured:
         raise ApiError(409, "channel_not_configured", f"Set up the {channel} channel before starting.") from None
@@ -48,7 +51,7 @@ def sending_text(remaining: int) -> str:
     return f"Sending messages to {remaining} contacts..."
 
 
-def start(services: Any, account_id: int, campaign_id: int, scheduled_at: datetime | None = None) -> None:
+def start(services: Services, account_id: int, campaign_id: int, scheduled_at: datetime | None = None) -> None:
     """draft|scheduled -> running (or -> scheduled when `scheduled_at`/the campaign's time is in the future)."""
     with services.db.read() as session:
         campaign = load(session, account_id, campaign_id)
@@ -70,7 +73,7 @@ def start(services: Any, account_id: int, campaign_id: int, scheduled_at: dateti
         raise conflict("This campaign changed meanwhile; reload it.")
 
 
-def begin(services: Any, account_id: int, campaign_id: int, from_states: tuple[str, ...]) -> bool:
+def begin(services: Services, account_id: int, campaign_id: int, from_states: tuple[str, ...]) -> bool:
     """Move to `running` (fenced on `from_states`), say `Sending messages to N contacts...`, wake the sender."""
     with services.db.write() as session:
         changed = session.execute(
@@ -92,20 +95,20 @@ def begin(services: Any, account_id: int, campaign_id: int, from_states: tuple[s
         lifecycle.record_status(services, session, campaign, sending_text(remaining))
         lifecycle.complete_if_done(services, session, campaign)
         channel = campaign.channel
-    services.parts["dispatchers"].wake(account_id, channel)
+    services.dispatchers.wake(account_id, channel)
     return True
 
 
-def pause(services: Any, account_id: int, campaign_id: int, reason: str = "paused by you") -> None:
+def pause(services: Services, account_id: int, campaign_id: int, reason: str = "paused by you") -> None:
     with services.db.write() as session:
         campaign = load(session, account_id, campaign_id)
         if not lifecycle.pause(services, session, campaign, reason, level="info"):
             raise conflict(f"This campaign is {campaign.status}; only a running or scheduled one can pause.")
         channel = campaign.channel
-    services.parts["dispatchers"].campaign_stopped(account_id, channel, campaign_id)
+    services.dispatchers.campaign_stopped(account_id, channel, campaign_id)
 
 
-def resume(services: Any, account_id: int, campaign_id: int) -> None:
+def resume(services: Services, account_id: int, campaign_id: int) -> None:
     with services.db.read() as session:
         campaign = load(session, account_id, campaign_id)
         if campaign.status != states.PAUSED:
@@ -116,7 +119,7 @@ def resume(services: Any, account_id: int, campaign_id: int) -> None:
         raise conflict("This campaign changed meanwhile; reload it.")
 
 
-def cancel(services: Any, account_id: int, campaign_id: int) -> None:
+def cancel(services: Services, account_id: int, campaign_id: int) -> None:
     """Any unfinished campaign -> `cancelled`; its queued messages are cancelled (never sent)."""
     with services.db.write() as session:
         campaign = load(session, account_id, campaign_id)
@@ -135,10 +138,10 @@ def cancel(services: Any, account_id: int, campaign_id: int) -> None:
         text = f"Campaign cancelled. Sent: {live['sent']}, Failed: {live['failed']}"
         lifecycle.record_status(services, session, campaign, text, level="warning")
         channel = campaign.channel
-    services.parts["dispatchers"].campaign_stopped(account_id, channel, campaign_id)
+    services.dispatchers.campaign_stopped(account_id, channel, campaign_id)
 
 
-def requeue(services: Any, account_id: int, campaign_id: int, status: str) -> int:
+def requeue(services: Services, account_id: int, campaign_id: int, status: str) -> int:
     """Put the campaign's `failed` (retry-failed) or `uncertain` (requeue-uncertain) messages back in the queue.
 
     A completed campaign runs again; a paused one stays paused with its messages queued. Returns how many.
@@ -164,5 +167,5 @@ def requeue(services: Any, account_id: int, campaign_id: int, status: str) -> in
             lifecycle.record_status(services, session, campaign, f"{moved} {what} messages queued again")
         channel = campaign.channel
     if moved:
-        services.parts["dispatchers"].wake(account_id, channel)
+        services.dispatchers.wake(account_id, channel)
     return int(moved)

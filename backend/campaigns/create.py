@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +23,9 @@ from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
 from backend.store import states
 from backend.store.models import Campaign, Contact, Message, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 PAGE = 2000
 #: recipients named in a refusal (the message says how many there are in all).
@@ -144,7 +147,7 @@ def address_of(contact: Contact, kind: str) -> str | None:
     return contact.email if kind == "email" else contact.phone
 
 
-def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def create_campaign(services: Services, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Create a draft campaign with its queued messages; returns (campaign id, {"skipped": n, ...})."""
     spec = check_request(payload)
     body_t, subject_t = compile_parts(spec["body"], spec["subject"])

@@ -1,6 +1,6 @@
 """The dispatcher hooks for campaigns: pacing, outcome counters, self-pausing, completion.
 
-Installed as `services.parts["hooks"]` (backend.campaigns.install). Conversation messages (campaign_id NULL)
+Installed as `services.hooks` (backend.campaigns.install). Conversation messages (campaign_id NULL)
 pass through untouched: no pacing, position 1 of 1.
 
 Per campaign and batch of results, `after_outcomes` runs in the dispatcher's write transaction: a single
@@ -19,7 +19,7 @@ import hmac
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,9 @@ from backend.dispatch.outcomes import Outcome
 from backend.dispatch.prepared import Prepared
 from backend.store import states
 from backend.store.models import Account, Campaign, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ _SETTLE = "bulkmsg_campaign_settle"
 
 
 class CampaignHooks:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.pacer = Pacer(services.db.read)
         self._lock = threading.Lock()
@@ -130,7 +133,7 @@ class CampaignHooks:
         if cached is not None and now - cached[1] < SETTINGS_TTL_S:
             return cached[0]
         try:
-            instance = self.services.parts["channels"].instance(account_id, channel)
+            instance = self.services.channels.instance(account_id, channel)
             rate = instance.rate() if hasattr(instance, "rate") else type(instance).rate_defaults
         except Exception:  # not configured (yet): the class defaults apply
             rate = channel_class(channel).rate_defaults

@@ -7,7 +7,7 @@ together, or the last messages were cancelled)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -16,18 +16,21 @@ from backend.errors import ApiError
 from backend.store import states
 from backend.store.models import Campaign, utcnow
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 2.0
 
 
-def run_campaign_job(services: Any) -> None:
+def run_campaign_job(services: Services) -> None:
     start_due(services)
     resume_due(services)
     complete_finished(services)
 
 
-def resume_due(services: Any) -> int:
+def resume_due(services: Services) -> int:
     """`paused` campaigns whose `resume_at` has come: verified and running again (fenced on `paused`, so two
     processes resume one campaign once). A channel that still fails verification keeps it paused, saying why."""
     with services.db.read() as session:
@@ -55,7 +58,7 @@ def resume_due(services: Any) -> int:
     return resumed
 
 
-def start_due(services: Any) -> int:
+def start_due(services: Services) -> int:
     with services.db.read() as session:
         due = session.execute(
             select(Campaign.id, Campaign.account_id).where(
@@ -77,7 +80,7 @@ def start_due(services: Any) -> int:
     return started
 
 
-def complete_finished(services: Any) -> int:
+def complete_finished(services: Services) -> int:
     with services.db.read() as session:
         running_now = select(Campaign.id, Campaign.account_id).where(Campaign.status == states.RUNNING)
         running = session.execute(running_now).all()
@@ -91,7 +94,7 @@ def complete_finished(services: Any) -> int:
     return completed
 
 
-def pause_all_running(services: Any, reason: str) -> None:
+def pause_all_running(services: Services, reason: str) -> None:
     """On a clean stop of the desktop app: running campaigns pause with a reason instead of hanging."""
     with services.db.write() as session:
         for campaign in session.scalars(select(Campaign).where(Campaign.status == states.RUNNING)).all():

@@ -9,13 +9,16 @@ something outside the dispatcher moved many rows (resume after a crash, retry, c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 COUNT_KEYS = ("total", *states.UNFINISHED_STATUSES, *states.DONE_STATUSES, "delivered", "undelivered")
 #: errors in a row after which a campaign pauses itself, unless its rate sets `max_consecutive_errors`.
@@ -52,7 +55,7 @@ def counts(session: Session, campaign: Campaign) -> dict[str, int]:
 
 
 def record_status(
-    services: Any, session: Session, campaign: Campaign, text: str, *, level: str = "info"
+    services: Services, session: Session, campaign: Campaign, text: str, *, level: str = "info"
 ) -> dict[str, int]:
     """Write a `campaign.status` event with the campaign's status, reason and live counts."""
     live = counts(session, campaign)
@@ -73,7 +76,7 @@ def has_unfinished(session: Session, campaign_id: int, account_id: int) -> bool:
     return bool(session.scalar(select(exists().where(unfinished))))
 
 
-def complete_if_done(services: Any, session: Session, campaign: Campaign) -> bool:
+def complete_if_done(services: Services, session: Session, campaign: Campaign) -> bool:
     """`running` -> `completed` when nothing is queued or sending; emits the original completion text."""
     if campaign.status != states.RUNNING or has_unfinished(session, campaign.id, campaign.account_id):
         return False
@@ -94,7 +97,7 @@ def complete_if_done(services: Any, session: Session, campaign: Campaign) -> boo
 
 
 def pause(
-    services: Any,
+    services: Services,
     session: Session,
     campaign: Campaign,
     reason: str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -19,6 +19,9 @@ from backend.store import states
 from backend.store.leases import DatabaseLease
 from backend.store.models import Account, ChannelConfig, Lease, utcnow
 from backend.store.process import owner_is_dead, worker_id
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class NotConfigured(LookupError):
 
 
 class ChannelManager:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self._instances: dict[tuple[int, str], Channel] = {}
         self._lock = threading.RLock()

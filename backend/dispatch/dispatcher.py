@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,9 @@ from backend.dispatch.outcomes import Outcome, outcome_of, record_results
 from backend.store import states
 from backend.store.models import utcnow
 from backend.store.process import worker_id
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def batch_size(limit: int, send_s: float | None) -> int:
 class Dispatcher:
     def __init__(
         self,
-        services: Any,
+        services: Services,
         account_id: int,
         channel_name: str,
         hooks: DispatchHooks | None = None,
@@ -131,7 +134,7 @@ class Dispatcher:
         return self._write_session
 
     def _channel(self) -> Channel:
-        return self.services.parts["channels"].instance(self.account_id, self.channel_name)
+        return self.services.channels.instance(self.account_id, self.channel_name)
 
     def _run(self) -> None:
         channel_cls = channel_class(self.channel_name)

@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,9 @@ from backend.channels.base import SendError
 from backend.dispatch.claims import MESSAGES, ClaimedMessage, finish_many
 from backend.store import states
 from backend.store.models import utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +156,7 @@ class ResultHooks(Protocol):
 
 
 def record_results(
-    services: Any,
+    services: Services,
     session: Session,
     owner: str,
     hooks: ResultHooks,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from flask_sock import Sock
@@ -21,6 +21,9 @@ from sqlalchemy import select
 from backend.events.hub import CLOSING, RESYNC, envelope
 from backend.security.tokens import Principal, TokenError
 from backend.store.models import Event
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def init_ws(app: Flask) -> None:
 
 @sock.route("/ws")
 def events_socket(ws: Any) -> None:
-    services = current_app.extensions["bulkmsg"]
+    services: Services = current_app.extensions["bulkmsg"]
     hello = _read_hello(ws, services)
     if hello is None:
         return
@@ -70,7 +73,7 @@ def events_socket(ws: Any) -> None:
         hub.unsubscribe(sub)
 
 
-def _read_hello(ws: Any, services: Any) -> tuple[Principal, int | None] | None:
+def _read_hello(ws: Any, services: Services) -> tuple[Principal, int | None] | None:
     try:
         raw = ws.receive(timeout=HELLO_TIMEOUT_S)
     except ConnectionClosed:

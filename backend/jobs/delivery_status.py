@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -50,6 +50,9 @@ from backend.jobs.schedule import Job
 from backend.store.models import utcnow
 from backend.store.process import owner_is_dead, worker_id
 from backend.views import MAX_DELIVERY_CHECKS
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ class CommunicationCursor:
 class DeliveryStatusJob:
     def __init__(
         self,
-        services: Any,
+        services: Services,
         *,
         clock: Callable[[], datetime] = utcnow,
         batch_size: int = BATCH_SIZE,
@@ -282,7 +285,7 @@ class DeliveryStatusJob:
         with self.db.read() as session:
             reported = store.reported(session, [m.id for m in candidates])
         waiting = [m for m in candidates if not reported.get(m.id, False)]
-        reports, asked = poll_providers(self.services.parts["channels"], waiting, heard_from=set(reported))
+        reports, asked = poll_providers(self.services.channels, waiting, heard_from=set(reported))
         if reports:
             with self.db.write() as session:
                 for message, report in reports:
@@ -333,15 +336,15 @@ def next_check(message: DeliveryClaim, now: datetime) -> Reschedule:
     return Reschedule(message.id, attempts, now + timedelta(seconds=next_check_delay_s(attempts)))
 
 
-def install(app: Flask, services: Any) -> None:
-    """Create the job (`services.parts["delivery_job"]`, used by the trigger routes and webhooks) and, unless
+def install(app: Flask, services: Services) -> None:
+    """Create the job (`services.delivery_job`, used by the trigger routes and webhooks) and, unless
     BULKMSG_DELIVERY_JOB=false, schedule it every `delivery_interval_s` and run its nudge worker."""
     job = DeliveryStatusJob(services)
-    services.parts["delivery_job"] = job
+    services.delivery_job = job
     config = services.config
     if not config.delivery_job:
         log.info("the delivery-status job is off in this process (BULKMSG_DELIVERY_JOB=false)")
         return
-    services.parts.setdefault("jobs", []).append(Job("delivery-status", job.run_once, config.delivery_interval_s))
-    services.parts.setdefault("on_start", []).append(job.start)
-    services.parts.setdefault("on_stop", []).append(lambda _pause_campaigns: job.stop())
+    services.jobs.append(Job("delivery-status", job.run_once, config.delivery_interval_s))
+    services.on_start.append(job.start)
+    services.on_stop.append(lambda _pause_campaigns: job.stop())
