@@ -22,6 +22,7 @@ from backend.dispatch.pool import DispatcherPool
 from backend.events.hub import EventHub
 from backend.jobs.delivery_status import DeliveryStatusJob
 from backend.jobs.schedule import Job
+from backend.security.files import secure_data_dir
 from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
 from backend.store.db import Database
@@ -56,6 +57,7 @@ class Services:
 
     @classmethod
     def build(cls, config: Config) -> Services:
+        secure_data_dir(config.data_dir)
         keys = AppKeys.load_or_create(config.data_dir)
         db = Database(config.database_url)
         services = cls(
