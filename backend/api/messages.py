@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from backend.errors import conflict, not_found
 from backend.security.guards import account_id
@@ -34,7 +35,7 @@ def _services() -> Services:
     return current_services()
 
 
-def _own_message(session: Any, message_id: int) -> Message:
+def _own_message(session: Session, message_id: int) -> Message:
     message = session.get(Message, message_id)
     if message is None or message.account_id != account_id():
         raise not_found("The message")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.channels.base import SendError
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def load(session: Any, account_id: int, campaign_id: int) -> Campaign:
+def load(session: Session, account_id: int, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id, populate_existing=True)
     if campaign is None or campaign.account_id != account_id:
         raise not_found("This campaign")

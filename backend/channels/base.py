@@ -218,7 +218,7 @@ class Channel:
         """Release connections and processes. Safe to call more than once."""
 
 
-def mask_settings(settings: dict[str, Any], secrets: dict[str, str], secret_keys: frozenset[str]) -> dict:
+def mask_settings(settings: dict[str, Any], secrets: dict[str, str], secret_keys: frozenset[str]) -> dict[str, Any]:
     """The settings as the API shows them: every secret that is set becomes `****`."""
     shown = dict(settings)
     for key in secret_keys:

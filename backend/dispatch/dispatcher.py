@@ -414,7 +414,7 @@ class Dispatcher:
                 # errors in a row are counted before more of it starts.
                 erring = {m.campaign_id for m in self._flying.values()} | {m.campaign_id for m, _ in self._done}
                 self._erring &= erring
-                exclude |= self._erring  # type: ignore[arg-type]
+                exclude |= self._erring
             outstanding = Counter(cid for cid in out if cid is not None)
             if outstanding:
                 # A pace that pauses after each message waits for that message's result before the next claim.

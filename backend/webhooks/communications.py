@@ -127,7 +127,7 @@ def _report(payload: dict[str, Any]) -> DeliveryReport:
         provider=texts["provider"],
         provider_event_id=texts["event_id"],
         status=texts["status"],
-        success=success,  # type: ignore[arg-type]
+        success=success,
         error_code=code,
         error_text=text,
         payload=payload,
