@@ -29,9 +29,10 @@ from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
 from jinja2.nodes import Concat, EvalContext
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 #: longest string (characters) a template may produce or build on the way.
 MAX_OUTPUT_CHARS = 1_000_000
@@ -137,7 +138,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
 
-    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(self, parts: Iterable[str]) -> str:
         pieces = parts if isinstance(parts, list) else list(parts)
         _charge(sum(len(p) for p in pieces))
         return "".join(pieces)

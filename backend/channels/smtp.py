@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -36,6 +37,7 @@ from typing import Any, ClassVar
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
+from backend.security.masking import MASK
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ class SmtpChannel(Channel):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Check host, port (1..65535, default by security), security, username, password, from_address,
         from_name, verify_tls, timeout_s. A password of `****` or none keeps the stored one."""
-        merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == "****")}}
+        merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == MASK)}}
         problems: list[dict[str, str]] = []
         known = {"host", "port", "security", "username", "password", "from_address", "from_name", "verify_tls"}
         known.add("connections")
@@ -332,7 +334,7 @@ class SmtpChannel(Channel):
             self._reset(conn)
             code, reply = data if data is not None else (554, b"no answer to DATA")
             raise _refusal(code, reply, "message")
-        body = smtplib._quote_periods(payload)  # type: ignore[attr-defined]
+        body = dot_stuff(payload)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         try:
@@ -427,3 +429,13 @@ def _quit_quietly(conn: smtplib.SMTP | None) -> None:
             conn.close()
         except OSError:
             pass
+
+
+#: a line of mail text that starts with a period (RFC 5321 section 4.5.2).
+_LEADING_PERIOD = re.compile(rb"^\.", re.MULTILINE)
+
+
+def dot_stuff(payload: bytes) -> bytes:
+    """The mail text as DATA sends it (RFC 5321 section 4.5.2, "transparency"): one more period before every
+    line that starts with one, so no line of the mail can end DATA early; the server removes it again."""
+    return _LEADING_PERIOD.sub(b"..", payload)

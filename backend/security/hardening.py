@@ -88,7 +88,7 @@ class StoreIdConverter(IntegerConverter):
 def install_hardening(app: Flask) -> None:
     """Call before any blueprint is registered (the id converter applies to routes added after it)."""
     app.json = BoundedJSONProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     app.url_map.converters["int"] = StoreIdConverter
 
     @app.after_request
