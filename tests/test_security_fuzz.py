@@ -164,3 +164,16 @@ def test_it_never_answers_500_nor_slowly_whatever_it_is_sent(
     assert elapsed < 1.0, (method, path, elapsed)
     if answer.status_code >= 400 and not path.startswith("/oauth/"):
         assert _is_json_error(answer), (method, path, answer.get_data(as_text=True)[:200])
+
+
+def test_it_refuses_ids_beyond_what_the_store_holds_in_json_bodies(client: Any, auth: dict[str, str]) -> None:
+    huge = 2**70
+    preview = client.post("/api/campaigns/preview", json={"body": "Hi", "contact_ids": [huge]}, headers=auth)
+    assert preview.status_code == 200 and preview.get_json()["items"] == []
+    campaign = client.post("/api/campaigns", json={"name": "x", "channel": "smtp", "subject": "s", "body": "b",
+                                                   "recipients": {"contact_ids": [huge]}}, headers=auth)  # fmt: skip
+    assert campaign.status_code == 400 and campaign.get_json()["details"][0]["field"] == "recipients"
+    message = client.post("/api/conversations/c1/messages", json={"source": "email", "to": "a@example.org",
+                                                                  "body": "x", "subject": "s", "contact_id": huge},
+                          headers=auth)  # fmt: skip
+    assert 400 <= message.status_code < 500 and _is_json_error(message)
