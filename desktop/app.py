@@ -199,7 +199,7 @@ def screenshot_then_close(window: Any, path: Path, report: dict[str, Any], start
         report["dashboard_s"] = round(time.monotonic() - started, 3)
         report["dashboard_at"] = time.time()  # wall clock: a caller can add the process start-up before main()
         report["title"] = window.title
-        report["page_title"] = window.evaluate_js("document.title")
+        report["page_title"] = window.run_js("document.title")
         report["screenshot"] = str(grab_window(window, path))
     except Exception as error:  # the run still shuts down cleanly; the report says what went wrong
         log.exception("desktop screenshot failed")
