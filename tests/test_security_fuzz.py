@@ -177,3 +177,29 @@ def test_it_refuses_ids_beyond_what_the_store_holds_in_json_bodies(client: Any, 
                                                                   "body": "x", "subject": "s", "contact_id": huge},
                           headers=auth)  # fmt: skip
     assert 400 <= message.status_code < 500 and _is_json_error(message)
+
+
+@pytest.mark.parametrize(
+    ("channel", "settings"),
+    [
+        ("smtp", {"host": "127.0.0.1", "port": "²", "security": "none", "from_address": "a@example.org"}),
+        ("smtp", {"host": "127.0.0.1", "port": "9" * 5000, "security": "none", "from_address": "a@example.org"}),
+        ("smtp", {"host": "127.0.0.1", "port": 25, "connections": "²", "security": "none",
+                  "from_address": "a@example.org"}),
+        ("sms", {"account_sid": "AC" + "0" * 32, "auth_token": "x", "from_number": "+15005550006",
+                 "concurrency": "²"}),
+    ],
+)  # fmt: skip
+def test_it_refuses_non_ascii_digits_in_channel_settings(
+    client: Any, auth: dict[str, str], channel: str, settings: dict[str, Any]
+) -> None:
+    answer = client.put(f"/api/channels/{channel}", json=settings, headers=auth)
+    assert answer.status_code == 400 and _is_json_error(answer)
+
+
+def test_it_refuses_a_sendgrid_timestamp_of_non_ascii_digits(client: Any) -> None:
+    headers = {"X-Twilio-Email-Event-Webhook-Signature": "MEUCIQ==", "X-Twilio-Email-Event-Webhook-Timestamp": "²"}
+    answer = client.post(
+        "/webhooks/sendgrid/events", data=b"[]", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert 400 <= answer.status_code < 500 and _is_json_error(answer)
