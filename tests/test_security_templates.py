@@ -117,5 +117,6 @@ def test_it_keeps_the_server_answering_while_a_looping_template_is_refused(live_
         writes.append((written.status_code, time.monotonic() - started))
     worker.join(30)
     assert outcome["status"] == 400 and outcome["seconds"] < 5.0
-    assert health_times and max(health_times) < 0.5, health_times
-    assert writes and all(status == 201 and seconds < 1.0 for status, seconds in writes), writes
+    # Generous margins for a machine shared by many test runs: before, health stalled for 160 s and writes for 30 s.
+    assert health_times and sorted(health_times)[len(health_times) // 2] < 0.25 and max(health_times) < 1.5
+    assert writes and all(status == 201 and seconds < 2.0 for status, seconds in writes), writes
