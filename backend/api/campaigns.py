@@ -16,6 +16,7 @@ from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.security.hardening import is_store_id
 from backend.services import Services, current_services
 from backend.store import states
 from backend.store.models import Campaign, Contact, Message
@@ -57,7 +58,7 @@ def preview() -> Any:
     ids = body.get("contact_ids")
     query = select(Contact).where(Contact.account_id == account_id()).order_by(Contact.id)
     if isinstance(ids, list) and ids:
-        query = query.where(Contact.id.in_([i for i in ids if isinstance(i, int)][:50]))
+        query = query.where(Contact.id.in_([i for i in ids if is_store_id(i)][:50]))
     else:
         query = query.limit(5)
     items = []

@@ -30,6 +30,7 @@ from backend.campaigns.templates import (
 from backend.campaigns.templates import contact_context as context_of
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
+from backend.security.hardening import is_store_id
 from backend.store import states
 from backend.store.models import Campaign, Contact, Message, utcnow
 
@@ -116,8 +117,7 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
     recipients = payload.get("recipients")
     ids = recipients.get("contact_ids") if isinstance(recipients, dict) else None
     if not isinstance(recipients, dict) or not (
-        recipients.get("all") is True
-        or (isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool) for i in ids))
+        recipients.get("all") is True or (isinstance(ids, list) and ids and all(is_store_id(i) for i in ids))
     ):
         problems.append({"field": "recipients", "reason": 'give {"contact_ids": [ids]} or {"all": true}'})
     if problems:

@@ -54,7 +54,7 @@ def unsubscribe_token(key: bytes, account_id: int, contact_id: int) -> str:
 
 def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in parts[:2]):
         return None
     account_id, contact_id = int(parts[0]), int(parts[1])
     if not hmac.compare_digest(unsubscribe_token(key, account_id, contact_id), token):

@@ -220,7 +220,12 @@ class SmsChannel(Channel):
                 f"must be a number of messages a minute above 0 (at most {MAX_PER_MINUTE:,}; default 60)",
             )
         concurrency = raw.get("concurrency", current.get("concurrency", DEFAULT_CONCURRENCY))
-        if isinstance(concurrency, str) and concurrency.strip().isdigit():
+        if (
+            isinstance(concurrency, str)
+            and concurrency.strip().isascii()
+            and concurrency.strip().isdigit()
+            and len(concurrency) < 10
+        ):
             concurrency = int(concurrency)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
             problem("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY} (default 4)")

@@ -94,7 +94,7 @@ class SmtpChannel(Channel):
         if security not in SECURITY:
             problems.append({"field": "security", "reason": "must be starttls, ssl or none"})
         port = merged.get("port") or DEFAULT_PORTS.get(security, 587)
-        if isinstance(port, str) and port.isdigit():
+        if isinstance(port, str) and port.isascii() and port.isdigit() and len(port) < 10:
             port = int(port)
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             problems.append({"field": "port", "reason": "must be a port number between 1 and 65535"})
@@ -118,7 +118,12 @@ class SmtpChannel(Channel):
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
             problems.append({"field": "timeout_s", "reason": "must be between 1 and 300 seconds"})
         connections = merged.get("connections", DEFAULT_CONNECTIONS)
-        if isinstance(connections, str) and connections.strip().isdigit():
+        if (
+            isinstance(connections, str)
+            and connections.strip().isascii()
+            and connections.strip().isdigit()
+            and len(connections) < 10
+        ):
             connections = int(connections)
         if isinstance(connections, bool) or not isinstance(connections, int) or not 1 <= connections <= MAX_CONNECTIONS:
             problems.append(
