@@ -150,7 +150,7 @@ def main() -> None:
             services = server.app.extensions["bulkmsg"]
             account_sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
             settings = {"account_sid": account_sid, "from_number": FROM_NUMBER, "api_base_url": "http://127.0.0.1:9"}
-            services.parts["channels"].configure(1, "sms", settings, {"auth_token": token}, "ready", "Ready")
+            services.channels.configure(1, "sms", settings, {"auth_token": token}, "ready", "Ready")
             ws = socket_for(server.url, server.token)
             inbound = measure_inbound(server.url, ws, account_sid, token, deadline)
             status = measure_status(server.url, ws, services, account_sid, token, deadline)

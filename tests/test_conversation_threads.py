@@ -22,7 +22,7 @@ def config(make_config, request):
 
 def configure_directly(services, channel: str, state: str = "ready", account: int = 1) -> None:
     """Settings stored without verifying them (each channel's own tests verify against its server)."""
-    services.parts["channels"].configure(account, channel, {"configured": True}, {}, state, "Ready")
+    services.channels.configure(account, channel, {"configured": True}, {}, state, "Ready")
 
 
 def receive(services, channel: str, sender: str, body: str, sid: str, **extra) -> None:

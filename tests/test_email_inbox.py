@@ -47,7 +47,7 @@ def http(live_server) -> requests.Session:
 def polled(live_server) -> None:
     """The inbox read only by the poll (here: the trigger route), so a test can count what one read found; IMAP
     IDLE, which would read the same mails a moment earlier, has its own test."""
-    live_server.app.extensions["bulkmsg"].parts["inbox_watcher"].stop()
+    live_server.app.extensions["bulkmsg"].inbox_watcher.stop()
 
 
 def reply(to_message_id: str | None, sender: str, text: str, subject: str = "Re: Your order") -> bytes:
@@ -240,7 +240,7 @@ def test_it_brings_a_reply_in_within_seconds_through_imap_idle(live_server, http
     services = live_server.app.extensions["bulkmsg"]
     assert configure(http, base, smtp, imap).status_code == 200
     ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
-    wait_for(lambda: services.parts["inbox_watcher"].watching(1), timeout=15, what="the inbox to be in IDLE")
+    wait_for(lambda: services.inbox_watcher.watching(1), timeout=15, what="the inbox to be in IDLE")
 
     socket = EventSocket(base, live_server.token, after=None)
     try:

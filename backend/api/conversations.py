@@ -23,32 +23,35 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 
 from backend.api.core import int_arg
 from backend.api.outgoing import Outgoing, check_conversation_id, check_outgoing
 from backend.contacts.service import contact_view
 from backend.conversations import threads
+from backend.conversations.inbound import RECEIVED
 from backend.conversations.reply import reply_route
 from backend.errors import bad_request, conflict, json_body
 from backend.security.guards import account_id
+from backend.services import Services, current_services
+from backend.store import states
 from backend.store.models import Account, Contact, Message, utcnow
 from backend.views import message_view
 
 bp = Blueprint("conversations", __name__)
 
 CONVERSATION = "conversation"
-STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "cancelled", "received")
+STATUSES = (*states.MESSAGE_STATUSES, RECEIVED)
 CONTACT_THREAD = re.compile(r"contact-([1-9][0-9]*)")
 MAX_LIMIT = 500
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def _services() -> Services:
+    return current_services()
 
 
 @bp.post("/api/conversations/<conversation_id>/messages")
@@ -57,8 +60,8 @@ def send_conversation_message(conversation_id: str) -> Any:
     raw = json_body()
     services, account = _services(), account_id()
     with services.db.read() as session:
-        default_country = (session.get(Account, account).settings or {}).get("default_country")
-    manager = services.parts["channels"]
+        default_country = (session.get_one(Account, account).settings or {}).get("default_country")
+    manager = services.channels
     contact_id = _contact_id(conversation_id)
     if contact_id is not None:
         raw = _with_route(services, account, contact_id, raw)
@@ -66,7 +69,7 @@ def send_conversation_message(conversation_id: str) -> Any:
     with services.db.write() as session:
         message = _queue(session, services, account, conversation_id, outgoing)
         view = message_view(message)
-    services.parts["dispatchers"].wake(account, outgoing.channel)
+    services.dispatchers.wake(account, outgoing.channel)
     return jsonify(view), 201, {"Location": f"/api/messages/{view['id']}"}
 
 
@@ -80,7 +83,7 @@ def _own_contact(session: Any, account: int, contact_id: int) -> Contact | None:
     return contact if contact is not None and contact.account_id == account else None
 
 
-def _with_route(services: Any, account: int, contact_id: int, raw: dict[str, Any]) -> dict[str, Any]:
+def _with_route(services: Services, account: int, contact_id: int, raw: dict[str, Any]) -> dict[str, Any]:
     """A reply in a contact's thread: the contact implied, and the channel and address chosen when not given."""
     with services.db.read() as session:
         contact = _own_contact(session, account, contact_id)
@@ -120,7 +123,7 @@ def _reply_headers(session: Any, account: int, outgoing: Outgoing) -> dict[str, 
     return {"headers": {"In-Reply-To": answered, "References": answered}} if answered else {}
 
 
-def _queue(session: Any, services: Any, account: int, conversation_id: str, outgoing: Outgoing) -> Message:
+def _queue(session: Any, services: Services, account: int, conversation_id: str, outgoing: Outgoing) -> Message:
     if outgoing.contact_id is not None:
         contact = session.get(Contact, outgoing.contact_id)
         if contact is None or contact.account_id != account:
@@ -136,7 +139,7 @@ def _queue(session: Any, services: Any, account: int, conversation_id: str, outg
         body=outgoing.body,
         sender_type=CONVERSATION,
         sender_id=conversation_id,
-        status="queued",
+        status=states.QUEUED,
         attempts=0,
         next_attempt_at=now,
         delivery_expired=False,

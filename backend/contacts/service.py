@@ -6,7 +6,7 @@ campaigns of that family, and its messages still queued in such campaigns are ca
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,9 @@ from backend.errors import ApiError, bad_request, not_found
 from backend.security.limits import field_problems
 from backend.store.models import Account, Contact
 from backend.views import iso
+
+if TYPE_CHECKING:
+    pass
 
 
 def contact_view(contact: Contact) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from backend.contacts.provider_opt_outs import suppress_address
 from backend.conversations.inbound import Inbound, record_inbound
 from backend.conversations.inbox_idle import InboxWatcher
 from backend.conversations.mail_parse import Bounce, Reply, our_message_ref, read_mail
+from backend.errors import not_found
 from backend.jobs.delivery_events import record_updated_events
 from backend.jobs.schedule import Job
 from backend.security.guards import account_id as caller_account
@@ -53,20 +54,22 @@ bp = Blueprint("inbox", __name__)
 
 def install(app: Flask, services: Any) -> None:
     reader = InboxReader(services)
-    services.parts["inbox"] = reader
-    services.parts.setdefault("jobs", []).append(Job("inbox", reader.run_once, POLL_S))
+    services.inbox = reader
+    services.jobs.append(Job("inbox", reader.run_once, POLL_S))
     # IMAP IDLE brings a reply in within seconds; the poll above is the safety net (inbox_idle.py).
     watcher = InboxWatcher(services, reader)
-    services.parts["inbox_watcher"] = watcher
-    services.parts.setdefault("on_start", []).append(watcher.start)
-    services.parts.setdefault("on_stop", []).append(watcher.stop)
+    services.inbox_watcher = watcher
+    services.on_start.append(watcher.start)
+    services.on_stop.append(watcher.stop)
     app.register_blueprint(bp)
 
 
 @bp.post("/api/trigger/inbox")
 def trigger_inbox() -> Any:
     """Read the caller's inbox now; answers {"read", "replies", "bounces", "error"}."""
-    reader: InboxReader = current_app.extensions["bulkmsg"].parts["inbox"]
+    reader = current_app.extensions["bulkmsg"].inbox
+    if reader is None:
+        raise not_found("The inbox reader")
     return jsonify(reader.run_once(account_id=caller_account()))
 
 
