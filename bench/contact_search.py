@@ -162,7 +162,7 @@ def load(services: Any) -> None:
         else:
             with raw.cursor() as cur:
                 with cur.copy(
-                    "COPY contacts (id, account_id, name, phone, email, fields, opted_out, search_key, "
+                    "COPY contacts (id, account_id, name, phone, email, fields, search_key, "
                     "created_at, updated_at) FROM STDIN"
                 ) as copy:
                     for i, name, email, phone in rows(rng):
@@ -174,7 +174,6 @@ def load(services: Any) -> None:
                                 phone,
                                 email,
                                 "{}",
-                                False,
                                 search_key(name, email, phone),
                                 "2026-01-01",
                                 "2026-01-01",
@@ -191,8 +190,8 @@ def load(services: Any) -> None:
 
 def _sqlite_flush(raw: Any, contacts: list[tuple[Any, ...]], term_rows: list[tuple[Any, ...]]) -> None:
     raw.executemany(
-        "INSERT INTO contacts (id, account_id, name, phone, email, fields, opted_out, search_key, created_at, "
-        "updated_at) VALUES (?, 1, ?, ?, ?, '{}', 0, ?, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        "INSERT INTO contacts (id, account_id, name, phone, email, fields, search_key, created_at, "
+        "updated_at) VALUES (?, 1, ?, ?, ?, '{}', ?, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
         contacts,
     )
     raw.executemany("INSERT INTO contact_terms (account_id, term, contact_id) VALUES (?, ?, ?)", term_rows)

@@ -5,7 +5,7 @@ Search used SQL LIKE, which folds ASCII only ("Émile", "Łukasz", "Zoë" were n
 a search is one range scan of contact_terms' primary key.
 
 Revision ID: 0010_ux_contact_search
-Revises: 0010_sec_event_per_account
+Revises: 0010_twoway_inbound
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic import op
 from backend.store.search_key import all_terms, search_key
 
 revision = "0010_ux_contact_search"
-down_revision = "0010_sec_event_per_account"
+down_revision = "0010_twoway_inbound"
 branch_labels = None
 depends_on = None
 
