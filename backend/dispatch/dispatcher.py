@@ -81,11 +81,12 @@ STOP_ATTEMPTS = 3
 
 def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
     """The next claim's size: what `concurrency` workers send in FLUSH_INTERVAL_S at the recent send time (one
-    per worker before the first send), within `limit`."""
+    per worker before the first send, at least two per worker after), within `limit`."""
     if send_s is None:
         return max(1, min(limit, MAX_BATCH, concurrency))
     fits = int(FLUSH_INTERVAL_S / max(send_s, 1e-6)) * concurrency
-    return max(1, min(limit, MAX_BATCH, max(fits, concurrency)))
+    # Two per worker at least: a worker that finishes finds the next message while the coordinator claims more.
+    return max(1, min(limit, MAX_BATCH, max(fits, 2 * concurrency)))
 
 
 @dataclass
