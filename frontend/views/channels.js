@@ -53,7 +53,7 @@ const SCHEMAS = {
     fields: [
       { key: 'account_sid', label: 'Account SID', type: 'text', placeholder: 'AC…', required: true },
       { key: 'auth_token', label: 'Auth token', type: 'password', secret: true, autocomplete: 'new-password' },
-      { key: 'from_number', label: 'Sending number', type: 'tel', placeholder: '+15551234567', required: true },
+      { key: 'from_number', label: 'Sending number', type: 'tel', placeholder: '+14155552671', required: true },
       { key: 'api_base_url', label: 'API base URL', type: 'url', placeholder: 'https://api.twilio.com', hint: 'Change only for a Twilio-compatible provider.' },
     ],
   },
