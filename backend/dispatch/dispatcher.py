@@ -155,6 +155,9 @@ class Dispatcher:
         self._outage: _Outage | None = None
         #: the outage that just ended (its previous state is restored by the coordinator).
         self._ended_outage: _Outage | None = None
+        #: None until the first message is sent; then whether a stale outage state (left by a process that
+        #: stopped during an outage) was looked for.
+        self._stale_checked: bool | None = None
         #: running mean of one send's duration, in seconds (None until the first send).
         self._send_s: float | None = None
         #: the campaign the last batch started with (running campaigns take turns, batch by batch).
@@ -445,6 +448,9 @@ class Dispatcher:
         """Write the channel's state when an outage began, backed off again, or ended (`channel.status`)."""
         with self._cv:
             outage, ended, self._ended_outage = self._outage, self._ended_outage, None
+            check_stale = self._stale_checked is False and outage is None
+            if check_stale:
+                self._stale_checked = True
             detail = None
             if outage is not None:
                 wait = max(1, round(outage.delay_s))
@@ -463,6 +469,11 @@ class Dispatcher:
             if detail is not None:
                 log.warning("channel %s of account %s: %s", self.channel_name, self.account_id, detail)
                 manager.set_state(self.account_id, self.channel_name, "error", detail)
+            if check_stale and ended is None:
+                # An outage state an earlier process left behind (it stopped before the channel answered again).
+                stored = self._stored_state()
+                if stored is not None and stored[0] == "error" and "; trying again in " in stored[1]:
+                    ended = _Outage(stored[1], 0.0, 0.0, announced=stored[1], previous=("ready", "Connected"))
             if ended is not None and ended.announced is not None:
                 state, text = ended.previous or ("ready", "Connected")
                 if state == "error":
@@ -558,6 +569,8 @@ class Dispatcher:
         if outage is not None and outage.probing:
             self._outage, self._ended_outage = None, outage  # the channel answered: it is up again
             self._flush_now = True
+        if outcome.status == "sent" and self._stale_checked is None:
+            self._stale_checked = False
         if outcome.status != "sent":
             # Errors in a row and pause requests act on the very next message of the campaign.
             if message.campaign_id is not None:
