@@ -19,7 +19,9 @@ def iso(value: datetime | None) -> str | None:
 
 
 def delivery_state(message: Message) -> states.DeliveryState:
-    """`pending` `delivered` `undelivered` `expired` (DESIGN section 9)."""
+    """`pending` `delivered` `undelivered` `expired`, or `untracked` for a received message (DESIGN section 9)."""
+    if message.direction == "in":
+        return "untracked"
     if message.delivered is True:
         return "delivered"
     if message.delivered is False:
@@ -36,6 +38,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "id": message.id,
         "source": message.channel,
         "channel": message.channel,
+        "direction": message.direction or "out",
         "sender_type": message.sender_type,
         "sender_id": message.sender_id,
         "campaign_id": message.campaign_id,
