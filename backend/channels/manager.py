@@ -29,11 +29,18 @@ STATES = (
     "authenticated",
     "ready",
     "auth_failure",
+    "conflict",
     "error",
 )
 #: how often a live instance's stored settings are compared with what it was built from.
 REFRESH_S = 5.0
-_LEVELS = {"ready": "success", "authenticated": "success", "auth_failure": "error", "error": "error"}
+_LEVELS = {
+    "ready": "success",
+    "authenticated": "success",
+    "auth_failure": "error",
+    "conflict": "warning",
+    "error": "error",
+}
 
 
 class NotConfigured(LookupError):

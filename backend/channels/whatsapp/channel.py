@@ -5,13 +5,20 @@ Contract (DESIGN sections 7 and 8):
   `context.emit_status` and the QR through `context.emit_qr`. `wait_ready(timeout_s)` waits for "Client is
   ready!". `disconnect()` quits Chromium and emits `Disconnected` (`Disconnected (forced)` when Chromium had
   to be killed). `close()` quits Chromium without a status (app shutdown). All are safe to call repeatedly.
-- `send(message)` returns the provider id (the message row's `data-id`) once the clock icon became a tick.
-  Raises SendError(permanent) "not registered" for a number not on WhatsApp; SendError(pause_campaign) when
-  the session is not connected, or the page says the number is throttled or banned, or the same selector
-  failed three sends in a row; SendError(permanent) "WhatsApp Web changed: <element> not found" before
-  anything left; SendError(uncertain) when the send button was pressed but the page never confirmed it.
-- `fetch_delivery(provider_id)` reads the message's ticks: `delivered` / `read` (final success), `sent` or
-  `pending` (not final), None when the session is not ready or the message is no longer on the page.
+- `connect()` while the session runs takes it back from another window ("Use here"), closes a notice the
+  user has read, or reloads an update-needed page (see `WhatsAppSession.act`), and says again where it stands.
+- `send(message)` returns the provider id (the `data-id` of the message's row, an opaque string) once the
+  clock icon became a tick. Raises SendError(permanent) "not registered" for a number not on WhatsApp;
+  SendError(pause_campaign) when the session is not connected, open in another window, restricted or banned,
+  or the same selector failed three sends in a row; SendError(permanent) "WhatsApp Web changed: <element> not
+  found" before anything left; SendError (transient) when the send button could not be clicked;
+  SendError(uncertain) when the send button was pressed but the page never confirmed it.
+- `fetch_delivery(provider_id, recipient)` reads the message's ticks: `delivered` / `read` (final success),
+  `sent` or `pending` (not final), None when the session is not ready or the message is not on the page and
+  its chat cannot be opened. The chat is opened from the recipient (given, or remembered from the send),
+  never from the id.
+- `<data dir>/whatsapp-selectors.json` overrides built-in selectors by name; checked by `verify()` and at
+  each start (a bad file is refused with a sentence naming the problem).
 - Context options read (all optional): `whatsapp_url`, `chromium`, `chromedriver`, `session_lease` (a
   `lease.SessionLease`, e.g. `DatabaseLease(db, "whatsapp:<account>", worker_id("whatsapp-session"))`: only
   one process drives the session), `whatsapp_timeouts` (a dict of SessionTimeouts / SendTimeouts /
@@ -23,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -39,6 +47,7 @@ from backend.channels.base import (
     SettingsError,
 )
 from backend.channels.whatsapp import pages
+from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import BrowserConfig, BrowserError, find_executable
 from backend.channels.whatsapp.session import SessionTimeouts, WhatsAppSession
 
@@ -53,6 +62,8 @@ FINAL = {"delivered": True, "read": True, "failed": False}
 FETCH_TIMEOUT_S = 20.0
 #: at most one chat opened per this many seconds just to read ticks (sends share the browser).
 FETCH_INTERVAL_S = 5.0
+#: recipients remembered beside the ids of recent sends (for tick checks asked without one).
+REMEMBERED_IDS = 5000
 
 
 class WhatsAppChannel(Channel):
@@ -81,6 +92,7 @@ class WhatsAppChannel(Channel):
             **_pick(BrowserConfig, timeouts, exclude=("profile_dir", "chromium", "chromedriver", "headless")),
         )
         self.send_timeouts = pages.SendTimeouts(**_pick(pages.SendTimeouts, timeouts))
+        self.selectors_file = context.data_dir / sel.OVERRIDES_FILE
         self.session = WhatsAppSession(
             self.browser_config,
             self.base_url,
@@ -88,7 +100,10 @@ class WhatsAppChannel(Channel):
             context.emit_qr,
             SessionTimeouts(**_pick(SessionTimeouts, timeouts)),
             lease=options.get("session_lease"),
+            selectors_file=self.selectors_file,
         )
+        self._recipients: OrderedDict[str, str] = OrderedDict()
+        self._recipients_lock = threading.Lock()
         self._page_changes = 0
         self._page_changes_lock = threading.Lock()
         self.fetch_interval_s = float(timeouts.get("fetch_interval_s", FETCH_INTERVAL_S))
@@ -146,6 +161,10 @@ class WhatsAppChannel(Channel):
             find_executable(self.browser_config.chromedriver, ("chromedriver",), "chromedriver")
         except BrowserError as exc:
             raise SendError(str(exc), permanent=True) from exc
+        try:
+            sel.load_overrides(self.selectors_file)
+        except sel.SelectorFileError as exc:
+            raise SendError(str(exc), permanent=True) from exc
         return "Ready to connect"
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -153,7 +172,10 @@ class WhatsAppChannel(Channel):
         """Start the session in the background; returns at once (see the module docstring)."""
         if self.session.start():
             return
-        # Already running (a second Connect, e.g. from a reloaded page): say again where it stands.
+        # Already running (a second Connect, e.g. from a reloaded page): act on what stops it, if anything
+        # (Use here, a notice read, an update-needed page), and say again where it stands.
+        if self.session.state in ("conflict", "error", "disconnected"):
+            self.session.act()
         if self.session.state == "ready":
             self.context.emit_status("ready", "Client is ready!")
         elif self.session.state == "qr" and self.session.current_qr:
@@ -196,25 +218,32 @@ class WhatsAppChannel(Channel):
             raise SendError(str(exc), permanent=not pause, pause_campaign=pause) from exc
         with self._page_changes_lock:
             self._page_changes = 0
+        with self._recipients_lock:
+            self._recipients[provider_id] = recipient
+            while len(self._recipients) > REMEMBERED_IDS:
+                self._recipients.popitem(last=False)
         return provider_id
 
-    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
+    def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
         """Read the ticks of a sent message. Free when its chat is still open (the usual case: the delivery
         job asks within seconds of the send); opening another chat costs a page load on the one browser that
         also sends, so that happens at most once per `fetch_interval_s` and otherwise answers None."""
         if self.session.state != "ready":
             return None
         element_s = self.send_timeouts.element_s
+        if recipient is None:
+            with self._recipients_lock:
+                recipient = self._recipients.get(provider_message_id)
 
         def job(driver: WebDriver, stop: threading.Event) -> str | None:
             status = pages.read_row_status(driver, provider_message_id)
-            if status is not None:
+            if status is not None or recipient is None:
                 return status
             with self._fetch_lock:
                 if time.monotonic() - self._last_fetch_navigation < self.fetch_interval_s:
                     return None
                 self._last_fetch_navigation = time.monotonic()
-            pages.open_chat_for_row(driver, self.base_url, provider_message_id, element_s, stop)
+            pages.open_chat_for_row(driver, self.base_url, recipient, provider_message_id, element_s, stop)
             return pages.read_row_status(driver, provider_message_id)
 
         try:
