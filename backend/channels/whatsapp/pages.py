@@ -197,6 +197,11 @@ def send_message(
         raise SendError(says(notice), pause_campaign=True)
     composer = element
     _wait_for_prefilled_text(driver, composer, timeouts.element_s, stop)
+    notice = sel.ACCOUNT_NOTICE.find(driver)
+    if notice is not None:
+        raise SendError(says(notice), pause_campaign=True)
+    if sel.CONFLICT_DIALOG.find(driver) is not None:
+        raise SendError(CONFLICT_TEXT, pause_campaign=True, retry_after=WAIT_RETRY_S)
     before = {row.row_id for row in read_outgoing(driver)}
     _press_send(driver, composer, timeouts.element_s, stop)
     row_id = _wait_for_new_row(driver, before, timeouts.element_s, stop)

@@ -89,6 +89,7 @@ class FakeState:
         self.user_agents: set[str] = set()
         self.conflict = False
         self.use_here_clicks = 0
+        self.browsers: list[dict[str, Any]] = []  # navigator.webdriver and navigator.language of each load
         self.lids: dict[str, str] = {}
         self.seeded: set[str] = set()
         self.counter = 0
@@ -222,6 +223,11 @@ class FakeWhatsAppWeb:
         with self.state.lock:
             return set(self.state.user_agents)
 
+    def browsers(self) -> list[dict[str, Any]]:
+        """What each page load saw of its browser: navigator.webdriver and navigator.language."""
+        with self.state.lock:
+            return list(self.state.browsers)
+
     def logged_in_devices(self) -> int:
         with self.state.lock:
             return len(self.state.tokens)
@@ -340,6 +346,9 @@ def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
         state.messages.append(message)
         hhmm, date = clock()
         return {"id": message.id, "row_id": message.row_id, "time": hhmm, "date": date}
+    if path == "/_api/hello":
+        state.browsers.append({"webdriver": body.get("webdriver"), "language": body.get("language")})
+        return {}
     if path == "/_api/use_here":
         if body.get("token") in state.tokens:
             state.conflict = False
