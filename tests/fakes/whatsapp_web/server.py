@@ -89,6 +89,7 @@ class FakeState:
         self.user_agents: set[str] = set()
         self.conflict = False
         self.use_here_clicks = 0
+        self.page_loads = 0
         self.browsers: list[dict[str, Any]] = []  # navigator.webdriver and navigator.language of each load
         self.lids: dict[str, str] = {}
         self.seeded: set[str] = set()
@@ -223,6 +224,10 @@ class FakeWhatsAppWeb:
         with self.state.lock:
             return set(self.state.user_agents)
 
+    def page_loads(self) -> int:
+        with self.state.lock:
+            return self.state.page_loads
+
     def browsers(self) -> list[dict[str, Any]]:
         """What each page load saw of its browser: navigator.webdriver and navigator.language."""
         with self.state.lock:
@@ -247,6 +252,7 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                 with state.lock:
                     config = json.dumps(asdict(state.config))
                     state.user_agents.add(self.headers.get("User-Agent", ""))
+                    state.page_loads += 1
                 self._reply(200, PAGE.replace("__CONFIG__", config), "text/html; charset=utf-8")
             elif url.path == "/_api/whoami":
                 with state.lock:
