@@ -27,6 +27,9 @@ from urllib.parse import parse_qs, urlsplit
 log = logging.getLogger(__name__)
 
 PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+#: a saved copy of real WhatsApp Web markup (its header says where each part comes from), logged in already.
+REAL_PAGE = (Path(__file__).parent / "real_page.html").read_text(encoding="utf-8")
+REAL_PAGE_TOKEN = "saved-real-page"
 ACK_LEVELS = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
 
 
@@ -43,7 +46,7 @@ class FakeConfig:
     slow_ms: int = 0  # delay before a chat opens ("slow page")
     prefill_ms: int = 100  # the composer is filled from the URL's text this long after the chat opens
     mode: str = "normal"  # "changed": composer and send button no longer match any selector
-    page: str = "normal"  # "update": WhatsApp Web needs an update; "unsupported": unsupported-browser page
+    page: str = "normal"  # "update" / "unsupported" pages; "real": the saved copy of real markup (real_page.html)
     id_shape: str = "c.us"  # row ids: "c.us" (true_<n>@c.us_<hex>), "lid" (true_<opaque>@lid_<hex>), "hex"
     earlier_messages: bool = True  # a chat already holds an incoming and an outgoing message when it opens
     invalid_numbers: list[str] = field(default_factory=list)
@@ -253,7 +256,11 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                     config = json.dumps(asdict(state.config))
                     state.user_agents.add(self.headers.get("User-Agent", ""))
                     state.page_loads += 1
-                self._reply(200, PAGE.replace("__CONFIG__", config), "text/html; charset=utf-8")
+                    real = state.config.page == "real"
+                    if real:
+                        state.tokens.add(REAL_PAGE_TOKEN)
+                html = REAL_PAGE.replace("__TOKEN__", REAL_PAGE_TOKEN) if real else PAGE.replace("__CONFIG__", config)
+                self._reply(200, html, "text/html; charset=utf-8")
             elif url.path == "/_api/whoami":
                 with state.lock:
                     c = state.config
