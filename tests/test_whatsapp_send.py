@@ -9,6 +9,7 @@ One logged-in channel serves the whole module (a login costs a few seconds); eac
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -281,3 +282,25 @@ def test_it_refuses_to_send_while_not_connected(tmp_path, fake, chromium_paths):
     assert failure.value.pause_campaign
     assert failure.value.reason == "WhatsApp is not connected"
     assert idle.fetch_delivery("true_15551230008@c.us_X", "+15551230008") is None
+
+
+def test_it_reads_new_incoming_messages_from_unread_chats_without_storing_them(fake, channel):
+    first = fake.receive("15551260001", "Hello there 👋\nsecond line")
+    second = fake.receive("15551260002", "Are you open today?")
+    wait_until(lambda: channel.session.run(lambda d, s: _unread_badges(d), 5) == 2, what="two unread badges")
+
+    found = channel.read_incoming()
+    by_id = {m.message_id: m for m in found}
+    assert set(by_id) == {first, second}, "only the unread rows, not the chat's earlier messages"
+    assert (by_id[first].chat, by_id[first].text) == ("+15551260001", "Hello there 👋\nsecond line")
+    assert (by_id[second].chat, by_id[second].text) == ("+15551260002", "Are you open today?")
+    assert all(re.fullmatch(r"\d\d:\d\d, \d\d/\d\d/\d{4}", m.time or "") for m in found)
+
+    assert channel.read_incoming() == [], "nothing new"
+    third = fake.receive("15551260001", "one more")
+    wait_until(lambda: channel.session.run(lambda d, s: _unread_badges(d), 5) == 1, what="a new badge")
+    assert [(m.message_id, m.text) for m in channel.read_incoming()] == [(third, "one more")]
+
+
+def _unread_badges(driver) -> int:
+    return len(driver.find_elements("css selector", '#pane-side span[aria-label*="unread message"]'))

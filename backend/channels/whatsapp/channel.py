@@ -104,6 +104,8 @@ class WhatsAppChannel(Channel):
         )
         self._recipients: OrderedDict[str, str] = OrderedDict()
         self._recipients_lock = threading.Lock()
+        self._incoming_seen: OrderedDict[str, None] = OrderedDict()
+        self._incoming_lock = threading.Lock()
         self._page_changes = 0
         self._page_changes_lock = threading.Lock()
         self.fetch_interval_s = float(timeouts.get("fetch_interval_s", FETCH_INTERVAL_S))
@@ -223,6 +225,25 @@ class WhatsAppChannel(Channel):
             while len(self._recipients) > REMEMBERED_IDS:
                 self._recipients.popitem(last=False)
         return provider_id
+
+    def read_incoming(self, timeout_s: float = 60.0) -> list[pages.IncomingMessage]:
+        """New incoming messages: opens each chat with an unread badge and reads its `div.message-in` rows not
+        returned before (sender chat, text, id, time). Writes nothing: storing them belongs to conversations.
+        Raises SendError when the session is not ready."""
+        element_s = self.send_timeouts.element_s
+
+        def job(driver: WebDriver, stop: threading.Event) -> list[pages.IncomingMessage]:
+            with self._incoming_lock:
+                seen = set(self._incoming_seen)
+            return pages.read_new_incoming(driver, seen, element_s, stop)
+
+        found: list[pages.IncomingMessage] = self.session.run(job, timeout_s)
+        with self._incoming_lock:
+            for message in found:
+                self._incoming_seen[message.message_id] = None
+            while len(self._incoming_seen) > REMEMBERED_IDS:
+                self._incoming_seen.popitem(last=False)
+        return found
 
     def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
         """Read the ticks of a sent message. Free when its chat is still open (the usual case: the delivery

@@ -83,32 +83,51 @@ def words_of(element: WebElement, limit: int = 200) -> str:
     return text[:limit]
 
 
+#: what one look at the page asks for (one browser round trip); the whole-page texts only when nothing matched.
+_LOOK = (
+    sel.CONFLICT_DIALOG,
+    sel.CHAT_LIST,
+    sel.ACCOUNT_NOTICE,
+    sel.CONNECTION_BANNER,
+    sel.QR_RELOAD,
+    sel.QR_CODE,
+    sel.LOADING,
+)
+_LOOK_HARDER = (sel.UNSUPPORTED_PAGE, sel.UPDATE_PAGE)
+
+
 def read_page(driver: WebDriver) -> PageView:
     """Classify the page. Popups that stop everything come first (they lie over the chat list)."""
-    conflict = sel.CONFLICT_DIALOG.find(driver)
+    seen = sel.probe(driver, _LOOK)
+
+    def first(selector: sel.Selector) -> WebElement | None:
+        found = seen.get(selector.name) or []
+        return found[0] if found else None
+
+    conflict = first(sel.CONFLICT_DIALOG)
     if conflict is not None:
         return PageView("conflict", element=sel.USE_HERE.find(conflict), words=words_of(conflict))
-    chat_list = sel.CHAT_LIST.find(driver)
-    if chat_list is not None:
-        notice = sel.ACCOUNT_NOTICE.find(driver)
+    if first(sel.CHAT_LIST) is not None:
+        notice = first(sel.ACCOUNT_NOTICE)
         if notice is not None:
             return PageView("notice", element=notice, words=words_of(notice))
-        banner = sel.CONNECTION_BANNER.find(driver)
+        banner = first(sel.CONNECTION_BANNER)
         return PageView("ready", banner=words_of(banner) if banner is not None else None)
-    button = sel.QR_RELOAD.find(driver)
+    button = first(sel.QR_RELOAD)
     if button is not None:
         return PageView("reload", element=button)
-    qr = sel.QR_CODE.find(driver)
+    qr = first(sel.QR_CODE)
     if qr is not None:
         payload = sel.element_attribute(qr, "data-ref")
         if payload:
             return PageView("qr", qr_payload=payload)
-    loading = sel.LOADING.find(driver)
+    loading = first(sel.LOADING)
     if loading is not None:
         return PageView("loading", progress=_number(sel.element_attribute(loading, "value")))
-    if sel.UNSUPPORTED_PAGE.find(driver) is not None:
+    harder = sel.probe(driver, _LOOK_HARDER, limit=1)
+    if harder.get(sel.UNSUPPORTED_PAGE.name):
         return PageView("unsupported")
-    if sel.UPDATE_PAGE.find(driver) is not None:
+    if harder.get(sel.UPDATE_PAGE.name):
         return PageView("update")
     return PageView("unknown")
 
@@ -304,10 +323,18 @@ class Row:
     row_id: str
     status: str | None
     text: str | None
+    #: "[10:54, 30/11/2026] Sender: " as the page writes it before the text (None when it has none).
+    meta: str | None = None
+
+    @property
+    def time(self) -> str | None:
+        """The time and date the page shows for the message ("10:54, 30/11/2026"), as the page writes them."""
+        match = re.match(r"\[([^\]]+)\]", self.meta or "")
+        return match.group(1) if match else None
 
 
 _READ_ROWS = """
-const [kind, rowAlts, idAlts, msgAlts, tickAlts, textAlts, idAttr] = arguments;
+const [kind, rowAlts, idAlts, msgAlts, tickAlts, textAlts, idAttr, metaAttr] = arguments;
 const all = (root, alts) => { for (const c of alts) { try { const f = root.querySelectorAll(c);
   if (f.length) return Array.from(f); } catch (e) {} } return []; };
 const up = (el, alts) => { for (const c of alts) { try { const f = el.closest(c); if (f) return f; } catch (e) {} }
@@ -319,8 +346,10 @@ for (const msg of all(document, msgAlts)) {
   if (!holder) holder = all(row, idAlts)[0] || null;
   const tick = all(row, tickAlts)[0];
   const text = all(row, textAlts)[0];
+  const meta = row.querySelector("[" + metaAttr + "]");
   out.push([holder ? holder.getAttribute(idAttr) : null, tick ? tick.getAttribute("data-icon") : null,
-            tick ? tick.getAttribute("aria-label") : null, text ? text.innerText : null]);
+            tick ? tick.getAttribute("aria-label") : null, text ? text.innerText : null,
+            meta ? meta.getAttribute(metaAttr) : null]);
 }
 return out;
 """
@@ -346,11 +375,12 @@ def _read_rows(driver: WebDriver, messages: sel.Selector) -> list[Row]:
         list(sel.TICK.css),
         list(sel.MESSAGE_TEXT.css),
         sel.ROW_ID_ATTRIBUTE,
+        sel.MESSAGE_META_ATTRIBUTE,
     )
     rows = []
-    for row_id, icon, label, text in raw or []:
+    for row_id, icon, label, text, meta in raw or []:
         if row_id:
-            rows.append(Row(str(row_id), sel.tick_status(icon, label), text))
+            rows.append(Row(str(row_id), sel.tick_status(icon, label), text, meta))
     return rows
 
 
@@ -414,6 +444,70 @@ def open_chat_for_row(
     while read_row_status(driver, row_id) is None and time.monotonic() < deadline:
         if stop.wait(POLL_S):
             return
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message someone sent us, as the page shows it."""
+
+    chat: str  # the chat's title (a number like "+1 555 0100", or the contact's name)
+    text: str
+    message_id: str  # the row's data-id (opaque)
+    time: str | None  # as the page writes it ("10:54, 30/11/2026")
+
+
+def read_new_incoming(
+    driver: WebDriver, seen: set[str], timeout_s: float, stop: threading.Event
+) -> list[IncomingMessage]:
+    """Open each chat with an unread badge ("N unread messages") in the chat list and return its last N
+    incoming rows whose ids are not in `seen`. Reads only; nothing is stored. Opening a chat is what marks it
+    read on WhatsApp, as it does for a person."""
+    unread: list[tuple[str, int]] = []
+    for listed in sel.CHAT_ITEM.find_all(driver):
+        badge = sel.UNREAD_BADGE.find(listed)
+        title = sel.CHAT_TITLE.find(listed) if badge is not None else None
+        if badge is None or title is None or not (name := sel.element_attribute(title, "title")):
+            continue
+        number = re.search(r"\d+", sel.element_attribute(badge, "aria-label") or badge.text or "")
+        unread.append((name, int(number.group()) if number else 1))
+    found: list[IncomingMessage] = []
+    for name, count in unread:
+        item = next(
+            (
+                i
+                for i in sel.CHAT_ITEM.find_all(driver)
+                if (t := sel.CHAT_TITLE.find(i)) is not None and sel.element_attribute(t, "title") == name
+            ),
+            None,
+        )
+        if item is None or not click(driver, item, timeout_s, stop):
+            continue
+        deadline = time.monotonic() + timeout_s
+        while True:
+            header = sel.OPEN_CHAT_TITLE.find(driver)
+            if header is not None and sel.element_attribute(header, "title") == name:
+                break
+            if time.monotonic() >= deadline:
+                raise PageChanged(sel.OPEN_CHAT_TITLE)
+            if stop.wait(POLL_S):
+                return found
+        for row in _settled_rows(driver, stop)[-count:]:
+            if row.row_id not in seen:
+                found.append(IncomingMessage(name, row.text or "", row.row_id, row.time))
+    return found
+
+
+def _settled_rows(driver: WebDriver, stop: threading.Event) -> list[Row]:
+    """The incoming rows once the chat stopped filling in (two looks in a row agree)."""
+    rows = read_incoming(driver)
+    for _ in range(20):
+        if stop.wait(POLL_S * 2):
+            break
+        again = read_incoming(driver)
+        if again == rows and rows:
+            break
+        rows = again
+    return rows
 
 
 def validate_css(driver: WebDriver, overrides: dict[str, tuple[str, ...]]) -> str | None:

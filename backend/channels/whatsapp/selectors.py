@@ -69,6 +69,38 @@ class Selector:
         return found[0] if found else None
 
 
+_PROBE = """
+const [specs, limit] = arguments;
+return specs.map(([alts, withText]) => alts.map(css => {
+  let found = [];
+  try { found = Array.from(document.querySelectorAll(css)).slice(0, limit); } catch (e) { return []; }
+  return found.map(e => [e, withText ? (e.innerText || "").slice(0, 4000) : "", e.getClientRects().length > 0]);
+}));
+"""
+
+
+def probe(driver: object, selectors: tuple[Selector, ...], limit: int = 10) -> dict[str, list[WebElement]]:
+    """What each selector finds on the page, all in ONE browser round trip (the idle worker looks at the page
+    several times a second). Same rules as `Selector.find_all`: the first alternative with a match (after the
+    text and visibility filters) wins. Returns name -> elements (empty when nothing matched)."""
+    specs = [[list(s.css), s.text is not None] for s in selectors]
+    raw = driver.execute_script(_PROBE, specs, limit)  # type: ignore[attr-defined]
+    result: dict[str, list[WebElement]] = {}
+    for selector, per_alternative in zip(selectors, raw or [], strict=False):
+        result[selector.name] = []
+        for found in per_alternative:
+            kept = [
+                element
+                for element, text, visible in found
+                if (selector.text is None or selector.text.search(text or ""))
+                and (visible or not selector.visible_only)
+            ]
+            if kept:
+                result[selector.name] = kept
+                break
+    return result
+
+
 def element_attribute(element: WebElement, name: str) -> str | None:
     """The element's attribute, or None when it went away meanwhile."""
     try:
@@ -199,6 +231,16 @@ TICK_FAILED = ("msg-error", "status-error")
 #: A double tick is "read" when its label says so (" Read "); the blue colour is not readable in CSS alone.
 READ_LABEL = re.compile(r"\bread\b", _I)
 
+# -- incoming messages ------------------------------------------------------------------------------------
+#: One chat in the chat list; an unread one holds a badge "N unread messages".
+CHAT_ITEM = Selector("chat list item", ('#pane-side div[role="listitem"]', '#pane-side div[role="row"]'))
+UNREAD_BADGE = Selector("unread badge", ('span[aria-label*="unread message"]', 'span[aria-label*="Unread" i]'))
+CHAT_TITLE = Selector("chat title", ('span[dir="auto"][title]', "span[title]"))
+#: The title of the chat that is open.
+OPEN_CHAT_TITLE = Selector("open chat title", ('#main header span[dir="auto"][title]', "#main header span[title]"))
+#: "[10:54, 30/11/2026] +1 555 0100: " before each message's text: its time and sender.
+MESSAGE_META_ATTRIBUTE = "data-pre-plain-text"
+
 #: Every selector a user may override, by name.
 ALL: tuple[Selector, ...] = (
     QR_CODE,
@@ -223,6 +265,10 @@ ALL: tuple[Selector, ...] = (
     INCOMING,
     MESSAGE_TEXT,
     TICK,
+    CHAT_ITEM,
+    UNREAD_BADGE,
+    CHAT_TITLE,
+    OPEN_CHAT_TITLE,
 )
 BY_NAME = {s.name: s for s in ALL}
 

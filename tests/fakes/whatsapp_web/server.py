@@ -71,6 +71,7 @@ class SentMessage:
     direction: str = "out"
     sender: str = "You"
     earlier: bool = False  # seeded history, not sent during the test
+    unread: bool = False  # an incoming message nobody opened yet
 
 
 def clock() -> tuple[str, str]:
@@ -198,7 +199,25 @@ class FakeWhatsAppWeb:
     def sent(self) -> list[dict[str, Any]]:
         """Every message sent through the page (not the earlier messages a chat opened with)."""
         with self.state.lock:
-            return [asdict(m) for m in self.state.messages if not m.earlier]
+            return [asdict(m) for m in self.state.messages if not m.earlier and m.direction == "out"]
+
+    def receive(self, phone: str, text: str) -> str:
+        """Someone writes to us: an unread incoming message in their chat. Returns its row id."""
+        with self.state.lock:
+            self.state.seed(phone)
+            hex_id = self.state.new_id()
+            message = SentMessage(
+                id=hex_id,
+                phone=phone,
+                text=text,
+                at=time.monotonic(),
+                row_id=self.state.row_id(phone, hex_id, outgoing=False),
+                direction="in",
+                sender=f"+{phone}",
+                unread=True,
+            )
+            self.state.messages.append(message)
+            return message.row_id
 
     def chat_rows(self, phone: str) -> list[dict[str, Any]]:
         """Everything the chat with `phone` shows, earlier messages included."""
@@ -271,6 +290,7 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                         "restricted": c.restricted,
                         "phone_offline": c.phone_offline,
                         "conflict": state.conflict,
+                        "chats": _chats(state) if valid else [],
                     }
                 self._json({"valid": valid, **flags})
             elif url.path == "/_api/chat":
@@ -331,6 +351,17 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _chats(state: FakeState) -> list[dict[str, Any]]:
+    """The chat list: chats someone wrote in, newest first, with their unread counts."""
+    chats: dict[str, dict[str, Any]] = {}
+    for message in state.messages:
+        if message.direction == "in" and not message.earlier:
+            chat = chats.setdefault(message.phone, {"phone": message.phone, "unread": 0, "last": ""})
+            chat["unread"] += int(message.unread)
+            chat["last"] = message.text
+    return list(reversed(chats.values()))
+
+
 def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
     """Answer one POST; the caller holds state.lock."""
     if path == "/_api/qr":
@@ -366,6 +397,11 @@ def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
         if body.get("token") in state.tokens:
             state.conflict = False
             state.use_here_clicks += 1
+        return {}
+    if path == "/_api/read":
+        for message in state.messages:
+            if message.phone == body.get("phone"):
+                message.unread = False
         return {}
     if path == "/_api/logout":
         state.tokens.discard(body.get("token", ""))
