@@ -304,3 +304,23 @@ def test_it_reads_new_incoming_messages_from_unread_chats_without_storing_them(f
 
 def _unread_badges(driver) -> int:
     return len(driver.find_elements("css selector", '#pane-side span[aria-label*="unread message"]'))
+
+
+def test_it_waits_for_a_loading_screen_that_moves_before_the_chat_opens(fake, channel):
+    fake.configure(loading_tick_ms=300, loading_step=10)  # each page load syncs for 3 s, moving every 0.3 s
+    with deadlines(channel, element_s=2.0):
+        channel.send(message("+15551230021", "after a long sync"))
+    assert fake.sent()[-1]["text"] == "after a long sync"
+
+
+def test_it_retries_later_when_the_loading_screen_stops_moving_during_a_send(fake, channel):
+    fake.configure(loading_stuck_at=30)
+    before = len(fake.sent())
+    with deadlines(channel, element_s=2.0), pytest.raises(SendError) as failure:
+        channel.send(message("+15551230022", "stuck sync"))
+    error = failure.value
+    assert error.reason == "WhatsApp Web did not finish loading its chats"
+    assert not (error.permanent or error.uncertain or error.pause_campaign), "retried later: nothing was sent"
+    assert len(fake.sent()) == before
+    fake.configure(loading_stuck_at=None)
+    channel.session.run(lambda driver, stop: driver.get(fake.url), 10)  # leave a page that works

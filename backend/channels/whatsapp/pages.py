@@ -144,18 +144,29 @@ def wait_for_first(
     candidates: tuple[sel.Selector, ...],
     timeout_s: float,
     stop: threading.Event | None = None,
+    while_loading: bool = False,
 ) -> tuple[sel.Selector, WebElement]:
     """The first of `candidates` (checked in order) present on the page within `timeout_s`.
 
+    With `while_loading`, the deadline moves on while WhatsApp Web's "Loading your chats" bar moves (a page load
+    can sync for a long time); a bar that stops gives SendError (transient: nothing was sent).
     Raises PageChanged naming candidates[0] (the one the flow expects) when none appears in time, and
     SendError when `stop` is set meanwhile."""
     deadline = time.monotonic() + timeout_s
+    progress: float | None = None
     while True:
         for candidate in candidates:
             element = candidate.find(driver)
             if element is not None:
                 return candidate, element
+        if while_loading:
+            bar = sel.LOADING.find(driver)
+            value = _number(sel.element_attribute(bar, "value")) if bar is not None else None
+            if bar is not None and value != progress:
+                progress, deadline = value, time.monotonic() + timeout_s
         if time.monotonic() >= deadline:
+            if while_loading and sel.LOADING.find(driver) is not None:
+                raise SendError("WhatsApp Web did not finish loading its chats")
             raise PageChanged(candidates[0])
         if stop is not None and stop.wait(POLL_S):
             raise SendError("WhatsApp client stopped")
@@ -203,6 +214,7 @@ def send_message(
         (sel.COMPOSER, sel.INVALID_NUMBER_DIALOG, sel.ACCOUNT_NOTICE, sel.CONFLICT_DIALOG, sel.QR_CODE),
         timeouts.element_s,
         stop,
+        while_loading=True,
     )
     if found is sel.INVALID_NUMBER_DIALOG:
         close_dialog(driver, element)

@@ -99,6 +99,7 @@ class WhatsAppSession:
         self._blocked: str | None = None
         #: Connect pressed while the session runs: take it back (Use here), close a notice, reload.
         self._act = threading.Event()
+        self._ran_job = False
 
     # -- the app's side ---------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -283,7 +284,10 @@ class WhatsAppSession:
         lost_since: float | None = None
         progress: float | None = None
         moved_at = time.monotonic()
+        last_kind = ""
         while not self._stop.is_set():
+            if self._ran_job:
+                self._ran_job, last_kind = False, ""  # a job moved the page meanwhile
             view = pages.read_page(driver)
             now = time.monotonic()
             act = self._act.is_set()
@@ -304,10 +308,11 @@ class WhatsAppSession:
                     shown_ref, qr_shown = view.qr_payload, True
                     self._emit_qr(qr_data_url(view.qr_payload))
             elif view.kind == "loading":
-                if phase in ("ready", "offline"):
-                    self._ready.clear()
-                if phase != "loading":
-                    phase, progress, moved_at = "loading", view.progress, now
+                if last_kind != "loading":
+                    progress, moved_at = view.progress, now
+                if phase not in ("loading", "ready"):
+                    # (ready: WhatsApp Web shows it again after a send's page load; sends wait for it themselves)
+                    phase = "loading"
                     if not authenticated:
                         authenticated = self._authenticated(qr_shown)
                         qr_shown, shown_ref = False, None
@@ -320,6 +325,7 @@ class WhatsAppSession:
                         f"Authentication failed: Loading your chats stopped{at} for {t.loading_stall_s:g} s; "
                         "reloading WhatsApp Web",
                     )
+                    self._ready.clear()
                     driver.get(self.base_url)
                     phase, deadline, authenticated = "starting", now + t.startup_s, False
             elif view.kind == "ready":
@@ -372,6 +378,7 @@ class WhatsAppSession:
                     "error", f"Failed to initialize client: WhatsApp Web changed: {sel.QR_CODE.name} not found"
                 )
                 return
+            last_kind = view.kind
             self._run_one_job(driver, phase == "ready")
 
     def _not_ready(self, state: str, text: str) -> None:
@@ -401,6 +408,7 @@ class WhatsAppSession:
         if not ready:
             future.set_exception(self._refusal())
             return
+        self._ran_job = True
         try:
             future.set_result(job(driver, self._stop))
         except Exception as exc:  # noqa: BLE001 - handed to the caller, who records it
