@@ -66,6 +66,8 @@ def test_it_streams_the_qr_as_it_rotates_and_becomes_ready_after_a_scan(tmp_path
         assert all(url.startswith("data:image/png;base64,") for url in shown)
         (agent,) = fake.user_agents()
         assert "Chrome/" in agent and "Headless" not in agent, "a desktop browser's user agent"
+        seen = fake.browsers()
+        assert seen and all(b == {"webdriver": False, "language": "en-US"} for b in seen), "English, no automation flag"
     finally:
         channel.disconnect()
     assert recorder.texts()[-1] == "Disconnected"
@@ -348,17 +350,6 @@ def test_it_reports_restricted_account_words_as_an_error(tmp_path, fake_whatsapp
         assert channel.state == "error"
     finally:
         channel.close()
-
-
-def test_it_starts_chromium_in_english_as_a_desktop_browser_without_automation_flags(
-    tmp_path, fake_whatsapp_web, chromium_paths
-):
-    channel, _ = _ready_channel(tmp_path, fake_whatsapp_web, chromium_paths)
-    channel.close()
-    seen = fake_whatsapp_web.browsers()
-    assert seen and all(b == {"webdriver": False, "language": "en-US"} for b in seen), seen
-    (agent,) = fake_whatsapp_web.user_agents()
-    assert "Headless" not in agent and "Chrome/" in agent
 
 
 def test_it_starts_chromium_again_when_it_exits_while_starting(tmp_path, fake_whatsapp_web, chromium_paths):

@@ -295,7 +295,7 @@ class WhatsAppSession:
             if view.kind != "unknown":
                 lost_since = None
             if view.kind in ("qr", "reload"):
-                if phase in ("ready", "offline"):
+                if phase in ("ready", "offline", "conflict", "notice"):
                     self._not_ready("disconnected", "Client disconnected: LOGOUT")
                 if phase != "qr":
                     phase, authenticated = "qr", False
