@@ -17,6 +17,8 @@ Contract (DESIGN sections 7 and 8):
   `sent` or `pending` (not final), None when the session is not ready or the message is not on the page and
   its chat cannot be opened. The chat is opened from the recipient (given, or remembered from the send),
   never from the id.
+- `read_incoming()` opens the chats with an unread badge and returns their new incoming messages (chat, text,
+  id, time) without storing anything.
 - `<data dir>/whatsapp-selectors.json` overrides built-in selectors by name; checked by `verify()` and at
   each start (a bad file is refused with a sentence naming the problem).
 - Context options read (all optional): `whatsapp_url`, `chromium`, `chromedriver`, `session_lease` (a
