@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+from io import TextIOWrapper
 from pathlib import Path
 
+from backend.security.files import private_dir, private_file
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Each new log file (after a rotation too) is created 0600: the log names contacts and addresses."""
+
+    def _open(self) -> TextIOWrapper:
+        private_file(Path(self.baseFilename))
+        return super()._open()
 
 
 def setup_logging(level: str, data_dir: Path | None) -> None:
@@ -19,8 +30,9 @@ def setup_logging(level: str, data_dir: Path | None) -> None:
     root.addHandler(stream)
     if data_dir is not None:
         logs = data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
+        private_dir(logs)
+        private_file(logs / "bulkmsg.log")
+        file_handler = PrivateRotatingFileHandler(
             logs / "bulkmsg.log", maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8"
         )
         file_handler.setFormatter(logging.Formatter(FORMAT))

@@ -12,16 +12,13 @@ import json
 import logging
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
 from backend.dispatch.claims import MESSAGES, ClaimedMessage, finish_many
 from backend.store.models import utcnow
-
-if TYPE_CHECKING:
-    from backend.dispatch.dispatcher import DispatchHooks
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +38,13 @@ class Outcome:
     resume_at: datetime | None = None
     #: the app stopped during the send (crash recovery): not the provider's answer, so not an error in a row.
     interrupted: bool = False
+    #: the channel could not be reached (an outage): queued again without using an attempt, not an error.
+    outage: bool = False
 
     @property
     def is_error(self) -> bool:
         """Counts towards a campaign's errors in a row (a pause request or an interruption does not)."""
-        return self.status != "sent" and not self.pause_campaign and not self.interrupted
+        return self.status != "sent" and not self.pause_campaign and not self.interrupted and not self.outage
 
     @property
     def counts_as_done(self) -> bool:
@@ -87,6 +86,8 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
         return Outcome("uncertain", error=error.reason)
     if error.permanent:
         return Outcome("failed", error=error.reason)
+    if error.outage:
+        return Outcome("queued", error=error.reason, retry_at=now, outage=True)
     if error.pause_campaign and campaign:
         resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
         return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
@@ -108,6 +109,8 @@ def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
         return f"Not sure whether {recipient} got the message: {outcome.error}", "warning"
     if outcome.pause_campaign:
         return f"Paused before {recipient}: {outcome.error}", "warning"
+    if outcome.outage:
+        return f"Waiting to send to {recipient}: {outcome.error}", "warning"
     return f"Will retry {recipient}: {outcome.error}", "warning"
 
 
@@ -118,8 +121,8 @@ def outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
         values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=now)
     elif outcome.status == "queued":
         values["next_attempt_at"] = outcome.retry_at or now
-        if outcome.pause_campaign:
-            values["attempts"] = MESSAGES.c.attempts - 1  # a pause is not the message's fault
+        if outcome.pause_campaign or outcome.outage:
+            values["attempts"] = MESSAGES.c.attempts - 1  # a pause or an outage is not the message's fault
     return values
 
 
@@ -142,11 +145,23 @@ def progress_event(message: ClaimedMessage, outcome: Outcome, extra: dict[str, A
     return {"account_id": message.account_id, "type": "send.progress", "text": text, "level": level, "data": data}
 
 
+class ResultHooks(Protocol):
+    """The part of the dispatcher's hooks (`backend.dispatch.hooks.DispatchHooks`) that recording results calls."""
+
+    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
+        """Campaign bookkeeping in the results' transaction; returns extra `send.progress` data per result."""
+        ...
+
+    def after_events(self, session: Session) -> None:
+        """Work that must follow the results' `send.progress` events (completing the campaign)."""
+        ...
+
+
 def record_results(
     services: Any,
     session: Session,
     owner: str,
-    hooks: DispatchHooks,
+    hooks: ResultHooks,
     results: list[tuple[ClaimedMessage, Outcome]],
 ) -> int:
     """Write a batch of results in `session`'s transaction; returns how many were written.
