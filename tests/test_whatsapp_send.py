@@ -21,6 +21,8 @@ import pytest
 
 from backend.channels.base import OutboundMessage, SendError
 from backend.channels.whatsapp import WhatsAppChannel
+from backend.channels.whatsapp.browser import BrowserConfig
+from backend.channels.whatsapp.pages import SendTimeouts
 from tests.fakes.whatsapp_web import FakeConfig, FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths  # noqa: F401 (fixture)
 
@@ -324,3 +326,11 @@ def test_it_retries_later_when_the_loading_screen_stops_moving_during_a_send(fak
     assert len(fake.sent()) == before
     fake.configure(loading_stuck_at=None)
     channel.session.run(lambda driver, stop: driver.get(fake.url), 10)  # leave a page that works
+
+
+def test_it_holds_the_message_lease_longer_than_the_longest_send(channel):
+    t = channel.send_timeouts
+    steps = channel.browser_config.page_load_timeout_s + t.loading_s + 4 * t.element_s + 5.0 + t.sent_s
+    assert channel.longest_send_s() > steps, "the dispatcher's lease covers every wait of a send"
+    defaults = SendTimeouts().longest_s(BrowserConfig(profile_dir=Path(".")).page_load_timeout_s) + 10.0
+    assert WhatsAppChannel.send_timeout_s == defaults, "the class's figure is the default deadlines' sum"

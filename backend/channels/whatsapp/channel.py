@@ -76,9 +76,9 @@ class WhatsAppChannel(Channel):
     recipient_kind: ClassVar[str] = "phone"
     rate_defaults: ClassVar[RateDefaults] = RateDefaults(min_delay_s=8.0, max_delay_s=20.0, daily_cap=200)
     single_session: ClassVar[bool] = True
-    #: the longest one send may take with the default deadlines (page load, three elements, the tick); the
-    #: dispatcher's lease on a message lasts this long plus its margin.
-    send_timeout_s: ClassVar[float] = 190.0
+    #: the longest one send may take with the default deadlines (`pages.SendTimeouts.longest_s`: page load,
+    #: loading screen, four elements, the button, the tick, 10 s to pick it up); the lease lasts that plus a margin.
+    send_timeout_s: ClassVar[float] = 285.0
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
@@ -207,7 +207,7 @@ class WhatsAppChannel(Channel):
     def send(self, message: OutboundMessage) -> str:
         text, recipient = message.body, message.recipient
         t = self.send_timeouts
-        budget = self.browser_config.page_load_timeout_s + 3 * t.element_s + t.sent_s + 10.0
+        budget = self.longest_send_s()
 
         def job(driver: WebDriver, stop: threading.Event) -> str:
             return pages.send_message(driver, self.base_url, recipient, text, t, stop)
@@ -246,6 +246,10 @@ class WhatsAppChannel(Channel):
             while len(self._incoming_seen) > REMEMBERED_IDS:
                 self._incoming_seen.popitem(last=False)
         return found
+
+    def longest_send_s(self) -> float:
+        """The longest one send can take with these deadlines, plus a little for the worker to pick it up."""
+        return self.send_timeouts.longest_s(self.browser_config.page_load_timeout_s) + 10.0
 
     def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
         """Read the ticks of a sent message. Free when its chat is still open (the usual case: the delivery

@@ -33,6 +33,8 @@ from backend.channels.whatsapp import selectors as sel
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
+#: how long the send button may take to replace the microphone once the box holds text.
+SEND_BUTTON_WAIT_S = 5.0
 #: a click caught by something over the page: after this long, try Escape (once) to close it.
 ESCAPE_AFTER_S = 1.0
 CONFLICT_TEXT = "WhatsApp is open in another window"
@@ -71,6 +73,12 @@ class PageView:
 class SendTimeouts:
     element_s: float = 30.0  # each element on the way (composer, dialog, new message row, a clickable button)
     sent_s: float = 60.0  # clock icon -> single tick
+    loading_s: float = 60.0  # longest extra wait for a "Loading your chats" bar that still moves, per send
+
+    def longest_s(self, page_load_s: float) -> float:
+        """The longest one send can take: page load, the loading screen, the composer and its text, the
+        button (found, then clicked through overlays), the new row, the tick."""
+        return page_load_s + self.loading_s + 4 * self.element_s + SEND_BUTTON_WAIT_S + self.sent_s
 
 
 def words_of(element: WebElement, limit: int = 200) -> str:
@@ -144,16 +152,19 @@ def wait_for_first(
     candidates: tuple[sel.Selector, ...],
     timeout_s: float,
     stop: threading.Event | None = None,
-    while_loading: bool = False,
+    loading_s: float = 0.0,
 ) -> tuple[sel.Selector, WebElement]:
     """The first of `candidates` (checked in order) present on the page within `timeout_s`.
 
-    With `while_loading`, the deadline moves on while WhatsApp Web's "Loading your chats" bar moves (a page load
-    can sync for a long time); a bar that stops gives SendError (transient: nothing was sent).
+    With `loading_s`, the deadline moves on (by up to `loading_s` in all) while WhatsApp Web's "Loading your
+    chats" bar moves (a page load can sync for a long time); a bar that stops, or still loads after that, gives
+    SendError (transient: nothing was sent).
     Raises PageChanged naming candidates[0] (the one the flow expects) when none appears in time, and
     SendError when `stop` is set meanwhile."""
     deadline = time.monotonic() + timeout_s
+    latest = deadline + loading_s
     progress: float | None = None
+    while_loading = loading_s > 0
     while True:
         for candidate in candidates:
             element = candidate.find(driver)
@@ -163,7 +174,7 @@ def wait_for_first(
             bar = sel.LOADING.find(driver)
             value = _number(sel.element_attribute(bar, "value")) if bar is not None else None
             if bar is not None and value != progress:
-                progress, deadline = value, time.monotonic() + timeout_s
+                progress, deadline = value, min(latest, time.monotonic() + timeout_s)
         if time.monotonic() >= deadline:
             if while_loading and sel.LOADING.find(driver) is not None:
                 raise SendError("WhatsApp Web did not finish loading its chats")
@@ -214,7 +225,7 @@ def send_message(
         (sel.COMPOSER, sel.INVALID_NUMBER_DIALOG, sel.ACCOUNT_NOTICE, sel.CONFLICT_DIALOG, sel.QR_CODE),
         timeouts.element_s,
         stop,
-        while_loading=True,
+        loading_s=timeouts.loading_s,
     )
     if found is sel.INVALID_NUMBER_DIALOG:
         close_dialog(driver, element)
@@ -309,7 +320,7 @@ def _wait_for_prefilled_text(driver: WebDriver, composer: WebElement, timeout_s:
 def _press_send(driver: WebDriver, composer: WebElement, timeout_s: float, stop: threading.Event) -> None:
     """Click the send button (it shows once the box holds text); Enter in the box when there is none.
     Raises SendError (transient: nothing left) when the click never lands."""
-    deadline = time.monotonic() + min(timeout_s, 5.0)
+    deadline = time.monotonic() + SEND_BUTTON_WAIT_S
     button = sel.SEND_BUTTON.find(driver)
     while button is None and time.monotonic() < deadline:
         if stop.wait(POLL_S):
