@@ -52,6 +52,7 @@ from backend.channels.whatsapp import pages
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import BrowserConfig, BrowserError, find_executable
 from backend.channels.whatsapp.session import SessionTimeouts, WhatsAppSession
+from backend.store import states
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class WhatsAppChannel(Channel):
             return
         # Already running (a second Connect, e.g. from a reloaded page): act on what stops it, if anything
         # (Use here, a notice read, an update-needed page), and say again where it stands.
-        if self.session.state in ("conflict", "error", "disconnected"):
+        if self.session.state in (states.CONFLICT, states.ERROR, states.DISCONNECTED):
             self.session.act()
         if self.session.state == "ready":
             self.context.emit_status("ready", "Client is ready!")

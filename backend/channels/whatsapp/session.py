@@ -46,6 +46,7 @@ from backend.channels.whatsapp import pages
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import Browser, BrowserConfig, BrowserError, start_browser
 from backend.channels.whatsapp.qr import qr_data_url
+from backend.store import states
 from backend.store.leases import SessionLease
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class WhatsAppSession:
         self,
         browser_config: BrowserConfig,
         base_url: str,
-        emit_status: Callable[[str, str], None],
+        emit_status: Callable[[states.ChannelState, str], None],
         emit_qr: Callable[[str | None], None],
         timeouts: SessionTimeouts | None = None,
         lease: SessionLease | None = None,
@@ -94,7 +95,7 @@ class WhatsAppSession:
         self._thread: threading.Thread | None = None
         self._browser: Browser | None = None
         self._graceful = True
-        self.state = "disconnected"
+        self.state: states.ChannelState = states.DISCONNECTED
         #: why sending waits now (conflict, notice, update...), shown as the reason a send is refused.
         self._blocked: str | None = None
         #: Connect pressed while the session runs: take it back (Use here), close a notice, reload.
@@ -166,7 +167,7 @@ class WhatsAppSession:
             raise SendError(f"WhatsApp Web did not answer within {timeout_s:g} s", uncertain=True) from exc
 
     # -- the worker -------------------------------------------------------------------------------------
-    def _status(self, state: str, text: str) -> None:
+    def _status(self, state: states.ChannelState, text: str) -> None:
         self.state = state
         log.info("whatsapp: %s", text)
         self._emit_status(state, text)
@@ -296,7 +297,7 @@ class WhatsAppSession:
                 lost_since = None
             if view.kind in ("qr", "reload"):
                 if phase in ("ready", "offline", "conflict", "notice"):
-                    self._not_ready("disconnected", "Client disconnected: LOGOUT")
+                    self._not_ready(states.DISCONNECTED, "Client disconnected: LOGOUT")
                 if phase != "qr":
                     phase, authenticated = "qr", False
                     self._blocked = None
@@ -332,7 +333,7 @@ class WhatsAppSession:
                 if view.banner:
                     if phase != "offline":
                         phase = "offline"
-                        self._not_ready("disconnected", f"Client disconnected: {view.banner}")
+                        self._not_ready(states.DISCONNECTED, f"Client disconnected: {view.banner}")
                 elif phase != "ready":
                     if not authenticated:
                         authenticated = self._authenticated(qr_shown)
@@ -343,7 +344,7 @@ class WhatsAppSession:
             elif view.kind == "conflict":
                 if phase != "conflict":
                     phase = "conflict"
-                    self._not_ready("conflict", pages.CONFLICT_TEXT)
+                    self._not_ready(states.CONFLICT, pages.CONFLICT_TEXT)
                 if act and view.element is not None:
                     log.info("WhatsApp Web: taking the session back (Use here)")
                     _click(view.element)
@@ -351,7 +352,7 @@ class WhatsAppSession:
                 words = pages.says(view.element) if view.element is not None else "WhatsApp says: (no words)"
                 if phase != "notice" or words != self._blocked:
                     phase = "notice"
-                    self._not_ready("error", words)
+                    self._not_ready(states.ERROR, words)
                 if act and view.element is not None:
                     ok = sel.DIALOG_OK.find(view.element)
                     if ok is not None:
@@ -360,7 +361,7 @@ class WhatsAppSession:
                 text = pages.UPDATE_TEXT if view.kind == "update" else pages.UNSUPPORTED_TEXT
                 if phase != view.kind:
                     phase = view.kind
-                    self._not_ready("error", text)
+                    self._not_ready(states.ERROR, text)
                 if act:
                     driver.get(self.base_url)
                     phase, deadline = "starting", now + t.startup_s
@@ -381,7 +382,7 @@ class WhatsAppSession:
             last_kind = view.kind
             self._run_one_job(driver, phase == "ready")
 
-    def _not_ready(self, state: str, text: str) -> None:
+    def _not_ready(self, state: states.ChannelState, text: str) -> None:
         """Sending waits: jobs are refused with `text` until the page is ready again."""
         self._ready.clear()
         self._blocked = text
