@@ -214,8 +214,9 @@ class Channel:
         """The longest one send can take with these settings (the lease covers it plus a margin)."""
         return float(self.send_timeout_s)
 
-    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
-        """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked."""
+    def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
+        """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked.
+        `recipient` is the message's recipient, for providers that find a message by its chat (WhatsApp)."""
         return None
 
     def close(self) -> None:

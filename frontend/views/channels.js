@@ -52,7 +52,7 @@ const SCHEMAS = {
     fields: [
       { key: 'account_sid', label: 'Account SID', type: 'text', placeholder: 'AC…', required: true },
       { key: 'auth_token', label: 'Auth token', type: 'password', secret: true, autocomplete: 'new-password' },
-      { key: 'from_number', label: 'Sending number', type: 'tel', placeholder: '+15551234567', required: true },
+      { key: 'from_number', label: 'Sending number', type: 'tel', placeholder: '+14155552671', required: true },
       { key: 'api_base_url', label: 'API base URL', type: 'url', placeholder: 'https://api.twilio.com', hint: 'Change only for a Twilio-compatible provider.' },
     ],
   },
@@ -131,7 +131,7 @@ function updateCard(element, parts, channel, name) {
   element.dataset.state = channel.state || '';
   replace(parts.pill, channelPill(channel.state));
   parts.detail.textContent = channel.detail || describeState(channel.state, name);
-  const hint = ['error', 'auth_failure'].includes(channel.state) ? fixFor(channel.detail) : null;
+  const hint = ['error', 'auth_failure', 'conflict'].includes(channel.state) ? fixFor(channel.detail) : null;
   parts.fix.textContent = hint || '';
   parts.fix.hidden = !hint;
   parts.buttons.update(channel.state);
@@ -182,6 +182,7 @@ function describeState(value, name) {
     qr: 'Scan the QR code with your phone.',
     authenticated: 'Linked. Getting ready…',
     ready: 'Ready to send.',
+    conflict: 'WhatsApp is open in another window. Click Connect to use it here.',
   }[value] || '';
 }
 
