@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from backend.store import states
 from backend.store.models import Message
 
 #: `delivered` check attempts after which delivery is `expired` (unknown for good), DESIGN section 6.
@@ -17,8 +18,10 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def delivery_state(message: Message) -> str:
-    """`pending` `delivered` `undelivered` `expired` (DESIGN section 9)."""
+def delivery_state(message: Message) -> states.DeliveryState:
+    """`pending` `delivered` `undelivered` `expired`, or `untracked` for a received message (DESIGN section 9)."""
+    if message.direction == "in":
+        return "untracked"
     if message.delivered is True:
         return "delivered"
     if message.delivered is False:
@@ -35,6 +38,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "id": message.id,
         "source": message.channel,
         "channel": message.channel,
+        "direction": message.direction or "out",
         "sender_type": message.sender_type,
         "sender_id": message.sender_id,
         "campaign_id": message.campaign_id,

@@ -173,8 +173,9 @@ def show_app(
 def wait_for_dashboard(window: Any, timeout_s: float = DASHBOARD_TIMEOUT_S) -> None:
     """Block until the page says it shows the dashboard with its data, and has painted it.
 
-    `run_js` (Qt's runJavaScript) and not `evaluate_js`: pywebview wraps the latter in `eval()`, which the app's
-    Content-Security-Policy (`script-src 'self'`, no 'unsafe-eval') rightly refuses."""
+    `run_js`, not `evaluate_js`: pywebview's evaluate_js wraps the script in `eval`, which the app's
+    Content-Security-Policy refuses (no 'unsafe-eval'); Qt's runJavaScript returns the expression's value as is.
+    """
     deadline = time.monotonic() + timeout_s
     probe = "document.documentElement.dataset.view + ':' + (document.documentElement.dataset.ready || '')"
     while window.run_js(probe) != "dashboard:1":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import func, select
 
 from backend import __version__
@@ -12,12 +12,13 @@ from backend.errors import ApiError, bad_request, json_body
 from backend.events.hub import envelope
 from backend.security.guards import current_principal
 from backend.security.tokens import WS_TICKET_TTL_S
+from backend.services import Services, current_services
 from backend.store.models import Event
 
 bp = Blueprint("core", __name__)
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
@@ -26,8 +27,8 @@ EVENTS_MAX_LIMIT = 1000
 MAX_QUERY_INT = 2**62
 
 
-def services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def services() -> Services:
+    return current_services()
 
 
 @bp.get("/api/health")

@@ -6,7 +6,8 @@ placeholder missing for any recipient refuses the whole campaign, naming the rec
 Contacts are read in pages by id and rendered outside any write transaction into a spool file (a slow template
 never holds the write lock); messages are then inserted in batches (executemany) in one short transaction, so a
 million recipients never sit in memory at once and nothing is half-created.
-Opted-out contacts and contacts without an address for the channel are left out and counted in `skipped`.
+Contacts opted out of the channel's family (or of everything) and contacts without an address for the
+channel are left out and counted in `skipped`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pickle
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -28,9 +29,15 @@ from backend.campaigns.templates import (
     compile_template,
 )
 from backend.campaigns.templates import contact_context as context_of
+from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
+from backend.security.hardening import is_store_id
+from backend.store import states
 from backend.store.models import Campaign, Contact, Message, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 PAGE = 2000
 #: longest rendered subject (characters).
@@ -112,8 +119,7 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
     recipients = payload.get("recipients")
     ids = recipients.get("contact_ids") if isinstance(recipients, dict) else None
     if not isinstance(recipients, dict) or not (
-        recipients.get("all") is True
-        or (isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool) for i in ids))
+        recipients.get("all") is True or (isinstance(ids, list) and ids and all(is_store_id(i) for i in ids))
     ):
         problems.append({"field": "recipients", "reason": 'give {"contact_ids": [ids]} or {"all": true}'})
     if problems:
@@ -169,7 +175,7 @@ def address_of(contact: Contact, kind: str) -> str | None:
     return contact.email if kind == "email" else contact.phone
 
 
-def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def create_campaign(services: Services, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Create a draft campaign with its queued messages; returns (campaign id, {"skipped": n, ...}).
 
     Every message is rendered first, outside any write transaction (a slow template never holds the write lock),
@@ -191,7 +197,7 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
                 body=spec["body"],
                 recipients=spec["recipients"],
                 rate=spec["rate"],
-                status="draft",
+                status=states.DRAFT,
                 scheduled_at=spec["scheduled_at"],
                 total=total,
                 created_at=now,
@@ -209,7 +215,7 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
 
 
 def _render_all(
-    services: Any,
+    services: Services,
     account_id: int,
     spec: dict[str, Any],
     kind: str,
@@ -220,6 +226,7 @@ def _render_all(
     """Render every recipient's message into `spool` (pickled batches); raises the 400 that refuses the campaign."""
     body_t, subject_t = templates
     limit = body_limit(spec["channel"])
+    family = family_of(spec["channel"])
     budget = RenderBudget()
     problems: list[dict[str, Any]] = []
     missing_total, total, found = 0, 0, set[int]()
@@ -230,8 +237,9 @@ def _render_all(
             if not spec["recipients"].get("all"):
                 found.add(contact.id)
             address = address_of(contact, kind)
-            if contact.opted_out or not address:
-                skipped["opted_out" if contact.opted_out else "no_address"] += 1
+            opted_out = is_opted_out(contact.opt_outs, family)
+            if opted_out or not address:
+                skipped["opted_out" if opted_out else "no_address"] += 1
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:
@@ -305,7 +313,7 @@ def _row(
         "body": body,
         "sender_type": "campaign",
         "sender_id": str(campaign_id),
-        "status": "queued",
+        "status": states.QUEUED,
         "attempts": 0,
         "next_attempt_at": now,
         "meta": {},

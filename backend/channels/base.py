@@ -13,6 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from backend.security.masking import MASK
+from backend.store import states
+
 
 class SendError(Exception):
     """A send (or verification) that did not succeed, with a short human reason.
@@ -23,6 +26,8 @@ class SendError(Exception):
     retry_after: seconds the provider asked us to wait, when it said so.
     pause_campaign: the whole channel cannot send for now (quota exhausted, auth revoked, throttled): the
     campaign pauses with this reason instead of failing every message; the message itself goes back to queued.
+    opt_out: the recipient told the provider they want no more messages (Twilio 21610, STOP): the dispatcher opts
+    the contact out of this channel family (`sms`, `email`, `whatsapp`).
     outage: the provider cannot be reached at all (connection refused, DNS, TLS handshake, 421, a provider 5xx):
     not the message's fault. It goes back to queued without using an attempt, the channel's state becomes
     `error` with `reason`, and the dispatcher tries the connection again with backoff (DESIGN section 5).
@@ -36,6 +41,7 @@ class SendError(Exception):
         uncertain: bool = False,
         retry_after: float | None = None,
         pause_campaign: bool = False,
+        opt_out: str | None = None,
         outage: bool = False,
     ) -> None:
         super().__init__(reason)
@@ -44,6 +50,7 @@ class SendError(Exception):
         self.uncertain = uncertain
         self.retry_after = retry_after
         self.pause_campaign = pause_campaign
+        self.opt_out = opt_out
         self.outage = outage
 
 
@@ -122,7 +129,7 @@ class ChannelContext:
     account_id: int
     data_dir: Path
     public_url: str | None = None
-    emit_status: Callable[[str, str], None] = lambda state, text: None
+    emit_status: Callable[[states.ChannelState, str], None] = lambda state, text: None
     emit_qr: Callable[[str | None], None] = lambda data_url: None
     save_secrets: Callable[[dict[str, str | None], dict[str, str | None] | None], bool] = lambda values, expect: False
     options: dict[str, Any] = field(default_factory=dict)
@@ -175,22 +182,22 @@ class Channel:
         """
         return "Ready"
 
-    def configured_state(self) -> str:
+    def configured_state(self) -> states.ChannelState:
         """The `channel.state` to store once verified settings are saved (called after `verify`).
 
         Default: `ready`, or `disconnected` for a live session that saving does not start (WhatsApp Web).
         A channel that needs another step (Gmail: authorization) says so here.
         """
-        return "disconnected" if self.single_session else "ready"
+        return states.DISCONNECTED if self.single_session else states.READY
 
     def connect(self) -> None:
         """Start a long-lived session (WhatsApp Web). Default: verify."""
         detail = self.verify()
-        self.context.emit_status("ready", detail)
+        self.context.emit_status(states.READY, detail)
 
     def disconnect(self) -> None:
         self.close()
-        self.context.emit_status("disconnected", "Disconnected")
+        self.context.emit_status(states.DISCONNECTED, "Disconnected")
 
     def send(self, message: OutboundMessage) -> str:
         """Send one message; return the provider's id for it. Raises SendError.
@@ -207,17 +214,18 @@ class Channel:
         """The longest one send can take with these settings (the lease covers it plus a margin)."""
         return float(self.send_timeout_s)
 
-    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
-        """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked."""
+    def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
+        """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked.
+        `recipient` is the message's recipient, for providers that find a message by its chat (WhatsApp)."""
         return None
 
     def close(self) -> None:
         """Release connections and processes. Safe to call more than once."""
 
 
-def mask_settings(settings: dict[str, Any], secrets: dict[str, str], secret_keys: frozenset[str]) -> dict:
+def mask_settings(settings: dict[str, Any], secrets: dict[str, str], secret_keys: frozenset[str]) -> dict[str, Any]:
     """The settings as the API shows them: every secret that is set becomes `****`."""
     shown = dict(settings)
     for key in secret_keys:
-        shown[key] = "****" if secrets.get(key) else None
+        shown[key] = MASK if secrets.get(key) else None
     return shown

@@ -3,7 +3,8 @@
 Contract:
 - Settings: host, port, security (`starttls` | `ssl` | `none`), username, password (secret), from_address,
   from_name; optional verify_tls (default true; false accepts a self-signed certificate) and timeout_s.
-- `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason.
+- `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason. With
+  an inbox (imap_* settings, backend/channels/smtp_inbox.py) it also logs in to it and selects the folder.
 - `connections` (default 4, 1-20): the dispatcher runs that many workers (`concurrency()`), and `send` may be
   called by all of them at once: each call checks out an idle connection (or opens one), keeps it to itself for
   the send and puts it back, so every worker in effect keeps its own connection for the whole run; one the server
@@ -11,7 +12,8 @@ Contract:
 - PIPELINING (RFC 2920): when the server's EHLO offers it, MAIL FROM, RCPT TO and DATA go out in one write and
   their three replies are read after it (one round trip instead of three); the content follows the 354 as usual.
   Without it, each command waits for its reply.
-- Per-recipient 5xx -> SendError(permanent); 4xx -> SendError (transient, retried with backoff); a connection
+- Per-recipient 5xx -> SendError(permanent; with a 5.1.x status also opt_out="email", a hard bounce);
+  4xx -> SendError (transient, retried with backoff); a connection
   lost or timed out after the message content started -> SendError(uncertain) (the server may have it); lost
   before that -> re-opened once and tried again. Refused login -> SendError(pause_campaign).
   Connection-level failures (refused, DNS, TLS handshake, a 421 "service not available", a connection that
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -36,12 +39,16 @@ from typing import Any, ClassVar
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
+from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
+from backend.security.masking import MASK
 
 log = logging.getLogger(__name__)
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT_S = 30.0
+#: RFC 3463 enhanced status codes for a bad destination mailbox or address (5.1.0 - 5.1.10).
+BAD_MAILBOX = re.compile(r"^5\.1\.\d{1,2}\b")
 DEFAULT_CONNECTIONS = 4
 MAX_CONNECTIONS = 20
 #: the socket operations one send may wait on (connect, greeting, EHLO, STARTTLS, EHLO, AUTH, MAIL/RCPT/DATA,
@@ -52,7 +59,7 @@ OPERATIONS_PER_SEND = 12
 class SmtpChannel(Channel):
     name: ClassVar[str] = "smtp"
     title: ClassVar[str] = "Email (SMTP)"
-    secret_keys: ClassVar[frozenset[str]] = frozenset({"password"})
+    secret_keys: ClassVar[frozenset[str]] = frozenset({"password", "imap_password"})
     max_attempts: ClassVar[int] = 5
     needs_subject: ClassVar[bool] = True
     recipient_kind: ClassVar[str] = "email"
@@ -79,11 +86,11 @@ class SmtpChannel(Channel):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Check host, port (1..65535, default by security), security, username, password, from_address,
         from_name, verify_tls, timeout_s. A password of `****` or none keeps the stored one."""
-        merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == "****")}}
+        merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == MASK)}}
         problems: list[dict[str, str]] = []
         known = {"host", "port", "security", "username", "password", "from_address", "from_name", "verify_tls"}
         known.add("connections")
-        for key in sorted(set(raw) - known - {"timeout_s"}):
+        for key in sorted(set(raw) - known - {"timeout_s"} - IMAP_KEYS):
             problems.append({"field": key, "reason": "unknown setting"})
         host = str(merged.get("host") or "").strip()
         if not host or any(c.isspace() for c in host):
@@ -92,7 +99,7 @@ class SmtpChannel(Channel):
         if security not in SECURITY:
             problems.append({"field": "security", "reason": "must be starttls, ssl or none"})
         port = merged.get("port") or DEFAULT_PORTS.get(security, 587)
-        if isinstance(port, str) and port.isdigit():
+        if isinstance(port, str) and port.isascii() and port.isdigit() and len(port) < 10:
             port = int(port)
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             problems.append({"field": "port", "reason": "must be a port number between 1 and 65535"})
@@ -115,8 +122,15 @@ class SmtpChannel(Channel):
         timeout = merged.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
             problems.append({"field": "timeout_s", "reason": "must be between 1 and 300 seconds"})
+        inbox, inbox_secrets, inbox_problems = check_inbox_settings(raw, current or {})
+        problems.extend(inbox_problems)
         connections = merged.get("connections", DEFAULT_CONNECTIONS)
-        if isinstance(connections, str) and connections.strip().isdigit():
+        if (
+            isinstance(connections, str)
+            and connections.strip().isascii()
+            and connections.strip().isdigit()
+            and len(connections) < 10
+        ):
             connections = int(connections)
         if isinstance(connections, bool) or not isinstance(connections, int) or not 1 <= connections <= MAX_CONNECTIONS:
             problems.append(
@@ -133,9 +147,10 @@ class SmtpChannel(Channel):
             "from_name": from_name,
             "verify_tls": verify_tls,
             "timeout_s": float(timeout),
+            **inbox,
             "connections": connections,
         }
-        return settings, ({"password": password} if password else {})
+        return settings, ({"password": password} if password else {}) | inbox_secrets
 
     @property
     def from_address(self) -> str:
@@ -211,7 +226,11 @@ class SmtpChannel(Channel):
             _quit_quietly(conn)
         security = str(self.settings.get("security") or "starttls")
         user = self.settings.get("username")
-        return f"Connected to {self._where()}" + (f" as {user}" if user else "") + f" ({security})"
+        detail = f"Connected to {self._where()}" + (f" as {user}" if user else "") + f" ({security})"
+        if has_inbox(self.settings):
+            verify_tls = self.settings.get("verify_tls") is not False
+            detail += "; reading the " + verify_inbox(self.settings, self.secrets, self._timeout, verify_tls)
+        return detail
 
     def close(self) -> None:
         """End every idle connection now and each busy one as its send ends."""
@@ -327,12 +346,12 @@ class SmtpChannel(Channel):
         if rcpt is None or rcpt[0] not in (250, 251):
             self._reset(conn)
             code, reply = rcpt if rcpt is not None else (554, b"no answer to RCPT TO")
-            raise _refusal(code, reply, recipient)
+            raise _refusal(code, reply, recipient, mailbox=True)
         if data is None or data[0] != 354:
             self._reset(conn)
             code, reply = data if data is not None else (554, b"no answer to DATA")
             raise _refusal(code, reply, "message")
-        body = smtplib._quote_periods(payload)  # type: ignore[attr-defined]
+        body = dot_stuff(payload)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         try:
@@ -400,11 +419,13 @@ class _Dropped(Exception):
         self.reason = reason
 
 
-def _refusal(code: int, reply: bytes | str, what: str, *, pause: bool = False) -> SendError:
+def _refusal(code: int, reply: bytes | str, what: str, *, pause: bool = False, mailbox: bool = False) -> SendError:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     text = " ".join(text.split())[:200]
     if 500 <= code < 600:
-        return SendError(f"{code} {text}", permanent=not pause, pause_campaign=pause)
+        # A recipient refused with a 5.1.x status (no such mailbox, bad address) is a hard bounce: suppressed.
+        hard = mailbox and BAD_MAILBOX.match(text) is not None
+        return SendError(f"{code} {text}", permanent=not pause, pause_campaign=pause, opt_out="email" if hard else None)
     return SendError(f"{code} {text} (the server refused the {what} for now)")
 
 
@@ -427,3 +448,13 @@ def _quit_quietly(conn: smtplib.SMTP | None) -> None:
             conn.close()
         except OSError:
             pass
+
+
+#: a line of mail text that starts with a period (RFC 5321 section 4.5.2).
+_LEADING_PERIOD = re.compile(rb"^\.", re.MULTILINE)
+
+
+def dot_stuff(payload: bytes) -> bytes:
+    """The mail text as DATA sends it (RFC 5321 section 4.5.2, "transparency"): one more period before every
+    line that starts with one, so no line of the mail can end DATA early; the server removes it again."""
+    return _LEADING_PERIOD.sub(b"..", payload)

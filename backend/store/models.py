@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from backend.store import states
+
 # Ids: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -112,10 +114,16 @@ class Contact(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(320))
     fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
-    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: per channel family (`sms` `email` `whatsapp`) or `all`: {"at": ISO time, "why": stop | unsubscribe |
+    #: hard_bounce | by_hand}; a family absent is not opted out (backend/contacts/optouts.py).
+    opt_outs: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def opted_out(self) -> bool:
+        """Opted out of everything (the API's `opted_out`)."""
+        return "all" in (self.opt_outs or {})
 
 
 class Campaign(Base):
@@ -130,7 +138,7 @@ class Campaign(Base):
     recipients: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     #: {"per_minute", "min_delay_s", "max_delay_s", "daily_cap", "max_consecutive_errors"}
     rate: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[str] = mapped_column(String(20), default=states.DRAFT)
     status_reason: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(Integer, default=0)
     consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
@@ -161,39 +169,61 @@ class Message(Base):
             "channel",
             "next_attempt_at",
             "id",
-            sqlite_where=text("status = 'queued' AND campaign_id IS NULL"),
-            postgresql_where=text("status = 'queued' AND campaign_id IS NULL"),
+            sqlite_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NULL"),
+            postgresql_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NULL"),
         ),
         Index(
             "ix_messages_claim_campaign",
             "campaign_id",
             "next_attempt_at",
             "id",
-            sqlite_where=text("status = 'queued' AND campaign_id IS NOT NULL"),
-            postgresql_where=text("status = 'queued' AND campaign_id IS NOT NULL"),
+            sqlite_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NOT NULL"),
+            postgresql_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NOT NULL"),
         ),
         # The delivery job's claim reads only sent rows whose delivery is unknown: an idle sweep over a
         # store of settled messages touches no row.
         Index(
             "ix_messages_delivery_due",
             "delivery_next_check_at",
-            sqlite_where=text("status = 'sent' AND delivered IS NULL AND delivery_expired = 0"),
-            postgresql_where=text("status = 'sent' AND delivered IS NULL AND NOT delivery_expired"),
+            sqlite_where=text(f"status = '{states.SENT}' AND delivered IS NULL AND delivery_expired = 0"),
+            postgresql_where=text(f"status = '{states.SENT}' AND delivered IS NULL AND NOT delivery_expired"),
         ),
         Index("ix_messages_sender", "account_id", "sender_type", "sender_id", "status"),
+        # A contact's thread (campaign messages, replies and inbound messages on every channel).
+        Index("ix_messages_contact", "contact_id", "id"),
+        # An inbound message is stored once per provider id (a repeated webhook or a re-read mail).
+        Index(
+            "uq_messages_inbound",
+            "account_id",
+            "channel",
+            "provider_message_id",
+            unique=True,
+            sqlite_where=text("direction = 'in'"),
+            postgresql_where=text("direction = 'in'"),
+        ),
+        # Unread inbound messages per conversation (the conversations list's counts).
+        Index(
+            "ix_messages_unread",
+            "account_id",
+            "sender_id",
+            sqlite_where=text("direction = 'in' AND read_at IS NULL"),
+            postgresql_where=text("direction = 'in' AND read_at IS NULL"),
+        ),
         Index("ix_messages_provider_id", "provider_message_id"),
         Index("ix_messages_sent_window", "account_id", "channel", "sent_at"),
         # Leases of rows in `sending`: found again after a crash.
         Index(
             "ix_messages_sending",
             "lease_until",
-            sqlite_where=text("status = 'sending'"),
-            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text(f"status = '{states.SENDING}'"),
+            postgresql_where=text(f"status = '{states.SENDING}'"),
         ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
+    #: `out` (sent by us) or `in` (received: `recipient` is then the sender, status `received`).
+    direction: Mapped[str] = mapped_column(String(3), default="out", server_default="out")
     recipient: Mapped[str] = mapped_column(String(320))
     recipient_name: Mapped[str | None] = mapped_column(String(200))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
@@ -204,8 +234,8 @@ class Message(Base):
     html_body: Mapped[str | None] = mapped_column(Text)
     sender_type: Mapped[str] = mapped_column(String(20))  # "campaign" | "conversation"
     sender_id: Mapped[str] = mapped_column(String(100))
-    #: queued | sending | sent | failed | uncertain | cancelled
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    #: states.MessageStatus: queued | sending | sent | failed | uncertain | cancelled
+    status: Mapped[str] = mapped_column(String(20), default=states.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
@@ -224,6 +254,8 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when someone read an inbound message in the app (null: unread).
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Communication(Base):
@@ -261,6 +293,20 @@ class Event(Base):
     level: Mapped[str] = mapped_column(String(10), default="info")
     text: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class InboxCursor(Base):
+    """How far an account's mailbox has been read: the highest UID applied under one UIDVALIDITY."""
+
+    __tablename__ = "inbox_cursors"
+    __table_args__ = (UniqueConstraint("account_id", "channel", "folder"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    folder: Mapped[str] = mapped_column(String(200))
+    uid_validity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Lease(Base):
