@@ -66,6 +66,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
+        from backend.logs import is_outage
+
+        if is_outage(exc):
+            # The store is away or full (GET /api/health names it): say so, not "something went wrong".
+            log.warning("store unavailable on %s %s", request.method, request.path, exc_info=exc)
+            return ApiError(
+                503, "store_unavailable", "The app cannot reach or write its store right now; it retries by itself."
+            ).to_response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal", "Something went wrong on our side; the log has the details.").to_response()
 

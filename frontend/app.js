@@ -7,6 +7,7 @@ import { icons } from './lib/icons.js';
 import { errorNotice } from './lib/ui.js';
 import { emit, on, state } from './lib/store.js';
 import { backfill, startSocket } from './lib/ws.js';
+import { startHealthBanner } from './lib/health-banner.js';
 
 const ROUTES = [
   { name: 'dashboard', path: '', label: 'Dashboard', icon: icons.dashboard, load: () => import('./views/dashboard.js') },
@@ -114,6 +115,7 @@ async function start() {
   document.getElementById('signed-out').hidden = true;
   document.getElementById('shell').hidden = false;
   buildNav();
+  startHealthBanner(document.getElementById('shell'));
   await render();
   try {
     await backfill();

@@ -12,13 +12,15 @@ from backend.errors import ApiError, bad_request, json_body
 from backend.events.hub import envelope
 from backend.security.guards import current_principal
 from backend.security.tokens import WS_TICKET_TTL_S
+from backend.store.health import StoreHealth
 from backend.store.models import Event
 
 bp = Blueprint("core", __name__)
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, services: Any) -> None:
     app.register_blueprint(bp)
+    services.parts.setdefault("store_health", StoreHealth(services.config.data_dir, services.config.database_url))
 
 
 EVENTS_MAX_LIMIT = 1000
@@ -30,7 +32,16 @@ def services() -> Any:
 
 @bp.get("/api/health")
 def health() -> Any:
-    return jsonify({"status": "ok", "version": __version__})
+    """ok in milliseconds; 503 `degraded` with each problem in words when the store cannot be reached or written."""
+    problems = services().parts["store_health"].problems()
+    if problems:
+        body = {"status": "degraded", "problems": [p.as_dict() for p in problems], "version": __version__}
+        response = jsonify(body)
+        response.status_code = 503
+    else:
+        response = jsonify({"status": "ok", "version": __version__})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/api/session")
