@@ -18,13 +18,19 @@ def iso(value: datetime | None) -> str | None:
 
 
 def delivery_state(message: Message) -> str:
-    """`pending` `delivered` `undelivered` `expired` (DESIGN section 9)."""
+    """`pending` `delivered` `undelivered` `expired` `untracked` (DESIGN section 9).
+
+    `untracked`: sent on a channel with no delivery source; such a message has no next delivery check at all
+    (`delivery_next_check_at` null), so the delivery job never claims it and it never expires. A bounce or a
+    callback that does arrive still settles it."""
     if message.delivered is True:
         return "delivered"
     if message.delivered is False:
         return "undelivered"
     if message.delivery_expired:
         return "expired"
+    if message.status == "sent" and message.delivery_next_check_at is None:
+        return "untracked"
     return "pending"
 
 

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from backend.store.models import Campaign, Message, utcnow
 
-COUNT_KEYS = ("total", "queued", "sending", "sent", "failed", "uncertain", "delivered", "undelivered")
+#: `untracked`: sent on a channel with no delivery source (accepted by the server, nothing more will be known).
+COUNT_KEYS = ("total", "queued", "sending", "sent", "failed", "uncertain", "delivered", "undelivered", "untracked")
 #: errors in a row after which a campaign pauses itself, unless its rate sets `max_consecutive_errors`.
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
 
@@ -29,23 +30,31 @@ def of_campaign(campaign_id: int, account_id: int) -> Any:
 
 
 def counts(session: Session, campaign: Campaign) -> dict[str, int]:
-    """{total queued sending sent failed uncertain delivered undelivered} of one campaign, right now."""
+    """{total queued sending sent failed uncertain delivered undelivered untracked} of one campaign, right now."""
+    untracked = and_(
+        Message.status == "sent",
+        Message.delivered.is_(None),
+        Message.delivery_expired.is_(False),
+        Message.delivery_next_check_at.is_(None),
+    )
     rows = session.execute(
         select(
             Message.status,
             func.count(),
             func.sum(case((Message.delivered.is_(True), 1), else_=0)),
             func.sum(case((Message.delivered.is_(False), 1), else_=0)),
+            func.sum(case((untracked, 1), else_=0)),
         )
         .where(of_campaign(campaign.id, campaign.account_id))
         .group_by(Message.status)
     ).all()
     out = dict.fromkeys(COUNT_KEYS, 0)
-    for status, n, delivered, undelivered in rows:
+    for status, n, delivered, undelivered, not_tracked in rows:
         if status in out:
             out[status] = int(n)
         out["delivered"] += int(delivered or 0)
         out["undelivered"] += int(undelivered or 0)
+        out["untracked"] += int(not_tracked or 0)
     out["total"] = campaign.total
     return out
 

@@ -141,6 +141,12 @@ class Channel:
     #: True when only one live session may exist across processes (WhatsApp Web).
     single_session: ClassVar[bool] = False
 
+    @property
+    def reports_delivery(self) -> bool:
+        """Whether anything ever tells us a sent message was delivered (callbacks, polls, ticks). A channel without
+        a delivery source gives `delivery` `untracked` (DESIGN section 6.7): never checked, never `expired`."""
+        return True
+
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         self.settings = settings
         self.secrets = secrets

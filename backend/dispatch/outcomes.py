@@ -111,11 +111,13 @@ def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
     return f"Will retry {recipient}: {outcome.error}", "warning"
 
 
-def outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
-    """The message columns an outcome sets."""
+def outcome_values(outcome: Outcome, now: datetime, *, tracked: bool = True) -> dict[str, Any]:
+    """The message columns an outcome sets. A message sent on a channel with no delivery source (`tracked`
+    false) gets no delivery check at all: its delivery is `untracked`."""
     values: dict[str, Any] = {"status": outcome.status, "last_error": outcome.error, "updated_at": now}
     if outcome.status == "sent":
-        values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=now)
+        check_at = now if tracked else None
+        values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=check_at)
     elif outcome.status == "queued":
         values["next_attempt_at"] = outcome.retry_at or now
         if outcome.pause_campaign:
@@ -158,7 +160,12 @@ def record_results(
     if not results:
         return 0
     now = utcnow()
-    stored = finish_many(session, owner, [(m.id, outcome_values(o, now)) for m, o in results])
+    tracked = _delivery_sources(services, {(m.account_id, m.channel) for m, o in results if o.status == "sent"})
+    stored = finish_many(
+        session,
+        owner,
+        [(m.id, outcome_values(o, now, tracked=tracked.get((m.account_id, m.channel), True))) for m, o in results],
+    )
     written: list[tuple[ClaimedMessage, Outcome]] = []
     for message, outcome in results:
         if message.id not in stored:
@@ -175,3 +182,15 @@ def record_results(
     services.hub.record_many(session, events)
     hooks.after_events(session)
     return len(written)
+
+
+def _delivery_sources(services: Any, keys: set[tuple[int, str]]) -> dict[tuple[int, str], bool]:
+    """Whether each (account, channel) reports delivery (the live channel says; when unknown: assume it does)."""
+    out: dict[tuple[int, str], bool] = {}
+    manager = services.parts.get("channels")
+    for account_id, channel in keys:
+        try:
+            out[(account_id, channel)] = bool(manager.instance(account_id, channel).reports_delivery)
+        except Exception:
+            out[(account_id, channel)] = True
+    return out

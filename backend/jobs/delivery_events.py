@@ -72,7 +72,8 @@ _TEXT_SQL = f"""
     END"""
 _LEVEL_SQL = "CASE WHEN m.delivered IS NULL THEN 'warning' WHEN {true} THEN 'success' ELSE 'error' END"
 _DELIVERY_SQL = (
-    "CASE WHEN m.delivered IS NULL THEN (CASE WHEN {expired} THEN 'expired' ELSE 'pending' END) "
+    "CASE WHEN m.delivered IS NULL THEN (CASE WHEN {expired} THEN 'expired' "
+    "WHEN m.status = 'sent' AND m.delivery_next_check_at IS NULL THEN 'untracked' ELSE 'pending' END) "
     "WHEN {true} THEN 'delivered' ELSE 'undelivered' END"
 )
 

@@ -120,7 +120,7 @@ export async function mountMonitor(root, id) {
     const running = c.status === 'running';
     replace(stats,
       stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
-      stat('Delivered', counts.delivered, 'ok'), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
+      deliveryStat(counts), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
       stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
       stat('Rate', running ? rate(c.rate_per_min) : '—'),
       stat('Time left', running ? duration(c.eta_s) : '—'));
@@ -138,7 +138,7 @@ export async function mountMonitor(root, id) {
     if (c.status === 'completed') {
       replace(summary, h('div', { class: 'notice ok', role: 'status', dataset: { summary: 'completed' } }, svg(icons.check),
         h('div', {}, h('strong', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}`),
-          h('span', {}, `${num(counts.delivered)} delivered so far${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
+          h('span', {}, `${deliveredSoFar(counts)}${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
     } else if (c.status === 'paused') {
       replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
         h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
@@ -235,4 +235,18 @@ function stat(label, value, tone = '') {
     : [typeof value === 'string' ? value : num(value ?? 0)];
   return h('div', { class: `stat ${tone}`, dataset: { stat: label.toLowerCase().replace(/\s+/g, '-') } },
     h('div', { class: 'label' }, label), h('div', { class: 'value' }, ...shown));
+}
+
+// Delivery as far as it can be known: a server with no delivery reports (plain SMTP) only accepts messages, so
+// those are counted as "Accepted by the server", never as undelivered or expired.
+function deliveryStat(counts) {
+  if (counts.untracked && !counts.delivered && !counts.undelivered) return stat('Accepted by the server', counts.untracked, 'ok');
+  return stat('Delivered', counts.delivered, 'ok');
+}
+
+function deliveredSoFar(counts) {
+  const parts = [];
+  if (counts.delivered || !counts.untracked) parts.push(`${num(counts.delivered)} delivered so far`);
+  if (counts.untracked) parts.push(`${num(counts.untracked)} accepted by the server (it sends no delivery reports)`);
+  return parts.join(', ');
 }

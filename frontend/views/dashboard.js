@@ -77,7 +77,8 @@ export async function mount(root) {
       const d = await api.get('/api/delivery-status');
       replace(deliveryBox,
         stat('Pending', d.pending, ''), stat('Delivered', d.delivered, 'ok'), stat('Undelivered', d.undelivered, 'err'),
-        stat('Expired', d.expired, 'warn'));
+        stat('Expired', d.expired, 'warn'),
+        d.untracked ? stat('Accepted by the server', d.untracked, 'ok') : null);
     } catch (error) {
       replace(deliveryBox, errorNotice(error, 'Delivery status is not available.'));
     }
