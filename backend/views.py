@@ -52,6 +52,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "status": message.status,
         "attempts": message.attempts,
         "last_error": message.last_error,
+        "failure_kind": message.failure_kind,
+        "reconcile_state": message.reconcile_state,
         "provider_message_id": message.provider_message_id,
         "delivered": message.delivered,
         "delivery": delivery_state(message),

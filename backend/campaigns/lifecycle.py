@@ -95,10 +95,24 @@ def complete_if_done(services: Any, session: Session, campaign: Campaign) -> boo
         return False
     session.refresh(campaign)
     live = counts(session, campaign)
-    text = f"Mass messaging complete. Sent: {live['sent']}, Failed: {live['failed']}"
-    level = "success" if live["failed"] == 0 and live["uncertain"] == 0 else "warning"
+    text, level = completion_text(live)
     record_status(services, session, campaign, text, level=level)
     return True
+
+
+def completion_text(live: dict[str, int]) -> tuple[str, str]:
+    """The original words, then the truth about the ending: "Completed with 3 of 6 failed" (a warning) when
+    anything failed or is uncertain; a success only when everything was sent."""
+    text = f"Mass messaging complete. Sent: {live['sent']}, Failed: {live['failed']}"
+    ended = live["sent"] + live["failed"] + live["uncertain"]
+    troubles = []
+    if live["failed"]:
+        troubles.append(f"{live['failed']} of {ended} failed")
+    if live["uncertain"]:
+        troubles.append(f"{live['uncertain']} of {ended} uncertain")
+    if not troubles:
+        return text, "success"
+    return f"{text}. Completed with {' and '.join(troubles)}", "warning"
 
 
 def pause(

@@ -41,6 +41,8 @@ class Outcome:
     resume_at: datetime | None = None
     #: the app stopped during the send (crash recovery): not the provider's answer, so not an error in a row.
     interrupted: bool = False
+    #: a failure the provider will never accept (hard bounce, invalid number): not offered for retry.
+    permanent: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -86,7 +88,7 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
     if error.uncertain:
         return Outcome("uncertain", error=error.reason)
     if error.permanent:
-        return Outcome("failed", error=error.reason)
+        return Outcome("failed", error=error.reason, permanent=True)
     if error.pause_campaign and campaign:
         resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
         return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
@@ -118,6 +120,8 @@ def outcome_values(outcome: Outcome, now: datetime, *, tracked: bool = True) -> 
     if outcome.status == "sent":
         check_at = now if tracked else None
         values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=check_at)
+    elif outcome.status == "failed":
+        values["failure_kind"] = "permanent" if outcome.permanent else "exhausted"
     elif outcome.status == "queued":
         values["next_attempt_at"] = outcome.retry_at or now
         if outcome.pause_campaign:

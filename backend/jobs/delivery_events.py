@@ -39,6 +39,8 @@ VIEW_FIELDS = (
     ("status", "status"),
     ("attempts", "attempts"),
     ("last_error", "last_error"),
+    ("failure_kind", "failure_kind"),
+    ("reconcile_state", "reconcile_state"),
     ("provider_message_id", "provider_message_id"),
     ("delivered", "delivered"),
     ("delivery", None),

@@ -52,7 +52,8 @@ export function messageList(campaignId, status) {
           const fix = fixFor(m.last_error);
           return h('tr', { dataset: { message: m.id } },
             h('td', { class: 'num nowrap' }, m.recipient || '—'),
-            h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null),
+            h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null,
+              m.failure_kind === 'permanent' ? h('div', { class: 'small', dataset: { note: 'not-retried' } }, 'Refused for good: not retried (sending again would fail the same way).') : null),
             h('td', { class: 'num' }, num(m.attempts ?? 0)),
             h('td', { class: 'nowrap muted' }, dateTime(m.updated_at || m.sent_at || m.created_at)));
         })))),
@@ -67,8 +68,8 @@ export function messageList(campaignId, status) {
     }))) return;
     busy(actionButton, async () => {
       try {
-        await api.post(`/api/campaigns/${campaignId}/${text.route}`);
-        toast(text.done, { tone: 'ok' });
+        const answer = await api.post(`/api/campaigns/${campaignId}/${text.route}`);
+        toast(answer?.message || text.done, { tone: answer?.not_retryable ? 'warn' : 'ok' });
         load();
       } catch (error) { showError(error); }
     });

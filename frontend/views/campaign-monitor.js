@@ -10,7 +10,7 @@ import { channelName, dateTime, duration, num, pct, rate } from '../lib/format.j
 import { icons } from '../lib/icons.js';
 import { doneCount, progressBar, updateProgress } from '../lib/progress.js';
 import { on, setCampaign, state } from '../lib/store.js';
-import { campaignPill, confirmDialog, errorNotice, showError, toast } from '../lib/ui.js';
+import { campaignPill, confirmDialog, errorNotice, showError, toast, troubledEnding } from '../lib/ui.js';
 import { messageList } from './campaign-lists.js';
 
 const SERIES = [
@@ -99,6 +99,8 @@ export async function mountMonitor(root, id) {
       const t = Date.parse(e.ts);
       const d = e.data || {};
       if (e.type === 'send.progress' && (d.status === 'sent' || d.status === 'failed')) chart.add(d.status, t);
+      // Failed messages queued again (retry) leave the failed line, so the chart ends where the counts are.
+      else if (e.type === 'campaign.status' && d.counts && d.counts.failed < chart.level('failed')) chart.add('failed', t, d.counts.failed - chart.level('failed'));
       else if (e.type === 'message.updated' && d.message && d.message.delivered === true && !deliveredSeen.has(d.message.id)) {
         deliveredSeen.add(d.message.id);
         chart.add('delivered', t);
@@ -112,7 +114,7 @@ export async function mountMonitor(root, id) {
   const draw = () => {
     const c = { ...campaign, ...state.campaigns.get(key) };
     const counts = c.counts || {};
-    replace(pill, campaignPill(c.status));
+    replace(pill, campaignPill(c.status, counts));
     subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
     updateProgress(bar, counts);
     const done = doneCount(counts);
@@ -136,8 +138,11 @@ export async function mountMonitor(root, id) {
   const drawSummary = (c) => {
     const counts = c.counts || {};
     if (c.status === 'completed') {
-      replace(summary, h('div', { class: 'notice ok', role: 'status', dataset: { summary: 'completed' } }, svg(icons.check),
-        h('div', {}, h('strong', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}`),
+      const ending = troubledEnding(counts);
+      replace(summary, h('div', { class: `notice ${ending ? 'warn' : 'ok'}`, role: 'status', dataset: { summary: 'completed', ending: ending ? 'troubled' : 'clean' } },
+        svg(ending ? icons.alert : icons.check),
+        h('div', {}, h('strong', {}, ending || 'Completed'),
+          h('span', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}. `),
           h('span', {}, `${deliveredSoFar(counts)}${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
     } else if (c.status === 'paused') {
       replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),

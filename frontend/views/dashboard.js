@@ -59,7 +59,7 @@ export async function mount(root) {
           h('span', { class: 'muted small' }, `${channelName(c.channel)} · ${relative(c.created_at || c.created)}`)),
         h('div', { class: 'stack', style: { gap: '4px' } }, progressBar(counts, `${c.name} progress`),
           h('span', { class: 'muted small num' }, `${num(doneCount(counts))} / ${num(counts.total)} · ${pct(doneCount(counts), counts.total)}`)),
-        campaignPill(c.status));
+        campaignPill(c.status, counts));
     }));
   };
 
