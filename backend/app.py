@@ -11,7 +11,7 @@ from werkzeug.routing import PathConverter
 
 from backend.channels.manager import ChannelManager
 from backend.config import Config
-from backend.dispatch.dispatcher import NoHooks
+from backend.dispatch.hooks import NoHooks
 from backend.dispatch.pool import DispatcherPool
 from backend.errors import register_error_handlers
 from backend.events.ws import init_ws

@@ -8,24 +8,15 @@ coalesce=True, and coordination between processes happens in the database, never
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from backend.dispatch.pool import DispatcherPool
 from backend.dispatch.recovery import recover_lost_sends
+from backend.jobs.schedule import Job
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    func: Callable[[], Any]
-    seconds: float
 
 
 class Runtime:

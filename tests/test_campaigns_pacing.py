@@ -100,8 +100,8 @@ def test_it_adds_sendgrids_identifying_header_when_relaying_through_sendgrid(smt
 
 
 def test_it_resumes_a_campaign_paused_until_a_known_time_by_itself(client, auth, services, smtp, account, running):
+    from backend.campaigns.hooks import CampaignHooks
     from backend.campaigns.jobs import resume_due
-    from backend.dispatch.campaign_hooks import CampaignHooks
     from backend.dispatch.outcomes import Outcome
 
     add_contacts(services, account, 3)

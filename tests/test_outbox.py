@@ -170,7 +170,7 @@ def test_it_pushes_events_only_after_commit(config, tmp_path) -> None:
 
 
 def test_it_writes_a_batch_of_results_except_where_the_lease_was_lost(config, database_url) -> None:
-    from backend.dispatch.dispatcher import NoHooks
+    from backend.dispatch.hooks import NoHooks
     from backend.dispatch.outcomes import Outcome, record_results
 
     services = _services(config, database_url)

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from backend.accounts import get_or_create_account
 from backend.channels.base import OutboundMessage
+from backend.channels.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER, sendgrid_headers
 from backend.store.models import Account, Communication, Message, utcnow
-from backend.webhooks.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER, sendgrid_headers
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.helpers import bearer, require, wait_for
 

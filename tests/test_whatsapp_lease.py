@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import update
 
 from backend.channels.whatsapp import WhatsAppChannel
-from backend.dispatch.claims import worker_id
 from backend.store.db import Database
 from backend.store.leases import DatabaseLease
 from backend.store.migrate import upgrade
 from backend.store.models import Lease, utcnow
+from backend.store.process import worker_id
 from tests.fakes.whatsapp_web import (
     StatusRecorder,
     leftover_browser_processes,

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
+from backend.campaigns import install as install_campaigns
 from backend.campaigns.create import compile_parts, create_campaign, parse_time
 from backend.campaigns.templates import MissingPlaceholder, TemplateError
 from backend.campaigns.templates import contact_context as context_of
@@ -24,8 +25,6 @@ MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "cancell
 
 
 def install(app: Flask, services: Any) -> None:
-    from backend.campaigns import install as install_campaigns
-
     install_campaigns(app, services)
     app.register_blueprint(bp)
 

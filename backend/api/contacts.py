@@ -9,11 +9,11 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
+from backend.campaigns.hooks import read_unsubscribe_token
 from backend.contacts import service
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
 from backend.contacts.reading import ImportFileError, Table, open_table
-from backend.dispatch.campaign_hooks import read_unsubscribe_token
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
 from backend.store.models import Contact

@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Flask
 
+from backend.campaigns.hooks import CampaignHooks
+from backend.campaigns.jobs import INTERVAL_S, pause_all_running, run_campaign_job
+from backend.jobs.schedule import Job
+
 
 def install(app: Flask, services: Any) -> None:
     """Dispatcher hooks (pacing, counters, completion), the campaign job and the stop hook."""
-    from backend.campaigns.jobs import INTERVAL_S, pause_all_running, run_campaign_job
-    from backend.dispatch.campaign_hooks import CampaignHooks
-    from backend.runtime import Job
-
     services.parts["hooks"] = CampaignHooks(services)
     services.parts.setdefault("jobs", []).append(Job("campaigns", lambda: run_campaign_job(services), INTERVAL_S))
 

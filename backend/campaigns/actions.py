@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select, update
 
 from backend.campaigns import lifecycle
 from backend.channels.base import SendError
+from backend.channels.manager import NotConfigured
 from backend.errors import ApiError, conflict, not_found
 from backend.store.models import Campaign, Message, utcnow
 
@@ -33,8 +34,6 @@ def load(session: Any, account_id: int, campaign_id: int) -> Campaign:
 
 def verify_channel(services: Any, account_id: int, channel: str) -> None:
     """Raises 409 when the campaign's channel is not set up or does not answer."""
-    from backend.channels.manager import NotConfigured
-
     try:
         instance = services.parts["channels"].instance(account_id, channel)
         instance.verify()

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
-from backend.dispatch.pacing import Pace
+from backend.campaigns.pacing import Pace
 from backend.store.models import Campaign, Message, utcnow
 from backend.views import delivery_state, iso
 

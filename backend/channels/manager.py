@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
 from backend.channels.registry import CHANNELS, channel_class
-from backend.dispatch.claims import owner_is_dead, worker_id
 from backend.store.leases import DatabaseLease
 from backend.store.models import Account, ChannelConfig, Lease, utcnow
+from backend.store.process import owner_is_dead, worker_id
 
 log = logging.getLogger(__name__)
 

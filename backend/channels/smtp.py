@@ -11,7 +11,7 @@ Contract:
   before that -> re-opened once and tried again, else transient. Refused login -> SendError(pause_campaign).
   Returns the Message-ID (deterministic per message, see email_mime).
 - Through SendGrid's relay (host `*.sendgrid.net`) every message carries `X-SMTPAPI` unique_args naming our
-  account and message (backend.webhooks.sendgrid_events), so SendGrid's event webhook maps back to it.
+  account and message (backend.channels.sendgrid_events), so SendGrid's event webhook maps back to it.
 - Every socket operation has a timeout (timeout_s, default 30 s).
 """
 
@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
-from backend.webhooks.sendgrid_events import sendgrid_headers
+from backend.channels.sendgrid_events import sendgrid_headers
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,6 @@ flush is involved. A claim returns `ClaimedMessage` values (the columns a send n
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,33 +71,6 @@ CLAIM_COLUMNS = (
     MESSAGES.c.next_attempt_at,
     MESSAGES.c.metadata,
 )
-
-
-def worker_id(role: str) -> str:
-    """A lease owner name: host, pid and role. Crash recovery reads the pid back (see owner_is_dead)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{role}"
-
-
-def owner_is_dead(owner: str | None) -> bool:
-    """True when `owner` names a process of this host that no longer runs (its leases may be taken now)."""
-    if not owner:
-        return True
-    parts = owner.split(":")
-    if len(parts) < 2 or parts[0] != socket.gethostname():
-        return False
-    try:
-        pid = int(parts[1])
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def connection_of(session: Session | Connection) -> Connection:

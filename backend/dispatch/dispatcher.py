@@ -26,111 +26,29 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from backend.channels.base import Channel, OutboundMessage, SendError
 from backend.channels.registry import channel_class
-from backend.dispatch.claims import ClaimedMessage, claim_next, release, worker_id
+from backend.dispatch.claims import ClaimedMessage, claim_next, release
+from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
 from backend.dispatch.outcomes import Outcome, outcome_of, record_results
 from backend.store.models import utcnow
+from backend.store.process import worker_id
 
 log = logging.getLogger(__name__)
 
 #: how long a claimed message's lease lasts beyond the channel's own send timeout.
 LEASE_MARGIN_S = 30.0
-IDLE_POLL_S = 1.0
 #: longest time between a batch's claim and its commit (results and pauses take effect this fast).
 FLUSH_INTERVAL_S = 0.1
-MAX_BATCH = 64
 #: weight of the newest send in the running mean of a send's duration (which sizes the next batch).
 SEND_TIME_WEIGHT = 0.2
 #: a stopping dispatcher that cannot reach the store gives up after this many tries (recovery takes over).
 STOP_ATTEMPTS = 3
-
-
-class DispatchHooks(Protocol):
-    """What campaigns add to the dispatcher (pacing, counts, pausing); see NoHooks for the defaults.
-
-    Pacing never holds back conversation messages (campaign_id NULL): they are claimed whenever due.
-    """
-
-    def seconds_until_next(self, account_id: int, channel: str) -> float:
-        """Seconds until the channel's own pace lets any campaign message go (<= 0: now)."""
-        ...
-
-    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
-        """Campaigns not to claim from right now (their own pace or daily cap holds them back)."""
-        ...
-
-    def idle_wait_s(self, account_id: int, channel: str) -> float:
-        """When nothing could be claimed: how long until it is worth looking again (capped at 1 s)."""
-        ...
-
-    def batch_limit(self, account_id: int, channel: str) -> int:
-        """How many messages the channel's pace lets go back to back (1 while it is paced)."""
-        ...
-
-    def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
-        """Of a claimed batch, those that may go back to back now (a paced campaign sends one); the rest are
-        given back."""
-        ...
-
-    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage: ...
-
-    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
-        """Campaign bookkeeping in the results' transaction; returns extra `send.progress` data per result."""
-        ...
-
-    def after_events(self, session: Session) -> None:
-        """Work that must follow the results' `send.progress` events (completing the campaign)."""
-        ...
-
-
-class NoHooks:
-    """Conversation messages only: no pacing, position 1 of 1."""
-
-    def seconds_until_next(self, account_id: int, channel: str) -> float:
-        return 0.0
-
-    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
-        return ()
-
-    def idle_wait_s(self, account_id: int, channel: str) -> float:
-        return IDLE_POLL_S
-
-    def batch_limit(self, account_id: int, channel: str) -> int:
-        return MAX_BATCH
-
-    def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
-        return claimed
-
-    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
-        return outbound_from_row(message)
-
-    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
-        return [{"current": 1, "total": 1} for _ in results]
-
-    def after_events(self, session: Session) -> None:
-        return None
-
-
-def outbound_from_row(message: ClaimedMessage) -> OutboundMessage:
-    return OutboundMessage(
-        id=message.id,
-        account_id=message.account_id,
-        channel=message.channel,
-        recipient=message.recipient,
-        body=message.body,
-        subject=message.subject,
-        html_body=message.html_body,
-        recipient_name=message.recipient_name,
-        sender_type=message.sender_type,
-        sender_id=message.sender_id,
-        metadata=dict(message.meta or {}),
-    )
 
 
 def batch_size(limit: int, send_s: float | None) -> int:

@@ -12,16 +12,13 @@ import json
 import logging
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
 from backend.dispatch.claims import MESSAGES, ClaimedMessage, finish_many
 from backend.store.models import utcnow
-
-if TYPE_CHECKING:
-    from backend.dispatch.dispatcher import DispatchHooks
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +145,23 @@ def progress_event(message: ClaimedMessage, outcome: Outcome, extra: dict[str, A
     return {"account_id": message.account_id, "type": "send.progress", "text": text, "level": level, "data": data}
 
 
+class ResultHooks(Protocol):
+    """The part of the dispatcher's hooks (`backend.dispatch.hooks.DispatchHooks`) that recording results calls."""
+
+    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
+        """Campaign bookkeeping in the results' transaction; returns extra `send.progress` data per result."""
+        ...
+
+    def after_events(self, session: Session) -> None:
+        """Work that must follow the results' `send.progress` events (completing the campaign)."""
+        ...
+
+
 def record_results(
     services: Any,
     session: Session,
     owner: str,
-    hooks: DispatchHooks,
+    hooks: ResultHooks,
     results: list[tuple[ClaimedMessage, Outcome]],
 ) -> int:
     """Write a batch of results in `session`'s transaction; returns how many were written.

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from backend.dispatch.dispatcher import Dispatcher, DispatchHooks, NoHooks
+from backend.dispatch.dispatcher import Dispatcher
+from backend.dispatch.hooks import DispatchHooks, NoHooks
 from backend.store.models import ChannelConfig
 
 log = logging.getLogger(__name__)

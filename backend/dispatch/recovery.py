@@ -26,13 +26,13 @@ from backend.dispatch.claims import (
     ClaimedMessage,
     claimed_from_row,
     held_by,
-    owner_is_dead,
     release,
 )
-from backend.dispatch.dispatcher import DispatchHooks, NoHooks
+from backend.dispatch.hooks import DispatchHooks, NoHooks
 from backend.dispatch.journal import JournalContents, journal_dir, journals, read_journal
 from backend.dispatch.outcomes import Outcome, record_results
 from backend.store.models import utcnow
+from backend.store.process import owner_is_dead
 
 log = logging.getLogger(__name__)
 

@@ -40,15 +40,15 @@ from typing import Any
 from flask import Flask
 
 from backend.communications import record_communication
-from backend.dispatch.claims import owner_is_dead, worker_id
 from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
 from backend.jobs.delivery_events import record_updated_events
 from backend.jobs.delivery_poll import channel_can_be_polled, poll_providers
 from backend.jobs.delivery_store import ClaimedMessage
 from backend.jobs.delivery_writes import Reschedule
-from backend.runtime import Job
+from backend.jobs.schedule import Job
 from backend.store.models import utcnow
+from backend.store.process import owner_is_dead, worker_id
 from backend.views import MAX_DELIVERY_CHECKS
 
 log = logging.getLogger(__name__)

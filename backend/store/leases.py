@@ -1,7 +1,7 @@
 """Named, renewable leases held by one process (DESIGN section 12): e.g. one live WhatsApp session per account.
 
 `SessionLease` is what the session needs; `DatabaseLease` keeps it in the `leases` table (name
-`whatsapp:<account>`, owner = host:pid:role as `backend.dispatch.claims.worker_id` makes it). Every change is one
+`whatsapp:<account>`, owner = host:pid:role as `backend.store.process.worker_id` makes it). Every change is one
 conditional statement in its own short write transaction, so two processes never both believe they hold it:
 - acquire: take the row when it is free, expired, already ours, or its owner is a dead process of this host;
 - renew: push `until` forward only while the row is still ours (a lost lease is noticed, never re-taken);
@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.dispatch.claims import owner_is_dead
 from backend.store.models import Lease, utcnow
+from backend.store.process import owner_is_dead
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy import select
 
-from backend.communications import nudge_delivery_job, record_communication
-from backend.errors import ApiError, bad_request
-from backend.store.models import Account, Message, utcnow
-from backend.webhooks.sendgrid_events import (
+from backend.channels.sendgrid_events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     delivery_report,
@@ -36,6 +33,9 @@ from backend.webhooks.sendgrid_events import (
     signature_valid,
     smtp_id,
 )
+from backend.communications import nudge_delivery_job, record_communication
+from backend.errors import ApiError, bad_request
+from backend.store.models import Account, Message, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
+from backend.campaigns.pacing import Pace, Pacer
 from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
-from backend.dispatch.dispatcher import MAX_BATCH, outbound_from_row
+from backend.dispatch.hooks import MAX_BATCH, outbound_from_row
 from backend.dispatch.outcomes import Outcome
-from backend.dispatch.pacing import Pace, Pacer
 from backend.dispatch.prepared import Prepared
 from backend.store.models import Account, Campaign, UTCDateTime, utcnow
 

@@ -1,0 +1,92 @@
+"""What campaigns add to the dispatcher: the `DispatchHooks` protocol, and `NoHooks` for conversation messages.
+
+The campaign side (`backend.campaigns.hooks.CampaignHooks`) implements it; the dispatcher, its pool and crash
+recovery only call it. Recording results needs only its `ResultHooks` part (`backend.dispatch.outcomes`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from backend.channels.base import OutboundMessage
+from backend.dispatch.claims import ClaimedMessage
+from backend.dispatch.outcomes import Outcome, ResultHooks
+
+IDLE_POLL_S = 1.0
+MAX_BATCH = 64
+
+
+class DispatchHooks(ResultHooks, Protocol):
+    """What campaigns add to the dispatcher (pacing, counts, pausing); see NoHooks for the defaults.
+
+    Pacing never holds back conversation messages (campaign_id NULL): they are claimed whenever due.
+    """
+
+    def seconds_until_next(self, account_id: int, channel: str) -> float:
+        """Seconds until the channel's own pace lets any campaign message go (<= 0: now)."""
+        ...
+
+    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
+        """Campaigns not to claim from right now (their own pace or daily cap holds them back)."""
+        ...
+
+    def idle_wait_s(self, account_id: int, channel: str) -> float:
+        """When nothing could be claimed: how long until it is worth looking again (capped at 1 s)."""
+        ...
+
+    def batch_limit(self, account_id: int, channel: str) -> int:
+        """How many messages the channel's pace lets go back to back (1 while it is paced)."""
+        ...
+
+    def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        """Of a claimed batch, those that may go back to back now (a paced campaign sends one); the rest are
+        given back."""
+        ...
+
+    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage: ...
+
+
+class NoHooks:
+    """Conversation messages only: no pacing, position 1 of 1."""
+
+    def seconds_until_next(self, account_id: int, channel: str) -> float:
+        return 0.0
+
+    def excluded_campaigns(self, account_id: int, channel: str) -> tuple[int, ...]:
+        return ()
+
+    def idle_wait_s(self, account_id: int, channel: str) -> float:
+        return IDLE_POLL_S
+
+    def batch_limit(self, account_id: int, channel: str) -> int:
+        return MAX_BATCH
+
+    def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        return claimed
+
+    def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
+        return outbound_from_row(message)
+
+    def after_outcomes(self, session: Session, results: list[tuple[ClaimedMessage, Outcome]]) -> list[dict[str, Any]]:
+        return [{"current": 1, "total": 1} for _ in results]
+
+    def after_events(self, session: Session) -> None:
+        return None
+
+
+def outbound_from_row(message: ClaimedMessage) -> OutboundMessage:
+    return OutboundMessage(
+        id=message.id,
+        account_id=message.account_id,
+        channel=message.channel,
+        recipient=message.recipient,
+        body=message.body,
+        subject=message.subject,
+        html_body=message.html_body,
+        recipient_name=message.recipient_name,
+        sender_type=message.sender_type,
+        sender_id=message.sender_id,
+        metadata=dict(message.meta or {}),
+    )
