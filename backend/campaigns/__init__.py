@@ -8,6 +8,7 @@ from flask import Flask
 
 from backend.campaigns.hooks import CampaignHooks
 from backend.campaigns.jobs import INTERVAL_S, pause_all_running, run_campaign_job
+from backend.campaigns.uncertain_check import install as install_uncertain_check
 from backend.jobs.schedule import Job
 
 
@@ -15,6 +16,7 @@ def install(app: Flask, services: Any) -> None:
     """Dispatcher hooks (pacing, counters, completion), the campaign job and the stop hook."""
     services.parts["hooks"] = CampaignHooks(services)
     services.parts.setdefault("jobs", []).append(Job("campaigns", lambda: run_campaign_job(services), INTERVAL_S))
+    install_uncertain_check(app, services)
 
     def on_stop(pause_campaigns: bool) -> None:
         if pause_campaigns:

@@ -31,6 +31,7 @@ export function messageList(campaignId, status) {
     body);
   let loaded = false;
   let count = 0;
+  let shown = [];
 
   const load = async () => {
     loaded = true;
@@ -43,6 +44,7 @@ export function messageList(campaignId, status) {
   };
 
   const draw = (items, total) => {
+    shown = items;
     actionButton.disabled = total === 0;
     if (!items.length) { replace(body, h('div', { class: 'empty' }, text.empty)); return; }
     replace(body,
@@ -53,7 +55,8 @@ export function messageList(campaignId, status) {
           return h('tr', { dataset: { message: m.id } },
             h('td', { class: 'num nowrap' }, m.recipient || '—'),
             h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null,
-              m.failure_kind === 'permanent' ? h('div', { class: 'small', dataset: { note: 'not-retried' } }, 'Refused for good: not retried (sending again would fail the same way).') : null),
+              m.failure_kind === 'permanent' ? h('div', { class: 'small', dataset: { note: 'not-retried' } }, 'Refused for good: not retried (sending again would fail the same way).') : null,
+              status === 'uncertain' ? reconcileNote(m) : null),
             h('td', { class: 'num' }, num(m.attempts ?? 0)),
             h('td', { class: 'nowrap muted' }, dateTime(m.updated_at || m.sent_at || m.created_at)));
         })))),
@@ -61,9 +64,11 @@ export function messageList(campaignId, status) {
   };
 
   actionButton.addEventListener('click', async () => {
+    const allSafe = shown.length > 0 && shown.length === count && shown.every((m) => m.reconcile_state === 'absent');
     if (status === 'uncertain' && !(await confirmDialog({
       title: `Re-queue ${num(count)} uncertain ${count === 1 ? 'message' : 'messages'}?`,
-      text: 'Some of them may already have arrived; those recipients would get the message twice.',
+      text: allSafe ? 'The provider confirmed it never got them: each recipient gets the message once.'
+        : 'Some of them may already have arrived; those recipients would get the message twice.',
       confirm: 'Re-queue', danger: false,
     }))) return;
     busy(actionButton, async () => {
@@ -82,4 +87,12 @@ export function messageList(campaignId, status) {
     stale: () => { if (loaded && element.isConnected && element.offsetParent) load(); },
     setCount: (n) => { count = n; if (!loaded) actionButton.disabled = n === 0; },
   };
+}
+
+// What checking an uncertain message with the provider found (DESIGN section 6.8).
+function reconcileNote(m) {
+  if (m.reconcile_state === 'absent') return h('div', { class: 'small', dataset: { note: 'safe-to-resend' } }, 'Not received by the provider: safe to send again.');
+  if (m.reconcile_state === 'checking') return h('div', { class: 'muted small', dataset: { note: 'checking' } }, 'Being checked with the provider…');
+  if (m.reconcile_state === 'unknown') return h('div', { class: 'muted small', dataset: { note: 'unknown' } }, 'This provider cannot be asked: check with the recipient before re-sending.');
+  return null;
 }
