@@ -4,6 +4,7 @@ why); after a retry the counts, the lists and the chart agree. Real aiosmtpd ref
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import requests
 from backend.channels.smtp import SmtpChannel
 from tests.campaign_helpers import add_contacts, configure_smtp, event_texts
 from tests.helpers import bearer, wait_for
-from tests.ui_support import chromium, go, text_of, wait_js
+from tests.ui_support import chromium, go, screenshot_dir, shoot, text_of, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +39,7 @@ def _completed(server: Any, campaign_id: int, sent: int) -> dict[str, Any]:
     )
 
 
-def test_it_ends_in_amber_and_retries_only_what_can_pass(start_server, smtp, monkeypatch) -> None:
+def test_it_ends_in_amber_and_retries_only_what_can_pass(start_server, smtp, monkeypatch, tmp_path: Path) -> None:
     # One attempt per message, so that a transient refusal is "exhausted" at once rather than after the real
     # back-off of minutes; the kinds of failure are what is under test, not the back-off.
     monkeypatch.setattr(SmtpChannel, "max_attempts", 1)
@@ -101,6 +102,8 @@ def test_it_ends_in_amber_and_retries_only_what_can_pass(start_server, smtp, mon
         wait_js(driver, "return document.querySelectorAll('[data-list=failed] tbody tr').length === 2", 10, "list")
         notes = driver.execute_script("return document.querySelectorAll('[data-note=not-retried]').length")
         assert notes == 2
+        assert driver.execute_script("return document.querySelector('[data-action=retry-failed]').disabled")
+        shoot(driver, screenshot_dir(tmp_path), "campaign-ending-amber")
         go(driver, "")
         wait_js(driver, "return document.querySelector('.campaign-row .pill')", 10, "the dashboard's campaign")
         assert text_of(driver, ".campaign-row .pill") == "Completed with 2 of 6 failed"

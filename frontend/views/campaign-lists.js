@@ -45,7 +45,10 @@ export function messageList(campaignId, status) {
 
   const draw = (items, total) => {
     shown = items;
-    actionButton.disabled = total === 0;
+    // Failures the provider refused for good are not offered for retry.
+    const nothingToRetry = status === 'failed' && total === items.length && items.every((m) => m.failure_kind === 'permanent');
+    actionButton.disabled = total === 0 || nothingToRetry;
+    actionButton.title = nothingToRetry ? 'Every failure here was refused for good: retrying would fail again.' : '';
     if (!items.length) { replace(body, h('div', { class: 'empty' }, text.empty)); return; }
     replace(body,
       h('div', { class: 'table-wrap', style: { maxHeight: '340px' } }, h('table', { dataset: { list: status } },
