@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_DEV := $(VENV)/.stamp-dev
+STAMP_DIST := $(VENV)/.stamp-dist
 
-.PHONY: run test bench desktop lint system-deps clean
+.PHONY: run test bench desktop lint system-deps clean dist dist-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev,desktop]"
 	touch $@ $(STAMP_RUN)
+
+$(STAMP_DIST): pyproject.toml $(STAMP_DEV)
+	$(BIN)/pip install -q -e ".[dev,desktop,dist]"
+	touch $@
 
 run: $(STAMP_RUN)
 	$(BIN)/bulkmsg serve
@@ -34,6 +39,14 @@ test: $(STAMP_DEV) system-deps
 
 bench: $(STAMP_DEV) system-deps
 	@set -e; for b in bench/*.py; do case $$b in */_*) continue;; esac; $(BIN)/python $$b; done
+
+# The packaged one-folder app (PyInstaller) in dist/BulkMessenger, its launcher, icons and AppImage (packaging/).
+dist: $(STAMP_DIST) system-deps
+	$(BIN)/python packaging/build.py
+
+# Builds the app, then starts it from outside the source tree with a clean environment (not part of `make test`).
+dist-check: dist
+	$(BIN)/python -m pytest -q -p no:cacheprovider packaging/tests
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check backend desktop tests bench

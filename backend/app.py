@@ -20,6 +20,8 @@ from backend.services import Services
 
 log = logging.getLogger(__name__)
 
+#: Beside `backend/` in the source tree, in a wheel install (`frontend` is package data, pyproject.toml) and in the
+#: packaged app (PyInstaller puts both under sys._MEIPASS): one lookup serves all three.
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 #: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
 CAPABILITIES = (

@@ -126,8 +126,13 @@ def serve(config: Config) -> int:
     print(f"Open {running.url}/#login={code}", flush=True)
     print("(The link works once. Press Ctrl+C to stop.)", flush=True)
     done = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        running.stop_sending()  # at once: no send starts after the signal
+        done.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+        signal.signal(sig, on_signal)
     done.wait()
     print("Stopping...", flush=True)
     running.stop(pause_campaigns=False)

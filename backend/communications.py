@@ -1,6 +1,6 @@
 """Writing provider delivery logs (communications), whatever their source: webhook or provider poll.
 
-A repeated provider event (same provider + provider_event_id) is stored once: the unique constraint decides,
+A repeated provider event (same account + provider + provider_event_id) is stored once: the unique constraint decides,
 so two processes receiving the same callback cannot both write it. Settling the message is the delivery-status
 job's work (backend/jobs/delivery_status.py), nudged right after a webhook writes.
 """
@@ -39,16 +39,20 @@ def record_communication(session: Session, account_id: int, message_id: int, rep
     stmt = (
         insert(Communication)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+        .on_conflict_do_nothing(index_elements=["account_id", "provider", "provider_event_id"])
         .returning(Communication.id)
     )
     return session.scalar(stmt)
 
 
-def find_communication(session: Session, provider: str, provider_event_id: str) -> Communication | None:
+def find_communication(
+    session: Session, account_id: int, provider: str, provider_event_id: str
+) -> Communication | None:
     return session.scalar(
         select(Communication).where(
-            Communication.provider == provider, Communication.provider_event_id == provider_event_id
+            Communication.account_id == account_id,
+            Communication.provider == provider,
+            Communication.provider_event_id == provider_event_id,
         )
     )
 

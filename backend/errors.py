@@ -66,8 +66,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
-        from backend.logs import is_outage
-
         if is_outage(exc):
             # The store is away or full (GET /api/health names it): say so, not "something went wrong".
             log.warning("store unavailable on %s %s", request.method, request.path, exc_info=exc)
@@ -88,3 +86,29 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.")
     return data
+
+
+#: words of the driver errors that mean the store itself is away or full (not a bug worth a traceback).
+OUTAGE_WORDS = (
+    "database or disk is full",
+    "no space left on device",
+    "disk i/o error",
+    "connection refused",
+    "could not connect",
+    "connection failed",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "consuming input failed",
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    text = str(getattr(error, "orig", None) or error).lower()
+    if isinstance(error, OSError) and error.errno is not None:
+        import errno
+
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return True
+    return any(word in text for word in OUTAGE_WORDS)

@@ -11,27 +11,25 @@ import logging
 import logging.handlers
 import sys
 import time
+from io import TextIOWrapper
 from pathlib import Path
+
+from backend.errors import is_outage
+from backend.security.files import private_dir, private_file
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FILE_RETRY_S = 30.0
-#: words of the driver errors that mean the store itself is away or full (not a bug worth a traceback).
-OUTAGE_WORDS = (
-    "database or disk is full",
-    "no space left on device",
-    "disk i/o error",
-    "connection refused",
-    "could not connect",
-    "connection failed",
-    "server closed the connection",
-    "terminating connection",
-    "the database system is shutting down",
-    "the database system is starting up",
-    "consuming input failed",
-)
 
 
-class FallbackFileHandler(logging.handlers.RotatingFileHandler):
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Each new log file (after a rotation too) is created 0600: the log names contacts and addresses."""
+
+    def _open(self) -> TextIOWrapper:
+        private_file(Path(self.baseFilename))
+        return super()._open()
+
+
+class FallbackFileHandler(PrivateRotatingFileHandler):
     """A rotating log file that, when it cannot be written, says so once and leaves the lines to stderr."""
 
     def __init__(self, filename: Path, **kwargs: object) -> None:
@@ -82,16 +80,6 @@ class OutageFilter(logging.Filter):
         return True
 
 
-def is_outage(error: BaseException) -> bool:
-    text = str(getattr(error, "orig", None) or error).lower()
-    if isinstance(error, OSError) and error.errno is not None:
-        import errno
-
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-            return True
-    return any(word in text for word in OUTAGE_WORDS)
-
-
 def _stderr_line(line: str) -> None:
     try:
         sys.stderr.write(line + "\n")
@@ -112,7 +100,8 @@ def setup_logging(level: str, data_dir: Path | None) -> None:
     root.addHandler(stream)
     if data_dir is not None:
         logs = data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        private_dir(logs)
+        private_file(logs / "bulkmsg.log")
         file_handler = FallbackFileHandler(
             logs / "bulkmsg.log", maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8"
         )

@@ -53,11 +53,17 @@ class Runtime:
         self.started = True
         log.info("background jobs started")
 
+    def stop_sending(self) -> None:
+        """The first thing on SIGTERM, Ctrl+C or a closed window: no send starts from now on (DESIGN section 5)."""
+        if self.started:
+            self.services.parts["dispatchers"].request_stop()
+
     def stop(self, *, pause_campaigns: bool = False) -> None:
         """Stop everything this process runs; with pause_campaigns, running campaigns are paused first."""
         if not self.started:
             return
         services = self.services
+        self.stop_sending()
         for hook in services.parts.get("on_stop", []):
             try:
                 hook(pause_campaigns)

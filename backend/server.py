@@ -33,7 +33,12 @@ class AppServer:
     url: str
     token: str
 
+    def stop_sending(self) -> None:
+        """No send starts from now on; `stop()` follows (called from the signal handler of `serve`)."""
+        self.runtime.stop_sending()
+
     def stop(self, *, pause_campaigns: bool = True) -> None:
+        self.runtime.stop_sending()  # before anything else: shutting the rest down takes a while
         # Stop accepting first: a page whose socket is closed below reconnects at once, and must find no server.
         self.server.shutdown()
         self.thread.join(timeout=10)

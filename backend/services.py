@@ -11,6 +11,7 @@ from typing import Any
 from backend.accounts import DEFAULT_ACCOUNT, SecretStore, get_or_create_account
 from backend.config import Config
 from backend.events.hub import EventHub
+from backend.security.files import secure_data_dir
 from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
 from backend.store.db import Database
@@ -33,6 +34,7 @@ class Services:
 
     @classmethod
     def build(cls, config: Config) -> Services:
+        secure_data_dir(config.data_dir)
         keys = AppKeys.load_or_create(config.data_dir)
         db = Database(config.database_url)
         return cls(

@@ -63,12 +63,19 @@ def main(argv: Sequence[str] | Any = None) -> int:
         return 2
     # The window's own server: loopback only, on a port nobody else has.
     config = base.replace(host="127.0.0.1", port=0)
-    logging.basicConfig(level=config.log_level, format="%(levelname)s %(name)s: %(message)s")
+    from backend.logs import setup_logging
+
+    # Also to <data dir>/logs: a double-clicked (or windowed, on Windows) app has no terminal to read.
+    setup_logging(config.log_level, config.data_dir)
     report: dict[str, Any] = {"pid": os.getpid()}
     # The backend starts while Qt and the window come up: each takes about a second on its own.
     backend = BackendStarter(config, report, started)
     backend.start()
     prepare_qt_environment(os.environ)
+    if sys.platform == "win32" and (problem := windows_runtime_problem()):
+        backend.stop()
+        print(problem, file=sys.stderr)
+        return 2
     try:
         import webview
     except ImportError:
@@ -99,6 +106,16 @@ def main(argv: Sequence[str] | Any = None) -> int:
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     return 1 if report.get("error") else 0
+
+
+def windows_runtime_problem() -> str | None:
+    """Windows: the WebView2 Runtime is missing (shown in a message box as well: a windowed app has no console)."""
+    from desktop.webview2 import missing_runtime_message, show_error
+
+    problem = missing_runtime_message()
+    if problem:
+        show_error(problem)
+    return problem
 
 
 class BackendStarter:
@@ -176,6 +193,9 @@ def screenshot_then_close(window: Any, path: Path, report: dict[str, Any], start
     try:
         wait_for_dashboard(window)
         report["dashboard_s"] = round(time.monotonic() - started, 3)
+        report["dashboard_at"] = time.time()  # wall clock: a caller can add the process start-up before main()
+        report["title"] = window.title
+        report["page_title"] = window.evaluate_js("document.title")
         report["screenshot"] = str(grab_window(window, path))
     except Exception as error:  # the run still shuts down cleanly; the report says what went wrong
         log.exception("desktop screenshot failed")

@@ -40,7 +40,7 @@ def test_it_pauses_a_fast_campaign_before_the_next_message(client, auth, service
     act(client, auth, campaign["id"], "pause")
     at_pause = smtp.count
     time.sleep(0.5)
-    assert smtp.count <= at_pause + 1, "sent on after the pause"  # at most the one in flight
+    assert smtp.count <= at_pause + 4, "sent on after the pause"  # at most those in flight (4 connections)
     counts = statuses(services, campaign["id"])
     assert counts.get("sending", 0) == 0 and counts["sent"] == smtp.count < FAST
     assert counts["queued"] == FAST - smtp.count  # what was claimed but not started went back
@@ -59,7 +59,7 @@ def test_it_cancels_a_fast_campaign_before_the_next_message(client, auth, servic
     act(client, auth, campaign["id"], "cancel")
     at_cancel = smtp.count
     time.sleep(0.5)
-    assert smtp.count <= at_cancel + 1
+    assert smtp.count <= at_cancel + 4  # at most those in flight (4 connections)
     counts = statuses(services, campaign["id"])
     assert counts == {"sent": smtp.count, "cancelled": FAST - smtp.count}
     view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()

@@ -59,7 +59,11 @@ def test_it_reads_back_what_was_started_and_answered(tmp_path) -> None:
     assert contents.outcomes[8].status == "queued" and contents.outcomes[8].retry_at is not None
     assert 9 not in contents.outcomes  # its answer never made it: in flight
 
-    journal.committed()
+    journal.committed()  # 7 and 8 are in the store; 9 is still in flight (another worker's send)
+    left = read_journal(journal.path)
+    assert left is not None and left.started == {9} and left.outcomes == {}
+    journal.finished(9, Outcome("sent", provider_message_id="<9@example.com>"))
+    journal.committed([9])
     emptied = read_journal(journal.path)
     assert emptied is not None and emptied.started == set() and emptied.outcomes == {}
     assert oct(os.stat(journal.path).st_mode & 0o777) == "0o600"

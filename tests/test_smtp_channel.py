@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -95,26 +96,85 @@ def test_it_reopens_the_connection_when_the_server_dropped_it(tmp_path):
         server.stop()
 
 
-def test_it_starts_the_next_mail_ahead_and_recovers_when_the_server_dropped_it_meanwhile(tmp_path):
+def test_it_pipelines_mail_rcpt_and_data_in_one_round_trip_and_recovers_a_dropped_connection(tmp_path):
+    # RFC 2920: with PIPELINING offered, MAIL FROM, RCPT TO and DATA leave in one write; the server reads them in one
+    # TCP read (FakeSmtpServer.reads records each read as it came off the socket).
     port = free_port()
-    server = FakeSmtpServer("plain")
-    server.port = port
+    server = FakeSmtpServer("plain", port=port, reply_delay_s=0.02)
     server.start()
     try:
         channel = make_channel(server.settings(), tmp_path)
         channel.send(outbound(1))
-        channel.prepare_next()  # MAIL FROM written while the dispatcher records and claims
-        channel.send(outbound(2, "bo@example.org"))  # reads the answer written ahead
-        channel.prepare_next()
-        server.stop()  # the connection dies with a MAIL FROM in the air
-        server = FakeSmtpServer("plain")
-        server.port = port
+        channel.send(outbound(2, "bo@example.org"))
+        envelope = [data for _, data in server.reads if b"MAIL FROM" in data]
+        assert len(envelope) == 2
+        assert all(b"RCPT TO:<" in data and data.endswith(b"DATA\r\n") for data in envelope), envelope
+        assert b"RCPT TO:<bo@example.org>" in envelope[1]
+        server.stop()  # the kept connection dies between two sends
+        server = FakeSmtpServer("plain", port=port)
         server.start()
-        channel.send(outbound(3, "cy@example.org"))
+        channel.send(outbound(3, "cy@example.org"))  # nothing of it had left: re-opened and sent
         channel.close()
         assert [r.rcpt_tos for r in server.received] == [["cy@example.org"]]
+        assert server.received[0].message["Message-ID"] == "<bulkmsg.7.3@example.com>"
     finally:
         server.stop()
+
+
+def test_it_sends_command_by_command_to_a_server_without_pipelining(tmp_path):
+    with FakeSmtpServer("plain", pipelining=False) as server:
+        server.refuse("gone@example.org", "550 5.1.1 No such user here")
+        channel = make_channel(server.settings(), tmp_path)
+        with pytest.raises(SendError) as gone:
+            channel.send(outbound(1, "gone@example.org"))
+        channel.send(outbound(2, "bo@example.org"))
+        channel.close()
+        assert gone.value.permanent
+        assert [r.rcpt_tos for r in server.received] == [["bo@example.org"]]
+        assert not any(b"MAIL FROM" in data and b"RCPT TO" in data for _, data in server.reads)
+
+
+def test_it_keeps_one_connection_per_concurrent_send(tmp_path):
+    with FakeSmtpServer("plain", reply_delay_s=0.05) as server:
+        channel = make_channel(server.settings(connections=3), tmp_path)
+        assert channel.concurrency() == 3
+        threads = [
+            threading.Thread(
+                target=lambda i=i: [channel.send(outbound(i * 10 + k, f"p{i}-{k}@example.org")) for k in range(3)]
+            )
+            for i in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        channel.close()
+        assert len(server.received) == 9
+        # Three sends at a time, each connection reused for three messages.
+        assert sorted(Counter(item.peer for item in server.received).values()) == [3, 3, 3]
+
+
+def test_it_calls_a_refused_connection_an_outage_not_a_message_error(tmp_path):
+    port = free_port()  # nothing listens there
+    channel = make_channel(
+        {"host": "127.0.0.1", "port": port, "security": "none", "from_address": "a@example.com"}, tmp_path
+    )
+    with pytest.raises(SendError) as refused:
+        channel.send(outbound(1))
+    assert refused.value.outage and not refused.value.permanent and not refused.value.uncertain
+    assert refused.value.reason == "The SMTP server refused the connection"
+
+
+def test_it_calls_a_421_an_outage(tmp_path):
+    with FakeSmtpServer("plain") as server:
+        server.refuse("ana@example.org", "421 4.3.2 Service shutting down", times=1)
+        channel = make_channel(server.settings(), tmp_path)
+        with pytest.raises(SendError) as closing:
+            channel.send(outbound(1))
+        assert closing.value.outage and "421 4.3.2 Service shutting down" in closing.value.reason
+        channel.send(outbound(2))
+        channel.close()
+        assert [r.rcpt_tos for r in server.received] == [["ana@example.org"]]
 
 
 def test_it_fails_a_5xx_recipient_for_good_and_retries_a_4xx_one(starttls_server, tmp_path):
@@ -203,3 +263,13 @@ def test_it_lists_each_bad_setting():
         SmtpChannel.validate_settings({"host": "", "port": 70000, "security": "tls", "from_address": "nope"})
     fields = {d["field"] for d in bad.value.details}
     assert fields == {"host", "port", "security", "from_address"}
+
+
+@pytest.mark.parametrize("connections", [0, 21, -1, "four", 2.5, True])
+def test_it_refuses_connections_out_of_range(connections):
+    with pytest.raises(SettingsError) as bad:
+        SmtpChannel.validate_settings(
+            {"host": "mail.example.com", "from_address": "a@example.com", "connections": connections}
+        )
+    (detail,) = bad.value.details
+    assert detail["field"] == "connections" and "1 to 20" in detail["reason"]

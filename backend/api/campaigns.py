@@ -11,7 +11,7 @@ from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns import install as install_campaigns
 from backend.campaigns.create import compile_parts, create_campaign, parse_time
-from backend.campaigns.templates import MissingPlaceholder, TemplateError
+from backend.campaigns.templates import MissingPlaceholder, RenderBudget, TemplateError
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
 from backend.errors import bad_request, json_body
@@ -59,13 +59,14 @@ def preview() -> Any:
     else:
         query = query.limit(5)
     items = []
+    budget = RenderBudget()
     with services().db.read() as session:
         for contact in session.scalars(query):
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             item: dict[str, Any] = {"contact_id": contact.id, "name": contact.name}
             try:
-                item["body"] = body_t.render(context)
-                item["subject"] = subject_t.render(context) if subject_t else None
+                item["body"] = body_t.render(context, budget)
+                item["subject"] = subject_t.render(context, budget) if subject_t else None
             except MissingPlaceholder as exc:
                 item["error"] = ", ".join("{{ " + p + " }}" for p in exc.placeholders) + " has no value"
                 item["missing"] = exc.placeholders

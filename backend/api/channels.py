@@ -22,6 +22,7 @@ from backend.channels.manager import ChannelManager
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import ApiError, bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
+from backend.security.secret_binding import check_secret_binding, stale_tokens
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,17 @@ def configure_channel(name: str) -> Any:
     cls = _known(name)
     raw = json_body()
     manager, account = _manager(), account_id()
+    stored_settings, stored_secrets = manager.stored(account, name)
     try:
-        settings, secrets = cls.validate_settings(raw, manager.current_settings(account, name))
+        settings, secrets = cls.validate_settings(raw, {**(stored_settings or {}), **stored_secrets})
     except SettingsError as exc:
         raise bad_request(exc.message, exc.details) from None
+    check_secret_binding(name, raw, stored_settings or {}, stored_secrets, settings)
     detail, state = _verify(cls, settings, secrets, manager, account)
+    stale = stale_tokens(name, stored_settings or {}, settings)
+    if stale:  # tokens issued by the old token endpoint (or to the old client) are never sent to the new one
+        with _services().db.write() as session:
+            _services().secrets.save(session, account, name, stale)
     manager.configure(account, name, settings, secrets, state, detail)
     _services().parts["dispatchers"].sync()
     log.info("channel %s configured for account %s", name, account)

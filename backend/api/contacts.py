@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import IO, Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -165,15 +166,46 @@ def opt_out(contact_id: int) -> Any:
     return jsonify({**view, "cancelled_messages": cancelled})
 
 
-@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
-def unsubscribe(token: str) -> Any:
-    """The List-Unsubscribe link (GET from a person, one-click POST from a mail provider, RFC 8058)."""
-    found = read_unsubscribe_token(services().keys.jwt_key, token)
+#: what an unsubscribe token looks like: `<account>.<contact>.<mac>` in ASCII (anything else is not ours).
+UNSUBSCRIBE_TOKEN = re.compile(r"^[0-9]{1,19}\.[0-9]{1,19}\.[A-Za-z0-9_-]{1,128}$")
+_UNSUBSCRIBE_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Unsubscribe</title></head>
+<body><main><h1>Unsubscribe</h1>
+<p>Press the button to stop getting messages from us.</p>
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form></main></body></html>
+"""
+_UNSUBSCRIBED_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Unsubscribed</title></head>
+<body><main><h1>Unsubscribed</h1><p>You are unsubscribed and will get no more messages.</p></main></body></html>
+"""
+
+
+def _unsubscribe_target(token: str) -> tuple[int, int]:
+    found = read_unsubscribe_token(services().keys.jwt_key, token) if UNSUBSCRIBE_TOKEN.match(token) else None
     if found is None:
-        return Response("This unsubscribe link is not valid.", status=404, mimetype="text/plain")
+        raise ApiError(404, "not_found", "This unsubscribe link is not valid.")
+    return found
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> Any:
+    """The List-Unsubscribe link opened by a person, a mail scanner or a link preview: a page with a button.
+    Nothing changes on GET, so scanners and previews never unsubscribe anyone."""
+    _unsubscribe_target(token)
+    page = Response(_UNSUBSCRIBE_PAGE, mimetype="text/html")
+    # Under `no-referrer` a browser posts the form with `Origin: null`, which the Origin guard refuses.
+    page.headers["Referrer-Policy"] = "same-origin"
+    return page
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe(token: str) -> Any:
+    """The page's button, or a mail provider's RFC 8058 one-click POST (`List-Unsubscribe=One-Click`)."""
+    account, contact_id = _unsubscribe_target(token)
     with services().db.write() as session:
-        contact = session.get(Contact, found[1])
-        if contact is not None and contact.account_id == found[0]:
+        contact = session.get(Contact, contact_id)
+        if contact is not None and contact.account_id == account:
             service.opt_out(services(), session, contact)
-    page = "<!DOCTYPE html><title>Unsubscribed</title><p>You are unsubscribed and will get no more messages.</p>"
-    return Response(page, mimetype="text/html")
+    return Response(_UNSUBSCRIBED_PAGE, mimetype="text/html")

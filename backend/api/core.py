@@ -24,6 +24,8 @@ def install(app: Flask, services: Any) -> None:
 
 
 EVENTS_MAX_LIMIT = 1000
+#: largest number a query argument (offset, after) may be: more than any table holds, less than the store's ints.
+MAX_QUERY_INT = 2**62
 
 
 def services() -> Any:
@@ -79,15 +81,18 @@ def list_events() -> Any:
 
 
 def int_arg(name: str, *, default: int | None, low: int = 0, high: int | None = None) -> Any:
-    """A whole-number query argument, or a 400 naming it."""
+    """A whole-number query argument (ASCII digits, at most 2**62 unless `high` says less), or a 400 naming it."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
+    high = MAX_QUERY_INT if high is None else high
     try:
+        if not raw.isascii() or len(raw) > 20:
+            raise ValueError(raw)
         value = int(raw)
     except ValueError:
         raise bad_request(f"`{name}` must be a whole number.", [{"field": name, "reason": "not a number"}]) from None
     if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        bound = f"between {low} and {high}" if high != MAX_QUERY_INT else f"at least {low}"
         raise bad_request(f"`{name}` must be {bound}.", [{"field": name, "reason": f"must be {bound}"}])
     return value

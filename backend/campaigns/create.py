@@ -3,27 +3,42 @@
 Contract: `create_campaign(services, account_id, payload)` returns the new campaign (`draft`) or raises
 ApiError(400) listing each problem. Every recipient's message is rendered before anything is committed: a
 placeholder missing for any recipient refuses the whole campaign, naming the recipients and the placeholder.
-Contacts are read in pages by id and messages inserted in batches (executemany), so a million recipients never
-sit in memory at once; everything commits in one transaction (nothing half-created).
+Contacts are read in pages by id and rendered outside any write transaction into a spool file (a slow template
+never holds the write lock); messages are then inserted in batches (executemany) in one short transaction, so a
+million recipients never sit in memory at once and nothing is half-created.
 Opted-out contacts and contacts without an address for the channel are left out and counted in `skipped`.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from backend.campaigns.templates import CompiledTemplate, MissingPlaceholder, TemplateError, compile_template
+from backend.campaigns.templates import (
+    CompiledTemplate,
+    MissingPlaceholder,
+    RenderBudget,
+    TemplateError,
+    compile_template,
+)
 from backend.campaigns.templates import contact_context as context_of
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
 from backend.store.models import Campaign, Contact, Message, utcnow
 
 PAGE = 2000
+#: longest rendered subject (characters).
+MAX_SUBJECT = 1000
+#: an email, attachments included, is at most 10 MB.
+EMAIL_MAX_BODY = 10 * 1024 * 1024
+#: rendered messages kept in memory before the spool goes to a temporary file.
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
 #: recipients named in a refusal (the message says how many there are in all).
 MAX_DETAILS = 100
 RATE_LIMITS = {
@@ -139,43 +154,79 @@ def recipients_of(session: Session, account_id: int, spec: dict[str, Any]) -> It
         session.expunge_all()
 
 
+def body_limit(channel: str) -> int:
+    """Longest body (characters) the channel sends: SMS 1,600, WhatsApp 65,536, email 10 MB."""
+    return channel_class(channel).max_body_length or EMAIL_MAX_BODY
+
+
+def check_body_size(channel: str, body: str, limit: int) -> None:
+    if len(body) > limit or (limit == EMAIL_MAX_BODY and len(body.encode()) > limit):
+        reason = f"the rendered message is {len(body):,} characters; a {channel} message holds at most {limit:,}"
+        raise bad_request(f"The message is too long: {reason}.", [{"field": "body", "reason": reason}])
+
+
 def address_of(contact: Contact, kind: str) -> str | None:
     return contact.email if kind == "email" else contact.phone
 
 
 def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Create a draft campaign with its queued messages; returns (campaign id, {"skipped": n, ...})."""
+    """Create a draft campaign with its queued messages; returns (campaign id, {"skipped": n, ...}).
+
+    Every message is rendered first, outside any write transaction (a slow template never holds the write lock),
+    into a spool file; one short write transaction then inserts the campaign and its messages.
+    """
     spec = check_request(payload)
     body_t, subject_t = compile_parts(spec["body"], spec["subject"])
     kind = channel_class(spec["channel"]).recipient_kind
     now = utcnow()
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        total, skipped = _render_all(services, account_id, spec, kind, (body_t, subject_t), now, spool)
+        spool.seek(0)
+        with services.db.write() as session:
+            campaign = Campaign(
+                account_id=account_id,
+                name=spec["name"],
+                channel=spec["channel"],
+                subject=spec["subject"],
+                body=spec["body"],
+                recipients=spec["recipients"],
+                rate=spec["rate"],
+                status="draft",
+                scheduled_at=spec["scheduled_at"],
+                total=total,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(campaign)
+            session.flush()
+            campaign_id = campaign.id
+            for batch in _spooled_batches(spool):
+                for row in batch:
+                    row["campaign_id"] = campaign_id
+                    row["sender_id"] = str(campaign_id)
+                session.execute(insert(Message), batch)
+    return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
+
+
+def _render_all(
+    services: Any,
+    account_id: int,
+    spec: dict[str, Any],
+    kind: str,
+    templates: tuple[CompiledTemplate, CompiledTemplate | None],
+    now: datetime,
+    spool: IO[bytes],
+) -> tuple[int, dict[str, int]]:
+    """Render every recipient's message into `spool` (pickled batches); raises the 400 that refuses the campaign."""
+    body_t, subject_t = templates
+    limit = body_limit(spec["channel"])
+    budget = RenderBudget()
     problems: list[dict[str, Any]] = []
-    missing_total, skipped = 0, {"opted_out": 0, "no_address": 0}
-    with services.db.write() as session:
-        campaign = Campaign(
-            account_id=account_id,
-            name=spec["name"],
-            channel=spec["channel"],
-            subject=spec["subject"],
-            body=spec["body"],
-            recipients=spec["recipients"],
-            rate=spec["rate"],
-            status="draft",
-            scheduled_at=spec["scheduled_at"],
-            total=0,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(campaign)
-        session.flush()
-        campaign_id, total, found = campaign.id, 0, set[int]()
-        batch: list[dict[str, Any]] = []
-        targets = spec["recipients"]
-        if services.db.is_sqlite:
-            contacts = _paged(services.db.read, account_id, targets)
-        else:
-            contacts = recipients_of(session, account_id, targets)
-        for contact in contacts:
+    missing_total, total, found = 0, 0, set[int]()
+    skipped = {"opted_out": 0, "no_address": 0}
+    batch: list[dict[str, Any]] = []
+    with services.db.read() as session:
+        for contact in recipients_of(session, account_id, spec["recipients"]):
             if not spec["recipients"].get("all"):
                 found.add(contact.id)
             address = address_of(contact, kind)
@@ -184,55 +235,53 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:
-                rendered = body_t.render(context)
-                subject = subject_t.render(context) if subject_t else None
+                rendered = body_t.render(context, budget)
+                subject = subject_t.render(context, budget) if subject_t else None
             except MissingPlaceholder as exc:
                 missing_total += 1
                 if len(problems) < MAX_DETAILS:
                     problems.append(_missing(contact, address, exc))
                 continue
-            except TemplateError as exc:  # the sandbox refused something only a contact's data reached
-                session.rollback()
+            except TemplateError as exc:
                 raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
+            check_body_size(spec["channel"], rendered, limit)
+            if subject is not None and len(subject) > MAX_SUBJECT:
+                reason = f"the rendered subject is {len(subject):,} characters; at most {MAX_SUBJECT:,}"
+                raise bad_request(f"The subject is too long: {reason}.", [{"field": "subject", "reason": reason}])
             if missing_total:
                 continue  # the campaign will be refused: stop writing rows, keep looking for problems
-            batch.append(_row(account_id, campaign_id, spec["channel"], contact, address, subject, rendered, now))
+            batch.append(_row(account_id, 0, spec["channel"], contact, address, subject, rendered, now))
             total += 1
             if len(batch) >= PAGE:
-                session.execute(insert(Message), batch)
-                batch.clear()
-        if missing_total:
-            session.rollback()
-            raise _refusal(missing_total, problems)
-        unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found)
-        found.clear()
-        if unknown:
-            session.rollback()
-            raise bad_request(
-                f"{len(unknown)} of the chosen contacts do not exist.",
-                [{"field": "recipients", "contact_id": i, "reason": "no such contact"} for i in unknown[:MAX_DETAILS]],
-            )
-        if batch:
-            session.execute(insert(Message), batch)
-        if total == 0:
-            session.rollback()
-            raise bad_request(
-                "None of the chosen contacts can get this message (opted out, or no "
-                + ("email address" if kind == "email" else "phone number")
-                + ").",
-                [{"field": "recipients", "reason": "no reachable recipient"}],
-            )
-        session.execute(
-            update(Campaign).where(Campaign.id == campaign_id).values(total=total),
-            execution_options={"synchronize_session": False},
+                pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                batch = []
+    if missing_total:
+        raise _refusal(missing_total, problems)
+    unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found)
+    if unknown:
+        raise bad_request(
+            f"{len(unknown)} of the chosen contacts do not exist.",
+            [{"field": "recipients", "contact_id": i, "reason": "no such contact"} for i in unknown[:MAX_DETAILS]],
         )
-    return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
+    if total == 0:
+        raise bad_request(
+            "None of the chosen contacts can get this message (opted out, or no "
+            + ("email address" if kind == "email" else "phone number")
+            + ").",
+            [{"field": "recipients", "reason": "no reachable recipient"}],
+        )
+    if batch:
+        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+    return total, skipped
 
 
-def _paged(reader: Any, account_id: int, spec: dict[str, Any]) -> Iterator[Contact]:
-    # SQLite: read contacts through short read transactions beside the write transaction (WAL allows it).
-    with reader() as session:
-        yield from recipients_of(session, account_id, spec)
+def _spooled_batches(spool: IO[bytes]) -> Iterator[list[dict[str, Any]]]:
+    # Only this process wrote the spool, a moment ago: unpickling it is safe.
+    while True:
+        try:
+            yield pickle.load(spool)  # noqa: S301
+        except EOFError:
+            return
 
 
 def _row(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -163,11 +164,40 @@ class CampaignHooks:
 
     def batch_limit(self, account_id: int, channel: str) -> int:
         pace = self.channel_pace(account_id, channel)
-        if pace.paced:
+        if pace.max_delay_s > 0:
             return 1
+        if pace.per_minute:
+            # About a second's worth: the dispatcher spaces their starts by start_gap_s.
+            return max(1, min(MAX_BATCH, math.ceil(pace.per_minute / 60)))
         if pace.daily_cap:
             return max(1, self.pacer.daily_left(("channel", account_id, channel), pace.daily_cap))
         return MAX_BATCH
+
+    def sequential(self, account_id: int, channel: str) -> bool:
+        return self.channel_pace(account_id, channel).max_delay_s > 0
+
+    def paced_campaigns(self, outstanding: dict[int, int]) -> set[int]:
+        paces = self.pacer.campaign_paces(set(outstanding))
+        unknown = set(outstanding) - set(paces)
+        if unknown:
+            with self.services.db.read() as session:
+                for campaign_id, rate in session.execute(_RATES, {"p_ids": sorted(unknown)}):
+                    paces[campaign_id] = Pace.from_mapping(rate)
+                    self.pacer.note_campaign_pace(campaign_id, paces[campaign_id])
+        held = set()
+        for campaign_id, pace in paces.items():
+            if pace.paced:
+                held.add(campaign_id)
+            elif (
+                pace.daily_cap
+                and self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap) <= outstanding[campaign_id]
+            ):
+                held.add(campaign_id)  # what is out already uses up the cap
+        return held
+
+    def start_gap_s(self, account_id: int, channel: str) -> float:
+        pace = self.channel_pace(account_id, channel)
+        return 60.0 / pace.per_minute if pace.per_minute else 0.0
 
     def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
         campaigns = {m.campaign_id for m in claimed if m.campaign_id is not None}

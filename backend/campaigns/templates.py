@@ -8,16 +8,41 @@ Context of one contact: `name`, `first_name`, `last_name`, `phone`, `email` and 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2 import TemplateSyntaxError, UndefinedError, nodes
+from jinja2.sandbox import SecurityError
+
+from backend.campaigns.sandbox import RENDER_TIME_LIMIT_S, BoundedEnvironment, TemplateLimit, bounded_render
 
 #: Jinja's words for what was undefined: "'city' is undefined", "'dict object' has no attribute 'city'".
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|^'([^']+)' is undefined")
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = BoundedEnvironment()
+#: longest template source (characters).
+MAX_TEMPLATE_CHARS = 100_000
+
+
+class RenderBudget:
+    """Time for all the renders of one request: `base_s` plus `per_render_s` for each render done so far.
+
+    A template that is slow for every contact is refused after a couple of seconds, however many recipients
+    there are, while a million fast renders never run out.
+    """
+
+    def __init__(self, base_s: float = 2.0, per_render_s: float = 0.005) -> None:
+        self._start = time.monotonic()
+        self._base_s = base_s
+        self._per_render_s = per_render_s
+        self._renders = 0
+
+    def next_limit_s(self) -> float:
+        """Seconds the next render may take (at most RENDER_TIME_LIMIT_S); 0 or less when the budget is spent."""
+        self._renders += 1
+        left = self._start + self._base_s + self._per_render_s * self._renders - time.monotonic()
+        return min(RENDER_TIME_LIMIT_S, left)
 
 
 class TemplateError(ValueError):
@@ -59,12 +84,19 @@ class CompiledTemplate:
     placeholders: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        self._template = _ENV.from_string(self.source)
-
-    def render(self, context: dict[str, Any]) -> str:
-        """The rendered text. Raises MissingPlaceholder naming what this context lacks."""
         try:
-            return self._template.render(context)
+            self._template = _ENV.from_string(self.source)
+        except RecursionError:
+            raise TemplateError(f"The {self.what} template is nested too deeply.") from None
+
+    def render(self, context: dict[str, Any], budget: RenderBudget | None = None) -> str:
+        """The rendered text. Raises MissingPlaceholder naming what this context lacks, TemplateError when the
+        template breaks a bound (time, size) or fails."""
+        seconds = budget.next_limit_s() if budget else RENDER_TIME_LIMIT_S
+        if seconds <= 0:
+            raise TemplateError(f"The {self.what} template takes too long to render for this many recipients.")
+        try:
+            return bounded_render(lambda: self._template.generate(context), seconds)
         except UndefinedError as exc:
             missing = [p for p in self.placeholders if not _resolves(context, p)]
             named = _UNDEFINED_NAME.search(str(exc))
@@ -73,16 +105,27 @@ class CompiledTemplate:
                 narrowed = [p for p in missing if p.rsplit(".", 1)[-1] == name]
                 missing = narrowed or missing
             raise MissingPlaceholder(missing or [str(exc)], str(exc)) from None
+        except TemplateLimit as exc:
+            raise TemplateError(f"The {self.what} template is refused: {exc}.") from None
         except SecurityError as exc:
             raise TemplateError(f"The {self.what} uses something templates may not use: {exc}") from None
+        except RecursionError:
+            raise TemplateError(f"The {self.what} template calls itself too deeply.") from None
+        except Exception as exc:  # noqa: BLE001 - a template is user code: any failure of it is the user's 400
+            reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+            raise TemplateError(f"The {self.what} template cannot be rendered: {reason}.") from None
 
 
 def compile_template(source: str, what: str = "message") -> CompiledTemplate:
     """Compile once; raises TemplateError with the line and the reason for a syntax error."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(f"The {what} template is longer than {MAX_TEMPLATE_CHARS:,} characters.")
     try:
         ast = _ENV.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"The {what} template has an error on line {exc.lineno}: {exc.message}") from None
+    except RecursionError:
+        raise TemplateError(f"The {what} template is nested too deeply.") from None
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else getattr(getattr(node, "arg", None), "value", None)
         if isinstance(name, str) and name.startswith("_"):

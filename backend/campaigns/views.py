@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
+from backend.campaigns.pace_view import pace_fields
 from backend.campaigns.pacing import Pace
 from backend.store.models import Campaign, Message, utcnow
 from backend.views import delivery_state, iso
@@ -91,6 +92,8 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "counts": counts,
         "rate_per_min": rate,
         "eta_s": eta_s(campaign, counts, rate),
+        # What the monitor shows beside the rate: the configured pace and which limit holds the rate back.
+        **(pace_fields(session, campaign, rate) if live else {}),
     }
 
 

@@ -23,6 +23,9 @@ class SendError(Exception):
     retry_after: seconds the provider asked us to wait, when it said so.
     pause_campaign: the whole channel cannot send for now (quota exhausted, auth revoked, throttled): the
     campaign pauses with this reason instead of failing every message; the message itself goes back to queued.
+    outage: the provider cannot be reached at all (connection refused, DNS, TLS handshake, 421, a provider 5xx):
+    not the message's fault. It goes back to queued without using an attempt, the channel's state becomes
+    `error` with `reason`, and the dispatcher tries the connection again with backoff (DESIGN section 5).
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class SendError(Exception):
         uncertain: bool = False,
         retry_after: float | None = None,
         pause_campaign: bool = False,
+        outage: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -40,6 +44,7 @@ class SendError(Exception):
         self.uncertain = uncertain
         self.retry_after = retry_after
         self.pause_campaign = pause_campaign
+        self.outage = outage
 
 
 class SettingsError(Exception):
@@ -148,6 +153,12 @@ class Channel:
     rate_defaults: ClassVar[RateDefaults] = RateDefaults()
     #: True when only one live session may exist across processes (WhatsApp Web).
     single_session: ClassVar[bool] = False
+    #: how many messages the dispatcher sends at once by default (DESIGN section 5); see `concurrency()`.
+    default_concurrency: ClassVar[int] = 1
+    #: the longest one send can take (every timeout of it added); the dispatcher's lease outlives it.
+    send_timeout_s: ClassVar[float] = 60.0
+    #: what the channel's outage texts call the provider ("The SMTP server refused the connection").
+    provider_title: ClassVar[str] = "The provider"
 
     @property
     def reports_delivery(self) -> bool:
@@ -196,8 +207,19 @@ class Channel:
         self.context.emit_status("disconnected", "Disconnected")
 
     def send(self, message: OutboundMessage) -> str:
-        """Send one message; return the provider's id for it. Raises SendError."""
+        """Send one message; return the provider's id for it. Raises SendError.
+
+        Called by up to `concurrency()` dispatcher workers at once: a channel whose concurrency is above 1 is
+        thread-safe (SMTP keeps one connection per worker, HTTP channels send requests in parallel)."""
         raise NotImplementedError
+
+    def concurrency(self) -> int:
+        """How many messages this channel sends at once (its settings may say; 1 for a single session)."""
+        return self.default_concurrency
+
+    def longest_send_s(self) -> float:
+        """The longest one send can take with these settings (the lease covers it plus a margin)."""
+        return float(self.send_timeout_s)
 
     def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
         """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked."""

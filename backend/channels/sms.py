@@ -1,9 +1,13 @@
 """SMS through Twilio's REST API (or a Twilio-compatible provider at `api_base_url`).
 
 Contract (DESIGN sections 5, 6 and 8):
-- `validate_settings(raw, current)` -> ({"account_sid", "from_number", "api_base_url", "public_url"?},
-  {"auth_token"}); raises SettingsError listing each problem. A form that sends `****` or leaves the auth
-  token out keeps the stored one.
+- `validate_settings(raw, current)` -> ({"account_sid", "from_number" | "messaging_service_sid", "api_base_url",
+  "per_minute", "concurrency", "public_url"?}, {"auth_token"}); raises SettingsError listing each problem. A form
+  that sends `****` or leaves the auth token out keeps the stored one. The sender is exactly one of
+  `from_number` (an E.164 number, or an alphanumeric sender ID of 1-11 letters, digits and spaces with at least
+  one letter) and `messaging_service_sid` (`MG` + 32 hex digits; Twilio then picks the number).
+- Pace: `per_minute` (default 60, one long code's rate; a short code, toll-free number or Messaging Service allows
+  more) and `concurrency` (default 4): that many requests in flight at once, their starts spaced by the pace.
 - `verify()` fetches the Account resource; raises SendError with a human reason (401: wrong SID or token,
   404: no such account, suspended or closed account, provider down, unreachable).
 - `send(message)` POSTs one message and returns its SID. Requests are never retried automatically: a retried
@@ -66,7 +70,19 @@ TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 OTHER_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: what the API shows for a stored secret; sent back unchanged, it keeps the stored one.
 MASK = "****"  # noqa: S105 - a placeholder, not a password
-SETTING_KEYS = frozenset({"account_sid", "auth_token", "from_number", "api_base_url", "public_url"})
+SETTING_KEYS = frozenset(
+    {"account_sid", "auth_token", "from_number", "messaging_service_sid", "api_base_url", "public_url"}
+    | {"per_minute", "concurrency"}
+)
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+#: an alphanumeric sender ID: 1-11 letters, digits and spaces, at least one letter (Twilio's rule).
+ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+#: a valid number for the hints (Twilio's documentation uses it; +1555... numbers are not valid numbers).
+EXAMPLE_NUMBER = "+14155552671"
+DEFAULT_PER_MINUTE = 60
+MAX_PER_MINUTE = 100_000
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 20
 FINAL_SUCCESS = frozenset({"delivered", "read"})
 FINAL_FAILURE = frozenset({"failed", "undelivered", "canceled"})
 
@@ -88,14 +104,17 @@ class SmsChannel(Channel):
     max_body_length: ClassVar[int | None] = MAX_BODY_LENGTH
     recipient_kind: ClassVar[str] = "phone"
     # Twilio queues what it cannot send at once; a long code sends about one segment a second.
-    rate_defaults: ClassVar[RateDefaults] = RateDefaults(per_minute=60)
+    rate_defaults: ClassVar[RateDefaults] = RateDefaults(per_minute=DEFAULT_PER_MINUTE)
+    default_concurrency: ClassVar[int] = DEFAULT_CONCURRENCY
+    provider_title: ClassVar[str] = "The SMS provider"
     #: read by the dispatcher for its lease: one send never takes longer than this.
     send_timeout_s: ClassVar[float] = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__(settings, secrets, context)
         self.account_sid = str(settings["account_sid"])
-        self.from_number = str(settings["from_number"])
+        self.from_number = str(settings.get("from_number") or "")
+        self.messaging_service_sid = str(settings.get("messaging_service_sid") or "")
         self.base_url = str(settings.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
         public_url = settings.get("public_url") or context.public_url
         self.status_callback = f"{str(public_url).rstrip('/')}{CALLBACK_PATH}" if public_url else None
@@ -109,7 +128,11 @@ class SmsChannel(Channel):
         self._http.headers["User-Agent"] = "bulkmsg-app"
         self._http.trust_env = False
         # No automatic retries of any kind: a retried POST would send the SMS twice.
-        no_retries = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0))
+        # As many kept connections as requests in flight (the dispatcher's workers share this session).
+        size = max(self.concurrency(), 1)
+        no_retries = HTTPAdapter(
+            max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0), pool_connections=1, pool_maxsize=size
+        )
         self._http.mount("http://", no_retries)
         self._http.mount("https://", no_retries)
 
@@ -154,20 +177,81 @@ class SmsChannel(Channel):
         ):
             problem("auth_token", "must be one word of at most 128 plain (ASCII) characters")
 
-        from_number = raw.get("from_number", current.get("from_number"))
-        if not isinstance(from_number, str) or not from_number.strip():
-            problem("from_number", "required: your Twilio number in E.164 form, like +15551234567")
+        # The sender: taken from the form when it names one, else the stored one.
+        source = raw if ("from_number" in raw or "messaging_service_sid" in raw) else current
+        from_number = source.get("from_number") or None
+        service_sid = source.get("messaging_service_sid") or None
+        sender: dict[str, Any] = {}
+        if from_number is not None and service_sid is not None:
+            problem(
+                "messaging_service_sid",
+                "give either from_number or messaging_service_sid, not both (Twilio picks the number of a service)",
+            )
+        elif from_number is None and service_sid is None:
+            problem(
+                "from_number",
+                f"required: your Twilio number in E.164 form like {EXAMPLE_NUMBER}, an alphanumeric sender ID, "
+                "or a messaging_service_sid instead",
+            )
+        elif service_sid is not None:
+            if not isinstance(service_sid, str) or not MESSAGING_SERVICE_SID.match(service_sid.strip()):
+                problem("messaging_service_sid", "must be MG followed by 32 hex digits, as the Twilio console shows it")
+            else:
+                sender["messaging_service_sid"] = service_sid.strip()
         else:
-            from_number = e164(from_number)
-            if from_number is None:
-                problem("from_number", "must be a valid phone number in E.164 form, like +15551234567")
+            sender_id = sender_setting(from_number)
+            if sender_id is None:
+                problem(
+                    "from_number",
+                    f"must be a phone number in E.164 form like {EXAMPLE_NUMBER}, or an alphanumeric sender ID of 1 to "
+                    "11 letters, digits and spaces with at least one letter",
+                )
+            else:
+                sender["from_number"] = sender_id
+
+        per_minute = raw.get("per_minute", current.get("per_minute", DEFAULT_PER_MINUTE))
+        if isinstance(per_minute, str):
+            try:
+                per_minute = float(per_minute.strip())
+            except ValueError:
+                pass
+        if (
+            isinstance(per_minute, bool)
+            or not isinstance(per_minute, int | float)
+            or not 0 < per_minute <= MAX_PER_MINUTE
+        ):
+            problem(
+                "per_minute",
+                f"must be a number of messages a minute above 0 (at most {MAX_PER_MINUTE:,}; default 60)",
+            )
+        concurrency = raw.get("concurrency", current.get("concurrency", DEFAULT_CONCURRENCY))
+        if isinstance(concurrency, str) and concurrency.strip().isdigit():
+            concurrency = int(concurrency)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+            problem("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY} (default 4)")
 
         if problems:
             raise SettingsError("The SMS settings are not valid.", problems)
-        settings: dict[str, Any] = {"account_sid": sid, "from_number": from_number, "api_base_url": base_url}
+        settings: dict[str, Any] = {"account_sid": sid, **sender, "api_base_url": base_url}
+        settings["per_minute"] = int(per_minute) if float(per_minute).is_integer() else float(per_minute)
+        settings["concurrency"] = concurrency
         if public_url:
             settings["public_url"] = public_url
         return settings, {"auth_token": str(token).strip()}
+
+    def concurrency(self) -> int:
+        return int(self.settings.get("concurrency") or DEFAULT_CONCURRENCY)
+
+    def rate(self) -> RateDefaults:
+        """The pace the user chose (`per_minute`), spread over `concurrency` requests in flight."""
+        return RateDefaults(per_minute=float(self.settings.get("per_minute") or DEFAULT_PER_MINUTE))
+
+    @property
+    def sender(self) -> str:
+        """Who the messages come from, in words."""
+        if self.messaging_service_sid:
+            return f"Messaging Service {self.messaging_service_sid}"
+        return self.from_number
 
     # -- provider calls -------------------------------------------------------------------------------------
 
@@ -195,11 +279,15 @@ class SmsChannel(Channel):
         if status != "active":
             raise SendError(f"The Twilio account is {status}; it cannot send messages.")
         name = str(account.get("friendly_name") or self.account_sid)[:100]
-        return f"Ready: sending from {self.from_number} with account {name}"
+        return f"Ready: sending from {self.sender} with account {name}"
 
     def send(self, message: OutboundMessage) -> str:
         """POST the message; returns Twilio's SID. Raises SendError (see the module's contract)."""
-        form = {"To": message.recipient, "From": self.from_number, "Body": message.body}
+        form = {"To": message.recipient, "Body": message.body}
+        if self.messaging_service_sid:
+            form["MessagingServiceSid"] = self.messaging_service_sid
+        else:
+            form["From"] = self.from_number
         if self.status_callback:
             form["StatusCallback"] = self.status_callback
         try:
@@ -226,6 +314,9 @@ class SmsChannel(Channel):
             )
         if status == 429 or code == 20429:
             return SendError("Twilio asked to slow down (429)", retry_after=_retry_after(response))
+        if status in (502, 503, 504):
+            # The provider (or its gateway) is down, not this message: an outage.
+            return SendError(f"The SMS provider is unavailable (HTTP {status})", outage=True)
         if status >= 500:
             return SendError(f"Twilio had a server error (HTTP {status})", retry_after=_retry_after(response))
         return refusal(status, code if isinstance(code, int) else None, text)
@@ -321,9 +412,11 @@ class SmsChannel(Channel):
             return False
         if not isinstance(item.get("sid"), str) or " ".join(str(item.get("body") or "").split()) != body:
             return False
-        sender = item.get("from")
-        service = self.settings.get("messaging_service_sid")
-        if sender != self.from_number and not (service and item.get("messaging_service_sid") == service):
+        service = self.messaging_service_sid
+        if service:
+            if item.get("messaging_service_sid") != service:
+                return False
+        elif item.get("from") != self.from_number:
             return False
         created = _http_date(item.get("date_created"))
         return created is None or created >= since
@@ -350,6 +443,17 @@ def e164(raw: str, default_country: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def sender_setting(raw: Any) -> str | None:
+    """A `from_number` as stored: an E.164 number, or an alphanumeric sender ID (1-11 letters, digits and spaces
+    with at least one letter); None when it is neither."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip()
+    if ALPHANUMERIC_SENDER.match(text):
+        return text
+    return e164(text)
+
+
 def _url_setting(value: Any, name: str, problem: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -369,12 +473,14 @@ def _url_setting(value: Any, name: str, problem: Any) -> str | None:
 def _send_failure(exc: requests.RequestException) -> SendError:
     """Whether a failed POST may have reached the provider decides between a retry and `uncertain`."""
     if isinstance(exc, requests.ConnectTimeout | requests.exceptions.ProxyError):
-        return SendError(f"could not reach the SMS provider: {_network_reason(exc)}")
+        return SendError(f"The SMS provider could not be reached ({_network_reason(exc)})", outage=True)
     if isinstance(exc, requests.exceptions.SSLError) and _caused_by(exc, ssl.SSLCertVerificationError):
         # The certificate is checked in the handshake, before the request: nothing was sent.
         return SendError("the SMS provider's TLS certificate could not be verified")
     if isinstance(exc, requests.ConnectionError) and _before_request(exc):
-        return SendError(f"could not reach the SMS provider: {_network_reason(exc)}")
+        if _caused_by(exc, ConnectionRefusedError):
+            return SendError("The SMS provider refused the connection", outage=True)
+        return SendError(f"The SMS provider could not be reached ({_network_reason(exc)})", outage=True)
     if isinstance(exc, requests.ReadTimeout):
         return SendError("the SMS provider did not answer in time after receiving the message", uncertain=True)
     return SendError(f"the connection broke after the message was sent: {_network_reason(exc)}", uncertain=True)

@@ -1,14 +1,21 @@
-"""The SMTP channel: any mail server, over one connection reused for a whole run (DESIGN section 8).
+"""The SMTP channel: any mail server, over `connections` connections each reused for a whole run (DESIGN 8).
 
 Contract:
 - Settings: host, port, security (`starttls` | `ssl` | `none`), username, password (secret), from_address,
   from_name; optional verify_tls (default true; false accepts a self-signed certificate) and timeout_s.
 - `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason.
-- `send(message)` uses ONE connection for the channel instance (opened on first use, re-opened when the server
-  dropped it). The dispatcher's single thread calls it; a lock keeps a concurrent `verify`/`close` safe.
-  Per-recipient 5xx -> SendError(permanent); 4xx -> SendError (transient, retried with backoff); a connection
+- `connections` (default 4, 1-20): the dispatcher runs that many workers (`concurrency()`), and `send` may be
+  called by all of them at once: each call checks out an idle connection (or opens one), keeps it to itself for
+  the send and puts it back, so every worker in effect keeps its own connection for the whole run; one the server
+  dropped is re-opened. `close()` ends them all.
+- PIPELINING (RFC 2920): when the server's EHLO offers it, MAIL FROM, RCPT TO and DATA go out in one write and
+  their three replies are read after it (one round trip instead of three); the content follows the 354 as usual.
+  Without it, each command waits for its reply.
+- Per-recipient 5xx -> SendError(permanent); 4xx -> SendError (transient, retried with backoff); a connection
   lost or timed out after the message content started -> SendError(uncertain) (the server may have it); lost
-  before that -> re-opened once and tried again, else transient. Refused login -> SendError(pause_campaign).
+  before that -> re-opened once and tried again. Refused login -> SendError(pause_campaign).
+  Connection-level failures (refused, DNS, TLS handshake, a 421 "service not available", a connection that
+  cannot be kept) -> SendError(outage): the channel is down, not the message (DESIGN section 5).
   Returns the Message-ID (deterministic per message, see email_mime).
 - Through SendGrid's relay (host `*.sendgrid.net`) every message carries `X-SMTPAPI` unique_args naming our
   account and message (backend.channels.sendgrid_events), so SendGrid's event webhook maps back to it.
@@ -35,6 +42,11 @@ log = logging.getLogger(__name__)
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_CONNECTIONS = 4
+MAX_CONNECTIONS = 20
+#: the socket operations one send may wait on (connect, greeting, EHLO, STARTTLS, EHLO, AUTH, MAIL/RCPT/DATA,
+#: content, plus a reconnect): the dispatcher's lease outlives them all.
+OPERATIONS_PER_SEND = 12
 
 
 class SmtpChannel(Channel):
@@ -44,14 +56,17 @@ class SmtpChannel(Channel):
     max_attempts: ClassVar[int] = 5
     needs_subject: ClassVar[bool] = True
     recipient_kind: ClassVar[str] = "email"
-    #: connect + TLS + AUTH + MAIL/RCPT/DATA, each bounded by timeout_s; the dispatcher's lease covers it.
-    send_timeout_s: ClassVar[float] = 120.0
+    #: connect + TLS + AUTH + MAIL/RCPT/DATA, each bounded by timeout_s (see longest_send_s).
+    send_timeout_s: ClassVar[float] = OPERATIONS_PER_SEND * DEFAULT_TIMEOUT_S
+    default_concurrency: ClassVar[int] = DEFAULT_CONNECTIONS
+    provider_title: ClassVar[str] = "The SMTP server"
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__(settings, secrets, context)
-        self._conn: smtplib.SMTP | None = None
-        #: MAIL FROM was written ahead by prepare_next(); its reply is read by the next send.
-        self._mail_pending = False
+        #: open connections nobody is sending over right now (a send checks one out and puts it back).
+        self._idle: list[smtplib.SMTP] = []
+        self._busy: set[smtplib.SMTP] = set()
+        self._closed = False
         self._lock = threading.RLock()
         #: mail relayed through SendGrid carries our ids (X-SMTPAPI unique_args) so its event webhook maps back.
         self.via_sendgrid = is_sendgrid_host(str(settings.get("host") or ""))
@@ -72,6 +87,7 @@ class SmtpChannel(Channel):
         merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == "****")}}
         problems: list[dict[str, str]] = []
         known = {"host", "port", "security", "username", "password", "from_address", "from_name", "verify_tls"}
+        known.add("connections")
         for key in sorted(set(raw) - known - {"timeout_s"}):
             problems.append({"field": key, "reason": "unknown setting"})
         host = str(merged.get("host") or "").strip()
@@ -104,6 +120,13 @@ class SmtpChannel(Channel):
         timeout = merged.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
             problems.append({"field": "timeout_s", "reason": "must be between 1 and 300 seconds"})
+        connections = merged.get("connections", DEFAULT_CONNECTIONS)
+        if isinstance(connections, str) and connections.strip().isdigit():
+            connections = int(connections)
+        if isinstance(connections, bool) or not isinstance(connections, int) or not 1 <= connections <= MAX_CONNECTIONS:
+            problems.append(
+                {"field": "connections", "reason": f"must be a whole number from 1 to {MAX_CONNECTIONS} (default 4)"}
+            )
         if problems:
             raise SettingsError("Invalid SMTP settings", problems)
         settings = {
@@ -115,6 +138,7 @@ class SmtpChannel(Channel):
             "from_name": from_name,
             "verify_tls": verify_tls,
             "timeout_s": float(timeout),
+            "connections": connections,
         }
         return settings, ({"password": password} if password else {})
 
@@ -125,6 +149,12 @@ class SmtpChannel(Channel):
     @property
     def _timeout(self) -> float:
         return float(self.settings.get("timeout_s") or DEFAULT_TIMEOUT_S)
+
+    def concurrency(self) -> int:
+        return int(self.settings.get("connections") or DEFAULT_CONNECTIONS)
+
+    def longest_send_s(self) -> float:
+        return OPERATIONS_PER_SEND * self._timeout
 
     def _where(self) -> str:
         return f"{self.settings.get('host')}:{self.settings.get('port')}"
@@ -138,7 +168,8 @@ class SmtpChannel(Channel):
         return context
 
     def _open(self) -> smtplib.SMTP:
-        """A connected, secured and logged-in SMTP session. Raises SendError with the reason."""
+        """A connected, secured and logged-in SMTP session. Raises SendError with the reason (an outage when the
+        server cannot be reached or will not talk)."""
         host, security = str(self.settings["host"]), str(self.settings.get("security") or "starttls")
         port = int(self.settings.get("port") or DEFAULT_PORTS[security])
         conn: smtplib.SMTP | None = None
@@ -168,12 +199,9 @@ class SmtpChannel(Channel):
         except smtplib.SMTPNotSupportedError as exc:
             _quit_quietly(conn)
             raise SendError(f"{self._where()} does not support login (AUTH) on this connection") from exc
-        except ssl.SSLCertVerificationError as exc:
-            _quit_quietly(conn)
-            raise SendError(f"TLS certificate of {self._where()} is not trusted: {exc.verify_message}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             _quit_quietly(conn)
-            raise SendError(f"Could not connect to {self._where()}: {_reason(exc)}") from exc
+            raise SendError(connection_failure(exc), outage=True) from exc
 
     def verify(self) -> str:
         """EHLO, STARTTLS, AUTH and NOOP on a fresh connection; returns a detail text or raises SendError."""
@@ -191,9 +219,12 @@ class SmtpChannel(Channel):
         return f"Connected to {self._where()}" + (f" as {user}" if user else "") + f" ({security})"
 
     def close(self) -> None:
+        """End every idle connection now and each busy one as its send ends."""
         with self._lock:
-            conn, self._conn, self._mail_pending = self._conn, None, False
-        _quit_quietly(conn)
+            idle, self._idle = self._idle, []
+            self._closed = True
+        for conn in idle:
+            _quit_quietly(conn)
 
     # -- sending ----------------------------------------------------------------------------------------
     def unsubscribe_value(self, message: OutboundMessage) -> str | None:
@@ -217,75 +248,94 @@ class SmtpChannel(Channel):
         if not recipient.isascii():
             raise SendError(f"{recipient} has non-ASCII characters, which this channel cannot send to", permanent=True)
         payload = mail.data
-        with self._lock:
-            for attempt in (1, 2):
-                conn = self._connection()
-                try:
-                    self._envelope(conn, recipient)
-                except _Dropped as exc:
-                    # Nothing of this message left yet: a connection the server closed while idle is normal.
-                    self._discard()
-                    if attempt == 2:
-                        raise SendError(f"Connection to {self._where()} lost: {exc.reason}") from None
-                    continue
-                self._data(conn, payload)
-                return mail.message_id
+        for attempt in (1, 2):
+            conn = self._checkout()
+            try:
+                self._transaction(conn, recipient, payload)
+            except _Dropped as exc:
+                # Nothing of this message left yet: a connection the server closed while idle is normal.
+                self._discard(conn)
+                if attempt == 2:
+                    raise SendError(
+                        f"The SMTP server keeps closing the connection ({exc.reason})", outage=True
+                    ) from None
+                continue
+            except SendError as exc:
+                if exc.uncertain or exc.outage:
+                    self._discard(conn)
+                else:
+                    self._checkin(conn)
+                raise
+            except BaseException:
+                self._discard(conn)
+                raise
+            self._checkin(conn)
+            return mail.message_id
         raise AssertionError("unreachable")
 
-    def prepare_next(self) -> None:
-        """Start the next mail transaction ahead: write `MAIL FROM:<our sender>` on the open connection, so the
-        server answers while the dispatcher records the last result and claims the next message (one round trip
-        off every message). Nothing of any message leaves; the next `send` reads the answer (a connection that
-        died meanwhile is re-opened there as usual). Never raises."""
+    def _checkout(self) -> smtplib.SMTP:
+        """An open connection for this send alone: an idle one, or a new one."""
         with self._lock:
-            if self._conn is None or self._mail_pending:
+            self._closed = False
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        with self._lock:
+            self._busy.add(conn)
+        return conn
+
+    def _checkin(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            self._busy.discard(conn)
+            if not self._closed:
+                self._idle.append(conn)
                 return
-            try:
-                self._conn.putcmd("mail", f"FROM:{self._quoted_from}")
-                self._mail_pending = True
-            except (smtplib.SMTPException, OSError):
-                self._discard()
-
-    def _connection(self) -> smtplib.SMTP:
-        if self._conn is None:
-            self._conn = self._open()
-        return self._conn
-
-    def _discard(self) -> None:
-        conn, self._conn, self._mail_pending = self._conn, None, False
         _quit_quietly(conn)
 
-    def _envelope(self, conn: smtplib.SMTP, recipient: str) -> None:
-        """MAIL FROM and RCPT TO; raises _Dropped (safe to retry) or SendError."""
+    def _discard(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            self._busy.discard(conn)
+        _quit_quietly(conn)
+
+    def _transaction(self, conn: smtplib.SMTP, recipient: str, payload: bytes) -> None:
+        """MAIL FROM, RCPT TO and DATA (pipelined when the server offers it), then the content.
+
+        Raises _Dropped when the connection was lost before any of the content left (safe to retry), SendError
+        otherwise (uncertain once the content started)."""
+        # `recipient` passed check_address (a bare local@domain): quoted as smtplib.quoteaddr would.
+        commands = (f"MAIL FROM:{self._quoted_from}", f"RCPT TO:<{recipient}>", "DATA")
         try:
-            if self._mail_pending:
-                self._mail_pending = False
-                code, reply = conn.getreply()
+            if conn.does_esmtp and conn.has_extn("pipelining"):
+                conn.send("".join(f"{command}\r\n" for command in commands))
+                replies = [conn.getreply() for _ in commands]
             else:
-                conn.putcmd("mail", f"FROM:{self._quoted_from}")
-                code, reply = conn.getreply()
-            if code != 250:
-                self._reset(conn)
-                raise _refusal(code, reply, "sender address", pause=True)
-            # `recipient` passed check_address (a bare local@domain): quoted as smtplib.quoteaddr would.
-            conn.putcmd("rcpt", f"TO:<{recipient}>")
-            code, reply = conn.getreply()
-            if code not in (250, 251):
-                self._reset(conn)
-                raise _refusal(code, reply, recipient)
+                replies = []
+                for command in commands:
+                    conn.putcmd(command)
+                    replies.append(conn.getreply())
+                    if replies[-1][0] not in (250, 251, 354):
+                        break
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(_reason(exc)) from exc
-
-    def _data(self, conn: smtplib.SMTP, payload: bytes) -> None:
-        """DATA: refused before the content -> SendError; lost after the content started -> uncertain."""
-        try:
-            conn.putcmd("data")
-            code, reply = conn.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._discard()
-            raise SendError(f"Connection to {self._where()} lost before the message: {_reason(exc)}") from exc
-        if code != 354:
+        (mail_code, mail_reply), *rest = replies
+        rcpt = rest[0] if rest else None
+        data = rest[1] if len(rest) > 1 else None
+        if data is not None and data[0] == 354 and (mail_code != 250 or (rcpt and rcpt[0] not in (250, 251))):
+            # The server took DATA though the envelope failed: end the empty message so the session stays usable.
+            self._end_empty_data(conn)
+        for code, reply in replies:
+            if code == 421:
+                raise SendError(f"The SMTP server is not taking mail now ({_text(code, reply)})", outage=True)
+        if mail_code != 250:
             self._reset(conn)
+            raise _refusal(mail_code, mail_reply, "sender address", pause=True)
+        if rcpt is None or rcpt[0] not in (250, 251):
+            self._reset(conn)
+            code, reply = rcpt if rcpt is not None else (554, b"no answer to RCPT TO")
+            raise _refusal(code, reply, recipient)
+        if data is None or data[0] != 354:
+            self._reset(conn)
+            code, reply = data if data is not None else (554, b"no answer to DATA")
             raise _refusal(code, reply, "message")
         body = smtplib._quote_periods(payload)  # type: ignore[attr-defined]
         if not body.endswith(b"\r\n"):
@@ -294,19 +344,53 @@ class SmtpChannel(Channel):
             conn.send(body + b".\r\n")
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._discard()
             raise SendError(
                 f"Connection to {self._where()} lost while sending the message: {_reason(exc)}", uncertain=True
             ) from exc
+        if code == 421:
+            # An answer, so not uncertain: the server did not take the message and is closing the session.
+            raise SendError(f"The SMTP server is not taking mail now ({_text(code, reply)})", outage=True)
         if code != 250:
             self._reset(conn)
             raise _refusal(code, reply, "message")
 
+    def _end_empty_data(self, conn: smtplib.SMTP) -> None:
+        try:
+            conn.send(b".\r\n")
+            conn.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Dropped(_reason(exc)) from exc
+
     def _reset(self, conn: smtplib.SMTP) -> None:
+        """RSET after a refusal; a connection that cannot take it is closed (its next use re-opens one)."""
         try:
             conn.rset()
         except (smtplib.SMTPException, OSError):
-            self._discard()
+            conn.close()
+
+
+def connection_failure(exc: BaseException) -> str:
+    """A failure to reach or keep an SMTP server, in words (the channel's state while it lasts)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "The SMTP server refused the connection"
+    if isinstance(exc, socket.gaierror):
+        return "The SMTP server's name could not be found"
+    if isinstance(exc, socket.timeout | TimeoutError) or isinstance(exc.__context__, socket.timeout | TimeoutError):
+        return "The SMTP server timed out before answering"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"The SMTP server's TLS certificate is not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"The TLS handshake with the SMTP server failed ({exc.reason or 'TLS error'})"
+    if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPResponseException):
+        return f"The SMTP server is not taking mail now ({_reason(exc)})"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "The SMTP server closed the connection"
+    return f"Could not connect to the SMTP server: {_reason(exc)}"
+
+
+def _text(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {' '.join(text.split())[:200]}"
 
 
 def is_sendgrid_host(host: str) -> bool:

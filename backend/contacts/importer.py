@@ -31,6 +31,7 @@ from typing import IO, Any
 from backend.contacts.merge import Record, Result, write_chunk
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.reading import ImportFileError, Table
+from backend.security.limits import field_problems
 from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ def check_rows(
         for part in ("first_name", "last_name"):
             if values[part]:
                 custom[part] = values[part]
+        too_big = field_problems(custom)
+        if too_big:
+            problems.append((number, too_big[0]["field"], too_big[0]["reason"]))
+            continue
         name = values["name"] or f"{values['first_name']} {values['last_name']}".strip()
         records.append(Record(number, phone, email, name[:200], custom))
     return records, problems

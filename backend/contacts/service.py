@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from backend.campaigns import lifecycle
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.errors import ApiError, bad_request, not_found
+from backend.security.limits import field_problems
 from backend.store.models import Account, Campaign, Contact, Message, utcnow
 from backend.views import iso
 
@@ -69,6 +70,8 @@ def apply_changes(session: Session, account_id: int, contact: Contact, body: dic
         fields = body["fields"]
         if not isinstance(fields, dict) or not all(isinstance(k, str) for k in fields):
             problems.append({"field": "fields", "reason": "must be an object of named values"})
+        elif too_big := field_problems(fields):
+            problems.extend(too_big)
         else:
             contact.fields = {k: v for k, v in fields.items() if v is not None}
     if not problems and not contact.phone and not contact.email:

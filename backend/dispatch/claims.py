@@ -297,6 +297,21 @@ def release(session: Session | Connection, owner: str, message_ids: list[int], n
     return len(rows)
 
 
+def renew_leases(session: Session | Connection, owner: str, until: datetime) -> int:
+    """Extend every lease `owner` holds to `until` (a live dispatcher's sends never expire); returns how many."""
+    stmt = _STATEMENTS.get("renew")
+    if stmt is None:
+        m = MESSAGES.c
+        stmt = (
+            update(MESSAGES)
+            .where(SENDING, m.lease_owner == bindparam("p_owner"))
+            .values(lease_until=bindparam("p_until", type_=UTCDateTime()))
+        )
+        _STATEMENTS["renew"] = stmt
+    _, rowcount = _prepared(stmt).run(connection_of(session), {"p_owner": owner, "p_until": until})
+    return int(rowcount)
+
+
 def held_by(session: Session | Connection, owner: str) -> list[ClaimedMessage]:
     """The `sending` messages whose lease `owner` holds (crash recovery reads a dead dispatcher's claims)."""
     rows = connection_of(session).execute(

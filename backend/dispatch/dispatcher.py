@@ -1,23 +1,40 @@
-"""One dispatcher thread per (account, channel): claim -> channel.send -> record -> events.
+"""One dispatcher per (account, channel): claim -> channel.send -> record -> events.
 
 The channel only sends; the dispatcher records the outcomes (fenced on its lease, `record_results`), and asks
 its hooks about pacing and campaign bookkeeping.
 
-Batches. A write transaction per message costs about as much as an SMTP send, so the dispatcher works in
-batches: one write transaction records the results of the last batch, gives back what it held but did not
-start, and claims the next batch, conversation messages first (a support reply never waits behind a campaign's
-queue), then campaign messages, running campaigns taking turns batch by batch. A batch is as large as the
-channel's recent send time lets it finish within FLUSH_INTERVAL_S (at most MAX_BATCH), and one message while a
-pace applies (the hooks say). A batch ends early after any result but `sent` (errors in a row and pause requests
-act on the very next message), as soon as a campaign it holds is paused or cancelled in this process
-(`campaign_stopped`), and when the dispatcher stops. A campaign paused by another process stops within
-FLUSH_INTERVAL_S plus one send. Results reach the store, and the dashboard, within the same interval.
+Concurrency (DESIGN section 5). A coordinator thread does every store write; `concurrency` worker threads
+(the channel says how many: SMTP `connections`, SMS `concurrency`, Gmail 2, WhatsApp 1) each take the next
+claimed message, send it (SMTP: over the worker's own connection) and hand the answer back. One slow or hung send
+holds up only its own worker. The channel's pace spaces the starts of campaign messages (`start_gap_s`), so
+parallel sends stay within it.
 
-Crash safety. The dispatcher sends one message at a time and writes each start and each answer to its send
-journal (`backend.dispatch.journal`) before the store knows. After a crash, recovery reads the journal: claimed
-messages never started go back to the queue, answered ones are recorded, and only the one in flight is
-`uncertain`. Every claimed message is sent within FLUSH_INTERVAL_S plus one send of its claim, well inside its
-lease (the channel's send timeout plus LEASE_MARGIN_S).
+Batches. A write transaction per message costs about as much as an SMTP send, so the coordinator works in
+batches: one write transaction records the answers that arrived, gives back what it held but will not start,
+renews the leases it holds, and claims the next messages, conversation messages first (a support reply never
+waits behind a campaign's queue), then campaign messages, running campaigns taking turns batch by batch. It
+claims when the queue runs shorter than the number of workers, as many as the workers send within
+FLUSH_INTERVAL_S at the recent send time (at most MAX_BATCH), and one message while a campaign's own pace
+applies (the hooks say). Answers are recorded within FLUSH_INTERVAL_S; any answer but `sent` is recorded at once
+and gives back what its campaign still has queued (errors in a row and pause requests act on the very next
+message); a campaign paused or cancelled in this process (`campaign_stopped`) starts none of its queued messages.
+
+Leases. A claimed message's lease lasts the channel's longest send plus LEASE_MARGIN_S and the coordinator renews
+every lease it holds RENEWALS_PER_LEASE times per lease length, so a live process's sends never expire, however
+long a send takes or a message waits in the queue.
+
+Outages. A send that finds the channel unreachable (SendError.outage) goes back to the queue without using an
+attempt; the channel's state becomes `error` ("...; trying again in 8 s"), nothing is claimed until the backoff
+(1 s doubling to 60 s) is over, then one message probes the connection; the first answer restores the state and
+sending goes on by itself.
+
+Stopping. After `request_stop` no send starts; the sends in flight finish (within their timeout) and are recorded,
+and what is held but not started goes back to the queue.
+
+Crash safety. Each worker writes each start and each answer to the dispatcher's send journal
+(`backend.dispatch.journal`) before the store knows. After a crash, recovery reads the journal: claimed messages
+never started go back to the queue, answered ones are recorded, and only those in flight (at most one per worker)
+are `uncertain`.
 """
 
 from __future__ import annotations
@@ -25,24 +42,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import Channel, OutboundMessage, SendError
 from backend.channels.registry import channel_class
-from backend.dispatch.claims import ClaimedMessage, claim_next, release
+from backend.dispatch.claims import ClaimedMessage, claim_next, release, renew_leases
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
 from backend.dispatch.outcomes import Outcome, outcome_of, record_results
-from backend.store.models import utcnow
+from backend.store.models import ChannelConfig, utcnow
 from backend.store.process import worker_id
 
 log = logging.getLogger(__name__)
 
-#: how long a claimed message's lease lasts beyond the channel's own send timeout.
+#: how long a claimed message's lease lasts beyond the channel's longest send.
 LEASE_MARGIN_S = 30.0
+#: the coordinator renews the leases it holds this many times per lease length.
+RENEWALS_PER_LEASE = 4
+#: how often the channel's concurrency, lease length and pace gap are read again.
+ADJUST_S = 2.0
+#: backoff between connection attempts while a channel cannot be reached.
+OUTAGE_FIRST_DELAY_S = 1.0
+OUTAGE_MAX_DELAY_S = 60.0
 #: longest time between a batch's claim and its commit (results and pauses take effect this fast).
 FLUSH_INTERVAL_S = 0.1
 #: weight of the newest send in the running mean of a send's duration (which sizes the next batch).
@@ -51,15 +79,40 @@ SEND_TIME_WEIGHT = 0.2
 STOP_ATTEMPTS = 3
 
 
-def batch_size(limit: int, send_s: float | None) -> int:
-    """The next claim's size: what fits in FLUSH_INTERVAL_S at the recent send time, within `limit`."""
+def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
+    """The next claim's size: what `concurrency` workers send in FLUSH_INTERVAL_S at the recent send time (one
+    per worker before the first send), within `limit`."""
     if send_s is None:
-        return 1
-    fits = int(FLUSH_INTERVAL_S / max(send_s, 1e-6))
-    return max(1, min(limit, MAX_BATCH, fits))
+        return max(1, min(limit, MAX_BATCH, concurrency))
+    fits = int(FLUSH_INTERVAL_S / max(send_s, 1e-6)) * concurrency
+    return max(1, min(limit, MAX_BATCH, max(fits, concurrency)))
+
+
+@dataclass
+class _Outage:
+    """The channel cannot be reached: no claims until `retry_at`, then one message probes the connection."""
+
+    reason: str
+    delay_s: float
+    retry_at: float
+    probing: bool = False
+    #: the detail last written as the channel's state (None: not announced yet).
+    announced: str | None = None
+    #: the channel's state and detail before the outage, restored when it answers again.
+    previous: tuple[str, str] | None = None
+
+
+def outage_delay_s(previous: float | None) -> float:
+    """Backoff between connection attempts during an outage: 1 s doubling to OUTAGE_MAX_DELAY_S."""
+    if previous is None:
+        return OUTAGE_FIRST_DELAY_S
+    return min(previous * 2, OUTAGE_MAX_DELAY_S)
 
 
 class Dispatcher:
+    """A coordinator thread (claims and records, one write transaction per batch) and `concurrency` workers
+    (each sends one message at a time over its own connection, journaling each start and answer)."""
+
     def __init__(
         self,
         services: Any,
@@ -73,19 +126,40 @@ class Dispatcher:
         self.channel_name = channel_name
         self.hooks: DispatchHooks = hooks or NoHooks()
         self.owner = worker_id(f"dispatch-{account_id}-{channel_name}")
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: the channel instance of the last send (the manager may swap instances when settings change).
-        self._channel_instance: Channel | None = None
         self._write_session: Session | None = None
-        #: campaigns paused or cancelled in this process since the last commit (their held messages go back).
-        self._stopped_campaigns: set[int] = set()
-        self._notice_lock = threading.Lock()
+        #: everything below is shared between the coordinator and the workers, guarded by `_cv`.
+        self._cv = threading.Condition()
+        #: claimed, not started (first to send first).
+        self._queue: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
+        #: answered, not recorded yet.
+        self._done: list[tuple[ClaimedMessage, Outcome]] = []
+        #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch).
+        self._give_back: list[int] = []
+        self._in_flight = 0
+        #: campaigns with an error whose messages still in flight are to be recorded before more of it starts.
+        self._erring: set[int] = set()
+        #: the messages being sent, by id.
+        self._flying: dict[int, ClaimedMessage] = {}
+        #: record at once (an error, a pause request or an outage must act before the next message).
+        self._flush_now = False
+        #: no claim before this time (monotonic) after one found nothing; wake() clears it.
+        self._idle_until = 0.0
+        self._workers: dict[int, threading.Thread] = {}
+        self._concurrency = 1
+        #: the channel's pace spaces the starts of campaign messages: next allowed start (monotonic) and gap.
+        self._next_start = 0.0
+        self._gap_s = 0.0
+        self._outage: _Outage | None = None
+        #: the outage that just ended (its previous state is restored by the coordinator).
+        self._ended_outage: _Outage | None = None
         #: running mean of one send's duration, in seconds (None until the first send).
         self._send_s: float | None = None
         #: the campaign the last batch started with (running campaigns take turns, batch by batch).
         self._last_campaign: int | None = None
+        self._journal: SendJournal | None = None
+        self._lease_s = LEASE_MARGIN_S + 60.0
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -96,33 +170,43 @@ class Dispatcher:
         self._thread.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        with self._cv:
+            self._idle_until = 0.0
+            self._cv.notify_all()
 
     def campaign_stopped(self, campaign_id: int) -> None:
-        """A campaign was paused or cancelled: send none of its messages from the batch at hand."""
-        with self._notice_lock:
-            self._stopped_campaigns.add(campaign_id)
+        """A campaign was paused or cancelled: none of its claimed messages starts; they are given back."""
+        with self._cv:
+            self._take_back(lambda m: m.campaign_id == campaign_id)
 
     def request_stop(self) -> None:
+        """No send starts after this call; sends in flight finish and are recorded (see stop)."""
         self._stop.set()
-        self._wake.set()
+        with self._cv:
+            self._cv.notify_all()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the message in flight (if any) is recorded; what is held but not started goes back."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the sends in flight (if any) are recorded; what is held but not started goes back."""
         self.request_stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout if timeout is not None else self._lease_s)
 
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    # -- the loop -----------------------------------------------------------------------------------------
+    @property
+    def outage(self) -> str | None:
+        """The reason the channel cannot be reached now, or None."""
+        with self._cv:
+            return self._outage.reason if self._outage is not None else None
+
+    # -- the coordinator ----------------------------------------------------------------------------------
 
     def _session(self) -> Session:
         """This dispatcher's own write session, one transaction per batch (`db.write()` semantics: BEGIN
         IMMEDIATE on SQLite, commit on success, rollback on error), kept across batches so that each does not
-        pay for building one. Only this thread uses it; it holds no ORM objects between batches."""
+        pay for building one. Only the coordinator uses it; it holds no ORM objects between batches."""
         if self._write_session is None:
             self._write_session = self.db.write_sessions()
         else:
@@ -134,8 +218,8 @@ class Dispatcher:
 
     def _run(self) -> None:
         channel_cls = channel_class(self.channel_name)
-        self._lease_s = float(getattr(channel_cls, "send_timeout_s", 60.0)) + LEASE_MARGIN_S
         self._max_attempts = channel_cls.max_attempts
+        self._lease_s = float(channel_cls.send_timeout_s) + LEASE_MARGIN_S
         directory = journal_dir(self.services.config.data_dir)
         try:
             journal = SendJournal(directory, self.owner)
@@ -143,95 +227,196 @@ class Dispatcher:
             # Sending without a journal would break the crash guarantee; the pool tries again in a few seconds.
             log.exception("dispatcher %s cannot open its send journal in %s; not sending", self.owner, directory)
             return
+        self._journal = journal
         clean = False
         try:
             clean = self._loop(journal)
         finally:
+            self._stop.set()
+            with self._cv:
+                self._cv.notify_all()
             self._drop_session()
-            journal.close(remove=clean)
+            journal.close(remove=clean and journal.open_count == 0)
 
     def _drop_session(self) -> None:
         session, self._write_session = self._write_session, None
         if session is not None:
             session.close()
 
+    def _adjust(self) -> None:
+        """Read the channel's concurrency, lease and pace gap (cached by the manager and the hooks), and run as
+        many workers as the concurrency says."""
+        try:
+            channel = self._channel()
+            concurrency = max(1, int(channel.concurrency()))
+            self._lease_s = max(float(channel.longest_send_s()), 1.0) + LEASE_MARGIN_S
+        except Exception:  # not configured (any more): nothing will be claimed anyway
+            concurrency = 1
+        gap = self.hooks.start_gap_s(self.account_id, self.channel_name)
+        with self._cv:
+            self._concurrency = concurrency
+            self._gap_s = gap
+            for index in [i for i, t in self._workers.items() if not t.is_alive()]:
+                del self._workers[index]
+            for index in range(concurrency):
+                if index not in self._workers and not self._stop.is_set():
+                    thread = threading.Thread(
+                        target=self._work,
+                        args=(index,),
+                        name=f"send-{self.account_id}-{self.channel_name}-{index}",
+                        daemon=True,
+                    )
+                    self._workers[index] = thread
+                    thread.start()
+            self._cv.notify_all()
+
     def _loop(self, journal: SendJournal) -> bool:
-        """Send until stopped; True when everything held was recorded or given back (the journal may go)."""
-        held: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
-        done: list[tuple[ClaimedMessage, Outcome]] = []
-        claimed_at = 0.0
+        """Claim and record until stopped; True when everything held was recorded or given back."""
+        last_flush = last_renew = last_adjust = float("-inf")
         failures = 0
         while True:
-            stopping = self._stop.is_set()
-            if stopping or self._batch_over(held, done, claimed_at):
-                try:
-                    fresh = self._flush(done, [m.id for m, _ in held], claim=not stopping)
-                except Exception:
-                    log.exception("dispatcher %s could not write to the store; retrying", self.owner)
-                    self._drop_session()
-                    failures += 1
-                    if stopping and failures >= STOP_ATTEMPTS:
-                        return False  # the journal stays: recovery settles these after the process ends
-                    self._stop.wait(1)
-                    continue
-                failures = 0
-                journal.committed()
-                done, held, claimed_at = [], deque(fresh), time.monotonic()
+            now = time.monotonic()
+            if now - last_adjust >= ADJUST_S and not self._stop.is_set():
+                self._adjust()
+                last_adjust = now
+            with self._cv:
+                while True:
+                    now = time.monotonic()
+                    stopping = self._stop.is_set()
+                    renew_due = now - last_renew >= self._lease_s / RENEWALS_PER_LEASE
+                    wait = self._due_in(now, last_flush, stopping, renew_due)
+                    if wait <= 0:
+                        break
+                    if stopping and self._in_flight == 0 and not self._done and not self._queue:
+                        return True
+                    self._cv.wait(min(wait, IDLE_POLL_S, max(last_adjust + ADJUST_S - now, 0.01)))
+                    if time.monotonic() - last_adjust >= ADJUST_S and not stopping:
+                        break
+                done, self._done = self._done, []
+                give_back, self._give_back = self._give_back, []
                 if stopping:
-                    return True
-                if not held:
-                    wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
-                    self._wake.wait(min(max(wait_s, 0.01), IDLE_POLL_S))
-                    self._wake.clear()
-                    continue
-            message, outbound = held[0]
+                    give_back += [m.id for m, _ in self._queue]
+                    self._queue.clear()
+                self._flush_now = False
+                want = 0 if stopping else self._claim_wanted(now)
+                renew = renew_due and (self._in_flight > 0 or bool(self._queue))
+                probe = self._outage is not None and want > 0
+                if probe and self._outage is not None:
+                    self._outage.probing = True
+            if not done and not give_back and not want and not renew:
+                continue  # woken to adjust only
             try:
-                journal.started(message.id)
-            except OSError:
-                # Without the journal a crash could not tell this send from one never started: do not send.
-                log.exception("dispatcher %s cannot write its send journal; holding back", self.owner)
-                self._stop.wait(1)
-                claimed_at = 0.0  # ends the batch: what is held goes back
+                fresh = self._flush(done, give_back, want, renew)
+            except Exception:
+                log.exception("dispatcher %s could not write to the store; retrying", self.owner)
+                self._drop_session()
+                with self._cv:
+                    self._done[:0] = done
+                    self._give_back[:0] = give_back
+                    if probe and self._outage is not None:
+                        self._outage.probing = False
+                failures += 1
+                if stopping and failures >= STOP_ATTEMPTS:
+                    return False  # the journal stays: recovery settles these after the process ends
+                time.sleep(1)  # the store is away: try again in a moment
                 continue
-            held.popleft()
-            outcome = self._send(message, outbound)
-            done.append((message, outcome))
-            try:
-                journal.finished(message.id, outcome)
-            except OSError:
-                log.exception("dispatcher %s could not journal the answer for message %s", self.owner, message.id)
+            failures = 0
+            journal.committed([m.id for m, _ in done])
+            last_flush = time.monotonic()
+            if renew:
+                last_renew = last_flush
+            self._announce()
+            with self._cv:
+                if probe and not fresh and self._outage is not None:
+                    self._outage.probing = False
+                if want and not fresh:
+                    wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
+                    self._idle_until = time.monotonic() + min(max(wait_s, 0.01), IDLE_POLL_S)
+                elif done:
+                    self._idle_until = 0.0  # recorded results may let a held-back campaign go on
+                if fresh:
+                    if self._stop.is_set():
+                        self._give_back.extend(m.id for m, _ in fresh)
+                    else:
+                        self._queue.extend(fresh)
+                self._cv.notify_all()
 
-    def _batch_over(
-        self,
-        held: deque[tuple[ClaimedMessage, OutboundMessage]],
-        done: list[tuple[ClaimedMessage, Outcome]],
-        since: float,
-    ) -> bool:
-        """Whether to commit (and claim again) before the next send."""
-        if not held or time.monotonic() - since >= FLUSH_INTERVAL_S:
-            return True
-        if done and done[-1][1].status != "sent":
-            return True
-        if self._stopped_campaigns:
-            stopped = self._stopped_campaigns
-            return any(m.campaign_id in stopped for m, _ in held)
-        return False
+    def _due_in(self, now: float, last_flush: float, stopping: bool, renew_due: bool) -> float:
+        """Seconds until the coordinator has work (<= 0: now). Called under `_cv`."""
+        if self._give_back or (self._flush_now and self._done) or (stopping and self._queue):
+            return 0.0
+        if self._done and not self._queue and not self._in_flight:
+            return 0.0  # nothing else to wait for: record (and claim) now
+        waits = [IDLE_POLL_S]
+        if self._done:
+            waits.append(last_flush + FLUSH_INTERVAL_S - now)
+        if renew_due and (self._in_flight or self._queue):
+            return 0.0
+        if not stopping and self._claim_wanted(now):
+            return 0.0
+        if not stopping:
+            if self._outage is not None and not self._outage.probing:
+                waits.append(self._outage.retry_at - now)
+            elif self._idle_until > now:
+                waits.append(self._idle_until - now)
+        return min(waits)
+
+    def _claim_wanted(self, now: float) -> int:
+        """How many messages to claim now (0: none). Called under `_cv`."""
+        if now < self._idle_until:
+            return 0
+        outage = self._outage
+        if outage is not None:
+            # One message probes the connection once the backoff is over; nothing else is claimed meanwhile.
+            ready = not outage.probing and now >= outage.retry_at and not self._in_flight and not self._queue
+            return 1 if ready else 0
+        if len(self._queue) >= self._concurrency:
+            return 0  # every worker has something to start
+        return max(0, batch_size(MAX_BATCH, self._send_s, self._concurrency) - len(self._queue))
+
+    def _take_back(self, which: Callable[[ClaimedMessage], bool]) -> None:
+        """Move the queued messages `which` selects to the give-back list. Called under `_cv`."""
+        keep: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
+        for item in self._queue:
+            if which(item[0]):
+                self._give_back.append(item[0].id)
+            else:
+                keep.append(item)
+        self._queue = keep
+        self._cv.notify_all()
 
     def _flush(
-        self, done: list[tuple[ClaimedMessage, Outcome]], held_ids: list[int], *, claim: bool
+        self, done: list[tuple[ClaimedMessage, Outcome]], give_back: list[int], want: int, renew: bool
     ) -> list[tuple[ClaimedMessage, OutboundMessage]]:
-        """One write transaction: record `done`, give back `held_ids`, claim the next batch (unless stopping)."""
-        with self._notice_lock:
-            self._stopped_campaigns.clear()  # this transaction reads the campaigns' state itself
+        """One write transaction: record `done`, give back `give_back`, renew the leases held, claim up to
+        `want` messages."""
         session = self._session()
         with session.begin():
             record_results(self.services, session, self.owner, self.hooks, done)
-            release(session, self.owner, held_ids, utcnow())
-            if not claim:
+            release(session, self.owner, give_back, utcnow())
+            if renew:
+                renew_leases(session, self.owner, utcnow() + timedelta(seconds=self._lease_s))
+            if not want:
                 return []
             # Asked after the results were recorded, so that their sends already count for the pace.
             campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
-            size = batch_size(self.hooks.batch_limit(self.account_id, self.channel_name), self._send_s)
+            size = max(1, min(want, self.hooks.batch_limit(self.account_id, self.channel_name)))
+            exclude = set(self.hooks.excluded_campaigns(self.account_id, self.channel_name))
+            with self._cv:  # campaigns with a message queued, in flight or answered but not recorded yet
+                out = [m.campaign_id for m, _ in self._queue]
+                out += [m.campaign_id for m in self._flying.values()]
+                out += [m.campaign_id for m, _ in self._done]
+                # A campaign with an error not yet recorded while others of it are in flight waits for them: its
+                # errors in a row are counted before more of it starts.
+                erring = {m.campaign_id for m in self._flying.values()} | {m.campaign_id for m, _ in self._done}
+                self._erring &= erring
+                exclude |= self._erring  # type: ignore[arg-type]
+            outstanding = Counter(cid for cid in out if cid is not None)
+            if outstanding:
+                # A pace that pauses after each message waits for that message's result before the next claim.
+                if self.hooks.sequential(self.account_id, self.channel_name):
+                    campaigns_allowed = False
+                exclude |= self.hooks.paced_campaigns(dict(outstanding))
             claimed = claim_next(
                 session.connection(),
                 account_id=self.account_id,
@@ -240,7 +425,7 @@ class Dispatcher:
                 now=utcnow(),
                 lease_s=self._lease_s,
                 limit=size,
-                exclude_campaigns=self.hooks.excluded_campaigns(self.account_id, self.channel_name),
+                exclude_campaigns=tuple(sorted(exclude)),
                 campaigns=campaigns_allowed,
                 after_campaign=self._last_campaign,
             )
@@ -255,25 +440,133 @@ class Dispatcher:
                 claimed = keep
             return [(m, self.hooks.outbound(session, m)) for m in claimed]
 
-    def _send(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
-        started = time.monotonic()
-        outcome = self._send_one(message, outbound)
-        took = time.monotonic() - started
-        self._send_s = took if self._send_s is None else self._send_s + SEND_TIME_WEIGHT * (took - self._send_s)
-        # A channel may start what the next send needs while this result is handled (SMTP: MAIL FROM).
-        prepare = getattr(self._channel_instance, "prepare_next", None)
-        if prepare is not None and not self._stop.is_set():
+    def _announce(self) -> None:
+        """Write the channel's state when an outage began, backed off again, or ended (`channel.status`)."""
+        with self._cv:
+            outage, ended, self._ended_outage = self._outage, self._ended_outage, None
+            detail = None
+            if outage is not None:
+                wait = max(1, round(outage.delay_s))
+                detail = f"{outage.reason}; trying again in {wait} s"
+                if detail == outage.announced:
+                    detail = None
+                else:
+                    outage.announced = detail
+            first = outage is not None and outage.previous is None and detail is not None
+        manager = self.services.parts.get("channels")
+        if manager is None:
+            return
+        try:
+            if first and outage is not None:
+                outage.previous = self._stored_state()
+            if detail is not None:
+                log.warning("channel %s of account %s: %s", self.channel_name, self.account_id, detail)
+                manager.set_state(self.account_id, self.channel_name, "error", detail)
+            if ended is not None and ended.announced is not None:
+                state, text = ended.previous or ("ready", "Connected")
+                if state == "error":
+                    state, text = "ready", "Connected"
+                manager.set_state(self.account_id, self.channel_name, state, text)
+                log.info("channel %s of account %s answers again", self.channel_name, self.account_id)
+        except Exception:
+            log.exception("dispatcher %s could not store the channel's state", self.owner)
+
+    def _stored_state(self) -> tuple[str, str] | None:
+        with self.db.read() as session:
+            row = session.execute(
+                select(ChannelConfig.state, ChannelConfig.detail).where(
+                    ChannelConfig.account_id == self.account_id, ChannelConfig.channel == self.channel_name
+                )
+            ).first()
+        return (str(row[0]), str(row[1] or "")) if row is not None else None
+
+    # -- the workers --------------------------------------------------------------------------------------
+
+    def _next(self, index: int) -> tuple[ClaimedMessage, OutboundMessage] | None:
+        """The next message this worker starts, or None when it is to end. Called under `_cv`."""
+        while True:
+            if self._stop.is_set() or index >= self._concurrency:
+                return None
+            outage = self._outage
+            if self._queue and (outage is None or outage.probing):
+                now = time.monotonic()
+                message = self._queue[0][0]
+                paced = message.campaign_id is not None and self._gap_s > 0
+                if not paced or now >= self._next_start:
+                    if paced:
+                        self._next_start = max(now, self._next_start) + self._gap_s
+                    self._in_flight += 1
+                    item = self._queue.popleft()
+                    self._flying[item[0].id] = item[0]
+                    if len(self._queue) < self._concurrency:
+                        self._cv.notify_all()  # the coordinator claims more
+                    return item
+                self._cv.wait(self._next_start - now)
+                continue
+            self._cv.wait(IDLE_POLL_S)
+
+    def _work(self, index: int) -> None:
+        journal = self._journal
+        assert journal is not None
+        while True:
+            with self._cv:
+                item = self._next(index)
+            if item is None:
+                return
+            message, outbound = item
             try:
-                prepare()
-            except Exception:
-                log.exception("channel %s could not prepare the next send", self.channel_name)
-        return outcome
+                journal.started(message.id)
+            except OSError:
+                # Without the journal a crash could not tell this send from one never started: do not send.
+                log.exception("dispatcher %s cannot write its send journal; holding back", self.owner)
+                with self._cv:
+                    self._in_flight -= 1
+                    self._flying.pop(message.id, None)
+                    self._give_back.append(message.id)
+                    self._cv.notify_all()
+                self._stop.wait(1)
+                continue
+            started = time.monotonic()
+            outcome = self._send_one(message, outbound)
+            took = time.monotonic() - started
+            try:
+                journal.finished(message.id, outcome)
+            except OSError:
+                log.exception("dispatcher %s could not journal the answer for message %s", self.owner, message.id)
+            with self._cv:
+                self._in_flight -= 1
+                self._flying.pop(message.id, None)
+                self._done.append((message, outcome))
+                self._send_s = took if self._send_s is None else self._send_s + SEND_TIME_WEIGHT * (took - self._send_s)
+                self._note(message, outcome)
+                self._cv.notify_all()
+
+    def _note(self, message: ClaimedMessage, outcome: Outcome) -> None:
+        """What a result changes for the messages still queued. Called under `_cv`."""
+        outage = self._outage
+        if outcome.outage:
+            if outage is None or outage.probing:
+                delay = outage_delay_s(outage.delay_s if outage is not None else None)
+                if outage is None:
+                    self._outage = outage = _Outage(outcome.error or "The provider cannot be reached", delay, 0.0)
+                outage.reason = outcome.error or outage.reason
+                outage.delay_s, outage.retry_at, outage.probing = delay, time.monotonic() + delay, False
+            self._take_back(lambda m: True)
+            self._flush_now = True
+            return
+        if outage is not None and outage.probing:
+            self._outage, self._ended_outage = None, outage  # the channel answered: it is up again
+            self._flush_now = True
+        if outcome.status != "sent":
+            # Errors in a row and pause requests act on the very next message of the campaign.
+            if message.campaign_id is not None:
+                self._erring.add(message.campaign_id)
+                self._take_back(lambda m: m.campaign_id == message.campaign_id)
+            self._flush_now = True
 
     def _send_one(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
-        self._channel_instance = None
         try:
-            self._channel_instance = channel = self._channel()
-            provider_id = channel.send(outbound)
+            provider_id = self._channel().send(outbound)
         except SendError as exc:
             campaign = message.campaign_id is not None
             return outcome_of(exc, message.attempts, self._max_attempts, utcnow(), campaign=campaign)

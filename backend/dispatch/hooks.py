@@ -37,7 +37,21 @@ class DispatchHooks(ResultHooks, Protocol):
         ...
 
     def batch_limit(self, account_id: int, channel: str) -> int:
-        """How many messages the channel's pace lets go back to back (1 while it is paced)."""
+        """How many messages the channel's pace lets be claimed at once (1 while a random pause applies)."""
+        ...
+
+    def start_gap_s(self, account_id: int, channel: str) -> float:
+        """The channel's pace as the least time between the starts of two campaign messages (0: unpaced)."""
+        ...
+
+    def sequential(self, account_id: int, channel: str) -> bool:
+        """Whether the channel's campaign messages go one at a time (a random pause after each: WhatsApp)."""
+        ...
+
+    def paced_campaigns(self, outstanding: dict[int, int]) -> set[int]:
+        """Of these campaigns (with how many messages each has claimed and not recorded), those that may not be
+        claimed from until those are recorded: a pace of their own (one message at a time, its pause after it),
+        or a daily cap the outstanding messages use up."""
         ...
 
     def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
@@ -62,6 +76,15 @@ class NoHooks:
 
     def batch_limit(self, account_id: int, channel: str) -> int:
         return MAX_BATCH
+
+    def start_gap_s(self, account_id: int, channel: str) -> float:
+        return 0.0
+
+    def sequential(self, account_id: int, channel: str) -> bool:
+        return False
+
+    def paced_campaigns(self, outstanding: dict[int, int]) -> set[int]:
+        return set()
 
     def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
         return claimed

@@ -9,7 +9,12 @@ up to its last write: the data already sits in the kernel. After each commit the
 
 Recovery (`backend.dispatch.recovery`) reads the journal of a dead dispatcher: claimed and never started ->
 queued again; started and answered -> that answer is recorded; started without an answer -> `uncertain` (at
-most one per dispatcher, which sends one message at a time).
+most one per worker: a dispatcher's workers each send one message at a time).
+
+Several worker threads write one dispatcher's journal; each line is one `write(2)` under a lock. After a commit
+the lines of the committed messages are no longer needed, but a worker may be in the middle of a send: the file is
+emptied while nothing is open, and otherwise replaced in one atomic `rename(2)` by a file holding just the open
+messages' lines (a crash at any moment leaves the old or the new file, both complete).
 
 Not covered by the journal: a power cut or kernel crash may lose its last writes (it is not fsynced; that would
 cost milliseconds per message). The header names the boot the file was written in; a journal from an earlier
@@ -21,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +70,7 @@ def journal_path(directory: Path, owner: str) -> Path:
 
 
 class SendJournal:
-    """One dispatcher's journal file. Only the dispatcher's thread writes it."""
+    """One dispatcher's journal file, written by its worker threads (each line one write under a lock)."""
 
     def __init__(self, directory: Path, owner: str) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -72,22 +78,60 @@ class SendJournal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         self._header = f"{MAGIC} {boot_id()} {owner}\n".encode()
         os.write(self._fd, self._header)
-        self._dirty = False
+        self._size = len(self._header)
+        self._lock = threading.Lock()
+        #: messages started and not committed yet: their lines (the `S` line, then the `O` line once answered).
+        self._open: dict[int, list[bytes]] = {}
 
     def started(self, message_id: int) -> None:
         """Written before the message's first byte leaves for the provider."""
-        os.write(self._fd, b"S %d\n" % message_id)
-        self._dirty = True
+        line = b"S %d\n" % message_id
+        with self._lock:
+            os.write(self._fd, line)
+            self._size += len(line)
+            self._open[message_id] = [line]
 
     def finished(self, message_id: int, outcome: Outcome) -> None:
         """Written as soon as the provider answered (or the send failed)."""
-        os.write(self._fd, b"O %d %s\n" % (message_id, outcome.to_json().encode()))
+        line = b"O %d %s\n" % (message_id, outcome.to_json().encode())
+        with self._lock:
+            os.write(self._fd, line)
+            self._size += len(line)
+            self._open.setdefault(message_id, []).append(line)
 
-    def committed(self) -> None:
-        """Every result written so far is in the store: forget them."""
-        if self._dirty:
-            os.ftruncate(self._fd, len(self._header))
-            self._dirty = False
+    def committed(self, message_ids: list[int] | None = None) -> None:
+        """These results (None: every answered one) are in the store: forget them. Lines of sends still in flight
+        stay until their own result is committed."""
+        with self._lock:
+            if message_ids is None:
+                message_ids = [mid for mid, lines in self._open.items() if len(lines) > 1]
+            for message_id in message_ids:
+                self._open.pop(message_id, None)
+            if not self._open:
+                if self._size > len(self._header):
+                    os.ftruncate(self._fd, len(self._header))
+                    self._size = len(self._header)
+            elif message_ids:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Replace the file by one holding only the open messages' lines (write a new file, then rename)."""
+        data = self._header + b"".join(line for lines in self._open.values() for line in lines)
+        temporary = self.path.with_name(self.path.name + ".new")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, data)
+            os.rename(temporary, self.path)
+        except OSError:
+            os.close(fd)
+            raise
+        os.close(self._fd)
+        self._fd, self._size = fd, len(data)
+
+    @property
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._open)
 
     def close(self, *, remove: bool = True) -> None:
         """Close the file; with nothing in flight (`remove`) it goes, else it stays for recovery to read."""

@@ -38,13 +38,15 @@ class Outcome:
     resume_at: datetime | None = None
     #: the app stopped during the send (crash recovery): not the provider's answer, so not an error in a row.
     interrupted: bool = False
+    #: the channel could not be reached (an outage): queued again without using an attempt, not an error.
+    outage: bool = False
     #: a failure the provider will never accept (hard bounce, invalid number): not offered for retry.
     permanent: bool = False
 
     @property
     def is_error(self) -> bool:
         """Counts towards a campaign's errors in a row (a pause request or an interruption does not)."""
-        return self.status != "sent" and not self.pause_campaign and not self.interrupted
+        return self.status != "sent" and not self.pause_campaign and not self.interrupted and not self.outage
 
     @property
     def counts_as_done(self) -> bool:
@@ -86,6 +88,8 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
         return Outcome("uncertain", error=error.reason)
     if error.permanent:
         return Outcome("failed", error=error.reason, permanent=True)
+    if error.outage:
+        return Outcome("queued", error=error.reason, retry_at=now, outage=True)
     if error.pause_campaign and campaign:
         resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
         return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
@@ -107,6 +111,8 @@ def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
         return f"Not sure whether {recipient} got the message: {outcome.error}", "warning"
     if outcome.pause_campaign:
         return f"Paused before {recipient}: {outcome.error}", "warning"
+    if outcome.outage:
+        return f"Waiting to send to {recipient}: {outcome.error}", "warning"
     return f"Will retry {recipient}: {outcome.error}", "warning"
 
 
@@ -121,8 +127,8 @@ def outcome_values(outcome: Outcome, now: datetime, *, tracked: bool = True) -> 
         values["failure_kind"] = "permanent" if outcome.permanent else "exhausted"
     elif outcome.status == "queued":
         values["next_attempt_at"] = outcome.retry_at or now
-        if outcome.pause_campaign:
-            values["attempts"] = MESSAGES.c.attempts - 1  # a pause is not the message's fault
+        if outcome.pause_campaign or outcome.outage:
+            values["attempts"] = MESSAGES.c.attempts - 1  # a pause or an outage is not the message's fault
     return values
 
 

@@ -63,7 +63,16 @@ class DispatcherPool:
         if dispatcher is not None:
             dispatcher.campaign_stopped(campaign_id)
 
+    def request_stop(self) -> None:
+        """No send starts after this call (in any dispatcher); sends in flight finish. Safe from a signal handler."""
+        self._running = False
+        with self._lock:
+            dispatchers = list(self._dispatchers.values())
+        for dispatcher in dispatchers:
+            dispatcher.request_stop()
+
     def stop(self) -> None:
+        """Stop every dispatcher: sends in flight finish within their timeout and are recorded."""
         self._running = False
         with self._lock:
             dispatchers = list(self._dispatchers.values())

@@ -5,7 +5,9 @@
    queued again; the one send that had started without an answer becomes `uncertain`.
 2. Any other `sending` message whose lease expired, or whose process on this host is dead with no journal
    to tell (another data directory, an earlier boot), becomes `uncertain`: it may have reached the provider, so
-   it is never re-sent automatically.
+   it is never re-sent automatically. The reason says which: the app stopped (its process is gone), or the lease
+   ran out while its process still lives (a live dispatcher renews its leases, so that process stopped answering
+   or lost the database) or on another machine.
 
 Results go through `record_results`, the dispatcher's own path: fenced on the dead owner's lease, with the
 campaign bookkeeping and a `send.progress` event for each.
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 
 LOST_SEND = "the app stopped while sending; the provider may or may not have it"
 LOST = Outcome("uncertain", error=LOST_SEND, interrupted=True)
+STALLED_SEND = (
+    "its sender stopped renewing the lease (the process hung or lost the database); the provider may or may not have it"
+)
+STALLED = Outcome("uncertain", error=STALLED_SEND, interrupted=True)
 #: messages looked at per run of the lease sweep.
 SWEEP_LIMIT = 1000
 
@@ -116,8 +122,10 @@ def sweep_expired(services: Any) -> int:
             if not owner:
                 log.error("message %s is sending without a lease owner; left alone", columns[0])
                 continue
-            if (lease_until is not None and lease_until < now) or owner_is_dead(owner):
+            if owner_is_dead(owner):
                 by_owner[owner].append((claimed_from_row(columns), LOST))
+            elif lease_until is not None and lease_until < now:
+                by_owner[owner].append((claimed_from_row(columns), STALLED))
         hooks = _hooks(services)
         settled = sum(record_results(services, session, owner, hooks, lost) for owner, lost in by_owner.items())
     if settled:

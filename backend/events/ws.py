@@ -22,12 +22,14 @@ from wsproto.events import TextMessage
 
 from backend.events.hub import CLOSING, RESYNC, Subscription, envelope
 from backend.security.tokens import Principal, TokenError
+from backend.security.ws_limits import MAX_SOCKETS_PER_ACCOUNT, SocketSlots, release_socket
 from backend.store.models import Event
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 5
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 GOING_AWAY = 1001
 #: more missed events than this and the client is told to resync instead of replaying them.
 REPLAY_LIMIT = 5000
@@ -43,15 +45,36 @@ sock = Sock()
 
 def init_ws(app: Flask) -> None:
     sock.init_app(app)
+    app.extensions["bulkmsg_ws_slots"] = SocketSlots()
 
 
 @sock.route("/ws")
 def events_socket(ws: Any) -> None:
-    services = current_app.extensions["bulkmsg"]
-    hello = _read_hello(ws, services)
+    try:
+        _serve_socket(ws, current_app.extensions["bulkmsg"], current_app.extensions["bulkmsg_ws_slots"])
+    finally:
+        release_socket(ws)
+
+
+def _serve_socket(ws: Any, services: Any, slots: SocketSlots) -> None:
+    with slots.awaiting_hello() as admitted:
+        if not admitted:
+            _close(ws, TRY_AGAIN_LATER, "too many connections are waiting for their hello")
+            return
+        hello = _read_hello(ws, services)
     if hello is None:
         return
     principal, after = hello
+    if not slots.take(principal.account_id):
+        _close(ws, POLICY_VIOLATION, f"too many connections for this account (at most {MAX_SOCKETS_PER_ACCOUNT})")
+        return
+    try:
+        _stream(ws, services, principal, after)
+    finally:
+        slots.give_back(principal.account_id)
+
+
+def _stream(ws: Any, services: Any, principal: Principal, after: int | None) -> None:
     hub = services.hub
     sub = hub.subscribe(principal.account_id)
     try:

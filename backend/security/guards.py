@@ -6,6 +6,7 @@ from flask import Flask, current_app, g, request
 
 from backend.config import LOOPBACK_HOSTS
 from backend.errors import ApiError
+from backend.security.hardening import install_hardening
 from backend.security.tokens import Principal, TokenError
 
 #: /api routes reachable without a bearer token.
@@ -25,6 +26,7 @@ def host_name(host_header: str) -> str:
 
 
 def install_guards(app: Flask) -> None:
+    install_hardening(app)
     config = app.config["BULKMSG"]
     allowed = set(LOOPBACK_HOSTS) | set(config.allowed_hosts)
     if config.host not in ("0.0.0.0", "::"):  # noqa: S104 - comparing, not binding

@@ -21,6 +21,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.security.files import private_sqlite
+
 log = logging.getLogger(__name__)
 
 #: writers queue behind a long write (a 20 MB contact import holds the lock for seconds) instead of failing.
@@ -35,6 +37,7 @@ class Database:
             path = make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite(Path(path))  # before SQLite creates it 0644 (its -wal/-shm follow its mode)
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
             self.read_engine = _sqlite_engine(url, begin="BEGIN")
         else:

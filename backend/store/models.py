@@ -237,7 +237,8 @@ class Communication(Base):
 
     __tablename__ = "communications"
     __table_args__ = (
-        UniqueConstraint("provider", "provider_event_id", name="uq_communications_provider_event"),
+        # Per account: one account's event ids can never make another account's genuine event a replay.
+        UniqueConstraint("account_id", "provider", "provider_event_id", name="uq_communications_account_event"),
         Index("ix_communications_message", "message_id", "success"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)

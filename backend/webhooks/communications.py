@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy import select
 from backend.channels.base import DeliveryReport
 from backend.communications import nudge_delivery_job, record_communication
 from backend.errors import ApiError, bad_request, conflict, not_found
+from backend.security.hardening import loads_bounded
 from backend.store.models import Message
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def communications_webhook() -> Any:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
+        payload = loads_bounded(body)
     except (ValueError, UnicodeDecodeError):
         raise bad_request("The body is not valid JSON.") from None
     if not isinstance(payload, dict):
@@ -90,7 +90,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _message_id(value: Any) -> int:
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise bad_request(

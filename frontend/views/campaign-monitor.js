@@ -13,6 +13,9 @@ import { on, setCampaign, state } from '../lib/store.js';
 import { campaignPill, confirmDialog, errorNotice, showError, toast, troubledEnding } from '../lib/ui.js';
 import { messageList } from './campaign-lists.js';
 
+// What holds a running campaign's rate back (GET /api/campaigns/<id> `limited_by`).
+const LIMITS = { pace: 'Its pace', daily_cap: 'The daily cap', provider: "The provider's speed" };
+
 const SERIES = [
   { key: 'sent', label: 'Sent', cssVar: '--chart-sent' },
   { key: 'delivered', label: 'Delivered', cssVar: '--chart-delivered' },
@@ -125,6 +128,8 @@ export async function mountMonitor(root, id) {
       deliveryStat(counts), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
       stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
       stat('Rate', running ? rate(c.rate_per_min) : '—'),
+      stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : 'none'),
+      stat('Held back by', running ? (LIMITS[c.limited_by] || '—') : '—'),
       stat('Time left', running ? duration(c.eta_s) : '—'));
     tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
     tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));

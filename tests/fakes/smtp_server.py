@@ -3,8 +3,17 @@
 Modes: plain, STARTTLS (a generated P-256 self-signed certificate, STARTTLS required), implicit TLS (`ssl`);
 optional AUTH (PLAIN/LOGIN, only after TLS unless plain). On demand: a per-recipient 4xx/5xx answer
 (`refuse[address] = "550 5.1.1 No such user"`), dropping the connection after a message's content arrived but
-before answering (`drop_data_for.add(address)`), or accepting silently. Everything that arrived is recorded in
-`received` (parsed `email.message.EmailMessage` plus envelope).
+before answering (`drop_data_for.add(address)`), never answering a message's final dot (`hang_data_for`, until
+`release_hangs()`), or accepting silently. Everything that arrived is recorded in `received` (parsed
+`email.message.EmailMessage` plus envelope).
+
+Latency (issue 12): `reply_delay_s` delays every reply the server writes by that much, in order, without holding
+up the reading of the next command: a server that far away on the network (a real server's replies to pipelined
+commands travel back together). `handler_delay_s` instead sleeps in handle_MAIL/RCPT/DATA (server think time,
+which holds the connection). The EHLO answer advertises PIPELINING (RFC 2920), as Postfix, Exim and the big
+providers do; aiosmtpd reads commands line by line from its stream, so pipelined commands are served in order.
+`reads` records each TCP read of a connection (the data as it came off the socket), so a test can see that MAIL
+FROM, RCPT TO and DATA arrived in one read.
 
 Run as a script (`python -m tests.fakes.smtp_server`) it serves plain SMTP in its own process, prints
 `PORT <n>` and, on each line `count` read from stdin, prints how many messages arrived.
@@ -12,6 +21,7 @@ Run as a script (`python -m tests.fakes.smtp_server`) it serves plain SMTP in it
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -93,8 +103,34 @@ class Handler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     count: int = 0
     keep_messages: bool = True
+    handler_delay_s: float = 0.0
+    pipelining: bool = True
+    hang_data_for: set[str] = field(default_factory=set)
+    #: set (from the server's loop) to let every hung message's answer go.
+    release: asyncio.Event | None = None
+    #: envelope recipients and time.monotonic() of each MAIL FROM (to see when sends started).
+    mail_at: list[float] = field(default_factory=list)
+    #: a line per accepted message (its recipients), written at once (the subprocess mode's `--log`).
+    log_file: Any = None
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> Any:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        with self.lock:
+            self.mail_at.append(time.monotonic())
+        if self.handler_delay_s:
+            await asyncio.sleep(self.handler_delay_s)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.handler_delay_s:
+            await asyncio.sleep(self.handler_delay_s)
         key = address.lower()
         answer = self.refuse.get(key)
         if answer:
@@ -110,6 +146,13 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.handler_delay_s:
+            await asyncio.sleep(self.handler_delay_s)
+        if any(r.lower() in self.hang_data_for for r in envelope.rcpt_tos):
+            if self.release is None:
+                self.release = asyncio.Event()
+            await self.release.wait()  # no answer to the final dot until released
+            return "451 4.3.0 Released without taking it"
         if any(r.lower() in self.drop_data_for for r in envelope.rcpt_tos):
             # The content arrived, the answer never will: the client cannot know whether we kept it.
             server.transport.abort()
@@ -117,6 +160,8 @@ class Handler:
         raw = envelope.original_content or envelope.content
         with self.lock:
             self.count += 1
+            if self.log_file is not None:
+                self.log_file.write(" ".join(envelope.rcpt_tos) + "\n")
             if self.keep_messages:
                 parsed = email.message_from_bytes(raw, policy=email.policy.default)
                 peer = tuple(session.peer)
@@ -128,11 +173,24 @@ class Handler:
 class FakeSmtpServer:
     """`FakeSmtpServer(mode="plain"|"starttls"|"ssl", auth=("user", "pass") or None)`; use as a context manager."""
 
-    def __init__(self, mode: str = "plain", auth: tuple[str, str] | None = None, keep_messages: bool = True) -> None:
+    def __init__(
+        self,
+        mode: str = "plain",
+        auth: tuple[str, str] | None = None,
+        keep_messages: bool = True,
+        *,
+        reply_delay_s: float = 0.0,
+        handler_delay_s: float = 0.0,
+        pipelining: bool = True,
+        port: int | None = None,
+    ) -> None:
         self.mode = mode
         self.auth = auth
-        self.handler = Handler(keep_messages=keep_messages)
-        self.port = free_port()
+        self.handler = Handler(keep_messages=keep_messages, handler_delay_s=handler_delay_s, pipelining=pipelining)
+        self.reply_delay_s = reply_delay_s
+        #: each TCP read: (connection number, the bytes read).
+        self.reads: list[tuple[int, bytes]] = []
+        self.port = port or free_port()
         self.host = "127.0.0.1"
         self._dir = tempfile.TemporaryDirectory()
         self.cert_file: Path | None = None
@@ -157,6 +215,22 @@ class FakeSmtpServer:
 
     def drop_during_data(self, address: str) -> None:
         self.handler.drop_data_for.add(address.lower())
+
+    def hang_during_data(self, address: str) -> None:
+        """Never answer the final dot of a message to `address` (until release_hangs)."""
+        self.handler.hang_data_for.add(address.lower())
+
+    def release_hangs(self) -> None:
+        """Answer the hung messages (451, not taken) and hang no more."""
+        self.handler.hang_data_for.clear()
+        controller = self.controller
+        if controller is not None and self.handler.release is not None:
+            controller.loop.call_soon_threadsafe(self.handler.release.set)
+
+    def mail_times(self) -> list[float]:
+        """time.monotonic() of each MAIL FROM that arrived."""
+        with self.handler.lock:
+            return list(self.handler.mail_at)
 
     def arrivals(self) -> Counter[str]:
         """How many messages each recipient got."""
@@ -206,7 +280,13 @@ class FakeSmtpServer:
                 auth_require_tls=self.mode == "starttls",
             )
         self.controller = _Controller(
-            self.handler, hostname=self.host, port=self.port, ssl_context=ssl_context, server_kwargs=kwargs
+            self.handler,
+            hostname=self.host,
+            port=self.port,
+            ssl_context=ssl_context,
+            server_kwargs=kwargs,
+            reply_delay_s=self.reply_delay_s,
+            reads=self.reads,
         )
         self.controller.start()
         return self
@@ -225,17 +305,87 @@ class FakeSmtpServer:
 
 
 class _Controller(Controller):
-    def __init__(self, handler: Handler, *, server_kwargs: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        server_kwargs: dict[str, Any],
+        reply_delay_s: float = 0.0,
+        reads: list[tuple[int, bytes]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._server_kwargs = server_kwargs
+        self._reply_delay_s = reply_delay_s
+        self._reads = reads if reads is not None else []
         super().__init__(handler, ready_timeout=10, **kwargs)
 
     def factory(self) -> SMTP:
-        return SMTP(self.handler, hostname="fake-smtp.test", **self._server_kwargs)
+        return _SMTP(
+            self.handler,
+            hostname="fake-smtp.test",
+            reply_delay_s=self._reply_delay_s,
+            reads=self._reads,
+            **self._server_kwargs,
+        )
+
+
+class _SMTP(SMTP):
+    """aiosmtpd's server, recording each TCP read and optionally delaying each reply (network latency)."""
+
+    _connections = 0
+
+    def __init__(self, *args: Any, reply_delay_s: float = 0.0, reads: list[tuple[int, bytes]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reply_delay_s = reply_delay_s
+        self._reads = reads
+        _SMTP._connections += 1
+        self._number = _SMTP._connections
+        self._outbox: asyncio.Queue[tuple[float, bytes]] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self._reads.append((self._number, data))
+        super().data_received(data)
+
+    async def push(self, status: Any) -> None:
+        if not self._reply_delay_s:
+            await super().push(status)
+            return
+        text = status if isinstance(status, bytes) else bytes(status, "utf-8" if self.enable_SMTPUTF8 else "ascii")
+        response = text + b"\r\n"
+        if self._outbox is None:
+            self._outbox = asyncio.Queue()
+            self.loop.create_task(self._deliver(self._outbox))
+        self._outbox.put_nowait((self.loop.time() + self._reply_delay_s, response))
+
+    async def _deliver(self, outbox: asyncio.Queue[tuple[float, bytes]]) -> None:
+        """Write each reply when its delay is over, in order (the way replies come back over a slow link)."""
+        while True:
+            due, response = await outbox.get()
+            wait = due - self.loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return
+            transport.write(response)
 
 
 def main() -> None:
-    """Serve plain SMTP in this process (benchmarks): print `PORT n`, answer `count` lines with the count."""
-    server = FakeSmtpServer(keep_messages=False).start()
+    """Serve plain SMTP in this process (tests and benchmarks): print `PORT n`, answer `count` lines with the
+    count. Options: `--port N` (serve on that port: a restart on the same port), `--log FILE` (append each
+    accepted message's recipients, one line each, flushed: what arrived survives a kill -9 of this process),
+    `--reply-delay S`."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log")
+    parser.add_argument("--reply-delay", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeSmtpServer(keep_messages=False, reply_delay_s=args.reply_delay, port=args.port or None)
+    if args.log:
+        server.handler.log_file = open(args.log, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+    server.start()
     print(f"PORT {server.port}", flush=True)
     for line in sys.stdin:
         if line.strip() == "count":

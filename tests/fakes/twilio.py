@@ -96,6 +96,11 @@ class FakeTwilio:
     received: list[Received] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
     failures: dict[str, Failure] = field(default_factory=dict)
+    #: every request waits this long before its answer (a provider that far away; requests run in parallel).
+    request_delay_s: float = 0.0
+    #: the most requests that were being answered at the same time.
+    max_in_flight: int = 0
+    _in_flight: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -230,6 +235,26 @@ class FakeTwilio:
         authorized = route is not None and self._authorized(auth, sid)
         with self._lock:
             self.received.append(Received(method, path, dict(form), authorized))
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            if self.request_delay_s:
+                time.sleep(self.request_delay_s)
+            return self._route(method, path, route, sid, authorized, form, query)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        route: re.Match[str] | None,
+        sid: str,
+        authorized: bool,
+        form: dict[str, str],
+        query: dict[str, str],
+    ) -> tuple[int, dict, dict]:
         if route is None:
             return _error(404, 20404, "The requested resource was not found")
         if not authorized:
@@ -290,6 +315,9 @@ class FakeTwilio:
             return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
         if not E164.match(to):
             return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        # Twilio: exactly one of From and MessagingServiceSid (21603 without a sender).
+        if not form.get("From") and not form.get("MessagingServiceSid"):
+            return _error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message.")
         failure = self._take_failure(to)
         if failure is not None and failure.kind == "invalid":
             return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
@@ -326,6 +354,7 @@ class FakeTwilio:
             "account_sid": self.account_sid,
             "to": form["To"],
             "from": form.get("From", ""),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
             "body": form["Body"],
             "status": "queued",
             "num_segments": str(max(1, -(-len(form["Body"]) // 153))),
@@ -334,7 +363,6 @@ class FakeTwilio:
             "date_created": now,
             "date_updated": now,
             "date_sent": now,  # this fake hands every message to the carrier at once
-            "messaging_service_sid": form.get("MessagingServiceSid"),
             "error_code": None,
             "error_message": None,
             "uri": f"{API}{self.account_sid}/Messages/{sid}.json",

@@ -68,6 +68,10 @@ class GmailChannel(Channel):
     rate_defaults: ClassVar[RateDefaults] = RateDefaults(per_minute=150, daily_cap=2000)
     #: a send: token refresh + connect + read, each bounded (the dispatcher's lease outlasts it).
     send_timeout_s: ClassVar[float] = oauth_tokens.REFRESH_BUDGET_S + CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+    #: two requests in flight (DESIGN section 5), within the pace; the session, resource and tokens are shared
+    #: (token renewal under the lock, one HttpRequest per send).
+    default_concurrency: ClassVar[int] = 2
+    provider_title: ClassVar[str] = "Gmail"
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
@@ -177,7 +181,8 @@ class GmailChannel(Channel):
         except HttpError as exc:
             raise classify(exc.resp.status, dict(exc.resp), exc.content, utcnow()) from None
         except NotSent as exc:
-            raise SendError(f"{exc.reason}; will retry") from None
+            # Google could not be reached at all: an outage of the channel, not this message's fault.
+            raise SendError(f"{exc.reason[:1].upper()}{exc.reason[1:]}; will retry", outage=True) from None
         except MaybeSent as exc:
             raise SendError(f"{exc.reason}; the mail may have been sent", uncertain=True) from None
         provider_id = str(answer.get("id") or "")

@@ -101,7 +101,8 @@ def _take_pending(services: Any, state: str | None) -> tuple[int, dict[str, Any]
         status=403,
     )
     account_part, _, nonce = (state or "").partition(".")
-    if not account_part.isdigit() or not nonce:
+    ascii_id = account_part.isascii() and account_part.isdigit() and len(account_part) <= 18
+    if not ascii_id or not nonce or not nonce.isascii():
         raise refused
     account_id = int(account_part)
     with services.db.write() as session:

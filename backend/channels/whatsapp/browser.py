@@ -30,6 +30,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 
 from backend.channels.whatsapp import reaper
+from backend.security.files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def start_browser(config: BrowserConfig) -> Browser:
     """Start Chromium with the persistent profile; see the module docstring. Raises BrowserError."""
     chromium = find_executable(config.chromium, ("chromium", "chromium-browser", "google-chrome"), "Chromium")
     chromedriver = find_executable(config.chromedriver, ("chromedriver",), "chromedriver")
-    config.profile_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.profile_dir)  # the WhatsApp login lives here
     clear_stale_profile_lock(config.profile_dir)
 
     options = webdriver.ChromeOptions()

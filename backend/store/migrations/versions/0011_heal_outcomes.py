@@ -6,8 +6,8 @@ number) or `exhausted` (transient errors until the attempt limit); only `exhaust
 state (`absent`: the provider surely never got it, safe to send again; `unknown`: it cannot be told) and when
 the next check is due.
 
-Revision ID: 0010_heal_outcomes
-Revises: 0009_conversation_claim
+Revision ID: 0011_heal_outcomes
+Revises: 0010_sec_event_per_account
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from alembic import op
 
 import backend.store.models
 
-revision = "0010_heal_outcomes"
-down_revision = "0009_conversation_claim"
+revision = "0011_heal_outcomes"
+down_revision = "0010_sec_event_per_account"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,77 @@
+"""What holds a running campaign's rate back (issue 12 item 8): the configured pace, the daily cap, or the provider.
+
+`pace_fields(session, campaign, rate_per_min)` -> {"pace_per_min", "limited_by"} for `GET /api/campaigns/<id>`:
+- `pace_per_min`: the pace the settings allow, messages a minute: the slower of the campaign's own rate and its
+  channel's (a random pause of min..max seconds counts as its mean); null when neither sets one.
+- `limited_by`: for a running campaign, `"daily_cap"` when the campaign's or the channel's daily cap is reached,
+  else `"pace"` when it sends at (within PACE_SHARE of) its pace, else `"provider"` when it sends slower than any
+  configured pace allows (the provider's or the network's speed holds it back); null when it is not running or
+  has not sent in the last minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.campaigns.pacing import Pace
+from backend.channels.registry import UnknownChannel, channel_class
+from backend.store.models import Campaign, ChannelConfig, Message, utcnow
+
+#: a rate at least this share of the pace is "at the pace" (a paced send waits its gap, then takes its time).
+PACE_SHARE = 0.8
+PACE_KEYS = ("per_minute", "min_delay_s", "max_delay_s", "daily_cap")
+
+
+def per_minute(pace: Pace) -> float | None:
+    """A pace as messages a minute (None: unpaced)."""
+    rates = []
+    if pace.per_minute:
+        rates.append(pace.per_minute)
+    if pace.max_delay_s > 0:
+        rates.append(60.0 / ((pace.min_delay_s + pace.max_delay_s) / 2))
+    return min(rates) if rates else None
+
+
+def channel_pace(session: Session, campaign: Campaign) -> Pace:
+    """The channel's pace from its stored settings (the class defaults where they say nothing)."""
+    try:
+        defaults = asdict(channel_class(campaign.channel).rate_defaults)
+    except UnknownChannel:
+        return Pace()
+    settings = session.scalar(
+        select(ChannelConfig.settings).where(
+            ChannelConfig.account_id == campaign.account_id, ChannelConfig.channel == campaign.channel
+        )
+    )
+    chosen = {key: (settings or {})[key] for key in PACE_KEYS if key in (settings or {})}
+    return Pace.from_mapping({**defaults, **chosen})
+
+
+def _sent_since(session: Session, campaign: Campaign, *, whole_channel: bool) -> int:
+    query = select(func.count()).select_from(Message).where(Message.sent_at >= utcnow() - timedelta(hours=24))
+    if whole_channel:
+        query = query.where(Message.account_id == campaign.account_id, Message.channel == campaign.channel)
+    else:
+        query = query.where(Message.campaign_id == campaign.id)
+    return int(session.scalar(query) or 0)
+
+
+def pace_fields(session: Session, campaign: Campaign, rate_per_min: float) -> dict[str, Any]:
+    own, channel = Pace.from_mapping(campaign.rate), channel_pace(session, campaign)
+    paces = [p for p in (per_minute(own), per_minute(channel)) if p]
+    pace = round(min(paces), 1) if paces else None
+    limited_by: str | None = None
+    if campaign.status == "running":
+        capped = (own.daily_cap and _sent_since(session, campaign, whole_channel=False) >= own.daily_cap) or (
+            channel.daily_cap and _sent_since(session, campaign, whole_channel=True) >= channel.daily_cap
+        )
+        if capped:
+            limited_by = "daily_cap"
+        elif rate_per_min > 0:
+            limited_by = "pace" if pace is not None and rate_per_min >= PACE_SHARE * pace else "provider"
+    return {"pace_per_min": pace, "limited_by": limited_by}
