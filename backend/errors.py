@@ -105,10 +105,16 @@ OUTAGE_WORDS = (
 
 
 def is_outage(error: BaseException) -> bool:
-    text = str(getattr(error, "orig", None) or error).lower()
-    if isinstance(error, OSError) and error.errno is not None:
-        import errno
+    """True for the store being away or full: a full or read-only disk, or a database driver's error saying the
+    server cannot be reached or written. Other errors (a provider refusing a connection) are not outages."""
+    import errno
 
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-            return True
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    driver = type(error).__module__.split(".")[0] in ("psycopg", "psycopg2", "sqlite3")
+    if not (isinstance(error, DBAPIError) or driver):
+        return False
+    text = str(getattr(error, "orig", None) or error).lower()
     return any(word in text for word in OUTAGE_WORDS)

@@ -159,6 +159,14 @@ def test_it_turns_a_store_outage_traceback_into_one_line() -> None:
     OutageFilter().filter(record)
     line = logging.Formatter("%(message)s").format(record)
     assert line == "claim failed (database or disk is full)"
+    # a provider refusing a connection is not the store's trouble: its traceback stays
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError:
+        other = logging.LogRecord("bulkmsg.test", logging.ERROR, __file__, 1, "send failed", None, None)
+        other.exc_info = __import__("sys").exc_info()
+    OutageFilter().filter(other)
+    assert other.exc_info is not None
 
 
 pytestmark = pytest.mark.browser
