@@ -1,8 +1,8 @@
 """Store health: can the app still reach and write its store? (`GET /api/health`, DESIGN section 9.)
 
 A probe does real writes, cheaply and within a deadline:
-- the data directory (and the SQLite file's directory): a small file written, flushed to disk and removed, so a
-  full or read-only disk shows at once;
+- the data directory (and the SQLite file's directory): a small file written and removed, so a full or
+  read-only disk shows at once;
 - the database: a short write transaction on a connection of its own (PostgreSQL: a transaction id is assigned
   and committed, which writes the server's WAL; SQLite: the file is opened and read, its disk probed as above).
 
@@ -126,8 +126,9 @@ class StoreHealth:
             probe = folder / PROBE_FILE
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
+                # write() itself fails with ENOSPC on a full disk (blocks are reserved at write time); no fsync:
+                # the probe must stay cheap, and flushing the disk's cache would make it as slow as the disk.
                 os.write(fd, b"\0" * PROBE_BYTES)
-                os.fsync(fd)
             finally:
                 os.close(fd)
                 probe.unlink(missing_ok=True)
@@ -171,9 +172,14 @@ class StoreHealth:
                 )
             else:
                 timeout_ms = int(PROBE_TIMEOUT_S * 1000)
+                # One pooled connection, checked before use: a stopped server shows at once, a live one costs
+                # no new connection per probe.
                 self._engine = create_engine(
                     self.database_url,
-                    poolclass=NullPool,
+                    pool_size=1,
+                    max_overflow=0,
+                    pool_pre_ping=True,
+                    pool_timeout=PROBE_TIMEOUT_S,
                     connect_args={
                         "connect_timeout": max(1, int(PROBE_TIMEOUT_S)),
                         "options": f"-c statement_timeout={timeout_ms}",
