@@ -81,5 +81,6 @@ export function startHealthBanner(shell) {
   new MutationObserver(() => { if (storeProblems().length) markRunningCampaigns(shell); })
     .observe(shell, { childList: true, subtree: true });
   window.addEventListener('online', check);
+  window.addEventListener('bulkmsg:store-trouble', () => { if (!storeProblems().length) check(); });
   check();
 }
