@@ -32,6 +32,18 @@ def _health(server: Any) -> tuple[int, dict[str, Any]]:
     return answer.status_code, answer.json()
 
 
+def _degraded(server: Any) -> dict[str, Any]:
+    """Wait for `GET /api/health` to answer 503; returns its body."""
+
+    def check() -> dict[str, Any] | None:
+        status, body = _health(server)
+        return body if status == 503 else None
+
+    body = wait_for(check, timeout=10, what="a 503 from /api/health")
+    assert body is not None
+    return body
+
+
 def _start_campaign(server: Any, smtp: FakeSmtpServer) -> int:
     services = server.app.extensions["bulkmsg"]
     account_id = configure_smtp(services, smtp.settings())
@@ -81,7 +93,7 @@ def test_it_shows_a_full_disk_on_every_screen_and_carries_on_when_space_returns(
         server = start_server(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'bulkmsg.sqlite3'}")
         campaign_id = _start_campaign(server, smtp)
         with disk_kept_full(data_dir) as release:
-            status, body = wait_for(lambda: (h := _health(server))[0] == 503 and h, timeout=10, what="a 503")
+            body = _degraded(server)
             assert body["status"] == "degraded"
             problem = body["problems"][0]
             assert problem["code"] == "disk_full" and str(data_dir) in problem["message"]
@@ -120,7 +132,7 @@ def test_it_says_the_database_is_unreachable_and_resumes_when_it_returns(start_s
         campaign_id = _start_campaign(server, smtp)
         cluster.stop()
 
-        status, body = wait_for(lambda: (h := _health(server))[0] == 503 and h, timeout=10, what="a 503")
+        body = _degraded(server)
         assert body["status"] == "degraded" and body["problems"][0]["code"] == "database_unreachable"
         assert "Start PostgreSQL" in body["problems"][0]["fix"]
         # the screens' data routes say what is wrong in one sentence, not "something went wrong"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -369,7 +369,7 @@ class SmsChannel(Channel):
         FoundSend(None) when every page was read and none matches, None when Twilio cannot be asked now.
         """
         today = utcnow().date()
-        days = []
+        days: list[date] = []
         day = since.astimezone(UTC).date()
         while day <= today and len(days) < MAX_LOOKUP_DAYS:
             days.append(day)
