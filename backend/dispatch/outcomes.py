@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -203,13 +204,27 @@ def record_results(
     return len(written)
 
 
+#: how long a channel's "reports delivery" answer is reused: results are written in the dispatcher's transaction.
+DELIVERY_SOURCE_TTL_S = 5.0
+
+
 def _delivery_sources(services: Any, keys: set[tuple[int, str]]) -> dict[tuple[int, str], bool]:
-    """Whether each (account, channel) reports delivery (the live channel says; when unknown: assume it does)."""
+    """Whether each (account, channel) reports delivery (the live channel says; when unknown: assume it does).
+    Answers are kept DELIVERY_SOURCE_TTL_S in the app's parts, so most batches' results cost no lookup."""
     out: dict[tuple[int, str], bool] = {}
     manager = services.parts.get("channels")
+    cache: dict[tuple[int, str], tuple[bool, float]] = services.parts.setdefault("delivery_sources", {})
+    now = time.monotonic()
     for account_id, channel in keys:
+        key = (account_id, channel)
+        cached = cache.get(key)
+        if cached is not None and cached[1] > now:
+            out[(account_id, channel)] = cached[0]
+            continue
         try:
-            out[(account_id, channel)] = bool(manager.instance(account_id, channel).reports_delivery)
+            answer = bool(manager.instance(account_id, channel).reports_delivery)
         except Exception:
-            out[(account_id, channel)] = True
+            answer = True
+        cache[key] = (answer, now + DELIVERY_SOURCE_TTL_S)
+        out[(account_id, channel)] = answer
     return out
