@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -35,7 +36,7 @@ class SecretStore:
         ).all()
         return {row.name: self.box.open(row.ciphertext) for row in rows}
 
-    def save(self, session: Session, account_id: int, scope: str, values: dict[str, str | None]) -> None:
+    def save(self, session: Session, account_id: int, scope: str, values: Mapping[str, str | None]) -> None:
         """Store each value encrypted; a None value removes that secret."""
         existing = {
             row.name: row

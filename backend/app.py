@@ -9,10 +9,7 @@ from typing import Any
 from flask import Flask, send_from_directory
 from werkzeug.routing import PathConverter
 
-from backend.channels.manager import ChannelManager
 from backend.config import Config
-from backend.dispatch.hooks import NoHooks
-from backend.dispatch.pool import DispatcherPool
 from backend.errors import register_error_handlers
 from backend.events.ws import init_ws
 from backend.security.guards import install_guards
@@ -50,9 +47,6 @@ def create_app(config: Config, services: Services | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = services or Services.build(config)
     app.extensions["bulkmsg"] = services
-    channels = services.parts.setdefault("channels", ChannelManager(services))
-    services.parts.setdefault("on_start", []).append(channels.resume_sessions)
-    services.parts.setdefault("dispatchers", DispatcherPool(services, lambda: services.parts.get("hooks", NoHooks())))
 
     register_error_handlers(app)
     install_guards(app)

@@ -8,7 +8,7 @@ job's work (backend/jobs/delivery_status.py), nudged right after a webhook write
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 from backend.channels.base import DeliveryReport
 from backend.store.models import Communication, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,8 @@ def find_communication(
     )
 
 
-def nudge_delivery_job(services: Any) -> None:
+def nudge_delivery_job(services: Services) -> None:
     """Ask the delivery-status job to run now (after a webhook wrote a communication)."""
-    job = services.parts.get("delivery_job")
+    job = services.delivery_job
     if job is not None:
         job.nudge()

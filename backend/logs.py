@@ -59,7 +59,7 @@ class FallbackFileHandler(PrivateRotatingFileHandler):
         self._just_failed = True
         self._retry_at = time.monotonic() + FILE_RETRY_S
         # What is buffered could not be flushed: drop the stream, the next try opens the file again.
-        stream, self.stream = self.stream, None  # type: ignore[assignment]
+        stream, self.stream = self.stream, None
         if stream is not None:
             try:
                 stream.close()

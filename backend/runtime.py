@@ -12,9 +12,9 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from backend.dispatch.pool import DispatcherPool
 from backend.dispatch.recovery import recover_lost_sends
 from backend.jobs.schedule import Job
+from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -22,20 +22,18 @@ log = logging.getLogger(__name__)
 class Runtime:
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.services = app.extensions["bulkmsg"]
+        self.services: Services = app.extensions["bulkmsg"]
         self.scheduler: BackgroundScheduler | None = None
         self.started = False
 
     def scheduled_jobs(self) -> list[Job]:
         services = self.services
-        pool: DispatcherPool = services.parts["dispatchers"]
+        pool = services.dispatchers
         jobs = [
             Job("recover-lost-sends", lambda: recover_lost_sends(services), 5.0),
             Job("dispatcher-sync", pool.sync, 5.0),
         ]
-        for job in services.parts.get("jobs", []):
-            jobs.append(job)
-        return jobs
+        return [*jobs, *services.jobs]
 
     def start(self) -> None:
         if self.started:
@@ -43,12 +41,12 @@ class Runtime:
         services = self.services
         services.hub.start()
         recover_lost_sends(services)
-        services.parts["dispatchers"].start()
+        services.dispatchers.start()
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True})
         for job in self.scheduled_jobs():
             self.scheduler.add_job(job.func, "interval", seconds=job.seconds, id=job.id, name=job.id)
         self.scheduler.start()
-        for hook in services.parts.get("on_start", []):
+        for hook in services.on_start:
             hook()
         self.started = True
         log.info("background jobs started")
@@ -56,7 +54,7 @@ class Runtime:
     def stop_sending(self) -> None:
         """The first thing on SIGTERM, Ctrl+C or a closed window: no send starts from now on (DESIGN section 5)."""
         if self.started:
-            self.services.parts["dispatchers"].request_stop()
+            self.services.dispatchers.request_stop()
 
     def stop(self, *, pause_campaigns: bool = False) -> None:
         """Stop everything this process runs; with pause_campaigns, running campaigns are paused first."""
@@ -64,15 +62,15 @@ class Runtime:
             return
         services = self.services
         self.stop_sending()
-        for hook in services.parts.get("on_stop", []):
+        for hook in services.on_stop:
             try:
                 hook(pause_campaigns)
             except Exception:
                 log.exception("a stop hook failed")
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
-        services.parts["dispatchers"].stop()
-        services.parts["channels"].close_all()
+        services.dispatchers.stop()
+        services.channels.close_all()
         services.hub.stop()
         self.started = False
         log.info("background jobs stopped")

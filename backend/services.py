@@ -1,20 +1,36 @@
-"""The app's long-lived parts, built once by create_app and reached as `current_app.extensions["bulkmsg"]`."""
+"""The app's long-lived parts, built once by create_app and reached as `current_app.extensions["bulkmsg"]`
+(`current_services()` in a request).
+
+The parts below the wiring name `Services` in annotations only (under TYPE_CHECKING): they never import it.
+"""
 
 from __future__ import annotations
 
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+from flask import current_app
 
 from backend.accounts import DEFAULT_ACCOUNT, SecretStore, get_or_create_account
+from backend.channels.manager import ChannelManager
 from backend.config import Config
+from backend.dispatch.hooks import DispatchHooks, NoHooks
+from backend.dispatch.pool import DispatcherPool
 from backend.events.hub import EventHub
+from backend.jobs.delivery_status import DeliveryStatusJob
+from backend.jobs.schedule import Job
 from backend.security.files import secure_data_dir
 from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
 from backend.store.db import Database
+from backend.store.health import StoreHealth
+
+if TYPE_CHECKING:
+    from backend.campaigns.uncertain_check import UncertainCheck
 
 LOGIN_CODE_TTL_S = 15 * 60
 
@@ -27,8 +43,26 @@ class Services:
     signer: TokenSigner
     hub: EventHub
     secrets: SecretStore
-    #: filled by the parts that need them (channel manager, dispatchers, scheduler), keyed by name.
-    parts: dict[str, Any] = field(default_factory=dict)
+    #: the live channel instances of every account (built by `build`).
+    channels: ChannelManager = field(init=False)
+    #: one dispatcher per configured (account, channel) (built by `build`, started by the runtime).
+    dispatchers: DispatcherPool = field(init=False)
+    #: what campaigns add to the dispatcher (backend.campaigns.install); conversation messages only without it.
+    hooks: DispatchHooks = field(default_factory=NoHooks)
+    #: the delivery-status job (backend.jobs.delivery_status.install), used by the trigger route and webhooks.
+    delivery_job: DeliveryStatusJob | None = None
+    #: periodic jobs the runtime's scheduler runs (serve and the desktop shell only).
+    jobs: list[Job] = field(default_factory=list)
+    #: run when the runtime starts, in the order added.
+    on_start: list[Callable[[], object]] = field(default_factory=list)
+    #: run when the runtime stops; the argument says whether running campaigns are to be paused.
+    on_stop: list[Callable[[bool], object]] = field(default_factory=list)
+    #: the store's health probe behind `GET /api/health` (backend.api.core.install).
+    store_health: StoreHealth | None = None
+    #: the job that checks uncertain sends with the provider (backend.campaigns.install).
+    uncertain_check: UncertainCheck | None = None
+    #: whether each (account, channel) reports delivery, and until when that answer holds (dispatch.outcomes).
+    delivery_sources: dict[tuple[int, str], tuple[bool, float]] = field(default_factory=dict)
     _login_codes: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,7 +71,7 @@ class Services:
         secure_data_dir(config.data_dir)
         keys = AppKeys.load_or_create(config.data_dir)
         db = Database(config.database_url)
-        return cls(
+        services = cls(
             config=config,
             db=db,
             keys=keys,
@@ -45,6 +79,11 @@ class Services:
             hub=EventHub(db),
             secrets=SecretStore(keys.box),
         )
+        # Built here, not started: Runtime.start() starts them (nothing runs at import or build time).
+        services.channels = ChannelManager(services)
+        services.dispatchers = DispatcherPool(services, lambda: services.hooks)
+        services.on_start.append(services.channels.resume_sessions)
+        return services
 
     def account_token(self, account: str = DEFAULT_ACCOUNT, user: str = "owner") -> str:
         """A bearer token for `account` (created when new)."""
@@ -67,3 +106,9 @@ class Services:
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
+
+
+def current_services() -> Services:
+    """The Services of the app handling the current request."""
+    services: Services = current_app.extensions["bulkmsg"]
+    return services

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from backend.store import states
 from backend.store.models import Message
 
 #: `delivered` check attempts after which delivery is `expired` (unknown for good), DESIGN section 6.
@@ -17,7 +18,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def delivery_state(message: Message) -> str:
+def delivery_state(message: Message) -> states.DeliveryState:
     """`pending` `delivered` `undelivered` `expired` `untracked` (DESIGN section 9).
 
     `untracked`: sent on a channel with no delivery source; such a message has no next delivery check at all

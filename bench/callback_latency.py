@@ -169,18 +169,18 @@ def bench(store: str, callbacks: int, baseline_callbacks: int, rate: float) -> N
         server = start_app_server(config)
         try:
             services = server.app.extensions["bulkmsg"]
-            if "delivery_job" not in services.parts:
+            if services.delivery_job is None:
                 note("the delivery-status job is not installed (CAPABILITIES); nothing to measure")
                 return
             creds = _configure(server)
             nudged, failed, missing = _run(server, creds, callbacks, rate)
             note(f"{store}: nudged run: {len(nudged)} settled, {failed} callbacks refused, {missing} not settled")
             # The baseline: the webhook still records every callback, but nobody nudges the job.
-            job = services.parts.pop("delivery_job")
+            job, services.delivery_job = services.delivery_job, None
             try:
                 swept, failed_b, missing_b = _run(server, creds, baseline_callbacks, rate)
             finally:
-                services.parts["delivery_job"] = job
+                services.delivery_job = job
             note(f"{store}: sweep-only run: {len(swept)} settled, {failed_b} refused, {missing_b} not settled")
         finally:
             server.stop(pause_campaigns=False)

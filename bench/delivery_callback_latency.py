@@ -83,7 +83,7 @@ def main() -> None:
             ids = add_sent(services, CALLBACKS + BASELINE_CALLBACKS)
             ws = socket_for(server.url, server.token)
             nudged = measure(server.url, ws, secret, ids[:CALLBACKS])
-            job = services.parts["delivery_job"]
+            job = services.delivery_job
             job.nudge = lambda: None  # the baseline: only the 5-second sweep settles
             swept = measure(server.url, ws, secret, ids[CALLBACKS:])
             ws.close()

@@ -171,17 +171,21 @@ def show_app(
 
 
 def wait_for_dashboard(window: Any, timeout_s: float = DASHBOARD_TIMEOUT_S) -> None:
-    """Block until the page says it shows the dashboard with its data, and has painted it."""
+    """Block until the page says it shows the dashboard with its data, and has painted it.
+
+    `run_js`, not `evaluate_js`: pywebview's evaluate_js wraps the script in `eval`, which the app's
+    Content-Security-Policy refuses (no 'unsafe-eval'); Qt's runJavaScript returns the expression's value as is.
+    """
     deadline = time.monotonic() + timeout_s
     probe = "document.documentElement.dataset.view + ':' + (document.documentElement.dataset.ready || '')"
-    while window.evaluate_js(probe) != "dashboard:1":
+    while window.run_js(probe) != "dashboard:1":
         if time.monotonic() > deadline:
             raise TimeoutError(f"The dashboard did not appear within {timeout_s:.0f} s.")
         time.sleep(0.05)
-    window.evaluate_js(
+    window.run_js(
         "requestAnimationFrame(() => requestAnimationFrame(() => { document.documentElement.dataset.painted = '1'; }))"
     )
-    while window.evaluate_js("document.documentElement.dataset.painted || ''") != "1":
+    while window.run_js("document.documentElement.dataset.painted || ''") != "1":
         if time.monotonic() > deadline:
             raise TimeoutError("The dashboard did not finish painting.")
         time.sleep(0.02)
@@ -195,7 +199,7 @@ def screenshot_then_close(window: Any, path: Path, report: dict[str, Any], start
         report["dashboard_s"] = round(time.monotonic() - started, 3)
         report["dashboard_at"] = time.time()  # wall clock: a caller can add the process start-up before main()
         report["title"] = window.title
-        report["page_title"] = window.evaluate_js("document.title")
+        report["page_title"] = window.run_js("document.title")
         report["screenshot"] = str(grab_window(window, path))
     except Exception as error:  # the run still shuts down cleanly; the report says what went wrong
         log.exception("desktop screenshot failed")

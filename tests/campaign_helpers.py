@@ -26,7 +26,7 @@ def configure_smtp(services: Any, settings: dict[str, Any], account: str = "defa
         account_id = get_or_create_account(session, account).id
         session.add(ChannelConfig(account_id=account_id, channel="smtp", settings=plain, state="ready"))
         services.secrets.save(session, account_id, "smtp", secrets)
-    services.parts["channels"].forget(account_id, "smtp")
+    services.channels.forget(account_id, "smtp")
     return account_id
 
 

@@ -84,7 +84,7 @@ def app(config: Config) -> Iterator[Any]:
     services = app.extensions["bulkmsg"]
     upgrade(services.db)
     yield app
-    services.parts["channels"].close_all()
+    services.channels.close_all()
     services.db.dispose()
 
 

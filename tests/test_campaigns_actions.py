@@ -183,6 +183,6 @@ def test_it_retries_a_4xx_answer_with_backoff_then_sends_it(client, auth, servic
     )
     with services.db.write() as session:  # skip the wait
         session.execute(update(Message).where(Message.id == held.id).values(next_attempt_at=utcnow()))
-    services.parts["dispatchers"].wake(account, "smtp")
+    services.dispatchers.wake(account, "smtp")
     done = wait_status(client, auth, campaign["id"], "completed")
     assert done["counts"]["sent"] == 2 and smtp.arrivals()["person0@example.org"] == 1

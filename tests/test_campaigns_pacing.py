@@ -112,7 +112,7 @@ def test_it_resumes_a_campaign_paused_until_a_known_time_by_itself(client, auth,
     second = create(client, auth, name="Later")
     with services.db.write() as session:
         session.execute(update(Campaign).where(Campaign.id == second["id"]).values(status="running"))
-        hooks: CampaignHooks = services.parts["hooks"]
+        hooks: CampaignHooks = services.hooks
         outcome = Outcome("queued", error="Gmail's daily sending limit was reached.", pause_campaign=True)
         outcome = Outcome(**{**outcome.__dict__, "resume_at": utcnow() + timedelta(hours=7)})
         hooks._settle(session, second["id"], outcome, 0, {}, False, hooks.channel_pace(account, "smtp"), False)

@@ -215,16 +215,16 @@ def test_it_uses_settings_saved_by_another_process(client, auth, config, twilio,
     other_process = create_app(config).extensions["bulkmsg"]
     try:
         client.put("/api/channels/sms", json=twilio.settings(), headers=auth)
-        before = other_process.parts["channels"].instance(1, "sms")
+        before = other_process.channels.instance(1, "sms")
 
         client.put("/api/channels/sms", json=twilio.settings(from_number="+15005550001"), headers=auth)
-        after = other_process.parts["channels"].instance(1, "sms")
+        after = other_process.channels.instance(1, "sms")
 
         assert before.from_number == "+15005550006" and after.from_number == "+15005550001"
-        assert other_process.parts["channels"].instance(1, "sms") is after, "unchanged settings keep the instance"
+        assert other_process.channels.instance(1, "sms") is after, "unchanged settings keep the instance"
         # A channel saving its own renewed secrets (Gmail's tokens) is not stale because of it.
-        assert other_process.parts["channels"].save_secrets(1, "sms", {"auth_token": twilio.auth_token}, None)
-        assert other_process.parts["channels"].instance(1, "sms") is after
+        assert other_process.channels.save_secrets(1, "sms", {"auth_token": twilio.auth_token}, None)
+        assert other_process.channels.instance(1, "sms") is after
     finally:
-        other_process.parts["channels"].close_all()
+        other_process.channels.close_all()
         other_process.db.dispose()

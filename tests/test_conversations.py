@@ -40,7 +40,7 @@ def sms_ready(client, auth, twilio) -> FakeTwilio:
 
 def configure_directly(services, channel: str, account: int = 1) -> None:
     """Store settings without verifying them (email channels are tested elsewhere against their servers)."""
-    services.parts["channels"].configure(account, channel, {"configured": True}, {}, "ready", "Ready")
+    services.channels.configure(account, channel, {"configured": True}, {}, "ready", "Ready")
 
 
 def post(client, auth, conversation: str = "contact-7", **body):

@@ -104,7 +104,7 @@ def test_it_settles_each_message_once_with_two_servers_on_one_postgresql_and_bot
         add_sent_bulk(services, 600)
         expected = {row for (row,) in _ids_with_finals(services)}
         for server in (first, second):
-            server.app.extensions["bulkmsg"].parts["delivery_job"].nudge()
+            server.app.extensions["bulkmsg"].delivery_job.nudge()
         for socket in sockets:
             seen: set[int] = set()
 

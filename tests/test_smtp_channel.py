@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from backend.channels.base import Attachment, ChannelContext, OutboundMessage, SendError, SettingsError
-from backend.channels.smtp import SmtpChannel
+from backend.channels.smtp import SmtpChannel, dot_stuff
 from tests.fakes.smtp_server import FakeSmtpServer, free_port
 
 
@@ -73,6 +73,19 @@ def test_it_reuses_one_connection_for_a_whole_run(starttls_server, tmp_path):
     assert len(starttls_server.received) == 5
     assert len({item.peer for item in starttls_server.received}) == 1
     assert "List-Unsubscribe" not in starttls_server.received[0].message  # a conversation reply
+
+
+def test_it_delivers_lines_that_start_with_a_period_whole(starttls_server, tmp_path):
+    # RFC 5321 section 4.5.2: a lone "." line would end DATA early (the rest of the mail lost) unless stuffed.
+    body = "Agenda\n.\n.hidden line\n..two periods\nEnd"
+    channel = make_channel(starttls_server.settings(), tmp_path)
+    channel.send(outbound(body=body))
+    channel.close()
+
+    (item,) = starttls_server.received
+    assert item.message.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip() == body
+    assert b"\r\n.\r\n.hidden line\r\n..two periods\r\n" in item.raw
+    assert dot_stuff(b".a\r\nb\r\n..c\r\n") == b"..a\r\nb\r\n...c\r\n"
 
 
 def test_it_reopens_the_connection_when_the_server_dropped_it(tmp_path):

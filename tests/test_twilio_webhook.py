@@ -36,7 +36,7 @@ class NudgeCounter:
 
 @pytest.fixture
 def job(services) -> NudgeCounter:
-    services.parts["delivery_job"] = counter = NudgeCounter()
+    services.delivery_job = counter = NudgeCounter()
     return counter
 
 
@@ -185,7 +185,7 @@ def test_it_checks_the_signature_with_the_messages_own_account(client, auth, ser
 
 def test_it_settles_a_conversation_sms_end_to_end_over_a_real_socket(live_server, twilio):
     require(
-        "delivery_job" in live_server.app.extensions["bulkmsg"].parts,
+        live_server.app.extensions["bulkmsg"].delivery_job is not None,
         "the delivery-status job (backend/jobs/delivery_status.py) is not installed in CAPABILITIES yet",
     )
     base, auth = live_server.url, bearer(live_server.token)
@@ -234,7 +234,7 @@ def test_it_settles_a_conversation_sms_end_to_end_over_a_real_socket(live_server
 
 def test_it_polls_twilio_for_delivery_when_no_public_url_is_set(live_server, twilio):
     services = live_server.app.extensions["bulkmsg"]
-    require("delivery_job" in services.parts, "the delivery-status job is not installed in CAPABILITIES yet")
+    require(services.delivery_job is not None, "the delivery-status job is not installed in CAPABILITIES yet")
     require(services.config.public_url is None, "BULKMSG_PUBLIC_URL is set in this environment")
     base = live_server.url
     http = requests.Session()
@@ -252,7 +252,7 @@ def test_it_polls_twilio_for_delivery_when_no_public_url_is_set(live_server, twi
         [message] = twilio.created()
         assert "StatusCallback" not in twilio.posts()[-1].form
         assert twilio.deliver(message["sid"], "undelivered", error_code="30006") is None, "nobody to call back"
-        services.parts["delivery_job"].nudge()  # as the trigger route does; the 5-second sweep would too
+        services.delivery_job.nudge()  # as the trigger route does; the 5-second sweep would too
 
         updated = socket.until(
             lambda e: e["type"] == "message.updated" and e["data"]["message"]["delivered"] is False, timeout=12

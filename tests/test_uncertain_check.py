@@ -100,7 +100,7 @@ def test_it_settles_uncertain_sms_with_twilio_and_says_which_are_safe_to_resend(
         assert requests.put(f"{server.url}/api/channels/sms", json=fake.settings(), headers=auth, timeout=10).ok
         sid = fake.add_message("+15551230011", BODY, None)  # Twilio got this one; the app never heard back
         campaign_id, (got, never) = _uncertain_campaign(services, ["+15551230011", "+15551230012"])
-        job = services.parts["uncertain_check"]
+        job = services.uncertain_check
         job.first_check_after_s = 0
         job.absent_after_s = 3600  # a fresh miss is looked at again, not yet called absent
         assert job.run_once() == {"checked": 2, "found": 1, "absent": 0, "unknown": 0, "later": 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
 from sqlalchemy import func, select
 
 from backend.api.core import int_arg
@@ -16,21 +16,24 @@ from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.security.hardening import is_store_id
+from backend.services import Services, current_services
+from backend.store import states
 from backend.store.models import Campaign, Contact, Message
 from backend.views import message_view
 
 bp = Blueprint("campaigns", __name__)
-STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
-MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "cancelled")
+STATUSES = states.CAMPAIGN_STATUSES
+MESSAGE_STATUSES = states.MESSAGE_STATUSES
 
 
-def install(app: Flask, services: Any) -> None:
+def install(app: Flask, services: Services) -> None:
     install_campaigns(app, services)
     app.register_blueprint(bp)
 
 
-def services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def services() -> Services:
+    return current_services()
 
 
 def _view(campaign_id: int) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def preview() -> Any:
     ids = body.get("contact_ids")
     query = select(Contact).where(Contact.account_id == account_id()).order_by(Contact.id)
     if isinstance(ids, list) and ids:
-        query = query.where(Contact.id.in_([i for i in ids if isinstance(i, int)][:50]))
+        query = query.where(Contact.id.in_([i for i in ids if is_store_id(i)][:50]))
     else:
         query = query.limit(5)
     items = []
@@ -89,7 +92,7 @@ def list_campaigns() -> Any:
     with services().db.read() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.scalars(query.order_by(Campaign.id.desc()).limit(limit).offset(offset)).all()
-        items = [campaign_view(session, c, live=c.status in ("running", "paused")) for c in rows]
+        items = [campaign_view(session, c, live=c.status in (states.RUNNING, states.PAUSED)) for c in rows]
     return jsonify({"items": items, "total": total})
 
 
@@ -125,13 +128,13 @@ def cancel(campaign_id: int) -> Any:
 
 @bp.post("/api/campaigns/<int:campaign_id>/retry-failed")
 def retry_failed(campaign_id: int) -> Any:
-    report = actions.requeue_report(services(), account_id(), campaign_id, "failed")
+    report = actions.requeue_report(services(), account_id(), campaign_id, states.FAILED)
     return jsonify({**_view(campaign_id), **report})
 
 
 @bp.post("/api/campaigns/<int:campaign_id>/requeue-uncertain")
 def requeue_uncertain(campaign_id: int) -> Any:
-    report = actions.requeue_report(services(), account_id(), campaign_id, "uncertain")
+    report = actions.requeue_report(services(), account_id(), campaign_id, states.UNCERTAIN)
     return jsonify({**_view(campaign_id), **report})
 
 

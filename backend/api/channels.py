@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, jsonify
 
 from backend.channels.base import Channel, SendError, SettingsError
 from backend.channels.manager import ChannelManager
@@ -23,22 +23,24 @@ from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import ApiError, bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
 from backend.security.secret_binding import check_secret_binding, stale_tokens
+from backend.services import Services, current_services
+from backend.store import states
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("channels", __name__)
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def _services() -> Services:
+    return current_services()
 
 
 def _manager() -> ChannelManager:
-    manager: ChannelManager = _services().parts["channels"]
+    manager: ChannelManager = _services().channels
     return manager
 
 
@@ -75,14 +77,14 @@ def configure_channel(name: str) -> Any:
         with _services().db.write() as session:
             _services().secrets.save(session, account, name, stale)
     manager.configure(account, name, settings, secrets, state, detail)
-    _services().parts["dispatchers"].sync()
+    _services().dispatchers.sync()
     log.info("channel %s configured for account %s", name, account)
     return jsonify(manager.view(account, name))
 
 
 def _verify(
     cls: type[Channel], settings: dict[str, Any], secrets: dict[str, str], manager: ChannelManager, account: int
-) -> tuple[str, str]:
+) -> tuple[str, states.ChannelState]:
     """Check the new settings against the provider with a throwaway instance; 400 with the reason if it fails.
 
     Returns the detail to show and the state to store (`Channel.configured_state`).

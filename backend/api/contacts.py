@@ -6,7 +6,7 @@ import json
 import re
 from typing import IO, Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
@@ -17,18 +17,19 @@ from backend.contacts.mapping import MappingError, check, suggest
 from backend.contacts.reading import ImportFileError, Table, open_table
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
+from backend.services import Services, current_services
 from backend.store.models import Contact
 
 bp = Blueprint("contacts", __name__)
 PREVIEW_ROWS = 10
 
 
-def install(app: Flask, services: Any) -> None:
+def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def services() -> Services:
+    return current_services()
 
 
 def _upload() -> tuple[IO[bytes], str, int]:

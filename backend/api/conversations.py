@@ -13,29 +13,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import func, select
 
 from backend.api.core import int_arg
 from backend.api.outgoing import Outgoing, check_conversation_id, check_outgoing
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.services import Services, current_services
+from backend.store import states
 from backend.store.models import Account, Contact, Message, utcnow
 from backend.views import message_view
 
 bp = Blueprint("conversations", __name__)
 
 CONVERSATION = "conversation"
-STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "cancelled")
+STATUSES = states.MESSAGE_STATUSES
 MAX_LIMIT = 500
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def _services() -> Services:
+    return current_services()
 
 
 @bp.post("/api/conversations/<conversation_id>/messages")
@@ -44,17 +46,17 @@ def send_conversation_message(conversation_id: str) -> Any:
     raw = json_body()
     services, account = _services(), account_id()
     with services.db.read() as session:
-        default_country = (session.get(Account, account).settings or {}).get("default_country")
-    manager = services.parts["channels"]
+        default_country = (session.get_one(Account, account).settings or {}).get("default_country")
+    manager = services.channels
     outgoing = check_outgoing(raw, default_country, lambda name: manager.is_configured(account, name))
     with services.db.write() as session:
         message = _queue(session, services, account, conversation_id, outgoing)
         view = message_view(message)
-    services.parts["dispatchers"].wake(account, outgoing.channel)
+    services.dispatchers.wake(account, outgoing.channel)
     return jsonify(view), 201, {"Location": f"/api/messages/{view['id']}"}
 
 
-def _queue(session: Any, services: Any, account: int, conversation_id: str, outgoing: Outgoing) -> Message:
+def _queue(session: Any, services: Services, account: int, conversation_id: str, outgoing: Outgoing) -> Message:
     if outgoing.contact_id is not None:
         contact = session.get(Contact, outgoing.contact_id)
         if contact is None or contact.account_id != account:
@@ -70,7 +72,7 @@ def _queue(session: Any, services: Any, account: int, conversation_id: str, outg
         body=outgoing.body,
         sender_type=CONVERSATION,
         sender_id=conversation_id,
-        status="queued",
+        status=states.QUEUED,
         attempts=0,
         next_attempt_at=now,
         delivery_expired=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import func, select
 
 from backend import __version__
@@ -12,15 +12,16 @@ from backend.errors import ApiError, bad_request, json_body
 from backend.events.hub import envelope
 from backend.security.guards import current_principal
 from backend.security.tokens import WS_TICKET_TTL_S
+from backend.services import Services, current_services
 from backend.store.health import StoreHealth
 from backend.store.models import Event
 
 bp = Blueprint("core", __name__)
 
 
-def install(app: Flask, services: Any) -> None:
+def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
-    services.parts.setdefault("store_health", StoreHealth(services.config.data_dir, services.config.database_url))
+    services.store_health = StoreHealth(services.config.data_dir, services.config.database_url)
 
 
 EVENTS_MAX_LIMIT = 1000
@@ -28,14 +29,15 @@ EVENTS_MAX_LIMIT = 1000
 MAX_QUERY_INT = 2**62
 
 
-def services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def services() -> Services:
+    return current_services()
 
 
 @bp.get("/api/health")
 def health() -> Any:
     """ok in milliseconds; 503 `degraded` with each problem in words when the store cannot be reached or written."""
-    problems = services().parts["store_health"].problems()
+    probe = current_services().store_health
+    problems = probe.problems() if probe is not None else []
     if problems:
         body = {"status": "degraded", "problems": [p.as_dict() for p in problems], "version": __version__}
         response = jsonify(body)

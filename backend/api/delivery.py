@@ -20,26 +20,30 @@ from flask import Blueprint, Flask, current_app, jsonify
 
 from backend.jobs.delivery_store import delivery_counts
 from backend.security.guards import account_id
+from backend.services import Services
 from backend.store.models import utcnow
 
 bp = Blueprint("delivery", __name__)
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
 @bp.post("/api/trigger/delivery-status")
 @bp.post("/api/trigger/conversations/support-message-status")
 def trigger_delivery_status() -> Any:
-    services = current_app.extensions["bulkmsg"]
-    done = services.parts["delivery_job"].run_once(account_id=account_id())
+    services: Services = current_app.extensions["bulkmsg"]
+    job = services.delivery_job
+    if job is None:
+        raise RuntimeError("the delivery-status job is not installed (backend.app.CAPABILITIES)")
+    done = job.run_once(account_id=account_id())
     return jsonify(done)
 
 
 @bp.get("/api/delivery-status")
 def delivery_status() -> Any:
-    services = current_app.extensions["bulkmsg"]
+    services: Services = current_app.extensions["bulkmsg"]
     with services.db.read() as session:
         counts = delivery_counts(session, account_id(), utcnow())
     return jsonify(counts)

@@ -16,11 +16,12 @@ import html
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
 from backend.channels.gmail.client_config import CALLBACK_PATH
 from backend.errors import ApiError
 from backend.security.guards import account_id
+from backend.services import Services, current_services
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,12 @@ bp = Blueprint("gmail_oauth", __name__)
 # never use Gmail (the desktop window must show the dashboard within 3 s).
 
 
-def install(app: Flask, services: Any) -> None:
+def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def _services() -> Services:
+    return current_services()
 
 
 @bp.post("/api/channels/gmail/authorize")
@@ -61,10 +62,10 @@ def callback() -> Response:
         account = complete_authorization(services, args.get("state"), args.get("code"), args.get("error"))
     except OAuthFailure as exc:
         return _page("Gmail is not connected", exc.message, exc.status)
-    manager = services.parts["channels"]
+    manager = services.channels
     manager.forget(account, "gmail")  # the next use builds the channel with the new tokens
     manager.set_state(account, "gmail", "ready", CONNECTED)
-    services.parts["dispatchers"].wake(account, "gmail")
+    services.dispatchers.wake(account, "gmail")
     return _page("Gmail is connected", "Gmail is connected; you can close this tab.", 200)
 
 

@@ -11,28 +11,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, jsonify
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from backend.errors import conflict, not_found
 from backend.security.guards import account_id
+from backend.services import Services, current_services
+from backend.store import states
 from backend.store.models import Message, utcnow
 from backend.views import message_view
 
 bp = Blueprint("messages", __name__)
 
-REQUEUEABLE = ("uncertain", "failed")
+REQUEUEABLE = (states.UNCERTAIN, states.FAILED)
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def _services() -> Services:
+    return current_services()
 
 
-def _own_message(session: Any, message_id: int) -> Message:
+def _own_message(session: Session, message_id: int) -> Message:
     message = session.get(Message, message_id)
     if message is None or message.account_id != account_id():
         raise not_found("The message")
@@ -57,9 +60,9 @@ def requeue_message(message_id: int) -> Any:
         changed = session.execute(
             update(Message)
             .where(Message.id == message.id, Message.status.in_(REQUEUEABLE))
-            .values(status="queued", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+            .values(status=states.QUEUED, attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         if changed != 1:
             raise conflict(f"Only uncertain or failed messages can be re-queued; this one is {message.status}.")
         session.refresh(message)
@@ -71,5 +74,5 @@ def requeue_message(message_id: int) -> Any:
             f"Queued again for {message.recipient}",
             data={"message": view},
         )
-    services.parts["dispatchers"].wake(message.account_id, message.channel)
+    services.dispatchers.wake(message.account_id, message.channel)
     return jsonify(view)

@@ -17,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from backend.channels.registry import channel_class
 from backend.channels.sms import e164
 from backend.errors import bad_request, conflict
+from backend.security.hardening import MAX_ID
 
 SOURCES = {"sms": ("sms",), "whatsapp": ("whatsapp",), "email": ("smtp", "gmail")}
 FIELDS = frozenset({"source", "to", "body", "subject", "channel", "contact_id", "recipient_name"})
@@ -63,7 +64,9 @@ def check_outgoing(raw: dict[str, Any], default_country: str | None, configured:
     subject = _subject(raw.get("subject"), source, problem)
     body = _body(raw.get("body"), channel or (SOURCES[source][0] if source else None), problem)
     contact_id = raw.get("contact_id")
-    if contact_id is not None and (isinstance(contact_id, bool) or not isinstance(contact_id, int)):
+    if contact_id is not None and (
+        isinstance(contact_id, bool) or not isinstance(contact_id, int) or not 0 < contact_id <= MAX_ID
+    ):
         problem("contact_id", "must be a contact id (a whole number)")
     name = raw.get("recipient_name")
     if name is not None and (not isinstance(name, str) or len(name) > 200 or not name.isprintable()):

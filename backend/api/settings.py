@@ -22,16 +22,17 @@ from urllib.parse import urlsplit
 import phonenumbers
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, jsonify
 
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.security.masking import MASK
+from backend.services import Services, current_services
 from backend.store.models import Account
 
 bp = Blueprint("settings", __name__)
 
 FIELDS = frozenset({"public_url", "default_country", "sendgrid_public_key", "webhook_secret"})
-MASK = "****"  # noqa: S105 - a placeholder, not a password
 GENERATE = "generate"
 MAX_URL_LENGTH = 2000
 #: webhook paths shown with the public URL so the user can paste them into each provider's console.
@@ -42,19 +43,19 @@ WEBHOOK_PATHS = {
 }
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Any:
-    return current_app.extensions["bulkmsg"]
+def _services() -> Services:
+    return current_services()
 
 
 @bp.get("/api/settings")
 def get_settings() -> Any:
     services = _services()
     with services.db.read() as session:
-        account = session.get(Account, account_id())
+        account = session.get_one(Account, account_id())
         has_secret = "webhook_secret" in services.secrets.load(session, account.id, "settings")
         view = _view(account, services)
     if not has_secret:
@@ -69,7 +70,7 @@ def put_settings() -> Any:
     changes, new_secret = _validate(raw)
     services = _services()
     with services.db.write() as session:
-        account = session.get(Account, account_id())
+        account = session.get_one(Account, account_id())
         settings = dict(account.settings or {})
         for key, value in changes.items():
             if value is None:
@@ -83,13 +84,13 @@ def put_settings() -> Any:
         view = _view(account, services)
     if "public_url" in changes:
         # The SMS channel builds its StatusCallback URL from the public URL when it is built.
-        services.parts["channels"].forget(account.id, "sms")
+        services.channels.forget(account.id, "sms")
     if new_secret is not None and raw.get("webhook_secret") == GENERATE:
         view["new_webhook_secret"] = new_secret
     return jsonify(view)
 
 
-def _view(account: Account, services: Any) -> dict[str, Any]:
+def _view(account: Account, services: Services) -> dict[str, Any]:
     settings = dict(account.settings or {})
     public_url = settings.get("public_url") or services.config.public_url
     return {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -11,15 +11,18 @@ from backend.campaigns.jobs import INTERVAL_S, pause_all_running, run_campaign_j
 from backend.campaigns.uncertain_check import install as install_uncertain_check
 from backend.jobs.schedule import Job
 
+if TYPE_CHECKING:
+    from backend.services import Services
 
-def install(app: Flask, services: Any) -> None:
+
+def install(app: Flask, services: Services) -> None:
     """Dispatcher hooks (pacing, counters, completion), the campaign job and the stop hook."""
-    services.parts["hooks"] = CampaignHooks(services)
-    services.parts.setdefault("jobs", []).append(Job("campaigns", lambda: run_campaign_job(services), INTERVAL_S))
+    services.hooks = CampaignHooks(services)
+    services.jobs.append(Job("campaigns", lambda: run_campaign_job(services), INTERVAL_S))
     install_uncertain_check(app, services)
 
     def on_stop(pause_campaigns: bool) -> None:
         if pause_campaigns:
             pause_all_running(services, "the app was closed; resume when ready")
 
-    services.parts.setdefault("on_stop", []).append(on_stop)
+    services.on_stop.append(on_stop)

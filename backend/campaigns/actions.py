@@ -12,30 +12,35 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.channels.base import SendError
 from backend.channels.manager import NotConfigured
 from backend.errors import ApiError, conflict, not_found
+from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def load(session: Any, account_id: int, campaign_id: int) -> Campaign:
+def load(session: Session, account_id: int, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id, populate_existing=True)
     if campaign is None or campaign.account_id != account_id:
         raise not_found("This campaign")
     return campaign
 
 
-def verify_channel(services: Any, account_id: int, channel: str) -> None:
+def verify_channel(services: Services, account_id: int, channel: str) -> None:
     """Raises 409 when the campaign's channel is not set up or does not answer."""
     try:
-        instance = services.parts["channels"].instance(account_id, channel)
+        instance = services.channels.instance(account_id, channel)
         instance.verify()
     except NotConfigured:
         raise ApiError(409, "channel_not_configured", f"Set up the {channel} channel before starting.") from None
@@ -47,35 +52,37 @@ def sending_text(remaining: int) -> str:
     return f"Sending messages to {remaining} contacts..."
 
 
-def start(services: Any, account_id: int, campaign_id: int, scheduled_at: datetime | None = None) -> None:
+def start(services: Services, account_id: int, campaign_id: int, scheduled_at: datetime | None = None) -> None:
     """draft|scheduled -> running (or -> scheduled when `scheduled_at`/the campaign's time is in the future)."""
     with services.db.read() as session:
         campaign = load(session, account_id, campaign_id)
         when = scheduled_at or campaign.scheduled_at
         channel = campaign.channel
-        if campaign.status not in ("draft", "scheduled"):
+        if campaign.status not in (states.DRAFT, states.SCHEDULED):
             raise conflict(f"This campaign is {campaign.status}; only a draft or scheduled campaign can start.")
     if when is not None and when > utcnow():
         with services.db.write() as session:
             campaign = load(session, account_id, campaign_id)
-            if campaign.status not in ("draft", "scheduled"):
+            if campaign.status not in (states.DRAFT, states.SCHEDULED):
                 raise conflict(f"This campaign is {campaign.status}.")
-            campaign.status, campaign.scheduled_at, campaign.status_reason = "scheduled", when, None
+            campaign.status, campaign.scheduled_at, campaign.status_reason = states.SCHEDULED, when, None
             session.flush()
             lifecycle.record_status(services, session, campaign, f"Campaign scheduled for {when.isoformat()}")
         return
     verify_channel(services, account_id, channel)
-    if not begin(services, account_id, campaign_id, ("draft", "scheduled")):
+    if not begin(services, account_id, campaign_id, (states.DRAFT, states.SCHEDULED)):
         raise conflict("This campaign changed meanwhile; reload it.")
 
 
-def begin(services: Any, account_id: int, campaign_id: int, from_states: tuple[str, ...]) -> bool:
+def begin(services: Services, account_id: int, campaign_id: int, from_states: tuple[str, ...]) -> bool:
     """Move to `running` (fenced on `from_states`), say `Sending messages to N contacts...`, wake the sender."""
     with services.db.write() as session:
         changed = session.execute(
             update(Campaign)
             .where(Campaign.id == campaign_id, Campaign.account_id == account_id, Campaign.status.in_(from_states))
-            .values(status="running", status_reason=None, resume_at=None, consecutive_errors=0, updated_at=utcnow())
+            .values(
+                status=states.RUNNING, status_reason=None, resume_at=None, consecutive_errors=0, updated_at=utcnow()
+            )
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         if changed != 1:
@@ -85,46 +92,46 @@ def begin(services: Any, account_id: int, campaign_id: int, from_states: tuple[s
             campaign.started_at = utcnow()
         lifecycle.reconcile(session, campaign)
         live = lifecycle.counts(session, campaign)
-        remaining = live["queued"] + live["sending"]
+        remaining = live[states.QUEUED] + live[states.SENDING]
         lifecycle.record_status(services, session, campaign, sending_text(remaining))
         lifecycle.complete_if_done(services, session, campaign)
         channel = campaign.channel
-    services.parts["dispatchers"].wake(account_id, channel)
+    services.dispatchers.wake(account_id, channel)
     return True
 
 
-def pause(services: Any, account_id: int, campaign_id: int, reason: str = "paused by you") -> None:
+def pause(services: Services, account_id: int, campaign_id: int, reason: str = "paused by you") -> None:
     with services.db.write() as session:
         campaign = load(session, account_id, campaign_id)
         if not lifecycle.pause(services, session, campaign, reason, level="info"):
             raise conflict(f"This campaign is {campaign.status}; only a running or scheduled one can pause.")
         channel = campaign.channel
-    services.parts["dispatchers"].campaign_stopped(account_id, channel, campaign_id)
+    services.dispatchers.campaign_stopped(account_id, channel, campaign_id)
 
 
-def resume(services: Any, account_id: int, campaign_id: int) -> None:
+def resume(services: Services, account_id: int, campaign_id: int) -> None:
     with services.db.read() as session:
         campaign = load(session, account_id, campaign_id)
-        if campaign.status != "paused":
+        if campaign.status != states.PAUSED:
             raise conflict(f"This campaign is {campaign.status}; only a paused campaign can resume.")
         channel = campaign.channel
     verify_channel(services, account_id, channel)
-    if not begin(services, account_id, campaign_id, ("paused",)):
+    if not begin(services, account_id, campaign_id, (states.PAUSED,)):
         raise conflict("This campaign changed meanwhile; reload it.")
 
 
-def cancel(services: Any, account_id: int, campaign_id: int) -> None:
+def cancel(services: Services, account_id: int, campaign_id: int) -> None:
     """Any unfinished campaign -> `cancelled`; its queued messages are cancelled (never sent)."""
     with services.db.write() as session:
         campaign = load(session, account_id, campaign_id)
-        if campaign.status in ("completed", "cancelled"):
+        if campaign.status in (states.COMPLETED, states.CANCELLED):
             raise conflict(f"This campaign is already {campaign.status}.")
-        campaign.status, campaign.status_reason, campaign.completed_at = "cancelled", "cancelled by you", utcnow()
+        campaign.status, campaign.status_reason, campaign.completed_at = states.CANCELLED, "cancelled by you", utcnow()
         session.flush()
         session.execute(
             update(Message)
-            .where(lifecycle.of_campaign(campaign_id, account_id), Message.status == "queued")
-            .values(status="cancelled", last_error="campaign cancelled", updated_at=utcnow())
+            .where(lifecycle.of_campaign(campaign_id, account_id), Message.status == states.QUEUED)
+            .values(status=states.CANCELLED, last_error="campaign cancelled", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
         lifecycle.reconcile(session, campaign)
@@ -132,30 +139,30 @@ def cancel(services: Any, account_id: int, campaign_id: int) -> None:
         text = f"Campaign cancelled. Sent: {live['sent']}, Failed: {live['failed']}"
         lifecycle.record_status(services, session, campaign, text, level="warning")
         channel = campaign.channel
-    services.parts["dispatchers"].campaign_stopped(account_id, channel, campaign_id)
+    services.dispatchers.campaign_stopped(account_id, channel, campaign_id)
 
 
-def requeue(services: Any, account_id: int, campaign_id: int, status: str) -> int:
+def requeue(services: Services, account_id: int, campaign_id: int, status: str) -> int:
     """Put the campaign's `failed` (retry-failed) or `uncertain` (requeue-uncertain) messages back in the queue.
 
     A completed campaign runs again; a paused one stays paused with its messages queued. Returns how many.
     Failures the provider will never accept (`failure_kind` `permanent`: a hard bounce, an invalid number) stay
     failed: `not_retryable` says how many and why.
     """
-    return requeue_report(services, account_id, campaign_id, status)["requeued"]
+    return int(requeue_report(services, account_id, campaign_id, status)["requeued"])
 
 
 #: the most distinct reasons `not_retryable_reasons` lists.
 MAX_REASONS = 5
 
 
-def not_retryable(session: Any, account_id: int, campaign_id: int) -> dict[str, Any]:
+def not_retryable(session: Session, account_id: int, campaign_id: int) -> dict[str, Any]:
     """How many failed messages of a campaign are permanent failures, and their commonest reasons."""
     rows = session.execute(
         select(Message.last_error, func.count())
         .where(
             lifecycle.of_campaign(campaign_id, account_id),
-            Message.status == "failed",
+            Message.status == states.FAILED,
             Message.failure_kind == "permanent",
         )
         .group_by(Message.last_error)
@@ -166,21 +173,21 @@ def not_retryable(session: Any, account_id: int, campaign_id: int) -> dict[str, 
     return {"not_retryable": total, "not_retryable_reasons": reasons}
 
 
-def requeue_report(services: Any, account_id: int, campaign_id: int, status: str) -> dict[str, Any]:
+def requeue_report(services: Services, account_id: int, campaign_id: int, status: str) -> dict[str, Any]:
     """`requeue`, with what it left alone: {requeued, not_retryable, not_retryable_reasons, message}."""
     with services.db.write() as session:
         campaign = load(session, account_id, campaign_id)
-        if campaign.status in ("cancelled", "draft"):
+        if campaign.status in (states.CANCELLED, states.DRAFT):
             raise conflict(f"This campaign is {campaign.status}; nothing can be re-sent.")
         now = utcnow()
         conditions = [lifecycle.of_campaign(campaign_id, account_id), Message.status == status]
-        if status == "failed":
+        if status == states.FAILED:
             conditions.append(or_(Message.failure_kind.is_(None), Message.failure_kind != "permanent"))
         moved = session.execute(
             update(Message)
             .where(*conditions)
             .values(
-                status="queued",
+                status=states.QUEUED,
                 attempts=0,
                 next_attempt_at=now,
                 last_error=None,
@@ -193,23 +200,23 @@ def requeue_report(services: Any, account_id: int, campaign_id: int, status: str
         ).rowcount  # type: ignore[attr-defined]
         left = not_retryable(session, account_id, campaign_id) if status == "failed" else {}
         lifecycle.reconcile(session, campaign)
-        if moved and campaign.status == "completed":
-            campaign.status, campaign.completed_at, campaign.consecutive_errors = "running", None, 0
+        if moved and campaign.status == states.COMPLETED:
+            campaign.status, campaign.completed_at, campaign.consecutive_errors = states.RUNNING, None, 0
             session.flush()
             lifecycle.record_status(services, session, campaign, sending_text(moved))
         elif moved:
-            what = "failed" if status == "failed" else "uncertain"
+            what = states.FAILED if status == states.FAILED else states.UNCERTAIN
             lifecycle.record_status(services, session, campaign, f"{moved} {what} messages queued again")
         channel = campaign.channel
     if moved:
-        services.parts["dispatchers"].wake(account_id, channel)
+        services.dispatchers.wake(account_id, channel)
     report: dict[str, Any] = {"requeued": int(moved), **left}
     report["message"] = requeue_sentence(status, int(moved), left.get("not_retryable", 0))
     return report
 
 
 def requeue_sentence(status: str, moved: int, kept: int) -> str:
-    what = "failed" if status == "failed" else "uncertain"
+    what = "failed" if status == states.FAILED else "uncertain"
     text = f"{moved} {what} {'message' if moved == 1 else 'messages'} queued again."
     if kept:
         text += (

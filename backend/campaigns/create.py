@@ -15,7 +15,7 @@ import pickle
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -30,7 +30,12 @@ from backend.campaigns.templates import (
 from backend.campaigns.templates import contact_context as context_of
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
+from backend.security.hardening import is_store_id
+from backend.store import states
 from backend.store.models import Campaign, Contact, Message, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 PAGE = 2000
 #: longest rendered subject (characters).
@@ -112,8 +117,7 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
     recipients = payload.get("recipients")
     ids = recipients.get("contact_ids") if isinstance(recipients, dict) else None
     if not isinstance(recipients, dict) or not (
-        recipients.get("all") is True
-        or (isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool) for i in ids))
+        recipients.get("all") is True or (isinstance(ids, list) and ids and all(is_store_id(i) for i in ids))
     ):
         problems.append({"field": "recipients", "reason": 'give {"contact_ids": [ids]} or {"all": true}'})
     if problems:
@@ -169,7 +173,7 @@ def address_of(contact: Contact, kind: str) -> str | None:
     return contact.email if kind == "email" else contact.phone
 
 
-def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def create_campaign(services: Services, account_id: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Create a draft campaign with its queued messages; returns (campaign id, {"skipped": n, ...}).
 
     Every message is rendered first, outside any write transaction (a slow template never holds the write lock),
@@ -191,7 +195,7 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
                 body=spec["body"],
                 recipients=spec["recipients"],
                 rate=spec["rate"],
-                status="draft",
+                status=states.DRAFT,
                 scheduled_at=spec["scheduled_at"],
                 total=total,
                 created_at=now,
@@ -209,7 +213,7 @@ def create_campaign(services: Any, account_id: int, payload: dict[str, Any]) -> 
 
 
 def _render_all(
-    services: Any,
+    services: Services,
     account_id: int,
     spec: dict[str, Any],
     kind: str,
@@ -305,7 +309,7 @@ def _row(
         "body": body,
         "sender_type": "campaign",
         "sender_id": str(campaign_id),
-        "status": "queued",
+        "status": states.QUEUED,
         "attempts": 0,
         "next_attempt_at": now,
         "meta": {},

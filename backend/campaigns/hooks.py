@@ -1,6 +1,6 @@
 """The dispatcher hooks for campaigns: pacing, outcome counters, self-pausing, completion.
 
-Installed as `services.parts["hooks"]` (backend.campaigns.install). Conversation messages (campaign_id NULL)
+Installed as `services.hooks` (backend.campaigns.install). Conversation messages (campaign_id NULL)
 pass through untouched: no pacing, position 1 of 1.
 
 Per campaign and batch of results, `after_outcomes` runs in the dispatcher's write transaction: a single
@@ -20,7 +20,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
@@ -33,7 +33,11 @@ from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
 from backend.dispatch.hooks import MAX_BATCH, outbound_from_row
 from backend.dispatch.outcomes import Outcome
 from backend.dispatch.prepared import Prepared
+from backend.store import states
 from backend.store.models import Account, Campaign, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ def unsubscribe_token(key: bytes, account_id: int, contact_id: int) -> str:
 
 def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in parts[:2]):
         return None
     account_id, contact_id = int(parts[0]), int(parts[1])
     if not hmac.compare_digest(unsubscribe_token(key, account_id, contact_id), token):
@@ -88,7 +92,7 @@ _COUNTERS = Prepared(
 
 
 _RUNNING_RATES = select(_C.id, _C.rate).where(
-    _C.account_id == bindparam("p_account"), _C.channel == bindparam("p_channel"), _C.status == "running"
+    _C.account_id == bindparam("p_account"), _C.channel == bindparam("p_channel"), _C.status == states.RUNNING
 )
 _RATES = select(_C.id, _C.rate).where(_C.id.in_(bindparam("p_ids", expanding=True)))
 #: how often the running campaigns' paces are read again (a changed rate or a new campaign is seen this fast).
@@ -99,7 +103,7 @@ def errors_after_last_sent(outcomes: Any) -> int:
     """Results that count as errors (`Outcome.is_error`) after the last sent one."""
     run = 0
     for outcome in outcomes:
-        if outcome.status == "sent":
+        if outcome.status == states.SENT:
             run = 0
         elif outcome.is_error:
             run += 1
@@ -111,7 +115,7 @@ _SETTLE = "bulkmsg_campaign_settle"
 
 
 class CampaignHooks:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.pacer = Pacer(services.db.read)
         self._lock = threading.Lock()
@@ -130,7 +134,7 @@ class CampaignHooks:
         if cached is not None and now - cached[1] < SETTINGS_TTL_S:
             return cached[0]
         try:
-            instance = self.services.parts["channels"].instance(account_id, channel)
+            instance = self.services.channels.instance(account_id, channel)
             rate = instance.rate() if hasattr(instance, "rate") else type(instance).rate_defaults
         except Exception:  # not configured (yet): the class defaults apply
             rate = channel_class(channel).rate_defaults
@@ -274,15 +278,15 @@ class CampaignHooks:
         its run of consecutive errors; fills each result's `current`/`total`; returns what `_settle` needs."""
         account_id, channel = results[0][0].account_id, results[0][0].channel
         run = errors_after_last_sent(outcome for _, outcome in results)
-        any_sent = any(outcome.status == "sent" for _, outcome in results)
+        any_sent = any(outcome.status == states.SENT for _, outcome in results)
         rows, _ = _COUNTERS.run(
             session.connection(),
             {
                 "p_id": campaign_id,
                 "p_account": account_id,
-                "p_sent": sum(outcome.status == "sent" for _, outcome in results),
-                "p_failed": sum(outcome.status == "failed" for _, outcome in results),
-                "p_uncertain": sum(outcome.status == "uncertain" for _, outcome in results),
+                "p_sent": sum(outcome.status == states.SENT for _, outcome in results),
+                "p_failed": sum(outcome.status == states.FAILED for _, outcome in results),
+                "p_uncertain": sum(outcome.status == states.UNCERTAIN for _, outcome in results),
                 "p_error": run,
                 "p_reset": int(any_sent),
                 "p_now": utcnow(),
@@ -301,11 +305,11 @@ class CampaignHooks:
         done = n_sent + n_failed + n_uncertain + n_cancelled
         current = done - sum(outcome.counts_as_done for _, outcome in results)
         for (_, outcome), extra in zip(results, extras, strict=True):
-            sent = outcome.status == "sent"
+            sent = outcome.status == states.SENT
             self.pacer.after_send(account_id, channel, channel_pace, campaign_id, sent)
             current += int(outcome.counts_as_done)
             extra.update(current=current, total=total)
-        if status != "running":
+        if status != states.RUNNING:
             return None
         # The result that speaks for the batch: a pause request, else the last error, else the last result.
         speaker = next(

@@ -9,15 +9,19 @@ something outside the dispatcher moved many rows (resume after a crash, retry, c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 #: `untracked`: sent on a channel with no delivery source (accepted by the server, nothing more will be known).
-COUNT_KEYS = ("total", "queued", "sending", "sent", "failed", "uncertain", "delivered", "undelivered", "untracked")
+COUNT_KEYS = ("total", *states.UNFINISHED_STATUSES, *states.DONE_STATUSES, "delivered", "undelivered", "untracked")
 #: errors in a row after which a campaign pauses itself, unless its rate sets `max_consecutive_errors`.
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
 
@@ -60,7 +64,7 @@ def counts(session: Session, campaign: Campaign) -> dict[str, int]:
 
 
 def record_status(
-    services: Any, session: Session, campaign: Campaign, text: str, *, level: str = "info"
+    services: Services, session: Session, campaign: Campaign, text: str, *, level: str = "info"
 ) -> dict[str, int]:
     """Write a `campaign.status` event with the campaign's status, reason and live counts."""
     live = counts(session, campaign)
@@ -77,18 +81,18 @@ def record_status(
 
 def has_unfinished(session: Session, campaign_id: int, account_id: int) -> bool:
     """True while any message of the campaign is queued or sending (an index seek, not a count)."""
-    unfinished = and_(of_campaign(campaign_id, account_id), Message.status.in_(("queued", "sending")))
+    unfinished = and_(of_campaign(campaign_id, account_id), Message.status.in_(states.UNFINISHED_STATUSES))
     return bool(session.scalar(select(exists().where(unfinished))))
 
 
-def complete_if_done(services: Any, session: Session, campaign: Campaign) -> bool:
+def complete_if_done(services: Services, session: Session, campaign: Campaign) -> bool:
     """`running` -> `completed` when nothing is queued or sending; emits the original completion text."""
-    if campaign.status != "running" or has_unfinished(session, campaign.id, campaign.account_id):
+    if campaign.status != states.RUNNING or has_unfinished(session, campaign.id, campaign.account_id):
         return False
     changed = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.status == "running")
-        .values(status="completed", completed_at=utcnow(), status_reason=None, updated_at=utcnow())
+        .where(Campaign.id == campaign.id, Campaign.status == states.RUNNING)
+        .values(status=states.COMPLETED, completed_at=utcnow(), status_reason=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     if changed != 1:
@@ -116,7 +120,7 @@ def completion_text(live: dict[str, int]) -> tuple[str, str]:
 
 
 def pause(
-    services: Any,
+    services: Services,
     session: Session,
     campaign: Campaign,
     reason: str,
@@ -133,8 +137,8 @@ def pause(
         reason = f"{reason} It resumes by itself at {resume_at.strftime('%Y-%m-%d %H:%M UTC')}."
     changed = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.status.in_(("running", "scheduled")))
-        .values(status="paused", status_reason=reason, resume_at=resume_at, updated_at=utcnow())
+        .where(Campaign.id == campaign.id, Campaign.status.in_((states.RUNNING, states.SCHEDULED)))
+        .values(status=states.PAUSED, status_reason=reason, resume_at=resume_at, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     if changed != 1:
@@ -157,10 +161,10 @@ def reconcile(session: Session, campaign: Campaign) -> None:
         update(Campaign)
         .where(Campaign.id == campaign.id)
         .values(
-            sent_count=int(rows.get("sent", 0)),
-            failed_count=int(rows.get("failed", 0)),
-            uncertain_count=int(rows.get("uncertain", 0)),
-            cancelled_count=int(rows.get("cancelled", 0)),
+            sent_count=int(rows.get(states.SENT, 0)),
+            failed_count=int(rows.get(states.FAILED, 0)),
+            uncertain_count=int(rows.get(states.UNCERTAIN, 0)),
+            cancelled_count=int(rows.get(states.CANCELLED, 0)),
         )
         .execution_options(synchronize_session=False)
     )

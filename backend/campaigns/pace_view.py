@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from backend.campaigns.pacing import Pace
 from backend.channels.registry import UnknownChannel, channel_class
+from backend.store import states
 from backend.store.models import Campaign, ChannelConfig, Message, utcnow
 
 #: a rate at least this share of the pace is "at the pace" (a paced send waits its gap, then takes its time).
@@ -66,7 +67,7 @@ def pace_fields(session: Session, campaign: Campaign, rate_per_min: float) -> di
     paces = [p for p in (per_minute(own), per_minute(channel)) if p]
     pace = round(min(paces), 1) if paces else None
     limited_by: str | None = None
-    if campaign.status == "running":
+    if campaign.status == states.RUNNING:
         capped = (own.daily_cap and _sent_since(session, campaign, whole_channel=False) >= own.daily_cap) or (
             channel.daily_cap and _sent_since(session, campaign, whole_channel=True) >= channel.daily_cap
         )

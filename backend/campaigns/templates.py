@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, UndefinedError, nodes
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError
 
 from backend.campaigns.sandbox import RENDER_TIME_LIMIT_S, BoundedEnvironment, TemplateLimit, bounded_render
 
@@ -62,7 +62,9 @@ class MissingPlaceholder(ValueError):
         self.detail = detail
 
 
-def contact_context(name: str | None, phone: str | None, email: str | None, fields: dict[str, Any] | None) -> dict:
+def contact_context(
+    name: str | None, phone: str | None, email: str | None, fields: dict[str, Any] | None
+) -> dict[str, Any]:
     custom = {k: v for k, v in (fields or {}).items() if v is not None and v != ""}
     words = (name or "").split()
     context: dict[str, Any] = {

@@ -100,7 +100,7 @@ class UncertainCheck:
     def _ask(self, candidate: Candidate, now: datetime) -> tuple[str, FoundSend | None]:
         """'found' | 'absent' | 'unknown' | 'later', with the provider's answer. Network, no transaction."""
         try:
-            channel = self.services.parts["channels"].instance(candidate.account_id, candidate.channel)
+            channel = self.services.channels.instance(candidate.account_id, candidate.channel)
         except Exception:
             return "later", None  # not configured (now): ask again later
         if not channel.can_find_sent:
@@ -150,7 +150,7 @@ class UncertainCheck:
                     .where(and_(Message.id == candidate.id, Message.status == "uncertain"))
                     .values(**values, updated_at=now if decision == "found" else Message.updated_at)
                     .execution_options(synchronize_session=False)
-                ).rowcount  # type: ignore[attr-defined]
+                ).rowcount
                 if done and decision in ("found", "absent"):
                     changed.append((candidate, decision))
             for candidate, decision in changed:
@@ -184,7 +184,7 @@ class UncertainCheck:
 
 
 def install(_app: Flask, services: Any) -> None:  # called by backend.campaigns.install
-    """The job (`services.parts["uncertain_check"]`), run every INTERVAL_S by the scheduler."""
+    """The job (`services.uncertain_check`), run every INTERVAL_S by the scheduler."""
     job = UncertainCheck(services)
-    services.parts["uncertain_check"] = job
-    services.parts.setdefault("jobs", []).append(Job("uncertain-check", job.run_once, INTERVAL_S))
+    services.uncertain_check = job
+    services.jobs.append(Job("uncertain-check", job.run_once, INTERVAL_S))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from backend.campaigns import lifecycle
 from backend.campaigns.pace_view import pace_fields
 from backend.campaigns.pacing import Pace
+from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
 from backend.views import delivery_state, iso
 
@@ -60,8 +61,8 @@ def rate_per_min(session: Session, campaign: Campaign) -> float:
 
 def eta_s(campaign: Campaign, counts: dict[str, int], rate: float) -> float | None:
     """Seconds until the queue is empty at the current (or, before any send, the configured) pace."""
-    remaining = counts["queued"] + counts["sending"]
-    if campaign.status not in ("running", "scheduled") or remaining == 0:
+    remaining = counts[states.QUEUED] + counts[states.SENDING]
+    if campaign.status not in (states.RUNNING, states.SCHEDULED) or remaining == 0:
         return 0.0 if remaining == 0 else None
     if rate > 0:
         return round(remaining / rate * 60.0, 1)
@@ -72,7 +73,7 @@ def eta_s(campaign: Campaign, counts: dict[str, int], rate: float) -> float | No
 
 def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) -> dict[str, Any]:
     counts = lifecycle.counts(session, campaign) if live else _counter_counts(campaign)
-    rate = rate_per_min(session, campaign) if live and campaign.status == "running" else 0.0
+    rate = rate_per_min(session, campaign) if live and campaign.status == states.RUNNING else 0.0
     return {
         "id": campaign.id,
         "name": campaign.name,

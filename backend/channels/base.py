@@ -13,6 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from backend.security.masking import MASK
+from backend.store import states
+
 
 class SendError(Exception):
     """A send (or verification) that did not succeed, with a short human reason.
@@ -130,7 +133,7 @@ class ChannelContext:
     account_id: int
     data_dir: Path
     public_url: str | None = None
-    emit_status: Callable[[str, str], None] = lambda state, text: None
+    emit_status: Callable[[states.ChannelState, str], None] = lambda state, text: None
     emit_qr: Callable[[str | None], None] = lambda data_url: None
     save_secrets: Callable[[dict[str, str | None], dict[str, str | None] | None], bool] = lambda values, expect: False
     options: dict[str, Any] = field(default_factory=dict)
@@ -189,22 +192,22 @@ class Channel:
         """
         return "Ready"
 
-    def configured_state(self) -> str:
+    def configured_state(self) -> states.ChannelState:
         """The `channel.state` to store once verified settings are saved (called after `verify`).
 
         Default: `ready`, or `disconnected` for a live session that saving does not start (WhatsApp Web).
         A channel that needs another step (Gmail: authorization) says so here.
         """
-        return "disconnected" if self.single_session else "ready"
+        return states.DISCONNECTED if self.single_session else states.READY
 
     def connect(self) -> None:
         """Start a long-lived session (WhatsApp Web). Default: verify."""
         detail = self.verify()
-        self.context.emit_status("ready", detail)
+        self.context.emit_status(states.READY, detail)
 
     def disconnect(self) -> None:
         self.close()
-        self.context.emit_status("disconnected", "Disconnected")
+        self.context.emit_status(states.DISCONNECTED, "Disconnected")
 
     def send(self, message: OutboundMessage) -> str:
         """Send one message; return the provider's id for it. Raises SendError.
@@ -238,9 +241,9 @@ class Channel:
         """Release connections and processes. Safe to call more than once."""
 
 
-def mask_settings(settings: dict[str, Any], secrets: dict[str, str], secret_keys: frozenset[str]) -> dict:
+def mask_settings(settings: dict[str, Any], secrets: dict[str, str], secret_keys: frozenset[str]) -> dict[str, Any]:
     """The settings as the API shows them: every secret that is set becomes `****`."""
     shown = dict(settings)
     for key in secret_keys:
-        shown[key] = "****" if secrets.get(key) else None
+        shown[key] = MASK if secrets.get(key) else None
     return shown

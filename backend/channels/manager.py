@@ -9,31 +9,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
 from backend.channels.registry import CHANNELS, channel_class
+from backend.store import states
 from backend.store.leases import DatabaseLease
 from backend.store.models import Account, ChannelConfig, Lease, utcnow
 from backend.store.process import owner_is_dead, worker_id
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 log = logging.getLogger(__name__)
 
-STATES = (
-    "not_configured",
-    "disconnected",
-    "initializing",
-    "qr",
-    "authenticated",
-    "ready",
-    "auth_failure",
-    "error",
-)
+STATES = states.CHANNEL_STATES
 #: how often a live instance's stored settings are compared with what it was built from.
 REFRESH_S = 5.0
-_LEVELS = {"ready": "success", "authenticated": "success", "auth_failure": "error", "error": "error"}
+_LEVELS = {
+    states.READY: "success",
+    states.AUTHENTICATED: "success",
+    states.AUTH_FAILURE: "error",
+    states.ERROR: "error",
+}
 
 
 class NotConfigured(LookupError):
@@ -41,7 +41,7 @@ class NotConfigured(LookupError):
 
 
 class ChannelManager:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self._instances: dict[tuple[int, str], Channel] = {}
         self._lock = threading.RLock()
@@ -181,7 +181,13 @@ class ChannelManager:
         return bool(settings)
 
     def configure(
-        self, account_id: int, name: str, settings: dict[str, Any], secrets: dict[str, str], state: str, detail: str
+        self,
+        account_id: int,
+        name: str,
+        settings: dict[str, Any],
+        secrets: dict[str, str],
+        state: states.ChannelState,
+        detail: str,
     ) -> None:
         """Store verified settings (secrets encrypted), the state and its `channel.status` in one transaction.
 
@@ -228,10 +234,10 @@ class ChannelManager:
         except NotConfigured:
             log.info("connect of %s for account %s: not configured any more", name, account_id)
         except SendError as exc:
-            self.set_state(account_id, name, "error", exc.reason)
+            self.set_state(account_id, name, states.ERROR, exc.reason)
         except Exception:
             log.exception("connecting %s for account %s failed", name, account_id)
-            self.set_state(account_id, name, "error", "Could not connect; the log has the details.")
+            self.set_state(account_id, name, states.ERROR, "Could not connect; the log has the details.")
         finally:
             with self._lock:
                 self._connecting.discard((account_id, name))
@@ -245,7 +251,7 @@ class ChannelManager:
         with self.services.db.read() as session:
             rows = session.execute(
                 select(ChannelConfig.account_id, ChannelConfig.channel).where(
-                    ChannelConfig.state.in_(("ready", "authenticated"))
+                    ChannelConfig.state.in_((states.READY, states.AUTHENTICATED))
                 )
             ).all()
             leases = {lease.name: lease for lease in session.scalars(select(Lease))}
@@ -265,14 +271,14 @@ class ChannelManager:
         with self._lock:
             channel = self._instances.pop((account_id, name), None)
         if channel is None:
-            self.set_state(account_id, name, "disconnected", "Disconnected")
+            self.set_state(account_id, name, states.DISCONNECTED, "Disconnected")
             return
         try:
             channel.disconnect()
         except Exception:
             log.warning("disconnecting %s for account %s failed", name, account_id, exc_info=True)
             _close_quietly(channel)
-            self.set_state(account_id, name, "disconnected", "Disconnected")
+            self.set_state(account_id, name, states.DISCONNECTED, "Disconnected")
 
     def view(self, account_id: int, name: str) -> dict[str, Any]:
         """One channel as `GET /api/channels` shows it."""
@@ -280,7 +286,7 @@ class ChannelManager:
 
     # -- state --------------------------------------------------------------------------------------------
 
-    def set_state(self, account_id: int, name: str, state: str, detail: str) -> None:
+    def set_state(self, account_id: int, name: str, state: states.ChannelState, detail: str) -> None:
         """Persist the channel's state and emit `channel.status` (in one transaction)."""
         if state not in STATES:
             raise ValueError(f"unknown channel state {state!r}")
@@ -294,7 +300,7 @@ class ChannelManager:
             row.state, row.detail = state, detail
             self._record_status(session, account_id, name, state, detail)
 
-    def _record_status(self, session: Any, account_id: int, name: str, state: str, detail: str) -> None:
+    def _record_status(self, session: Any, account_id: int, name: str, state: states.ChannelState, detail: str) -> None:
         """The `channel.status` event, in the transaction that stores the state."""
         self.services.hub.record(
             session,
@@ -327,7 +333,7 @@ class ChannelManager:
                 out.append(
                     {
                         "channel": name,
-                        "state": row.state if configured and row is not None else "not_configured",
+                        "state": row.state if configured and row is not None else states.NOT_CONFIGURED,
                         "detail": row.detail if row is not None else "",
                         "settings": settings,
                     }

@@ -76,9 +76,10 @@ def signature_valid(public_key: str | None, signature: str | None, timestamp: st
 
 
 def fresh(timestamp: str | None, now: datetime) -> bool:
-    if not timestamp or not timestamp.strip().isdigit():
+    stamp = (timestamp or "").strip()
+    if not stamp or not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:  # "²" passes isdigit alone
         return False
-    return abs(now.timestamp() - int(timestamp.strip())) <= MAX_AGE_S
+    return abs(now.timestamp() - int(stamp)) <= MAX_AGE_S
 
 
 def event_target(event: dict[str, Any]) -> tuple[int, int] | None:
@@ -143,4 +144,4 @@ def _digits(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return value > 0
-    return isinstance(value, str) and value.isdigit() and len(value) <= 18
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18

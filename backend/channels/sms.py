@@ -50,6 +50,7 @@ from backend.channels.base import (
     SettingsError,
 )
 from backend.channels.sms_errors import DELIVERY_ERRORS, delivery_error_text, refusal
+from backend.security.masking import MASK
 from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,6 @@ TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 #: a Twilio-compatible provider's account id (SignalWire uses UUIDs, for example).
 OTHER_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: what the API shows for a stored secret; sent back unchanged, it keeps the stored one.
-MASK = "****"  # noqa: S105 - a placeholder, not a password
 SETTING_KEYS = frozenset(
     {"account_sid", "auth_token", "from_number", "messaging_service_sid", "api_base_url", "public_url"}
     | {"per_minute", "concurrency"}
@@ -225,7 +225,12 @@ class SmsChannel(Channel):
                 f"must be a number of messages a minute above 0 (at most {MAX_PER_MINUTE:,}; default 60)",
             )
         concurrency = raw.get("concurrency", current.get("concurrency", DEFAULT_CONCURRENCY))
-        if isinstance(concurrency, str) and concurrency.strip().isdigit():
+        if (
+            isinstance(concurrency, str)
+            and concurrency.strip().isascii()
+            and concurrency.strip().isdigit()
+            and len(concurrency) < 10
+        ):
             concurrency = int(concurrency)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
             problem("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY} (default 4)")
@@ -425,7 +430,7 @@ class SmsChannel(Channel):
         """A provider's text as safe to show: one line, short, and never holding the auth token."""
         token = self.secrets.get("auth_token")
         if token:
-            text = text.replace(token, "****")
+            text = text.replace(token, MASK)
         return " ".join(text.split())[:200]
 
     def close(self) -> None:

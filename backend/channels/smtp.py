@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -36,6 +37,7 @@ from typing import Any, ClassVar
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
+from backend.security.masking import MASK
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ class SmtpChannel(Channel):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Check host, port (1..65535, default by security), security, username, password, from_address,
         from_name, verify_tls, timeout_s. A password of `****` or none keeps the stored one."""
-        merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == "****")}}
+        merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == MASK)}}
         problems: list[dict[str, str]] = []
         known = {"host", "port", "security", "username", "password", "from_address", "from_name", "verify_tls"}
         known.add("connections")
@@ -97,7 +99,7 @@ class SmtpChannel(Channel):
         if security not in SECURITY:
             problems.append({"field": "security", "reason": "must be starttls, ssl or none"})
         port = merged.get("port") or DEFAULT_PORTS.get(security, 587)
-        if isinstance(port, str) and port.isdigit():
+        if isinstance(port, str) and port.isascii() and port.isdigit() and len(port) < 10:
             port = int(port)
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             problems.append({"field": "port", "reason": "must be a port number between 1 and 65535"})
@@ -121,7 +123,12 @@ class SmtpChannel(Channel):
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
             problems.append({"field": "timeout_s", "reason": "must be between 1 and 300 seconds"})
         connections = merged.get("connections", DEFAULT_CONNECTIONS)
-        if isinstance(connections, str) and connections.strip().isdigit():
+        if (
+            isinstance(connections, str)
+            and connections.strip().isascii()
+            and connections.strip().isdigit()
+            and len(connections) < 10
+        ):
             connections = int(connections)
         if isinstance(connections, bool) or not isinstance(connections, int) or not 1 <= connections <= MAX_CONNECTIONS:
             problems.append(
@@ -337,7 +344,7 @@ class SmtpChannel(Channel):
             self._reset(conn)
             code, reply = data if data is not None else (554, b"no answer to DATA")
             raise _refusal(code, reply, "message")
-        body = smtplib._quote_periods(payload)  # type: ignore[attr-defined]
+        body = dot_stuff(payload)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         try:
@@ -432,3 +439,13 @@ def _quit_quietly(conn: smtplib.SMTP | None) -> None:
             conn.close()
         except OSError:
             pass
+
+
+#: a line of mail text that starts with a period (RFC 5321 section 4.5.2).
+_LEADING_PERIOD = re.compile(rb"^\.", re.MULTILINE)
+
+
+def dot_stuff(payload: bytes) -> bytes:
+    """The mail text as DATA sends it (RFC 5321 section 4.5.2, "transparency"): one more period before every
+    line that starts with one, so no line of the mail can end DATA early; the server removes it again."""
+    return _LEADING_PERIOD.sub(b"..", payload)

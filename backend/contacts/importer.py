@@ -161,7 +161,7 @@ def _checked_chunks(
         return
     # Spawned (not forked) workers: this process runs threads whose locks a fork would copy mid-use.
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque[tuple[Future, int]] = deque()
+        pending: deque[tuple[Future[tuple[list[Record], list[Problem]]], int]] = deque()
         for chunk in _chunks(table):
             pending.append((pool.submit(check_rows, chunk, plan, country, width), len(chunk)))
             if len(pending) >= IN_FLIGHT:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 from sqlalchemy import (
     ARRAY,
@@ -153,12 +153,18 @@ def _processor(column: Any, dialect: Any) -> Any:
     return process or (lambda value: value)
 
 
-def _existing(session: Session, account_id: int, records: list[Record]) -> tuple[dict[str, Row], dict[str, Row]]:
+#: a row of `_FOUND` (SQLAlchemy 2.1 types a row by its columns).
+FoundRow: TypeAlias = "Row[*tuple[Any, ...]]"
+
+
+def _existing(
+    session: Session, account_id: int, records: list[Record]
+) -> tuple[dict[str, FoundRow], dict[str, FoundRow]]:
     """The account's contacts holding any of the records' phones or emails, by phone and by email."""
     phones = [r.phone for r in records if r.phone]
     emails = [r.email for r in records if r.email]
-    by_phone: dict[str, Row] = {}
-    by_email: dict[str, Row] = {}
+    by_phone: dict[str, FoundRow] = {}
+    by_email: dict[str, FoundRow] = {}
     # Two look-ups, each on its unique index (one query with OR made SQLite scan the account's contacts), each
     # with the keys as ONE parameter: thousands of IN (...) parameters cost more to bind than the look-up.
     sqlite = session.get_bind().dialect.name == "sqlite"

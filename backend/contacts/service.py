@@ -6,7 +6,7 @@ campaigns are cancelled in the same transaction (the campaigns' counters follow)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +16,12 @@ from backend.campaigns import lifecycle
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.errors import ApiError, bad_request, not_found
 from backend.security.limits import field_problems
+from backend.store import states
 from backend.store.models import Account, Campaign, Contact, Message, utcnow
 from backend.views import iso
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 
 def contact_view(contact: Contact) -> dict[str, Any]:
@@ -87,7 +91,7 @@ def save(session: Session) -> None:
         raise ApiError(409, "duplicate", "Another contact already has this phone number or email address.") from None
 
 
-def opt_out(services: Any, session: Session, contact: Contact) -> int:
+def opt_out(services: Services, session: Session, contact: Contact) -> int:
     """Mark the contact opted out and cancel its queued campaign messages; returns how many were cancelled."""
     if not contact.opted_out:
         contact.opted_out, contact.opted_out_at = True, utcnow()
@@ -98,9 +102,9 @@ def opt_out(services: Any, session: Session, contact: Contact) -> int:
                 Message.account_id == contact.account_id,
                 Message.contact_id == contact.id,
                 Message.campaign_id.is_not(None),
-                Message.status == "queued",
+                Message.status == states.QUEUED,
             )
-            .values(status="cancelled", last_error="the contact opted out", updated_at=utcnow())
+            .values(status=states.CANCELLED, last_error="the contact opted out", updated_at=utcnow())
             .returning(Message.campaign_id)
             .execution_options(synchronize_session=False)
         )

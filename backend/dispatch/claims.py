@@ -19,15 +19,14 @@ from sqlalchemy import Connection, Integer, Table, bindparam, case, literal_colu
 from sqlalchemy.orm import Session
 
 from backend.dispatch.prepared import Prepared
+from backend.store import states
 from backend.store.models import Campaign, Message, UTCDateTime
 
-#: campaign statuses whose messages may be claimed.
-RUNNING = "running"
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 CAMPAIGNS: Table = Campaign.__table__  # type: ignore[assignment]
 #: messages in flight; 'sending' is written into the SQL so that the partial index of sending rows
 #: (ix_messages_sending) serves every query of them, on PostgreSQL's generic plans too.
-SENDING = MESSAGES.c.status == literal_column("'sending'")
+SENDING = MESSAGES.c.status == literal_column(f"'{states.SENDING}'")
 
 
 @dataclass(slots=True)
@@ -49,7 +48,7 @@ class ClaimedMessage:
     attempts: int
     next_attempt_at: datetime
     meta: dict[str, Any] = field(default_factory=dict)
-    status: str = "sending"
+    status: states.MessageStatus = states.SENDING
     provider_message_id: str | None = None
     last_error: str | None = None
 
@@ -151,7 +150,7 @@ _RUNNING = Prepared(
     .where(
         CAMPAIGNS.c.account_id == bindparam("p_account_id"),
         CAMPAIGNS.c.channel == bindparam("p_channel"),
-        CAMPAIGNS.c.status == literal_column(f"'{RUNNING}'"),
+        CAMPAIGNS.c.status == literal_column(f"'{states.RUNNING}'"),
     )
     .order_by(CAMPAIGNS.c.id)
 )
@@ -169,7 +168,7 @@ def _claim_statement(dialect: str, queue: str) -> Any:
     m = MESSAGES.c
     # 'queued' is written into the SQL, not bound: the partial indexes then match on every database,
     # PostgreSQL's generic plans included.
-    conditions: list[Any] = [m.status == literal_column("'queued'")]
+    conditions: list[Any] = [m.status == literal_column(f"'{states.QUEUED}'")]
     if queue == "conversation":
         conditions += [
             m.account_id == bindparam("p_account_id"),
@@ -180,13 +179,13 @@ def _claim_statement(dialect: str, queue: str) -> Any:
         still_running = select(CAMPAIGNS.c.id).where(
             CAMPAIGNS.c.id == bindparam("p_campaign_id"),
             CAMPAIGNS.c.account_id == bindparam("p_account_id"),
-            CAMPAIGNS.c.status == literal_column(f"'{RUNNING}'"),
+            CAMPAIGNS.c.status == literal_column(f"'{states.RUNNING}'"),
         )
         conditions += [m.campaign_id == bindparam("p_campaign_id"), still_running.exists()]
     conditions.append(m.next_attempt_at <= bindparam("p_now", type_=UTCDateTime()))
     due = select(m.id).where(*conditions).order_by(m.next_attempt_at, m.id).limit(bindparam("p_limit", type_=Integer()))
     values = dict(
-        status="sending",
+        status=states.SENDING,
         lease_owner=bindparam("p_owner"),
         lease_until=bindparam("p_lease_until", type_=UTCDateTime()),
         attempts=m.attempts + 1,
@@ -253,7 +252,7 @@ def _finish_statement(values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             update(MESSAGES)
             .where(
                 columns.id == bindparam("p_mid"),
-                columns.status == "sending",
+                columns.status == states.SENDING,
                 columns.lease_owner == bindparam("p_owner"),
             )
             .values(lease_owner=None, lease_until=None, **assigned)
@@ -270,12 +269,12 @@ def release(session: Session | Connection, owner: str, message_ids: list[int], n
         return 0
     connection = connection_of(session)
     m = MESSAGES.c
-    cancelled = m.campaign_id.in_(select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.status == "cancelled"))
+    cancelled = m.campaign_id.in_(select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.status == states.CANCELLED))
     rows = connection.execute(
         update(MESSAGES)
-        .where(m.id.in_(message_ids), m.status == "sending", m.lease_owner == owner)
+        .where(m.id.in_(message_ids), m.status == states.SENDING, m.lease_owner == owner)
         .values(
-            status=case((cancelled, "cancelled"), else_="queued"),
+            status=case((cancelled, states.CANCELLED), else_=states.QUEUED),
             last_error=case((cancelled, "campaign cancelled"), else_=m.last_error),
             attempts=m.attempts - 1,
             lease_owner=None,
@@ -286,7 +285,7 @@ def release(session: Session | Connection, owner: str, message_ids: list[int], n
     ).all()
     gone: dict[int, int] = {}
     for campaign_id, status in rows:
-        if status == "cancelled" and campaign_id is not None:
+        if status == states.CANCELLED and campaign_id is not None:
             gone[campaign_id] = gone.get(campaign_id, 0) + 1
     for campaign_id, n in gone.items():
         connection.execute(

@@ -46,7 +46,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,8 +57,12 @@ from backend.dispatch.claims import ClaimedMessage, claim_next, release, renew_l
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
 from backend.dispatch.outcomes import Outcome, outcome_of, record_results
+from backend.store import states
 from backend.store.models import ChannelConfig, utcnow
 from backend.store.process import worker_id
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +103,7 @@ class _Outage:
     #: the detail last written as the channel's state (None: not announced yet).
     announced: str | None = None
     #: the channel's state and detail before the outage, restored when it answers again.
-    previous: tuple[str, str] | None = None
+    previous: tuple[states.ChannelState, str] | None = None
 
 
 def outage_delay_s(previous: float | None) -> float:
@@ -115,7 +119,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        services: Any,
+        services: Services,
         account_id: int,
         channel_name: str,
         hooks: DispatchHooks | None = None,
@@ -214,7 +218,7 @@ class Dispatcher:
         return self._write_session
 
     def _channel(self) -> Channel:
-        return self.services.parts["channels"].instance(self.account_id, self.channel_name)
+        return self.services.channels.instance(self.account_id, self.channel_name)
 
     def _run(self) -> None:
         channel_cls = channel_class(self.channel_name)
@@ -410,7 +414,7 @@ class Dispatcher:
                 # errors in a row are counted before more of it starts.
                 erring = {m.campaign_id for m in self._flying.values()} | {m.campaign_id for m, _ in self._done}
                 self._erring &= erring
-                exclude |= self._erring  # type: ignore[arg-type]
+                exclude |= self._erring
             outstanding = Counter(cid for cid in out if cid is not None)
             if outstanding:
                 # A pace that pauses after each message waits for that message's result before the next claim.
@@ -453,32 +457,31 @@ class Dispatcher:
                 else:
                     outage.announced = detail
             first = outage is not None and outage.previous is None and detail is not None
-        manager = self.services.parts.get("channels")
-        if manager is None:
-            return
+        manager = self.services.channels
         try:
             if first and outage is not None:
                 outage.previous = self._stored_state()
             if detail is not None:
                 log.warning("channel %s of account %s: %s", self.channel_name, self.account_id, detail)
-                manager.set_state(self.account_id, self.channel_name, "error", detail)
+                manager.set_state(self.account_id, self.channel_name, states.ERROR, detail)
             if ended is not None and ended.announced is not None:
-                state, text = ended.previous or ("ready", "Connected")
-                if state == "error":
-                    state, text = "ready", "Connected"
+                state, text = ended.previous or (states.READY, "Connected")
+                if state == states.ERROR:
+                    state, text = states.READY, "Connected"
                 manager.set_state(self.account_id, self.channel_name, state, text)
                 log.info("channel %s of account %s answers again", self.channel_name, self.account_id)
         except Exception:
             log.exception("dispatcher %s could not store the channel's state", self.owner)
 
-    def _stored_state(self) -> tuple[str, str] | None:
+    def _stored_state(self) -> tuple[states.ChannelState, str] | None:
         with self.db.read() as session:
             row = session.execute(
                 select(ChannelConfig.state, ChannelConfig.detail).where(
                     ChannelConfig.account_id == self.account_id, ChannelConfig.channel == self.channel_name
                 )
             ).first()
-        return (str(row[0]), str(row[1] or "")) if row is not None else None
+        # The column holds only the states ChannelManager.set_state accepts.
+        return (cast(states.ChannelState, row[0]), str(row[1] or "")) if row is not None else None
 
     # -- the workers --------------------------------------------------------------------------------------
 
@@ -557,7 +560,7 @@ class Dispatcher:
         if outage is not None and outage.probing:
             self._outage, self._ended_outage = None, outage  # the channel answered: it is up again
             self._flush_now = True
-        if outcome.status != "sent":
+        if outcome.status != states.SENT:
             # Errors in a row and pause requests act on the very next message of the campaign.
             if message.campaign_id is not None:
                 self._erring.add(message.campaign_id)
@@ -573,5 +576,5 @@ class Dispatcher:
         except Exception as exc:
             # A bug or an unexpected library error after the request may have left: never re-send blindly.
             log.exception("channel %s raised while sending message %s", self.channel_name, message.id)
-            return Outcome("uncertain", error=f"unexpected error: {type(exc).__name__}")
-        return Outcome("sent", provider_message_id=provider_id)
+            return Outcome(states.UNCERTAIN, error=f"unexpected error: {type(exc).__name__}")
+        return Outcome(states.SENT, provider_message_id=provider_id)

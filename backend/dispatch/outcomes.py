@@ -13,13 +13,17 @@ import logging
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
 from backend.dispatch.claims import MESSAGES, ClaimedMessage, finish_many
+from backend.store import states
 from backend.store.models import utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,7 @@ NOT_REGISTERED = "not registered"
 class Outcome:
     """What became of one send."""
 
-    status: str  # sent | failed | uncertain | queued (retry) | paused
+    status: states.MessageStatus  # sent | failed | uncertain | queued (retry, or a campaign's pause)
     provider_message_id: str | None = None
     error: str | None = None
     retry_at: datetime | None = None
@@ -47,15 +51,15 @@ class Outcome:
     @property
     def is_error(self) -> bool:
         """Counts towards a campaign's errors in a row (a pause request or an interruption does not)."""
-        return self.status != "sent" and not self.pause_campaign and not self.interrupted and not self.outage
+        return self.status != states.SENT and not self.pause_campaign and not self.interrupted and not self.outage
 
     @property
     def counts_as_done(self) -> bool:
         """Sent, failed or uncertain: the message will not be tried again by itself."""
-        return self.status in ("sent", "failed", "uncertain")
+        return self.status in states.DONE_STATUSES
 
     def to_json(self) -> str:
-        if self == Outcome("sent", provider_message_id=self.provider_message_id) and self.provider_message_id:
+        if self == Outcome(states.SENT, provider_message_id=self.provider_message_id) and self.provider_message_id:
             # The common line, written once per message: spelled out rather than built from every field.
             return '{"status":"sent","provider_message_id":' + json.dumps(self.provider_message_id) + "}"
         raw: dict[str, Any] = {"status": self.status}
@@ -86,29 +90,29 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
     """How a SendError is recorded. A pause request only pauses campaign messages; a conversation message
     that hits it is retried with backoff like any transient error."""
     if error.uncertain:
-        return Outcome("uncertain", error=error.reason)
+        return Outcome(states.UNCERTAIN, error=error.reason)
     if error.permanent:
-        return Outcome("failed", error=error.reason, permanent=True)
+        return Outcome(states.FAILED, error=error.reason, permanent=True)
     if error.outage:
-        return Outcome("queued", error=error.reason, retry_at=now, outage=True)
+        return Outcome(states.QUEUED, error=error.reason, retry_at=now, outage=True)
     if error.pause_campaign and campaign:
         resume_at = now + timedelta(seconds=error.retry_after) if error.retry_after else None
-        return Outcome("queued", error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
+        return Outcome(states.QUEUED, error=error.reason, retry_at=now, pause_campaign=True, resume_at=resume_at)
     if attempts >= max_attempts:
-        return Outcome("failed", error=f"{error.reason} (gave up after {attempts} attempts)")
+        return Outcome(states.FAILED, error=f"{error.reason} (gave up after {attempts} attempts)")
     delay = error.retry_after if error.retry_after is not None else retry_delay_s(attempts)
-    return Outcome("queued", error=error.reason, retry_at=now + timedelta(seconds=delay))
+    return Outcome(states.QUEUED, error=error.reason, retry_at=now + timedelta(seconds=delay))
 
 
 def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
     """The original system's words for a send's outcome, and the event level."""
-    if outcome.status == "sent":
+    if outcome.status == states.SENT:
         return f"Sent to {recipient}", "success"
-    if outcome.status == "failed":
+    if outcome.status == states.FAILED:
         if outcome.error == NOT_REGISTERED:
             return "Failed: not registered", "error"
         return f"Failed to send to {recipient}: {outcome.error}", "error"
-    if outcome.status == "uncertain":
+    if outcome.status == states.UNCERTAIN:
         return f"Not sure whether {recipient} got the message: {outcome.error}", "warning"
     if outcome.pause_campaign:
         return f"Paused before {recipient}: {outcome.error}", "warning"
@@ -121,12 +125,12 @@ def outcome_values(outcome: Outcome, now: datetime, *, tracked: bool = True) -> 
     """The message columns an outcome sets. A message sent on a channel with no delivery source (`tracked`
     false) gets no delivery check at all: its delivery is `untracked`."""
     values: dict[str, Any] = {"status": outcome.status, "last_error": outcome.error, "updated_at": now}
-    if outcome.status == "sent":
+    if outcome.status == states.SENT:
         check_at = now if tracked else None
         values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=check_at)
-    elif outcome.status == "failed":
+    elif outcome.status == states.FAILED:
         values["failure_kind"] = "permanent" if outcome.permanent else "exhausted"
-    elif outcome.status == "queued":
+    elif outcome.status == states.QUEUED:
         values["next_attempt_at"] = outcome.retry_at or now
         if outcome.pause_campaign or outcome.outage:
             values["attempts"] = MESSAGES.c.attempts - 1  # a pause or an outage is not the message's fault
@@ -137,7 +141,7 @@ def progress_event(message: ClaimedMessage, outcome: Outcome, extra: dict[str, A
     """The `send.progress` event of one result (DESIGN section 7)."""
     text, level = progress_text(message.recipient, outcome)
     campaign = message.sender_type == "campaign"
-    status = outcome.status if outcome.counts_as_done else "sending"
+    status = outcome.status if outcome.counts_as_done else states.SENDING
     data: dict[str, Any] = {
         "campaign_id" if campaign else "conversation_id": message.campaign_id if campaign else message.sender_id,
         "message_id": message.id,
@@ -165,7 +169,7 @@ class ResultHooks(Protocol):
 
 
 def record_results(
-    services: Any,
+    services: Services,
     session: Session,
     owner: str,
     hooks: ResultHooks,
@@ -212,8 +216,8 @@ def _delivery_sources(services: Any, keys: set[tuple[int, str]]) -> dict[tuple[i
     """Whether each (account, channel) reports delivery (the live channel says; when unknown: assume it does).
     Answers are kept DELIVERY_SOURCE_TTL_S in the app's parts, so most batches' results cost no lookup."""
     out: dict[tuple[int, str], bool] = {}
-    manager = services.parts.get("channels")
-    cache: dict[tuple[int, str], tuple[bool, float]] = services.parts.setdefault("delivery_sources", {})
+    manager = services.channels
+    cache = services.delivery_sources
     now = time.monotonic()
     for account_id, channel in keys:
         key = (account_id, channel)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.hooks import DispatchHooks, NoHooks
+from backend.store import states
 from backend.store.models import ChannelConfig
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
 
 class DispatcherPool:
-    def __init__(self, services: Any, hooks_factory: Callable[[], DispatchHooks] | None = None) -> None:
+    def __init__(self, services: Services, hooks_factory: Callable[[], DispatchHooks] | None = None) -> None:
         self.services = services
         self.hooks_factory = hooks_factory or NoHooks
         self._dispatchers: dict[tuple[int, str], Dispatcher] = {}
@@ -36,7 +40,7 @@ class DispatcherPool:
             configured = {
                 (row.account_id, row.channel)
                 for row in session.scalars(select(ChannelConfig))
-                if row.settings and row.state not in ("not_configured",)
+                if row.settings and row.state != states.NOT_CONFIGURED
             }
         with self._lock:
             for key in configured:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -30,37 +30,40 @@ from backend.dispatch.claims import (
     held_by,
     release,
 )
-from backend.dispatch.hooks import DispatchHooks, NoHooks
+from backend.dispatch.hooks import DispatchHooks
 from backend.dispatch.journal import JournalContents, journal_dir, journals, read_journal
 from backend.dispatch.outcomes import Outcome, record_results
+from backend.store import states
 from backend.store.models import utcnow
 from backend.store.process import owner_is_dead
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
 LOST_SEND = "the app stopped while sending; the provider may or may not have it"
-LOST = Outcome("uncertain", error=LOST_SEND, interrupted=True)
+LOST = Outcome(states.UNCERTAIN, error=LOST_SEND, interrupted=True)
 STALLED_SEND = (
     "its sender stopped renewing the lease (the process hung or lost the database); the provider may or may not have it"
 )
-STALLED = Outcome("uncertain", error=STALLED_SEND, interrupted=True)
+STALLED = Outcome(states.UNCERTAIN, error=STALLED_SEND, interrupted=True)
 #: messages looked at per run of the lease sweep.
 SWEEP_LIMIT = 1000
 
 
-def recover_lost_sends(services: Any) -> int:
+def recover_lost_sends(services: Services) -> int:
     """Settle what dead or stalled dispatchers held; returns how many messages were settled or queued again."""
     settled = replay_journals(services)
     settled += sweep_expired(services)
     return settled
 
 
-def _hooks(services: Any) -> DispatchHooks:
-    hooks: DispatchHooks = services.parts.get("hooks") or NoHooks()
-    return hooks
+def _hooks(services: Services) -> DispatchHooks:
+    return services.hooks
 
 
-def replay_journals(services: Any) -> int:
+def replay_journals(services: Services) -> int:
     """Step 1 for every journal in the data directory whose dispatcher's process is gone."""
     settled = 0
     for path in journals(journal_dir(services.config.data_dir)):
@@ -72,7 +75,7 @@ def replay_journals(services: Any) -> int:
     return settled
 
 
-def _replay(services: Any, journal: JournalContents) -> int:
+def _replay(services: Services, journal: JournalContents) -> int:
     requeued: set[tuple[int, str]] = set()
     with services.db.write() as session:
         held = held_by(session, journal.owner)
@@ -97,14 +100,12 @@ def _replay(services: Any, journal: JournalContents) -> int:
             len(unstarted),
             lost,
         )
-    dispatchers = services.parts.get("dispatchers")
     for account_id, channel in requeued:
-        if dispatchers is not None:
-            dispatchers.wake(account_id, channel)
+        services.dispatchers.wake(account_id, channel)
     return len(held)
 
 
-def sweep_expired(services: Any) -> int:
+def sweep_expired(services: Services) -> int:
     """Step 2: `sending` messages whose lease expired or whose owner process is dead become `uncertain`."""
     now = utcnow()
     m = MESSAGES.c

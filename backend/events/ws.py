@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from flask_sock import Sock
@@ -24,6 +24,9 @@ from backend.events.hub import CLOSING, RESYNC, Subscription, envelope
 from backend.security.tokens import Principal, TokenError
 from backend.security.ws_limits import MAX_SOCKETS_PER_ACCOUNT, SocketSlots, release_socket
 from backend.store.models import Event
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ def events_socket(ws: Any) -> None:
         release_socket(ws)
 
 
-def _serve_socket(ws: Any, services: Any, slots: SocketSlots) -> None:
+def _serve_socket(ws: Any, services: Services, slots: SocketSlots) -> None:
     with slots.awaiting_hello() as admitted:
         if not admitted:
             _close(ws, TRY_AGAIN_LATER, "too many connections are waiting for their hello")
@@ -74,7 +77,7 @@ def _serve_socket(ws: Any, services: Any, slots: SocketSlots) -> None:
         slots.give_back(principal.account_id)
 
 
-def _stream(ws: Any, services: Any, principal: Principal, after: int | None) -> None:
+def _stream(ws: Any, services: Services, principal: Principal, after: int | None) -> None:
     hub = services.hub
     sub = hub.subscribe(principal.account_id)
     try:
@@ -147,7 +150,7 @@ def _catch_up(ws: Any, db: Any, sub: Subscription, last_sent: int, limit: int) -
         _send_frames(ws, frames)
 
 
-def _read_hello(ws: Any, services: Any) -> tuple[Principal, int | None] | None:
+def _read_hello(ws: Any, services: Services) -> tuple[Principal, int | None] | None:
     try:
         raw = ws.receive(timeout=HELLO_TIMEOUT_S)
     except ConnectionClosed:

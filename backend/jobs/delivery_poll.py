@@ -16,7 +16,7 @@ from typing import Any
 from backend.channels.base import Channel, DeliveryReport
 from backend.channels.manager import NotConfigured
 from backend.channels.registry import channel_class
-from backend.jobs.delivery_store import ClaimedMessage
+from backend.jobs.delivery_store import DeliveryClaim
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,11 @@ def channel_can_be_polled(name: str) -> bool:
 
 def poll_providers(
     channels: Any,
-    messages: Sequence[ClaimedMessage],
+    messages: Sequence[DeliveryClaim],
     *,
     heard_from: Collection[int] = (),
     budget_s: float = POLL_BUDGET_S,
-) -> tuple[list[tuple[ClaimedMessage, DeliveryReport]], int]:
+) -> tuple[list[tuple[DeliveryClaim, DeliveryReport]], int]:
     """Ask each message's provider for its status; returns (the answers that came back in time, how many asked).
 
     `channels` is the ChannelManager; `messages` have no final status yet; `heard_from` are those with some
@@ -62,7 +62,7 @@ def poll_providers(
     channel the account has not configured are skipped; a network error or a provider that cannot say is logged
     and skipped: that message just waits for its next check. Never call this inside a database transaction.
     """
-    work: list[tuple[ClaimedMessage, Channel]] = []
+    work: list[tuple[DeliveryClaim, Channel]] = []
     instances: dict[tuple[int, str], Channel | None] = {}
     for message in messages:
         key = (message.account_id, message.channel)
@@ -77,7 +77,7 @@ def poll_providers(
     work = work[:MAX_POLLS_PER_BATCH]
     if not work:
         return [], 0
-    results: list[tuple[ClaimedMessage, DeliveryReport]] = []
+    results: list[tuple[DeliveryClaim, DeliveryReport]] = []
     pool = ThreadPoolExecutor(max_workers=min(POLL_WORKERS, len(work)), thread_name_prefix="delivery-poll")
     try:
         futures = {pool.submit(_poll_one, channel, message): message for message, channel in work}
@@ -103,7 +103,7 @@ def _instance(channels: Any, account_id: int, name: str) -> Channel | None:
     return None
 
 
-def _poll_one(channel: Channel, message: ClaimedMessage) -> DeliveryReport | None:
+def _poll_one(channel: Channel, message: DeliveryClaim) -> DeliveryReport | None:
     try:
         return channel.fetch_delivery(message.provider_message_id or "")
     except Exception:

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -44,12 +44,15 @@ from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
 from backend.jobs.delivery_events import record_updated_events
 from backend.jobs.delivery_poll import channel_can_be_polled, poll_providers
-from backend.jobs.delivery_store import ClaimedMessage
+from backend.jobs.delivery_store import DeliveryClaim
 from backend.jobs.delivery_writes import Reschedule
 from backend.jobs.schedule import Job
 from backend.store.models import utcnow
 from backend.store.process import owner_is_dead, worker_id
 from backend.views import MAX_DELIVERY_CHECKS
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ class CommunicationCursor:
 class DeliveryStatusJob:
     def __init__(
         self,
-        services: Any,
+        services: Services,
         *,
         clock: Callable[[], datetime] = utcnow,
         batch_size: int = BATCH_SIZE,
@@ -226,7 +229,7 @@ class DeliveryStatusJob:
             futures = [pool.submit(sweep) for _ in range(PG_LANES)]
             return [future.result() for future in futures]
 
-    def _sweep(self, batch: list[ClaimedMessage], due_by: datetime, account_id: int | None) -> dict[str, int]:
+    def _sweep(self, batch: list[DeliveryClaim], due_by: datetime, account_id: int | None) -> dict[str, int]:
         """Check and settle `batch`, then claim and settle more until nothing due by `due_by` is left."""
         stats: dict[str, int] = {}
         while True:
@@ -257,7 +260,7 @@ class DeliveryStatusJob:
             self.cursor.observe(mono, top)
         return made_due, due or made_due > 0
 
-    def claim(self, *, due_by: datetime, account_id: int | None = None) -> list[ClaimedMessage]:
+    def claim(self, *, due_by: datetime, account_id: int | None = None) -> list[DeliveryClaim]:
         """Lease the next batch of messages due by `due_by` (committed before any other work)."""
         now = self.clock()
         with self.db.read() as session:
@@ -274,7 +277,7 @@ class DeliveryStatusJob:
                 account_id=account_id,
             )
 
-    def _poll(self, batch: list[ClaimedMessage]) -> int:
+    def _poll(self, batch: list[DeliveryClaim]) -> int:
         """Step 4 for the batch's messages on channels that can be asked; returns how many were asked."""
         candidates = [m for m in batch if m.provider_message_id and channel_can_be_polled(m.channel)]
         if not candidates:
@@ -282,14 +285,14 @@ class DeliveryStatusJob:
         with self.db.read() as session:
             reported = store.reported(session, [m.id for m in candidates])
         waiting = [m for m in candidates if not reported.get(m.id, False)]
-        reports, asked = poll_providers(self.services.parts["channels"], waiting, heard_from=set(reported))
+        reports, asked = poll_providers(self.services.channels, waiting, heard_from=set(reported))
         if reports:
             with self.db.write() as session:
                 for message, report in reports:
                     record_communication(session, message.account_id, message.id, report)
         return asked
 
-    def settle(self, batch: list[ClaimedMessage]) -> dict[str, int]:
+    def settle(self, batch: list[DeliveryClaim]) -> dict[str, int]:
         """Match, decide and write a claimed batch, with its events, in one transaction; end its leases.
 
         Rows whose lease is no longer ours (it expired and another worker took them) are left alone.
@@ -327,21 +330,21 @@ class DeliveryStatusJob:
         return released
 
 
-def next_check(message: ClaimedMessage, now: datetime) -> Reschedule:
+def next_check(message: DeliveryClaim, now: datetime) -> Reschedule:
     """A check that found no final status (before the last one): count it and wait 1 s x 2^(attempts - 1)."""
     attempts = message.delivery_check_attempts + 1
     return Reschedule(message.id, attempts, now + timedelta(seconds=next_check_delay_s(attempts)))
 
 
-def install(app: Flask, services: Any) -> None:
-    """Create the job (`services.parts["delivery_job"]`, used by the trigger routes and webhooks) and, unless
+def install(app: Flask, services: Services) -> None:
+    """Create the job (`services.delivery_job`, used by the trigger routes and webhooks) and, unless
     BULKMSG_DELIVERY_JOB=false, schedule it every `delivery_interval_s` and run its nudge worker."""
     job = DeliveryStatusJob(services)
-    services.parts["delivery_job"] = job
+    services.delivery_job = job
     config = services.config
     if not config.delivery_job:
         log.info("the delivery-status job is off in this process (BULKMSG_DELIVERY_JOB=false)")
         return
-    services.parts.setdefault("jobs", []).append(Job("delivery-status", job.run_once, config.delivery_interval_s))
-    services.parts.setdefault("on_start", []).append(job.start)
-    services.parts.setdefault("on_stop", []).append(lambda _pause_campaigns: job.stop())
+    services.jobs.append(Job("delivery-status", job.run_once, config.delivery_interval_s))
+    services.on_start.append(job.start)
+    services.on_stop.append(lambda _pause_campaigns: job.stop())

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Table, and_, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from backend.store import states
 from backend.store.models import Communication, Message
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -31,8 +32,8 @@ COMMUNICATIONS: Table = Communication.__table__  # type: ignore[assignment]
 #: the partial index's predicate, per dialect, written as the index is (SQLite only uses a partial index
 #: when the query repeats its terms).
 PENDING = {
-    "sqlite": "messages.status = 'sent' AND messages.delivered IS NULL AND messages.delivery_expired = 0",
-    "postgresql": "messages.status = 'sent' AND messages.delivered IS NULL AND NOT messages.delivery_expired",
+    "sqlite": f"messages.status = '{states.SENT}' AND messages.delivered IS NULL AND messages.delivery_expired = 0",
+    "postgresql": f"messages.status = '{states.SENT}' AND messages.delivered IS NULL AND NOT messages.delivery_expired",
 }
 
 #: what a claim returns: enough to decide and to poll.
@@ -40,8 +41,8 @@ CLAIM_COLUMNS = ("id", "account_id", "channel", "provider_message_id", "delivery
 
 
 @dataclass(frozen=True, slots=True)
-class ClaimedMessage:
-    """A message this job holds the delivery lease of."""
+class DeliveryClaim:
+    """A sent message this job holds the delivery lease of (the outbox's claim is `dispatch.claims.ClaimedMessage`)."""
 
     id: int
     account_id: int
@@ -85,7 +86,7 @@ def claim_due(
     lease_s: float,
     limit: int,
     account_id: int | None = None,
-) -> list[ClaimedMessage]:
+) -> list[DeliveryClaim]:
     """Lease up to `limit` messages due by `due_by` whose lease is free or expired, in one statement.
 
     Commit right after: the lease is what keeps another worker (thread or process) off these rows.
@@ -105,7 +106,7 @@ def claim_due(
         stmt = update(MESSAGES).where(m.id.in_(due.scalar_subquery()))
     columns = [MESSAGES.c[name] for name in CLAIM_COLUMNS]
     rows = session.execute(stmt.values(**values).returning(*columns)).all()
-    return [ClaimedMessage(*row) for row in rows]
+    return [DeliveryClaim(*row) for row in rows]
 
 
 def due_with_final(
@@ -156,7 +157,7 @@ def make_due(session: Session, *, after_id: int, now: datetime, account_id: int 
     new_finals = select(c.message_id).where(c.id > after_id, c.success.is_not(None))
     conditions: list[Any] = [
         m.id.in_(new_finals.scalar_subquery()),
-        m.status == "sent",
+        m.status == states.SENT,
         m.delivered.is_(None),
         or_(text(expired), m.delivery_next_check_at > now, m.delivery_next_check_at.is_(None)),
     ]
@@ -208,7 +209,7 @@ def delivery_counts(session: Session, account_id: int, now: datetime) -> dict[st
             count(and_(m.delivered.is_(None), m.delivery_expired.is_(True))),
             func.min(func.coalesce(m.sent_at, m.created_at)).filter(unknown),
             count(untracked),
-        ).where(m.account_id == account_id, m.status == "sent")
+        ).where(m.account_id == account_id, m.status == states.SENT)
     ).one()
     oldest = row[5]
     return {

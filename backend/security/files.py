@@ -11,12 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from fnmatch import fnmatch
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+#: what the app keeps in its data directory: logs, the send journal, WhatsApp profiles; the key, the store and
+#: its side files, the WhatsApp selector overrides.
+OWN_DIRS = frozenset({"logs", "journal", "whatsapp-profile"})
+OWN_FILES = ("secret.key", "*.sqlite3", "*.sqlite3-*", "*.db", "*.db-*", "whatsapp-selectors.json")
 #: the SQLite side files that sit next to a database file.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -43,13 +48,22 @@ def private_sqlite(path: Path) -> None:
 
 
 def secure_data_dir(data_dir: Path) -> None:
-    """Make `data_dir` 0700 and everything under it 0700 (directories) / 0600 (files); symlinks are left alone."""
+    """Make `data_dir` 0700 and what the app keeps in it 0700 (directories) / 0600 (files); symlinks are left
+    alone. Only the app's own entries are touched (`OWN_DIRS`, `OWN_FILES`), so a data directory pointed at a
+    folder that holds other things does not change their modes."""
     private_dir(data_dir)
-    for root, dirs, files in os.walk(data_dir):
-        for name in dirs:
-            _chmod(Path(root, name), DIR_MODE)
-        for name in files:
-            _chmod(Path(root, name), FILE_MODE)
+    for entry in data_dir.iterdir():
+        if entry.is_symlink():
+            continue
+        if entry.is_dir() and entry.name in OWN_DIRS:
+            _chmod(entry, DIR_MODE)
+            for root, dirs, files in os.walk(entry):
+                for name in dirs:
+                    _chmod(Path(root, name), DIR_MODE)
+                for name in files:
+                    _chmod(Path(root, name), FILE_MODE)
+        elif entry.is_file() and any(fnmatch(entry.name, pattern) for pattern in OWN_FILES):
+            _chmod(entry, FILE_MODE)
 
 
 def _chmod(path: Path, mode: int) -> None:

@@ -64,7 +64,7 @@ _HTTP_401 = "Sign in first: open the link printed by `bulkmsg serve` or run `bul
 
 
 def current_principal() -> Principal:
-    principal = g.get("principal")
+    principal: Principal | None = g.get("principal")
     if principal is None:
         raise ApiError(401, "unauthorized", _HTTP_401)
     return principal

@@ -47,6 +47,11 @@ SECURITY_HEADERS = {
 }
 
 
+def is_store_id(value: Any) -> bool:
+    """True for a whole number the store can hold as an id (1 to 2**63 - 1); JSON true/false are not ids."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 class JsonTooDeep(ValueError):
     pass
 
@@ -88,7 +93,7 @@ class StoreIdConverter(IntegerConverter):
 def install_hardening(app: Flask) -> None:
     """Call before any blueprint is registered (the id converter applies to routes added after it)."""
     app.json = BoundedJSONProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     app.url_map.converters["int"] = StoreIdConverter
 
     @app.after_request

@@ -14,8 +14,7 @@ import json
 from typing import Any
 
 from backend.errors import bad_request
-
-MASK = "****"  # noqa: S105 - the placeholder a form sends back, not a password
+from backend.security.masking import MASK
 
 #: per channel: secret name -> the settings it is bound to. `client_config.*.x` looks inside the OAuth client's
 #: section (`installed` or `web`).

@@ -69,7 +69,7 @@ class DatabaseLease:
                     return None
                 holder = session.scalar(select(Lease.owner).where(Lease.name == self.name))
         if holder is not None:
-            return holder
+            return str(holder)
         try:
             with self.db.write() as session:
                 session.add(Lease(name=self.name, owner=self.owner, until=until))

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from backend.store import states
+
 # Ids: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -130,7 +132,7 @@ class Campaign(Base):
     recipients: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     #: {"per_minute", "min_delay_s", "max_delay_s", "daily_cap", "max_consecutive_errors"}
     rate: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[str] = mapped_column(String(20), default=states.DRAFT)
     status_reason: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(Integer, default=0)
     consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
@@ -161,24 +163,24 @@ class Message(Base):
             "channel",
             "next_attempt_at",
             "id",
-            sqlite_where=text("status = 'queued' AND campaign_id IS NULL"),
-            postgresql_where=text("status = 'queued' AND campaign_id IS NULL"),
+            sqlite_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NULL"),
+            postgresql_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NULL"),
         ),
         Index(
             "ix_messages_claim_campaign",
             "campaign_id",
             "next_attempt_at",
             "id",
-            sqlite_where=text("status = 'queued' AND campaign_id IS NOT NULL"),
-            postgresql_where=text("status = 'queued' AND campaign_id IS NOT NULL"),
+            sqlite_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NOT NULL"),
+            postgresql_where=text(f"status = '{states.QUEUED}' AND campaign_id IS NOT NULL"),
         ),
         # The delivery job's claim reads only sent rows whose delivery is unknown: an idle sweep over a
         # store of settled messages touches no row.
         Index(
             "ix_messages_delivery_due",
             "delivery_next_check_at",
-            sqlite_where=text("status = 'sent' AND delivered IS NULL AND delivery_expired = 0"),
-            postgresql_where=text("status = 'sent' AND delivered IS NULL AND NOT delivery_expired"),
+            sqlite_where=text(f"status = '{states.SENT}' AND delivered IS NULL AND delivery_expired = 0"),
+            postgresql_where=text(f"status = '{states.SENT}' AND delivered IS NULL AND NOT delivery_expired"),
         ),
         Index("ix_messages_sender", "account_id", "sender_type", "sender_id", "status"),
         Index("ix_messages_provider_id", "provider_message_id"),
@@ -187,8 +189,8 @@ class Message(Base):
         Index(
             "ix_messages_sending",
             "lease_until",
-            sqlite_where=text("status = 'sending'"),
-            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text(f"status = '{states.SENDING}'"),
+            postgresql_where=text(f"status = '{states.SENDING}'"),
         ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -204,8 +206,8 @@ class Message(Base):
     html_body: Mapped[str | None] = mapped_column(Text)
     sender_type: Mapped[str] = mapped_column(String(20))  # "campaign" | "conversation"
     sender_id: Mapped[str] = mapped_column(String(100))
-    #: queued | sending | sent | failed | uncertain | cancelled
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    #: states.MessageStatus: queued | sending | sent | failed | uncertain | cancelled
+    status: Mapped[str] = mapped_column(String(20), default=states.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(100))

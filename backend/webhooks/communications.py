@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy import select
@@ -28,6 +28,9 @@ from backend.communications import nudge_delivery_job, record_communication
 from backend.errors import ApiError, bad_request, conflict, not_found
 from backend.security.hardening import loads_bounded
 from backend.store.models import Message
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ SIGNATURE_PREFIX = "sha256="
 LIMITS = {"provider": 30, "event_id": 255, "status": 40}
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
@@ -54,7 +57,7 @@ def _forbidden(why: str) -> ApiError:
 
 @bp.post("/webhooks/communications")
 def communications_webhook() -> Any:
-    services = current_app.extensions["bulkmsg"]
+    services: Services = current_app.extensions["bulkmsg"]
     given = request.headers.get(SIGNATURE_HEADER, "")
     if not given.startswith(SIGNATURE_PREFIX):
         raise _forbidden("is missing (expected sha256=<hex HMAC-SHA256 of the body>)")
@@ -124,7 +127,7 @@ def _report(payload: dict[str, Any]) -> DeliveryReport:
         provider=texts["provider"],
         provider_event_id=texts["event_id"],
         status=texts["status"],
-        success=success,  # type: ignore[arg-type]
+        success=success,
         error_code=code,
         error_text=text,
         payload=payload,

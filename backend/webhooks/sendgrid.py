@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy import select
@@ -37,6 +37,9 @@ from backend.communications import nudge_delivery_job, record_communication
 from backend.errors import ApiError, bad_request
 from backend.store.models import Account, Message, utcnow
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 log = logging.getLogger(__name__)
 
 bp = Blueprint("sendgrid_webhook", __name__)
@@ -46,7 +49,7 @@ MAX_KEYS_FOR_UNMATCHED = 1000
 EMAIL_CHANNELS = ("smtp", "gmail")
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
@@ -57,7 +60,7 @@ def _refused(why: str) -> ApiError:
 
 @bp.post(EVENTS_PATH)
 def sendgrid_events() -> Any:
-    services = current_app.extensions["bulkmsg"]
+    services: Services = current_app.extensions["bulkmsg"]
     body = request.get_data(cache=False)
     signature = request.headers.get(SIGNATURE_HEADER)
     timestamp = request.headers.get(TIMESTAMP_HEADER)

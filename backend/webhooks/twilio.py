@@ -20,7 +20,7 @@ import hmac
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -34,6 +34,9 @@ from backend.communications import nudge_delivery_job, record_communication
 from backend.errors import ApiError, bad_request, conflict, not_found
 from backend.store.models import Account, ChannelConfig, Message
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio_webhook", __name__)
@@ -43,7 +46,7 @@ SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 STATUS = re.compile(r"^[a-z_]{1,40}$")
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
@@ -70,7 +73,7 @@ def signature_matches(auth_token: str, urls: Iterable[str], params: MultiDict[st
 
 @bp.post(CALLBACK_PATH)
 def twilio_status() -> Response:
-    services = current_app.extensions["bulkmsg"]
+    services: Services = current_app.extensions["bulkmsg"]
     params = request.form
     sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
     if not SID.match(sid) or not STATUS.match(status):
@@ -117,7 +120,7 @@ def twilio_status() -> Response:
     return Response(status=204)
 
 
-def _callback_urls(services: Any, sms_settings: dict[str, Any], account_settings: dict[str, Any]) -> list[str]:
+def _callback_urls(services: Services, sms_settings: dict[str, Any], account_settings: dict[str, Any]) -> list[str]:
     """The URLs Twilio may have signed: the configured public URL + path (SMS setting, account setting or
     BULKMSG_PUBLIC_URL, as the channel chose it), and the URL this request arrived at."""
     query = request.query_string.decode()

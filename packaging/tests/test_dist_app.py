@@ -24,7 +24,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from desktop.leftovers import child_processes  # noqa: E402
+from tests.conftest import pg_url  # noqa: E402,F401 - the fixture: a fresh PostgreSQL schema
 from tests.fakes.google import FakeGoogle  # noqa: E402
+from tests.fakes.whatsapp_web import FakeWhatsAppWeb  # noqa: E402
+from tests.fakes.whatsapp_web.fixtures import leftover_browser_processes  # noqa: E402
 from tests.gmail_support import connect_gmail  # noqa: E402
 from tests.helpers import require, wait_for  # noqa: E402
 
@@ -47,12 +51,14 @@ def clean_env(tmp_path: Path, **extra: str) -> list[str]:
     """`env -i` and the few variables a desktop session gives an app, with a throwaway home."""
     variables = {name: os.environ[name] for name in DISPLAY_VARIABLES if os.environ.get(name)}
     variables.update(
-        HOME=str(tmp_path / "home"),
-        XDG_DATA_HOME=str(tmp_path / "xdg-data"),
-        QT_QPA_PLATFORM="offscreen",
-        QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox",
-        BULKMSG_LOG_LEVEL="WARNING",
-        **extra,
+        {
+            "HOME": str(tmp_path / "home"),
+            "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+            "QT_QPA_PLATFORM": "offscreen",
+            "QTWEBENGINE_CHROMIUM_FLAGS": "--no-sandbox",
+            "BULKMSG_LOG_LEVEL": "WARNING",
+            **extra,
+        }
     )
     (tmp_path / "home").mkdir(exist_ok=True)
     return ["env", "-i", *(f"{k}={v}" for k, v in variables.items())]
@@ -167,8 +173,9 @@ def test_it_opens_the_dashboard_window_offscreen(app: Path, tmp_path: Path, outs
     shot = tmp_path / "dashboard.png"
     report_path = tmp_path / "report.json"
     started = time.time()
+    window = [str(app), "--screenshot", str(shot), "--report", str(report_path)]
     done = subprocess.run(
-        [*clean_env(tmp_path), str(app), "--screenshot", str(shot), "--report", str(report_path)],
+        [*clean_env(tmp_path, BULKMSG_LOG_LEVEL="INFO"), *window],
         cwd=outside,
         capture_output=True,
         text=True,
@@ -187,7 +194,8 @@ def test_it_opens_the_dashboard_window_offscreen(app: Path, tmp_path: Path, outs
     colours = {image.pixel(x, y) for x in range(0, 1280, 40) for y in range(0, 800, 40)}
     assert len(colours) > 4, "the screenshot is (nearly) one flat colour"
     assert report["port_open"] is False and report["threads"] == []
-    assert (tmp_path / "xdg-data" / "bulkmsg" / "logs" / "bulkmsg.log").stat().st_size > 0
+    log = (tmp_path / "xdg-data" / "bulkmsg" / "logs" / "bulkmsg.log").read_text()
+    assert f"Bulk Messenger is running at {report['url']}" in log
     # Kept for people (and the README's figures): the screenshot and the start-up times of this run.
     report["process_to_dashboard_s"] = round(report["dashboard_at"] - started, 3)
     (DIST / "dist-check-dashboard.png").write_bytes(shot.read_bytes())
@@ -243,3 +251,78 @@ def test_it_sends_through_gmail_with_the_bundled_google_client(app: Path, tmp_pa
     assert mail["To"] == "ana@example.org"
     assert mail["Subject"] == "Frozen hello"
     assert "Sent from the app" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_it_runs_whatsapp_and_its_reaper_cleans_up_after_a_crash(app: Path, tmp_path: Path, outside: Path) -> None:
+    """Selenium, the system Chromium and chromedriver, the QR code (qrcode + Pillow) and the reaper, frozen,
+    against the fake WhatsApp Web page (tests/fakes/whatsapp_web). The app is then killed (a crash): the reaper,
+    which the packaged executable runs as itself, must end that profile's Chromium."""
+    with FakeWhatsAppWeb(qr_rotate_ms=400, qr_max_rotations=4) as fake:
+        env = clean_env(tmp_path, BULKMSG_WHATSAPP_URL=fake.url)
+        server = Server([*env, str(app), "serve", "--port", "0"], outside)
+        profile = tmp_path / "xdg-data" / "bulkmsg" / "whatsapp-profile" / "account-1"
+        drivers: list[int] = []
+        try:
+            token = subprocess.run(
+                [*clean_env(tmp_path), str(app), "token"], cwd=outside, capture_output=True, text=True, timeout=60
+            ).stdout.strip()
+
+            def texts(kind: str) -> list[str]:
+                items = api(server, token, "GET", "/api/events?limit=1000").json()["items"]
+                return [e["text"] for e in items if e["type"] == kind]
+
+            def qr_images() -> list[str]:
+                items = api(server, token, "GET", "/api/events?limit=1000").json()["items"]
+                return [e["data"]["data_url"] for e in items if e["type"] == "channel.qr" and e["data"]["data_url"]]
+
+            settings = {"min_delay_s": 0, "max_delay_s": 0}
+            assert api(server, token, "PUT", "/api/channels/whatsapp", json=settings).status_code == 200
+            assert api(server, token, "POST", "/api/channels/whatsapp/connect").status_code == 202
+            qrs = wait_for(qr_images, timeout=60, what="a QR code from the packaged app")
+            assert qrs[0].startswith("data:image/png;base64,")
+            fake.scan()
+            wait_for(lambda: "Client is ready!" in texts("channel.status"), timeout=60, what="WhatsApp ready")
+            body = {"source": "whatsapp", "to": "+12025550123", "body": "Hola from the packaged app"}
+            assert api(server, token, "POST", "/api/conversations/s-1/messages", json=body).status_code == 201
+            wait_for(lambda: fake.sent(), timeout=60, what="the WhatsApp message to be sent")
+            assert [m["text"] for m in fake.sent()] == ["Hola from the packaged app"]
+
+            assert leftover_browser_processes(profile) != []
+            drivers = [c["pid"] for c in child_processes(server.process.pid) if "chromedriver" in c["cmd"]]
+            server.process.kill()  # a crash: no shutdown code runs
+            server.process.wait(timeout=30)
+            wait_for(lambda: leftover_browser_processes(profile) == [], timeout=30, what="the reaper to end Chromium")
+        finally:
+            if server.process.poll() is None:
+                server.stop()
+            for pid in drivers:  # chromedriver outlives a killed parent; it is ours, so end it
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def test_it_upgrades_a_postgresql_database_with_the_bundled_driver(
+    app: Path,
+    tmp_path: Path,
+    outside: Path,
+    pg_url: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    done = subprocess.run(
+        [*clean_env(tmp_path), str(app), "db", "upgrade", "--db", pg_url],
+        cwd=outside,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "The database schema is up to date." in done.stdout
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    finally:
+        engine.dispose()
+    assert version == max(p.stem for p in (ROOT / "backend/store/migrations/versions").glob("0*.py"))

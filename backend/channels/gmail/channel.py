@@ -39,6 +39,7 @@ from backend.channels.gmail.errors import AuthRefused, classify
 from backend.channels.gmail.settings import DEFAULT_SETTINGS, validate_gmail_settings
 from backend.channels.gmail.tokens import AuthRevoked, GmailTokens, RefreshFailed
 from backend.channels.gmail.transport import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MaybeSent, NoRetryHttp, NotSent
+from backend.store import states
 from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class GmailChannel(Channel):
         self._service: Any = None
         self._lock = threading.RLock()
         #: the state last reported; an authorized channel is taken to be `ready` as stored.
-        self._reported: str | None = "ready" if self.authorized else None
+        self._reported: states.ChannelState | None = states.READY if self.authorized else None
 
     # -- settings -----------------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class GmailChannel(Channel):
             return exc.reason
         return CONNECTED
 
-    def configured_state(self) -> str:
+    def configured_state(self) -> states.ChannelState:
         """The state to store after saving settings: `ready`, `disconnected` (never authorized) or `auth_failure`."""
         if not self.authorized:
             return "disconnected"
@@ -251,7 +252,7 @@ class GmailChannel(Channel):
         if not stored:
             log.info("renewed Gmail tokens not stored: a newer authorization exists")
 
-    def _report(self, state: str, text: str) -> None:
+    def _report(self, state: states.ChannelState, text: str) -> None:
         """Emit `channel.status` when the state changes (not once per message)."""
         if self._reported == state:
             return

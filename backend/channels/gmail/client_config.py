@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from backend.channels.base import SettingsError
+from backend.security.masking import MASK
 
-MASK = "****"  # noqa: S105 - a placeholder, not a password
 CLIENT_TYPES = ("installed", "web")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"

@@ -102,7 +102,7 @@ def retry_after_s(headers: dict[str, Any], now: datetime) -> float | None:
     if raw is None or not raw.strip():
         return None
     raw = raw.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return float(raw)
     try:
         when = parsedate_to_datetime(raw)

@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from google_auth_oauthlib.flow import Flow
@@ -29,6 +29,9 @@ from backend.channels.gmail.client_config import ClientConfig
 from backend.channels.gmail.store import save_authorized_tokens
 from backend.channels.gmail.tokens import SCOPE, GmailTokens
 from backend.store.models import utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +50,14 @@ class OAuthFailure(Exception):
         self.status = status
 
 
-def _client_config(services: Any, account_id: int) -> ClientConfig:
-    settings, stored = services.parts["channels"].stored(account_id, "gmail")
+def _client_config(services: Services, account_id: int) -> ClientConfig:
+    settings, stored = services.channels.stored(account_id, "gmail")
     if not settings or not settings.get("client_config") or not stored.get("client_secret"):
         raise OAuthFailure("Save the Gmail settings (the OAuth client JSON) before authorizing.", status=409)
     return ClientConfig.from_settings(settings["client_config"], stored["client_secret"])
 
 
-def start_authorization(services: Any, account_id: int, redirect_uri: str) -> str:
+def start_authorization(services: Services, account_id: int, redirect_uri: str) -> str:
     """Google's consent URL for this account; the pending flow is remembered (see the module docstring)."""
     config = _client_config(services, account_id)
     nonce = secrets.token_urlsafe(32)
@@ -77,7 +80,7 @@ def start_authorization(services: Any, account_id: int, redirect_uri: str) -> st
     return str(auth_url)
 
 
-def complete_authorization(services: Any, state: str | None, code: str | None, error: str | None) -> int:
+def complete_authorization(services: Services, state: str | None, code: str | None, error: str | None) -> int:
     """Finish the flow from the loopback redirect; returns the account id. Raises OAuthFailure."""
     account_id, pending = _take_pending(services, state)
     if error:
@@ -93,7 +96,7 @@ def complete_authorization(services: Any, state: str | None, code: str | None, e
     return account_id
 
 
-def _take_pending(services: Any, state: str | None) -> tuple[int, dict[str, Any]]:
+def _take_pending(services: Services, state: str | None) -> tuple[int, dict[str, Any]]:
     """The pending flow `state` names, removed so it is used once. Raises OAuthFailure for a bad state."""
     refused = OAuthFailure(
         "This authorization link is not valid (it was already used, has expired, or did not come from this app). "

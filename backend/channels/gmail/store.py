@@ -8,15 +8,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from backend.channels.gmail.tokens import GmailTokens
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
 SCOPE = "gmail"
 
 
-def save_authorized_tokens(services: Any, account_id: int, tokens: GmailTokens) -> None:
+def save_authorized_tokens(services: Services, account_id: int, tokens: GmailTokens) -> None:
     with services.db.write() as session:
         services.secrets.save(session, account_id, SCOPE, tokens.to_secrets())

@@ -169,7 +169,7 @@ def _oauth_error(exc: auth_exceptions.RefreshError) -> str | None:
     """The OAuth `error` code of a refused refresh (google-auth puts the response body in args[1])."""
     data = exc.args[1] if len(exc.args) > 1 else None
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
+        return str(data["error"])
     text = str(exc.args[0]) if exc.args else ""
     code = text.split(":", 1)[0].strip()
     return code if code in AUTH_ERRORS else None

@@ -30,7 +30,7 @@ class Selector:
         """Every match under `root` (a WebDriver or WebElement) for the first alternative that matches."""
         for css in self.css:
             try:
-                found = root.find_elements("css selector", css)  # type: ignore[attr-defined]
+                found: list[WebElement] = root.find_elements("css selector", css)  # type: ignore[attr-defined]
                 if self.text is not None:
                     found = [e for e in found if self.text.search(e.text or "")]
                 if self.visible_only:

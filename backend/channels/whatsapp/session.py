@@ -38,6 +38,7 @@ from backend.channels.whatsapp import pages
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import Browser, BrowserConfig, BrowserError, start_browser
 from backend.channels.whatsapp.qr import qr_data_url
+from backend.store import states
 from backend.store.leases import SessionLease
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class WhatsAppSession:
         self,
         browser_config: BrowserConfig,
         base_url: str,
-        emit_status: Callable[[str, str], None],
+        emit_status: Callable[[states.ChannelState, str], None],
         emit_qr: Callable[[str | None], None],
         timeouts: SessionTimeouts | None = None,
         lease: SessionLease | None = None,
@@ -83,7 +84,7 @@ class WhatsAppSession:
         self._thread: threading.Thread | None = None
         self._browser: Browser | None = None
         self._graceful = True
-        self.state = "disconnected"
+        self.state: states.ChannelState = states.DISCONNECTED
 
     # -- the app's side ---------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -137,7 +138,7 @@ class WhatsAppSession:
             raise SendError(f"WhatsApp Web did not answer within {timeout_s:g} s", uncertain=True) from exc
 
     # -- the worker -------------------------------------------------------------------------------------
-    def _status(self, state: str, text: str) -> None:
+    def _status(self, state: states.ChannelState, text: str) -> None:
         self.state = state
         log.info("whatsapp: %s", text)
         self._emit_status(state, text)

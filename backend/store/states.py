@@ -1,0 +1,58 @@
+"""The state words of messages, campaigns, channels and delivery (DESIGN sections 5, 6 and 7), defined once.
+
+Each set is a `Literal` type (so mypy checks every word a function is given) and a tuple of its values; the
+words a module writes or compares are the constants below (`states.QUEUED`, not "queued"). They are the words
+stored in the database and sent to the browser: changing one is a migration and a contract change.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+#: a message: queued -> sending -> sent | failed; a lost answer -> uncertain; cancelled before it was claimed.
+MessageStatus = Literal["queued", "sending", "sent", "failed", "uncertain", "cancelled"]
+QUEUED: Final = "queued"
+SENDING: Final = "sending"
+SENT: Final = "sent"
+FAILED: Final = "failed"
+UNCERTAIN: Final = "uncertain"
+#: a message or a campaign.
+CANCELLED: Final = "cancelled"
+MESSAGE_STATUSES: Final[tuple[MessageStatus, ...]] = get_args(MessageStatus)
+#: a message that will not be tried again by itself.
+DONE_STATUSES: Final[tuple[MessageStatus, ...]] = (SENT, FAILED, UNCERTAIN)
+#: a message that is still to go out (a campaign with one is not complete).
+UNFINISHED_STATUSES: Final[tuple[MessageStatus, ...]] = (QUEUED, SENDING)
+
+#: a campaign: draft -> scheduled -> running <-> paused -> completed; cancelled from any but completed.
+CampaignStatus = Literal["draft", "scheduled", "running", "paused", "completed", "cancelled"]
+DRAFT: Final = "draft"
+SCHEDULED: Final = "scheduled"
+RUNNING: Final = "running"
+PAUSED: Final = "paused"
+COMPLETED: Final = "completed"
+CAMPAIGN_STATUSES: Final[tuple[CampaignStatus, ...]] = get_args(CampaignStatus)
+
+#: a channel of an account (`channel.status` events, `GET /api/channels`).
+ChannelState = Literal[
+    "not_configured",
+    "disconnected",
+    "initializing",
+    "qr",
+    "authenticated",
+    "ready",
+    "auth_failure",
+    "conflict",
+    "error",
+]
+CHANNEL_STATES: Final[tuple[ChannelState, ...]] = get_args(ChannelState)
+NOT_CONFIGURED: Final = "not_configured"
+DISCONNECTED: Final = "disconnected"
+READY: Final = "ready"
+AUTHENTICATED: Final = "authenticated"
+AUTH_FAILURE: Final = "auth_failure"
+ERROR: Final = "error"
+
+#: what became of a sent message after the provider took it (`delivery` of `GET /api/messages/<id>`).
+DeliveryState = Literal["pending", "delivered", "undelivered", "expired", "untracked"]
+DELIVERY_STATES: Final[tuple[DeliveryState, ...]] = get_args(DeliveryState)
