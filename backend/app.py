@@ -30,11 +30,13 @@ CAPABILITIES = (
     "backend.api.conversations:install",
     "backend.api.messages:install",
     "backend.webhooks.twilio:install",
+    "backend.webhooks.twilio_inbound:install",
     "backend.api.gmail_oauth:install",
     "backend.webhooks.sendgrid:install",
     "backend.jobs.delivery_status:install",
     "backend.api.delivery:install",
     "backend.webhooks.communications:install",
+    "backend.conversations.mailbox:install",
 )
 
 

@@ -11,13 +11,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from backend.accounts import DEFAULT_ACCOUNT, SecretStore, get_or_create_account
 from backend.channels.manager import ChannelManager
 from backend.config import Config
+from backend.conversations.inbox_idle import InboxWatcher
+from backend.conversations.mailbox import InboxReader
 from backend.dispatch.hooks import DispatchHooks, NoHooks
 from backend.dispatch.pool import DispatcherPool
 from backend.events.hub import EventHub
@@ -31,6 +33,10 @@ from backend.store.health import StoreHealth
 
 if TYPE_CHECKING:
     from backend.campaigns.uncertain_check import UncertainCheck
+
+#: (account id, contact id or None, channel, recipient address, opt-out family) of each send a provider refused
+#: because the recipient opted out (backend.contacts.provider_opt_outs).
+ProviderOptOut = tuple[int, int | None, str, str, str]
 
 LOGIN_CODE_TTL_S = 15 * 60
 
@@ -53,6 +59,12 @@ class Services:
     delivery_job: DeliveryStatusJob | None = None
     #: periodic jobs the runtime's scheduler runs (serve and the desktop shell only).
     jobs: list[Job] = field(default_factory=list)
+    #: the email inbox reader and its IMAP IDLE watcher (backend.conversations.mailbox.install).
+    inbox: InboxReader | None = None
+    inbox_watcher: InboxWatcher | None = None
+    #: opts contacts out when a provider refuses a send because they opted out (backend.api.contacts.install);
+    #: the dispatcher calls it in its batch's transaction.
+    provider_opt_outs: Callable[[Services, Any, list[ProviderOptOut]], None] | None = None
     #: run when the runtime starts, in the order added.
     on_start: list[Callable[[], object]] = field(default_factory=list)
     #: run when the runtime stops; the argument says whether running campaigns are to be paused.

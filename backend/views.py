@@ -21,9 +21,11 @@ def iso(value: datetime | None) -> str | None:
 def delivery_state(message: Message) -> states.DeliveryState:
     """`pending` `delivered` `undelivered` `expired` `untracked` (DESIGN section 9).
 
-    `untracked`: sent on a channel with no delivery source; such a message has no next delivery check at all
-    (`delivery_next_check_at` null), so the delivery job never claims it and it never expires. A bounce or a
-    callback that does arrive still settles it."""
+    `untracked`: a received message, or one sent on a channel with no delivery source; the latter has no next
+    delivery check at all (`delivery_next_check_at` null), so the delivery job never claims it and it never
+    expires. A bounce or a callback that does arrive still settles it."""
+    if message.direction == "in":
+        return "untracked"
     if message.delivered is True:
         return "delivered"
     if message.delivered is False:
@@ -42,6 +44,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "id": message.id,
         "source": message.channel,
         "channel": message.channel,
+        "direction": message.direction or "out",
         "sender_type": message.sender_type,
         "sender_id": message.sender_id,
         "campaign_id": message.campaign_id,

@@ -1,6 +1,7 @@
 """Issue 3's full-size safety runs, with the counts printed (tests/test_dispatch_crash.py runs them smaller).
 
-1. `kill_9`: a 10,000-message SMTP campaign in a real `bulkmsg serve` process (SQLite), killed with SIGKILL
+1. `kill_9` (SQLite) and `kill_9_postgresql`: a 10,000-message SMTP campaign in a real `bulkmsg serve` process
+   (4 SMTP connections), killed with SIGKILL
    after a quarter arrived, then a second process resumes it. Printed: what arrived at aiosmtpd, how many
    recipients got it twice (must be 0), sent / uncertain rows (uncertain <= 4: one per SMTP connection), missing ones.
 2. `shared`: two `bulkmsg serve` processes on one PostgreSQL share a 5,000-message campaign. Printed: arrivals,
@@ -29,18 +30,21 @@ CRASH_N = int(os.environ.get("BENCH_CRASH_N", "10000"))
 SHARED_N = int(os.environ.get("BENCH_SHARED_N", "5000"))
 
 
-def kill_9() -> None:
+def kill_9(database_url: str | None = None, label: str = "kill_9") -> None:
+    """Kill `bulkmsg serve` (4 SMTP connections) after a quarter arrived, then resume in a second process; on
+    SQLite (`database_url` None) or the PostgreSQL at `database_url`."""
     with FakeSmtpServer("plain", keep_messages=True) as smtp:
         data_dir = Path(tempfile.mkdtemp(prefix="bulkmsg-crash-"))
-        services, campaign_id = prepare(data_dir, f"sqlite:///{data_dir / 'bulkmsg.sqlite3'}", smtp, CRASH_N)
+        url = database_url or f"sqlite:///{data_dir / 'bulkmsg.sqlite3'}"
+        services, campaign_id = prepare(data_dir, url, smtp, CRASH_N, connections=4)
         started = time.perf_counter()
-        first = Serve(data_dir)
+        first = Serve(data_dir, database_url)
         try:
             wait_for(lambda: smtp.count >= CRASH_N // 4, timeout=300, what="a quarter to arrive")
         finally:
             first.kill()
         at_kill = smtp.count
-        second = Serve(data_dir)
+        second = Serve(data_dir, database_url)
         try:
             wait_for(lambda: campaign_status(services, campaign_id) == "completed", timeout=900, what="completion")
         finally:
@@ -49,12 +53,30 @@ def kill_9() -> None:
         counts = statuses(services, campaign_id)
         arrivals = smtp.arrivals()
         twice = sum(1 for c in arrivals.values() if c > 1)
-        note(f"kill -9 after {at_kill} arrived; rows {counts}; {len(arrivals)} recipients got mail; {elapsed:.0f} s")
-        result("campaign_crash", "kill_9_arrived", len(arrivals), "recipients", CRASH_N, len(arrivals) / CRASH_N)
-        result("campaign_crash", "kill_9_sent_twice", twice, "recipients")
-        result("campaign_crash", "kill_9_uncertain", counts.get("uncertain", 0), "messages")
+        note(f"{label}: kill -9 after {at_kill} arrived; rows {counts}; {len(arrivals)} recipients; {elapsed:.0f} s")
+        result("campaign_crash", f"{label}_arrived", len(arrivals), "recipients", CRASH_N, len(arrivals) / CRASH_N)
+        result("campaign_crash", f"{label}_sent_twice", twice, "recipients")
+        result("campaign_crash", f"{label}_uncertain", counts.get("uncertain", 0), "messages")
         assert_exactly_once(services, campaign_id, smtp, CRASH_N, in_flight=4)
         services.db.dispose()
+
+
+def fresh_schema(base_url: str) -> tuple[str, str]:
+    """A new schema on the PostgreSQL at `base_url`: (its name, a URL that uses it)."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in base_url else "?"
+    return schema, f"{base_url}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def drop_schema(base_url: str, schema: str) -> None:
+    admin = create_engine(base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def shared(base_url: str) -> None:
@@ -96,6 +118,11 @@ def main() -> None:
     kill_9()
     base = pg_base_url()
     if base is not None:
+        schema, url = fresh_schema(base)
+        try:
+            kill_9(url, "kill_9_postgresql")
+        finally:
+            drop_schema(base, schema)
         shared(base)
 
 

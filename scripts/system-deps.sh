@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages: Chromium + chromedriver (WhatsApp Web, browser tests)
-# and the libraries Qt WebEngine links (the desktop window). Needs root; prints what to do otherwise.
+# the libraries Qt WebEngine links (the desktop window) and Dovecot's IMAP server (the email inbox tests run their
+# own from a throwaway config). Needs root; prints what to do otherwise.
 set -euo pipefail
 
 PACKAGES=(
@@ -8,6 +9,7 @@ PACKAGES=(
   libnss3 libxkbcommon-x11-0 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0
   libxcb-xkb1 libx11-xcb1 libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 libegl1 libgl1
   libgbm1 libxcb-icccm4 libxcb-keysyms1
+  dovecot-imapd
 )
 
 missing=()

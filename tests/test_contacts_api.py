@@ -116,10 +116,33 @@ def test_it_never_messages_an_opted_out_contact_again(client: Any, auth: dict[st
     assert nobody.get_json()["message"].startswith("None of the chosen contacts can get this message (opted out")
 
 
-def test_it_unsubscribes_through_the_pages_button_and_by_one_click_post_but_never_on_get(
+def test_it_opts_a_contact_out_of_one_channel_family_by_hand_and_back_in(client: Any, auth: dict[str, str]) -> None:
+    ana = create(client, auth, name="Ana", email="ana@example.com", phone="+14155550101")
+    out = client.post(f"/api/contacts/{ana['id']}/opt-out", headers=auth, json={"family": "sms"}).get_json()
+    assert out["opt_outs"]["sms"]["why"] == "by_hand" and out["opt_outs"]["email"] is None
+    assert out["opted_out"] is False
+    texts = {"name": "Texts", "channel": "sms", "body": "Hi", "recipients": {"all": True}}
+    refused = client.post("/api/campaigns", headers=auth, json=texts)
+    assert refused.status_code == 400  # Ana is the only contact and is out of SMS
+    mail = {"name": "Mail", "channel": "smtp", "subject": "Hi", "body": "Hi", "recipients": {"all": True}}
+    assert client.post("/api/campaigns", headers=auth, json=mail).get_json()["counts"]["total"] == 1
+
+    back = client.post(f"/api/contacts/{ana['id']}/opt-in", headers=auth, json={"family": "sms"}).get_json()
+    assert back["opt_outs"]["sms"] is None
+    assert client.post("/api/campaigns", headers=auth, json=texts).get_json()["counts"]["total"] == 1
+    # out of everything, then back in to SMS only: email and WhatsApp stay opted out
+    client.post(f"/api/contacts/{ana['id']}/opt-out", headers=auth)
+    partly = client.post(f"/api/contacts/{ana['id']}/opt-in", headers=auth, json={"family": "sms"}).get_json()
+    assert partly["opted_out"] is False and partly["opt_outs"]["sms"] is None
+    assert partly["opt_outs"]["email"]["why"] == "by_hand" and partly["opt_outs"]["whatsapp"]["why"] == "by_hand"
+    wrong = client.post(f"/api/contacts/{ana['id']}/opt-out", headers=auth, json={"family": "fax"})
+    assert wrong.status_code == 400 and wrong.get_json()["details"][0]["field"] == "family"
+
+
+def test_it_unsubscribes_from_email_through_the_links_button_or_one_click_post_but_not_a_get(
     client: Any, auth: dict[str, str], services: Any
 ) -> None:
-    ana = create(client, auth, name="Ana", email="ana@example.com")
+    ana = create(client, auth, name="Ana", email="ana@example.com", phone="+14155550101")
     bo = create(client, auth, name="Bo", email="bo@example.com")
     key = services.keys.jwt_key
 
@@ -136,7 +159,12 @@ def test_it_unsubscribes_through_the_pages_button_and_by_one_click_post_but_neve
         content_type="application/x-www-form-urlencoded",
     )
     assert one_click.status_code == 200
-    assert [c["opted_out"] for c in listing(client, auth)["items"]] == [True, True]
+    people = listing(client, auth)["items"]
+    assert [c["opt_outs"]["email"]["why"] for c in people] == ["unsubscribe", "unsubscribe"]
+    assert [(c["opted_out"], c["opt_outs"]["sms"]) for c in people] == [(False, None), (False, None)]
+    # an email unsubscribe leaves SMS campaigns to Ana alone
+    sms = {"name": "Texts", "channel": "sms", "body": "Hi", "recipients": {"all": True}}
+    assert client.post("/api/campaigns", headers=auth, json=sms).get_json()["counts"]["total"] == 1
     again = client.post(f"/unsubscribe/{unsubscribe_token(key, 1, ana['id'])}")
     assert again.status_code == 200  # a second click is harmless
 

@@ -87,7 +87,9 @@ def prepare(data_dir: Path, database_url: str, smtp: FakeSmtpServer, n: int, con
         "body": "Hello {{ name }}",
         "recipients": {"all": True},
     }
-    campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
+    created = client.post("/api/campaigns", json=body, headers=auth)
+    assert created.status_code == 201, created.get_json()
+    campaign = created.get_json()
     started = client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth)
     assert started.status_code == 200, started.get_json()
     return services, campaign["id"]

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from backend.store.models import Event, Message
 from tests.campaign_helpers import add_contacts, configure_smtp, wait_status
-from tests.fakes.smtp_server import free_port
+from tests.fakes.smtp_server import FakeSmtpServer, free_port
 from tests.helpers import wait_for
 from tests.test_campaigns_actions import act, create
 
@@ -114,3 +114,33 @@ def test_it_rides_out_an_smtp_server_outage_without_a_click(tmp_path, client, au
     with services.db.read() as session:
         texts = session.scalars(select(Event.text).where(Event.type == "campaign.status")).all()
     assert not any(t.startswith("Campaign paused") for t in texts), texts
+
+
+def test_it_keeps_a_refused_message_queued_without_using_its_attempts(client, auth, services, running):
+    port = free_port()
+    settings = {"host": "127.0.0.1", "port": port, "security": "none", "from_address": "news@example.com"}
+    account = configure_smtp(services, settings)
+    add_contacts(services, account, 3)
+    campaign = create(client, auth)
+    # Its replies 0.5 s away: the campaign starts (the server is checked first), and the server goes away before
+    # any message's content could leave; from then on every connection is refused.
+    with FakeSmtpServer("plain", port=port, reply_delay_s=0.5):
+        act(client, auth, campaign["id"], "start")
+    wait_for(
+        lambda: any(d.endswith("trying again in 2 s") for _, d in channel_states(services, account)),
+        timeout=20,
+        what="a second connection attempt",
+    )
+    with services.db.read() as session:
+        held = session.execute(select(Message.status, Message.attempts).where(Message.campaign_id == campaign["id"]))
+        assert sorted(held) == [("queued", 0)] * 3  # refused again and again, yet not one attempt used
+    state, detail = channel_states(services, account)[-1]
+    assert state == "error" and detail.startswith("The SMTP server refused the connection; trying again in ")
+
+    with FakeSmtpServer("plain", port=port) as server:  # the server is back
+        done = wait_status(client, auth, campaign["id"], "completed", timeout=30)
+        assert sorted(server.arrivals().values()) == [1, 1, 1]
+    assert done["counts"]["sent"] == 3
+    with services.db.read() as session:
+        assert sorted(session.scalars(select(Message.attempts).where(Message.campaign_id == campaign["id"]))) == [1] * 3
+    assert channel_states(services, account)[-1][0] == "ready"

@@ -268,3 +268,29 @@ def test_it_matches_events_for_mail_the_smtp_channel_sent_through_a_relay(start_
         assert row.message_id == created.json()["id"] and row.success is True
     finally:
         relay.stop()
+
+
+def test_it_suppresses_an_address_sendgrid_hard_bounced_or_dropped_but_not_a_soft_block(client, auth, services):
+    key = new_key()
+    set_key(services, 1, key)
+    people = {}
+    for name, email in (("Ana", "ana@example.org"), ("Bo", "bo@example.org"), ("Cy", "cy@example.org")):
+        made = client.post("/api/contacts", json={"name": name, "email": email}, headers=auth)
+        people[email] = made.get_json()["id"]
+    ana, bo, cy = (add_sent_email(services, 1, email) for email in people)
+    # the shapes of SendGrid's documented bounce (type bounce / blocked) and dropped events
+    events = [
+        event("bounce", message_id=ana, account_id=1, type="bounce", status="5.1.1", reason="550 5.1.1 no such user"),
+        event("dropped", message_id=bo, account_id=1, email="bo@example.org", reason="Bounced Address"),
+        event("bounce", message_id=cy, account_id=1, email="cy@example.org", type="blocked", status="4.0.0"),
+    ]
+    body = json.dumps(events).encode()
+
+    assert client.post(PATH, data=body, headers=signed(key, body)).get_json()["applied"] == 3
+
+    shown = {c["email"]: c["opt_outs"]["email"] for c in client.get("/api/contacts", headers=auth).get_json()["items"]}
+    assert shown["ana@example.org"]["why"] == "hard_bounce" and shown["bo@example.org"]["why"] == "hard_bounce"
+    assert shown["cy@example.org"] is None
+    news = {"name": "News", "channel": "smtp", "subject": "News", "body": "Hi", "recipients": {"all": True}}
+    created = client.post("/api/campaigns", json=news, headers=auth).get_json()
+    assert (created["counts"]["total"], created["opted_out"]) == (1, 2)

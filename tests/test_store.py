@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from backend.accounts import get_or_create_account
 from backend.store.db import Database
 from backend.store.migrate import alembic_config, upgrade
-from backend.store.models import Base, Message, utcnow
+from backend.store.models import Base, Contact, Message, utcnow
 
 
 def test_it_has_one_migration_head() -> None:
@@ -121,3 +121,24 @@ def test_it_serialises_concurrent_sqlite_writers_without_lock_errors(tmp_path) -
     db.dispose()
     assert errors == []
     assert total == 8 * 40
+
+
+def test_it_carries_an_old_opt_out_over_as_opted_out_of_everything(database_url: str) -> None:
+    db = Database(database_url)
+    upgrade(db, "0009_conversation_claim")
+    stamp = datetime(2026, 11, 1, 9, 30, tzinfo=UTC).replace(tzinfo=None)
+    with db.write() as session:
+        account = get_or_create_account(session)
+        for name, opted in (("Ana", True), ("Bo", False)):
+            session.execute(
+                text(
+                    "INSERT INTO contacts (account_id, name, email, fields, opted_out, opted_out_at, created_at, "
+                    "updated_at) VALUES (:a, :n, :e, '{}', :o, :at, :at, :at)"
+                ),
+                {"a": account.id, "n": name, "e": f"{name.lower()}@example.org", "o": opted, "at": stamp},
+            )
+    upgrade(db)
+    with db.read() as session:
+        rows = dict(session.execute(select(Contact.name, Contact.opt_outs).order_by(Contact.name)).all())
+    db.dispose()
+    assert rows == {"Ana": {"all": {"at": "2026-11-01T09:30:00.000Z", "why": "by_hand"}}, "Bo": {}}

@@ -136,8 +136,8 @@ def import_contacts_in_the_ui(driver: Any, tmp_path: Path, shots: Path) -> None:
         "return [...document.querySelectorAll('tr[data-contact]')].find((r) => r.innerText.includes('Eli'))"
         ".dataset.contact"
     )
-    click(driver, f'tr[data-contact="{eli}"] .btn.danger')
-    confirm_dialog(driver)
+    click(driver, f'tr[data-contact="{eli}"] details.opt-outs summary')
+    click(driver, f'tr[data-contact="{eli}"] input[aria-label$="opted out of Everything"]')
     wait_js(driver, f"return document.querySelector('tr[data-contact=\"{eli}\"]').innerText.includes('Opted out')")
     fill(driver, "input[type=search]", "chlo")
     wait_js(driver, "return document.querySelectorAll('tr[data-contact]').length === 1", what="the search")

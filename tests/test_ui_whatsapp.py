@@ -1,5 +1,6 @@
 """WhatsApp on the Channels screen, in real Chromium, against the fake WhatsApp Web page: the QR is shown large
-while it rotates, and cleared once the phone is linked."""
+while it rotates, and cleared once the phone is linked; "open in another window" is shown and Connect takes the
+session back."""
 
 # ruff: noqa: F811 - pytest fixtures imported from tests/fakes/whatsapp_web are requested by name
 from __future__ import annotations
@@ -46,6 +47,17 @@ def test_it_shows_the_qr_large_until_the_phone_is_linked(
         assert driver.execute_script(f"return document.querySelector('{CARD} .qr-box').hidden") is True
         assert driver.execute_script(f"return document.querySelector('{CARD}').dataset.tone") == "ok"
         shoot(driver, shots, "channels-whatsapp-ready")
+
+        # WhatsApp Web opened elsewhere: the card says so and Connect takes the session back ("Use here").
+        fake_whatsapp_web.open_elsewhere()
+        wait_js(driver, f"return document.querySelector('{CARD}').dataset.state === 'conflict'", timeout=15,
+                what="the conflict state")  # fmt: skip
+        card_text = driver.find_element("css selector", CARD).text
+        assert "WhatsApp is open in another window" in card_text
+        assert "Click Connect to use WhatsApp here" in card_text
+        driver.find_element("css selector", f"{CARD} button[data-action=connect]").click()
+        wait_js(driver, f"return document.querySelector('{CARD}').dataset.state === 'ready'", timeout=15, what="ready")
+        assert fake_whatsapp_web.use_here_clicks() == 1
 
         driver.find_element("css selector", f"{CARD} button[data-action=disconnect]").click()
         wait_js(driver, f"return document.querySelector('{CARD}').dataset.state === 'disconnected'", timeout=30)

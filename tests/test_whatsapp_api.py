@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from backend.store.models import Lease, Message
+from backend.store.models import Communication, Lease, Message
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb, leftover_browser_processes, wait_until
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
 from tests.helpers import bearer
@@ -202,3 +202,58 @@ def test_it_turns_delivered_and_read_ticks_into_message_updates(start_server, fa
 
     shown = wait_until(settled, timeout=30, what="a message.updated with delivered=true")
     assert shown["delivery"] == "delivered" and shown["metadata"]["communication_id"]
+
+
+def test_it_sends_a_campaign_and_a_reply_and_settles_their_ticks_for_opaque_ids(
+    start_server, fake_whatsapp_web, chromium_paths
+):
+    # Ids like true_<opaque>@lid_<hex> say nothing about the number: the recipient kept beside the message finds
+    # its chat again (bare-hex ids: tests/test_whatsapp_send.py). Each chat opens with earlier messages in it.
+    fake = fake_whatsapp_web
+    fake.configure(id_shape="lid")
+    server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    services = server.app.extensions["bulkmsg"]
+    api = Api(server.url, server.token)
+    rate = {"min_delay_s": 0, "max_delay_s": 0, "daily_cap": 100}
+    assert api.call("PUT", "/api/channels/whatsapp", json=rate).status_code == 200
+    connect_and_scan(api, fake)
+
+    made = api.call("POST", "/api/contacts", json={"name": "Zoë", "phone": "+12025550131"})
+    assert made.status_code == 201, made.text
+    campaign = api.call(
+        "POST",
+        "/api/campaigns",
+        json={"name": "Opaque ids", "channel": "whatsapp", "body": "Hi {{ name }} 👋\nsee you",
+              "recipients": {"contact_ids": [made.json()["id"]]}},
+    )  # fmt: skip
+    assert campaign.status_code == 201, campaign.text
+    assert api.call("POST", f"/api/campaigns/{campaign.json()['id']}/start").status_code in (200, 202)
+    wait_until(lambda: len(fake.sent()) == 1, timeout=30, what="the campaign message")
+    fake.ack(fake.sent()[0]["id"], "read")  # read before anyone looked: one final answer
+
+    reply_id = queue_message(api, "+12025550132", "Your table is booked ✔")
+    wait_until(lambda: len(fake.sent()) == 2, timeout=30, what="the reply")
+    fake.ack(fake.sent()[1]["id"], "delivered")
+    texts = wait_until(lambda: len(api.events("send.progress")) >= 2 and api.texts("send.progress"), what="progress")
+    assert set(texts) == {"Sent to +12025550131", "Sent to +12025550132"}
+
+    def updated() -> dict[int, str]:
+        found = {}
+        for event in api.events("message.updated"):
+            shown = event["data"]["message"]
+            if shown["delivered"] is True:
+                found[shown["id"]] = shown["delivery"]
+        return found if len(found) == 2 else {}
+
+    settled = wait_until(updated, timeout=40, what="both messages settled through message.updated")
+    assert settled[reply_id] == "delivered"
+    with services.db.read() as session:
+        messages = session.scalars(select(Message).order_by(Message.id)).all()
+        by_row = {m.provider_message_id: m for m in messages}
+        assert set(by_row) == {m["row_id"] for m in fake.sent()}, "the ids of the new rows, not the earlier ones"
+        communications = session.scalars(select(Communication)).all()
+    assert {c.provider for c in communications} == {"whatsapp"}
+    assert {(by_row[c.provider_event_id.rsplit(":", 1)[0]].recipient, c.provider_status) for c in communications} >= {
+        ("+12025550131", "read"),
+        ("+12025550132", "delivered"),
+    }

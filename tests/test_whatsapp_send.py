@@ -1,11 +1,15 @@
 # ruff: noqa: F811 - pytest fixtures imported from tests/fakes/whatsapp_web are requested by name
 """Sending over WhatsApp in real headless Chromium against the fake WhatsApp Web page (no WebDriver mocks).
 
+The fake is built like today's real page (tests/fakes/whatsapp_web/page.html says where each shape comes
+from): the id on a wrapper div around div.message-out, ids of three shapes, earlier messages in the chat, the
+Lexical composer filled from the URL with the microphone/send swap, popups without role=dialog.
 One logged-in channel serves the whole module (a login costs a few seconds); each test resets the page.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +21,8 @@ import pytest
 
 from backend.channels.base import OutboundMessage, SendError
 from backend.channels.whatsapp import WhatsAppChannel
+from backend.channels.whatsapp.browser import BrowserConfig
+from backend.channels.whatsapp.pages import SendTimeouts
 from tests.fakes.whatsapp_web import FakeConfig, FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths  # noqa: F401 (fixture)
 
@@ -27,7 +33,7 @@ NOT_ON_WHATSAPP = "15550000000"
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeWhatsAppWeb]:
-    with FakeWhatsAppWeb(startup_ms=50, loading_ms=50) as server:
+    with FakeWhatsAppWeb(startup_ms=50) as server:
         yield server
 
 
@@ -45,9 +51,14 @@ def channel(fake, chromium_paths, tmp_path_factory) -> Iterator[WhatsAppChannel]
 
 
 @pytest.fixture(autouse=True)
-def fresh_page(fake) -> None:
-    defaults = asdict(FakeConfig(startup_ms=50, loading_ms=50, invalid_numbers=[NOT_ON_WHATSAPP]))
+def fresh_page(fake, channel) -> None:
+    defaults = asdict(FakeConfig(startup_ms=50, invalid_numbers=[NOT_ON_WHATSAPP]))
     fake.configure(**defaults)
+    with fake.state.lock:
+        fake.state.conflict = False
+    if channel.state != "ready":  # a notice left by the test before: Connect closes it
+        channel.connect()
+        assert channel.wait_ready(10), channel.state
 
 
 def message(recipient: str, body: str, message_id: int = 1) -> OutboundMessage:
@@ -61,7 +72,38 @@ def test_it_sends_line_breaks_non_ascii_and_emoji_intact(fake, channel):
     arrived = fake.sent()[-1]
     assert arrived["phone"] == "15551234567"
     assert arrived["text"] == body
-    assert provider_id == f"true_15551234567@c.us_{arrived['id']}"
+    assert provider_id == arrived["row_id"] == f"true_15551234567@c.us_{arrived['id']}"
+
+
+@pytest.mark.parametrize("shape", ["c.us", "lid", "hex"])
+def test_it_takes_the_new_row_id_of_every_shape_and_reads_its_ticks_from_the_recipient(fake, channel, shape):
+    fake.configure(id_shape=shape)
+    phone = {"c.us": "15551240001", "lid": "15551240002", "hex": "15551240003"}[shape]
+    provider_id = channel.send(message(f"+{phone}", f"shape {shape}"))
+
+    rows = fake.chat_rows(phone)
+    earlier = [r["row_id"] for r in rows if r["earlier"]]
+    assert len(earlier) == 2, "the chat opened with an incoming and an outgoing message"
+    assert provider_id == rows[-1]["row_id"] and provider_id not in earlier, "the row that was not there before"
+    if shape == "lid":
+        assert "@lid_" in provider_id and phone not in provider_id, "a LID is not the phone number"
+    if shape == "hex":
+        assert "@" not in provider_id and "_" not in provider_id
+
+    channel.send(message("+15551240099", "another chat in between"))  # the row is no longer on screen
+    fake.ack(rows[-1]["id"], "delivered")
+    channel._last_fetch_navigation = float("-inf")
+    delivered = wait_until(lambda: _status_is(channel, provider_id, "delivered", f"+{phone}"), what="delivered")
+    assert (delivered.provider, delivered.success) == ("whatsapp", True)
+    fake.ack(rows[-1]["id"], "read")
+    read = wait_until(lambda: _status_is(channel, provider_id, "read", f"+{phone}"), what="read")
+    assert read.provider_event_id == f"{provider_id}:read"
+
+
+def test_it_waits_for_the_composer_to_fill_and_the_send_button_to_replace_the_microphone(fake, channel):
+    fake.configure(prefill_ms=1500)  # the chat opens with an empty box and a microphone for 1.5 s
+    channel.send(message("+15551240010", "filled late"))
+    assert fake.sent()[-1]["text"] == "filled late"
 
 
 def test_it_fails_a_number_not_on_whatsapp_and_the_next_send_still_works(fake, channel):
@@ -90,7 +132,7 @@ def test_it_counts_a_message_as_sent_only_when_the_clock_becomes_a_tick(fake, ch
     assert sender.is_alive(), "send() returned while the clock icon was still showing"
     fake.ack(arrived[0]["id"], "sent")
     sender.join(10)
-    assert result["id"] == f"true_15551230002@c.us_{arrived[0]['id']}"
+    assert result["id"] == arrived[0]["row_id"]
 
 
 @contextmanager
@@ -141,14 +183,18 @@ def test_it_opens_other_chats_for_ticks_only_now_and_then_so_sends_keep_the_brow
     assert channel.fetch_delivery(older) is not None, "the chat on screen costs nothing"
 
 
-def _status_is(channel: WhatsAppChannel, provider_id: str, status: str):
-    report = channel.fetch_delivery(provider_id)
+def _status_is(channel: WhatsAppChannel, provider_id: str, status: str, recipient: str | None = None):
+    report = channel.fetch_delivery(provider_id, recipient)
     return report if report is not None and report.status == status else None
 
 
 @pytest.mark.parametrize(
     ("flag", "words"),
-    [("throttled", "sending messages too quickly"), ("banned", "not allowed to use WhatsApp")],
+    [
+        ("throttled", "WhatsApp says: You're sending messages too quickly"),
+        ("banned", "WhatsApp says: This account is not allowed to use WhatsApp"),
+        ("restricted", "WhatsApp says: Your account is restricted right now"),
+    ],
 )
 def test_it_pauses_the_campaign_when_the_page_says_the_number_is_blocked(fake, channel, flag, words):
     before = len(fake.sent())
@@ -156,7 +202,49 @@ def test_it_pauses_the_campaign_when_the_page_says_the_number_is_blocked(fake, c
     with pytest.raises(SendError) as failure:
         channel.send(message("+15551230006", "should not leave"))
     assert failure.value.pause_campaign and not failure.value.permanent
-    assert words in failure.value.reason
+    assert failure.value.reason.startswith(words)
+    assert len(fake.sent()) == before
+    wait_until(lambda: channel.state == "error", what="the channel's state to say so")
+    assert channel.session._blocked and channel.session._blocked.startswith(words)
+
+
+def test_it_waits_when_whatsapp_is_open_in_another_window_during_a_send(fake, channel):
+    fake.open_elsewhere()
+    before = len(fake.sent())
+    with pytest.raises(SendError) as failure:
+        channel.send(message("+15551230016", "not now"))
+    assert failure.value.reason == "WhatsApp is open in another window"
+    assert failure.value.pause_campaign and failure.value.retry_after, "the campaign waits and carries on by itself"
+    assert len(fake.sent()) == before
+
+    wait_until(lambda: channel.state == "conflict", what="the conflict state")
+    channel.connect()  # takes the session back ("Use here")
+    assert channel.wait_ready(10)
+    assert fake.use_here_clicks() == 1
+    channel.send(message("+15551230016", "now"))
+    assert fake.sent()[-1]["text"] == "now"
+
+
+def test_it_closes_an_overlay_that_catches_the_click(fake, channel):
+    fake.configure(overlay_ms=60_000, overlay_escape=True)  # stays until Escape
+    channel.send(message("+15551230017", "through the overlay"))
+    assert fake.sent()[-1]["text"] == "through the overlay"
+
+
+def test_it_waits_out_an_overlay_that_goes_by_itself(fake, channel):
+    fake.configure(overlay_ms=1500, overlay_escape=False)
+    channel.send(message("+15551230018", "after the overlay"))
+    assert fake.sent()[-1]["text"] == "after the overlay"
+
+
+def test_it_gives_a_retryable_error_and_sends_nothing_when_the_click_never_lands(fake, channel):
+    fake.configure(overlay_ms=60_000, overlay_escape=False)
+    before = len(fake.sent())
+    with deadlines(channel, element_s=2.0), pytest.raises(SendError) as failure:
+        channel.send(message("+15551230019", "blocked click"))
+    error = failure.value
+    assert not error.uncertain and not error.permanent, "nothing left: back to queued, never stuck in sending"
+    assert error.reason == "WhatsApp Web did not let the send button be clicked (something covers it)"
     assert len(fake.sent()) == before
 
 
@@ -195,4 +283,54 @@ def test_it_refuses_to_send_while_not_connected(tmp_path, fake, chromium_paths):
         idle.send(message("+15551230008", "nobody home"))
     assert failure.value.pause_campaign
     assert failure.value.reason == "WhatsApp is not connected"
-    assert idle.fetch_delivery("true_15551230008@c.us_X") is None
+    assert idle.fetch_delivery("true_15551230008@c.us_X", "+15551230008") is None
+
+
+def test_it_reads_new_incoming_messages_from_unread_chats_without_storing_them(fake, channel):
+    first = fake.receive("15551260001", "Hello there 👋\nsecond line")
+    second = fake.receive("15551260002", "Are you open today?")
+    wait_until(lambda: channel.session.run(lambda d, s: _unread_badges(d), 5) == 2, what="two unread badges")
+
+    found = channel.read_incoming()
+    by_id = {m.message_id: m for m in found}
+    assert set(by_id) == {first, second}, "only the unread rows, not the chat's earlier messages"
+    assert (by_id[first].chat, by_id[first].text) == ("+15551260001", "Hello there 👋\nsecond line")
+    assert (by_id[second].chat, by_id[second].text) == ("+15551260002", "Are you open today?")
+    assert all(re.fullmatch(r"\d\d:\d\d, \d\d/\d\d/\d{4}", m.time or "") for m in found)
+
+    assert channel.read_incoming() == [], "nothing new"
+    third = fake.receive("15551260001", "one more")
+    wait_until(lambda: channel.session.run(lambda d, s: _unread_badges(d), 5) == 1, what="a new badge")
+    assert [(m.message_id, m.text) for m in channel.read_incoming()] == [(third, "one more")]
+
+
+def _unread_badges(driver) -> int:
+    return len(driver.find_elements("css selector", '#pane-side span[aria-label*="unread message"]'))
+
+
+def test_it_waits_for_a_loading_screen_that_moves_before_the_chat_opens(fake, channel):
+    fake.configure(loading_tick_ms=300, loading_step=10)  # each page load syncs for 3 s, moving every 0.3 s
+    with deadlines(channel, element_s=2.0):
+        channel.send(message("+15551230021", "after a long sync"))
+    assert fake.sent()[-1]["text"] == "after a long sync"
+
+
+def test_it_retries_later_when_the_loading_screen_stops_moving_during_a_send(fake, channel):
+    fake.configure(loading_stuck_at=30)
+    before = len(fake.sent())
+    with deadlines(channel, element_s=2.0), pytest.raises(SendError) as failure:
+        channel.send(message("+15551230022", "stuck sync"))
+    error = failure.value
+    assert error.reason == "WhatsApp Web did not finish loading its chats"
+    assert not (error.permanent or error.uncertain or error.pause_campaign), "retried later: nothing was sent"
+    assert len(fake.sent()) == before
+    fake.configure(loading_stuck_at=None)
+    channel.session.run(lambda driver, stop: driver.get(fake.url), 10)  # leave a page that works
+
+
+def test_it_holds_the_message_lease_longer_than_the_longest_send(channel):
+    t = channel.send_timeouts
+    steps = channel.browser_config.page_load_timeout_s + t.loading_s + 4 * t.element_s + 5.0 + t.sent_s
+    assert channel.longest_send_s() > steps, "the dispatcher's lease covers every wait of a send"
+    defaults = SendTimeouts().longest_s(BrowserConfig(profile_dir=Path(".")).page_load_timeout_s) + 10.0
+    assert WhatsAppChannel.send_timeout_s == defaults, "the class's figure is the default deadlines' sum"

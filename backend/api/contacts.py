@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
 from backend.campaigns.hooks import read_unsubscribe_token
-from backend.contacts import service
+from backend.contacts import optouts, service
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
+from backend.contacts.provider_opt_outs import apply_provider_opt_outs
 from backend.contacts.reading import ImportFileError, Table, open_table
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
@@ -26,6 +27,8 @@ PREVIEW_ROWS = 10
 
 def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
+    # What a provider says while sending (Twilio 21610) opts the contact out: the dispatcher calls this.
+    services.provider_opt_outs = apply_provider_opt_outs
 
 
 def services() -> Services:
@@ -160,11 +163,36 @@ def delete_contact(contact_id: int) -> Any:
 
 @bp.post("/api/contacts/<int:contact_id>/opt-out")
 def opt_out(contact_id: int) -> Any:
+    """Body (optional) {"family": "sms"|"email"|"whatsapp"|"all"}: by hand, everything by default."""
+    family = _family()
     with services().db.write() as session:
         contact = service.load(session, account_id(), contact_id)
-        cancelled = service.opt_out(services(), session, contact)
+        cancelled = service.opt_out(services(), session, contact, family, "by_hand")
         view = service.contact_view(contact)
     return jsonify({**view, "cancelled_messages": cancelled})
+
+
+@bp.post("/api/contacts/<int:contact_id>/opt-in")
+def opt_in(contact_id: int) -> Any:
+    """Body (optional) {"family": ...}: the contact may get messages of that family (everything by default) again."""
+    family = _family()
+    with services().db.write() as session:
+        contact = service.load(session, account_id(), contact_id)
+        optouts.opt_in(services(), session, contact, family)
+        view = service.contact_view(contact)
+    return jsonify(view)
+
+
+def _family() -> str:
+    if not request.content_length:
+        return optouts.ALL
+    raw = json_body().get("family", optouts.ALL)
+    family = optouts.check_family(raw)
+    if family is None:
+        raise bad_request(
+            "`family` must be sms, email, whatsapp or all.", [{"field": "family", "reason": "unknown family"}]
+        )
+    return family
 
 
 #: what an unsubscribe token looks like: `<account>.<contact>.<mac>` in ASCII (anything else is not ours).
@@ -173,13 +201,13 @@ _UNSUBSCRIBE_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Unsubscribe</title></head>
 <body><main><h1>Unsubscribe</h1>
-<p>Press the button to stop getting messages from us.</p>
+<p>Press the button to stop getting emails from us.</p>
 <form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
 <button type="submit">Unsubscribe</button></form></main></body></html>
 """
 _UNSUBSCRIBED_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Unsubscribed</title></head>
-<body><main><h1>Unsubscribed</h1><p>You are unsubscribed and will get no more messages.</p></main></body></html>
+<body><main><h1>Unsubscribed</h1><p>You are unsubscribed and will get no more emails from us.</p></main></body></html>
 """
 
 
@@ -208,5 +236,5 @@ def unsubscribe(token: str) -> Any:
     with services().db.write() as session:
         contact = session.get(Contact, contact_id)
         if contact is not None and contact.account_id == account:
-            service.opt_out(services(), session, contact)
+            service.opt_out(services(), session, contact, "email", "unsubscribe")
     return Response(_UNSUBSCRIBED_PAGE, mimetype="text/html")

@@ -1,24 +1,37 @@
-"""One-to-one support messages (DESIGN section 9): a conversation id is any id the caller uses for a thread.
+"""Two-way conversations (DESIGN section 9): one thread per contact, `contact-<contact id>`; any other id a
+caller uses for a support thread stays valid.
 
-- `POST /api/conversations/<id>/messages` {source sms|email|whatsapp, to, body, subject?, channel?,
-  contact_id?, recipient_name?} -> 201 the message, `queued`; its `message.updated` event commits with it and
-  the channel's dispatcher is woken. 400 lists each problem; 409 when the channel is not configured.
-- `GET /api/conversations/<id>/messages?status=&limit=&offset=` -> {"items", "total"}, oldest first.
-- `GET /api/conversations?limit=&offset=` -> {"items": [{"conversation_id", "message_count", "last_message"}],
-  "total"}, the most recently active first.
+- `POST /api/conversations/<id>/messages` {source sms|email|whatsapp, to, body, subject?, channel?, contact_id?,
+  recipient_name?} -> 201 the message, `queued`; its `message.updated` and `message.created` events commit with
+  it and the channel's dispatcher is woken. For `contact-<id>` the contact is implied, and `source` / `to` may
+  be left out: the reply goes on the channel the contact last wrote on, else a connected one
+  (backend/conversations/reply.py). 400 lists each problem; 409 when no configured channel can send it.
+- `GET /api/conversations/<id>/messages?status=&limit=&offset=` -> {"items", "total"} in time order. For
+  `contact-<id>`: the campaign messages sent to the contact, one-to-one replies and inbound messages on every
+  channel; each carries `channel` and `direction`.
+- `GET /api/conversations?limit=&offset=` -> {"items": [{"id", "contact", "last_message", "unread",
+  "message_count"}], "total"}, the most recently active first (a thread is listed once a one-to-one message
+  was sent or received in it).
+- `GET /api/conversations/<id>` -> {"id", "contact", "unread", "reply": {"source", "channel", "to"} | null}.
+- `POST /api/conversations/<id>/read` -> {"id", "unread": 0, "marked": n}; a `conversation.read` event tells
+  the other open windows.
 Every query filters on the caller's account.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
-from sqlalchemy import func, select
 
 from backend.api.core import int_arg
 from backend.api.outgoing import Outgoing, check_conversation_id, check_outgoing
-from backend.errors import bad_request, json_body
+from backend.contacts.service import contact_view
+from backend.conversations import threads
+from backend.conversations.inbound import RECEIVED
+from backend.conversations.reply import reply_route
+from backend.errors import bad_request, conflict, json_body
 from backend.security.guards import account_id
 from backend.services import Services, current_services
 from backend.store import states
@@ -28,7 +41,8 @@ from backend.views import message_view
 bp = Blueprint("conversations", __name__)
 
 CONVERSATION = "conversation"
-STATUSES = states.MESSAGE_STATUSES
+STATUSES = (*states.MESSAGE_STATUSES, RECEIVED)
+CONTACT_THREAD = re.compile(r"contact-([1-9][0-9]*)")
 MAX_LIMIT = 500
 
 
@@ -48,12 +62,65 @@ def send_conversation_message(conversation_id: str) -> Any:
     with services.db.read() as session:
         default_country = (session.get_one(Account, account).settings or {}).get("default_country")
     manager = services.channels
+    contact_id = _contact_id(conversation_id)
+    if contact_id is not None:
+        raw = _with_route(services, account, contact_id, raw)
     outgoing = check_outgoing(raw, default_country, lambda name: manager.is_configured(account, name))
     with services.db.write() as session:
         message = _queue(session, services, account, conversation_id, outgoing)
         view = message_view(message)
     services.dispatchers.wake(account, outgoing.channel)
     return jsonify(view), 201, {"Location": f"/api/messages/{view['id']}"}
+
+
+def _contact_id(conversation_id: str) -> int | None:
+    match = CONTACT_THREAD.fullmatch(conversation_id)
+    return int(match.group(1)) if match and len(match.group(1)) < 19 else None
+
+
+def _own_contact(session: Any, account: int, contact_id: int) -> Contact | None:
+    contact = session.get(Contact, contact_id)
+    return contact if contact is not None and contact.account_id == account else None
+
+
+def _with_route(services: Services, account: int, contact_id: int, raw: dict[str, Any]) -> dict[str, Any]:
+    """A reply in a contact's thread: the contact implied, and the channel and address chosen when not given."""
+    with services.db.read() as session:
+        contact = _own_contact(session, account, contact_id)
+        if contact is None:
+            return raw
+        filled = {"contact_id": contact.id, **raw}
+        if contact.name and "recipient_name" not in raw:
+            filled["recipient_name"] = contact.name[:200]
+        if "source" in raw and "to" in raw:
+            return filled
+        route = reply_route(session, account, contact)
+        if "source" not in raw:
+            if route is None:
+                raise conflict(
+                    "No configured channel can reach this contact; configure one under Channels or add an address."
+                )
+            filled.update(source=route.source, channel=raw.get("channel", route.channel))
+        if "to" not in raw:
+            source = filled.get("source")
+            if route is not None and route.source == source:
+                filled["to"] = route.to
+            else:
+                filled["to"] = contact.email if source == "email" else contact.phone
+        if filled.get("source") == "email" and "subject" not in raw:
+            subject = threads.last_subject(session, account, contact.id)
+            if subject:
+                filled["subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+        return filled
+
+
+def _reply_headers(session: Any, account: int, outgoing: Outgoing) -> dict[str, Any]:
+    """An email to a contact who wrote to us by email answers their latest mail (In-Reply-To / References), so
+    their mail program threads it."""
+    if outgoing.channel not in ("smtp", "gmail") or outgoing.contact_id is None:
+        return {}
+    answered = threads.last_inbound_mail_id(session, account, outgoing.contact_id)
+    return {"headers": {"In-Reply-To": answered, "References": answered}} if answered else {}
 
 
 def _queue(session: Any, services: Services, account: int, conversation_id: str, outgoing: Outgoing) -> Message:
@@ -77,18 +144,20 @@ def _queue(session: Any, services: Services, account: int, conversation_id: str,
         next_attempt_at=now,
         delivery_expired=False,
         delivery_check_attempts=0,
-        meta={},
+        meta=_reply_headers(session, account, outgoing),
         created_at=now,
         updated_at=now,
     )
     session.add(message)
     session.flush()
+    view = message_view(message)
+    services.hub.record(session, account, "message.updated", f"Queued for {outgoing.recipient}", data={"message": view})
     services.hub.record(
         session,
         account,
-        "message.updated",
-        f"Queued for {outgoing.recipient}",
-        data={"message": message_view(message)},
+        "message.created",
+        f"Reply to {outgoing.recipient}",
+        data={"message": view, "conversation_id": conversation_id},
     )
     return message
 
@@ -99,17 +168,10 @@ def list_conversation_messages(conversation_id: str) -> Any:
     limit = int_arg("limit", default=100, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0)
     status = _status_arg()
-    conditions = [
-        Message.account_id == account_id(),
-        Message.sender_type == CONVERSATION,
-        Message.sender_id == conversation_id,
-    ]
-    if status is not None:
-        conditions.append(Message.status == status)
     with _services().db.read() as session:
-        total = session.scalar(select(func.count()).select_from(Message).where(*conditions))
-        rows = session.scalars(select(Message).where(*conditions).order_by(Message.id).limit(limit).offset(offset))
-        items = [message_view(m) for m in rows]
+        items, total = threads.thread_messages(
+            session, account_id(), conversation_id, _contact_id(conversation_id), status, limit, offset
+        )
     return jsonify({"items": items, "total": total})
 
 
@@ -117,27 +179,44 @@ def list_conversation_messages(conversation_id: str) -> Any:
 def list_conversations() -> Any:
     limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0)
-    mine = (Message.account_id == account_id(), Message.sender_type == CONVERSATION)
-    last = (
-        select(Message.sender_id, func.max(Message.id).label("last_id"), func.count().label("count"))
-        .where(*mine)
-        .group_by(Message.sender_id)
-        .subquery()
-    )
     with _services().db.read() as session:
-        total = session.scalar(select(func.count(func.distinct(Message.sender_id))).where(*mine))
-        rows = session.execute(
-            select(last.c.sender_id, last.c.count, Message)
-            .join(Message, Message.id == last.c.last_id)
-            .order_by(last.c.last_id.desc())
-            .limit(limit)
-            .offset(offset)
-        ).all()
-        items = [
-            {"conversation_id": sender_id, "message_count": count, "last_message": message_view(message)}
-            for sender_id, count, message in rows
-        ]
+        items, total = threads.conversation_list(session, account_id(), limit, offset)
     return jsonify({"items": items, "total": total})
+
+
+@bp.get("/api/conversations/<conversation_id>")
+def get_conversation(conversation_id: str) -> Any:
+    check_conversation_id(conversation_id)
+    account = account_id()
+    contact_id = _contact_id(conversation_id)
+    with _services().db.read() as session:
+        contact = _own_contact(session, account, contact_id) if contact_id is not None else None
+        route = reply_route(session, account, contact) if contact is not None else None
+        return jsonify(
+            {
+                "id": conversation_id,
+                "contact": contact_view(contact) if contact is not None else None,
+                "unread": threads.unread_count(session, account, conversation_id),
+                "reply": None if route is None else {"source": route.source, "channel": route.channel, "to": route.to},
+            }
+        )
+
+
+@bp.post("/api/conversations/<conversation_id>/read")
+def mark_read(conversation_id: str) -> Any:
+    check_conversation_id(conversation_id)
+    services, account = _services(), account_id()
+    with services.db.write() as session:
+        marked = threads.mark_read(session, account, conversation_id)
+        if marked:
+            services.hub.record(
+                session,
+                account,
+                "conversation.read",
+                f"Read {marked} message{'s' if marked != 1 else ''}",
+                data={"conversation_id": conversation_id, "unread": 0},
+            )
+    return jsonify({"id": conversation_id, "unread": 0, "marked": marked})
 
 
 def _status_arg() -> str | None:

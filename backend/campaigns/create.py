@@ -6,7 +6,8 @@ placeholder missing for any recipient refuses the whole campaign, naming the rec
 Contacts are read in pages by id and rendered outside any write transaction into a spool file (a slow template
 never holds the write lock); messages are then inserted in batches (executemany) in one short transaction, so a
 million recipients never sit in memory at once and nothing is half-created.
-Opted-out contacts and contacts without an address for the channel are left out and counted in `skipped`.
+Contacts opted out of the channel's family (or of everything) and contacts without an address for the
+channel are left out and counted in `skipped`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from backend.campaigns.templates import (
     compile_template,
 )
 from backend.campaigns.templates import contact_context as context_of
+from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
 from backend.security.hardening import is_store_id
@@ -224,6 +226,7 @@ def _render_all(
     """Render every recipient's message into `spool` (pickled batches); raises the 400 that refuses the campaign."""
     body_t, subject_t = templates
     limit = body_limit(spec["channel"])
+    family = family_of(spec["channel"])
     budget = RenderBudget()
     problems: list[dict[str, Any]] = []
     missing_total, total, found = 0, 0, set[int]()
@@ -234,8 +237,9 @@ def _render_all(
             if not spec["recipients"].get("all"):
                 found.add(contact.id)
             address = address_of(contact, kind)
-            if contact.opted_out or not address:
-                skipped["opted_out" if contact.opted_out else "no_address"] += 1
+            opted_out = is_opted_out(contact.opt_outs, family)
+            if opted_out or not address:
+                skipped["opted_out" if opted_out else "no_address"] += 1
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:

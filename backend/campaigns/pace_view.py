@@ -23,8 +23,9 @@ from backend.channels.registry import UnknownChannel, channel_class
 from backend.store import states
 from backend.store.models import Campaign, ChannelConfig, Message, utcnow
 
-#: a rate at least this share of the pace is "at the pace" (a paced send waits its gap, then takes its time).
-PACE_SHARE = 0.8
+#: a rate at least this share of the pace is "held back by the pace" (a paced send waits its gap, then takes its
+#: own time, and a loaded machine adds to it); below it, something else is slower than the pace.
+PACE_SHARE = 0.5
 PACE_KEYS = ("per_minute", "min_delay_s", "max_delay_s", "daily_cap")
 
 

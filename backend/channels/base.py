@@ -26,6 +26,8 @@ class SendError(Exception):
     retry_after: seconds the provider asked us to wait, when it said so.
     pause_campaign: the whole channel cannot send for now (quota exhausted, auth revoked, throttled): the
     campaign pauses with this reason instead of failing every message; the message itself goes back to queued.
+    opt_out: the recipient told the provider they want no more messages (Twilio 21610, STOP): the dispatcher opts
+    the contact out of this channel family (`sms`, `email`, `whatsapp`).
     outage: the provider cannot be reached at all (connection refused, DNS, TLS handshake, 421, a provider 5xx):
     not the message's fault. It goes back to queued without using an attempt, the channel's state becomes
     `error` with `reason`, and the dispatcher tries the connection again with backoff (DESIGN section 5).
@@ -39,6 +41,7 @@ class SendError(Exception):
         uncertain: bool = False,
         retry_after: float | None = None,
         pause_campaign: bool = False,
+        opt_out: str | None = None,
         outage: bool = False,
     ) -> None:
         super().__init__(reason)
@@ -47,6 +50,7 @@ class SendError(Exception):
         self.uncertain = uncertain
         self.retry_after = retry_after
         self.pause_campaign = pause_campaign
+        self.opt_out = opt_out
         self.outage = outage
 
 
@@ -224,8 +228,9 @@ class Channel:
         """The longest one send can take with these settings (the lease covers it plus a margin)."""
         return float(self.send_timeout_s)
 
-    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
-        """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked."""
+    def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
+        """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked.
+        `recipient` is the message's recipient, for providers that find a message by its chat (WhatsApp)."""
         return None
 
     #: True when `find_sent` can ask the provider whether it has a message (DESIGN section 6.8).

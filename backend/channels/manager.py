@@ -32,6 +32,7 @@ _LEVELS = {
     states.READY: "success",
     states.AUTHENTICATED: "success",
     states.AUTH_FAILURE: "error",
+    states.CONFLICT: "warning",
     states.ERROR: "error",
 }
 

@@ -326,7 +326,7 @@ class SmsChannel(Channel):
             return SendError(f"Twilio had a server error (HTTP {status})", retry_after=_retry_after(response))
         return refusal(status, code if isinstance(code, int) else None, text)
 
-    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
+    def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
         """Read the message's status back from the provider; None when it cannot be asked now."""
         try:
             response = self._http.get(

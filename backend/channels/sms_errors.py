@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from backend.channels.base import SendError
 
+#: the recipient replied STOP to this number: the contact is opted out of SMS.
+UNSUBSCRIBED = 21610
 #: refused for this recipient or this message only: never passes -> `failed`.
 PERMANENT: dict[int, str] = {
     21211: "invalid phone number",
@@ -43,7 +45,7 @@ DELIVERY_ERRORS: dict[str, str] = {
 def refusal(status: int, code: int | None, text: str) -> SendError:
     """The SendError for a 4xx answer (429 is handled by the caller as transient)."""
     if code in PERMANENT:
-        return SendError(PERMANENT[code], permanent=True)
+        return SendError(PERMANENT[code], permanent=True, opt_out="sms" if code == UNSUBSCRIBED else None)
     if code in CHANNEL_BROKEN:
         return SendError(f"{CHANNEL_BROKEN[code]} (error {code})", pause_campaign=True)
     if status == 401:

@@ -3,7 +3,8 @@
 Contract:
 - Settings: host, port, security (`starttls` | `ssl` | `none`), username, password (secret), from_address,
   from_name; optional verify_tls (default true; false accepts a self-signed certificate) and timeout_s.
-- `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason.
+- `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason. With
+  an inbox (imap_* settings, backend/channels/smtp_inbox.py) it also logs in to it and selects the folder.
 - `connections` (default 4, 1-20): the dispatcher runs that many workers (`concurrency()`), and `send` may be
   called by all of them at once: each call checks out an idle connection (or opens one), keeps it to itself for
   the send and puts it back, so every worker in effect keeps its own connection for the whole run; one the server
@@ -11,7 +12,8 @@ Contract:
 - PIPELINING (RFC 2920): when the server's EHLO offers it, MAIL FROM, RCPT TO and DATA go out in one write and
   their three replies are read after it (one round trip instead of three); the content follows the 354 as usual.
   Without it, each command waits for its reply.
-- Per-recipient 5xx -> SendError(permanent); 4xx -> SendError (transient, retried with backoff); a connection
+- Per-recipient 5xx -> SendError(permanent; with a 5.1.x status also opt_out="email", a hard bounce);
+  4xx -> SendError (transient, retried with backoff); a connection
   lost or timed out after the message content started -> SendError(uncertain) (the server may have it); lost
   before that -> re-opened once and tried again. Refused login -> SendError(pause_campaign).
   Connection-level failures (refused, DNS, TLS handshake, a 421 "service not available", a connection that
@@ -37,6 +39,7 @@ from typing import Any, ClassVar
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
+from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
 from backend.security.masking import MASK
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT_S = 30.0
+#: RFC 3463 enhanced status codes for a bad destination mailbox or address (5.1.0 - 5.1.10).
+BAD_MAILBOX = re.compile(r"^5\.1\.\d{1,2}\b")
 DEFAULT_CONNECTIONS = 4
 MAX_CONNECTIONS = 20
 #: the socket operations one send may wait on (connect, greeting, EHLO, STARTTLS, EHLO, AUTH, MAIL/RCPT/DATA,
@@ -54,7 +59,7 @@ OPERATIONS_PER_SEND = 12
 class SmtpChannel(Channel):
     name: ClassVar[str] = "smtp"
     title: ClassVar[str] = "Email (SMTP)"
-    secret_keys: ClassVar[frozenset[str]] = frozenset({"password"})
+    secret_keys: ClassVar[frozenset[str]] = frozenset({"password", "imap_password"})
     max_attempts: ClassVar[int] = 5
     needs_subject: ClassVar[bool] = True
     recipient_kind: ClassVar[str] = "email"
@@ -90,7 +95,7 @@ class SmtpChannel(Channel):
         problems: list[dict[str, str]] = []
         known = {"host", "port", "security", "username", "password", "from_address", "from_name", "verify_tls"}
         known.add("connections")
-        for key in sorted(set(raw) - known - {"timeout_s"}):
+        for key in sorted(set(raw) - known - {"timeout_s"} - IMAP_KEYS):
             problems.append({"field": key, "reason": "unknown setting"})
         host = str(merged.get("host") or "").strip()
         if not host or any(c.isspace() for c in host):
@@ -122,6 +127,8 @@ class SmtpChannel(Channel):
         timeout = merged.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
             problems.append({"field": "timeout_s", "reason": "must be between 1 and 300 seconds"})
+        inbox, inbox_secrets, inbox_problems = check_inbox_settings(raw, current or {})
+        problems.extend(inbox_problems)
         connections = merged.get("connections", DEFAULT_CONNECTIONS)
         if (
             isinstance(connections, str)
@@ -145,9 +152,10 @@ class SmtpChannel(Channel):
             "from_name": from_name,
             "verify_tls": verify_tls,
             "timeout_s": float(timeout),
+            **inbox,
             "connections": connections,
         }
-        return settings, ({"password": password} if password else {})
+        return settings, ({"password": password} if password else {}) | inbox_secrets
 
     @property
     def from_address(self) -> str:
@@ -223,7 +231,11 @@ class SmtpChannel(Channel):
             _quit_quietly(conn)
         security = str(self.settings.get("security") or "starttls")
         user = self.settings.get("username")
-        return f"Connected to {self._where()}" + (f" as {user}" if user else "") + f" ({security})"
+        detail = f"Connected to {self._where()}" + (f" as {user}" if user else "") + f" ({security})"
+        if has_inbox(self.settings):
+            verify_tls = self.settings.get("verify_tls") is not False
+            detail += "; reading the " + verify_inbox(self.settings, self.secrets, self._timeout, verify_tls)
+        return detail
 
     def close(self) -> None:
         """End every idle connection now and each busy one as its send ends."""
@@ -339,7 +351,7 @@ class SmtpChannel(Channel):
         if rcpt is None or rcpt[0] not in (250, 251):
             self._reset(conn)
             code, reply = rcpt if rcpt is not None else (554, b"no answer to RCPT TO")
-            raise _refusal(code, reply, recipient)
+            raise _refusal(code, reply, recipient, mailbox=True)
         if data is None or data[0] != 354:
             self._reset(conn)
             code, reply = data if data is not None else (554, b"no answer to DATA")
@@ -412,11 +424,13 @@ class _Dropped(Exception):
         self.reason = reason
 
 
-def _refusal(code: int, reply: bytes | str, what: str, *, pause: bool = False) -> SendError:
+def _refusal(code: int, reply: bytes | str, what: str, *, pause: bool = False, mailbox: bool = False) -> SendError:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     text = " ".join(text.split())[:200]
     if 500 <= code < 600:
-        return SendError(f"{code} {text}", permanent=not pause, pause_campaign=pause)
+        # A recipient refused with a 5.1.x status (no such mailbox, bad address) is a hard bounce: suppressed.
+        hard = mailbox and BAD_MAILBOX.match(text) is not None
+        return SendError(f"{code} {text}", permanent=not pause, pause_campaign=pause, opt_out="email" if hard else None)
     return SendError(f"{code} {text} (the server refused the {what} for now)")
 
 

@@ -98,7 +98,6 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
                     "phone": record.phone,
                     "email": record.email,
                     "fields": record.fields,
-                    "opted_out": False,
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -143,8 +142,7 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 _SQLITE_INSERT = (
-    "INSERT INTO contacts (account_id, name, phone, email, fields, opted_out, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
+    "INSERT INTO contacts (account_id, name, phone, email, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 

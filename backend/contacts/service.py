@@ -1,27 +1,30 @@
 """Contacts one at a time: view, create, change, delete, opt out. Every function takes the caller's account.
 
-Opting out is kept for good: the contact is left out of every new campaign, and its messages still queued in
-campaigns are cancelled in the same transaction (the campaigns' counters follow).
+Opting out (backend/contacts/optouts.py) is per channel family or everything: the contact is left out of new
+campaigns of that family, and its messages still queued in such campaigns are cancelled in the same transaction.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.campaigns import lifecycle
+from backend.contacts import optouts
 from backend.contacts.normalize import normalise_email, normalise_phone
+from backend.contacts.optouts import ALL
 from backend.errors import ApiError, bad_request, not_found
 from backend.security.limits import field_problems
-from backend.store import states
-from backend.store.models import Account, Campaign, Contact, Message, utcnow
+from backend.store.models import Account, Contact
 from backend.views import iso
 
 if TYPE_CHECKING:
     from backend.services import Services
+
+if TYPE_CHECKING:
+    pass
 
 
 def contact_view(contact: Contact) -> dict[str, Any]:
@@ -32,7 +35,8 @@ def contact_view(contact: Contact) -> dict[str, Any]:
         "email": contact.email,
         "fields": contact.fields or {},
         "opted_out": contact.opted_out,
-        "opted_out_at": iso(contact.opted_out_at),
+        "opted_out_at": ((contact.opt_outs or {}).get(ALL) or {}).get("at"),
+        "opt_outs": optouts.opt_outs_view(contact),
         "created_at": iso(contact.created_at),
         "updated_at": iso(contact.updated_at),
     }
@@ -91,38 +95,9 @@ def save(session: Session) -> None:
         raise ApiError(409, "duplicate", "Another contact already has this phone number or email address.") from None
 
 
-def opt_out(services: Services, session: Session, contact: Contact) -> int:
-    """Mark the contact opted out and cancel its queued campaign messages; returns how many were cancelled."""
-    if not contact.opted_out:
-        contact.opted_out, contact.opted_out_at = True, utcnow()
-    cancelled = (
-        session.execute(
-            update(Message)
-            .where(
-                Message.account_id == contact.account_id,
-                Message.contact_id == contact.id,
-                Message.campaign_id.is_not(None),
-                Message.status == states.QUEUED,
-            )
-            .values(status=states.CANCELLED, last_error="the contact opted out", updated_at=utcnow())
-            .returning(Message.campaign_id)
-            .execution_options(synchronize_session=False)
-        )
-        .scalars()
-        .all()
-    )
-    for campaign_id in set(cancelled):
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is not None:
-            lifecycle.reconcile(session, campaign)
-    services.hub.record(
-        session,
-        contact.account_id,
-        "contact.opted_out",
-        f"{contact.name or contact.email or contact.phone} opted out",
-        data={"contact_id": contact.id, "cancelled_messages": len(cancelled)},
-    )
-    return len(cancelled)
+def opt_out(services: Services, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
+    """Opt the contact out of `family` (default: everything); returns how many queued messages were cancelled."""
+    return optouts.opt_out(services, session, contact, family, why)
 
 
 def search(session: Session, account_id: int, q: str | None, limit: int, offset: int) -> tuple[list[Contact], int]:

@@ -85,11 +85,12 @@ STOP_ATTEMPTS = 3
 
 def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
     """The next claim's size: what `concurrency` workers send in FLUSH_INTERVAL_S at the recent send time (one
-    per worker before the first send), within `limit`."""
+    per worker before the first send, at least two per worker after), within `limit`."""
     if send_s is None:
         return max(1, min(limit, MAX_BATCH, concurrency))
     fits = int(FLUSH_INTERVAL_S / max(send_s, 1e-6)) * concurrency
-    return max(1, min(limit, MAX_BATCH, max(fits, concurrency)))
+    # Two per worker at least: a worker that finishes finds the next message while the coordinator claims more.
+    return max(1, min(limit, MAX_BATCH, max(fits, 2 * concurrency)))
 
 
 @dataclass
@@ -158,6 +159,9 @@ class Dispatcher:
         self._outage: _Outage | None = None
         #: the outage that just ended (its previous state is restored by the coordinator).
         self._ended_outage: _Outage | None = None
+        #: None until the first message is sent; then whether a stale outage state (left by a process that
+        #: stopped during an outage) was looked for.
+        self._stale_checked: bool | None = None
         #: running mean of one send's duration, in seconds (None until the first send).
         self._send_s: float | None = None
         #: the campaign the last batch started with (running campaigns take turns, batch by batch).
@@ -448,6 +452,9 @@ class Dispatcher:
         """Write the channel's state when an outage began, backed off again, or ended (`channel.status`)."""
         with self._cv:
             outage, ended, self._ended_outage = self._outage, self._ended_outage, None
+            check_stale = self._stale_checked is False and outage is None
+            if check_stale:
+                self._stale_checked = True
             detail = None
             if outage is not None:
                 wait = max(1, round(outage.delay_s))
@@ -464,6 +471,11 @@ class Dispatcher:
             if detail is not None:
                 log.warning("channel %s of account %s: %s", self.channel_name, self.account_id, detail)
                 manager.set_state(self.account_id, self.channel_name, states.ERROR, detail)
+            if check_stale and ended is None:
+                # An outage state an earlier process left behind (it stopped before the channel answered again).
+                stored = self._stored_state()
+                if stored is not None and stored[0] == states.ERROR and "; trying again in " in stored[1]:
+                    ended = _Outage(stored[1], 0.0, 0.0, announced=stored[1], previous=(states.READY, "Connected"))
             if ended is not None and ended.announced is not None:
                 state, text = ended.previous or (states.READY, "Connected")
                 if state == states.ERROR:
@@ -560,6 +572,8 @@ class Dispatcher:
         if outage is not None and outage.probing:
             self._outage, self._ended_outage = None, outage  # the channel answered: it is up again
             self._flush_now = True
+        if outcome.status == states.SENT and self._stale_checked is None:
+            self._stale_checked = False
         if outcome.status != states.SENT:
             # Errors in a row and pause requests act on the very next message of the campaign.
             if message.campaign_id is not None:

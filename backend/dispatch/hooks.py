@@ -111,5 +111,7 @@ def outbound_from_row(message: ClaimedMessage) -> OutboundMessage:
         recipient_name=message.recipient_name,
         sender_type=message.sender_type,
         sender_id=message.sender_id,
+        # A reply in an email thread carries In-Reply-To / References (backend/api/conversations.py).
+        headers={str(k): str(v) for k, v in ((message.meta or {}).get("headers") or {}).items()},
         metadata=dict(message.meta or {}),
     )

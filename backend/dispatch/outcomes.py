@@ -43,6 +43,8 @@ class Outcome:
     resume_at: datetime | None = None
     #: the app stopped during the send (crash recovery): not the provider's answer, so not an error in a row.
     interrupted: bool = False
+    #: the provider says the recipient opted out (Twilio 21610): the contact is opted out of this family.
+    opt_out: str | None = None
     #: the channel could not be reached (an outage): queued again without using an attempt, not an error.
     outage: bool = False
     #: a failure the provider will never accept (hard bounce, invalid number): not offered for retry.
@@ -92,7 +94,7 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
     if error.uncertain:
         return Outcome(states.UNCERTAIN, error=error.reason)
     if error.permanent:
-        return Outcome(states.FAILED, error=error.reason, permanent=True)
+        return Outcome(states.FAILED, error=error.reason, opt_out=error.opt_out, permanent=True)
     if error.outage:
         return Outcome(states.QUEUED, error=error.reason, retry_at=now, outage=True)
     if error.pause_campaign and campaign:
@@ -201,6 +203,11 @@ def record_results(
         written.append((message, outcome))
     if not written:
         return 0
+    opt_outs = [(m.account_id, m.contact_id, m.channel, m.recipient, o.opt_out) for m, o in written if o.opt_out]
+    if opt_outs and services.provider_opt_outs is not None:
+        # The contacts' side (backend/contacts/provider_opt_outs.py), registered by the contacts API's install:
+        # the dispatcher does not import the contacts.
+        services.provider_opt_outs(services, session, opt_outs)
     extras = hooks.after_outcomes(session, written)
     events = [progress_event(m, o, extra) for (m, o), extra in zip(written, extras, strict=True)]
     services.hub.record_many(session, events)

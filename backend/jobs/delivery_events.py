@@ -28,6 +28,7 @@ VIEW_FIELDS = (
     ("id", "id"),
     ("source", "channel"),
     ("channel", "channel"),
+    ("direction", "direction"),
     ("sender_type", "sender_type"),
     ("sender_id", "sender_id"),
     ("campaign_id", "campaign_id"),
@@ -74,7 +75,8 @@ _TEXT_SQL = f"""
     END"""
 _LEVEL_SQL = "CASE WHEN m.delivered IS NULL THEN 'warning' WHEN {true} THEN 'success' ELSE 'error' END"
 _DELIVERY_SQL = (
-    "CASE WHEN m.delivered IS NULL THEN (CASE WHEN {expired} THEN 'expired' "
+    "CASE WHEN m.direction = 'in' THEN 'untracked' "
+    "WHEN m.delivered IS NULL THEN (CASE WHEN {expired} THEN 'expired' "
     "WHEN m.status = 'sent' AND m.delivery_next_check_at IS NULL THEN 'untracked' ELSE 'pending' END) "
     "WHEN {true} THEN 'delivered' ELSE 'undelivered' END"
 )

@@ -105,7 +105,7 @@ def _instance(channels: Any, account_id: int, name: str) -> Channel | None:
 
 def _poll_one(channel: Channel, message: DeliveryClaim) -> DeliveryReport | None:
     try:
-        return channel.fetch_delivery(message.provider_message_id or "")
+        return channel.fetch_delivery(message.provider_message_id or "", recipient=message.recipient)
     except Exception:
         log.warning("asking the %s provider about message %s failed", message.channel, message.id, exc_info=True)
         return None

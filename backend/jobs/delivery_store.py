@@ -37,7 +37,7 @@ PENDING = {
 }
 
 #: what a claim returns: enough to decide and to poll.
-CLAIM_COLUMNS = ("id", "account_id", "channel", "provider_message_id", "delivery_check_attempts")
+CLAIM_COLUMNS = ("id", "account_id", "channel", "provider_message_id", "delivery_check_attempts", "recipient")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,8 @@ class DeliveryClaim:
     channel: str
     provider_message_id: str | None
     delivery_check_attempts: int
+    #: kept beside the provider id: a channel never reads the recipient out of an id (WhatsApp's are opaque).
+    recipient: str | None = None
 
 
 def dialect_of(session: Session) -> str:

@@ -114,10 +114,16 @@ class Contact(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(320))
     fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
-    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: per channel family (`sms` `email` `whatsapp`) or `all`: {"at": ISO time, "why": stop | unsubscribe |
+    #: hard_bounce | by_hand}; a family absent is not opted out (backend/contacts/optouts.py).
+    opt_outs: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def opted_out(self) -> bool:
+        """Opted out of everything (the API's `opted_out`)."""
+        return "all" in (self.opt_outs or {})
 
 
 class Campaign(Base):
@@ -183,6 +189,26 @@ class Message(Base):
             postgresql_where=text(f"status = '{states.SENT}' AND delivered IS NULL AND NOT delivery_expired"),
         ),
         Index("ix_messages_sender", "account_id", "sender_type", "sender_id", "status"),
+        # A contact's thread (campaign messages, replies and inbound messages on every channel).
+        Index("ix_messages_contact", "contact_id", "id"),
+        # An inbound message is stored once per provider id (a repeated webhook or a re-read mail).
+        Index(
+            "uq_messages_inbound",
+            "account_id",
+            "channel",
+            "provider_message_id",
+            unique=True,
+            sqlite_where=text("direction = 'in'"),
+            postgresql_where=text("direction = 'in'"),
+        ),
+        # Unread inbound messages per conversation (the conversations list's counts).
+        Index(
+            "ix_messages_unread",
+            "account_id",
+            "sender_id",
+            sqlite_where=text("direction = 'in' AND read_at IS NULL"),
+            postgresql_where=text("direction = 'in' AND read_at IS NULL"),
+        ),
         Index("ix_messages_provider_id", "provider_message_id"),
         Index("ix_messages_sent_window", "account_id", "channel", "sent_at"),
         # Leases of rows in `sending`: found again after a crash.
@@ -196,6 +222,8 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
+    #: `out` (sent by us) or `in` (received: `recipient` is then the sender, status `received`).
+    direction: Mapped[str] = mapped_column(String(3), default="out", server_default="out")
     recipient: Mapped[str] = mapped_column(String(320))
     recipient_name: Mapped[str | None] = mapped_column(String(200))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
@@ -232,6 +260,8 @@ class Message(Base):
     #: provider never got it: safe to send again) or `unknown` (cannot be told); `reconcile_next_at`: when next.
     reconcile_state: Mapped[str | None] = mapped_column(String(20))
     reconcile_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when someone read an inbound message in the app (null: unread).
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Communication(Base):
@@ -269,6 +299,20 @@ class Event(Base):
     level: Mapped[str] = mapped_column(String(10), default="info")
     text: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class InboxCursor(Base):
+    """How far an account's mailbox has been read: the highest UID applied under one UIDVALIDITY."""
+
+    __tablename__ = "inbox_cursors"
+    __table_args__ = (UniqueConstraint("account_id", "channel", "folder"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    folder: Mapped[str] = mapped_column(String(200))
+    uid_validity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Lease(Base):

@@ -51,6 +51,8 @@ DISCONNECTED: Final = "disconnected"
 READY: Final = "ready"
 AUTHENTICATED: Final = "authenticated"
 AUTH_FAILURE: Final = "auth_failure"
+#: WhatsApp Web is open in another window (Connect takes it back with the page's "Use here").
+CONFLICT: Final = "conflict"
 ERROR: Final = "error"
 
 #: what became of a sent message after the provider took it (`delivery` of `GET /api/messages/<id>`).

@@ -34,8 +34,12 @@ from backend.channels.sendgrid_events import (
     smtp_id,
 )
 from backend.communications import nudge_delivery_job, record_communication
+from backend.contacts.provider_opt_outs import suppress_address
 from backend.errors import ApiError, bad_request
 from backend.store.models import Account, Message, utcnow
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -91,11 +95,25 @@ def sendgrid_events() -> Any:
                 duplicates += 1
             else:
                 applied += 1
+                if suppresses(event):
+                    _suppress(services, session, target[0], target[1])
     if applied:
         nudge_delivery_job(services)
     if ignored:
         log.info("SendGrid events: %s applied, %s duplicates, %s not ours", applied, duplicates, ignored)
     return jsonify({"applied": applied, "duplicates": duplicates, "ignored": ignored})
+
+
+def suppresses(event: dict[str, Any]) -> bool:
+    """A hard bounce (`bounce` of type bounce, not a soft `blocked`) or a `dropped` send suppresses the address."""
+    kind = event.get("event")
+    return kind == "dropped" or (kind == "bounce" and event.get("type") != "blocked")
+
+
+def _suppress(services: Services, session: Any, account: int, message_id: int) -> None:
+    message = session.get(Message, message_id)
+    if message is not None and message.account_id == account:
+        suppress_address(services, session, account, message.recipient, message.contact_id)
 
 
 def _parse(body: bytes) -> list[dict[str, Any]] | None:

@@ -95,7 +95,7 @@ def twilio_status() -> Response:
         message = None
         for message_id, account_id, account_settings, sms_settings in candidates:
             token = services.secrets.load(session, account_id, "sms").get("auth_token") if signature else None
-            urls = _callback_urls(services, sms_settings or {}, account_settings or {})
+            urls = callback_urls(services, sms_settings or {}, account_settings or {})
             if token and signature_matches(token, urls, params, signature):
                 message = (message_id, account_id)
                 break
@@ -120,14 +120,16 @@ def twilio_status() -> Response:
     return Response(status=204)
 
 
-def _callback_urls(services: Services, sms_settings: dict[str, Any], account_settings: dict[str, Any]) -> list[str]:
+def callback_urls(
+    services: Services, sms_settings: dict[str, Any], account_settings: dict[str, Any], path: str = CALLBACK_PATH
+) -> list[str]:
     """The URLs Twilio may have signed: the configured public URL + path (SMS setting, account setting or
     BULKMSG_PUBLIC_URL, as the channel chose it), and the URL this request arrived at."""
     query = request.query_string.decode()
     urls: list[str] = []
     for base in (sms_settings.get("public_url"), account_settings.get("public_url"), services.config.public_url):
         if base:
-            urls.append(f"{str(base).rstrip('/')}{CALLBACK_PATH}" + (f"?{query}" if query else ""))
+            urls.append(f"{str(base).rstrip('/')}{path}" + (f"?{query}" if query else ""))
     urls.append(request.url)
     return list(dict.fromkeys(urls))
 

@@ -64,6 +64,7 @@ const CHANNEL_STATES = {
   authenticated: ['ok busy', 'Authenticated'],
   ready: ['ok', 'Ready'],
   auth_failure: ['err', 'Authentication failed'],
+  conflict: ['warn', 'Open in another window'],
   error: ['err', 'Error'],
 };
 

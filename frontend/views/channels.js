@@ -53,7 +53,7 @@ const SCHEMAS = {
     fields: [
       { key: 'account_sid', label: 'Account SID', type: 'text', placeholder: 'AC…', required: true },
       { key: 'auth_token', label: 'Auth token', type: 'password', secret: true, autocomplete: 'new-password' },
-      { key: 'from_number', label: 'Sending number', type: 'tel', placeholder: '+15551234567', required: true },
+      { key: 'from_number', label: 'Sending number', type: 'tel', placeholder: '+14155552671', required: true },
       { key: 'api_base_url', label: 'API base URL', type: 'url', placeholder: 'https://api.twilio.com', hint: 'Change only for a Twilio-compatible provider.' },
     ],
   },
@@ -144,7 +144,7 @@ function channelCard(name) {
     element.dataset.state = channel.state || '';
     replace(pill, channelPill(channel.state));
     detail.textContent = channel.detail || describeState(channel.state);
-    const hint = ['error', 'auth_failure'].includes(channel.state) ? fixFor(channel.detail) : null;
+    const hint = ['error', 'auth_failure', 'conflict'].includes(channel.state) ? fixFor(channel.detail) : null;
     fix.textContent = hint || '';
     fix.hidden = !hint;
     const live = LIVE_STATES.has(channel.state);
@@ -172,6 +172,7 @@ function describeState(value) {
     qr: 'Scan the QR code with your phone.',
     authenticated: 'Linked. Getting ready…',
     ready: 'Ready to send.',
+    conflict: 'WhatsApp is open in another window. Click Connect to use it here.',
   }[value] || '';
 }
 

@@ -1,14 +1,16 @@
 // Contacts: import a file (preview, confirm the column mapping, read the report of rejected rows) and a
-// searchable, paginated list with opt-out.
+// searchable, paginated list with opt-outs per channel family.
 
 import { api, qs } from '../lib/api.js';
 import { busy, debounce, field, h, replace, svg } from '../lib/dom.js';
 import { num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
-import { confirmDialog, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
+import { errorNotice, pageHead, showError, toast } from '../lib/ui.js';
 import { importPanel } from './contacts-import.js';
 
 const PAGE = 25;
+const FAMILIES = { sms: 'SMS', email: 'Email', whatsapp: 'WhatsApp', all: 'Everything' };
+const WHY = { stop: 'replied STOP', unsubscribe: 'unsubscribed', hard_bounce: 'email bounced', by_hand: 'set by hand' };
 
 export async function mount(root) {
   let offset = 0;
@@ -63,27 +65,40 @@ export async function mount(root) {
   };
 
   const contactRow = (c, fieldNames) => {
-    const optOut = h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Opt out ${c.name || c.phone || c.email}` }, 'Opt out');
-    optOut.addEventListener('click', async () => {
-      const ok = await confirmDialog({
-        title: `Opt out ${c.name || 'this contact'}?`,
-        text: 'They will be left out of every campaign from now on. One-to-one replies stay possible.',
-        confirm: 'Opt out', danger: true,
-      });
-      if (!ok) return;
-      busy(optOut, async () => {
-        try { await api.post(`/api/contacts/${c.id}/opt-out`); toast(`${c.name || c.phone} is opted out.`, { tone: 'ok' }); load(); } catch (error) { showError(error); }
-      });
-    });
+    const outOf = Object.entries(c.opt_outs || {}).filter(([, v]) => v).map(([family]) => family);
+    const status = outOf.length
+      ? h('span', { class: 'pill', title: outOf.map((f) => `${FAMILIES[f]}: ${WHY[c.opt_outs[f].why] || c.opt_outs[f].why}`).join('\n') },
+        c.opted_out ? 'Opted out' : `Opted out of ${outOf.map((f) => FAMILIES[f]).join(', ')}`)
+      : h('span', { class: 'pill ok' }, 'Subscribed');
     return h('tr', { class: c.opted_out ? 'opted-out' : '', dataset: { contact: c.id } },
       h('td', {}, c.name || h('span', { class: 'muted' }, '—')),
       h('td', { class: 'num nowrap' }, c.phone || '—'),
       h('td', {}, c.email || '—'),
       fieldNames.map((f) => h('td', {}, c.fields && c.fields[f] != null ? String(c.fields[f]) : '')),
-      h('td', {}, c.opted_out ? h('span', { class: 'pill' }, 'Opted out') : h('span', { class: 'pill ok' }, 'Subscribed')),
+      h('td', {}, status),
       h('td', { class: 'actions' },
         h('a', { class: 'btn small ghost', href: `#/conversations/contact-${c.id}` }, 'Message'),
-        c.opted_out ? null : optOut));
+        optOuts(c)));
+  };
+
+  // Each channel family (and everything) can be switched by hand; what the contact did (STOP, an unsubscribe
+  // link, a hard bounce) shows with its reason.
+  const optOuts = (c) => {
+    const who = c.name || c.phone || c.email;
+    const boxes = Object.entries(FAMILIES).map(([family, label]) => {
+      const given = (c.opt_outs || {})[family];
+      const box = h('input', { type: 'checkbox', checked: Boolean(given), 'aria-label': `${who}: opted out of ${label}` });
+      box.addEventListener('change', async () => {
+        box.disabled = true;
+        try {
+          await api.post(`/api/contacts/${c.id}/${box.checked ? 'opt-out' : 'opt-in'}`, { family });
+          toast(`${who} ${box.checked ? 'is opted out of' : 'may get'} ${label.toLowerCase()} ${box.checked ? '' : 'again'}`.trim() + '.', { tone: 'ok' });
+          load();
+        } catch (error) { box.checked = !box.checked; box.disabled = false; showError(error); }
+      });
+      return h('label', { class: 'nowrap', title: given ? `${WHY[given.why] || given.why}` : null }, box, ` ${label}`);
+    });
+    return h('details', { class: 'opt-outs' }, h('summary', { class: 'btn small' }, 'Opt-outs'), h('div', { class: 'stack small' }, boxes));
   };
 
   search.addEventListener('input', debounce(() => { query = search.value.trim(); offset = 0; load(); }, 200));

@@ -1,18 +1,26 @@
-// One conversation thread: the messages as bubbles with delivery ticks (updated live), and the composer.
+// One conversation thread: every message with the contact on every channel, in time order. What they sent is on
+// the left, what we sent on the right with its delivery tick (updated live); each says its channel. MMS media
+// are links. The composer answers on the channel the contact last wrote on (or a connected one) and never
+// offers a channel that is not configured.
 
 import { api } from '../lib/api.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
-import { dateTime } from '../lib/format.js';
+import { channelName, dateTime } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on, state } from '../lib/store.js';
 import { errorNotice, showError } from '../lib/ui.js';
 
-const SOURCES = [['sms', 'SMS', 'sms'], ['email', 'Email', null], ['whatsapp', 'WhatsApp', 'whatsapp']];
+// [source, label, the channels that can send it]
+const SOURCES = [['sms', 'SMS', ['sms']], ['email', 'Email', ['smtp', 'gmail']], ['whatsapp', 'WhatsApp', ['whatsapp']]];
+const SHOWN = 300;
+const FAMILY_WORDS = { sms: 'SMS', email: 'email', whatsapp: 'WhatsApp', all: 'everything' };
 
 /** The tick for a message: [key, icon, words]. */
 export function tickFor(m) {
+  if (m.direction === 'in') return ['received', icons.check, 'Received'];
   if (m.status === 'failed') return ['failed', icons.x, `Failed${m.last_error ? `: ${m.last_error}` : ''}`];
   if (m.status === 'uncertain') return ['uncertain', icons.question, 'Uncertain: the provider did not answer'];
+  if (m.status === 'cancelled') return ['failed', icons.x, `Cancelled${m.last_error ? `: ${m.last_error}` : ''}`];
   if (m.status === 'queued' || m.status === 'sending') return [m.status, icons.clock, m.status === 'queued' ? 'Queued' : 'Sending'];
   if (m.delivered === true || m.delivery === 'delivered') return ['delivered', icons.checks, 'Delivered'];
   if (m.delivered === false || m.delivery === 'undelivered') return ['undelivered', icons.x, 'Not delivered'];
@@ -27,15 +35,28 @@ export function tick(m) {
   return h('span', { class: 'tick', dataset: { tick: key }, title: words }, svg(icon), h('span', { class: 'word' }, short));
 }
 
-export async function openThread(box, conversationId, { contact, onSent }) {
+const configured = (channel) => {
+  const st = (state.channels.get(channel) || {}).state;
+  return st != null && st !== 'not_configured';
+};
+
+export async function openThread(box, conversationId, { contact, onChange }) {
   const bubbles = new Map();
+  const contactId = /^contact-(\d+)$/.exec(conversationId)?.[1] ?? null;
   const body = h('div', { class: 'thread-body', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages' });
   const who = contact ? contact.name || contact.phone || contact.email : conversationId;
+  const optedOut = contact ? Object.entries(contact.opt_outs || {}).filter(([, v]) => v).map(([family]) => family) : [];
   const head = h('div', { class: 'thread-head' }, h('div', {}, h('h2', {}, who),
-    contact ? h('span', { class: 'muted small' }, [contact.phone, contact.email].filter(Boolean).join(' · ')) : null));
-  const composer = buildComposer(conversationId, contact, (message) => { upsert(message, true); onSent(); });
+    contact ? h('span', { class: 'muted small' }, [contact.phone, contact.email].filter(Boolean).join(' · ')) : null),
+  optedOut.length ? h('span', { class: 'pill warn', title: 'Campaigns skip this contact on these channels; one-to-one replies stay possible.' },
+    `Opted out of ${optedOut.map((f) => FAMILY_WORDS[f] || f).join(', ')}`) : null);
+  let route = null;
+  try { route = (await api.get(`/api/conversations/${encodeURIComponent(conversationId)}`)).reply; } catch { route = null; }
+  const composer = buildComposer(conversationId, contact, route, (message) => { upsert(message, true); onChange(); });
   replace(box, head, body, composer.element);
 
+  const mine = (m) => m && ((m.sender_type === 'conversation' && String(m.sender_id) === conversationId)
+    || (contactId != null && String(m.contact_id) === contactId));
   const upsert = (m, scroll = false) => {
     const existing = bubbles.get(String(m.id));
     if (existing) { existing.update(m); return; }
@@ -47,25 +68,36 @@ export async function openThread(box, conversationId, { contact, onSent }) {
   };
 
   try {
-    const page = await api.get(`/api/conversations/${encodeURIComponent(conversationId)}/messages`);
-    const items = (page.items || page).slice().sort((a, b) => (a.id > b.id ? 1 : -1));
+    // The newest messages (a contact who got many campaigns has a long history): count first, then the tail.
+    const base = `/api/conversations/${encodeURIComponent(conversationId)}/messages`;
+    const { total = 0 } = await api.get(`${base}?limit=1`);
+    const page = total ? await api.get(`${base}?limit=${SHOWN}&offset=${Math.max(0, total - SHOWN)}`) : { items: [] };
+    const items = page.items || [];
+    if (total > SHOWN) body.append(h('p', { class: 'muted small' }, `Showing the latest ${SHOWN} of ${total} messages.`));
     if (!items.length) body.append(h('div', { class: 'empty' }, `No messages with ${who} yet. Write the first one below.`));
     items.forEach((m) => upsert(m));
     body.scrollTop = body.scrollHeight;
   } catch (error) {
     body.append(errorNotice(error, 'The messages could not be loaded.'));
   }
+  const markRead = () => api.post(`/api/conversations/${encodeURIComponent(conversationId)}/read`).catch(() => null);
+  markRead();
 
   const apply = (events) => {
+    let received = false;
     for (const e of events) {
       const d = e.data || {};
-      if (e.type === 'message.updated' && d.message && d.message.sender_type === 'conversation' && String(d.message.sender_id) === conversationId) {
+      if (e.type === 'message.created' && (String(d.conversation_id) === conversationId || mine(d.message))) {
+        upsert(d.message, true);
+        if (d.message.direction === 'in') received = true;
+      } else if (e.type === 'message.updated' && mine(d.message)) {
         upsert(d.message, true);
       } else if (e.type === 'send.progress' && String(d.conversation_id) === conversationId && d.message_id != null) {
         const bubble = bubbles.get(String(d.message_id));
         if (bubble) bubble.update({ status: d.status, last_error: d.error });
       }
     }
+    if (received && !document.hidden) markRead();
   };
   // Events that arrived while the thread loaded are applied once more; upsert is idempotent.
   apply(state.events.slice(-500));
@@ -75,19 +107,25 @@ export async function openThread(box, conversationId, { contact, onSent }) {
 
 function messageBubble(initial) {
   let message = { ...initial };
+  const incoming = message.direction === 'in';
   const tickBox = h('span');
   const error = h('div', { class: 'err-line' });
   const time = h('span');
-  const element = h('div', { class: 'bubble', dataset: { message: message.id } },
+  const media = (message.metadata?.media || []).filter((m) => /^https?:\/\//.test(m.url || ''));
+  const element = h('div', { class: `bubble ${incoming ? 'in' : 'out'}`, dataset: { message: message.id, direction: message.direction || 'out' } },
     message.subject ? h('div', { class: 'subject' }, message.subject) : null,
     h('div', { class: 'text' }, message.body || ''),
+    media.length ? h('div', { class: 'media' }, media.map((m, i) => h('a', { href: m.url, target: '_blank', rel: 'noopener noreferrer' },
+      `Attachment ${i + 1}${m.content_type ? ` (${m.content_type})` : ''}`))) : null,
     error,
-    h('div', { class: 'meta' }, h('span', { class: 'src' }, message.source || ''), time, tickBox));
+    h('div', { class: 'meta' },
+      h('span', { class: 'src', title: incoming ? 'Received' : 'Sent' }, `${incoming ? 'In' : 'Out'} · ${channelName(message.channel || message.source || '')}`),
+      message.sender_type === 'campaign' ? h('span', {}, 'Campaign') : null, time, incoming ? null : tickBox));
   const update = (changes) => {
     message = { ...message, ...changes };
     const [key] = tickFor(message);
     element.dataset.tick = key;
-    replace(tickBox, tick(message));
+    if (!incoming) replace(tickBox, tick(message));
     time.textContent = dateTime(message.sent_at || message.created_at);
     error.textContent = message.status === 'failed' && message.last_error ? message.last_error : '';
     error.hidden = !error.textContent;
@@ -96,30 +134,38 @@ function messageBubble(initial) {
   return { element, update };
 }
 
-function buildComposer(conversationId, contact, onSent) {
-  const source = h('select', { 'aria-label': 'Send as' }, SOURCES.map(([value, label, channel]) => {
-    const st = channel ? (state.channels.get(channel) || {}).state : null;
-    return h('option', { value }, st && st !== 'ready' ? `${label} (not connected)` : label);
+function buildComposer(conversationId, contact, route, onSent) {
+  const usable = SOURCES.filter(([, , channels]) => channels.some(configured));
+  const source = h('select', { 'aria-label': 'Send as' }, SOURCES.map(([value, label, channels]) => {
+    const ok = channels.some(configured);
+    const ready = channels.some((c) => (state.channels.get(c) || {}).state === 'ready');
+    const words = !ok ? `${label} (not configured)` : ready ? label : `${label} (not connected)`;
+    return h('option', { value, disabled: !ok }, words);
   }));
   const to = h('input', { type: 'text', autocomplete: 'off', 'aria-label': 'To' });
   const subject = h('input', { type: 'text', placeholder: 'Subject', 'aria-label': 'Subject' });
   const text = h('textarea', { rows: 3, placeholder: 'Write a reply… (Ctrl+Enter sends)', 'aria-label': 'Message' });
-  const send = h('button', { class: 'btn primary', type: 'submit' }, svg(icons.send), 'Send');
+  const send = h('button', { class: 'btn primary', type: 'submit', disabled: !usable.length }, svg(icons.send), 'Send');
   const errors = h('div');
+  const hint = usable.length ? null : h('p', { class: 'muted small' }, 'No channel is configured yet: set one up under Channels to reply.');
   const element = h('form', { class: 'composer', 'aria-label': 'Reply' },
-    h('div', { class: 'row' }, source, h('div', { style: { flex: '1 1 200px' } }, to), subject), text, errors, h('div', { class: 'row end' }, send));
+    h('div', { class: 'row' }, source, h('div', { style: { flex: '1 1 200px' } }, to), subject), text, hint, errors, h('div', { class: 'row end' }, send));
   const sync = () => {
     const email = source.value === 'email';
     subject.hidden = !email;
-    if (contact && (!to.value || to.dataset.auto)) {
-      to.value = (email ? contact.email : contact.phone) || '';
+    if (!to.value || to.dataset.auto) {
+      const routed = route && route.source === source.value ? route.to : null;
+      to.value = routed || (contact ? (email ? contact.email : contact.phone) || '' : '');
       to.dataset.auto = '1';
     }
     to.placeholder = email ? 'name@example.com' : '+15551234567';
   };
   to.addEventListener('input', () => delete to.dataset.auto);
   source.addEventListener('change', sync);
-  if (contact && !contact.phone && contact.email) source.value = 'email';
+  // The channel the contact last wrote on (or a connected one), as the server chose it; never one not configured.
+  if (route && usable.some(([value]) => value === route.source)) source.value = route.source;
+  else if (usable.length) source.value = usable[0][0];
+  if (route && route.source === 'email' && !subject.value) subject.value = '';
   sync();
   text.addEventListener('keydown', (event) => { if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) element.requestSubmit(); });
   element.addEventListener('submit', (event) => {
@@ -128,7 +174,8 @@ function buildComposer(conversationId, contact, onSent) {
     busy(send, async () => {
       errors.replaceChildren();
       const payload = { source: source.value, to: to.value.trim(), body: text.value };
-      if (source.value === 'email') payload.subject = subject.value;
+      if (source.value === 'email' && subject.value.trim()) payload.subject = subject.value;
+      if (route && route.source === source.value && route.channel && source.value === 'email') payload.channel = route.channel;
       if (contact) { payload.contact_id = contact.id; if (contact.name) payload.recipient_name = contact.name; }
       try {
         const message = await api.post(`/api/conversations/${encodeURIComponent(conversationId)}/messages`, payload);
@@ -142,4 +189,3 @@ function buildComposer(conversationId, contact, onSent) {
   });
   return { element };
 }
-

@@ -341,6 +341,7 @@ class _SMTP(SMTP):
         _SMTP._connections += 1
         self._number = _SMTP._connections
         self._outbox: asyncio.Queue[tuple[float, bytes]] | None = None
+        self._delivering: asyncio.Task[None] | None = None
 
     def data_received(self, data: bytes) -> None:
         self._reads.append((self._number, data))
@@ -354,8 +355,13 @@ class _SMTP(SMTP):
         response = text + b"\r\n"
         if self._outbox is None:
             self._outbox = asyncio.Queue()
-            self.loop.create_task(self._deliver(self._outbox))
+            self._delivering = self.loop.create_task(self._deliver(self._outbox))
         self._outbox.put_nowait((self.loop.time() + self._reply_delay_s, response))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._delivering is not None:
+            self._delivering.cancel()
+        super().connection_lost(exc)
 
     async def _deliver(self, outbox: asyncio.Queue[tuple[float, bytes]]) -> None:
         """Write each reply when its delay is over, in order (the way replies come back over a slow link)."""

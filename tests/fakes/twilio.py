@@ -11,7 +11,11 @@ Real sockets, real HTTP: the app's SMS channel talks to it through `api_base_url
   after), PageSize (default 50, at most 1000)): `{"messages": [...], "page", "page_size", "start", "end",
   "uri", "first_page_uri", "next_page_uri" (null on the last page), "previous_page_uri"}`, newest first;
   messages carry `date_sent` in RFC 2822 form (null until sent),
-with Twilio's error shape `{"code", "message", "more_info", "status"}`. Per-number failures are programmable
+with Twilio's error shape `{"code", "message", "more_info", "status"}`. `send_inbound(url, from_, body, media=...)`
+POSTs a signed incoming-message webhook as Twilio does when someone texts the number: form fields as documented
+at https://www.twilio.com/docs/messaging/guides/webhook-request (MessageSid, SmsSid, SmsMessageSid, AccountSid,
+From, To, Body, NumMedia, NumSegments, SmsStatus `received`, ApiVersion, the From/To geography fields, and
+MediaUrl{N} / MediaContentType{N} for each MMS attachment). Per-number failures are programmable
 (`fail(number, kind)`), and `deliver(sid, status)` moves a message on and POSTs the status callback signed
 with the account's auth token exactly as Twilio does (base64 HMAC-SHA1 over the URL followed by each POST
 parameter name and value, sorted by name). The signature is computed here independently of the app's code.
@@ -61,8 +65,8 @@ def new_sid(prefix: str) -> str:
 class Failure:
     """A programmed failure for one To number; `times` None means every time."""
 
-    #: invalid | not_mobile | rate_limited | server_error | slow (stored, answered late) | lost (never stored,
-    #: answered late: the request never reached Twilio's records)
+    #: invalid | not_mobile | unsubscribed | rate_limited | server_error | slow (stored, answered late) | lost
+    #: (never stored, answered late: the request never reached Twilio's records)
     kind: str
     retry_after: int = 1
     delay_s: float = 2.0
@@ -185,6 +189,53 @@ class FakeTwilio:
         params = self.callback_params(message, status, error_code)
         signature = twilio_signature(self.auth_token, url, params)
         return self.post_callback(url, params, signature)
+
+    def inbound_params(
+        self, from_: str, body: str, *, to: str = "+15005550006", media: tuple[tuple[str, str], ...] = (), sid: str = ""
+    ) -> dict[str, str]:
+        """The form of Twilio's incoming-message webhook (see the module's docstring for the source)."""
+        sid = sid or new_sid("MM" if media else "SM")
+        params = {
+            "ToCountry": "US",
+            "ToState": "CA",
+            "SmsMessageSid": sid,
+            "NumMedia": str(len(media)),
+            "ToCity": "",
+            "FromZip": "",
+            "SmsSid": sid,
+            "FromState": "CA",
+            "SmsStatus": "received",
+            "FromCity": "SAN FRANCISCO",
+            "Body": body,
+            "FromCountry": "US",
+            "To": to,
+            "ToZip": "",
+            "NumSegments": str(max(1, -(-len(body) // 153))),
+            "MessageSid": sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "ApiVersion": "2010-04-01",
+        }
+        for index, (url, content_type) in enumerate(media):
+            params[f"MediaContentType{index}"] = content_type
+            params[f"MediaUrl{index}"] = url
+        return params
+
+    def send_inbound(
+        self, url: str, from_: str, body: str, *, forge: bool = False, **options: Any
+    ) -> tuple[int, str, str, dict[str, str]]:
+        """POST a signed incoming-message webhook to `url`: (status, content type, body, the form sent).
+
+        forge=True signs with a wrong token (what a forger without the auth token can do)."""
+        params = self.inbound_params(from_, body, **options)
+        token = "not-the-auth-token" if forge else self.auth_token
+        headers = {
+            "User-Agent": "TwilioProxy/1.1",
+            "X-Twilio-Signature": twilio_signature(token, url, params),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        response = self._callback_http.post(url, data=params, headers=headers, timeout=10)
+        return response.status_code, response.headers.get("Content-Type", ""), response.text, params
 
     def callback_params(self, message: dict[str, Any], status: str, error_code: str | None) -> dict[str, str]:
         params = {
@@ -323,6 +374,8 @@ class FakeTwilio:
             return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if failure is not None and failure.kind == "not_mobile":
             return _error(400, 21614, f"'To' number {to} is not a valid mobile number")
+        if failure is not None and failure.kind == "unsubscribed":
+            return _error(400, 21610, "Attempt to send to unsubscribed recipient")
         if failure is not None and failure.kind == "rate_limited":
             return _error(429, 20429, "Too Many Requests", {"Retry-After": str(failure.retry_after)})
         if failure is not None and failure.kind == "server_error":
@@ -431,3 +484,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a read timeout): Twilio would have kept the message all the same
+
+
+def main() -> None:
+    """Serve in this process (benchmarks: the fake's CPU then does not compete with the app's). Prints
+    `URL <url> <account sid> <auth token>`; answers each `created` line read from stdin with a JSON list of the
+    To numbers of the messages created so far. `--delay S`: the per-request delay."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    with FakeTwilio(request_delay_s=args.delay) as fake:
+        sys.stdout.write(f"URL {fake.url} {fake.account_sid} {fake.auth_token}\n")
+        sys.stdout.flush()
+        for line in sys.stdin:
+            if line.strip() == "created":
+                sys.stdout.write(json.dumps([m["to"] for m in fake.created()]) + "\n")
+                sys.stdout.flush()
+            elif line.strip() == "quit":
+                break
+
+
+if __name__ == "__main__":
+    main()

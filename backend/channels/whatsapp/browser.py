@@ -3,7 +3,8 @@
 Contract:
 - `start_browser(config)` clears a stale profile lock (and kills an orphaned Chromium of the same profile
   left by a crashed app), starts the system chromedriver with an explicit path (Selenium Manager never runs),
-  and starts Chromium with the persistent profile and a desktop user agent (a second time if it exits at once).
+  and starts Chromium with the persistent profile, `--lang=en-US`, a desktop user agent and automation flags
+  off (a second time if it exits at once).
   A small reaper process kills that Chromium if this process dies without closing it. Raises BrowserError with a
   human reason.
 - `Browser.quit()` ends Chromium, chromedriver and the reaper within a bounded time; returns False when it had
@@ -53,6 +54,8 @@ COMMON_FLAGS = (
     "--disable-breakpad",
     "--window-size=1280,900",
     "--lang=en-US",
+    # automation flags off: no navigator.webdriver, no "controlled by automated software" bar
+    "--disable-blink-features=AutomationControlled",
 )
 
 
@@ -201,6 +204,9 @@ def start_browser(config: BrowserConfig) -> Browser:
     options.add_argument(f"--user-data-dir={config.profile_dir}")
     options.add_argument(f"--user-agent={config.user_agent or desktop_user_agent(chromium)}")
     options.add_experimental_option("excludeSwitches", ["enable-automation"])
+    options.add_experimental_option("useAutomationExtension", False)
+    # The page's words are English whatever the user's own language (selectors read some of them).
+    options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
 
     reaper_process = subprocess.Popen(
         [sys.executable, reaper.__file__, str(config.profile_dir)],

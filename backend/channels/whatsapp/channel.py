@@ -5,13 +5,22 @@ Contract (DESIGN sections 7 and 8):
   `context.emit_status` and the QR through `context.emit_qr`. `wait_ready(timeout_s)` waits for "Client is
   ready!". `disconnect()` quits Chromium and emits `Disconnected` (`Disconnected (forced)` when Chromium had
   to be killed). `close()` quits Chromium without a status (app shutdown). All are safe to call repeatedly.
-- `send(message)` returns the provider id (the message row's `data-id`) once the clock icon became a tick.
-  Raises SendError(permanent) "not registered" for a number not on WhatsApp; SendError(pause_campaign) when
-  the session is not connected, or the page says the number is throttled or banned, or the same selector
-  failed three sends in a row; SendError(permanent) "WhatsApp Web changed: <element> not found" before
-  anything left; SendError(uncertain) when the send button was pressed but the page never confirmed it.
-- `fetch_delivery(provider_id)` reads the message's ticks: `delivered` / `read` (final success), `sent` or
-  `pending` (not final), None when the session is not ready or the message is no longer on the page.
+- `connect()` while the session runs takes it back from another window ("Use here"), closes a notice the
+  user has read, or reloads an update-needed page (see `WhatsAppSession.act`), and says again where it stands.
+- `send(message)` returns the provider id (the `data-id` of the message's row, an opaque string) once the
+  clock icon became a tick. Raises SendError(permanent) "not registered" for a number not on WhatsApp;
+  SendError(pause_campaign) when the session is not connected, open in another window, restricted or banned,
+  or the same selector failed three sends in a row; SendError(permanent) "WhatsApp Web changed: <element> not
+  found" before anything left; SendError (transient) when the send button could not be clicked;
+  SendError(uncertain) when the send button was pressed but the page never confirmed it.
+- `fetch_delivery(provider_id, recipient)` reads the message's ticks: `delivered` / `read` (final success),
+  `sent` or `pending` (not final), None when the session is not ready or the message is not on the page and
+  its chat cannot be opened. The chat is opened from the recipient (given, or remembered from the send),
+  never from the id.
+- `read_incoming()` opens the chats with an unread badge and returns their new incoming messages (chat, text,
+  id, time) without storing anything.
+- `<data dir>/whatsapp-selectors.json` overrides built-in selectors by name; checked by `verify()` and at
+  each start (a bad file is refused with a sentence naming the problem).
 - Context options read (all optional): `whatsapp_url`, `chromium`, `chromedriver`, `session_lease` (a
   `lease.SessionLease`, e.g. `DatabaseLease(db, "whatsapp:<account>", worker_id("whatsapp-session"))`: only
   one process drives the session), `whatsapp_timeouts` (a dict of SessionTimeouts / SendTimeouts /
@@ -23,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -39,8 +49,10 @@ from backend.channels.base import (
     SettingsError,
 )
 from backend.channels.whatsapp import pages
+from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import BrowserConfig, BrowserError, find_executable
 from backend.channels.whatsapp.session import SessionTimeouts, WhatsAppSession
+from backend.store import states
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +65,8 @@ FINAL = {"delivered": True, "read": True, "failed": False}
 FETCH_TIMEOUT_S = 20.0
 #: at most one chat opened per this many seconds just to read ticks (sends share the browser).
 FETCH_INTERVAL_S = 5.0
+#: recipients remembered beside the ids of recent sends (for tick checks asked without one).
+REMEMBERED_IDS = 5000
 
 
 class WhatsAppChannel(Channel):
@@ -63,9 +77,9 @@ class WhatsAppChannel(Channel):
     recipient_kind: ClassVar[str] = "phone"
     rate_defaults: ClassVar[RateDefaults] = RateDefaults(min_delay_s=8.0, max_delay_s=20.0, daily_cap=200)
     single_session: ClassVar[bool] = True
-    #: the longest one send may take with the default deadlines (page load, three elements, the tick); the
-    #: dispatcher's lease on a message lasts this long plus its margin.
-    send_timeout_s: ClassVar[float] = 190.0
+    #: the longest one send may take with the default deadlines (`pages.SendTimeouts.longest_s`: page load,
+    #: loading screen, four elements, the button, the tick, 10 s to pick it up); the lease lasts that plus a margin.
+    send_timeout_s: ClassVar[float] = 285.0
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
@@ -81,6 +95,7 @@ class WhatsAppChannel(Channel):
             **_pick(BrowserConfig, timeouts, exclude=("profile_dir", "chromium", "chromedriver", "headless")),
         )
         self.send_timeouts = pages.SendTimeouts(**_pick(pages.SendTimeouts, timeouts))
+        self.selectors_file = context.data_dir / sel.OVERRIDES_FILE
         self.session = WhatsAppSession(
             self.browser_config,
             self.base_url,
@@ -88,7 +103,12 @@ class WhatsAppChannel(Channel):
             context.emit_qr,
             SessionTimeouts(**_pick(SessionTimeouts, timeouts)),
             lease=options.get("session_lease"),
+            selectors_file=self.selectors_file,
         )
+        self._recipients: OrderedDict[str, str] = OrderedDict()
+        self._recipients_lock = threading.Lock()
+        self._incoming_seen: OrderedDict[str, None] = OrderedDict()
+        self._incoming_lock = threading.Lock()
         self._page_changes = 0
         self._page_changes_lock = threading.Lock()
         self.fetch_interval_s = float(timeouts.get("fetch_interval_s", FETCH_INTERVAL_S))
@@ -146,6 +166,10 @@ class WhatsAppChannel(Channel):
             find_executable(self.browser_config.chromedriver, ("chromedriver",), "chromedriver")
         except BrowserError as exc:
             raise SendError(str(exc), permanent=True) from exc
+        try:
+            sel.load_overrides(self.selectors_file)
+        except sel.SelectorFileError as exc:
+            raise SendError(str(exc), permanent=True) from exc
         return "Ready to connect"
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -153,7 +177,10 @@ class WhatsAppChannel(Channel):
         """Start the session in the background; returns at once (see the module docstring)."""
         if self.session.start():
             return
-        # Already running (a second Connect, e.g. from a reloaded page): say again where it stands.
+        # Already running (a second Connect, e.g. from a reloaded page): act on what stops it, if anything
+        # (Use here, a notice read, an update-needed page), and say again where it stands.
+        if self.session.state in (states.CONFLICT, states.ERROR, states.DISCONNECTED):
+            self.session.act()
         if self.session.state == "ready":
             self.context.emit_status("ready", "Client is ready!")
         elif self.session.state == "qr" and self.session.current_qr:
@@ -181,7 +208,7 @@ class WhatsAppChannel(Channel):
     def send(self, message: OutboundMessage) -> str:
         text, recipient = message.body, message.recipient
         t = self.send_timeouts
-        budget = self.browser_config.page_load_timeout_s + 3 * t.element_s + t.sent_s + 10.0
+        budget = self.longest_send_s()
 
         def job(driver: WebDriver, stop: threading.Event) -> str:
             return pages.send_message(driver, self.base_url, recipient, text, t, stop)
@@ -196,25 +223,55 @@ class WhatsAppChannel(Channel):
             raise SendError(str(exc), permanent=not pause, pause_campaign=pause) from exc
         with self._page_changes_lock:
             self._page_changes = 0
+        with self._recipients_lock:
+            self._recipients[provider_id] = recipient
+            while len(self._recipients) > REMEMBERED_IDS:
+                self._recipients.popitem(last=False)
         return provider_id
 
-    def fetch_delivery(self, provider_message_id: str) -> DeliveryReport | None:
+    def read_incoming(self, timeout_s: float = 60.0) -> list[pages.IncomingMessage]:
+        """New incoming messages: opens each chat with an unread badge and reads its `div.message-in` rows not
+        returned before (sender chat, text, id, time). Writes nothing: storing them belongs to conversations.
+        Raises SendError when the session is not ready."""
+        element_s = self.send_timeouts.element_s
+
+        def job(driver: WebDriver, stop: threading.Event) -> list[pages.IncomingMessage]:
+            with self._incoming_lock:
+                seen = set(self._incoming_seen)
+            return pages.read_new_incoming(driver, seen, element_s, stop)
+
+        found: list[pages.IncomingMessage] = self.session.run(job, timeout_s)
+        with self._incoming_lock:
+            for message in found:
+                self._incoming_seen[message.message_id] = None
+            while len(self._incoming_seen) > REMEMBERED_IDS:
+                self._incoming_seen.popitem(last=False)
+        return found
+
+    def longest_send_s(self) -> float:
+        """The longest one send can take with these deadlines, plus a little for the worker to pick it up."""
+        return self.send_timeouts.longest_s(self.browser_config.page_load_timeout_s) + 10.0
+
+    def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
         """Read the ticks of a sent message. Free when its chat is still open (the usual case: the delivery
         job asks within seconds of the send); opening another chat costs a page load on the one browser that
         also sends, so that happens at most once per `fetch_interval_s` and otherwise answers None."""
         if self.session.state != "ready":
             return None
         element_s = self.send_timeouts.element_s
+        if recipient is None:
+            with self._recipients_lock:
+                recipient = self._recipients.get(provider_message_id)
 
         def job(driver: WebDriver, stop: threading.Event) -> str | None:
             status = pages.read_row_status(driver, provider_message_id)
-            if status is not None:
+            if status is not None or recipient is None:
                 return status
             with self._fetch_lock:
                 if time.monotonic() - self._last_fetch_navigation < self.fetch_interval_s:
                     return None
                 self._last_fetch_navigation = time.monotonic()
-            pages.open_chat_for_row(driver, self.base_url, provider_message_id, element_s, stop)
+            pages.open_chat_for_row(driver, self.base_url, recipient, provider_message_id, element_s, stop)
             return pages.read_row_status(driver, provider_message_id)
 
         try:

@@ -6,7 +6,14 @@ Contract:
   `Starting WhatsApp client...`, `Initializing WhatsApp client...`, `Scan QR code to authenticate` (plus a
   `channel.qr` each time the QR rotates; the reload button is clicked when it shows), `Authenticated!`,
   `Client is ready!`, `Client disconnected: <reason>` (then a new QR), `Authentication failed: <reason>`,
-  `Failed to initialize client: <error>`.
+  `Failed to initialize client: <error>`; and today's page's states: `conflict` "WhatsApp is open in another
+  window" (within a poll of the popup showing), `error` "WhatsApp Web needs an update" / "This browser is not
+  supported" / "WhatsApp says: <the page's words>" (restricted, banned), `disconnected` "Client disconnected:
+  Phone not connected ..." (the page's banner). "Loading your chats" is waited out while its bar moves and
+  reported (`Authentication failed: Loading your chats stopped ...`) and reloaded when it stalls for
+  `loading_stall_s`. `act()` (Connect pressed again) clicks "Use here", closes a notice or reloads the page.
+- A `whatsapp-selectors.json` (`selectors_file`) is read and checked at each start; a bad one is refused with
+  `Failed to initialize client: <the problem>` before WhatsApp Web is opened.
 - `run(job, timeout_s)` runs `job(driver, stop_event)` on the worker (WebDriver is not thread-safe, so only
   the worker touches it) once the session is ready; raises SendError when it is not ready or does not answer.
 - `stop()` ends the worker and quits Chromium within a bounded time and returns True when Chromium ended
@@ -27,6 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from selenium.common.exceptions import WebDriverException
@@ -51,8 +59,8 @@ Job = Callable[[WebDriver, threading.Event], Any]
 
 @dataclass(frozen=True)
 class SessionTimeouts:
-    startup_s: float = 60.0  # page load -> QR or chat list
-    login_s: float = 120.0  # scan accepted ("loading your chats") -> chat list
+    startup_s: float = 60.0  # page load -> QR, loading screen or chat list
+    loading_stall_s: float = 180.0  # "Loading your chats" without any progress this long -> reported, reloaded
     lost_s: float = 30.0  # chat list gone without a QR -> reload the page
     poll_s: float = 0.25  # how often the idle worker looks at the page
     quit_s: float = 10.0
@@ -67,8 +75,11 @@ class WhatsAppSession:
         emit_qr: Callable[[str | None], None],
         timeouts: SessionTimeouts | None = None,
         lease: SessionLease | None = None,
+        selectors_file: Path | None = None,
     ) -> None:
         self.lease = lease
+        #: `<data dir>/whatsapp-selectors.json`: read and checked at each start (a bad file is refused).
+        self.selectors_file = selectors_file
         self._lease_lost: str | None = None
         self.browser_config = browser_config
         self.base_url = base_url.rstrip("/")
@@ -85,6 +96,11 @@ class WhatsAppSession:
         self._browser: Browser | None = None
         self._graceful = True
         self.state: states.ChannelState = states.DISCONNECTED
+        #: why sending waits now (conflict, notice, update...), shown as the reason a send is refused.
+        self._blocked: str | None = None
+        #: Connect pressed while the session runs: take it back (Use here), close a notice, reload.
+        self._act = threading.Event()
+        self._ran_job = False
 
     # -- the app's side ---------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -94,6 +110,8 @@ class WhatsAppSession:
                 return False
             self._stop.clear()
             self._ready.clear()
+            self._act.clear()
+            self._blocked = None
             self._graceful = True
             self._thread = threading.Thread(target=self._run, name="whatsapp-session", daemon=True)
             self._thread.start()
@@ -125,10 +143,21 @@ class WhatsAppSession:
             thread.join(5.0)
         return self._graceful
 
+    def act(self) -> None:
+        """Connect pressed again: take the session back from another window ("Use here"), close a notice the
+        user has read, or reload an update-needed page, on the worker's next look at the page."""
+        self._act.set()
+
+    def _refusal(self) -> SendError:
+        reason = self._blocked or "WhatsApp is not connected"
+        if reason.startswith("WhatsApp says:"):
+            return SendError(reason, pause_campaign=True)  # restricted or banned: paused until the user resumes
+        return SendError(reason, pause_campaign=True, retry_after=NOT_READY_RETRY_S)
+
     def run(self, job: Job, timeout_s: float) -> Any:
         """Run `job(driver, stop)` on the worker; see the module docstring."""
         if not self._ready.is_set():
-            raise SendError("WhatsApp is not connected", pause_campaign=True, retry_after=NOT_READY_RETRY_S)
+            raise self._refusal()
         future: Future[Any] = Future()
         self._jobs.put((job, future))
         try:
@@ -158,11 +187,21 @@ class WhatsAppSession:
 
     def _run_browser(self) -> None:
         try:
+            overrides = sel.load_overrides(self.selectors_file) if self.selectors_file is not None else {}
+        except sel.SelectorFileError as exc:
+            self._status("error", f"Failed to initialize client: {exc}")
+            return
+        try:
             self._browser = start_browser(self.browser_config)
         except BrowserError as exc:
             self._status("error", f"Failed to initialize client: {exc}")
             return
         try:
+            problem = pages.validate_css(self._browser.driver, overrides) if overrides else None
+            if problem:
+                self._status("error", f"Failed to initialize client: {problem}")
+                return
+            sel.use_overrides(overrides)
             self._status("initializing", "Initializing WhatsApp client...")
             self._browser.driver.get(self.base_url)
             self._lifecycle(self._browser.driver)
@@ -237,50 +276,100 @@ class WhatsAppSession:
             log.warning("could not release the WhatsApp session lease (it expires by itself): %s", exc)
 
     def _lifecycle(self, driver: WebDriver) -> None:
-        """Watch the page until stopped: QR, scan, ready, logout; run jobs while ready."""
+        """Watch the page until stopped: QR, loading, ready, logout, conflict, notices; run jobs while ready."""
         t = self.timeouts
         phase = "starting"
         deadline = time.monotonic() + t.startup_s
         shown_ref: str | None = None
         qr_shown = authenticated = False
         lost_since: float | None = None
+        progress: float | None = None
+        moved_at = time.monotonic()
+        last_kind = ""
         while not self._stop.is_set():
-            view = pages.read_login_view(driver)
+            if self._ran_job:
+                self._ran_job, last_kind = False, ""  # a job moved the page meanwhile
+            view = pages.read_page(driver)
             now = time.monotonic()
+            act = self._act.is_set()
+            self._act.clear()
             if view.kind != "unknown":
                 lost_since = None
             if view.kind in ("qr", "reload"):
-                if phase == "ready":
-                    self._ready.clear()
-                    self._status("disconnected", "Client disconnected: LOGOUT")
+                if phase in ("ready", "offline", "conflict", "notice"):
+                    self._not_ready(states.DISCONNECTED, "Client disconnected: LOGOUT")
                 if phase != "qr":
                     phase, authenticated = "qr", False
+                    self._blocked = None
                     self._status("qr", "Scan QR code to authenticate")
-                if view.kind == "reload" and view.reload_button is not None:
+                if view.kind == "reload" and view.element is not None:
                     log.info("WhatsApp Web stopped rotating the QR code; clicking reload")
-                    _click(view.reload_button)
+                    _click(view.element)
                 elif view.qr_payload and view.qr_payload != shown_ref:
                     shown_ref, qr_shown = view.qr_payload, True
                     self._emit_qr(qr_data_url(view.qr_payload))
             elif view.kind == "loading":
-                if phase == "qr":
-                    phase, deadline = "authenticating", now + t.login_s
-                    authenticated = self._authenticated(qr_shown)
-                    qr_shown, shown_ref = False, None
-            elif view.kind == "ready":
-                if phase != "ready":
+                if last_kind != "loading":
+                    progress, moved_at = view.progress, now
+                if phase not in ("loading", "ready"):
+                    # (ready: WhatsApp Web shows it again after a send's page load; sends wait for it themselves)
+                    phase = "loading"
                     if not authenticated:
                         authenticated = self._authenticated(qr_shown)
                         qr_shown, shown_ref = False, None
-                    phase = "ready"
+                elif view.progress != progress:
+                    progress, moved_at = view.progress, now  # it moves: a first sync may take minutes
+                elif now - moved_at > t.loading_stall_s:
+                    at = f" at {progress:g}%" if progress is not None else ""
+                    self._status(
+                        "auth_failure",
+                        f"Authentication failed: Loading your chats stopped{at} for {t.loading_stall_s:g} s; "
+                        "reloading WhatsApp Web",
+                    )
+                    self._ready.clear()
+                    driver.get(self.base_url)
+                    phase, deadline, authenticated = "starting", now + t.startup_s, False
+            elif view.kind == "ready":
+                if view.banner:
+                    if phase != "offline":
+                        phase = "offline"
+                        self._not_ready(states.DISCONNECTED, f"Client disconnected: {view.banner}")
+                elif phase != "ready":
+                    if not authenticated:
+                        authenticated = self._authenticated(qr_shown)
+                        qr_shown, shown_ref = False, None
+                    phase, self._blocked = "ready", None
                     self._status("ready", "Client is ready!")
                     self._ready.set()
+            elif view.kind == "conflict":
+                if phase != "conflict":
+                    phase = "conflict"
+                    self._not_ready(states.CONFLICT, pages.CONFLICT_TEXT)
+                if act and view.element is not None:
+                    log.info("WhatsApp Web: taking the session back (Use here)")
+                    _click(view.element)
+            elif view.kind == "notice":
+                words = pages.says(view.element) if view.element is not None else "WhatsApp says: (no words)"
+                if phase != "notice" or words != self._blocked:
+                    phase = "notice"
+                    self._not_ready(states.ERROR, words)
+                if act and view.element is not None:
+                    ok = sel.DIALOG_OK.find(view.element)
+                    if ok is not None:
+                        _click(ok)  # the user read it and pressed Connect: look again
+            elif view.kind in ("update", "unsupported"):
+                text = pages.UPDATE_TEXT if view.kind == "update" else pages.UNSUPPORTED_TEXT
+                if phase != view.kind:
+                    phase = view.kind
+                    self._not_ready(states.ERROR, text)
+                if act:
+                    driver.get(self.base_url)
+                    phase, deadline = "starting", now + t.startup_s
             else:
                 if phase == "ready":
                     lost_since = lost_since or now
                     if now - lost_since > t.lost_s:
-                        self._ready.clear()
-                        self._status(
+                        self._not_ready(
                             "disconnected", f"Client disconnected: WhatsApp Web changed: {sel.CHAT_LIST.name} not found"
                         )
                         driver.get(self.base_url)
@@ -290,11 +379,14 @@ class WhatsAppSession:
                     "error", f"Failed to initialize client: WhatsApp Web changed: {sel.QR_CODE.name} not found"
                 )
                 return
-            if phase == "authenticating" and now > deadline:
-                self._status("auth_failure", f"Authentication failed: chats did not load within {t.login_s:g} s")
-                driver.get(self.base_url)
-                phase, deadline = "starting", now + t.startup_s
+            last_kind = view.kind
             self._run_one_job(driver, phase == "ready")
+
+    def _not_ready(self, state: states.ChannelState, text: str) -> None:
+        """Sending waits: jobs are refused with `text` until the page is ready again."""
+        self._ready.clear()
+        self._blocked = text
+        self._status(state, text)
 
     def _emit_qr(self, data_url: str | None) -> None:
         self.current_qr = data_url
@@ -315,10 +407,9 @@ class WhatsAppSession:
         if not future.set_running_or_notify_cancel():
             return
         if not ready:
-            future.set_exception(
-                SendError("WhatsApp is not connected", pause_campaign=True, retry_after=NOT_READY_RETRY_S)
-            )
+            future.set_exception(self._refusal())
             return
+        self._ran_job = True
         try:
             future.set_result(job(driver, self._stop))
         except Exception as exc:  # noqa: BLE001 - handed to the caller, who records it
@@ -339,4 +430,4 @@ def _click(element: Any) -> None:
         element.click()
     except WebDriverException as exc:
         # Usually the button is still being laid out; the next poll tries again.
-        log.info("could not click the QR reload button yet: %s", ((exc.msg or "").splitlines() or [""])[0])
+        log.info("could not click a button yet: %s", ((exc.msg or "").splitlines() or [""])[0])

@@ -110,7 +110,7 @@ class StatusRecorder:
 #: Short deadlines so a test that goes wrong fails in seconds, not minutes.
 TEST_TIMEOUTS = {
     "startup_s": 15.0,
-    "login_s": 15.0,
+    "loading_stall_s": 5.0,
     "lost_s": 5.0,
     "poll_s": 0.1,
     "element_s": 6.0,

@@ -1,11 +1,14 @@
-"""A local HTTP server that behaves like WhatsApp Web's DOM, for driving the real channel in real Chromium.
+"""A local HTTP server that behaves like today's WhatsApp Web, for driving the real channel in real Chromium.
 
-The page (page.html) shows a rotating `div[data-ref]` QR, a reload button after `qr_max_rotations`, the
-`#pane-side` chat list once logged in, the `/send?phone=&text=` chat with a `footer div[contenteditable]`
-composer and `button[aria-label="Send"]`, the invalid-number dialog, outgoing rows whose tick icon goes
-msg-time -> msg-check -> msg-dblcheck (Delivered) -> msg-dblcheck (Read), a banned/throttled banner, and a
-"slow" or "changed" page. Tests drive it through `FakeWhatsAppWeb` (or the `/_test/...` routes) and read
-exactly what was sent from `sent()` / `GET /_test/sent`.
+The page (page.html, whose header says where each shape comes from) shows a splash, a rotating QR canvas
+inside `div[data-ref]` with a reload button after `qr_max_rotations`, the "Loading your chats" progress bar
+(moving, or stuck at `loading_stuck_at`), `#pane-side` once logged in, the `/send?phone=&text=` chat with
+earlier messages, rows `div[role=row] > div[data-id] > ... > div.message-out` whose id has one of three shapes
+(`id_shape`), the Lexical composer filled from the URL after `prefill_ms` with the microphone/send swap, ticks
+msg-time -> msg-check -> msg-dblcheck (" Delivered ") -> msg-dblcheck (" Read "), popups without
+role=dialog (invalid number, "open in another window" with Use here, restricted, banned), update-needed and
+unsupported-browser pages, a phone-offline banner, an overlay that catches clicks, a slow page and a
+"changed" page. Tests drive it through `FakeWhatsAppWeb` and read exactly what was sent from `sent()`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from urllib.parse import parse_qs, urlsplit
 log = logging.getLogger(__name__)
 
 PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+#: a saved copy of real WhatsApp Web markup (its header says where each part comes from), logged in already.
+REAL_PAGE = (Path(__file__).parent / "real_page.html").read_text(encoding="utf-8")
+REAL_PAGE_TOKEN = "saved-real-page"
 ACK_LEVELS = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
 
 
@@ -31,25 +37,46 @@ ACK_LEVELS = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
 class FakeConfig:
     """What the page does; change it at any time with `FakeWhatsAppWeb.configure(...)`."""
 
-    qr_rotate_ms: int = 20_000
+    qr_rotate_ms: int = 20_000  # the real QR changes about every 20 s
     qr_max_rotations: int = 5
-    startup_ms: int = 200
-    loading_ms: int = 300
+    startup_ms: int = 200  # the splash (logo, "End-to-end encrypted") before the QR or the loading screen
+    loading_tick_ms: int = 50  # the "Loading your chats" bar moves by `loading_step` percent this often
+    loading_step: int = 25
+    loading_stuck_at: int | None = None  # the bar stops moving at this percent (a stuck first sync)
     slow_ms: int = 0  # delay before a chat opens ("slow page")
+    prefill_ms: int = 100  # the composer is filled from the URL's text this long after the chat opens
     mode: str = "normal"  # "changed": composer and send button no longer match any selector
+    page: str = "normal"  # "update" / "unsupported" pages; "real": the saved copy of real markup (real_page.html)
+    id_shape: str = "c.us"  # row ids: "c.us" (true_<n>@c.us_<hex>), "lid" (true_<opaque>@lid_<hex>), "hex"
+    earlier_messages: bool = True  # a chat already holds an incoming and an outgoing message when it opens
     invalid_numbers: list[str] = field(default_factory=list)
     banned: bool = False
+    restricted: bool = False
     throttled: bool = False
+    phone_offline: bool = False
+    overlay_ms: int = 0  # an overlay catches clicks this long after a chat opens
+    overlay_escape: bool = True  # ... unless Escape closes it first
+    session_poll_ms: int = 300  # how often the page asks the server about the session (conflict, notices)
     auto_sent_ms: int | None = 100  # clock -> single tick after this long; None: stays on the clock
 
 
 @dataclass
 class SentMessage:
-    id: str
+    id: str  # the server's own message id (hex)
     phone: str
     text: str
     at: float
+    row_id: str = ""  # what the page shows in the row's data-id (one of the three shapes)
     ack: int = 0
+    direction: str = "out"
+    sender: str = "You"
+    earlier: bool = False  # seeded history, not sent during the test
+    unread: bool = False  # an incoming message nobody opened yet
+
+
+def clock() -> tuple[str, str]:
+    now = time.localtime()
+    return time.strftime("%H:%M", now), time.strftime("%d/%m/%Y", now)
 
 
 class FakeState:
@@ -64,6 +91,49 @@ class FakeState:
         self.reload_clicks = 0
         self.messages: list[SentMessage] = []
         self.user_agents: set[str] = set()
+        self.conflict = False
+        self.use_here_clicks = 0
+        self.page_loads = 0
+        self.browsers: list[dict[str, Any]] = []  # navigator.webdriver and navigator.language of each load
+        self.lids: dict[str, str] = {}
+        self.seeded: set[str] = set()
+        self.counter = 0
+
+    def new_id(self) -> str:
+        self.counter += 1
+        return f"3EB0{secrets.token_hex(6).upper()}{self.counter:04X}"
+
+    def row_id(self, phone: str, hex_id: str, outgoing: bool = True) -> str:
+        shape = self.config.id_shape
+        if shape == "hex":
+            return hex_id
+        own = "true" if outgoing else "false"
+        if shape == "lid":
+            # A LID is an opaque number that is NOT the phone number.
+            lid = self.lids.setdefault(phone, str(100_000_000_000_000 + secrets.randbelow(10**14)))
+            return f"{own}_{lid}@lid_{hex_id}"
+        return f"{own}_{phone}@c.us_{hex_id}"
+
+    def seed(self, phone: str) -> None:
+        """Earlier messages in a chat the first time it opens: one from them, one of ours (read)."""
+        if phone in self.seeded or not self.config.earlier_messages:
+            return
+        self.seeded.add(phone)
+        for direction, text in (("in", "Hi, is the shop open today?"), ("out", "Yes, until 6 pm.")):
+            hex_id = self.new_id()
+            self.messages.append(
+                SentMessage(
+                    id=hex_id,
+                    phone=phone,
+                    text=text,
+                    at=time.monotonic() - 3600,
+                    row_id=self.row_id(phone, hex_id, direction == "out"),
+                    ack=3,
+                    direction=direction,
+                    sender="You" if direction == "out" else f"+{phone}",
+                    earlier=True,
+                )
+            )
 
     def ack_of(self, message: SentMessage) -> int:
         auto = self.config.auto_sent_ms
@@ -127,8 +197,41 @@ class FakeWhatsAppWeb:
         raise KeyError(message_id)
 
     def sent(self) -> list[dict[str, Any]]:
+        """Every message sent through the page (not the earlier messages a chat opened with)."""
         with self.state.lock:
-            return [asdict(m) for m in self.state.messages]
+            return [asdict(m) for m in self.state.messages if not m.earlier and m.direction == "out"]
+
+    def receive(self, phone: str, text: str) -> str:
+        """Someone writes to us: an unread incoming message in their chat. Returns its row id."""
+        with self.state.lock:
+            self.state.seed(phone)
+            hex_id = self.state.new_id()
+            message = SentMessage(
+                id=hex_id,
+                phone=phone,
+                text=text,
+                at=time.monotonic(),
+                row_id=self.state.row_id(phone, hex_id, outgoing=False),
+                direction="in",
+                sender=f"+{phone}",
+                unread=True,
+            )
+            self.state.messages.append(message)
+            return message.row_id
+
+    def chat_rows(self, phone: str) -> list[dict[str, Any]]:
+        """Everything the chat with `phone` shows, earlier messages included."""
+        with self.state.lock:
+            return [asdict(m) for m in self.state.messages if m.phone == phone]
+
+    def open_elsewhere(self) -> None:
+        """The user opens WhatsApp Web in another browser: this page shows "open in another window"."""
+        with self.state.lock:
+            self.state.conflict = True
+
+    def use_here_clicks(self) -> int:
+        with self.state.lock:
+            return self.state.use_here_clicks
 
     def qr_refs(self) -> list[str]:
         with self.state.lock:
@@ -142,6 +245,15 @@ class FakeWhatsAppWeb:
         """Every User-Agent that loaded the page."""
         with self.state.lock:
             return set(self.state.user_agents)
+
+    def page_loads(self) -> int:
+        with self.state.lock:
+            return self.state.page_loads
+
+    def browsers(self) -> list[dict[str, Any]]:
+        """What each page load saw of its browser: navigator.webdriver and navigator.language."""
+        with self.state.lock:
+            return list(self.state.browsers)
 
     def logged_in_devices(self) -> int:
         with self.state.lock:
@@ -162,19 +274,46 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                 with state.lock:
                     config = json.dumps(asdict(state.config))
                     state.user_agents.add(self.headers.get("User-Agent", ""))
-                self._reply(200, PAGE.replace("__CONFIG__", config), "text/html; charset=utf-8")
+                    state.page_loads += 1
+                    real = state.config.page == "real"
+                    if real:
+                        state.tokens.add(REAL_PAGE_TOKEN)
+                html = REAL_PAGE.replace("__TOKEN__", REAL_PAGE_TOKEN) if real else PAGE.replace("__CONFIG__", config)
+                self._reply(200, html, "text/html; charset=utf-8")
             elif url.path == "/_api/whoami":
                 with state.lock:
+                    c = state.config
                     valid = query.get("token", "") in state.tokens
-                    flags = {"banned": state.config.banned, "throttled": state.config.throttled}
+                    flags = {
+                        "banned": c.banned,
+                        "throttled": c.throttled,
+                        "restricted": c.restricted,
+                        "phone_offline": c.phone_offline,
+                        "conflict": state.conflict,
+                        "chats": _chats(state) if valid else [],
+                    }
                 self._json({"valid": valid, **flags})
             elif url.path == "/_api/chat":
+                phone = query.get("phone", "")
                 with state.lock:
-                    rows = [
-                        {"id": m.id, "text": m.text, "ack": state.ack_of(m)}
-                        for m in state.messages
-                        if m.phone == query.get("phone")
-                    ]
+                    state.seed(phone)
+                    rows = []
+                    for m in state.messages:
+                        if m.phone != phone:
+                            continue
+                        hhmm, date = clock()
+                        rows.append(
+                            {
+                                "id": m.id,
+                                "row_id": m.row_id,
+                                "text": m.text,
+                                "ack": state.ack_of(m),
+                                "dir": m.direction,
+                                "sender": m.sender,
+                                "time": hhmm,
+                                "date": date,
+                            }
+                        )
                 self._json({"messages": rows})
             elif url.path == "/_api/acks":
                 wanted = set(query.get("ids", "").split(","))
@@ -212,6 +351,17 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _chats(state: FakeState) -> list[dict[str, Any]]:
+    """The chat list: chats someone wrote in, newest first, with their unread counts."""
+    chats: dict[str, dict[str, Any]] = {}
+    for message in state.messages:
+        if message.direction == "in" and not message.earlier:
+            chat = chats.setdefault(message.phone, {"phone": message.phone, "unread": 0, "last": ""})
+            chat["unread"] += int(message.unread)
+            chat["last"] = message.text
+    return list(reversed(chats.values()))
+
+
 def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
     """Answer one POST; the caller holds state.lock."""
     if path == "/_api/qr":
@@ -230,11 +380,32 @@ def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
     if path == "/_api/send":
         if body.get("token") not in state.tokens:
             return {"error": "logged out"}
+        if state.conflict:
+            return {"error": "open in another window"}
+        hex_id = state.new_id()
+        phone = body["phone"]
         message = SentMessage(
-            id=f"3EB0{len(state.messages) + 1:08X}", phone=body["phone"], text=body["text"], at=time.monotonic()
+            id=hex_id, phone=phone, text=body["text"], at=time.monotonic(), row_id=state.row_id(phone, hex_id)
         )
         state.messages.append(message)
-        return {"id": message.id}
+        hhmm, date = clock()
+        return {"id": message.id, "row_id": message.row_id, "time": hhmm, "date": date}
+    if path == "/_api/hello":
+        state.browsers.append({"webdriver": body.get("webdriver"), "language": body.get("language")})
+        return {}
+    if path == "/_api/use_here":
+        if body.get("token") in state.tokens:
+            state.conflict = False
+            state.use_here_clicks += 1
+        return {}
+    if path == "/_api/read":
+        for message in state.messages:
+            if message.phone == body.get("phone"):
+                message.unread = False
+        return {}
+    if path == "/_api/logout":
+        state.tokens.discard(body.get("token", ""))
+        return {}
     if path == "/_test/scan":
         state.scan_pending = True
         return {"ok": True}

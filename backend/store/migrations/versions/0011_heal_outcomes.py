@@ -7,7 +7,7 @@ state (`absent`: the provider surely never got it, safe to send again; `unknown`
 the next check is due.
 
 Revision ID: 0011_heal_outcomes
-Revises: 0010_sec_event_per_account
+Revises: 0010_twoway_inbound
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from alembic import op
 import backend.store.models
 
 revision = "0011_heal_outcomes"
-down_revision = "0010_sec_event_per_account"
+down_revision = "0010_twoway_inbound"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,138 @@
+"""The SMTP channel's optional inbox (IMAP), where replies and delivery reports arrive (DESIGN section 9).
+
+Settings: `imap_host`, `imap_port` (default 993 for ssl, 143 otherwise), `imap_security` (`ssl` | `starttls` |
+`none`, default ssl), `imap_username`, `imap_password` (a secret: encrypted, masked, and bound to the IMAP host,
+port and user: changing any of them requires the password again), `imap_folder` (default INBOX).
+
+`check_inbox_settings(raw, current)` -> (plain settings, secrets, problems); no inbox when `imap_host` is empty.
+`open_inbox(settings, secrets, timeout_s)` -> a logged-in IMAPClient with the folder selected, or SendError with a
+plain reason (every socket operation bounded by the timeout). IMAPClient (a well-kept IMAP library) does the
+protocol.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from backend.channels.base import SendError
+
+IMAP_KEYS = frozenset({"imap_host", "imap_port", "imap_security", "imap_username", "imap_password", "imap_folder"})
+IMAP_SECURITY = ("ssl", "starttls", "none")
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+MASK = "****"  # noqa: S105 - the placeholder the API shows, not a password
+#: what the password is bound to: changing one of these asks for the password again.
+BOUND_TO = ("imap_host", "imap_port", "imap_username")
+
+
+def check_inbox_settings(
+    raw: dict[str, Any], current: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str], list[dict[str, str]]]:
+    problems: list[dict[str, str]] = []
+    given = {k: raw[k] for k in IMAP_KEYS if k in raw}
+    merged = {**{k: current.get(k) for k in IMAP_KEYS if k in current}, **given}
+    host = str(merged.get("imap_host") or "").strip()
+    if not host:
+        return {}, {}, problems
+    if any(c.isspace() for c in host) or len(host) > 253:
+        problems.append({"field": "imap_host", "reason": "give the mail server's host name"})
+    security = str(merged.get("imap_security") or "ssl").lower()
+    if security not in IMAP_SECURITY:
+        problems.append({"field": "imap_security", "reason": "must be ssl, starttls or none"})
+        security = "ssl"
+    port = merged.get("imap_port") or IMAP_PORTS[security]
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        problems.append({"field": "imap_port", "reason": "must be a port number between 1 and 65535"})
+    username = str(merged.get("imap_username") or "").strip()
+    if not username:
+        problems.append({"field": "imap_username", "reason": "give the mailbox's user name"})
+    folder = str(merged.get("imap_folder") or "INBOX").strip()
+    if len(folder) > 200 or not folder.isprintable():
+        problems.append({"field": "imap_folder", "reason": "give a folder name such as INBOX"})
+    password = raw.get("imap_password")
+    if password is None or password == MASK:
+        moved = any(k in given and given[k] != current.get(k) for k in BOUND_TO) and bool(current.get("imap_host"))
+        password = None if moved else current.get("imap_password")
+        if moved:
+            problems.append({"field": "imap_password", "reason": "give the password again for the new host or user"})
+    if not password and not any(p["field"] == "imap_password" for p in problems):
+        problems.append({"field": "imap_password", "reason": "give the mailbox's password"})
+    for key, value in (("imap_username", username), ("imap_password", str(password or ""))):
+        if "\r" in value or "\n" in value:
+            problems.append({"field": key, "reason": "must not contain line breaks"})
+    settings = {
+        "imap_host": host,
+        "imap_port": port,
+        "imap_security": security,
+        "imap_username": username,
+        "imap_folder": folder,
+    }
+    return settings, ({"imap_password": str(password)} if password else {}), problems
+
+
+def has_inbox(settings: dict[str, Any]) -> bool:
+    return bool(settings.get("imap_host"))
+
+
+def open_inbox(
+    settings: dict[str, Any], secrets: dict[str, str], timeout_s: float, verify_tls: bool = True
+) -> tuple[Any, int]:
+    """A logged-in client with the folder selected read-only (nothing we fetch is marked seen), and the
+    folder's UIDVALIDITY. Raises SendError with a plain reason."""
+    host, security = str(settings["imap_host"]), str(settings.get("imap_security") or "ssl")
+    port = int(settings.get("imap_port") or IMAP_PORTS[security])
+    where = f"{host}:{port}"
+    context = ssl.create_default_context()
+    if not verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    client: IMAPClient | None = None
+    try:
+        client = IMAPClient(host, port=port, ssl=security == "ssl", ssl_context=context, timeout=timeout_s)
+        if security == "starttls":
+            client.starttls(context)
+        client.login(str(settings.get("imap_username") or ""), secrets.get("imap_password", ""))
+        selected = client.select_folder(str(settings.get("imap_folder") or "INBOX"), readonly=True)
+        return client, int(selected.get(b"UIDVALIDITY") or 0)
+    except LoginError:
+        logout_quietly(client)
+        raise SendError(f"The mail server {where} refused the inbox user name or password") from None
+    except ssl.SSLCertVerificationError as exc:
+        logout_quietly(client)
+        raise SendError(f"TLS certificate of {where} is not trusted: {exc.verify_message}") from None
+    except IMAPClientError as exc:
+        logout_quietly(client)
+        folder = settings.get("imap_folder") or "INBOX"
+        raise SendError(f"The inbox {folder} on {where} could not be opened: {_short(exc)}") from None
+    except (TimeoutError, OSError, ssl.SSLError) as exc:
+        logout_quietly(client)
+        raise SendError(f"Could not connect to the inbox at {where}: {_short(exc)}") from None
+
+
+def verify_inbox(settings: dict[str, Any], secrets: dict[str, str], timeout_s: float, verify_tls: bool = True) -> str:
+    """Log in and select the folder; returns a detail text or raises SendError."""
+    client, _validity = open_inbox(settings, secrets, timeout_s, verify_tls)
+    logout_quietly(client)
+    return f"inbox {settings.get('imap_folder') or 'INBOX'} on {settings['imap_host']}"
+
+
+def logout_quietly(client: Any) -> None:
+    if client is None:
+        return
+    try:
+        client.logout()
+    except (IMAPClientError, OSError):
+        try:
+            client.shutdown()
+        except (IMAPClientError, OSError):
+            pass
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:160]
+    return text or type(exc).__name__

@@ -1,0 +1,1 @@
+"""Two-way conversations: threads per contact, inbound messages, reply routing."""

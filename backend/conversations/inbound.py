@@ -1,0 +1,187 @@
+"""Writing a received message into its sender's conversation, whatever the source (DESIGN sections 8 and 9).
+
+`record_inbound(services, session, inbound)` is the one place an inbound message reaches the store, for every
+source (the Twilio webhook, the IMAP inbox reader, the WhatsApp channel):
+- the sender is found among the account's contacts by phone (sms, whatsapp) or email (smtp, gmail), or created
+  (a name given by the source is kept); a caller that already knows the contact (a mail threaded to one of our
+  messages) passes `contact_id`;
+- the message is stored with `direction` `in`, status `received`, `recipient` the sender, in the conversation
+  `contact-<id>`; a provider id already stored for this account and channel writes nothing (returns None), so a
+  repeated webhook or a re-read mail is applied once;
+- opt-out keywords alone in the text act at once: SMS `STOP` `STOPALL` `UNSUBSCRIBE` `CANCEL` `END` `QUIT` opt
+  out of sms and `START` `YES` `UNSTOP` opt back in; WhatsApp `STOP` / `START` the same for whatsapp; an email
+  whose subject is `unsubscribe` (our List-Unsubscribe mailto) opts out of email;
+- a `message.created` event {message, conversation_id} is written in the same transaction (pushed to `/ws` after
+  commit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from backend.contacts import optouts
+from backend.store.models import Contact, Message, utcnow
+from backend.views import message_view
+
+if TYPE_CHECKING:
+    from backend.services import Services
+
+RECEIVED = "received"
+CONVERSATION = "conversation"
+SMS_STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+SMS_START = frozenset({"START", "YES", "UNSTOP"})
+WHATSAPP_STOP = frozenset({"STOP"})
+WHATSAPP_START = frozenset({"START"})
+EMAIL_CHANNELS = frozenset({"smtp", "gmail"})
+MAX_BODY = 100_000
+
+
+@dataclass(frozen=True)
+class Media:
+    """An attachment kept as a link (MMS media)."""
+
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One received message as its source reads it."""
+
+    account_id: int
+    channel: str  # sms | smtp | gmail | whatsapp
+    sender: str  # E.164 phone, or an email address (lower-case)
+    body: str
+    provider_message_id: str
+    subject: str | None = None
+    sender_name: str | None = None
+    media: tuple[Media, ...] = ()
+    received_at: datetime | None = None
+    contact_id: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    message_id: int
+    contact_id: int
+    conversation_id: str
+    view: dict[str, Any]
+    opt_change: str | None  # "out" | "in" | None
+
+
+def conversation_id_of(contact_id: int) -> str:
+    return f"contact-{contact_id}"
+
+
+def keyword_change(channel: str, body: str, subject: str | None) -> str | None:
+    """`out`, `in` or None: what an inbound message alone says about the sender's opt-out of its family."""
+    word = body.strip().upper()
+    if channel == "sms":
+        return "out" if word in SMS_STOP else "in" if word in SMS_START else None
+    if channel == "whatsapp":
+        return "out" if word in WHATSAPP_STOP else "in" if word in WHATSAPP_START else None
+    if channel in EMAIL_CHANNELS and (subject or "").strip().lower() == "unsubscribe":
+        return "out"
+    return None
+
+
+def record_inbound(services: Services, session: Session, inbound: Inbound) -> Recorded | None:
+    """Store `inbound` in its sender's conversation; None when this provider id was already stored (the unique
+    index decides, in the insert itself)."""
+    contact = _contact_for(session, inbound)
+    now = utcnow()
+    received = inbound.received_at or now
+    meta = dict(inbound.meta)
+    if inbound.media:
+        meta["media"] = [{"url": m.url, "content_type": m.content_type} for m in inbound.media]
+    conversation_id = conversation_id_of(contact.id)
+    values: dict[str, Any] = dict(
+        account_id=inbound.account_id,
+        channel=inbound.channel,
+        direction="in",
+        recipient=inbound.sender,
+        recipient_name=(contact.name or inbound.sender_name or None),
+        contact_id=contact.id,
+        subject=inbound.subject,
+        body=inbound.body[:MAX_BODY],
+        sender_type=CONVERSATION,
+        sender_id=conversation_id,
+        status=RECEIVED,
+        attempts=0,
+        next_attempt_at=received,
+        provider_message_id=inbound.provider_message_id[:255],
+        delivery_expired=False,
+        delivery_check_attempts=0,
+        meta=meta,
+        created_at=received,
+        updated_at=now,
+    )
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    message_id = session.scalar(
+        insert(Message)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=["account_id", "channel", "provider_message_id"], index_where=Message.direction == "in"
+        )
+        .returning(Message.id)
+    )
+    if message_id is None:  # another process stored it a moment ago
+        return None
+    message = session.get(Message, message_id)
+    assert message is not None
+    view = message_view(message)
+    who = contact.name or inbound.sender
+    services.hub.record(
+        session,
+        inbound.account_id,
+        "message.created",
+        f"Message from {who}",
+        data={"message": view, "conversation_id": conversation_id},
+    )
+    change = keyword_change(inbound.channel, inbound.body, inbound.subject)
+    family = optouts.family_of(inbound.channel)
+    if change == "out":
+        why = "unsubscribe" if family == "email" else "stop"
+        optouts.opt_out(services, session, contact, family, why)
+    elif change == "in":
+        optouts.opt_in(services, session, contact, family)
+    return Recorded(message_id, contact.id, conversation_id, view, change)
+
+
+def _contact_for(session: Session, inbound: Inbound) -> Contact:
+    """The sender's contact: the one named, the one with this address, or a new one."""
+    if inbound.contact_id is not None:
+        known = session.get(Contact, inbound.contact_id)
+        if known is not None and known.account_id == inbound.account_id:
+            return known
+    by_email = inbound.channel in EMAIL_CHANNELS
+    column = Contact.email if by_email else Contact.phone
+    address = inbound.sender.lower() if by_email else inbound.sender
+    found = session.scalar(select(Contact).where(Contact.account_id == inbound.account_id, column == address))
+    if found is not None:
+        return found
+    now = utcnow()
+    values: dict[str, Any] = dict(
+        account_id=inbound.account_id,
+        name=(inbound.sender_name or "")[:200],
+        phone=None if by_email else address,
+        email=address if by_email else None,
+        fields={},
+        opt_outs={},
+        created_at=now,
+        updated_at=now,
+    )
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Two senders' first messages can race (PostgreSQL, two processes): the unique address decides.
+    session.execute(insert(Contact).values(**values).on_conflict_do_nothing())
+    created = session.scalar(select(Contact).where(Contact.account_id == inbound.account_id, column == address))
+    assert created is not None
+    return created

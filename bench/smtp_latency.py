@@ -1,0 +1,126 @@
+"""An SMTP campaign against a server 25 ms away (issue 12): concurrent connections and PIPELINING.
+
+The server is aiosmtpd in its own process (tests/fakes/smtp_server.py `--reply-delay 0.025`): every reply it writes
+reaches the client 25 ms later, in order, the way a server that far away on the network answers (commands
+pipelined together come back together). It advertises PIPELINING (RFC 2920).
+
+Metrics (messages/s), each with baseline `raw_one_connection` = smtplib `sendmail` of prebuilt messages over one
+connection to the same server, measured in the same run (MAIL, RCPT, DATA and the content: four round trips):
+- `campaign_rate_1_connection`, `campaign_rate_4_connections` (the default), `campaign_rate_8_connections`: the
+  full app (claims, fenced results, counters, events, the send journal) from `start` to `completed`.
+Each run checks that the server got exactly the campaign's messages. Target: ratio >= 5 at 4 connections.
+Sizes: BENCH_LATENCY_N (300) per campaign, BENCH_LATENCY_RAW_N (60) for the baseline. Bounded: each campaign
+must finish within BENCH_LATENCY_TIMEOUT_S (180 s), else the run stops with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import subprocess
+import sys
+import time
+from typing import Any
+
+from _campaign_setup import ROOT, add_contacts, configure_smtp, make_app, smtp_settings
+from _common import note, note_load, result
+from smtp_campaign import campaign_status, prebuilt
+
+from backend.runtime import Runtime
+
+N = int(os.environ.get("BENCH_LATENCY_N", "300"))
+RAW_N = int(os.environ.get("BENCH_LATENCY_RAW_N", "60"))
+TIMEOUT_S = float(os.environ.get("BENCH_LATENCY_TIMEOUT_S", "180"))
+REPLY_DELAY_S = 0.025
+CONNECTIONS = (1, 4, 8)
+TARGET = 5.0
+
+
+class DelayedSmtp:
+    """The fake SMTP server with its replies 25 ms away, in its own process."""
+
+    def __init__(self) -> None:
+        args = [sys.executable, "-m", "tests.fakes.smtp_server", "--reply-delay", str(REPLY_DELAY_S)]
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise SystemExit(f"smtp_latency: the SMTP server did not start ({line!r})")
+        self.port = int(line.split()[1])
+
+    def count(self) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def raw_rate(port: int, messages: list[tuple[str, bytes]]) -> float:
+    conn = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    started = time.perf_counter()
+    for to, data in messages:
+        conn.sendmail("news@example.com", [to], data)
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(messages) / elapsed
+
+
+def campaign_rate(server: DelayedSmtp, connections: int) -> float:
+    app, services, auth = make_app()
+    account_id = configure_smtp(services, {**smtp_settings(server.port), "connections": connections})
+    add_contacts(services, account_id, N)
+    client = app.test_client()
+    body: dict[str, Any] = {
+        "name": f"latency {connections}",
+        "channel": "smtp",
+        "subject": "Hi {{ first_name }}",
+        "body": "Hello {{ name }}",
+        "recipients": {"all": True},
+    }
+    campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
+    before = server.count()
+    runtime = Runtime(app)
+    runtime.start()
+    try:
+        started = time.perf_counter()
+        assert client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth).status_code == 200
+        while campaign_status(services, campaign["id"]) != "completed":
+            if time.perf_counter() - started > TIMEOUT_S:
+                late = f"did not finish within {TIMEOUT_S:.0f} s"
+                raise SystemExit(f"smtp_latency: the campaign over {connections} connection(s) {late}")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
+    finally:
+        runtime.stop()
+        services.db.dispose()
+    arrived = server.count() - before
+    if view["counts"]["sent"] != N or arrived != N:
+        raise SystemExit(f"smtp_latency: {arrived} arrived and {view['counts']['sent']} sent of {N} messages")
+    return N / elapsed
+
+
+def main() -> None:
+    note_load()
+    server = DelayedSmtp()
+    try:
+        raw = raw_rate(server.port, prebuilt(RAW_N))
+        note(f"raw smtplib over one connection, replies {REPLY_DELAY_S * 1000:.0f} ms away: {raw:.1f}/s")
+        for connections in CONNECTIONS:
+            rate = campaign_rate(server, connections)
+            name = "campaign_rate_1_connection" if connections == 1 else f"campaign_rate_{connections}_connections"
+            result("smtp_latency", name, round(rate, 1), "messages/s", round(raw, 1), round(rate / raw, 2))
+            if connections == 4:
+                verdict = "met" if rate / raw >= TARGET else "NOT met"
+                note(f"target >= {TARGET:.0f}x at the default 4 connections: {verdict}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
