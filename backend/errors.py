@@ -66,6 +66,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
+        if is_outage(exc):
+            # The store is away or full (GET /api/health names it): say so, not "something went wrong".
+            log.warning("store unavailable on %s %s", request.method, request.path, exc_info=exc)
+            return ApiError(
+                503, "store_unavailable", "The app cannot reach or write its store right now; it retries by itself."
+            ).to_response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal", "Something went wrong on our side; the log has the details.").to_response()
 
@@ -80,3 +86,35 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.")
     return data
+
+
+#: words of the driver errors that mean the store itself is away or full (not a bug worth a traceback).
+OUTAGE_WORDS = (
+    "database or disk is full",
+    "no space left on device",
+    "disk i/o error",
+    "connection refused",
+    "could not connect",
+    "connection failed",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "consuming input failed",
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for the store being away or full: a full or read-only disk, or a database driver's error saying the
+    server cannot be reached or written. Other errors (a provider refusing a connection) are not outages."""
+    import errno
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    driver = type(error).__module__.split(".")[0] in ("psycopg", "psycopg2", "sqlite3")
+    if not (isinstance(error, DBAPIError) or driver):
+        return False
+    text = str(getattr(error, "orig", None) or error).lower()
+    return any(word in text for word in OUTAGE_WORDS)

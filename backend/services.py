@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
@@ -29,6 +29,10 @@ from backend.security.files import secure_data_dir
 from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
 from backend.store.db import Database
+from backend.store.health import StoreHealth
+
+if TYPE_CHECKING:
+    from backend.campaigns.uncertain_check import UncertainCheck
 
 #: (account id, contact id or None, channel, recipient address, opt-out family) of each send a provider refused
 #: because the recipient opted out (backend.contacts.provider_opt_outs).
@@ -65,6 +69,12 @@ class Services:
     on_start: list[Callable[[], object]] = field(default_factory=list)
     #: run when the runtime stops; the argument says whether running campaigns are to be paused.
     on_stop: list[Callable[[bool], object]] = field(default_factory=list)
+    #: the store's health probe behind `GET /api/health` (backend.api.core.install).
+    store_health: StoreHealth | None = None
+    #: the job that checks uncertain sends with the provider (backend.campaigns.install).
+    uncertain_check: UncertainCheck | None = None
+    #: whether each (account, channel) reports delivery, and until when that answer holds (dispatch.outcomes).
+    delivery_sources: dict[tuple[int, str], tuple[bool, float]] = field(default_factory=dict)
     _login_codes: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -19,7 +19,11 @@ def iso(value: datetime | None) -> str | None:
 
 
 def delivery_state(message: Message) -> states.DeliveryState:
-    """`pending` `delivered` `undelivered` `expired`, or `untracked` for a received message (DESIGN section 9)."""
+    """`pending` `delivered` `undelivered` `expired` `untracked` (DESIGN section 9).
+
+    `untracked`: a received message, or one sent on a channel with no delivery source; the latter has no next
+    delivery check at all (`delivery_next_check_at` null), so the delivery job never claims it and it never
+    expires. A bounce or a callback that does arrive still settles it."""
     if message.direction == "in":
         return "untracked"
     if message.delivered is True:
@@ -28,6 +32,8 @@ def delivery_state(message: Message) -> states.DeliveryState:
         return "undelivered"
     if message.delivery_expired:
         return "expired"
+    if message.status == "sent" and message.delivery_next_check_at is None:
+        return "untracked"
     return "pending"
 
 
@@ -50,6 +56,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "status": message.status,
         "attempts": message.attempts,
         "last_error": message.last_error,
+        "failure_kind": message.failure_kind,
+        "reconcile_state": message.reconcile_state,
         "provider_message_id": message.provider_message_id,
         "delivered": message.delivered,
         "delivery": delivery_state(message),

@@ -7,12 +7,15 @@ Prints JSON lines {"bench","metric","value","unit","baseline","ratio"}:
   baseline: the same pipeline with 1 client.
 - events_per_s_with_stalled_client: 10 reading clients plus one that never reads; baseline: without it
   (ratio near 1.0 means the stalled client slows nobody).
+Every reading client must get every event without `resync`; a client that misses events, gets `resync`, or hears
+nothing for READ_TIMEOUT_S ends the run with a failure (exit status 1) instead of waiting forever.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import queue
 import sys
 import tempfile
 import time
@@ -26,6 +29,8 @@ from backend.server import start_app_server  # noqa: E402
 
 EVENTS = 20_000
 BATCH = 1_000
+#: a reading client that hears nothing for this long ends the run with a failure.
+READ_TIMEOUT_S = 20
 
 
 def _client(url: str, token: str, n: int, ready, results, stalled: bool) -> None:
@@ -36,17 +41,25 @@ def _client(url: str, token: str, n: int, ready, results, stalled: bool) -> None
     if stalled:
         time.sleep(120)
         return
-    got = 0
+    got = resyncs = 0
     first = last = 0.0
+    error = ""
     while got < n:
-        frame = sock.next(timeout=60)
+        try:
+            frame = sock.next(timeout=READ_TIMEOUT_S)
+        except Exception as exc:  # a silent server must end the run, not hang it
+            error = f"no event for {READ_TIMEOUT_S}s after {got} ({exc.__class__.__name__})"
+            break
+        if frame.get("type") == "resync":
+            resyncs += 1
+            continue
         if "id" not in frame:
             continue
         if got == 0:
             first = time.perf_counter()
         got += 1
         last = time.perf_counter()
-    results.put((got, first, last))
+    results.put((got, first, last, resyncs, error))
     sock.close()
 
 
@@ -88,13 +101,25 @@ def run(readers: int, stalled: int) -> float:
                     level="success",
                     data={"status": "sent", "message_id": b * BATCH + i},
                 )
-    outcomes = [results.get(timeout=300) for _ in range(readers)]
-    end = max(last for _, _, last in outcomes)
-    proc.terminate()
-    proc.join()
-    server.stop()
-    delivered = sum(got for got, _, _ in outcomes)
-    assert delivered == EVENTS * readers, "every reading client must get every event"
+    try:
+        outcomes = [results.get(timeout=READ_TIMEOUT_S * 3) for _ in range(readers)]
+    except queue.Empty:
+        outcomes = []
+    finally:
+        proc.terminate()
+        proc.join()
+        server.stop()
+    if len(outcomes) < readers:
+        raise SystemExit(f"events_ws: only {len(outcomes)} of {readers} clients reported within the time bound")
+    delivered = sum(o[0] for o in outcomes)
+    resyncs = sum(o[3] for o in outcomes)
+    errors = [o[4] for o in outcomes if o[4]]
+    if delivered != EVENTS * readers or resyncs:
+        raise SystemExit(
+            f"events_ws: {readers} reading clients got {delivered} of {EVENTS * readers} events with {resyncs} "
+            f"resync(s){'; ' + errors[0] if errors else ''}"
+        )
+    end = max(o[2] for o in outcomes)
     return delivered / (end - start)
 
 

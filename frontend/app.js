@@ -7,6 +7,7 @@ import { icons } from './lib/icons.js';
 import { errorNotice } from './lib/ui.js';
 import { emit, on, state } from './lib/store.js';
 import { backfill, startSocket } from './lib/ws.js';
+import { startHealthBanner } from './lib/health-banner.js';
 
 // `short` is the label under the icon in the phone-size menu, where all items share one row.
 const ROUTES = [
@@ -123,6 +124,7 @@ async function start() {
   document.getElementById('signed-out').hidden = true;
   document.getElementById('shell').hidden = false;
   buildNav();
+  startHealthBanner(document.getElementById('shell'));
   await render();
   try {
     await backfill();

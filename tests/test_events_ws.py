@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 import requests
 import websocket
 
 from backend.accounts import get_or_create_account
-from backend.events.hub import RESYNC
 from backend.store.models import Event, utcnow
 from tests.helpers import EventSocket, bearer
 
@@ -111,9 +111,11 @@ def test_it_refuses_the_handshake_from_a_foreign_origin_or_host(live_server) -> 
 
 
 def test_it_gives_a_slow_client_resync_without_slowing_others(live_server) -> None:
-    """A client that stops reading fills its socket, then its queue: it gets `resync`; the other keeps up."""
+    """A client that stops reading fills its socket, then its queue, then falls too far behind to catch up: it
+    gets `resync`; the other keeps up."""
     services = live_server.app.extensions["bulkmsg"]
     services.hub.subscriber_queue = 200
+    services.hub.catch_up_limit = 500  # the stalled client ends about 3,800 events behind
     # reads nothing until the end, with a small receive buffer so that its backlog builds up quickly
     slow = EventSocket(live_server.url, live_server.token, receive_buffer=4096)
     fast = EventSocket(live_server.url, live_server.token)
@@ -136,7 +138,29 @@ def test_it_gives_a_slow_client_resync_without_slowing_others(live_server) -> No
     fast.close()
 
 
-def test_it_marks_only_the_full_queue_for_resync(services) -> None:
+def test_it_gives_a_reading_client_every_event_of_a_burst_without_resync(live_server) -> None:
+    """A dashboard reading normally while a burst outruns its queue: it catches up from the store, in order."""
+    services = live_server.app.extensions["bulkmsg"]
+    services.hub.subscriber_queue = 100  # a burst of 6,000 overflows it many times over
+    reader = EventSocket(live_server.url, live_server.token)
+    time.sleep(0.2)
+    with services.db.write() as session:
+        account_id = get_or_create_account(session).id
+    for batch in range(6):
+        with services.db.write() as session:
+            for i in range(1000):
+                services.hub.record(session, account_id, "send.progress", f"Sent to +1555{batch}{i:06d}")
+    got: list[dict[str, Any]] = []
+    while len(got) < 6000:
+        frame = reader.next(timeout=10)
+        assert frame != {"type": "resync"}, f"resync after {len(got)} events"
+        got.append(frame)
+    assert [f["text"] for f in got] == [f"Sent to +1555{b}{i:06d}" for b in range(6) for i in range(1000)]
+    assert [f["id"] for f in got] == sorted({f["id"] for f in got})
+    reader.close()
+
+
+def test_it_puts_only_the_full_queue_into_catch_up(services) -> None:
     hub = services.hub
     hub.subscriber_queue = 3
     drained, stalled = hub.subscribe(1), hub.subscribe(1)
@@ -144,7 +168,12 @@ def test_it_marks_only_the_full_queue_for_resync(services) -> None:
         hub._fan_out([Event(id=event_id, account_id=1, ts=utcnow(), type="t", level="info", text="", data={})])
         item = drained.get(timeout=0.1)
         assert isinstance(item, tuple) and item[0] == event_id
-    assert stalled.get(timeout=0.1) == RESYNC
+    assert not drained.lagging
+    assert stalled.lagging and [i[0] for i in stalled.take(0.1)] == [1, 2, 3]  # type: ignore[index]
+    assert stalled.caught_up(3)[:2] == (False, 6)  # 4 to 6 come from the store
+    assert stalled.caught_up(6)[0] and not stalled.lagging
+    hub._fan_out([Event(id=7, account_id=1, ts=utcnow(), type="t", level="info", text="", data={})])
+    assert stalled.get(timeout=0.1)[0] == 7  # type: ignore[index]
     hub.unsubscribe(drained)
     hub.unsubscribe(stalled)
     assert hub.subscriber_count() == 0
@@ -179,13 +208,24 @@ def test_it_still_sends_an_event_that_commits_late_inside_the_replay_range(servi
         session.execute(delete(Event).where(Event.id == ids[2]))
 
     class Socket:
+        """The two layers `_send_frames` writes through: the frame encoder and the socket."""
+
+        connected = True
         sent: list[str] = []
 
-        def send(self, frame: str) -> None:
-            self.sent.append(frame)
+        class ws:  # noqa: N801 - the attribute name simple_websocket uses
+            @staticmethod
+            def send(event: Any) -> bytes:
+                return event.data.encode() + b"\n"
+
+        class sock:  # noqa: N801
+            @staticmethod
+            def sendall(data: bytes) -> None:
+                Socket.sent.extend(line.decode() for line in data.split(b"\n") if line)
 
     socket = Socket()
-    already_sent = _replay(socket, services.db, account_id, ids[0])
+    already_sent, newest = _replay(socket, services.db, account_id, ids[0])
+    assert newest == ids[4]
     assert [json.loads(f)["text"] for f in socket.sent] == ["e1", "e3", "e4"]
     assert not already_sent(ids[2]), "the late event must still go out"
     assert already_sent(ids[1]) and already_sent(ids[4]) and already_sent(ids[0])

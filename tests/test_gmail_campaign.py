@@ -74,6 +74,7 @@ def test_it_pauses_the_campaign_when_gmail_access_is_revoked_and_resumes_after_a
 
     done = wait_for(lambda: (c := campaign(server, campaign_id))["status"] == "completed" and c, what="completion")
     assert done["counts"]["sent"] == 3
+    assert done["counts"]["untracked"] == 3  # Gmail reports no delivery: accepted, never "expired"
     assert sorted(str(m.message["To"]) for m in google.sent) == [f"Person {n} <p{n}@example.org>" for n in range(3)]
 
 

@@ -128,14 +128,14 @@ def cancel(campaign_id: int) -> Any:
 
 @bp.post("/api/campaigns/<int:campaign_id>/retry-failed")
 def retry_failed(campaign_id: int) -> Any:
-    moved = actions.requeue(services(), account_id(), campaign_id, states.FAILED)
-    return jsonify({**_view(campaign_id), "requeued": moved})
+    report = actions.requeue_report(services(), account_id(), campaign_id, states.FAILED)
+    return jsonify({**_view(campaign_id), **report})
 
 
 @bp.post("/api/campaigns/<int:campaign_id>/requeue-uncertain")
 def requeue_uncertain(campaign_id: int) -> Any:
-    moved = actions.requeue(services(), account_id(), campaign_id, states.UNCERTAIN)
-    return jsonify({**_view(campaign_id), "requeued": moved})
+    report = actions.requeue_report(services(), account_id(), campaign_id, states.UNCERTAIN)
+    return jsonify({**_view(campaign_id), **report})
 
 
 @bp.get("/api/campaigns/<int:campaign_id>/messages")

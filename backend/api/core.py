@@ -13,13 +13,15 @@ from backend.events.hub import envelope
 from backend.security.guards import current_principal
 from backend.security.tokens import WS_TICKET_TTL_S
 from backend.services import Services, current_services
+from backend.store.health import StoreHealth
 from backend.store.models import Event
 
 bp = Blueprint("core", __name__)
 
 
-def install(app: Flask, _services: Services) -> None:
+def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
+    services.store_health = StoreHealth(services.config.data_dir, services.config.database_url)
 
 
 EVENTS_MAX_LIMIT = 1000
@@ -33,7 +35,17 @@ def services() -> Services:
 
 @bp.get("/api/health")
 def health() -> Any:
-    return jsonify({"status": "ok", "version": __version__})
+    """ok in milliseconds; 503 `degraded` with each problem in words when the store cannot be reached or written."""
+    probe = current_services().store_health
+    problems = probe.problems() if probe is not None else []
+    if problems:
+        body = {"status": "degraded", "problems": [p.as_dict() for p in problems], "version": __version__}
+        response = jsonify(body)
+        response.status_code = 503
+    else:
+        response = jsonify({"status": "ok", "version": __version__})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/api/session")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
@@ -146,18 +146,59 @@ def requeue(services: Services, account_id: int, campaign_id: int, status: str) 
     """Put the campaign's `failed` (retry-failed) or `uncertain` (requeue-uncertain) messages back in the queue.
 
     A completed campaign runs again; a paused one stays paused with its messages queued. Returns how many.
+    Failures the provider will never accept (`failure_kind` `permanent`: a hard bounce, an invalid number) stay
+    failed: `not_retryable` says how many and why.
     """
+    return int(requeue_report(services, account_id, campaign_id, status)["requeued"])
+
+
+#: the most distinct reasons `not_retryable_reasons` lists.
+MAX_REASONS = 5
+
+
+def not_retryable(session: Session, account_id: int, campaign_id: int) -> dict[str, Any]:
+    """How many failed messages of a campaign are permanent failures, and their commonest reasons."""
+    rows = session.execute(
+        select(Message.last_error, func.count())
+        .where(
+            lifecycle.of_campaign(campaign_id, account_id),
+            Message.status == states.FAILED,
+            Message.failure_kind == "permanent",
+        )
+        .group_by(Message.last_error)
+        .order_by(func.count().desc())
+    ).all()
+    total = sum(int(n) for _, n in rows)
+    reasons = [{"reason": reason or "refused for good", "count": int(n)} for reason, n in rows[:MAX_REASONS]]
+    return {"not_retryable": total, "not_retryable_reasons": reasons}
+
+
+def requeue_report(services: Services, account_id: int, campaign_id: int, status: str) -> dict[str, Any]:
+    """`requeue`, with what it left alone: {requeued, not_retryable, not_retryable_reasons, message}."""
     with services.db.write() as session:
         campaign = load(session, account_id, campaign_id)
         if campaign.status in (states.CANCELLED, states.DRAFT):
             raise conflict(f"This campaign is {campaign.status}; nothing can be re-sent.")
         now = utcnow()
+        conditions = [lifecycle.of_campaign(campaign_id, account_id), Message.status == status]
+        if status == states.FAILED:
+            conditions.append(or_(Message.failure_kind.is_(None), Message.failure_kind != "permanent"))
         moved = session.execute(
             update(Message)
-            .where(lifecycle.of_campaign(campaign_id, account_id), Message.status == status)
-            .values(status=states.QUEUED, attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+            .where(*conditions)
+            .values(
+                status=states.QUEUED,
+                attempts=0,
+                next_attempt_at=now,
+                last_error=None,
+                failure_kind=None,
+                reconcile_state=None,
+                reconcile_next_at=None,
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
+        left = not_retryable(session, account_id, campaign_id) if status == "failed" else {}
         lifecycle.reconcile(session, campaign)
         if moved and campaign.status == states.COMPLETED:
             campaign.status, campaign.completed_at, campaign.consecutive_errors = states.RUNNING, None, 0
@@ -169,4 +210,17 @@ def requeue(services: Services, account_id: int, campaign_id: int, status: str) 
         channel = campaign.channel
     if moved:
         services.dispatchers.wake(account_id, channel)
-    return int(moved)
+    report: dict[str, Any] = {"requeued": int(moved), **left}
+    report["message"] = requeue_sentence(status, int(moved), left.get("not_retryable", 0))
+    return report
+
+
+def requeue_sentence(status: str, moved: int, kept: int) -> str:
+    what = "failed" if status == states.FAILED else "uncertain"
+    text = f"{moved} {what} {'message' if moved == 1 else 'messages'} queued again."
+    if kept:
+        text += (
+            f" {kept} not retried: the provider refused {'it' if kept == 1 else 'them'} for good "
+            f"(a hard bounce or an invalid address), so sending again would fail the same way."
+        )
+    return text

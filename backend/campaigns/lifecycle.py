@@ -20,7 +20,8 @@ from backend.store.models import Campaign, Message, utcnow
 if TYPE_CHECKING:
     from backend.services import Services
 
-COUNT_KEYS = ("total", *states.UNFINISHED_STATUSES, *states.DONE_STATUSES, "delivered", "undelivered")
+#: `untracked`: sent on a channel with no delivery source (accepted by the server, nothing more will be known).
+COUNT_KEYS = ("total", *states.UNFINISHED_STATUSES, *states.DONE_STATUSES, "delivered", "undelivered", "untracked")
 #: errors in a row after which a campaign pauses itself, unless its rate sets `max_consecutive_errors`.
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
 
@@ -33,23 +34,31 @@ def of_campaign(campaign_id: int, account_id: int) -> Any:
 
 
 def counts(session: Session, campaign: Campaign) -> dict[str, int]:
-    """{total queued sending sent failed uncertain delivered undelivered} of one campaign, right now."""
+    """{total queued sending sent failed uncertain delivered undelivered untracked} of one campaign, right now."""
+    untracked = and_(
+        Message.status == "sent",
+        Message.delivered.is_(None),
+        Message.delivery_expired.is_(False),
+        Message.delivery_next_check_at.is_(None),
+    )
     rows = session.execute(
         select(
             Message.status,
             func.count(),
             func.sum(case((Message.delivered.is_(True), 1), else_=0)),
             func.sum(case((Message.delivered.is_(False), 1), else_=0)),
+            func.sum(case((untracked, 1), else_=0)),
         )
         .where(of_campaign(campaign.id, campaign.account_id))
         .group_by(Message.status)
     ).all()
     out = dict.fromkeys(COUNT_KEYS, 0)
-    for status, n, delivered, undelivered in rows:
+    for status, n, delivered, undelivered, not_tracked in rows:
         if status in out:
             out[status] = int(n)
         out["delivered"] += int(delivered or 0)
         out["undelivered"] += int(undelivered or 0)
+        out["untracked"] += int(not_tracked or 0)
     out["total"] = campaign.total
     return out
 
@@ -90,10 +99,24 @@ def complete_if_done(services: Services, session: Session, campaign: Campaign) -
         return False
     session.refresh(campaign)
     live = counts(session, campaign)
-    text = f"Mass messaging complete. Sent: {live['sent']}, Failed: {live['failed']}"
-    level = "success" if live[states.FAILED] == 0 and live[states.UNCERTAIN] == 0 else "warning"
+    text, level = completion_text(live)
     record_status(services, session, campaign, text, level=level)
     return True
+
+
+def completion_text(live: dict[str, int]) -> tuple[str, str]:
+    """The original words, then the truth about the ending: "Completed with 3 of 6 failed" (a warning) when
+    anything failed or is uncertain; a success only when everything was sent."""
+    text = f"Mass messaging complete. Sent: {live['sent']}, Failed: {live['failed']}"
+    ended = live["sent"] + live["failed"] + live["uncertain"]
+    troubles = []
+    if live["failed"]:
+        troubles.append(f"{live['failed']} of {ended} failed")
+    if live["uncertain"]:
+        troubles.append(f"{live['uncertain']} of {ended} uncertain")
+    if not troubles:
+        return text, "success"
+    return f"{text}. Completed with {' and '.join(troubles)}", "warning"
 
 
 def pause(

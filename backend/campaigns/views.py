@@ -118,6 +118,20 @@ def neutralise(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def export_delivery(message: Message) -> str:
+    """The export's delivery cell: the delivery state of a sent message; for an uncertain one what the provider
+    said about it (never "pending" for ever); empty for messages that were not sent."""
+    if message.status == "sent":
+        return delivery_state(message)
+    if message.status == "uncertain":
+        if message.reconcile_state == "absent":
+            return "not received by the provider: safe to send again"
+        if message.reconcile_state == "checking":
+            return "being checked with the provider"
+        return "unknown: check with the recipient"
+    return ""
+
+
 def export_rows(db: Any, campaign: Campaign, page: int = 5000) -> Iterator[str]:
     """The campaign's messages as CSV text, page by page (keyset on id), header first. The text starts with a
     UTF-8 byte-order mark: Excel reads a CSV without one in the system's ANSI code page and garbles "Chloé"."""
@@ -140,7 +154,7 @@ def export_rows(db: Any, campaign: Campaign, page: int = 5000) -> Iterator[str]:
                 m.recipient,
                 m.recipient_name,
                 m.status,
-                delivery_state(m),
+                export_delivery(m),
                 m.last_error,
                 m.attempts,
                 iso(m.sent_at),

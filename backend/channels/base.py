@@ -115,6 +115,14 @@ class DeliveryReport:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FoundSend:
+    """The provider's answer about an uncertain send: its id and when it was sent, or `sid` None (not there)."""
+
+    sid: str | None
+    sent_at: datetime | None = None
+
+
 @dataclass
 class ChannelContext:
     """What the app hands a channel: where it may keep files, and how it reports its state.
@@ -158,6 +166,12 @@ class Channel:
     send_timeout_s: ClassVar[float] = 60.0
     #: what the channel's outage texts call the provider ("The SMTP server refused the connection").
     provider_title: ClassVar[str] = "The provider"
+
+    @property
+    def reports_delivery(self) -> bool:
+        """Whether anything ever tells us a sent message was delivered (callbacks, polls, ticks). A channel without
+        a delivery source gives `delivery` `untracked` (DESIGN section 6.7): never checked, never `expired`."""
+        return True
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         self.settings = settings
@@ -217,6 +231,15 @@ class Channel:
     def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
         """Ask the provider for a sent message's status (section 6 step 4); None when it cannot be asked.
         `recipient` is the message's recipient, for providers that find a message by its chat (WhatsApp)."""
+        return None
+
+    #: True when `find_sent` can ask the provider whether it has a message (DESIGN section 6.8).
+    can_find_sent: ClassVar[bool] = False
+
+    def find_sent(self, recipient: str, body: str, since: datetime) -> FoundSend | None:
+        """Does the provider have our message to `recipient` with `body`, created since `since`? (An `uncertain`
+        send checked against the provider.) FoundSend(sid) when it does, FoundSend(None) when it surely has none
+        in its records, None when it cannot be asked (now or ever)."""
         return None
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -43,6 +43,7 @@ from backend.channels.base import (
     Channel,
     ChannelContext,
     DeliveryReport,
+    FoundSend,
     OutboundMessage,
     RateDefaults,
     SendError,
@@ -61,6 +62,10 @@ MAX_BODY_LENGTH = 1600
 MAX_URL_LENGTH = 2000
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 20.0
+#: an uncertain SMS is looked up over at most this many days, pages per query, messages per page.
+MAX_LOOKUP_DAYS = 3
+MAX_LOOKUP_PAGES = 5
+LOOKUP_PAGE_SIZE = 1000
 TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 #: a Twilio-compatible provider's account id (SignalWire uses UUIDs, for example).
 OTHER_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -356,6 +361,70 @@ class SmsChannel(Channel):
             occurred_at=_http_date(body.get("date_updated")),
             payload={"MessageSid": provider_message_id, "MessageStatus": status, "ErrorCode": error_code},
         )
+
+    can_find_sent: ClassVar[bool] = True
+
+    def find_sent(self, recipient: str, body: str, since: datetime) -> FoundSend | None:
+        """Ask Twilio whether it has our message to `recipient` created since `since` (DESIGN section 6.8).
+
+        Twilio's List Messages resource (`GET /2010-04-01/Accounts/{sid}/Messages.json`) filtered by `To` and by
+        `DateSent` (YYYY-MM-DD, UTC), once per day from `since` to today, plus the newest page for `To` alone,
+        which also holds messages Twilio has not sent yet (their `date_sent` is null). A message matches when it
+        is outbound, from our sender, with our body, created since `since`. Returns FoundSend(sid) when found,
+        FoundSend(None) when every page was read and none matches, None when Twilio cannot be asked now.
+        """
+        today = utcnow().date()
+        days: list[date] = []
+        day = since.astimezone(UTC).date()
+        while day <= today and len(days) < MAX_LOOKUP_DAYS:
+            days.append(day)
+            day = day.fromordinal(day.toordinal() + 1)
+        queries: list[dict[str, str]] = [{"To": recipient, "PageSize": str(LOOKUP_PAGE_SIZE)}]
+        queries += [{"To": recipient, "DateSent": d.isoformat(), "PageSize": str(LOOKUP_PAGE_SIZE)} for d in days]
+        wanted = " ".join(body.split())
+        for params in queries:
+            url: str | None = self._url("Messages.json")
+            pages = 0
+            while url and pages < MAX_LOOKUP_PAGES:
+                try:
+                    response = self._http.get(url, params=params, timeout=self.timeout, allow_redirects=False)
+                except requests.RequestException as exc:
+                    log.warning("looking up an uncertain SMS failed: %s", _network_reason(exc))
+                    return None
+                if response.status_code != 200:
+                    log.warning("looking up an uncertain SMS: the provider answered HTTP %s", response.status_code)
+                    return None
+                page = _json(response)
+                items = page.get("messages")
+                if not isinstance(items, list):
+                    log.warning("looking up an uncertain SMS: the provider's answer has no message list")
+                    return None
+                for item in items:
+                    if isinstance(item, dict) and self._is_ours(item, recipient, wanted, since):
+                        sent = _http_date(item.get("date_sent")) or _http_date(item.get("date_created"))
+                        return FoundSend(str(item["sid"]), sent)
+                next_uri = page.get("next_page_uri")
+                # next_page_uri is a path on the same host, with its own query: no params on top of it.
+                url = f"{self.base_url}{next_uri}" if isinstance(next_uri, str) and next_uri.startswith("/") else None
+                params = {}
+                pages += 1
+            if url:
+                return None  # more pages than we read: cannot say "surely absent"
+        return FoundSend(None)
+
+    def _is_ours(self, item: dict[str, Any], recipient: str, body: str, since: datetime) -> bool:
+        if item.get("to") != recipient or not str(item.get("direction") or "").startswith("outbound"):
+            return False
+        if not isinstance(item.get("sid"), str) or " ".join(str(item.get("body") or "").split()) != body:
+            return False
+        service = self.messaging_service_sid
+        if service:
+            if item.get("messaging_service_sid") != service:
+                return False
+        elif item.get("from") != self.from_number:
+            return False
+        created = _http_date(item.get("date_created"))
+        return created is None or created >= since
 
     def _clean(self, text: str) -> str:
         """A provider's text as safe to show: one line, short, and never holding the auth token."""

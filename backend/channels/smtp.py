@@ -79,6 +79,11 @@ class SmtpChannel(Channel):
         self.via_sendgrid = is_sendgrid_host(str(settings.get("host") or ""))
         self._quoted_from = quoteaddr(self.from_address)
 
+    @property
+    def reports_delivery(self) -> bool:
+        # Only SendGrid's relay reports delivery events; a plain SMTP server's 250 is all we will ever hear.
+        return self.via_sendgrid
+
     # -- settings ---------------------------------------------------------------------------------------
     @classmethod
     def validate_settings(

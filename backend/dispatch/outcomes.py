@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,6 +47,8 @@ class Outcome:
     opt_out: str | None = None
     #: the channel could not be reached (an outage): queued again without using an attempt, not an error.
     outage: bool = False
+    #: a failure the provider will never accept (hard bounce, invalid number): not offered for retry.
+    permanent: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -91,7 +94,7 @@ def outcome_of(error: SendError, attempts: int, max_attempts: int, now: datetime
     if error.uncertain:
         return Outcome(states.UNCERTAIN, error=error.reason)
     if error.permanent:
-        return Outcome(states.FAILED, error=error.reason, opt_out=error.opt_out)
+        return Outcome(states.FAILED, error=error.reason, opt_out=error.opt_out, permanent=True)
     if error.outage:
         return Outcome(states.QUEUED, error=error.reason, retry_at=now, outage=True)
     if error.pause_campaign and campaign:
@@ -120,11 +123,15 @@ def progress_text(recipient: str, outcome: Outcome) -> tuple[str, str]:
     return f"Will retry {recipient}: {outcome.error}", "warning"
 
 
-def outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
-    """The message columns an outcome sets."""
+def outcome_values(outcome: Outcome, now: datetime, *, tracked: bool = True) -> dict[str, Any]:
+    """The message columns an outcome sets. A message sent on a channel with no delivery source (`tracked`
+    false) gets no delivery check at all: its delivery is `untracked`."""
     values: dict[str, Any] = {"status": outcome.status, "last_error": outcome.error, "updated_at": now}
     if outcome.status == states.SENT:
-        values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=now)
+        check_at = now if tracked else None
+        values.update(provider_message_id=outcome.provider_message_id, sent_at=now, delivery_next_check_at=check_at)
+    elif outcome.status == states.FAILED:
+        values["failure_kind"] = "permanent" if outcome.permanent else "exhausted"
     elif outcome.status == states.QUEUED:
         values["next_attempt_at"] = outcome.retry_at or now
         if outcome.pause_campaign or outcome.outage:
@@ -179,7 +186,12 @@ def record_results(
     if not results:
         return 0
     now = utcnow()
-    stored = finish_many(session, owner, [(m.id, outcome_values(o, now)) for m, o in results])
+    tracked = _delivery_sources(services, {(m.account_id, m.channel) for m, o in results if o.status == "sent"})
+    stored = finish_many(
+        session,
+        owner,
+        [(m.id, outcome_values(o, now, tracked=tracked.get((m.account_id, m.channel), True))) for m, o in results],
+    )
     written: list[tuple[ClaimedMessage, Outcome]] = []
     for message, outcome in results:
         if message.id not in stored:
@@ -201,3 +213,29 @@ def record_results(
     services.hub.record_many(session, events)
     hooks.after_events(session)
     return len(written)
+
+
+#: how long a channel's "reports delivery" answer is reused: results are written in the dispatcher's transaction.
+DELIVERY_SOURCE_TTL_S = 5.0
+
+
+def _delivery_sources(services: Any, keys: set[tuple[int, str]]) -> dict[tuple[int, str], bool]:
+    """Whether each (account, channel) reports delivery (the live channel says; when unknown: assume it does).
+    Answers are kept DELIVERY_SOURCE_TTL_S in the app's parts, so most batches' results cost no lookup."""
+    out: dict[tuple[int, str], bool] = {}
+    manager = services.channels
+    cache = services.delivery_sources
+    now = time.monotonic()
+    for account_id, channel in keys:
+        key = (account_id, channel)
+        cached = cache.get(key)
+        if cached is not None and cached[1] > now:
+            out[(account_id, channel)] = cached[0]
+            continue
+        try:
+            answer = bool(manager.instance(account_id, channel).reports_delivery)
+        except Exception:
+            answer = True
+        cache[key] = (answer, now + DELIVERY_SOURCE_TTL_S)
+        out[(account_id, channel)] = answer
+    return out

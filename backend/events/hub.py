@@ -4,8 +4,9 @@ One path for every event, whichever process wrote it: `record()` inserts the row
 transaction (so a state change and its event commit together) and, on PostgreSQL, issues NOTIFY in the same
 transaction. After commit, a single pump thread reads new rows in id order (woken at once locally, by
 LISTEN/NOTIFY from other processes, and by a 1 s safety poll) and offers each serialised envelope to the bounded
-queue of every subscriber of its account. A subscriber whose queue is full is marked for `resync`; it never
-slows the pump or the senders.
+queue of every subscriber of its account. A subscriber whose queue is full is never waited for: it lags, and its
+socket's thread reads what it missed back from the store (flow control), so a client that reads keeps every
+event through a burst; only one far behind (`catch_up_limit`) gets `resync`. Nothing slows the pump or senders.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "bulkmsg_events"
 LEVELS = ("info", "success", "warning", "error")
-#: a marker put in a subscriber's queue when it fell behind: the client must reload its views.
+#: a marker for a subscriber too far behind to catch up: the client must reload its views.
 RESYNC = "__resync__"
+#: a lagging subscriber keeps at most this many out-of-order late events for its reader.
+LATE_LIMIT = 1000
+#: a subscriber further behind than this many events is told to resync rather than caught up from the store.
+CATCH_UP_LIMIT = 50_000
 #: a marker put in every subscriber's queue when the hub stops: the socket closes (1001, going away).
 CLOSING = "__closing__"
 PUMP_BATCH = 5000
@@ -64,9 +69,23 @@ def envelope(ev: Any) -> dict[str, Any]:
 
 @dataclass(eq=False)
 class Subscription:
+    """One socket's bounded queue of (id, payload), with flow control through the store.
+
+    When the queue is full the subscription starts *lagging*: the pump stops queueing for it (it never waits) and
+    only notes the highest id it offered; the socket's thread, once it has drained the queue, reads the missed
+    events back from the store page by page (`catch_up_target` / `caught_up`) and then goes live again. Only a
+    client more than the hub's `catch_up_limit` behind is told to `resync`.
+    """
+
     account_id: int
     maxsize: int
     queue: queue.Queue[tuple[int, str] | str] = field(init=False)
+    #: the queue overflowed: the reader catches up from the store up to `offered_upto`.
+    lagging: bool = False
+    #: the highest event id the pump offered to this subscription.
+    offered_upto: int = 0
+    #: events offered while lagging with an id below one already offered (PostgreSQL commits out of id order).
+    late: list[tuple[int, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -74,16 +93,28 @@ class Subscription:
 
     def offer(self, event_id: int, payload: str) -> None:
         with self._lock:
+            was_upto = self.offered_upto
+            self.offered_upto = max(was_upto, event_id)
+            if self.lagging:
+                if event_id < was_upto and len(self.late) < LATE_LIMIT:
+                    self.late.append((event_id, payload))
+                return
             try:
                 self.queue.put_nowait((event_id, payload))
             except queue.Full:
-                # Too far behind: drop what is queued and tell the client to reload.
-                while True:
-                    try:
-                        self.queue.get_nowait()
-                    except queue.Empty:
-                        break
-                self.queue.put_nowait(RESYNC)
+                # Behind: stop queueing; the reader fetches the rest from the store once it has drained the queue.
+                self.lagging = True
+                if event_id < was_upto:
+                    self.late.append((event_id, payload))
+
+    def caught_up(self, last_sent: int) -> tuple[bool, int, list[tuple[int, str]]]:
+        """Called by the reader with an empty queue: (live again?, the id to catch up to, late events to send)."""
+        with self._lock:
+            late, self.late = self.late, []
+            if last_sent >= self.offered_upto:
+                self.lagging = False
+                return True, self.offered_upto, late
+            return False, self.offered_upto, late
 
     def close(self) -> None:
         """Tell the reader the hub is stopping; it gets CLOSING next, whatever was queued."""
@@ -93,6 +124,7 @@ class Subscription:
                     self.queue.get_nowait()
                 except queue.Empty:
                     break
+            self.lagging = False
             self.queue.put_nowait(CLOSING)
 
     def get(self, timeout: float) -> tuple[int, str] | str | None:
@@ -101,11 +133,25 @@ class Subscription:
         except queue.Empty:
             return None
 
+    def take(self, timeout: float, limit: int = 512) -> list[tuple[int, str] | str]:
+        """Up to `limit` queued items: waits up to `timeout` for the first, then takes what is already there."""
+        first = self.get(timeout)
+        if first is None:
+            return []
+        items = [first]
+        while len(items) < limit:
+            try:
+                items.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
 
 class EventHub:
-    def __init__(self, db: Database, *, subscriber_queue: int = 5000) -> None:
+    def __init__(self, db: Database, *, subscriber_queue: int = 5000, catch_up_limit: int = CATCH_UP_LIMIT) -> None:
         self.db = db
         self.subscriber_queue = subscriber_queue
+        self.catch_up_limit = catch_up_limit
         self._subs: dict[int, set[Subscription]] = {}
         self._subs_lock = threading.Lock()
         self._wake = threading.Event()

@@ -40,6 +40,8 @@ VIEW_FIELDS = (
     ("status", "status"),
     ("attempts", "attempts"),
     ("last_error", "last_error"),
+    ("failure_kind", "failure_kind"),
+    ("reconcile_state", "reconcile_state"),
     ("provider_message_id", "provider_message_id"),
     ("delivered", "delivered"),
     ("delivery", None),
@@ -74,7 +76,8 @@ _TEXT_SQL = f"""
 _LEVEL_SQL = "CASE WHEN m.delivered IS NULL THEN 'warning' WHEN {true} THEN 'success' ELSE 'error' END"
 _DELIVERY_SQL = (
     "CASE WHEN m.direction = 'in' THEN 'untracked' "
-    "WHEN m.delivered IS NULL THEN (CASE WHEN {expired} THEN 'expired' ELSE 'pending' END) "
+    "WHEN m.delivered IS NULL THEN (CASE WHEN {expired} THEN 'expired' "
+    "WHEN m.status = 'sent' AND m.delivery_next_check_at IS NULL THEN 'untracked' ELSE 'pending' END) "
     "WHEN {true} THEN 'delivered' ELSE 'undelivered' END"
 )
 

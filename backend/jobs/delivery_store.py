@@ -192,9 +192,11 @@ def release_leases(session: Session, owners: Iterable[str]) -> int:
 
 def delivery_counts(session: Session, account_id: int, now: datetime) -> dict[str, Any]:
     """`GET /api/delivery-status` for one account: pending (not leased now), in_progress (leased now),
-    delivered, undelivered, expired, and the age in seconds of the oldest sent message still pending."""
+    delivered, undelivered, expired, untracked (a channel with no delivery source: never checked), and the age
+    in seconds of the oldest sent message still pending."""
     m = MESSAGES.c
-    unknown = and_(m.delivered.is_(None), m.delivery_expired.is_(False))
+    untracked = and_(m.delivered.is_(None), m.delivery_expired.is_(False), m.delivery_next_check_at.is_(None))
+    unknown = and_(m.delivered.is_(None), m.delivery_expired.is_(False), m.delivery_next_check_at.is_not(None))
     leased = and_(unknown, m.delivery_lease_until.is_not(None), m.delivery_lease_until >= now)
 
     def count(condition: Any) -> Any:
@@ -208,6 +210,7 @@ def delivery_counts(session: Session, account_id: int, now: datetime) -> dict[st
             count(m.delivered.is_(False)),
             count(and_(m.delivered.is_(None), m.delivery_expired.is_(True))),
             func.min(func.coalesce(m.sent_at, m.created_at)).filter(unknown),
+            count(untracked),
         ).where(m.account_id == account_id, m.status == states.SENT)
     ).one()
     oldest = row[5]
@@ -217,5 +220,6 @@ def delivery_counts(session: Session, account_id: int, now: datetime) -> dict[st
         "delivered": int(row[2]),
         "undelivered": int(row[3]),
         "expired": int(row[4]),
+        "untracked": int(row[6]),
         "oldest_pending_s": None if oldest is None else round(max((now - oldest).total_seconds(), 0.0), 3),
     }

@@ -269,6 +269,12 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: a failed message: `permanent` (never retried) or `exhausted` (transient errors up to the attempt limit).
+    failure_kind: Mapped[str | None] = mapped_column(String(20))
+    #: an uncertain message checked with the provider: null (to check, where it can be asked), `absent` (the
+    #: provider never got it: safe to send again) or `unknown` (cannot be told); `reconcile_next_at`: when next.
+    reconcile_state: Mapped[str | None] = mapped_column(String(20))
+    reconcile_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: when someone read an inbound message in the app (null: unread).
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

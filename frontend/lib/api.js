@@ -26,6 +26,8 @@ export async function request(method, path, { body, signal, raw = false, auth = 
   if (response.status === 401 && auth) {
     for (const fn of signedOutHandlers) fn();
   }
+  // The store is in trouble (503): the health banner looks at once instead of at its next poll.
+  if (response.status === 503) window.dispatchEvent(new Event('bulkmsg:store-trouble'));
   if (!response.ok) throw await toApiError(response);
   if (raw) return response;
   if (response.status === 204) return null;

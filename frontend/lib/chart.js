@@ -14,10 +14,16 @@ export class LineChart {
     this.observer.observe(canvas);
   }
 
-  /** Adds one step to a series at time t (ms). Points must arrive in time order per series. */
-  add(key, t) {
+  /** Adds a step (one up, or `delta`) to a series at time t (ms). Points must arrive in time order per series. */
+  add(key, t, delta = 1) {
     const list = this.points.get(key);
-    list.push([t, list.length + 1]);
+    list.push([t, this.level(key) + delta]);
+  }
+
+  /** The series' current value. */
+  level(key) {
+    const list = this.points.get(key);
+    return list.length ? list.at(-1)[1] : 0;
   }
 
   reset() {
@@ -46,6 +52,8 @@ export class LineChart {
     const grid = style.getPropertyValue('--border').trim() || '#ddd';
     const font = `11px ${style.getPropertyValue('--font') || 'sans-serif'}`;
 
+    // Each line's last value, readable by tests and tools: the chart must end where the counts are.
+    for (const s of this.series) canvas.dataset[s.key] = String(this.level(s.key));
     const any = this.series.some((s) => this.points.get(s.key).length);
     const pad = { left: 44, right: 12, top: 10, bottom: 22 };
     const plotW = width - pad.left - pad.right;

@@ -2,6 +2,7 @@
 
 import { describe, detailSentence, uniqueSentences } from './errors.js';
 import { h, svg } from './dom.js';
+import { num } from './format.js';
 import { icons } from './icons.js';
 
 export function toast(message, { tone = 'info', fix, timeout = 6000 } = {}) {
@@ -100,9 +101,24 @@ const CAMPAIGN_STATES = {
   completed: ['ok', 'Completed'], cancelled: ['', 'Cancelled'],
 };
 
-export function campaignPill(status) {
-  const [tone, label] = CAMPAIGN_STATES[status] || ['', status || '—'];
-  return h('span', { class: `pill ${tone}`, dataset: { status: status || '' } }, label);
+/** A campaign's status as a pill. With its counts, an ending with failures or uncertain messages says so in
+ *  amber ("Completed with 3 of 6 failed"), never a green "Completed". */
+export function campaignPill(status, counts) {
+  let [tone, label] = CAMPAIGN_STATES[status] || ['', status || '—'];
+  const ending = status === 'completed' ? troubledEnding(counts) : '';
+  if (ending) { tone = 'warn'; label = ending; }
+  const pill = h('span', { class: `pill ${tone}`, dataset: { status: status || '', ending: ending ? 'troubled' : '' } }, label);
+  return pill;
+}
+
+/** "Completed with 3 of 6 failed" (and/or uncertain), or '' when everything was sent. */
+export function troubledEnding(counts) {
+  if (!counts) return '';
+  const ended = (counts.sent || 0) + (counts.failed || 0) + (counts.uncertain || 0);
+  const parts = [];
+  if (counts.failed) parts.push(`${num(counts.failed)} of ${num(ended)} failed`);
+  if (counts.uncertain) parts.push(`${num(counts.uncertain)} of ${num(ended)} uncertain`);
+  return parts.length ? `Completed with ${parts.join(' and ')}` : '';
 }
 
 export function pageHead(title, subtitle, ...actions) {

@@ -31,6 +31,7 @@ export function messageList(campaignId, status) {
     body);
   let loaded = false;
   let count = 0;
+  let shown = [];
 
   const load = async () => {
     loaded = true;
@@ -43,7 +44,11 @@ export function messageList(campaignId, status) {
   };
 
   const draw = (items, total) => {
-    actionButton.disabled = total === 0;
+    shown = items;
+    // Failures the provider refused for good are not offered for retry.
+    const nothingToRetry = status === 'failed' && total === items.length && items.every((m) => m.failure_kind === 'permanent');
+    actionButton.disabled = total === 0 || nothingToRetry;
+    actionButton.title = nothingToRetry ? 'Every failure here was refused for good: retrying would fail again.' : '';
     if (!items.length) { replace(body, h('div', { class: 'empty' }, text.empty)); return; }
     replace(body,
       h('div', { class: 'table-wrap', style: { maxHeight: '340px' } }, h('table', { dataset: { list: status } },
@@ -52,7 +57,9 @@ export function messageList(campaignId, status) {
           const fix = fixFor(m.last_error);
           return h('tr', { dataset: { message: m.id } },
             h('td', { class: 'num nowrap' }, m.recipient || '—'),
-            h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null),
+            h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null,
+              m.failure_kind === 'permanent' ? h('div', { class: 'small', dataset: { note: 'not-retried' } }, 'Refused for good: not retried (sending again would fail the same way).') : null,
+              status === 'uncertain' ? reconcileNote(m) : null),
             h('td', { class: 'num' }, num(m.attempts ?? 0)),
             h('td', { class: 'nowrap muted' }, dateTime(m.updated_at || m.sent_at || m.created_at)));
         })))),
@@ -60,15 +67,17 @@ export function messageList(campaignId, status) {
   };
 
   actionButton.addEventListener('click', async () => {
+    const allSafe = shown.length > 0 && shown.length === count && shown.every((m) => m.reconcile_state === 'absent');
     if (status === 'uncertain' && !(await confirmDialog({
       title: `Re-queue ${num(count)} uncertain ${count === 1 ? 'message' : 'messages'}?`,
-      text: 'Some of them may already have arrived; those recipients would get the message twice.',
+      text: allSafe ? 'The provider confirmed it never got them: each recipient gets the message once.'
+        : 'Some of them may already have arrived; those recipients would get the message twice.',
       confirm: 'Re-queue', danger: false,
     }))) return;
     busy(actionButton, async () => {
       try {
-        await api.post(`/api/campaigns/${campaignId}/${text.route}`);
-        toast(text.done, { tone: 'ok' });
+        const answer = await api.post(`/api/campaigns/${campaignId}/${text.route}`);
+        toast(answer?.message || text.done, { tone: answer?.not_retryable ? 'warn' : 'ok' });
         load();
       } catch (error) { showError(error); }
     });
@@ -81,4 +90,12 @@ export function messageList(campaignId, status) {
     stale: () => { if (loaded && element.isConnected && element.offsetParent) load(); },
     setCount: (n) => { count = n; if (!loaded) actionButton.disabled = n === 0; },
   };
+}
+
+// What checking an uncertain message with the provider found (DESIGN section 6.8).
+function reconcileNote(m) {
+  if (m.reconcile_state === 'absent') return h('div', { class: 'small', dataset: { note: 'safe-to-resend' } }, 'Not received by the provider: safe to send again.');
+  if (m.reconcile_state === 'checking') return h('div', { class: 'muted small', dataset: { note: 'checking' } }, 'Being checked with the provider…');
+  if (m.reconcile_state === 'unknown') return h('div', { class: 'muted small', dataset: { note: 'unknown' } }, 'This provider cannot be asked: check with the recipient before re-sending.');
+  return null;
 }

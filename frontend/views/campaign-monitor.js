@@ -10,7 +10,7 @@ import { channelName, dateTime, duration, num, pct, rate } from '../lib/format.j
 import { icons } from '../lib/icons.js';
 import { doneCount, progressBar, updateProgress } from '../lib/progress.js';
 import { on, setCampaign, state } from '../lib/store.js';
-import { campaignPill, confirmDialog, errorNotice, showError, toast } from '../lib/ui.js';
+import { campaignPill, confirmDialog, errorNotice, showError, toast, troubledEnding } from '../lib/ui.js';
 import { messageList } from './campaign-lists.js';
 
 // What holds a running campaign's rate back (GET /api/campaigns/<id> `limited_by`), as a figure's short words.
@@ -86,9 +86,12 @@ function selectTabs(tabButtons, panels, lists) {
 function drawSummary(summary, c) {
   const counts = c.counts || {};
   if (c.status === 'completed') {
-    replace(summary, h('div', { class: 'notice ok', role: 'status', dataset: { summary: 'completed' } }, svg(icons.check),
-      h('div', {}, h('strong', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}`),
-        h('span', {}, `${num(counts.delivered)} delivered so far${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
+    const ending = troubledEnding(counts);
+    replace(summary, h('div', { class: `notice ${ending ? 'warn' : 'ok'}`, role: 'status', dataset: { summary: 'completed', ending: ending ? 'troubled' : 'clean' } },
+      svg(ending ? icons.alert : icons.check),
+      h('div', {}, h('strong', {}, ending || 'Completed'),
+        h('span', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}. `),
+        h('span', {}, `${deliveredSoFar(counts)}${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
   } else if (c.status === 'paused') {
     replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
       h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
@@ -101,7 +104,7 @@ function drawSummary(summary, c) {
 
 function drawFigures(ui, c) {
   const counts = c.counts || {};
-  replace(ui.pill, campaignPill(c.status));
+  replace(ui.pill, campaignPill(c.status, counts));
   ui.subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
   updateProgress(ui.bar, counts);
   const done = doneCount(counts);
@@ -109,7 +112,7 @@ function drawFigures(ui, c) {
   const running = c.status === 'running';
   replace(ui.stats,
     stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
-    stat('Delivered', counts.delivered, 'ok'), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
+    deliveryStat(counts), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
     stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
     stat('Rate', running ? rate(c.rate_per_min) : '—'),
     stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : '—'),
@@ -167,6 +170,8 @@ function chartFeeder(chart, mine) {
       const t = Date.parse(e.ts);
       const d = e.data || {};
       if (e.type === 'send.progress' && (d.status === 'sent' || d.status === 'failed')) chart.add(d.status, t);
+      // Failed messages queued again (retry) leave the failed line, so the chart ends where the counts are.
+      else if (e.type === 'campaign.status' && d.counts && d.counts.failed < chart.level('failed')) chart.add('failed', t, d.counts.failed - chart.level('failed'));
       else if (e.type === 'message.updated' && d.message && d.message.delivered === true && !deliveredSeen.has(d.message.id)) {
         deliveredSeen.add(d.message.id);
         chart.add('delivered', t);
@@ -281,4 +286,18 @@ function stat(label, value, tone = '') {
     : [typeof value === 'string' ? value : num(value ?? 0)];
   return h('div', { class: `stat ${tone}`, dataset: { stat: label.toLowerCase().replace(/\s+/g, '-') } },
     h('div', { class: 'label' }, label), h('div', { class: 'value' }, ...shown));
+}
+
+// Delivery as far as it can be known: a server with no delivery reports (plain SMTP) only accepts messages, so
+// those are counted as "Accepted by the server", never as undelivered or expired.
+function deliveryStat(counts) {
+  if (counts.untracked && !counts.delivered && !counts.undelivered) return stat('Accepted by the server', counts.untracked, 'ok');
+  return stat('Delivered', counts.delivered, 'ok');
+}
+
+function deliveredSoFar(counts) {
+  const parts = [];
+  if (counts.delivered || !counts.untracked) parts.push(`${num(counts.delivered)} delivered so far`);
+  if (counts.untracked) parts.push(`${num(counts.untracked)} accepted by the server (it sends no delivery reports)`);
+  return parts.join(', ');
 }

@@ -78,7 +78,7 @@ function campaignRow(c) {
   const update = (next) => {
     const merged = { ...c, ...state.campaigns.get(String(c.id)), ...next };
     const counts = merged.counts || {};
-    replace(status, campaignPill(merged.status));
+    replace(status, campaignPill(merged.status, counts));
     updateProgress(bar, counts);
     percent.textContent = `${pct(doneCount(counts), counts.total)} of ${num(counts.total)}`;
     sent.textContent = num(counts.sent);

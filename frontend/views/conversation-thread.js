@@ -25,6 +25,7 @@ export function tickFor(m) {
   if (m.delivered === true || m.delivery === 'delivered') return ['delivered', icons.checks, 'Delivered'];
   if (m.delivered === false || m.delivery === 'undelivered') return ['undelivered', icons.x, 'Not delivered'];
   if (m.delivery === 'expired') return ['sent', icons.check, 'Sent (delivery unknown)'];
+  if (m.delivery === 'untracked') return ['sent', icons.check, 'Accepted by the server'];
   return ['sent', icons.check, 'Sent'];
 }
 

@@ -26,7 +26,8 @@ export async function mount(root) {
     drawCampaigns(ui.campaignsBox, items);
   }).catch((error) => replace(ui.campaignsBox, errorNotice(error, 'Campaigns could not be loaded.')));
   const loadDelivery = () => api.get('/api/delivery-status').then((d) => replace(ui.deliveryBox,
-    stat('Pending', d.pending, ''), stat('Delivered', d.delivered, 'ok'), stat('Undelivered', d.undelivered, 'err'), stat('Expired', d.expired, 'warn')))
+    stat('Pending', d.pending, ''), stat('Delivered', d.delivered, 'ok'), stat('Undelivered', d.undelivered, 'err'), stat('Expired', d.expired, 'warn'),
+    d.untracked ? stat('Accepted by the server', d.untracked, 'ok') : null))
     .catch((error) => replace(ui.deliveryBox, errorNotice(error, 'Delivery status is not available.')));
   const loadContacts = () => list('/api/contacts', { limit: 1 }).then(({ total }) => { facts.contacts = total > 0; tick(); }).catch(() => {});
   const loadChannels = () => api.get('/api/channels').then(setChannels).catch(() => {});
@@ -91,7 +92,7 @@ function drawCampaigns(box, items) {
         h('span', { class: 'muted small' }, `${channelName(c.channel)} · ${relative(c.created_at || c.created)}`)),
       h('div', { class: 'stack', style: { gap: '4px' } }, progressBar(counts, `${c.name} progress`),
         h('span', { class: 'muted small num' }, `${num(doneCount(counts))} / ${num(counts.total)} · ${pct(doneCount(counts), counts.total)}`)),
-      campaignPill(c.status));
+      campaignPill(c.status, counts));
   }));
 }
 

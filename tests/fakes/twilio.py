@@ -4,6 +4,13 @@ Real sockets, real HTTP: the app's SMS channel talks to it through `api_base_url
 - `GET  /2010-04-01/Accounts/{sid}.json` (the account),
 - `POST /2010-04-01/Accounts/{sid}/Messages.json` (create: To, From, Body, StatusCallback; Basic auth),
 - `GET  /2010-04-01/Accounts/{sid}/Messages/{MessageSid}.json` (fetch),
+- `GET  /2010-04-01/Accounts/{sid}/Messages.json?To=&From=&DateSent=&PageSize=&Page=` (list), shaped as Twilio
+  documents its Message list resource ("Retrieve and Modify Message History",
+  https://www.twilio.com/docs/sms/tutorials/how-to-retrieve-and-modify-message-history, and the Message
+  resource's list parameters To, From, DateSent (YYYY-MM-DD, UTC; `DateSent<` on or before, `DateSent>` on or
+  after), PageSize (default 50, at most 1000)): `{"messages": [...], "page", "page_size", "start", "end",
+  "uri", "first_page_uri", "next_page_uri" (null on the last page), "previous_page_uri"}`, newest first;
+  messages carry `date_sent` in RFC 2822 form (null until sent),
 with Twilio's error shape `{"code", "message", "more_info", "status"}`. `send_inbound(url, from_, body, media=...)`
 POSTs a signed incoming-message webhook as Twilio does when someone texts the number: form fields as documented
 at https://www.twilio.com/docs/messaging/guides/webhook-request (MessageSid, SmsSid, SmsMessageSid, AccountSid,
@@ -28,7 +35,7 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import requests
 
@@ -58,7 +65,9 @@ def new_sid(prefix: str) -> str:
 class Failure:
     """A programmed failure for one To number; `times` None means every time."""
 
-    kind: str  # invalid | not_mobile | unsubscribed | rate_limited | server_error | slow
+    #: invalid | not_mobile | unsubscribed | rate_limited | server_error | slow (stored, answered late) | lost
+    #: (never stored, answered late: the request never reached Twilio's records)
+    kind: str
     retry_after: int = 1
     delay_s: float = 2.0
     times: int | None = None
@@ -268,8 +277,10 @@ class FakeTwilio:
             return False
         return hmac.compare_digest(user, self.account_sid) and hmac.compare_digest(password, self.auth_token)
 
-    def handle(self, method: str, path: str, auth: str | None, form: dict[str, str]) -> tuple[int, dict, dict]:
+    def handle(self, method: str, target: str, auth: str | None, form: dict[str, str]) -> tuple[int, dict, dict]:
         """(status, JSON body, headers) for one request; records it first."""
+        path, _, raw_query = target.partition("?")
+        query = dict(parse_qsl(raw_query, keep_blank_values=True))
         route = ACCOUNT_PATH.match(path) or MESSAGES_PATH.match(path) or MESSAGE_PATH.match(path)
         sid = route.group(1) if route else ""
         authorized = route is not None and self._authorized(auth, sid)
@@ -280,13 +291,20 @@ class FakeTwilio:
         try:
             if self.request_delay_s:
                 time.sleep(self.request_delay_s)
-            return self._route(method, path, route, sid, authorized, form)
+            return self._route(method, path, route, sid, authorized, form, query)
         finally:
             with self._lock:
                 self._in_flight -= 1
 
     def _route(
-        self, method: str, path: str, route: re.Match[str] | None, sid: str, authorized: bool, form: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        route: re.Match[str] | None,
+        sid: str,
+        authorized: bool,
+        form: dict[str, str],
+        query: dict[str, str],
     ) -> tuple[int, dict, dict]:
         if route is None:
             return _error(404, 20404, "The requested resource was not found")
@@ -296,6 +314,8 @@ class FakeTwilio:
             return 200, self._account(), {}
         if route.re is MESSAGES_PATH and method == "POST":
             return self._create(form)
+        if route.re is MESSAGES_PATH and method == "GET":
+            return 200, self._list(path, query), {}
         if route.re is MESSAGE_PATH and method == "GET":
             with self._lock:
                 message = self.messages.get(route.group(2))
@@ -304,6 +324,31 @@ class FakeTwilio:
                 return _error(404, 20404, f"The requested resource {path} was not found")
             return 200, body, {}
         return _error(405, 20004, "Method not allowed")
+
+    def _list(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        size = max(1, min(int(query.get("PageSize") or 50), 1000))
+        page = max(0, int(query.get("Page") or 0))
+        keep = _list_filter(query)
+        with self._lock:
+            # newest first (Twilio lists the most recent messages first)
+            found = [m for m in reversed(self.messages.values()) if keep(m)]
+        chunk = found[page * size : (page + 1) * size]
+        others = {k: v for k, v in query.items() if k not in ("Page", "PageSize")}
+
+        def uri(n: int) -> str:
+            return f"{path}?{urlencode({**others, 'PageSize': size, 'Page': n})}"
+
+        return {
+            "messages": [{k: v for k, v in m.items() if not k.startswith("_")} for m in chunk],
+            "page": page,
+            "page_size": size,
+            "start": page * size,
+            "end": page * size + max(len(chunk) - 1, 0),
+            "uri": uri(page),
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if (page + 1) * size < len(found) else None,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+        }
 
     def _account(self) -> dict[str, Any]:
         return {
@@ -334,6 +379,9 @@ class FakeTwilio:
         if failure is not None and failure.kind == "rate_limited":
             return _error(429, 20429, "Too Many Requests", {"Retry-After": str(failure.retry_after)})
         if failure is not None and failure.kind == "server_error":
+            return _error(500, 20500, "Internal Server Error")
+        if failure is not None and failure.kind == "lost":
+            time.sleep(failure.delay_s)  # the client gives up; nothing was stored
             return _error(500, 20500, "Internal Server Error")
         message = self._store(form)
         if failure is not None and failure.kind == "slow":
@@ -367,6 +415,7 @@ class FakeTwilio:
             "api_version": "2010-04-01",
             "date_created": now,
             "date_updated": now,
+            "date_sent": now,  # this fake hands every message to the carrier at once
             "error_code": None,
             "error_message": None,
             "uri": f"{API}{self.account_sid}/Messages/{sid}.json",
@@ -375,6 +424,29 @@ class FakeTwilio:
         with self._lock:
             self.messages[sid] = message
         return message
+
+
+def _list_filter(query: dict[str, str]) -> Any:
+    """The documented filters of the Message list: To, From, DateSent (=, <, >) on the UTC date sent."""
+    from email.utils import parsedate_to_datetime
+
+    def sent_day(message: dict[str, Any]) -> str | None:
+        raw = message.get("date_sent")
+        return parsedate_to_datetime(raw).date().isoformat() if raw else None
+
+    def keep(message: dict[str, Any]) -> bool:
+        if "To" in query and message["to"] != query["To"]:
+            return False
+        if "From" in query and message["from"] != query["From"]:
+            return False
+        day = sent_day(message)
+        if "DateSent" in query and day != query["DateSent"]:
+            return False
+        if "DateSent<" in query and (day is None or day > query["DateSent<"]):
+            return False
+        return not ("DateSent>" in query and (day is None or day < query["DateSent>"]))
+
+    return keep
 
 
 def _error(status: int, code: int, message: str, headers: dict | None = None) -> tuple[int, dict, dict]:

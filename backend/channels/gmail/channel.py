@@ -74,6 +74,11 @@ class GmailChannel(Channel):
     default_concurrency: ClassVar[int] = 2
     provider_title: ClassVar[str] = "Gmail"
 
+    @property
+    def reports_delivery(self) -> bool:
+        # The Gmail API says a message was sent, never whether it was delivered: `untracked` (DESIGN 6.7).
+        return False
+
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__({**DEFAULT_SETTINGS, **settings}, secrets, context)
         self.config = ClientConfig.from_settings(self.settings["client_config"], secrets.get("client_secret", ""))
