@@ -12,7 +12,7 @@ in the caller's transaction. `opt_in(...)` removes the family; opting back in to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -21,6 +21,9 @@ from backend.campaigns import lifecycle
 from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, family_of, is_opted_out
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.views import iso
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 __all__ = ["ALL", "FAMILIES", "family_of", "is_opted_out", "opt_in", "opt_out", "opt_outs_view"]
 
@@ -39,7 +42,7 @@ def check_family(value: Any) -> str | None:
     return value if isinstance(value, str) and value in (*FAMILIES, ALL) else None
 
 
-def opt_out(services: Any, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
+def opt_out(services: Services, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
     """Opt the contact out of `family`; returns how many queued campaign messages were cancelled."""
     given = dict(contact.opt_outs or {})
     changed = family not in given
@@ -61,7 +64,7 @@ def opt_out(services: Any, session: Session, contact: Contact, family: str = ALL
     return cancelled
 
 
-def opt_in(services: Any, session: Session, contact: Contact, family: str = ALL) -> bool:
+def opt_in(services: Services, session: Session, contact: Contact, family: str = ALL) -> bool:
     """Opt the contact back in to `family` (all of them for `all`); returns whether anything changed."""
     given = dict(contact.opt_outs or {})
     if family == ALL:

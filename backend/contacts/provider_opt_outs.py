@@ -9,7 +9,7 @@ otherwise), in the caller's transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,9 +17,12 @@ from sqlalchemy.orm import Session
 from backend.contacts import optouts
 from backend.store.models import Contact
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 
 def apply_provider_opt_outs(
-    services: Any, session: Session, items: list[tuple[int, int | None, str, str, str]]
+    services: Services, session: Session, items: list[tuple[int, int | None, str, str, str]]
 ) -> None:
     """items: (account id, contact id or None, channel, recipient address, family)."""
     for account_id, contact_id, channel, recipient, family in items:
@@ -31,7 +34,7 @@ def apply_provider_opt_outs(
             optouts.opt_out(services, session, contact, family, "hard_bounce" if family == "email" else "stop")
 
 
-def suppress_address(services: Any, session: Session, account: int, address: str, contact_id: int | None) -> bool:
+def suppress_address(services: Services, session: Session, account: int, address: str, contact_id: int | None) -> bool:
     """A hard bounce: the contact with this email (or the message's contact) is opted out of email."""
     contact = session.get(Contact, contact_id) if contact_id is not None else None
     if contact is None or contact.account_id != account or (contact.email or "").lower() != address.lower():

@@ -21,6 +21,9 @@ from backend.store.models import Account, Contact
 from backend.views import iso
 
 if TYPE_CHECKING:
+    from backend.services import Services
+
+if TYPE_CHECKING:
     pass
 
 
@@ -92,7 +95,7 @@ def save(session: Session) -> None:
         raise ApiError(409, "duplicate", "Another contact already has this phone number or email address.") from None
 
 
-def opt_out(services: Any, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
+def opt_out(services: Services, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
     """Opt the contact out of `family` (default: everything); returns how many queued messages were cancelled."""
     return optouts.opt_out(services, session, contact, family, why)
 

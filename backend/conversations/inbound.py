@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,6 +29,9 @@ from sqlalchemy.orm import Session
 from backend.contacts import optouts
 from backend.store.models import Contact, Message, utcnow
 from backend.views import message_view
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 RECEIVED = "received"
 CONVERSATION = "conversation"
@@ -90,7 +93,7 @@ def keyword_change(channel: str, body: str, subject: str | None) -> str | None:
     return None
 
 
-def record_inbound(services: Any, session: Session, inbound: Inbound) -> Recorded | None:
+def record_inbound(services: Services, session: Session, inbound: Inbound) -> Recorded | None:
     """Store `inbound` in its sender's conversation; None when this provider id was already stored (the unique
     index decides, in the insert itself)."""
     contact = _contact_for(session, inbound)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
@@ -23,6 +23,9 @@ from sqlalchemy import select
 from backend.channels.base import SendError
 from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
 from backend.store.models import ChannelConfig
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ MAX_BACKOFF_S = 60.0
 
 
 class InboxWatcher:
-    def __init__(self, services: Any, reader: Any) -> None:
+    def __init__(self, services: Services, reader: Any) -> None:
         self.services = services
         self.reader = reader
         self._stop = threading.Event()

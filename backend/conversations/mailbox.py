@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 from imapclient.exceptions import IMAPClientError
@@ -37,6 +37,9 @@ from backend.jobs.schedule import Job
 from backend.security.guards import account_id as caller_account
 from backend.store.models import ChannelConfig, InboxCursor, Message, utcnow
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 log = logging.getLogger(__name__)
 
 POLL_S = 30.0
@@ -52,7 +55,7 @@ EMAIL_CHANNELS = ("smtp", "gmail")
 bp = Blueprint("inbox", __name__)
 
 
-def install(app: Flask, services: Any) -> None:
+def install(app: Flask, services: Services) -> None:
     reader = InboxReader(services)
     services.inbox = reader
     services.jobs.append(Job("inbox", reader.run_once, POLL_S))
@@ -74,7 +77,7 @@ def trigger_inbox() -> Any:
 
 
 class InboxReader:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self._lock = threading.Lock()  # one read of the inboxes at a time in this process
 

@@ -41,6 +41,9 @@ from backend.store.models import Account, Message, utcnow
 if TYPE_CHECKING:
     from backend.services import Services
 
+if TYPE_CHECKING:
+    from backend.services import Services
+
 log = logging.getLogger(__name__)
 
 bp = Blueprint("sendgrid_webhook", __name__)
@@ -107,7 +110,7 @@ def suppresses(event: dict[str, Any]) -> bool:
     return kind == "dropped" or (kind == "bounce" and event.get("type") != "blocked")
 
 
-def _suppress(services: Any, session: Any, account: int, message_id: int) -> None:
+def _suppress(services: Services, session: Any, account: int, message_id: int) -> None:
     message = session.get(Message, message_id)
     if message is not None and message.account_id == account:
         suppress_address(services, session, account, message.recipient, message.contact_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import select
@@ -30,6 +30,9 @@ from backend.conversations.inbound import Inbound, Media, record_inbound
 from backend.errors import ApiError, bad_request
 from backend.store.models import Account, ChannelConfig
 from backend.webhooks.twilio import SID, callback_urls, signature_matches
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +46,13 @@ SENDER = re.compile(r"^\+?[0-9A-Za-z]{2,20}$")
 CONTENT_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,64}/[A-Za-z0-9.+-]{1,64}$")
 
 
-def install(app: Flask, _services: Any) -> None:
+def install(app: Flask, _services: Services) -> None:
     app.register_blueprint(bp)
 
 
 @bp.post(INBOUND_PATH)
 def twilio_inbound() -> Response:
-    services = current_app.extensions["bulkmsg"]
+    services: Services = current_app.extensions["bulkmsg"]
     params = request.form
     sid, sender = params.get("MessageSid", ""), params.get("From", "").strip()
     if not SID.match(sid) or not SENDER.match(sender):
@@ -72,7 +75,7 @@ def twilio_inbound() -> Response:
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
 
 
-def _signed_account(services: Any, params: MultiDict[str, str]) -> int | None:
+def _signed_account(services: Services, params: MultiDict[str, str]) -> int | None:
     """The account whose SMS auth token signed this request, or None."""
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
