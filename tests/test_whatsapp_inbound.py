@@ -15,18 +15,21 @@ import pytest
 
 from backend.channels.whatsapp.channel import WhatsAppChannel
 from backend.channels.whatsapp.pages import phone_of_title
+from backend.services import Services
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
 from tests.helpers import EventSocket
 from tests.test_whatsapp_api import Api, connect_and_scan
 
 
-def start(start_server: Any, fake: FakeWhatsAppWeb, paths: tuple[str, str], rate: dict[str, Any]) -> Api:
+def start(
+    start_server: Any, fake: FakeWhatsAppWeb, paths: tuple[str, str], rate: dict[str, Any]
+) -> tuple[Api, Services]:
     server = start_server(whatsapp_url=fake.url, chromium=paths[0], chromedriver=paths[1])
     api = Api(server.url, server.token)
     assert api.call("PUT", "/api/channels/whatsapp", json=rate).status_code == 200
     connect_and_scan(api, fake)
-    return api
+    return api, server.app.extensions["bulkmsg"]
 
 
 def add_contact(api: Api, name: str, phone: str) -> int:
@@ -47,7 +50,7 @@ def test_it_puts_what_contacts_write_on_whatsapp_into_their_threads_live(
     start_server, fake_whatsapp_web, chromium_paths
 ):
     fake = fake_whatsapp_web
-    api = start(start_server, fake, chromium_paths, {})
+    api, _ = start(start_server, fake, chromium_paths, {})
     ana = add_contact(api, "Ana", "+12025550141")
     socket = EventSocket(api.url, api.headers["Authorization"].split()[1])
     try:
@@ -91,7 +94,7 @@ def test_it_reads_a_message_that_arrives_during_a_campaign_without_breaking_the_
 ):
     fake = fake_whatsapp_web
     fake.configure(slow_ms=400)  # each chat takes a moment to open: the message arrives while a send runs
-    api = start(start_server, fake, chromium_paths, {"min_delay_s": 0.5, "max_delay_s": 0.5, "daily_cap": 100})
+    api, _ = start(start_server, fake, chromium_paths, {"min_delay_s": 0.5, "max_delay_s": 0.5, "daily_cap": 100})
     ids = [add_contact(api, f"Guest {n}", f"+1202555016{n}") for n in range(1, 5)]
     campaign = api.call(
         "POST",
@@ -121,6 +124,36 @@ def test_it_reads_a_message_that_arrives_during_a_campaign_without_breaking_the_
     assert [m["body"] for m in reply] == ["Can I bring a friend?"]
     sent_to_guest_2 = [m for m in thread(api, ids[1]) if m["direction"] == "out"]
     assert [m["status"] for m in sent_to_guest_2] == ["sent"]
+
+
+@pytest.mark.browser
+def test_it_finds_the_sender_of_a_chat_titled_by_a_name_from_the_chat_we_opened_or_the_contact_of_that_name(
+    start_server, fake_whatsapp_web, chromium_paths
+):
+    # The phone's address book names these numbers: their chats are titled "Bea Costa", "Carl", "Dora".
+    fake = fake_whatsapp_web
+    fake.configure(contact_names={"12025550171": "Bea Costa", "12025550172": "Carl", "12025550173": "Dora"})
+    api, services = start(start_server, fake, chromium_paths, {"min_delay_s": 0, "max_delay_s": 0, "daily_cap": 100})
+    beatriz = add_contact(api, "Beatriz", "+12025550171")  # our name for her differs from the phone's
+    carl = add_contact(api, "Carl", "+12025550172")  # never written to: found by the name the page shows
+    sent = api.call("POST", f"/api/conversations/contact-{beatriz}/messages", json={"body": "Your order shipped"})
+    assert sent.status_code == 201, sent.text
+    wait_until(lambda: len(fake.sent()) == 1, timeout=30, what="the message to Beatriz")
+
+    fake.receive("12025550173", "Hello?")  # Dora: a name nobody here knows
+    fake.receive("12025550171", "Thanks!")
+    fake.receive("12025550172", "Is it ready?")
+    assert wait_until(lambda: [m["body"] for m in thread(api, beatriz) if m["direction"] == "in"], timeout=20) == [
+        "Thanks!"
+    ]
+    assert wait_until(lambda: [m["body"] for m in thread(api, carl) if m["direction"] == "in"], timeout=20) == [
+        "Is it ready?"
+    ]
+    wait_until(lambda: not any(m["unread"] for m in fake.chat_rows("12025550173")), what="Dora's chat read")
+    assert services.whatsapp_inbound is not None
+    services.whatsapp_inbound.run_once()  # waits for the pass that opened Dora's chat to end
+    phones = [c["phone"] for c in api.call("GET", "/api/contacts").json()["items"]]
+    assert sorted(phones) == ["+12025550171", "+12025550172"], "Dora's number is not known: nothing stored"
 
 
 def test_it_knows_a_number_from_a_chat_title_only_when_the_title_is_a_number():
