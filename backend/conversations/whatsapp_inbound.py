@@ -23,6 +23,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from selenium.common.exceptions import WebDriverException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -101,8 +102,10 @@ class WhatsAppInbound:
     def _read(self, account_id: int, channel: WhatsAppChannel) -> int:
         try:
             found = channel.read_incoming(READ_TIMEOUT_S)
-        except (SendError, pages.PageChanged) as exc:
-            log.info("could not read incoming WhatsApp messages of account %s: %s", account_id, exc)
+        except (SendError, pages.PageChanged, WebDriverException) as exc:
+            # not ready, stopped, or the page moved under the read: the next pass looks again
+            reason = exc.msg if isinstance(exc, WebDriverException) else str(exc)
+            log.info("could not read incoming WhatsApp messages of account %s: %s", account_id, (reason or "")[:200])
             return 0
         if not found:
             return 0
