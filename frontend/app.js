@@ -8,13 +8,15 @@ import { errorNotice } from './lib/ui.js';
 import { emit, on, state } from './lib/store.js';
 import { backfill, startSocket } from './lib/ws.js';
 
+// `short` is the label under the icon in the phone-size menu, where all items share one row.
 const ROUTES = [
-  { name: 'dashboard', path: '', label: 'Dashboard', icon: icons.dashboard, load: () => import('./views/dashboard.js') },
-  { name: 'channels', path: 'channels', label: 'Channels', icon: icons.channels, load: () => import('./views/channels.js') },
-  { name: 'contacts', path: 'contacts', label: 'Contacts', icon: icons.contacts, load: () => import('./views/contacts.js') },
-  { name: 'compose', path: 'compose', label: 'Compose', icon: icons.compose, load: () => import('./views/compose.js') },
-  { name: 'campaigns', path: 'campaigns', label: 'Campaigns', icon: icons.campaigns, load: () => import('./views/campaigns.js') },
-  { name: 'conversations', path: 'conversations', label: 'Conversations', icon: icons.conversations, load: () => import('./views/conversations.js') },
+  { name: 'dashboard', path: '', label: 'Dashboard', short: 'Home', icon: icons.dashboard, load: () => import('./views/dashboard.js') },
+  { name: 'channels', path: 'channels', label: 'Channels', short: 'Channels', icon: icons.channels, load: () => import('./views/channels.js') },
+  { name: 'contacts', path: 'contacts', label: 'Contacts', short: 'Contacts', icon: icons.contacts, load: () => import('./views/contacts.js') },
+  { name: 'compose', path: 'compose', label: 'Compose', short: 'Compose', icon: icons.compose, load: () => import('./views/compose.js') },
+  { name: 'campaigns', path: 'campaigns', label: 'Campaigns', short: 'Sent', icon: icons.campaigns, load: () => import('./views/campaigns.js') },
+  { name: 'conversations', path: 'conversations', label: 'Conversations', short: 'Inbox', icon: icons.conversations, load: () => import('./views/conversations.js') },
+  { name: 'settings', path: 'settings', label: 'Settings', short: 'Settings', icon: icons.settings, load: () => import('./views/settings.js') },
 ];
 
 const CONNECTION_TEXT = {
@@ -28,6 +30,7 @@ let socket = null;
 let unmount = null;
 let routeSeq = 0;
 let bannerTimer = null;
+let wasDown = false;
 
 function parseRoute() {
   const path = (window.location.hash || '#/').replace(/^#\/?/, '');
@@ -40,10 +43,7 @@ async function render() {
   const { route, params } = parseRoute();
   const seq = ++routeSeq;
   for (const link of document.querySelectorAll('#nav a')) {
-    if (link.dataset.route === route.name) {
-      link.setAttribute('aria-current', 'page');
-      link.scrollIntoView({ block: 'nearest', inline: 'nearest' }); // the narrow layout scrolls the nav sideways
-    }
+    if (link.dataset.route === route.name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   const main = document.getElementById('main');
@@ -66,12 +66,14 @@ async function render() {
   } catch (error) {
     if (seq !== routeSeq) return;
     replace(main, errorNotice(error, `The ${route.label} screen could not be shown.`));
+    root.dataset.ready = '1';
   }
 }
 
 function buildNav() {
   const nav = document.getElementById('nav');
-  replace(nav, ROUTES.map((r) => h('a', { href: `#/${r.path}`, dataset: { route: r.name } }, svg(r.icon), h('span', {}, r.label))));
+  replace(nav, ROUTES.map((r) => h('a', { href: `#/${r.path}`, dataset: { route: r.name }, 'aria-label': r.label },
+    svg(r.icon), h('span', { class: 'long' }, r.label), h('span', { class: 'short', 'aria-hidden': 'true' }, r.short))));
 }
 
 function showConnection(value) {
@@ -82,8 +84,15 @@ function showConnection(value) {
   // A drop that lasts more than a moment also gets a banner everyone notices.
   clearTimeout(bannerTimer);
   const banner = document.getElementById('conn-banner');
-  if (value === 'reconnecting' || value === 'offline') bannerTimer = setTimeout(() => { banner.hidden = false; }, 1500);
-  else banner.hidden = true;
+  if (value === 'reconnecting' || value === 'offline') {
+    wasDown = true;
+    bannerTimer = setTimeout(() => { banner.hidden = false; }, 1500);
+  } else banner.hidden = true;
+  if (value === 'live' && wasDown) {
+    wasDown = false;
+    // Back from a drop: a screen that could not load is shown again; the others reload their data.
+    if (document.querySelector('#main .notice.err')) render(); else emit('resync');
+  }
 }
 
 function showSignedOut(sentence) {

@@ -6,6 +6,8 @@ does after "Allow") and follows the redirect to our loopback callback.
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,11 +17,12 @@ import requests
 from sqlalchemy import select
 
 from backend.accounts import get_or_create_account
+from backend.channels.gmail.oauth import authorized_address
 from backend.channels.gmail.store import save_authorized_tokens
 from backend.channels.gmail.tokens import GmailTokens
 from backend.store.models import Credential
-from tests.fakes.google import SCOPE, FakeGoogle
-from tests.gmail_support import authorize, consent, gmail_view, save_settings
+from tests.fakes.google import SCOPE, FakeGoogle, id_token
+from tests.gmail_support import authorize, connect_gmail, consent, gmail_view, save_settings
 from tests.helpers import bearer, wait_for
 
 
@@ -37,7 +40,7 @@ def test_it_connects_gmail_through_the_consent_page_with_state_and_pkce(server: 
     auth_url = authorize(server)
     params = {k: v[0] for k, v in parse_qs(urlsplit(auth_url).query).items()}
     assert auth_url.startswith(f"{google.url}/o/oauth2/auth?")
-    assert params["scope"] == SCOPE
+    assert params["scope"] == f"{SCOPE} openid email"  # openid email: the ID token names the address
     assert params["redirect_uri"] == f"{server.url}/oauth/gmail/callback"
     assert params["client_id"] == google.client_id
     assert params["access_type"] == "offline" and params["prompt"] == "consent"
@@ -150,3 +153,31 @@ def test_it_never_lets_late_renewed_tokens_undo_a_newer_authorization(services: 
         stored = services.secrets.load(session, account, "gmail")
     assert (stored["refresh_token"], stored["access_token"]) == ("1//new", "ya29.new")
     assert save(replace(new, access_token="ya29.fresh").to_secrets(), {"refresh_token": "1//new"}) is True
+
+
+def test_it_puts_the_sender_name_and_the_authorized_address_in_from(server: Any, google: FakeGoogle) -> None:
+    # No sender address typed: the address comes from the ID token Google answers at authorization.
+    connect_gmail(server, google)
+    answer = requests.post(
+        f"{server.url}/api/conversations/support-1/messages",
+        json={"source": "email", "channel": "gmail", "to": "ana@example.org", "subject": "Hi", "body": "Hello"},
+        headers=bearer(server.token),
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    wait_for(lambda: google.sent, timeout=15, what="the mail at Google")
+    assert str(google.sent[0].message["From"]) == f"Support Team <{google.email}>"
+
+
+def test_it_takes_an_address_only_from_a_verified_id_token_for_this_client() -> None:
+    client = "1234-fake.apps.googleusercontent.com"
+    good = id_token(client, "me@gmail.example")
+    assert authorized_address(good, client) == "me@gmail.example"
+    assert authorized_address(id_token("someone-else.apps.googleusercontent.com", "me@gmail.example"), client) is None
+    header, payload, signature = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    for change in ({"iss": "https://evil.example"}, {"email_verified": False}, {"email": "a@b\r\nBcc: x@y"}):
+        forged = base64.urlsafe_b64encode(json.dumps({**claims, **change}).encode()).decode().rstrip("=")
+        assert authorized_address(f"{header}.{forged}.{signature}", client) is None, change
+    assert authorized_address("not-a-token", client) is None
+    assert authorized_address(None, client) is None

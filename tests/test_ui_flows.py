@@ -151,7 +151,7 @@ def compose_and_start(driver: Any, shots: Path, body: str, *, per_minute: int | 
     fill(driver, "textarea", body)
     wait_js(driver, "return document.querySelector('.preview-bubble').innerText.includes('Hi Ana')", what="preview")
     if per_minute:
-        fill(driver, "input[placeholder='as fast as allowed']", str(per_minute))
+        fill(driver, "input[name=per_minute]", str(per_minute))
     warnings = text_of(driver, "form[aria-label='New campaign']")
     assert "opted out" in warnings.lower()
     shoot(driver, shots, "compose")

@@ -70,7 +70,30 @@ def test_it_opens_the_dashboard_from_the_desktop_link(live_server: Any, tmp_path
         assert js_errors(driver) == []
 
 
-@pytest.mark.parametrize("width,height,dark", [(1280, 800, True), (420, 860, False)], ids=["dark", "narrow"])
+# Every menu item on screen (not scrolled away): its box inside the viewport, and the element hit there is it.
+MENU_OFF_SCREEN = """
+return [...document.querySelectorAll('#nav a')].filter((a) => {
+  const r = a.getBoundingClientRect();
+  const outside = r.left < 0 || r.right > window.innerWidth + 0.5 || r.top < 0 || r.bottom > window.innerHeight;
+  if (r.width === 0 || outside) return true;
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  return !(hit && a.contains(hit));
+}).map((a) => a.dataset.route);
+"""
+# The innermost elements that reach past the right edge (what makes a page scroll sideways).
+WIDE = """
+const past = (el) => el.getBoundingClientRect().right > window.innerWidth + 0.5;
+return [...document.querySelectorAll('body *')].filter((el) => past(el) && ![...el.children].some(past))
+  .slice(0, 5).map((el) => el.outerHTML.slice(0, 100));
+"""
+SCREENS = ("", "channels", "contacts", "compose", "campaigns", "conversations", "settings")
+
+
+@pytest.mark.parametrize(
+    "width,height,dark",
+    [(1400, 900, False), (1400, 900, True), (390, 844, False), (390, 844, True)],
+    ids=["wide-light", "wide-dark", "phone-light", "phone-dark"],
+)
 def test_it_fits_every_screen_in_both_themes_and_narrow(
     live_server: Any, tmp_path: Path, width: int, height: int, dark: bool
 ) -> None:
@@ -81,12 +104,17 @@ def test_it_fits_every_screen_in_both_themes_and_narrow(
         wait_view(driver, "dashboard")
         background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
         assert (background == "rgb(14, 17, 22)") == dark  # the theme follows the system
-        for route in ("", "channels", "contacts", "compose", "campaigns", "conversations"):
+        for route in SCREENS:
             go(driver, route)
             overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{route or 'dashboard'} scrolls sideways at {width}px"
+            assert overflow <= 0, f"{route or 'dashboard'} scrolls sideways at {width}px: {driver.execute_script(WIDE)}"
             assert driver.execute_script(UNLABELLED) == [], f"unlabelled controls on {route or 'dashboard'}"
+            assert driver.execute_script(MENU_OFF_SCREEN) == [], f"menu items out of reach on {route or 'dashboard'}"
+            words = text_of(driver, "body").lower()
+            assert "on the left" not in words and "on the right" not in words, route
             shoot(driver, shots, f"{route or 'dashboard'}-{tag}")
+        bar = driver.execute_script("return document.querySelector('.topbar').getBoundingClientRect().height")
+        assert width > 640 or bar <= 100, f"the top bar takes {bar}px of a {height}px phone screen"
         assert js_errors(driver) == []
 
 

@@ -163,6 +163,6 @@ def export_csv(campaign_id: int) -> Any:
     filename = f"campaign-{campaign.id}.csv"
     return Response(
         stream_with_context(export_rows(services().db, campaign)),
-        mimetype="text/csv",
+        content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

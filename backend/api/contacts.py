@@ -80,11 +80,13 @@ def _country() -> str | None:
 def import_preview() -> Any:
     table, _size = _table()
     rows = []
+    total = 0
     try:
+        # Read to the end (streaming) so that the preview says how many rows the file holds.
         for number, cells in table.rows():
-            rows.append({"row": number, "values": dict(zip(table.columns, cells, strict=False))})
-            if len(rows) >= PREVIEW_ROWS:
-                break
+            total += 1
+            if len(rows) < PREVIEW_ROWS:
+                rows.append({"row": number, "values": dict(zip(table.columns, cells, strict=False))})
     except ImportFileError as exc:
         raise bad_request(exc.message, [{"field": "file", "reason": exc.message}]) from None
     return jsonify(
@@ -95,6 +97,7 @@ def import_preview() -> Any:
             "columns": table.columns,
             "mapping": suggest(table.columns),
             "rows": rows,
+            "total_rows": total,
         }
     )
 

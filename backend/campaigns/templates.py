@@ -17,6 +17,7 @@ from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
 from backend.campaigns.sandbox import RENDER_TIME_LIMIT_S, BoundedEnvironment, TemplateLimit, bounded_render
+from backend.store.search_key import fold
 
 #: Jinja's words for what was undefined: "'city' is undefined", "'dict object' has no attribute 'city'".
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|^'([^']+)' is undefined")
@@ -75,8 +76,31 @@ def contact_context(
         "email": email or None,
     }
     out = {k: v for k, v in context.items() if v is not None}
-    out["fields"] = custom
+    out["fields"] = Fields(custom)
     return out
+
+
+def field_key(name: str) -> str:
+    """A custom field's name as a placeholder finds it: "Ville", "ville" and "VILLE" alike, "Città" as "citta",
+    "Date de naissance" as "date_de_naissance" (GOV.UK Notify matches placeholders regardless of case and spaces)."""
+    return re.sub(r"[^0-9a-z]+", "_", fold(name)).strip("_")
+
+
+class Fields(dict[str, Any]):
+    """A contact's custom fields; a name that is not a key is looked up by its `field_key`."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self._by_key = {field_key(k): k for k in values}
+
+    def __missing__(self, name: str) -> Any:
+        real = self._by_key.get(field_key(name)) if isinstance(name, str) else None
+        if real is None or real == name:
+            raise KeyError(name)
+        return dict.__getitem__(self, real)
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or (isinstance(name, str) and field_key(name) in self._by_key)
 
 
 @dataclass

@@ -119,8 +119,10 @@ def neutralise(value: Any) -> str:
 
 
 def export_rows(db: Any, campaign: Campaign, page: int = 5000) -> Iterator[str]:
-    """The campaign's messages as CSV text, page by page (keyset on id), header first."""
+    """The campaign's messages as CSV text, page by page (keyset on id), header first. The text starts with a
+    UTF-8 byte-order mark: Excel reads a CSV without one in the system's ANSI code page and garbles "Chloé"."""
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     last = 0

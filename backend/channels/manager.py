@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
+from backend.channels.describe import limits
 from backend.channels.registry import CHANNELS, channel_class
 from backend.store import states
 from backend.store.leases import DatabaseLease
@@ -337,6 +338,7 @@ class ChannelManager:
                         "state": row.state if configured and row is not None else states.NOT_CONFIGURED,
                         "detail": row.detail if row is not None else "",
                         "settings": settings,
+                        "limits": limits(name, row.settings if configured and row is not None else {}),
                     }
                 )
         return out

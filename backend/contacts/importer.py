@@ -29,7 +29,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import IO, Any
 
 from backend.contacts.merge import Record, Result, write_chunk
-from backend.contacts.normalize import normalise_email, normalise_phone
+from backend.contacts.normalize import normalise_email, normalise_phone, reserved_for_tests
 from backend.contacts.reading import ImportFileError, Table
 from backend.security.limits import field_problems
 from backend.store.models import utcnow
@@ -77,15 +77,24 @@ def check_rows(
                 values[target], columns[target] = cell, column
         phone, phone_problem = normalise_phone(values["phone"], country)
         email, email_problem = normalise_email(values["email"])
-        if phone_problem or email_problem:
-            if phone_problem:
-                problems.append((number, columns.get("phone"), phone_problem))
-            if email_problem:
-                problems.append((number, columns.get("email"), email_problem))
-            continue
+        # A bad phone or email is dropped from the row, not the whole row: the row is kept when the other one
+        # is good, and the dropped value is reported against its column (a note, since the row was imported).
+        if phone_problem:
+            problems.append((number, columns.get("phone"), phone_problem))
+        if email_problem:
+            problems.append((number, columns.get("email"), email_problem))
         if not phone and not email:
-            problems.append((number, None, "no phone number or email address"))
+            if not phone_problem and not email_problem:
+                problems.append((number, None, "no phone number or email address"))
             continue
+        if reserved_for_tests(email):
+            problems.append(
+                (
+                    number,
+                    columns.get("email"),
+                    f"{email} is on a domain reserved for tests: mail to it is never delivered",
+                )
+            )
         for part in ("first_name", "last_name"):
             if values[part]:
                 custom[part] = values[part]
@@ -129,8 +138,11 @@ def _check_into(spool: IO[bytes], table: Table, plan: Plan, country: str | None,
     chunks = seen = 0
     for records, problems, size in _checked_chunks(table, plan, country, parallel):
         seen += size
-        result.skipped += len({p[0] for p in problems})
-        result.errors.extend({"row": r, "column": c, "reason": why} for r, c, why in problems)
+        kept = {r.row for r in records}
+        # A row counts once: rejected when no record came of it, otherwise its problems are notes on what was dropped.
+        result.skipped += len({p[0] for p in problems} - kept)
+        for r, c, why in problems:
+            (result.warnings if r in kept else result.errors).append({"row": r, "column": c, "reason": why})
         if records:
             rows = [(r.row, r.phone, r.email, r.name, r.fields) for r in records]
             pickle.dump(rows, spool, protocol=pickle.HIGHEST_PROTOCOL)

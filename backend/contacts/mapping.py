@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from backend.store.search_key import fold
+
 STANDARD = ("phone", "email", "name", "first_name", "last_name")
 _WORDS = re.compile(r"[^a-z0-9]+")
 _SUGGEST = (
@@ -42,7 +44,8 @@ _SUGGEST = (
 
 
 def _words(header: str) -> str:
-    return _WORDS.sub(" ", header.lower()).strip()
+    # Folded first: "Prénom" is "prenom", "Téléphone" "telephone", "Città" the field "citta" (not "citt").
+    return _WORDS.sub(" ", fold(header)).strip()
 
 
 def field_key(header: str) -> str:

@@ -32,7 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from backend.contacts.search_index import replace_terms
 from backend.store.models import Contact
+from backend.store.search_key import search_key
 
 CONTACTS = cast(Table, Contact.__table__)
 _INSERT = insert(CONTACTS)
@@ -44,6 +46,7 @@ _UPDATE = (
         phone=bindparam("_phone"),
         email=bindparam("_email"),
         fields=bindparam("_fields", type_=CONTACTS.c.fields.type),
+        search_key=bindparam("_key"),
         updated_at=bindparam("_now", type_=CONTACTS.c.updated_at.type),
     )
 )
@@ -66,6 +69,8 @@ class Result:
     updated: int = 0
     skipped: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: what was dropped from, or is doubtful in, rows that were imported (a bad phone beside a good email).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def reject(self, row: int, column: str | None, reason: str) -> None:
         self.skipped += 1
@@ -73,7 +78,14 @@ class Result:
 
     def as_dict(self) -> dict[str, Any]:
         self.errors.sort(key=lambda e: e["row"])
-        return {"imported": self.imported, "updated": self.updated, "skipped": self.skipped, "errors": self.errors}
+        self.warnings.sort(key=lambda e: e["row"])
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
 
 
 def write_chunk(session: Session, account_id: int, records: list[Record], result: Result, now: datetime) -> None:
@@ -98,6 +110,7 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
                     "phone": record.phone,
                     "email": record.email,
                     "fields": record.fields,
+                    "search_key": search_key(record.name, record.email, record.phone),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -118,10 +131,32 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
         change["_fields"].update(record.fields)
         updates[existing.id] = change
         result.updated += 1
+    for change in updates.values():
+        change["_key"] = search_key(change["_name"], change["_email"], change["_phone"])
     if inserts:
         _insert(session, inserts)
     if updates:
         session.execute(_UPDATE, list(updates.values()))
+    _index(session, account_id, inserts, updates)
+
+
+def _index(
+    session: Session, account_id: int, inserts: list[dict[str, Any]], updates: dict[int, dict[str, Any]]
+) -> None:
+    """The search terms of the chunk's contacts, from the values just written (no read-back of names). The new
+    rows' ids come back through the same two indexed look-ups (SQLite's executemany cannot RETURN them)."""
+    contacts = [(i, c["_name"], c["_email"], c["_phone"]) for i, c in updates.items()]
+    if inserts:
+        records = [Record(0, r["phone"], r["email"], r["name"], {}) for r in inserts]
+        by_phone, by_email = _existing(
+            session, account_id, records, (CONTACTS.c.id, CONTACTS.c.phone, CONTACTS.c.email)
+        )
+        for r in inserts:
+            found = (by_phone.get(r["phone"]) if r["phone"] else None) or by_email.get(r["email"])
+            if found is not None:
+                contacts.append((found.id, r["name"], r["email"], r["phone"]))
+    if contacts:
+        replace_terms(session.connection(), account_id, contacts, list(updates))
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -137,12 +172,16 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     to_json = _processor(CONTACTS.c.fields, dialect)
     connection.exec_driver_sql(
         _SQLITE_INSERT,
-        [(r["account_id"], r["name"], r["phone"], r["email"], to_json(r["fields"]), stamp, stamp) for r in rows],
+        [
+            (r["account_id"], r["name"], r["phone"], r["email"], to_json(r["fields"]), r["search_key"], stamp, stamp)
+            for r in rows
+        ],
     )
 
 
 _SQLITE_INSERT = (
-    "INSERT INTO contacts (account_id, name, phone, email, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO contacts (account_id, name, phone, email, fields, search_key, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -156,7 +195,7 @@ FoundRow: TypeAlias = "Row[*tuple[Any, ...]]"
 
 
 def _existing(
-    session: Session, account_id: int, records: list[Record]
+    session: Session, account_id: int, records: list[Record], found: tuple[Any, ...] | None = None
 ) -> tuple[dict[str, FoundRow], dict[str, FoundRow]]:
     """The account's contacts holding any of the records' phones or emails, by phone and by email."""
     phones = [r.phone for r in records if r.phone]
@@ -174,7 +213,7 @@ def _existing(
             wanted = column.in_(select(column_of_json_each()).select_from(json_each(json.dumps(keys))))
         else:
             wanted = column == any_(bindparam("keys", keys, type_=ARRAY(String)))
-        for row in session.execute(select(*_FOUND).where(CONTACTS.c.account_id == account_id, wanted)):
+        for row in session.execute(select(*(found or _FOUND)).where(CONTACTS.c.account_id == account_id, wanted)):
             if row.phone:
                 by_phone[row.phone] = row
             if row.email:

@@ -86,10 +86,17 @@ def normalise_email(raw: str | None) -> tuple[str | None, str | None]:
         if not any(domain == s or domain.endswith("." + s) for s in _SPECIAL):
             return text.lower(), None
     try:
-        checked = validate_email(text, check_deliverability=False)
+        # test_environment: addresses at the reserved .test domain (RFC 6761) are accepted; the import warns.
+        checked = validate_email(text, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         return None, f'"{text}": {exc}'
     return checked.normalized.lower(), None
+
+
+def reserved_for_tests(email: str | None) -> bool:
+    """True for an address under the .test top-level domain, reserved for tests (RFC 6761): it is accepted (a
+    team tries the app with such addresses) and the import says that mail to it is never delivered."""
+    return (email or "").rpartition("@")[2].rpartition(".")[2] == "test"
 
 
 # -- validity: phonenumbers.is_valid_number, without its repeated work ------------------------------------

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.contacts import optouts
+from backend.contacts import optouts, search_index
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.optouts import ALL
 from backend.errors import ApiError, bad_request, not_found
@@ -101,14 +100,5 @@ def opt_out(services: Services, session: Session, contact: Contact, family: str 
 
 
 def search(session: Session, account_id: int, q: str | None, limit: int, offset: int) -> tuple[list[Contact], int]:
-    from sqlalchemy import func, or_
-
-    query = select(Contact).where(Contact.account_id == account_id)
-    if q:
-        like = f"%{q.strip().lower()}%"
-        query = query.where(
-            or_(func.lower(Contact.name).like(like), Contact.phone.like(like), Contact.email.like(like))
-        )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(session.scalars(query.order_by(Contact.id).limit(limit).offset(offset)))
-    return rows, int(total)
+    """Contacts whose name (any word), email or phone starts with `q`, whatever its case and accents."""
+    return search_index.search(session, account_id, q, limit, offset)

@@ -117,6 +117,8 @@ class Contact(Base):
     #: per channel family (`sms` `email` `whatsapp`) or `all`: {"at": ISO time, "why": stop | unsubscribe |
     #: hard_bounce | by_hand}; a family absent is not opted out (backend/contacts/optouts.py).
     opt_outs: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
+    #: folded name, email and phone digits (backend/store/search_key.py), written with every change.
+    search_key: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -124,6 +126,19 @@ class Contact(Base):
     def opted_out(self) -> bool:
         """Opted out of everything (the API's `opted_out`)."""
         return "all" in (self.opt_outs or {})
+
+
+#: Byte order on PostgreSQL too, so that a prefix is one index range (`term >= q AND term < q || U+10FFFF`).
+Term = String(100).with_variant(String(100, collation="C"), "postgresql")
+
+
+class ContactTerm(Base):
+    """One entry of the contact search index: a folded word, name, email or phone digits of a contact."""
+
+    __tablename__ = "contact_terms"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    term: Mapped[str] = mapped_column(Term, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class Campaign(Base):

@@ -56,6 +56,12 @@ export const api = {
   del: (path, opts) => request('DELETE', path, opts),
 };
 
+/** One page of a list route. Every list route answers {items, total} (DESIGN section 9): no guessing. */
+export async function list(path, params = {}) {
+  const { items, total } = await api.get(`${path}${qs(params)}`);
+  return { items, total };
+}
+
 /** Builds a query string, skipping empty values. */
 export function qs(params) {
   const search = new URLSearchParams();

@@ -23,12 +23,10 @@ export function dateTime(ts) {
   return Number.isNaN(d.getTime()) ? '—' : dateTimeFmt.format(d);
 }
 
-// A sending rate given per minute, as [number, unit]: per second once it is ten a second or more, so that it
-// stays short.
+// A sending rate, as [number, unit]: always per minute, the unit the pace is typed in.
 export function rate(perMinute) {
   if (perMinute == null || !Number.isFinite(perMinute)) return ['—', ''];
-  if (perMinute >= 600) return [num(Math.round(perMinute / 60)), '/s'];
-  return [num(Math.round(perMinute * 10) / 10), '/min'];
+  return [num(perMinute >= 100 ? Math.round(perMinute) : Math.round(perMinute * 10) / 10), '/min'];
 }
 
 export function duration(seconds) {

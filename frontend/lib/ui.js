@@ -1,6 +1,6 @@
 // Shared pieces of UI: toasts, error sentences, confirmation dialogs and state pills.
 
-import { describe } from './errors.js';
+import { describe, detailSentence, uniqueSentences } from './errors.js';
 import { h, svg } from './dom.js';
 import { icons } from './icons.js';
 
@@ -17,27 +17,45 @@ export function toast(message, { tone = 'info', fix, timeout = 6000 } = {}) {
 
 export function showError(error, prefix) {
   const { message, fix } = describe(error);
-  toast(prefix ? `${prefix}: ${message}` : message, { tone: 'err', fix });
+  const [first, second] = uniqueSentences([prefix ? `${prefix}.` : null, message]);
+  toast(second ? `${first} ${second}` : first, { tone: 'err', fix });
 }
 
-/** An inline error block (for forms and empty screens). */
-export function errorNotice(error, title) {
-  const { message, fix } = describe(error);
-  const details = (error && error.details) || [];
+/**
+ * An inline error block (for forms and empty screens): the title (what did not happen), the reason, each
+ * problem naming its field as the form labels it (`labels`: the form's own key -> label), and the fix; a
+ * sentence already said is not said again.
+ */
+export function errorNotice(error, title, labels = {}) {
+  const { message, fix } = describe(error, labels);
+  // A problem the message already states is not listed again.
+  const said = message.toLowerCase();
+  const details = ((error && error.details) || [])
+    .filter((d) => !(d && d.reason && said.includes(String(d.reason).toLowerCase().replace(/[.\s]+$/, ''))))
+    .map((d) => detailSentence(d, labels));
+  const overlaps = title && covers(message, title);
+  const [head, ...rest] = uniqueSentences([overlaps ? message : title || message, overlaps ? null : message, ...details]);
+  const lines = rest.filter((line) => !details.includes(line));
+  const listed = rest.filter((line) => details.includes(line));
   return h('div', { class: 'notice err', role: 'alert' },
     svg(icons.alert),
     h('div', {},
-      h('strong', {}, title || message),
-      title ? h('div', {}, message) : null,
-      details.length ? h('ul', {}, details.map((d) => h('li', {}, formatDetail(d)))) : null,
+      h('strong', {}, head),
+      lines.map((line) => h('div', {}, line)),
+      listed.length ? h('ul', {}, listed.map((line) => h('li', {}, line))) : null,
       fix ? h('div', { class: 'muted small' }, fix) : null));
 }
 
-export function formatDetail(detail) {
-  if (typeof detail === 'string') return detail;
-  const where = [detail.row != null ? `Row ${detail.row}` : null, detail.field || detail.column].filter(Boolean).join(', ');
-  const reason = detail.reason || detail.message || JSON.stringify(detail);
-  return where ? `${where}: ${reason}` : reason;
+// True when a message already says what a title says ("The SMTP settings were not saved: ..." covers "The
+// settings were not saved.").
+function covers(message, title) {
+  const words = (text) => new Set(String(text).toLowerCase().match(/[a-z]+/g) || []);
+  const have = words(message);
+  return [...words(title)].filter((w) => w.length > 3).every((w) => have.has(w));
+}
+
+export function formatDetail(detail, labels = {}) {
+  return detailSentence(detail, labels);
 }
 
 /** A modal confirmation built on <dialog>; resolves true when confirmed. */

@@ -11,13 +11,13 @@ const PAGE = 1000;
 export async function backfill(onPage) {
   for (;;) {
     const page = await api.get(`/api/events${qs({ after: state.lastEventId ?? 0, limit: PAGE })}`);
-    const items = Array.isArray(page) ? page : page.items || [];
+    const { items } = page;
     if (items.length === 0) break;
     const before = state.lastEventId;
     addEvents(items);
     if (onPage) onPage(state.events.length);
     if (state.lastEventId === before) break;
-    if (!Array.isArray(page) && page.total != null && items.length >= page.total) break;
+    if (items.length >= page.total) break;
   }
 }
 

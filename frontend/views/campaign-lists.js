@@ -1,6 +1,6 @@
 // The failed and uncertain messages of a campaign, with "retry failed" and "re-queue uncertain".
 
-import { api, qs } from '../lib/api.js';
+import { api, list } from '../lib/api.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
 import { fixFor } from '../lib/errors.js';
 import { dateTime, num } from '../lib/format.js';
@@ -35,8 +35,8 @@ export function messageList(campaignId, status) {
   const load = async () => {
     loaded = true;
     try {
-      const page = await api.get(`/api/campaigns/${campaignId}/messages${qs({ status, limit: LIMIT })}`);
-      draw(page.items || [], page.total ?? (page.items || []).length);
+      const { items, total } = await list(`/api/campaigns/${campaignId}/messages`, { status, limit: LIMIT });
+      draw(items, total);
     } catch (error) {
       replace(body, errorNotice(error, 'The list could not be loaded.'));
     }

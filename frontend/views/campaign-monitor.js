@@ -13,8 +13,8 @@ import { on, setCampaign, state } from '../lib/store.js';
 import { campaignPill, confirmDialog, errorNotice, showError, toast } from '../lib/ui.js';
 import { messageList } from './campaign-lists.js';
 
-// What holds a running campaign's rate back (GET /api/campaigns/<id> `limited_by`).
-const LIMITS = { pace: 'Its pace', daily_cap: 'The daily cap', provider: "The provider's speed" };
+// What holds a running campaign's rate back (GET /api/campaigns/<id> `limited_by`), as a figure's short words.
+const HELD_BY = { pace: 'Its pace', daily_cap: 'The daily cap', provider: "The provider's speed" };
 
 const SERIES = [
   { key: 'sent', label: 'Sent', cssVar: '--chart-sent' },
@@ -22,23 +22,9 @@ const SERIES = [
   { key: 'failed', label: 'Failed', cssVar: '--chart-failed' },
 ];
 
-export async function mountMonitor(root, id) {
-  let campaign;
-  try {
-    campaign = await api.get(`/api/campaigns/${encodeURIComponent(id)}`);
-    setCampaign(campaign);
-  } catch (error) {
-    root.append(h('p', {}, h('a', { href: '#/campaigns' }, '← Campaigns')), errorNotice(error, `Campaign ${id} could not be loaded.`));
-    return null;
-  }
-  const key = String(campaign.id);
-  const mine = (e) => {
-    const d = e.data || {};
-    if (d.campaign_id != null) return String(d.campaign_id) === key;
-    const m = d.message;
-    return Boolean(m && (String(m.campaign_id) === key || (m.sender_type === 'campaign' && String(m.sender_id) === key)));
-  };
+// ---- pieces ----
 
+function layout(campaign, mine) {
   const title = h('h1', { class: 'page-title', tabindex: '-1' }, campaign.name || `Campaign ${campaign.id}`);
   const pill = h('span');
   const subtitle = h('p', { class: 'muted' });
@@ -47,6 +33,7 @@ export async function mountMonitor(root, id) {
   const bar = progressBar({}, 'Campaign progress');
   const progressText = h('span', { class: 'num' });
   const stats = h('div', { class: 'stats' });
+  const limitNote = h('p', { class: 'muted small limit-note', 'aria-live': 'polite', dataset: { limit: '' } });
   const canvas = h('canvas', { role: 'img', 'aria-label': 'Chart of messages sent, delivered and failed over time' });
   const chart = new LineChart(canvas, SERIES);
   const log = new ActivityLog({ scope: mine, height: 340, label: 'Campaign activity log' });
@@ -56,20 +43,24 @@ export async function mountMonitor(root, id) {
   const tabButtons = tabs.map(([name, label]) => h('button', { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } }, label));
   const panels = tabs.map(([name, , element]) => h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element));
 
-  root.append(
+  const nodes = [
     h('p', { style: { marginBottom: '8px' } }, h('a', { href: '#/campaigns', class: 'small' }, '← Campaigns')),
     h('div', { class: 'page-head' }, h('div', {}, h('div', { class: 'row' }, title, pill), subtitle), actions),
     h('div', { class: 'monitor' },
       summary,
       h('section', { class: 'card stack', 'aria-label': 'Progress' },
         h('div', { class: 'row' }, h('h2', {}, 'Progress'), h('span', { class: 'spacer' }), progressText),
-        bar, stats),
+        bar, stats, limitNote),
       h('section', { class: 'card stack', 'aria-label': 'Chart' },
         h('div', { class: 'row' }, h('h2', {}, 'Over time'), h('span', { class: 'spacer' }),
           h('div', { class: 'legend' }, SERIES.map((s) => h('span', { style: { '--c': `var(${s.cssVar})` } }, s.label)))),
         h('div', { class: 'chart-wrap' }, canvas)),
-      h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels)));
+      h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels))];
 
+  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, tabButtons, panels, nodes };
+}
+
+function selectTabs(tabButtons, panels, lists) {
   // ---- tabs (arrow keys move between them, as a tablist should) ----
   const selectTab = (name, focus = false) => {
     tabButtons.forEach((b, i) => {
@@ -79,8 +70,7 @@ export async function mountMonitor(root, id) {
       panels[i].hidden = !on_;
       if (on_ && focus) b.focus();
     });
-    if (name === 'failed') failedList.load();
-    if (name === 'uncertain') uncertainList.load();
+    if (lists[name]) lists[name].load();
   };
   tabButtons.forEach((b, i) => {
     b.addEventListener('click', () => selectTab(b.dataset.tab));
@@ -91,10 +81,85 @@ export async function mountMonitor(root, id) {
   });
   selectTab('activity');
 
-  // ---- chart from the event history, then live ----
+}
+
+function drawSummary(summary, c) {
+  const counts = c.counts || {};
+  if (c.status === 'completed') {
+    replace(summary, h('div', { class: 'notice ok', role: 'status', dataset: { summary: 'completed' } }, svg(icons.check),
+      h('div', {}, h('strong', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}`),
+        h('span', {}, `${num(counts.delivered)} delivered so far${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
+  } else if (c.status === 'paused') {
+    replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
+      h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
+  } else if (c.status === 'cancelled') {
+    replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
+      h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));
+  } else replace(summary);
+}
+
+
+function drawFigures(ui, c) {
+  const counts = c.counts || {};
+  replace(ui.pill, campaignPill(c.status));
+  ui.subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
+  updateProgress(ui.bar, counts);
+  const done = doneCount(counts);
+  ui.progressText.textContent = `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
+  const running = c.status === 'running';
+  replace(ui.stats,
+    stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
+    stat('Delivered', counts.delivered, 'ok'), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
+    stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
+    stat('Rate', running ? rate(c.rate_per_min) : '—'),
+    stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : '—'),
+    stat('Held back by', running ? (HELD_BY[c.limited_by] || '—') : '—'),
+    stat('Time left', running ? duration(c.eta_s) : '—'));
+  ui.tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
+  ui.tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
+  ui.failedList.setCount(counts.failed || 0);
+  ui.uncertainList.setCount(counts.uncertain || 0);
+  ui.chart.live = running;
+  drawLimit(ui.limitNote, c);
+}
+
+// Which limit holds the rate back (`limited_by` from the server), in words.
+const LIMITS = {
+  pace: (c) => `Sending at the set pace${c.pace_per_min ? ` of ${num(c.pace_per_min)} a minute` : ''}. Raise “Messages per minute” in a copy of this campaign to go faster.`,
+  daily_cap: () => 'The daily cap is reached: sending goes on by itself when the 24-hour window allows more.',
+  provider: () => 'The provider is slowing us down (it answered “too many requests”); sending goes on at the pace it allows.',
+};
+
+function drawLimit(note, c) {
+  const words = c.status === 'running' && LIMITS[c.limited_by] ? LIMITS[c.limited_by](c) : '';
+  note.textContent = words;
+  note.dataset.limit = words ? c.limited_by : '';
+  note.hidden = !words;
+}
+
+function drawActions(actions, c, act) {
+  const button = (text, icon, onclick, cls = '') => h('button', { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } }, svg(icon), text);
+  const list = [];
+  if (c.status === 'draft') list.push(button('Start', icons.play, act('start', 'Campaign started.'), 'primary'));
+  if (c.status === 'running') list.push(button('Pause', icons.pause, act('pause', 'Campaign paused.')));
+  if (c.status === 'paused') list.push(button('Resume', icons.play, act('resume', 'Campaign resumed.'), 'primary'));
+  if (['running', 'paused', 'scheduled', 'draft'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
+  list.push(h('a', { class: 'btn', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' } }, svg(icons.plus), 'Duplicate'));
+  list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
+    download(`/api/campaigns/${c.id}/export.csv`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
+  const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  replace(actions, list);
+  if (focused) {
+    const again = actions.querySelector(`[data-action="${focused}"]`) || actions.querySelector('button');
+    if (again) again.focus();
+  }
+}
+
+// The chart from the event history, then live; `replay` starts over (after a resync or a trim).
+function chartFeeder(chart, mine) {
   const deliveredSeen = new Set();
   let lastFed = 0;
-  const feedChart = (events) => {
+  const add = (events) => {
     for (const e of events) {
       if (e.id <= lastFed) continue;
       lastFed = e.id;
@@ -109,128 +174,104 @@ export async function mountMonitor(root, id) {
     }
     chart.schedule();
   };
-  feedChart(state.events);
+  const replay = (events) => { chart.reset(); deliveredSeen.clear(); lastFed = 0; add(events); };
+  return { add, replay };
+}
 
-  // ---- drawing ----
+export async function mountMonitor(root, id) {
+  let campaign;
+  try {
+    campaign = await api.get(`/api/campaigns/${encodeURIComponent(id)}`);
+    setCampaign(campaign);
+  } catch (error) {
+    root.append(h('p', {}, h('a', { href: '#/campaigns' }, '← Campaigns')), errorNotice(error, `Campaign ${id} could not be loaded.`));
+    return null;
+  }
+  const key = String(campaign.id);
+  const mine = belongsTo(key);
+  const ui = layout(campaign, mine);
+  root.append(...ui.nodes);
+  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList });
+  const feed = chartFeeder(ui.chart, mine);
+  feed.add(state.events);
+  const server = refresher(campaign.id, (fresh) => { campaign = fresh; });
+  const act = actionHandler(campaign.id, server.refresh);
   const draw = () => {
     const c = { ...campaign, ...state.campaigns.get(key) };
-    const counts = c.counts || {};
-    replace(pill, campaignPill(c.status));
-    subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
-    updateProgress(bar, counts);
-    const done = doneCount(counts);
-    progressText.textContent = `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
-    const running = c.status === 'running';
-    replace(stats,
-      stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
-      stat('Delivered', counts.delivered, 'ok'), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
-      stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
-      stat('Rate', running ? rate(c.rate_per_min) : '—'),
-      stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : 'none'),
-      stat('Held back by', running ? (LIMITS[c.limited_by] || '—') : '—'),
-      stat('Time left', running ? duration(c.eta_s) : '—'));
-    tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
-    tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
-    failedList.setCount(counts.failed || 0);
-    uncertainList.setCount(counts.uncertain || 0);
-    chart.live = running;
-    drawActions(c);
-    drawSummary(c);
+    drawFigures(ui, c);
+    drawActions(ui.actions, c, act);
+    drawSummary(ui.summary, c);
   };
+  const ticker = setInterval(() => {
+    const c = state.campaigns.get(key) || campaign;
+    if (c.status === 'running' || c.status === 'scheduled') server.refreshSoon();
+    ui.chart.schedule();
+  }, 3000);
+  const offs = [
+    on('campaign', (c) => {
+      if (String(c.id) !== key) return;
+      const before = (campaign.counts || {});
+      draw();
+      if ((c.counts || {}).failed !== before.failed) ui.failedList.stale();
+      if ((c.counts || {}).uncertain !== before.uncertain) ui.uncertainList.stale();
+    }),
+    on('events', (batch) => {
+      const relevant = batch.filter(mine);
+      if (!relevant.length) return;
+      feed.add(relevant);
+      server.refreshSoon();
+    }),
+    on('resync', () => { feed.replay(state.events); server.refresh(); }),
+    on('trimmed', () => feed.replay(state.events)),
+    on('history', () => feed.replay(state.events)),
+  ];
+  draw();
+  return () => { offs.forEach((off) => off()); clearInterval(ticker); server.stop(); ui.chart.destroy(); ui.log.destroy(); };
+}
 
-  const drawSummary = (c) => {
-    const counts = c.counts || {};
-    if (c.status === 'completed') {
-      replace(summary, h('div', { class: 'notice ok', role: 'status', dataset: { summary: 'completed' } }, svg(icons.check),
-        h('div', {}, h('strong', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}`),
-          h('span', {}, `${num(counts.delivered)} delivered so far${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
-    } else if (c.status === 'paused') {
-      replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
-        h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
-    } else if (c.status === 'cancelled') {
-      replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
-        h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));
-    } else replace(summary);
+// Whether an event is about this campaign.
+function belongsTo(key) {
+  return (e) => {
+    const d = e.data || {};
+    if (d.campaign_id != null) return String(d.campaign_id) === key;
+    const m = d.message;
+    return Boolean(m && (String(m.campaign_id) === key || (m.sender_type === 'campaign' && String(m.sender_id) === key)));
   };
+}
 
-  const act = (action, label) => async (event) => {
+// Rate and ETA come from the server (counts also arrive in campaign.status events): at most one fetch a second.
+function refresher(id, onFresh) {
+  let timer = null;
+  let last = 0;
+  const refresh = async () => {
+    clearTimeout(timer);
+    timer = null;
+    last = Date.now();
+    try {
+      const fresh = await api.get(`/api/campaigns/${id}`);
+      onFresh(fresh);
+      setCampaign(fresh);
+    } catch { /* the next event or tick tries again */ }
+  };
+  const refreshSoon = () => { if (!timer) timer = setTimeout(refresh, Math.max(0, 1000 - (Date.now() - last))); };
+  return { refresh, refreshSoon, stop: () => clearTimeout(timer) };
+}
+
+// Start / pause / resume / cancel (cancel asks first).
+function actionHandler(id, refresh) {
+  return (action, label) => async (event) => {
     const button = event.currentTarget;
     if (action === 'cancel' && !(await confirmDialog({
       title: 'Cancel this campaign?', text: 'Messages not yet sent will not be sent. This cannot be undone.', confirm: 'Cancel campaign', danger: true,
     }))) return;
     await busy(button, async () => {
       try {
-        const updated = await api.post(`/api/campaigns/${campaign.id}/${action}`);
+        const updated = await api.post(`/api/campaigns/${id}/${action}`);
         if (updated && updated.id != null) setCampaign(updated);
         toast(label, { tone: 'ok' });
         refresh();
       } catch (error) { showError(error, `Could not ${action} the campaign`); }
     });
-  };
-  const button = (text, icon, onclick, cls = '') => h('button', { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } }, svg(icon), text);
-  const drawActions = (c) => {
-    const list = [];
-    if (c.status === 'draft') list.push(button('Start', icons.play, act('start', 'Campaign started.'), 'primary'));
-    if (c.status === 'running') list.push(button('Pause', icons.pause, act('pause', 'Campaign paused.')));
-    if (c.status === 'paused') list.push(button('Resume', icons.play, act('resume', 'Campaign resumed.'), 'primary'));
-    if (['running', 'paused', 'scheduled', 'draft'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
-    list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
-      download(`/api/campaigns/${c.id}/export.csv`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
-    const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
-    replace(actions, list);
-    if (focused) {
-      const again = actions.querySelector(`[data-action="${focused}"]`) || actions.querySelector('button');
-      if (again) again.focus();
-    }
-  };
-
-  // ---- refresh: rate and ETA come from the server; counts also arrive in campaign.status events ----
-  let refreshTimer = null;
-  let lastRefresh = 0;
-  const refresh = async () => {
-    clearTimeout(refreshTimer);
-    refreshTimer = null;
-    lastRefresh = Date.now();
-    try {
-      campaign = await api.get(`/api/campaigns/${campaign.id}`);
-      setCampaign(campaign);
-    } catch { /* the next event or tick tries again */ }
-  };
-  const refreshSoon = () => {
-    if (refreshTimer) return;
-    refreshTimer = setTimeout(refresh, Math.max(0, 1000 - (Date.now() - lastRefresh)));
-  };
-  const ticker = setInterval(() => {
-    const c = state.campaigns.get(key) || campaign;
-    if (c.status === 'running' || c.status === 'scheduled') refreshSoon();
-    chart.schedule();
-  }, 3000);
-
-  const offs = [
-    on('campaign', (c) => {
-      if (String(c.id) !== key) return;
-      const before = (campaign.counts || {});
-      draw();
-      if ((c.counts || {}).failed !== before.failed) failedList.stale();
-      if ((c.counts || {}).uncertain !== before.uncertain) uncertainList.stale();
-    }),
-    on('events', (batch) => {
-      const relevant = batch.filter(mine);
-      if (!relevant.length) return;
-      feedChart(relevant);
-      refreshSoon();
-    }),
-    on('resync', () => { chart.reset(); deliveredSeen.clear(); lastFed = 0; feedChart(state.events); refresh(); }),
-    on('trimmed', () => { chart.reset(); deliveredSeen.clear(); lastFed = 0; feedChart(state.events); }),
-    on('history', () => { chart.reset(); deliveredSeen.clear(); lastFed = 0; feedChart(state.events); }),
-  ];
-  draw();
-  return () => {
-    offs.forEach((off) => off());
-    clearInterval(ticker);
-    clearTimeout(refreshTimer);
-    chart.destroy();
-    log.destroy();
   };
 }
 

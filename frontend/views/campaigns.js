@@ -1,6 +1,6 @@
 // Campaigns: the list of every campaign with live progress; `#/campaigns/<id>` opens the monitor.
 
-import { api, qs } from '../lib/api.js';
+import { list } from '../lib/api.js';
 import { h, replace, svg } from '../lib/dom.js';
 import { channelName, dateTime, num, pct } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
@@ -20,8 +20,7 @@ export async function mount(root, params) {
 
   const load = async () => {
     try {
-      const page = await api.get(`/api/campaigns${qs({ limit: 200 })}`);
-      const items = page.items || page;
+      const { items } = await list('/api/campaigns', { limit: 200 });
       // Same campaigns as shown: update the rows in place (keeps focus and scroll); otherwise redraw.
       if (items.length && items.length === rows.size && items.every((c) => rows.has(String(c.id)))) {
         items.forEach((c) => rows.get(String(c.id)).update(c));
@@ -38,7 +37,7 @@ export async function mount(root, params) {
       return;
     }
     replace(box, h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Name', 'Channel', 'Status', 'Progress', 'Sent', 'Failed', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ['Name', 'Channel', 'Status', 'Progress', 'Sent', 'Failed', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, items.map((c) => {
         const row = campaignRow(c);
         rows.set(String(c.id), row);
@@ -74,7 +73,8 @@ function campaignRow(c) {
     status,
     h('td', { style: { minWidth: '160px' } }, h('div', { class: 'stack', style: { gap: '4px' } }, bar, percent)),
     sent, failed,
-    h('td', { class: 'nowrap muted' }, dateTime(c.created_at || c.created)));
+    h('td', { class: 'nowrap muted' }, dateTime(c.created_at || c.created)),
+    h('td', {}, h('a', { class: 'btn small ghost', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' }, 'aria-label': `Duplicate ${c.name}` }, 'Duplicate')));
   const update = (next) => {
     const merged = { ...c, ...state.campaigns.get(String(c.id)), ...next };
     const counts = merged.counts || {};

@@ -1,51 +1,70 @@
 // The recipient picker of the compose screen: everyone, or a searchable checklist of contacts.
 
-import { api, qs } from '../lib/api.js';
-import { debounce, h, nextId, replace } from '../lib/dom.js';
+import { api, list as listPage } from '../lib/api.js';
+import { debounce, h, nextId, replace, svg } from '../lib/dom.js';
+import { icons } from '../lib/icons.js';
 import { num } from '../lib/format.js';
 
 export function recipientPicker(onChange) {
   const selected = new Map(); // id -> contact
-  let mode = 'all';
-  let allTotal = null;
-  let sample = [];
+  const all = { mode: 'all', total: null, sample: [] };
   const name = nextId('rcpt');
   const allRadio = h('input', { type: 'radio', name, value: 'all', checked: true });
   const someRadio = h('input', { type: 'radio', name, value: 'some' });
   const allLabel = h('span', {}, 'All contacts');
+  const changed = () => { chosen.draw(); onChange(); };
+  const search = contactSearch(selected, changed);
+  const chosen = chosenList(selected, () => { changed(); search.redraw(); });
+  const chooser = h('div', { class: 'stack', hidden: true, style: { gap: '8px' } }, search.element, chosen.element);
+  const element = h('fieldset', { class: 'stack', style: { gap: '8px' } }, h('legend', {}, 'Recipients'),
+    h('div', { class: 'row', style: { gap: '18px' } }, h('label', { class: 'check' }, allRadio, allLabel), h('label', { class: 'check' }, someRadio, 'Choose contacts')),
+    chooser);
+  const setMode = (mode) => {
+    all.mode = mode;
+    (mode === 'all' ? allRadio : someRadio).checked = true;
+    chooser.hidden = mode === 'all';
+    if (mode === 'some') search.load();
+  };
+  for (const radio of [allRadio, someRadio]) radio.addEventListener('change', () => { setMode(allRadio.checked ? 'all' : 'some'); onChange(); });
+  listPage('/api/contacts', { limit: 20 }).then((page) => {
+    all.sample = page.items;
+    all.total = page.total;
+    allLabel.textContent = `All contacts (${num(all.total)})`;
+  }).catch(() => { /* the label stays generic */ }).finally(onChange);
+  chosen.draw();
+
+  /** Restores a choice: {all: true}, or the chosen contacts themselves (a draft keeps them; a copy loads them). */
+  const set = async (spec, contacts) => {
+    selected.clear();
+    const some = Boolean(spec && Array.isArray(spec.contact_ids));
+    let people = contacts;
+    if (some && !people) people = await Promise.all(spec.contact_ids.slice(0, 200).map((id) => api.get(`/api/contacts/${id}`).catch(() => null)));
+    for (const c of people || []) if (c) selected.set(c.id, c);
+    setMode(some ? 'some' : 'all');
+    changed();
+  };
+  const some = () => [...selected.values()];
+  return {
+    element,
+    set,
+    /** The recipients as the campaigns API wants them. */
+    value: () => (all.mode === 'all' ? { all: true } : { contact_ids: [...selected.keys()] }),
+    count: () => (all.mode === 'all' ? all.total : selected.size),
+    /** Contacts usable for previews: the chosen ones, or a sample of everyone. */
+    previewContacts: () => (all.mode === 'all' ? all.sample.filter((c) => !c.opted_out) : some()),
+    optedOutChosen: () => (all.mode === 'all' ? [] : some().filter((c) => c.opted_out)),
+    sample: () => all.sample,
+    mode: () => all.mode,
+    chosen: () => some().map(({ id, name: n, phone, email, opted_out: optedOut }) => ({ id, name: n, phone, email, opted_out: optedOut })),
+  };
+}
+
+// The searchable checklist of contacts to tick.
+function contactSearch(selected, changed) {
   const search = h('input', { type: 'search', placeholder: 'Search contacts to add', 'aria-label': 'Search contacts to choose', autocomplete: 'off' });
   const list = h('div', { class: 'recipient-list', role: 'group', 'aria-label': 'Contacts to send to' });
-  const count = h('span', { class: 'muted small', 'aria-live': 'polite' });
-  const chooser = h('div', { class: 'stack', hidden: true, style: { gap: '8px' } }, search, list, count);
-  const element = h('fieldset', { class: 'stack', style: { gap: '8px' } },
-    h('legend', {}, 'Recipients'),
-    h('div', { class: 'row', style: { gap: '18px' } },
-      h('label', { class: 'check' }, allRadio, allLabel),
-      h('label', { class: 'check' }, someRadio, 'Choose contacts')),
-    chooser);
-
-  const changed = () => {
-    count.textContent = `${num(selected.size)} chosen`;
-    onChange();
-  };
-  for (const radio of [allRadio, someRadio]) {
-    radio.addEventListener('change', () => {
-      mode = allRadio.checked ? 'all' : 'some';
-      chooser.hidden = mode === 'all';
-      if (mode === 'some') loadList();
-      onChange();
-    });
-  }
-
-  const loadList = async () => {
-    try {
-      const page = await api.get(`/api/contacts${qs({ q: search.value.trim(), limit: 50 })}`);
-      drawList(page.items || []);
-    } catch {
-      replace(list, h('p', { class: 'muted', style: { padding: '8px' } }, 'Contacts could not be loaded.'));
-    }
-  };
-  const drawList = (items) => {
+  let items = [];
+  const draw = () => {
     if (!items.length) { replace(list, h('p', { class: 'muted', style: { padding: '8px 10px' } }, 'No contact matches.')); return; }
     replace(list, items.map((c) => {
       const box = h('input', { type: 'checkbox', checked: selected.has(c.id) });
@@ -55,29 +74,28 @@ export function recipientPicker(onChange) {
         h('span', { class: 'sub' }, c.phone || c.email || ''));
     }));
   };
-  search.addEventListener('input', debounce(loadList, 200));
-
-  const loadTotals = async () => {
+  const load = async () => {
     try {
-      const page = await api.get(`/api/contacts${qs({ limit: 20 })}`);
-      sample = page.items || [];
-      allTotal = page.total ?? sample.length;
-      allLabel.textContent = `All contacts (${num(allTotal)})`;
-    } catch { /* the label stays generic */ }
-    onChange();
+      ({ items } = await listPage('/api/contacts', { q: search.value.trim(), limit: 50 }));
+      draw();
+    } catch {
+      replace(list, h('p', { class: 'muted', style: { padding: '8px' } }, 'Contacts could not be loaded.'));
+    }
   };
-  count.textContent = '0 chosen';
-  loadTotals();
+  search.addEventListener('input', debounce(load, 200));
+  return { element: h('div', { class: 'stack', style: { gap: '8px' } }, search, list), load, redraw: draw };
+}
 
-  return {
-    element,
-    /** The recipients as the campaigns API wants them. */
-    value: () => (mode === 'all' ? { all: true } : { contact_ids: [...selected.keys()] }),
-    count: () => (mode === 'all' ? allTotal : selected.size),
-    /** Contacts usable for previews: the chosen ones, or a sample of everyone. */
-    previewContacts: () => (mode === 'all' ? sample.filter((c) => !c.opted_out) : [...selected.values()]),
-    optedOutChosen: () => (mode === 'all' ? [] : [...selected.values()].filter((c) => c.opted_out)),
-    sample: () => sample,
-    mode: () => mode,
+// Who is chosen, by name, each with a button to take them out again.
+function chosenList(selected, removed) {
+  const count = h('span', { class: 'muted small', 'aria-live': 'polite' });
+  const chips = h('div', { class: 'chosen-list', role: 'list', 'aria-label': 'Chosen contacts' });
+  const draw = () => {
+    count.textContent = selected.size ? `${num(selected.size)} chosen:` : 'Nobody chosen yet.';
+    replace(chips, [...selected.values()].map((c) => h('span', { class: 'chip', role: 'listitem', dataset: { chosen: c.id } },
+      c.name || c.phone || c.email,
+      h('button', { class: 'btn ghost small', type: 'button', 'aria-label': `Remove ${c.name || c.phone || c.email}`,
+        onclick: () => { selected.delete(c.id); removed(); } }, svg(icons.x, { size: 12 })))));
   };
+  return { element: h('div', { class: 'stack', style: { gap: '6px' } }, count, chips), draw };
 }

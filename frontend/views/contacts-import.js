@@ -5,7 +5,7 @@ import { api } from '../lib/api.js';
 import { busy, h, nextId, replace, svg } from '../lib/dom.js';
 import { num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
-import { errorNotice, formatDetail } from '../lib/ui.js';
+import { errorNotice } from '../lib/ui.js';
 
 const BASE_FIELDS = [
   ['skip', 'Ignore this column'], ['name', 'Name'], ['first_name', 'First name'], ['last_name', 'Last name'],
@@ -51,31 +51,23 @@ function chooseStep(body, ctx) {
   replace(body, zone, status);
 }
 
+// The preview route answers {format, encoding, delimiter, columns, mapping, rows: [{row, values}], total_rows}.
 function normalisePreview(preview) {
-  const columns = preview.columns || preview.headers || [];
-  const rows = (preview.rows || preview.sample || []).map((row, i) => {
-    if (Array.isArray(row)) return { number: i + 2, cells: row };
-    const values = row.values || row;
-    return { number: row.row ?? i + 2, cells: columns.map((c) => values[c]) };
-  });
   const delimiter = preview.delimiter === '\t' ? 'tab' : preview.delimiter;
   return {
-    columns,
-    rows,
-    mapping: { ...(preview.mapping || {}) },
-    totalRows: preview.total_rows ?? preview.row_count ?? null,
-    notes: [
-      preview.format && preview.format.toUpperCase(),
-      preview.encoding && `encoding ${preview.encoding}`,
-      delimiter && `delimiter “${delimiter}”`,
-    ].filter(Boolean),
+    columns: preview.columns,
+    rows: preview.rows.map((r) => ({ number: r.row, cells: preview.columns.map((c) => r.values[c]) })),
+    mapping: { ...preview.mapping },
+    totalRows: preview.total_rows,
+    notes: [preview.format && preview.format.toUpperCase(), preview.encoding && `encoding ${preview.encoding}`, delimiter && `delimiter “${delimiter}”`].filter(Boolean),
   };
 }
 
 function mappingStep(body, ctx, file, rawPreview) {
   const preview = normalisePreview(rawPreview);
   const selects = preview.columns.map((column) => {
-    const custom = `fields.${column.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 60) || 'field'}`;
+    const folded = column.trim().normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase();
+    const custom = `fields.${folded.replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 60) || 'field'}`;
     const options = [...BASE_FIELDS, [custom, `Custom field “${column}”`]];
     const current = preview.mapping[column] || 'skip';
     if (current && !options.some(([value]) => value === current)) options.push([current, current]);
@@ -131,24 +123,33 @@ function mappingStep(body, ctx, file, rawPreview) {
 }
 
 function reportStep(body, ctx, file, report) {
-  const errors = report.errors || [];
+  const { errors, warnings } = report;
+  // Each rejected row is counted once (`skipped`); its reasons are listed below.
+  const nothing = report.imported + report.updated === 0;
+  const headline = nothing ? `Nothing was imported from ${file.name}.` : `${file.name} imported.`;
+  const counts = `${num(report.imported)} new, ${num(report.updated)} updated${report.skipped ? `, ${num(report.skipped)} ${report.skipped === 1 ? 'row' : 'rows'} not imported` : ''}.`;
   const done = h('button', { class: 'btn primary', type: 'button', dataset: { action: 'done' } }, 'Done');
   done.addEventListener('click', ctx.onDone);
   const again = h('button', { class: 'btn', type: 'button' }, 'Import another file');
   again.addEventListener('click', () => chooseStep(body, ctx));
   replace(body,
-    h('div', { class: `notice ${errors.length ? 'warn' : 'ok'}`, role: 'status' }, svg(errors.length ? icons.alert : icons.check),
-      h('div', {}, h('strong', {}, `${file.name} imported`),
-        h('span', {}, `${num(report.imported)} new, ${num(report.updated)} updated, ${num(report.skipped)} skipped${errors.length ? `, ${num(errors.length)} rejected` : ''}.`))),
+    h('div', { class: `notice ${nothing ? 'err' : errors.length ? 'warn' : 'ok'}`, role: 'status', dataset: { imported: String(report.imported + report.updated) } },
+      svg(errors.length || nothing ? icons.alert : icons.check),
+      h('div', {}, h('strong', {}, headline), h('span', {}, counts))),
     h('div', { class: 'stats' },
-      stat('Imported', report.imported, 'ok'), stat('Updated', report.updated, ''), stat('Skipped', report.skipped, ''),
-      stat('Rejected', errors.length, errors.length ? 'err' : '')),
-    errors.length ? h('div', { class: 'stack' }, h('h3', {}, 'Rejected rows'),
-      h('div', { class: 'table-wrap', style: { maxHeight: '260px' } }, h('table', { class: 'import-errors' },
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Row'), h('th', { scope: 'col' }, 'Column'), h('th', { scope: 'col' }, 'Reason'))),
-        h('tbody', {}, errors.map((e) => h('tr', {}, h('td', { class: 'num' }, e.row ?? ''), h('td', {}, e.column || e.field || ''), h('td', {}, e.reason || formatDetail(e)))))))) : null,
+      stat('New', report.imported, 'ok'), stat('Updated', report.updated, ''), stat('Not imported', report.skipped, report.skipped ? 'err' : '')),
+    problemTable('Rows not imported, and why', 'import-errors', errors),
+    problemTable('Imported, but a value was left out or needs a look', 'import-warnings', warnings),
     h('div', { class: 'row end' }, again, done));
   done.focus();
+}
+
+function problemTable(title, className, problems) {
+  if (!problems.length) return null;
+  return h('div', { class: 'stack' }, h('h3', {}, title),
+    h('div', { class: 'table-wrap', style: { maxHeight: '260px' } }, h('table', { class: className },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Row'), h('th', { scope: 'col' }, 'Column'), h('th', { scope: 'col' }, 'Reason'))),
+      h('tbody', {}, problems.map((e) => h('tr', {}, h('td', { class: 'num' }, e.row ?? ''), h('td', {}, e.column || ''), h('td', {}, e.reason)))))));
 }
 
 function stat(label, value, tone) {

@@ -1,11 +1,12 @@
 // Contacts: import a file (preview, confirm the column mapping, read the report of rejected rows) and a
 // searchable, paginated list with opt-outs per channel family.
 
-import { api, qs } from '../lib/api.js';
+import { api, list } from '../lib/api.js';
 import { busy, debounce, field, h, replace, svg } from '../lib/dom.js';
 import { num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { errorNotice, pageHead, showError, toast } from '../lib/ui.js';
+import { on } from '../lib/store.js';
 import { importPanel } from './contacts-import.js';
 
 const PAGE = 25;
@@ -37,8 +38,8 @@ export async function mount(root) {
 
   const load = async () => {
     try {
-      const page = await api.get(`/api/contacts${qs({ q: query, limit: PAGE, offset })}`);
-      total = page.total ?? page.items.length;
+      const page = await list('/api/contacts', { q: query, limit: PAGE, offset });
+      total = page.total;
       drawTable(page.items);
       const first = total ? offset + 1 : 0;
       pageText.textContent = `${num(first)}–${num(offset + page.items.length)} of ${num(total)}`;
@@ -117,7 +118,9 @@ export async function mount(root) {
     if (open) addBox.querySelector('input').focus();
   });
 
+  const off = on('resync', load);
   await load();
+  return off;
 }
 
 function addForm(onSaved) {
@@ -134,7 +137,7 @@ function addForm(onSaved) {
     event.preventDefault();
     busy(save, async () => {
       errors.replaceChildren();
-      const body = { name: name.value.trim() || null, phone: phone.value.trim() || null, email: email.value.trim() || null };
+      const body = Object.fromEntries([['name', name], ['phone', phone], ['email', email]].map(([k, el]) => [k, el.value.trim()]).filter(([, v]) => v));
       try {
         await api.post('/api/contacts', body);
         toast('Contact saved.', { tone: 'ok' });

@@ -60,7 +60,7 @@ export async function mount(root, params) {
     closeThread = await openThread(threadBox, selected, { contact: await contactFor(selected, contacts), onChange: () => refreshList() });
   } else {
     replace(threadBox, h('div', { class: 'empty', style: { margin: 'auto' } }, h('h3', {}, 'Pick a conversation'),
-      h('p', {}, 'Choose a thread on the left, or search for a contact to write to them.')));
+      h('p', {}, 'Choose a thread in the list, or search for a contact to write to them.')));
   }
   const refreshList = debounce(load, 250);
   const offs = [

@@ -35,6 +35,33 @@ from tests.fakes.http import serve_in_thread, stop_server
 
 SEND_PATH = "/gmail/v1/users/me/messages/send"
 SCOPE = "https://www.googleapis.com/auth/gmail.send"
+EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"  # what Google answers for the scope "email"
+
+
+def id_token(client_id: str, email: str) -> str:
+    """An OpenID Connect ID token shaped as Google issues it (header, payload with iss/azp/aud/sub/email/
+    email_verified/at_hash/iat/exp, per developers.google.com/identity/openid-connect/openid-connect#obtainuserinfo).
+    The RS256 signature is random bytes: the app reads the token straight from the token endpoint over TLS,
+    where OpenID Connect Core 3.1.3.7 lets the client rely on TLS instead of the signature."""
+
+    def part(data: Any) -> str:
+        raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    now = int(time.time())
+    header = {"alg": "RS256", "kid": secrets.token_hex(20), "typ": "JWT"}
+    payload = {
+        "iss": "https://accounts.google.com",
+        "azp": client_id,
+        "aud": client_id,
+        "sub": str(10**20 + secrets.randbelow(10**20)),
+        "email": email,
+        "email_verified": True,
+        "at_hash": part(secrets.token_bytes(16)),
+        "iat": now,
+        "exp": now + 3599,
+    }
+    return ".".join((part(header), part(payload), part(secrets.token_bytes(256))))
 
 
 @dataclass
@@ -61,6 +88,8 @@ class FakeGoogle:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     send_attempts: int = 0
     granted_scope: str = SCOPE
+    #: the Google account that signs in on the consent page
+    email: str = "sender@gmail.example"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -174,7 +203,14 @@ class FakeGoogle:
             challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
             if asked.get("code_challenge_method") != "S256" or challenge != asked.get("code_challenge"):
                 return 400, {"error": "invalid_grant", "error_description": "Invalid code verifier."}
-            return 200, self._grant()
+            granted = self._grant()
+            asked_scopes = asked.get("scope", "").split()
+            if "openid" in asked_scopes:  # Google answers an ID token, and the scopes as URLs
+                granted["id_token"] = id_token(self.client_id, self.email)
+                granted["scope"] = " ".join(
+                    ["openid", *([EMAIL_SCOPE] if "email" in asked_scopes else []), self.granted_scope]
+                )
+            return 200, granted
         if grant == "refresh_token":
             with self._lock:
                 revoked = self._refresh.get(form.get("refresh_token", ""))

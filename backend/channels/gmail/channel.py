@@ -157,7 +157,8 @@ class GmailChannel(Channel):
 
     def _raw_message(self, message: OutboundMessage) -> str:
         """The message as Gmail wants it: the shared builder's RFC 5322 bytes (CRLF), base64url."""
-        address = self.settings.get("from_address")
+        # A typed sender address (a send-as alias) wins; else the account's own, learned at authorization.
+        address = self.settings.get("from_address") or self.tokens.address
         url = message.metadata.get("unsubscribe_url")
         unsubscribe = None
         if message.sender_type == "campaign":

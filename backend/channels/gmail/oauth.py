@@ -2,8 +2,8 @@
 
 Contract:
 - `start_authorization(services, account_id, redirect_uri)` -> Google's consent URL (google-auth-oauthlib Flow:
-  scope gmail.send, `access_type=offline`, `prompt=consent`, PKCE S256, `state`). The pending flow (its state
-  nonce, PKCE code_verifier and redirect URI) is stored encrypted for the account (one at a time; a new
+  scopes gmail.send + openid email, `access_type=offline`, `prompt=consent`, PKCE S256, `state`). The pending
+  flow (its state nonce, PKCE code_verifier and redirect URI) is stored encrypted for the account (one at a time; a new
   authorization replaces it) and lives FLOW_TTL. Raises OAuthFailure when the channel has no client config.
 - `complete_authorization(services, state, code, error)` checks `state` (account id + random nonce, compared in
   constant time, used once), exchanges the code at the client config's token_uri with the code_verifier
@@ -14,6 +14,8 @@ The state nonce, the code, the verifier and the tokens never appear in logs or e
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 import logging
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: gmail.send to send; `openid email` so that the token answer carries an ID token naming the account's address,
+#: which `From` then carries beside the sender name (DESIGN section 8).
+SCOPES = [SCOPE, "openid", "email"]
+GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 PENDING_SCOPE = "gmail_oauth"
 PENDING_NAME = "pending"
 FLOW_TTL = timedelta(minutes=15)
@@ -61,7 +67,7 @@ def start_authorization(services: Services, account_id: int, redirect_uri: str) 
     """Google's consent URL for this account; the pending flow is remembered (see the module docstring)."""
     config = _client_config(services, account_id)
     nonce = secrets.token_urlsafe(32)
-    flow = Flow.from_client_config(config.for_flow(), scopes=[SCOPE], redirect_uri=redirect_uri)
+    flow = Flow.from_client_config(config.for_flow(), scopes=SCOPES, redirect_uri=redirect_uri)
     try:
         auth_url, _ = flow.authorization_url(state=f"{account_id}.{nonce}", access_type="offline", prompt="consent")
     except InsecureTransportError:
@@ -161,7 +167,40 @@ def _exchange(config: ClientConfig, code: str, code_verifier: str, redirect_uri:
         access_token=str(data["access_token"]),
         expiry=expiry,
         client_id=config.client_id,
+        address=authorized_address(data.get("id_token"), config.client_id),
     )
+
+
+def authorized_address(token: Any, client_id: str) -> str | None:
+    """The verified email address in the ID token of a token-endpoint answer, or None.
+
+    The token came straight from the client config's token endpoint over TLS, so (OpenID Connect Core 3.1.3.7)
+    its issuer, audience and claims are checked but not its signature. A token for another client, from another
+    issuer, or with an unverified address gives None: `From` then holds the sender name alone, as before.
+    """
+    if not isinstance(token, str) or token.count(".") != 2:
+        return None
+    body = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(claims, dict) or claims.get("iss") not in GOOGLE_ISSUERS:
+        return None
+    audience = claims.get("aud")
+    if audience != client_id and not (isinstance(audience, list) and client_id in audience):
+        return None
+    email = claims.get("email")
+    verified = claims.get("email_verified") in (True, "true")
+    if (
+        not verified
+        or not isinstance(email, str)
+        or "@" not in email
+        or len(email) > 254
+        or any(c in email for c in "\r\n<>")
+    ):
+        return None
+    return email
 
 
 def _denied_text(error: str) -> str:

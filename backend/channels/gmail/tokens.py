@@ -63,6 +63,8 @@ class GmailTokens:
     access_token: str | None = None
     expiry: datetime | None = None  # aware UTC
     client_id: str | None = None
+    #: the authorized account's address, from the ID token at authorization (None: authorized before openid)
+    address: str | None = None
 
     @classmethod
     def from_secrets(cls, secrets: dict[str, str]) -> GmailTokens:
@@ -77,6 +79,7 @@ class GmailTokens:
             access_token=secrets.get("access_token") or None,
             expiry=expiry,
             client_id=secrets.get("token_client_id") or None,
+            address=secrets.get("authorized_address") or None,
         )
 
     def to_secrets(self) -> dict[str, str | None]:
@@ -85,6 +88,7 @@ class GmailTokens:
             "access_token": self.access_token,
             "token_expiry": self.expiry.isoformat() if self.expiry else None,
             "token_client_id": self.client_id,
+            "authorized_address": self.address,
         }
 
     def usable_for(self, client_id: str) -> bool:

@@ -1,0 +1,57 @@
+// The compose preview: the message as a chosen contact will see it, with the contacts whose fields are
+// missing collected as problems for the warnings.
+
+import { api } from '../lib/api.js';
+import { debounce, h, replace } from '../lib/dom.js';
+import { formatDetail } from '../lib/ui.js';
+
+export function previewPanel({ message, recipients, onProblems }) {
+  const who = h('select', { 'aria-label': 'Preview for contact' });
+  const box = h('div', { class: 'preview-bubble', 'aria-live': 'polite' });
+  const note = h('p', { class: 'muted small' });
+  const element = h('aside', { class: 'card stack sticky-side', 'aria-labelledby': 'preview-title' },
+    h('div', { class: 'card-head', style: { marginBottom: 0 } }, h('h2', { id: 'preview-title' }, 'Preview'), who), box, note);
+  let seq = 0;
+  let shown = null;
+  const refresh = debounce(async () => {
+    const mine = ++seq;
+    const { channel, subject, body } = message();
+    if (!body.trim()) { shown = null; replace(box, h('span', { class: 'muted' }, 'Your message appears here as each contact will see it.')); note.textContent = ''; return; }
+    if (!who.value) { shown = null; replace(box, h('span', { class: 'muted' }, 'Choose a recipient to see the preview.')); return; }
+    const ids = [...new Set([Number(who.value), ...recipients.previewContacts().slice(0, 20).map((c) => c.id)])];
+    try {
+      const { items } = await api.post('/api/campaigns/preview', { channel, subject, body, contact_ids: ids });
+      if (mine !== seq) return;
+      const item = items.find((i) => String(i.contact_id) === who.value) || items[0] || {};
+      onProblems(items.filter((i) => i.error).map((i) => ({
+        reason: i.missing ? `${i.error} for ${i.name || 'a contact without a name'}: fill in the field for them, or take the placeholder out.` : `${i.error}.`,
+      })));
+      shown = item.error ? null : item;
+      if (item.error) replace(box, h('span', { class: 'muted' }, `${item.error}.`));
+      else replace(box, item.subject ? h('div', { class: 'subject' }, item.subject) : null, item.body ?? '');
+      note.textContent = `${body.length} characters${channel === 'sms' ? ` · ${smsParts(item.body || body)} SMS part(s)` : ''}`;
+    } catch (error) {
+      if (mine !== seq) return;
+      shown = null;
+      const problems = (error.details || []).map((d) => ({ reason: formatDetail(d) }));
+      onProblems(problems.length ? problems : [{ reason: error.message }]);
+      replace(box, h('span', { class: 'muted' }, 'This template cannot be filled in yet (see the warnings).'));
+    }
+  }, 300);
+  who.addEventListener('change', refresh);
+  const contactsChanged = () => {
+    const contacts = recipients.previewContacts().slice(0, 50);
+    const current = who.value;
+    replace(who, contacts.length ? contacts.map((c) => h('option', { value: c.id, selected: String(c.id) === current }, c.name || c.phone || c.email))
+      : h('option', { value: '' }, 'No contact yet'));
+    refresh();
+  };
+  return { element, refresh, contactsChanged, rendered: () => shown };
+}
+
+function smsParts(text) {
+  const unicode = /[^\u0000-\u007f]/.test(text);
+  const single = unicode ? 70 : 160;
+  const multi = unicode ? 67 : 153;
+  return text.length <= single ? 1 : Math.ceil(text.length / multi);
+}

@@ -1,0 +1,160 @@
+"""Contact search finds a name whatever its case and accents, by any word, on SQLite and PostgreSQL; the index
+follows every change and is filled for contacts that existed before the migration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from backend.app import create_app
+from backend.store.migrate import upgrade
+from backend.store.search_key import fold
+from tests.helpers import bearer
+
+NAMES = [
+    "Émile Zola",
+    "Œdipe Roi",
+    "Ångström Anders",
+    "Łukasz Nowak",
+    "Zoë Müller",
+    "Søren Kierkegaard",
+    "Hans Straße",
+    "Ólafur Arnalds",
+    "王小明",
+    "Дмитрий Шостакович",
+    "Anne-Marie O'Neil",
+]
+
+
+@pytest.fixture
+def api(make_config: Any, database_url: str) -> Iterator[Any]:
+    app = create_app(make_config(database_url=database_url))
+    services = app.extensions["bulkmsg"]
+    upgrade(services.db)
+    client = app.test_client()
+    headers = bearer(services.account_token())
+    yield client, headers, services
+    services.db.dispose()
+
+
+def names(client: Any, headers: dict[str, str], q: str) -> list[str]:
+    response = client.get("/api/contacts", headers=headers, query_string={"q": q})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["total"] == len(body["items"])
+    return [c["name"] for c in body["items"]]
+
+
+def test_it_folds_case_accents_and_special_letters() -> None:
+    assert [fold(n) for n in ("ÉMILE", "Œdipe", "Ångström", "Łukasz", "Zoë", "Søren", "Straße", "ẞ", "Þór")] == [
+        "emile",
+        "oedipe",
+        "angstrom",
+        "lukasz",
+        "zoe",
+        "soren",
+        "strasse",
+        "ss",
+        "thor",
+    ]
+
+
+def test_it_finds_names_whatever_their_case_and_accents(api: Any) -> None:
+    client, headers, _ = api
+    for i, name in enumerate(NAMES):
+        assert (
+            client.post("/api/contacts", headers=headers, json={"name": name, "email": f"p{i}@x.example"}).status_code
+            < 300
+        )
+    expected = {
+        "emile": ["Émile Zola"],
+        "ÉMILE": ["Émile Zola"],
+        "Émi": ["Émile Zola"],
+        "zola": ["Émile Zola"],
+        "emile zo": ["Émile Zola"],
+        "oedipe": ["Œdipe Roi"],
+        "angstrom": ["Ångström Anders"],
+        "ÅNGSTRÖM": ["Ångström Anders"],
+        "lukasz": ["Łukasz Nowak"],
+        "zoe": ["Zoë Müller"],
+        "muller": ["Zoë Müller"],
+        "soren": ["Søren Kierkegaard"],
+        "kierke": ["Søren Kierkegaard"],
+        "strasse": ["Hans Straße"],
+        "olafur": ["Ólafur Arnalds"],
+        "王小": ["王小明"],
+        "дмитрий": ["Дмитрий Шостакович"],
+        "ШОСТ": ["Дмитрий Шостакович"],
+        "marie": ["Anne-Marie O'Neil"],
+        "oneil": [],
+        "o'neil": ["Anne-Marie O'Neil"],
+        "xyz": [],
+    }
+    for q, want in expected.items():
+        assert names(client, headers, q) == want, q
+
+
+def test_it_finds_contacts_by_email_and_by_phone_typed_any_way(api: Any) -> None:
+    client, headers, _ = api
+    client.put("/api/settings", headers=headers, json={"default_country": "GB"})
+    client.post(
+        "/api/contacts", headers=headers, json={"name": "Ana", "phone": "07911 123456", "email": "ana@shop.example"}
+    )
+    for q in ("ana@", "SHOP.EX", "+44 7911 123", "07911123", "447911", "7911-12"):
+        assert names(client, headers, q) == ["Ana"], q
+
+
+def test_it_keeps_the_index_in_step_with_changes_and_deletions(api: Any) -> None:
+    client, headers, _ = api
+    made = client.post("/api/contacts", headers=headers, json={"name": "Zoë Adams", "phone": "+14155550101"}).get_json()
+    assert client.patch(f"/api/contacts/{made['id']}", headers=headers, json={"name": "Élodie Adams"}).status_code < 300
+    assert names(client, headers, "zoe") == []
+    assert names(client, headers, "elodie") == ["Élodie Adams"]
+    assert client.delete(f"/api/contacts/{made['id']}", headers=headers).status_code in (200, 204)
+    assert names(client, headers, "elodie") == []
+
+
+def test_it_indexes_imported_contacts_and_their_updates(api: Any) -> None:
+    client, headers, _ = api
+    first = "Name,Email\nÉmile Zola,emile@x.example\nZoë Müller,zoe@x.example\n"
+    client.post("/api/contacts/import", headers=headers, data={"file": (_file(first), "a.csv")})
+    assert names(client, headers, "emile") == ["Émile Zola"]
+    again = "Name,Email\nÉmilie Zola,emile@x.example\n"
+    client.post("/api/contacts/import", headers=headers, data={"file": (_file(again), "b.csv")})
+    assert names(client, headers, "emili") == ["Émilie Zola"]
+    assert names(client, headers, "zoe") == ["Zoë Müller"]
+
+
+def test_it_fills_the_key_of_contacts_stored_before_the_migration(make_config: Any, database_url: str) -> None:
+    services = create_app(make_config(database_url=database_url)).extensions["bulkmsg"]
+    try:
+        upgrade(services.db, "0009_conversation_claim")
+        with services.db.write() as session:
+            conn = session.connection()
+            conn.execute(text("INSERT INTO accounts (name, settings, created_at) VALUES ('old', '{}', '2026-01-01')"))
+            account = conn.execute(text("SELECT id FROM accounts WHERE name = 'old'")).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO contacts (account_id, name, email, fields, opted_out, created_at, updated_at) "
+                    "VALUES (:a, 'Łukasz Nowak', 'l@x.example', '{}', false, '2026-01-01', '2026-01-01')"
+                ),
+                {"a": account},
+            )
+        upgrade(services.db)
+        from backend.contacts.search_index import search
+
+        with services.db.read() as session:
+            rows, total = search(session, account, "LUKASZ", 10, 0)
+            assert (total, [c.name for c in rows]) == (1, ["Łukasz Nowak"])
+            assert rows[0].search_key == "lukasz nowak l@x.example"
+    finally:
+        services.db.dispose()
+
+
+def _file(content: str) -> Any:
+    import io
+
+    return io.BytesIO(content.encode())
