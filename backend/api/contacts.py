@@ -79,7 +79,7 @@ def _country() -> str | None:
 @bp.post("/api/contacts/import/preview")
 def import_preview() -> Any:
     table, _size = _table()
-    rows = []
+    rows: list[dict[str, Any]] = []
     total = 0
     try:
         # Read to the end (streaming) so that the preview says how many rows the file holds.
