@@ -37,6 +37,7 @@ CAPABILITIES = (
     "backend.api.delivery:install",
     "backend.webhooks.communications:install",
     "backend.conversations.mailbox:install",
+    "backend.conversations.whatsapp_inbound:install",
 )
 
 

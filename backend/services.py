@@ -20,6 +20,7 @@ from backend.channels.manager import ChannelManager
 from backend.config import Config
 from backend.conversations.inbox_idle import InboxWatcher
 from backend.conversations.mailbox import InboxReader
+from backend.conversations.whatsapp_inbound import WhatsAppInbound
 from backend.dispatch.hooks import DispatchHooks, NoHooks
 from backend.dispatch.pool import DispatcherPool
 from backend.events.hub import EventHub
@@ -62,6 +63,8 @@ class Services:
     #: the email inbox reader and its IMAP IDLE watcher (backend.conversations.mailbox.install).
     inbox: InboxReader | None = None
     inbox_watcher: InboxWatcher | None = None
+    #: reads incoming WhatsApp messages while a session is ready (backend.conversations.whatsapp_inbound).
+    whatsapp_inbound: WhatsAppInbound | None = None
     #: opts contacts out when a provider refuses a send because they opted out (backend.api.contacts.install);
     #: the dispatcher calls it in its batch's transaction.
     provider_opt_outs: Callable[[Services, Any, list[ProviderOptOut]], None] | None = None

@@ -18,7 +18,9 @@ Contract (DESIGN sections 7 and 8):
   its chat cannot be opened. The chat is opened from the recipient (given, or remembered from the send),
   never from the id.
 - `read_incoming()` opens the chats with an unread badge and returns their new incoming messages (chat, text,
-  id, time) without storing anything.
+  id, time, and the sender's number when the page tells it: `sender_phone`) without storing anything; when no
+  chat shows a badge it costs one browser round trip. `sending` says a send is queued or running (the inbound
+  reader, backend/conversations/whatsapp_inbound.py, waits for it to end).
 - `<data dir>/whatsapp-selectors.json` overrides built-in selectors by name; checked by `verify()` and at
   each start (a bad file is refused with a sentence naming the problem).
 - Context options read (all optional): `whatsapp_url`, `chromium`, `chromedriver`, `session_lease` (a
@@ -33,7 +35,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -111,6 +113,10 @@ class WhatsAppChannel(Channel):
         self._incoming_lock = threading.Lock()
         self._page_changes = 0
         self._page_changes_lock = threading.Lock()
+        #: chat title -> number, learned from the chats `/send?phone=` opened (see `sender_phone`).
+        self._chat_phones: OrderedDict[str, str] = OrderedDict()
+        self._sending = 0
+        self._sending_lock = threading.Lock()
         self.fetch_interval_s = float(timeouts.get("fetch_interval_s", FETCH_INTERVAL_S))
         self._last_fetch_navigation = float("-inf")
         self._fetch_lock = threading.Lock()
@@ -210,17 +216,28 @@ class WhatsAppChannel(Channel):
         t = self.send_timeouts
         budget = self.longest_send_s()
 
-        def job(driver: WebDriver, stop: threading.Event) -> str:
-            return pages.send_message(driver, self.base_url, recipient, text, t, stop)
+        def job(driver: WebDriver, stop: threading.Event) -> tuple[str, str | None]:
+            provider_id = pages.send_message(driver, self.base_url, recipient, text, t, stop)
+            # The chat `/send?phone=` opened is titled by the name the phone gives this number (or the number):
+            # kept, so a reply in a chat titled by a name is known to come from this number.
+            return provider_id, pages.open_chat_title(driver)
 
+        with self._sending_lock:
+            self._sending += 1
         try:
-            provider_id = str(self.session.run(job, budget))
+            done: tuple[str, str | None] = self.session.run(job, budget)
         except pages.PageChanged as exc:
             with self._page_changes_lock:
                 self._page_changes += 1
                 pause = self._page_changes >= PAGE_CHANGE_PAUSE_AFTER
             log.warning("%s (sending message %s)", exc, message.id)
             raise SendError(str(exc), permanent=not pause, pause_campaign=pause) from exc
+        finally:
+            with self._sending_lock:
+                self._sending -= 1
+        provider_id, title = str(done[0]), done[1]
+        if title and pages.phone_of_title(title) is None:
+            self.remember_chat(title, recipient)  # a chat titled by a name: its number is this recipient
         with self._page_changes_lock:
             self._page_changes = 0
         with self._recipients_lock:
@@ -236,6 +253,8 @@ class WhatsAppChannel(Channel):
         element_s = self.send_timeouts.element_s
 
         def job(driver: WebDriver, stop: threading.Event) -> list[pages.IncomingMessage]:
+            if not pages.has_unread(driver):
+                return []  # the usual case: one look at the chat list, no chat opened
             with self._incoming_lock:
                 seen = set(self._incoming_seen)
             return pages.read_new_incoming(driver, seen, element_s, stop)
@@ -246,7 +265,33 @@ class WhatsAppChannel(Channel):
                 self._incoming_seen[message.message_id] = None
             while len(self._incoming_seen) > REMEMBERED_IDS:
                 self._incoming_seen.popitem(last=False)
-        return found
+        return [replace(m, phone=self.sender_phone(m.chat)) for m in found]
+
+    @property
+    def sending(self) -> bool:
+        """A send is queued or running on the page (inbound reading waits until it is over)."""
+        with self._sending_lock:
+            return self._sending > 0
+
+    def remember_chat(self, title: str, recipient: str) -> None:
+        with self._recipients_lock:
+            self._chat_phones[title] = recipient
+            self._chat_phones.move_to_end(title)
+            while len(self._chat_phones) > REMEMBERED_IDS:
+                self._chat_phones.popitem(last=False)
+
+    def sender_phone(self, chat: str) -> str | None:
+        """The number behind a chat title, from what the page shows, never from a row id (ids may hold an
+        opaque LID instead of the number). Today's WhatsApp Web titles a chat with the phone's address-book
+        name when it has one, else with the number itself ("+1 555-012-3456"); the number behind a name is
+        only shown in the contact-info drawer. So: a title that is a number is that number; a title that is
+        a name is the number we opened that chat for (`/send?phone=`, remembered by `send`); else None (a
+        named chat we never wrote to in this session: the caller may know the name from its contacts)."""
+        number = pages.phone_of_title(chat)
+        if number is not None:
+            return number
+        with self._recipients_lock:
+            return self._chat_phones.get(chat)
 
     def longest_send_s(self) -> float:
         """The longest one send can take with these deadlines, plus a little for the worker to pick it up."""

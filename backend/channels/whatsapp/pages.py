@@ -477,6 +477,48 @@ class IncomingMessage:
     text: str
     message_id: str  # the row's data-id (opaque)
     time: str | None  # as the page writes it ("10:54, 30/11/2026")
+    #: the sender's number (E.164) when the page lets us know it: see `WhatsAppChannel.sender_phone`.
+    phone: str | None = None
+
+
+#: A chat title that is a phone number: WhatsApp Web titles a chat with a number it has no name for by the
+#: number itself, written internationally ("+1 555-012-3456", "+44 20 7946 0958"); a saved contact's chat is
+#: titled by the name the phone's address book gives it, which says nothing about the number.
+_NUMBER_TITLE = re.compile(r"\+[\d\s().\-\u00a0\u202f]{6,24}")
+
+
+def phone_of_title(title: str) -> str | None:
+    """The E.164 number a chat title shows ("+1 555-012-3456" -> "+15550123456"), None for a name."""
+    text = title.strip().strip("\u202a\u202c\u200e\u200f")  # the page wraps numbers in direction marks
+    if not _NUMBER_TITLE.fullmatch(text):
+        return None
+    digits = re.sub(r"\D", "", text)
+    return f"+{digits}" if 7 <= len(digits) <= 15 else None
+
+
+def open_chat_title(driver: WebDriver) -> str | None:
+    """The title in the open chat's header (a name, or the number when the chat has no name), or None."""
+    try:
+        header = sel.OPEN_CHAT_TITLE.find(driver)
+        return (sel.element_attribute(header, "title") or None) if header is not None else None
+    except WebDriverException as exc:
+        log.debug("reading the open chat's title failed: %s", _first_line(exc))
+        return None
+
+
+_HAS_UNREAD = """
+const [lists, badges] = arguments;
+for (const l of lists) { let list; try { list = document.querySelector(l); } catch (e) { continue; }
+  if (!list) continue;
+  for (const b of badges) { try { if (list.querySelector(b)) return true; } catch (e) {} }
+  return false; }
+return false;
+"""
+
+
+def has_unread(driver: WebDriver) -> bool:
+    """Whether the chat list shows an unread badge (one browser round trip; the cheap look before reading)."""
+    return bool(driver.execute_script(_HAS_UNREAD, list(sel.CHAT_LIST.css), list(sel.UNREAD_BADGE.css)))
 
 
 def read_new_incoming(

@@ -50,6 +50,8 @@ class FakeConfig:
     id_shape: str = "c.us"  # row ids: "c.us" (true_<n>@c.us_<hex>), "lid" (true_<opaque>@lid_<hex>), "hex"
     earlier_messages: bool = True  # a chat already holds an incoming and an outgoing message when it opens
     invalid_numbers: list[str] = field(default_factory=list)
+    #: digits -> the name the phone's address book gives that number: its chat is titled by the name, not the number
+    contact_names: dict[str, str] = field(default_factory=dict)
     banned: bool = False
     restricted: bool = False
     throttled: bool = False
