@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_DEV := $(VENV)/.stamp-dev
+# Tests run in two processes, each test file whole in one of them (`make test TEST_WORKERS=0` runs them in this one).
+TEST_WORKERS ?= 2
 STAMP_DIST := $(VENV)/.stamp-dist
 
 .PHONY: run test bench desktop lint system-deps clean dist dist-check
@@ -35,7 +37,7 @@ system-deps:
 
 test: $(STAMP_DEV) system-deps
 	$(BIN)/ruff check backend desktop tests bench
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP_DEV) system-deps
 	@set -e; for b in bench/*.py; do case $$b in */_*) continue;; esac; $(BIN)/python $$b; done
