@@ -22,81 +22,84 @@ export async function backfill(onPage) {
 }
 
 export function startSocket() {
-  let socket = null;
-  let attempt = 0;
-  let timer = null;
-  let stopped = false;
-
-  async function connect() {
-    clearTimeout(timer);
-    if (stopped || socket) return;
-    setConnection(attempt === 0 ? 'connecting' : 'reconnecting');
-    let ticket;
-    try {
-      ({ ticket } = await api.post('/api/ws-ticket'));
-    } catch (error) {
-      if (error.status === 401) { stop(); return; }
-      scheduleReconnect();
-      return;
-    }
-    if (stopped || socket) return;
-    const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${window.location.host}/ws`);
-    socket = ws;
-    ws.onopen = () => {
-      // History was loaded over HTTP first, so "after" is always a number: 0 when there was none yet (null
-      // would mean "live only" and lose whatever happened while we were away).
-      ws.send(JSON.stringify({ type: 'hello', ticket, after: state.lastEventId ?? 0 }));
-      setConnection('live');
-    };
-    ws.onmessage = (message) => {
-      let envelope;
-      try { envelope = JSON.parse(message.data); } catch { return; }
-      attempt = 0;
-      if (envelope.type === 'resync') resync(ws);
-      else if (envelope.id != null) addEvents([envelope]);
-    };
-    ws.onclose = () => {
-      if (socket !== ws) return;
-      socket = null;
-      if (!stopped) scheduleReconnect();
-    };
-  }
-
-  async function resync(ws) {
-    // Stop listening, fill the gap over HTTP, then say hello again from the newest id.
-    socket = null;
-    ws.onclose = null;
-    ws.close();
-    setConnection('reconnecting');
-    try { await backfill(); } catch { /* the reconnect below retries */ }
-    emit('resync');
-    attempt = 0;
-    connect();
-  }
-
-  function scheduleReconnect() {
-    attempt += 1;
-    setConnection('reconnecting');
-    const base = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
-    timer = setTimeout(connect, base * (0.75 + Math.random() * 0.5));
-  }
-
-  function reconnectNow() {
-    if (socket || stopped) return;
-    attempt = Math.max(attempt, 1);
-    connect();
-  }
-
-  function stop() {
-    stopped = true;
-    clearTimeout(timer);
-    if (socket) { socket.onclose = null; socket.close(); socket = null; }
-    setConnection('offline');
-  }
-
+  // The link's state: the open socket (null between connections), the reconnect attempt, its timer, and
+  // whether stop() was called.
+  const link = { socket: null, attempt: 0, timer: null, stopped: false };
+  const reconnectNow = () => reconnectSoon(link);
   window.addEventListener('online', reconnectNow);
   document.addEventListener('visibilitychange', () => { if (!document.hidden) reconnectNow(); });
-  connect();
-  return { stop, reconnectNow };
+  connect(link);
+  return { stop: () => stop(link), reconnectNow };
+}
+
+async function connect(link) {
+  clearTimeout(link.timer);
+  if (link.stopped || link.socket) return;
+  setConnection(link.attempt === 0 ? 'connecting' : 'reconnecting');
+  let ticket;
+  try {
+    ({ ticket } = await api.post('/api/ws-ticket'));
+  } catch (error) {
+    if (error.status === 401) { stop(link); return; }
+    scheduleReconnect(link);
+    return;
+  }
+  if (link.stopped || link.socket) return;
+  openSocket(link, ticket);
+}
+
+function openSocket(link, ticket) {
+  const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${scheme}://${window.location.host}/ws`);
+  link.socket = ws;
+  ws.onopen = () => {
+    // History was loaded over HTTP first, so "after" is always a number: 0 when there was none yet (null
+    // would mean "live only" and lose whatever happened while we were away).
+    ws.send(JSON.stringify({ type: 'hello', ticket, after: state.lastEventId ?? 0 }));
+    setConnection('live');
+  };
+  ws.onmessage = (message) => {
+    let envelope;
+    try { envelope = JSON.parse(message.data); } catch { return; }
+    link.attempt = 0;
+    if (envelope.type === 'resync') resync(link, ws);
+    else if (envelope.id != null) addEvents([envelope]);
+  };
+  ws.onclose = () => {
+    if (link.socket !== ws) return;
+    link.socket = null;
+    if (!link.stopped) scheduleReconnect(link);
+  };
+}
+
+async function resync(link, ws) {
+  // Stop listening, fill the gap over HTTP, then say hello again from the newest id.
+  link.socket = null;
+  ws.onclose = null;
+  ws.close();
+  setConnection('reconnecting');
+  try { await backfill(); } catch { /* the reconnect below retries */ }
+  emit('resync');
+  link.attempt = 0;
+  connect(link);
+}
+
+function scheduleReconnect(link) {
+  link.attempt += 1;
+  setConnection('reconnecting');
+  const base = Math.min(30_000, 500 * 2 ** Math.min(link.attempt - 1, 6));
+  link.timer = setTimeout(() => connect(link), base * (0.75 + Math.random() * 0.5));
+}
+
+function reconnectSoon(link) {
+  if (link.socket || link.stopped) return;
+  link.attempt = Math.max(link.attempt, 1);
+  connect(link);
+}
+
+function stop(link) {
+  link.stopped = true;
+  clearTimeout(link.timer);
+  if (link.socket) { link.socket.onclose = null; link.socket.close(); link.socket = null; }
+  setConnection('offline');
 }

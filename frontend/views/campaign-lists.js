@@ -29,67 +29,79 @@ export function messageList(campaignId, status) {
   const element = h('div', { class: 'stack' },
     h('div', { class: 'row' }, h('p', { class: 'muted', style: { flex: '1 1 300px' } }, text.intro), actionButton),
     body);
-  let loaded = false;
-  let count = 0;
-  let shown = [];
+  // What the list knows: whether it loaded yet, the campaign's count for this status, the messages shown.
+  const seen = { loaded: false, count: 0, shown: [] };
 
   const load = async () => {
-    loaded = true;
+    seen.loaded = true;
     try {
       const { items, total } = await list(`/api/campaigns/${campaignId}/messages`, { status, limit: LIMIT });
-      draw(items, total);
+      seen.shown = items;
+      setAction(actionButton, status, items, total);
+      replace(body, ...(items.length ? messageTable(status, items, total) : [h('div', { class: 'empty' }, text.empty)]));
     } catch (error) {
       replace(body, errorNotice(error, 'The list could not be loaded.'));
     }
   };
 
-  const draw = (items, total) => {
-    shown = items;
-    // Failures the provider refused for good are not offered for retry.
-    const nothingToRetry = status === 'failed' && total === items.length && items.every((m) => m.failure_kind === 'permanent');
-    actionButton.disabled = total === 0 || nothingToRetry;
-    actionButton.title = nothingToRetry ? 'Every failure here was refused for good: retrying would fail again.' : '';
-    if (!items.length) { replace(body, h('div', { class: 'empty' }, text.empty)); return; }
-    replace(body,
-      h('div', { class: 'table-wrap', style: { maxHeight: '340px' } }, h('table', { dataset: { list: status } },
-        h('thead', {}, h('tr', {}, ['Recipient', 'Reason', 'Attempts', 'Last try'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, items.map((m) => {
-          const fix = fixFor(m.last_error);
-          return h('tr', { dataset: { message: m.id } },
-            h('td', { class: 'num nowrap' }, m.recipient || '—'),
-            h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null,
-              m.failure_kind === 'permanent' ? h('div', { class: 'small', dataset: { note: 'not-retried' } }, 'Refused for good: not retried (sending again would fail the same way).') : null,
-              status === 'uncertain' ? reconcileNote(m) : null),
-            h('td', { class: 'num' }, num(m.attempts ?? 0)),
-            h('td', { class: 'nowrap muted' }, dateTime(m.updated_at || m.sent_at || m.created_at)));
-        })))),
-      total > items.length ? h('p', { class: 'muted small' }, `Showing the first ${num(items.length)} of ${num(total)}. Export CSV for all of them.`) : null);
-  };
-
-  actionButton.addEventListener('click', async () => {
-    const allSafe = shown.length > 0 && shown.length === count && shown.every((m) => m.reconcile_state === 'absent');
-    if (status === 'uncertain' && !(await confirmDialog({
-      title: `Re-queue ${num(count)} uncertain ${count === 1 ? 'message' : 'messages'}?`,
-      text: allSafe ? 'The provider confirmed it never got them: each recipient gets the message once.'
-        : 'Some of them may already have arrived; those recipients would get the message twice.',
-      confirm: 'Re-queue', danger: false,
-    }))) return;
-    busy(actionButton, async () => {
-      try {
-        const answer = await api.post(`/api/campaigns/${campaignId}/${text.route}`);
-        toast(answer?.message || text.done, { tone: answer?.not_retryable ? 'warn' : 'ok' });
-        load();
-      } catch (error) { showError(error); }
-    });
-  });
+  actionButton.addEventListener('click', () => runAction(campaignId, status, actionButton, seen, load));
 
   return {
     element,
     load,
     /** Counts changed: reload if the list is showing. */
-    stale: () => { if (loaded && element.isConnected && element.offsetParent) load(); },
-    setCount: (n) => { count = n; if (!loaded) actionButton.disabled = n === 0; },
+    stale: () => { if (seen.loaded && element.isConnected && element.offsetParent) load(); },
+    setCount: (n) => { seen.count = n; if (!seen.loaded) actionButton.disabled = n === 0; },
   };
+}
+
+// The action works when there is something it can do; failures the provider refused for good are not offered
+// for retry.
+function setAction(actionButton, status, items, total) {
+  const nothingToRetry = status === 'failed' && total === items.length && items.every((m) => m.failure_kind === 'permanent');
+  actionButton.disabled = total === 0 || nothingToRetry;
+  actionButton.title = nothingToRetry ? 'Every failure here was refused for good: retrying would fail again.' : '';
+}
+
+// The table of messages, and a note when there are more than it shows.
+function messageTable(status, items, total) {
+  return [
+    h('div', { class: 'table-wrap', style: { maxHeight: '340px' } }, h('table', { dataset: { list: status } },
+      h('thead', {}, h('tr', {}, ['Recipient', 'Reason', 'Attempts', 'Last try'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, items.map((m) => messageRow(status, m))))),
+    total > items.length ? h('p', { class: 'muted small' }, `Showing the first ${num(items.length)} of ${num(total)}. Export CSV for all of them.`) : null,
+  ];
+}
+
+function messageRow(status, m) {
+  const fix = fixFor(m.last_error);
+  return h('tr', { dataset: { message: m.id } },
+    h('td', { class: 'num nowrap' }, m.recipient || '—'),
+    h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null,
+      m.failure_kind === 'permanent' ? h('div', { class: 'small', dataset: { note: 'not-retried' } }, 'Refused for good: not retried (sending again would fail the same way).') : null,
+      status === 'uncertain' ? reconcileNote(m) : null),
+    h('td', { class: 'num' }, num(m.attempts ?? 0)),
+    h('td', { class: 'nowrap muted' }, dateTime(m.updated_at || m.sent_at || m.created_at)));
+}
+
+// "Retry all failed" at once; "re-queue uncertain" after a confirmation that says whether anyone could get
+// the message twice.
+async function runAction(campaignId, status, actionButton, { count, shown }, reload) {
+  const text = TEXT[status];
+  const allSafe = shown.length > 0 && shown.length === count && shown.every((m) => m.reconcile_state === 'absent');
+  if (status === 'uncertain' && !(await confirmDialog({
+    title: `Re-queue ${num(count)} uncertain ${count === 1 ? 'message' : 'messages'}?`,
+    text: allSafe ? 'The provider confirmed it never got them: each recipient gets the message once.'
+      : 'Some of them may already have arrived; those recipients would get the message twice.',
+    confirm: 'Re-queue', danger: false,
+  }))) return;
+  busy(actionButton, async () => {
+    try {
+      const answer = await api.post(`/api/campaigns/${campaignId}/${text.route}`);
+      toast(answer?.message || text.done, { tone: answer?.not_retryable ? 'warn' : 'ok' });
+      reload();
+    } catch (error) { showError(error); }
+  });
 }
 
 // What checking an uncertain message with the provider found (DESIGN section 6.8).

@@ -14,12 +14,31 @@ const FAMILIES = { sms: 'SMS', email: 'Email', whatsapp: 'WhatsApp', all: 'Every
 const WHY = { stop: 'replied STOP', unsubscribe: 'unsubscribed', hard_bounce: 'email bounced', by_hand: 'set by hand' };
 
 export async function mount(root) {
-  let offset = 0;
-  let query = '';
-  let total = 0;
+  const state = { offset: 0, query: '', total: 0 };
+  const page = contactsPage();
+  root.append(page.head, page.importBox, page.addBox, page.listCard);
+
+  const load = async () => {
+    try {
+      const { items, total } = await list('/api/contacts', { q: state.query, limit: PAGE, offset: state.offset });
+      state.total = total;
+      replace(page.tableBox, items.length ? contactTable(items, load) : emptyState(state.query));
+      showCounts(page, state, items.length);
+    } catch (error) {
+      replace(page.tableBox, errorNotice(error, 'The contacts could not be loaded.'));
+    }
+  };
+
+  wireControls(page, state, load);
+  const off = on('resync', load);
+  await load();
+  return off;
+}
+
+// The page's fixed parts: the heading with its buttons, the boxes the import and add panels open in, and the
+// list card with its search field and pager.
+function contactsPage() {
   const subtitle = h('p', { class: 'muted' }, 'Everyone you can message.');
-  const importBox = h('div');
-  const addBox = h('div');
   const search = h('input', { type: 'search', placeholder: 'Search by name, phone or email', 'aria-label': 'Search contacts', autocomplete: 'off' });
   const tableBox = h('div', { 'aria-live': 'polite' });
   const pageText = h('span', { class: 'muted small num' });
@@ -27,100 +46,93 @@ export async function mount(root) {
   const next = h('button', { class: 'btn small', type: 'button' }, 'Next');
   const importButton = h('button', { class: 'btn primary', type: 'button', 'aria-expanded': 'false' }, svg(icons.upload), 'Import file');
   const addButton = h('button', { class: 'btn', type: 'button', 'aria-expanded': 'false' }, svg(icons.plus), 'Add contact');
-
   const head = pageHead('Contacts', null, addButton, importButton);
   head.querySelector('h1').after(subtitle);
-  root.append(head, importBox, addBox,
-    h('section', { class: 'card', 'aria-label': 'Contact list' },
-      h('div', { class: 'row', style: { marginBottom: '12px' } }, search),
-      tableBox,
-      h('div', { class: 'pager' }, pageText, h('div', { class: 'row' }, prev, next))));
+  const listCard = h('section', { class: 'card', 'aria-label': 'Contact list' },
+    h('div', { class: 'row', style: { marginBottom: '12px' } }, search),
+    tableBox,
+    h('div', { class: 'pager' }, pageText, h('div', { class: 'row' }, prev, next)));
+  return { head, subtitle, importBox: h('div'), addBox: h('div'), listCard, search, tableBox, pageText, prev, next, importButton, addButton };
+}
 
-  const load = async () => {
-    try {
-      const page = await list('/api/contacts', { q: query, limit: PAGE, offset });
-      total = page.total;
-      drawTable(page.items);
-      const first = total ? offset + 1 : 0;
-      pageText.textContent = `${num(first)}–${num(offset + page.items.length)} of ${num(total)}`;
-      subtitle.textContent = query ? `${num(total)} matching “${query}”.` : `${num(total)} ${total === 1 ? 'contact' : 'contacts'}.`;
-      prev.disabled = offset === 0;
-      next.disabled = offset + PAGE >= total;
-    } catch (error) {
-      replace(tableBox, errorNotice(error, 'The contacts could not be loaded.'));
-    }
-  };
+// The pager text, the subtitle's count and which pager buttons work, after a page of `shown` contacts loaded.
+function showCounts(page, { offset, query, total }, shown) {
+  const first = total ? offset + 1 : 0;
+  page.pageText.textContent = `${num(first)}–${num(offset + shown)} of ${num(total)}`;
+  page.subtitle.textContent = query ? `${num(total)} matching “${query}”.` : `${num(total)} ${total === 1 ? 'contact' : 'contacts'}.`;
+  page.prev.disabled = offset === 0;
+  page.next.disabled = offset + PAGE >= total;
+}
 
-  const drawTable = (items) => {
-    if (!items.length) {
-      replace(tableBox, h('div', { class: 'empty' },
-        h('h3', {}, query ? 'No contact matches your search' : 'No contacts yet'),
-        h('p', {}, query ? 'Try a shorter search.' : 'Import a CSV or Excel file with a name, phone and email column.')));
-      return;
-    }
-    const fieldNames = [...new Set(items.flatMap((c) => Object.keys(c.fields || {})))].slice(0, 3);
-    replace(tableBox, h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Phone'), h('th', { scope: 'col' }, 'Email'),
-        fieldNames.map((f) => h('th', { scope: 'col' }, f)), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
-      h('tbody', {}, items.map((c) => contactRow(c, fieldNames))))));
-  };
+function wireControls(page, state, load) {
+  const { search, prev, next, importButton, addButton, importBox, addBox } = page;
+  search.addEventListener('input', debounce(() => { state.query = search.value.trim(); state.offset = 0; load(); }, 200));
+  prev.addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); load(); });
+  next.addEventListener('click', () => { state.offset += PAGE; load(); });
+  togglePanel(importButton, importBox, 'input[type=file]',
+    () => importPanel({ onDone: () => { importButton.click(); state.offset = 0; load(); }, onImported: load }));
+  togglePanel(addButton, addBox, 'input', () => addForm(() => { addButton.click(); load(); }));
+}
 
-  const contactRow = (c, fieldNames) => {
-    const outOf = Object.entries(c.opt_outs || {}).filter(([, v]) => v).map(([family]) => family);
-    const status = outOf.length
-      ? h('span', { class: 'pill', title: outOf.map((f) => `${FAMILIES[f]}: ${WHY[c.opt_outs[f].why] || c.opt_outs[f].why}`).join('\n') },
-        c.opted_out ? 'Opted out' : `Opted out of ${outOf.map((f) => FAMILIES[f]).join(', ')}`)
-      : h('span', { class: 'pill ok' }, 'Subscribed');
-    return h('tr', { class: c.opted_out ? 'opted-out' : '', dataset: { contact: c.id } },
-      h('td', {}, c.name || h('span', { class: 'muted' }, '—')),
-      h('td', { class: 'num nowrap' }, c.phone || '—'),
-      h('td', {}, c.email || '—'),
-      fieldNames.map((f) => h('td', {}, c.fields && c.fields[f] != null ? String(c.fields[f]) : '')),
-      h('td', {}, status),
-      h('td', { class: 'actions' },
-        h('a', { class: 'btn small ghost', href: `#/conversations/contact-${c.id}` }, 'Message'),
-        optOuts(c)));
-  };
+// A button that opens and closes a panel in `box`, focusing the panel's first `focusSelector` when it opens.
+function togglePanel(button, box, focusSelector, makePanel) {
+  button.addEventListener('click', () => {
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    replace(box, open ? makePanel() : null);
+    if (open) box.querySelector(focusSelector).focus();
+  });
+}
 
-  // Each channel family (and everything) can be switched by hand; what the contact did (STOP, an unsubscribe
-  // link, a hard bounce) shows with its reason.
-  const optOuts = (c) => {
-    const who = c.name || c.phone || c.email;
-    const boxes = Object.entries(FAMILIES).map(([family, label]) => {
-      const given = (c.opt_outs || {})[family];
-      const box = h('input', { type: 'checkbox', checked: Boolean(given), 'aria-label': `${who}: opted out of ${label}` });
-      box.addEventListener('change', async () => {
-        box.disabled = true;
-        try {
-          await api.post(`/api/contacts/${c.id}/${box.checked ? 'opt-out' : 'opt-in'}`, { family });
-          toast(`${who} ${box.checked ? 'is opted out of' : 'may get'} ${label.toLowerCase()} ${box.checked ? '' : 'again'}`.trim() + '.', { tone: 'ok' });
-          load();
-        } catch (error) { box.checked = !box.checked; box.disabled = false; showError(error); }
-      });
-      return h('label', { class: 'nowrap', title: given ? `${WHY[given.why] || given.why}` : null }, box, ` ${label}`);
+function emptyState(query) {
+  return h('div', { class: 'empty' },
+    h('h3', {}, query ? 'No contact matches your search' : 'No contacts yet'),
+    h('p', {}, query ? 'Try a shorter search.' : 'Import a CSV or Excel file with a name, phone and email column.'));
+}
+
+function contactTable(items, reload) {
+  const fieldNames = [...new Set(items.flatMap((c) => Object.keys(c.fields || {})))].slice(0, 3);
+  return h('div', { class: 'table-wrap' }, h('table', {},
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Phone'), h('th', { scope: 'col' }, 'Email'),
+      fieldNames.map((f) => h('th', { scope: 'col' }, f)), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+    h('tbody', {}, items.map((c) => contactRow(c, fieldNames, reload)))));
+}
+
+function contactRow(c, fieldNames, reload) {
+  const outOf = Object.entries(c.opt_outs || {}).filter(([, v]) => v).map(([family]) => family);
+  const status = outOf.length
+    ? h('span', { class: 'pill', title: outOf.map((f) => `${FAMILIES[f]}: ${WHY[c.opt_outs[f].why] || c.opt_outs[f].why}`).join('\n') },
+      c.opted_out ? 'Opted out' : `Opted out of ${outOf.map((f) => FAMILIES[f]).join(', ')}`)
+    : h('span', { class: 'pill ok' }, 'Subscribed');
+  return h('tr', { class: c.opted_out ? 'opted-out' : '', dataset: { contact: c.id } },
+    h('td', {}, c.name || h('span', { class: 'muted' }, '—')),
+    h('td', { class: 'num nowrap' }, c.phone || '—'),
+    h('td', {}, c.email || '—'),
+    fieldNames.map((f) => h('td', {}, c.fields && c.fields[f] != null ? String(c.fields[f]) : '')),
+    h('td', {}, status),
+    h('td', { class: 'actions' },
+      h('a', { class: 'btn small ghost', href: `#/conversations/contact-${c.id}` }, 'Message'),
+      optOuts(c, reload)));
+}
+
+// Each channel family (and everything) can be switched by hand; what the contact did (STOP, an unsubscribe
+// link, a hard bounce) shows with its reason.
+function optOuts(c, reload) {
+  const who = c.name || c.phone || c.email;
+  const boxes = Object.entries(FAMILIES).map(([family, label]) => {
+    const given = (c.opt_outs || {})[family];
+    const box = h('input', { type: 'checkbox', checked: Boolean(given), 'aria-label': `${who}: opted out of ${label}` });
+    box.addEventListener('change', async () => {
+      box.disabled = true;
+      try {
+        await api.post(`/api/contacts/${c.id}/${box.checked ? 'opt-out' : 'opt-in'}`, { family });
+        toast(`${who} ${box.checked ? 'is opted out of' : 'may get'} ${label.toLowerCase()} ${box.checked ? '' : 'again'}`.trim() + '.', { tone: 'ok' });
+        reload();
+      } catch (error) { box.checked = !box.checked; box.disabled = false; showError(error); }
     });
-    return h('details', { class: 'opt-outs' }, h('summary', { class: 'btn small' }, 'Opt-outs'), h('div', { class: 'stack small' }, boxes));
-  };
-
-  search.addEventListener('input', debounce(() => { query = search.value.trim(); offset = 0; load(); }, 200));
-  prev.addEventListener('click', () => { offset = Math.max(0, offset - PAGE); load(); });
-  next.addEventListener('click', () => { offset += PAGE; load(); });
-  importButton.addEventListener('click', () => {
-    const open = importButton.getAttribute('aria-expanded') !== 'true';
-    importButton.setAttribute('aria-expanded', String(open));
-    replace(importBox, open ? importPanel({ onDone: () => { importButton.click(); offset = 0; load(); }, onImported: load }) : null);
-    if (open) importBox.querySelector('input[type=file]').focus();
+    return h('label', { class: 'nowrap', title: given ? `${WHY[given.why] || given.why}` : null }, box, ` ${label}`);
   });
-  addButton.addEventListener('click', () => {
-    const open = addButton.getAttribute('aria-expanded') !== 'true';
-    addButton.setAttribute('aria-expanded', String(open));
-    replace(addBox, open ? addForm(() => { addButton.click(); load(); }) : null);
-    if (open) addBox.querySelector('input').focus();
-  });
-
-  const off = on('resync', load);
-  await load();
-  return off;
+  return h('details', { class: 'opt-outs' }, h('summary', { class: 'btn small' }, 'Opt-outs'), h('div', { class: 'stack small' }, boxes));
 }
 
 function addForm(onSaved) {

@@ -3,7 +3,7 @@
 // are links. The composer answers on the channel the contact last wrote on (or a connected one) and never
 // offers a channel that is not configured.
 
-import { api } from '../lib/api.js';
+import { api, list } from '../lib/api.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
 import { channelName, dateTime } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
@@ -70,9 +70,8 @@ export async function openThread(box, conversationId, { contact, onChange }) {
   try {
     // The newest messages (a contact who got many campaigns has a long history): count first, then the tail.
     const base = `/api/conversations/${encodeURIComponent(conversationId)}/messages`;
-    const { total = 0 } = await api.get(`${base}?limit=1`);
-    const page = total ? await api.get(`${base}?limit=${SHOWN}&offset=${Math.max(0, total - SHOWN)}`) : { items: [] };
-    const items = page.items || [];
+    const { total } = await list(base, { limit: 1 });
+    const { items } = total ? await list(base, { limit: SHOWN, offset: Math.max(0, total - SHOWN) }) : { items: [] };
     if (total > SHOWN) body.append(h('p', { class: 'muted small' }, `Showing the latest ${SHOWN} of ${total} messages.`));
     if (!items.length) body.append(h('div', { class: 'empty' }, `No messages with ${who} yet. Write the first one below.`));
     items.forEach((m) => upsert(m));

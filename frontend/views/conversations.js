@@ -2,7 +2,7 @@
 // how many received messages are unread, kept live from `message.created` / `conversation.read`; the open
 // thread on the right. Searching finds contacts to start a new thread with.
 
-import { api, qs } from '../lib/api.js';
+import { api, list } from '../lib/api.js';
 import { debounce, h, replace } from '../lib/dom.js';
 import { channelName, relative } from '../lib/format.js';
 import { on } from '../lib/store.js';
@@ -24,12 +24,12 @@ export async function mount(root, params) {
     const q = search.value.trim();
     try {
       const [convPage, contactPage] = await Promise.all([
-        q ? Promise.resolve({ items: [] }) : api.get(`/api/conversations${qs({ limit: 100 })}`),
-        q ? api.get(`/api/contacts${qs({ q, limit: 50 })}`) : Promise.resolve({ items: [] }),
+        q ? Promise.resolve({ items: [], total: 0 }) : list('/api/conversations', { limit: 100 }),
+        q ? list('/api/contacts', { q, limit: 50 }) : Promise.resolve({ items: [], total: 0 }),
       ]);
-      for (const conv of convPage.items || []) if (conv.contact) contacts.set(conv.id, conv.contact);
-      for (const c of contactPage.items || []) contacts.set(`contact-${c.id}`, c);
-      drawList(convPage.items || [], contactPage.items || [], q);
+      for (const conv of convPage.items) if (conv.contact) contacts.set(conv.id, conv.contact);
+      for (const c of contactPage.items) contacts.set(`contact-${c.id}`, c);
+      drawList(convPage.items, contactPage.items, q);
     } catch (error) {
       replace(listBox, h('li', {}, errorNotice(error, 'The conversations could not be loaded.')));
     }
