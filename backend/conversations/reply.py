@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.channels.families import FAMILY_OF
 from backend.store.models import ChannelConfig, Contact, Message
 
 ORDER = ("sms", "smtp", "gmail", "whatsapp")
-SOURCE_OF = {"sms": "sms", "smtp": "email", "gmail": "email", "whatsapp": "whatsapp"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def configured_channels(session: Session, account_id: int) -> dict[str, str]:
 
 
 def address_for(contact: Contact, channel: str) -> str | None:
-    return contact.email if SOURCE_OF.get(channel) == "email" else contact.phone
+    return contact.email if FAMILY_OF.get(channel) == "email" else contact.phone
 
 
 def reply_route(session: Session, account_id: int, contact: Contact) -> Route | None:
@@ -51,8 +51,8 @@ def reply_route(session: Session, account_id: int, contact: Contact) -> Route | 
         .limit(1)
     ).first()
     if last_in is not None and last_in.channel in configured:
-        return Route(SOURCE_OF[last_in.channel], last_in.channel, last_in.recipient)
-    if last_in is not None and SOURCE_OF.get(last_in.channel) == "email":
+        return Route(FAMILY_OF[last_in.channel], last_in.channel, last_in.recipient)
+    if last_in is not None and FAMILY_OF.get(last_in.channel) == "email":
         # They wrote by email to an inbox we no longer send from: answer by the other email channel.
         for channel in ("smtp", "gmail"):
             if channel in configured:
@@ -62,5 +62,5 @@ def reply_route(session: Session, account_id: int, contact: Contact) -> Route | 
     for channel in ready or reachable:
         to = address_for(contact, channel)
         if to:
-            return Route(SOURCE_OF[channel], channel, to)
+            return Route(FAMILY_OF[channel], channel, to)
     return None
