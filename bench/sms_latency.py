@@ -25,12 +25,11 @@ from typing import Any
 import requests
 from _campaign_setup import ROOT, make_app
 from _common import note, note_load, result
-from smtp_campaign import campaign_status
+from smtp_campaign import run_to_completion
 from sqlalchemy import insert
 
 from backend.accounts import get_or_create_account
 from backend.channels.sms import SmsChannel
-from backend.runtime import Runtime
 from backend.store.models import ChannelConfig, Contact, utcnow
 
 
@@ -105,21 +104,9 @@ def campaign_rate(twilio: TwilioProcess, concurrency: int) -> float:
     body: dict[str, Any] = {"name": f"sms {concurrency}", "channel": "sms", "body": "Hi {{ first_name }}"}
     campaign = client.post("/api/campaigns", json={**body, "recipients": {"all": True}}, headers=auth).get_json()
     before = len(twilio.created())
-    runtime = Runtime(app)
-    runtime.start()
-    try:
-        started = time.perf_counter()
-        assert client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth).status_code == 200
-        while campaign_status(services, campaign["id"]) != "completed":
-            if time.perf_counter() - started > TIMEOUT_S:
-                late = f"did not finish within {TIMEOUT_S:.0f} s"
-                raise SystemExit(f"sms_latency: the campaign at concurrency {concurrency} {late}")
-            time.sleep(0.02)
-        elapsed = time.perf_counter() - started
-        view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
-    finally:
-        runtime.stop()
-        services.db.dispose()
+    elapsed, view = run_to_completion(
+        app, auth, campaign["id"], TIMEOUT_S, f"sms_latency: the campaign at concurrency {concurrency}"
+    )
     copies = Counter(twilio.created()[before:])
     if view["counts"]["sent"] != N or len(copies) != N or max(copies.values()) != 1:
         raise SystemExit(f"sms_latency: {sum(copies.values())} requests for {len(copies)} of {N} recipients")

@@ -73,6 +73,28 @@ def campaign_status(services: Any, campaign_id: int) -> str:
         return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
 
 
+def run_to_completion(
+    app: Any, auth: dict[str, str], campaign_id: int, timeout_s: float, what: str
+) -> tuple[float, Any]:
+    """Start the campaign under a running runtime and wait until it completes: (seconds it took, its final view).
+    Exits with a sentence naming `what` when it does not complete within `timeout_s`."""
+    services, client = app.extensions["bulkmsg"], app.test_client()
+    runtime = Runtime(app)
+    runtime.start()
+    try:
+        started = time.perf_counter()
+        assert client.post(f"/api/campaigns/{campaign_id}/start", headers=auth).status_code == 200
+        while campaign_status(services, campaign_id) != "completed":
+            if time.perf_counter() - started > timeout_s:
+                raise SystemExit(f"{what} did not finish within {timeout_s:.0f} s")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        return elapsed, client.get(f"/api/campaigns/{campaign_id}", headers=auth).get_json()
+    finally:
+        runtime.stop()
+        services.db.dispose()
+
+
 def campaign_rate(port: int, delivery_job: bool = False, connections: int = 4) -> float:
     app, services, auth = make_app(delivery_job=delivery_job)
     account_id = configure_smtp(services, {**smtp_settings(port), "connections": connections})

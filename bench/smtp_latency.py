@@ -24,9 +24,7 @@ from typing import Any
 
 from _campaign_setup import ROOT, add_contacts, configure_smtp, make_app, smtp_settings
 from _common import note, note_load, result
-from smtp_campaign import campaign_status, prebuilt
-
-from backend.runtime import Runtime
+from smtp_campaign import prebuilt, run_to_completion
 
 N = int(os.environ.get("BENCH_LATENCY_N", "300"))
 RAW_N = int(os.environ.get("BENCH_LATENCY_RAW_N", "60"))
@@ -84,21 +82,9 @@ def campaign_rate(server: DelayedSmtp, connections: int) -> float:
     }
     campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
     before = server.count()
-    runtime = Runtime(app)
-    runtime.start()
-    try:
-        started = time.perf_counter()
-        assert client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth).status_code == 200
-        while campaign_status(services, campaign["id"]) != "completed":
-            if time.perf_counter() - started > TIMEOUT_S:
-                late = f"did not finish within {TIMEOUT_S:.0f} s"
-                raise SystemExit(f"smtp_latency: the campaign over {connections} connection(s) {late}")
-            time.sleep(0.02)
-        elapsed = time.perf_counter() - started
-        view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
-    finally:
-        runtime.stop()
-        services.db.dispose()
+    elapsed, view = run_to_completion(
+        app, auth, campaign["id"], TIMEOUT_S, f"smtp_latency: the campaign over {connections} connection(s)"
+    )
     arrived = server.count() - before
     if view["counts"]["sent"] != N or arrived != N:
         raise SystemExit(f"smtp_latency: {arrived} arrived and {view['counts']['sent']} sent of {N} messages")
