@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import require
 from tests.ui_support import free_port
 
@@ -22,8 +20,7 @@ from tests.ui_support import free_port
 @contextmanager
 def small_tmpfs(where: Path, size: str = "8m") -> Iterator[Path]:
     """`where` as a tmpfs of `size` (root only: elsewhere the test is skipped, mounting is not allowed)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; this machine does not allow it")
+    require(os.geteuid() == 0, "mounting a tmpfs needs root; this machine does not allow it")
     where.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True, timeout=10
