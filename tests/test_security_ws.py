@@ -44,8 +44,14 @@ def test_it_frees_the_threads_of_200_connections_that_never_say_hello(live_serve
 
 
 def test_it_caps_live_sockets_per_account(live_server: Any) -> None:
-    opened = [EventSocket(live_server.url, live_server.token) for _ in range(MAX_SOCKETS_PER_ACCOUNT)]
+    # after=0: each socket replays the stored events once it holds its slot, so seeing the ping proves it holds one.
+    opened = [EventSocket(live_server.url, live_server.token, after=0) for _ in range(MAX_SOCKETS_PER_ACCOUNT)]
     try:
+        # Each connection's hello is handled on its own server thread: wait until all of them hold their slot, or the
+        # extra one's hello could overtake a slow one and take its slot (seen once in CI under load).
+        live_server.app.extensions["bulkmsg"].hub.emit(1, "test.ping", "all in")
+        for sock in opened:
+            assert sock.until(lambda f: f.get("type") == "test.ping")["text"] == "all in"
         extra = EventSocket(live_server.url, live_server.token)
         extra.ws.settimeout(5)
         opcode, data = extra.ws.recv_data(control_frame=True)
@@ -66,7 +72,8 @@ def test_it_caps_live_sockets_per_account(live_server: Any) -> None:
         probe = EventSocket(live_server.url, live_server.token, after=0)
         try:
             services.hub.emit(1, "test.ping", "back")
-            return probe.until(lambda f: f.get("type") == "test.ping", timeout=3)["text"] == "back"
+            probe.until(lambda f: f.get("type") == "test.ping" and f.get("text") == "back", timeout=3)
+            return True
         except (AssertionError, ValueError, websocket.WebSocketException):
             return False
         finally:
