@@ -160,8 +160,9 @@ def test_it_pauses_itself_after_errors_in_a_row_and_says_why(client, auth, servi
     campaign = create(client, auth, rate={"max_consecutive_errors": 3})
     act(client, auth, campaign["id"], "start")
     wait_status(client, auth, campaign["id"], "paused")
-    # With 4 connections (the default) up to 4 messages are in flight when the third error comes back: they end
-    # too (recorded with the pause or just after it); no message starts after the pause.
+    # With 4 connections (the default) up to 4 messages are out before the first answer: they end too (recorded
+    # with the pause or just after it). After an error the campaign sends one message at a time, so it cannot run
+    # past its limit by more than that first wave; no message starts after the pause.
     paused = wait_for(
         lambda: (v := view(client, auth, campaign["id"]))["counts"]["sending"] == 0 and v, what="the sends in flight"
     )

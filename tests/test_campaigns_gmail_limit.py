@@ -16,10 +16,13 @@ __all__ = ["server"]  # a fixture shared with the Gmail campaign tests (`google`
 
 
 def test_it_resumes_by_itself_when_gmails_daily_window_reopens(server: Any, google: FakeGoogle) -> None:
-    google.fail_next("sending_limit")  # "Mail sending limit exceeded. Retry after <in 7 hours>"
+    # "Mail sending limit exceeded. Retry after <in 7 hours>": Gmail refuses every send until then, including the
+    # second one the channel's two workers may already have out when the first refusal comes back.
+    google.fail_next("sending_limit", times=3)
     campaign_id = start_campaign(server, count=3)
 
-    paused = wait_for(lambda: (c := campaign(server, campaign_id))["status"] == "paused" and c, what="the pause")
+    wait_for(lambda: campaign(server, campaign_id)["status"] == "paused", what="the pause")
+    paused = wait_for(lambda: (c := campaign(server, campaign_id))["counts"]["sending"] == 0 and c, what="no send out")
     assert "daily sending limit was reached" in paused["status_reason"]
     assert "It resumes by itself at" in paused["status_reason"] and paused["resume_at"] is not None
     assert paused["counts"]["failed"] == 0 and paused["counts"]["queued"] == 3
@@ -27,6 +30,7 @@ def test_it_resumes_by_itself_when_gmails_daily_window_reopens(server: Any, goog
     assert any(t.startswith("Campaign paused: Gmail's daily sending limit was reached") for t in texts)
 
     services = server.app.extensions["bulkmsg"]
+    google.clear_failures()
     with services.db.write() as session:  # seven hours later
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(resume_at=utcnow()))
     done = wait_for(

@@ -103,3 +103,29 @@ def test_it_names_the_real_cause_when_it_marks_a_send_uncertain(services, smtp, 
     found = rows(services, campaign_id)
     assert found["person0@example.org"] == ("uncertain", STALLED_SEND)
     assert found["person1@example.org"] == ("uncertain", LOST_SEND)
+
+
+def test_after_an_error_it_sends_that_campaign_one_message_at_a_time_until_one_goes_through(
+    client, auth, services, running
+):
+    # Four connections, but errors in a row must pause a campaign at its limit, not up to three messages later
+    # (CI once saw 7 failures for a limit of 3). The first four are refused; the rest would hang at their final dot:
+    # after the errors only one of them may be out at a time.
+    with FakeSmtpServer("plain") as server:
+        for i in range(4):
+            server.refuse(f"person{i}@example.org", "554 5.7.1 Rejected")
+        for i in range(4, 12):
+            server.hang_during_data(f"person{i}@example.org")
+        account = configure_smtp(services, server.settings(timeout_s=60, connections=4))
+        add_contacts(services, account, 12)
+        campaign = create(client, auth, rate={"max_consecutive_errors": 100})
+        act(client, auth, campaign["id"], "start")
+        wait_for(
+            lambda: (c := view(client, auth, campaign["id"])["counts"])["failed"] == 4 and c["sending"] == 1,
+            what="four refusals and the next message out",
+        )
+        time.sleep(1.0)  # time enough for three more to start, were they allowed to
+        counts = view(client, auth, campaign["id"])["counts"]
+        assert (counts["failed"], counts["sending"], counts["queued"]) == (4, 1, 7)
+        assert len(server.mail_times()) == 5
+        server.release_hangs()

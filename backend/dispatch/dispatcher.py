@@ -17,7 +17,9 @@ claims when the queue runs shorter than the number of workers, as many as the wo
 FLUSH_INTERVAL_S at the recent send time (at most MAX_BATCH), and one message while a campaign's own pace
 applies (the hooks say). Answers are recorded within FLUSH_INTERVAL_S; any answer but `sent` is recorded at once
 and gives back what its campaign still has queued (errors in a row and pause requests act on the very next
-message); a campaign paused or cancelled in this process (`campaign_stopped`) starts none of its queued messages.
+message), as is a batch whose claim was under way meanwhile; a campaign whose last answer was an error sends one
+message at a time until one goes through, so that errors in a row pause it at its limit however many workers
+there are; a campaign paused or cancelled in this process (`campaign_stopped`) starts none of its queued messages.
 
 Leases. A claimed message's lease lasts the channel's longest send plus LEASE_MARGIN_S and the coordinator renews
 every lease it holds RENEWALS_PER_LEASE times per lease length, so a live process's sends never expire, however
@@ -93,6 +95,20 @@ def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
     return max(1, min(limit, MAX_BATCH, max(fits, 2 * concurrency)))
 
 
+def _first_of_each(claimed: list[ClaimedMessage], campaigns: set[int]) -> list[ClaimedMessage]:
+    """`claimed` with only the first message of each campaign in `campaigns`."""
+    seen: set[int] = set()
+    keep = []
+    for message in claimed:
+        campaign_id = message.campaign_id
+        if campaign_id is not None and campaign_id in campaigns:
+            if campaign_id in seen:
+                continue
+            seen.add(campaign_id)
+        keep.append(message)
+    return keep
+
+
 @dataclass
 class _Outage:
     """The channel cannot be reached: no claims until `retry_at`, then one message probes the connection."""
@@ -145,6 +161,12 @@ class Dispatcher:
         self._in_flight = 0
         #: campaigns with an error whose messages still in flight are to be recorded before more of it starts.
         self._erring: set[int] = set()
+        #: campaigns whose last answer was an error: one message of each at a time until one is sent, so that a
+        #: run of errors pauses the campaign at its limit, not up to `concurrency` messages later.
+        self._error_run: set[int] = set()
+        #: campaigns stopped (paused, cancelled) since the coordinator began its current batch: a claim that was
+        #: under way then may hold their messages.
+        self._stopped_meanwhile: set[int] = set()
         #: the messages being sent, by id.
         self._flying: dict[int, ClaimedMessage] = {}
         #: record at once (an error, a pause request or an outage must act before the next message).
@@ -185,6 +207,8 @@ class Dispatcher:
     def campaign_stopped(self, campaign_id: int) -> None:
         """A campaign was paused or cancelled: none of its claimed messages starts; they are given back."""
         with self._cv:
+            self._stopped_meanwhile.add(campaign_id)
+            self._error_run.discard(campaign_id)  # resumed, it starts afresh
             self._take_back(lambda m: m.campaign_id == campaign_id)
 
     def request_stop(self) -> None:
@@ -306,6 +330,7 @@ class Dispatcher:
                     give_back += [m.id for m, _ in self._queue]
                     self._queue.clear()
                 self._flush_now = False
+                self._stopped_meanwhile.clear()
                 want = 0 if stopping else self._claim_wanted(now)
                 renew = renew_due and (self._in_flight > 0 or bool(self._queue))
                 probe = self._outage is not None and want > 0
@@ -343,11 +368,20 @@ class Dispatcher:
                 elif done:
                     self._idle_until = 0.0  # recorded results may let a held-back campaign go on
                 if fresh:
-                    if self._stop.is_set():
-                        self._give_back.extend(m.id for m, _ in fresh)
-                    else:
-                        self._queue.extend(fresh)
+                    self._enqueue(fresh)
                 self._cv.notify_all()
+
+    def _enqueue(self, fresh: list[tuple[ClaimedMessage, OutboundMessage]]) -> None:
+        """Queue a batch just claimed, but give back what may not start now: everything when stopping, and the
+        messages of campaigns that met an error or were stopped while the claim was under way (their errors in a
+        row and their pause act on the very next message). Called under `_cv`."""
+        held = self._erring | self._stopped_meanwhile
+        for item in fresh:
+            campaign_id = item[0].campaign_id
+            if self._stop.is_set() or (campaign_id is not None and campaign_id in held):
+                self._give_back.append(item[0].id)
+            else:
+                self._queue.append(item)
 
     def _due_in(self, now: float, last_flush: float, stopping: bool, renew_due: bool) -> float:
         """Seconds until the coordinator has work (<= 0: now). Called under `_cv`."""
@@ -419,7 +453,9 @@ class Dispatcher:
                 erring = {m.campaign_id for m in self._flying.values()} | {m.campaign_id for m, _ in self._done}
                 self._erring &= erring
                 exclude |= self._erring
+                one_at_a_time = set(self._error_run)
             outstanding = Counter(cid for cid in out if cid is not None)
+            exclude |= one_at_a_time & set(outstanding)
             if outstanding:
                 # A pace that pauses after each message waits for that message's result before the next claim.
                 if self.hooks.sequential(self.account_id, self.channel_name):
@@ -441,7 +477,7 @@ class Dispatcher:
             if first_campaign is not None:
                 self._last_campaign = first_campaign  # the next batch starts with the next running campaign
             if len(claimed) > 1:
-                keep = self.hooks.trim_batch(session, claimed)
+                keep = self.hooks.trim_batch(session, _first_of_each(claimed, one_at_a_time))
                 if len(keep) < len(claimed):
                     kept = {m.id for m in keep}
                     release(session, self.owner, [m.id for m in claimed if m.id not in kept], utcnow())
@@ -574,10 +610,13 @@ class Dispatcher:
             self._flush_now = True
         if outcome.status == states.SENT and self._stale_checked is None:
             self._stale_checked = False
+        if outcome.status == states.SENT and message.campaign_id is not None:
+            self._error_run.discard(message.campaign_id)
         if outcome.status != states.SENT:
             # Errors in a row and pause requests act on the very next message of the campaign.
             if message.campaign_id is not None:
                 self._erring.add(message.campaign_id)
+                self._error_run.add(message.campaign_id)
                 self._take_back(lambda m: m.campaign_id == message.campaign_id)
             self._flush_now = True
 

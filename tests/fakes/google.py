@@ -139,6 +139,11 @@ class FakeGoogle:
         with self._lock:
             self._failures.extend(Programmed(kind, retry_after) for _ in range(times))
 
+    def clear_failures(self) -> None:
+        """Forget the programmed failures not played yet (e.g. the daily window reopened)."""
+        with self._lock:
+            self._failures.clear()
+
     def deny_next(self) -> None:
         self._deny = True
 
