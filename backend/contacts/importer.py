@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import IO, Any
 
+from backend.contacts import search_index
 from backend.contacts.merge import Record, Result, write_chunk
 from backend.contacts.normalize import normalise_email, normalise_phone, reserved_for_tests
 from backend.contacts.reading import ImportFileError, Table
@@ -123,6 +124,8 @@ def import_table(
                 rows = pickle.load(spool)  # noqa: S301
                 write_chunk(session, account_id, [Record(*row) for row in rows], result, now)
     outcome = result.as_dict()
+    if outcome["imported"] + outcome["updated"] >= search_index.TIDY_AFTER_CONTACTS:
+        search_index.tidy_soon(db)
     log.info(
         "import into account %s: %s imported, %s updated, %s skipped",
         account_id,
