@@ -143,9 +143,10 @@ def test_it_shows_right_counts_rate_and_eta_while_it_runs(client, auth, services
             seen += 1
             # A message every 0.1 s is 600 a minute: the rate is measured over the seconds the campaign has run,
             # not spread over a whole minute (which would say 12/min at the twelfth message, and an ETA far off).
+            # The lower bound leaves room for a slow, shared machine (a message every 0.5 s).
             assert current["rate_per_min"] <= 660
             if counts["sent"] >= 12:
-                assert current["rate_per_min"] >= 300
+                assert current["rate_per_min"] >= 120
             remaining = counts["queued"] + counts["sending"]
             assert current["eta_s"] == pytest.approx(remaining / current["rate_per_min"] * 60, abs=0.11)
         time.sleep(0.2)

@@ -30,8 +30,9 @@ from tests.helpers import bearer, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CRASH_SIZE = int(os.environ.get("BULKMSG_CRASH_SIZE", "1200"))
-#: how long a signal may take to reach the process and its handler to run.
-SIGNAL_SLACK_S = 0.05
+#: how long a signal may take to reach the process and its handler to run (Python runs it in the main thread, which a
+#: loaded machine may not schedule at once). A stop that did not stop would keep sending for seconds after it.
+SIGNAL_SLACK_S = 0.25
 SHARED_SIZE = int(os.environ.get("BULKMSG_SHARED_SIZE", "500"))
 
 
