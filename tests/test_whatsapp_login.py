@@ -230,6 +230,22 @@ def test_it_says_why_the_client_failed_to_start_when_chromium_is_missing(tmp_pat
     wait_until(lambda: not channel.session.running, what="the worker to end")
 
 
+def test_it_says_the_client_failed_when_starting_it_raises_something_unexpected(tmp_path, monkeypatch):
+    # e.g. PermissionError from a chromedriver without its executable bit: not a WebDriverException.
+    def broken(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied", "/usr/bin/chromedriver")
+
+    monkeypatch.setattr("backend.channels.whatsapp.session.start_browser", broken)
+    recorder = StatusRecorder()
+    context = whatsapp_context(tmp_path, "http://127.0.0.1:9", recorder, ("/usr/bin/true", "/usr/bin/true"))
+    channel = WhatsAppChannel({}, {}, context)
+    channel.connect()
+    recorder.wait_for_text("Failed to initialize client: internal error (see the log)")
+    assert recorder.states[-1] == "error"
+    wait_until(lambda: not channel.session.running, what="the worker to end")
+    assert not any("Permission denied" in text for text in recorder.texts())  # the log has it, the user gets a sentence
+
+
 def test_it_says_which_element_is_missing_when_the_login_page_changed(tmp_path, chromium_paths):
     with FakeWhatsAppWeb(startup_ms=60_000) as fake:  # stuck on the splash screen: no QR, no chat list
         channel, recorder = channel_for(tmp_path, fake, chromium_paths, startup_s=2.0)

@@ -173,6 +173,18 @@ class WhatsAppSession:
         self._emit_status(state, text)
 
     def _run(self) -> None:
+        try:
+            self._run_session()
+        except Exception:
+            # Whatever escaped (a driver that cannot be executed, a broken profile directory...): say so, instead
+            # of leaving "Starting WhatsApp client..." on screen with nothing behind it.
+            log.exception("WhatsApp session failed")
+            self._ready.clear()
+            self._fail_pending_jobs()
+            if not self._stop.is_set():
+                self._status("error", "Failed to initialize client: internal error (see the log)")
+
+    def _run_session(self) -> None:
         self._status("initializing", "Starting WhatsApp client...")
         if not self._take_lease():
             return
