@@ -142,6 +142,8 @@ def test_it_counts_and_pages_each_contact_once_however_many_of_its_terms_match(a
         assert body["total"] == 30
         seen += [c["id"] for c in body["items"]]
     assert len(seen) == 30 and seen == sorted(set(seen))
+    far = client.get("/api/contacts", headers=headers, query_string={"q": "ana", "offset": 2**62})
+    assert far.status_code == 200 and far.get_json() == {"items": [], "total": 30}
 
 
 def test_a_large_import_leaves_postgresql_searching_the_index_alone(make_config: Any, pg_url: str) -> None:

@@ -79,7 +79,8 @@ def matching_page(
         if connection.dialect.name == "postgresql":
             # Counted and paged in the server: a broad prefix ("ros") matches tens of thousands of contacts of a
             # million, and sending every id to Python took longer than the scan (bench/contact_search.py).
-            cursor.execute(_PG_PAGE, (offset + 1, offset + limit, account_id, prefix, upper_bound(prefix)))
+            first, last = (min(n, _PG_MAX_SUBSCRIPT) for n in (offset + 1, offset + limit))
+            cursor.execute(_PG_PAGE, (first, last, account_id, prefix, upper_bound(prefix)))
             row = cursor.fetchone()  # an aggregate: always one row
             assert row is not None
             total, page = row
@@ -94,6 +95,8 @@ def matching_page(
 
 
 _SQLITE_MATCHES = "SELECT contact_id FROM contact_terms WHERE account_id = ? AND term >= ? AND term < ?"
+#: array subscripts are 4-byte integers; no account holds that many matches.
+_PG_MAX_SUBSCRIPT = 2**31 - 1
 #: the count and one page of the distinct matches (PostgreSQL arrays are 1-based, slices inclusive).
 _PG_PAGE = (
     "SELECT count(*), (array_agg(contact_id ORDER BY contact_id))[%s:%s] FROM ("
