@@ -41,7 +41,12 @@ def bearer(token: str) -> dict[str, str]:
 
 
 class EventSocket:
-    """A real WebSocket client on /ws (websocket-client), speaking the hello protocol."""
+    """A real WebSocket client on /ws (websocket-client), speaking the hello protocol.
+
+    `after=None` (the default) means the events from now on: the client asks `GET /api/events` for the newest id
+    and says hello with it, so an event emitted while the server is still handling the hello (its own thread; slow
+    on a loaded machine) is replayed instead of lost. `live_only=True` sends `"after": null` as it is.
+    """
 
     def __init__(
         self,
@@ -51,12 +56,17 @@ class EventSocket:
         after: int | None = None,
         origin: str | None = None,
         receive_buffer: int | None = None,
+        live_only: bool = False,
     ) -> None:
         import socket
 
         import requests
         import websocket
 
+        if after is None and not live_only:
+            newest = requests.get(f"{base_url}/api/events", params={"limit": 1}, headers=bearer(token), timeout=5)
+            items = newest.json()["items"]
+            after = items[-1]["id"] if items else 0
         ticket = requests.post(f"{base_url}/api/ws-ticket", headers=bearer(token), timeout=5).json()["ticket"]
         sockopt = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),) if receive_buffer else ()
         self.ws = websocket.create_connection(
