@@ -220,14 +220,20 @@ def test_it_kills_an_orphaned_browser_holding_the_profile(tmp_path, fake_whatsap
     assert leftover_browser_processes(channel.profile_dir) == []
 
 
-def test_it_says_why_the_client_failed_to_start_when_chromium_is_missing(tmp_path):
+def _fails_to_start(tmp_path: Path, paths: tuple[str, str], says: str) -> StatusRecorder:
+    """Connect with these Chromium and chromedriver paths; the session ends in `error` saying `says`."""
     recorder = StatusRecorder()
-    context = whatsapp_context(tmp_path, "http://127.0.0.1:9", recorder, ("/nonexistent/chromium", "/nonexistent/cd"))
-    channel = WhatsAppChannel({}, {}, context)
+    channel = WhatsAppChannel({}, {}, whatsapp_context(tmp_path, "http://127.0.0.1:9", recorder, paths))
     channel.connect()
-    recorder.wait_for_text("Failed to initialize client: Chromium not found at /nonexistent/chromium")
+    recorder.wait_for_text(says)
     assert recorder.states[-1] == "error"
     wait_until(lambda: not channel.session.running, what="the worker to end")
+    return recorder
+
+
+def test_it_says_why_the_client_failed_to_start_when_chromium_is_missing(tmp_path):
+    paths = ("/nonexistent/chromium", "/nonexistent/cd")
+    _fails_to_start(tmp_path, paths, "Failed to initialize client: Chromium not found at /nonexistent/chromium")
 
 
 def test_it_says_the_client_failed_when_starting_it_raises_something_unexpected(tmp_path, monkeypatch):
@@ -236,13 +242,8 @@ def test_it_says_the_client_failed_when_starting_it_raises_something_unexpected(
         raise PermissionError(13, "Permission denied", "/usr/bin/chromedriver")
 
     monkeypatch.setattr("backend.channels.whatsapp.session.start_browser", broken)
-    recorder = StatusRecorder()
-    context = whatsapp_context(tmp_path, "http://127.0.0.1:9", recorder, ("/usr/bin/true", "/usr/bin/true"))
-    channel = WhatsAppChannel({}, {}, context)
-    channel.connect()
-    recorder.wait_for_text("Failed to initialize client: internal error (see the log)")
-    assert recorder.states[-1] == "error"
-    wait_until(lambda: not channel.session.running, what="the worker to end")
+    paths = ("/usr/bin/true", "/usr/bin/true")
+    recorder = _fails_to_start(tmp_path, paths, "Failed to initialize client: internal error (see the log)")
     assert not any("Permission denied" in text for text in recorder.texts())  # the log has it, the user gets a sentence
 
 
