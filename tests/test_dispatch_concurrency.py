@@ -108,9 +108,9 @@ def test_it_names_the_real_cause_when_it_marks_a_send_uncertain(services, smtp, 
 def test_after_an_error_it_sends_that_campaign_one_message_at_a_time_until_one_goes_through(
     client, auth, services, running
 ):
-    # Four connections, but errors in a row must pause a campaign at its limit, not up to three messages later
-    # (CI once saw 7 failures for a limit of 3). The first four are refused; the rest would hang at their final dot:
-    # after the errors only one of them may be out at a time.
+    # Four connections, but errors in a row must pause a campaign at its limit, not up to three messages later (a
+    # full-suite run once saw 7 failures for a limit of 3). The first four are refused; the rest would hang at their
+    # final dot: after the errors only one of them may be out at a time.
     with FakeSmtpServer("plain") as server:
         for i in range(4):
             server.refuse(f"person{i}@example.org", "554 5.7.1 Rejected")
