@@ -20,18 +20,19 @@ from tests.helpers import bearer  # noqa: E402
 
 
 class SmtpProcess:
-    """The fake SMTP server (plain, messages counted not kept) in its own process."""
+    """The fake SMTP server (plain, messages counted not kept) in its own process; `reply_delay_s` puts each of its
+    replies that far away, as a server across the network (tests/fakes/smtp_server.py `--reply-delay`)."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.smtp_server"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def __init__(self, reply_delay_s: float = 0.0) -> None:
+        args = [sys.executable, "-m", "tests.fakes.smtp_server"]
+        if reply_delay_s:
+            args += ["--reply-delay", str(reply_delay_s)]
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline().split()[1])
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise SystemExit(f"the fake SMTP server did not start ({line!r})")
+        self.port = int(line.split()[1])
 
     def count(self) -> int:
         assert self.proc.stdin is not None and self.proc.stdout is not None

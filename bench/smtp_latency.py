@@ -16,15 +16,11 @@ must finish within BENCH_LATENCY_TIMEOUT_S (180 s), else the run stops with a cl
 from __future__ import annotations
 
 import os
-import smtplib
-import subprocess
-import sys
-import time
 from typing import Any
 
-from _campaign_setup import ROOT, add_contacts, configure_smtp, make_app, smtp_settings
+from _campaign_setup import SmtpProcess, add_contacts, configure_smtp, make_app, smtp_settings
 from _common import note, note_load, result
-from smtp_campaign import prebuilt, run_to_completion
+from smtp_campaign import prebuilt, raw_rate, run_to_completion
 
 N = int(os.environ.get("BENCH_LATENCY_N", "300"))
 RAW_N = int(os.environ.get("BENCH_LATENCY_RAW_N", "60"))
@@ -34,41 +30,7 @@ CONNECTIONS = (1, 4, 8)
 TARGET = 5.0
 
 
-class DelayedSmtp:
-    """The fake SMTP server with its replies 25 ms away, in its own process."""
-
-    def __init__(self) -> None:
-        args = [sys.executable, "-m", "tests.fakes.smtp_server", "--reply-delay", str(REPLY_DELAY_S)]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise SystemExit(f"smtp_latency: the SMTP server did not start ({line!r})")
-        self.port = int(line.split()[1])
-
-    def count(self) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("count\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-
-def raw_rate(port: int, messages: list[tuple[str, bytes]]) -> float:
-    conn = smtplib.SMTP("127.0.0.1", port, timeout=30)
-    started = time.perf_counter()
-    for to, data in messages:
-        conn.sendmail("news@example.com", [to], data)
-    elapsed = time.perf_counter() - started
-    conn.close()
-    return len(messages) / elapsed
-
-
-def campaign_rate(server: DelayedSmtp, connections: int) -> float:
+def campaign_rate(server: SmtpProcess, connections: int) -> float:
     app, services, auth = make_app()
     account_id = configure_smtp(services, {**smtp_settings(server.port), "connections": connections})
     add_contacts(services, account_id, N)
@@ -93,7 +55,7 @@ def campaign_rate(server: DelayedSmtp, connections: int) -> float:
 
 def main() -> None:
     note_load()
-    server = DelayedSmtp()
+    server = SmtpProcess(reply_delay_s=REPLY_DELAY_S)
     try:
         raw = raw_rate(server.port, prebuilt(RAW_N))
         note(f"raw smtplib over one connection, replies {REPLY_DELAY_S * 1000:.0f} ms away: {raw:.1f}/s")
