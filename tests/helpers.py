@@ -40,6 +40,16 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def api_session(base_url: str, token: str) -> Any:
+    """A requests session to the live server with the bearer token, ignoring any proxy set in the environment."""
+    import requests
+
+    http = requests.Session()
+    http.trust_env = False
+    http.headers.update(bearer(token))
+    return http
+
+
 class EventSocket:
     """A real WebSocket client on /ws (websocket-client), speaking the hello protocol.
 

@@ -6,14 +6,14 @@ The fake Twilio sends the webhook as Twilio documents it (tests/fakes/twilio.py 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from backend.store.models import Contact, Message
 from tests.fakes.twilio import FakeTwilio, twilio_signature
-from tests.helpers import EventSocket, bearer, wait_for
+from tests.helpers import EventSocket, api_session, wait_for
 
 PATH = "/webhooks/twilio/inbound"
 LOCAL_URL = f"http://localhost{PATH}"  # the URL Flask's test client calls
@@ -52,13 +52,17 @@ def counts(services) -> tuple[int, int]:
         )
 
 
-def test_it_puts_a_signed_reply_into_the_contacts_thread_live_and_counts_it_unread(live_server, twilio):
+def sms_with_ana(live_server: Any, twilio: FakeTwilio) -> tuple[str, Any, dict[str, Any]]:
+    """The live server's URL, an API session, and the contact Ana, with SMS set up on the fake Twilio."""
     base = live_server.url
-    http = requests.Session()
-    http.trust_env = False
-    http.headers.update(bearer(live_server.token))
+    http = api_session(base, live_server.token)
     assert http.put(f"{base}/api/channels/sms", json=twilio.settings(), timeout=10).status_code == 200
     ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "phone": ANA}, timeout=5).json()
+    return base, http, ana
+
+
+def test_it_puts_a_signed_reply_into_the_contacts_thread_live_and_counts_it_unread(live_server, twilio):
+    base, http, ana = sms_with_ana(live_server, twilio)
     reply = http.post(
         f"{base}/api/conversations/contact-{ana['id']}/messages", json={"body": "Your order shipped"}, timeout=5
     )
@@ -133,12 +137,7 @@ def test_it_applies_a_repeated_message_sid_once(client, auth, services, sms_read
 
 
 def test_it_opts_out_on_stop_at_once_and_back_in_on_start(live_server, twilio):
-    base = live_server.url
-    http = requests.Session()
-    http.trust_env = False
-    http.headers.update(bearer(live_server.token))
-    assert http.put(f"{base}/api/channels/sms", json=twilio.settings(), timeout=10).status_code == 200
-    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "phone": ANA}, timeout=5).json()
+    base, http, ana = sms_with_ana(live_server, twilio)
     http.post(f"{base}/api/contacts", json={"name": "Bo", "phone": "+14155550123"}, timeout=5)
     texts = {"name": "Sale", "channel": "sms", "body": "20% off today", "recipients": {"all": True}}
     draft = http.post(f"{base}/api/campaigns", json=texts, timeout=5).json()
@@ -175,12 +174,7 @@ def test_it_opts_out_on_stop_at_once_and_back_in_on_start(live_server, twilio):
 
 
 def test_it_opts_out_a_contact_whose_text_twilio_refuses_with_21610(live_server, twilio):
-    base = live_server.url
-    http = requests.Session()
-    http.trust_env = False
-    http.headers.update(bearer(live_server.token))
-    assert http.put(f"{base}/api/channels/sms", json=twilio.settings(), timeout=10).status_code == 200
-    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "phone": ANA}, timeout=5).json()
+    base, http, ana = sms_with_ana(live_server, twilio)
     twilio.fail(ANA, "unsubscribed")
 
     sent = http.post(f"{base}/api/conversations/contact-{ana['id']}/messages", json={"body": "Hi"}, timeout=5).json()

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from backend.channels.base import ChannelContext, OutboundMessage
 from backend.channels.sms import SmsChannel
 from backend.store.models import Communication, Message, utcnow
 from tests.fakes.twilio import FakeTwilio, twilio_signature
-from tests.helpers import EventSocket, bearer, require
+from tests.helpers import EventSocket, api_session, bearer, require
 
 PATH = "/webhooks/twilio/status"
 LOCAL_URL = f"http://localhost{PATH}"  # the URL Flask's test client calls
@@ -188,10 +187,8 @@ def test_it_settles_a_conversation_sms_end_to_end_over_a_real_socket(live_server
         live_server.app.extensions["bulkmsg"].delivery_job is not None,
         "the delivery-status job (backend/jobs/delivery_status.py) is not installed in CAPABILITIES yet",
     )
-    base, auth = live_server.url, bearer(live_server.token)
-    http = requests.Session()
-    http.trust_env = False
-    http.headers.update(auth)
+    base = live_server.url
+    http = api_session(base, live_server.token)
     assert http.put(f"{base}/api/settings", json={"public_url": base}, timeout=5).status_code == 200
     configured = http.put(f"{base}/api/channels/sms", json=twilio.settings(), timeout=10)
     assert configured.status_code == 200, configured.json()
@@ -237,9 +234,7 @@ def test_it_polls_twilio_for_delivery_when_no_public_url_is_set(live_server, twi
     require(services.delivery_job is not None, "the delivery-status job is not installed in CAPABILITIES yet")
     require(services.config.public_url is None, "BULKMSG_PUBLIC_URL is set in this environment")
     base = live_server.url
-    http = requests.Session()
-    http.trust_env = False
-    http.headers.update(bearer(live_server.token))
+    http = api_session(base, live_server.token)
     assert http.put(f"{base}/api/channels/sms", json=twilio.settings(), timeout=10).status_code == 200
     socket = EventSocket(base, live_server.token, after=None)
     try:
