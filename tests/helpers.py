@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -48,6 +51,31 @@ def api_session(base_url: str, token: str) -> Any:
     http.trust_env = False
     http.headers.update(bearer(token))
     return http
+
+
+def check_reaper_ends_browser(
+    profile: Path, start_reaper: Callable[[], subprocess.Popen[bytes]], settle_s: float
+) -> None:
+    """The WhatsApp reaper's contract: started beside a browser of `profile`, it waits while its stdin (the app) is
+    open, then ends that browser. The browser is a stand-in whose command line names the profile as Chromium's does."""
+    browser = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", f"--user-data-dir={profile}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        reaper = start_reaper()
+        time.sleep(settle_s)
+        assert reaper.poll() is None, "the reaper ended before its parent went away (was it routed elsewhere?)"
+        assert browser.poll() is None, "the reaper acted before its parent went away"
+        assert reaper.stdin is not None
+        reaper.stdin.close()  # the app "exits"
+        assert reaper.wait(timeout=30) == 0
+        wait_for(lambda: browser.poll() is not None, timeout=15, what="the profile's browser to be ended")
+    finally:
+        if browser.poll() is None:
+            browser.kill()
+        browser.wait(timeout=10)
 
 
 class EventSocket:

@@ -8,14 +8,13 @@ import configparser
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from desktop import frozen, webview2
 from desktop.freedesktop import ICON_SIZES, write_appdir, write_icon_set, write_launcher
-from tests.helpers import require, wait_for
+from tests.helpers import check_reaper_ends_browser, require
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
@@ -58,32 +57,20 @@ def test_it_runs_the_command_line_through_the_packaged_entry(tmp_path: Path) -> 
 def test_it_routes_the_whatsapp_reaper_to_the_reaper_not_a_second_window(tmp_path: Path) -> None:
     """Frozen, the reaper starts as `BulkMessenger <...>/reaper.py <profile>`: it must reap that profile's
     browsers once its stdin closes (the app went away)."""
-    profile = tmp_path / "profile"
-    browser = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", f"--user-data-dir={profile}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        from backend.channels.whatsapp import reaper
+    from backend.channels.whatsapp import reaper
 
-        reaper_run = subprocess.Popen(
+    profile = tmp_path / "profile"
+    check_reaper_ends_browser(
+        profile,
+        lambda: subprocess.Popen(
             [sys.executable, "-c", "import sys; from desktop.frozen import main; sys.exit(main(sys.argv[1:]))"]
             + [reaper.__file__, str(profile)],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )
-        time.sleep(0.3)
-        assert browser.poll() is None, "the reaper acted before its parent went away"
-        assert reaper_run.stdin is not None
-        reaper_run.stdin.close()  # the app "exits"
-        assert reaper_run.wait(timeout=30) == 0
-        wait_for(lambda: browser.poll() is not None, timeout=15, what="the profile's browser to be ended")
-    finally:
-        if browser.poll() is None:
-            browser.kill()
-        browser.wait(timeout=10)
+        ),
+        settle_s=0.3,
+    )
 
 
 def test_it_survives_a_windowed_start_without_stdout_or_stderr() -> None:

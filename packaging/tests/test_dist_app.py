@@ -30,7 +30,7 @@ from tests.fakes.google import FakeGoogle  # noqa: E402
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb  # noqa: E402
 from tests.fakes.whatsapp_web.fixtures import leftover_browser_processes  # noqa: E402
 from tests.gmail_support import connect_gmail  # noqa: E402
-from tests.helpers import require, wait_for  # noqa: E402
+from tests.helpers import check_reaper_ends_browser, require, wait_for  # noqa: E402
 
 DIST = ROOT / "dist"
 APP = DIST / "BulkMessenger" / "BulkMessenger"
@@ -204,27 +204,14 @@ def test_it_opens_the_dashboard_window_offscreen(app: Path, tmp_path: Path, outs
 
 def test_it_routes_the_whatsapp_reaper_inside_the_packaged_app(app: Path, tmp_path: Path, outside: Path) -> None:
     profile = tmp_path / "profile"
-    browser = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", f"--user-data-dir={profile}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        reaper_path = APP.parent / "_internal" / "backend" / "channels" / "whatsapp" / "reaper.pyc"
-        reaper = subprocess.Popen(
+    reaper_path = APP.parent / "_internal" / "backend" / "channels" / "whatsapp" / "reaper.pyc"
+    check_reaper_ends_browser(
+        profile,
+        lambda: subprocess.Popen(
             [*clean_env(tmp_path), str(app), str(reaper_path), str(profile)], cwd=outside, stdin=subprocess.PIPE
-        )
-        time.sleep(1.0)
-        assert reaper.poll() is None, "the reaper ended before its parent went away (was it routed elsewhere?)"
-        assert browser.poll() is None
-        assert reaper.stdin is not None
-        reaper.stdin.close()
-        assert reaper.wait(timeout=30) == 0
-        wait_for(lambda: browser.poll() is not None, timeout=15, what="the profile's browser to be ended")
-    finally:
-        if browser.poll() is None:
-            browser.kill()
-        browser.wait(timeout=10)
+        ),
+        settle_s=1.0,
+    )
 
 
 def test_it_sends_through_gmail_with_the_bundled_google_client(app: Path, tmp_path: Path, outside: Path) -> None:
