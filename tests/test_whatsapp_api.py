@@ -45,6 +45,16 @@ def queue_message(api: Api, recipient: str, body: str) -> int:
     return int(answer.json()["id"])
 
 
+def start_campaign(api: Api, name: str, body: str, contact_ids: list[int]) -> int:
+    """A WhatsApp campaign to these contacts, created and started through the API; returns its id."""
+    payload = {"name": name, "channel": "whatsapp", "body": body, "recipients": {"contact_ids": contact_ids}}
+    campaign = api.call("POST", "/api/campaigns", json=payload)
+    assert campaign.status_code == 201, campaign.text
+    campaign_id = int(campaign.json()["id"])
+    assert api.call("POST", f"/api/campaigns/{campaign_id}/start").status_code in (200, 202)
+    return campaign_id
+
+
 def connect_and_scan(api: Api, fake: FakeWhatsAppWeb) -> None:
     api.call("POST", "/api/channels/whatsapp/connect")
     wait_until(lambda: "Scan QR code to authenticate" in api.texts("channel.status"), what="the QR prompt")
@@ -153,15 +163,7 @@ def test_it_paces_a_campaign_and_pauses_it_when_whatsapp_says_the_number_is_thro
         made = api.call("POST", "/api/contacts", json={"name": f"Guest {n}", "phone": f"+1202555010{n}"})
         assert made.status_code == 201, made.text
         ids.append(made.json()["id"])
-    campaign = api.call(
-        "POST",
-        "/api/campaigns",
-        json={"name": "Reminder", "channel": "whatsapp", "body": "Hi {{ name }},\nsee you tomorrow 🙂",
-              "recipients": {"contact_ids": ids}},
-    )  # fmt: skip
-    assert campaign.status_code == 201, campaign.text
-    campaign_id = campaign.json()["id"]
-    assert api.call("POST", f"/api/campaigns/{campaign_id}/start").status_code in (200, 202)
+    campaign_id = start_campaign(api, "Reminder", "Hi {{ name }},\nsee you tomorrow 🙂", ids)
 
     wait_until(lambda: len(api.events("send.progress")) >= 3, timeout=30, what="three sends")
     fake.configure(throttled=True)  # WhatsApp starts refusing: the campaign must pause, not fail everyone
@@ -220,14 +222,7 @@ def test_it_sends_a_campaign_and_a_reply_and_settles_their_ticks_for_opaque_ids(
 
     made = api.call("POST", "/api/contacts", json={"name": "Zoë", "phone": "+12025550131"})
     assert made.status_code == 201, made.text
-    campaign = api.call(
-        "POST",
-        "/api/campaigns",
-        json={"name": "Opaque ids", "channel": "whatsapp", "body": "Hi {{ name }} 👋\nsee you",
-              "recipients": {"contact_ids": [made.json()["id"]]}},
-    )  # fmt: skip
-    assert campaign.status_code == 201, campaign.text
-    assert api.call("POST", f"/api/campaigns/{campaign.json()['id']}/start").status_code in (200, 202)
+    start_campaign(api, "Opaque ids", "Hi {{ name }} 👋\nsee you", [made.json()["id"]])
     wait_until(lambda: len(fake.sent()) == 1, timeout=30, what="the campaign message")
     fake.ack(fake.sent()[0]["id"], "read")  # read before anyone looked: one final answer
 

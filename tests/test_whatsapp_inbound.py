@@ -19,7 +19,7 @@ from backend.services import Services
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
 from tests.helpers import EventSocket
-from tests.test_whatsapp_api import Api, connect_and_scan
+from tests.test_whatsapp_api import Api, connect_and_scan, start_campaign
 
 
 def start(
@@ -96,15 +96,7 @@ def test_it_reads_a_message_that_arrives_during_a_campaign_without_breaking_the_
     fake.configure(slow_ms=400)  # each chat takes a moment to open: the message arrives while a send runs
     api, _ = start(start_server, fake, chromium_paths, {"min_delay_s": 0.5, "max_delay_s": 0.5, "daily_cap": 100})
     ids = [add_contact(api, f"Guest {n}", f"+1202555016{n}") for n in range(1, 5)]
-    campaign = api.call(
-        "POST",
-        "/api/campaigns",
-        json={"name": "Tomorrow", "channel": "whatsapp", "body": "Hi {{ name }}, see you tomorrow",
-              "recipients": {"contact_ids": ids}},
-    )  # fmt: skip
-    assert campaign.status_code == 201, campaign.text
-    campaign_id = campaign.json()["id"]
-    assert api.call("POST", f"/api/campaigns/{campaign_id}/start").status_code in (200, 202)
+    campaign_id = start_campaign(api, "Tomorrow", "Hi {{ name }}, see you tomorrow", ids)
 
     wait_until(lambda: len(fake.sent()) >= 1, timeout=30, what="the first send")
     fake.receive("12025550162", "Can I bring a friend?")  # Guest 2 writes while the campaign is sending
