@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from backend.channels.whatsapp.channel import WhatsAppChannel
-from backend.channels.whatsapp.pages import phone_of_title
+from backend.channels.whatsapp.incoming import phone_of_title
 from backend.services import Services
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from backend.channels.base import OutboundMessage
-from backend.channels.whatsapp import WhatsAppChannel, pages
+from backend.channels.whatsapp import WhatsAppChannel, rows
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths  # noqa: F401 (fixture)
 
@@ -34,10 +34,10 @@ def test_it_sends_and_follows_the_ticks_on_real_markup(tmp_path, chromium_paths)
             assert (arrived["phone"], arrived["text"]) == ("593998557785", body)
             assert provider_id == arrived["row_id"] != EARLIER_ID, "the row that was not there before"
 
-            rows = channel.session.run(lambda driver, stop: pages.read_outgoing(driver), 10)
-            assert [r.row_id for r in rows] == [EARLIER_ID, provider_id]
-            assert rows[0].status == "delivered", "a double tick; its label is not in English, so not read"
-            assert rows[1].text == body
+            shown = channel.session.run(lambda driver, stop: rows.read_outgoing(driver), 10)
+            assert [r.row_id for r in shown] == [EARLIER_ID, provider_id]
+            assert shown[0].status == "delivered", "a double tick; its label is not in English, so not read"
+            assert shown[1].text == body
 
             fake.ack(arrived["id"], "delivered")
             delivered = wait_until(lambda: _report(channel, provider_id, "delivered"), what="delivered")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backend.channels.base import OutboundMessage, SendError
-from backend.channels.whatsapp import WhatsAppChannel
+from backend.channels.whatsapp import WhatsAppChannel, selector_file
 from backend.channels.whatsapp import selectors as sel
 from tests.fakes.whatsapp_web import StatusRecorder, leftover_browser_processes, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
@@ -44,8 +44,8 @@ def write(data_dir: Path, content: object) -> None:
 )
 def test_it_refuses_a_bad_selector_file_with_a_sentence_naming_the_problem(tmp_path, content, sentence):
     write(tmp_path, content)
-    with pytest.raises(sel.SelectorFileError) as refused:
-        sel.load_overrides(tmp_path / sel.OVERRIDES_FILE)
+    with pytest.raises(selector_file.SelectorFileError) as refused:
+        selector_file.load_overrides(tmp_path / sel.OVERRIDES_FILE)
     assert sentence in str(refused.value)
 
     recorder = StatusRecorder()

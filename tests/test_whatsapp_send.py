@@ -22,7 +22,7 @@ import pytest
 from backend.channels.base import OutboundMessage, SendError
 from backend.channels.whatsapp import WhatsAppChannel
 from backend.channels.whatsapp.browser import BrowserConfig
-from backend.channels.whatsapp.pages import SendTimeouts
+from backend.channels.whatsapp.sending import SendTimeouts
 from tests.fakes.whatsapp_web import FakeConfig, FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths  # noqa: F401 (fixture)
 

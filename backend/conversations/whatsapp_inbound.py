@@ -6,7 +6,8 @@ each live WhatsApp channel that is `ready` and has no send queued or running (`W
 calls `read_incoming()`, which runs as a job on the session's own worker thread, the only thread that touches
 the page: a read and a send are jobs of that one queue, so they never interleave on the page. The job first
 asks the chat list, in one browser round trip, whether any chat shows an unread badge; only then does it open
-those chats and read their new `div.message-in` rows (opening a chat marks it read on WhatsApp, as it would for
+those chats (through the Unread filter tab, so a chat far down the virtualised list is found) and read their
+new incoming rows (opening a chat marks it read on WhatsApp, as it would for
 a person).
 
 Each message goes through `record_inbound(channel="whatsapp")` (contact created when unknown, each row id
@@ -28,10 +29,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
-from backend.channels.whatsapp import pages
+from backend.channels.whatsapp import incoming, pages
 from backend.channels.whatsapp.channel import WhatsAppChannel
 from backend.conversations.inbound import Inbound, record_inbound
-from backend.store import states
 from backend.store.models import Contact
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class WhatsAppInbound:
                     break
                 if name != "whatsapp" or not isinstance(channel, WhatsAppChannel):
                     continue
-                if channel.state != states.READY or channel.sending:
+                if not channel.ready or channel.sending:
                     continue  # not connected, or a send owns the page now: next pass
                 stored += self._read(account_id, channel)
         return stored
@@ -123,7 +123,7 @@ class WhatsAppInbound:
                     body=message.text,
                     provider_message_id=message.message_id,
                     # a title that is not the number is the phone's address-book name for this sender
-                    sender_name=None if pages.phone_of_title(message.chat) else message.chat,
+                    sender_name=None if incoming.phone_of_title(message.chat) else message.chat,
                     meta={"whatsapp_chat": message.chat, "whatsapp_time": message.time},
                 )
                 if record_inbound(self.services, session, inbound) is not None:

@@ -10,6 +10,8 @@ Contract (DESIGN sections 7 and 8):
 - `send(message)` returns the provider id (the `data-id` of the message's row, an opaque string) once the
   clock icon became a tick. Raises SendError(permanent) "not registered" for a number not on WhatsApp;
   SendError(pause_campaign) when the session is not connected, open in another window, restricted or banned,
+  or the chat is new and the page shows its restriction bar instead of the message box (reported as `error`
+  "WhatsApp says: <its words>" while existing chats keep sending; "Client is ready!" again once a new chat opens),
   or the same selector failed three sends in a row; SendError(permanent) "WhatsApp Web changed: <element> not
   found" before anything left; SendError (transient) when the send button could not be clicked;
   SendError(uncertain) when the send button was pressed but the page never confirmed it.
@@ -17,7 +19,8 @@ Contract (DESIGN sections 7 and 8):
   `sent` or `pending` (not final), None when the session is not ready or the message is not on the page and
   its chat cannot be opened. The chat is opened from the recipient (given, or remembered from the send),
   never from the id.
-- `read_incoming()` opens the chats with an unread badge and returns their new incoming messages (chat, text,
+- `read_incoming()` opens the unread chats (through the Unread filter tab, so a chat the virtualised list does
+  not render is found too) and returns their new incoming messages (chat, text,
   id, time, and the sender's number when the page tells it: `sender_phone`) without storing anything; when no
   chat shows a badge it costs one browser round trip. `sending` says a send is queued or running (the inbound
   reader, backend/conversations/whatsapp_inbound.py, waits for it to end).
@@ -50,7 +53,7 @@ from backend.channels.base import (
     SendError,
     SettingsError,
 )
-from backend.channels.whatsapp import pages
+from backend.channels.whatsapp import incoming, pages, rows, selector_file, sending
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import BrowserConfig, BrowserError, find_executable
 from backend.channels.whatsapp.session import SessionTimeouts, WhatsAppSession
@@ -79,7 +82,7 @@ class WhatsAppChannel(Channel):
     recipient_kind: ClassVar[str] = "phone"
     rate_defaults: ClassVar[RateDefaults] = RateDefaults(min_delay_s=8.0, max_delay_s=20.0, daily_cap=200)
     single_session: ClassVar[bool] = True
-    #: the longest one send may take with the default deadlines (`pages.SendTimeouts.longest_s`: page load,
+    #: the longest one send may take with the default deadlines (`sending.SendTimeouts.longest_s`: page load,
     #: loading screen, four elements, the button, the tick, 10 s to pick it up); the lease lasts that plus a margin.
     send_timeout_s: ClassVar[float] = 285.0
 
@@ -96,7 +99,7 @@ class WhatsAppChannel(Channel):
             headless=bool(self.settings["headless"]),
             **_pick(BrowserConfig, timeouts, exclude=("profile_dir", "chromium", "chromedriver", "headless")),
         )
-        self.send_timeouts = pages.SendTimeouts(**_pick(pages.SendTimeouts, timeouts))
+        self.send_timeouts = sending.SendTimeouts(**_pick(sending.SendTimeouts, timeouts))
         self.selectors_file = context.data_dir / sel.OVERRIDES_FILE
         self.session = WhatsAppSession(
             self.browser_config,
@@ -173,8 +176,8 @@ class WhatsAppChannel(Channel):
         except BrowserError as exc:
             raise SendError(str(exc), permanent=True) from exc
         try:
-            sel.load_overrides(self.selectors_file)
-        except sel.SelectorFileError as exc:
+            selector_file.load_overrides(self.selectors_file)
+        except selector_file.SelectorFileError as exc:
             raise SendError(str(exc), permanent=True) from exc
         return "Ready to connect"
 
@@ -200,6 +203,11 @@ class WhatsAppChannel(Channel):
     def state(self) -> str:
         return self.session.state
 
+    @property
+    def ready(self) -> bool:
+        """The page can be used: logged in and not blocked (also while new chats alone are restricted)."""
+        return self.session.ready
+
     def disconnect(self) -> None:
         showing_qr = self.session.current_qr is not None
         graceful = self.session.stop()
@@ -217,15 +225,18 @@ class WhatsAppChannel(Channel):
         budget = self.longest_send_s()
 
         def job(driver: WebDriver, stop: threading.Event) -> tuple[str, str | None]:
-            provider_id = pages.send_message(driver, self.base_url, recipient, text, t, stop)
+            provider_id = sending.send_message(driver, self.base_url, recipient, text, t, stop)
             # The chat `/send?phone=` opened is titled by the name the phone gives this number (or the number):
             # kept, so a reply in a chat titled by a name is known to come from this number.
-            return provider_id, pages.open_chat_title(driver)
+            return provider_id, incoming.open_chat_title(driver)
 
         with self._sending_lock:
             self._sending += 1
         try:
             done: tuple[str, str | None] = self.session.run(job, budget)
+        except sending.NewChatsRestricted as exc:
+            self.session.new_chats_restricted(exc.reason)  # reported; existing chats keep sending
+            raise
         except pages.PageChanged as exc:
             with self._page_changes_lock:
                 self._page_changes += 1
@@ -236,30 +247,31 @@ class WhatsAppChannel(Channel):
             with self._sending_lock:
                 self._sending -= 1
         provider_id, title = str(done[0]), done[1]
-        if title and pages.phone_of_title(title) is None:
+        if title and incoming.phone_of_title(title) is None:
             self.remember_chat(title, recipient)  # a chat titled by a name: its number is this recipient
         with self._page_changes_lock:
             self._page_changes = 0
+        self.session.chat_opened()
         with self._recipients_lock:
             self._recipients[provider_id] = recipient
             while len(self._recipients) > REMEMBERED_IDS:
                 self._recipients.popitem(last=False)
         return provider_id
 
-    def read_incoming(self, timeout_s: float = 60.0) -> list[pages.IncomingMessage]:
-        """New incoming messages: opens each chat with an unread badge and reads its `div.message-in` rows not
-        returned before (sender chat, text, id, time). Writes nothing: storing them belongs to conversations.
+    def read_incoming(self, timeout_s: float = 60.0) -> list[incoming.IncomingMessage]:
+        """New incoming messages: opens each unread chat (listed through the Unread tab) and reads its incoming rows
+        not returned before (sender chat, text, id, time). Writes nothing: storing them belongs to conversations.
         Raises SendError when the session is not ready."""
         element_s = self.send_timeouts.element_s
 
-        def job(driver: WebDriver, stop: threading.Event) -> list[pages.IncomingMessage]:
-            if not pages.has_unread(driver):
+        def job(driver: WebDriver, stop: threading.Event) -> list[incoming.IncomingMessage]:
+            if not incoming.has_unread(driver):
                 return []  # the usual case: one look at the chat list, no chat opened
             with self._incoming_lock:
                 seen = set(self._incoming_seen)
-            return pages.read_new_incoming(driver, seen, element_s, stop)
+            return incoming.read_new_incoming(driver, seen, element_s, stop)
 
-        found: list[pages.IncomingMessage] = self.session.run(job, timeout_s)
+        found: list[incoming.IncomingMessage] = self.session.run(job, timeout_s)
         with self._incoming_lock:
             for message in found:
                 self._incoming_seen[message.message_id] = None
@@ -287,7 +299,7 @@ class WhatsAppChannel(Channel):
         only shown in the contact-info drawer. So: a title that is a number is that number; a title that is
         a name is the number we opened that chat for (`/send?phone=`, remembered by `send`); else None (a
         named chat we never wrote to in this session: the caller may know the name from its contacts)."""
-        number = pages.phone_of_title(chat)
+        number = incoming.phone_of_title(chat)
         if number is not None:
             return number
         with self._recipients_lock:
@@ -301,7 +313,7 @@ class WhatsAppChannel(Channel):
         """Read the ticks of a sent message. Free when its chat is still open (the usual case: the delivery
         job asks within seconds of the send); opening another chat costs a page load on the one browser that
         also sends, so that happens at most once per `fetch_interval_s` and otherwise answers None."""
-        if self.session.state != "ready":
+        if not self.ready:
             return None
         element_s = self.send_timeouts.element_s
         if recipient is None:
@@ -309,15 +321,15 @@ class WhatsAppChannel(Channel):
                 recipient = self._recipients.get(provider_message_id)
 
         def job(driver: WebDriver, stop: threading.Event) -> str | None:
-            status = pages.read_row_status(driver, provider_message_id)
+            status = rows.read_row_status(driver, provider_message_id)
             if status is not None or recipient is None:
                 return status
             with self._fetch_lock:
                 if time.monotonic() - self._last_fetch_navigation < self.fetch_interval_s:
                     return None
                 self._last_fetch_navigation = time.monotonic()
-            pages.open_chat_for_row(driver, self.base_url, recipient, provider_message_id, element_s, stop)
-            return pages.read_row_status(driver, provider_message_id)
+            sending.open_chat_for_row(driver, self.base_url, recipient, provider_message_id, element_s, stop)
+            return rows.read_row_status(driver, provider_message_id)
 
         try:
             status = self.session.run(job, FETCH_TIMEOUT_S)

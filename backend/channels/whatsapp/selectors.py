@@ -12,16 +12,25 @@ the loading screen's progress bar), landifrancesco/Whatsapp-Automator issue #4 (
 2025), Matt-Fontes/SendScriptWhatsApp PR #120 and 2025 Selenium bots (`wds-ic-send-filled`), public DOM dumps
 of message rows (idofrizler/wdim tests, a December 2025 DOM reference guide: `div[role=row] > div[data-id]`
 wrapper around `div.message-out`), wwebjs issues #270 / #625 ("Use here").
+
+Two generations of the page live side by side (the 2026 one is rolled out in stages, DESIGN section 8), so
+each selector lists the 2026 shape first and the 2025 one after it:
+- 2026 (public field notes and probes of July to September 2026: tinyhumansai/openhuman PR #1034, 2026-04-29,
+  "`data-id` is ... now bare msgId hex. `span.selectable-text` is gone"; a public Italian DOM catalogue of
+  2026-07-27 and 2026-08-09 (`#main [data-id]` = `data-testid="conv-msg-<id>"`, no message-in/out classes, ticks
+  as aria-labels over `<svg><title>wds-ic-*`, `[data-testid='icon-unread-count']`, `div[role='tablist']`, 67-70
+  chat rows rendered of 485); a public Brazilian test suite of 2026-09-08 (`wds-ic-delivered` is the SINGLE
+  tick, the double tick `wds-ic-read` is grey when delivered and blue when read); wppconnect-team/wa-js #3410
+  and Matt-Fontes/SendScriptWhatsApp fixes up to PR #135 (2026-07-29) for the send button).
+- 2025: as listed above.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.remote.webelement import WebElement
@@ -114,11 +123,12 @@ _I = re.IGNORECASE
 # -- login ------------------------------------------------------------------------------------------------
 #: The QR code's container; its `data-ref` attribute is the QR payload (rotates about every 20 s). The canvas
 #: inside says "Scan this QR code to link a device!".
-QR_CODE = Selector("QR code", ("div[data-ref]", "[data-ref]"))
+QR_CODE = Selector("QR code", ('div[data-testid="link-device-qr-code"][data-ref]', "div[data-ref]", "[data-ref]"))
 #: Shown inside the container instead of the QR after several rotations ("Click to reload QR code").
 QR_RELOAD = Selector(
     "QR reload button",
     (
+        'div[data-testid="link-device-qr-code"] button',
         "div[data-ref] > span > button",
         "div[data-ref] button",
         'button:has(span[data-icon="refresh-large"])',
@@ -134,6 +144,17 @@ LOADING = Selector(
 )
 
 # -- pages and notices that stop everything ---------------------------------------------------------------
+#: 2026: "What's new on WhatsApp Web" over the chat list after login (Continue / Close): closed when it shows.
+WHATS_NEW_DIALOG = Selector(
+    "what's-new dialog",
+    ('div[role="dialog"]', 'div[data-animate-modal-popup="true"]'),
+    text=re.compile(r"what.s new on whatsapp", re.IGNORECASE),
+)
+WHATS_NEW_CLOSE = Selector(
+    "what's-new close button",
+    ('button[aria-label="Close"]', "button", 'div[role="button"]'),
+    text=re.compile(r"^\s*(continue|close|ok|got it)?\s*$", re.IGNORECASE),
+)
 #: Every popup today: `data-animate-modal-popup`, often without role=dialog.
 _POPUPS = ('div[data-animate-modal-popup="true"]', 'div[role="dialog"]')
 CONFLICT_DIALOG = Selector(
@@ -198,6 +219,12 @@ SEND_BUTTON = Selector(
         'span[data-icon="send"]',
     ),
 )
+#: 2026, on NEW chats only, instead of the message box: "Your account on linked devices is restricted. You can't
+#: start new chats right now." (existing chats still have their box).
+RESTRICTION_BAR = Selector(
+    "restriction bar",
+    ('div[data-testid="block-message"]', '#main div[data-testid="block-message"]'),
+)
 MICROPHONE = Selector("microphone button", ('span[data-icon="mic-outlined"]', 'span[data-icon="ptt"]'))
 #: "Phone number shared via url is invalid." -> the number is not on WhatsApp.
 INVALID_NUMBER_DIALOG = Selector(
@@ -213,29 +240,70 @@ OVERLAY_CLOSE = Selector(
 )
 
 # -- the message after it is sent -------------------------------------------------------------------------
-#: One row per message; the id sits on a wrapper `div[data-id]` inside it, around `div.message-out`.
-MESSAGE_ROW = Selector("message row", ('div[role="row"]', 'div[role="listitem"]'))
-MESSAGE_ID = Selector("message id", ("div[data-id]", "[data-id]"))
+#: One element per message carrying its id: 2026 `#main [data-id]` (also `data-testid="conv-msg-<id>"`), 2025 the
+#: wrapper `div[data-id]` inside `div[role="row"]`, around `div.message-out`.
+MESSAGE_ROW = Selector(
+    "message row", ("#main [data-id]", '#main [data-testid^="conv-msg-"]', 'div[role="row"] [data-id]', "[data-id]")
+)
+MESSAGE_ID = Selector("message id", ("[data-id]",))
+#: 2025 direction classes (gone in 2026: there a row is ours when it carries `OWN_LABEL` or a status tick).
 OUTGOING = Selector("outgoing message", ("div.message-out", '[class*="message-out"]'))
 INCOMING = Selector("incoming message", ("div.message-in", '[class*="message-in"]'))
-MESSAGE_TEXT = Selector("message text", ("span.selectable-text.copyable-text", "span.selectable-text"))
+#: "You:" before our own messages (2026; only on the first bubble of a run).
+OWN_LABEL = Selector("own message label", ('span[aria-label="You:"]',))
+MESSAGE_TEXT = Selector(
+    "message text",
+    (
+        '[data-testid="selectable-text"]',
+        "span.selectable-text.copyable-text",
+        "span.selectable-text",
+        "[data-pre-plain-text] span[dir]",
+        "span[dir]:not([aria-hidden])",
+    ),
+)
 ROW_ID_ATTRIBUTE = "data-id"
+#: Every element that may say the ticks: 2026 an aria-label over `<svg><title>wds-ic-*`, 2025 `span[data-icon]`
+#: `msg-*` (all alternatives are read, newest first; the first one that means a state wins).
 TICK = Selector(
     "message status tick",
-    ('span[data-icon^="msg-"]', 'span[data-icon^="status-"]'),
+    ("[aria-label]:has(> svg > title)", 'span[data-icon^="msg-"]', 'span[data-icon^="status-"]', "svg:has(> title)"),
 )
-TICK_PENDING = ("msg-time", "status-time")
-TICK_SENT = ("msg-check", "status-check")
-TICK_DELIVERED = ("msg-dblcheck", "status-dblcheck", "msg-dblcheck-ack")
-TICK_FAILED = ("msg-error", "status-error")
-#: A double tick is "read" when its label says so (" Read "); the blue colour is not readable in CSS alone.
+#: aria-labels (2026 first, read before any icon; the page runs in English).
+TICK_LABELS = {"pending": "pending", "sent": "sent", "delivered": "delivered", "read": "read"}
+#: icon names (`data-icon` or the svg's `<title>`). `wds-ic-delivered` is the SINGLE tick: sent, NOT delivered.
+TICK_PENDING = ("wds-ic-pending", "msg-time", "status-time")
+TICK_SENT = ("wds-ic-delivered", "wds-ic-sent", "msg-check", "status-check")
+TICK_DOUBLE = ("wds-ic-read", "msg-dblcheck", "status-dblcheck", "msg-dblcheck-ack")
+TICK_FAILED = ("msg-error", "status-error", "message-fail")
+#: A double tick is "read" when its label says so (" Read ") or it is blue (2026 `wds-ic-read`, #53bdeb).
 READ_LABEL = re.compile(r"\bread\b", _I)
 
 # -- incoming messages ------------------------------------------------------------------------------------
 #: One chat in the chat list; an unread one holds a badge "N unread messages".
-CHAT_ITEM = Selector("chat list item", ('#pane-side div[role="listitem"]', '#pane-side div[role="row"]'))
-UNREAD_BADGE = Selector("unread badge", ('span[aria-label*="unread message"]', 'span[aria-label*="Unread" i]'))
-CHAT_TITLE = Selector("chat title", ('span[dir="auto"][title]', "span[title]"))
+CHAT_ITEM = Selector("chat list item", ('#pane-side div[role="row"]', '#pane-side div[role="listitem"]'))
+UNREAD_BADGE = Selector(
+    "unread badge",
+    (
+        '[data-testid="icon-unread-count"]',
+        'span[aria-label*="unread message"]',
+        'span[aria-label*="Unread" i]',
+    ),
+)
+CHAT_TITLE = Selector(
+    "chat title", ('[data-testid="cell-frame-title"] span[title]', 'span[dir="auto"][title]', "span[title]")
+)
+#: The chat list's filters (All / Unread N / Favourites / Groups): the list renders about 70 chats, so unread
+#: chats are listed through "Unread", wherever they sit in the whole list.
+UNREAD_TAB = Selector(
+    "Unread filter tab",
+    ('div[role="tablist"] [role="tab"]', 'div[role="tablist"] button'),
+    text=re.compile(r"^\s*unread\b", _I),
+)
+ALL_TAB = Selector(
+    "All filter tab",
+    ('div[role="tablist"] [role="tab"]', 'div[role="tablist"] button'),
+    text=re.compile(r"^\s*all\s*$", _I),
+)
 #: The title of the chat that is open.
 OPEN_CHAT_TITLE = Selector("open chat title", ('#main header span[dir="auto"][title]', "#main header span[title]"))
 #: "[10:54, 30/11/2026] +1 555 0100: " before each message's text: its time and sender.
@@ -247,6 +315,8 @@ ALL: tuple[Selector, ...] = (
     QR_RELOAD,
     CHAT_LIST,
     LOADING,
+    WHATS_NEW_DIALOG,
+    WHATS_NEW_CLOSE,
     CONFLICT_DIALOG,
     USE_HERE,
     UPDATE_PAGE,
@@ -255,6 +325,7 @@ ALL: tuple[Selector, ...] = (
     CONNECTION_BANNER,
     COMPOSER,
     SEND_BUTTON,
+    RESTRICTION_BAR,
     MICROPHONE,
     INVALID_NUMBER_DIALOG,
     DIALOG_OK,
@@ -263,92 +334,42 @@ ALL: tuple[Selector, ...] = (
     MESSAGE_ID,
     OUTGOING,
     INCOMING,
+    OWN_LABEL,
     MESSAGE_TEXT,
     TICK,
     CHAT_ITEM,
     UNREAD_BADGE,
     CHAT_TITLE,
     OPEN_CHAT_TITLE,
+    UNREAD_TAB,
+    ALL_TAB,
 )
 BY_NAME = {s.name: s for s in ALL}
 
 
-def tick_status(icon: str | None, label: str | None) -> str | None:
-    """Map a tick icon (and its aria-label) to `pending` `sent` `delivered` `read` `failed`, None if unknown."""
-    if icon in TICK_PENDING:
-        return "pending"
-    if icon in TICK_SENT:
-        return "sent"
-    if icon in TICK_DELIVERED:
-        return "read" if label and READ_LABEL.search(label) else "delivered"
-    if icon in TICK_FAILED:
-        return "failed"
+def tick_status(icon: str | None, label: str | None, title: str | None = None, blue: bool = False) -> str | None:
+    """Map one tick element to `pending` `sent` `delivered` `read` `failed`, None if it says nothing.
+
+    The aria-label comes first (" Sent ", " Delivered "...), the icon name second (`data-icon`, else the svg's
+    `<title>`): `wds-ic-delivered` is the single tick (sent), only a double tick is delivered, and it is read
+    when the label says Read or the tick is blue."""
+    said = (label or "").strip().lower()
+    if said in TICK_LABELS:
+        return TICK_LABELS[said]
+    for name in (icon, title):
+        name = (name or "").strip().lower()
+        if name in TICK_PENDING:
+            return "pending"
+        if name in TICK_SENT:
+            return "sent"
+        if name in TICK_DOUBLE:
+            return "read" if (label and READ_LABEL.search(label)) or blue else "delivered"
+        if name in TICK_FAILED:
+            return "failed"
     return None
 
 
-# -- the user's overrides ---------------------------------------------------------------------------------
-class SelectorFileError(Exception):
-    """whatsapp-selectors.json cannot be used; the message says what is wrong, in one sentence."""
-
-
-_BRACKETS = {"[": "]", "(": ")"}
-
-
-def _css_problem(css: str) -> str | None:
-    """A reason this cannot be a CSS selector, None when it looks like one (the browser checks it fully)."""
-    if not css.strip():
-        return "is empty"
-    if any(c in css for c in "{};"):
-        return "contains { } or ; (a selector, not a style rule, is expected)"
-    stack: list[str] = []
-    quote: str | None = None
-    for c in css:
-        if quote:
-            if c == quote:
-                quote = None
-        elif c in "\"'":
-            quote = c
-        elif c in _BRACKETS:
-            stack.append(_BRACKETS[c])
-        elif c in ")]" and (not stack or stack.pop() != c):
-            return f"has an unmatched {c!r}"
-    if quote or stack:
-        return "has an unclosed quote or bracket"
-    return None
-
-
-def load_overrides(path: Path) -> dict[str, tuple[str, ...]]:
-    """Read and check `path` ({"<selector name>": ["css", ...] or "css"}); {} when there is no such file.
-
-    Raises SelectorFileError naming the problem (bad JSON, unknown name, not a list of selectors, a selector
-    that cannot be CSS)."""
-    if not path.exists():
-        return {}
-    where = path.name
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SelectorFileError(f"{where} cannot be read: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise SelectorFileError(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}).") from exc
-    if not isinstance(raw, dict):
-        raise SelectorFileError(f'{where} must hold an object like {{"message box": ["css selector"]}}.')
-    result: dict[str, tuple[str, ...]] = {}
-    for name, value in raw.items():
-        if name not in BY_NAME:
-            known = ", ".join(f'"{n}"' for n in BY_NAME)
-            raise SelectorFileError(f'{where}: "{name}" is not a selector name (known names: {known}).')
-        values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-            raise SelectorFileError(f'{where}: "{name}" must be a CSS selector or a non-empty list of them.')
-        for css in values:
-            problem = _css_problem(css)
-            if problem:
-                raise SelectorFileError(f'{where}: the selector {css!r} for "{name}" {problem}.')
-        result[name] = tuple(v.strip() for v in values)
-    return result
-
-
+# -- the user's overrides (read and checked by `selector_file`) ------------------------------------------
 def use_overrides(overrides: dict[str, tuple[str, ...]]) -> None:
     """Make these the overrides in force (replacing any earlier ones); {} restores the built-in selectors."""
     with _overrides_lock:

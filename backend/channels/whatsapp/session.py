@@ -42,10 +42,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.channels.base import SendError
-from backend.channels.whatsapp import pages
+from backend.channels.whatsapp import pages, selector_file
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import Browser, BrowserConfig, BrowserError, start_browser
-from backend.channels.whatsapp.qr import qr_data_url
+from backend.channels.whatsapp.lifecycle import PageWatch
 from backend.store import states
 from backend.store.leases import SessionLease
 
@@ -101,6 +101,8 @@ class WhatsAppSession:
         #: Connect pressed while the session runs: take it back (Use here), close a notice, reload.
         self._act = threading.Event()
         self._ran_job = False
+        #: the page's words while new chats are restricted (existing chats still send), else None.
+        self._restricted: str | None = None
 
     # -- the app's side ---------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -112,6 +114,7 @@ class WhatsAppSession:
             self._ready.clear()
             self._act.clear()
             self._blocked = None
+            self._restricted = None
             self._graceful = True
             self._thread = threading.Thread(target=self._run, name="whatsapp-session", daemon=True)
             self._thread.start()
@@ -199,8 +202,8 @@ class WhatsAppSession:
 
     def _run_browser(self) -> None:
         try:
-            overrides = sel.load_overrides(self.selectors_file) if self.selectors_file is not None else {}
-        except sel.SelectorFileError as exc:
+            overrides = selector_file.load_overrides(self.selectors_file) if self.selectors_file is not None else {}
+        except selector_file.SelectorFileError as exc:
             self._status("error", f"Failed to initialize client: {exc}")
             return
         try:
@@ -216,7 +219,7 @@ class WhatsAppSession:
             sel.use_overrides(overrides)
             self._status("initializing", "Initializing WhatsApp client...")
             self._browser.driver.get(self.base_url)
-            self._lifecycle(self._browser.driver)
+            PageWatch(self, self._browser.driver).run()
         except WebDriverException as exc:
             if not self._stop.is_set():
                 reason = ((exc.msg or "").strip().splitlines() or [type(exc).__name__])[0]
@@ -287,130 +290,71 @@ class WhatsAppSession:
         except SQLAlchemyError as exc:
             log.warning("could not release the WhatsApp session lease (it expires by itself): %s", exc)
 
-    def _lifecycle(self, driver: WebDriver) -> None:
-        """Watch the page until stopped: QR, loading, ready, logout, conflict, notices; run jobs while ready."""
-        t = self.timeouts
-        phase = "starting"
-        deadline = time.monotonic() + t.startup_s
-        shown_ref: str | None = None
-        qr_shown = authenticated = False
-        lost_since: float | None = None
-        progress: float | None = None
-        moved_at = time.monotonic()
-        last_kind = ""
-        while not self._stop.is_set():
-            if self._ran_job:
-                self._ran_job, last_kind = False, ""  # a job moved the page meanwhile
-            view = pages.read_page(driver)
-            now = time.monotonic()
-            act = self._act.is_set()
-            self._act.clear()
-            if view.kind != "unknown":
-                lost_since = None
-            if view.kind in ("qr", "reload"):
-                if phase in ("ready", "offline", "conflict", "notice"):
-                    self._not_ready(states.DISCONNECTED, "Client disconnected: LOGOUT")
-                if phase != "qr":
-                    phase, authenticated = "qr", False
-                    self._blocked = None
-                    self._status("qr", "Scan QR code to authenticate")
-                if view.kind == "reload" and view.element is not None:
-                    log.info("WhatsApp Web stopped rotating the QR code; clicking reload")
-                    _click(view.element)
-                elif view.qr_payload and view.qr_payload != shown_ref:
-                    shown_ref, qr_shown = view.qr_payload, True
-                    self._emit_qr(qr_data_url(view.qr_payload))
-            elif view.kind == "loading":
-                if last_kind != "loading":
-                    progress, moved_at = view.progress, now
-                if phase not in ("loading", "ready"):
-                    # (ready: WhatsApp Web shows it again after a send's page load; sends wait for it themselves)
-                    phase = "loading"
-                    if not authenticated:
-                        authenticated = self._authenticated(qr_shown)
-                        qr_shown, shown_ref = False, None
-                elif view.progress != progress:
-                    progress, moved_at = view.progress, now  # it moves: a first sync may take minutes
-                elif now - moved_at > t.loading_stall_s:
-                    at = f" at {progress:g}%" if progress is not None else ""
-                    self._status(
-                        "auth_failure",
-                        f"Authentication failed: Loading your chats stopped{at} for {t.loading_stall_s:g} s; "
-                        "reloading WhatsApp Web",
-                    )
-                    self._ready.clear()
-                    driver.get(self.base_url)
-                    phase, deadline, authenticated = "starting", now + t.startup_s, False
-            elif view.kind == "ready":
-                if view.banner:
-                    if phase != "offline":
-                        phase = "offline"
-                        self._not_ready(states.DISCONNECTED, f"Client disconnected: {view.banner}")
-                elif phase != "ready":
-                    if not authenticated:
-                        authenticated = self._authenticated(qr_shown)
-                        qr_shown, shown_ref = False, None
-                    phase, self._blocked = "ready", None
-                    self._status("ready", "Client is ready!")
-                    self._ready.set()
-            elif view.kind == "conflict":
-                if phase != "conflict":
-                    phase = "conflict"
-                    self._not_ready(states.CONFLICT, pages.CONFLICT_TEXT)
-                if act and view.element is not None:
-                    log.info("WhatsApp Web: taking the session back (Use here)")
-                    _click(view.element)
-            elif view.kind == "notice":
-                words = pages.says(view.element) if view.element is not None else "WhatsApp says: (no words)"
-                if phase != "notice" or words != self._blocked:
-                    phase = "notice"
-                    self._not_ready(states.ERROR, words)
-                if act and view.element is not None:
-                    ok = sel.DIALOG_OK.find(view.element)
-                    if ok is not None:
-                        _click(ok)  # the user read it and pressed Connect: look again
-            elif view.kind in ("update", "unsupported"):
-                text = pages.UPDATE_TEXT if view.kind == "update" else pages.UNSUPPORTED_TEXT
-                if phase != view.kind:
-                    phase = view.kind
-                    self._not_ready(states.ERROR, text)
-                if act:
-                    driver.get(self.base_url)
-                    phase, deadline = "starting", now + t.startup_s
-            else:
-                if phase == "ready":
-                    lost_since = lost_since or now
-                    if now - lost_since > t.lost_s:
-                        self._not_ready(
-                            "disconnected", f"Client disconnected: WhatsApp Web changed: {sel.CHAT_LIST.name} not found"
-                        )
-                        driver.get(self.base_url)
-                        phase, deadline, lost_since = "starting", now + t.startup_s, None
-            if phase == "starting" and now > deadline:
-                self._status(
-                    "error", f"Failed to initialize client: WhatsApp Web changed: {sel.QR_CODE.name} not found"
-                )
-                return
-            last_kind = view.kind
-            self._run_one_job(driver, phase == "ready")
+    # -- what the page watch (lifecycle.PageWatch, on this worker) uses ---------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
-    def _not_ready(self, state: states.ChannelState, text: str) -> None:
+    @property
+    def ready_event(self) -> threading.Event:
+        return self._ready
+
+    @property
+    def blocked(self) -> str | None:
+        """Why sending waits now (conflict, notice, update...), None when it does not."""
+        return self._blocked
+
+    def take_act(self) -> bool:
+        """Whether Connect was pressed since the last look (and forget it)."""
+        act = self._act.is_set()
+        self._act.clear()
+        return act
+
+    def take_job_ran(self) -> bool:
+        """Whether a job ran since the last look (it may have moved the page), and forget it."""
+        ran, self._ran_job = self._ran_job, False
+        return ran
+
+    def unblock(self) -> None:
+        self._blocked = None
+        self._restricted = None
+
+    def status(self, state: states.ChannelState, text: str) -> None:
+        self._status(state, text)
+
+    def not_ready(self, state: states.ChannelState, text: str) -> None:
         """Sending waits: jobs are refused with `text` until the page is ready again."""
         self._ready.clear()
         self._blocked = text
         self._status(state, text)
 
-    def _emit_qr(self, data_url: str | None) -> None:
+    def emit_qr(self, data_url: str | None) -> None:
         self.current_qr = data_url
         self._emit_qr_callback(data_url)
 
-    def _authenticated(self, qr_shown: bool) -> bool:
-        self._status("authenticated", "Authenticated!")
-        if qr_shown:
-            self._emit_qr(None)
-        return True
+    # -- new chats restricted (reported by sends; the page stays usable for existing chats) -------------------
+    def new_chats_restricted(self, words: str) -> None:
+        """A send found the restriction bar instead of a new chat's message box: say so once (`error`, the
+        page's words) and keep running jobs: existing chats still send."""
+        with self._lock:
+            if self._restricted == words:
+                return
+            self._restricted = words
+        self._status(states.ERROR, words)
 
-    def _run_one_job(self, driver: WebDriver, ready: bool) -> None:
+    def chat_opened(self) -> None:
+        """A send went through: if new chats were restricted and nothing else blocks the page, ready again."""
+        with self._lock:
+            was, self._restricted = self._restricted, None
+        if was is not None and self._ready.is_set() and self._blocked is None:
+            self._status("ready", "Client is ready!")
+
+    @property
+    def ready(self) -> bool:
+        """Jobs run: logged in and nothing blocks the page (new chats alone may be restricted)."""
+        return self._ready.is_set()
+
+    def run_one_job(self, driver: WebDriver, ready: bool) -> None:
         """Wait up to one poll interval for a job and run it (or refuse it when the session is not ready)."""
         try:
             job, future = self._jobs.get(timeout=self.timeouts.poll_s)
@@ -435,11 +379,3 @@ class WhatsAppSession:
                 return
             if future.set_running_or_notify_cancel():
                 future.set_exception(SendError("WhatsApp client stopped", pause_campaign=True))
-
-
-def _click(element: Any) -> None:
-    try:
-        element.click()
-    except WebDriverException as exc:
-        # Usually the button is still being laid out; the next poll tries again.
-        log.info("could not click a button yet: %s", ((exc.msg or "").splitlines() or [""])[0])

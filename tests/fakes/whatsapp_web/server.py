@@ -1,5 +1,11 @@
 """A local HTTP server that behaves like today's WhatsApp Web, for driving the real channel in real Chromium.
 
+Two markups (`markup`): "2025" as below, and "2026" (page.html's header cites the public observations it is
+built from): bare-id rows without direction classes, ticks as aria-labels over `wds-ic-*` svgs (`tick_labels`
+False leaves only the svg), the "What's new" dialog after login, the QR in `link-device-qr-code`, and in both
+markups a virtualised chat list (`render_limit`) with All / Unread filter tabs and the restriction bar on new
+chats (`new_chats_restricted`).
+
 The page (page.html, whose header says where each shape comes from) shows a splash, a rotating QR canvas
 inside `div[data-ref]` with a reload button after `qr_max_rotations`, the "Loading your chats" progress bar
 (moving, or stuck at `loading_stuck_at`), `#pane-side` once logged in, the `/send?phone=&text=` chat with
@@ -47,7 +53,9 @@ class FakeConfig:
     prefill_ms: int = 100  # the composer is filled from the URL's text this long after the chat opens
     mode: str = "normal"  # "changed": composer and send button no longer match any selector
     page: str = "normal"  # "update" / "unsupported" pages; "real": the saved copy of real markup (real_page.html)
-    id_shape: str = "c.us"  # row ids: "c.us" (true_<n>@c.us_<hex>), "lid" (true_<opaque>@lid_<hex>), "hex"
+    #: row ids: "c.us" (true_<n>@c.us_<hex>), "lid" (true_<opaque>@lid_<hex>), "hex" (bare 20-32 characters);
+    #: None: "hex" in the 2026 markup, "c.us" in the 2025 one
+    id_shape: str | None = None
     earlier_messages: bool = True  # a chat already holds an incoming and an outgoing message when it opens
     invalid_numbers: list[str] = field(default_factory=list)
     #: digits -> the name the phone's address book gives that number: its chat is titled by the name, not the number
@@ -60,6 +68,13 @@ class FakeConfig:
     overlay_escape: bool = True  # ... unless Escape closes it first
     session_poll_ms: int = 300  # how often the page asks the server about the session (conflict, notices)
     auto_sent_ms: int | None = 100  # clock -> single tick after this long; None: stays on the clock
+    #: "2025" (message-in/out rows, msg-* ticks) or "2026" (bare-id rows, aria-label ticks over wds-ic-* svgs)
+    markup: str = "2025"
+    render_limit: int = 70  # the chat list is virtualised: only this many chats of the filter are in the page
+    whats_new: bool | None = None  # "What's new on WhatsApp Web" after login (None: in the 2026 markup)
+    tick_labels: bool = True  # 2026: ticks carry their aria-label (False: only the svg's title tells)
+    profile_name: str = "Shop"  # 2026: data-pre-plain-text names our profile, not "You"
+    new_chats_restricted: bool = False  # a chat with no messages yet shows the restriction bar, no message box
 
 
 @dataclass
@@ -100,15 +115,18 @@ class FakeState:
         self.lids: dict[str, str] = {}
         self.seeded: set[str] = set()
         self.counter = 0
+        self.whats_new_closed = 0
 
     def new_id(self) -> str:
         self.counter += 1
         return f"3EB0{secrets.token_hex(6).upper()}{self.counter:04X}"
 
     def row_id(self, phone: str, hex_id: str, outgoing: bool = True) -> str:
-        shape = self.config.id_shape
+        new_markup = self.config.markup == "2026"
+        shape = self.config.id_shape or ("hex" if new_markup else "c.us")
         if shape == "hex":
-            return hex_id
+            # 2026 field notes: incoming ids of 20 characters, ours of 32
+            return f"{hex_id}{secrets.token_hex(6).upper()}" if outgoing and new_markup else hex_id
         own = "true" if outgoing else "false"
         if shape == "lid":
             # A LID is an opaque number that is NOT the phone number.
@@ -221,6 +239,31 @@ class FakeWhatsAppWeb:
             self.state.messages.append(message)
             return message.row_id
 
+    def fill_chat_list(self, count: int, first_phone: int = 19990000000) -> None:
+        """`count` more chats, each with a message someone sent that was read already, all newer than every chat
+        so far: whatever was listed before now sits below them."""
+        with self.state.lock:
+            for n in range(count):
+                phone = str(first_phone + n)
+                hex_id = self.state.new_id()
+                self.state.messages.append(
+                    SentMessage(
+                        id=hex_id,
+                        phone=phone,
+                        text=f"Thanks, see you ({n})",
+                        at=time.monotonic(),
+                        row_id=self.state.row_id(phone, hex_id, outgoing=False),
+                        direction="in",
+                        sender=f"+{phone}",
+                    )
+                )
+                self.state.seeded.add(phone)
+
+    def whats_new_closed(self) -> int:
+        """How often the "What's new" dialog was closed (Continue or Close)."""
+        with self.state.lock:
+            return self.state.whats_new_closed
+
     def chat_rows(self, phone: str) -> list[dict[str, Any]]:
         """Everything the chat with `phone` shows, earlier messages included."""
         with self.state.lock:
@@ -274,7 +317,10 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             if url.path in ("/", "/send"):
                 with state.lock:
-                    config = json.dumps(asdict(state.config))
+                    shown = asdict(state.config)
+                    if shown["whats_new"] is None:
+                        shown["whats_new"] = state.config.markup == "2026"
+                    config = json.dumps(shown)
                     state.user_agents.add(self.headers.get("User-Agent", ""))
                     state.page_loads += 1
                     real = state.config.page == "real"
@@ -298,7 +344,10 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/_api/chat":
                 phone = query.get("phone", "")
                 with state.lock:
-                    state.seed(phone)
+                    new = not any(m.phone == phone for m in state.messages)
+                    blocked = new and state.config.new_chats_restricted
+                    if not blocked:
+                        state.seed(phone)
                     rows = []
                     for m in state.messages:
                         if m.phone != phone:
@@ -316,7 +365,7 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                                 "date": date,
                             }
                         )
-                self._json({"messages": rows})
+                self._json({"messages": rows, "blocked": blocked})
             elif url.path == "/_api/acks":
                 wanted = set(query.get("ids", "").split(","))
                 with state.lock:
@@ -354,14 +403,15 @@ def _make_handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
 
 
 def _chats(state: FakeState) -> list[dict[str, Any]]:
-    """The chat list: chats someone wrote in, newest first, with their unread counts."""
+    """The chat list: chats someone wrote in, the one with the newest message first, with their unread counts."""
     chats: dict[str, dict[str, Any]] = {}
-    for message in state.messages:
+    for message in sorted(state.messages, key=lambda m: m.at):
         if message.direction == "in" and not message.earlier:
-            chat = chats.setdefault(message.phone, {"phone": message.phone, "unread": 0, "last": ""})
+            chat = chats.setdefault(message.phone, {"phone": message.phone, "unread": 0, "last": "", "at": 0.0})
             chat["unread"] += int(message.unread)
-            chat["last"] = message.text
-    return list(reversed(chats.values()))
+            chat["last"], chat["at"] = message.text, message.at
+    ordered = sorted(chats.values(), key=lambda c: c["at"], reverse=True)
+    return [{k: v for k, v in c.items() if k != "at"} for c in ordered]
 
 
 def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
@@ -375,6 +425,9 @@ def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
             token = secrets.token_hex(8)
             state.tokens.add(token)
             return {"token": token}
+        return {}
+    if path == "/_api/whats_new_closed":
+        state.whats_new_closed += 1
         return {}
     if path == "/_api/reload":
         state.reload_clicks += 1
