@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.channels.base import OutboundMessage
 from backend.channels.whatsapp import WhatsAppChannel
 from backend.channels.whatsapp.qr import qr_data_url
 from tests.fakes.whatsapp_web import (
@@ -22,7 +23,7 @@ from tests.fakes.whatsapp_web import (
     wait_until,
     whatsapp_context,
 )
-from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
+from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web, markup  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -150,7 +151,8 @@ CRASHING_APP = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    from backend.channels.whatsapp import WhatsAppChannel
+    from backend.channels.base import OutboundMessage
+from backend.channels.whatsapp import WhatsAppChannel
     from tests.fakes.whatsapp_web.fixtures import StatusRecorder, whatsapp_context
     recorder = StatusRecorder()
     context = whatsapp_context(Path({data!r}), {url!r}, recorder, ({chromium!r}, {driver!r}))
@@ -247,8 +249,8 @@ def test_it_says_the_client_failed_when_starting_it_raises_something_unexpected(
     assert not any("Permission denied" in text for text in recorder.texts())  # the log has it, the user gets a sentence
 
 
-def test_it_says_which_element_is_missing_when_the_login_page_changed(tmp_path, chromium_paths):
-    with FakeWhatsAppWeb(startup_ms=60_000) as fake:  # stuck on the splash screen: no QR, no chat list
+def test_it_says_which_element_is_missing_when_the_login_page_changed(tmp_path, chromium_paths, markup):
+    with FakeWhatsAppWeb(startup_ms=60_000, markup=markup) as fake:  # stuck on the splash screen: no QR, no chat list
         channel, recorder = channel_for(tmp_path, fake, chromium_paths, startup_s=2.0)
         started = time.monotonic()
         channel.connect()
@@ -258,9 +260,9 @@ def test_it_says_which_element_is_missing_when_the_login_page_changed(tmp_path, 
     assert leftover_browser_processes(channel.profile_dir) == []
 
 
-def test_it_waits_out_a_slow_loading_screen_while_it_moves(tmp_path, chromium_paths):
+def test_it_waits_out_a_slow_loading_screen_while_it_moves(tmp_path, chromium_paths, markup):
     # "Loading your chats" takes 3 s here, moving every 0.3 s; 1 s without progress would count as stuck.
-    with FakeWhatsAppWeb(loading_tick_ms=300, loading_step=10) as fake:
+    with FakeWhatsAppWeb(loading_tick_ms=300, loading_step=10, markup=markup) as fake:
         channel, recorder = channel_for(tmp_path, fake, chromium_paths, loading_stall_s=1.0)
         try:
             channel.connect()
@@ -274,8 +276,8 @@ def test_it_waits_out_a_slow_loading_screen_while_it_moves(tmp_path, chromium_pa
             channel.close()
 
 
-def test_it_reports_a_stuck_loading_screen_and_then_reloads(tmp_path, chromium_paths):
-    with FakeWhatsAppWeb(loading_stuck_at=50) as fake:
+def test_it_reports_a_stuck_loading_screen_and_then_reloads(tmp_path, chromium_paths, markup):
+    with FakeWhatsAppWeb(loading_stuck_at=50, markup=markup) as fake:
         channel, recorder = channel_for(tmp_path, fake, chromium_paths, loading_stall_s=1.5)
         try:
             channel.connect()
@@ -362,7 +364,7 @@ def test_it_reports_restricted_account_words_as_an_error(tmp_path, fake_whatsapp
         recorder.clear()
         fake.configure(restricted=True)
         recorder.wait_for_text(
-            "WhatsApp says: Your account is restricted right now You can't start new chats for a while. Learn more"
+            "WhatsApp says: Your account is restricted right now You can't start new chats for a while."
         )
         assert channel.state == "error"
     finally:
@@ -386,5 +388,19 @@ def test_it_starts_chromium_again_when_it_exits_while_starting(tmp_path, fake_wh
         wait_until(lambda: channel.state == "qr", timeout=30, what="the QR after a second start")
         assert first_start.exists()
         assert not any(text.startswith("Failed to initialize client") for text in recorder.texts())
+    finally:
+        channel.close()
+
+
+def test_it_closes_the_whats_new_dialog_after_login_and_sends_past_it(tmp_path, fake_whatsapp_web, chromium_paths):
+    # After login a "What's new on WhatsApp Web" dialog lies over the chat list and catches every click.
+    fake = fake_whatsapp_web
+    fake.configure(whats_new=True)
+    channel, recorder = _ready_channel(tmp_path, fake, chromium_paths)
+    try:
+        wait_until(lambda: fake.whats_new_closed() == 1, what="the dialog closed")
+        assert recorder.texts()[-1] == "Client is ready!" and channel.state == "ready"
+        channel.send(OutboundMessage(id=1, account_id=1, channel="whatsapp", recipient="+15551270001", body="hi"))
+        assert [m["text"] for m in fake.sent()] == ["hi"]
     finally:
         channel.close()

@@ -24,16 +24,17 @@ from backend.channels.whatsapp import WhatsAppChannel
 from backend.channels.whatsapp.browser import BrowserConfig
 from backend.channels.whatsapp.sending import SendTimeouts
 from tests.fakes.whatsapp_web import FakeConfig, FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
-from tests.fakes.whatsapp_web.fixtures import chromium_paths  # noqa: F401 (fixture)
+from tests.fakes.whatsapp_web.fixtures import MARKUPS, chromium_paths  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 
 NOT_ON_WHATSAPP = "15550000000"
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeWhatsAppWeb]:
-    with FakeWhatsAppWeb(startup_ms=50) as server:
+@pytest.fixture(scope="module", params=MARKUPS, ids=[f"markup{m}" for m in MARKUPS])
+def fake(request: pytest.FixtureRequest) -> Iterator[FakeWhatsAppWeb]:
+    """The page of each generation (one login per generation serves the whole module)."""
+    with FakeWhatsAppWeb(startup_ms=50, markup=request.param) as server:
         yield server
 
 
@@ -52,7 +53,7 @@ def channel(fake, chromium_paths, tmp_path_factory) -> Iterator[WhatsAppChannel]
 
 @pytest.fixture(autouse=True)
 def fresh_page(fake, channel) -> None:
-    defaults = asdict(FakeConfig(startup_ms=50, invalid_numbers=[NOT_ON_WHATSAPP]))
+    defaults = asdict(FakeConfig(startup_ms=50, invalid_numbers=[NOT_ON_WHATSAPP], markup=fake.state.config.markup))
     fake.configure(**defaults)
     with fake.state.lock:
         fake.state.conflict = False
@@ -72,7 +73,11 @@ def test_it_sends_line_breaks_non_ascii_and_emoji_intact(fake, channel):
     arrived = fake.sent()[-1]
     assert arrived["phone"] == "15551234567"
     assert arrived["text"] == body
-    assert provider_id == arrived["row_id"] == f"true_15551234567@c.us_{arrived['id']}"
+    assert provider_id == arrived["row_id"]
+    if fake.state.config.markup == "2025":
+        assert provider_id == f"true_15551234567@c.us_{arrived['id']}"
+    else:
+        assert re.fullmatch(r"[0-9A-F]{20,32}", provider_id), "2026: a bare 20-32 character id"
 
 
 @pytest.mark.parametrize("shape", ["c.us", "lid", "hex"])
@@ -334,3 +339,67 @@ def test_it_holds_the_message_lease_longer_than_the_longest_send(channel):
     assert channel.longest_send_s() > steps, "the dispatcher's lease covers every wait of a send"
     defaults = SendTimeouts().longest_s(BrowserConfig(profile_dir=Path(".")).page_load_timeout_s) + 10.0
     assert WhatsAppChannel.send_timeout_s == defaults, "the class's figure is the default deadlines' sum"
+
+
+def test_it_never_reports_a_single_tick_as_delivered(fake, channel):
+    # 2026: with no aria-label, only the svg's title tells: `wds-ic-delivered` is the SINGLE tick (sent);
+    # the double tick `wds-ic-read` is delivered when grey and read when blue.
+    fake.configure(tick_labels=False)
+    provider_id = channel.send(message("+15551230031", "one tick only"))
+    fake_id = fake.sent()[-1]["id"]
+    fake.ack(fake_id, "sent")
+    single = channel.fetch_delivery(provider_id)
+    assert single is not None and (single.status, single.success) == ("sent", None), "not delivered"
+
+    fake.ack(fake_id, "delivered")
+    assert wait_until(lambda: _status_is(channel, provider_id, "delivered"), what="grey double tick").success is True
+    fake.ack(fake_id, "read")
+    assert wait_until(lambda: _status_is(channel, provider_id, "read"), what="blue double tick").success is True
+
+
+def test_it_pauses_on_the_restriction_bar_of_a_new_chat_and_keeps_sending_to_existing_chats(fake, channel):
+    channel.send(message("+15551230041", "before the restriction"))  # an existing chat from now on
+    fake.configure(new_chats_restricted=True)
+    before = len(fake.sent())
+    started = time.monotonic()
+    with pytest.raises(SendError) as failure:
+        channel.send(message("+15551230042", "a new chat"))
+    error = failure.value
+    words = "WhatsApp says: Your account on linked devices is restricted. You can't start new chats right now."
+    assert error.reason == words
+    assert error.pause_campaign and not (error.permanent or error.uncertain), "queued again, never failed"
+    assert time.monotonic() - started < channel.send_timeouts.element_s, "no wait for a message box that never comes"
+    assert len(fake.sent()) == before
+    wait_until(lambda: channel.state == "error", what="the channel to say so")
+
+    channel.send(message("+15551230041", "an existing chat still sends"))
+    assert fake.sent()[-1]["text"] == "an existing chat still sends"
+    assert channel.state == "error", "new chats are still restricted"
+
+    fake.configure(new_chats_restricted=False, earlier_messages=False)  # a chat with no message at all
+    channel.send(message("+15551230043", "new chats open again"))
+    wait_until(lambda: channel.state == "ready", what="ready again once a new chat opens")
+
+
+def test_it_reads_an_unread_chat_far_down_a_list_of_a_hundred_chats(fake, channel):
+    far = fake.receive("15551280001", "Reply from the bottom of the list")
+    fake.fill_chat_list(99)  # 99 chats with newer (read) messages: the unread one is 100th, past the 70 rendered
+
+    def listed() -> tuple[int, bool]:
+        return channel.session.run(
+            lambda d, s: (
+                len(d.find_elements("css selector", '#pane-side [role="row"], #pane-side [role="listitem"]')),
+                bool(d.find_elements("css selector", '#pane-side span[title="+15551280001"]')),
+            ),
+            5,
+        )
+
+    wait_until(lambda: listed()[0] == 70, what="a chat list of 70 rendered chats")
+    assert listed() == (70, False), "the unread chat is not in the page"
+
+    found = channel.read_incoming()
+    assert [(m.message_id, m.chat, m.text) for m in found] == [
+        (far, "+15551280001", "Reply from the bottom of the list")
+    ]
+    assert channel.read_incoming() == [], "read once"
+    assert listed()[0] == 70, "the list is back on All"

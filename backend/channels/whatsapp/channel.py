@@ -224,16 +224,16 @@ class WhatsAppChannel(Channel):
         t = self.send_timeouts
         budget = self.longest_send_s()
 
-        def job(driver: WebDriver, stop: threading.Event) -> tuple[str, str | None]:
-            provider_id = sending.send_message(driver, self.base_url, recipient, text, t, stop)
+        def job(driver: WebDriver, stop: threading.Event) -> tuple[sending.Sent, str | None]:
+            sent = sending.send_message(driver, self.base_url, recipient, text, t, stop)
             # The chat `/send?phone=` opened is titled by the name the phone gives this number (or the number):
             # kept, so a reply in a chat titled by a name is known to come from this number.
-            return provider_id, incoming.open_chat_title(driver)
+            return sent, incoming.open_chat_title(driver)
 
         with self._sending_lock:
             self._sending += 1
         try:
-            done: tuple[str, str | None] = self.session.run(job, budget)
+            done: tuple[sending.Sent, str | None] = self.session.run(job, budget)
         except sending.NewChatsRestricted as exc:
             self.session.new_chats_restricted(exc.reason)  # reported; existing chats keep sending
             raise
@@ -246,12 +246,13 @@ class WhatsAppChannel(Channel):
         finally:
             with self._sending_lock:
                 self._sending -= 1
-        provider_id, title = str(done[0]), done[1]
+        provider_id, title = done[0].row_id, done[1]
         if title and incoming.phone_of_title(title) is None:
             self.remember_chat(title, recipient)  # a chat titled by a name: its number is this recipient
         with self._page_changes_lock:
             self._page_changes = 0
-        self.session.chat_opened()
+        if done[0].new_chat:
+            self.session.new_chat_opened()
         with self._recipients_lock:
             self._recipients[provider_id] = recipient
             while len(self._recipients) > REMEMBERED_IDS:

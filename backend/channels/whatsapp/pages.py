@@ -67,12 +67,12 @@ class PageView:
 
 
 def words_of(element: WebElement, limit: int = 200) -> str:
-    """The element's visible text on one line, without a trailing button label ("OK")."""
+    """The element's visible text on one line, without a trailing button or link ("OK", "Learn more")."""
     try:
         text = " ".join((element.text or "").split())
     except (StaleElementReferenceException, WebDriverException):
         return ""
-    text = re.sub(r"\s*\b(OK|Close)\b\s*$", "", text)
+    text = re.sub(r"\s*\b(OK|Close|Learn more)\b\s*$", "", text)
     return text[:limit]
 
 

@@ -35,7 +35,7 @@ from backend.channels.whatsapp.pages import (
     says,
     wait_for_first,
 )
-from backend.channels.whatsapp.rows import read_outgoing, read_row_status
+from backend.channels.whatsapp.rows import read_outgoing, read_row_status, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,16 @@ _OPENED = (
 )
 
 
+@dataclass(frozen=True)
+class Sent:
+    row_id: str  # the provider id: the `data-id` of the row that was not there before the send
+    new_chat: bool  # the chat held no message before (a restriction of new chats is over once one sends)
+
+
 def send_message(
     driver: WebDriver, base_url: str, recipient: str, text: str, timeouts: SendTimeouts, stop: threading.Event
-) -> str:
-    """Send `text` to `recipient` and wait until WhatsApp shows it left (clock -> tick). Returns the message's
-    provider id (the `data-id` of the row that was not there before the send).
+) -> Sent:
+    """Send `text` to `recipient` and wait until WhatsApp shows it left (clock -> tick).
 
     Raises SendError(permanent) "not registered" for the invalid-number popup (closed, so the next send works);
     NewChatsRestricted (pause_campaign) for the restriction bar of a new chat; SendError(pause_campaign) when the
@@ -117,11 +122,12 @@ def send_message(
         raise SendError(says(notice), pause_campaign=True)
     if sel.CONFLICT_DIALOG.find(driver) is not None:
         raise SendError(CONFLICT_TEXT, pause_campaign=True, retry_after=WAIT_RETRY_S)
-    before = {row.row_id for row in read_outgoing(driver)}
+    shown = read_rows(driver)
+    before = {row.row_id for row in shown if row.outgoing}
     _press_send(driver, composer, timeouts.element_s, stop)
     row_id = _wait_for_new_row(driver, before, timeouts.element_s, stop)
     _wait_until_sent(driver, row_id, timeouts.sent_s, stop)
-    return row_id
+    return Sent(row_id, new_chat=not shown)
 
 
 def _refuse_unless_composer(driver: WebDriver, found: sel.Selector, element: WebElement) -> None:

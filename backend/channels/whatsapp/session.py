@@ -342,8 +342,8 @@ class WhatsAppSession:
             self._restricted = words
         self._status(states.ERROR, words)
 
-    def chat_opened(self) -> None:
-        """A send went through: if new chats were restricted and nothing else blocks the page, ready again."""
+    def new_chat_opened(self) -> None:
+        """A send to a new chat went through: if new chats were restricted and nothing else blocks, ready again."""
         with self._lock:
             was, self._restricted = self._restricted, None
         if was is not None and self._ready.is_set() and self._blocked is None:

@@ -33,10 +33,20 @@ def require_chromium() -> tuple[str, str]:
 chromium_paths = pytest.fixture(scope="session")(require_chromium)
 
 
+#: WhatsApp Web's two page generations (rolled out in stages): every browser test runs on both.
+MARKUPS = ("2025", "2026")
+
+
+@pytest.fixture(params=MARKUPS, ids=[f"markup{m}" for m in MARKUPS])
+def markup(request: pytest.FixtureRequest) -> str:
+    """The page generation the fake serves ("2025" or "2026")."""
+    return str(request.param)
+
+
 @pytest.fixture
-def fake_whatsapp_web() -> Iterator[FakeWhatsAppWeb]:
-    """A fresh fake WhatsApp Web with a fast-rotating QR (0.4 s), on a free loopback port."""
-    with FakeWhatsAppWeb(qr_rotate_ms=400, qr_max_rotations=4) as fake:
+def fake_whatsapp_web(markup: str) -> Iterator[FakeWhatsAppWeb]:
+    """A fresh fake WhatsApp Web of each markup with a fast-rotating QR (0.4 s), on a free loopback port."""
+    with FakeWhatsAppWeb(qr_rotate_ms=400, qr_max_rotations=4, markup=markup) as fake:
         yield fake
 
 
