@@ -252,3 +252,38 @@ def test_it_sends_a_campaign_and_a_reply_and_settles_their_ticks_for_opaque_ids(
         ("+12025550131", "read"),
         ("+12025550132", "delivered"),
     }
+
+
+def test_it_pauses_a_campaign_on_the_restriction_bar_leaves_its_messages_queued_and_keeps_replying(
+    start_server, fake_whatsapp_web, chromium_paths
+):
+    # New chats only: the page replaces their message box by "Your account on linked devices is restricted...".
+    fake = fake_whatsapp_web
+    server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    api = Api(server.url, server.token)
+    rate = {"min_delay_s": 0, "max_delay_s": 0, "daily_cap": 100}
+    assert api.call("PUT", "/api/channels/whatsapp", json=rate).status_code == 200
+    connect_and_scan(api, fake)
+    first = queue_message(api, "+12025550151", "Your order is ready")  # an existing chat from now on
+    wait_until(lambda: api.call("GET", f"/api/messages/{first}").json()["status"] == "sent", what="the first reply")
+
+    fake.configure(new_chats_restricted=True)
+    ids = []
+    for n in (2, 3, 4):
+        made = api.call("POST", "/api/contacts", json={"name": f"Guest {n}", "phone": f"+1202555015{n}"})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    campaign_id = start_campaign(api, "New faces", "Hi {{ name }}", ids)
+    words = "WhatsApp says: Your account on linked devices is restricted. You can't start new chats right now."
+    paused = wait_until(
+        lambda: (c := api.call("GET", f"/api/campaigns/{campaign_id}").json())["status"] == "paused" and c,
+        timeout=40,
+        what="the campaign to pause",
+    )
+    assert (paused["counts"]["queued"], paused["counts"]["failed"], paused["counts"]["sent"]) == (3, 0, 0)
+    assert words in api.texts("channel.status")
+    assert any(words in text for text in api.texts("campaign.status")), api.texts("campaign.status")
+
+    reply = queue_message(api, "+12025550151", "We open at 9")  # the existing chat still sends
+    wait_until(lambda: api.call("GET", f"/api/messages/{reply}").json()["status"] == "sent", what="the reply")
+    assert [m["text"] for m in fake.sent()] == ["Your order is ready", "We open at 9"]

@@ -6,6 +6,7 @@ Chromium against the fake WhatsApp Web page."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from backend.channels.whatsapp import WhatsAppChannel, selector_file
 from backend.channels.whatsapp import selectors as sel
 from tests.fakes.whatsapp_web import StatusRecorder, leftover_browser_processes, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
+from tests.test_whatsapp_api import Api
 
 pytestmark = pytest.mark.browser
 
@@ -101,3 +103,62 @@ def test_it_sends_again_once_the_user_overrides_the_selectors_that_changed(tmp_p
         assert sel.COMPOSER.css == ("section div.composer-v2",)
     finally:
         channel.close()
+
+
+#: files a user (or an attacker who can write to the data directory) may leave behind: any of them is refused with
+#: one sentence, never a 500, never a session stuck at "Starting WhatsApp client...".
+HOSTILE_FILES = {
+    "lists 100,000 deep": "[" * 100_000 + "]" * 100_000,
+    "objects 100,000 deep": '{"a":' * 100_000 + "1" + "}" * 100_000,
+    "unclosed 100,000 deep": '{"message box": ' + "[" * 100_000,
+    "a megabyte": '{"message box": ["' + "div " * 300_000 + '"]}',
+    "an object for a selector": '{"message box": {"css": "div"}}',
+    "a number": "42",
+    "not UTF-8": b'{"message box": ["\xff\xfe"]}',
+}
+
+
+def _write_raw(data_dir: Path, content: str | bytes) -> None:
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
+    (data_dir / sel.OVERRIDES_FILE).write_bytes(data)
+
+
+@pytest.mark.parametrize("content", HOSTILE_FILES.values(), ids=HOSTILE_FILES.keys())
+def test_it_refuses_a_hostile_selector_file_quickly_with_a_sentence(tmp_path, content):
+    _write_raw(tmp_path, content)
+    started = time.monotonic()
+    with pytest.raises(selector_file.SelectorFileError) as refused:
+        selector_file.load_overrides(tmp_path / sel.OVERRIDES_FILE)
+    assert time.monotonic() - started < 2.0, "bounded work whatever the file holds"
+    sentence = str(refused.value)
+    assert sentence.startswith("whatsapp-selectors.json") and sentence.endswith(".") and "\n" not in sentence
+    assert len(sentence) < 600
+
+
+def test_it_answers_400_on_save_and_never_leaves_the_session_starting_with_a_deeply_nested_file(
+    start_server, fake_whatsapp_web, chromium_paths
+):
+    fake = fake_whatsapp_web
+    server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    api = Api(server.url, server.token)
+    assert api.call("PUT", "/api/channels/whatsapp", json={}).status_code == 200
+    data_dir = server.app.extensions["bulkmsg"].config.data_dir
+    _write_raw(data_dir, "[" * 100_000 + "]" * 100_000)
+
+    saved = api.call("PUT", "/api/channels/whatsapp", json={"daily_cap": 50})
+    assert saved.status_code == 400, saved.text
+    assert saved.json()["message"] == (
+        "The WhatsApp settings were not saved: whatsapp-selectors.json is nested too deeply; it must hold an "
+        'object like {"message box": ["css selector"]}.'
+    )
+
+    api.call("POST", "/api/channels/whatsapp/connect")
+    failed = wait_until(
+        lambda: [t for t in api.texts("channel.status") if t.startswith("Failed to initialize client")],
+        what="the session to say why it did not start",
+    )
+    assert failed == ["Failed to initialize client: whatsapp-selectors.json is nested too deeply; it must hold an "
+                      'object like {"message box": ["css selector"]}.']  # fmt: skip
+    listed = {c["channel"]: c for c in api.call("GET", "/api/channels").json()}
+    assert listed["whatsapp"]["state"] == "error", "not left at Starting WhatsApp client..."
+    assert fake.page_loads() == 0

@@ -57,8 +57,10 @@ def load_overrides(path: Path) -> dict[str, tuple[str, ...]]:
         if len(data) > MAX_FILE_BYTES:
             raise SelectorFileError(f"{where} is larger than {MAX_FILE_BYTES // 1024} KB; a selectors file is small.")
         raw = parse_overrides(data.decode("utf-8"), where)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SelectorFileError(f"{where} cannot be read: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SelectorFileError(f"{where} is not UTF-8 text (byte {exc.start + 1}).") from exc
+    except OSError as exc:
+        raise SelectorFileError(f"{where} cannot be read ({exc.strerror or type(exc).__name__}).") from exc
     return check_overrides(raw, where)
 
 
