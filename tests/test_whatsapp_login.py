@@ -151,8 +151,7 @@ CRASHING_APP = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    from backend.channels.base import OutboundMessage
-from backend.channels.whatsapp import WhatsAppChannel
+    from backend.channels.whatsapp import WhatsAppChannel
     from tests.fakes.whatsapp_web.fixtures import StatusRecorder, whatsapp_context
     recorder = StatusRecorder()
     context = whatsapp_context(Path({data!r}), {url!r}, recorder, ({chromium!r}, {driver!r}))

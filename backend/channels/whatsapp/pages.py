@@ -72,7 +72,7 @@ def words_of(element: WebElement, limit: int = 200) -> str:
         text = " ".join((element.text or "").split())
     except (StaleElementReferenceException, WebDriverException):
         return ""
-    text = re.sub(r"\s*\b(OK|Close|Learn more)\b\s*$", "", text)
+    text = re.sub(r"(\s*\b(OK|Close|Learn more)\b)+\s*$", "", text)
     return text[:limit]
 
 
