@@ -162,3 +162,23 @@ def test_it_answers_400_on_save_and_never_leaves_the_session_starting_with_a_dee
     listed = {c["channel"]: c for c in api.call("GET", "/api/channels").json()}
     assert listed["whatsapp"]["state"] == "error", "not left at Starting WhatsApp client..."
     assert fake.page_loads() == 0
+
+
+def test_it_lets_the_user_override_every_selector_of_the_2026_page_by_name(tmp_path):
+    new_names = {
+        "what's-new dialog": ['div[role="dialog"].news'],
+        "restriction bar": ['footer div[data-testid="blocked-composer"]'],
+        "own message label": ['span[aria-label="Me:"]'],
+        "unread badge": ['[data-testid="unread-count"]'],
+        "Unread filter tab": ['div[role="tablist"] button#unread'],
+        "message row": ["#main div[data-msg-id]"],
+        "message status tick": ["span[data-status]"],
+    }
+    write(tmp_path, new_names)
+    overrides = selector_file.load_overrides(tmp_path / sel.OVERRIDES_FILE)
+    sel.use_overrides(overrides)
+    assert sel.RESTRICTION_BAR.css == ('footer div[data-testid="blocked-composer"]',)
+    assert sel.UNREAD_TAB.css == ('div[role="tablist"] button#unread',)
+    assert {name: list(css) for name, css in overrides.items()} == new_names
+    sel.use_overrides({})
+    assert sel.RESTRICTION_BAR.css[0] == 'div[data-testid="block-message"]', "the built-in one, newest first"
