@@ -1,14 +1,19 @@
 # ruff: noqa: F811 - pytest fixtures imported from tests/fakes/whatsapp_web are requested by name
 """The whole send flow against a saved copy of real WhatsApp Web markup (tests/fakes/whatsapp_web/real_page.html:
 verbatim rows from public DOM dumps of 2023 and 2024, the Lexical composer and send button as 2025 public
-material describes them), so a change of our selectors is checked against reality, not only against our fake."""
+material describes them), so a change of our selectors is checked against reality, not only against our fake.
+Also one verbatim row of the 2026 page (tests/fakes/whatsapp_web/real_rows_2026.html, captured 26 August 2026)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from backend.channels.base import OutboundMessage
 from backend.channels.whatsapp import WhatsAppChannel, rows
+from backend.channels.whatsapp.browser import BrowserConfig, start_browser
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
 from tests.fakes.whatsapp_web.fixtures import chromium_paths  # noqa: F401 (fixture)
 
@@ -51,3 +56,22 @@ def test_it_sends_and_follows_the_ticks_on_real_markup(tmp_path, chromium_paths)
 def _report(channel: WhatsAppChannel, provider_id: str, status: str):
     report = channel.fetch_delivery(provider_id, "+593998557785")
     return report if report is not None and report.status == status else None
+
+
+REAL_ROW_2026 = Path(__file__).parent / "fakes" / "whatsapp_web" / "real_rows_2026.html"
+
+
+def test_it_reads_a_real_2026_row_as_ours_and_delivered_not_read(tmp_path, chromium_paths):
+    # A verbatim row of 26 August 2026 (Spanish interface): " Entregado " over the double tick `wds-ic-read`.
+    browser = start_browser(
+        BrowserConfig(profile_dir=tmp_path / "profile", chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    )
+    try:
+        html = REAL_ROW_2026.read_text(encoding="utf-8")
+        browser.driver.get("data:text/html;charset=utf-8," + quote(html))
+        (row,) = rows.read_rows(browser.driver)
+    finally:
+        browser.quit()
+    assert (row.row_id, row.outgoing, row.status) == ("3EB07DC7F8222875F0598F", True, "delivered")
+    assert row.text is not None and row.text.startswith("Pedido — Sagrado Sushi") and "Total: $74.950" in row.text
+    assert row.time == "12:33 a. m., 26/8/2026"
