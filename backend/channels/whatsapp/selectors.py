@@ -21,8 +21,10 @@ each selector lists the 2026 shape first and the 2025 one after it:
   as aria-labels over `<svg><title>wds-ic-*`, `[data-testid='icon-unread-count']`, `div[role='tablist']`, 67-70
   chat rows rendered of 485); a public Brazilian test suite of 2026-09-08 (`wds-ic-delivered` is the SINGLE
   tick, the double tick `wds-ic-read` is grey when delivered and blue when read); a verbatim row captured on
-  2026-08-26 (tests/fakes/whatsapp_web/real_rows_2026.html); wppconnect-team/wa-js #3410
-  and Matt-Fontes/SendScriptWhatsApp fixes up to PR #135 (2026-07-29) for the send button).
+  2026-08-26 (tests/fakes/whatsapp_web/real_rows_2026.html). The restriction bar's `block-message` and words are
+  from DESIGN section 8 (which cites wppconnect-team/wa-js #3410, not found in the material searched here); the
+  2026 send button is unconfirmed (Matt-Fontes/SendScriptWhatsApp changed its selector again in PR #135,
+  2026-07-29): the 2025 alternatives and Enter stay.
 - 2025: as listed above.
 """
 
