@@ -182,3 +182,24 @@ def test_it_lets_the_user_override_every_selector_of_the_2026_page_by_name(tmp_p
     assert {name: list(css) for name, css in overrides.items()} == new_names
     sel.use_overrides({})
     assert sel.RESTRICTION_BAR.css[0] == 'div[data-testid="block-message"]', "the built-in one, newest first"
+
+
+@pytest.mark.parametrize(
+    ("icon", "label", "title", "blue", "status"),
+    [
+        (None, " Sent ", "wds-ic-delivered", False, "sent"),  # 2026, labelled
+        (None, None, "wds-ic-delivered", False, "sent"),  # 2026, the svg alone: the SINGLE tick, never delivered
+        (None, None, "wds-ic-read", False, "delivered"),  # the double tick, grey
+        (None, None, "wds-ic-read", True, "read"),  # the double tick, blue
+        (None, " Read ", "wds-ic-read", False, "read"),  # the label says so
+        (None, " Pending ", None, False, "pending"),
+        (None, " Entregado ", "wds-ic-read", False, "delivered"),  # another language: the icon decides
+        ("msg-check", " Sent ", None, False, "sent"),  # 2025
+        ("msg-dblcheck", " Delivered ", None, False, "delivered"),
+        ("msg-dblcheck", " Leído ", "msg-dblcheck", False, "delivered"),
+        ("msg-time", None, None, False, "pending"),
+        (None, None, "tail-out", False, None),  # the bubble's tail is not a tick
+    ],
+)
+def test_it_reads_ticks_from_the_label_first_and_the_icon_second(icon, label, title, blue, status):
+    assert sel.tick_status(icon, label, title, blue) == status
