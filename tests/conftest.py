@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,8 +58,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store at the newest schema, migrated once per test process: each test's store starts as a copy
+    of it (running every migration for every test cost 0.2-0.4 s a test)."""
+    data_dir = tmp_path_factory.mktemp("migrated")
+    app = create_app(Config(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'store.sqlite3'}", port=0))
+    services = app.extensions["bulkmsg"]
+    upgrade(services.db)
+    services.db.dispose()  # the last connection checkpoints the WAL into the file
+    return data_dir / "store.sqlite3"
+
+
 @pytest.fixture
-def make_config(tmp_path: Path) -> Callable[..., Config]:
+def make_config(tmp_path: Path, migrated_store: Path) -> Callable[..., Config]:
     def make(**changes: Any) -> Config:
         data_dir = changes.pop("data_dir", tmp_path / "data")
         base = Config(
@@ -68,7 +81,13 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
             jobs=False,
             testing=True,
         )
-        return base.replace(**changes)
+        config = base.replace(**changes)
+        store = data_dir / "bulkmsg.sqlite3"
+        if config.database_url == f"sqlite:///{store}" and not store.exists():
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copyfile(migrated_store, store)
+            store.chmod(0o600)
+        return config
 
     return make
 
