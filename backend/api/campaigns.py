@@ -10,10 +10,17 @@ from sqlalchemy import func, select
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns import install as install_campaigns
-from backend.campaigns.create import compile_parts, create_campaign, parse_time
-from backend.campaigns.templates import MissingPlaceholder, RenderBudget, TemplateError
+from backend.campaigns.create import check_variation_seed, compile_parts, create_campaign, parse_time
+from backend.campaigns.templates import (
+    CompiledTemplate,
+    MissingPlaceholder,
+    RenderBudget,
+    TemplateError,
+    placeholder_hints,
+)
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
+from backend.channels import sms_length
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.hardening import is_store_id
@@ -49,12 +56,15 @@ def create() -> Any:
 
 @bp.post("/api/campaigns/preview")
 def preview() -> Any:
-    """The rendered message for given contacts (`contact_ids`, default: the first 5 of the account)."""
+    """The rendered message for given contacts (`contact_ids`, default: the first 5 of the account), each with its
+    length and, for SMS, its encoding and parts; `variation_seed` (kept by compose and given again when the
+    campaign is created) fixes each recipient's variation options, so the preview is what each person gets."""
     body = json_body()
     text, subject = body.get("body"), body.get("subject")
     if not isinstance(text, str) or not text.strip():
         raise bad_request("Write the message to preview.", [{"field": "body", "reason": "missing"}])
-    body_t, subject_t = compile_parts(text, subject if isinstance(subject, str) and subject.strip() else None)
+    seed = check_variation_seed(body.get("variation_seed"))
+    body_t, subject_t = compile_parts(text, subject if isinstance(subject, str) and subject.strip() else None, seed)
     ids = body.get("contact_ids")
     query = select(Contact).where(Contact.account_id == account_id()).order_by(Contact.id)
     if isinstance(ids, list) and ids:
@@ -62,21 +72,50 @@ def preview() -> Any:
     else:
         query = query.limit(5)
     items = []
+    known: set[str] = {"name", "first_name", "last_name", "phone", "email"}
     budget = RenderBudget()
     with services().db.read() as session:
         for contact in session.scalars(query):
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
-            item: dict[str, Any] = {"contact_id": contact.id, "name": contact.name}
-            try:
-                item["body"] = body_t.render(context, budget)
-                item["subject"] = subject_t.render(context, budget) if subject_t else None
-            except MissingPlaceholder as exc:
-                item["error"] = ", ".join("{{ " + p + " }}" for p in exc.placeholders) + " has no value"
-                item["missing"] = exc.placeholders
-            except TemplateError as exc:
-                item["error"] = exc.message
-            items.append(item)
-    return jsonify({"items": items, "total": len(items)})
+            known.update(f"fields.{key}" for key in context["fields"])
+            known.update(context["fields"])
+            items.append(_preview_item(contact, context, (body_t, subject_t), budget, body.get("channel")))
+    variants = body_t.variants_total * (subject_t.variants_total if subject_t else 1)
+    return jsonify(
+        {
+            "items": items,
+            "total": len(items),
+            "variation_seed": seed,
+            "variants_total": variants,
+            "warnings": placeholder_hints(body_t, subject_t, known),
+        }
+    )
+
+
+def _preview_item(
+    contact: Contact,
+    context: dict[str, Any],
+    templates: tuple[CompiledTemplate, CompiledTemplate | None],
+    budget: RenderBudget,
+    channel: Any,
+) -> dict[str, Any]:
+    body_t, subject_t = templates
+    item: dict[str, Any] = {"contact_id": contact.id, "name": contact.name, "variants_total": body_t.variants_total}
+    try:
+        item["body"] = body_t.render(context, budget, key=contact.id)
+        item["subject"] = subject_t.render(context, budget, key=contact.id) if subject_t else None
+    except MissingPlaceholder as exc:
+        item["error"] = ", ".join("{{ " + p + " }}" for p in exc.placeholders) + " has no value"
+        item["missing"] = exc.placeholders
+        return item
+    except TemplateError as exc:
+        item["error"] = exc.message
+        return item
+    item["length"] = len(item["body"])
+    if channel == "sms":
+        sms = sms_length.measure(item["body"])
+        item.update(encoding=sms.encoding, segments=sms.segments, ucs2_chars=list(sms.ucs2_chars))
+    return item
 
 
 @bp.get("/api/campaigns")

@@ -13,6 +13,7 @@ channel are left out and counted in `skipped`.
 from __future__ import annotations
 
 import pickle
+import secrets
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -48,6 +49,8 @@ EMAIL_MAX_BODY = 10 * 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 #: recipients named in a refusal (the message says how many there are in all).
 MAX_DETAILS = 100
+#: largest `variation_seed` (it fits every database's INTEGER).
+MAX_SEED = 2**31 - 1
 RATE_LIMITS = {
     "per_minute": (0.01, 100_000.0),
     "min_delay_s": (0.0, 3600.0),
@@ -132,14 +135,31 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
         "recipients": {"all": True} if ids is None else {"contact_ids": sorted(set(ids))},
         "rate": check_rate(payload.get("rate")),
         "scheduled_at": parse_time(payload.get("scheduled_at"), "scheduled_at"),
+        "variation_seed": check_variation_seed(payload.get("variation_seed")),
     }
 
 
-def compile_parts(body: str, subject: str | None) -> tuple[CompiledTemplate, CompiledTemplate | None]:
+def check_variation_seed(raw: Any) -> int:
+    """The campaign's `variation_seed` (0 to 2**31 - 1); a new random one when none is given."""
+    if raw is None:
+        return secrets.randbelow(MAX_SEED + 1)
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= MAX_SEED:
+        reason = f"must be a whole number from 0 to {MAX_SEED}"
+        raise bad_request(f"`variation_seed` {reason}.", [{"field": "variation_seed", "reason": reason}])
+    return raw
+
+
+def compile_parts(
+    body: str, subject: str | None, variation_seed: int = 0
+) -> tuple[CompiledTemplate, CompiledTemplate | None]:
+    """The body and subject compiled (variations picked with `variation_seed`); a 400 naming the part at fault."""
+    part = "body"
     try:
-        return compile_template(body, "body"), compile_template(subject, "subject") if subject else None
+        body_t = compile_template(body, "body", variation_seed)
+        part = "subject"
+        return body_t, compile_template(subject, "subject", variation_seed) if subject else None
     except TemplateError as exc:
-        raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
+        raise bad_request(exc.message, [{"field": part, "reason": exc.message}]) from None
 
 
 def recipients_of(session: Session, account_id: int, spec: dict[str, Any]) -> Iterator[Contact]:
@@ -182,7 +202,7 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
     into a spool file; one short write transaction then inserts the campaign and its messages.
     """
     spec = check_request(payload)
-    body_t, subject_t = compile_parts(spec["body"], spec["subject"])
+    body_t, subject_t = compile_parts(spec["body"], spec["subject"], spec["variation_seed"])
     kind = channel_class(spec["channel"]).recipient_kind
     now = utcnow()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
@@ -199,6 +219,7 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                 rate=spec["rate"],
                 status=states.DRAFT,
                 scheduled_at=spec["scheduled_at"],
+                variation_seed=spec["variation_seed"],
                 total=total,
                 created_at=now,
                 updated_at=now,
@@ -243,8 +264,8 @@ def _render_all(
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:
-                rendered = body_t.render(context, budget)
-                subject = subject_t.render(context, budget) if subject_t else None
+                rendered = body_t.render(context, budget, key=contact.id)
+                subject = subject_t.render(context, budget, key=contact.id) if subject_t else None
             except MissingPlaceholder as exc:
                 missing_total += 1
                 if len(problems) < MAX_DETAILS:

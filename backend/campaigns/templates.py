@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
+from backend.campaigns import variations
 from backend.campaigns.sandbox import RENDER_TIME_LIMIT_S, BoundedEnvironment, TemplateLimit, bounded_render
+from backend.campaigns.variations import VariationError
 from backend.store.search_key import fold
 
 #: Jinja's words for what was undefined: "'city' is undefined", "'dict object' has no attribute 'city'".
@@ -105,9 +107,17 @@ class Fields(dict[str, Any]):
 
 @dataclass
 class CompiledTemplate:
+    """A template ready to render; `source` is the Jinja source (variations already turned into `if`s)."""
+
     source: str
     what: str
     placeholders: tuple[str, ...]
+    #: variation group number -> option count (empty: the template has no `{a|b}`), and the campaign's seed.
+    variation_sizes: dict[int, int] = field(default_factory=dict)
+    variation_seed: int = 0
+    variants_total: int = 1
+    #: `{name}`-like braces that are text (for the "did you mean {{ name }}?" hint).
+    text_braces: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -115,12 +125,18 @@ class CompiledTemplate:
         except RecursionError:
             raise TemplateError(f"The {self.what} template is nested too deeply.") from None
 
-    def render(self, context: dict[str, Any], budget: RenderBudget | None = None) -> str:
-        """The rendered text. Raises MissingPlaceholder naming what this context lacks, TemplateError when the
-        template breaks a bound (time, size) or fails."""
+    def render(self, context: dict[str, Any], budget: RenderBudget | None = None, key: object = None) -> str:
+        """The rendered text; `key` (the contact id) fixes which variation options this recipient gets. Raises
+        MissingPlaceholder naming what this context lacks, TemplateError when the template breaks a bound (time,
+        size) or fails."""
         seconds = budget.next_limit_s() if budget else RENDER_TIME_LIMIT_S
         if seconds <= 0:
             raise TemplateError(f"The {self.what} template takes too long to render for this many recipients.")
+        if self.variation_sizes:
+            context = {
+                **context,
+                variations.PICKS_NAME: variations.Picks(self.variation_sizes, self.variation_seed, key),
+            }
         try:
             return bounded_render(lambda: self._template.generate(context), seconds)
         except UndefinedError as exc:
@@ -142,12 +158,20 @@ class CompiledTemplate:
             raise TemplateError(f"The {self.what} template cannot be rendered: {reason}.") from None
 
 
-def compile_template(source: str, what: str = "message") -> CompiledTemplate:
-    """Compile once; raises TemplateError with the line and the reason for a syntax error."""
+def compile_template(source: str, what: str = "message", variation_seed: int = 0) -> CompiledTemplate:
+    """Compile once; raises TemplateError with the line and the reason for a syntax error (a variation's brace
+    that is off is named by its line and column)."""
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateError(f"The {what} template is longer than {MAX_TEMPLATE_CHARS:,} characters.")
     try:
-        ast = _ENV.parse(source)
+        parsed = variations.parse(source)
+    except VariationError as exc:
+        raise TemplateError(
+            f"The {what} has a variation error on line {exc.line}, column {exc.column}: {exc.reason}."
+        ) from None
+    jinja_source = variations.to_jinja(parsed)
+    try:
+        ast = _ENV.parse(jinja_source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"The {what} template has an error on line {exc.lineno}: {exc.message}") from None
     except RecursionError:
@@ -157,7 +181,15 @@ def compile_template(source: str, what: str = "message") -> CompiledTemplate:
         if isinstance(name, str) and name.startswith("_"):
             # The sandbox would refuse it when rendering; saying so now names the culprit before anything is queued.
             raise TemplateError(f"The {what} uses something templates may not use: `{name}`")
-    return CompiledTemplate(source, what, tuple(_placeholders(ast)))
+    return CompiledTemplate(
+        jinja_source,
+        what,
+        tuple(p for p in _placeholders(ast) if p.split(".", 1)[0] != variations.PICKS_NAME),
+        variation_sizes=parsed.sizes,
+        variation_seed=variation_seed,
+        variants_total=variations.variants_total(parsed),
+        text_braces=tuple(parsed.text_braces),
+    )
 
 
 def _placeholders(ast: nodes.Template) -> Iterable[str]:
@@ -190,3 +222,16 @@ def _resolves(context: dict[str, Any], path: str) -> bool:
             return False
         value = value[part]
     return True
+
+
+def placeholder_hints(body: CompiledTemplate, subject: CompiledTemplate | None, known: set[str]) -> list[str]:
+    """Warnings for `{name}` written where `{{ name }}` was meant (a brace pair naming a placeholder we know)."""
+    hints: list[str] = []
+    for template in (body, subject):
+        if template is None:
+            continue
+        for inner in template.text_braces:
+            name = inner.strip()
+            if name in known and name not in hints:
+                hints.append(name)
+    return [f"{{{name}}} is text: did you mean {{{{ {name} }}}}?" for name in hints]

@@ -80,6 +80,7 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "channel": campaign.channel,
         "subject": campaign.subject,
         "body": campaign.body,
+        "variation_seed": campaign.variation_seed,
         "recipients": campaign.recipients,
         "rate": campaign.rate or {},
         "status": campaign.status,

@@ -162,6 +162,8 @@ class Campaign(Base):
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     uncertain_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: fixes each recipient's `{a|b}` variation options (backend/campaigns/variations.py).
+    variation_seed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: a campaign the channel paused until a known time (Gmail's daily window): the campaign job resumes it then.
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

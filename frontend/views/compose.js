@@ -56,7 +56,7 @@ function buildForm() {
   ui.form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New campaign' },
     field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
     h('div', { class: 'field' }, h('label', { for: ui.body.id }, 'Message'), ui.chips, ui.body,
-      h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact.')),
+      h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact; {Hi|Hello} picks one option per contact.')),
     ui.pace.element, ui.when.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
   return ui;
 }
@@ -119,6 +119,7 @@ function payload(ui) {
   const rate = ui.pace.value();
   if (Object.keys(rate).length) data.rate = rate;
   if (ui.when.value()) data.scheduled_at = ui.when.value();
+  if (ui.preview.seed() != null) data.variation_seed = ui.preview.seed();
   return data;
 }
 
