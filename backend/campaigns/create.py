@@ -22,6 +22,12 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from backend.campaigns.attachments import (
+    MMS_COUNTRY_PREFIX,
+    account_public_url,
+    check_attachments,
+    check_mms_recipients,
+)
 from backend.campaigns.templates import (
     CompiledTemplate,
     MissingPlaceholder,
@@ -202,6 +208,9 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
     into a spool file; one short write transaction then inserts the campaign and its messages.
     """
     spec = check_request(payload)
+    with services.db.read() as session:
+        public_url = account_public_url(session, account_id, services.config.public_url)
+        spec["files"] = check_attachments(session, account_id, spec["channel"], payload.get("attachments"), public_url)
     body_t, subject_t = compile_parts(spec["body"], spec["subject"], spec["variation_seed"])
     kind = channel_class(spec["channel"]).recipient_kind
     now = utcnow()
@@ -220,6 +229,7 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                 status=states.DRAFT,
                 scheduled_at=spec["scheduled_at"],
                 variation_seed=spec["variation_seed"],
+                attachments=spec["files"].spec,
                 total=total,
                 created_at=now,
                 updated_at=now,
@@ -250,7 +260,7 @@ def _render_all(
     family = family_of(spec["channel"])
     budget = RenderBudget()
     problems: list[dict[str, Any]] = []
-    missing_total, total, found = 0, 0, set[int]()
+    missing_total, total, found, outside_mms = 0, 0, set[int](), 0
     skipped = {"opted_out": 0, "no_address": 0}
     batch: list[dict[str, Any]] = []
     with services.db.read() as session:
@@ -279,13 +289,19 @@ def _render_all(
                 raise bad_request(f"The subject is too long: {reason}.", [{"field": "subject", "reason": reason}])
             if missing_total:
                 continue  # the campaign will be refused: stop writing rows, keep looking for problems
-            batch.append(_row(account_id, 0, spec["channel"], contact, address, subject, rendered, now))
+            if spec["files"].mms and not address.startswith(MMS_COUNTRY_PREFIX):
+                outside_mms += 1
+            row = _row(account_id, 0, spec["channel"], contact, address, subject, rendered, now)
+            if spec["files"].files:
+                row["meta"] = {"attachments": spec["files"].files}
+            batch.append(row)
             total += 1
             if len(batch) >= PAGE:
                 pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
                 batch = []
     if missing_total:
         raise _refusal(missing_total, problems)
+    check_mms_recipients(outside_mms)
     unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found)
     if unknown:
         raise bad_request(

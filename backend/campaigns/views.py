@@ -81,6 +81,7 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "subject": campaign.subject,
         "body": campaign.body,
         "variation_seed": campaign.variation_seed,
+        "attachments": campaign.attachments or [],
         "recipients": campaign.recipients,
         "rate": campaign.rate or {},
         "status": campaign.status,

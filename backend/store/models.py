@@ -164,6 +164,8 @@ class Campaign(Base):
     cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: fixes each recipient's `{a|b}` variation options (backend/campaigns/variations.py).
     variation_seed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: [{"media_id", "as_document"}]: files every message of the campaign carries (DESIGN section 15).
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list, server_default="[]")
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: a campaign the channel paused until a known time (Gmail's daily window): the campaign job resumes it then.
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -339,3 +341,19 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100))
     until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Media(Base):
+    """A file of an account's media library, stored once by content hash under the data directory."""
+
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("account_id", "sha256", name="uq_media_account_sha256"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    #: image | video | audio | document
+    kind: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
