@@ -175,3 +175,41 @@ def test_it_keeps_a_file_that_a_draft_still_uses(client, auth, account):
     assert answer.status_code == 409 and "“Menu”" in answer.get_json()["message"]
     assert client.post(f"/api/campaigns/{made.get_json()['id']}/cancel", headers=auth).status_code == 200
     assert client.delete(f"/api/media/{menu['id']}", headers=auth).status_code == 204
+
+
+def test_it_sends_a_file_with_a_one_to_one_reply(client, auth, smtp, account, app):
+    ana = contact(client, auth, name="Ana", email="ana@example.org")
+    menu = upload(client, auth, PDF, "menu.pdf")
+    runtime = Runtime(app)
+    runtime.start()
+    try:
+        answer = client.post(
+            f"/api/conversations/contact-{ana}/messages",
+            json={
+                "source": "email",
+                "to": "ana@example.org",
+                "subject": "The menu",
+                "body": "Here it is.",
+                "attachments": [{"media_id": menu["id"]}],
+            },  # fmt: skip
+            headers=auth,
+        )
+        assert answer.status_code == 201, answer.get_json()
+        wait_for(lambda: smtp.received, timeout=30, what="the reply to arrive")
+    finally:
+        runtime.stop()
+    (mail,) = smtp.received
+    (part,) = list(mail.message.iter_attachments())
+    assert part.get_filename() == "menu.pdf" and part.get_content() == PDF
+    refused = client.post(
+        f"/api/conversations/contact-{ana}/messages",
+        json={
+            "source": "email",
+            "to": "ana@example.org",
+            "subject": "x",
+            "body": "y",
+            "attachments": [{"media_id": 0}],
+        },
+        headers=auth,
+    )
+    assert refused.status_code == 400 and refused.get_json()["details"][0]["field"] == "attachments"

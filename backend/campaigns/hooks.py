@@ -265,10 +265,9 @@ class CampaignHooks:
         return url
 
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
-        out = outbound_from_row(message)
+        out = self._with_files(session, outbound_from_row(message))
         if message.campaign_id is None or message.contact_id is None:
             return out
-        out = self._with_files(session, out)
         base = self.public_url(session, message.account_id)
         if base:
             token = unsubscribe_token(self.services.keys.jwt_key, message.account_id, message.contact_id)
