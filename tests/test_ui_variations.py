@@ -42,3 +42,23 @@ def test_it_shows_parts_encoding_and_variants_and_keeps_the_previewed_text(start
         messages = api(server, "GET", f"/api/campaigns/{campaign}/messages")["items"]
         assert [m["body"] for m in messages if m["recipient"] == "+14155550101"] == [shown.strip()], (shown, messages)
         assert ana
+
+
+def test_it_offers_to_replace_a_misspelt_placeholder(start_server: Any, tmp_path: Path) -> None:
+    shots = screenshot_dir(tmp_path)
+    server = start_server()
+    with FakeTwilio() as twilio, chromium(1400, 900) as driver:
+        api(server, "PUT", "/api/channels/sms", json=twilio.settings())
+        api(server, "POST", "/api/contacts", json={"name": "Ana", "phone": "+14155550101", "fields": {"Ville": "Lyon"}})
+        open_app(driver, server)
+        go(driver, "compose")
+        driver.find_element("css selector", "input[type=radio][value=sms]").click()
+        fill(driver, "textarea", "See you in {{ Vile }}!")
+        wait_js(driver, "return document.body.innerText.includes('did you mean {{ fields.Ville }}?')", what="hint")
+        shoot(driver, shots, "compose-placeholder-suggestion")
+        button = [b for b in driver.find_elements("css selector", "[data-warning] button") if "Replace" in b.text]
+        button[0].click()
+        wait_js(driver, "return document.querySelector('.preview-bubble').innerText.includes('See you in Lyon!')")
+        assert (
+            driver.find_element("css selector", "textarea").get_attribute("value") == "See you in {{ fields.Ville }}!"
+        )

@@ -17,6 +17,7 @@ from backend.campaigns.templates import (
     RenderBudget,
     TemplateError,
     placeholder_hints,
+    suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
@@ -107,6 +108,8 @@ def _preview_item(
     except MissingPlaceholder as exc:
         item["error"] = ", ".join("{{ " + p + " }}" for p in exc.placeholders) + " has no value"
         item["missing"] = exc.placeholders
+        hints = {p: suggestion(p, context) for p in exc.placeholders}
+        item["suggestions"] = {p: s for p, s in hints.items() if s}
         return item
     except TemplateError as exc:
         item["error"] = exc.message

@@ -34,6 +34,7 @@ from backend.campaigns.templates import (
     RenderBudget,
     TemplateError,
     compile_template,
+    suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
 from backend.channels.families import family_of, is_opted_out
@@ -279,7 +280,7 @@ def _render_all(
             except MissingPlaceholder as exc:
                 missing_total += 1
                 if len(problems) < MAX_DETAILS:
-                    problems.append(_missing(contact, address, exc))
+                    problems.append(_missing(contact, address, exc, context))
                 continue
             except TemplateError as exc:
                 raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
@@ -359,9 +360,9 @@ def _row(
     }
 
 
-def _missing(contact: Contact, address: str, exc: MissingPlaceholder) -> dict[str, Any]:
+def _missing(contact: Contact, address: str, exc: MissingPlaceholder, context: dict[str, Any]) -> dict[str, Any]:
     names = ", ".join("{{ " + p + " }}" for p in exc.placeholders)
-    return {
+    detail = {
         "contact_id": contact.id,
         "recipient": address,
         "name": contact.name,
@@ -369,6 +370,10 @@ def _missing(contact: Contact, address: str, exc: MissingPlaceholder) -> dict[st
         "placeholders": exc.placeholders,
         "reason": f"{names} has no value for {contact.name or address}",
     }
+    close = suggestion(exc.placeholders[0], context)
+    if close:
+        detail.update(suggest=close, reason=f"{detail['reason']}: did you mean {{{{ {close} }}}}?")
+    return detail
 
 
 def _refusal(count: int, problems: list[dict[str, Any]]) -> Exception:

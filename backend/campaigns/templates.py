@@ -7,6 +7,7 @@ Context of one contact: `name`, `first_name`, `last_name`, `phone`, `email` and 
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections.abc import Iterable
@@ -15,6 +16,8 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.utils import missing
 
 from backend.campaigns import variations
 from backend.campaigns.sandbox import RENDER_TIME_LIMIT_S, BoundedEnvironment, TemplateLimit, bounded_render
@@ -23,7 +26,29 @@ from backend.store.search_key import fold
 
 #: Jinja's words for what was undefined: "'city' is undefined", "'dict object' has no attribute 'city'".
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|^'([^']+)' is undefined")
+#: `{{ first name }}` or `{{ fields.date de naissance }}`: words with spaces where a name was meant.
+_SPACED_NAME = re.compile(r"\{\{(-?\s*)((?:fields\.)?[^\W\d]\w*(?:[ \t]+\w+)+)(\s*-?)\}\}")
+
+
+class ForgivingContext(Context):
+    """A top-level name the contact does not have as written is looked up as GOV.UK Notify does: `{{ NAME }}` is
+    `name`, `{{ Ville }}` the custom field imported from the column "Ville" (`fields.ville`)."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        value = super().resolve_or_missing(key)
+        if value is not missing or not isinstance(key, str):
+            return value
+        folded = field_key(key)
+        if folded != key and folded in self.parent:
+            return self.parent[folded]
+        fields = self.parent.get("fields")
+        if isinstance(fields, Fields) and key in fields:
+            return fields[key]
+        return missing
+
+
 _ENV = BoundedEnvironment()
+_ENV.context_class = ForgivingContext
 #: longest template source (characters).
 MAX_TEMPLATE_CHARS = 100_000
 
@@ -69,11 +94,12 @@ def contact_context(
     name: str | None, phone: str | None, email: str | None, fields: dict[str, Any] | None
 ) -> dict[str, Any]:
     custom = {k: v for k, v in (fields or {}).items() if v is not None and v != ""}
+    by_key = {field_key(k): v for k, v in custom.items()}  # a "First name" column is `first_name`
     words = (name or "").split()
     context: dict[str, Any] = {
         "name": (name or "").strip() or None,
-        "first_name": custom.get("first_name") or (words[0] if words else None),
-        "last_name": custom.get("last_name") or (" ".join(words[1:]) or None),
+        "first_name": by_key.get("first_name") or (words[0] if words else None),
+        "last_name": by_key.get("last_name") or (" ".join(words[1:]) or None),
         "phone": phone or None,
         "email": email or None,
     }
@@ -169,7 +195,10 @@ def compile_template(source: str, what: str = "message", variation_seed: int = 0
         raise TemplateError(
             f"The {what} has a variation error on line {exc.line}, column {exc.column}: {exc.reason}."
         ) from None
-    jinja_source = variations.to_jinja(parsed)
+    # `{{ first name }}` is read as `{{ first_name }}`, which finds the column "First name" (ForgivingContext).
+    jinja_source = _SPACED_NAME.sub(
+        lambda m: "{{" + m[1] + re.sub(r"[ \t]+", "_", m[2]) + m[3] + "}}", variations.to_jinja(parsed)
+    )
     try:
         ast = _ENV.parse(jinja_source)
     except TemplateSyntaxError as exc:
@@ -235,3 +264,14 @@ def placeholder_hints(body: CompiledTemplate, subject: CompiledTemplate | None, 
             if name in known and name not in hints:
                 hints.append(name)
     return [f"{{{name}}} is text: did you mean {{{{ {name} }}}}?" for name in hints]
+
+
+def suggestion(placeholder: str, context: dict[str, Any]) -> str | None:
+    """The placeholder this contact has that `placeholder` (one it lacks) most likely meant: `Vile` ->
+    `fields.Ville`; None when nothing is close."""
+    wanted = field_key(placeholder.removeprefix("fields."))
+    fields = context.get("fields") or {}
+    names = {field_key(n): n for n in ("name", "first_name", "last_name", "phone", "email") if n in context}
+    names.update({field_key(k): f"fields.{k}" if k.isidentifier() else f"fields.{field_key(k)}" for k in fields})
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75)
+    return names[close[0]] if close and names[close[0]] != placeholder else None

@@ -6,7 +6,7 @@ import { api } from '../lib/api.js';
 import { debounce, h, replace } from '../lib/dom.js';
 import { formatDetail } from '../lib/ui.js';
 
-export function previewPanel({ message, recipients, onProblems }) {
+export function previewPanel({ message, recipients, onProblems, onReplace }) {
   const who = h('select', { 'aria-label': 'Preview for contact' });
   const box = h('div', { class: 'preview-bubble', 'aria-live': 'polite' });
   const note = h('p', { class: 'muted small' });
@@ -27,9 +27,7 @@ export function previewPanel({ message, recipients, onProblems }) {
       const { items } = answer;
       seed = answer.variation_seed;
       const item = items.find((i) => String(i.contact_id) === who.value) || items[0] || {};
-      onProblems([...items.filter((i) => i.error).map((i) => ({
-        reason: i.missing ? `${i.error} for ${i.name || 'a contact without a name'}: fill in the field for them, or take the placeholder out.` : `${i.error}.`,
-      })), ...(answer.warnings || []).map((reason) => ({ reason }))]);
+      onProblems([...items.filter((i) => i.error).map((i) => problemOf(i, onReplace)), ...(answer.warnings || []).map((reason) => ({ reason }))]);
       shown = item.error ? null : item;
       if (item.error) replace(box, h('span', { class: 'muted' }, `${item.error}.`));
       else replace(box, item.subject ? h('div', { class: 'subject' }, item.subject) : null, item.body ?? '');
@@ -51,6 +49,16 @@ export function previewPanel({ message, recipients, onProblems }) {
     refresh();
   };
   return { element, refresh, contactsChanged, rendered: () => shown, seed: () => seed };
+}
+
+// A contact's missing placeholder; when the contact has one that is close ("Vile" for "Ville"), the problem
+// offers to put it in the message instead.
+function problemOf(item, onReplace) {
+  if (!item.missing) return { reason: `${item.error}.` };
+  const [wrong, right] = Object.entries(item.suggestions || {})[0] || [];
+  const reason = `${item.error} for ${item.name || 'a contact without a name'}: `
+    + (right ? `did you mean {{ ${right} }}?` : 'fill in the field for them, or take the placeholder out.');
+  return right ? { reason, action: { label: `Replace with {{ ${right} }}`, run: () => onReplace(wrong, right) } } : { reason };
 }
 
 // "78 characters · UCS-2, 2 SMS parts (😀 needs Unicode: without it, 1 part) · 6 variants"

@@ -53,7 +53,7 @@ function buildForm() {
   ui.files = filePicker(() => {});
   ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); });
   ui.message = () => ({ channel: ui.channel.value(), subject: limitsOf(ui.channel.value()).needs_subject ? ui.subject.value : null, body: ui.body.value });
-  ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); } });
+  ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); }, onReplace: (wrong, right) => replacePlaceholder(ui, wrong, right) });
   ui.test = testSendBox({ message: ui.message, rendered: () => ui.preview.rendered() });
   ui.form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New campaign' },
     field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
@@ -96,6 +96,14 @@ function drawChips(ui) {
   const custom = [...new Set(ui.recipients.sample().flatMap((c) => Object.keys(c.fields || {})))].map((f) => `fields.${f}`);
   replace(ui.chips, [...BASE_PLACEHOLDERS, ...custom].map((p) =>
     h('button', { class: 'chip', type: 'button', onclick: () => insert(`{{ ${p} }}`), 'aria-label': `Insert ${p}` }, `{{ ${p} }}`)));
+}
+
+// `{{ Vile }}` (and `{{Vile|upper}}`) becomes `{{ fields.Ville }}` everywhere in the message and the subject.
+function replacePlaceholder(ui, wrong, right) {
+  const escaped = wrong.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`\\{\\{(-?\\s*)${escaped}(?![\\w.])`, 'g');
+  for (const input of [ui.body, ui.subject]) input.value = input.value.replace(pattern, `{{$1${right}`);
+  ui.body.dispatchEvent(new Event('input'));
 }
 
 async function restore(ui, draft) {
