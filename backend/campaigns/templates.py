@@ -271,7 +271,9 @@ def suggestion(placeholder: str, context: dict[str, Any]) -> str | None:
     `fields.Ville`; None when nothing is close."""
     wanted = field_key(placeholder.removeprefix("fields."))
     fields = context.get("fields") or {}
-    names = {field_key(n): n for n in ("name", "first_name", "last_name", "phone", "email") if n in context}
+    names: dict[str, str] = {
+        field_key(n): n for n in ("name", "first_name", "last_name", "phone", "email") if n in context
+    }
     names.update({field_key(k): f"fields.{k}" if k.isidentifier() else f"fields.{field_key(k)}" for k in fields})
     close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75)
     return names[close[0]] if close and names[close[0]] != placeholder else None
