@@ -11,6 +11,7 @@ from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns import install as install_campaigns
 from backend.campaigns.create import check_variation_seed, compile_parts, create_campaign, parse_time
+from backend.campaigns.left_out import left_out_view
 from backend.campaigns.templates import (
     CompiledTemplate,
     MissingPlaceholder,
@@ -20,14 +21,14 @@ from backend.campaigns.templates import (
     suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
-from backend.campaigns.views import campaign_view, export_rows
+from backend.campaigns.views import campaign_view, export_options, export_rows
 from backend.channels import sms_length
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.hardening import is_store_id
 from backend.services import Services, current_services
 from backend.store import states
-from backend.store.models import Campaign, Contact, Message
+from backend.store.models import Campaign, Contact, LeftOut, Message
 from backend.views import message_view
 
 bp = Blueprint("campaigns", __name__)
@@ -198,13 +199,29 @@ def campaign_messages(campaign_id: int) -> Any:
     return jsonify({"items": items, "total": total})
 
 
+@bp.get("/api/campaigns/<int:campaign_id>/left-out")
+def list_left_out(campaign_id: int) -> Any:
+    """The contacts the campaign did not send to, each with why in words."""
+    limit = int_arg("limit", default=100, low=1, high=1000)
+    offset = int_arg("offset", default=0, low=0)
+    with services().db.read() as session:
+        campaign = actions.load(session, account_id(), campaign_id)
+        query = select(LeftOut).where(LeftOut.campaign_id == campaign.id, LeftOut.account_id == campaign.account_id)
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(query.order_by(LeftOut.id).limit(limit).offset(offset)).all()
+        return jsonify({"items": [left_out_view(r) for r in rows], "total": total})
+
+
 @bp.get("/api/campaigns/<int:campaign_id>/export.csv")
 def export_csv(campaign_id: int) -> Any:
+    """The campaign's messages and left-out contacts as CSV: `sep` `,` (default) `;` or `tab` (Excel in a locale
+    whose decimal mark is a comma wants `;`), times in `tz` (an IANA zone, default UTC)."""
+    options = export_options(request.args.get("sep"), request.args.get("tz"))
     with services().db.read() as session:
         campaign = actions.load(session, account_id(), campaign_id)
     filename = f"campaign-{campaign.id}.csv"
     return Response(
-        stream_with_context(export_rows(services().db, campaign)),
+        stream_with_context(export_rows(services().db, campaign, options)),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -28,6 +28,8 @@ from backend.campaigns.attachments import (
     check_attachments,
     check_mms_recipients,
 )
+from backend.campaigns.left_out import MAX_KEPT as MAX_LEFT_OUT
+from backend.campaigns.left_out import left_out_row
 from backend.campaigns.templates import (
     CompiledTemplate,
     MissingPlaceholder,
@@ -42,7 +44,7 @@ from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
 from backend.security.hardening import is_store_id
 from backend.store import states
-from backend.store.models import Campaign, Contact, Message, utcnow
+from backend.store.models import Campaign, Contact, LeftOut, Message, utcnow
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -213,6 +215,7 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
         public_url = account_public_url(session, account_id, services.config.public_url)
         spec["files"] = check_attachments(session, account_id, spec["channel"], payload.get("attachments"), public_url)
     body_t, subject_t = compile_parts(spec["body"], spec["subject"], spec["variation_seed"])
+    spec["left_out"] = []
     kind = channel_class(spec["channel"]).recipient_kind
     now = utcnow()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
@@ -243,6 +246,9 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                     row["campaign_id"] = campaign_id
                     row["sender_id"] = str(campaign_id)
                 session.execute(insert(Message), batch)
+            if spec["left_out"]:
+                rows = [{**row, "account_id": account_id, "campaign_id": campaign_id} for row in spec["left_out"]]
+                session.execute(insert(LeftOut), rows)
     return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
 
 
@@ -272,6 +278,8 @@ def _render_all(
             opted_out = is_opted_out(contact.opt_outs, family)
             if opted_out or not address:
                 skipped["opted_out" if opted_out else "no_address"] += 1
+                if len(spec["left_out"]) < MAX_LEFT_OUT:
+                    spec["left_out"].append(left_out_row(contact, family, kind, opted_out))
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:

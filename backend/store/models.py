@@ -357,3 +357,20 @@ class Media(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LeftOut(Base):
+    """A contact a campaign did not send to, and why (opted out of the channel, no address for it), kept so the
+    monitor and the export can name them (DESIGN section 14's "nobody left out silently")."""
+
+    __tablename__ = "campaign_left_out"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str | None] = mapped_column(String(320))
+    #: opted_out | no_address
+    reason: Mapped[str] = mapped_column(String(20))
+    #: in words: "opted out of SMS on 2026-11-02 (replied STOP)"
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -11,6 +11,7 @@ import { icons } from '../lib/icons.js';
 import { doneCount, progressBar, updateProgress } from '../lib/progress.js';
 import { on, setCampaign, state } from '../lib/store.js';
 import { campaignPill, confirmDialog, errorNotice, showError, toast, troubledEnding } from '../lib/ui.js';
+import { leftOutList } from './campaign-left-out.js';
 import { messageList } from './campaign-lists.js';
 
 // What holds a running campaign's rate back (GET /api/campaigns/<id> `limited_by`), as a figure's short words.
@@ -39,7 +40,9 @@ function layout(campaign, mine) {
   const log = new ActivityLog({ scope: mine, height: 340, label: 'Campaign activity log' });
   const failedList = messageList(campaign.id, 'failed');
   const uncertainList = messageList(campaign.id, 'uncertain');
-  const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element]];
+  const leftOut = leftOutList(campaign.id);
+  const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element],
+    ['left-out', campaign.left_out ? `Left out (${num(campaign.left_out)})` : 'Left out', leftOut.element]];
   const tabButtons = tabs.map(([name, label]) => h('button', { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } }, label));
   const panels = tabs.map(([name, , element]) => h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element));
 
@@ -57,7 +60,7 @@ function layout(campaign, mine) {
         h('div', { class: 'chart-wrap' }, canvas)),
       h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels))];
 
-  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, tabButtons, panels, nodes };
+  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, leftOut, tabButtons, panels, nodes };
 }
 
 function selectTabs(tabButtons, panels, lists) {
@@ -140,6 +143,14 @@ function drawLimit(note, c) {
   note.hidden = !words;
 }
 
+// The export as this browser's spreadsheet reads it: `;` where the decimal mark is a comma (Excel's list
+// separator there), times in this computer's zone.
+function exportQuery() {
+  const sep = (1.5).toLocaleString().includes(',') ? ';' : ',';
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  return `?sep=${encodeURIComponent(sep)}&tz=${encodeURIComponent(tz)}`;
+}
+
 function drawActions(actions, c, act) {
   const button = (text, icon, onclick, cls = '') => h('button', { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } }, svg(icon), text);
   const list = [];
@@ -149,7 +160,7 @@ function drawActions(actions, c, act) {
   if (['running', 'paused', 'scheduled', 'draft'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
   list.push(h('a', { class: 'btn', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' } }, svg(icons.plus), 'Duplicate'));
   list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
-    download(`/api/campaigns/${c.id}/export.csv`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
+    download(`/api/campaigns/${c.id}/export.csv${exportQuery()}`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
   const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
   replace(actions, list);
   if (focused) {
@@ -196,7 +207,7 @@ export async function mountMonitor(root, id) {
   const mine = belongsTo(key);
   const ui = layout(campaign, mine);
   root.append(...ui.nodes);
-  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList });
+  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList, 'left-out': ui.leftOut });
   const feed = chartFeeder(ui.chart, mine);
   feed.add(state.events);
   const server = refresher(campaign.id, (fresh) => { campaign = fresh; });

@@ -1,4 +1,4 @@
-"""a campaign's variation seed and attachments; the media library
+"""a campaign's variation seed and attachments; the media library; who a campaign left out
 
 `variation_seed` on a campaign fixes which option of each `{a|b}` variation every recipient gets, so the
 preview, the stored body and the sent body are the same text; `attachments` lists the media files its messages
@@ -49,9 +49,36 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_media")),
         sa.UniqueConstraint("account_id", "sha256", name="uq_media_account_sha256"),
     )
+    op.create_table(
+        "campaign_left_out",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=True),
+        sa.Column("reason", sa.String(length=20), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_campaign_left_out_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_campaign_left_out_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_campaign_left_out_contact_id_contacts"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_left_out")),
+    )
+    with op.batch_alter_table("campaign_left_out", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_campaign_left_out_campaign_id"), ["campaign_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("campaign_left_out")
     op.drop_table("media")
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_column("attachments")
