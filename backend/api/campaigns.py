@@ -21,7 +21,7 @@ from backend.campaigns.templates import (
     suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
-from backend.campaigns.views import campaign_view, export_options, export_rows
+from backend.campaigns.views import campaign_view, delivery_reasons, export_options, export_rows
 from backend.channels import sms_length
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
@@ -186,6 +186,7 @@ def campaign_messages(campaign_id: int) -> Any:
     limit = int_arg("limit", default=100, low=1, high=1000)
     offset = int_arg("offset", default=0, low=0)
     status = request.args.get("status")
+    delivery = request.args.get("delivery")
     with services().db.read() as session:
         campaign = actions.load(session, account_id(), campaign_id)
         query = select(Message).where(lifecycle.of_campaign(campaign.id, campaign.account_id))
@@ -193,9 +194,14 @@ def campaign_messages(campaign_id: int) -> Any:
             if status not in MESSAGE_STATUSES:
                 raise bad_request(f"`status` must be one of {', '.join(MESSAGE_STATUSES)}.")
             query = query.where(Message.status == status)
+        if delivery:
+            if delivery != "undelivered":
+                raise bad_request("`delivery` can be `undelivered`.", [{"field": "delivery", "reason": "unknown"}])
+            query = query.where(Message.delivered.is_(False))
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.scalars(query.order_by(Message.id).limit(limit).offset(offset)).all()
-        items = [message_view(m) for m in rows]
+        reasons = delivery_reasons(session, [m.id for m in rows if m.delivered is False])
+        items = [{**message_view(m), "delivery_reason": reasons.get(m.id)} for m in rows]
     return jsonify({"items": items, "total": total})
 
 

@@ -18,7 +18,7 @@ from backend.campaigns.pace_view import pace_fields
 from backend.campaigns.pacing import Pace
 from backend.errors import bad_request
 from backend.store import states
-from backend.store.models import Campaign, LeftOut, Message, utcnow
+from backend.store.models import Campaign, Communication, LeftOut, Message, utcnow
 from backend.views import delivery_state, iso
 
 #: characters that make a spreadsheet read a cell as a formula (CSV injection).
@@ -86,9 +86,7 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "body": campaign.body,
         "variation_seed": campaign.variation_seed,
         "attachments": campaign.attachments or [],
-        "left_out": session.scalar(
-            select(func.count()).select_from(LeftOut).where(LeftOut.campaign_id == campaign.id)
-        ),
+        "left_out": session.scalar(select(func.count()).select_from(LeftOut).where(LeftOut.campaign_id == campaign.id)),
         "recipients": campaign.recipients,
         "rate": campaign.rate or {},
         "status": campaign.status,
@@ -125,6 +123,25 @@ def neutralise(value: Any) -> str:
     """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def delivery_reasons(session: Session, message_ids: list[int]) -> dict[int, str]:
+    """Why each undelivered message was not delivered, in the provider's words as the channel wrote them
+    ("the phone is switched off or unreachable"), from its final failure report."""
+    reasons: dict[int, str] = {}
+    if not message_ids:
+        return reasons
+    rows = session.execute(
+        select(
+            Communication.message_id, Communication.error_text, Communication.error_code, Communication.provider_status
+        )
+        .where(Communication.message_id.in_(message_ids), Communication.success.is_(False))
+        .order_by(Communication.id)
+    ).all()
+    for message_id, text, code, status in rows:
+        words = (text or "").strip() or (f"error {code}" if code else "") or status or "not delivered"
+        reasons[message_id] = f"{words} ({code})" if code and code not in words else words
+    return reasons
 
 
 def export_delivery(message: Message) -> str:
@@ -186,6 +203,7 @@ def export_rows(db: Any, campaign: Campaign, options: ExportOptions | None = Non
                 .order_by(Message.id)
                 .limit(page)
             ).all()
+            reasons = delivery_reasons(session, [m.id for m in rows if m.delivered is False])
         for m in rows:
             cells = (
                 m.id,
@@ -193,7 +211,7 @@ def export_rows(db: Any, campaign: Campaign, options: ExportOptions | None = Non
                 m.recipient_name,
                 m.status,
                 export_delivery(m),
-                m.last_error,
+                reasons.get(m.id) or m.last_error,
                 m.attempts,
                 options.time(m.sent_at),
                 m.provider_message_id,

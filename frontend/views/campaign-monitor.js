@@ -40,8 +40,10 @@ function layout(campaign, mine) {
   const log = new ActivityLog({ scope: mine, height: 340, label: 'Campaign activity log' });
   const failedList = messageList(campaign.id, 'failed');
   const uncertainList = messageList(campaign.id, 'uncertain');
+  const undeliveredList = messageList(campaign.id, 'undelivered');
   const leftOut = leftOutList(campaign.id);
   const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element],
+    ['undelivered', 'Not delivered', undeliveredList.element],
     ['left-out', campaign.left_out ? `Left out (${num(campaign.left_out)})` : 'Left out', leftOut.element]];
   const tabButtons = tabs.map(([name, label]) => h('button', { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } }, label));
   const panels = tabs.map(([name, , element]) => h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element));
@@ -60,7 +62,7 @@ function layout(campaign, mine) {
         h('div', { class: 'chart-wrap' }, canvas)),
       h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels))];
 
-  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, leftOut, tabButtons, panels, nodes };
+  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, undeliveredList, leftOut, tabButtons, panels, nodes };
 }
 
 function selectTabs(tabButtons, panels, lists) {
@@ -115,7 +117,8 @@ function drawFigures(ui, c) {
   const running = c.status === 'running';
   replace(ui.stats,
     stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
-    deliveryStat(counts), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
+    deliveryStat(counts), counts.undelivered ? stat('Not delivered', counts.undelivered, 'err') : null,
+    stat('Failed', counts.failed, counts.failed ? 'err' : ''),
     stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
     stat('Rate', running ? rate(c.rate_per_min) : '—'),
     stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : '—'),
@@ -123,6 +126,7 @@ function drawFigures(ui, c) {
     stat('Time left', running ? duration(c.eta_s) : '—'));
   ui.tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
   ui.tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
+  ui.tabButtons[3].replaceChildren('Not delivered ', h('span', { class: 'badge' }, num(counts.undelivered || 0)));
   ui.failedList.setCount(counts.failed || 0);
   ui.uncertainList.setCount(counts.uncertain || 0);
   ui.chart.live = running;
@@ -207,7 +211,7 @@ export async function mountMonitor(root, id) {
   const mine = belongsTo(key);
   const ui = layout(campaign, mine);
   root.append(...ui.nodes);
-  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList, 'left-out': ui.leftOut });
+  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList, undelivered: ui.undeliveredList, 'left-out': ui.leftOut });
   const feed = chartFeeder(ui.chart, mine);
   feed.add(state.events);
   const server = refresher(campaign.id, (fresh) => { campaign = fresh; });
@@ -230,6 +234,7 @@ export async function mountMonitor(root, id) {
       draw();
       if ((c.counts || {}).failed !== before.failed) ui.failedList.stale();
       if ((c.counts || {}).uncertain !== before.uncertain) ui.uncertainList.stale();
+      if ((c.counts || {}).undelivered !== before.undelivered) ui.undeliveredList.stale();
     }),
     on('events', (batch) => {
       const relevant = batch.filter(mine);
