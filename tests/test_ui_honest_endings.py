@@ -59,3 +59,21 @@ def test_it_ends_in_amber_when_a_message_came_back_undelivered(start_server: Any
     rows = {r["Recipient"]: r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))}
     assert rows["'+14155550102"]["Delivery"] == "undelivered"
     assert "switched off or unreachable" in rows["'+14155550102"]["Reason"]
+
+
+def test_it_says_starting_instead_of_guessing_in_the_first_seconds(start_server: Any, tmp_path: Path) -> None:
+    server = start_server()
+    with FakeTwilio() as twilio, chromium(1400, 900) as driver:
+        twilio.request_delay_s = 0.5  # a provider half a second away: the first seconds are no measure of the rest
+        api(server, "PUT", "/api/channels/sms", json=twilio.settings())
+        for i in range(1, 9):
+            api(server, "POST", "/api/contacts", json={"name": f"P{i}", "phone": f"+1415555011{i}"})
+        body = {"name": "Slow", "channel": "sms", "body": "Hi", "recipients": {"all": True}}
+        campaign = api(server, "POST", "/api/campaigns", json=body)["id"]
+        open_app(driver, server)
+        go(driver, f"campaigns/{campaign}")
+        api(server, "POST", f"/api/campaigns/{campaign}/start")
+        wait_js(driver, "return document.querySelector('.stats').innerText.includes('Starting…')", what="Starting…")
+        figures = text_of(driver, ".stats")
+        assert "Provider" not in figures and "h " not in figures, figures
+        api(server, "POST", f"/api/campaigns/{campaign}/cancel")

@@ -15,7 +15,8 @@ import { leftOutList } from './campaign-left-out.js';
 import { messageList } from './campaign-lists.js';
 
 // What holds a running campaign's rate back (GET /api/campaigns/<id> `limited_by`), as a figure's short words.
-const HELD_BY = { pace: 'Its pace', daily_cap: 'The daily cap', provider: "The provider's speed" };
+// Words without an apostrophe: a narrow figure box may wrap a word at one.
+const HELD_BY = { pace: 'Its pace', daily_cap: 'Daily cap', provider: 'Provider limit', speed: 'Nothing of yours' };
 
 const SERIES = [
   { key: 'sent', label: 'Sent', cssVar: '--chart-sent' },
@@ -115,15 +116,18 @@ function drawFigures(ui, c) {
   const done = doneCount(counts);
   ui.progressText.textContent = `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
   const running = c.status === 'running';
+  // Until the server has measured a rate (`measured`), no rate, time left or cause is shown: a guess from the
+  // first seconds is wrong ("3 h left" for a one-minute job).
+  const starting = running && c.measured === false;
   replace(ui.stats,
     stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
     deliveryStat(counts), counts.undelivered ? stat('Not delivered', counts.undelivered, 'err') : null,
     stat('Failed', counts.failed, counts.failed ? 'err' : ''),
     stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
-    stat('Rate', running ? rate(c.rate_per_min) : '—'),
+    stat('Rate', starting ? 'Starting…' : running ? rate(c.rate_per_min) : '—'),
     stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : '—'),
-    stat('Held back by', running ? (HELD_BY[c.limited_by] || '—') : '—'),
-    stat('Time left', running ? duration(c.eta_s) : '—'));
+    stat('Held back by', starting ? 'Starting…' : running ? (HELD_BY[c.limited_by] || '—') : '—'),
+    stat('Time left', starting ? 'Starting…' : running ? duration(c.eta_s) : '—'));
   ui.tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
   ui.tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
   ui.tabButtons[3].replaceChildren('Not delivered ', h('span', { class: 'badge' }, num(counts.undelivered || 0)));
@@ -137,7 +141,8 @@ function drawFigures(ui, c) {
 const LIMITS = {
   pace: (c) => `Sending at the set pace${c.pace_per_min ? ` of ${num(c.pace_per_min)} a minute` : ''}. Raise “Messages per minute” in a copy of this campaign to go faster.`,
   daily_cap: () => 'The daily cap is reached: sending goes on by itself when the 24-hour window allows more.',
-  provider: () => 'The provider is slowing us down (it answered “too many requests”); sending goes on at the pace it allows.',
+  provider: () => 'The provider asked us to slow down (it answered “too many requests”); sending goes on at the pace it allows.',
+  speed: () => 'Sending as fast as the provider answers: no pace or cap of yours holds it back.',
 };
 
 function drawLimit(note, c) {
