@@ -38,6 +38,7 @@ CAPABILITIES = (
     "backend.webhooks.communications:install",
     "backend.conversations.mailbox:install",
     "backend.conversations.whatsapp_inbound:install",
+    "backend.api.media:install",
 )
 
 

@@ -26,6 +26,7 @@ from backend.dispatch.pool import DispatcherPool
 from backend.events.hub import EventHub
 from backend.jobs.delivery_status import DeliveryStatusJob
 from backend.jobs.schedule import Job
+from backend.media.library import MediaLibrary
 from backend.security.files import secure_data_dir
 from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
@@ -50,6 +51,8 @@ class Services:
     signer: TokenSigner
     hub: EventHub
     secrets: SecretStore
+    #: the account's media files (attachments) under `<data dir>/media`.
+    media: MediaLibrary
     #: the live channel instances of every account (built by `build`).
     channels: ChannelManager = field(init=False)
     #: one dispatcher per configured (account, channel) (built by `build`, started by the runtime).
@@ -93,6 +96,7 @@ class Services:
             signer=TokenSigner(keys.jwt_key),
             hub=EventHub(db),
             secrets=SecretStore(keys.box),
+            media=MediaLibrary(config.data_dir / "media", keys.media_key),
         )
         # Built here, not started: Runtime.start() starts them (nothing runs at import or build time).
         services.channels = ChannelManager(services)

@@ -109,14 +109,14 @@ def test_it_exports_results_with_formula_looking_cells_neutralised(client, auth,
     answer = client.get(f"/api/campaigns/{created['id']}/export.csv", headers=auth)
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     # A UTF-8 byte-order mark first: without it Excel reads the file in the ANSI code page and garbles accents.
-    assert answer.get_data().startswith(b"\xef\xbb\xbfmessage_id,")
+    assert answer.get_data().startswith(b"\xef\xbb\xbfMessage ID,Recipient,Name,Status,")
     rows = list(csv.DictReader(io.StringIO(answer.get_data().decode("utf-8-sig"))))
-    by_recipient = {row["recipient"]: row for row in rows}
-    assert [by_recipient[f"x{i}@example.org"]["name"] for i in range(len(names))] == ["'" + n for n in names[:-1]] + [
+    by_recipient = {row["Recipient"]: row for row in rows}
+    assert [by_recipient[f"x{i}@example.org"]["Name"] for i in range(len(names))] == ["'" + n for n in names[:-1]] + [
         "Plain"
     ]
-    assert by_recipient["x0@example.org"]["status"] == "failed"
-    assert by_recipient["x1@example.org"]["status"] == "sent"
+    assert by_recipient["x0@example.org"]["Status"] == "failed"
+    assert by_recipient["x1@example.org"]["Status"] == "sent"
     for row in rows:
         for cell in row.values():
             assert not cell or cell[0] not in "=+-@\t\r", row

@@ -88,6 +88,18 @@ def channel(google: FakeGoogle, tmp_path: Path, statuses: Statuses) -> Iterator[
     made.close()
 
 
+def test_it_sends_a_large_attachment_through_the_media_upload(channel: GmailChannel, google: FakeGoogle) -> None:
+    # 6 MB of file: as JSON `raw` (base64, a third larger) Google would answer 413, so it goes as message/rfc822.
+    channel._http.timeout = (2, 30)  # 8 MB into a loaded test machine's fake takes longer than the 0.5 s above
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * (6 * 4096)
+    assert channel.send(message(attachments=(Attachment("big.pdf", "application/pdf", pdf),)))
+    [sent] = google.sent
+    (part,) = list(sent.message.iter_attachments())
+    assert part.get_content() == pdf and google.uploads == 1
+    assert channel.send(message(id=42))
+    assert google.uploads == 1 and len(google.sent) == 2  # a plain message still goes as JSON
+
+
 def test_it_sends_a_multipart_message_with_attachments_and_non_ascii_headers(
     channel: GmailChannel, google: FakeGoogle
 ) -> None:

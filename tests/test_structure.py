@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "contacts": 2,
     "jobs": 2,
     "webhooks": 2,
+    "media": 1,
     "conversations": 2,
     "api": 3,
     "app": 3,

@@ -4,7 +4,17 @@ is not there is still a missing placeholder."""
 
 from __future__ import annotations
 
+import keyword
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backend.campaigns.templates import compile_template, contact_context, field_key
+from backend.store.search_key import fold
+
+#: names Jinja reads as words of its own, not as a variable.
+JINJA_WORDS = {"true", "false", "none", "and", "or", "not", "in", "is", "if", "else"}
 
 
 def preview(client: Any, auth: dict[str, str], body: str, contact_id: int) -> dict[str, Any]:
@@ -29,3 +39,44 @@ def _bytes(text: str) -> Any:
     import io
 
     return io.BytesIO(text.encode())
+
+
+def _contact(client: Any, auth: Any, **fields: Any) -> int:
+    answer = client.post("/api/contacts", headers=auth, json=fields)
+    assert answer.status_code == 201, answer.get_json()
+    return int(answer.get_json()["id"])
+
+
+def test_it_finds_a_column_written_as_a_plain_name_with_spaces_or_another_case(client: Any, auth: Any) -> None:
+    ana = _contact(client, auth, name="Ana Lima", email="ana@example.org",
+                   fields={"Ville": "Lyon", "First name": "Nana", "Date de naissance": "1990"})  # fmt: skip
+    body = "{{ Ville }} {{ VILLE }} {{ first name }} {{ NAME }} {{ date de naissance }} {{ fields.date de naissance }}"
+    assert preview(client, auth, body, ana)["body"] == "Lyon Lyon Nana Ana Lima 1990 1990"
+
+
+def test_it_suggests_the_field_a_misspelt_placeholder_meant(client: Any, auth: Any) -> None:
+    ana = _contact(client, auth, name="Ana", email="ana@example.org", fields={"Ville": "Lyon"})
+    shown = preview(client, auth, "See you in {{ Vile }}", ana)
+    assert shown["missing"] == ["Vile"] and shown["suggestions"] == {"Vile": "fields.Ville"}
+    body = {"name": "X", "channel": "smtp", "subject": "Hi", "body": "{{ fields.vile }}", "recipients": {"all": True}}
+    refused = client.post("/api/campaigns", headers=auth, json=body)
+    assert refused.status_code == 400
+    (detail,) = refused.get_json()["details"]
+    assert detail["suggest"] == "fields.Ville" and "did you mean {{ fields.Ville }}?" in detail["reason"]
+    assert not preview(client, auth, "{{ fields.zzz_unrelated }}", ana).get("suggestions")
+
+
+_WORD = st.text(alphabet="abcdeéèàüçnoxyzABCDÉ", min_size=1, max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(words=st.lists(_WORD, min_size=1, max_size=3))
+def test_it_matches_a_column_however_its_name_is_cased_spaced_or_accented(words: list[str]) -> None:
+    column = " ".join(words)
+    context = contact_context("Ana", None, None, {column: "VALUE"})
+    for written in {column.upper(), column.lower(), column.replace(" ", "_"), fold(column), field_key(column)}:
+        template = compile_template("{{ fields[" + repr(written) + "] }}", "body")
+        assert template.render(context) == "VALUE", written
+    key = field_key(column)
+    if key.isidentifier() and key not in context and not keyword.iskeyword(key) and key not in JINJA_WORDS:
+        assert compile_template("{{ " + column.upper().replace(" ", "_") + " }}", "body").render(context) == "VALUE"

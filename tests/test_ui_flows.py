@@ -171,6 +171,12 @@ def test_it_takes_a_user_from_import_to_a_delivered_campaign(server: Any, tmp_pa
 
         wait_js(driver, "return document.querySelector('[data-summary=completed]')", timeout=60, what="the summary")
         assert "Mass messaging complete. Sent: 3, Failed: 0" in text_of(driver, "[data-summary=completed]")
+        # Eli opted out in the contacts screen: the monitor names him as left out, and why.
+        click(driver, "button[data-tab=left-out]")
+        wait_js(driver, "return document.querySelector('[data-list=left-out]').innerText.includes('Eli Smith')")
+        assert "opted out of everything" in text_of(driver, "[data-list=left-out]")
+        assert "Left out (1)" in text_of(driver, "button[data-tab=left-out]")
+        click(driver, "button[data-tab=activity]")
         shoot(driver, shots, f"campaign-{campaign}-summary")
         driver.execute_cdp_cmd(
             "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
@@ -280,8 +286,12 @@ def test_it_lists_failed_messages_retries_them_and_exports_csv(server: Any, tmp_
         click(driver, "button[data-action='export csv']")
         exported = until_file(downloads, "campaign-")
         text = exported.read_text(encoding="utf-8-sig")
-        assert text.splitlines()[0].startswith("message_id,recipient")
-        assert text.count("+14155550") == 3
+        assert text.splitlines()[0].startswith("Message ID,Recipient")
+        assert text.count("+14155550") == 3 and "left out" not in text
+        click(driver, "button[data-tab=left-out]")
+        wait_js(
+            driver, "return document.querySelector('[data-list=left-out]').innerText.includes('Nobody was left out')"
+        )
         assert js_errors(driver) == []
 
 

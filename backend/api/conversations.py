@@ -27,6 +27,12 @@ from flask import Blueprint, Flask, jsonify, request
 
 from backend.api.core import int_arg
 from backend.api.outgoing import Outgoing, check_conversation_id, check_outgoing
+from backend.campaigns.attachments import (
+    MMS_COUNTRY_PREFIX,
+    account_public_url,
+    check_attachments,
+    check_mms_recipients,
+)
 from backend.contacts.service import contact_view
 from backend.conversations import threads
 from backend.conversations.inbound import RECEIVED
@@ -66,8 +72,13 @@ def send_conversation_message(conversation_id: str) -> Any:
     if contact_id is not None:
         raw = _with_route(services, account, contact_id, raw)
     outgoing = check_outgoing(raw, default_country, lambda name: manager.is_configured(account, name))
+    with services.db.read() as session:
+        public_url = account_public_url(session, account, services.config.public_url)
+        files = check_attachments(session, account, outgoing.channel, raw.get("attachments"), public_url)
+    if files.mms:
+        check_mms_recipients(0 if outgoing.recipient.startswith(MMS_COUNTRY_PREFIX) else 1)
     with services.db.write() as session:
-        message = _queue(session, services, account, conversation_id, outgoing)
+        message = _queue(session, services, account, conversation_id, outgoing, files.files)
         view = message_view(message)
     services.dispatchers.wake(account, outgoing.channel)
     return jsonify(view), 201, {"Location": f"/api/messages/{view['id']}"}
@@ -123,7 +134,14 @@ def _reply_headers(session: Any, account: int, outgoing: Outgoing) -> dict[str, 
     return {"headers": {"In-Reply-To": answered, "References": answered}} if answered else {}
 
 
-def _queue(session: Any, services: Services, account: int, conversation_id: str, outgoing: Outgoing) -> Message:
+def _queue(
+    session: Any,
+    services: Services,
+    account: int,
+    conversation_id: str,
+    outgoing: Outgoing,
+    files: list[dict[str, Any]],
+) -> Message:
     if outgoing.contact_id is not None:
         contact = session.get(Contact, outgoing.contact_id)
         if contact is None or contact.account_id != account:
@@ -144,7 +162,7 @@ def _queue(session: Any, services: Services, account: int, conversation_id: str,
         next_attempt_at=now,
         delivery_expired=False,
         delivery_check_attempts=0,
-        meta=_reply_headers(session, account, outgoing),
+        meta={**_reply_headers(session, account, outgoing), **({"attachments": files} if files else {})},
         created_at=now,
         updated_at=now,
     )

@@ -20,7 +20,7 @@ from backend.errors import bad_request, conflict
 from backend.security.hardening import MAX_ID
 
 SOURCES = {"sms": ("sms",), "whatsapp": ("whatsapp",), "email": ("smtp", "gmail")}
-FIELDS = frozenset({"source", "to", "body", "subject", "channel", "contact_id", "recipient_name"})
+FIELDS = frozenset({"source", "to", "body", "subject", "channel", "contact_id", "recipient_name", "attachments"})
 #: for a channel that names no limit of its own (email).
 MAX_BODY_LENGTH = 100_000
 MAX_SUBJECT_LENGTH = 998

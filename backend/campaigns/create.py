@@ -13,6 +13,7 @@ channel are left out and counted in `skipped`.
 from __future__ import annotations
 
 import pickle
+import secrets
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,12 +22,21 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from backend.campaigns.attachments import (
+    MMS_COUNTRY_PREFIX,
+    account_public_url,
+    check_attachments,
+    check_mms_recipients,
+)
+from backend.campaigns.left_out import MAX_KEPT as MAX_LEFT_OUT
+from backend.campaigns.left_out import left_out_row
 from backend.campaigns.templates import (
     CompiledTemplate,
     MissingPlaceholder,
     RenderBudget,
     TemplateError,
     compile_template,
+    suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
 from backend.channels.families import family_of, is_opted_out
@@ -34,7 +44,7 @@ from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
 from backend.security.hardening import is_store_id
 from backend.store import states
-from backend.store.models import Campaign, Contact, Message, utcnow
+from backend.store.models import Campaign, Contact, LeftOut, Message, utcnow
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -48,6 +58,8 @@ EMAIL_MAX_BODY = 10 * 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 #: recipients named in a refusal (the message says how many there are in all).
 MAX_DETAILS = 100
+#: largest `variation_seed` (it fits every database's INTEGER).
+MAX_SEED = 2**31 - 1
 RATE_LIMITS = {
     "per_minute": (0.01, 100_000.0),
     "min_delay_s": (0.0, 3600.0),
@@ -132,14 +144,31 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
         "recipients": {"all": True} if ids is None else {"contact_ids": sorted(set(ids))},
         "rate": check_rate(payload.get("rate")),
         "scheduled_at": parse_time(payload.get("scheduled_at"), "scheduled_at"),
+        "variation_seed": check_variation_seed(payload.get("variation_seed")),
     }
 
 
-def compile_parts(body: str, subject: str | None) -> tuple[CompiledTemplate, CompiledTemplate | None]:
+def check_variation_seed(raw: Any) -> int:
+    """The campaign's `variation_seed` (0 to 2**31 - 1); a new random one when none is given."""
+    if raw is None:
+        return secrets.randbelow(MAX_SEED + 1)
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= MAX_SEED:
+        reason = f"must be a whole number from 0 to {MAX_SEED}"
+        raise bad_request(f"`variation_seed` {reason}.", [{"field": "variation_seed", "reason": reason}])
+    return raw
+
+
+def compile_parts(
+    body: str, subject: str | None, variation_seed: int = 0
+) -> tuple[CompiledTemplate, CompiledTemplate | None]:
+    """The body and subject compiled (variations picked with `variation_seed`); a 400 naming the part at fault."""
+    part = "body"
     try:
-        return compile_template(body, "body"), compile_template(subject, "subject") if subject else None
+        body_t = compile_template(body, "body", variation_seed)
+        part = "subject"
+        return body_t, compile_template(subject, "subject", variation_seed) if subject else None
     except TemplateError as exc:
-        raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
+        raise bad_request(exc.message, [{"field": part, "reason": exc.message}]) from None
 
 
 def recipients_of(session: Session, account_id: int, spec: dict[str, Any]) -> Iterator[Contact]:
@@ -182,7 +211,11 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
     into a spool file; one short write transaction then inserts the campaign and its messages.
     """
     spec = check_request(payload)
-    body_t, subject_t = compile_parts(spec["body"], spec["subject"])
+    with services.db.read() as session:
+        public_url = account_public_url(session, account_id, services.config.public_url)
+        spec["files"] = check_attachments(session, account_id, spec["channel"], payload.get("attachments"), public_url)
+    body_t, subject_t = compile_parts(spec["body"], spec["subject"], spec["variation_seed"])
+    spec["left_out"] = []
     kind = channel_class(spec["channel"]).recipient_kind
     now = utcnow()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
@@ -199,6 +232,8 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                 rate=spec["rate"],
                 status=states.DRAFT,
                 scheduled_at=spec["scheduled_at"],
+                variation_seed=spec["variation_seed"],
+                attachments=spec["files"].spec,
                 total=total,
                 created_at=now,
                 updated_at=now,
@@ -211,6 +246,9 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                     row["campaign_id"] = campaign_id
                     row["sender_id"] = str(campaign_id)
                 session.execute(insert(Message), batch)
+            if spec["left_out"]:
+                rows = [{**row, "account_id": account_id, "campaign_id": campaign_id} for row in spec["left_out"]]
+                session.execute(insert(LeftOut), rows)
     return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
 
 
@@ -229,7 +267,7 @@ def _render_all(
     family = family_of(spec["channel"])
     budget = RenderBudget()
     problems: list[dict[str, Any]] = []
-    missing_total, total, found = 0, 0, set[int]()
+    missing_total, total, found, outside_mms = 0, 0, set[int](), 0
     skipped = {"opted_out": 0, "no_address": 0}
     batch: list[dict[str, Any]] = []
     with services.db.read() as session:
@@ -240,15 +278,17 @@ def _render_all(
             opted_out = is_opted_out(contact.opt_outs, family)
             if opted_out or not address:
                 skipped["opted_out" if opted_out else "no_address"] += 1
+                if len(spec["left_out"]) < MAX_LEFT_OUT:
+                    spec["left_out"].append(left_out_row(contact, family, kind, opted_out))
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:
-                rendered = body_t.render(context, budget)
-                subject = subject_t.render(context, budget) if subject_t else None
+                rendered = body_t.render(context, budget, key=contact.id)
+                subject = subject_t.render(context, budget, key=contact.id) if subject_t else None
             except MissingPlaceholder as exc:
                 missing_total += 1
                 if len(problems) < MAX_DETAILS:
-                    problems.append(_missing(contact, address, exc))
+                    problems.append(_missing(contact, address, exc, context))
                 continue
             except TemplateError as exc:
                 raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
@@ -258,13 +298,19 @@ def _render_all(
                 raise bad_request(f"The subject is too long: {reason}.", [{"field": "subject", "reason": reason}])
             if missing_total:
                 continue  # the campaign will be refused: stop writing rows, keep looking for problems
-            batch.append(_row(account_id, 0, spec["channel"], contact, address, subject, rendered, now))
+            if spec["files"].mms and not address.startswith(MMS_COUNTRY_PREFIX):
+                outside_mms += 1
+            row = _row(account_id, 0, spec["channel"], contact, address, subject, rendered, now)
+            if spec["files"].files:
+                row["meta"] = {"attachments": spec["files"].files}
+            batch.append(row)
             total += 1
             if len(batch) >= PAGE:
                 pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
                 batch = []
     if missing_total:
         raise _refusal(missing_total, problems)
+    check_mms_recipients(outside_mms)
     unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found)
     if unknown:
         raise bad_request(
@@ -322,9 +368,9 @@ def _row(
     }
 
 
-def _missing(contact: Contact, address: str, exc: MissingPlaceholder) -> dict[str, Any]:
+def _missing(contact: Contact, address: str, exc: MissingPlaceholder, context: dict[str, Any]) -> dict[str, Any]:
     names = ", ".join("{{ " + p + " }}" for p in exc.placeholders)
-    return {
+    detail = {
         "contact_id": contact.id,
         "recipient": address,
         "name": contact.name,
@@ -332,6 +378,10 @@ def _missing(contact: Contact, address: str, exc: MissingPlaceholder) -> dict[st
         "placeholders": exc.placeholders,
         "reason": f"{names} has no value for {contact.name or address}",
     }
+    close = suggestion(exc.placeholders[0], context)
+    if close:
+        detail.update(suggest=close, reason=f"{detail['reason']}: did you mean {{{{ {close} }}}}?")
+    return detail
 
 
 def _refusal(count: int, problems: list[dict[str, Any]]) -> Exception:

@@ -20,6 +20,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.campaigns.pacing import Pace, Pacer
-from backend.channels.base import OutboundMessage
+from backend.channels.base import Attachment, OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
 from backend.dispatch.hooks import MAX_BATCH, outbound_from_row
@@ -228,6 +229,30 @@ class CampaignHooks:
         return keep
 
     # -- the message that goes out ----------------------------------------------------------------------
+    def _with_files(self, session: Session, out: OutboundMessage) -> OutboundMessage:
+        """The message's media files (read from the library when sent); for SMS, the signed links Twilio fetches."""
+        files = out.metadata.get("attachments") or []
+        if not files:
+            return out
+        library = self.services.media
+        attachments = tuple(
+            Attachment(
+                filename=f["filename"],
+                content_type=f["content_type"],
+                path=library.path_of(out.account_id, f["sha256"]),
+                kind=f["kind"],
+                as_document=bool(f.get("as_document")),
+                size=int(f["size"]),
+            )
+            for f in files
+        )
+        if out.channel == "sms":
+            base = (self.public_url(session, out.account_id) or "").rstrip("/")
+            out.metadata["media_urls"] = [
+                f"{base}/m/{library.link_token(out.account_id, f['media_id'])}" for f in files
+            ]
+        return replace(out, attachments=attachments)
+
     def public_url(self, session: Session, account_id: int) -> str | None:
         now = time.monotonic()
         cached = self._public_urls.get(account_id)
@@ -240,7 +265,7 @@ class CampaignHooks:
         return url
 
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
-        out = outbound_from_row(message)
+        out = self._with_files(session, outbound_from_row(message))
         if message.campaign_id is None or message.contact_id is None:
             return out
         base = self.public_url(session, message.account_id)

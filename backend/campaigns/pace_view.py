@@ -3,10 +3,13 @@
 `pace_fields(session, campaign, rate_per_min)` -> {"pace_per_min", "limited_by"} for `GET /api/campaigns/<id>`:
 - `pace_per_min`: the pace the settings allow, messages a minute: the slower of the campaign's own rate and its
   channel's (a random pause of min..max seconds counts as its mean); null when neither sets one.
-- `limited_by`: for a running campaign, `"daily_cap"` when the campaign's or the channel's daily cap is reached,
-  else `"pace"` when it sends at (within PACE_SHARE of) its pace, else `"provider"` when it sends slower than any
-  configured pace allows (the provider's or the network's speed holds it back); null when it is not running or
-  has not sent in the last minute.
+- `measured`: false while a running campaign is still starting (less than MEASURE_AFTER since it started, or
+  nothing sent in the last minute): the monitor then says "Starting…" instead of a rate, a time left or a cause.
+- `limited_by`: for a running, measured campaign, `"daily_cap"` when the campaign's or the channel's daily cap is
+  reached, else `"pace"` when it sends at (within PACE_SHARE of) its pace, else `"provider"` only when the
+  provider asked us to slow down (a 429 or its equal, waiting to be retried in the last minute), else `"speed"`:
+  it sends as fast as the provider and the network answer, and nothing of the user's holds it back. Null when
+  not running or not measured yet.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.campaigns.pacing import Pace
@@ -27,6 +30,10 @@ from backend.store.models import Campaign, ChannelConfig, Message, utcnow
 #: own time, and a loaded machine adds to it); below it, something else is slower than the pace.
 PACE_SHARE = 0.5
 PACE_KEYS = ("per_minute", "min_delay_s", "max_delay_s", "daily_cap")
+#: how long a campaign runs before its rate means something.
+MEASURE_AFTER = timedelta(seconds=15)
+#: the words our channels' SendErrors use when a provider asks to slow down (429, rateLimitExceeded, 421 4.7.0).
+THROTTLE_WORDS = ("429", "slow down", "rate limit", "ratelimit", "too many")
 
 
 def per_minute(pace: Pace) -> float | None:
@@ -63,17 +70,42 @@ def _sent_since(session: Session, campaign: Campaign, *, whole_channel: bool) ->
     return int(session.scalar(query) or 0)
 
 
+def _throttled(session: Session, campaign: Campaign) -> bool:
+    """Whether the provider asked this campaign to slow down in the last minute (a message waits to be retried
+    with a rate-limit reason)."""
+    now = utcnow()
+    words = [func.lower(Message.last_error).contains(word) for word in THROTTLE_WORDS]
+    query = select(Message.id).where(
+        Message.campaign_id == campaign.id,
+        Message.status == states.QUEUED,
+        Message.attempts > 0,
+        Message.updated_at >= now - timedelta(minutes=1),
+        or_(*words),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def is_measured(campaign: Campaign, rate_per_min: float) -> bool:
+    started = campaign.started_at
+    return rate_per_min > 0 and started is not None and utcnow() - started >= MEASURE_AFTER
+
+
 def pace_fields(session: Session, campaign: Campaign, rate_per_min: float) -> dict[str, Any]:
     own, channel = Pace.from_mapping(campaign.rate), channel_pace(session, campaign)
     paces = [p for p in (per_minute(own), per_minute(channel)) if p]
     pace = round(min(paces), 1) if paces else None
     limited_by: str | None = None
-    if campaign.status == states.RUNNING:
+    running = campaign.status == states.RUNNING
+    if running:
         capped = (own.daily_cap and _sent_since(session, campaign, whole_channel=False) >= own.daily_cap) or (
             channel.daily_cap and _sent_since(session, campaign, whole_channel=True) >= channel.daily_cap
         )
         if capped:
             limited_by = "daily_cap"
-        elif rate_per_min > 0:
-            limited_by = "pace" if pace is not None and rate_per_min >= PACE_SHARE * pace else "provider"
-    return {"pace_per_min": pace, "limited_by": limited_by}
+        elif is_measured(campaign, rate_per_min):
+            if pace is not None and rate_per_min >= PACE_SHARE * pace:
+                limited_by = "pace"
+            else:
+                limited_by = "provider" if _throttled(session, campaign) else "speed"
+    measured = not running or limited_by == "daily_cap" or is_measured(campaign, rate_per_min)
+    return {"pace_per_min": pace, "limited_by": limited_by, "measured": measured}

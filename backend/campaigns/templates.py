@@ -7,21 +7,48 @@ Context of one contact: `name`, `first_name`, `last_name`, `phone`, `email` and 
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.utils import missing
 
+from backend.campaigns import variations
 from backend.campaigns.sandbox import RENDER_TIME_LIMIT_S, BoundedEnvironment, TemplateLimit, bounded_render
+from backend.campaigns.variations import VariationError
 from backend.store.search_key import fold
 
 #: Jinja's words for what was undefined: "'city' is undefined", "'dict object' has no attribute 'city'".
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|^'([^']+)' is undefined")
+#: `{{ first name }}` or `{{ fields.date de naissance }}`: words with spaces where a name was meant.
+_SPACED_NAME = re.compile(r"\{\{(-?\s*)((?:fields\.)?[^\W\d]\w*(?:[ \t]+\w+)+)(\s*-?)\}\}")
+
+
+class ForgivingContext(Context):
+    """A top-level name the contact does not have as written is looked up as GOV.UK Notify does: `{{ NAME }}` is
+    `name`, `{{ Ville }}` the custom field imported from the column "Ville" (`fields.ville`)."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        value = super().resolve_or_missing(key)
+        if value is not missing or not isinstance(key, str):
+            return value
+        folded = field_key(key)
+        if folded != key and folded in self.parent:
+            return self.parent[folded]
+        fields = self.parent.get("fields")
+        if isinstance(fields, Fields) and key in fields:
+            return fields[key]
+        return missing
+
+
 _ENV = BoundedEnvironment()
+_ENV.context_class = ForgivingContext
 #: longest template source (characters).
 MAX_TEMPLATE_CHARS = 100_000
 
@@ -67,11 +94,12 @@ def contact_context(
     name: str | None, phone: str | None, email: str | None, fields: dict[str, Any] | None
 ) -> dict[str, Any]:
     custom = {k: v for k, v in (fields or {}).items() if v is not None and v != ""}
+    by_key = {field_key(k): v for k, v in custom.items()}  # a "First name" column is `first_name`
     words = (name or "").split()
     context: dict[str, Any] = {
         "name": (name or "").strip() or None,
-        "first_name": custom.get("first_name") or (words[0] if words else None),
-        "last_name": custom.get("last_name") or (" ".join(words[1:]) or None),
+        "first_name": by_key.get("first_name") or (words[0] if words else None),
+        "last_name": by_key.get("last_name") or (" ".join(words[1:]) or None),
         "phone": phone or None,
         "email": email or None,
     }
@@ -105,9 +133,17 @@ class Fields(dict[str, Any]):
 
 @dataclass
 class CompiledTemplate:
+    """A template ready to render; `source` is the Jinja source (variations already turned into `if`s)."""
+
     source: str
     what: str
     placeholders: tuple[str, ...]
+    #: variation group number -> option count (empty: the template has no `{a|b}`), and the campaign's seed.
+    variation_sizes: dict[int, int] = field(default_factory=dict)
+    variation_seed: int = 0
+    variants_total: int = 1
+    #: `{name}`-like braces that are text (for the "did you mean {{ name }}?" hint).
+    text_braces: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -115,12 +151,18 @@ class CompiledTemplate:
         except RecursionError:
             raise TemplateError(f"The {self.what} template is nested too deeply.") from None
 
-    def render(self, context: dict[str, Any], budget: RenderBudget | None = None) -> str:
-        """The rendered text. Raises MissingPlaceholder naming what this context lacks, TemplateError when the
-        template breaks a bound (time, size) or fails."""
+    def render(self, context: dict[str, Any], budget: RenderBudget | None = None, key: object = None) -> str:
+        """The rendered text; `key` (the contact id) fixes which variation options this recipient gets. Raises
+        MissingPlaceholder naming what this context lacks, TemplateError when the template breaks a bound (time,
+        size) or fails."""
         seconds = budget.next_limit_s() if budget else RENDER_TIME_LIMIT_S
         if seconds <= 0:
             raise TemplateError(f"The {self.what} template takes too long to render for this many recipients.")
+        if self.variation_sizes:
+            context = {
+                **context,
+                variations.PICKS_NAME: variations.Picks(self.variation_sizes, self.variation_seed, key),
+            }
         try:
             return bounded_render(lambda: self._template.generate(context), seconds)
         except UndefinedError as exc:
@@ -142,12 +184,23 @@ class CompiledTemplate:
             raise TemplateError(f"The {self.what} template cannot be rendered: {reason}.") from None
 
 
-def compile_template(source: str, what: str = "message") -> CompiledTemplate:
-    """Compile once; raises TemplateError with the line and the reason for a syntax error."""
+def compile_template(source: str, what: str = "message", variation_seed: int = 0) -> CompiledTemplate:
+    """Compile once; raises TemplateError with the line and the reason for a syntax error (a variation's brace
+    that is off is named by its line and column)."""
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateError(f"The {what} template is longer than {MAX_TEMPLATE_CHARS:,} characters.")
     try:
-        ast = _ENV.parse(source)
+        parsed = variations.parse(source)
+    except VariationError as exc:
+        raise TemplateError(
+            f"The {what} has a variation error on line {exc.line}, column {exc.column}: {exc.reason}."
+        ) from None
+    # `{{ first name }}` is read as `{{ first_name }}`, which finds the column "First name" (ForgivingContext).
+    jinja_source = _SPACED_NAME.sub(
+        lambda m: "{{" + m[1] + re.sub(r"[ \t]+", "_", m[2]) + m[3] + "}}", variations.to_jinja(parsed)
+    )
+    try:
+        ast = _ENV.parse(jinja_source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"The {what} template has an error on line {exc.lineno}: {exc.message}") from None
     except RecursionError:
@@ -157,7 +210,15 @@ def compile_template(source: str, what: str = "message") -> CompiledTemplate:
         if isinstance(name, str) and name.startswith("_"):
             # The sandbox would refuse it when rendering; saying so now names the culprit before anything is queued.
             raise TemplateError(f"The {what} uses something templates may not use: `{name}`")
-    return CompiledTemplate(source, what, tuple(_placeholders(ast)))
+    return CompiledTemplate(
+        jinja_source,
+        what,
+        tuple(p for p in _placeholders(ast) if p.split(".", 1)[0] != variations.PICKS_NAME),
+        variation_sizes=parsed.sizes,
+        variation_seed=variation_seed,
+        variants_total=variations.variants_total(parsed),
+        text_braces=tuple(parsed.text_braces),
+    )
 
 
 def _placeholders(ast: nodes.Template) -> Iterable[str]:
@@ -190,3 +251,29 @@ def _resolves(context: dict[str, Any], path: str) -> bool:
             return False
         value = value[part]
     return True
+
+
+def placeholder_hints(body: CompiledTemplate, subject: CompiledTemplate | None, known: set[str]) -> list[str]:
+    """Warnings for `{name}` written where `{{ name }}` was meant (a brace pair naming a placeholder we know)."""
+    hints: list[str] = []
+    for template in (body, subject):
+        if template is None:
+            continue
+        for inner in template.text_braces:
+            name = inner.strip()
+            if name in known and name not in hints:
+                hints.append(name)
+    return [f"{{{name}}} is text: did you mean {{{{ {name} }}}}?" for name in hints]
+
+
+def suggestion(placeholder: str, context: dict[str, Any]) -> str | None:
+    """The placeholder this contact has that `placeholder` (one it lacks) most likely meant: `Vile` ->
+    `fields.Ville`; None when nothing is close."""
+    wanted = field_key(placeholder.removeprefix("fields."))
+    fields = context.get("fields") or {}
+    names: dict[str, str] = {
+        field_key(n): n for n in ("name", "first_name", "last_name", "phone", "email") if n in context
+    }
+    names.update({field_key(k): f"fields.{k}" if k.isidentifier() else f"fields.{field_key(k)}" for k in fields})
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75)
+    return names[close[0]] if close and names[close[0]] != placeholder else None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,23 +16,25 @@ from sqlalchemy.orm import Session
 from backend.campaigns import lifecycle
 from backend.campaigns.pace_view import pace_fields
 from backend.campaigns.pacing import Pace
+from backend.errors import bad_request
 from backend.store import states
-from backend.store.models import Campaign, Message, utcnow
+from backend.store.models import Campaign, Communication, LeftOut, Message, utcnow
 from backend.views import delivery_state, iso
 
 #: characters that make a spreadsheet read a cell as a formula (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = (
-    "message_id",
-    "recipient",
-    "name",
-    "status",
-    "delivery",
-    "error",
-    "attempts",
-    "sent_at",
-    "provider_message_id",
+    "Message ID",
+    "Recipient",
+    "Name",
+    "Status",
+    "Delivery",
+    "Reason",
+    "Attempts",
+    "Sent at",
+    "Provider ID",
 )
+SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
 
 
 #: the window the sending rate is measured over.
@@ -80,6 +84,9 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "channel": campaign.channel,
         "subject": campaign.subject,
         "body": campaign.body,
+        "variation_seed": campaign.variation_seed,
+        "attachments": campaign.attachments or [],
+        "left_out": session.scalar(select(func.count()).select_from(LeftOut).where(LeftOut.campaign_id == campaign.id)),
         "recipients": campaign.recipients,
         "rate": campaign.rate or {},
         "status": campaign.status,
@@ -118,6 +125,25 @@ def neutralise(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def delivery_reasons(session: Session, message_ids: list[int]) -> dict[int, str]:
+    """Why each undelivered message was not delivered, in the provider's words as the channel wrote them
+    ("the phone is switched off or unreachable"), from its final failure report."""
+    reasons: dict[int, str] = {}
+    if not message_ids:
+        return reasons
+    rows = session.execute(
+        select(
+            Communication.message_id, Communication.error_text, Communication.error_code, Communication.provider_status
+        )
+        .where(Communication.message_id.in_(message_ids), Communication.success.is_(False))
+        .order_by(Communication.id)
+    ).all()
+    for message_id, text, code, status in rows:
+        words = (text or "").strip() or (f"error {code}" if code else "") or status or "not delivered"
+        reasons[message_id] = f"{words} ({code})" if code and code not in words else words
+    return reasons
+
+
 def export_delivery(message: Message) -> str:
     """The export's delivery cell: the delivery state of a sent message; for an uncertain one what the provider
     said about it (never "pending" for ever); empty for messages that were not sent."""
@@ -132,13 +158,42 @@ def export_delivery(message: Message) -> str:
     return ""
 
 
-def export_rows(db: Any, campaign: Campaign, page: int = 5000) -> Iterator[str]:
-    """The campaign's messages as CSV text, page by page (keyset on id), header first. The text starts with a
-    UTF-8 byte-order mark: Excel reads a CSV without one in the system's ANSI code page and garbles "Chloé"."""
+@dataclass(frozen=True)
+class ExportOptions:
+    separator: str = ","
+    zone: ZoneInfo | None = None
+
+    def time(self, value: datetime | None) -> str | None:
+        if value is None or self.zone is None:
+            return iso(value)
+        return value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def export_options(sep: str | None, tz: str | None) -> ExportOptions:
+    """The export's list separator and time zone from the query; a 400 naming the one that is off."""
+    if sep not in (None, "", *SEPARATORS):
+        raise bad_request("`sep` must be , ; or tab.", [{"field": "sep", "reason": "must be , ; or tab"}])
+    zone = None
+    if tz:
+        try:
+            zone = ZoneInfo(tz) if len(tz) < 64 and ".." not in tz and not tz.startswith("/") else None
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+        if zone is None:
+            raise bad_request("`tz` is not a time zone name.", [{"field": "tz", "reason": "not an IANA time zone"}])
+    return ExportOptions(SEPARATORS.get(sep or ",", ","), zone)
+
+
+def export_rows(db: Any, campaign: Campaign, options: ExportOptions | None = None, page: int = 5000) -> Iterator[str]:
+    """The campaign's messages, then the contacts it left out, as CSV text, page by page (keyset on id), header
+    first (in words; "Sent at" names its zone). The text starts with a UTF-8 byte-order mark: Excel reads a CSV
+    without one in the system's ANSI code page and garbles "Chloé"."""
+    options = options or ExportOptions()
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
+    writer = csv.writer(buffer, delimiter=options.separator)
+    zone = options.zone.key if options.zone else "UTC"
+    writer.writerow([*EXPORT_COLUMNS[:7], f"Sent at ({zone})", EXPORT_COLUMNS[8]])
     last = 0
     while True:
         with db.read() as session:
@@ -148,6 +203,7 @@ def export_rows(db: Any, campaign: Campaign, page: int = 5000) -> Iterator[str]:
                 .order_by(Message.id)
                 .limit(page)
             ).all()
+            reasons = delivery_reasons(session, [m.id for m in rows if m.delivered is False])
         for m in rows:
             cells = (
                 m.id,
@@ -155,11 +211,33 @@ def export_rows(db: Any, campaign: Campaign, page: int = 5000) -> Iterator[str]:
                 m.recipient_name,
                 m.status,
                 export_delivery(m),
-                m.last_error,
+                reasons.get(m.id) or m.last_error,
                 m.attempts,
-                iso(m.sent_at),
+                options.time(m.sent_at),
                 m.provider_message_id,
             )
+            writer.writerow([neutralise(c) for c in cells])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < page:
+            break
+        last = rows[-1].id
+    yield from _left_out_rows(db, campaign, writer, buffer, page)
+
+
+def _left_out_rows(db: Any, campaign: Campaign, writer: Any, buffer: io.StringIO, page: int) -> Iterator[str]:
+    last = 0
+    while True:
+        with db.read() as session:
+            rows = session.scalars(
+                select(LeftOut)
+                .where(LeftOut.campaign_id == campaign.id, LeftOut.account_id == campaign.account_id, LeftOut.id > last)
+                .order_by(LeftOut.id)
+                .limit(page)
+            ).all()
+        for row in rows:
+            cells = ("", row.address or "", row.name, "left out", "", row.detail, 0, "", "")
             writer.writerow([neutralise(c) for c in cells])
         yield buffer.getvalue()
         buffer.seek(0)

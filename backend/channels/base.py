@@ -73,9 +73,26 @@ class RateDefaults:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file a message carries: its bytes in `data`, or read from `path` (a media library file) when sent."""
+
     filename: str
     content_type: str
-    data: bytes
+    data: bytes = b""
+    path: Path | None = None
+    #: image | video | audio | document (backend/media/sniff.py)
+    kind: str = "document"
+    #: WhatsApp: send an image or video as a document (no compression), not as media.
+    as_document: bool = False
+    size: int = 0
+
+    def content(self) -> bytes:
+        """The file's bytes; raises SendError(permanent=True) when the library file is gone from this machine."""
+        if self.path is None:
+            return self.data
+        try:
+            return self.path.read_bytes()
+        except OSError:
+            raise SendError(f"the attached file {self.filename} is not on this computer", permanent=True) from None
 
 
 @dataclass(frozen=True)

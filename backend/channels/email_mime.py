@@ -245,7 +245,7 @@ def _attachment_part(attachment: Attachment) -> bytes:
         f"Content-Type: {maintype}/{subtype}\r\nContent-Transfer-Encoding: base64\r\n"
         f"Content-Disposition: attachment;\r\n {filename}\r\n\r\n"
     )
-    return head.encode("ascii") + _base64_lines(attachment.data)
+    return head.encode("ascii") + _base64_lines(attachment.content())
 
 
 def _encoded(value: str) -> str:

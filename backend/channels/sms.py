@@ -288,7 +288,11 @@ class SmsChannel(Channel):
 
     def send(self, message: OutboundMessage) -> str:
         """POST the message; returns Twilio's SID. Raises SendError (see the module's contract)."""
-        form = {"To": message.recipient, "Body": message.body}
+        form: dict[str, str | list[str]] = {"To": message.recipient, "Body": message.body}
+        media_urls = message.metadata.get("media_urls")
+        if media_urls:
+            # MMS: Twilio fetches each file from its signed link (one MediaUrl parameter per file).
+            form["MediaUrl"] = [str(url) for url in media_urls]
         if self.messaging_service_sid:
             form["MessagingServiceSid"] = self.messaging_service_sid
         else:

@@ -321,6 +321,7 @@ class SmtpChannel(Channel):
 
         Raises _Dropped when the connection was lost before any of the content left (safe to retry), SendError
         otherwise (uncertain once the content started)."""
+        _check_size(conn, payload)
         # `recipient` passed check_address (a bare local@domain): quoted as smtplib.quoteaddr would.
         commands = (f"MAIL FROM:{self._quoted_from}", f"RCPT TO:<{recipient}>", "DATA")
         try:
@@ -386,6 +387,18 @@ class SmtpChannel(Channel):
             conn.rset()
         except (smtplib.SMTPException, OSError):
             conn.close()
+
+
+def _check_size(conn: smtplib.SMTP, payload: bytes) -> None:
+    """A message larger than the server's announced SIZE (RFC 1870) is refused here, before anything is sent."""
+    announced = conn.esmtp_features.get("size", "").strip() if conn.does_esmtp else ""
+    limit = int(announced) if announced.isdigit() else 0
+    if limit and len(payload) > limit:
+        raise SendError(
+            f"the message is {len(payload) / 1_048_576:.1f} MB with its files; "
+            f"the mail server takes at most {limit / 1_048_576:.1f} MB",
+            permanent=True,
+        )
 
 
 def connection_failure(exc: BaseException) -> str:

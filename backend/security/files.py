@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-#: what the app keeps in its data directory: logs, the send journal, WhatsApp profiles; the key, the store and
-#: its side files, the WhatsApp selector overrides.
-OWN_DIRS = frozenset({"logs", "journal", "whatsapp-profile"})
+#: what the app keeps in its data directory: logs, the send journal, WhatsApp profiles, media files; the key, the
+#: store and its side files, the WhatsApp selector overrides.
+OWN_DIRS = frozenset({"logs", "journal", "whatsapp-profile", "media"})
 OWN_FILES = ("secret.key", "*.sqlite3", "*.sqlite3-*", "*.db", "*.db-*", "whatsapp-selectors.json")
 #: the SQLite side files that sit next to a database file.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")

@@ -14,7 +14,7 @@ PUBLIC_API = frozenset({"/api/health", "/api/session"})
 #: paths that providers and recipients reach through the public URL (a tunnel or proxy forwards its own Host).
 #: Each authenticates every request itself (provider signatures, signed unsubscribe tokens), so the DNS-rebinding
 #: guard, which protects the bearer-token API and the UI, does not apply to them.
-SIGNED_PUBLIC_PREFIXES = ("/webhooks/", "/unsubscribe/")
+SIGNED_PUBLIC_PREFIXES = ("/webhooks/", "/unsubscribe/", "/m/")
 
 
 def host_name(host_header: str) -> str:

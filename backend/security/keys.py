@@ -37,6 +37,8 @@ class AppKeys:
     def __init__(self, master: bytes) -> None:
         self.jwt_key = _derive(master, b"bulkmsg jwt")
         self.box = SecretBox(_derive(master, b"bulkmsg secrets"))
+        #: signs the public links to media files (`/m/<token>`).
+        self.media_key = _derive(master, b"bulkmsg media")
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> AppKeys:

@@ -162,6 +162,10 @@ class Campaign(Base):
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     uncertain_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: fixes each recipient's `{a|b}` variation options (backend/campaigns/variations.py).
+    variation_seed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: [{"media_id", "as_document"}]: files every message of the campaign carries (DESIGN section 15).
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list, server_default="[]")
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: a campaign the channel paused until a known time (Gmail's daily window): the campaign job resumes it then.
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -337,3 +341,36 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100))
     until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Media(Base):
+    """A file of an account's media library, stored once by content hash under the data directory."""
+
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("account_id", "sha256", name="uq_media_account_sha256"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    #: image | video | audio | document
+    kind: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LeftOut(Base):
+    """A contact a campaign did not send to, and why (opted out of the channel, no address for it), kept so the
+    monitor and the export can name them (DESIGN section 14's "nobody left out silently")."""
+
+    __tablename__ = "campaign_left_out"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str | None] = mapped_column(String(320))
+    #: opted_out | no_address
+    reason: Mapped[str] = mapped_column(String(20))
+    #: in words: "opted out of SMS on 2026-11-02 (replied STOP)"
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -111,14 +111,17 @@ export function campaignPill(status, counts) {
   return pill;
 }
 
-/** "Completed with 3 of 6 failed" (and/or uncertain), or '' when everything was sent. */
+/** "Completed with 3 of 6 failed" (and/or uncertain, not delivered), "Completed: 3 not delivered", or '' when
+ * everything was sent and nothing came back undelivered. */
 export function troubledEnding(counts) {
   if (!counts) return '';
   const ended = (counts.sent || 0) + (counts.failed || 0) + (counts.uncertain || 0);
   const parts = [];
   if (counts.failed) parts.push(`${num(counts.failed)} of ${num(ended)} failed`);
   if (counts.uncertain) parts.push(`${num(counts.uncertain)} of ${num(ended)} uncertain`);
-  return parts.length ? `Completed with ${parts.join(' and ')}` : '';
+  if (counts.undelivered) parts.push(`${num(counts.undelivered)} not delivered`);
+  if (!parts.length) return '';
+  return counts.failed || counts.uncertain ? `Completed with ${parts.join(' and ')}` : `Completed: ${parts[0]}`;
 }
 
 export function pageHead(title, subtitle, ...actions) {

@@ -1,4 +1,5 @@
-// The failed and uncertain messages of a campaign, with "retry failed" and "re-queue uncertain".
+// The failed, uncertain and undelivered messages of a campaign, with "retry failed" and "re-queue uncertain";
+// an undelivered one carries the provider's reason in words.
 
 import { api, list } from '../lib/api.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
@@ -20,12 +21,16 @@ const TEXT = {
     action: 'Re-queue uncertain', route: 'requeue-uncertain', done: 'Uncertain messages are queued again.',
     empty: 'No uncertain messages.',
   },
+  undelivered: {
+    intro: 'The provider took these but could not deliver them; the reason is on each line. Sending the same again rarely helps: check the number or address, or reach these people another way.',
+    action: null, empty: 'Nothing came back undelivered.', query: { delivery: 'undelivered' },
+  },
 };
 
 export function messageList(campaignId, status) {
   const text = TEXT[status];
   const body = h('div');
-  const actionButton = h('button', { class: `btn ${status === 'uncertain' ? '' : 'primary'}`, type: 'button', dataset: { action: text.route } }, svg(icons.refresh), text.action);
+  const actionButton = h('button', { class: `btn ${status === 'uncertain' ? '' : 'primary'}`, type: 'button', dataset: { action: text.route }, hidden: !text.action }, svg(icons.refresh), text.action);
   const element = h('div', { class: 'stack' },
     h('div', { class: 'row' }, h('p', { class: 'muted', style: { flex: '1 1 300px' } }, text.intro), actionButton),
     body);
@@ -35,7 +40,7 @@ export function messageList(campaignId, status) {
   const load = async () => {
     seen.loaded = true;
     try {
-      const { items, total } = await list(`/api/campaigns/${campaignId}/messages`, { status, limit: LIMIT });
+      const { items, total } = await list(`/api/campaigns/${campaignId}/messages`, { ...(text.query || { status }), limit: LIMIT });
       seen.shown = items;
       setAction(actionButton, status, items, total);
       replace(body, ...(items.length ? messageTable(status, items, total) : [h('div', { class: 'empty' }, text.empty)]));
@@ -77,7 +82,7 @@ function messageRow(status, m) {
   const fix = fixFor(m.last_error);
   return h('tr', { dataset: { message: m.id } },
     h('td', { class: 'num nowrap' }, m.recipient || '—'),
-    h('td', {}, m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null,
+    h('td', {}, m.delivery_reason || m.last_error || (status === 'uncertain' ? 'No answer from the provider' : '—'), fix ? h('div', { class: 'muted small' }, fix) : null,
       m.failure_kind === 'permanent' ? h('div', { class: 'small', dataset: { note: 'not-retried' } }, 'Refused for good: not retried (sending again would fail the same way).') : null,
       status === 'uncertain' ? reconcileNote(m) : null),
     h('td', { class: 'num' }, num(m.attempts ?? 0)),

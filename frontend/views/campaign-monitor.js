@@ -11,10 +11,12 @@ import { icons } from '../lib/icons.js';
 import { doneCount, progressBar, updateProgress } from '../lib/progress.js';
 import { on, setCampaign, state } from '../lib/store.js';
 import { campaignPill, confirmDialog, errorNotice, showError, toast, troubledEnding } from '../lib/ui.js';
+import { leftOutList } from './campaign-left-out.js';
 import { messageList } from './campaign-lists.js';
 
 // What holds a running campaign's rate back (GET /api/campaigns/<id> `limited_by`), as a figure's short words.
-const HELD_BY = { pace: 'Its pace', daily_cap: 'The daily cap', provider: "The provider's speed" };
+// Words without an apostrophe: a narrow figure box may wrap a word at one.
+const HELD_BY = { pace: 'Its pace', daily_cap: 'Daily cap', provider: 'Provider limit', speed: 'Nothing of yours' };
 
 const SERIES = [
   { key: 'sent', label: 'Sent', cssVar: '--chart-sent' },
@@ -39,7 +41,11 @@ function layout(campaign, mine) {
   const log = new ActivityLog({ scope: mine, height: 340, label: 'Campaign activity log' });
   const failedList = messageList(campaign.id, 'failed');
   const uncertainList = messageList(campaign.id, 'uncertain');
-  const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element]];
+  const undeliveredList = messageList(campaign.id, 'undelivered');
+  const leftOut = leftOutList(campaign.id);
+  const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element],
+    ['undelivered', 'Not delivered', undeliveredList.element],
+    ['left-out', campaign.left_out ? `Left out (${num(campaign.left_out)})` : 'Left out', leftOut.element]];
   const tabButtons = tabs.map(([name, label]) => h('button', { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } }, label));
   const panels = tabs.map(([name, , element]) => h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element));
 
@@ -57,7 +63,7 @@ function layout(campaign, mine) {
         h('div', { class: 'chart-wrap' }, canvas)),
       h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels))];
 
-  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, tabButtons, panels, nodes };
+  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, undeliveredList, leftOut, tabButtons, panels, nodes };
 }
 
 function selectTabs(tabButtons, panels, lists) {
@@ -110,16 +116,21 @@ function drawFigures(ui, c) {
   const done = doneCount(counts);
   ui.progressText.textContent = `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
   const running = c.status === 'running';
+  // Until the server has measured a rate (`measured`), no rate, time left or cause is shown: a guess from the
+  // first seconds is wrong ("3 h left" for a one-minute job).
+  const starting = running && c.measured === false;
   replace(ui.stats,
     stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
-    deliveryStat(counts), stat('Failed', counts.failed, counts.failed ? 'err' : ''),
+    deliveryStat(counts), counts.undelivered ? stat('Not delivered', counts.undelivered, 'err') : null,
+    stat('Failed', counts.failed, counts.failed ? 'err' : ''),
     stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
-    stat('Rate', running ? rate(c.rate_per_min) : '—'),
+    stat('Rate', starting ? 'Starting…' : running ? rate(c.rate_per_min) : '—'),
     stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : '—'),
-    stat('Held back by', running ? (HELD_BY[c.limited_by] || '—') : '—'),
-    stat('Time left', running ? duration(c.eta_s) : '—'));
+    stat('Held back by', starting ? 'Starting…' : running ? (HELD_BY[c.limited_by] || '—') : '—'),
+    stat('Time left', starting ? 'Starting…' : running ? duration(c.eta_s) : '—'));
   ui.tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
   ui.tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
+  ui.tabButtons[3].replaceChildren('Not delivered ', h('span', { class: 'badge' }, num(counts.undelivered || 0)));
   ui.failedList.setCount(counts.failed || 0);
   ui.uncertainList.setCount(counts.uncertain || 0);
   ui.chart.live = running;
@@ -130,7 +141,8 @@ function drawFigures(ui, c) {
 const LIMITS = {
   pace: (c) => `Sending at the set pace${c.pace_per_min ? ` of ${num(c.pace_per_min)} a minute` : ''}. Raise “Messages per minute” in a copy of this campaign to go faster.`,
   daily_cap: () => 'The daily cap is reached: sending goes on by itself when the 24-hour window allows more.',
-  provider: () => 'The provider is slowing us down (it answered “too many requests”); sending goes on at the pace it allows.',
+  provider: () => 'The provider asked us to slow down (it answered “too many requests”); sending goes on at the pace it allows.',
+  speed: () => 'Sending as fast as the provider answers: no pace or cap of yours holds it back.',
 };
 
 function drawLimit(note, c) {
@@ -138,6 +150,14 @@ function drawLimit(note, c) {
   note.textContent = words;
   note.dataset.limit = words ? c.limited_by : '';
   note.hidden = !words;
+}
+
+// The export as this browser's spreadsheet reads it: `;` where the decimal mark is a comma (Excel's list
+// separator there), times in this computer's zone.
+function exportQuery() {
+  const sep = (1.5).toLocaleString().includes(',') ? ';' : ',';
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  return `?sep=${encodeURIComponent(sep)}&tz=${encodeURIComponent(tz)}`;
 }
 
 function drawActions(actions, c, act) {
@@ -149,7 +169,7 @@ function drawActions(actions, c, act) {
   if (['running', 'paused', 'scheduled', 'draft'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
   list.push(h('a', { class: 'btn', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' } }, svg(icons.plus), 'Duplicate'));
   list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
-    download(`/api/campaigns/${c.id}/export.csv`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
+    download(`/api/campaigns/${c.id}/export.csv${exportQuery()}`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
   const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
   replace(actions, list);
   if (focused) {
@@ -196,7 +216,7 @@ export async function mountMonitor(root, id) {
   const mine = belongsTo(key);
   const ui = layout(campaign, mine);
   root.append(...ui.nodes);
-  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList });
+  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList, undelivered: ui.undeliveredList, 'left-out': ui.leftOut });
   const feed = chartFeeder(ui.chart, mine);
   feed.add(state.events);
   const server = refresher(campaign.id, (fresh) => { campaign = fresh; });
@@ -219,6 +239,7 @@ export async function mountMonitor(root, id) {
       draw();
       if ((c.counts || {}).failed !== before.failed) ui.failedList.stale();
       if ((c.counts || {}).uncertain !== before.uncertain) ui.uncertainList.stale();
+      if ((c.counts || {}).undelivered !== before.undelivered) ui.undeliveredList.stale();
     }),
     on('events', (batch) => {
       const relevant = batch.filter(mine);

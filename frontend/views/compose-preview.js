@@ -1,11 +1,12 @@
-// The compose preview: the message as a chosen contact will see it, with the contacts whose fields are
-// missing collected as problems for the warnings.
+// The compose preview: the message as a chosen contact will see it (with the variation options that contact
+// gets: the seed is kept here and sent again when the campaign is created), its length and, for SMS, its
+// encoding and parts as the server counts them; the contacts whose fields are missing are collected as problems.
 
 import { api } from '../lib/api.js';
 import { debounce, h, replace } from '../lib/dom.js';
 import { formatDetail } from '../lib/ui.js';
 
-export function previewPanel({ message, recipients, onProblems }) {
+export function previewPanel({ message, recipients, onProblems, onReplace }) {
   const who = h('select', { 'aria-label': 'Preview for contact' });
   const box = h('div', { class: 'preview-bubble', 'aria-live': 'polite' });
   const note = h('p', { class: 'muted small' });
@@ -13,6 +14,7 @@ export function previewPanel({ message, recipients, onProblems }) {
     h('div', { class: 'card-head', style: { marginBottom: 0 } }, h('h2', { id: 'preview-title' }, 'Preview'), who), box, note);
   let seq = 0;
   let shown = null;
+  let seed = null;
   const refresh = debounce(async () => {
     const mine = ++seq;
     const { channel, subject, body } = message();
@@ -20,16 +22,16 @@ export function previewPanel({ message, recipients, onProblems }) {
     if (!who.value) { shown = null; replace(box, h('span', { class: 'muted' }, 'Choose a recipient to see the preview.')); return; }
     const ids = [...new Set([Number(who.value), ...recipients.previewContacts().slice(0, 20).map((c) => c.id)])];
     try {
-      const { items } = await api.post('/api/campaigns/preview', { channel, subject, body, contact_ids: ids });
+      const answer = await api.post('/api/campaigns/preview', { channel, subject, body, contact_ids: ids, variation_seed: seed ?? undefined });
       if (mine !== seq) return;
+      const { items } = answer;
+      seed = answer.variation_seed;
       const item = items.find((i) => String(i.contact_id) === who.value) || items[0] || {};
-      onProblems(items.filter((i) => i.error).map((i) => ({
-        reason: i.missing ? `${i.error} for ${i.name || 'a contact without a name'}: fill in the field for them, or take the placeholder out.` : `${i.error}.`,
-      })));
+      onProblems([...items.filter((i) => i.error).map((i) => problemOf(i, onReplace)), ...(answer.warnings || []).map((reason) => ({ reason }))]);
       shown = item.error ? null : item;
       if (item.error) replace(box, h('span', { class: 'muted' }, `${item.error}.`));
       else replace(box, item.subject ? h('div', { class: 'subject' }, item.subject) : null, item.body ?? '');
-      note.textContent = `${body.length} characters${channel === 'sms' ? ` · ${smsParts(item.body || body)} SMS part(s)` : ''}`;
+      note.textContent = lengthNote(item, answer.variants_total);
     } catch (error) {
       if (mine !== seq) return;
       shown = null;
@@ -46,12 +48,29 @@ export function previewPanel({ message, recipients, onProblems }) {
       : h('option', { value: '' }, 'No contact yet'));
     refresh();
   };
-  return { element, refresh, contactsChanged, rendered: () => shown };
+  return { element, refresh, contactsChanged, rendered: () => shown, seed: () => seed };
 }
 
-function smsParts(text) {
-  const unicode = /[^\u0000-\u007f]/.test(text);
-  const single = unicode ? 70 : 160;
-  const multi = unicode ? 67 : 153;
-  return text.length <= single ? 1 : Math.ceil(text.length / multi);
+// A contact's missing placeholder; when the contact has one that is close ("Vile" for "Ville"), the problem
+// offers to put it in the message instead.
+function problemOf(item, onReplace) {
+  if (!item.missing) return { reason: `${item.error}.` };
+  const [wrong, right] = Object.entries(item.suggestions || {})[0] || [];
+  const reason = `${item.error} for ${item.name || 'a contact without a name'}: `
+    + (right ? `did you mean {{ ${right} }}?` : 'fill in the field for them, or take the placeholder out.');
+  return right ? { reason, action: { label: `Replace with {{ ${right} }}`, run: () => onReplace(wrong, right) } } : { reason };
+}
+
+// "78 characters · UCS-2, 2 SMS parts (😀 needs Unicode: without it, 1 part) · 6 variants"
+export function lengthNote(item, variants) {
+  const parts = [];
+  if (item.length != null) parts.push(`${item.length.toLocaleString()} characters`);
+  if (item.segments != null) {
+    let sms = `${item.encoding}, ${item.segments} SMS part${item.segments === 1 ? '' : 's'}`;
+    const forcing = item.ucs2_chars || [];
+    if (forcing.length) sms += ` (${forcing.map((c) => `“${c}”`).join(' ')} ${forcing.length === 1 ? 'needs' : 'need'} Unicode, which fits 70 characters a part instead of 160)`;
+    parts.push(sms);
+  }
+  if (variants > 1) parts.push(`${variants.toLocaleString()} variants`);
+  return parts.join(' · ');
 }

@@ -9,7 +9,9 @@ import { icons } from '../lib/icons.js';
 export function warningList(box, { channel, problems, recipients, cap }) {
   const list = [
     ...channelWarnings(channel),
-    ...problems.slice(0, 5).map((p) => ['err', p.reason]),
+    ...problems.slice(0, 5).map((p) => ['err', p.action
+      ? h('span', {}, p.reason, ' ', h('button', { class: 'btn small', type: 'button', onclick: p.action.run }, p.action.label))
+      : p.reason]),
   ];
   if (problems.length > 5) list.push(['err', `${num(problems.length - 5)} more contacts have a placeholder without a value.`]);
   const optedOut = recipients.optedOutChosen();

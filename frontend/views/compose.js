@@ -10,6 +10,7 @@ import { icons } from '../lib/icons.js';
 import { on } from '../lib/store.js';
 import { errorNotice, pageHead, showError, toast } from '../lib/ui.js';
 import { channelChoice, paceFields, scheduleFields } from './compose-fields.js';
+import { filePicker } from './compose-files.js';
 import { clearDraft, loadDraft, saveDraft } from './compose-draft.js';
 import { previewPanel } from './compose-preview.js';
 import { recipientPicker } from './compose-recipients.js';
@@ -49,15 +50,16 @@ function buildForm() {
   ui.channel = channelChoice(() => ui.channelChanged());
   ui.pace = paceFields();
   ui.when = scheduleFields(() => ui.channelChanged());
+  ui.files = filePicker(() => {});
   ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); });
   ui.message = () => ({ channel: ui.channel.value(), subject: limitsOf(ui.channel.value()).needs_subject ? ui.subject.value : null, body: ui.body.value });
-  ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); } });
+  ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); }, onReplace: (wrong, right) => replacePlaceholder(ui, wrong, right) });
   ui.test = testSendBox({ message: ui.message, rendered: () => ui.preview.rendered() });
   ui.form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New campaign' },
     field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
     h('div', { class: 'field' }, h('label', { for: ui.body.id }, 'Message'), ui.chips, ui.body,
-      h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact.')),
-    ui.pace.element, ui.when.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
+      h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact; {Hi|Hello} picks one option per contact.')),
+    ui.files.element, ui.pace.element, ui.when.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
   return ui;
 }
 
@@ -67,6 +69,7 @@ function wire(ui) {
     const c = ui.channel.value();
     ui.subjectField.hidden = !limitsOf(c).needs_subject;
     ui.pace.show(c);
+    ui.files.show(c);
     ui.test.show(c);
     ui.send.replaceChildren(svg(icons.send), ui.when.later() ? 'Schedule' : 'Start sending');
     ui.checkWarnings();
@@ -74,7 +77,7 @@ function wire(ui) {
   };
   ui.snapshot = () => ({
     name: ui.name.value, channel: ui.channel.value(), subject: ui.subject.value, body: ui.body.value, rate: ui.pace.value(),
-    recipients: ui.recipients.value(), chosen: ui.recipients.chosen(),
+    recipients: ui.recipients.value(), chosen: ui.recipients.chosen(), files: ui.files.files(),
   });
   ui.body.addEventListener('input', ui.preview.refresh);
   ui.subject.addEventListener('input', ui.preview.refresh);
@@ -95,12 +98,21 @@ function drawChips(ui) {
     h('button', { class: 'chip', type: 'button', onclick: () => insert(`{{ ${p} }}`), 'aria-label': `Insert ${p}` }, `{{ ${p} }}`)));
 }
 
+// `{{ Vile }}` (and `{{Vile|upper}}`) becomes `{{ fields.Ville }}` everywhere in the message and the subject.
+function replacePlaceholder(ui, wrong, right) {
+  const escaped = wrong.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`\\{\\{(-?\\s*)${escaped}(?![\\w.])`, 'g');
+  for (const input of [ui.body, ui.subject]) input.value = input.value.replace(pattern, `{{$1${right}`);
+  ui.body.dispatchEvent(new Event('input'));
+}
+
 async function restore(ui, draft) {
   ui.name.value = draft.name || ui.name.value;
   ui.channel.set(draft.channel);
   ui.subject.value = draft.subject || '';
   ui.body.value = draft.body || '';
   ui.pace.set(draft.rate);
+  ui.files.set(draft.files);
   await ui.recipients.set(draft.recipients, draft.chosen);
 }
 
@@ -119,6 +131,9 @@ function payload(ui) {
   const rate = ui.pace.value();
   if (Object.keys(rate).length) data.rate = rate;
   if (ui.when.value()) data.scheduled_at = ui.when.value();
+  if (ui.preview.seed() != null) data.variation_seed = ui.preview.seed();
+  const files = ui.files.value();
+  if (files.length) data.attachments = files;
   return data;
 }
 

@@ -7,7 +7,12 @@ google-auth / the code exchange through the client config's `token_uri`. It serv
 - `POST /token`: `authorization_code` (checks client id and secret, redirect URI, and the PKCE code_verifier
   against the S256 challenge; a code is used once) and `refresh_token` (`revoke()` -> `invalid_grant`);
 - `POST /gmail/v1/users/me/messages/send?alt=json`: checks the Bearer token (401 when unknown or expired), then
-  either plays a programmed failure (`fail_next(kind)`) or accepts the message and records it decoded.
+  either plays a programmed failure (`fail_next(kind)`) or accepts the message and records it decoded. A JSON
+  body over 5 MB is refused with 413 as Google does ("Request payload size exceeds the limit"; the Gmail guide on
+  uploads: "for larger messages use the media upload", https://developers.google.com/gmail/api/guides/uploads);
+- `POST /upload/gmail/v1/users/me/messages/send?uploadType=media` (the simple media upload: the body is the
+  message itself, Content-Type message/rfc822, up to the discovery document's maxSize of 35 MB): the same checks,
+  recorded the same way (`uploads` counts them).
 Failure kinds: rate_429 (429 + Retry-After), rate_403 (403 rateLimitExceeded), user_rate (429
 userRateLimitExceeded), daily (403 dailyLimitExceeded), sending_limit (429 "Mail sending limit exceeded" with
 a "Retry after" time), invalid_to (400 invalidArgument "Invalid To header"), server_500, hang (answers after
@@ -34,6 +39,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from tests.fakes.http import serve_in_thread, stop_server
 
 SEND_PATH = "/gmail/v1/users/me/messages/send"
+UPLOAD_PATH = "/upload/gmail/v1/users/me/messages/send"
+#: Google's limit on a JSON request body, and the upload's maxSize (gmail v1 discovery document).
+JSON_LIMIT = 5 * 1024 * 1024
+UPLOAD_LIMIT = 36_700_160
 SCOPE = "https://www.googleapis.com/auth/gmail.send"
 EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"  # what Google answers for the scope "email"
 
@@ -87,6 +96,8 @@ class FakeGoogle:
     consents: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     send_attempts: int = 0
+    #: messages that came through the media upload (not as JSON `raw`).
+    uploads: int = 0
     granted_scope: str = SCOPE
     #: the Google account that signs in on the consent page
     email: str = "sender@gmail.example"
@@ -314,13 +325,26 @@ class _Handler(BaseHTTPRequestHandler):
                 basic = (user, password)
             status, payload = self.google.token(dict(parse_qsl(body.decode())), basic)
             return self._answer(status, payload)
-        if parts.path != SEND_PATH:
+        if parts.path not in (SEND_PATH, UPLOAD_PATH):
             return self._answer(404, _error(404, "notFound", "Not Found", "NOT_FOUND"))
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         if not self.google.valid_access(token):
             return self._answer(401, _error(401, "authError", "Invalid Credentials", "UNAUTHENTICATED"))
+        if parts.path == UPLOAD_PATH:
+            query = dict(parse_qsl(parts.query))
+            if query.get("uploadType") != "media" or not self.headers.get("Content-Type", "").startswith("message/"):
+                return self._answer(400, _error(400, "badRequest", "Media type not supported", "INVALID_ARGUMENT"))
+            if len(body) > UPLOAD_LIMIT:
+                return self._answer(413, _error(413, "uploadTooLarge", "Media larger than 35 MB", "INVALID_ARGUMENT"))
+            raw = base64.urlsafe_b64encode(body).decode("ascii")
+            self.google.uploads += 1
+        elif len(body) > JSON_LIMIT:
+            return self._answer(
+                413, _error(413, "badRequest", "Request payload size exceeds the limit", "INVALID_ARGUMENT")
+            )
+        else:
+            raw = json.loads(body or b"{}").get("raw", "")
         programmed = self.google.next_failure()
-        raw = json.loads(body or b"{}").get("raw", "")
         if programmed is None:
             return self._answer(200, {"id": self.google.record(raw, token), "threadId": "t1", "labelIds": ["SENT"]})
         kind = programmed.kind

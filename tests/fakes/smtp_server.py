@@ -183,7 +183,9 @@ class FakeSmtpServer:
         handler_delay_s: float = 0.0,
         pipelining: bool = True,
         port: int | None = None,
+        size_limit: int | None = None,
     ) -> None:
+        self.size_limit = size_limit
         self.mode = mode
         self.auth = auth
         self.handler = Handler(keep_messages=keep_messages, handler_delay_s=handler_delay_s, pipelining=pipelining)
@@ -262,6 +264,8 @@ class FakeSmtpServer:
     def start(self) -> FakeSmtpServer:
         warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
         kwargs: dict[str, Any] = {}
+        if self.size_limit is not None:  # aiosmtpd announces it as SIZE in EHLO (RFC 1870) and enforces it
+            kwargs["data_size_limit"] = self.size_limit
         ssl_context = None
         if self.mode in ("starttls", "ssl"):
             cert, key = self_signed_cert(Path(self._dir.name))

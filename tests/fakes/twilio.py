@@ -2,7 +2,13 @@
 
 Real sockets, real HTTP: the app's SMS channel talks to it through `api_base_url`. It serves
 - `GET  /2010-04-01/Accounts/{sid}.json` (the account),
-- `POST /2010-04-01/Accounts/{sid}/Messages.json` (create: To, From, Body, StatusCallback; Basic auth),
+- `POST /2010-04-01/Accounts/{sid}/Messages.json` (create: To, From, Body, StatusCallback, MediaUrl repeated once
+  per file; Basic auth). As Twilio's Message resource documents MediaUrl ("The URL of media to include in the
+  Message content ... Twilio fetches the media", at most 10 per message, https://www.twilio.com/docs/messaging/api/
+  message-resource#create-a-message-resource), each URL is fetched with a plain GET (no credentials) and the
+  bytes and Content-Type kept in `media_of(sid)`; `num_media` counts them. Twilio fetches asynchronously and fails
+  the message with error 11200 when a URL cannot be read; this fake fetches before answering and refuses the
+  create with 400 and code 11200 instead (a detail of timing only, not of what the app must send),
 - `GET  /2010-04-01/Accounts/{sid}/Messages/{MessageSid}.json` (fetch),
 - `GET  /2010-04-01/Accounts/{sid}/Messages.json?To=&From=&DateSent=&PageSize=&Page=` (list), shaped as Twilio
   documents its Message list resource ("Retrieve and Modify Message History",
@@ -358,9 +364,29 @@ class FakeTwilio:
             "type": "Full",
         }
 
+    def _fetch_media(self, form: dict[str, str]) -> list[tuple[str, bytes]] | tuple[int, dict, dict]:
+        urls = form.get("MediaUrl", "").split()
+        if len(urls) > 10:
+            return _error(400, 21623, "Number of media files exceeds allowed limit.")
+        media = []
+        for url in urls:
+            try:
+                answer = requests.get(url, timeout=10)
+            except requests.RequestException:
+                return _error(400, 11200, f"HTTP retrieval failure: {url}")
+            if answer.status_code != 200:
+                return _error(400, 11200, f"HTTP retrieval failure ({answer.status_code}): {url}")
+            media.append((answer.headers.get("Content-Type", ""), answer.content))
+        return media
+
+    def media_of(self, sid: str) -> list[tuple[str, bytes]]:
+        """(content type, bytes) of each file the message with `sid` carried, as fetched from its MediaUrl."""
+        with self._lock:
+            return list(self.messages[sid].get("_media") or [])
+
     def _create(self, form: dict[str, str]) -> tuple[int, dict, dict]:
         to, body = form.get("To", ""), form.get("Body", "")
-        if not body:
+        if not body and not form.get("MediaUrl"):
             return _error(400, 21602, "Message body is required.")
         if len(body) > 1600:
             return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
@@ -383,7 +409,12 @@ class FakeTwilio:
         if failure is not None and failure.kind == "lost":
             time.sleep(failure.delay_s)  # the client gives up; nothing was stored
             return _error(500, 20500, "Internal Server Error")
+        media = self._fetch_media(form)
+        if isinstance(media, tuple):
+            return media
         message = self._store(form)
+        message["_media"] = media
+        message["num_media"] = str(len(media))
         if failure is not None and failure.kind == "slow":
             time.sleep(failure.delay_s)  # the message exists, but the answer comes too late
         return 201, {k: v for k, v in message.items() if not k.startswith("_")}, {}
@@ -469,7 +500,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode()
-        self._answer("POST", dict(parse_qsl(raw, keep_blank_values=True)))
+        pairs = parse_qsl(raw, keep_blank_values=True)
+        form = dict(pairs)
+        media = [value for name, value in pairs if name == "MediaUrl"]
+        if media:  # repeated once per file: kept here as one space-separated value
+            form["MediaUrl"] = " ".join(media)
+        self._answer("POST", form)
 
     def _answer(self, method: str, form: dict[str, str]) -> None:
         status, body, headers = self.twilio.handle(method, self.path, self.headers.get("Authorization"), form)
