@@ -157,9 +157,16 @@ def test_it_refuses_what_a_channel_cannot_carry_before_queueing(client, auth, se
         ids, huge_id = [m.id for m in many], huge.id
     assert "at most 10 files, not 11" in refused({"channel": "sms", "attachments": [{"media_id": i} for i in ids]})
     assert "at most 25 MB" in refused(email_campaign(attachments=[{"media_id": huge_id}]) | {"name": "X"})
-    assert "WhatsApp campaigns cannot carry files yet" in refused(
-        {"channel": "whatsapp", "attachments": [{"media_id": photo["id"]}]}
+    assert "a WhatsApp message carries one file, not 2" in refused(
+        {"channel": "whatsapp", "attachments": [{"media_id": photo["id"]}, {"media_id": doc["id"]}]}
     )
+    with services.db.write() as session:
+        video = Media(account_id=account, filename="clip.mp4", content_type="video/mp4", kind="video",
+                      size=17 * 1024 * 1024, sha256="e" * 64, created_at=utcnow())  # fmt: skip
+        session.add(video)
+        session.flush()
+        video_id = video.id
+    assert "at most 16 MB" in refused({"channel": "whatsapp", "attachments": [{"media_id": video_id}]})
     assert "no file with id 999999" in refused(email_campaign(attachments=[{"media_id": 999999}]))
     assert "attached twice" in refused(email_campaign(attachments=[{"media_id": photo["id"]}] * 2))
     with services.db.read() as session:

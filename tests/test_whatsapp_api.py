@@ -289,3 +289,33 @@ def test_it_pauses_a_campaign_on_the_restriction_bar_leaves_its_messages_queued_
     reply = queue_message(api, "+12025550151", "We open at 9")  # the existing chat still sends
     wait_until(lambda: api.call("GET", f"/api/messages/{reply}").json()["status"] == "sent", what="the reply")
     assert [m["text"] for m in fake.sent()] == ["Your order is ready", "We open at 9"]
+
+
+def test_it_sends_a_campaign_photo_from_the_media_library_end_to_end(start_server, fake_whatsapp_web, chromium_paths):
+    fake = fake_whatsapp_web
+    server = start_server(whatsapp_url=fake.url, chromium=chromium_paths[0], chromedriver=chromium_paths[1])
+    api = Api(server.url, server.token)
+    assert api.call("PUT", "/api/channels/whatsapp", json={"min_delay_s": 0, "max_delay_s": 0}).status_code == 200
+    connect_and_scan(api, fake)
+    data = _png()
+    media = api.call("POST", "/api/media", files={"file": ("offer.png", data)}).json()
+    contact = api.call("POST", "/api/contacts", json={"name": "Ana", "phone": "+14155550101"}).json()
+    payload = {"name": "Offer", "channel": "whatsapp", "body": "This week only, {{ first_name }}!",
+               "recipients": {"contact_ids": [contact["id"]]}, "attachments": [{"media_id": media["id"]}]}  # fmt: skip
+    campaign = api.call("POST", "/api/campaigns", json=payload)
+    assert campaign.status_code == 201, campaign.text
+    assert api.call("POST", f"/api/campaigns/{campaign.json()['id']}/start").status_code == 200
+    wait_until(lambda: any(s["media"] for s in fake.sent()), timeout=60, what="the photo at the page")
+    sent = [s for s in fake.sent() if s["media"]][-1]
+    assert sent["text"] == "This week only, Ana!" and sent["media"]["data"] == data
+    assert sent["media"]["filename"] == "offer.png"
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), "teal").save(out, "PNG")
+    return out.getvalue()

@@ -4,8 +4,8 @@ created, before anything is queued:
 - email (SMTP, Gmail): up to 25 MB of files in all (Gmail's own limit; most mail servers take about as much);
 - SMS: MMS to +1 numbers only (US and Canada), at most 10 files and 5 MB in all, images, video, audio or PDF,
   each fetched by Twilio from a signed link under the account's `public_url`, so one is needed;
-- WhatsApp: one file per message; sending files through WhatsApp Web's attach menu is not built yet, so a
-  WhatsApp campaign with a file is refused with that sentence rather than sent without it.
+- WhatsApp: one file per message, the body as its caption; a photo or video up to 16 MB, a document (or a
+  photo sent `as_document`) up to 100 MB.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ MMS_FILES = 10
 MMS_TOTAL = 5 * MB
 MMS_TYPES = ("image/", "video/", "audio/", "application/pdf")
 MMS_COUNTRY_PREFIX = "+1"
+WHATSAPP_MEDIA = 16 * MB
+WHATSAPP_DOCUMENT = 100 * MB
 
 
 @dataclass
@@ -81,10 +83,23 @@ def check_attachments(
     if family == "email" and total > EMAIL_TOTAL:
         raise _refuse(f"the files come to {total / MB:.1f} MB; an email carries at most 25 MB")
     if family == "whatsapp":
-        raise _refuse("WhatsApp campaigns cannot carry files yet (send it by email or MMS, or as a link)")
+        _check_whatsapp(files)
     if family == "sms":
         _check_mms(files, total, public_url)
     return CampaignFiles(spec, files, family)
+
+
+def _check_whatsapp(files: list[dict[str, Any]]) -> None:
+    if len(files) > 1:
+        raise _refuse(f"a WhatsApp message carries one file, not {len(files)} (send the others in other messages)")
+    (one,) = files
+    media = one["kind"] in ("image", "video") and not one["as_document"]
+    limit = WHATSAPP_MEDIA if media else WHATSAPP_DOCUMENT
+    if one["size"] > limit:
+        what = "a photo or video" if media else "a document"
+        raise _refuse(
+            f"{one['filename']} is {one['size'] / MB:.1f} MB; WhatsApp sends {what} of at most {limit // MB} MB"
+        )
 
 
 def _check_mms(files: list[dict[str, Any]], total: int, public_url: str | None) -> None:

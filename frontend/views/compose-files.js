@@ -10,7 +10,7 @@ const CHANNEL_HINTS = {
   smtp: 'Email: files up to 25 MB in all.',
   gmail: 'Gmail: files up to 25 MB in all.',
   sms: 'SMS: sent as MMS to US and Canada (+1) numbers only; up to 10 images, videos, audio or PDF files, 5 MB in all.',
-  whatsapp: 'WhatsApp: files cannot be sent yet; send a link in the message instead.',
+  whatsapp: 'WhatsApp: one file per message, the message as its caption; photos and videos up to 16 MB, documents up to 100 MB.',
 };
 
 export function filePicker(onChange) {

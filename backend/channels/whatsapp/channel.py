@@ -53,7 +53,7 @@ from backend.channels.base import (
     SendError,
     SettingsError,
 )
-from backend.channels.whatsapp import incoming, pages, rows, selector_file, sending
+from backend.channels.whatsapp import attach, incoming, pages, rows, selector_file, sending
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import BrowserConfig, BrowserError, find_executable
 from backend.channels.whatsapp.session import SessionTimeouts, WhatsAppSession
@@ -223,9 +223,16 @@ class WhatsAppChannel(Channel):
         text, recipient = message.body, message.recipient
         t = self.send_timeouts
         budget = self.longest_send_s()
+        # One file per message (checked when the campaign is created), the body as its caption.
+        file = message.attachments[0] if message.attachments else None
+        if file is not None:
+            budget += 2 * attach.upload_budget_s(file)
 
         def job(driver: WebDriver, stop: threading.Event) -> tuple[sending.Sent, str | None]:
-            sent = sending.send_message(driver, self.base_url, recipient, text, t, stop)
+            if file is not None:
+                sent = attach.send_attachment(driver, self.base_url, recipient, text, file, t, stop)
+            else:
+                sent = sending.send_message(driver, self.base_url, recipient, text, t, stop)
             # The chat `/send?phone=` opened is titled by the name the phone gives this number (or the number):
             # kept, so a reply in a chat titled by a name is known to come from this number.
             return sent, incoming.open_chat_title(driver)

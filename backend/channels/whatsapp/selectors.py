@@ -38,6 +38,10 @@ from dataclasses import dataclass
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.remote.webelement import WebElement
 
+from backend.channels.whatsapp.ticks import tick_status
+
+__all__ = ["Selector", "probe", "tick_status"]
+
 log = logging.getLogger(__name__)
 
 OVERRIDES_FILE = "whatsapp-selectors.json"
@@ -271,15 +275,6 @@ TICK = Selector(
     "message status tick",
     ("[aria-label]:has(> svg > title)", 'span[data-icon^="msg-"]', 'span[data-icon^="status-"]', "svg:has(> title)"),
 )
-#: aria-labels (2026 first, read before any icon; the page runs in English).
-TICK_LABELS = {"pending": "pending", "sent": "sent", "delivered": "delivered", "read": "read"}
-#: icon names (`data-icon` or the svg's `<title>`). `wds-ic-delivered` is the SINGLE tick: sent, NOT delivered.
-TICK_PENDING = ("wds-ic-pending", "msg-time", "status-time")
-TICK_SENT = ("wds-ic-delivered", "wds-ic-sent", "msg-check", "status-check")
-TICK_DOUBLE = ("wds-ic-read", "msg-dblcheck", "status-dblcheck", "msg-dblcheck-ack")
-TICK_FAILED = ("msg-error", "status-error", "message-fail")
-#: A double tick is "read" when its label says so (" Read ") or it is blue (2026 `wds-ic-read`, #53bdeb).
-READ_LABEL = re.compile(r"\bread\b", _I)
 
 # -- incoming messages ------------------------------------------------------------------------------------
 #: One chat in the chat list; an unread one holds a badge "N unread messages".
@@ -311,6 +306,39 @@ ALL_TAB = Selector(
 OPEN_CHAT_TITLE = Selector("open chat title", ('#main header span[dir="auto"][title]', "#main header span[title]"))
 #: "[10:54, 30/11/2026] +1 555 0100: " before each message's text: its time and sender.
 MESSAGE_META_ATTRIBUTE = "data-pre-plain-text"
+
+# -- attachments (DESIGN section 15) -----------------------------------------------------------------------
+#: Opens the attach menu: 2026 `plus-rounded`, 2025 `clip` (older pages: the element titled "Attach").
+ATTACH_BUTTON = Selector(
+    "attach button",
+    ('footer button:has(span[data-icon="plus-rounded"])', 'span[data-icon="plus-rounded"]',
+     'footer div[role="button"]:has(span[data-icon="clip"])', 'span[data-icon="clip"]', '[title="Attach"]'),
+)  # fmt: skip
+#: 2026: the menu item whose click mounts the media input (and opens the OS chooser, intercepted).
+ATTACH_MEDIA_ITEM = Selector(
+    "photos and videos menu item",
+    ('button[role="menuitem"]', 'div[role="menuitem"]', 'li[role="button"]'),
+    text=re.compile(r"photos\s*(&|and)\s*videos", _I),
+)
+ATTACH_DOCUMENT_ITEM = Selector(
+    "document menu item",
+    ('button[role="menuitem"]', 'div[role="menuitem"]', 'li[role="button"]'),
+    text=re.compile(r"^\s*document\s*$", _I),
+)
+#: The hidden file inputs: media (accept holds `image/`) and documents (accept `*`).
+MEDIA_INPUT = Selector("photos and videos file input", ('input[type="file"][accept*="image/"]',))
+DOCUMENT_INPUT = Selector("document file input", ('input[type="file"][accept="*"]', 'input[type="file"]:not([accept])'))
+#: The preview's caption box and its send button.
+CAPTION_BOX = Selector(
+    "caption box",
+    ('[data-testid="media-caption-input-container"] div[contenteditable="true"]',
+     'div[contenteditable="true"][aria-label="Add a caption"]'),
+)  # fmt: skip
+PREVIEW_SEND_BUTTON = Selector(
+    "preview send button",
+    ('div[role="button"][aria-label="Send"]:not(footer *)', 'span[data-icon="wds-ic-send-filled"]:not(footer *)',
+     'span[data-icon="send"]:not(footer *)'),
+)  # fmt: skip
 
 #: Every selector a user may override, by name.
 ALL: tuple[Selector, ...] = (
@@ -346,30 +374,15 @@ ALL: tuple[Selector, ...] = (
     OPEN_CHAT_TITLE,
     UNREAD_TAB,
     ALL_TAB,
+    ATTACH_BUTTON,
+    ATTACH_MEDIA_ITEM,
+    ATTACH_DOCUMENT_ITEM,
+    MEDIA_INPUT,
+    DOCUMENT_INPUT,
+    CAPTION_BOX,
+    PREVIEW_SEND_BUTTON,
 )
 BY_NAME = {s.name: s for s in ALL}
-
-
-def tick_status(icon: str | None, label: str | None, title: str | None = None, blue: bool = False) -> str | None:
-    """Map one tick element to `pending` `sent` `delivered` `read` `failed`, None if it says nothing.
-
-    The aria-label comes first (" Sent ", " Delivered "...), the icon name second (`data-icon`, else the svg's
-    `<title>`): `wds-ic-delivered` is the single tick (sent), only a double tick is delivered, and it is read
-    when the label says Read or the tick is blue."""
-    said = (label or "").strip().lower()
-    if said in TICK_LABELS:
-        return TICK_LABELS[said]
-    for name in (icon, title):
-        name = (name or "").strip().lower()
-        if name in TICK_PENDING:
-            return "pending"
-        if name in TICK_SENT:
-            return "sent"
-        if name in TICK_DOUBLE:
-            return "read" if (label and READ_LABEL.search(label)) or blue else "delivered"
-        if name in TICK_FAILED:
-            return "failed"
-    return None
 
 
 # -- the user's overrides (read and checked by `selector_file`) ------------------------------------------

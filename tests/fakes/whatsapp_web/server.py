@@ -19,6 +19,7 @@ unsupported-browser pages, a phone-offline banner, an overlay that catches click
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import secrets
@@ -75,6 +76,7 @@ class FakeConfig:
     tick_labels: bool = True  # 2026: ticks carry their aria-label (False: only the svg's title tells)
     profile_name: str = "Shop"  # 2026: data-pre-plain-text names our profile, not "You"
     new_chats_restricted: bool = False  # a chat with no messages yet shows the restriction bar, no message box
+    attach_button: bool = True  # False: the chat has no attach button (the page changed)
 
 
 @dataclass
@@ -89,6 +91,8 @@ class SentMessage:
     sender: str = "You"
     earlier: bool = False  # seeded history, not sent during the test
     unread: bool = False  # an incoming message nobody opened yet
+    #: a file sent through the attach menu: {"filename", "mime", "size", "data" (bytes), "accept", "as_document"}
+    media: dict[str, Any] | None = None
 
 
 def clock() -> tuple[str, str]:
@@ -432,15 +436,25 @@ def _post(state: FakeState, path: str, body: dict[str, Any]) -> Any:
     if path == "/_api/reload":
         state.reload_clicks += 1
         return {}
-    if path == "/_api/send":
+    if path in ("/_api/send", "/_api/send_media"):
         if body.get("token") not in state.tokens:
             return {"error": "logged out"}
         if state.conflict:
             return {"error": "open in another window"}
         hex_id = state.new_id()
         phone = body["phone"]
+        media = None
+        if path == "/_api/send_media":
+            data = base64.b64decode(body["data_b64"])
+            media = {"filename": body["filename"], "mime": body["mime"], "size": len(data), "data": data,
+                     "accept": body["accept"], "as_document": body["accept"] == "*"}  # fmt: skip
         message = SentMessage(
-            id=hex_id, phone=phone, text=body["text"], at=time.monotonic(), row_id=state.row_id(phone, hex_id)
+            id=hex_id,
+            phone=phone,
+            text=body["text"],
+            at=time.monotonic(),
+            row_id=state.row_id(phone, hex_id),
+            media=media,
         )
         state.messages.append(message)
         hhmm, date = clock()
