@@ -12,7 +12,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.test_ui_flows import api, click, fill, open_app
-from tests.ui_support import chromium, go, js_errors, screenshot_dir, shoot, text_of, wait_js, wait_view
+from tests.ui_support import chromium, confirm_start, go, js_errors, screenshot_dir, shoot, text_of, wait_js, wait_view
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +48,7 @@ def test_it_sends_an_email_campaign_set_up_and_composed_in_the_ui(start_server: 
         )
         shoot(driver, shots, "compose-email")
         click(driver, "form[aria-label='New campaign'] button[type=submit]")
+        confirm_start(driver)
         wait_view(driver, "campaigns")
         wait_js(driver, "return document.querySelector('[data-summary=completed]')", timeout=60, what="the summary")
         assert "Mass messaging complete. Sent: 2, Failed: 0" in text_of(driver, "[data-summary=completed]")

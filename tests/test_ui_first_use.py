@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 
 from tests.fakes.twilio import FakeTwilio
 from tests.test_ui_flows import api, click, fill, open_app
-from tests.ui_support import chromium, go, js_errors, screenshot_dir, shoot, text_of, wait_js, wait_view
+from tests.ui_support import chromium, confirm_start, go, js_errors, screenshot_dir, shoot, text_of, wait_js, wait_view
 
 pytestmark = pytest.mark.browser
 SIZES = pytest.mark.parametrize("width,height", [(1400, 900), (390, 844)], ids=["desktop", "phone"])
@@ -162,6 +162,7 @@ def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(
         assert test["body"] == "Hi Ana Silva, code C0."
 
         click(driver, "form[aria-label='New campaign'] button[type=submit]")
+        confirm_start(driver)
         wait_js(driver, "return /^#\\/campaigns\\/\\d+$/.test(location.hash)", what="the monitor")
         wait_view(driver, "campaigns")
         wait_js(driver, "return document.querySelector('[data-summary=completed]')", timeout=60, what="the summary")

@@ -17,6 +17,7 @@ from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer
 from tests.ui_support import (
     chromium,
+    confirm_start,
     free_port,
     go,
     js_errors,
@@ -156,6 +157,10 @@ def compose_and_start(driver: Any, shots: Path, body: str, *, per_minute: int | 
     assert "opted out" in warnings.lower()
     shoot(driver, shots, "compose")
     click(driver, "form[aria-label='New campaign'] button[type=submit]")
+    wait_js(driver, "return document.querySelector('dialog[open]')", what="the summary before sending")
+    shoot(driver, shots, "compose-confirm")
+    summary = confirm_start(driver)
+    assert "now?" in summary and "SMS" in summary and "SMS parts" in summary, summary
     wait_js(driver, "return /^#\\/campaigns\\/\\d+$/.test(location.hash)", what="the campaign monitor")
     wait_view(driver, "campaigns")
     return driver.execute_script("return location.hash.split('/').pop()")

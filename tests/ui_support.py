@@ -136,3 +136,16 @@ def free_port() -> int:
 
 def until(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     return wait_for(check, timeout=timeout, interval=0.05, what=what)
+
+
+def confirm_start(driver: Any) -> str:
+    """Answer the summary compose shows before a campaign starts ("Send to N people now?") with Start; returns
+    the summary's text."""
+    text = wait_js(
+        driver,
+        "const d = document.querySelector('dialog[open]');"
+        " return d && d.querySelector('button[value=yes]') && d.innerText",
+        what="the summary before sending",
+    )
+    driver.execute_script("document.querySelector('dialog[open] button[value=yes]').click()")
+    return str(text)

@@ -39,6 +39,7 @@ from backend.campaigns.templates import (
     suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
+from backend.channels import sms_length
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
@@ -293,6 +294,11 @@ def _render_all(
             except TemplateError as exc:
                 raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
             check_body_size(spec["channel"], rendered, limit)
+            if spec["channel"] == "sms":
+                skipped["sms_parts"] = skipped.get("sms_parts", 0) + sms_length.measure(rendered).segments
+            if subject is not None and not subject.strip():
+                reason = f"the subject is empty for {contact.name or address}"
+                raise bad_request(f"The subject is empty: {reason}.", [{"field": "subject", "reason": reason}])
             if subject is not None and len(subject) > MAX_SUBJECT:
                 reason = f"the rendered subject is {len(subject):,} characters; at most {MAX_SUBJECT:,}"
                 raise bad_request(f"The subject is too long: {reason}.", [{"field": "subject", "reason": reason}])

@@ -41,6 +41,12 @@ def _gsm_units(char: str) -> int | None:
 
 def measure(body: str) -> SmsLength:
     """The encoding and billed parts of `body` as an SMS."""
+    try:  # the common case in one call: a body of one part, all GSM-7
+        units = len(body.encode("gsm03.38"))
+        if units <= _SINGLE[GSM7]:
+            return SmsLength(GSM7, units, 1 if units else 0, ())
+    except UnicodeEncodeError:
+        pass
     widths: list[int] = []
     forcing: dict[str, None] = {}
     for char in body:

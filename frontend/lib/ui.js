@@ -60,13 +60,14 @@ export function formatDetail(detail, labels = {}) {
 }
 
 /** A modal confirmation built on <dialog>; resolves true when confirmed. */
-export function confirmDialog({ title, text, confirm = 'Confirm', danger = false }) {
+export function confirmDialog({ title, text, confirm = 'Confirm', cancel = 'Keep going', danger = false, details = [] }) {
   return new Promise((resolve) => {
     const yes = h('button', { class: `btn ${danger ? 'danger' : 'primary'}`, value: 'yes', type: 'submit' }, confirm);
-    const no = h('button', { class: 'btn', value: 'no', type: 'submit' }, 'Keep going');
+    const no = h('button', { class: 'btn', value: 'no', type: 'submit' }, cancel);
+    const list = details.length ? h('ul', { class: 'dialog-details' }, details.map((d) => h('li', {}, d))) : null;
     const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'dlg-title' },
       h('form', { method: 'dialog', class: 'stack' },
-        h('h2', { id: 'dlg-title' }, title), h('p', { class: 'muted' }, text), h('div', { class: 'row end' }, no, yes)));
+        h('h2', { id: 'dlg-title' }, title), h('p', { class: 'muted' }, text), list, h('div', { class: 'row end' }, no, yes)));
     dialog.addEventListener('close', () => { resolve(dialog.returnValue === 'yes'); dialog.remove(); });
     document.body.append(dialog);
     dialog.showModal();

@@ -5,10 +5,10 @@
 import { api } from '../lib/api.js';
 import { busy, field, h, nextId, replace, svg } from '../lib/dom.js';
 import { limitsOf, loadChannels } from '../lib/channels.js';
-import { num } from '../lib/format.js';
+import { channelName, dateTime, num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on } from '../lib/store.js';
-import { errorNotice, pageHead, showError, toast } from '../lib/ui.js';
+import { confirmDialog, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
 import { channelChoice, paceFields, scheduleFields } from './compose-fields.js';
 import { filePicker } from './compose-files.js';
 import { clearDraft, loadDraft, saveDraft } from './compose-draft.js';
@@ -137,6 +137,25 @@ function payload(ui) {
   return data;
 }
 
+// The last look before a campaign goes out: how many, on which channel, who is left out, when the first message
+// goes and, for SMS, how many billed parts. Declining keeps the campaign as a draft.
+function confirmStart(campaign) {
+  const total = campaign.total ?? campaign.counts?.total ?? 0;
+  const when = campaign.scheduled_at ? `The first message goes at ${dateTime(campaign.scheduled_at)}.` : 'The first message goes at once.';
+  const details = [`${channelName(campaign.channel)} · ${num(total)} ${total === 1 ? 'message' : 'messages'}`];
+  const why = [campaign.opted_out && `${num(campaign.opted_out)} opted out`, campaign.no_address && `${num(campaign.no_address)} without an address`].filter(Boolean);
+  if (campaign.skipped) details.push(`${num(campaign.skipped)} left out (${why.join(', ')}): see the campaign's Left out tab`);
+  if (campaign.sms_parts) details.push(`${num(campaign.sms_parts)} SMS parts in all (about ${(campaign.sms_parts / Math.max(total, 1)).toFixed(1)} a message): the provider bills each part`);
+  if ((campaign.attachments || []).length) details.push(`${num(campaign.attachments.length)} ${campaign.attachments.length === 1 ? 'file' : 'files'} attached to every message`);
+  return confirmDialog({
+    title: `Send to ${num(total)} ${total === 1 ? 'person' : 'people'} now?`,
+    text: when,
+    details,
+    confirm: campaign.scheduled_at ? 'Schedule it' : 'Start sending',
+    cancel: 'Keep as draft',
+  });
+}
+
 async function submit(ui, start) {
   ui.formError.replaceChildren();
   if (!ui.name.value.trim() || !ui.body.value.trim()) {
@@ -150,7 +169,10 @@ async function submit(ui, start) {
     return;
   }
   const left = campaign.skipped ? ` ${num(campaign.skipped)} left out (${num(campaign.opted_out || 0)} opted out, ${num(campaign.no_address || 0)} without an address).` : '';
-  if (start) {
+  if (start && !(await confirmStart(campaign))) {
+    toast('Saved as a draft: nothing was sent. Start it from its page when you are ready.', { tone: 'ok' });
+    start = false;
+  } else if (start) {
     try {
       const started = await api.post(`/api/campaigns/${campaign.id}/start`);
       toast(`${started.status === 'scheduled' ? 'Campaign scheduled.' : 'Campaign started.'}${left}`, { tone: 'ok' });
