@@ -6,8 +6,9 @@ pass through untouched: no pacing, position 1 of 1.
 Per campaign and batch of results, `after_outcomes` runs in the dispatcher's write transaction: a single
 `UPDATE campaigns ... RETURNING` advances the counters and the consecutive-error run (no COUNT over the
 campaign); only when the campaign may have finished does it look for a queued or sending message (an index
-seek). Batches: a paced campaign (per minute or a delay) sends one message per batch, a capped one no more
-than its daily cap leaves, an unpaced one as many as the dispatcher claims. The campaign row's lock orders two
+seek). Batches: a campaign with a random pause sends one message per batch, one with a `per_minute` pace as many
+as its token bucket holds (pacing.py), a capped one no more than its daily cap leaves, an unpaced one as many as
+the dispatcher claims. The campaign row's lock orders two
 processes finishing the last messages, so one of them sees the other's result and completes it; the campaign
 job's sweep is the safety net.
 """
@@ -20,6 +21,7 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
@@ -190,8 +192,8 @@ class CampaignHooks:
                     self.pacer.note_campaign_pace(campaign_id, paces[campaign_id])
         held = set()
         for campaign_id, pace in paces.items():
-            if pace.paced:
-                held.add(campaign_id)
+            if pace.one_at_a_time or self.pacer.tokens(campaign_id, pace) < 1:
+                held.add(campaign_id)  # a random pause waits for the result; a rate waits for its next token
             elif (
                 pace.daily_cap
                 and self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap) <= outstanding[campaign_id]
@@ -213,10 +215,15 @@ class CampaignHooks:
                 self.pacer.note_campaign_pace(campaign_id, paces[campaign_id])
         room: dict[int, int] = {}
         for campaign_id, pace in paces.items():
-            if pace.paced:
-                room[campaign_id] = 1
-            elif pace.daily_cap:
-                room[campaign_id] = max(1, self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap))
+            limits = []
+            if pace.one_at_a_time:
+                limits.append(1)
+            if pace.per_minute:
+                limits.append(max(1, math.floor(self.pacer.tokens(campaign_id, pace))))
+            if pace.daily_cap:
+                limits.append(max(1, self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap)))
+            if limits:
+                room[campaign_id] = min(limits)
         keep = []
         for message in claimed:
             left = room.get(message.campaign_id) if message.campaign_id is not None else None
@@ -225,6 +232,8 @@ class CampaignHooks:
             elif left > 0:
                 keep.append(message)
                 room[message.campaign_id] = left - 1  # type: ignore[index]
+        for campaign_id, n in Counter(m.campaign_id for m in keep if m.campaign_id is not None).items():
+            self.pacer.take(campaign_id, paces.get(campaign_id, Pace()), n)
         return keep
 
     # -- the message that goes out ----------------------------------------------------------------------
