@@ -38,7 +38,7 @@ def services() -> Services:
 
 def _view(campaign_id: int) -> dict[str, Any]:
     with services().db.read() as session:
-        return campaign_view(session, actions.load(session, account_id(), campaign_id))
+        return campaign_view(session, actions.load(session, account_id(), campaign_id), now=services().clock())
 
 
 @bp.post("/api/campaigns")

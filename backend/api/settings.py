@@ -3,8 +3,8 @@
 Fields: `public_url` (base of webhook URLs; BULKMSG_PUBLIC_URL when the account has none), `default_country`
 (ISO 3166 region used to read phone numbers written without +country), `default_timezone` (IANA zone of a
 recipient whose zone neither the contact nor the phone number tells, DESIGN section 16), `sendgrid_public_key`
-(base64 DER of the P-256 key that signs SendGrid's event webhook) and `webhook_secret` (for `/webhooks/communications`; generated
-on first read and always shown as `****`).
+(base64 DER of the P-256 key that signs SendGrid's event webhook) and `webhook_secret` (for
+`/webhooks/communications`; generated on first read and always shown as `****`).
 
 PUT changes only the fields it names; `null` clears public_url, default_country, default_timezone and
 sendgrid_public_key.

@@ -32,6 +32,7 @@ from backend.campaigns.pacing import Pace, Pacer
 from backend.campaigns.windows import SendWindow
 from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
+from backend.dispatch import fallback
 from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
 from backend.dispatch.hooks import MAX_BATCH, outbound_from_row
 from backend.dispatch.outcomes import Outcome
@@ -296,6 +297,7 @@ class CampaignHooks:
             settle = self._count(session, campaign_id, [results[i] for i in indexes], [extras[i] for i in indexes])
             if settle is not None:
                 settles.append(settle)
+        fallback.after_results(self.services, session, results)  # permanent failures queue their fallback rows
         if settles:
             # Settled after the results' own `send.progress` events are recorded, so that a campaign's last
             # "Sent to" comes before its "Mass messaging complete" in the event log.

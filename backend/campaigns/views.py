@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from backend.campaigns import lifecycle
 from backend.campaigns.pace_view import pace_fields
 from backend.campaigns.pacing import Pace
+from backend.campaigns.quiet_hours import quiet_fields
 from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
 from backend.views import delivery_state, iso
@@ -71,7 +72,9 @@ def eta_s(campaign: Campaign, counts: dict[str, int], rate: float) -> float | No
     return round(remaining * gap, 1) if gap > 0 else None
 
 
-def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) -> dict[str, Any]:
+def campaign_view(
+    session: Session, campaign: Campaign, *, live: bool = True, now: datetime | None = None
+) -> dict[str, Any]:
     counts = lifecycle.counts(session, campaign) if live else _counter_counts(campaign)
     rate = rate_per_min(session, campaign) if live and campaign.status == states.RUNNING else 0.0
     return {
@@ -95,6 +98,10 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "eta_s": eta_s(campaign, counts, rate),
         # What the monitor shows beside the rate: the configured pace and which limit holds the rate back.
         **(pace_fields(session, campaign, rate) if live else {}),
+        # Quiet hours: how many messages wait for their window to open (DESIGN section 16).
+        **(quiet_fields(session, campaign, now or utcnow()) if live else {}),
+        "send_window": campaign.send_window,
+        "fallback": campaign.fallback or [],
     }
 
 

@@ -1,6 +1,7 @@
 """Which column holds what: the suggested mapping and the user's mapping, checked.
 
-Fields: `phone`, `email`, `name`, `first_name`, `last_name`, `timezone` (an IANA name), `fields.<key>` (a custom field) or `skip`.
+Fields: `phone`, `email`, `name`, `first_name`, `last_name`, `timezone` (an IANA name), `fields.<key>` (a
+custom field) or `skip`.
 Suggestion by header words: phone / mobile / cell / whatsapp / number / tel -> phone; e-mail / email / mail ->
 email; name / full name -> name; first / given name -> first_name; last name / surname -> last_name; anything
 else becomes a custom field named after the header (`City of birth` -> `fields.city_of_birth`).

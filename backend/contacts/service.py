@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from backend.contacts import optouts, search_index
 from backend.contacts.normalize import normalise_email, normalise_phone
-from backend.contacts.timezones import normalise_timezone
 from backend.contacts.optouts import ALL
+from backend.contacts.timezones import normalise_timezone
 from backend.errors import ApiError, bad_request, not_found
 from backend.security.limits import field_problems
 from backend.store.models import Account, Contact
