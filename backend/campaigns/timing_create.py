@@ -97,6 +97,8 @@ class Timing:
     window: SendWindow | None
     default_zone: str | None
     fallback: list[FallbackStep]
+    #: an email fallback's subject when the campaign has none (an SMS or WhatsApp campaign): its name.
+    email_subject: str = ""
     sources: Counter[str] = field(default_factory=Counter)
 
     @classmethod
@@ -115,7 +117,8 @@ class Timing:
         with services.db.read() as session:
             account = session.get(Account, account_id)
             default = (account.settings or {}).get("default_timezone") if account else None
-        return cls(window, str(default) if default else None, fallback)
+        subject = str(payload.get("subject") or payload.get("name") or "").strip()[:200]
+        return cls(window, str(default) if default else None, fallback, subject)
 
     def zone_for(self, contact: Contact) -> str | None:
         """The zone this recipient's window is read in (None: no window, or an unknown zone)."""
@@ -160,7 +163,7 @@ class Timing:
                     "channel": step.channel,
                     "recipient": address,
                     "body": body,
-                    "subject": primary.get("subject") if kind == "email" else None,
+                    "subject": (primary.get("subject") or self.email_subject) if kind == "email" else None,
                     "status": STANDBY,
                     "sender_type": "fallback",
                     "zone": None,
