@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
 from sqlalchemy import func, select
 
+from backend.api.campaign_plan import bp as plan_bp
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns import install as install_campaigns
@@ -30,6 +31,7 @@ MESSAGE_STATUSES = states.MESSAGE_STATUSES
 def install(app: Flask, services: Services) -> None:
     install_campaigns(app, services)
     app.register_blueprint(bp)
+    app.register_blueprint(plan_bp)
 
 
 def services() -> Services:

@@ -47,7 +47,7 @@ def window_of(campaign: Campaign | dict[str, Any] | None) -> SendWindow | None:
     if not raw:
         return None
     try:
-        return SendWindow.parse(raw)
+        return SendWindow.parse({k: v for k, v in raw.items() if k != "zones_from"})
     except WindowError:
         return None  # checked when the campaign was created; a stored window that no longer parses is ignored
 

@@ -21,7 +21,7 @@ from backend.campaigns.templates import TemplateError, compile_template
 from backend.campaigns.windows import SendWindow, WindowError
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
-from backend.contacts.timezones import UNKNOWN, recipient_zone
+from backend.contacts.timezones import DEFAULT, FROM_CONTACT, FROM_PHONE, UNKNOWN, recipient_zone
 from backend.errors import bad_request
 from backend.store.models import Account, Contact, Message
 
@@ -178,9 +178,15 @@ class Timing:
         if self.fallback:
             row["_fallback"] = self.standby_rows(contact, row, render)
 
+    def zones_from(self) -> dict[str, int]:
+        """How many recipients' zones came from the contact, the phone, the account's default (the plan's
+        `timezones`)."""
+        return {key: self.sources.get(key, 0) for key in (FROM_CONTACT, FROM_PHONE, DEFAULT)}
+
     def to_columns(self) -> dict[str, Any]:
+        window = {**self.window.to_json(), "zones_from": self.zones_from()} if self.window else None
         return {
-            "send_window": self.window.to_json() if self.window else None,
+            "send_window": window,
             "fallback": [s.to_json() for s in self.fallback] or None,
         }
 
