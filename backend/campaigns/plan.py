@@ -45,7 +45,9 @@ class _ZoneClock:
 
     def __init__(self, window: SendWindow | None, zone_name: str | None, end: datetime) -> None:
         zone = zone_named(zone_name) if zone_name else None
-        self.window, self.zone, self.end = (window, zone, end) if zone is not None else (None, None, end)
+        self.window: SendWindow | None = window if zone is not None else None
+        self.zone: ZoneInfo | None = zone
+        self.end = end
         self.span: tuple[datetime, datetime] | None = None
 
     def at(self, t: datetime) -> tuple[bool, datetime]:

@@ -38,7 +38,7 @@ def _one_offset_zone(zones: tuple[str, ...]) -> str | None:
         return None  # Etc/Unknown (an invalid number), or a name zoneinfo does not know
     year = datetime.now(UTC).year
     probes = (datetime(year, 1, 15, 12, tzinfo=UTC), datetime(year, 7, 15, 12, tzinfo=UTC))
-    offsets = {tuple(p.astimezone(z).utcoffset() for p in probes) for z in known}  # type: ignore[arg-type]
+    offsets = {tuple(p.astimezone(z).utcoffset() for p in probes) for z in known}
     return zones[0] if len(offsets) == 1 else None
 
 

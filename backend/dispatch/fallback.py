@@ -160,7 +160,7 @@ def primary_outcome(services: Services, session: Session, message_id: int, outco
 
 def after_results(services: Services, session: Session, results: list[tuple[Any, Outcome]]) -> None:
     """The dispatcher's batch: permanent failures queue their fallbacks."""
-    kinds = {}
+    kinds: dict[int, Iterable[str]] = {}
     for message, outcome in results:
         found = outcome_kinds(message.channel, outcome)
         if found:

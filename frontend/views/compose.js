@@ -11,13 +11,14 @@ import { on } from '../lib/store.js';
 import { errorNotice, pageHead, showError, toast } from '../lib/ui.js';
 import { channelChoice, paceFields, scheduleFields } from './compose-fields.js';
 import { clearDraft, loadDraft, saveDraft } from './compose-draft.js';
+import { planPanel, timingFields } from './compose-timing.js';
 import { previewPanel } from './compose-preview.js';
 import { recipientPicker } from './compose-recipients.js';
 import { testSendBox } from './compose-test.js';
 import { warningList } from './compose-warnings.js';
 
 const BASE_PLACEHOLDERS = ['name', 'phone', 'email'];
-const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject', recipients: 'Recipients', scheduled_at: 'Schedule for' };
+const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject', recipients: 'Recipients', scheduled_at: 'Schedule for', send_window: 'Quiet hours', fallback: 'Fallback' };
 
 export async function mount(root, params = []) {
   try { await loadChannels(); } catch (error) { root.append(errorNotice(error, 'The channels could not be loaded.')); return null; }
@@ -49,7 +50,9 @@ function buildForm() {
   ui.channel = channelChoice(() => ui.channelChanged());
   ui.pace = paceFields();
   ui.when = scheduleFields(() => ui.channelChanged());
-  ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); });
+  ui.timing = timingFields(() => ui.plan.refresh());
+  ui.plan = planPanel(() => (ui.body.value.trim() ? payload(ui) : null));
+  ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); ui.plan?.refresh(); });
   ui.message = () => ({ channel: ui.channel.value(), subject: limitsOf(ui.channel.value()).needs_subject ? ui.subject.value : null, body: ui.body.value });
   ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); } });
   ui.test = testSendBox({ message: ui.message, rendered: () => ui.preview.rendered() });
@@ -57,7 +60,7 @@ function buildForm() {
     field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
     h('div', { class: 'field' }, h('label', { for: ui.body.id }, 'Message'), ui.chips, ui.body,
       h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact.')),
-    ui.pace.element, ui.when.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
+    ui.pace.element, ui.when.element, ui.timing.element, ui.plan.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
   return ui;
 }
 
@@ -67,6 +70,8 @@ function wire(ui) {
     const c = ui.channel.value();
     ui.subjectField.hidden = !limitsOf(c).needs_subject;
     ui.pace.show(c);
+    ui.timing.show(c);
+    ui.plan.refresh();
     ui.test.show(c);
     ui.send.replaceChildren(svg(icons.send), ui.when.later() ? 'Schedule' : 'Start sending');
     ui.checkWarnings();
@@ -78,7 +83,7 @@ function wire(ui) {
   });
   ui.body.addEventListener('input', ui.preview.refresh);
   ui.subject.addEventListener('input', ui.preview.refresh);
-  for (const input of Object.values(ui.pace.inputs)) input.addEventListener('input', ui.checkWarnings);
+  for (const input of Object.values(ui.pace.inputs)) input.addEventListener('input', () => { ui.checkWarnings(); ui.plan.refresh(); });
   ui.form.addEventListener('submit', (event) => { event.preventDefault(); busy(ui.send, () => submit(ui, true)); });
   ui.draft.addEventListener('click', () => busy(ui.draft, () => submit(ui, false)));
   drawChips(ui);
@@ -119,7 +124,7 @@ function payload(ui) {
   const rate = ui.pace.value();
   if (Object.keys(rate).length) data.rate = rate;
   if (ui.when.value()) data.scheduled_at = ui.when.value();
-  return data;
+  return { ...data, ...ui.timing.value() };
 }
 
 async function submit(ui, start) {
