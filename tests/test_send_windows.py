@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from backend.campaigns.windows import SendWindow, local_instant
-from backend.contacts.timezones import phone_zone, recipient_zone
+from backend.campaigns.zones import phone_zone, recipient_zone
 from backend.dispatch.claims import claim_next
 from backend.store.models import Message
 from tests.campaign_helpers import wait_status

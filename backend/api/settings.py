@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from flask import Blueprint, Flask, jsonify
 
-from backend.contacts.timezones import zone_named
+from backend.campaigns.zones import zone_named
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.masking import MASK

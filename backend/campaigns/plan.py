@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend.campaigns.windows import SendWindow
-from backend.contacts.timezones import zone_named
+from backend.campaigns.zones import zone_named
 
 #: how far ahead a plan looks (a campaign that would take longer says so with `finish_at` null).
 HORIZON = timedelta(days=366)

@@ -18,9 +18,9 @@ from backend.campaigns.pacing import Pace
 from backend.campaigns.plan import UNPACED_SEND_S, Caps, simulate
 from backend.campaigns.quiet_hours import window_of
 from backend.campaigns.timing_create import Timing
+from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, zone_named
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import channel_class
-from backend.contacts.timezones import DEFAULT, FROM_CONTACT, FROM_PHONE, zone_named
 from backend.store import states
 from backend.store.models import Account, Campaign, Message
 

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns.windows import SendWindow, WindowError
-from backend.contacts.timezones import zone_named
+from backend.campaigns.zones import zone_named
 from backend.dispatch.claims import ClaimedMessage
 from backend.store import states
 from backend.store.models import Campaign, Message, UTCDateTime

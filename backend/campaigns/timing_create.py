@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from backend.campaigns.templates import TemplateError, compile_template
 from backend.campaigns.windows import SendWindow, WindowError
+from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, UNKNOWN, recipient_zone
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
-from backend.contacts.timezones import DEFAULT, FROM_CONTACT, FROM_PHONE, UNKNOWN, recipient_zone
 from backend.errors import bad_request
 from backend.store.models import Account, Contact, Message
 

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backend.contacts.timezones import zone_named
+from backend.campaigns.zones import zone_named
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RECIPIENT = "recipient"
