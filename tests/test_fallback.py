@@ -103,7 +103,7 @@ def test_it_never_falls_back_on_a_transient_error_an_outage_or_an_uncertain_send
 
 def test_it_queues_a_fallback_once_when_the_same_outcome_is_reported_twice(client, auth, services, both):
     campaign = create_campaign(client, auth, channel="smtp", subject="News", fallback=TO_SMS)
-    ana, bo, _cy = rows(services, campaign_id=campaign["id"])
+    ana, bo, cy = rows(services, campaign_id=campaign["id"])
     bounce = Outcome("failed", error="550 5.1.1 No such user", permanent=True, opt_out="email")
     with services.db.write() as session:
         fallback.after_results(services, session, [(claimed(ana), bounce)])
@@ -112,9 +112,13 @@ def test_it_queues_a_fallback_once_when_the_same_outcome_is_reported_twice(clien
     with services.db.write() as session:
         assert fallback.primary_outcome(services, session, bo.id, "delivered") == 1  # Bo's email arrived
         assert fallback.primary_outcome(services, session, bo.id, "undelivered") == 0  # too late: cancelled
+    with services.db.write() as session:  # the inbox's entry point alone: one report, then the same again
+        assert fallback.primary_outcome(services, session, cy.id, "hard_bounce") == 1
+        assert fallback.primary_outcome(services, session, cy.id, "hard_bounce") == 0
     states = {m.recipient: m.status for m in rows(services, sender_type="fallback")}
-    assert states == {"+14155550101": "queued", "+14155550102": "cancelled", "+14155550103": "standby"}
-    assert event_texts(services, both, "message.fallback") == ["Falling back to SMS for +1 415...: the email bounced"]
+    assert states == {"+14155550101": "queued", "+14155550102": "cancelled", "+14155550103": "queued"}
+    bounced = "Falling back to SMS for +1 415...: the email bounced"
+    assert event_texts(services, both, "message.fallback") == [bounced, bounced]
 
 
 def claimed(message: Message) -> ClaimedMessage:
