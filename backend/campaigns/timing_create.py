@@ -22,17 +22,16 @@ from backend.campaigns.windows import SendWindow, WindowError
 from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, UNKNOWN, recipient_zone
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
+from backend.dispatch.fallback import KINDS as FALLBACK_ON
+from backend.dispatch.fallback import STANDBY
 from backend.errors import bad_request
 from backend.store.models import Account, Contact, Message
 
 if TYPE_CHECKING:
     from backend.services import Services
 
-#: the outcomes a fallback step may wait for (DESIGN section 16).
-FALLBACK_ON = ("not_registered", "invalid_address", "hard_bounce", "undelivered")
 MAX_STEPS = 2
 MAX_FALLBACK_BODY = 65_536
-STANDBY = "standby"
 
 
 @dataclass(frozen=True)
