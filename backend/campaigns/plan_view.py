@@ -5,6 +5,7 @@ simulation itself."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.campaigns.create import address_of, check_request, recipients_of
+from backend.campaigns.create import PAGE, check_request, recipients_of
 from backend.campaigns.pace_view import channel_pace, per_minute
 from backend.campaigns.pacing import Pace
 from backend.campaigns.plan import UNPACED_SEND_S, Caps, simulate
@@ -22,7 +23,7 @@ from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, zone_name
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import channel_class
 from backend.store import states
-from backend.store.models import Account, Campaign, Message
+from backend.store.models import Account, Campaign, Contact, Message
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -83,6 +84,30 @@ def campaign_plan(session: Session, campaign: Campaign, now: datetime, zone: Zon
     return {**plan, "timezones": {k: int(found.get(k, 0)) for k in (FROM_CONTACT, FROM_PHONE, DEFAULT)}}
 
 
+_COLUMNS = (Contact.id, Contact.timezone, Contact.phone, Contact.email, Contact.opt_outs)
+
+
+def _recipient_rows(session: Session, account_id: int, spec: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """(timezone, phone, email, opt_outs) of the recipients: plain rows, page by page, for the two shapes a
+    request may name by itself; any other shape is read as creation reads it."""
+    if set(spec) == {"all"} and spec["all"] is True:
+        last = 0
+        while True:
+            page = session.execute(
+                select(*_COLUMNS)
+                .where(Contact.account_id == account_id, Contact.id > last)
+                .order_by(Contact.id)
+                .limit(PAGE)
+            ).all()
+            yield from (tuple(row[1:]) for row in page)
+            if len(page) < PAGE:
+                return
+            last = page[-1][0]
+    else:
+        for contact in recipients_of(session, account_id, spec):
+            yield contact.timezone, contact.phone, contact.email, contact.opt_outs
+
+
 def draft_plan(services: Services, account_id: int, payload: dict[str, Any], asked_zone: str | None) -> dict[str, Any]:
     """The plan of a draft (a create request's body), nothing written."""
     spec = check_request(payload)
@@ -90,9 +115,9 @@ def draft_plan(services: Services, account_id: int, payload: dict[str, Any], ask
     kind, family = channel_class(spec["channel"]).recipient_kind, family_of(spec["channel"])
     groups: Counter[str | None] = Counter()
     with services.db.read() as session:
-        for contact in recipients_of(session, account_id, spec["recipients"]):
-            if address_of(contact, kind) and not is_opted_out(contact.opt_outs, family):
-                groups[timing.zone_for(contact)] += 1
+        for timezone, phone, email, opt_outs in _recipient_rows(session, account_id, spec["recipients"]):
+            if (email if kind == "email" else phone) and not is_opted_out(opt_outs, family):
+                groups[timing.zone_from(timezone, phone)] += 1
         timing.finish()
         draft = Campaign(
             id=0,

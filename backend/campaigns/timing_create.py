@@ -121,11 +121,15 @@ class Timing:
 
     def zone_for(self, contact: Contact) -> str | None:
         """The zone this recipient's window is read in (None: no window, or an unknown zone)."""
+        return self.zone_from(contact.timezone, contact.phone)
+
+    def zone_from(self, timezone: str | None, phone: str | None) -> str | None:
+        """`zone_for` from a contact's time zone and phone alone."""
         if self.window is None:
             return None
         if not self.window.per_recipient:
             return self.window.timezone
-        zone, source = recipient_zone(contact.timezone, contact.phone, self.default_zone)
+        zone, source = recipient_zone(timezone, phone, self.default_zone)
         self.sources[source] += 1
         return zone
 
