@@ -17,6 +17,7 @@ from backend.dispatch.claims import claim_next
 from backend.store.models import Message
 from tests.campaign_helpers import wait_status
 from tests.fakes.twilio import FakeTwilio
+from tests.helpers import wait_for
 from tests.timing_support import Clock, add_people, configure_sms, create_campaign, phones, start_campaign
 
 NEW_YORK, KOLKATA, ADELAIDE = ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Australia/Adelaide")
@@ -202,3 +203,18 @@ def test_it_sends_inside_the_window_with_a_validity_period_that_ends_with_it(cli
     wait_status(client, auth, campaign["id"], "completed")
     periods = [int(p.form["ValidityPeriod"]) for p in twilio.posts()]
     assert len(periods) == 2 and all(5000 <= p <= 5400 for p in periods), periods
+
+
+def test_it_lets_a_one_to_one_reply_through_during_quiet_hours(client, auth, services, twilio, running):
+    configure_sms(services, twilio)
+    add_people(services, 1, [{"phone": p["phone"], "timezone": "Asia/Kolkata"} for p in phones(2)])
+    now = datetime.now(UTC)
+    campaign = create_campaign(client, auth, send_window=kolkata_window(now, 3))  # closed for 3 more hours
+    start_campaign(client, auth, campaign["id"])
+    reply = {"source": "sms", "to": phones(1)[0]["phone"], "body": "Your parcel is at the door"}
+    answer = client.post("/api/conversations/support-7/messages", json=reply, headers=auth)
+    assert answer.status_code == 201, answer.get_json()
+    wait_for(lambda: len(twilio.created()) >= 1, what="the reply")
+    assert [m["body"] for m in twilio.created()] == ["Your parcel is at the door"]
+    view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
+    assert view["counts"]["queued"] == 2 and view["quiet_hours"]["waiting"] == 2
