@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -32,6 +33,7 @@ from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
 from backend.store.db import Database
 from backend.store.health import StoreHealth
+from backend.store.models import utcnow
 
 if TYPE_CHECKING:
     from backend.campaigns.uncertain_check import UncertainCheck
@@ -81,6 +83,8 @@ class Services:
     uncertain_check: UncertainCheck | None = None
     #: whether each (account, channel) reports delivery, and until when that answer holds (dispatch.outcomes).
     delivery_sources: dict[tuple[int, str], tuple[bool, float]] = field(default_factory=dict)
+    #: the app's wall clock (aware UTC) for send windows and plans; tests set one they move by hand.
+    clock: Callable[[], datetime] = utcnow
     _login_codes: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

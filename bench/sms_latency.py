@@ -8,6 +8,9 @@ Metrics (messages/s), each with baseline `sequential_requests` = the same Messag
 over one kept-alive session, measured in the same run:
 - `campaign_rate_concurrency_4` (the default) and `campaign_rate_concurrency_8`: the full app from `start` to
   `completed`. Each run checks that every recipient got exactly one message. Target: ratio >= 5.
+- `paced_campaign_rate_concurrency_4`: the same with the campaign's own `rate.per_minute` of PACED_PER_MINUTE,
+  well above what the provider allows (issue 24: a pace is a rate, not a concurrency limit); its line
+  `paced_vs_unpaced` has the unpaced run at concurrency 4 as baseline. Target: within 10% of the unpaced ratio.
 Sizes: BENCH_SMS_N (300) per campaign, BENCH_SMS_RAW_N (40) for the baseline. Bounded: each campaign must finish
 within BENCH_SMS_TIMEOUT_S (180 s), else the run stops with a clear error.
 """
@@ -68,6 +71,8 @@ REQUEST_DELAY_S = 0.1
 PER_MINUTE = 6000
 CONCURRENCY = (4, 8)
 TARGET = 5.0
+PACED_PER_MINUTE = 60_000
+PACED_TOLERANCE = 0.10
 
 
 def number(i: int) -> str:
@@ -85,7 +90,7 @@ def sequential_rate(twilio: TwilioProcess) -> float:
         return RAW_N / (time.perf_counter() - started)
 
 
-def campaign_rate(twilio: TwilioProcess, concurrency: int) -> float:
+def campaign_rate(twilio: TwilioProcess, concurrency: int, rate: dict[str, Any] | None = None) -> float:
     app, services, auth = make_app()
     plain, secrets = SmsChannel.validate_settings(twilio.settings(per_minute=PER_MINUTE, concurrency=concurrency))
     now = utcnow()
@@ -102,6 +107,8 @@ def campaign_rate(twilio: TwilioProcess, concurrency: int) -> float:
         )
     client = app.test_client()
     body: dict[str, Any] = {"name": f"sms {concurrency}", "channel": "sms", "body": "Hi {{ first_name }}"}
+    if rate:
+        body["rate"] = rate
     campaign = client.post("/api/campaigns", json={**body, "recipients": {"all": True}}, headers=auth).get_json()
     before = len(twilio.created())
     elapsed, view = run_to_completion(
@@ -119,14 +126,32 @@ def main() -> None:
     try:
         raw = sequential_rate(twilio)
         note(f"sequential requests, {REQUEST_DELAY_S * 1000:.0f} ms each: {raw:.1f}/s")
+        rates = {}
         for concurrency in CONCURRENCY:
-            rate = campaign_rate(twilio, concurrency)
+            rate = rates[concurrency] = campaign_rate(twilio, concurrency)
             metric = f"campaign_rate_concurrency_{concurrency}"
             result("sms_latency", metric, round(rate, 1), "messages/s", round(raw, 1), round(rate / raw, 2))
         verdict = "met" if rate / raw >= TARGET else "NOT met"
         note(f"target >= {TARGET:.0f}x (pace {PER_MINUTE}/min, concurrency {CONCURRENCY[-1]}): {verdict}")
+        paced_run(twilio, raw, rates[CONCURRENCY[0]])
     finally:
         twilio.stop()
+
+
+def paced_run(twilio: TwilioProcess, raw: float, unpaced: float) -> None:
+    """The campaign at concurrency 4 with its own `per_minute` pace far above the achievable rate."""
+    concurrency = CONCURRENCY[0]
+    paced = campaign_rate(twilio, concurrency, {"per_minute": PACED_PER_MINUTE})
+    metric = f"paced_campaign_rate_concurrency_{concurrency}"
+    result("sms_latency", metric, round(paced, 1), "messages/s", round(raw, 1), round(paced / raw, 2))
+    result(
+        "sms_latency", "paced_vs_unpaced", round(paced, 1), "messages/s", round(unpaced, 1), round(paced / unpaced, 2)
+    )
+    verdict = "met" if paced / unpaced >= 1 - PACED_TOLERANCE else "NOT met"
+    note(
+        f"paced at {PACED_PER_MINUTE}/min: {paced / raw:.2f}x vs unpaced {unpaced / raw:.2f}x of sequential; "
+        f"within {PACED_TOLERANCE:.0%}: {verdict}"
+    )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def test_it_sends_a_campaign_and_says_so_in_the_original_words(client, auth, ser
         "delivered": 0,
         "undelivered": 0,
         "untracked": 20,  # a plain SMTP server reports no delivery: accepted, and that is all we will know
+        "fallback_sent": 0,
     }
     assert sorted(smtp.arrivals().values()) == [1] * 20
     mail = next(r.message for r in smtp.received if r.rcpt_tos == ["person3@example.org"])

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
 from sqlalchemy import func, select
 
+from backend.api.campaign_plan import bp as plan_bp
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns import install as install_campaigns
@@ -39,6 +40,7 @@ MESSAGE_STATUSES = states.MESSAGE_STATUSES
 def install(app: Flask, services: Services) -> None:
     install_campaigns(app, services)
     app.register_blueprint(bp)
+    app.register_blueprint(plan_bp)
 
 
 def services() -> Services:
@@ -47,7 +49,7 @@ def services() -> Services:
 
 def _view(campaign_id: int) -> dict[str, Any]:
     with services().db.read() as session:
-        return campaign_view(session, actions.load(session, account_id(), campaign_id))
+        return campaign_view(session, actions.load(session, account_id(), campaign_id), now=services().clock())
 
 
 @bp.post("/api/campaigns")

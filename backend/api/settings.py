@@ -1,11 +1,13 @@
 """Account settings: `GET /api/settings`, `PUT /api/settings` (DESIGN section 9).
 
 Fields: `public_url` (base of webhook URLs; BULKMSG_PUBLIC_URL when the account has none), `default_country`
-(ISO 3166 region used to read phone numbers written without +country), `sendgrid_public_key` (base64 DER of the
-P-256 key that signs SendGrid's event webhook) and `webhook_secret` (for `/webhooks/communications`; generated
-on first read and always shown as `****`).
+(ISO 3166 region used to read phone numbers written without +country), `default_timezone` (IANA zone of a
+recipient whose zone neither the contact nor the phone number tells, DESIGN section 16), `sendgrid_public_key`
+(base64 DER of the P-256 key that signs SendGrid's event webhook) and `webhook_secret` (for
+`/webhooks/communications`; generated on first read and always shown as `****`).
 
-PUT changes only the fields it names; `null` clears public_url, default_country and sendgrid_public_key.
+PUT changes only the fields it names; `null` clears public_url, default_country, default_timezone and
+sendgrid_public_key.
 `webhook_secret` takes your own value (24 to 256 characters without spaces) or `"generate"`: a new random one,
 returned once in that response as `new_webhook_secret` (it is never shown again). Each problem is listed in a
 400 and nothing is stored.
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from flask import Blueprint, Flask, jsonify
 
+from backend.campaigns.zones import zone_named
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.masking import MASK
@@ -32,7 +35,7 @@ from backend.store.models import Account
 
 bp = Blueprint("settings", __name__)
 
-FIELDS = frozenset({"public_url", "default_country", "sendgrid_public_key", "webhook_secret"})
+FIELDS = frozenset({"public_url", "default_country", "default_timezone", "sendgrid_public_key", "webhook_secret"})
 GENERATE = "generate"
 MAX_URL_LENGTH = 2000
 #: webhook paths shown with the public URL so the user can paste them into each provider's console.
@@ -97,6 +100,7 @@ def _view(account: Account, services: Services) -> dict[str, Any]:
         "public_url": public_url,
         "public_url_source": "account" if settings.get("public_url") else ("environment" if public_url else None),
         "default_country": settings.get("default_country"),
+        "default_timezone": settings.get("default_timezone"),
         "sendgrid_public_key": settings.get("sendgrid_public_key"),
         "webhook_secret": MASK,
         "webhook_urls": {name: f"{public_url}{path}" if public_url else None for name, path in WEBHOOK_PATHS.items()},
@@ -109,7 +113,12 @@ def _validate(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     changes: dict[str, Any] = {}
     for key in sorted(set(raw) - FIELDS):
         problems.append({"field": key, "reason": "unknown setting"})
-    checks = {"public_url": _public_url, "default_country": _country, "sendgrid_public_key": _sendgrid_key}
+    checks = {
+        "public_url": _public_url,
+        "default_country": _country,
+        "default_timezone": _timezone,
+        "sendgrid_public_key": _sendgrid_key,
+    }
     for key, check in checks.items():
         if key not in raw:
             continue
@@ -144,6 +153,12 @@ def _country(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, str) or value.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
         return None, "must be a two-letter country code, like US or DE"
     return value.strip().upper(), None
+
+
+def _timezone(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, str) or zone_named(value.strip()) is None:
+        return None, "must be an IANA time zone name, like Europe/Berlin or America/New_York"
+    return value.strip(), None
 
 
 def _sendgrid_key(value: Any) -> tuple[Any, str | None]:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.campaigns import lifecycle
+from backend.campaigns import lifecycle, quiet_hours
 from backend.channels.base import SendError
 from backend.channels.manager import NotConfigured
+from backend.dispatch import fallback
 from backend.errors import ApiError, conflict, not_found
 from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
@@ -91,6 +92,7 @@ def begin(services: Services, account_id: int, campaign_id: int, from_states: tu
         if campaign.started_at is None:
             campaign.started_at = utcnow()
         lifecycle.reconcile(session, campaign)
+        quiet_hours.defer_closed(session, campaign, services.clock())  # outside its window: waits, no attempt
         live = lifecycle.counts(session, campaign)
         remaining = live[states.QUEUED] + live[states.SENDING]
         lifecycle.record_status(services, session, campaign, sending_text(remaining))
@@ -131,6 +133,18 @@ def cancel(services: Services, account_id: int, campaign_id: int) -> None:
         session.execute(
             update(Message)
             .where(lifecycle.of_campaign(campaign_id, account_id), Message.status == states.QUEUED)
+            .values(status=states.CANCELLED, last_error="campaign cancelled", updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        # Fallback rows of a cancelled campaign that wait or are queued never go.
+        session.execute(
+            update(Message)
+            .where(
+                Message.sender_type == "fallback",
+                Message.sender_id == str(campaign_id),
+                Message.account_id == account_id,
+                Message.status.in_((fallback.STANDBY, states.QUEUED)),
+            )
             .values(status=states.CANCELLED, last_error="campaign cancelled", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )

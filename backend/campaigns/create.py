@@ -12,6 +12,7 @@ channel are left out and counted in `skipped`.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import secrets
 import tempfile
@@ -39,13 +40,14 @@ from backend.campaigns.templates import (
     suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
+from backend.campaigns.timing_create import Timing, insert_rows
 from backend.channels import sms_length
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import bad_request
 from backend.security.hardening import is_store_id
 from backend.store import states
-from backend.store.models import Campaign, Contact, LeftOut, Message, utcnow
+from backend.store.models import Campaign, Contact, LeftOut, utcnow
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -218,9 +220,11 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
     body_t, subject_t = compile_parts(spec["body"], spec["subject"], spec["variation_seed"])
     spec["left_out"] = []
     kind = channel_class(spec["channel"]).recipient_kind
+    spec["timing"] = timing = Timing.from_request(services, account_id, payload, spec["channel"])
     now = utcnow()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         total, skipped = _render_all(services, account_id, spec, kind, (body_t, subject_t), now, spool)
+        timing.finish()
         spool.seek(0)
         with services.db.write() as session:
             campaign = Campaign(
@@ -238,6 +242,7 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                 total=total,
                 created_at=now,
                 updated_at=now,
+                **timing.to_columns(),
             )
             session.add(campaign)
             session.flush()
@@ -246,7 +251,7 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                 for row in batch:
                     row["campaign_id"] = campaign_id
                     row["sender_id"] = str(campaign_id)
-                session.execute(insert(Message), batch)
+                insert_rows(session, campaign_id, batch)
             if spec["left_out"]:
                 rows = [{**row, "account_id": account_id, "campaign_id": campaign_id} for row in spec["left_out"]]
                 session.execute(insert(LeftOut), rows)
@@ -310,6 +315,7 @@ def _render_all(
             if spec["files"].files:
                 row["meta"] = {"attachments": spec["files"].files}
             batch.append(row)
+            spec["timing"].decorate(row, contact, fallback_renderer(rendered, context, budget))
             total += 1
             if len(batch) >= PAGE:
                 pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
@@ -333,6 +339,25 @@ def _render_all(
     if batch:
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
     return total, skipped
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(body: str) -> CompiledTemplate:
+    return compile_template(body, "fallback")
+
+
+def fallback_renderer(rendered: str, context: dict[str, Any], budget: RenderBudget) -> Any:
+    """Renders a fallback step's own body for this recipient (None: the campaign's body, already rendered)."""
+
+    def render(body: str | None) -> str | None:
+        if body is None:
+            return rendered
+        try:
+            return _compiled(body).render(context, budget)
+        except TemplateError:
+            return None  # a placeholder this recipient has no value for: no fallback for them
+
+    return render
 
 
 def _spooled_batches(spool: IO[bytes]) -> Iterator[list[dict[str, Any]]]:

@@ -6,8 +6,9 @@ pass through untouched: no pacing, position 1 of 1.
 Per campaign and batch of results, `after_outcomes` runs in the dispatcher's write transaction: a single
 `UPDATE campaigns ... RETURNING` advances the counters and the consecutive-error run (no COUNT over the
 campaign); only when the campaign may have finished does it look for a queued or sending message (an index
-seek). Batches: a paced campaign (per minute or a delay) sends one message per batch, a capped one no more
-than its daily cap leaves, an unpaced one as many as the dispatcher claims. The campaign row's lock orders two
+seek). Batches: a campaign with a random pause sends one message per batch, one with a `per_minute` pace as many
+as its token bucket holds (pacing.py), a capped one no more than its daily cap leaves, an unpaced one as many as
+the dispatcher claims. The campaign row's lock orders two
 processes finishing the last messages, so one of them sees the other's result and completes it; the campaign
 job's sweep is the safety net.
 """
@@ -20,16 +21,19 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
-from backend.campaigns import lifecycle
+from backend.campaigns import lifecycle, quiet_hours
 from backend.campaigns.pacing import Pace, Pacer
+from backend.campaigns.windows import SendWindow
 from backend.channels.base import Attachment, OutboundMessage
 from backend.channels.registry import channel_class
+from backend.dispatch import fallback
 from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
 from backend.dispatch.hooks import MAX_BATCH, outbound_from_row
 from backend.dispatch.outcomes import Outcome
@@ -124,6 +128,9 @@ class CampaignHooks:
         self._public_urls: dict[int, tuple[str | None, float]] = {}
         self._cap_noted: set[int] = set()
         self._running_read: dict[tuple[int, str], float] = {}
+        #: campaign id -> (its send window or None, when read); message id -> seconds its window stays open.
+        self._windows: dict[int, tuple[SendWindow | None, float]] = {}
+        self._validity: dict[int, int] = {}
 
     # -- pacing -----------------------------------------------------------------------------------------
     def channel_pace(self, account_id: int, channel: str) -> Pace:
@@ -191,8 +198,8 @@ class CampaignHooks:
                     self.pacer.note_campaign_pace(campaign_id, paces[campaign_id])
         held = set()
         for campaign_id, pace in paces.items():
-            if pace.paced:
-                held.add(campaign_id)
+            if pace.one_at_a_time or self.pacer.tokens(campaign_id, pace) < 1:
+                held.add(campaign_id)  # a random pause waits for the result; a rate waits for its next token
             elif (
                 pace.daily_cap
                 and self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap) <= outstanding[campaign_id]
@@ -205,6 +212,25 @@ class CampaignHooks:
         return 60.0 / pace.per_minute if pace.per_minute else 0.0
 
     def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        windows = self._windows_of(session, {m.campaign_id for m in claimed if m.campaign_id is not None})
+        if windows:
+            gate = quiet_hours.gate_claimed(session, claimed, windows, self.services.clock())
+            claimed = gate.keep
+            self._validity.update(gate.validity_s)
+        return self._trim_paced(session, claimed)
+
+    def _windows_of(self, session: Session, campaigns: set[int]) -> dict[int, SendWindow]:
+        """The send windows of these campaigns (read again every SETTINGS_TTL_S)."""
+        now = time.monotonic()
+        stale = sorted(c for c in campaigns if now - self._windows.get(c, (None, float("-inf")))[1] >= SETTINGS_TTL_S)
+        if stale:
+            rows = session.execute(select(_C.id, _C.send_window).where(_C.id.in_(stale))).all()
+            for campaign_id, raw in rows:
+                self._windows[campaign_id] = (quiet_hours.window_of(raw), now)
+        found = {c: self._windows[c][0] for c in campaigns if c in self._windows}
+        return {c: w for c, w in found.items() if w is not None}
+
+    def _trim_paced(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
         campaigns = {m.campaign_id for m in claimed if m.campaign_id is not None}
         paces = self.pacer.campaign_paces(campaigns)
         unknown = campaigns - set(paces)
@@ -214,10 +240,15 @@ class CampaignHooks:
                 self.pacer.note_campaign_pace(campaign_id, paces[campaign_id])
         room: dict[int, int] = {}
         for campaign_id, pace in paces.items():
-            if pace.paced:
-                room[campaign_id] = 1
-            elif pace.daily_cap:
-                room[campaign_id] = max(1, self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap))
+            limits = []
+            if pace.one_at_a_time:
+                limits.append(1)
+            if pace.per_minute:
+                limits.append(max(1, math.floor(self.pacer.tokens(campaign_id, pace))))
+            if pace.daily_cap:
+                limits.append(max(1, self.pacer.daily_left(("campaign", campaign_id), pace.daily_cap)))
+            if limits:
+                room[campaign_id] = min(limits)
         keep = []
         for message in claimed:
             left = room.get(message.campaign_id) if message.campaign_id is not None else None
@@ -226,6 +257,8 @@ class CampaignHooks:
             elif left > 0:
                 keep.append(message)
                 room[message.campaign_id] = left - 1  # type: ignore[index]
+        for campaign_id, n in Counter(m.campaign_id for m in keep if m.campaign_id is not None).items():
+            self.pacer.take(campaign_id, paces.get(campaign_id, Pace()), n)
         return keep
 
     # -- the message that goes out ----------------------------------------------------------------------
@@ -266,6 +299,9 @@ class CampaignHooks:
 
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
         out = self._with_files(session, outbound_from_row(message))
+        validity = self._validity.pop(message.id, None)
+        if validity is not None:
+            out.metadata["validity_s"] = validity  # the send window closes then: SMS sets ValidityPeriod
         if message.campaign_id is None or message.contact_id is None:
             return out
         base = self.public_url(session, message.account_id)
@@ -286,6 +322,7 @@ class CampaignHooks:
             settle = self._count(session, campaign_id, [results[i] for i in indexes], [extras[i] for i in indexes])
             if settle is not None:
                 settles.append(settle)
+        fallback.after_results(self.services, session, results)  # permanent failures queue their fallback rows
         if settles:
             # Settled after the results' own `send.progress` events are recorded, so that a campaign's last
             # "Sent to" comes before its "Mass messaging complete" in the event log.

@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from backend.services import Services
 
 #: `untracked`: sent on a channel with no delivery source (accepted by the server, nothing more will be known).
-COUNT_KEYS = ("total", *states.UNFINISHED_STATUSES, *states.DONE_STATUSES, "delivered", "undelivered", "untracked")
+COUNT_KEYS = (
+    "total",
+    *states.UNFINISHED_STATUSES,
+    *states.DONE_STATUSES,
+    "delivered",
+    "undelivered",
+    "untracked",
+    "fallback_sent",
+)
 #: errors in a row after which a campaign pauses itself, unless its rate sets `max_consecutive_errors`.
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
 
@@ -60,6 +68,17 @@ def counts(session: Session, campaign: Campaign) -> dict[str, int]:
         out["undelivered"] += int(undelivered or 0)
         out["untracked"] += int(not_tracked or 0)
     out["total"] = campaign.total
+    out["fallback_sent"] = int(
+        session.scalar(
+            select(func.count()).where(
+                Message.account_id == campaign.account_id,
+                Message.sender_type == "fallback",
+                Message.sender_id == str(campaign.id),
+                Message.status == states.SENT,
+            )
+        )
+        or 0
+    )
     return out
 
 
@@ -80,9 +99,18 @@ def record_status(
 
 
 def has_unfinished(session: Session, campaign_id: int, account_id: int) -> bool:
-    """True while any message of the campaign is queued or sending (an index seek, not a count)."""
+    """True while any message of the campaign, or a fallback row of it that was queued, is queued or sending (an
+    index seek, not a count)."""
     unfinished = and_(of_campaign(campaign_id, account_id), Message.status.in_(states.UNFINISHED_STATUSES))
-    return bool(session.scalar(select(exists().where(unfinished))))
+    fallback = and_(
+        Message.account_id == account_id,
+        Message.sender_type == "fallback",
+        Message.sender_id == str(campaign_id),
+        Message.status.in_(states.UNFINISHED_STATUSES),
+    )
+    return bool(session.scalar(select(exists().where(unfinished)))) or bool(
+        session.scalar(select(exists().where(fallback)))
+    )
 
 
 def complete_if_done(services: Services, session: Session, campaign: Campaign) -> bool:

@@ -1,10 +1,15 @@
 """Pacing of campaign messages: per channel and per campaign, in this process.
 
 A pace is a `RateDefaults`-like set: `per_minute` (at most that many a minute), `min_delay_s`..`max_delay_s` (a
-random pause after each send), `daily_cap` (at most that many sent in any rolling 24 hours). After each send
-the next one of the same campaign (and of the same channel) may go at `now + max(60 / per_minute, uniform(min,
-max))`. Daily caps count the messages whose `sent_at` lies in the last 24 hours, read from the store (so the
-window survives restarts and sees other processes), cached and advanced locally between reads.
+random pause after each send), `daily_cap` (at most that many sent in any rolling 24 hours).
+
+A `per_minute` pace is a rate, not a concurrency limit (DESIGN section 5): each campaign has a token bucket that
+fills at `per_minute / 60` tokens a second up to BURST_S seconds' worth (at least one), and each message claimed
+takes a token, so a campaign keeps as many sends in flight as the channel's workers allow and reaches its pace.
+Only a random pause sends one message at a time: after each send the next one of the same campaign (and of the
+same channel) may go at `now + max(60 / per_minute, uniform(min, max))`. Daily caps count the messages whose
+`sent_at` lies in the last 24 hours, read from the store (so the window survives restarts and sees other
+processes), cached and advanced locally between reads.
 
 Conversation messages are never held back; they do count towards the channel's daily cap.
 Thread-safe: one Pacer serves every dispatcher of the process.
@@ -28,6 +33,10 @@ from backend.store.models import Message, utcnow
 WINDOW = timedelta(hours=24)
 #: how long a daily count read from the store is trusted before it is read again.
 COUNT_TTL_S = 30.0
+#: a campaign's token bucket holds this many seconds' worth of its pace (at least one message): enough for the
+#: dispatcher's claims, made every FLUSH_INTERVAL_S or so, to keep up with a fast pace, and small enough that a
+#: slow pace (150 a minute) still spaces its messages one by one.
+BURST_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,16 @@ class Pace:
     def paced(self) -> bool:
         return bool(self.per_minute) or self.max_delay_s > 0
 
+    @property
+    def one_at_a_time(self) -> bool:
+        """A random pause after each message: the next one waits for this one's result (WhatsApp's gaps)."""
+        return self.max_delay_s > 0
+
+    @property
+    def burst(self) -> float:
+        """The token bucket's size: BURST_S seconds of the pace, at least one message."""
+        return max(1.0, (self.per_minute or 0.0) / 60.0 * BURST_S)
+
     def gap_s(self) -> float:
         """Seconds to wait after a send before the next one."""
         gap = 60.0 / self.per_minute if self.per_minute else 0.0
@@ -69,6 +88,21 @@ class _Daily:
     read_at: float = float("-inf")
 
 
+@dataclass
+class _Bucket:
+    """Tokens of a campaign's `per_minute` pace at `at` (monotonic); may run below zero (a claim larger than
+    what was there is paid back before the next one)."""
+
+    tokens: float
+    at: float
+
+    def refill(self, pace: Pace, now: float) -> float:
+        rate = (pace.per_minute or 0.0) / 60.0
+        self.tokens = min(pace.burst, self.tokens + max(0.0, now - self.at) * rate)
+        self.at = now
+        return self.tokens
+
+
 class Pacer:
     """Next-allowed times per (account, channel) and per campaign, and rolling daily counts."""
 
@@ -80,6 +114,7 @@ class Pacer:
         self._campaign_next: dict[int, float] = {}
         self._campaign_pace: dict[int, Pace] = {}
         self._daily: dict[tuple[Any, ...], _Daily] = {}
+        self._buckets: dict[int, _Bucket] = {}
 
     # -- questions the dispatcher asks before a claim ---------------------------------------------------
     def channel_wait_s(self, account_id: int, channel: str, pace: Pace) -> float:
@@ -94,6 +129,7 @@ class Pacer:
         now = self._clock()
         with self._lock:
             waiting = [cid for cid, at in self._campaign_next.items() if at > now]
+            waiting += [cid for cid, p in self._campaign_pace.items() if p.per_minute and self._tokens(cid, p) < 1]
             capped = [(cid, p.daily_cap) for cid, p in self._campaign_pace.items() if p.daily_cap]
         held = set(waiting)
         for cid, cap in capped:
@@ -106,7 +142,34 @@ class Pacer:
         now = self._clock()
         with self._lock:
             times = [at - now for at in (*self._channel_next.values(), *self._campaign_next.values()) if at > now]
+            for campaign_id, pace in self._campaign_pace.items():
+                tokens = self._tokens(campaign_id, pace) if pace.per_minute else 1.0
+                if tokens < 1:
+                    times.append((1 - tokens) * 60.0 / (pace.per_minute or 1.0))
         return min(times, default=1.0)
+
+    def tokens(self, campaign_id: int, pace: Pace) -> float:
+        """How many messages the campaign's `per_minute` pace lets be claimed now (inf: no such pace)."""
+        if not pace.per_minute:
+            return float("inf")
+        with self._lock:
+            return self._tokens(campaign_id, pace)
+
+    def take(self, campaign_id: int, pace: Pace, n: int) -> None:
+        """`n` messages of the campaign were claimed: they take `n` tokens of its pace."""
+        if not pace.per_minute or n <= 0:
+            return
+        with self._lock:
+            self._tokens(campaign_id, pace)
+            self._buckets[campaign_id].tokens -= n
+
+    def _tokens(self, campaign_id: int, pace: Pace) -> float:
+        """Called under `_lock`."""
+        now = self._clock()
+        bucket = self._buckets.get(campaign_id)
+        if bucket is None:
+            bucket = self._buckets[campaign_id] = _Bucket(pace.burst, now)
+        return bucket.refill(pace, now)
 
     # -- what happened ----------------------------------------------------------------------------------
     def note_campaign_pace(self, campaign_id: int, pace: Pace) -> None:
@@ -119,11 +182,13 @@ class Pacer:
         """Advance the next-allowed times after a campaign send attempt; count a sent message in the windows."""
         now = self._clock()
         with self._lock:
+            # A per-minute pace alone is kept by the token bucket (campaign) and the dispatcher's start gap
+            # (channel); only a random pause waits after the send itself.
             if campaign_id is not None:
-                if channel_pace.paced:
+                if channel_pace.one_at_a_time:
                     self._channel_next[(account_id, channel)] = now + channel_pace.gap_s()
                 pace = self._campaign_pace.get(campaign_id)
-                if pace is not None and pace.paced:
+                if pace is not None and pace.one_at_a_time:
                     self._campaign_next[campaign_id] = now + pace.gap_s()
             if sent:
                 for key in (("channel", account_id, channel), ("campaign", campaign_id)):
@@ -147,6 +212,7 @@ class Pacer:
         with self._lock:
             self._campaign_next.pop(campaign_id, None)
             self._campaign_pace.pop(campaign_id, None)
+            self._buckets.pop(campaign_id, None)
             self._daily.pop(("campaign", campaign_id), None)
 
     # -- rolling window ---------------------------------------------------------------------------------

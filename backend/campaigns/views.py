@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.campaigns import lifecycle
 from backend.campaigns.pace_view import pace_fields
 from backend.campaigns.pacing import Pace
+from backend.campaigns.quiet_hours import quiet_fields
 from backend.errors import bad_request
 from backend.store import states
 from backend.store.models import Campaign, Communication, LeftOut, Message, utcnow
@@ -75,7 +76,9 @@ def eta_s(campaign: Campaign, counts: dict[str, int], rate: float) -> float | No
     return round(remaining * gap, 1) if gap > 0 else None
 
 
-def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) -> dict[str, Any]:
+def campaign_view(
+    session: Session, campaign: Campaign, *, live: bool = True, now: datetime | None = None
+) -> dict[str, Any]:
     counts = lifecycle.counts(session, campaign) if live else _counter_counts(campaign)
     rate = rate_per_min(session, campaign) if live and campaign.status == states.RUNNING else 0.0
     return {
@@ -102,6 +105,10 @@ def campaign_view(session: Session, campaign: Campaign, *, live: bool = True) ->
         "eta_s": eta_s(campaign, counts, rate),
         # What the monitor shows beside the rate: the configured pace and which limit holds the rate back.
         **(pace_fields(session, campaign, rate) if live else {}),
+        # Quiet hours: how many messages wait for their window to open (DESIGN section 16).
+        **(quiet_fields(session, campaign, now or utcnow()) if live else {}),
+        "send_window": campaign.send_window,
+        "fallback": campaign.fallback or [],
     }
 
 

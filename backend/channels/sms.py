@@ -299,6 +299,10 @@ class SmsChannel(Channel):
             form["From"] = self.from_number
         if self.status_callback:
             form["StatusCallback"] = self.status_callback
+        validity = message.metadata.get("validity_s")
+        if isinstance(validity, int) and validity > 0:
+            # The campaign's send window closes then: Twilio drops the message rather than deliver it late.
+            form["ValidityPeriod"] = str(min(validity, 36_000))
         try:
             response = self._http.post(
                 self._url("Messages.json"), data=form, timeout=self.timeout, allow_redirects=False

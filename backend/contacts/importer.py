@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import IO, Any
 
+from backend.campaigns.zones import normalise_timezone
 from backend.contacts import search_index
 from backend.contacts.merge import Record, Result, write_chunk
 from backend.contacts.normalize import normalise_email, normalise_phone, reserved_for_tests
@@ -66,7 +67,7 @@ def check_rows(
             reason = f"this row has {len(cells)} cells but the header has {width} (an unquoted delimiter?)"
             problems.append((number, None, reason))
             continue
-        values = {"phone": "", "email": "", "name": "", "first_name": "", "last_name": ""}
+        values = {"phone": "", "email": "", "name": "", "first_name": "", "last_name": "", "timezone": ""}
         columns: dict[str, str] = {}
         custom: dict[str, str] = {}
         for index, column, target in plan:
@@ -103,8 +104,11 @@ def check_rows(
         if too_big:
             problems.append((number, too_big[0]["field"], too_big[0]["reason"]))
             continue
+        zone, zone_problem = normalise_timezone(values["timezone"])
+        if zone_problem:  # the contact is kept without a zone; the cell is reported against its column
+            problems.append((number, columns.get("timezone"), zone_problem))
         name = values["name"] or f"{values['first_name']} {values['last_name']}".strip()
-        records.append(Record(number, phone, email, name[:200], custom))
+        records.append(Record(number, phone, email, name[:200], custom, zone))
     return records, problems
 
 
@@ -147,7 +151,7 @@ def _check_into(spool: IO[bytes], table: Table, plan: Plan, country: str | None,
         for r, c, why in problems:
             (result.warnings if r in kept else result.errors).append({"row": r, "column": c, "reason": why})
         if records:
-            rows = [(r.row, r.phone, r.email, r.name, r.fields) for r in records]
+            rows = [(r.row, r.phone, r.email, r.name, r.fields, r.timezone) for r in records]
             pickle.dump(rows, spool, protocol=pickle.HIGHEST_PROTOCOL)
             chunks += 1
     if seen == 0:

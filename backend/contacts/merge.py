@@ -61,6 +61,8 @@ class Record:
     email: str | None
     name: str
     fields: dict[str, str]
+    #: an IANA zone name from the file's time zone column (checked), or None: the stored one is kept.
+    timezone: str | None = None
 
 
 @dataclass
@@ -138,6 +140,23 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
     if updates:
         session.execute(_UPDATE, list(updates.values()))
     _index(session, account_id, inserts, updates)
+    _set_timezones(session, account_id, merged)
+
+
+def _set_timezones(session: Session, account_id: int, records: list[Record]) -> None:
+    """The time zones the file gives, written onto the contacts just inserted or updated (by phone, else email)."""
+    by_phone = [{"_a": account_id, "_k": r.phone, "_tz": r.timezone} for r in records if r.timezone and r.phone]
+    by_email = [
+        {"_a": account_id, "_k": r.email, "_tz": r.timezone} for r in records if r.timezone and not r.phone and r.email
+    ]
+    for key, rows in ((CONTACTS.c.phone, by_phone), (CONTACTS.c.email, by_email)):
+        if rows:
+            statement = (
+                update(CONTACTS)
+                .where(CONTACTS.c.account_id == bindparam("_a"), key == bindparam("_k"))
+                .values(timezone=bindparam("_tz"))
+            )
+            session.connection().execute(statement, rows)
 
 
 def _index(
@@ -252,6 +271,7 @@ def merge_within(records: list[Record], result: Result) -> list[Record]:
             target.phone = record.phone or target.phone
             target.email = record.email or target.email
             target.fields.update(record.fields)
+            target.timezone = record.timezone or target.timezone
             result.updated += 1
         if target.phone:
             by_phone[target.phone] = target

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.campaigns.zones import normalise_timezone
 from backend.contacts import optouts, search_index
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.optouts import ALL
@@ -33,6 +34,7 @@ def contact_view(contact: Contact) -> dict[str, Any]:
         "phone": contact.phone,
         "email": contact.email,
         "fields": contact.fields or {},
+        "timezone": contact.timezone,
         "opted_out": contact.opted_out,
         "opted_out_at": ((contact.opt_outs or {}).get(ALL) or {}).get("at"),
         "opt_outs": optouts.opt_outs_view(contact),
@@ -55,7 +57,7 @@ def load(session: Session, account_id: int, contact_id: int) -> Contact:
 
 
 def apply_changes(session: Session, account_id: int, contact: Contact, body: dict[str, Any]) -> None:
-    """Set name / phone / email / fields from a request body; a 400 lists every bad value."""
+    """Set name / phone / email / timezone / fields from a request body; a 400 lists every bad value."""
     problems: list[dict[str, str]] = []
     country = default_country(session, account_id)
     if "name" in body:
@@ -73,6 +75,11 @@ def apply_changes(session: Session, account_id: int, contact: Contact, body: dic
         if why or (body["email"] and not email):
             problems.append({"field": "email", "reason": why or "not an email address"})
         contact.email = email
+    if "timezone" in body:
+        zone, why = normalise_timezone(body["timezone"])
+        if why:
+            problems.append({"field": "timezone", "reason": why})
+        contact.timezone = zone
     if "fields" in body:
         fields = body["fields"]
         if not isinstance(fields, dict) or not all(isinstance(k, str) for k in fields):

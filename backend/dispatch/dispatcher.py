@@ -476,7 +476,7 @@ class Dispatcher:
             first_campaign = next((m.campaign_id for m in claimed if m.campaign_id is not None), None)
             if first_campaign is not None:
                 self._last_campaign = first_campaign  # the next batch starts with the next running campaign
-            if len(claimed) > 1:
+            if claimed:  # the hooks see every claim: a pace takes its tokens, a closed window defers
                 keep = self.hooks.trim_batch(session, _first_of_each(claimed, one_at_a_time))
                 if len(keep) < len(claimed):
                     kept = {m.id for m in keep}

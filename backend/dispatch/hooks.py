@@ -55,8 +55,10 @@ class DispatchHooks(ResultHooks, Protocol):
         ...
 
     def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
-        """Of a claimed batch, those that may go back to back now (a paced campaign sends one); the rest are
-        given back."""
+        """Of every claimed batch (one message too), those that may go now (a campaign with a random pause sends
+        one, a rate as many as its tokens allow); the rest are given back. It may put a message back itself
+        (outside its send window: `queued` with a later `next_attempt_at`, its attempt undone); the dispatcher's
+        give-back then changes nothing for it."""
         ...
 
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage: ...

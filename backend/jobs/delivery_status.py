@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from backend.communications import record_communication
+from backend.dispatch import fallback
 from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
 from backend.jobs.delivery_events import record_updated_events
@@ -207,6 +208,7 @@ class DeliveryStatusJob:
             now = self.clock()
             settled = writes.settle_due(session, due_by=due_by, now=now, limit=self.batch_size, account_id=account_id)
             record_updated_events(session, self.services.hub, list(settled), now=now)
+            fallback.after_delivery(self.services, session, settled, ())
         delivered = sum(settled.values())
         return {"claimed": len(settled), "delivered": delivered, "undelivered": len(settled) - delivered}
 
@@ -306,6 +308,7 @@ class DeliveryStatusJob:
             later = [next_check(m, now) for m in rest if m.delivery_check_attempts < MAX_DELIVERY_CHECKS]
             rescheduled = writes.reschedule(session, later, owner=self.owner)
             record_updated_events(session, self.services.hub, [*settled, *expired], now=now)
+            fallback.after_delivery(self.services, session, settled, expired)
         delivered = sum(settled.values())
         stats = {
             "delivered": delivered,

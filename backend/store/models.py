@@ -119,6 +119,8 @@ class Contact(Base):
     opt_outs: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
     #: folded name, email and phone digits (backend/store/search_key.py), written with every change.
     search_key: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    #: the contact's IANA time zone (checked against zoneinfo when written); null: found from the phone.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -153,6 +155,10 @@ class Campaign(Base):
     recipients: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     #: {"per_minute", "min_delay_s", "max_delay_s", "daily_cap", "max_consecutive_errors"}
     rate: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    #: quiet hours (DESIGN section 16): {"days", "start", "end", "timezone"}; null: any time.
+    send_window: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    #: fallback steps (DESIGN section 16): [{"channel", "on", "body"?}]; null: none.
+    fallback: Mapped[list[Any] | None] = mapped_column(Json)
     status: Mapped[str] = mapped_column(String(20), default=states.DRAFT)
     status_reason: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -230,6 +236,13 @@ class Message(Base):
         ),
         Index("ix_messages_provider_id", "provider_message_id"),
         Index("ix_messages_sent_window", "account_id", "channel", "sent_at"),
+        # A primary's standby fallback rows (DESIGN section 16).
+        Index(
+            "ix_messages_fallback_of",
+            "fallback_of",
+            sqlite_where=text("fallback_of IS NOT NULL"),
+            postgresql_where=text("fallback_of IS NOT NULL"),
+        ),
         # Leases of rows in `sending`: found again after a crash.
         Index(
             "ix_messages_sending",
@@ -269,6 +282,10 @@ class Message(Base):
     delivery_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the API's `metadata` field (SQLAlchemy reserves the attribute name): holds communication_id.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
+    #: the recipient's IANA zone a campaign's send window is read in (null: no window, or a fixed zone).
+    zone: Mapped[str | None] = mapped_column(String(64))
+    #: a fallback row (status `standby` until its primary's outcome calls for it): the primary message's id.
+    fallback_of: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -118,15 +118,16 @@ function drawFigures(ui, c) {
   const running = c.status === 'running';
   // Until the server has measured a rate (`measured`), no rate, time left or cause is shown: a guess from the
   // first seconds is wrong ("3 h left" for a one-minute job).
-  const starting = running && c.measured === false;
+  const starting = running && c.measured === false && !c.quiet_hours;
   replace(ui.stats,
     stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
     deliveryStat(counts), counts.undelivered ? stat('Not delivered', counts.undelivered, 'err') : null,
     stat('Failed', counts.failed, counts.failed ? 'err' : ''),
     stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
+    counts.fallback_sent ? stat('Fell back', counts.fallback_sent) : null,
     stat('Rate', starting ? 'Starting…' : running ? rate(c.rate_per_min) : '—'),
     stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : '—'),
-    stat('Held back by', starting ? 'Starting…' : running ? (HELD_BY[c.limited_by] || '—') : '—'),
+    stat('Held back by', starting ? 'Starting…' : running ? (HELD_BY[c.limited_by] || (c.quiet_hours ? 'Quiet hours' : '—')) : '—'),
     stat('Time left', starting ? 'Starting…' : running ? duration(c.eta_s) : '—'));
   ui.tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
   ui.tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
@@ -146,9 +147,11 @@ const LIMITS = {
 };
 
 function drawLimit(note, c) {
-  const words = c.status === 'running' && LIMITS[c.limited_by] ? LIMITS[c.limited_by](c) : '';
+  const limit = c.status === 'running' && LIMITS[c.limited_by] ? LIMITS[c.limited_by](c) : '';
+  // Quiet hours (DESIGN section 16): "Quiet hours: 212 messages wait for 09:00 in their time zone".
+  const words = [c.quiet_hours?.text ? `${c.quiet_hours.text}.` : '', limit].filter(Boolean).join(' ');
   note.textContent = words;
-  note.dataset.limit = words ? c.limited_by : '';
+  note.dataset.limit = limit ? c.limited_by : (c.quiet_hours ? 'window' : '');
   note.hidden = !words;
 }
 

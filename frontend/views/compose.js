@@ -12,13 +12,14 @@ import { confirmDialog, errorNotice, pageHead, showError, toast } from '../lib/u
 import { channelChoice, paceFields, scheduleFields } from './compose-fields.js';
 import { filePicker } from './compose-files.js';
 import { clearDraft, loadDraft, saveDraft } from './compose-draft.js';
+import { planPanel, timingFields } from './compose-timing.js';
 import { previewPanel } from './compose-preview.js';
 import { recipientPicker } from './compose-recipients.js';
 import { testSendBox } from './compose-test.js';
 import { warningList } from './compose-warnings.js';
 
 const BASE_PLACEHOLDERS = ['name', 'phone', 'email'];
-const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject', recipients: 'Recipients', scheduled_at: 'Schedule for' };
+const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject', recipients: 'Recipients', scheduled_at: 'Schedule for', send_window: 'Quiet hours', fallback: 'Fallback' };
 
 export async function mount(root, params = []) {
   try { await loadChannels(); } catch (error) { root.append(errorNotice(error, 'The channels could not be loaded.')); return null; }
@@ -51,7 +52,9 @@ function buildForm() {
   ui.pace = paceFields();
   ui.when = scheduleFields(() => ui.channelChanged());
   ui.files = filePicker(() => {});
-  ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); });
+  ui.timing = timingFields(() => ui.plan.refresh());
+  ui.plan = planPanel(() => (ui.body.value.trim() ? payload(ui) : null));
+  ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); ui.plan?.refresh(); });
   ui.message = () => ({ channel: ui.channel.value(), subject: limitsOf(ui.channel.value()).needs_subject ? ui.subject.value : null, body: ui.body.value });
   ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); }, onReplace: (wrong, right) => replacePlaceholder(ui, wrong, right) });
   ui.test = testSendBox({ message: ui.message, rendered: () => ui.preview.rendered() });
@@ -59,7 +62,7 @@ function buildForm() {
     field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
     h('div', { class: 'field' }, h('label', { for: ui.body.id }, 'Message'), ui.chips, ui.body,
       h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact; {Hi|Hello} picks one option per contact.')),
-    ui.files.element, ui.pace.element, ui.when.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
+    ui.files.element, ui.pace.element, ui.when.element, ui.timing.element, ui.plan.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
   return ui;
 }
 
@@ -70,6 +73,8 @@ function wire(ui) {
     ui.subjectField.hidden = !limitsOf(c).needs_subject;
     ui.pace.show(c);
     ui.files.show(c);
+    ui.timing.show(c);
+    ui.plan.refresh();
     ui.test.show(c);
     ui.send.replaceChildren(svg(icons.send), ui.when.later() ? 'Schedule' : 'Start sending');
     ui.checkWarnings();
@@ -81,7 +86,7 @@ function wire(ui) {
   });
   ui.body.addEventListener('input', ui.preview.refresh);
   ui.subject.addEventListener('input', ui.preview.refresh);
-  for (const input of Object.values(ui.pace.inputs)) input.addEventListener('input', ui.checkWarnings);
+  for (const input of Object.values(ui.pace.inputs)) input.addEventListener('input', () => { ui.checkWarnings(); ui.plan.refresh(); });
   ui.form.addEventListener('submit', (event) => { event.preventDefault(); busy(ui.send, () => submit(ui, true)); });
   ui.draft.addEventListener('click', () => busy(ui.draft, () => submit(ui, false)));
   drawChips(ui);
@@ -134,7 +139,7 @@ function payload(ui) {
   if (ui.preview.seed() != null) data.variation_seed = ui.preview.seed();
   const files = ui.files.value();
   if (files.length) data.attachments = files;
-  return data;
+  return { ...data, ...ui.timing.value() };
 }
 
 // The last look before a campaign goes out: how many, on which channel, who is left out, when the first message

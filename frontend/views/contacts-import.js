@@ -9,7 +9,7 @@ import { errorNotice } from '../lib/ui.js';
 
 const BASE_FIELDS = [
   ['skip', 'Ignore this column'], ['name', 'Name'], ['first_name', 'First name'], ['last_name', 'Last name'],
-  ['phone', 'Phone'], ['email', 'Email'],
+  ['phone', 'Phone'], ['email', 'Email'], ['timezone', 'Time zone'],
 ];
 
 export function importPanel({ onDone, onImported }) {

@@ -139,17 +139,21 @@ function addForm(onSaved) {
   const name = h('input', { type: 'text', autocomplete: 'off' });
   const phone = h('input', { type: 'tel', placeholder: '+15551234567', autocomplete: 'off' });
   const email = h('input', { type: 'email', placeholder: 'ana@example.com', autocomplete: 'off' });
+  const timezone = h('input', { type: 'text', placeholder: 'Europe/Berlin', autocomplete: 'off', list: 'timezone-names' });
+  const zones = h('datalist', { id: 'timezone-names' },
+    ...(Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : []).map((z) => h('option', { value: z })));
   const errors = h('div');
   const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save contact');
   const form = h('form', { class: 'card stack', style: { marginBottom: '16px' }, 'aria-label': 'New contact' },
     h('h2', {}, 'New contact'),
-    h('div', { class: 'fields' }, field('Name', name), field('Phone', phone, 'With the country code, e.g. +44 20 7946 0958'), field('Email', email)),
+    h('div', { class: 'fields' }, field('Name', name), field('Phone', phone, 'With the country code, e.g. +44 20 7946 0958'), field('Email', email),
+      field('Time zone', timezone, 'Leave empty to use the phone number\'s zone'), zones),
     errors, h('div', { class: 'row end' }, save));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     busy(save, async () => {
       errors.replaceChildren();
-      const body = Object.fromEntries([['name', name], ['phone', phone], ['email', email]].map(([k, el]) => [k, el.value.trim()]).filter(([, v]) => v));
+      const body = Object.fromEntries([['name', name], ['phone', phone], ['email', email], ['timezone', timezone]].map(([k, el]) => [k, el.value.trim()]).filter(([, v]) => v));
       try {
         await api.post('/api/contacts', body);
         toast('Contact saved.', { tone: 'ok' });

@@ -1,0 +1,134 @@
+"""The inputs of a send plan (DESIGN section 16), read from the store: `campaign_plan` for a campaign's messages
+still to go, `draft_plan` for a draft's body (its recipients resolved as creation would). See plan.py for the
+simulation itself."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.campaigns.create import PAGE, check_request, recipients_of
+from backend.campaigns.pace_view import channel_pace, per_minute
+from backend.campaigns.pacing import Pace
+from backend.campaigns.plan import UNPACED_SEND_S, Caps, simulate
+from backend.campaigns.quiet_hours import window_of
+from backend.campaigns.timing_create import Timing
+from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, zone_named
+from backend.channels.families import family_of, is_opted_out
+from backend.channels.registry import channel_class
+from backend.store import states
+from backend.store.models import Account, Campaign, Contact, Message
+
+if TYPE_CHECKING:
+    from backend.services import Services
+
+WINDOW = timedelta(hours=24)
+
+
+def report_zone(session: Session, account_id: int, asked: str | None) -> ZoneInfo:
+    """The zone a plan's days are dated in: the one asked for (the browser's), the account's default, UTC."""
+    account = session.get(Account, account_id)
+    default = (account.settings or {}).get("default_timezone") if account else None
+    return zone_named(asked or "") or zone_named(str(default or "")) or ZoneInfo("UTC")
+
+
+def _pace_and_caps(session: Session, campaign: Campaign, now: datetime) -> tuple[float, bool, Caps]:
+    own, channel = Pace.from_mapping(campaign.rate), channel_pace(session, campaign)
+    rates = [r for r in (per_minute(own), per_minute(channel)) if r]
+    paced = bool(rates)
+    rate = min(rates) if rates else channel_class(campaign.channel).default_concurrency * 60.0 / UNPACED_SEND_S
+    since = now - WINDOW
+    caps, firsts = [], []
+    if own.daily_cap:
+        sent = session.scalar(select(func.count()).where(Message.campaign_id == campaign.id, Message.sent_at >= since))
+        caps.append(own.daily_cap)
+        firsts.append(own.daily_cap - int(sent or 0))
+    if channel.daily_cap:
+        # Shared with the channel's other running campaigns: the dispatcher gives each its turn.
+        others = session.scalar(
+            select(func.count()).where(
+                Campaign.account_id == campaign.account_id,
+                Campaign.channel == campaign.channel,
+                Campaign.status == states.RUNNING,
+                Campaign.id != campaign.id,
+            )
+        )
+        share = max(1, channel.daily_cap // (int(others or 0) + 1))
+        sent = session.scalar(
+            select(func.count()).where(
+                Message.account_id == campaign.account_id, Message.channel == campaign.channel, Message.sent_at >= since
+            )
+        )
+        caps.append(share)
+        firsts.append(max(0, channel.daily_cap - int(sent or 0)) // (int(others or 0) + 1))
+    return rate, paced, Caps(min(caps) if caps else None, max(0, min(firsts)) if firsts else None)
+
+
+def campaign_plan(session: Session, campaign: Campaign, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """The plan of the campaign's messages still queued or sending."""
+    rows = session.execute(
+        select(Message.zone, func.count())
+        .where(Message.campaign_id == campaign.id, Message.status.in_((states.QUEUED, states.SENDING)))
+        .group_by(Message.zone)
+    ).all()
+    groups = {z: int(n) for z, n in rows}
+    rate, paced, caps = _pace_and_caps(session, campaign, now)
+    plan = simulate(groups, window_of(campaign), rate, caps, now, zone, paced)
+    found = (campaign.send_window or {}).get("zones_from") or {}
+    return {**plan, "timezones": {k: int(found.get(k, 0)) for k in (FROM_CONTACT, FROM_PHONE, DEFAULT)}}
+
+
+_COLUMNS = (Contact.id, Contact.timezone, Contact.phone, Contact.email, Contact.opt_outs)
+
+
+def _recipient_rows(session: Session, account_id: int, spec: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """(timezone, phone, email, opt_outs) of the recipients: plain rows, page by page, for the two shapes a
+    request may name by itself; any other shape is read as creation reads it."""
+    if set(spec) == {"all"} and spec["all"] is True:
+        last = 0
+        while True:
+            page = session.execute(
+                select(*_COLUMNS)
+                .where(Contact.account_id == account_id, Contact.id > last)
+                .order_by(Contact.id)
+                .limit(PAGE)
+            ).all()
+            yield from (tuple(row[1:]) for row in page)
+            if len(page) < PAGE:
+                return
+            last = page[-1][0]
+    else:
+        for contact in recipients_of(session, account_id, spec):
+            yield contact.timezone, contact.phone, contact.email, contact.opt_outs
+
+
+def draft_plan(services: Services, account_id: int, payload: dict[str, Any], asked_zone: str | None) -> dict[str, Any]:
+    """The plan of a draft (a create request's body), nothing written."""
+    spec = check_request(payload)
+    timing = Timing.from_request(services, account_id, payload, spec["channel"])
+    kind, family = channel_class(spec["channel"]).recipient_kind, family_of(spec["channel"])
+    groups: Counter[str | None] = Counter()
+    with services.db.read() as session:
+        for timezone, phone, email, opt_outs in _recipient_rows(session, account_id, spec["recipients"]):
+            if (email if kind == "email" else phone) and not is_opted_out(opt_outs, family):
+                groups[timing.zone_from(timezone, phone)] += 1
+        timing.finish()
+        draft = Campaign(
+            id=0,
+            account_id=account_id,
+            channel=spec["channel"],
+            rate=spec["rate"],
+            send_window={**timing.window.to_json()} if timing.window else None,
+        )
+        now = services.clock()
+        rate, paced, caps = _pace_and_caps(session, draft, now)
+        plan = simulate(
+            dict(groups), timing.window, rate, caps, now, report_zone(session, account_id, asked_zone), paced
+        )
+    return {**plan, "timezones": timing.zones_from()}
