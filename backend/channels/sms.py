@@ -50,6 +50,7 @@ from backend.channels.base import (
     SettingsError,
 )
 from backend.channels.sms_errors import DELIVERY_ERRORS, delivery_error_text, refusal
+from backend.security.hosts import url_host_problem
 from backend.security.masking import MASK
 from backend.store.models import utcnow
 
@@ -269,6 +270,8 @@ class SmsChannel(Channel):
 
     def verify(self) -> str:
         """Fetch the Account resource. Returns "Ready: ..." or raises SendError with a human reason."""
+        if urlsplit(self.base_url).hostname != "api.twilio.com":
+            return self._verify_elsewhere()
         try:
             response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
@@ -283,6 +286,27 @@ class SmsChannel(Channel):
         status = str(account.get("status") or "active")
         if status != "active":
             raise SendError(f"The Twilio account is {status}; it cannot send messages.")
+        name = str(account.get("friendly_name") or self.account_sid)[:100]
+        return f"Ready: sending from {self.sender} with account {name}"
+
+    def _verify_elsewhere(self) -> str:
+        """verify() for an `api_base_url` of the user's choosing, which may point at any service: one sentence
+        for every failure (refused, unreachable, dropped, any other answer than this account's resource), so
+        saving the settings cannot tell an open port from a closed one nor show what the service sent."""
+        failed = SendError(
+            f"Could not check the account at {self.base_url}: nothing there answered as a Twilio-compatible API"
+            " for this Account SID and Auth Token (check all three)."
+        )
+        try:
+            response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException:
+            raise failed from None
+        account = _json(response) if response.status_code == 200 else {}
+        if account.get("sid") != self.account_sid:
+            raise failed
+        status = str(account.get("status") or "active")
+        if status != "active":
+            raise SendError(f"The account is {status}; it cannot send messages.")
         name = str(account.get("friendly_name") or self.account_sid)[:100]
         return f"Ready: sending from {self.sender} with account {name}"
 
@@ -464,6 +488,10 @@ def _url_setting(value: Any, name: str, problem: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         problem(name, "must be a URL")
+        return None
+    bad_host = url_host_problem(value)
+    if bad_host:
+        problem(name, f"must be an http:// or https:// URL; this one {bad_host}")
         return None
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
