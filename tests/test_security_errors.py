@@ -219,3 +219,25 @@ def test_it_says_an_sms_api_base_url_failed_in_the_same_words_whatever_the_port_
     reasons = _reasons(client, auth, put, ports)
     assert len(set(reasons.values())) == 1, reasons
     assert "internal-secret-banner" not in reasons["http"] and "404" not in reasons["http"]
+
+
+# -- /api/health names no path to a stranger (item 11) ----------------------------------------------------------
+
+
+def test_it_says_what_is_wrong_with_the_store_without_naming_a_path_unless_signed_in(
+    client: Any, services: Any, auth: dict[str, str], tmp_path: Any
+) -> None:
+    from backend.store.health import StoreHealth
+
+    broken = tmp_path / "secret-location" / "not-a-folder"
+    broken.parent.mkdir()
+    broken.write_text("a file where the data folder should be")
+    services.store_health = StoreHealth(broken, services.config.database_url)
+
+    stranger = client.get("/api/health")
+    assert stranger.status_code == 503
+    problem = stranger.get_json()["problems"][0]
+    assert problem["code"] == "disk_not_writable" and problem["message"] and problem["fix"]
+    assert "secret-location" not in stranger.get_data(as_text=True) and "/" not in problem["message"]
+    owner = client.get("/api/health", headers=auth).get_json()["problems"][0]
+    assert owner["where"] == str(broken) and owner["message"] == problem["message"]
