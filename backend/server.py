@@ -72,5 +72,5 @@ def start_app_server(config: Config, *, jobs: bool | None = None) -> AppServer:
     thread.start()
     host = f"[{config.host}]" if ":" in config.host else config.host
     url = f"http://{host}:{server.server_port}"
-    token = services.account_token(kind="desktop", label="this run's window")
+    token = services.account_token(kind="desktop", label="Desktop window")
     return AppServer(app, runtime, server, thread, url, token)

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import websocket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.fakes.smtp_server import FakeSmtpServer, free_port
 from tests.fakes.twilio import FakeTwilio
@@ -241,3 +243,22 @@ def test_it_says_what_is_wrong_with_the_store_without_naming_a_path_unless_signe
     assert "secret-location" not in stranger.get_data(as_text=True) and "/" not in problem["message"]
     owner = client.get("/api/health", headers=auth).get_json()["problems"][0]
     assert owner["where"] == str(broken) and owner["message"] == problem["message"]
+
+
+_URLISH = st.one_of(
+    st.text(max_size=80),
+    st.builds(
+        lambda host, rest: f"http://{host}{rest}", st.text(max_size=70), st.sampled_from(["", "/", ":99999", ":x"])
+    ),
+    st.builds(lambda host: f"https://[{host}", st.text(alphabet="0123456789abcdef:.[]", max_size=40)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=True)  # fmt: skip
+@given(url=_URLISH)
+def test_it_answers_any_public_url_with_a_200_or_a_json_400(client: Any, auth: dict[str, str], url: str) -> None:
+    answer = client.put("/api/settings", json={"public_url": url}, headers=auth)
+    assert answer.status_code in (200, 400), (url, answer.get_data(as_text=True)[:200])
+    if answer.status_code == 400:
+        assert _is_json_error(answer)
