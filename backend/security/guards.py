@@ -76,9 +76,10 @@ _EXPIRED = "Your sign-in has ended or was signed out; open a new link from `bulk
 
 
 def bearer_principal() -> Principal | None:
-    """Who the request's bearer token names; None without one; 401 for one that is not (or no longer) valid."""
+    """Who the request's bearer sign-in token names; None without one (or with a bearer credential that is not
+    a JWT, left to other kinds of credential); 401 for a sign-in token that is not (or no longer) valid."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer" or token.strip().count(".") != 2:
         return None
     principal = _active(token.strip(), "api")
     if principal is None:
