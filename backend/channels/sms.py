@@ -298,8 +298,8 @@ class SmsChannel(Channel):
         something else listens, nor show what that service sent. (An untrusted TLS certificate is named: it is
         our verdict, and a provider with a private certificate needs to hear it.)"""
         failed = SendError(
-            f"Could not check the account at {self.base_url}: nothing there answered as a Twilio-compatible API"
-            " for this Account SID and Auth Token (check all three)."
+            f"Could not reach a Twilio-compatible API at {self.base_url} for this Account SID and Auth Token:"
+            " check all three."
         )
         try:
             response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
