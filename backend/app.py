@@ -23,6 +23,7 @@ FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 #: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
 CAPABILITIES = (
     "backend.api.core:install",
+    "backend.api.sessions:install",
     "backend.api.contacts:install",
     "backend.api.campaigns:install",
     "backend.api.channels:install",

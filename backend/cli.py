@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser(
         "token",
         help="print a bearer token for the API",
-        description="Print a bearer token for the API alone on one line (the account is created when new).",
+        description="Print a bearer token for the API alone on one line (the account is created when new). It "
+        "lasts 12 hours, renewed while in use (a fresh one comes in the X-Bulkmsg-Token response header).",
     )
     token.add_argument("--account", default="default", help="account name (default: default)")
     token.add_argument("--data-dir", help="data directory (env BULKMSG_DATA_DIR)")
@@ -96,7 +97,7 @@ def _services(config: Config):  # type: ignore[no-untyped-def]
 
 def print_token(config: Config, account: str) -> int:
     services = _services(config)
-    print(services.account_token(account))
+    print(services.account_token(account, label="bulkmsg token"))
     services.db.dispose()
     return 0
 

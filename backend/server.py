@@ -45,7 +45,18 @@ class AppServer:
         self.runtime.stop(pause_campaigns=pause_campaigns)
         self.app.extensions["bulkmsg"].hub.stop()  # closes open sockets (1001) even when jobs never ran
         self.server.server_close()
+        self._end_own_sign_in()
         self.app.extensions["bulkmsg"].db.dispose()
+
+    def _end_own_sign_in(self) -> None:
+        """The token made for this run (the desktop window's) dies with it."""
+        services = self.app.extensions["bulkmsg"]
+        try:
+            principal = services.signer.verify(self.token)
+            if principal.sign_in is not None:
+                services.sign_ins.revoke(principal.account_id, principal.sign_in)
+        except Exception:  # noqa: BLE001 - stopping goes on whatever the store says; the sign-in expires anyway
+            log.warning("could not end this run's sign-in", exc_info=True)
 
 
 def start_app_server(config: Config, *, jobs: bool | None = None) -> AppServer:
@@ -61,4 +72,5 @@ def start_app_server(config: Config, *, jobs: bool | None = None) -> AppServer:
     thread.start()
     host = f"[{config.host}]" if ":" in config.host else config.host
     url = f"http://{host}:{server.server_port}"
-    return AppServer(app, runtime, server, thread, url, services.account_token())
+    token = services.account_token(kind="desktop", label="Desktop window")
+    return AppServer(app, runtime, server, thread, url, token)

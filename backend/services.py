@@ -34,6 +34,7 @@ from backend.security.tokens import Principal, TokenSigner
 from backend.store.db import Database
 from backend.store.health import StoreHealth
 from backend.store.models import utcnow
+from backend.store.sign_ins import SignIns
 
 if TYPE_CHECKING:
     from backend.campaigns.uncertain_check import UncertainCheck
@@ -57,6 +58,8 @@ class Services:
     media: MediaLibrary
     #: the live channel instances of every account (built by `build`).
     channels: ChannelManager = field(init=False)
+    #: signed-in devices: every sign-in token names one (backend/store/sign_ins.py; built by `build`).
+    sign_ins: SignIns = field(init=False)
     #: one dispatcher per configured (account, channel) (built by `build`, started by the runtime).
     dispatchers: DispatcherPool = field(init=False)
     #: what campaigns add to the dispatcher (backend.campaigns.install); conversation messages only without it.
@@ -104,15 +107,19 @@ class Services:
         )
         # Built here, not started: Runtime.start() starts them (nothing runs at import or build time).
         services.channels = ChannelManager(services)
+        services.sign_ins = SignIns(db)
         services.dispatchers = DispatcherPool(services, lambda: services.hooks)
         services.on_start.append(services.channels.resume_sessions)
         return services
 
-    def account_token(self, account: str = DEFAULT_ACCOUNT, user: str = "owner") -> str:
-        """A bearer token for `account` (created when new)."""
+    def account_token(
+        self, account: str = DEFAULT_ACCOUNT, user: str = "owner", *, kind: str = "terminal", label: str = ""
+    ) -> str:
+        """A bearer token for `account` (created when new), naming a new signed-in device of `kind`."""
         with self.db.write() as session:
             account_id = get_or_create_account(session, account).id
-        return self.signer.issue(Principal(account_id=account_id, user=user))
+        sid = self.sign_ins.start(account_id, user, kind, label or f"{kind} sign-in")
+        return self.signer.issue(Principal(account_id=account_id, user=user, sign_in=sid))
 
     def login_code(self, account: str = DEFAULT_ACCOUNT) -> str:
         """A one-time code that `POST /api/session` exchanges for a bearer token (the URL `serve` prints)."""

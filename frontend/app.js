@@ -1,7 +1,7 @@
 // The app shell: sign-in, navigation, the connection indicator, and one view at a time in <main>.
 
 import { api, onSignedOut, request } from './lib/api.js';
-import { clearToken, currentToken, setToken, takeCredentialFromAddress } from './lib/auth.js';
+import { signIn, signOut, takeCredentialFromAddress, whoIsSignedIn } from './lib/auth.js';
 import { h, replace, svg } from './lib/dom.js';
 import { icons } from './lib/icons.js';
 import { errorNotice } from './lib/ui.js';
@@ -106,18 +106,30 @@ function showSignedOut(sentence) {
   document.getElementById('token-input').focus();
 }
 
-async function signInWithCode(code) {
+/** Exchanges the address's one-time code or token for the session cookie; false (and the reason shown) if not. */
+async function signInWith(credential) {
   try {
-    const { token } = await request('POST', '/api/session', { body: { code }, auth: false });
-    setToken(token);
+    await signIn(credential);
     return true;
   } catch (error) {
     const reason = error.status === 0
       ? 'The Bulk Messenger server is not answering. Start it with bulkmsg serve and open the link it prints.'
-      : 'That sign-in link has already been used or has expired. Open the newest link printed by bulkmsg serve (or run bulkmsg token).';
+      : credential.code
+        ? 'That sign-in link has already been used or has expired. Open the newest link printed by bulkmsg serve (or run bulkmsg token).'
+        : 'That token is not valid any more. Open the newest link printed by bulkmsg serve, or run bulkmsg token and paste the token.';
     showSignedOut(reason);
     return false;
   }
+}
+
+function buildSignOut() {
+  const button = document.getElementById('sign-out');
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try { await signOut(); } catch { /* signed out already, or the server is away: show the sign-in page anyway */ }
+    button.disabled = false;
+    showSignedOut('You are signed out. To sign in again, open the link printed by bulkmsg serve, or run bulkmsg token and paste the token.');
+  });
 }
 
 async function start() {
@@ -133,13 +145,12 @@ async function start() {
   }
   state.historyLoaded = true;
   emit('history', null);
-  if (currentToken()) socket = startSocket();
+  socket = startSocket();
 }
 
 async function boot() {
   on('connection', showConnection);
   onSignedOut(() => {
-    clearToken();
     showSignedOut('Your session has ended. Open the link printed by bulkmsg serve again, or run bulkmsg token and paste the token.');
   });
   document.getElementById('token-form').addEventListener('submit', async (event) => {
@@ -147,26 +158,26 @@ async function boot() {
     const input = document.getElementById('token-input');
     const value = input.value.trim();
     if (!value) return;
-    setToken(value);
     input.value = '';
-    try {
-      await api.get('/api/events?limit=1'); // proves the token before showing the app
-      start();
-    } catch (error) {
-      if (error.status !== 401) showSignedOut(errorNotice(error).textContent);
-    }
+    if (await signInWith({ token: value })) start();
   });
   window.addEventListener('hashchange', () => {
     const credential = takeCredentialFromAddress();
-    if (credential.token) { setToken(credential.token); window.location.reload(); return; }
-    if (credential.code) { signInWithCode(credential.code).then((ok) => ok && window.location.reload()); return; }
+    if (credential.token || credential.code) { signInWith(credential).then((ok) => ok && window.location.reload()); return; }
     if (!document.getElementById('shell').hidden) render();
   });
 
+  buildSignOut();
   const credential = takeCredentialFromAddress();
-  if (credential.token) setToken(credential.token);
-  else if (credential.code && !(await signInWithCode(credential.code))) return;
-  if (!currentToken()) { showSignedOut(); return; }
+  if ((credential.token || credential.code) && !(await signInWith(credential))) return;
+  let who;
+  try {
+    who = await whoIsSignedIn();
+  } catch (error) {
+    showSignedOut(errorNotice(error).textContent);
+    return;
+  }
+  if (!who) { showSignedOut(); return; }
   start();
 }
 

@@ -121,3 +121,64 @@ def test_it_keeps_the_server_answering_while_a_looping_template_is_refused(live_
     # Generous margins for a machine shared by many test runs: before, health stalled for 160 s and writes for 30 s.
     assert health_times and sorted(health_times)[len(health_times) // 2] < 0.25 and max(health_times) < 1.5
     assert writes and all(status == 201 and seconds < 2.0 for status, seconds in writes), writes
+
+
+_BIG = '{% set a = "x" * 999999 %}'
+#: each builds a gigabyte from a template of under 80 characters unless the sandbox charges it before building it
+#: (issue 21, item 5).
+AMPLIFIERS = [
+    _BIG + '{{ "%s" * 1000 % ((a,) * 1000) }}',
+    _BIG + '{{ "%(a)s" * 1000 % {"a": a} }}',
+    _BIG + '{{ ("%r" * 1000) % ((a,) * 1000) }}',
+    _BIG + '{{ ("%s" * 1000) | format(*((a,) * 1000)) }}',
+    _BIG + '{{ ("{0}" * 1000).format(a) }}',
+    _BIG + '{{ ("{a}" * 1000).format_map({"a": a}) }}',
+    _BIG + "{{ [a] * 1000 }}",
+    _BIG + "{{ ([a] * 1000) | string }}",
+    _BIG + '{{ ([a] * 1000) ~ "" }}',
+    _BIG + "{{ ([a] * 1000) | tojson }}",
+    _BIG + "{{ [[a] * 1000] | join }}",
+    _BIG + "{{ namespace(x=[a] * 1000) }}",
+    _BIG + '{{ ("x" * 1000) | wordwrap(1, wrapstring=a) }}',
+]
+
+
+@pytest.mark.parametrize("template", AMPLIFIERS)
+def test_it_refuses_a_template_that_would_build_a_gigabyte_before_building_it(
+    client: Any, auth: dict[str, str], template: str
+) -> None:
+    import tracemalloc
+
+    _contacts(client, auth, 1)
+    tracemalloc.start()
+    try:
+        preview = client.post("/api/campaigns/preview", json={"body": template}, headers=auth)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert preview.status_code == 200
+    (item,) = preview.get_json()["items"]
+    assert "body" not in item and "1,000,000 characters" in item["error"]
+    # The 1-million-character `a` and its copies are all a render may hold; before, each built 1 GB or more.
+    assert peak < 64 * 1024 * 1024, f"{template!r} allocated {peak / 1e6:.0f} MB"
+
+
+def test_it_still_formats_ordinary_values_in_every_way(client: Any, auth: dict[str, str]) -> None:
+    _contacts(client, auth, 1)
+    template = (
+        "{{ '%s-%05.1f' % (name, 2.5) }} {{ '{0}/{n}'.format(name, n=3) }} {{ '{x}'.format_map({'x': 1}) }} "
+        "{{ ['a', 1] }} {{ {'k': 'v'} | tojson }} {{ [1, [2]] | join('+') }} {{ 'a b' | wordwrap(1) | length }}"
+    )
+    items = client.post("/api/campaigns/preview", json={"body": template}, headers=auth).get_json()["items"]
+    assert items[0]["body"] == 'Ana 0-002.5 Ana 0/3 1 [\'a\', 1] {"k": "v"} 1+[2] 3'
+
+
+def test_it_answers_a_number_too_long_to_read_with_a_400(client: Any, auth: dict[str, str]) -> None:
+    _contacts(client, auth, 1)
+    body = "Hello {{ " + "9" * 5000 + " }}"
+    answer = client.post(
+        "/api/campaigns", json={"name": "n", "channel": "sms", "body": body, "recipients": {"all": True}}, headers=auth
+    )
+    assert answer.status_code == 400 and "number too long" in answer.get_json()["message"]
+    preview = client.post("/api/campaigns/preview", json={"body": body}, headers=auth)
+    assert preview.status_code == 400 and "number too long" in preview.get_json()["message"]

@@ -1,4 +1,4 @@
-"""Health, sign-in, WebSocket tickets and the event log."""
+"""Health, WebSocket tickets and the event log (signing in: backend/api/sessions.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import func, select
 
 from backend import __version__
-from backend.errors import ApiError, bad_request, json_body
+from backend.errors import bad_request
 from backend.events.hub import envelope
-from backend.security.guards import current_principal
+from backend.security.guards import current_principal, signed_in_principal
 from backend.security.tokens import WS_TICKET_TTL_S
 from backend.services import Services, current_services
 from backend.store.health import StoreHealth
@@ -39,25 +39,15 @@ def health() -> Any:
     probe = current_services().store_health
     problems = probe.problems() if probe is not None else []
     if problems:
-        body = {"status": "degraded", "problems": [p.as_dict() for p in problems], "version": __version__}
+        # Anyone may ask (no token): the words say what is wrong and what to do; folders only to a signed-in caller.
+        shown = [p.as_dict(with_paths=signed_in_principal() is not None) for p in problems]
+        body = {"status": "degraded", "problems": shown, "version": __version__}
         response = jsonify(body)
         response.status_code = 503
     else:
         response = jsonify({"status": "ok", "version": __version__})
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-@bp.post("/api/session")
-def sign_in() -> Any:
-    """Exchange the one-time code from the URL `bulkmsg serve` printed for a bearer token."""
-    code = json_body().get("code")
-    if not isinstance(code, str) or not code:
-        raise bad_request("Give the one-time code from the link `bulkmsg serve` printed.")
-    principal = services().redeem_login_code(code)
-    if principal is None:
-        raise ApiError(401, "unauthorized", "This sign-in link was already used or has expired; run `bulkmsg token`.")
-    return jsonify({"token": services().signer.issue(principal)})
 
 
 @bp.post("/api/ws-ticket")

@@ -29,6 +29,7 @@ from flask import Blueprint, Flask, jsonify
 from backend.campaigns.zones import zone_named
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
+from backend.security.hosts import url_host_problem
 from backend.security.masking import MASK
 from backend.services import Services, current_services
 from backend.store.models import Account
@@ -141,6 +142,9 @@ def _validate(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 def _public_url(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         return None, "must be a URL"
+    bad_host = url_host_problem(value)
+    if bad_host:
+        return None, f"must be an http:// or https:// URL, like https://example.ngrok.app; this one {bad_host}"
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None, "must be an http:// or https:// URL, like https://example.ngrok.app"

@@ -17,7 +17,7 @@ import pickle
 import secrets
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -72,6 +72,11 @@ RATE_LIMITS = {
 }
 
 
+#: the range a scheduled time may have: anything earlier is a typo, anything later overflows date arithmetic.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=10 * 365)
+
+
 def parse_time(value: Any, field: str) -> datetime | None:
     if value in (None, ""):
         return None
@@ -83,7 +88,14 @@ def parse_time(value: Any, field: str) -> datetime | None:
         raise bad_request(f"`{field}` must be an ISO 8601 time.", [{"field": field, "reason": "not a time"}]) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)  # year 9999 at -23:59 is past the last datetime: OverflowError
+    except OverflowError:
+        parsed = datetime.max.replace(tzinfo=UTC)
+    if not EARLIEST_TIME <= parsed <= utcnow() + LATEST_AHEAD:
+        reason = f"must be a time between {EARLIEST_TIME.year} and {LATEST_AHEAD.days // 365} years from now"
+        raise bad_request(f"`{field}` {reason}.", [{"field": field, "reason": reason}])
+    return parsed
 
 
 def check_rate(raw: Any) -> dict[str, Any]:

@@ -7,6 +7,10 @@ all in this process and this thread (no child process: rendering a million recip
 - Every operation that can make a value much bigger than its operands is checked *before* it runs: `**` and `*`
   on numbers (result size in bits), `*` `+` `%` `~` on strings and lists (result length), the string methods and
   filters that pad, repeat, replace or join, and `str.format` widths. Too big -> `TemplateLimit`.
+- Every operation that builds text is charged against the output limit *before* it builds it, from an upper
+  bound of the result's length (backend/campaigns/sandbox_sizes.py): `%` and `|format`, `str.format` and
+  `format_map`, the text of a list, dict or namespace (`{{ [a] * 1000 }}`, `~`, `|string`, `|tojson`, `|join`),
+  `|wordwrap`, `|indent`, `|sum` of lists, the escaping and case filters. `pprint` is gone.
 - Every string such an operation makes counts against an allocation budget per render, and the output is capped.
 - Time: every loop iteration (the code generator starts each for-loop body with `environment.tick()`), every
   call (macros, methods, `loop(...)`), every filter and every checked operator checks a deadline, so loops nested
@@ -33,6 +37,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.nodes import Concat, EvalContext, Node
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from backend.campaigns.sandbox_sizes import format_size, printf_size, text_size
 
 #: longest string (characters) a template may produce or build on the way.
 MAX_OUTPUT_CHARS = 1_000_000
@@ -61,6 +67,15 @@ class _RenderState(threading.local):
 
 
 _STATE = _RenderState()
+
+
+def _precheck(size: int) -> None:
+    """Refuse before building a text of (at most) `size` characters that would pass a limit; counts nothing
+    (the text built is charged once it exists, at its real length)."""
+    if size > MAX_OUTPUT_CHARS:
+        raise TemplateLimit(f"it would build a text of more than {MAX_OUTPUT_CHARS:,} characters")
+    if _STATE.allocated + size > MAX_ALLOCATED_CHARS:
+        raise TemplateLimit(f"it builds more than {MAX_ALLOCATED_CHARS:,} characters of text")
 
 
 def _charge(size: int) -> None:
@@ -112,6 +127,8 @@ def _estimate_method(name: str, owner: str | bytes, args: tuple[Any, ...]) -> in
         except TypeError:  # str.replace with bytes (or the reverse): the call itself will refuse it
             return None
         return len(owner) + hits * len(new)
+    if name in ("upper", "lower", "title", "capitalize", "swapcase", "casefold"):
+        return len(owner) if owner.isascii() else 3 * len(owner)
     if name == "join" and args:
         parts = list(args[0])
         return sum(len(p) if isinstance(p, str | bytes) else 0 for p in parts) + len(owner) * len(parts)
@@ -142,6 +159,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, optimized=False)
         self.globals.pop("lipsum", None)
+        self.finalize = self.finalize_output
+        # pprint's indentation grows with nesting times items: no bound short of building it, and no use in a message.
+        self.filters.pop("pprint", None)
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
 
     def concat(self, parts: Iterable[str]) -> str:
@@ -149,10 +169,18 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         _charge(sum(len(p) for p in pieces))
         return "".join(pieces)
 
+    @staticmethod
+    def finalize_output(value: Any) -> Any:
+        """What `{{ value }}` prints is str(value): its length is checked before it is built."""
+        if not isinstance(value, str):
+            _precheck(text_size(value, MAX_OUTPUT_CHARS))
+        return value
+
     def tick(self) -> None:
         _check_deadline()
 
     def bounded_join(self, parts: tuple[Any, ...]) -> str:
+        _precheck(sum(text_size(p, MAX_OUTPUT_CHARS) for p in parts))
         texts = [str(p) for p in parts]
         _charge(sum(len(t) for t in texts))
         return "".join(texts)
@@ -176,6 +204,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 _charge(left_size + right_size)
         elif operator == "%" and isinstance(left, str | bytes):
             _check_format(left, right if isinstance(right, tuple) else (right,))
+            _precheck(printf_size(left, right, MAX_OUTPUT_CHARS))
+            result = super().call_binop(context, operator, left, right)
+            _charge(len(result))
+            return result
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
@@ -190,7 +222,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 args = (list(args[0]), *args[1:])  # counted below, then joined: an iterator is read once
             size = _estimate_method(name, owner, args)
             if size is not None:
-                _charge(size)
+                _precheck(size)
         result = super().call(__context, __obj, *args, **kwargs)
         size = _sized(result)
         if size is not None and result is not owner:
@@ -205,6 +237,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
         def checked(*args: Any, **kwargs: Any) -> str:
             _check_format(fmt, (*args, *kwargs.values()))
+            if value.__name__ == "format_map" and args and isinstance(args[0], dict):
+                size = format_size(fmt, (), args[0], MAX_OUTPUT_CHARS)  # the mapping's values are what prints
+            else:
+                size = format_size(fmt, args, kwargs, MAX_OUTPUT_CHARS)
+            _precheck(size)
             return wrapped(*args, **kwargs)
 
         return checked
@@ -214,8 +251,72 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+#: filters whose result is the text of their value grown at most this many times (`&` -> `&amp;`, a character
+#: -> up to 12 characters of %XX, upper-casing "ﬃ" -> "FFI").
+_TEXT_FILTERS = {
+    "string": 1, "trim": 1, "striptags": 1, "truncate": 1, "safe": 1, "capitalize": 3, "title": 3,
+    "upper": 3, "lower": 3, "escape": 6, "e": 6, "forceescape": 6, "xmlattr": 6, "urlize": 6, "urlencode": 12,
+}  # fmt: skip
+_ESCAPED = "&<>'\""
+
+
+def _grown_text(name: str, value: Any) -> int:
+    """Upper bound of the length of a text filter's result (exact growth for a plain string where it is cheap)."""
+    if isinstance(value, str):
+        if name in ("capitalize", "title", "upper", "lower") and value.isascii():
+            return len(value)
+        if name in ("escape", "e", "forceescape"):
+            return len(value) + 4 * sum(value.count(c) for c in _ESCAPED)
+        if name == "urlencode":
+            return 3 * len(value.encode("utf-8", "surrogatepass"))
+    return text_size(value, MAX_OUTPUT_CHARS) * _TEXT_FILTERS[name]
+
+
+def _filter_precheck(name: str, value: Any, rest: list[Any], kwargs: dict[str, Any]) -> None:
+    """Refuse, before the filter runs, a result longer than the limits (the filters that build text)."""
+    if name == "format":
+        _check_format(value, (*rest, *kwargs.values()))
+        _precheck(printf_size(str(value), kwargs or tuple(rest), MAX_OUTPUT_CHARS))
+    elif name in _TEXT_FILTERS:
+        _precheck(_grown_text(name, value))
+    elif name == "tojson":
+        indent = rest[0] if rest else kwargs.get("indent")
+        _precheck(text_size((value,), MAX_OUTPUT_CHARS, indent if isinstance(indent, int) else 0))
+    elif name == "join":
+        glue = rest[0] if rest else kwargs.get("d", "")
+        items = list(value) if isinstance(value, list | tuple | range) else [value]
+        _precheck(sum(text_size(v, MAX_OUTPUT_CHARS) for v in items) + text_size(glue, MAX_OUTPUT_CHARS) * len(items))
+    elif name == "wordwrap" and isinstance(value, str):
+        width = rest[0] if rest else kwargs.get("width", 79)
+        glue = rest[2] if len(rest) > 2 else kwargs.get("wrapstring") or "\n"
+        pieces = len(value) // max(int(width), 1) + value.count("\n") + 1
+        _precheck(len(value) + pieces * text_size(glue, MAX_OUTPUT_CHARS))
+    elif name == "indent" and isinstance(value, str):
+        width = rest[0] if rest else kwargs.get("width", 4)
+        _precheck(len(value) + (value.count("\n") + 1) * text_size(width, MAX_OUTPUT_CHARS))
+    elif name == "replace" and isinstance(value, str) and len(rest) >= 2:
+        _precheck(_estimate_method("replace", value, (str(rest[0]), str(rest[1]))) or 0)
+    elif name == "center" and isinstance(value, str):
+        width = rest[0] if rest else kwargs.get("width", 80)
+        _precheck(max(len(value), int(width)))
+    elif name == "sum":
+        _precheck_sum(value, rest[1] if len(rest) > 1 else kwargs.get("start", 0))
+
+
+def _precheck_sum(value: Any, start: Any) -> None:
+    """`[[a], [b], ...] | sum(start=[])` copies the list built so far at every step: charge every copy."""
+    if _sized(start) is None or not isinstance(value, list | tuple):
+        return
+    built = copied = _sized(start) or 0
+    for item in value:
+        built += _sized(item) or 0
+        copied += built
+        _precheck(copied)
+
+
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """The filter with its size-like arguments checked before and its text result counted after."""
+    """The filter with its size-like arguments checked and its result's length bounded before it runs, and
+    its result counted after."""
 
     @wraps(func)
     def bounded(*args: Any, **kwargs: Any) -> Any:
@@ -224,19 +325,7 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         values = [a for a in args if not isinstance(a, Context | EvalContext | ImmutableSandboxedEnvironment)]
         value, rest = (values[0], values[1:]) if values else (None, [])
         _check_size_args((*rest, *kwargs.values()))
-        if name == "format":
-            _check_format(value, (*rest, *kwargs.values()))
-        elif name in ("center", "indent", "replace", "join") and isinstance(value, str):
-            lines = value.count("\n") + 1
-            if name == "indent":
-                width = rest[0] if rest else kwargs.get("width", 4)
-                _charge(len(value) + lines * (len(width) if isinstance(width, str) else int(width)))
-            elif name == "replace" and len(rest) >= 2:
-                size = _estimate_method("replace", value, (str(rest[0]), str(rest[1])))
-                _charge(size or 0)
-        elif name == "join" and isinstance(value, list | tuple | range):
-            glue = rest[0] if rest else kwargs.get("d", "")
-            _charge(sum(len(v) if isinstance(v, str) else 20 for v in value) + len(str(glue)) * len(value))
+        _filter_precheck(name, value, rest, kwargs)
         result = func(*args, **kwargs)
         size = _sized(result)
         if size is not None:

@@ -205,6 +205,8 @@ def compile_template(source: str, what: str = "message", variation_seed: int = 0
         raise TemplateError(f"The {what} template has an error on line {exc.lineno}: {exc.message}") from None
     except RecursionError:
         raise TemplateError(f"The {what} template is nested too deeply.") from None
+    except (ValueError, OverflowError):  # a number literal Python will not read (more than 4,300 digits)
+        raise TemplateError(f"The {what} template has a number too long to read.") from None
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else getattr(getattr(node, "arg", None), "value", None)
         if isinstance(name, str) and name.startswith("_"):

@@ -50,6 +50,7 @@ from backend.channels.base import (
     SettingsError,
 )
 from backend.channels.sms_errors import DELIVERY_ERRORS, delivery_error_text, refusal
+from backend.security.hosts import url_host_problem
 from backend.security.masking import MASK
 from backend.store.models import utcnow
 
@@ -60,6 +61,8 @@ API_VERSION = "2010-04-01"
 CALLBACK_PATH = "/webhooks/twilio/status"
 MAX_BODY_LENGTH = 1600
 MAX_URL_LENGTH = 2000
+#: Twilio's error code for refused credentials (https://www.twilio.com/docs/errors/20003).
+TWILIO_AUTHENTICATE = 20003
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 20.0
 #: an uncertain SMS is looked up over at most this many days, pages per query, messages per page.
@@ -269,6 +272,8 @@ class SmsChannel(Channel):
 
     def verify(self) -> str:
         """Fetch the Account resource. Returns "Ready: ..." or raises SendError with a human reason."""
+        if urlsplit(self.base_url).hostname != "api.twilio.com":
+            return self._verify_elsewhere()
         try:
             response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
@@ -280,6 +285,36 @@ class SmsChannel(Channel):
         if response.status_code != 200:
             raise SendError(f"{self.base_url} could not check the account (HTTP {response.status_code}); try again.")
         account = _json(response)
+        status = str(account.get("status") or "active")
+        if status != "active":
+            raise SendError(f"The Twilio account is {status}; it cannot send messages.")
+        name = str(account.get("friendly_name") or self.account_sid)[:100]
+        return f"Ready: sending from {self.sender} with account {name}"
+
+    def _verify_elsewhere(self) -> str:
+        """verify() for an `api_base_url` of the user's choosing, which may point at any service: one sentence
+        for every failure (refused, unreachable, dropped, any other answer than this account's resource or
+        Twilio's own 401 "Authenticate" error), so saving the settings cannot tell a closed port from one where
+        something else listens, nor show what that service sent. (An untrusted TLS certificate is named: it is
+        our verdict, and a provider with a private certificate needs to hear it.)"""
+        failed = SendError(
+            f"Could not reach a Twilio-compatible API at {self.base_url} for this Account SID and Auth Token:"
+            " check all three."
+        )
+        try:
+            response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
+        except requests.exceptions.SSLError as exc:
+            if _caused_by(exc, ssl.SSLCertVerificationError):  # our trust store's verdict, not what it sent
+                raise SendError(f"Could not reach {self.base_url}: its TLS certificate could not be verified") from None
+            raise failed from None
+        except requests.RequestException:
+            raise failed from None
+        answer = _json(response)
+        if response.status_code == 401 and answer.get("code") == TWILIO_AUTHENTICATE:
+            raise SendError(f"{self.base_url} did not accept the Account SID and Auth Token (401): check both.")
+        account = answer if response.status_code == 200 else {}
+        if account.get("sid") != self.account_sid:
+            raise failed
         status = str(account.get("status") or "active")
         if status != "active":
             raise SendError(f"The Twilio account is {status}; it cannot send messages.")
@@ -472,6 +507,10 @@ def _url_setting(value: Any, name: str, problem: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         problem(name, "must be a URL")
+        return None
+    bad_host = url_host_problem(value)
+    if bad_host:
+        problem(name, f"must be an http:// or https:// URL; this one {bad_host}")
         return None
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:

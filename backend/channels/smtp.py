@@ -40,6 +40,7 @@ from backend.channels.base import Channel, ChannelContext, OutboundMessage, Send
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
 from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
+from backend.security.hosts import host_problem
 from backend.security.masking import MASK
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ class SmtpChannel(Channel):
         for key in sorted(set(raw) - known - {"timeout_s"} - IMAP_KEYS):
             problems.append({"field": key, "reason": "unknown setting"})
         host = str(merged.get("host") or "").strip()
-        if not host or any(c.isspace() for c in host):
-            problems.append({"field": "host", "reason": "give the mail server's host name"})
+        if host_problem(host):
+            problems.append({"field": "host", "reason": f"give the mail server's host name: {host_problem(host)}"})
         security = str(merged.get("security") or "starttls").lower()
         if security not in SECURITY:
             problems.append({"field": "security", "reason": "must be starttls, ssl or none"})
@@ -219,14 +220,19 @@ class SmtpChannel(Channel):
             raise SendError(connection_failure(exc), outage=True) from exc
 
     def verify(self) -> str:
-        """EHLO, STARTTLS, AUTH and NOOP on a fresh connection; returns a detail text or raises SendError."""
-        conn = self._open()
+        """EHLO, STARTTLS, AUTH and NOOP on a fresh connection; returns a detail text or raises SendError (in our
+        words: `verify_failure`)."""
+        try:
+            conn = self._open()
+        except SendError as exc:
+            cause = exc.__cause__
+            raise SendError(verify_failure(cause) if cause is not None else exc.reason) from cause
         try:
             code, _ = conn.noop()
             if code != 250:
                 raise SendError(f"{self._where()} answered NOOP with {code}")
         except (OSError, smtplib.SMTPException) as exc:
-            raise SendError(f"Could not talk to {self._where()}: {_reason(exc)}") from exc
+            raise SendError(verify_failure(exc)) from exc
         finally:
             _quit_quietly(conn)
         security = str(self.settings.get("security") or "starttls")
@@ -418,6 +424,21 @@ def connection_failure(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "The SMTP server closed the connection"
     return f"Could not connect to the SMTP server: {_reason(exc)}"
+
+
+def verify_failure(exc: BaseException) -> str:
+    """Why checking the settings failed, in our words. Never what the other side sent (the host may be any
+    service: its banner or reply is not ours to show), and a port that refuses, one that drops the connection and
+    one that never answers read the same, so saving settings cannot map which services listen where."""
+    if isinstance(exc, socket.gaierror):
+        return "The SMTP server's name could not be found"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"The SMTP server's TLS certificate is not trusted: {exc.verify_message}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"The server refused the username or password ({exc.smtp_code})"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return "The SMTP server does not support login (AUTH) on this connection; check the security setting"
+    return "Could not connect to an SMTP server at this host and port: check the host, the port and the security"
 
 
 def _text(code: int, reply: bytes | str) -> str:

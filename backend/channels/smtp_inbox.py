@@ -12,6 +12,7 @@ protocol.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -19,6 +20,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from backend.channels.base import SendError
+from backend.security.hosts import host_problem
 
 IMAP_KEYS = frozenset({"imap_host", "imap_port", "imap_security", "imap_username", "imap_password", "imap_folder"})
 IMAP_SECURITY = ("ssl", "starttls", "none")
@@ -26,6 +28,8 @@ IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 MASK = "****"  # noqa: S105 - the placeholder the API shows, not a password
 #: what the password is bound to: changing one of these asks for the password again.
 BOUND_TO = ("imap_host", "imap_port", "imap_username")
+
+log = logging.getLogger(__name__)
 
 
 def check_inbox_settings(
@@ -37,14 +41,14 @@ def check_inbox_settings(
     host = str(merged.get("imap_host") or "").strip()
     if not host:
         return {}, {}, problems
-    if any(c.isspace() for c in host) or len(host) > 253:
-        problems.append({"field": "imap_host", "reason": "give the mail server's host name"})
+    if host_problem(host):
+        problems.append({"field": "imap_host", "reason": f"give the mail server's host name: {host_problem(host)}"})
     security = str(merged.get("imap_security") or "ssl").lower()
     if security not in IMAP_SECURITY:
         problems.append({"field": "imap_security", "reason": "must be ssl, starttls or none"})
         security = "ssl"
     port = merged.get("imap_port") or IMAP_PORTS[security]
-    if isinstance(port, str) and port.isdigit():
+    if isinstance(port, str) and port.isascii() and port.isdigit() and len(port) < 6:
         port = int(port)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         problems.append({"field": "imap_port", "reason": "must be a port number between 1 and 65535"})
@@ -105,13 +109,17 @@ def open_inbox(
     except ssl.SSLCertVerificationError as exc:
         logout_quietly(client)
         raise SendError(f"TLS certificate of {where} is not trusted: {exc.verify_message}") from None
-    except IMAPClientError as exc:
+    except (IMAPClientError, TimeoutError, OSError, ssl.SSLError) as exc:
+        # In our words only: the host may be any service, and what it sent (a banner, a reply) is not ours to
+        # show; a port that refuses, drops or never answers reads the same.
         logout_quietly(client)
-        folder = settings.get("imap_folder") or "INBOX"
-        raise SendError(f"The inbox {folder} on {where} could not be opened: {_short(exc)}") from None
-    except (TimeoutError, OSError, ssl.SSLError) as exc:
-        logout_quietly(client)
-        raise SendError(f"Could not connect to the inbox at {where}: {_short(exc)}") from None
+        log.info("inbox at %s could not be opened: %s", where, _short(exc))
+        if client is not None and isinstance(exc, IMAPClientError) and not isinstance(exc, IMAPClient.AbortError):
+            folder = settings.get("imap_folder") or "INBOX"
+            raise SendError(f"The inbox {folder} on {where} could not be opened: check the folder's name") from None
+        raise SendError(
+            f"Could not connect to an IMAP inbox at {where}: check the host, the port and the security"
+        ) from None
 
 
 def verify_inbox(settings: dict[str, Any], secrets: dict[str, str], timeout_s: float, verify_tls: bool = True) -> str:

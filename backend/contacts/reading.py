@@ -242,7 +242,7 @@ def _open_xlsx(stream: IO[bytes]) -> Table:
         raise ImportFileError(exc.message) from None
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as exc:  # SyntaxError: bad XML
         raise ImportFileError(f"This is not a readable XLSX workbook ({type(exc).__name__}).") from None
     sheet = workbook.active
     if sheet is None:
@@ -253,11 +253,17 @@ def _open_xlsx(stream: IO[bytes]) -> Table:
 
 
 def _numbered_xlsx(values: Iterator[tuple[Any, ...]], workbook: Any) -> Iterator[tuple[int, list[str]]]:
+    number = 0
     try:
         for number, row in enumerate(values, start=1):
             if len(row) > MAX_COLUMNS:
                 raise ImportFileError(f"Row {number} has {len(row)} columns; this does not look like a table.")
             yield number, [_cell(v)[:MAX_CELL] for v in row]
+    except (SyntaxError, ValueError, KeyError, TypeError) as exc:
+        # The sheet's XML is read as the rows are: broken XML (an undefined entity, a bad cell) shows up here.
+        raise ImportFileError(
+            f"The sheet cannot be read after row {number} ({type(exc).__name__}); save it again from Excel or as CSV."
+        ) from None
     finally:
         workbook.close()
 

@@ -159,6 +159,6 @@ def last_inbound_mail_id(session: Session, account_id: int, contact_id: int) -> 
 
 def _contact_of(conversation_id: str) -> int | None:
     prefix, _, rest = conversation_id.partition("-")
-    if prefix == "contact" and rest.isdigit() and len(rest) < 19:
+    if prefix == "contact" and rest.isascii() and rest.isdigit() and len(rest) < 19:
         return int(rest)
     return None

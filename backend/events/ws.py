@@ -14,15 +14,16 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from sqlalchemy import select
 from wsproto.events import TextMessage
 
 from backend.events.hub import CLOSING, RESYNC, Subscription, envelope
+from backend.security.hardening import loads_bounded
 from backend.security.tokens import Principal, TokenError
-from backend.security.ws_limits import MAX_SOCKETS_PER_ACCOUNT, SocketSlots, release_socket
+from backend.security.ws_limits import MAX_SOCKETS_PER_ACCOUNT, SocketSlots, release_socket, shut_socket
 from backend.store.models import Event
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 5
 POLICY_VIOLATION = 1008
-TRY_AGAIN_LATER = 1013
 GOING_AWAY = 1001
 #: more missed events than this and the client is told to resync instead of replaying them.
 REPLAY_LIMIT = 5000
@@ -60,10 +60,7 @@ def events_socket(ws: Any) -> None:
 
 
 def _serve_socket(ws: Any, services: Services, slots: SocketSlots) -> None:
-    with slots.awaiting_hello() as admitted:
-        if not admitted:
-            _close(ws, TRY_AGAIN_LATER, "too many connections are waiting for their hello")
-            return
+    with slots.awaiting_hello(request.remote_addr or "", lambda: shut_socket(ws)):
         hello = _read_hello(ws, services)
     if hello is None:
         return
@@ -158,7 +155,7 @@ def _read_hello(ws: Any, services: Services) -> tuple[Principal, int | None] | N
     reason = "hello expected"
     if raw is not None:
         try:
-            msg = json.loads(raw)
+            msg = loads_bounded(raw)
             if not isinstance(msg, dict) or msg.get("type") != "hello":
                 raise ValueError("not a hello")
             principal = services.signer.verify(str(msg.get("ticket") or ""), kind="ws")
@@ -166,7 +163,7 @@ def _read_hello(ws: Any, services: Services) -> tuple[Principal, int | None] | N
             if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
                 raise ValueError("after must be an event id or null")
             return principal, after
-        except (ValueError, TokenError) as exc:
+        except (ValueError, TypeError, RecursionError, TokenError) as exc:
             reason = "invalid hello" if not isinstance(exc, TokenError) else "invalid ticket"
     _close(ws, POLICY_VIOLATION, reason)
     return None

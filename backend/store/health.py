@@ -46,9 +46,14 @@ class Problem:
     message: str
     #: what to do about it, one sentence
     fix: str
+    #: the folder concerned, shown to signed-in callers only (a path tells a stranger about the machine)
+    where: str | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message, "fix": self.fix}
+    def as_dict(self, with_paths: bool = False) -> dict[str, str]:
+        found = {"code": self.code, "message": self.message, "fix": self.fix}
+        if with_paths and self.where:
+            found["where"] = self.where
+        return found
 
 
 class StoreHealth:
@@ -115,10 +120,12 @@ class StoreHealth:
                 self._running = None
 
     def _probe_dir(self, folder: Path) -> Problem | None:
+        what = "its data folder" if folder == self.data_dir else "the database file's folder"
         full = Problem(
             "disk_full",
-            f"The disk holding {folder} is full.",
+            f"The disk holding {what} is full.",
             "Free some space on that disk; sending resumes by itself when there is room.",
+            str(folder),
         )
         try:
             if shutil.disk_usage(folder).free < MIN_FREE_BYTES:
@@ -137,8 +144,9 @@ class StoreHealth:
                 return full
             return Problem(
                 "disk_not_writable",
-                f"The app cannot write to {folder} ({exc.strerror or exc.__class__.__name__}).",
+                f"The app cannot write to {what} ({exc.strerror or exc.__class__.__name__}).",
                 "Check that the folder exists, its disk is mounted and the app's user may write to it.",
+                str(folder),
             )
         return None
 

@@ -102,6 +102,27 @@ class Credential(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class SignIn(Base):
+    """One signed-in device: a browser, the desktop window or a terminal's `bulkmsg token` (DESIGN section 11).
+
+    Every sign-in token names its row (`sid`); revoking the row ("sign out", "sign out everywhere") ends the
+    token at once, and a row past `expires_at` ends it too. `expires_at` moves forward while the token is used.
+    """
+
+    __tablename__ = "sign_ins"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(64))
+    #: `browser`, `desktop` or `terminal`
+    kind: Mapped[str] = mapped_column(String(16))
+    #: what the person sees in the list of devices ("Chrome on Linux", "bulkmsg token")
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (

@@ -2,8 +2,9 @@
 
 Contract:
 - 403, nothing written: the timestamp header is missing or more than 5 minutes away from now, or the signature
-  (ECDSA P-256 / SHA-256 over timestamp + raw body) does not verify with the `sendgrid_public_key` of an account
-  the batch names. Events are matched to our messages by the custom arguments `bulkmsg_account` +
+  (ECDSA P-256 / SHA-256 over timestamp + raw body) does not verify with any account's `sendgrid_public_key`
+  (checked before anything else is read), or with the key of an account the batch names. Events are matched
+  to our messages by the custom arguments `bulkmsg_account` +
   `bulkmsg_message_id` (sent as X-SMTPAPI unique_args, see sendgrid_events.sendgrid_headers) or by our
   Message-ID in `smtp-id`; an event is applied only for an account whose own key verified the batch, so one
   account's SendGrid cannot write another account's delivery status.
@@ -70,20 +71,19 @@ def sendgrid_events() -> Any:
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     if not fresh(timestamp, utcnow()):
         raise _refused("timestamp missing or older than 5 minutes")
-    events = _parse(body)
     with services.db.read() as session:
-        targets = _targets(session, events or [])
-        keys = _keys(session, {account for account, _ in targets.values()})
-        verified = {account for account, key in keys.items() if signature_valid(key, signature, timestamp, body)}
+        # The signature first: nothing about our messages is looked up for a batch no account signed.
+        verified = _verifying_accounts(session, signature, timestamp, body)
+        if not verified:
+            raise _refused("no account's key verifies this batch")
+        events = _parse(body)
+        if events is None:
+            raise bad_request("The body is not a JSON list of SendGrid events.")
+        targets = _targets(session, events)
         if not targets:
-            if not _any_key_verifies(session, signature, timestamp, body):
-                raise _refused("no account's key verifies a batch naming none of our messages")
-            if events is None:
-                raise bad_request("The body is not a JSON list of SendGrid events.")
             return jsonify({"applied": 0, "duplicates": 0, "ignored": len(events)})
-    if not verified:
+    if not any(account in verified for account, _ in targets.values()):
         raise _refused("the signature does not verify with the key of any account the events name")
-    assert events is not None
     applied = duplicates = ignored = 0
     with services.db.write() as session:
         for index, event in enumerate(events):
@@ -156,14 +156,8 @@ def _targets(session: Any, events: list[dict[str, Any]]) -> dict[int, tuple[int,
     return targets
 
 
-def _keys(session: Any, accounts: set[int]) -> dict[int, str]:
-    if not accounts:
-        return {}
-    rows = session.scalars(select(Account).where(Account.id.in_(accounts)))
-    return {row.id: key for row in rows if (key := (row.settings or {}).get("sendgrid_public_key"))}
-
-
-def _any_key_verifies(session: Any, signature: str | None, timestamp: str | None, body: bytes) -> bool:
+def _verifying_accounts(session: Any, signature: str | None, timestamp: str | None, body: bytes) -> set[int]:
+    """The accounts whose SendGrid public key verifies this batch (keys are public: no secret is opened)."""
     rows = session.scalars(select(Account).limit(MAX_KEYS_FOR_UNMATCHED))
-    keys = {key for row in rows if (key := (row.settings or {}).get("sendgrid_public_key"))}
-    return any(signature_valid(key, signature, timestamp, body) for key in keys)
+    keys = {row.id: key for row in rows if (key := (row.settings or {}).get("sendgrid_public_key"))}
+    return {account for account, key in keys.items() if signature_valid(key, signature, timestamp, body)}

@@ -1,13 +1,16 @@
 """`POST /webhooks/twilio/status`: Twilio's message status callbacks (DESIGN sections 6 and 9).
 
 Contract:
-- The message is found by `MessageSid` (its provider_message_id); its account's SMS auth token checks
-  `X-Twilio-Signature` exactly as Twilio computes it: base64 HMAC-SHA1 over the URL Twilio called (the
-  configured public URL + path when one is set, else the request's own URL; with and without the default port,
-  as Twilio's own validator accepts) followed by each POST parameter name and value, sorted by name.
-  Signatures are compared in constant time.
-- 400: MessageSid or MessageStatus missing or malformed. 404: no message has this SID. 403: signature missing or wrong.
-  409: this very status of this message was already recorded (a replay). Each writes nothing.
+- The signature is checked before anything else is looked up: the accounts whose SMS channel has this
+  `AccountSid` are the candidates, and one whose auth token checks `X-Twilio-Signature` exactly as Twilio
+  computes it (base64 HMAC-SHA1 over the URL Twilio called: the configured public URL + path when one is set,
+  else the request's own URL, with and without the default port, as Twilio's own validator accepts; followed
+  by each POST parameter name and value, sorted by name) is the sender. Compared in constant time. Only then is
+  the message found by `MessageSid` (its provider_message_id) among that account's messages, so a stranger
+  learns nothing about which SIDs exist.
+- 400: MessageSid or MessageStatus missing or malformed. 403: signature missing or wrong (also for an unknown
+  SID). 404: a signed callback for a SID the signing account never sent. 409: this very status of this message
+  was already recorded (a replay). Each writes nothing.
 - 204: the callback was written as a communication (provider `twilio`, event id `<MessageSid>:<MessageStatus>`),
   and the delivery-status job is nudged to settle the message at once.
 """
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from backend.channels.base import DeliveryReport
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio_webhook", __name__)
-#: more rows than this sharing one SID is not a Twilio SID any more; stop looking.
+#: accounts sharing one Twilio AccountSid whose tokens are tried at most.
 MAX_CANDIDATES = 5
 SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 STATUS = re.compile(r"^[a-z_]{1,40}$")
@@ -78,30 +81,19 @@ def twilio_status() -> Response:
     sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
     if not SID.match(sid) or not STATUS.match(status):
         raise bad_request("A Twilio status callback needs a MessageSid and a MessageStatus.")
-    signature = request.headers.get("X-Twilio-Signature", "")
-    with services.db.read() as session:
-        # One query: the message, its account's public URL and its SMS settings (for the signed URL).
-        candidates = session.execute(
-            select(Message.id, Message.account_id, Account.settings, ChannelConfig.settings)
-            .join(Account, Account.id == Message.account_id)
-            .outerjoin(
-                ChannelConfig, and_(ChannelConfig.account_id == Message.account_id, ChannelConfig.channel == "sms")
-            )
-            .where(Message.provider_message_id == sid, Message.channel == "sms")
-            .limit(MAX_CANDIDATES)
-        ).all()
-        if not candidates:
-            raise not_found("A message with this MessageSid")
-        message = None
-        for message_id, account_id, account_settings, sms_settings in candidates:
-            token = services.secrets.load(session, account_id, "sms").get("auth_token") if signature else None
-            urls = callback_urls(services, sms_settings or {}, account_settings or {})
-            if token and signature_matches(token, urls, params, signature):
-                message = (message_id, account_id)
-                break
-    if message is None:
-        log.warning("Twilio status callback for %s refused: missing or wrong signature", sid)
+    accounts = signed_sms_accounts(services, params, CALLBACK_PATH, our_number=params.get("From", ""))
+    if not accounts:
+        log.warning("Twilio status callback refused: missing or wrong signature")
         raise ApiError(403, "bad_signature", "The X-Twilio-Signature header is missing or does not match.")
+    with services.db.read() as session:
+        found = session.execute(
+            select(Message.id, Message.account_id)
+            .where(Message.provider_message_id == sid, Message.channel == "sms", Message.account_id.in_(accounts))
+            .limit(1)
+        ).first()
+    if found is None:
+        raise not_found("A message with this MessageSid")
+    message = (found.id, found.account_id)
 
     report = DeliveryReport(
         provider="twilio",
@@ -118,6 +110,31 @@ def twilio_status() -> Response:
         raise conflict("This status of this message was already recorded.")
     nudge_delivery_job(services)
     return Response(status=204)
+
+
+def signed_sms_accounts(services: Services, params: MultiDict[str, str], path: str, our_number: str) -> list[int]:
+    """The accounts whose SMS auth token signed this request (X-Twilio-Signature), best match first; empty when
+    none did. Candidates are the accounts whose SMS channel has the request's AccountSid (when several share one
+    Twilio account, the one sending from `our_number` first); nothing else is read before the check."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    account_sid = params.get("AccountSid", "")
+    if not signature or not account_sid:
+        return []
+    with services.db.read() as session:
+        rows = session.execute(
+            select(ChannelConfig.account_id, ChannelConfig.settings, Account.settings)
+            .join(Account, Account.id == ChannelConfig.account_id)
+            .where(ChannelConfig.channel == "sms")
+        ).all()
+        candidates = [r for r in rows if (r[1] or {}).get("account_sid") == account_sid]
+        candidates.sort(key=lambda r: (r[1] or {}).get("from_number") != our_number)
+        signed = []
+        for account_id, sms_settings, account_settings in candidates[:MAX_CANDIDATES]:
+            token = services.secrets.load(session, account_id, "sms").get("auth_token")
+            urls = callback_urls(services, sms_settings or {}, account_settings or {}, path)
+            if token and signature_matches(token, urls, params, signature):
+                signed.append(int(account_id))
+    return signed
 
 
 def callback_urls(

@@ -22,14 +22,12 @@ import re
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from backend.channels.sms import e164
 from backend.conversations.inbound import Inbound, Media, record_inbound
 from backend.errors import ApiError, bad_request
-from backend.store.models import Account, ChannelConfig
-from backend.webhooks.twilio import SID, callback_urls, signature_matches
+from backend.webhooks.twilio import SID, signed_sms_accounts
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -77,25 +75,8 @@ def twilio_inbound() -> Response:
 
 def _signed_account(services: Services, params: MultiDict[str, str]) -> int | None:
     """The account whose SMS auth token signed this request, or None."""
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature:
-        return None
-    account_sid, to = params.get("AccountSid", ""), params.get("To", "")
-    with services.db.read() as session:
-        rows = session.execute(
-            select(ChannelConfig.account_id, ChannelConfig.settings, Account.settings)
-            .join(Account, Account.id == ChannelConfig.account_id)
-            .where(ChannelConfig.channel == "sms")
-        ).all()
-        candidates = [r for r in rows if (r[1] or {}).get("account_sid") == account_sid]
-        if len(candidates) > 1:  # several accounts share one Twilio account: the number decides
-            candidates = [r for r in candidates if (r[1] or {}).get("from_number") == to] or candidates
-        for account_id, sms_settings, account_settings in candidates[:5]:
-            token = services.secrets.load(session, account_id, "sms").get("auth_token")
-            urls = callback_urls(services, sms_settings or {}, account_settings or {}, INBOUND_PATH)
-            if token and signature_matches(token, urls, params, signature):
-                return int(account_id)
-    return None
+    accounts = signed_sms_accounts(services, params, INBOUND_PATH, our_number=params.get("To", ""))
+    return accounts[0] if accounts else None
 
 
 def _media(params: MultiDict[str, str]) -> tuple[Media, ...]:

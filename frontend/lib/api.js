@@ -1,15 +1,16 @@
-// The HTTP client: bearer token on every /api call, JSON in and out, errors as ApiError with a sentence.
+// The HTTP client: the session cookie (sent by the browser) and the CSRF header on every /api call, JSON in and
+// out, errors as ApiError with a sentence.
 
-import { currentToken } from './auth.js';
 import { ApiError } from './errors.js';
+
+// The server accepts the session cookie only with this header, which another site's page cannot add.
+const CSRF = { 'X-Bulkmsg-CSRF': '1' };
 
 const signedOutHandlers = new Set();
 export const onSignedOut = (fn) => signedOutHandlers.add(fn);
 
 export async function request(method, path, { body, signal, raw = false, auth = true } = {}) {
-  const headers = { Accept: 'application/json' };
-  const token = currentToken();
-  if (auth && token) headers.Authorization = `Bearer ${token}`;
+  const headers = { Accept: 'application/json', ...CSRF };
   let payload;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) {
@@ -72,7 +73,7 @@ export function qs(params) {
   return text ? `?${text}` : '';
 }
 
-/** Downloads a file from an authenticated route (a plain link cannot carry the bearer token). */
+/** Downloads a file from an authenticated route (a plain link cannot carry the CSRF header). */
 export async function download(path, filename) {
   const response = await request('GET', path, { raw: true });
   const blob = await response.blob();

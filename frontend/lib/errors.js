@@ -31,7 +31,7 @@ const FIXES = [
   [/whatsapp web changed/i, 'WhatsApp Web changed its page and a selector no longer matches. Put a working CSS selector under the name shown into whatsapp-selectors.json in the data directory (README, Troubleshooting), then Disconnect and Connect.'],
   [/not registered|not on whatsapp/i, 'The number is not on WhatsApp. Check the country code, or send an SMS instead.'],
   [/21211|21614|invalid phone|not a valid phone|no country code/i, 'Check the number has its country code (+44 ...), or set a default country in Channels → General.'],
-  [/refused the connection|could not reach|connection refused|name not found|timed? ?out/i, 'Check the server name and port, and that this computer can reach it.'],
+  [/refused the connection|could not reach|could not connect|connection refused|name not found|timed? ?out/i, 'Check the server name and port, and that this computer can reach it.'],
   [/twilio|account sid|auth token/i, 'Check the Twilio Account SID, auth token and sending number.'],
   [/gmail.*auth|refresh token|revoked|invalid_grant|auth_failure/i, 'Click Authorize with Google again; paused campaigns go on when you resume them.'],
   [/daily (cap|limit)|quota/i, 'The daily limit is reached. Resume after the window reopens (the pause reason says when), or raise the cap in the channel settings.'],

@@ -4,9 +4,10 @@
 import { h } from '../lib/dom.js';
 import { pageHead } from '../lib/ui.js';
 import { settingsCard } from './settings-card.js';
+import { signInsCard } from './sign-ins.js';
 
 export async function mount(root) {
   root.append(
     pageHead('Settings', 'What applies to every channel: where providers reach this app, and how numbers are read.'),
-    h('div', { style: { maxWidth: '820px' } }, settingsCard()));
+    h('div', { class: 'stack', style: { maxWidth: '820px' } }, settingsCard(), signInsCard()));
 }

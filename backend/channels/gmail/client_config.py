@@ -12,12 +12,12 @@ Contract:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from backend.channels.base import SettingsError
+from backend.security.hardening import loads_bounded
 from backend.security.masking import MASK
 
 CLIENT_TYPES = ("installed", "web")
@@ -66,8 +66,8 @@ def parse_client_config(raw: Any, stored_secret: str | None = None) -> tuple[dic
     problems: list[dict[str, str]] = []
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
-        except ValueError:
+            raw = loads_bounded(raw)
+        except (ValueError, RecursionError):
             raise _error("client_config", "is not valid JSON; paste the whole file you downloaded") from None
     if not isinstance(raw, dict):
         raise _error("client_config", "must be the OAuth client JSON downloaded from Google Cloud Console")

@@ -122,6 +122,10 @@ def token_session() -> requests.Session:
     return session
 
 
+#: why a token refresh failed, whether the sign-in service refused or could not be reached.
+RENEW_FAILED_TEXT = "Google's sign-in service did not renew the access token just now"
+
+
 def credentials_for(config: ClientConfig, tokens: GmailTokens) -> Credentials:
     expiry = tokens.expiry.astimezone(UTC).replace(tzinfo=None) if tokens.expiry else None
     return Credentials(
@@ -153,9 +157,12 @@ def refresh(config: ClientConfig, tokens: GmailTokens, session: requests.Session
             log.warning("Gmail token refresh refused (%s): the user must authorize again", code)
             raise AuthRevoked() from None
         log.warning("Gmail token refresh failed (%s)", code or "no error code")
-        raise RefreshFailed("Google's sign-in service refused to renew the access token for now") from None
+        raise RefreshFailed(RENEW_FAILED_TEXT) from None
     except auth_exceptions.TransportError:
-        raise RefreshFailed("Google's sign-in service could not be reached to renew the access token") from None
+        # The same sentence as a refusal: the token URI is part of the client config a user gives, so the
+        # answer must not tell a closed port from a service that answered.
+        log.warning("Gmail token refresh failed: the token URI could not be reached")
+        raise RefreshFailed(RENEW_FAILED_TEXT) from None
     finally:
         if own_session:
             session.close()
