@@ -38,6 +38,9 @@ CAPABILITIES = (
     "backend.webhooks.communications:install",
     "backend.conversations.mailbox:install",
     "backend.conversations.whatsapp_inbound:install",
+    "backend.api.api_keys:install",
+    "backend.webhooks_out.worker:install",
+    "backend.api.webhooks_out:install",
 )
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -31,9 +32,11 @@ from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
 from backend.store.db import Database
 from backend.store.health import StoreHealth
+from backend.store.models import utcnow
 
 if TYPE_CHECKING:
     from backend.campaigns.uncertain_check import UncertainCheck
+    from backend.webhooks_out.worker import WebhookWorker
 
 #: (account id, contact id or None, channel, recipient address, opt-out family) of each send a provider refused
 #: because the recipient opted out (backend.contacts.provider_opt_outs).
@@ -78,6 +81,10 @@ class Services:
     uncertain_check: UncertainCheck | None = None
     #: whether each (account, channel) reports delivery, and until when that answer holds (dispatch.outcomes).
     delivery_sources: dict[tuple[int, str], tuple[bool, float]] = field(default_factory=dict)
+    #: the app's clock (aware UTC): API key expiry and webhook retry times; tests set their own.
+    clock: Callable[[], datetime] = utcnow
+    #: the outgoing-webhook worker (backend.webhooks_out.worker.install).
+    webhooks_out: WebhookWorker | None = None
     _login_codes: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -6,6 +6,7 @@ from flask import Flask, current_app, g, request
 
 from backend.config import LOOPBACK_HOSTS
 from backend.errors import ApiError
+from backend.security import api_keys
 from backend.security.hardening import install_hardening
 from backend.security.tokens import Principal, TokenError
 
@@ -50,6 +51,12 @@ def install_guards(app: Flask) -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "unauthorized", _HTTP_401)
+        if api_keys.is_api_key(token.strip()):
+            services = current_app.extensions["bulkmsg"]
+            g.principal, scopes = api_keys.authenticate(services.db, token.strip(), services.clock())
+            api_keys.require_scope(scopes, request.method, request.path)
+            g.api_key_scopes = scopes
+            return
         try:
             g.principal = current_app.extensions["bulkmsg"].signer.verify(token.strip())
         except TokenError:

@@ -1,0 +1,110 @@
+"""API keys (DESIGN section 17): `bm_` + 43 URL-safe characters, kept only as a SHA-256, with scopes.
+
+`authenticate(db, token, now)` answers the `Principal` a key stands for, or raises ApiError 401 for a wrong,
+revoked or expired key (the same answer for each, so a caller learns nothing about which); `scope_needed(method,
+path)` names the scope a request needs, and `require_scope` raises 403 naming it. The key is looked up by its
+hash (a unique index) and the stored hash is compared with `hmac.compare_digest`: timing says nothing about the
+key, since an attacker cannot choose the hash's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from backend.errors import ApiError
+from backend.security.tokens import Principal
+from backend.store.db import Database
+from backend.store.models import ApiKey
+
+KEY_PREFIX = "bm_"
+#: token_urlsafe(32) is 43 characters: 256 random bits.
+KEY_BYTES = 32
+SCOPES = ("read", "contacts", "send", "admin")
+#: how much of the key lists show, to tell keys apart (`bm_` and 6 characters: 36 bits, useless for guessing).
+SHOWN_PREFIX = len(KEY_PREFIX) + 6
+#: `last_used_at` is written at most this often per key, so a busy program does not write on every request.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+#: paths whose every route needs `admin`, whatever the method (keys, webhooks, channels, settings).
+ADMIN_PATHS = ("/api/api-keys", "/api/webhooks", "/api/webhook-deliveries", "/api/channels", "/api/settings")
+CONTACT_PATHS = ("/api/contacts", "/api/tags", "/api/segments")
+SEND_PATHS = ("/api/campaigns", "/api/conversations", "/api/messages", "/api/trigger")
+#: reading routes that take a POST (a WebSocket ticket is for reading the event stream).
+READ_POSTS = ("/api/ws-ticket",)
+
+_UNAUTHORIZED = "This API key is not valid, was revoked or has expired."
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def shown_prefix(key: str) -> str:
+    return key[:SHOWN_PREFIX]
+
+
+def is_api_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def scope_needed(method: str, path: str) -> str:
+    """The one scope a request needs: `admin` for keys, webhooks, channels and settings; `read` for any other
+    GET; `contacts` or `send` for writes to those families; `admin` for any write not named here."""
+    if _under(path, ADMIN_PATHS):
+        return "admin"
+    if method in ("GET", "HEAD", "OPTIONS") or _under(path, READ_POSTS):
+        return "read"
+    if _under(path, CONTACT_PATHS):
+        return "contacts"
+    if _under(path, SEND_PATHS):
+        return "send"
+    return "admin"
+
+
+def require_scope(scopes: frozenset[str], method: str, path: str) -> None:
+    """Raises ApiError 403 naming the scope when `scopes` lacks the one the request needs."""
+    needed = scope_needed(method, path)
+    if needed not in scopes:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"This API key lacks the `{needed}` scope this request needs.",
+            [{"field": "scope", "reason": f"needs {needed}", "scope": needed}],
+        )
+
+
+def authenticate(db: Database, token: str, now: datetime) -> tuple[Principal, frozenset[str]]:
+    """(the account's principal, the key's scopes); ApiError 401 for a wrong, revoked or expired key."""
+    digest = hash_key(token)
+    with db.read() as session:
+        row = session.execute(
+            select(
+                ApiKey.id,
+                ApiKey.account_id,
+                ApiKey.key_hash,
+                ApiKey.scopes,
+                ApiKey.expires_at,
+                ApiKey.revoked_at,
+                ApiKey.last_used_at,
+            ).where(ApiKey.key_hash == digest)
+        ).first()
+    valid = row is not None and hmac.compare_digest(row.key_hash, digest)
+    if not valid or row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
+        with db.write() as session:
+            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    return Principal(account_id=row.account_id, user=f"api-key:{row.id}"), frozenset(row.scopes or ())
