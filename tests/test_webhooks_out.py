@@ -27,8 +27,12 @@ def test_it_signs_each_event_so_the_official_library_verifies_it(client, auth, s
     hook = add_endpoint(client, auth, r.url)
     assert hook["secret"].startswith("whsec_") and len(hook["secret"]) == len("whsec_") + 44
     account = default_account(services)
-    services.hub.emit(account, "campaign.status", "Sending messages to 2 contacts...",
-                      data={"campaign_id": 7, "status": "running", "counts": {"total": 2}})
+    services.hub.emit(
+        account,
+        "campaign.status",
+        "Sending messages to 2 contacts...",
+        data={"campaign_id": 7, "status": "running", "counts": {"total": 2}},
+    )
     services.hub.emit(account, "contact.opted_out", "Ana opted out", data={"contact_id": 3, "family": "sms"})
     services.hub.emit(account, "send.progress", "Sending", data={"message_id": 1, "status": "sending"})
     services.webhooks_out.run_once()
@@ -42,8 +46,7 @@ def test_it_signs_each_event_so_the_official_library_verifies_it(client, auth, s
     assert "secret" not in client.get(f"/api/webhooks/{hook['id']}", headers=auth).get_json()
 
 
-def test_it_retries_a_500_with_the_same_webhook_id_after_five_seconds(client, auth, services, clock,
-                                                                      receivers) -> None:
+def test_it_retries_a_500_with_the_same_webhook_id_after_five_seconds(client, auth, services, clock, receivers) -> None:
     r = receiver(receivers, answers=[(500, {})])
     hook = add_endpoint(client, auth, r.url, ["campaign.status"])
     services.hub.emit(default_account(services), "campaign.status", "Paused", data={"status": "paused"})
@@ -207,22 +210,35 @@ def test_it_sends_a_test_and_retries_a_delivery_by_hand(client, auth, services, 
 
 def _sent_message(services: Any, account: int) -> int:
     with services.db.write() as session:
-        message = Message(account_id=account, channel="smtp", recipient="ana@example.org", subject="Hello Ana",
-                          body="Your order shipped", sender_type="campaign", sender_id="1", status="sent")
+        message = Message(
+            account_id=account,
+            channel="smtp",
+            recipient="ana@example.org",
+            subject="Hello Ana",
+            body="Your order shipped",
+            sender_type="campaign",
+            sender_id="1",
+            status="sent",
+        )
         session.add(message)
         session.flush()
         return message.id
 
 
-def test_it_tells_each_send_outcome_as_message_updated_without_the_body(client, auth, services, clock,
-                                                                        receivers) -> None:
+def test_it_tells_each_send_outcome_as_message_updated_without_the_body(
+    client, auth, services, clock, receivers
+) -> None:
     plain, full = receiver(receivers), receiver(receivers)
     hook = add_endpoint(client, auth, plain.url, ["message.updated"])
     with_body = add_endpoint(client, auth, full.url, ["message.updated"], include_body=True)
     account = default_account(services)
     message_id = _sent_message(services, account)
-    services.hub.emit(account, "send.progress", "Sent to ana@example.org",
-                      data={"message_id": message_id, "campaign_id": 1, "status": "sent"})
+    services.hub.emit(
+        account,
+        "send.progress",
+        "Sent to ana@example.org",
+        data={"message_id": message_id, "campaign_id": 1, "status": "sent"},
+    )
     services.webhooks_out.run_once()
     [lean] = [verified(hook["secret"], got) for got in plain.received]
     [rich] = [verified(with_body["secret"], got) for got in full.received]

@@ -47,8 +47,9 @@ def receiver(receivers: list[Receiver], **kwargs: Any) -> Receiver:
     return r
 
 
-def add_endpoint(client: Any, auth: dict[str, str], url: str, events: list[str] | None = None,
-                 **extra: Any) -> dict[str, Any]:
+def add_endpoint(
+    client: Any, auth: dict[str, str], url: str, events: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
     response = client.post("/api/webhooks", json={"url": url, "events": events or ["*"], **extra}, headers=auth)
     assert response.status_code == 201, response.get_json()
     body: dict[str, Any] = response.get_json()

@@ -55,8 +55,7 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with receiver.lock:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body))
+                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 if receiver.hang_s:
                     receiver.released.wait(receiver.hang_s)
                 status, headers = receiver.next_answer()
