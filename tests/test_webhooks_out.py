@@ -11,15 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from backend.accounts import get_or_create_account
 from backend.store.models import Message, WebhookEndpoint
 from tests.helpers import wait_for
-from tests.webhook_support import Clock, add_endpoint, deliveries, receiver, verified
-
-
-def default_account(services: Any) -> int:
-    with services.db.write() as session:
-        return get_or_create_account(session, "default").id
+from tests.webhook_support import Clock, add_endpoint, default_account, deliveries, receiver, verified
 
 
 def test_it_signs_each_event_so_the_official_library_verifies_it(client, auth, services, clock, receivers) -> None:

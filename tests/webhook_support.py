@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
+from backend.accounts import get_or_create_account
 from tests.fakes.webhook_receiver import Receiver
+
+
+def default_account(services: Any) -> int:
+    with services.db.write() as session:
+        account_id: int = get_or_create_account(session, "default").id
+        return account_id
 
 
 class Clock:
