@@ -23,7 +23,10 @@ from backend.store.db import Database
 from backend.store.models import Event, WebhookDelivery, WebhookEndpoint
 from backend.webhooks_out import payloads
 
-LEASE = timedelta(seconds=60)
+#: an endpoint's lease; renewed every RENEW_EVERY while worked, so it always outlives a send (at most 5 s to
+#: connect plus 15 s per read) by a wide margin.
+LEASE = timedelta(seconds=120)
+RENEW_EVERY = timedelta(seconds=30)
 FAN_IN_BATCH = 500
 #: waits after the 1st, 2nd, ... failed attempt (DESIGN section 17); after the last, the delivery has failed.
 RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)

@@ -75,6 +75,7 @@ class WebhookWorker:
 
     def work_endpoint(self, endpoint_id: int) -> None:
         """Fan in and send until nothing is due; the lease is let go at the end (or lost: then stop)."""
+        renewed = self.clock()
         try:
             while not self._stop.is_set():
                 while store.fan_in(self.db, endpoint_id, self.owner, self.clock()):
@@ -83,8 +84,12 @@ class WebhookWorker:
                 if not due:
                     break
                 for delivery_id, attempts in due:
-                    if self._stop.is_set() or not store.take_lease(self.db, endpoint_id, self.owner, self.clock()):
+                    if self._stop.is_set():
                         return
+                    if self.clock() - renewed >= store.RENEW_EVERY:
+                        if not store.take_lease(self.db, endpoint_id, self.owner, self.clock()):
+                            return
+                        renewed = self.clock()
                     self.send(delivery_id, attempts)
         except store.LeaseLost:
             return
