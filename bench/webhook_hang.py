@@ -1,0 +1,112 @@
+"""A campaign's speed with an outgoing webhook whose receiver hangs 20 s on every request (DESIGN section 17:
+"a slow or dead receiver never slows sending").
+
+An SMTP campaign of BENCH_WEBHOOK_N messages (default 2,000, pace off) to aiosmtpd in another process, from
+`start` to `completed`, three times on fresh stores: without webhooks (the baseline), with one endpoint subscribed
+to every event (`["*"]`, so each message's `message.updated` is due to it) whose receiver holds every request
+20 s, and without webhooks again; the baseline is the mean of the two runs without.
+Metric `campaign_rate_with_hanging_webhook` (messages/s), ratio to the baseline: the target is >= 0.80.
+Also `campaign_rate_with_healthy_webhook`: the same with a receiver answering 200 at once (the cost of delivering
+every message's webhook while the campaign runs).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from _campaign_setup import SmtpProcess, add_contacts, configure_smtp, make_app, smtp_settings
+from _common import note, note_load, result
+from sqlalchemy import func, select
+
+from backend.runtime import Runtime
+from backend.store.models import Campaign, WebhookDelivery
+
+N = int(os.environ.get("BENCH_WEBHOOK_N", "2000"))
+HANG_S = 20.0
+
+
+def receiver(hang_s: float) -> ThreadingHTTPServer:
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            release.wait(hang_s)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.release = release  # type: ignore[attr-defined]
+    return server
+
+
+def campaign_rate(port: int, webhook_url: str | None) -> tuple[float, int]:
+    """(messages/s from start to completed, webhook deliveries made meanwhile)."""
+    app, services, auth = make_app()
+    account_id = configure_smtp(services, smtp_settings(port))
+    add_contacts(services, account_id, N)
+    client = app.test_client()
+    if webhook_url:
+        made = client.post("/api/webhooks", json={"url": webhook_url, "events": ["*"]}, headers=auth)
+        assert made.status_code == 201, made.get_json()
+    body = {"name": "bench", "channel": "smtp", "subject": "Hi", "body": "Hello {{ name }}", "recipients": {"all": True}}
+    campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
+    runtime = Runtime(app)
+    runtime.start()
+    try:
+        started = time.perf_counter()
+        assert client.post(f"/api/campaigns/{campaign['id']}/start", headers=auth).status_code == 200
+        while True:
+            with services.db.read() as session:
+                if session.scalar(select(Campaign.status).where(Campaign.id == campaign["id"])) == "completed":
+                    break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        with services.db.read() as session:
+            deliveries = int(session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0)
+    finally:
+        runtime.stop()
+        services.db.dispose()
+    return N / elapsed, deliveries
+
+
+def main() -> None:
+    note_load()
+    smtp = SmtpProcess()
+    hanging, healthy = receiver(HANG_S), receiver(0)
+    try:
+        before, _ = campaign_rate(smtp.port, None)
+        hung, hung_deliveries = campaign_rate(smtp.port, f"http://127.0.0.1:{hanging.server_port}/hook")
+        fine, fine_deliveries = campaign_rate(smtp.port, f"http://127.0.0.1:{healthy.server_port}/hook")
+        after, _ = campaign_rate(smtp.port, None)
+        base = (before + after) / 2
+        note(f"without webhooks: {before:.0f}/s before, {after:.0f}/s after; deliveries made meanwhile: "
+             f"{hung_deliveries} (hanging receiver), {fine_deliveries} (healthy receiver)")
+        note_load()
+        result("webhook_hang", "campaign_rate_with_hanging_webhook", round(hung, 1), "messages/s", round(base, 1),
+               round(hung / base, 3))
+        result("webhook_hang", "campaign_rate_with_healthy_webhook", round(fine, 1), "messages/s", round(base, 1),
+               round(fine / base, 3))
+    finally:
+        hanging.release.set()  # type: ignore[attr-defined]
+        healthy.release.set()  # type: ignore[attr-defined]
+        hanging.shutdown()
+        healthy.shutdown()
+        smtp.stop()
+
+
+if __name__ == "__main__":
+    main()
