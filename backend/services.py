@@ -83,6 +83,8 @@ class Services:
     delivery_sources: dict[tuple[int, str], tuple[bool, float]] = field(default_factory=dict)
     #: the app's clock (aware UTC): API key expiry and webhook retry times; tests set their own.
     clock: Callable[[], datetime] = utcnow
+    #: an API key -> (its account's principal, its scopes); ApiError 401 otherwise (backend.api.api_keys.install).
+    api_key_auth: Callable[[str], tuple[Principal, frozenset[str]]] | None = None
     #: the outgoing-webhook worker (backend.webhooks_out.worker.install).
     webhooks_out: WebhookWorker | None = None
     _login_codes: dict[str, tuple[Principal, float]] = field(default_factory=dict)

@@ -62,7 +62,8 @@ def campaign_rate(port: int, webhook_url: str | None) -> tuple[float, int]:
     if webhook_url:
         made = client.post("/api/webhooks", json={"url": webhook_url, "events": ["*"]}, headers=auth)
         assert made.status_code == 201, made.get_json()
-    body = {"name": "bench", "channel": "smtp", "subject": "Hi", "body": "Hello {{ name }}", "recipients": {"all": True}}
+    body = {"name": "bench", "channel": "smtp", "subject": "Hi", "body": "Hello {{ name }}"}
+    body["recipients"] = {"all": True}
     campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
     runtime = Runtime(app)
     runtime.start()
@@ -93,13 +94,27 @@ def main() -> None:
         fine, fine_deliveries = campaign_rate(smtp.port, f"http://127.0.0.1:{healthy.server_port}/hook")
         after, _ = campaign_rate(smtp.port, None)
         base = (before + after) / 2
-        note(f"without webhooks: {before:.0f}/s before, {after:.0f}/s after; deliveries made meanwhile: "
-             f"{hung_deliveries} (hanging receiver), {fine_deliveries} (healthy receiver)")
+        note(
+            f"without webhooks: {before:.0f}/s before, {after:.0f}/s after; deliveries made meanwhile: "
+            f"{hung_deliveries} (hanging receiver), {fine_deliveries} (healthy receiver)"
+        )
         note_load()
-        result("webhook_hang", "campaign_rate_with_hanging_webhook", round(hung, 1), "messages/s", round(base, 1),
-               round(hung / base, 3))
-        result("webhook_hang", "campaign_rate_with_healthy_webhook", round(fine, 1), "messages/s", round(base, 1),
-               round(fine / base, 3))
+        result(
+            "webhook_hang",
+            "campaign_rate_with_hanging_webhook",
+            round(hung, 1),
+            "messages/s",
+            round(base, 1),
+            round(hung / base, 3),
+        )
+        result(
+            "webhook_hang",
+            "campaign_rate_with_healthy_webhook",
+            round(fine, 1),
+            "messages/s",
+            round(base, 1),
+            round(fine / base, 3),
+        )
     finally:
         hanging.release.set()  # type: ignore[attr-defined]
         healthy.release.set()  # type: ignore[attr-defined]

@@ -1,25 +1,16 @@
 """API keys (DESIGN section 17): `bm_` + 43 URL-safe characters, kept only as a SHA-256, with scopes.
 
-`authenticate(db, token, now)` answers the `Principal` a key stands for, or raises ApiError 401 for a wrong,
-revoked or expired key (the same answer for each, so a caller learns nothing about which); `scope_needed(method,
-path)` names the scope a request needs, and `require_scope` raises 403 naming it. The key is looked up by its
-hash (a unique index) and the stored hash is compared with `hmac.compare_digest`: timing says nothing about the
-key, since an attacker cannot choose the hash's bytes.
+`scope_needed(method, path)` names the scope a request needs, and `require_scope` raises 403 naming it. The
+store side (`backend.api.api_keys.authenticate`) is reached through `services.api_key_auth`, since the store sits
+beside this layer and already uses it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
-from datetime import datetime, timedelta
-
-from sqlalchemy import select, update
 
 from backend.errors import ApiError
-from backend.security.tokens import Principal
-from backend.store.db import Database
-from backend.store.models import ApiKey
 
 KEY_PREFIX = "bm_"
 #: token_urlsafe(32) is 43 characters: 256 random bits.
@@ -27,8 +18,6 @@ KEY_BYTES = 32
 SCOPES = ("read", "contacts", "send", "admin")
 #: how much of the key lists show, to tell keys apart (`bm_` and 6 characters: 36 bits, useless for guessing).
 SHOWN_PREFIX = len(KEY_PREFIX) + 6
-#: `last_used_at` is written at most this often per key, so a busy program does not write on every request.
-LAST_USED_EVERY = timedelta(minutes=1)
 
 #: paths whose every route needs `admin`, whatever the method (keys, webhooks, channels, settings).
 ADMIN_PATHS = ("/api/api-keys", "/api/webhooks", "/api/webhook-deliveries", "/api/channels", "/api/settings")
@@ -36,8 +25,6 @@ CONTACT_PATHS = ("/api/contacts", "/api/tags", "/api/segments")
 SEND_PATHS = ("/api/campaigns", "/api/conversations", "/api/messages", "/api/trigger")
 #: reading routes that take a POST (a WebSocket ticket is for reading the event stream).
 READ_POSTS = ("/api/ws-ticket",)
-
-_UNAUTHORIZED = "This API key is not valid, was revoked or has expired."
 
 
 def new_key() -> str:
@@ -84,27 +71,3 @@ def require_scope(scopes: frozenset[str], method: str, path: str) -> None:
             f"This API key lacks the `{needed}` scope this request needs.",
             [{"field": "scope", "reason": f"needs {needed}", "scope": needed}],
         )
-
-
-def authenticate(db: Database, token: str, now: datetime) -> tuple[Principal, frozenset[str]]:
-    """(the account's principal, the key's scopes); ApiError 401 for a wrong, revoked or expired key."""
-    digest = hash_key(token)
-    with db.read() as session:
-        row = session.execute(
-            select(
-                ApiKey.id,
-                ApiKey.account_id,
-                ApiKey.key_hash,
-                ApiKey.scopes,
-                ApiKey.expires_at,
-                ApiKey.revoked_at,
-                ApiKey.last_used_at,
-            ).where(ApiKey.key_hash == digest)
-        ).first()
-    valid = row is not None and hmac.compare_digest(row.key_hash, digest)
-    if not valid or row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
-        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
-        with db.write() as session:
-            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-    return Principal(account_id=row.account_id, user=f"api-key:{row.id}"), frozenset(row.scopes or ())

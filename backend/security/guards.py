@@ -52,8 +52,10 @@ def install_guards(app: Flask) -> None:
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "unauthorized", _HTTP_401)
         if api_keys.is_api_key(token.strip()):
-            services = current_app.extensions["bulkmsg"]
-            g.principal, scopes = api_keys.authenticate(services.db, token.strip(), services.clock())
+            key_auth = current_app.extensions["bulkmsg"].api_key_auth
+            if key_auth is None:
+                raise ApiError(401, "unauthorized", _HTTP_401)
+            g.principal, scopes = key_auth(token.strip())
             api_keys.require_scope(scopes, request.method, request.path)
             g.api_key_scopes = scopes
             return
