@@ -74,16 +74,21 @@ def test_it_creates_and_revokes_a_key_and_sends_a_signed_test_from_settings(
 
         secret = add_endpoint_in_ui(driver, ok.url)
         click(driver, endpoint_xpath(ok.url) + "//button[text()='Send test']")
-        wait_js(driver, "return document.querySelector('table.deliveries tr[data-status=succeeded]')", 20,
-                "the test delivered")
+        wait_js(
+            driver,
+            "return document.querySelector('table.deliveries tr[data-status=succeeded]')",
+            20,
+            "the test delivered",
+        )
         cells = driver.find_element(By.CSS_SELECTOR, "table.deliveries tr[data-status=succeeded]").text
         assert "webhook.test" in cells and "200" in cells and " ms" in cells
         assert verified(secret, ok.received[0])["type"] == "webhook.test"
 
         add_endpoint_in_ui(driver, gone.url)
         click(driver, endpoint_xpath(gone.url) + "//button[text()='Send test']")
-        wait_js(driver, "return document.querySelector('table.deliveries tr[data-status=failed]')", 20,
-                "the 410 answer")
+        wait_js(
+            driver, "return document.querySelector('table.deliveries tr[data-status=failed]')", 20, "the 410 answer"
+        )
         go(driver, "dashboard")
         go(driver, "settings")
         reason = wait_js(driver, "const n = document.querySelector('.disabled-reason'); return n && n.innerText")
