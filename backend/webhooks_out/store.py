@@ -119,6 +119,17 @@ def latest_event_id(session: Session, account_id: int) -> int:
 def fan_in(db: Database, endpoint_id: int, owner: str, now: datetime) -> int:
     """Turn the endpoint's next events into deliveries and move its cursor; returns how many events were read.
     Raises LeaseLost (writing nothing) when the lease is no longer this process's."""
+    with db.read() as session:
+        pending = session.execute(
+            select(Event.id)
+            .join(WebhookEndpoint, WebhookEndpoint.account_id == Event.account_id)
+            .where(
+                WebhookEndpoint.id == endpoint_id, Event.id > WebhookEndpoint.cursor, Event.type.in_(payloads.LOG_TYPES)
+            )
+            .limit(1)
+        ).first()
+    if pending is None:
+        return 0
     with db.write() as session:
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None or endpoint.lease_owner != owner or endpoint.disabled_at is not None:
@@ -188,11 +199,35 @@ def add_test_delivery(session: Session, endpoint: WebhookEndpoint, now: datetime
     return row
 
 
-def due_deliveries(db: Database, endpoint_id: int, now: datetime, limit: int) -> list[tuple[int, int]]:
-    """(id, attempts) of the endpoint's deliveries due now, oldest first."""
+@dataclass(frozen=True)
+class Due:
+    """A delivery due now, with what its POST needs."""
+
+    id: int
+    attempts: int
+    webhook_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """An endpoint's URL and its sealed secrets that sign now (newest first)."""
+
+    url: str
+    sealed_secrets: list[str]
+
+
+def due_deliveries(db: Database, endpoint_id: int, now: datetime, limit: int) -> tuple[Receiver | None, list[Due]]:
+    """The endpoint (None when gone) and its deliveries due now, oldest first: one read for a batch of sends."""
     with db.read() as session:
+        endpoint = session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            return None, []
+        sealed = [endpoint.secret]
+        if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
+            sealed.append(endpoint.previous_secret)
         rows = session.execute(
-            select(WebhookDelivery.id, WebhookDelivery.attempts)
+            select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.webhook_id, WebhookDelivery.body)
             .where(
                 WebhookDelivery.endpoint_id == endpoint_id,
                 WebhookDelivery.status == PENDING,
@@ -201,7 +236,7 @@ def due_deliveries(db: Database, endpoint_id: int, now: datetime, limit: int) ->
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(limit)
         ).all()
-    return [(r.id, r.attempts) for r in rows]
+        return Receiver(endpoint.url, sealed), [Due(r.id, r.attempts, r.webhook_id, r.body) for r in rows]
 
 
 def retry_delay_s(attempts: int, retry_after_s: float | None) -> float | None:

@@ -23,7 +23,6 @@ from backend.config import LOOPBACK_HOSTS
 from backend.events.hub import EventHub
 from backend.security.keys import SecretBox
 from backend.store.db import Database
-from backend.store.models import WebhookDelivery, WebhookEndpoint
 from backend.store.process import worker_id
 from backend.webhooks_out import signing, store, transport
 from backend.webhooks_out.urls import AddressPolicy
@@ -80,41 +79,35 @@ class WebhookWorker:
             while not self._stop.is_set():
                 while store.fan_in(self.db, endpoint_id, self.owner, self.clock()):
                     pass
-                due = store.due_deliveries(self.db, endpoint_id, self.clock(), SEND_BATCH)
-                if not due:
+                receiver, due = store.due_deliveries(self.db, endpoint_id, self.clock(), SEND_BATCH)
+                if receiver is None or not due:
                     break
-                for delivery_id, attempts in due:
+                secrets = [self.box.open(sealed) for sealed in receiver.sealed_secrets]
+                for delivery in due:
                     if self._stop.is_set():
                         return
                     if self.clock() - renewed >= store.RENEW_EVERY:
                         if not store.take_lease(self.db, endpoint_id, self.owner, self.clock()):
                             return
                         renewed = self.clock()
-                    self.send(delivery_id, attempts)
+                    self.send(receiver.url, secrets, delivery)
         except store.LeaseLost:
             return
         finally:
             store.release_lease(self.db, endpoint_id, self.owner)
 
-    def send(self, delivery_id: int, attempts: int) -> None:
+    def send(self, url: str, secrets: list[str], delivery: store.Due) -> None:
         """One attempt of one delivery, signed with every secret that signs now, outside any transaction."""
-        now = self.clock()
-        with self.db.read() as session:
-            delivery = session.get_one(WebhookDelivery, delivery_id)
-            endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
-            secrets = [self.box.open(endpoint.secret)]
-            if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
-                secrets.append(self.box.open(endpoint.previous_secret))
-            url, webhook_id, body = endpoint.url, delivery.webhook_id, delivery.body.encode("utf-8")
+        body = delivery.body.encode("utf-8")
         # The signature's time is the wall clock's: receivers compare it with theirs.
-        headers = signing.headers(secrets, webhook_id, int(time.time()), body)
+        headers = signing.headers(secrets, delivery.webhook_id, int(time.time()), body)
         try:
             answer, took_ms = transport.post(url, body, headers, self.policy)
             error = None if 200 <= answer.status < 300 else _status_error(answer.status)
             attempt = store.Attempt(answer.status, answer.body, took_ms, answer.retry_after_s, error)
         except transport.DeliveryFailure as exc:
             attempt = store.Attempt(None, None, None, None, exc.reason)
-        store.record_attempt(self.db, self.hub, delivery_id, attempts, attempt, self.clock())
+        store.record_attempt(self.db, self.hub, delivery.id, delivery.attempts, attempt, self.clock())
 
     # -- the background loop (serve and the desktop shell) ------------------------------------------------
 
