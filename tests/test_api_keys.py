@@ -46,6 +46,9 @@ def test_it_lets_a_key_do_exactly_what_its_scopes_allow(client, auth) -> None:
     assert "`send`" in no_send["message"]
     admin = client.get("/api/webhooks", headers=reader).get_json()
     assert "`admin`" in admin["message"]
+    assert client.get("/api/channels", headers=reader).status_code == 200  # secrets masked: reading is `read`
+    refused = client.put("/api/settings", json={"default_country": "DE"}, headers=reader)
+    assert refused.status_code == 403 and "`admin`" in refused.get_json()["message"]
 
     writer = bearer(create_key(client, auth, scopes=["contacts"])["key"])
     made = client.post("/api/contacts", json={"name": "Ana", "email": "ana@example.org"}, headers=writer)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from backend.store.models import Message, WebhookEndpoint
 from tests.helpers import wait_for
-from tests.webhook_support import Clock, add_endpoint, default_account, deliveries, receiver, verified
+from tests.webhook_support import add_endpoint, default_account, deliveries, receiver, verified
 
 
 def test_it_signs_each_event_so_the_official_library_verifies_it(client, auth, services, clock, receivers) -> None:
@@ -259,7 +259,13 @@ def test_it_delivers_what_happened_while_the_process_was_down(client, auth, serv
     assert cursor and services.webhooks_out.run_once() == 0
 
 
-def test_clock_fixture_moves(clock: Clock) -> None:
-    before = clock()
-    clock.advance(seconds=5)
-    assert (clock() - before).total_seconds() == 5
+def test_it_forgets_finished_deliveries_after_30_days(client, auth, services, clock, receivers) -> None:
+    from backend.webhooks_out.store import prune_finished
+
+    r = receiver(receivers)
+    hook = add_endpoint(client, auth, r.url)
+    services.hub.emit(default_account(services), "channel.status", "Ready", data={"state": "ready"})
+    services.webhooks_out.run_once()
+    assert prune_finished(services.db, clock()) == 0 and len(deliveries(client, auth, hook["id"])) == 1
+    clock.advance(days=30, seconds=1)
+    assert prune_finished(services.db, clock()) == 1 and deliveries(client, auth, hook["id"]) == []

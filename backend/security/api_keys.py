@@ -19,10 +19,12 @@ SCOPES = ("read", "contacts", "send", "admin")
 #: how much of the key lists show, to tell keys apart (`bm_` and 6 characters: 36 bits, useless for guessing).
 SHOWN_PREFIX = len(KEY_PREFIX) + 6
 
-#: paths whose every route needs `admin`, whatever the method (keys, webhooks, channels, settings).
-ADMIN_PATHS = ("/api/api-keys", "/api/webhooks", "/api/webhook-deliveries", "/api/channels", "/api/settings")
+#: paths whose every route needs `admin`, whatever the method: the keys and webhooks themselves (a read-only key
+#: never learns which programs hold keys or where events go). Channels and settings are read with `read` (their
+#: secrets are masked) and changed with `admin`.
+ADMIN_PATHS = ("/api/api-keys", "/api/webhooks", "/api/webhook-deliveries")
 CONTACT_PATHS = ("/api/contacts", "/api/tags", "/api/segments")
-SEND_PATHS = ("/api/campaigns", "/api/conversations", "/api/messages", "/api/trigger")
+SEND_PATHS = ("/api/campaigns", "/api/conversations", "/api/messages", "/api/media", "/api/trigger")
 #: reading routes that take a POST (a WebSocket ticket is for reading the event stream).
 READ_POSTS = ("/api/ws-ticket",)
 
@@ -48,8 +50,8 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def scope_needed(method: str, path: str) -> str:
-    """The one scope a request needs: `admin` for keys, webhooks, channels and settings; `read` for any other
-    GET; `contacts` or `send` for writes to those families; `admin` for any write not named here."""
+    """The one scope a request needs: `admin` for keys and webhooks; `read` for any other GET; `contacts` or
+    `send` for writes to those families; `admin` for any other write (channels, settings, what is not named)."""
     if _under(path, ADMIN_PATHS):
         return "admin"
     if method in ("GET", "HEAD", "OPTIONS") or _under(path, READ_POSTS):

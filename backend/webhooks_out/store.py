@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from backend.events.hub import EventHub
@@ -33,6 +33,8 @@ RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 JITTER = 0.1
 MAX_RETRY_AFTER_S = 86400
 DISABLE_AFTER = timedelta(days=5)
+#: finished deliveries are kept this long (what the Settings card and `GET .../deliveries` show), then deleted.
+KEEP_FINISHED = timedelta(days=30)
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
 
@@ -322,3 +324,14 @@ def enable(session: Session, endpoint: WebhookEndpoint, now: datetime) -> None:
         .values(next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def prune_finished(db: Database, now: datetime) -> int:
+    """Delete deliveries finished more than KEEP_FINISHED ago; returns how many."""
+    with db.write() as session:
+        result = session.execute(
+            delete(WebhookDelivery)
+            .where(WebhookDelivery.status != PENDING, WebhookDelivery.created_at < now - KEEP_FINISHED)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from flask import Flask
 
 from backend.config import LOOPBACK_HOSTS
 from backend.events.hub import EventHub
+from backend.jobs.schedule import Job
 from backend.security.keys import SecretBox
 from backend.store.db import Database
 from backend.store.process import worker_id
@@ -175,5 +176,8 @@ def install(app: Flask, services: Services) -> None:
     policy = AddressPolicy(allow_private=services.config.host in LOOPBACK_HOSTS)
     worker = WebhookWorker(services.db, services.hub, services.secrets.box, policy, lambda: services.clock())
     services.webhooks_out = worker
+    services.jobs.append(
+        Job("webhook-deliveries-prune", lambda: store.prune_finished(services.db, services.clock()), 3600)
+    )
     services.on_start.append(worker.start)
     services.on_stop.append(lambda _pause: worker.stop())

@@ -8,7 +8,7 @@ import { confirmDialog, errorNotice, showError, toast } from '../lib/ui.js';
 import { shownOnce } from './settings-secret.js';
 
 const SCOPES = [
-  ['read', 'Read', 'Read everything (GET)'],
+  ['read', 'Read', 'Read contacts, campaigns, messages, channels and the activity log'],
   ['contacts', 'Contacts', 'Add, change and import contacts, tags and segments'],
   ['send', 'Send', 'Create and run campaigns, send conversation messages'],
   ['admin', 'Admin', 'Channels, settings, API keys and webhooks'],
