@@ -55,3 +55,28 @@ def test_it_tells_a_receiver_each_message_sent_the_campaign_status_and_an_opt_ou
     )
     [opted] = [b for b in bodies(hook["secret"], r) if b["type"] == "contact.opted_out"]
     assert opted["data"]["contact_id"] == contact_id
+
+
+def test_it_tells_a_receiver_about_a_message_sent_with_an_api_key(
+    client, auth, services, smtp, account, running, receivers
+) -> None:
+    r = receiver(receivers)
+    hook = add_endpoint(client, auth, r.url, ["message.created", "message.updated"], include_body=True)
+    made = client.post("/api/api-keys", json={"name": "Shop", "scopes": ["send"]}, headers=auth).get_json()
+    answer = client.post(
+        "/api/conversations/order-1042/messages",
+        json={"source": "email", "to": "ana@example.org", "subject": "Order 1042", "body": "It has shipped."},
+        headers={"Authorization": f"Bearer {made['key']}"},
+    )
+    assert answer.status_code == 201, answer.get_json()
+    message_id = answer.get_json()["id"]
+
+    def seen() -> list[tuple[str, str]]:
+        found = [(b["type"], b["data"]["message"]["status"]) for b in bodies(hook["secret"], r)]
+        return found if ("message.updated", "sent") in found else []
+
+    found = wait_for(seen, timeout=30, interval=0.2, what="the sent message at the receiver")
+    assert ("message.created", "queued") in found
+    for body in bodies(hook["secret"], r):
+        assert body["data"]["message"]["id"] == message_id and body["data"]["message"]["body"] == "It has shipped."
+    assert smtp.arrivals()["ana@example.org"] == 1

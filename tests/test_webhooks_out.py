@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from backend.accounts import get_or_create_account
 from backend.store.models import Message, WebhookEndpoint
+from backend.webhooks_out.store import prune_finished
+from backend.webhooks_out.worker import WebhookWorker
 from tests.helpers import wait_for
 from tests.webhook_support import add_endpoint, default_account, deliveries, receiver, verified
 
@@ -249,8 +252,6 @@ def test_it_delivers_what_happened_while_the_process_was_down(client, auth, serv
     for n in range(3):
         services.hub.emit(account, "campaign.status", f"Event {n}", data={"n": n})
     # a fresh worker (a restarted process) starts from the endpoint's stored cursor
-    from backend.webhooks_out.worker import WebhookWorker
-
     restarted = WebhookWorker(services.db, services.hub, services.secrets.box, services.webhooks_out.policy, clock)
     restarted.run_once()
     assert [verified(hook["secret"], got)["data"]["n"] for got in r.received] == [0, 1, 2]
@@ -260,8 +261,6 @@ def test_it_delivers_what_happened_while_the_process_was_down(client, auth, serv
 
 
 def test_it_forgets_finished_deliveries_after_30_days(client, auth, services, clock, receivers) -> None:
-    from backend.webhooks_out.store import prune_finished
-
     r = receiver(receivers)
     hook = add_endpoint(client, auth, r.url)
     services.hub.emit(default_account(services), "channel.status", "Ready", data={"state": "ready"})
@@ -269,3 +268,23 @@ def test_it_forgets_finished_deliveries_after_30_days(client, auth, services, cl
     assert prune_finished(services.db, clock()) == 0 and len(deliveries(client, auth, hook["id"])) == 1
     clock.advance(days=30, seconds=1)
     assert prune_finished(services.db, clock()) == 1 and deliveries(client, auth, hook["id"]) == []
+
+
+def test_it_keeps_each_accounts_webhooks_to_itself(client, auth, services, clock, receivers) -> None:
+    r = receiver(receivers)
+    hook = add_endpoint(client, auth, r.url)
+    other = {"Authorization": f"Bearer {services.account_token('other')}"}
+    assert client.get(f"/api/webhooks/{hook['id']}", headers=other).status_code == 404
+    assert client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=other).status_code == 404
+    assert client.post(f"/api/webhooks/{hook['id']}/test", headers=other).status_code == 404
+    assert client.get("/api/webhooks", headers=other).get_json()["total"] == 0
+    with services.db.write() as session:
+        other_account = get_or_create_account(session, "other").id
+    services.hub.emit(other_account, "channel.status", "Theirs", data={"state": "ready"})
+    services.webhooks_out.run_once()
+    assert r.received == []  # another account's events never reach this account's endpoint
+    listed = client.get("/api/webhooks", headers=auth).get_json()
+    assert listed["total"] == 1 and hook["secret"] not in str(listed)
+    assert client.get(f"/api/webhooks/{hook['id']}/deliveries?status=lost", headers=auth).status_code == 400
+    assert client.delete(f"/api/webhooks/{hook['id']}", headers=auth).status_code == 204
+    assert client.get(f"/api/webhooks/{hook['id']}", headers=auth).status_code == 404
