@@ -65,6 +65,8 @@ def test_it_creates_and_revokes_a_key_and_sends_a_signed_test_from_settings(
         wait_view(driver, "dashboard")
         go(driver, "settings")
         key = create_key_in_ui(driver)
+        driver.execute_script("document.querySelector('form[aria-labelledby=api-keys-title]').scrollIntoView()")
+        shoot(driver, shots, "settings-key-shown-1400x900")
         assert key.startswith("bm_") and len(key) == 46
         row = driver.find_element(By.CSS_SELECTOR, "table.api-keys tbody tr").text
         assert "Order system" in row and key[:9] in row and key not in row and "read, contacts, send" in row
