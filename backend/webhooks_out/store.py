@@ -251,11 +251,20 @@ def retry_delay_s(attempts: int, retry_after_s: float | None) -> float | None:
     return delay
 
 
-def record_attempt(
-    db: Database, hub: EventHub, delivery_id: int, attempts_before: int, attempt: Attempt, now: datetime
-) -> None:
-    """Write one attempt's outcome (fenced on the attempt count) and what it means for the endpoint."""
-    attempts = attempts_before + 1
+def record_attempts(db: Database, hub: EventHub, outcomes: list[tuple[Due, Attempt, datetime]]) -> bool:
+    """Write attempts' outcomes in one transaction (each fenced on its attempt count) and what they mean for the
+    endpoint; returns whether the endpoint is disabled now (410, or 5 days of failures)."""
+    if not outcomes:
+        return False
+    with db.write() as session:
+        disabled = False
+        for due, attempt, now in outcomes:
+            disabled = _record_one(session, hub, due, attempt, now) or disabled
+        return disabled
+
+
+def _record_one(session: Session, hub: EventHub, due: Due, attempt: Attempt, now: datetime) -> bool:
+    attempts = due.attempts + 1
     ok = attempt.status is not None and 200 <= attempt.status < 300
     gone = attempt.status == 410
     delay = None if ok or gone else retry_delay_s(attempts, attempt.retry_after_s)
@@ -271,28 +280,28 @@ def record_attempt(
     }
     if delay is not None:
         values["next_attempt_at"] = now + timedelta(seconds=delay)
-    with db.write() as session:
-        written = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.attempts == attempts_before,
-                WebhookDelivery.status == PENDING,
-            )
-            .values(**values)
-            .returning(WebhookDelivery.endpoint_id)
-        ).first()
-        if written is None:
-            return
-        endpoint = session.get_one(WebhookEndpoint, written.endpoint_id)
-        if ok:
-            endpoint.failing_since = None
-            return
-        endpoint.failing_since = endpoint.failing_since or now
-        if gone:
-            disable(session, hub, endpoint, "The receiver answered 410 Gone: it no longer wants these events.", now)
-        elif now - endpoint.failing_since >= DISABLE_AFTER:
-            disable(session, hub, endpoint, "Every delivery failed for 5 days.", now)
+    written = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == due.id,
+            WebhookDelivery.attempts == due.attempts,
+            WebhookDelivery.status == PENDING,
+        )
+        .values(**values)
+        .returning(WebhookDelivery.endpoint_id)
+    ).first()
+    if written is None:
+        return False
+    endpoint = session.get_one(WebhookEndpoint, written.endpoint_id)
+    if ok:
+        endpoint.failing_since = None
+        return endpoint.disabled_at is not None
+    endpoint.failing_since = endpoint.failing_since or now
+    if gone:
+        disable(session, hub, endpoint, "The receiver answered 410 Gone: it no longer wants these events.", now)
+    elif now - endpoint.failing_since >= DISABLE_AFTER:
+        disable(session, hub, endpoint, "Every delivery failed for 5 days.", now)
+    return endpoint.disabled_at is not None
 
 
 def disable(session: Session, hub: EventHub, endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:

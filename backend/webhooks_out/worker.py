@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.5
 SEND_BATCH = 20
+#: successful attempts are written together, at least this often (seconds).
+FLUSH_S = 1.0
 MAX_THREADS = 32
 
 
@@ -83,32 +85,51 @@ class WebhookWorker:
                 receiver, due = store.due_deliveries(self.db, endpoint_id, self.clock(), SEND_BATCH)
                 if receiver is None or not due:
                     break
-                secrets = [self.box.open(sealed) for sealed in receiver.sealed_secrets]
-                for delivery in due:
-                    if self._stop.is_set():
-                        return
-                    if self.clock() - renewed >= store.RENEW_EVERY:
-                        if not store.take_lease(self.db, endpoint_id, self.owner, self.clock()):
-                            return
-                        renewed = self.clock()
-                    self.send(receiver.url, secrets, delivery)
+                going, renewed = self._send_batch(endpoint_id, receiver, due, renewed)
+                if not going:
+                    return
         except store.LeaseLost:
             return
         finally:
             store.release_lease(self.db, endpoint_id, self.owner)
 
-    def send(self, url: str, secrets: list[str], delivery: store.Due) -> None:
-        """One attempt of one delivery, signed with every secret that signs now, outside any transaction."""
+    def _send_batch(
+        self, endpoint_id: int, receiver: store.Receiver, due: list[store.Due], renewed: datetime
+    ) -> tuple[bool, datetime]:
+        """Send `due` one after the other, the lease renewed every RENEW_EVERY. Successes are written together
+        (at least every FLUSH_S); a failure at once, since it may disable the endpoint. Answers (go on?, when
+        the lease was last renewed): not when the endpoint was disabled, the lease lost or the worker stops."""
+        secrets = [self.box.open(sealed) for sealed in receiver.sealed_secrets]
+        written: list[tuple[store.Due, store.Attempt, datetime]] = []
+        flushed = time.monotonic()
+        for delivery in due:
+            if self._stop.is_set():
+                break
+            if self.clock() - renewed >= store.RENEW_EVERY:
+                if not store.take_lease(self.db, endpoint_id, self.owner, self.clock()):
+                    store.record_attempts(self.db, self.hub, written)
+                    return False, renewed
+                renewed = self.clock()
+            attempt = self.send(receiver.url, secrets, delivery)
+            written.append((delivery, attempt, self.clock()))
+            if attempt.error is not None or time.monotonic() - flushed >= FLUSH_S:
+                if store.record_attempts(self.db, self.hub, written):
+                    return False, renewed
+                written, flushed = [], time.monotonic()
+        disabled = store.record_attempts(self.db, self.hub, written)
+        return not disabled and not self._stop.is_set(), renewed
+
+    def send(self, url: str, secrets: list[str], delivery: store.Due) -> store.Attempt:
+        """One attempt of one delivery, signed with every secret that signs now (no transaction held)."""
         body = delivery.body.encode("utf-8")
         # The signature's time is the wall clock's: receivers compare it with theirs.
         headers = signing.headers(secrets, delivery.webhook_id, int(time.time()), body)
         try:
             answer, took_ms = transport.post(url, body, headers, self.policy)
-            error = None if 200 <= answer.status < 300 else _status_error(answer.status)
-            attempt = store.Attempt(answer.status, answer.body, took_ms, answer.retry_after_s, error)
         except transport.DeliveryFailure as exc:
-            attempt = store.Attempt(None, None, None, None, exc.reason)
-        store.record_attempt(self.db, self.hub, delivery.id, delivery.attempts, attempt, self.clock())
+            return store.Attempt(None, None, None, None, exc.reason)
+        error = None if 200 <= answer.status < 300 else _status_error(answer.status)
+        return store.Attempt(answer.status, answer.body, took_ms, answer.retry_after_s, error)
 
     # -- the background loop (serve and the desktop shell) ------------------------------------------------
 
