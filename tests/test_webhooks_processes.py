@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -62,3 +64,48 @@ def test_it_delivers_each_event_once_per_endpoint_across_two_processes(
     passes = [int(out.split()[1]) for out, _err in outputs]
     assert all(p > 0 for p in passes), outputs  # both processes did part of the work
     services.db.dispose()
+
+
+@pytest.fixture
+def pg_app(make_config: Any, pg_url: str) -> Iterator[Any]:
+    app = create_app(make_config(database_url=pg_url))
+    upgrade(app.extensions["bulkmsg"].db)
+    yield app
+    app.extensions["bulkmsg"].db.dispose()
+
+
+def test_it_waits_for_an_event_that_commits_after_a_later_one(pg_app, receivers) -> None:
+    services, client = pg_app.extensions["bulkmsg"], pg_app.test_client()
+    auth = {"Authorization": f"Bearer {services.account_token()}"}
+    r = receiver(receivers)
+    hook = add_endpoint(client, auth, r.url, ["campaign.status"])
+    account = default_account(services)
+    with services.db.write() as session:
+        services.hub.record(session, account, "campaign.status", "Early", data={"n": 0})  # takes its id now
+        services.hub.emit(account, "campaign.status", "Late", data={"n": 1})  # a later id, committed first
+        services.webhooks_out.run_once()
+        assert r.received == []  # the cursor does not pass the id still in flight
+    services.webhooks_out.run_once()
+    assert [verified(hook["secret"], got)["data"]["n"] for got in r.received] == [0, 1]
+
+
+def test_it_passes_an_id_that_was_rolled_back_after_the_grace(pg_app, receivers) -> None:
+    services, client = pg_app.extensions["bulkmsg"], pg_app.test_client()
+    auth = {"Authorization": f"Bearer {services.account_token()}"}
+    r = receiver(receivers)
+    hook = add_endpoint(client, auth, r.url, ["campaign.status"])
+    account = default_account(services)
+    services.webhooks_out.horizon.grace_s = 0.5
+    with pytest.raises(RuntimeError), services.db.write() as session:
+        services.hub.record(session, account, "campaign.status", "Never", data={"n": -1})
+        raise RuntimeError("rolled back")
+    services.hub.emit(account, "campaign.status", "After", data={"n": 1})
+    services.webhooks_out.run_once()
+    assert r.received == []  # a young gap: it may still commit
+    wait_for(
+        lambda: services.webhooks_out.run_once() and r.received,
+        timeout=10,
+        interval=0.2,
+        what="the event after the rolled-back id",
+    )
+    assert [verified(hook["secret"], got)["data"]["n"] for got in r.received] == [1]

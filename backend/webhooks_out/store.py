@@ -22,6 +22,7 @@ from backend.events.hub import EventHub
 from backend.store.db import Database
 from backend.store.models import Event, WebhookDelivery, WebhookEndpoint
 from backend.webhooks_out import payloads
+from backend.webhooks_out.horizon import Horizon
 
 #: an endpoint's lease; renewed every RENEW_EVERY while worked, so it always outlives a send (at most 5 s to
 #: connect plus 15 s per read) by a wide margin.
@@ -118,8 +119,9 @@ def latest_event_id(session: Session, account_id: int) -> int:
     return int(session.scalar(select(func.max(Event.id)).where(Event.account_id == account_id)) or 0)
 
 
-def fan_in(db: Database, endpoint_id: int, owner: str, now: datetime) -> int:
-    """Turn the endpoint's next events into deliveries and move its cursor; returns how many events were read.
+def fan_in(db: Database, endpoint_id: int, owner: str, now: datetime, horizon: Horizon | None = None) -> int:
+    """Turn the endpoint's next events into deliveries and move its cursor, never past an id that may still
+    commit (`horizon`, PostgreSQL); returns how far the cursor moved (0: nothing to do now).
     Raises LeaseLost (writing nothing) when the lease is no longer this process's."""
     with db.read() as session:
         pending = session.execute(
@@ -136,15 +138,17 @@ def fan_in(db: Database, endpoint_id: int, owner: str, now: datetime) -> int:
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None or endpoint.lease_owner != owner or endpoint.disabled_at is not None:
             raise LeaseLost(str(endpoint_id))
-        events = session.execute(
-            select(Event.id, Event.ts, Event.type, Event.data)
-            .where(
-                Event.account_id == endpoint.account_id, Event.id > endpoint.cursor, Event.type.in_(payloads.LOG_TYPES)
-            )
-            .order_by(Event.id)
-            .limit(FAN_IN_BATCH)
-        ).all()
-        if not events:
+        upto = horizon.safe_upto(session, endpoint.cursor) if horizon is not None else None
+        query = select(Event.id, Event.ts, Event.type, Event.data).where(
+            Event.account_id == endpoint.account_id, Event.id > endpoint.cursor, Event.type.in_(payloads.LOG_TYPES)
+        )
+        if upto is not None:
+            query = query.where(Event.id <= upto)
+        events = session.execute(query.order_by(Event.id).limit(FAN_IN_BATCH)).all()
+        # Every id up to the horizon read: the cursor also passes other accounts' events.
+        read_all = upto is not None and len(events) < FAN_IN_BATCH
+        cursor = upto if read_all and upto is not None else (events[-1].id if events else endpoint.cursor)
+        if cursor == endpoint.cursor:
             return 0
         views = payloads.messages_for(session, list(events))
         rows = []
@@ -165,12 +169,12 @@ def fan_in(db: Database, endpoint_id: int, owner: str, now: datetime) -> int:
                 WebhookEndpoint.lease_owner == owner,
                 WebhookEndpoint.cursor == endpoint.cursor,
             )
-            .values(cursor=events[-1].id)
+            .values(cursor=cursor)
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise LeaseLost(str(endpoint_id))
-        return len(events)
+        return int(cursor - endpoint.cursor)
 
 
 def _delivery_row(

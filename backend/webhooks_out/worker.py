@@ -26,6 +26,7 @@ from backend.security.keys import SecretBox
 from backend.store.db import Database
 from backend.store.process import worker_id
 from backend.webhooks_out import signing, store, transport
+from backend.webhooks_out.horizon import Horizon
 from backend.webhooks_out.urls import AddressPolicy
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class WebhookWorker:
         self.policy = policy
         self.clock = clock
         self.owner = owner or worker_id("webhooks")
+        #: PostgreSQL commits ids out of order: the cursor waits for late commits (horizon.py).
+        self.horizon = Horizon() if db.dialect == "postgresql" else None
         self._busy: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -80,7 +83,7 @@ class WebhookWorker:
         renewed = self.clock()
         try:
             while not self._stop.is_set():
-                while store.fan_in(self.db, endpoint_id, self.owner, self.clock()):
+                while store.fan_in(self.db, endpoint_id, self.owner, self.clock(), self.horizon):
                     pass
                 receiver, due = store.due_deliveries(self.db, endpoint_id, self.clock(), SEND_BATCH)
                 if receiver is None or not due:
