@@ -69,6 +69,8 @@ def campaign_rate(port: int, webhook_url: str | None) -> tuple[float, int]:
     body = {"name": "bench", "channel": "smtp", "subject": "Hi", "body": "Hello {{ name }}"}
     body["recipients"] = {"all": True}
     campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
+    if "id" not in campaign:
+        raise SystemExit(f"the campaign was not created: {campaign}")
     runtime = Runtime(app)
     runtime.start()
     try:
