@@ -66,7 +66,8 @@ def campaign_rate(port: int, webhook_url: str | None) -> tuple[float, int]:
     if webhook_url:
         made = client.post("/api/webhooks", json={"url": webhook_url, "events": ["*"]}, headers=auth)
         assert made.status_code == 201, made.get_json()
-    body = {"name": "bench", "channel": "smtp", "subject": "Hi", "body": "Hello {{ name }}"}
+    # A plain body: a template's render budget is not what this measures (a loaded machine can exceed it).
+    body = {"name": "bench", "channel": "smtp", "subject": "Hi", "body": "Hello, your order has shipped."}
     body["recipients"] = {"all": True}
     campaign = client.post("/api/campaigns", json=body, headers=auth).get_json()
     if "id" not in campaign:
