@@ -82,3 +82,23 @@ def test_it_checks_the_address_again_when_it_connects(client, auth, services, cl
     assert latest["status"] == "pending" and latest["response_status"] is None
     assert latest["last_error"] == "Refused: 169.254.169.254 is a cloud metadata address"
     assert len(r.received) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": 5, "events": ["*"]},
+        {"url": "http://127.0.0.1:9/", "events": "everything"},
+        {"url": "http://127.0.0.1:9/", "events": []},
+        {"url": "http://127.0.0.1:9/", "events": ["message.deleted"]},
+        {"url": "http://127.0.0.1:9/", "events": [["*"]]},
+        {"url": "http://127.0.0.1:9/", "events": ["*"], "include_body": "yes"},
+        {"url": "http://127.0.0.1:9/" + "a" * 3000, "events": ["*"]},
+    ],
+)
+def test_it_answers_a_malformed_webhook_400(client, auth, body) -> None:
+    response = client.post("/api/webhooks", json=body, headers=auth)
+    assert response.status_code == 400 and response.get_json()["details"]
+    hook = client.post("/api/webhooks", json={"url": "http://127.0.0.1:9/", "events": ["*"]}, headers=auth).get_json()
+    patched = client.patch(f"/api/webhooks/{hook['id']}", json=body, headers=auth)
+    assert patched.status_code == 400
