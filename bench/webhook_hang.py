@@ -9,17 +9,18 @@ figure is the median of its rounds: the runs of one kind are spread over the who
 machine's load falls on all three alike, and each round starts with another kind.
 Metric `campaign_rate_with_hanging_webhook` (messages/s), ratio to the baseline: the target is >= 0.80.
 Also `campaign_rate_with_healthy_webhook`: the same with a receiver answering 200 at once (the cost of delivering
-every message's webhook while the campaign runs).
+every message's webhook while the campaign runs). Receivers run in processes of their own
+(`_webhook_receiver.py`), as real ones do.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-import threading
+import subprocess
+import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
 
 from _campaign_setup import SmtpProcess, configure_smtp, make_app, smtp_settings
 from _common import note, note_load, result
@@ -34,28 +35,25 @@ ROUNDS = int(os.environ.get("BENCH_WEBHOOK_ROUNDS", "3"))
 HANG_S = 20.0
 
 
-def receiver(hang_s: float) -> ThreadingHTTPServer:
-    release = threading.Event()
+class ReceiverProcess:
+    """A receiver in another process, as a real one is (its work must not share this interpreter)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            release.wait(hang_s)
-            try:
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            except OSError:
-                pass
+    def __init__(self, hang_s: float) -> None:
+        script = Path(__file__).with_name("_webhook_receiver.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), str(hang_s)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise SystemExit(f"the webhook receiver did not start ({line!r})")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}/hook"
 
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.release = release  # type: ignore[attr-defined]
-    return server
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.kill()
+        self.proc.wait(10)
 
 
 def campaign_rate(port: int, webhook_url: str | None) -> tuple[float, int]:
@@ -91,14 +89,14 @@ def campaign_rate(port: int, webhook_url: str | None) -> tuple[float, int]:
 def main() -> None:
     note_load()
     smtp = SmtpProcess()
-    hanging, healthy = receiver(HANG_S), receiver(0)
+    hanging, healthy = ReceiverProcess(HANG_S), ReceiverProcess(0)
     try:
         runs: dict[str, list[float]] = {"none": [], "hanging": [], "healthy": []}
         made: dict[str, list[int]] = {"hanging": [], "healthy": []}
         urls = {
             "none": None,
-            "hanging": f"http://127.0.0.1:{hanging.server_port}/hook",
-            "healthy": f"http://127.0.0.1:{healthy.server_port}/hook",
+            "hanging": hanging.url,
+            "healthy": healthy.url,
         }
         kinds = list(urls)
         for round_ in range(ROUNDS):
@@ -134,10 +132,8 @@ def main() -> None:
             round(fine / base, 3),
         )
     finally:
-        hanging.release.set()  # type: ignore[attr-defined]
-        healthy.release.set()  # type: ignore[attr-defined]
-        hanging.shutdown()
-        healthy.shutdown()
+        hanging.stop()
+        healthy.stop()
         smtp.stop()
 
 
