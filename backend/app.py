@@ -40,6 +40,9 @@ CAPABILITIES = (
     "backend.conversations.mailbox:install",
     "backend.conversations.whatsapp_inbound:install",
     "backend.api.media:install",
+    "backend.api.api_keys:install",
+    "backend.webhooks_out.worker:install",
+    "backend.api.webhooks_out:install",
 )
 
 

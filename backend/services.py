@@ -38,6 +38,7 @@ from backend.store.sign_ins import SignIns
 
 if TYPE_CHECKING:
     from backend.campaigns.uncertain_check import UncertainCheck
+    from backend.webhooks_out.worker import WebhookWorker
 
 #: (account id, contact id or None, channel, recipient address, opt-out family) of each send a provider refused
 #: because the recipient opted out (backend.contacts.provider_opt_outs).
@@ -86,8 +87,12 @@ class Services:
     uncertain_check: UncertainCheck | None = None
     #: whether each (account, channel) reports delivery, and until when that answer holds (dispatch.outcomes).
     delivery_sources: dict[tuple[int, str], tuple[bool, float]] = field(default_factory=dict)
-    #: the app's wall clock (aware UTC) for send windows and plans; tests set one they move by hand.
+    #: the app's wall clock (aware UTC): send windows, plans, API key expiry, webhook retries; tests set their own.
     clock: Callable[[], datetime] = utcnow
+    #: an API key -> (its account's principal, its scopes); ApiError 401 otherwise (backend.api.api_keys.install).
+    api_key_auth: Callable[[str], tuple[Principal, frozenset[str]]] | None = None
+    #: the outgoing-webhook worker (backend.webhooks_out.worker.install).
+    webhooks_out: WebhookWorker | None = None
     _login_codes: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

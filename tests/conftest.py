@@ -21,7 +21,12 @@ from tests.helpers import bearer, require
 
 PG_URL = os.environ.get("BULKMSG_TEST_DATABASE_URL")
 
-pytest_plugins = ["tests.fakes.whatsapp_web.fixtures", "tests.gmail_support", "tests.campaign_helpers"]
+pytest_plugins = [
+    "tests.fakes.whatsapp_web.fixtures",
+    "tests.gmail_support",
+    "tests.campaign_helpers",
+    "tests.webhook_support",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, g, request
 
 from backend.config import LOOPBACK_HOSTS
 from backend.errors import ApiError
+from backend.security import api_keys
 from backend.security.hardening import install_hardening
 from backend.security.tokens import API_TOKEN_TTL_S, SESSION_TTL_S, Principal, TokenError
 
@@ -58,6 +59,8 @@ def install_guards(app: Flask) -> None:
     def _authenticate() -> None:
         if not request.path.startswith("/api/") or request.path in PUBLIC_API:
             return
+        if _api_key_request():
+            return
         principal = bearer_principal() or cookie_principal(require_csrf=True)
         if principal is None:
             raise ApiError(401, "unauthorized", SIGN_IN_FIRST)
@@ -73,6 +76,21 @@ def install_guards(app: Flask) -> None:
 
 SIGN_IN_FIRST = "Sign in first: open the link printed by `bulkmsg serve` or run `bulkmsg token`."
 _EXPIRED = "Your sign-in has ended or was signed out; open a new link from `bulkmsg serve` or run `bulkmsg token`."
+
+
+def _api_key_request() -> bool:
+    """A request with an API key (`Authorization: Bearer bm_...`, DESIGN section 17): checked and its scope
+    enforced here (401 for a wrong, revoked or expired key, 403 naming the scope); False for anything else."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not api_keys.is_api_key(token.strip()):
+        return False
+    key_auth = current_app.extensions["bulkmsg"].api_key_auth
+    if key_auth is None:
+        raise ApiError(401, "unauthorized", SIGN_IN_FIRST)
+    g.principal, scopes = key_auth(token.strip())
+    api_keys.require_scope(scopes, request.method, request.path)
+    g.api_key_scopes = scopes
+    return True
 
 
 def bearer_principal() -> Principal | None:

@@ -412,3 +412,77 @@ class LeftOut(Base):
     reason: Mapped[str] = mapped_column(String(20))
     #: in words: "opted out of SMS on 2026-11-02 (replied STOP)"
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiKey(Base):
+    """A long-lived key for programs (DESIGN section 17): only its SHA-256 is kept; `prefix` is what lists show."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: a subset of `read` `contacts` `send` `admin` (backend/security/api_keys.py).
+    scopes: Mapped[list[str]] = mapped_column(Json, default=list)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """A receiver of outgoing webhooks; `cursor` is the last event id turned into its deliveries.
+
+    The secret (and the previous one, which signs too until `previous_secret_until`) is sealed like credentials.
+    A process works an endpoint only while it holds its lease (`lease_owner`, `lease_until`)."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    #: event types, or ["*"].
+    events: Mapped[list[str]] = mapped_column(Json, default=list)
+    include_body: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    #: when the current run of failed attempts began (null after a success): 5 days of it disables.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its signed body is fixed when made, so every retry sends the same bytes."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+        Index("ix_webhook_deliveries_due", "endpoint_id", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    #: the event it carries (null for `webhook.test`).
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: the `webhook-id` header: the same on every attempt.
+    webhook_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    #: `pending` (due at `next_attempt_at`), `succeeded`, `failed` (gave up, or the endpoint was disabled).
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    #: at most 1 KB of the receiver's answer.
+    response_body: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
