@@ -15,20 +15,14 @@ renews the leases it holds, and claims the next messages, conversation messages 
 waits behind a campaign's queue), then campaign messages, running campaigns taking turns batch by batch. It
 claims when the queue runs shorter than the number of workers, as many as the workers send within
 FLUSH_INTERVAL_S at the recent send time (at most MAX_BATCH), and one message while a campaign's own pace
-applies (the hooks say). Answers are recorded within FLUSH_INTERVAL_S; any answer but `sent` is recorded at once
-and gives back what its campaign still has queued (errors in a row and pause requests act on the very next
-message), as is a batch whose claim was under way meanwhile; a campaign whose last answer was an error sends one
-message at a time until one goes through, so that errors in a row pause it at its limit however many workers
-there are; a campaign paused or cancelled in this process (`campaign_stopped`) starts none of its queued messages.
+applies (the hooks say). Answers are recorded within FLUSH_INTERVAL_S; any answer but `sent` is recorded at once.
 
 Leases. A claimed message's lease lasts the channel's longest send plus LEASE_MARGIN_S and the coordinator renews
 every lease it holds RENEWALS_PER_LEASE times per lease length, so a live process's sends never expire, however
 long a send takes or a message waits in the queue.
 
-Outages. A send that finds the channel unreachable (SendError.outage) goes back to the queue without using an
-attempt; the channel's state becomes `error` ("...; trying again in 8 s"), nothing is claimed until the backoff
-(1 s doubling to 60 s) is over, then one message probes the connection; the first answer restores the state and
-sending goes on by itself.
+Outages (`backend.dispatch.outage`) and the campaign gate (`backend.dispatch.gate`: errors in a row and pause
+requests act on the very next message) have modules of their own.
 
 Stopping. After `request_stop` no send starts; the sends in flight finish (within their timeout) and are recorded,
 and what is held but not started goes back to the queue.
@@ -44,23 +38,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.channels.base import Channel, OutboundMessage, SendError
+from backend.channels.base import Channel, OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import ClaimedMessage, claim_next, release, renew_leases
+from backend.dispatch.gate import CampaignGate, exclusions, first_of_each
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
-from backend.dispatch.outcomes import Outcome, outcome_of, record_results
+from backend.dispatch.outage import OutageTracker
+from backend.dispatch.outcomes import Outcome, record_results
+from backend.dispatch.sending import OnceLog, StartRecorder, send_one
 from backend.store import states
-from backend.store.models import ChannelConfig, utcnow
+from backend.store.models import utcnow
 from backend.store.process import worker_id
 
 if TYPE_CHECKING:
@@ -74,15 +69,20 @@ LEASE_MARGIN_S = 30.0
 RENEWALS_PER_LEASE = 4
 #: how often the channel's concurrency, lease length and pace gap are read again.
 ADJUST_S = 2.0
-#: backoff between connection attempts while a channel cannot be reached.
-OUTAGE_FIRST_DELAY_S = 1.0
-OUTAGE_MAX_DELAY_S = 60.0
 #: longest time between a batch's claim and its commit (results and pauses take effect this fast).
 FLUSH_INTERVAL_S = 0.1
 #: weight of the newest send in the running mean of a send's duration (which sizes the next batch).
 SEND_TIME_WEIGHT = 0.2
 #: a stopping dispatcher that cannot reach the store gives up after this many tries (recovery takes over).
 STOP_ATTEMPTS = 3
+
+
+def store_problem_text(exc: BaseException) -> str:
+    """What a failed batch write waits for, in words (no connection details: they may name hosts)."""
+    detail = str(getattr(exc, "orig", None) or exc).lower()
+    if "full" in detail or "space" in detail:
+        return "Waiting for the disk: the database cannot write (the disk is full)"
+    return "Waiting for the database: it cannot be written"
 
 
 def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
@@ -93,41 +93,6 @@ def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
     fits = int(FLUSH_INTERVAL_S / max(send_s, 1e-6)) * concurrency
     # Two per worker at least: a worker that finishes finds the next message while the coordinator claims more.
     return max(1, min(limit, MAX_BATCH, max(fits, 2 * concurrency)))
-
-
-def _first_of_each(claimed: list[ClaimedMessage], campaigns: set[int]) -> list[ClaimedMessage]:
-    """`claimed` with only the first message of each campaign in `campaigns`."""
-    seen: set[int] = set()
-    keep = []
-    for message in claimed:
-        campaign_id = message.campaign_id
-        if campaign_id is not None and campaign_id in campaigns:
-            if campaign_id in seen:
-                continue
-            seen.add(campaign_id)
-        keep.append(message)
-    return keep
-
-
-@dataclass
-class _Outage:
-    """The channel cannot be reached: no claims until `retry_at`, then one message probes the connection."""
-
-    reason: str
-    delay_s: float
-    retry_at: float
-    probing: bool = False
-    #: the detail last written as the channel's state (None: not announced yet).
-    announced: str | None = None
-    #: the channel's state and detail before the outage, restored when it answers again.
-    previous: tuple[states.ChannelState, str] | None = None
-
-
-def outage_delay_s(previous: float | None) -> float:
-    """Backoff between connection attempts during an outage: 1 s doubling to OUTAGE_MAX_DELAY_S."""
-    if previous is None:
-        return OUTAGE_FIRST_DELAY_S
-    return min(previous * 2, OUTAGE_MAX_DELAY_S)
 
 
 class Dispatcher:
@@ -159,14 +124,7 @@ class Dispatcher:
         #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch).
         self._give_back: list[int] = []
         self._in_flight = 0
-        #: campaigns with an error whose messages still in flight are to be recorded before more of it starts.
-        self._erring: set[int] = set()
-        #: campaigns whose last answer was an error: one message of each at a time until one is sent, so that a
-        #: run of errors pauses the campaign at its limit, not up to `concurrency` messages later.
-        self._error_run: set[int] = set()
-        #: campaigns stopped (paused, cancelled) since the coordinator began its current batch: a claim that was
-        #: under way then may hold their messages.
-        self._stopped_meanwhile: set[int] = set()
+        self._gate = CampaignGate()
         #: the messages being sent, by id.
         self._flying: dict[int, ClaimedMessage] = {}
         #: record at once (an error, a pause request or an outage must act before the next message).
@@ -178,17 +136,17 @@ class Dispatcher:
         #: the channel's pace spaces the starts of campaign messages: next allowed start (monotonic) and gap.
         self._next_start = 0.0
         self._gap_s = 0.0
-        self._outage: _Outage | None = None
-        #: the outage that just ended (its previous state is restored by the coordinator).
-        self._ended_outage: _Outage | None = None
-        #: None until the first message is sent; then whether a stale outage state (left by a process that
-        #: stopped during an outage) was looked for.
-        self._stale_checked: bool | None = None
+        self._outage = OutageTracker(services, account_id, channel_name)
         #: running mean of one send's duration, in seconds (None until the first send).
         self._send_s: float | None = None
         #: the campaign the last batch started with (running campaigns take turns, batch by batch).
         self._last_campaign: int | None = None
         self._journal: SendJournal | None = None
+        self._recorder: StartRecorder | None = None
+        self._recorder_logs = OnceLog()
+        self._loop_failures_while_stopping = 0
+        #: why the store cannot be written now ("Waiting for the database: ..."), None while it can.
+        self.store_problem: str | None = None
         self._lease_s = LEASE_MARGIN_S + 60.0
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -207,8 +165,7 @@ class Dispatcher:
     def campaign_stopped(self, campaign_id: int) -> None:
         """A campaign was paused or cancelled: none of its claimed messages starts; they are given back."""
         with self._cv:
-            self._stopped_meanwhile.add(campaign_id)
-            self._error_run.discard(campaign_id)  # resumed, it starts afresh
+            self._gate.stopped(campaign_id)
             self._take_back(lambda m: m.campaign_id == campaign_id)
 
     def request_stop(self) -> None:
@@ -231,7 +188,7 @@ class Dispatcher:
     def outage(self) -> str | None:
         """The reason the channel cannot be reached now, or None."""
         with self._cv:
-            return self._outage.reason if self._outage is not None else None
+            return self._outage.reason
 
     # -- the coordinator ----------------------------------------------------------------------------------
 
@@ -260,15 +217,32 @@ class Dispatcher:
             log.exception("dispatcher %s cannot open its send journal in %s; not sending", self.owner, directory)
             return
         self._journal = journal
+        self._recorder = StartRecorder(self.db, self.owner, journal, in_store=self.db.dialect != "sqlite")
         clean = False
         try:
-            clean = self._loop(journal)
+            clean = self._guarded_loop(journal)
         finally:
             self._stop.set()
             with self._cv:
                 self._cv.notify_all()
             self._drop_session()
             journal.close(remove=clean and journal.open_count == 0)
+
+    def _guarded_loop(self, journal: SendJournal) -> bool:
+        """`_loop`, carried on after anything it did not expect (logged once a minute): what it holds stays in
+        `_queue`, `_done` and `_give_back`, so nothing is lost and no claim is stranded."""
+        while True:
+            try:
+                return self._loop(journal)
+            except Exception:
+                self._recorder_logs.exception("loop", "dispatcher %s met an unexpected error; going on", self.owner)
+                self._drop_session()
+                if self._stop.wait(1) and self._stop_failures_exhausted():
+                    return False
+
+    def _stop_failures_exhausted(self) -> bool:
+        self._loop_failures_while_stopping += 1
+        return self._loop_failures_while_stopping >= STOP_ATTEMPTS
 
     def _drop_session(self) -> None:
         session, self._write_session = self._write_session, None
@@ -330,38 +304,42 @@ class Dispatcher:
                     give_back += [m.id for m, _ in self._queue]
                     self._queue.clear()
                 self._flush_now = False
-                self._stopped_meanwhile.clear()
+                self._gate.batch_begins()
                 want = 0 if stopping else self._claim_wanted(now)
                 renew = renew_due and (self._in_flight > 0 or bool(self._queue))
-                probe = self._outage is not None and want > 0
-                if probe and self._outage is not None:
-                    self._outage.probing = True
+                probe = self._outage.current is not None and want > 0
+                if probe:
+                    self._outage.set_probing(True)
             if not done and not give_back and not want and not renew:
                 continue  # woken to adjust only
             try:
                 fresh = self._flush(done, give_back, want, renew)
-            except Exception:
-                log.exception("dispatcher %s could not write to the store; retrying", self.owner)
+            except Exception as exc:
+                self._recorder_logs.exception(
+                    "store", "dispatcher %s could not write to the store; retrying", self.owner
+                )
                 self._drop_session()
                 with self._cv:
+                    self.store_problem = store_problem_text(exc)
                     self._done[:0] = done
                     self._give_back[:0] = give_back
-                    if probe and self._outage is not None:
-                        self._outage.probing = False
+                    if probe:
+                        self._outage.set_probing(False)
                 failures += 1
                 if stopping and failures >= STOP_ATTEMPTS:
                     return False  # the journal stays: recovery settles these after the process ends
                 time.sleep(1)  # the store is away: try again in a moment
                 continue
             failures = 0
-            journal.committed([m.id for m, _ in done])
+            self.store_problem = None
+            journal.committed([m.id for m, _ in done])  # never raises: a full disk holds back the next starts
             last_flush = time.monotonic()
             if renew:
                 last_renew = last_flush
-            self._announce()
+            self._outage.announce(self._cv)
             with self._cv:
-                if probe and not fresh and self._outage is not None:
-                    self._outage.probing = False
+                if probe and not fresh:
+                    self._outage.set_probing(False)
                 if want and not fresh:
                     wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
                     self._idle_until = time.monotonic() + min(max(wait_s, 0.01), IDLE_POLL_S)
@@ -375,7 +353,7 @@ class Dispatcher:
         """Queue a batch just claimed, but give back what may not start now: everything when stopping, and the
         messages of campaigns that met an error or were stopped while the claim was under way (their errors in a
         row and their pause act on the very next message). Called under `_cv`."""
-        held = self._erring | self._stopped_meanwhile
+        held = self._gate.held()
         for item in fresh:
             campaign_id = item[0].campaign_id
             if self._stop.is_set() or (campaign_id is not None and campaign_id in held):
@@ -397,8 +375,9 @@ class Dispatcher:
         if not stopping and self._claim_wanted(now):
             return 0.0
         if not stopping:
-            if self._outage is not None and not self._outage.probing:
-                waits.append(self._outage.retry_at - now)
+            retry = self._outage.retry_wait(now)
+            if retry is not None:
+                waits.append(retry)
             elif self._idle_until > now:
                 waits.append(self._idle_until - now)
         return min(waits)
@@ -407,11 +386,9 @@ class Dispatcher:
         """How many messages to claim now (0: none). Called under `_cv`."""
         if now < self._idle_until:
             return 0
-        outage = self._outage
-        if outage is not None:
+        if self._outage.current is not None:
             # One message probes the connection once the backoff is over; nothing else is claimed meanwhile.
-            ready = not outage.probing and now >= outage.retry_at and not self._in_flight and not self._queue
-            return 1 if ready else 0
+            return self._outage.probe_ready(now, idle=not self._in_flight and not self._queue)
         if len(self._queue) >= self._concurrency:
             return 0  # every worker has something to start
         return max(0, batch_size(MAX_BATCH, self._send_s, self._concurrency) - len(self._queue))
@@ -443,24 +420,14 @@ class Dispatcher:
             # Asked after the results were recorded, so that their sends already count for the pace.
             campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
             size = max(1, min(want, self.hooks.batch_limit(self.account_id, self.channel_name)))
-            exclude = set(self.hooks.excluded_campaigns(self.account_id, self.channel_name))
             with self._cv:  # campaigns with a message queued, in flight or answered but not recorded yet
-                out = [m.campaign_id for m, _ in self._queue]
-                out += [m.campaign_id for m in self._flying.values()]
-                out += [m.campaign_id for m, _ in self._done]
-                # A campaign with an error not yet recorded while others of it are in flight waits for them: its
-                # errors in a row are counted before more of it starts.
-                erring = {m.campaign_id for m in self._flying.values()} | {m.campaign_id for m, _ in self._done}
-                self._erring &= erring
-                exclude |= self._erring
-                one_at_a_time = set(self._error_run)
-            outstanding = Counter(cid for cid in out if cid is not None)
-            exclude |= one_at_a_time & set(outstanding)
-            if outstanding:
-                # A pace that pauses after each message waits for that message's result before the next claim.
-                if self.hooks.sequential(self.account_id, self.channel_name):
-                    campaigns_allowed = False
-                exclude |= self.hooks.paced_campaigns(dict(outstanding))
+                flying = [m.campaign_id for m in self._flying.values()] + [m.campaign_id for m, _ in self._done]
+                unrecorded = [m.campaign_id for m, _ in self._queue] + flying
+                waiting = self._gate.waiting(flying)
+            one_at_a_time = waiting[1]
+            exclude, hold_campaigns = exclusions(self.hooks, self.account_id, self.channel_name, waiting, unrecorded)
+            if hold_campaigns:
+                campaigns_allowed = False
             claimed = claim_next(
                 session.connection(),
                 account_id=self.account_id,
@@ -477,59 +444,12 @@ class Dispatcher:
             if first_campaign is not None:
                 self._last_campaign = first_campaign  # the next batch starts with the next running campaign
             if len(claimed) > 1:
-                keep = self.hooks.trim_batch(session, _first_of_each(claimed, one_at_a_time))
+                keep = self.hooks.trim_batch(session, first_of_each(claimed, one_at_a_time))
                 if len(keep) < len(claimed):
                     kept = {m.id for m in keep}
                     release(session, self.owner, [m.id for m in claimed if m.id not in kept], utcnow())
                 claimed = keep
             return [(m, self.hooks.outbound(session, m)) for m in claimed]
-
-    def _announce(self) -> None:
-        """Write the channel's state when an outage began, backed off again, or ended (`channel.status`)."""
-        with self._cv:
-            outage, ended, self._ended_outage = self._outage, self._ended_outage, None
-            check_stale = self._stale_checked is False and outage is None
-            if check_stale:
-                self._stale_checked = True
-            detail = None
-            if outage is not None:
-                wait = max(1, round(outage.delay_s))
-                detail = f"{outage.reason}; trying again in {wait} s"
-                if detail == outage.announced:
-                    detail = None
-                else:
-                    outage.announced = detail
-            first = outage is not None and outage.previous is None and detail is not None
-        manager = self.services.channels
-        try:
-            if first and outage is not None:
-                outage.previous = self._stored_state()
-            if detail is not None:
-                log.warning("channel %s of account %s: %s", self.channel_name, self.account_id, detail)
-                manager.set_state(self.account_id, self.channel_name, states.ERROR, detail)
-            if check_stale and ended is None:
-                # An outage state an earlier process left behind (it stopped before the channel answered again).
-                stored = self._stored_state()
-                if stored is not None and stored[0] == states.ERROR and "; trying again in " in stored[1]:
-                    ended = _Outage(stored[1], 0.0, 0.0, announced=stored[1], previous=(states.READY, "Connected"))
-            if ended is not None and ended.announced is not None:
-                state, text = ended.previous or (states.READY, "Connected")
-                if state == states.ERROR:
-                    state, text = states.READY, "Connected"
-                manager.set_state(self.account_id, self.channel_name, state, text)
-                log.info("channel %s of account %s answers again", self.channel_name, self.account_id)
-        except Exception:
-            log.exception("dispatcher %s could not store the channel's state", self.owner)
-
-    def _stored_state(self) -> tuple[states.ChannelState, str] | None:
-        with self.db.read() as session:
-            row = session.execute(
-                select(ChannelConfig.state, ChannelConfig.detail).where(
-                    ChannelConfig.account_id == self.account_id, ChannelConfig.channel == self.channel_name
-                )
-            ).first()
-        # The column holds only the states ChannelManager.set_state accepts.
-        return (cast(states.ChannelState, row[0]), str(row[1] or "")) if row is not None else None
 
     # -- the workers --------------------------------------------------------------------------------------
 
@@ -538,8 +458,7 @@ class Dispatcher:
         while True:
             if self._stop.is_set() or index >= self._concurrency:
                 return None
-            outage = self._outage
-            if self._queue and (outage is None or outage.probing):
+            if self._queue and not self._outage.blocks_start():
                 now = time.monotonic()
                 message = self._queue[0][0]
                 paced = message.campaign_id is not None and self._gap_s > 0
@@ -557,77 +476,43 @@ class Dispatcher:
             self._cv.wait(IDLE_POLL_S)
 
     def _work(self, index: int) -> None:
-        journal = self._journal
-        assert journal is not None
+        recorder = self._recorder
+        assert recorder is not None
         while True:
             with self._cv:
                 item = self._next(index)
             if item is None:
                 return
             message, outbound = item
-            try:
-                journal.started(message.id)
-            except OSError:
-                # Without the journal a crash could not tell this send from one never started: do not send.
-                log.exception("dispatcher %s cannot write its send journal; holding back", self.owner)
-                with self._cv:
-                    self._in_flight -= 1
-                    self._flying.pop(message.id, None)
-                    self._give_back.append(message.id)
-                    self._cv.notify_all()
-                self._stop.wait(1)
-                continue
             started = time.monotonic()
-            outcome = self._send_one(message, outbound)
-            took = time.monotonic() - started
             try:
-                journal.finished(message.id, outcome)
-            except OSError:
-                log.exception("dispatcher %s could not journal the answer for message %s", self.owner, message.id)
+                outcome = send_one(self._channel(), message, outbound, recorder, self._max_attempts)
+            except Exception as exc:  # the channel could not even be had (its settings went away)
+                recorder.logs.exception("channel", "dispatcher %s has no channel to send with", self.owner)
+                outcome = Outcome(states.QUEUED, error=f"The channel is not available ({exc})", outage=True)
+            took = time.monotonic() - started
             with self._cv:
                 self._in_flight -= 1
                 self._flying.pop(message.id, None)
                 self._done.append((message, outcome))
-                self._send_s = took if self._send_s is None else self._send_s + SEND_TIME_WEIGHT * (took - self._send_s)
+                if not outcome.outage:  # a send that never started says nothing of the send time
+                    mean = self._send_s
+                    self._send_s = took if mean is None else mean + SEND_TIME_WEIGHT * (took - mean)
                 self._note(message, outcome)
                 self._cv.notify_all()
 
     def _note(self, message: ClaimedMessage, outcome: Outcome) -> None:
         """What a result changes for the messages still queued. Called under `_cv`."""
-        outage = self._outage
         if outcome.outage:
-            if outage is None or outage.probing:
-                delay = outage_delay_s(outage.delay_s if outage is not None else None)
-                if outage is None:
-                    self._outage = outage = _Outage(outcome.error or "The provider cannot be reached", delay, 0.0)
-                outage.reason = outcome.error or outage.reason
-                outage.delay_s, outage.retry_at, outage.probing = delay, time.monotonic() + delay, False
+            self._outage.note_outage(outcome.error)
             self._take_back(lambda m: True)
             self._flush_now = True
             return
-        if outage is not None and outage.probing:
-            self._outage, self._ended_outage = None, outage  # the channel answered: it is up again
+        if self._outage.note_answer(outcome.status == states.SENT):
             self._flush_now = True
-        if outcome.status == states.SENT and self._stale_checked is None:
-            self._stale_checked = False
-        if outcome.status == states.SENT and message.campaign_id is not None:
-            self._error_run.discard(message.campaign_id)
+        self._gate.answered(message.campaign_id, outcome.status == states.SENT)
         if outcome.status != states.SENT:
             # Errors in a row and pause requests act on the very next message of the campaign.
             if message.campaign_id is not None:
-                self._erring.add(message.campaign_id)
-                self._error_run.add(message.campaign_id)
                 self._take_back(lambda m: m.campaign_id == message.campaign_id)
             self._flush_now = True
-
-    def _send_one(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
-        try:
-            provider_id = self._channel().send(outbound)
-        except SendError as exc:
-            campaign = message.campaign_id is not None
-            return outcome_of(exc, message.attempts, self._max_attempts, utcnow(), campaign=campaign)
-        except Exception as exc:
-            # A bug or an unexpected library error after the request may have left: never re-send blindly.
-            log.exception("channel %s raised while sending message %s", self.channel_name, message.id)
-            return Outcome(states.UNCERTAIN, error=f"unexpected error: {type(exc).__name__}")
-        return Outcome(states.SENT, provider_message_id=provider_id)
