@@ -14,6 +14,7 @@ from backend.campaigns.create import compile_parts, create_campaign, parse_time
 from backend.campaigns.templates import MissingPlaceholder, RenderBudget, TemplateError
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, export_rows
+from backend.campaigns.waiting import with_waiting_reason
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.hardening import is_store_id
@@ -38,7 +39,8 @@ def services() -> Services:
 
 def _view(campaign_id: int) -> dict[str, Any]:
     with services().db.read() as session:
-        return campaign_view(session, actions.load(session, account_id(), campaign_id))
+        view = campaign_view(session, actions.load(session, account_id(), campaign_id))
+        return with_waiting_reason(services(), session, account_id(), view)
 
 
 @bp.post("/api/campaigns")
@@ -93,6 +95,7 @@ def list_campaigns() -> Any:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.scalars(query.order_by(Campaign.id.desc()).limit(limit).offset(offset)).all()
         items = [campaign_view(session, c, live=c.status in (states.RUNNING, states.PAUSED)) for c in rows]
+        items = [with_waiting_reason(services(), session, account_id(), item) for item in items]
     return jsonify({"items": items, "total": total})
 
 

@@ -4,10 +4,7 @@ The channel only sends; the dispatcher records the outcomes (fenced on its lease
 its hooks about pacing and campaign bookkeeping.
 
 Concurrency (DESIGN section 5). A coordinator thread does every store write; `concurrency` worker threads
-(the channel says how many: SMTP `connections`, SMS `concurrency`, Gmail 2, WhatsApp 1) each take the next
-claimed message, send it (SMTP: over the worker's own connection) and hand the answer back. One slow or hung send
-holds up only its own worker. The channel's pace spaces the starts of campaign messages (`start_gap_s`), so
-parallel sends stay within it.
+(`backend.dispatch.workers`) each take the next claimed message, send it and hand the answer back.
 
 Batches. A write transaction per message costs about as much as an SMTP send, so the coordinator works in
 batches: one write transaction records the answers that arrived, gives back what it held but will not start,
@@ -38,23 +35,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from backend.channels.base import Channel, OutboundMessage
+from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import ClaimedMessage, claim_next, release, renew_leases
-from backend.dispatch.gate import CampaignGate, exclusions, first_of_each
+from backend.dispatch.gate import exclusions, first_of_each
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
-from backend.dispatch.outage import OutageTracker
 from backend.dispatch.outcomes import Outcome, record_results
-from backend.dispatch.sending import OnceLog, StartRecorder, send_one
-from backend.store import states
+from backend.dispatch.sending import OnceLog, StartRecorder, starts_in_store
+from backend.dispatch.workers import LEASE_MARGIN_S, SendWorkers
 from backend.store.models import utcnow
 from backend.store.process import worker_id
 
@@ -63,16 +57,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: how long a claimed message's lease lasts beyond the channel's longest send.
-LEASE_MARGIN_S = 30.0
 #: the coordinator renews the leases it holds this many times per lease length.
 RENEWALS_PER_LEASE = 4
 #: how often the channel's concurrency, lease length and pace gap are read again.
 ADJUST_S = 2.0
 #: longest time between a batch's claim and its commit (results and pauses take effect this fast).
 FLUSH_INTERVAL_S = 0.1
-#: weight of the newest send in the running mean of a send's duration (which sizes the next batch).
-SEND_TIME_WEIGHT = 0.2
 #: a stopping dispatcher that cannot reach the store gives up after this many tries (recovery takes over).
 STOP_ATTEMPTS = 3
 
@@ -95,9 +85,10 @@ def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
     return max(1, min(limit, MAX_BATCH, max(fits, 2 * concurrency)))
 
 
-class Dispatcher:
+class Dispatcher(SendWorkers):
     """A coordinator thread (claims and records, one write transaction per batch) and `concurrency` workers
-    (each sends one message at a time over its own connection, journaling each start and answer)."""
+    (`SendWorkers`: each sends one message at a time over its own connection, journaling each start and
+    answer)."""
 
     def __init__(
         self,
@@ -112,37 +103,12 @@ class Dispatcher:
         self.channel_name = channel_name
         self.hooks: DispatchHooks = hooks or NoHooks()
         self.owner = worker_id(f"dispatch-{account_id}-{channel_name}")
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_session: Session | None = None
-        #: everything below is shared between the coordinator and the workers, guarded by `_cv`.
-        self._cv = threading.Condition()
-        #: claimed, not started (first to send first).
-        self._queue: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
-        #: answered, not recorded yet.
-        self._done: list[tuple[ClaimedMessage, Outcome]] = []
-        #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch).
-        self._give_back: list[int] = []
-        self._in_flight = 0
-        self._gate = CampaignGate()
-        #: the messages being sent, by id.
-        self._flying: dict[int, ClaimedMessage] = {}
-        #: record at once (an error, a pause request or an outage must act before the next message).
-        self._flush_now = False
-        #: no claim before this time (monotonic) after one found nothing; wake() clears it.
-        self._idle_until = 0.0
-        self._workers: dict[int, threading.Thread] = {}
-        self._concurrency = 1
-        #: the channel's pace spaces the starts of campaign messages: next allowed start (monotonic) and gap.
-        self._next_start = 0.0
-        self._gap_s = 0.0
-        self._outage = OutageTracker(services, account_id, channel_name)
-        #: running mean of one send's duration, in seconds (None until the first send).
-        self._send_s: float | None = None
+        super().__init__(services, account_id, channel_name)
         #: the campaign the last batch started with (running campaigns take turns, batch by batch).
         self._last_campaign: int | None = None
         self._journal: SendJournal | None = None
-        self._recorder: StartRecorder | None = None
         self._recorder_logs = OnceLog()
         self._loop_failures_while_stopping = 0
         #: why the store cannot be written now ("Waiting for the database: ..."), None while it can.
@@ -202,9 +168,6 @@ class Dispatcher:
             self._write_session.expunge_all()
         return self._write_session
 
-    def _channel(self) -> Channel:
-        return self.services.channels.instance(self.account_id, self.channel_name)
-
     def _run(self) -> None:
         channel_cls = channel_class(self.channel_name)
         self._max_attempts = channel_cls.max_attempts
@@ -217,7 +180,7 @@ class Dispatcher:
             log.exception("dispatcher %s cannot open its send journal in %s; not sending", self.owner, directory)
             return
         self._journal = journal
-        self._recorder = StartRecorder(self.db, self.owner, journal, in_store=self.db.dialect != "sqlite")
+        self._recorder = StartRecorder(self.db, self.owner, journal, in_store=starts_in_store(self.db))
         clean = False
         try:
             clean = self._guarded_loop(journal)
@@ -248,33 +211,6 @@ class Dispatcher:
         session, self._write_session = self._write_session, None
         if session is not None:
             session.close()
-
-    def _adjust(self) -> None:
-        """Read the channel's concurrency, lease and pace gap (cached by the manager and the hooks), and run as
-        many workers as the concurrency says."""
-        try:
-            channel = self._channel()
-            concurrency = max(1, int(channel.concurrency()))
-            self._lease_s = max(float(channel.longest_send_s()), 1.0) + LEASE_MARGIN_S
-        except Exception:  # not configured (any more): nothing will be claimed anyway
-            concurrency = 1
-        gap = self.hooks.start_gap_s(self.account_id, self.channel_name)
-        with self._cv:
-            self._concurrency = concurrency
-            self._gap_s = gap
-            for index in [i for i, t in self._workers.items() if not t.is_alive()]:
-                del self._workers[index]
-            for index in range(concurrency):
-                if index not in self._workers and not self._stop.is_set():
-                    thread = threading.Thread(
-                        target=self._work,
-                        args=(index,),
-                        name=f"send-{self.account_id}-{self.channel_name}-{index}",
-                        daemon=True,
-                    )
-                    self._workers[index] = thread
-                    thread.start()
-            self._cv.notify_all()
 
     def _loop(self, journal: SendJournal) -> bool:
         """Claim and record until stopped; True when everything held was recorded or given back."""
@@ -393,17 +329,6 @@ class Dispatcher:
             return 0  # every worker has something to start
         return max(0, batch_size(MAX_BATCH, self._send_s, self._concurrency) - len(self._queue))
 
-    def _take_back(self, which: Callable[[ClaimedMessage], bool]) -> None:
-        """Move the queued messages `which` selects to the give-back list. Called under `_cv`."""
-        keep: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
-        for item in self._queue:
-            if which(item[0]):
-                self._give_back.append(item[0].id)
-            else:
-                keep.append(item)
-        self._queue = keep
-        self._cv.notify_all()
-
     def _flush(
         self, done: list[tuple[ClaimedMessage, Outcome]], give_back: list[int], want: int, renew: bool
     ) -> list[tuple[ClaimedMessage, OutboundMessage]]:
@@ -450,69 +375,3 @@ class Dispatcher:
                     release(session, self.owner, [m.id for m in claimed if m.id not in kept], utcnow())
                 claimed = keep
             return [(m, self.hooks.outbound(session, m)) for m in claimed]
-
-    # -- the workers --------------------------------------------------------------------------------------
-
-    def _next(self, index: int) -> tuple[ClaimedMessage, OutboundMessage] | None:
-        """The next message this worker starts, or None when it is to end. Called under `_cv`."""
-        while True:
-            if self._stop.is_set() or index >= self._concurrency:
-                return None
-            if self._queue and not self._outage.blocks_start():
-                now = time.monotonic()
-                message = self._queue[0][0]
-                paced = message.campaign_id is not None and self._gap_s > 0
-                if not paced or now >= self._next_start:
-                    if paced:
-                        self._next_start = max(now, self._next_start) + self._gap_s
-                    self._in_flight += 1
-                    item = self._queue.popleft()
-                    self._flying[item[0].id] = item[0]
-                    if len(self._queue) < self._concurrency:
-                        self._cv.notify_all()  # the coordinator claims more
-                    return item
-                self._cv.wait(self._next_start - now)
-                continue
-            self._cv.wait(IDLE_POLL_S)
-
-    def _work(self, index: int) -> None:
-        recorder = self._recorder
-        assert recorder is not None
-        while True:
-            with self._cv:
-                item = self._next(index)
-            if item is None:
-                return
-            message, outbound = item
-            started = time.monotonic()
-            try:
-                outcome = send_one(self._channel(), message, outbound, recorder, self._max_attempts)
-            except Exception as exc:  # the channel could not even be had (its settings went away)
-                recorder.logs.exception("channel", "dispatcher %s has no channel to send with", self.owner)
-                outcome = Outcome(states.QUEUED, error=f"The channel is not available ({exc})", outage=True)
-            took = time.monotonic() - started
-            with self._cv:
-                self._in_flight -= 1
-                self._flying.pop(message.id, None)
-                self._done.append((message, outcome))
-                if not outcome.outage:  # a send that never started says nothing of the send time
-                    mean = self._send_s
-                    self._send_s = took if mean is None else mean + SEND_TIME_WEIGHT * (took - mean)
-                self._note(message, outcome)
-                self._cv.notify_all()
-
-    def _note(self, message: ClaimedMessage, outcome: Outcome) -> None:
-        """What a result changes for the messages still queued. Called under `_cv`."""
-        if outcome.outage:
-            self._outage.note_outage(outcome.error)
-            self._take_back(lambda m: True)
-            self._flush_now = True
-            return
-        if self._outage.note_answer(outcome.status == states.SENT):
-            self._flush_now = True
-        self._gate.answered(message.campaign_id, outcome.status == states.SENT)
-        if outcome.status != states.SENT:
-            # Errors in a row and pause requests act on the very next message of the campaign.
-            if message.campaign_id is not None:
-                self._take_back(lambda m: m.campaign_id == message.campaign_id)
-            self._flush_now = True

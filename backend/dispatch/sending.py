@@ -44,6 +44,12 @@ LEASE_LOST = "Waiting for the database: this message was taken back while it wai
 LOG_EVERY_S = 60.0
 
 
+def starts_in_store(db: Database) -> bool:
+    """Whether the store records each send's start (every database but SQLite, which one machine uses: there
+    the send journal alone tells)."""
+    return db.dialect != "sqlite"
+
+
 def disk_reason(exc: OSError) -> str:
     """The words for a journal that cannot be written."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
