@@ -152,9 +152,10 @@ class Dispatcher(SendWorkers):
 
     @property
     def outage(self) -> str | None:
-        """The reason the channel cannot be reached now, or None."""
+        """Why the channel cannot be reached now and when it is tried again ("...; trying again in 8 s"), or None."""
         with self._cv:
-            return self._outage.reason
+            current = self._outage.current
+            return (current.announced or current.reason) if current is not None else None
 
     # -- the coordinator ----------------------------------------------------------------------------------
 
