@@ -24,10 +24,14 @@ requests act on the very next message) have modules of their own.
 Stopping. After `request_stop` no send starts; the sends in flight finish (within their timeout) and are recorded,
 and what is held but not started goes back to the queue.
 
-Crash safety. Each worker writes each start and each answer to the dispatcher's send journal
-(`backend.dispatch.journal`) before the store knows. After a crash, recovery reads the journal: claimed messages
-never started go back to the queue, answered ones are recorded, and only those in flight (at most one per worker)
-are `uncertain`.
+Crash safety. Each worker records each start just before the content goes out (`backend.dispatch.sending`: in
+the send journal, and on PostgreSQL in the store too) and journals each answer before the store knows. After a
+crash, recovery (`backend.dispatch.recovery`) queues again what never started, records what was answered, and
+leaves `uncertain` only the sends whose content was on its way (at most one per worker).
+
+Nothing the coordinator meets stops it: a store that cannot be written is retried (and shown as
+`store_problem`), a journal that cannot be rewritten holds back the next starts, anything else is logged once a
+minute and the loop goes on with what it holds.
 """
 
 from __future__ import annotations
