@@ -55,6 +55,7 @@ from backend.dispatch.sending import OnceLog, StartRecorder, starts_in_store
 from backend.dispatch.workers import LEASE_MARGIN_S, SendWorkers
 from backend.store.models import utcnow
 from backend.store.process import worker_id
+from backend.store.write_turns import write_turn
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -340,7 +341,7 @@ class Dispatcher(SendWorkers):
         """One write transaction: record `done`, give back `give_back`, renew the leases held, claim up to
         `want` messages."""
         session = self._session()
-        with session.begin():
+        with write_turn(self.db), session.begin():  # SQLite: webhook bursts and this batch take turns
             record_results(self.services, session, self.owner, self.hooks, done)
             release(session, self.owner, give_back, utcnow())
             if renew:

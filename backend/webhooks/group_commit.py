@@ -9,7 +9,9 @@ commits, wakes them all and hands the lead to one of the requests still waiting 
 request after one batch, however long the burst). A request gets its answer only after the commit: what a
 webhook acknowledged is durable (a kill -9 right after the 200 loses nothing).
 
-No thread of its own: the leader is a request thread. Why not a library: this is a few lines on the app's own
+The batch and the dispatcher's batches take turns at SQLite's write lock (`backend.store.write_turns`), so neither
+waits in SQLite's busy handler while the other takes the lock again and again. No thread of its own: the leader
+is a request thread. Why not a library: this is a few lines on the app's own
 `Database.write()`, and SQLAlchemy has no group commit.
 """
 
@@ -20,6 +22,8 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from backend.store.write_turns import write_turn
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -75,7 +79,7 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Write[Any]]) -> None:
         try:
-            with self.db.write() as session:
+            with write_turn(self.db), self.db.write() as session:
                 for write in batch:
                     try:
                         with session.begin_nested():
