@@ -18,6 +18,7 @@ from backend.config import Config
 from backend.server import AppServer, start_app_server
 from backend.store.migrate import upgrade
 from tests.helpers import bearer, require
+from tests.leftovers import MARKER, leftovers, mark_run
 
 PG_URL = os.environ.get("BULKMSG_TEST_DATABASE_URL")
 
@@ -33,6 +34,23 @@ def pytest_configure(config: pytest.Config) -> None:
     # Child processes (serve, fakes) must never reach out: keep Selenium Manager and proxies off.
     os.environ.setdefault("SE_AVOID_STATS", "true")
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    mark_run()  # every process the run starts carries it: see pytest_sessionfinish
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run fails when a browser, driver or server it started is still running at its end."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checks once every worker is done
+    left = leftovers(os.environ[MARKER])
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = "\n".join(f"  {item}" for item in left)
+        text = f"{len(left)} process(es) started by the tests were still running at the end (now killed):\n{lines}"
+        if reporter is not None:
+            reporter.write_line(text, red=True)
+        else:
+            print(text)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

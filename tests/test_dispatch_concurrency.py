@@ -63,6 +63,7 @@ def test_it_keeps_the_lease_of_a_send_that_outlasts_it(client, auth, services, h
     # issue's 150 s scaled down): the dispatcher renews the leases it holds, so the sweep that runs meanwhile
     # marks nothing `uncertain`, and none of the 70 (more than a batch of 64) waits in vain.
     monkeypatch.setattr("backend.dispatch.dispatcher.LEASE_MARGIN_S", 0.5)
+    monkeypatch.setattr("backend.dispatch.workers.LEASE_MARGIN_S", 0.5)
     monkeypatch.setattr(SmtpChannel, "longest_send_s", lambda self: 0.5)
     account = configure_smtp(services, hanging.settings(timeout_s=200, connections=4))
     add_contacts(services, account, 70)

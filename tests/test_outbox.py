@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select, text, update
 
 from backend.accounts import get_or_create_account
-from backend.dispatch.claims import claim_next, finish
+from backend.dispatch.claims import claim_next, finish, mark_started
 from backend.dispatch.recovery import recover_lost_sends
 from backend.events.hub import EventHub
 from backend.services import Services
@@ -85,6 +85,8 @@ def test_it_drops_a_stale_workers_late_result(config, database_url) -> None:
     services = _services(config, database_url)
     account_id = _queue(services, 1)
     (first,) = _claim(services, account_id, "old-worker", lease_s=-1)  # its lease is already over
+    with services.db.write() as session:
+        assert mark_started(session, first.id, "old-worker", utcnow())  # its content went out
     assert recover_lost_sends(services) == 1  # the sweep takes it: uncertain
     with services.db.write() as session:
         assert finish(session, first.id, "old-worker", status="sent") is False
@@ -94,6 +96,26 @@ def test_it_drops_a_stale_workers_late_result(config, database_url) -> None:
     services.db.dispose()
     assert message.status == "uncertain" and message.lease_owner is None
     assert any("Not sure whether +15550000000 got the message" in t for t in texts)
+
+
+def test_it_queues_again_a_lost_claim_whose_send_never_started(config, database_url) -> None:
+    # Another machine's claims expired: where the store records starts (PostgreSQL), one that never started goes
+    # back to the queue with its attempt undone, and its stale owner can no longer start it; on SQLite (one
+    # machine, whose send journal would have said) it stays uncertain.
+    services = _services(config, database_url)
+    account_id = _queue(services, 1)
+    (first,) = _claim(services, account_id, "lost-machine", lease_s=-1)
+    assert recover_lost_sends(services) == 1
+    with services.db.write() as session:
+        started = mark_started(session, first.id, "lost-machine", utcnow())
+    with services.db.read() as session:
+        message = session.get(Message, first.id)
+    services.db.dispose()
+    if services.db.dialect == "postgresql":
+        assert (message.status, message.attempts, message.lease_owner) == ("queued", 0, None)
+        assert started is False  # the lost machine, back, may not send it too
+    else:
+        assert message.status == "uncertain" and started is False
 
 
 def test_it_writes_a_result_while_the_lease_is_ours(config, database_url) -> None:

@@ -23,6 +23,7 @@ from backend.campaigns.templates import (
 )
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, delivery_reasons, export_options, export_rows
+from backend.campaigns.waiting import with_waiting_reason
 from backend.channels import sms_length
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
@@ -49,7 +50,8 @@ def services() -> Services:
 
 def _view(campaign_id: int) -> dict[str, Any]:
     with services().db.read() as session:
-        return campaign_view(session, actions.load(session, account_id(), campaign_id), now=services().clock())
+        view = campaign_view(session, actions.load(session, account_id(), campaign_id), now=services().clock())
+        return with_waiting_reason(services(), session, account_id(), view)
 
 
 @bp.post("/api/campaigns")
@@ -138,6 +140,7 @@ def list_campaigns() -> Any:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.scalars(query.order_by(Campaign.id.desc()).limit(limit).offset(offset)).all()
         items = [campaign_view(session, c, live=c.status in (states.RUNNING, states.PAUSED)) for c in rows]
+        items = [with_waiting_reason(services(), session, account_id(), item) for item in items]
     return jsonify({"items": items, "total": total})
 
 

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, jsonify
 from backend.channels.base import Channel, SendError, SettingsError
 from backend.channels.manager import ChannelManager
 from backend.channels.registry import CHANNELS, channel_class
+from backend.conversations.inbox_health import with_inbox_state
 from backend.errors import ApiError, bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
 from backend.security.secret_binding import check_secret_binding, stale_tokens
@@ -57,7 +58,7 @@ def _require_configured(name: str) -> None:
 
 @bp.get("/api/channels")
 def list_channels() -> Any:
-    return jsonify(_manager().views(account_id()))
+    return jsonify(with_inbox_state(_services(), account_id(), _manager().views(account_id())))
 
 
 @bp.put("/api/channels/<name>")

@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import func, select
 
 from backend import __version__
+from backend.conversations.inbox_health import health_warnings
 from backend.errors import bad_request
 from backend.events.hub import envelope
 from backend.security.guards import current_principal, signed_in_principal
@@ -45,7 +46,11 @@ def health() -> Any:
         response = jsonify(body)
         response.status_code = 503
     else:
-        response = jsonify({"status": "ok", "version": __version__})
+        body = {"status": "ok", "version": __version__}
+        warnings = health_warnings(current_services())
+        if warnings:
+            body["warnings"] = warnings  # something outside the store is down (an inbox): sending goes on
+        response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
 

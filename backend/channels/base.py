@@ -95,9 +95,20 @@ class Attachment:
             raise SendError(f"the attached file {self.filename} is not on this computer", permanent=True) from None
 
 
+def _nothing_to_record() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
-    """What a channel needs to send one message; built by the dispatcher from the stored row."""
+    """What a channel needs to send one message; built by the dispatcher from the stored row.
+
+    `content_going_out()`: a channel whose `announces_content` is true calls it once, just before the message's
+    content leaves for the provider (the SMTP DATA payload, the HTTP request body, the WhatsApp send click),
+    after the connection and the envelope. It records that the send started (so that a crash before it queues the
+    message again, and one after it makes it `uncertain`); it raises SendError(outage=True) when that cannot be
+    recorded: the channel must then not send the content and let the error through.
+    """
 
     id: int
     account_id: int
@@ -112,6 +123,7 @@ class OutboundMessage:
     attachments: tuple[Attachment, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    content_going_out: Callable[[], None] = field(default=_nothing_to_record, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,9 @@ class Channel:
     default_concurrency: ClassVar[int] = 1
     #: the longest one send can take (every timeout of it added); the dispatcher's lease outlives it.
     send_timeout_s: ClassVar[float] = 60.0
+    #: whether `send` calls `message.content_going_out()` just before the content leaves (else the dispatcher
+    #: calls it before `send`, so a crash during the connection or the envelope counts as a possible send).
+    announces_content: ClassVar[bool] = False
     #: what the channel's outage texts call the provider ("The SMTP server refused the connection").
     provider_title: ClassVar[str] = "The provider"
 

@@ -33,6 +33,7 @@ import smtplib
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from smtplib import quoteaddr
 from typing import Any, ClassVar
 
@@ -68,6 +69,8 @@ class SmtpChannel(Channel):
     send_timeout_s: ClassVar[float] = OPERATIONS_PER_SEND * DEFAULT_TIMEOUT_S
     default_concurrency: ClassVar[int] = DEFAULT_CONNECTIONS
     provider_title: ClassVar[str] = "The SMTP server"
+    #: the send counts as started just before the DATA payload, not at MAIL FROM (`_transaction`).
+    announces_content: ClassVar[bool] = True
 
     def __init__(self, settings: dict[str, Any], secrets: dict[str, str], context: ChannelContext) -> None:
         super().__init__(settings, secrets, context)
@@ -276,7 +279,7 @@ class SmtpChannel(Channel):
         for attempt in (1, 2):
             conn = self._checkout()
             try:
-                self._transaction(conn, recipient, payload)
+                self._transaction(conn, recipient, payload, message.content_going_out)
             except _Dropped as exc:
                 # Nothing of this message left yet: a connection the server closed while idle is normal.
                 self._discard(conn)
@@ -322,8 +325,11 @@ class SmtpChannel(Channel):
             self._busy.discard(conn)
         _quit_quietly(conn)
 
-    def _transaction(self, conn: smtplib.SMTP, recipient: str, payload: bytes) -> None:
-        """MAIL FROM, RCPT TO and DATA (pipelined when the server offers it), then the content.
+    def _transaction(
+        self, conn: smtplib.SMTP, recipient: str, payload: bytes, content_going_out: Callable[[], None]
+    ) -> None:
+        """MAIL FROM, RCPT TO and DATA (pipelined when the server offers it), then `content_going_out()` and the
+        content.
 
         Raises _Dropped when the connection was lost before any of the content left (safe to retry), SendError
         otherwise (uncertain once the content started)."""
@@ -366,6 +372,7 @@ class SmtpChannel(Channel):
         body = dot_stuff(payload)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
+        content_going_out()  # raises SendError(outage=True) when the start cannot be recorded: nothing sent
         try:
             conn.send(body + b".\r\n")
             code, reply = conn.getreply()

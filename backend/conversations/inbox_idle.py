@@ -8,6 +8,10 @@ reads, and goes back. It renews IDLE every RENEW_S (servers drop an IDLE after 3
 settings within CHECK_S, and after a failure tries again with backoff (1 s doubling to 60 s). A server without
 IDLE is left to the poll. `stop()` closes their connections, so every thread ends at once. Nothing here is
 shared without the lock.
+
+While an inbox cannot be read (the IMAP server refuses, times out, rejects the login), `outage(account)` says
+why and when the next try is due (`InboxOutage`); `GET /api/health` and the SMTP channel show it. The first
+successful login clears it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from imapclient.exceptions import IMAPClientError
@@ -22,7 +28,7 @@ from sqlalchemy import select
 
 from backend.channels.base import SendError
 from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
-from backend.store.models import ChannelConfig
+from backend.store.models import ChannelConfig, utcnow
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -35,6 +41,19 @@ RENEW_S = 600.0
 MAX_BACKOFF_S = 60.0
 
 
+@dataclass(frozen=True)
+class InboxOutage:
+    """An inbox that cannot be read now: why, since when, and when the next try is due."""
+
+    reason: str
+    since: datetime
+    retry_at: datetime
+
+    def sentence(self, now: datetime | None = None) -> str:
+        wait = max(1, round((self.retry_at - (now or utcnow())).total_seconds()))
+        return f"the inbox (IMAP) cannot be read: {self.reason}; trying again in {wait} s"
+
+
 class InboxWatcher:
     def __init__(self, services: Services, reader: Any) -> None:
         self.services = services
@@ -45,6 +64,7 @@ class InboxWatcher:
         self._idling: set[int] = set()
         self._clients: dict[int, Any] = {}
         self._supervisor: threading.Thread | None = None
+        self._outages: dict[int, InboxOutage] = {}
 
     def start(self) -> None:
         self._stop.clear()
@@ -64,6 +84,27 @@ class InboxWatcher:
         deadline = time.monotonic() + CHECK_S + 2
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def outage(self, account_id: int) -> InboxOutage | None:
+        """Why the account's inbox cannot be read now, or None while it can (or has no inbox)."""
+        with self._lock:
+            return self._outages.get(account_id)
+
+    def outages(self) -> dict[int, InboxOutage]:
+        with self._lock:
+            return dict(self._outages)
+
+    def _note_outage(self, account: int, reason: str, retry_in_s: float) -> None:
+        now = utcnow()
+        with self._lock:
+            since = self._outages[account].since if account in self._outages else now
+            self._outages[account] = InboxOutage(reason, since, now + timedelta(seconds=retry_in_s))
+
+    def _note_reachable(self, account: int) -> None:
+        with self._lock:
+            ended = self._outages.pop(account, None)
+        if ended is not None:
+            log.info("the inbox of account %s can be read again", account)
 
     def watching(self, account_id: int) -> bool:
         """Whether the account's inbox is in IDLE right now."""
@@ -103,6 +144,7 @@ class InboxWatcher:
             try:
                 settings = self._inboxes().get(account)
                 if settings is None:
+                    self._note_reachable(account)
                     return  # the inbox was removed
                 if not self._idle_once(account, settings):
                     return  # no IDLE on this server: the poll reads it
@@ -110,8 +152,11 @@ class InboxWatcher:
             except (SendError, IMAPClientError, OSError) as exc:
                 reason = exc.reason if isinstance(exc, SendError) else " ".join(str(exc).split())[:160]
                 log.info("inbox IDLE for account %s stopped (%s); again in %.0f s", account, reason, backoff)
-            except Exception:  # a thread must never die silently: log, back off, try again
+                if not self._stop.is_set():
+                    self._note_outage(account, reason, backoff)
+            except Exception as exc:  # a thread must never die silently: log, back off, try again
                 log.warning("inbox IDLE for account %s failed", account, exc_info=True)
+                self._note_outage(account, f"unexpected error: {type(exc).__name__}", backoff)
             finally:
                 with self._lock:
                     self._idling.discard(account)
@@ -124,6 +169,7 @@ class InboxWatcher:
             secrets = self.services.secrets.load(session, account, "smtp")
         timeout = float(settings.get("timeout_s") or 30.0)
         client, _validity = open_inbox(settings, secrets, timeout, settings.get("verify_tls") is not False)
+        self._note_reachable(account)
         with self._lock:
             self._clients[account] = client
         try:
@@ -135,7 +181,11 @@ class InboxWatcher:
             self._set_idling(account, True)
             started = time.monotonic()
             while not self._stop.is_set() and time.monotonic() - started < RENEW_S:
+                waited = time.monotonic()
                 responses = client.idle_check(timeout=CHECK_S)
+                if not responses and time.monotonic() - waited < CHECK_S / 2 and not self._stop.is_set():
+                    # imapclient's idle_check returns nothing at once when the server closed the connection (EOF).
+                    raise OSError("the mail server closed the connection")
                 if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
                     client.idle_done()
                     self._set_idling(account, False)

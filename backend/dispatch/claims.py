@@ -189,6 +189,7 @@ def _claim_statement(dialect: str, queue: str) -> Any:
         lease_owner=bindparam("p_owner"),
         lease_until=bindparam("p_lease_until", type_=UTCDateTime()),
         attempts=m.attempts + 1,
+        send_started_at=None,
         updated_at=bindparam("p_now", type_=UTCDateTime()),
     )
     if dialect == "postgresql":
@@ -261,24 +262,31 @@ def _finish_statement(values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return stmt, {f"v_{k}": values[k] for k in shape}
 
 
-def release(session: Session | Connection, owner: str, message_ids: list[int], now: datetime) -> int:
+def release(
+    session: Session | Connection, owner: str, message_ids: list[int], now: datetime, *, unstarted_only: bool = False
+) -> int:
     """Give back claimed messages whose send never started: `queued` again with the claim's attempt undone, or
     `cancelled` when their campaign was cancelled meanwhile (counted in its `cancelled_count`). Fenced on
-    `owner`'s lease; returns how many were given back."""
+    `owner`'s lease (and with `unstarted_only`, on `send_started_at` still null); returns how many were given
+    back."""
     if not message_ids:
         return 0
     connection = connection_of(session)
     m = MESSAGES.c
     cancelled = m.campaign_id.in_(select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.status == states.CANCELLED))
+    fence = [m.id.in_(message_ids), m.status == states.SENDING, m.lease_owner == owner]
+    if unstarted_only:
+        fence.append(m.send_started_at.is_(None))
     rows = connection.execute(
         update(MESSAGES)
-        .where(m.id.in_(message_ids), m.status == states.SENDING, m.lease_owner == owner)
+        .where(*fence)
         .values(
             status=case((cancelled, states.CANCELLED), else_=states.QUEUED),
             last_error=case((cancelled, "campaign cancelled"), else_=m.last_error),
             attempts=m.attempts - 1,
             lease_owner=None,
             lease_until=None,
+            send_started_at=None,
             updated_at=now,
         )
         .returning(m.campaign_id, m.status)
@@ -294,6 +302,23 @@ def release(session: Session | Connection, owner: str, message_ids: list[int], n
             .values(cancelled_count=CAMPAIGNS.c.cancelled_count + n)
         )
     return len(rows)
+
+
+def mark_started(session: Session | Connection, message_id: int, owner: str, now: datetime) -> bool:
+    """Record that the message's content is about to go out (its own short commit, before the send): every
+    machine sharing the store then knows this send may reach the provider. Fenced on `owner`'s lease; False
+    when the lease was lost (the message was taken back: it must not be sent)."""
+    stmt = _STATEMENTS.get("started")
+    if stmt is None:
+        m = MESSAGES.c
+        stmt = (
+            update(MESSAGES)
+            .where(m.id == bindparam("p_mid"), SENDING, m.lease_owner == bindparam("p_owner"))
+            .values(send_started_at=bindparam("p_now", type_=UTCDateTime()))
+        )
+        _STATEMENTS["started"] = stmt
+    _, rowcount = _prepared(stmt).run(connection_of(session), {"p_mid": message_id, "p_owner": owner, "p_now": now})
+    return rowcount == 1
 
 
 def renew_leases(session: Session | Connection, owner: str, until: datetime) -> int:

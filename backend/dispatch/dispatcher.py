@@ -4,10 +4,7 @@ The channel only sends; the dispatcher records the outcomes (fenced on its lease
 its hooks about pacing and campaign bookkeeping.
 
 Concurrency (DESIGN section 5). A coordinator thread does every store write; `concurrency` worker threads
-(the channel says how many: SMTP `connections`, SMS `concurrency`, Gmail 2, WhatsApp 1) each take the next
-claimed message, send it (SMTP: over the worker's own connection) and hand the answer back. One slow or hung send
-holds up only its own worker. The channel's pace spaces the starts of campaign messages (`start_gap_s`), so
-parallel sends stay within it.
+(`backend.dispatch.workers`) each take the next claimed message, send it and hand the answer back.
 
 Batches. A write transaction per message costs about as much as an SMTP send, so the coordinator works in
 batches: one write transaction records the answers that arrived, gives back what it held but will not start,
@@ -15,28 +12,26 @@ renews the leases it holds, and claims the next messages, conversation messages 
 waits behind a campaign's queue), then campaign messages, running campaigns taking turns batch by batch. It
 claims when the queue runs shorter than the number of workers, as many as the workers send within
 FLUSH_INTERVAL_S at the recent send time (at most MAX_BATCH), and one message while a campaign's own pace
-applies (the hooks say). Answers are recorded within FLUSH_INTERVAL_S; any answer but `sent` is recorded at once
-and gives back what its campaign still has queued (errors in a row and pause requests act on the very next
-message), as is a batch whose claim was under way meanwhile; a campaign whose last answer was an error sends one
-message at a time until one goes through, so that errors in a row pause it at its limit however many workers
-there are; a campaign paused or cancelled in this process (`campaign_stopped`) starts none of its queued messages.
+applies (the hooks say). Answers are recorded within FLUSH_INTERVAL_S; any answer but `sent` is recorded at once.
 
 Leases. A claimed message's lease lasts the channel's longest send plus LEASE_MARGIN_S and the coordinator renews
 every lease it holds RENEWALS_PER_LEASE times per lease length, so a live process's sends never expire, however
 long a send takes or a message waits in the queue.
 
-Outages. A send that finds the channel unreachable (SendError.outage) goes back to the queue without using an
-attempt; the channel's state becomes `error` ("...; trying again in 8 s"), nothing is claimed until the backoff
-(1 s doubling to 60 s) is over, then one message probes the connection; the first answer restores the state and
-sending goes on by itself.
+Outages (`backend.dispatch.outage`) and the campaign gate (`backend.dispatch.gate`: errors in a row and pause
+requests act on the very next message) have modules of their own.
 
 Stopping. After `request_stop` no send starts; the sends in flight finish (within their timeout) and are recorded,
 and what is held but not started goes back to the queue.
 
-Crash safety. Each worker writes each start and each answer to the dispatcher's send journal
-(`backend.dispatch.journal`) before the store knows. After a crash, recovery reads the journal: claimed messages
-never started go back to the queue, answered ones are recorded, and only those in flight (at most one per worker)
-are `uncertain`.
+Crash safety. Each worker records each start just before the content goes out (`backend.dispatch.sending`: in
+the send journal, and on PostgreSQL in the store too) and journals each answer before the store knows. After a
+crash, recovery (`backend.dispatch.recovery`) queues again what never started, records what was answered, and
+leaves `uncertain` only the sends whose content was on its way (at most one per worker).
+
+Nothing the coordinator meets stops it: a store that cannot be written is retried (and shown as
+`store_problem`), a journal that cannot be rewritten holds back the next starts, anything else is logged once a
+minute and the loop goes on with what it holds.
 """
 
 from __future__ import annotations
@@ -44,45 +39,45 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.channels.base import Channel, OutboundMessage, SendError
+from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import ClaimedMessage, claim_next, release, renew_leases
+from backend.dispatch.gate import exclusions, first_of_each
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
-from backend.dispatch.outcomes import Outcome, outcome_of, record_results
-from backend.store import states
-from backend.store.models import ChannelConfig, utcnow
+from backend.dispatch.outcomes import Outcome, record_results
+from backend.dispatch.sending import OnceLog, StartRecorder, starts_in_store
+from backend.dispatch.workers import LEASE_MARGIN_S, SendWorkers
+from backend.store.models import utcnow
 from backend.store.process import worker_id
+from backend.store.write_turns import write_turn
 
 if TYPE_CHECKING:
     from backend.services import Services
 
 log = logging.getLogger(__name__)
 
-#: how long a claimed message's lease lasts beyond the channel's longest send.
-LEASE_MARGIN_S = 30.0
 #: the coordinator renews the leases it holds this many times per lease length.
 RENEWALS_PER_LEASE = 4
 #: how often the channel's concurrency, lease length and pace gap are read again.
 ADJUST_S = 2.0
-#: backoff between connection attempts while a channel cannot be reached.
-OUTAGE_FIRST_DELAY_S = 1.0
-OUTAGE_MAX_DELAY_S = 60.0
 #: longest time between a batch's claim and its commit (results and pauses take effect this fast).
 FLUSH_INTERVAL_S = 0.1
-#: weight of the newest send in the running mean of a send's duration (which sizes the next batch).
-SEND_TIME_WEIGHT = 0.2
 #: a stopping dispatcher that cannot reach the store gives up after this many tries (recovery takes over).
 STOP_ATTEMPTS = 3
+
+
+def store_problem_text(exc: BaseException) -> str:
+    """What a failed batch write waits for, in words (no connection details: they may name hosts)."""
+    detail = str(getattr(exc, "orig", None) or exc).lower()
+    if "full" in detail or "space" in detail:
+        return "Waiting for the disk: the database cannot write (the disk is full)"
+    return "Waiting for the database: it cannot be written"
 
 
 def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
@@ -95,44 +90,10 @@ def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
     return max(1, min(limit, MAX_BATCH, max(fits, 2 * concurrency)))
 
 
-def _first_of_each(claimed: list[ClaimedMessage], campaigns: set[int]) -> list[ClaimedMessage]:
-    """`claimed` with only the first message of each campaign in `campaigns`."""
-    seen: set[int] = set()
-    keep = []
-    for message in claimed:
-        campaign_id = message.campaign_id
-        if campaign_id is not None and campaign_id in campaigns:
-            if campaign_id in seen:
-                continue
-            seen.add(campaign_id)
-        keep.append(message)
-    return keep
-
-
-@dataclass
-class _Outage:
-    """The channel cannot be reached: no claims until `retry_at`, then one message probes the connection."""
-
-    reason: str
-    delay_s: float
-    retry_at: float
-    probing: bool = False
-    #: the detail last written as the channel's state (None: not announced yet).
-    announced: str | None = None
-    #: the channel's state and detail before the outage, restored when it answers again.
-    previous: tuple[states.ChannelState, str] | None = None
-
-
-def outage_delay_s(previous: float | None) -> float:
-    """Backoff between connection attempts during an outage: 1 s doubling to OUTAGE_MAX_DELAY_S."""
-    if previous is None:
-        return OUTAGE_FIRST_DELAY_S
-    return min(previous * 2, OUTAGE_MAX_DELAY_S)
-
-
-class Dispatcher:
+class Dispatcher(SendWorkers):
     """A coordinator thread (claims and records, one write transaction per batch) and `concurrency` workers
-    (each sends one message at a time over its own connection, journaling each start and answer)."""
+    (`SendWorkers`: each sends one message at a time over its own connection, journaling each start and
+    answer)."""
 
     def __init__(
         self,
@@ -147,48 +108,16 @@ class Dispatcher:
         self.channel_name = channel_name
         self.hooks: DispatchHooks = hooks or NoHooks()
         self.owner = worker_id(f"dispatch-{account_id}-{channel_name}")
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_session: Session | None = None
-        #: everything below is shared between the coordinator and the workers, guarded by `_cv`.
-        self._cv = threading.Condition()
-        #: claimed, not started (first to send first).
-        self._queue: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
-        #: answered, not recorded yet.
-        self._done: list[tuple[ClaimedMessage, Outcome]] = []
-        #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch).
-        self._give_back: list[int] = []
-        self._in_flight = 0
-        #: campaigns with an error whose messages still in flight are to be recorded before more of it starts.
-        self._erring: set[int] = set()
-        #: campaigns whose last answer was an error: one message of each at a time until one is sent, so that a
-        #: run of errors pauses the campaign at its limit, not up to `concurrency` messages later.
-        self._error_run: set[int] = set()
-        #: campaigns stopped (paused, cancelled) since the coordinator began its current batch: a claim that was
-        #: under way then may hold their messages.
-        self._stopped_meanwhile: set[int] = set()
-        #: the messages being sent, by id.
-        self._flying: dict[int, ClaimedMessage] = {}
-        #: record at once (an error, a pause request or an outage must act before the next message).
-        self._flush_now = False
-        #: no claim before this time (monotonic) after one found nothing; wake() clears it.
-        self._idle_until = 0.0
-        self._workers: dict[int, threading.Thread] = {}
-        self._concurrency = 1
-        #: the channel's pace spaces the starts of campaign messages: next allowed start (monotonic) and gap.
-        self._next_start = 0.0
-        self._gap_s = 0.0
-        self._outage: _Outage | None = None
-        #: the outage that just ended (its previous state is restored by the coordinator).
-        self._ended_outage: _Outage | None = None
-        #: None until the first message is sent; then whether a stale outage state (left by a process that
-        #: stopped during an outage) was looked for.
-        self._stale_checked: bool | None = None
-        #: running mean of one send's duration, in seconds (None until the first send).
-        self._send_s: float | None = None
+        super().__init__(services, account_id, channel_name)
         #: the campaign the last batch started with (running campaigns take turns, batch by batch).
         self._last_campaign: int | None = None
         self._journal: SendJournal | None = None
+        self._recorder_logs = OnceLog()
+        self._loop_failures_while_stopping = 0
+        #: why the store cannot be written now ("Waiting for the database: ..."), None while it can.
+        self.store_problem: str | None = None
         self._lease_s = LEASE_MARGIN_S + 60.0
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -207,8 +136,7 @@ class Dispatcher:
     def campaign_stopped(self, campaign_id: int) -> None:
         """A campaign was paused or cancelled: none of its claimed messages starts; they are given back."""
         with self._cv:
-            self._stopped_meanwhile.add(campaign_id)
-            self._error_run.discard(campaign_id)  # resumed, it starts afresh
+            self._gate.stopped(campaign_id)
             self._take_back(lambda m: m.campaign_id == campaign_id)
 
     def request_stop(self) -> None:
@@ -229,9 +157,10 @@ class Dispatcher:
 
     @property
     def outage(self) -> str | None:
-        """The reason the channel cannot be reached now, or None."""
+        """Why the channel cannot be reached now and when it is tried again ("...; trying again in 8 s"), or None."""
         with self._cv:
-            return self._outage.reason if self._outage is not None else None
+            current = self._outage.current
+            return (current.announced or current.reason) if current is not None else None
 
     # -- the coordinator ----------------------------------------------------------------------------------
 
@@ -245,9 +174,6 @@ class Dispatcher:
             self._write_session.expunge_all()
         return self._write_session
 
-    def _channel(self) -> Channel:
-        return self.services.channels.instance(self.account_id, self.channel_name)
-
     def _run(self) -> None:
         channel_cls = channel_class(self.channel_name)
         self._max_attempts = channel_cls.max_attempts
@@ -260,9 +186,10 @@ class Dispatcher:
             log.exception("dispatcher %s cannot open its send journal in %s; not sending", self.owner, directory)
             return
         self._journal = journal
+        self._recorder = StartRecorder(self.db, self.owner, journal, in_store=starts_in_store(self.db))
         clean = False
         try:
-            clean = self._loop(journal)
+            clean = self._guarded_loop(journal)
         finally:
             self._stop.set()
             with self._cv:
@@ -270,37 +197,26 @@ class Dispatcher:
             self._drop_session()
             journal.close(remove=clean and journal.open_count == 0)
 
+    def _guarded_loop(self, journal: SendJournal) -> bool:
+        """`_loop`, carried on after anything it did not expect (logged once a minute): what it holds stays in
+        `_queue`, `_done` and `_give_back`, so nothing is lost and no claim is stranded."""
+        while True:
+            try:
+                return self._loop(journal)
+            except Exception:
+                self._recorder_logs.exception("loop", "dispatcher %s met an unexpected error; going on", self.owner)
+                self._drop_session()
+                if self._stop.wait(1) and self._stop_failures_exhausted():
+                    return False
+
+    def _stop_failures_exhausted(self) -> bool:
+        self._loop_failures_while_stopping += 1
+        return self._loop_failures_while_stopping >= STOP_ATTEMPTS
+
     def _drop_session(self) -> None:
         session, self._write_session = self._write_session, None
         if session is not None:
             session.close()
-
-    def _adjust(self) -> None:
-        """Read the channel's concurrency, lease and pace gap (cached by the manager and the hooks), and run as
-        many workers as the concurrency says."""
-        try:
-            channel = self._channel()
-            concurrency = max(1, int(channel.concurrency()))
-            self._lease_s = max(float(channel.longest_send_s()), 1.0) + LEASE_MARGIN_S
-        except Exception:  # not configured (any more): nothing will be claimed anyway
-            concurrency = 1
-        gap = self.hooks.start_gap_s(self.account_id, self.channel_name)
-        with self._cv:
-            self._concurrency = concurrency
-            self._gap_s = gap
-            for index in [i for i, t in self._workers.items() if not t.is_alive()]:
-                del self._workers[index]
-            for index in range(concurrency):
-                if index not in self._workers and not self._stop.is_set():
-                    thread = threading.Thread(
-                        target=self._work,
-                        args=(index,),
-                        name=f"send-{self.account_id}-{self.channel_name}-{index}",
-                        daemon=True,
-                    )
-                    self._workers[index] = thread
-                    thread.start()
-            self._cv.notify_all()
 
     def _loop(self, journal: SendJournal) -> bool:
         """Claim and record until stopped; True when everything held was recorded or given back."""
@@ -330,38 +246,42 @@ class Dispatcher:
                     give_back += [m.id for m, _ in self._queue]
                     self._queue.clear()
                 self._flush_now = False
-                self._stopped_meanwhile.clear()
+                self._gate.batch_begins()
                 want = 0 if stopping else self._claim_wanted(now)
                 renew = renew_due and (self._in_flight > 0 or bool(self._queue))
-                probe = self._outage is not None and want > 0
-                if probe and self._outage is not None:
-                    self._outage.probing = True
+                probe = self._outage.current is not None and want > 0
+                if probe:
+                    self._outage.set_probing(True)
             if not done and not give_back and not want and not renew:
                 continue  # woken to adjust only
             try:
                 fresh = self._flush(done, give_back, want, renew)
-            except Exception:
-                log.exception("dispatcher %s could not write to the store; retrying", self.owner)
+            except Exception as exc:
+                self._recorder_logs.exception(
+                    "store", "dispatcher %s could not write to the store; retrying", self.owner
+                )
                 self._drop_session()
                 with self._cv:
+                    self.store_problem = store_problem_text(exc)
                     self._done[:0] = done
                     self._give_back[:0] = give_back
-                    if probe and self._outage is not None:
-                        self._outage.probing = False
+                    if probe:
+                        self._outage.set_probing(False)
                 failures += 1
                 if stopping and failures >= STOP_ATTEMPTS:
                     return False  # the journal stays: recovery settles these after the process ends
                 time.sleep(1)  # the store is away: try again in a moment
                 continue
             failures = 0
-            journal.committed([m.id for m, _ in done])
+            self.store_problem = None
+            journal.committed([m.id for m, _ in done])  # never raises: a full disk holds back the next starts
             last_flush = time.monotonic()
             if renew:
                 last_renew = last_flush
-            self._announce()
+            self._outage.announce(self._cv)
             with self._cv:
-                if probe and not fresh and self._outage is not None:
-                    self._outage.probing = False
+                if probe and not fresh:
+                    self._outage.set_probing(False)
                 if want and not fresh:
                     wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
                     self._idle_until = time.monotonic() + min(max(wait_s, 0.01), IDLE_POLL_S)
@@ -375,7 +295,7 @@ class Dispatcher:
         """Queue a batch just claimed, but give back what may not start now: everything when stopping, and the
         messages of campaigns that met an error or were stopped while the claim was under way (their errors in a
         row and their pause act on the very next message). Called under `_cv`."""
-        held = self._erring | self._stopped_meanwhile
+        held = self._gate.held()
         for item in fresh:
             campaign_id = item[0].campaign_id
             if self._stop.is_set() or (campaign_id is not None and campaign_id in held):
@@ -397,8 +317,9 @@ class Dispatcher:
         if not stopping and self._claim_wanted(now):
             return 0.0
         if not stopping:
-            if self._outage is not None and not self._outage.probing:
-                waits.append(self._outage.retry_at - now)
+            retry = self._outage.retry_wait(now)
+            if retry is not None:
+                waits.append(retry)
             elif self._idle_until > now:
                 waits.append(self._idle_until - now)
         return min(waits)
@@ -407,25 +328,12 @@ class Dispatcher:
         """How many messages to claim now (0: none). Called under `_cv`."""
         if now < self._idle_until:
             return 0
-        outage = self._outage
-        if outage is not None:
+        if self._outage.current is not None:
             # One message probes the connection once the backoff is over; nothing else is claimed meanwhile.
-            ready = not outage.probing and now >= outage.retry_at and not self._in_flight and not self._queue
-            return 1 if ready else 0
+            return self._outage.probe_ready(now, idle=not self._in_flight and not self._queue)
         if len(self._queue) >= self._concurrency:
             return 0  # every worker has something to start
         return max(0, batch_size(MAX_BATCH, self._send_s, self._concurrency) - len(self._queue))
-
-    def _take_back(self, which: Callable[[ClaimedMessage], bool]) -> None:
-        """Move the queued messages `which` selects to the give-back list. Called under `_cv`."""
-        keep: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
-        for item in self._queue:
-            if which(item[0]):
-                self._give_back.append(item[0].id)
-            else:
-                keep.append(item)
-        self._queue = keep
-        self._cv.notify_all()
 
     def _flush(
         self, done: list[tuple[ClaimedMessage, Outcome]], give_back: list[int], want: int, renew: bool
@@ -433,7 +341,7 @@ class Dispatcher:
         """One write transaction: record `done`, give back `give_back`, renew the leases held, claim up to
         `want` messages."""
         session = self._session()
-        with session.begin():
+        with write_turn(self.db), session.begin():  # SQLite: webhook bursts and this batch take turns
             record_results(self.services, session, self.owner, self.hooks, done)
             release(session, self.owner, give_back, utcnow())
             if renew:
@@ -443,24 +351,14 @@ class Dispatcher:
             # Asked after the results were recorded, so that their sends already count for the pace.
             campaigns_allowed = self.hooks.seconds_until_next(self.account_id, self.channel_name) <= 0
             size = max(1, min(want, self.hooks.batch_limit(self.account_id, self.channel_name)))
-            exclude = set(self.hooks.excluded_campaigns(self.account_id, self.channel_name))
             with self._cv:  # campaigns with a message queued, in flight or answered but not recorded yet
-                out = [m.campaign_id for m, _ in self._queue]
-                out += [m.campaign_id for m in self._flying.values()]
-                out += [m.campaign_id for m, _ in self._done]
-                # A campaign with an error not yet recorded while others of it are in flight waits for them: its
-                # errors in a row are counted before more of it starts.
-                erring = {m.campaign_id for m in self._flying.values()} | {m.campaign_id for m, _ in self._done}
-                self._erring &= erring
-                exclude |= self._erring
-                one_at_a_time = set(self._error_run)
-            outstanding = Counter(cid for cid in out if cid is not None)
-            exclude |= one_at_a_time & set(outstanding)
-            if outstanding:
-                # A pace that pauses after each message waits for that message's result before the next claim.
-                if self.hooks.sequential(self.account_id, self.channel_name):
-                    campaigns_allowed = False
-                exclude |= self.hooks.paced_campaigns(dict(outstanding))
+                flying = [m.campaign_id for m in self._flying.values()] + [m.campaign_id for m, _ in self._done]
+                unrecorded = [m.campaign_id for m, _ in self._queue] + flying
+                waiting = self._gate.waiting(flying)
+            one_at_a_time = waiting[1]
+            exclude, hold_campaigns = exclusions(self.hooks, self.account_id, self.channel_name, waiting, unrecorded)
+            if hold_campaigns:
+                campaigns_allowed = False
             claimed = claim_next(
                 session.connection(),
                 account_id=self.account_id,
@@ -477,157 +375,9 @@ class Dispatcher:
             if first_campaign is not None:
                 self._last_campaign = first_campaign  # the next batch starts with the next running campaign
             if claimed:  # the hooks see every claim: a pace takes its tokens, a closed window defers
-                keep = self.hooks.trim_batch(session, _first_of_each(claimed, one_at_a_time))
+                keep = self.hooks.trim_batch(session, first_of_each(claimed, one_at_a_time))
                 if len(keep) < len(claimed):
                     kept = {m.id for m in keep}
                     release(session, self.owner, [m.id for m in claimed if m.id not in kept], utcnow())
                 claimed = keep
             return [(m, self.hooks.outbound(session, m)) for m in claimed]
-
-    def _announce(self) -> None:
-        """Write the channel's state when an outage began, backed off again, or ended (`channel.status`)."""
-        with self._cv:
-            outage, ended, self._ended_outage = self._outage, self._ended_outage, None
-            check_stale = self._stale_checked is False and outage is None
-            if check_stale:
-                self._stale_checked = True
-            detail = None
-            if outage is not None:
-                wait = max(1, round(outage.delay_s))
-                detail = f"{outage.reason}; trying again in {wait} s"
-                if detail == outage.announced:
-                    detail = None
-                else:
-                    outage.announced = detail
-            first = outage is not None and outage.previous is None and detail is not None
-        manager = self.services.channels
-        try:
-            if first and outage is not None:
-                outage.previous = self._stored_state()
-            if detail is not None:
-                log.warning("channel %s of account %s: %s", self.channel_name, self.account_id, detail)
-                manager.set_state(self.account_id, self.channel_name, states.ERROR, detail)
-            if check_stale and ended is None:
-                # An outage state an earlier process left behind (it stopped before the channel answered again).
-                stored = self._stored_state()
-                if stored is not None and stored[0] == states.ERROR and "; trying again in " in stored[1]:
-                    ended = _Outage(stored[1], 0.0, 0.0, announced=stored[1], previous=(states.READY, "Connected"))
-            if ended is not None and ended.announced is not None:
-                state, text = ended.previous or (states.READY, "Connected")
-                if state == states.ERROR:
-                    state, text = states.READY, "Connected"
-                manager.set_state(self.account_id, self.channel_name, state, text)
-                log.info("channel %s of account %s answers again", self.channel_name, self.account_id)
-        except Exception:
-            log.exception("dispatcher %s could not store the channel's state", self.owner)
-
-    def _stored_state(self) -> tuple[states.ChannelState, str] | None:
-        with self.db.read() as session:
-            row = session.execute(
-                select(ChannelConfig.state, ChannelConfig.detail).where(
-                    ChannelConfig.account_id == self.account_id, ChannelConfig.channel == self.channel_name
-                )
-            ).first()
-        # The column holds only the states ChannelManager.set_state accepts.
-        return (cast(states.ChannelState, row[0]), str(row[1] or "")) if row is not None else None
-
-    # -- the workers --------------------------------------------------------------------------------------
-
-    def _next(self, index: int) -> tuple[ClaimedMessage, OutboundMessage] | None:
-        """The next message this worker starts, or None when it is to end. Called under `_cv`."""
-        while True:
-            if self._stop.is_set() or index >= self._concurrency:
-                return None
-            outage = self._outage
-            if self._queue and (outage is None or outage.probing):
-                now = time.monotonic()
-                message = self._queue[0][0]
-                paced = message.campaign_id is not None and self._gap_s > 0
-                if not paced or now >= self._next_start:
-                    if paced:
-                        self._next_start = max(now, self._next_start) + self._gap_s
-                    self._in_flight += 1
-                    item = self._queue.popleft()
-                    self._flying[item[0].id] = item[0]
-                    if len(self._queue) < self._concurrency:
-                        self._cv.notify_all()  # the coordinator claims more
-                    return item
-                self._cv.wait(self._next_start - now)
-                continue
-            self._cv.wait(IDLE_POLL_S)
-
-    def _work(self, index: int) -> None:
-        journal = self._journal
-        assert journal is not None
-        while True:
-            with self._cv:
-                item = self._next(index)
-            if item is None:
-                return
-            message, outbound = item
-            try:
-                journal.started(message.id)
-            except OSError:
-                # Without the journal a crash could not tell this send from one never started: do not send.
-                log.exception("dispatcher %s cannot write its send journal; holding back", self.owner)
-                with self._cv:
-                    self._in_flight -= 1
-                    self._flying.pop(message.id, None)
-                    self._give_back.append(message.id)
-                    self._cv.notify_all()
-                self._stop.wait(1)
-                continue
-            started = time.monotonic()
-            outcome = self._send_one(message, outbound)
-            took = time.monotonic() - started
-            try:
-                journal.finished(message.id, outcome)
-            except OSError:
-                log.exception("dispatcher %s could not journal the answer for message %s", self.owner, message.id)
-            with self._cv:
-                self._in_flight -= 1
-                self._flying.pop(message.id, None)
-                self._done.append((message, outcome))
-                self._send_s = took if self._send_s is None else self._send_s + SEND_TIME_WEIGHT * (took - self._send_s)
-                self._note(message, outcome)
-                self._cv.notify_all()
-
-    def _note(self, message: ClaimedMessage, outcome: Outcome) -> None:
-        """What a result changes for the messages still queued. Called under `_cv`."""
-        outage = self._outage
-        if outcome.outage:
-            if outage is None or outage.probing:
-                delay = outage_delay_s(outage.delay_s if outage is not None else None)
-                if outage is None:
-                    self._outage = outage = _Outage(outcome.error or "The provider cannot be reached", delay, 0.0)
-                outage.reason = outcome.error or outage.reason
-                outage.delay_s, outage.retry_at, outage.probing = delay, time.monotonic() + delay, False
-            self._take_back(lambda m: True)
-            self._flush_now = True
-            return
-        if outage is not None and outage.probing:
-            self._outage, self._ended_outage = None, outage  # the channel answered: it is up again
-            self._flush_now = True
-        if outcome.status == states.SENT and self._stale_checked is None:
-            self._stale_checked = False
-        if outcome.status == states.SENT and message.campaign_id is not None:
-            self._error_run.discard(message.campaign_id)
-        if outcome.status != states.SENT:
-            # Errors in a row and pause requests act on the very next message of the campaign.
-            if message.campaign_id is not None:
-                self._erring.add(message.campaign_id)
-                self._error_run.add(message.campaign_id)
-                self._take_back(lambda m: m.campaign_id == message.campaign_id)
-            self._flush_now = True
-
-    def _send_one(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
-        try:
-            provider_id = self._channel().send(outbound)
-        except SendError as exc:
-            campaign = message.campaign_id is not None
-            return outcome_of(exc, message.attempts, self._max_attempts, utcnow(), campaign=campaign)
-        except Exception as exc:
-            # A bug or an unexpected library error after the request may have left: never re-send blindly.
-            log.exception("channel %s raised while sending message %s", self.channel_name, message.id)
-            return Outcome(states.UNCERTAIN, error=f"unexpected error: {type(exc).__name__}")
-        return Outcome(states.SENT, provider_message_id=provider_id)

@@ -16,6 +16,11 @@ the lines of the committed messages are no longer needed, but a worker may be in
 emptied while nothing is open, and otherwise replaced in one atomic `rename(2)` by a file holding just the open
 messages' lines (a crash at any moment leaves the old or the new file, both complete).
 
+A journal that cannot be compacted (the disk is full: the new file cannot be written) keeps its old file and
+refuses new starts (`started` raises OSError) until a later compaction succeeds: a stale line of a committed
+message could otherwise be read as the state of the same message claimed again. `committed` itself never raises,
+so a full disk never stops the dispatcher that calls it.
+
 Not covered by the journal: a power cut or kernel crash may lose its last writes (it is not fsynced; that would
 cost milliseconds per message). The header names the boot the file was written in; a journal from an earlier
 boot is not trusted, and recovery then treats every claimed message as `uncertain`, as without a journal.
@@ -23,6 +28,7 @@ boot is not trusted, and recovery then treats every claimed message as `uncertai
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -82,11 +88,15 @@ class SendJournal:
         self._lock = threading.Lock()
         #: messages started and not committed yet: their lines (the `S` line, then the `O` line once answered).
         self._open: dict[int, list[bytes]] = {}
+        #: the file still holds lines of committed messages (a compaction failed): no start until it is rewritten.
+        self._stale = False
 
     def started(self, message_id: int) -> None:
         """Written before the message's first byte leaves for the provider."""
         line = b"S %d\n" % message_id
         with self._lock:
+            if self._stale:
+                self._compact()
             os.write(self._fd, line)
             self._size += len(line)
             self._open[message_id] = [line]
@@ -99,20 +109,29 @@ class SendJournal:
             self._size += len(line)
             self._open.setdefault(message_id, []).append(line)
 
-    def committed(self, message_ids: list[int] | None = None) -> None:
+    def committed(self, message_ids: list[int] | None = None) -> bool:
         """These results (None: every answered one) are in the store: forget them. Lines of sends still in flight
-        stay until their own result is committed."""
+        stay until their own result is committed. Never raises: False when the file could not be rewritten (it
+        is then `stale` and refuses starts until a later call rewrites it)."""
         with self._lock:
             if message_ids is None:
                 message_ids = [mid for mid, lines in self._open.items() if len(lines) > 1]
             for message_id in message_ids:
                 self._open.pop(message_id, None)
-            if not self._open:
-                if self._size > len(self._header):
-                    os.ftruncate(self._fd, len(self._header))
-                    self._size = len(self._header)
-            elif message_ids:
-                self._compact()
+            try:
+                if not self._open:
+                    if self._size > len(self._header):
+                        os.ftruncate(self._fd, len(self._header))
+                        self._size = len(self._header)
+                    self._stale = False
+                elif message_ids or self._stale:
+                    self._compact()
+            except OSError as exc:
+                if not self._stale:
+                    log.error("send journal %s cannot be rewritten (%s); no send starts until it can", self.path, exc)
+                self._stale = True
+                return False
+            return True
 
     def _compact(self) -> None:
         """Replace the file by one holding only the open messages' lines (write a new file, then rename)."""
@@ -120,13 +139,16 @@ class SendJournal:
         temporary = self.path.with_name(self.path.name + ".new")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         try:
-            os.write(fd, data)
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write")
             os.rename(temporary, self.path)
         except OSError:
             os.close(fd)
+            temporary.unlink(missing_ok=True)
+            self._stale = True
             raise
         os.close(self._fd)
-        self._fd, self._size = fd, len(data)
+        self._fd, self._size, self._stale = fd, len(data), False
 
     @property
     def open_count(self) -> int:

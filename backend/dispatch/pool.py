@@ -60,6 +60,14 @@ class DispatcherPool:
         elif self._running:
             self.sync()
 
+    def waiting_reason(self, account_id: int, channel: str) -> str | None:
+        """What this process's dispatcher of the channel waits for (the store, the disk, the channel), or None."""
+        with self._lock:
+            dispatcher = self._dispatchers.get((account_id, channel))
+        if dispatcher is None:
+            return None
+        return dispatcher.store_problem or dispatcher.outage
+
     def campaign_stopped(self, account_id: int, channel: str, campaign_id: int) -> None:
         """A campaign was paused or cancelled (committed): its dispatcher sends none of it from the batch at hand."""
         with self._lock:

@@ -4,8 +4,11 @@
    messages it held: an answered send gets its answer recorded; a claimed message that never started is
    queued again; the one send that had started without an answer becomes `uncertain`.
 2. Any other `sending` message whose lease expired, or whose process on this host is dead with no journal
-   to tell (another data directory, an earlier boot), becomes `uncertain`: it may have reached the provider, so
-   it is never re-sent automatically. The reason says which: the app stopped (its process is gone), or the lease
+   to tell (another data directory, another machine, an earlier boot): where the store records each send's
+   start (PostgreSQL: `send_started_at`, see `backend.dispatch.sending`), one that never started is queued
+   again (the release is fenced on `send_started_at` still null, and the start on the lease, so a stalled
+   owner that wakes up cannot send it too); the others become `uncertain`: they may have reached the provider,
+   so they are never re-sent automatically. The reason says which: the app stopped (its process is gone), or the lease
    ran out while its process still lives (a live dispatcher renews its leases, so that process stopped answering
    or lost the database) or on another machine.
 
@@ -33,6 +36,7 @@ from backend.dispatch.claims import (
 from backend.dispatch.hooks import DispatchHooks
 from backend.dispatch.journal import JournalContents, journal_dir, journals, read_journal
 from backend.dispatch.outcomes import Outcome, record_results
+from backend.dispatch.sending import starts_in_store
 from backend.store import states
 from backend.store.models import utcnow
 from backend.store.process import owner_is_dead
@@ -90,7 +94,8 @@ def _replay(services: Services, journal: JournalContents) -> int:
             else:
                 answered.append((message, LOST))
         record_results(services, session, journal.owner, _hooks(services), answered)
-        release(session, journal.owner, unstarted, utcnow())
+        # A start the store knows of but this journal lost (its disk was full) is left to the sweep: uncertain.
+        release(session, journal.owner, unstarted, utcnow(), unstarted_only=True)
     lost = sum(1 for _, outcome in answered if outcome is LOST)
     if held:
         log.warning(
@@ -109,26 +114,37 @@ def sweep_expired(services: Services) -> int:
     """Step 2: `sending` messages whose lease expired or whose owner process is dead become `uncertain`."""
     now = utcnow()
     m = MESSAGES.c
+    starts_known = starts_in_store(services.db)
+    requeued: set[tuple[int, str]] = set()
     with services.db.write() as session:
         rows = session.execute(
-            select(*CLAIM_COLUMNS, m.lease_owner, m.lease_until)
+            select(*CLAIM_COLUMNS, m.lease_owner, m.lease_until, m.send_started_at)
             .where(SENDING)
             .order_by(m.lease_until)
             .limit(SWEEP_LIMIT)
             .with_for_update(skip_locked=True)
         ).all()
         by_owner: dict[str, list[tuple[ClaimedMessage, Outcome]]] = defaultdict(list)
+        unstarted: dict[str, list[int]] = defaultdict(list)
         for row in rows:
-            *columns, owner, lease_until = row
+            *columns, owner, lease_until, started_at = row
             if not owner:
                 log.error("message %s is sending without a lease owner; left alone", columns[0])
                 continue
-            if owner_is_dead(owner):
-                by_owner[owner].append((claimed_from_row(columns), LOST))
-            elif lease_until is not None and lease_until < now:
-                by_owner[owner].append((claimed_from_row(columns), STALLED))
+            dead = owner_is_dead(owner)
+            if not dead and (lease_until is None or lease_until >= now):
+                continue
+            message = claimed_from_row(columns)
+            if starts_known and started_at is None:
+                unstarted[owner].append(message.id)
+                requeued.add((message.account_id, message.channel))
+            else:
+                by_owner[owner].append((message, LOST if dead else STALLED))
+        given_back = sum(release(session, owner, ids, now, unstarted_only=True) for owner, ids in unstarted.items())
         hooks = _hooks(services)
         settled = sum(record_results(services, session, owner, hooks, lost) for owner, lost in by_owner.items())
-    if settled:
-        log.warning("%d interrupted send(s) marked uncertain", settled)
-    return settled
+    if settled or given_back:
+        log.warning("%d interrupted send(s) marked uncertain, %d never started queued again", settled, given_back)
+    for account_id, channel in requeued:
+        services.dispatchers.wake(account_id, channel)
+    return settled + given_back

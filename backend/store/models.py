@@ -293,6 +293,9 @@ class Message(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: while `sending`: when its content started to go out to the provider (null: not yet, so a lost machine's
+    #: claim can be queued again); set in a commit of its own, fenced on the lease (DESIGN section 12).
+    send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered: Mapped[bool | None] = mapped_column(Boolean)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 
+import psutil
+
 
 def worker_id(role: str) -> str:
     """A lease owner name: host, pid and role. Crash recovery reads the pid back (see owner_is_dead)."""
@@ -28,10 +30,14 @@ def owner_is_dead(owner: str | None) -> bool:
         return False
     if pid == os.getpid():
         return False
+    return not process_runs(pid)
+
+
+def process_runs(pid: int) -> bool:
+    """Whether process `pid` of this host runs (a zombie, which has ended but not been reaped, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return False
-    return False
+    except psutil.AccessDenied:
+        return True  # another user's process: it exists

@@ -36,6 +36,7 @@ from backend.channels.sms_errors import delivery_error_text
 from backend.communications import nudge_delivery_job, record_communication
 from backend.errors import ApiError, bad_request, conflict, not_found
 from backend.store.models import Account, ChannelConfig, Message
+from backend.webhooks.group_commit import group_commit
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -104,8 +105,10 @@ def twilio_status() -> Response:
         error_text=delivery_error_text(params.get("ErrorCode")) if delivery_success(status) is False else None,
         payload={name: params.get(name, "") for name in sorted(params.keys())},
     )
-    with services.db.write() as session:
-        communication_id = record_communication(session, message[1], message[0], report)
+    # Committed before the answer, in a transaction shared with the other webhooks of a burst.
+    communication_id = group_commit(services.db).run(
+        lambda session: record_communication(session, message[1], message[0], report)
+    )
     if communication_id is None:
         raise conflict("This status of this message was already recorded.")
     nudge_delivery_job(services)

@@ -27,6 +27,7 @@ from werkzeug.datastructures import MultiDict
 from backend.channels.sms import e164
 from backend.conversations.inbound import Inbound, Media, record_inbound
 from backend.errors import ApiError, bad_request
+from backend.webhooks.group_commit import group_commit
 from backend.webhooks.twilio import SID, signed_sms_accounts
 
 if TYPE_CHECKING:
@@ -68,8 +69,8 @@ def twilio_inbound() -> Response:
         media=_media(params),
         meta={"to": params.get("To", "")[:32]},
     )
-    with services.db.write() as session:
-        record_inbound(services, session, inbound)
+    # Committed before the answer (durable), in a transaction shared with the other webhooks of a burst.
+    group_commit(services.db).run(lambda session: record_inbound(services, session, inbound))
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
 
 

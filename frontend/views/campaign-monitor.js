@@ -101,6 +101,10 @@ function drawSummary(summary, c) {
   } else if (c.status === 'paused') {
     replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
       h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
+  } else if (c.status === 'running' && c.status_reason) {
+    // The campaign cannot send now; it says why and goes on by itself (the disk, the database, the channel).
+    replace(summary, h('div', { class: 'notice warn', role: 'status', dataset: { summary: 'waiting' } }, svg(icons.pause),
+      h('div', {}, h('strong', {}, 'Waiting'), h('span', {}, `${c.status_reason}. It goes on by itself.`))));
   } else if (c.status === 'cancelled') {
     replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
       h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));

@@ -2,7 +2,8 @@
 
 Run as a separate small process: `python reaper.py <profile_dir>` with a pipe on stdin. It blocks reading
 stdin; the read returns when the parent closes the pipe (a clean close) or dies (the kernel closes it), and
-then every live process whose command line names `--user-data-dir=<profile_dir>` is terminated, then killed.
+then every live process whose command line names `--user-data-dir=<profile_dir>` is terminated, then killed,
+and so is the chromedriver that started them (else it would stay behind, orphaned, over a defunct Chromium).
 It imports nothing from the app, so it runs from any working directory. Linux only (reads /proc); elsewhere
 it exits without doing anything.
 """
@@ -37,10 +38,24 @@ def profile_processes(profile_dir: str) -> list[int]:
     return found
 
 
+def drivers_of(pids: list[int]) -> list[int]:
+    """The chromedriver processes that are parents of these processes."""
+    found = set()
+    for pid in pids:
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[1])
+            if Path(f"/proc/{parent}/comm").read_text().strip() == "chromedriver":
+                found.add(parent)
+        except (OSError, IndexError, ValueError):
+            continue
+    return sorted(found)
+
+
 def kill_profile_processes(profile_dir: str, grace_s: float = 5.0) -> list[int]:
-    """SIGTERM every process of the profile (Chromium then flushes the profile), SIGKILL what is left after
-    `grace_s`. Returns the pids that were found."""
+    """SIGTERM every process of the profile (Chromium then flushes the profile) and the chromedriver that
+    started it, SIGKILL what is left after `grace_s`. Returns the pids that were found."""
     pids = profile_processes(profile_dir)
+    drivers = drivers_of(pids)
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
@@ -48,7 +63,9 @@ def kill_profile_processes(profile_dir: str, grace_s: float = 5.0) -> list[int]:
         time.sleep(0.05)
     for pid in profile_processes(profile_dir):
         _signal(pid, signal.SIGKILL)
-    return pids
+    for pid in drivers:
+        _signal(pid, signal.SIGTERM)  # its Chromium is gone: nothing is left for it to do
+    return pids + drivers
 
 
 def _signal(pid: int, sig: int) -> None:
