@@ -129,3 +129,38 @@ def test_it_resumes_a_campaign_paused_until_a_known_time_by_itself(client, auth,
     done = wait_status(client, auth, second["id"], "completed", timeout=20)
     assert done["counts"]["sent"] == 3 and done["resume_at"] is None
     assert smtp.count == 6
+
+
+def test_it_pauses_after_every_batch(client, auth, services, smtp, account, running):
+    add_contacts(services, account, 5)
+    campaign = create(client, auth, rate={"batch": {"size": 2, "pause_s": 1}})
+    start(client, auth, campaign["id"])
+    wait_status(client, auth, campaign["id"], "completed")
+    between = gaps(smtp)
+    # 2, pause, 2, pause, 1: the pauses fall after the 2nd and the 4th message, and only there.
+    assert between[1] >= 0.95 and between[3] >= 0.95, between
+    assert between[0] < 0.9 and between[2] < 0.9, between
+
+
+def test_it_refuses_a_batch_that_is_not_a_size_and_a_pause(client, auth, services, smtp, account):
+    add_contacts(services, account, 1)
+    for batch in (
+        {"size": 0, "pause_s": 5},
+        {"size": 10},
+        {"size": 10, "pause_s": 0},
+        [10, 5],
+        {"size": True, "pause_s": 5},
+    ):
+        answer = client.post(
+            "/api/campaigns",
+            json={
+                "name": "B",
+                "channel": "smtp",
+                "subject": "Hi",
+                "body": "Hello",
+                "recipients": {"all": True},
+                "rate": {"batch": batch},
+            },  # fmt: skip
+            headers=auth,
+        )
+        assert answer.status_code == 400 and answer.get_json()["details"][0]["field"] == "rate.batch", batch

@@ -106,6 +106,13 @@ def check_rate(raw: Any) -> dict[str, Any]:
         raise bad_request("`rate` must be an object.", [{"field": "rate", "reason": "not an object"}])
     problems, rate = [], {}
     for key, value in raw.items():
+        if key == "batch":
+            problem = _batch_problem(value)
+            if problem:
+                problems.append({"field": "rate.batch", "reason": problem})
+            elif value is not None:
+                rate["batch"] = {"size": value["size"], "pause_s": value["pause_s"]}
+            continue
         bounds = RATE_LIMITS.get(key)
         if bounds is None:
             problems.append({"field": f"rate.{key}", "reason": "unknown setting"})
@@ -124,6 +131,20 @@ def check_rate(raw: Any) -> dict[str, Any]:
     if problems:
         raise bad_request("The rate settings are not valid.", problems)
     return rate
+
+
+def _batch_problem(value: Any) -> str | None:
+    """What is wrong with `rate.batch` ({"size": 1-100,000, "pause_s": 1-86,400}), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"size", "pause_s"}:
+        return 'give {"size": messages, "pause_s": seconds}'
+    size, pause = value["size"], value["pause_s"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 100_000:
+        return "size must be a whole number between 1 and 100000"
+    if isinstance(pause, bool) or not isinstance(pause, int | float) or not 1 <= pause <= 86_400:
+        return "pause_s must be a number of seconds between 1 and 86400"
+    return None
 
 
 def check_request(payload: dict[str, Any]) -> dict[str, Any]:

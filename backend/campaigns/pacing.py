@@ -45,6 +45,9 @@ class Pace:
     min_delay_s: float = 0.0
     max_delay_s: float = 0.0
     daily_cap: int | None = None
+    #: `rate.batch`: a pause of `batch_pause_s` after every `batch_size` messages (DESIGN section 15).
+    batch_size: int | None = None
+    batch_pause_s: float = 0.0
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any] | None) -> Pace:
@@ -53,21 +56,29 @@ class Pace:
         low = float(raw.get("min_delay_s") or 0.0)
         high = float(raw.get("max_delay_s") or low)
         cap = raw.get("daily_cap")
+        batch = raw.get("batch") if isinstance(raw.get("batch"), dict) else {}
         return cls(
             per_minute=float(per_minute) if per_minute else None,
             min_delay_s=low,
             max_delay_s=max(high, low),
             daily_cap=int(cap) if cap else None,
+            batch_size=int(batch["size"]) if batch.get("size") else None,
+            batch_pause_s=float(batch.get("pause_s") or 0.0),
         )
 
     @property
     def paced(self) -> bool:
-        return bool(self.per_minute) or self.max_delay_s > 0
+        return bool(self.per_minute) or self.max_delay_s > 0 or self.batched
+
+    @property
+    def batched(self) -> bool:
+        return bool(self.batch_size) and self.batch_pause_s > 0
 
     @property
     def one_at_a_time(self) -> bool:
-        """A random pause after each message: the next one waits for this one's result (WhatsApp's gaps)."""
-        return self.max_delay_s > 0
+        """A random pause after each message (WhatsApp's gaps) or a pause after each batch: the next message
+        waits for this one's result, so the pause falls exactly after the batch's last message."""
+        return self.max_delay_s > 0 or self.batched
 
     @property
     def burst(self) -> float:
@@ -115,6 +126,7 @@ class Pacer:
         self._campaign_pace: dict[int, Pace] = {}
         self._daily: dict[tuple[Any, ...], _Daily] = {}
         self._buckets: dict[int, _Bucket] = {}
+        self._batch_counts: dict[int, int] = {}
 
     # -- questions the dispatcher asks before a claim ---------------------------------------------------
     def channel_wait_s(self, account_id: int, channel: str, pace: Pace) -> float:
@@ -189,12 +201,23 @@ class Pacer:
                     self._channel_next[(account_id, channel)] = now + channel_pace.gap_s()
                 pace = self._campaign_pace.get(campaign_id)
                 if pace is not None and pace.one_at_a_time:
-                    self._campaign_next[campaign_id] = now + pace.gap_s()
+                    self._campaign_next[campaign_id] = now + self._batch_gap_s(campaign_id, pace)
             if sent:
                 for key in (("channel", account_id, channel), ("campaign", campaign_id)):
                     entry = self._daily.get(key)
                     if entry is not None:
                         entry.count += 1
+
+    def _batch_gap_s(self, campaign_id: int, pace: Pace) -> float:
+        """The gap after this send: the pace's own, or the batch pause after every `batch_size` sends. Called
+        under `_lock`; the count is this process's (after a restart the batch starts anew)."""
+        gap = pace.gap_s()
+        if pace.batched and pace.batch_size:
+            done = self._batch_counts.get(campaign_id, 0) + 1
+            self._batch_counts[campaign_id] = done % pace.batch_size
+            if done >= pace.batch_size:
+                gap = max(gap, pace.batch_pause_s)
+        return gap
 
     def daily_left(self, key: tuple[Any, ...], cap: int) -> int:
         """How many more may be sent within the rolling window (0 when the cap is reached)."""
@@ -213,6 +236,7 @@ class Pacer:
             self._campaign_next.pop(campaign_id, None)
             self._campaign_pace.pop(campaign_id, None)
             self._buckets.pop(campaign_id, None)
+            self._batch_counts.pop(campaign_id, None)
             self._daily.pop(("campaign", campaign_id), None)
 
     # -- rolling window ---------------------------------------------------------------------------------

@@ -27,8 +27,11 @@ export function paceFields() {
   const perMinuteField = field('Messages per minute', perMinute);
   const delayFields = [field('Shortest pause (seconds)', minDelay), field('Longest pause (seconds)', maxDelay)];
   const note = h('p', { class: 'muted small limit-note' });
+  const batchSize = h('input', { type: 'number', min: 1, step: 1, name: 'batch_size', placeholder: 'no batches' });
+  const batchPause = h('input', { type: 'number', min: 1, step: 1, name: 'batch_pause_s', placeholder: 'seconds' });
   const element = h('fieldset', { class: 'stack', style: { gap: '8px' } }, h('legend', {}, 'Pace'),
-    h('div', { class: 'fields' }, perMinuteField, delayFields, field('Daily cap', dailyCap)), note);
+    h('div', { class: 'fields' }, perMinuteField, delayFields, field('Daily cap', dailyCap)),
+    h('div', { class: 'fields' }, field('Pause after every … messages', batchSize), field('Pause for (seconds)', batchPause)), note);
   const inputs = { per_minute: perMinute, min_delay_s: minDelay, max_delay_s: maxDelay, daily_cap: dailyCap };
   const show = (channel) => {
     const rate = limitsOf(channel).rate || {};
@@ -46,9 +49,14 @@ export function paceFields() {
   const value = () => {
     const rate = {};
     for (const [key, input] of Object.entries(inputs)) if (!input.closest('[hidden]') && input.value) rate[key] = Number(input.value);
+    if (batchSize.value && batchPause.value) rate.batch = { size: Number(batchSize.value), pause_s: Number(batchPause.value) };
     return rate;
   };
-  const set = (rate) => { for (const [key, input] of Object.entries(inputs)) input.value = rate && rate[key] != null ? String(rate[key]) : ''; };
+  const set = (rate) => {
+    for (const [key, input] of Object.entries(inputs)) input.value = rate && rate[key] != null ? String(rate[key]) : '';
+    batchSize.value = rate?.batch ? String(rate.batch.size) : '';
+    batchPause.value = rate?.batch ? String(rate.batch.pause_s) : '';
+  };
   const cap = () => Number(dailyCap.value || dailyCap.placeholder) || null;
   return { element, show, value, set, cap, inputs };
 }
