@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from backend.campaigns.hooks import unsubscribe_token
+from backend.campaigns.unsubscribe import unsubscribe_token
 from tests.helpers import bearer
 
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from backend.campaigns.hooks import unsubscribe_token
+from backend.campaigns.unsubscribe import unsubscribe_token
 from tests.helpers import bearer
 from tests.ui_support import chromium, go, js_errors, wait_js, wait_view
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
-from backend.campaigns.hooks import read_unsubscribe_token
+from backend.campaigns.unsubscribe import read_unsubscribe_token
 from backend.contacts import optouts, service
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest

@@ -10,14 +10,16 @@ created, before anything is queued:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.channels.base import Attachment, OutboundMessage
 from backend.channels.families import family_of
 from backend.errors import bad_request
+from backend.media.library import MediaLibrary
 from backend.security.hardening import is_store_id
 from backend.store.models import Account, Media
 
@@ -142,3 +144,25 @@ def account_public_url(session: Session, account_id: int, default: str | None) -
     account = session.get(Account, account_id)
     url = (account.settings or {}).get("public_url") if account else None
     return str(url or default or "") or None
+
+
+def with_files(library: MediaLibrary, public_url: str | None, out: OutboundMessage) -> OutboundMessage:
+    """The message with its media files (read from the library when sent); for SMS, the signed links Twilio
+    fetches them from under `public_url`."""
+    files = out.metadata.get("attachments") or []
+    attachments = tuple(
+        Attachment(
+            filename=f["filename"],
+            content_type=f["content_type"],
+            path=library.path_of(out.account_id, f["sha256"]),
+            kind=f["kind"],
+            as_document=bool(f.get("as_document")),
+            size=int(f["size"]),
+        )
+        for f in files
+    )
+    if out.channel == "sms":
+        base = (public_url or "").rstrip("/")
+        tokens = [library.link_token(out.account_id, f["media_id"]) for f in files]
+        out.metadata["media_urls"] = [f"{base}/m/{token}" for token in tokens]
+    return replace(out, attachments=attachments)

@@ -104,7 +104,8 @@ def check_rate(raw: Any) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise bad_request("`rate` must be an object.", [{"field": "rate", "reason": "not an object"}])
-    problems, rate = [], {}
+    problems: list[dict[str, Any]] = []
+    rate: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "batch":
             problem = _batch_problem(value)

@@ -15,23 +15,22 @@ job's sweep is the safety net.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import math
 import threading
 import time
 from collections import Counter
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle, quiet_hours
+from backend.campaigns.attachments import with_files
 from backend.campaigns.pacing import Pace, Pacer
+from backend.campaigns.unsubscribe import unsubscribe_token
 from backend.campaigns.windows import SendWindow
-from backend.channels.base import Attachment, OutboundMessage
+from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch import fallback
 from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
@@ -48,23 +47,6 @@ log = logging.getLogger(__name__)
 
 #: how long a channel's pace (from its settings) and an account's public URL are cached.
 SETTINGS_TTL_S = 10.0
-
-
-def unsubscribe_token(key: bytes, account_id: int, contact_id: int) -> str:
-    """`<account>.<contact>.<mac>`: names the contact to opt out, unforgeable without the app key."""
-    body = f"{account_id}.{contact_id}"
-    mac = hmac.new(key, f"unsubscribe:{body}".encode(), hashlib.sha256).hexdigest()[:32]
-    return f"{body}.{mac}"
-
-
-def read_unsubscribe_token(key: bytes, token: str) -> tuple[int, int] | None:
-    parts = token.split(".")
-    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in parts[:2]):
-        return None
-    account_id, contact_id = int(parts[0]), int(parts[1])
-    if not hmac.compare_digest(unsubscribe_token(key, account_id, contact_id), token):
-        return None
-    return account_id, contact_id
 
 
 #: one prebuilt Core statement per campaign and batch: counters, the consecutive-error run, and what the
@@ -262,30 +244,6 @@ class CampaignHooks:
         return keep
 
     # -- the message that goes out ----------------------------------------------------------------------
-    def _with_files(self, session: Session, out: OutboundMessage) -> OutboundMessage:
-        """The message's media files (read from the library when sent); for SMS, the signed links Twilio fetches."""
-        files = out.metadata.get("attachments") or []
-        if not files:
-            return out
-        library = self.services.media
-        attachments = tuple(
-            Attachment(
-                filename=f["filename"],
-                content_type=f["content_type"],
-                path=library.path_of(out.account_id, f["sha256"]),
-                kind=f["kind"],
-                as_document=bool(f.get("as_document")),
-                size=int(f["size"]),
-            )
-            for f in files
-        )
-        if out.channel == "sms":
-            base = (self.public_url(session, out.account_id) or "").rstrip("/")
-            out.metadata["media_urls"] = [
-                f"{base}/m/{library.link_token(out.account_id, f['media_id'])}" for f in files
-            ]
-        return replace(out, attachments=attachments)
-
     def public_url(self, session: Session, account_id: int) -> str | None:
         now = time.monotonic()
         cached = self._public_urls.get(account_id)
@@ -298,7 +256,9 @@ class CampaignHooks:
         return url
 
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
-        out = self._with_files(session, outbound_from_row(message))
+        out = outbound_from_row(message)
+        if out.metadata.get("attachments"):
+            out = with_files(self.services.media, self.public_url(session, out.account_id), out)
         validity = self._validity.pop(message.id, None)
         if validity is not None:
             out.metadata["validity_s"] = validity  # the send window closes then: SMS sets ValidityPeriod

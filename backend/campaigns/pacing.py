@@ -56,7 +56,8 @@ class Pace:
         low = float(raw.get("min_delay_s") or 0.0)
         high = float(raw.get("max_delay_s") or low)
         cap = raw.get("daily_cap")
-        batch = raw.get("batch") if isinstance(raw.get("batch"), dict) else {}
+        given = raw.get("batch")
+        batch: dict[str, Any] = given if isinstance(given, dict) else {}
         return cls(
             per_minute=float(per_minute) if per_minute else None,
             min_delay_s=low,

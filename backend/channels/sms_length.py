@@ -42,9 +42,9 @@ def _gsm_units(char: str) -> int | None:
 def measure(body: str) -> SmsLength:
     """The encoding and billed parts of `body` as an SMS."""
     try:  # the common case in one call: a body of one part, all GSM-7
-        units = len(body.encode("gsm03.38"))
-        if units <= _SINGLE[GSM7]:
-            return SmsLength(GSM7, units, 1 if units else 0, ())
+        septets = len(body.encode("gsm03.38"))
+        if septets <= _SINGLE[GSM7]:
+            return SmsLength(GSM7, septets, 1 if septets else 0, ())
     except UnicodeEncodeError:
         pass
     widths: list[int] = []
