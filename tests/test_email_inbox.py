@@ -122,11 +122,11 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
     assert configure(http, base, smtp, imap).status_code == 200
     ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
     _message, message_id = sent_email(http, base, smtp, ana["id"])
+    assert message_id.startswith("<bulkmsg.1.1.") and len(message_id.split("@")[0].split(".")[3]) == 20
 
     socket = EventSocket(base, live_server.token, after=None)
     try:
-        # Ana answers from another address, but to our message: her thread, not a new contact
-        imap.deliver(reply(message_id, "ana.private@example.org", "Thanks, it arrived!"))
+        imap.deliver(reply(message_id, ANA, "Thanks, it arrived!"))
         imap.deliver(reply(None, "bob@example.com", "Do you ship to Norway?", subject="Shipping"))
         done = http.post(f"{base}/api/trigger/inbox", timeout=30).json()
         created = socket.until(lambda e: e["type"] == "message.created" and e["data"]["message"]["direction"] == "in")
@@ -140,7 +140,9 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
         ("out", "smtp", "It shipped today."),
         ("in", "smtp", "Thanks, it arrived!"),
     ]
-    assert thread[1]["subject"] == "Re: Your order" and thread[1]["recipient"] == "ana.private@example.org"
+    assert thread[1]["subject"] == "Re: Your order" and thread[1]["metadata"]["in_reply_to"] == thread[0]["id"]
+    # the whole mail, quoted history included, stays one click away
+    assert "Your order" in thread[1]["metadata"]["full_text"] and "wrote:" in thread[1]["metadata"]["full_text"]
     people = {c["email"]: c for c in http.get(f"{base}/api/contacts", timeout=5).json()["items"]}
     assert set(people) == {ANA, "bob@example.com"} and people["bob@example.com"]["name"] == "Someone"
     bob_thread = http.get(f"{base}/api/conversations/contact-{people['bob@example.com']['id']}/messages", timeout=5)
@@ -152,10 +154,34 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
     answer = http.post(f"{base}/api/conversations/contact-{ana['id']}/messages", json={"body": "Great!"}, timeout=5)
     assert answer.status_code == 201 and answer.json()["subject"] == "Re: Your order"
     wait_for(lambda: len(smtp.received) == 2, what="the answer to arrive")
-    assert answer.json()["recipient"] == "ana.private@example.org"
+    assert answer.json()["recipient"] == ANA
     assert str(smtp.received[-1].message["In-Reply-To"]) == thread[1]["provider_message_id"]
     listed = http.get(f"{base}/api/conversations", timeout=5).json()
     assert sorted(c["unread"] for c in listed["items"]) == [1, 1]
+
+
+def test_it_files_a_strangers_mail_with_our_message_id_under_the_stranger(live_server, http, smtp, imap, polled):
+    base = live_server.url
+    assert configure(http, base, smtp, imap).status_code == 200
+    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
+    _message, message_id = sent_email(http, base, smtp, ana["id"])
+    account, number = message_id.split("@")[0].split(".")[1:3]
+    guessed = f"<bulkmsg.{account}.{number}@example.com>"  # the old sequential form: no longer ours
+    imap.deliver(reply(message_id, "mallory@evil.example", "unsubscribe", subject="unsubscribe"))
+    imap.deliver(reply(guessed, "mallory2@evil.example", "Send my order to me instead"))
+
+    done = http.post(f"{base}/api/trigger/inbox", timeout=30).json()
+
+    assert (done["read"], done["replies"]) == (2, 2)
+    thread = http.get(f"{base}/api/conversations/contact-{ana['id']}/messages", timeout=5).json()["items"]
+    assert [m["direction"] for m in thread] == ["out"]  # nothing filed under Ana
+    people = {c["email"]: c for c in http.get(f"{base}/api/contacts", timeout=5).json()["items"]}
+    assert set(people) == {ANA, "mallory@evil.example", "mallory2@evil.example"}
+    assert people[ANA]["opt_outs"]["email"] is None  # the stranger's "unsubscribe" opted out only the stranger
+    assert people["mallory@evil.example"]["opt_outs"]["email"]["why"] == "unsubscribe"
+    # and a reply from Ana's thread still goes to Ana
+    answer = http.post(f"{base}/api/conversations/contact-{ana['id']}/messages", json={"body": "Hi"}, timeout=5)
+    assert answer.status_code == 201 and answer.json()["recipient"] == ANA
 
 
 def test_it_settles_a_bounced_email_as_undelivered_and_suppresses_a_hard_bounce(live_server, http, smtp, imap, polled):

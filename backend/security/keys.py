@@ -37,6 +37,8 @@ class AppKeys:
     def __init__(self, master: bytes) -> None:
         self.jwt_key = _derive(master, b"bulkmsg jwt")
         self.box = SecretBox(_derive(master, b"bulkmsg secrets"))
+        #: the HMAC key of our Message-IDs (backend/channels/email_mime.py).
+        self.message_id_key = _derive(master, b"bulkmsg message-id")
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> AppKeys:
