@@ -16,6 +16,8 @@ acts only on an address we mailed in a message it names with an authentic id (ma
 from __future__ import annotations
 
 from dataclasses import dataclass
+import logging
+from email import message_from_bytes
 from email.message import Message
 from itertools import islice
 
@@ -30,7 +32,12 @@ REPORT_SUBJECTS = (
     "nicht zugestellt", "mail system error", "could not send", "rejected", "bounce", "warning:", "returned",
     "non-delivery", "not be delivered", "permanent", "user unknown", "error during",
 )  # fmt: skip
-MAX_ADDRESSES = 100
+log = logging.getLogger(__name__)
+# its detectors log their own errors with a traceback; _detect logs them in a line of ours
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
+MAX_ADDRESSES = 1000
+DETECT_BYTES = 64_000
 MAX_OURS = 10
 OUR_PREFIX = "<bulkmsg."
 MAX_REASON = 300
@@ -64,7 +71,7 @@ def read_bounce(mail: Message, raw: bytes, sender_local: str | None, subject: st
     surely = is_report(mail, sender_local)
     if not surely and not may_be_report(subject, sender_local):
         return None
-    temporary, permanent = all_failures(mail)
+    temporary, permanent = _detect(raw)
     perm = _clean(permanent)
     temp = [a for a in _clean(temporary) if a not in perm]
     if not perm and not temp:
@@ -77,6 +84,16 @@ def read_bounce(mail: Message, raw: bytes, sender_local: str | None, subject: st
     if not reason:
         reason = "the receiving mail server refused it" if perm else "delivery is delayed"
     return BounceFacts(tuple(perm), tuple(temp), status, reason, _our_ids(raw))
+
+
+def _detect(raw: bytes) -> tuple[frozenset[bytes], frozenset[bytes]]:
+    """flufl.bounce's (temporary, permanent) addresses, from the report's first DETECT_BYTES (its detectors try
+    each of their ~50 patterns on every line: the cut keeps that work small, and a report's news is at its top)."""
+    try:
+        return all_failures(message_from_bytes(raw[:DETECT_BYTES]))
+    except Exception:  # a detector's own error on odd input (e.g. Yale's on a mail without From): nothing found
+        log.info("the bounce detectors could not read a report", exc_info=True)
+        return frozenset(), frozenset()
 
 
 def _clean(found: frozenset[bytes] | set[bytes]) -> list[str]:

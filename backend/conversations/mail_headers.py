@@ -78,7 +78,7 @@ def decoded(value: str) -> str:
     """`value` with its encoded words decoded and whitespace folded; bounded in words and length."""
     value = value[:MAX_HEADER]
     cut = -1
-    for _ in range(MAX_WORDS + 1):  # keep at most MAX_WORDS encoded words
+    for _ in range(2 * MAX_WORDS + 1):  # keep at most MAX_WORDS encoded words (two `=?` in each)
         cut = value.find("=?", cut + 1)
         if cut < 0:
             break
@@ -134,10 +134,18 @@ def address_ok(address: str) -> bool:
 
 def sender(mail: Message) -> tuple[str, str] | None:
     """(display name, lower-case address) of `From`, or None when it names no usable address."""
-    raw = header(mail, "From")
-    if not raw:
+    value = mail.get("From")
+    if value is None:
         return None
-    name, address = parseaddr(decoded(raw))
+    whole = str(value)
+    # The address is never encoded (RFC 2047 section 5): read it from the `<...>` that closes the value, so a
+    # name of thousands of encoded words costs nothing; only the name is decoded, within its bounds.
+    opening = whole.rfind("<", max(0, len(whole) - MAX_ADDRESS - 2))
+    if opening >= 0:
+        address = parseaddr(whole[opening:])[1]
+        name = decoded(whole[:opening][:MAX_HEADER]).strip().strip('"').strip()
+    else:
+        name, address = parseaddr(decoded(whole[:MAX_HEADER]))
     address = address.strip().lower()
     if not address_ok(address):
         return None

@@ -34,7 +34,7 @@ from backend.conversations.mail_headers import (
     message_ids,
     sender,
 )
-from backend.conversations.mail_text import Unreadable, full_text, new_text, text_parts
+from backend.conversations.mail_text import Unreadable, check_nesting, full_text, new_text, text_parts
 
 __all__ = ["ParsedMail", "Unreadable", "message_id_tag", "our_message_ref", "read_mail"]
 
@@ -60,6 +60,7 @@ class ParsedMail:
 
 
 def read_mail(raw: bytes) -> ParsedMail:
+    check_nesting(raw)
     try:
         mail = message_from_bytes(raw)
     except (RecursionError, ValueError, TypeError, IndexError) as exc:

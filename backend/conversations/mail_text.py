@@ -22,8 +22,10 @@ from mailparser_reply.constants import MAIL_LANGUAGES
 
 from backend.conversations.reply_rules import cut
 
-MAX_PARTS = 200
+MAX_PARTS = 2000
 MAX_DEPTH = 40
+#: more `multipart/` types than this and the stdlib parser's recursion would take seconds: Unreadable at once.
+MAX_MULTIPARTS = 100
 MAX_TEXT = 200_000
 MAX_HTML = 1_000_000
 MAX_REPLY_INPUT = 20_000
@@ -38,6 +40,12 @@ class Unreadable(Exception):  # noqa: N818 - a reason, not a programming error
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def check_nesting(raw: bytes) -> None:
+    """Unreadable when the raw mail declares more multiparts than MAX_MULTIPARTS (counted, not parsed)."""
+    if raw.lower().count(b"multipart/") > MAX_MULTIPARTS:
+        raise Unreadable(f"it has more than {MAX_MULTIPARTS} nested MIME parts")
 
 
 def text_parts(mail: Message) -> list[Message]:
