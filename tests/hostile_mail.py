@@ -52,11 +52,11 @@ def every_header_encoded() -> bytes:
 
 def malformed_mime() -> bytes:
     return (
-        "From: Eve <eve@example.org>\r\nSubject: broken\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/alternative; boundary="never"\r\n\r\n'
-        "--other\r\nContent-Type: text/plain; charset=nonsense-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        "!!!not base64!!!\r\n"
-    ).encode()
+        b"From: Eve <eve@example.org>\r\nSubject: broken\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="never"\r\n\r\n'
+        b"--other\r\nContent-Type: text/plain; charset=nonsense-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"!!!not base64!!!\r\n"
+    )
 
 
 def report_of_recipients(original_id: str, count: int = 500) -> bytes:

@@ -1,6 +1,7 @@
 """The inbox as hostile input, through the real Dovecot inbox (DESIGN section 11, issue 21 items 1-4, issue 22's
 bad input): hostile mails are read in time linear in their size while other routes answer; a mail that cannot be
 read is set aside and named, and later mail is still read; a forged delivery report opts nobody out."""
+# ruff: noqa: F811 - pytest fixtures imported from tests/inbox_support are requested by name
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import requests
 
 from tests import hostile_mail
-from tests.test_email_inbox import (  # noqa: F401 - fixtures
+from tests.inbox_support import (  # noqa: F401 - fixtures
     ANA,
     configure,
     delivery_report,

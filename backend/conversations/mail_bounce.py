@@ -15,8 +15,8 @@ acts only on an address we mailed in a message it names with an authentic id (ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import logging
+from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
 from itertools import islice
