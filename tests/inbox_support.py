@@ -77,13 +77,14 @@ def configure(http, base: str, smtp: FakeSmtpServer, imap: dovecot.Dovecot, **ch
     return http.put(f"{base}/api/channels/smtp", json={**smtp.settings(), **imap.settings(**changes)}, timeout=20)
 
 
-def sent_email(http, base: str, smtp: FakeSmtpServer, contact_id: int) -> tuple[dict, str]:
-    """A reply from Ana's thread, sent through the real SMTP server; (message, its Message-ID as it arrived)."""
+def sent_email(http, base: str, smtp: FakeSmtpServer, contact_id: int, to: str = ANA) -> tuple[dict, str]:
+    """A reply from the contact's thread (Ana's by default, address `to`), sent through the real SMTP server;
+    (message, its Message-ID as it arrived)."""
     created = http.post(
         f"{base}/api/conversations/contact-{contact_id}/messages",
         json={"source": "email", "subject": "Your order", "body": "It shipped today."},
         timeout=5,
     ).json()
     wait_for(lambda: http.get(f"{base}/api/messages/{created['id']}", timeout=5).json()["status"] == "sent")
-    [arrived] = [r for r in smtp.received if ANA in r.rcpt_tos]
+    [arrived] = [r for r in smtp.received if to.lower() in [t.lower() for t in r.rcpt_tos]]
     return created, str(arrived.message["Message-ID"])
