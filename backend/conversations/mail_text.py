@@ -20,7 +20,7 @@ from inscriptis.model.config import ParserConfig
 from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 
-from backend.conversations.reply_rules import cut
+from backend.conversations.reply_rules import cut, starts_with_quote, trim, unquoted
 
 MAX_PARTS = 2000
 MAX_DEPTH = 40
@@ -106,9 +106,11 @@ def new_text(text: str) -> str:
     """The reply's own words: quoted history and signature cut."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     head = cut(text[:MAX_REPLY_INPUT])
+    if starts_with_quote(head):  # written under the quote (bottom-posting)
+        head = unquoted(head)
     try:
         found = _PARSER.read(head)
         reply = found.replies[0].body if found.replies else head
     except (RecursionError, ValueError, IndexError):
         reply = head
-    return reply.strip()
+    return trim(reply).strip()
