@@ -206,3 +206,44 @@ def test_it_brings_a_reply_in_within_seconds_through_imap_idle(live_server, http
         socket.close()
     assert created["data"]["conversation_id"] == f"contact-{ana['id']}"
     assert created["data"]["message"]["body"] == "Is my order on its way?"
+
+
+def auto_reply(sender: str, subject: str, header: str, original_id: str) -> bytes:
+    return (
+        f"From: Someone <{sender}>\r\nTo: news@example.com\r\nSubject: {subject}\r\n{header}"
+        f"Message-ID: <auto-{abs(hash((sender, subject, header)))}@mail.example.org>\r\n"
+        f"In-Reply-To: {original_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "I am away until Monday and will answer your mail then.\r\n"
+    ).encode()
+
+
+def test_it_stores_automatic_replies_marked_auto_never_unread_and_never_answers_them(
+    live_server, http, smtp, imap, polled
+):
+    base = live_server.url
+    assert configure(http, base, smtp, imap).status_code == 200
+    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
+    _message, message_id = sent_email(http, base, smtp, ana["id"])
+    autos = [  # RFC 3834, the X- headers, Precedence, and out-of-office subjects in several languages
+        ("Re: Your order", "Auto-Submitted: auto-replied\r\n"),
+        ("Re: Your order", "X-Autoreply: yes\r\n"),
+        ("Re: Your order", "X-Autorespond: Out of office\r\n"),
+        ("Re: Your order", "Precedence: bulk\r\n"),
+        ("Abwesenheitsnotiz: Your order", ""),
+        ("Réponse automatique : Your order", ""),
+        ("Automatic reply: Your order", ""),
+    ]
+    for subject, header in autos:
+        imap.deliver(auto_reply(ANA, subject, header, message_id))
+    imap.deliver(reply(message_id, ANA, "Thanks, it arrived!", subject="Re: Your order"))
+
+    done = http.post(f"{base}/api/trigger/inbox", timeout=60).json()
+
+    assert (done["read"], done["auto"], done["replies"]) == (len(autos) + 1, len(autos), 1)
+    thread = http.get(f"{base}/api/conversations/contact-{ana['id']}/messages", timeout=5).json()["items"]
+    inbound = [m for m in thread if m["direction"] == "in"]
+    assert [m["metadata"].get("auto", False) for m in inbound] == [True] * len(autos) + [False]
+    assert all(m["metadata"]["auto_reason"] for m in inbound[:-1])
+    [listed] = http.get(f"{base}/api/conversations", timeout=5).json()["items"]
+    assert listed["unread"] == 1  # only the person's reply
+    assert len(smtp.received) == 1  # nothing was sent back to any of them

@@ -15,7 +15,7 @@ The stdlib's `email.utils.parseaddr` and `email.header.decode_header` do the par
 
 from __future__ import annotations
 
-from email.header import decode_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.utils import parseaddr
 
@@ -71,7 +71,29 @@ def header(mail: Message, name: str) -> str:
     value = mail.get(name)
     if value is None:
         return ""
-    return str(value)[:MAX_HEADER]
+    return _text(value)[:MAX_HEADER]
+
+
+def _text(value: object) -> str:
+    """A header value as text: raw 8-bit bytes (RFC 6532 UTF-8 headers; the parser hands them over as a Header
+    of `unknown-8bit` chunks) read as UTF-8."""
+    if isinstance(value, Header):
+        return "".join(_chunk(c, str(charset or "")) for c, charset in decode_header(value))
+    return _utf8(str(value))
+
+
+def _chunk(chunk: bytes | str, charset: str) -> str:
+    if isinstance(chunk, str):
+        return chunk[:MAX_HEADER]
+    try:
+        return chunk[: MAX_HEADER * 4].decode(charset if charset and charset != "unknown-8bit" else "utf-8", "replace")
+    except LookupError:
+        return chunk[: MAX_HEADER * 4].decode("utf-8", "replace")
+
+
+def _utf8(value: str) -> str:
+    """Raw 8-bit header bytes (RFC 6532 UTF-8 headers), kept by the parser as surrogates, read as UTF-8."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def decoded(value: str) -> str:
@@ -137,7 +159,7 @@ def sender(mail: Message) -> tuple[str, str] | None:
     value = mail.get("From")
     if value is None:
         return None
-    whole = str(value)
+    whole = _text(value)
     # The address is never encoded (RFC 2047 section 5): read it from the `<...>` that closes the value, so a
     # name of thousands of encoded words costs nothing; only the name is decoded, within its bounds.
     opening = whole.rfind("<", max(0, len(whole) - MAX_ADDRESS - 2))
