@@ -8,7 +8,7 @@ or a 100,000-character Message-ID cost a bounded amount of work).
   Latin-1), whitespace folded;
 - `message_ids(value)`: the `<...>` tokens, at most MAX_IDS, each at most MAX_ID_LEN characters;
 - `sender(mail)`: (name, address) of `From`, or None when it names no usable address;
-- `auto_reply_reason(mail)`: why the mail is an automatic reply (RFC 3834 `Auto-Submitted` other than `no`,
+- `auto_reply_reason(mail)`: why the mail is an automatic reply, in words (RFC 3834 `Auto-Submitted` other than `no`,
   `X-Autoreply`, `X-Autorespond`, `Precedence: auto_reply|bulk|junk`, an out-of-office subject), or None.
 The stdlib's `email.utils.parseaddr` and `email.header.decode_header` do the parsing, on the bounded values.
 """
@@ -179,14 +179,15 @@ def auto_reply_reason(mail: Message, subject: str) -> str | None:
     submitted = header(mail, "Auto-Submitted").strip().lower()
     kind = submitted.partition(";")[0].strip()
     if kind and kind != "no":
-        return f"automatic reply ({kind})"
-    if mail.get("X-Autoreply") is not None or mail.get("X-Autorespond") is not None:
-        return "automatic reply"
+        return f"Auto-Submitted: {kind}"
+    for name in ("X-Autoreply", "X-Autorespond"):
+        if mail.get(name) is not None:
+            return f"{name} header"
     precedence = header(mail, "Precedence").strip().lower()
     if precedence in AUTO_PRECEDENCE:
-        return f"automatic reply (precedence {precedence})"
+        return f"Precedence: {precedence}"
     lowered = subject.lower()[:300]
     for words in AUTO_SUBJECTS:
         if words in lowered:
-            return "out-of-office reply"
+            return "out-of-office subject"
     return None
