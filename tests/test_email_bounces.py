@@ -107,3 +107,15 @@ def test_it_settles_and_suppresses_by_real_reports_of_many_mail_servers(live_ser
     assert http.post(f"{base}/api/trigger/inbox", timeout=60).json()["bounces"] == 1
     suppressed = http.get(f"{base}/api/contacts/{contact['id']}", timeout=5).json()["opt_outs"]["email"]
     assert suppressed is not None and suppressed["why"] == "hard_bounce"
+
+
+def test_it_keeps_the_temporary_failure_limit_as_an_account_setting(client, auth):
+    shown = client.get("/api/settings", headers=auth).get_json()
+    assert (shown["soft_bounce_limit"], shown["soft_bounce_days"]) == (3, 14)
+    changed = client.put("/api/settings", json={"soft_bounce_limit": 5, "soft_bounce_days": 30}, headers=auth)
+    assert (changed.get_json()["soft_bounce_limit"], changed.get_json()["soft_bounce_days"]) == (5, 30)
+    wrong = client.put("/api/settings", json={"soft_bounce_limit": 0, "soft_bounce_days": "14"}, headers=auth)
+    assert wrong.status_code == 400
+    assert {d["field"] for d in wrong.get_json()["details"]} == {"soft_bounce_limit", "soft_bounce_days"}
+    restored = client.put("/api/settings", json={"soft_bounce_limit": None}, headers=auth).get_json()
+    assert restored["soft_bounce_limit"] == 3
