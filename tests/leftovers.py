@@ -23,11 +23,17 @@ def mark_run() -> str:
 
 
 def _is_runner(proc: psutil.Process) -> bool:
-    """A pytest process of this run (the controller or an xdist worker winding down): not a leak."""
+    """A pytest process of this run (the controller or an xdist worker winding down), or the multiprocessing
+    resource tracker of one (the inbox's mail parser starts it; it ends with the process that started it): not a
+    leak."""
     try:
         cmdline = " ".join(proc.cmdline())
+        parent = proc.parent()
+        parent_line = " ".join(parent.cmdline()) if parent is not None else ""
     except (psutil.Error, OSError):
         return False
+    if "multiprocessing.resource_tracker" in cmdline:
+        return "pytest" in parent_line or "execnet" in parent_line or "xdist" in parent_line
     return "pytest" in cmdline or "execnet" in cmdline or "xdist" in cmdline
 
 

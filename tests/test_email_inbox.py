@@ -5,94 +5,23 @@ nothing is applied twice. SendGrid bounce events suppress the same way (tests/te
 The delivery report below has the shape RFC 3464 section 6 and Postfix's bounce daemon give it:
 multipart/report; report-type=delivery-status with a human part, a message/delivery-status part (per-message
 fields, then per-recipient Final-Recipient / Action / Status / Diagnostic-Code) and the returned headers
-(text/rfc822-headers)."""
+(text/rfc822-headers) (tests/inbox_support.py)."""
+# ruff: noqa: F811 - pytest fixtures imported from tests/inbox_support are requested by name
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-import requests
-
-from tests.fakes import dovecot
-from tests.fakes.smtp_server import FakeSmtpServer
-from tests.helpers import EventSocket, bearer, require, wait_for
-
-ANA = "ana@example.com"
-
-
-@pytest.fixture
-def imap() -> Iterator[dovecot.Dovecot]:
-    reason = dovecot.available()
-    require(reason is None, reason or "")
-    with dovecot.Dovecot() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSmtpServer]:
-    with FakeSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def http(live_server) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.headers.update(bearer(live_server.token))
-    return session
-
-
-@pytest.fixture
-def polled(live_server) -> None:
-    """The inbox read only by the poll (here: the trigger route), so a test can count what one read found; IMAP
-    IDLE, which would read the same mails a moment earlier, has its own test."""
-    live_server.app.extensions["bulkmsg"].inbox_watcher.stop()
-
-
-def reply(to_message_id: str | None, sender: str, text: str, subject: str = "Re: Your order") -> bytes:
-    refs = f"In-Reply-To: {to_message_id}\r\nReferences: {to_message_id}\r\n" if to_message_id else ""
-    return (
-        f"From: Someone <{sender}>\r\nTo: news@example.com\r\nSubject: {subject}\r\n"
-        f"Message-ID: <reply-{abs(hash((sender, text)))}@mail.example.org>\r\n{refs}"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-        f"{text}\r\n\r\nOn Mon, 30 Nov 2026 at 10:00, Example News <news@example.com> wrote:\r\n> Your order\r\n"
-    ).encode()
-
-
-def delivery_report(original_id: str, recipient: str, status: str = "5.1.1", action: str = "failed") -> bytes:
-    return (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: news@example.com\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        f"Message-ID: <dsn-{status}-{recipient}@mx.example.net>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="BOUND"\r\n\r\n'
-        "--BOUND\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n"
-        "--BOUND\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\nArrival-Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nOriginal-Recipient: rfc822;{recipient}\r\n"
-        f"Action: {action}\r\nStatus: {status}\r\nRemote-MTA: dns; mail.example.com\r\n"
-        f"Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected: User unknown\r\n\r\n"
-        "--BOUND\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"From: Example News <news@example.com>\r\nTo: {recipient}\r\nSubject: Your order\r\n"
-        f"Message-ID: {original_id}\r\n\r\n"
-        "--BOUND--\r\n"
-    ).encode()
-
-
-def configure(http, base: str, smtp: FakeSmtpServer, imap: dovecot.Dovecot, **changes) -> requests.Response:
-    return http.put(f"{base}/api/channels/smtp", json={**smtp.settings(), **imap.settings(**changes)}, timeout=20)
-
-
-def sent_email(http, base: str, smtp: FakeSmtpServer, contact_id: int) -> tuple[dict, str]:
-    """A reply from Ana's thread, sent through the real SMTP server; (message, its Message-ID as it arrived)."""
-    created = http.post(
-        f"{base}/api/conversations/contact-{contact_id}/messages",
-        json={"source": "email", "subject": "Your order", "body": "It shipped today."},
-        timeout=5,
-    ).json()
-    wait_for(lambda: http.get(f"{base}/api/messages/{created['id']}", timeout=5).json()["status"] == "sent")
-    [arrived] = [r for r in smtp.received if ANA in r.rcpt_tos]
-    return created, str(arrived.message["Message-ID"])
+from tests.helpers import EventSocket, wait_for
+from tests.inbox_support import (  # noqa: F401 - fixtures
+    ANA,
+    configure,
+    delivery_report,
+    http,
+    imap,
+    polled,
+    reply,
+    sent_email,
+    smtp,
+)
 
 
 def test_it_checks_the_inbox_when_the_smtp_channel_is_saved(live_server, http, smtp, imap):
@@ -122,11 +51,11 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
     assert configure(http, base, smtp, imap).status_code == 200
     ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
     _message, message_id = sent_email(http, base, smtp, ana["id"])
+    assert message_id.startswith("<bulkmsg.1.1.") and len(message_id.split("@")[0].split(".")[3]) == 20
 
     socket = EventSocket(base, live_server.token, after=None)
     try:
-        # Ana answers from another address, but to our message: her thread, not a new contact
-        imap.deliver(reply(message_id, "ana.private@example.org", "Thanks, it arrived!"))
+        imap.deliver(reply(message_id, ANA, "Thanks, it arrived!"))
         imap.deliver(reply(None, "bob@example.com", "Do you ship to Norway?", subject="Shipping"))
         done = http.post(f"{base}/api/trigger/inbox", timeout=30).json()
         created = socket.until(lambda e: e["type"] == "message.created" and e["data"]["message"]["direction"] == "in")
@@ -140,7 +69,9 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
         ("out", "smtp", "It shipped today."),
         ("in", "smtp", "Thanks, it arrived!"),
     ]
-    assert thread[1]["subject"] == "Re: Your order" and thread[1]["recipient"] == "ana.private@example.org"
+    assert thread[1]["subject"] == "Re: Your order" and thread[1]["metadata"]["in_reply_to"] == thread[0]["id"]
+    # the whole mail, quoted history included, stays one click away
+    assert "Your order" in thread[1]["metadata"]["full_text"] and "wrote:" in thread[1]["metadata"]["full_text"]
     people = {c["email"]: c for c in http.get(f"{base}/api/contacts", timeout=5).json()["items"]}
     assert set(people) == {ANA, "bob@example.com"} and people["bob@example.com"]["name"] == "Someone"
     bob_thread = http.get(f"{base}/api/conversations/contact-{people['bob@example.com']['id']}/messages", timeout=5)
@@ -152,10 +83,34 @@ def test_it_threads_replies_by_our_message_id_else_by_sender_and_reads_each_mail
     answer = http.post(f"{base}/api/conversations/contact-{ana['id']}/messages", json={"body": "Great!"}, timeout=5)
     assert answer.status_code == 201 and answer.json()["subject"] == "Re: Your order"
     wait_for(lambda: len(smtp.received) == 2, what="the answer to arrive")
-    assert answer.json()["recipient"] == "ana.private@example.org"
+    assert answer.json()["recipient"] == ANA
     assert str(smtp.received[-1].message["In-Reply-To"]) == thread[1]["provider_message_id"]
     listed = http.get(f"{base}/api/conversations", timeout=5).json()
     assert sorted(c["unread"] for c in listed["items"]) == [1, 1]
+
+
+def test_it_files_a_strangers_mail_with_our_message_id_under_the_stranger(live_server, http, smtp, imap, polled):
+    base = live_server.url
+    assert configure(http, base, smtp, imap).status_code == 200
+    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
+    _message, message_id = sent_email(http, base, smtp, ana["id"])
+    account, number = message_id.split("@")[0].split(".")[1:3]
+    guessed = f"<bulkmsg.{account}.{number}@example.com>"  # the old sequential form: no longer ours
+    imap.deliver(reply(message_id, "mallory@evil.example", "unsubscribe", subject="unsubscribe"))
+    imap.deliver(reply(guessed, "mallory2@evil.example", "Send my order to me instead"))
+
+    done = http.post(f"{base}/api/trigger/inbox", timeout=30).json()
+
+    assert (done["read"], done["replies"]) == (2, 2)
+    thread = http.get(f"{base}/api/conversations/contact-{ana['id']}/messages", timeout=5).json()["items"]
+    assert [m["direction"] for m in thread] == ["out"]  # nothing filed under Ana
+    people = {c["email"]: c for c in http.get(f"{base}/api/contacts", timeout=5).json()["items"]}
+    assert set(people) == {ANA, "mallory@evil.example", "mallory2@evil.example"}
+    assert people[ANA]["opt_outs"]["email"] is None  # the stranger's "unsubscribe" opted out only the stranger
+    assert people["mallory@evil.example"]["opt_outs"]["email"]["why"] == "unsubscribe"
+    # and a reply from Ana's thread still goes to Ana
+    answer = http.post(f"{base}/api/conversations/contact-{ana['id']}/messages", json={"body": "Hi"}, timeout=5)
+    assert answer.status_code == 201 and answer.json()["recipient"] == ANA
 
 
 def test_it_settles_a_bounced_email_as_undelivered_and_suppresses_a_hard_bounce(live_server, http, smtp, imap, polled):
@@ -251,3 +206,44 @@ def test_it_brings_a_reply_in_within_seconds_through_imap_idle(live_server, http
         socket.close()
     assert created["data"]["conversation_id"] == f"contact-{ana['id']}"
     assert created["data"]["message"]["body"] == "Is my order on its way?"
+
+
+def auto_reply(sender: str, subject: str, header: str, original_id: str) -> bytes:
+    return (
+        f"From: Someone <{sender}>\r\nTo: news@example.com\r\nSubject: {subject}\r\n{header}"
+        f"Message-ID: <auto-{abs(hash((sender, subject, header)))}@mail.example.org>\r\n"
+        f"In-Reply-To: {original_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "I am away until Monday and will answer your mail then.\r\n"
+    ).encode()
+
+
+def test_it_stores_automatic_replies_marked_auto_never_unread_and_never_answers_them(
+    live_server, http, smtp, imap, polled
+):
+    base = live_server.url
+    assert configure(http, base, smtp, imap).status_code == 200
+    ana = http.post(f"{base}/api/contacts", json={"name": "Ana", "email": ANA}, timeout=5).json()
+    _message, message_id = sent_email(http, base, smtp, ana["id"])
+    autos = [  # RFC 3834, the X- headers, Precedence, and out-of-office subjects in several languages
+        ("Re: Your order", "Auto-Submitted: auto-replied\r\n"),
+        ("Re: Your order", "X-Autoreply: yes\r\n"),
+        ("Re: Your order", "X-Autorespond: Out of office\r\n"),
+        ("Re: Your order", "Precedence: bulk\r\n"),
+        ("Abwesenheitsnotiz: Your order", ""),
+        ("Réponse automatique : Your order", ""),
+        ("Automatic reply: Your order", ""),
+    ]
+    for subject, header in autos:
+        imap.deliver(auto_reply(ANA, subject, header, message_id))
+    imap.deliver(reply(message_id, ANA, "Thanks, it arrived!", subject="Re: Your order"))
+
+    done = http.post(f"{base}/api/trigger/inbox", timeout=60).json()
+
+    assert (done["read"], done["auto"], done["replies"]) == (len(autos) + 1, len(autos), 1)
+    thread = http.get(f"{base}/api/conversations/contact-{ana['id']}/messages", timeout=5).json()["items"]
+    inbound = [m for m in thread if m["direction"] == "in"]
+    assert [m["metadata"].get("auto", False) for m in inbound] == [True] * len(autos) + [False]
+    assert all(m["metadata"]["auto_reason"] for m in inbound[:-1])
+    [listed] = http.get(f"{base}/api/conversations", timeout=5).json()["items"]
+    assert listed["unread"] == 1  # only the person's reply
+    assert len(smtp.received) == 1  # nothing was sent back to any of them

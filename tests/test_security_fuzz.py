@@ -6,6 +6,7 @@ routes, the webhooks and the id / query / JSON-body shapes of the API: never a 5
 
 from __future__ import annotations
 
+import imaplib
 import json
 import time
 from typing import Any
@@ -207,3 +208,74 @@ def test_it_refuses_a_sendgrid_timestamp_of_non_ascii_digits(client: Any) -> Non
         "/webhooks/sendgrid/events", data=b"[]", headers={**headers, "Content-Type": "application/json"}
     )
     assert 400 <= answer.status_code < 500 and _is_json_error(answer)
+
+
+# The inbox (issue 21): anyone who knows the address can send it any bytes. Mails are built from mail-like
+# pieces (headers that matter to the reader, MIME types, boundaries, encoded words, brackets) and raw bytes.
+_MAIL_HEADERS = st.sampled_from(
+    ["From", "Message-ID", "In-Reply-To", "References", "Subject", "Content-Type", "Auto-Submitted", "Precedence",
+     "Return-Path", "Content-Transfer-Encoding", "Final-Recipient", "Status", "Action"]
+)  # fmt: skip
+_MAIL_VALUES = st.one_of(
+    st.text(st.characters(exclude_characters="\r\n\x00"), max_size=80),
+    st.sampled_from(
+        ["<", "a@", "<bulkmsg.1.1@example.com>", 'multipart/report; boundary="B"', "multipart/mixed; boundary=B",
+         "=?utf-8?q?=E9?=", "=?x?b?==?=", "text/html", "5.1.1", "failed", "<>", "base64", "auto-replied"]
+    ),
+    st.integers(min_value=1, max_value=3000).map(lambda n: "<" * n),
+)  # fmt: skip
+_MAIL = st.one_of(
+    st.binary(max_size=3000).map(lambda b: b.replace(b"\0", b"")),
+    st.builds(
+        lambda heads, body: ("".join(f"{k}: {v}\r\n" for k, v in heads) + "\r\n" + body).encode("utf-8", "replace"),
+        st.lists(st.tuples(_MAIL_HEADERS, _MAIL_VALUES), max_size=10),
+        st.one_of(st.text(max_size=400), st.sampled_from(["--B\r\nContent-Type: message/delivery-status\r\n\r\n"])),
+    ),
+)
+
+
+@pytest.fixture
+def inbox(client: Any, auth: dict[str, str]) -> Any:
+    """A real Dovecot inbox on the SMTP channel of the test client's app; None when Dovecot cannot run here."""
+    from tests.fakes import dovecot
+    from tests.fakes.smtp_server import FakeSmtpServer
+    from tests.helpers import require
+
+    reason = dovecot.available()
+    require(reason is None, reason or "")
+    with dovecot.Dovecot() as server, FakeSmtpServer() as smtp:
+        saved = client.put("/api/channels/smtp", json={**smtp.settings(), **server.settings()}, headers=auth)
+        assert saved.status_code == 200, saved.get_data(as_text=True)
+        server.deliver(b"From: <ann@example.org>\r\nSubject: Hi\r\n\r\nHello\r\n")
+        assert client.post("/api/trigger/inbox", headers=auth).get_json()["read"] == 1  # the mail reader is up
+        yield server
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(raw=_MAIL)
+def test_it_never_sticks_the_inbox_nor_answers_500_whatever_mail_arrives(
+    client: Any, auth: dict[str, str], inbox: Any, raw: bytes
+) -> None:
+    def read_one() -> float:
+        inbox.deliver(raw or b"\r\n")
+        started = time.monotonic()
+        answer = client.post("/api/trigger/inbox", headers=auth)
+        elapsed = time.monotonic() - started
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+        assert (answer.get_json()["read"], answer.get_json()["error"]) == (1, None), answer.get_json()
+        return elapsed
+
+    try:
+        elapsed = read_one()
+    except imaplib.IMAP4.error:  # a mail the IMAP server itself refuses never reaches the reader
+        return
+    if elapsed >= 2.0:  # slow once may be the shared machine; a hostile mail is slow every time
+        elapsed = read_one()
+    # one mail: an IMAP round trip and a parse within its one-second budget, with a margin for a shared machine
+    assert elapsed < 2.0, elapsed
+    assert client.post("/api/trigger/inbox", headers=auth).get_json()["read"] == 0  # nothing sticks

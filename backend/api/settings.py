@@ -4,7 +4,9 @@ Fields: `public_url` (base of webhook URLs; BULKMSG_PUBLIC_URL when the account 
 (ISO 3166 region used to read phone numbers written without +country), `default_timezone` (IANA zone of a
 recipient whose zone neither the contact nor the phone number tells, DESIGN section 16), `sendgrid_public_key`
 (base64 DER of the P-256 key that signs SendGrid's event webhook) and `webhook_secret` (for
-`/webhooks/communications`; generated on first read and always shown as `****`).
+`/webhooks/communications`; generated on first read and always shown as `****`), `soft_bounce_limit` /
+`soft_bounce_days` (so many temporary delivery failures of one address within so many days suppress it; default
+3 and 14; `null` restores the default).
 
 PUT changes only the fields it names; `null` clears public_url, default_country, default_timezone and
 sendgrid_public_key.
@@ -36,7 +38,20 @@ from backend.store.models import Account
 
 bp = Blueprint("settings", __name__)
 
-FIELDS = frozenset({"public_url", "default_country", "default_timezone", "sendgrid_public_key", "webhook_secret"})
+FIELDS = frozenset(
+    {
+        "public_url",
+        "default_country",
+        "default_timezone",
+        "sendgrid_public_key",
+        "webhook_secret",
+        "soft_bounce_limit",
+        "soft_bounce_days",
+    }
+)
+#: temporary delivery failures of one address within so many days that suppress it (DESIGN section 19).
+SOFT_BOUNCE_DEFAULTS = {"soft_bounce_limit": 3, "soft_bounce_days": 14}
+SOFT_BOUNCE_RANGES = {"soft_bounce_limit": (1, 100), "soft_bounce_days": (1, 365)}
 GENERATE = "generate"
 MAX_URL_LENGTH = 2000
 #: webhook paths shown with the public URL so the user can paste them into each provider's console.
@@ -103,6 +118,7 @@ def _view(account: Account, services: Services) -> dict[str, Any]:
         "default_country": settings.get("default_country"),
         "default_timezone": settings.get("default_timezone"),
         "sendgrid_public_key": settings.get("sendgrid_public_key"),
+        **{key: settings.get(key, default) for key, default in SOFT_BOUNCE_DEFAULTS.items()},
         "webhook_secret": MASK,
         "webhook_urls": {name: f"{public_url}{path}" if public_url else None for name, path in WEBHOOK_PATHS.items()},
     }
@@ -119,6 +135,8 @@ def _validate(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         "default_country": _country,
         "default_timezone": _timezone,
         "sendgrid_public_key": _sendgrid_key,
+        "soft_bounce_limit": _soft_limit("soft_bounce_limit"),
+        "soft_bounce_days": _soft_limit("soft_bounce_days"),
     }
     for key, check in checks.items():
         if key not in raw:
@@ -151,6 +169,17 @@ def _public_url(value: Any) -> tuple[Any, str | None]:
     if parts.query or parts.fragment or parts.username or parts.password:
         return None, "must be a plain URL without query, fragment or credentials"
     return value.strip().rstrip("/"), None
+
+
+def _soft_limit(key: str) -> Any:
+    low, high = SOFT_BOUNCE_RANGES[key]
+
+    def check(value: Any) -> tuple[Any, str | None]:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return None, f"must be a whole number from {low} to {high}"
+        return value, None
+
+    return check
 
 
 def _country(value: Any) -> tuple[Any, str | None]:

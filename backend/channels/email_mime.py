@@ -11,8 +11,11 @@ running the Generator, which a bulk run cannot afford. `build_email(...)` return
   body escaped, with line breaks kept); with attachments the alternative sits inside multipart/mixed;
 - non-ASCII display names and subjects are RFC 2047 encoded; bodies are 7-bit safe (ASCII as is, UTF-8 in
   quoted-printable, or base64 for mostly non-Latin text); attachment names in RFC 2231;
-- a deterministic Message-ID per message: `<bulkmsg.{account_id}.{message_id}@{domain}>`, so a message that is
-  sent again (after `requeue-uncertain`) keeps its id and a receiving server can tell it is the same one;
+- a deterministic Message-ID per message: `<bulkmsg.{account_id}.{message_id}.{tag}@{domain}>`, so a message
+  that is sent again (after `requeue-uncertain`) keeps its id and a receiving server can tell it is the same
+  one; `tag` is an HMAC-SHA256 of account and message with `id_key` (derived from the app secret), so nobody
+  can thread a mail into a conversation by guessing our ids (DESIGN section 11). Without a key (a channel
+  built outside the app) the id has no tag, and the inbox never takes it for one of ours;
 - `List-Unsubscribe` (and `List-Unsubscribe-Post` for a one-click URL) when `unsubscribe` is given.
 
 Raises SendError(permanent=True) before anything is sent when a header value carries CR or LF (header
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import html
 import random
 import re
@@ -38,6 +43,8 @@ from urllib.parse import quote
 from backend.channels.base import Attachment, OutboundMessage, SendError
 from backend.store.models import utcnow
 
+#: hex characters of the HMAC in our Message-IDs (80 bits).
+TAG_LEN = 20
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+\.[^@\s<>\"(),;:\\\[\]]+$")
 #: headers a caller may not set through `OutboundMessage.headers` (the builder owns them).
 #: serialise built messages with this: RFC 5322 line ends (CRLF), long lines kept under 998 characters.
@@ -63,10 +70,18 @@ def check_address(value: str, what: str = "recipient address") -> str:
     return address
 
 
-def message_id_for(account_id: int, message_id: int, domain: str) -> str:
+def message_id_tag(key: bytes, account_id: int, message_id: int) -> str:
+    """The unguessable part of our Message-ID for one message."""
+    digest = hmac.new(key, f"{account_id}.{message_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:TAG_LEN]
+
+
+def message_id_for(account_id: int, message_id: int, domain: str, id_key: bytes | None = None) -> str:
     """The deterministic Message-ID of one stored message."""
     check_header_value("message id domain", domain)
-    return f"<bulkmsg.{account_id}.{message_id}@{domain}>"
+    if id_key is None:
+        return f"<bulkmsg.{account_id}.{message_id}@{domain}>"
+    return f"<bulkmsg.{account_id}.{message_id}.{message_id_tag(id_key, account_id, message_id)}@{domain}>"
 
 
 def domain_of(address: str) -> str:
@@ -107,6 +122,7 @@ def render_email(
     *,
     unsubscribe: str | None = None,
     unsubscribe_one_click: bool = False,
+    id_key: bytes | None = None,
 ) -> RenderedEmail:
     """The RFC 5322 message for `message` (see the module docstring for the contract).
 
@@ -119,7 +135,7 @@ def render_email(
     subject = check_header_value("subject", (message.subject or "").strip())
     if not subject:
         raise SendError("the email has no subject", permanent=True)
-    message_id = message_id_for(message.account_id, message.id, message_id_domain or domain_of(sender))
+    message_id = message_id_for(message.account_id, message.id, message_id_domain or domain_of(sender), id_key)
     headers = [
         ("From", _display(from_name, sender, "sender name")),
         ("To", _display(message.recipient_name, recipient, "recipient name")),
@@ -158,6 +174,7 @@ def build_email(
     *,
     unsubscribe: str | None = None,
     unsubscribe_one_click: bool = False,
+    id_key: bytes | None = None,
 ) -> Message:
     """`render_email`'s message as an `email.message.Message` (compat32) that a caller may still edit.
 
@@ -170,6 +187,7 @@ def build_email(
         message_id_domain,
         unsubscribe=unsubscribe,
         unsubscribe_one_click=unsubscribe_one_click,
+        id_key=id_key,
     )
     return message_from_bytes(rendered.data, policy=SMTP_POLICY)
 

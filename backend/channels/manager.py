@@ -16,6 +16,7 @@ from sqlalchemy import select
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
 from backend.channels.describe import limits
 from backend.channels.registry import CHANNELS, channel_class
+from backend.channels.smtp_inbox import has_inbox, inbox_status
 from backend.store import states
 from backend.store.leases import DatabaseLease
 from backend.store.models import Account, ChannelConfig, Lease, utcnow
@@ -113,6 +114,8 @@ class ChannelManager:
             "chromium": config.chromium,
             "chromedriver": config.chromedriver,
             "gmail_api_endpoint": config.gmail_api_endpoint,
+            # our Message-IDs carry an HMAC with this key (email_mime.message_id_for; DESIGN section 11)
+            "message_id_key": self.services.keys.message_id_key,
         }
         if channel_class(name).single_session:
             # Only one process may drive this session at a time (taken on connect, renewed while it lives).
@@ -332,15 +335,16 @@ class ChannelManager:
                 if configured and row is not None:
                     secrets = self.services.secrets.load(session, account_id, name)
                     settings = mask_settings(row.settings, secrets, channel_class(name).secret_keys)
-                out.append(
-                    {
-                        "channel": name,
-                        "state": row.state if configured and row is not None else states.NOT_CONFIGURED,
-                        "detail": row.detail if row is not None else "",
-                        "settings": settings,
-                        "limits": limits(name, row.settings if configured and row is not None else {}),
-                    }
-                )
+                view = {
+                    "channel": name,
+                    "state": row.state if configured and row is not None else states.NOT_CONFIGURED,
+                    "detail": row.detail if row is not None else "",
+                    "settings": settings,
+                    "limits": limits(name, row.settings if configured and row is not None else {}),
+                }
+                if name == "smtp" and configured and row is not None and has_inbox(row.settings):
+                    view["inbox"] = inbox_status(session, account_id)  # mails set aside (DESIGN section 11)
+                out.append(view)
         return out
 
 

@@ -271,6 +271,7 @@ class SmtpChannel(Channel):
             domain_of(self.from_address),
             unsubscribe=self.unsubscribe_value(message),
             unsubscribe_one_click=bool(message.metadata.get("unsubscribe_url")),
+            id_key=self.context.options.get("message_id_key"),
         )
         recipient = check_address(message.recipient)
         if not recipient.isascii():

@@ -5,6 +5,8 @@ Settings: `imap_host`, `imap_port` (default 993 for ssl, 143 otherwise), `imap_s
 port and user: changing any of them requires the password again), `imap_folder` (default INBOX).
 
 `check_inbox_settings(raw, current)` -> (plain settings, secrets, problems); no inbox when `imap_host` is empty.
+`inbox_status(session, account_id)` -> {"unreadable": N, "text", "set_aside": [{"uid", "reason", "at"}]}: the
+mails the reader set aside (backend/conversations/mailbox.py), as `GET /api/channels` shows them under `inbox`.
 `open_inbox(settings, secrets, timeout_s)` -> a logged-in IMAPClient with the folder selected, or SendError with a
 plain reason (every socket operation bounded by the timeout). IMAPClient (a well-kept IMAP library) does the
 protocol.
@@ -18,9 +20,12 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
 from backend.security.hosts import host_problem
+from backend.store.models import InboxCursor
 
 IMAP_KEYS = frozenset({"imap_host", "imap_port", "imap_security", "imap_username", "imap_password", "imap_folder"})
 IMAP_SECURITY = ("ssl", "starttls", "none")
@@ -81,6 +86,16 @@ def check_inbox_settings(
 
 def has_inbox(settings: dict[str, Any]) -> bool:
     return bool(settings.get("imap_host"))
+
+
+def inbox_status(session: Session, account_id: int) -> dict[str, Any]:
+    rows = session.scalars(
+        select(InboxCursor).where(InboxCursor.account_id == account_id, InboxCursor.channel == "smtp")
+    ).all()
+    aside = [item for row in rows for item in (row.set_aside or [])]
+    count = len(aside)
+    text = "every mail was read" if not count else f"{count} mail{'' if count == 1 else 's'} could not be read"
+    return {"unreadable": count, "text": text, "set_aside": aside[-20:]}
 
 
 def open_inbox(

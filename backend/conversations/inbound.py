@@ -10,7 +10,9 @@ source (the Twilio webhook, the IMAP inbox reader, the WhatsApp channel):
   repeated webhook or a re-read mail is applied once;
 - opt-out keywords alone in the text act at once: SMS `STOP` `STOPALL` `UNSUBSCRIBE` `CANCEL` `END` `QUIT` opt
   out of sms and `START` `YES` `UNSTOP` opt back in; WhatsApp `STOP` / `START` the same for whatsapp; an email
-  whose subject is `unsubscribe` (our List-Unsubscribe mailto) opts out of email;
+  whose subject is `unsubscribe` (our List-Unsubscribe mailto) opts out of email; it acts on the contact the
+  message is filed under, which for email is always its real sender (mailbox_apply.py); an automatic reply
+  (`auto`) is stored already read and acts on no keyword;
 - a `message.created` event {message, conversation_id} is written in the same transaction (pushed to `/ws` after
   commit).
 """
@@ -66,6 +68,8 @@ class Inbound:
     received_at: datetime | None = None
     contact_id: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: an automatic reply (out of office...): stored already read, and no opt-out keyword in it is acted on.
+    auto: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ def record_inbound(services: Services, session: Session, inbound: Inbound) -> Re
         meta=meta,
         created_at=received,
         updated_at=now,
+        read_at=now if inbound.auto else None,
     )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     message_id = session.scalar(
@@ -146,7 +151,7 @@ def record_inbound(services: Services, session: Session, inbound: Inbound) -> Re
         f"Message from {who}",
         data={"message": view, "conversation_id": conversation_id},
     )
-    change = keyword_change(inbound.channel, inbound.body, inbound.subject)
+    change = None if inbound.auto else keyword_change(inbound.channel, inbound.body, inbound.subject)
     family = optouts.family_of(inbound.channel)
     if change == "out":
         why = "unsubscribe" if family == "email" else "stop"

@@ -1,14 +1,13 @@
 """The inbox job: reads the SMTP channel's IMAP inbox every 30 s, and at once when IMAP IDLE announces new mail
-(backend/conversations/inbox_idle.py) (DESIGN section 9, issue 15 item 4).
+(backend/conversations/inbox_idle.py) (DESIGN sections 9, 11 and 19).
 
 `InboxReader.run_once(account_id=None)` reads, for each account whose SMTP channel has an inbox, the mails with a
-UID above the account's cursor (`inbox_cursors`, per UIDVALIDITY), in batches; each batch is applied and the
-cursor moved in one write transaction, after the fetch (no transaction is held across the network):
-- a reply goes into its sender's thread: threaded by `In-Reply-To` / `References` to one of our Message-IDs (the
-  contact of that message), else by the sender's address (`record_inbound`, which creates unknown senders);
-- a delivery report (RFC 3464) is written as a communication of the original message (found by the Message-ID
-  in the report, else the latest email to that recipient) and, when it failed, settles it: `delivered` false
-  with the reason, `message.updated` pushed; a hard bounce (5.x.x) opts the address out of email (hard_bounce).
+UID above the account's cursor (`inbox_cursors`, per UIDVALIDITY), in batches. Each mail is parsed first, in
+mail_worker's process with a time budget and outside any transaction; then the batch is applied and the cursor
+moved in one write transaction, each mail in a savepoint of its own (mailbox_apply.py says what a reply, an
+automatic reply and a delivery report do). A mail that cannot be parsed or applied is set aside: it stays in
+the folder, is logged with its UID and the reason, is listed in the cursor's `set_aside` (the SMTP channel's
+inbox status says "1 mail could not be read"), and the cursor moves on past it, so later mail is still read.
 A mail applied once is never applied again: the cursor, and the unique provider ids behind it, see to that.
 The folder is opened read-only, so nothing is marked seen. Every socket operation has the channel's timeout.
 """
@@ -24,18 +23,17 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.channels.base import DeliveryReport, SendError
+from backend.channels.base import SendError
 from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
-from backend.communications import record_communication
-from backend.contacts.provider_opt_outs import suppress_address
-from backend.conversations.inbound import Inbound, record_inbound
 from backend.conversations.inbox_idle import InboxWatcher
-from backend.conversations.mail_parse import Bounce, Reply, our_message_ref, read_mail
+from backend.conversations.mail_parse import ParsedMail, Unreadable
+from backend.conversations.mail_worker import MailParser
+from backend.conversations.mailbox_apply import SoftLimits, apply_bounce, apply_reply
 from backend.errors import not_found
-from backend.jobs.delivery_events import record_updated_events
 from backend.jobs.schedule import Job
 from backend.security.guards import account_id as caller_account
-from backend.store.models import ChannelConfig, InboxCursor, Message, utcnow
+from backend.store.models import Account, ChannelConfig, InboxCursor, utcnow
+from backend.views import iso
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -49,8 +47,9 @@ BATCH = 20
 MAX_MAIL_BYTES = 1_000_000
 #: mails read per account and run; the rest wait for the next run.
 MAX_PER_RUN = 2000
-PROVIDER = "imap"
-EMAIL_CHANNELS = ("smtp", "gmail")
+#: set-aside mails listed per folder (the oldest drop off the list; the count in the status goes on).
+MAX_SET_ASIDE = 100
+COUNTS = ("read", "replies", "auto", "bounces", "unreadable")
 
 bp = Blueprint("inbox", __name__)
 
@@ -64,12 +63,13 @@ def install(app: Flask, services: Services) -> None:
     services.inbox_watcher = watcher
     services.on_start.append(watcher.start)
     services.on_stop.append(watcher.stop)
+    services.on_stop.append(lambda _pause: reader.parser.close())
     app.register_blueprint(bp)
 
 
 @bp.post("/api/trigger/inbox")
 def trigger_inbox() -> Any:
-    """Read the caller's inbox now; answers {"read", "replies", "bounces", "error"}."""
+    """Read the caller's inbox now; answers {"read", "replies", "auto", "bounces", "unreadable", "error"}."""
     reader = current_app.extensions["bulkmsg"].inbox
     if reader is None:
         raise not_found("The inbox reader")
@@ -80,9 +80,10 @@ class InboxReader:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._lock = threading.Lock()  # one read of the inboxes at a time in this process
+        self.parser = MailParser()
 
     def run_once(self, account_id: int | None = None) -> dict[str, Any]:
-        totals: dict[str, Any] = {"read": 0, "replies": 0, "bounces": 0, "error": None}
+        totals: dict[str, Any] = {k: 0 for k in COUNTS} | {"error": None}
         with self._lock:
             for account, settings in self._inboxes(account_id):
                 try:
@@ -91,7 +92,7 @@ class InboxReader:
                     log.warning("reading the inbox of account %s failed: %s", account, exc.reason)
                     totals["error"] = exc.reason
                     continue
-                for key in ("read", "replies", "bounces"):
+                for key in COUNTS:
                     totals[key] += done[key]
         return totals
 
@@ -108,20 +109,26 @@ class InboxReader:
         folder = str(settings.get("imap_folder") or "INBOX")
         timeout = float(settings.get("timeout_s") or 30.0)
         client, validity = open_inbox(settings, secrets, timeout, settings.get("verify_tls") is not False)
-        done = {"read": 0, "replies": 0, "bounces": 0}
+        done = dict.fromkeys(COUNTS, 0)
+        limits = self._limits(account)
         try:
             last = self._cursor(account, folder, validity)
             uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:MAX_PER_RUN]
             for start in range(0, len(uids), BATCH):
                 chunk = uids[start : start + BATCH]
-                mails = self._fetch(client, chunk)
+                # parsed outside the transaction, each within its time budget (mail_worker.py)
+                parsed = [(uid, self.parser.parse(raw) if raw else Unreadable("it is empty")) for uid, raw in
+                          self._fetch(client, chunk)]  # fmt: skip
                 with self.services.db.write() as session:
-                    for uid, raw in mails:
-                        kind = self._apply(session, account, settings, f"{validity}:{uid}", raw)
+                    aside: list[dict[str, Any]] = []
+                    for uid, mail in parsed:
+                        kind, reason = self._apply(session, account, settings, f"{validity}:{uid}", mail, limits)
                         done["read"] += 1
+                        if reason is not None:
+                            aside.append({"uid": uid, "reason": reason, "at": iso(utcnow())})
                         if kind:
                             done[kind] += 1
-                    self._save_cursor(session, account, folder, validity, chunk[-1])
+                    self._save_cursor(session, account, folder, validity, chunk[-1], aside)
         except (OSError, ValueError) as exc:
             raise SendError(f"the inbox connection failed: {' '.join(str(exc).split())[:160]}") from None
         except IMAPClientError as exc:  # a protocol error or abort: the run ends, the cursor keeps what was applied
@@ -158,7 +165,9 @@ class InboxReader:
             # A new UIDVALIDITY renumbers the folder: read it again (provider ids keep repeats out).
             return int(row.last_uid) if row is not None and int(row.uid_validity) == validity else 0
 
-    def _save_cursor(self, session: Session, account: int, folder: str, validity: int, uid: int) -> None:
+    def _save_cursor(
+        self, session: Session, account: int, folder: str, validity: int, uid: int, aside: list[dict[str, Any]]
+    ) -> None:
         row = session.scalar(
             select(InboxCursor).where(
                 InboxCursor.account_id == account, InboxCursor.channel == "smtp", InboxCursor.folder == folder
@@ -172,96 +181,53 @@ class InboxReader:
                     folder=folder,
                     uid_validity=validity,
                     last_uid=uid,
+                    set_aside=aside[-MAX_SET_ASIDE:],
                     updated_at=utcnow(),
                 )
             )
-        elif int(row.uid_validity) != validity or int(row.last_uid) < uid:
+            return
+        if int(row.uid_validity) != validity or int(row.last_uid) < uid:
             row.uid_validity, row.last_uid = validity, uid
+        if aside:
+            row.set_aside = [*(row.set_aside or []), *aside][-MAX_SET_ASIDE:]
 
     # -- one mail ---------------------------------------------------------------------------------------
 
-    def _apply(self, session: Session, account: int, settings: dict[str, Any], ref: str, raw: bytes) -> str | None:
-        mail = read_mail(raw) if raw else None
-        if isinstance(mail, Bounce):
-            return "bounces" if self._bounce(session, account, ref, mail) else None
-        if isinstance(mail, Reply):
-            if mail.sender == str(settings.get("from_address") or "").lower():
-                return None  # our own mail (a copy, a loop): not a reply
-            return "replies" if self._reply(session, account, ref, mail) else None
-        return None
+    def _apply(
+        self,
+        session: Session,
+        account: int,
+        settings: dict[str, Any],
+        ref: str,
+        mail: ParsedMail | Unreadable,
+        limits: SoftLimits,
+    ) -> tuple[str | None, str | None]:
+        """Apply one mail in a savepoint: (the count it adds to, e.g. "replies", or None; the reason it was set
+        aside, or None)."""
+        if isinstance(mail, Unreadable):
+            return self._set_aside(account, ref, mail.reason)
+        try:
+            with session.begin_nested():
+                return self._apply_parsed(session, account, settings, ref, mail, limits), None
+        except Exception as exc:  # this mail only: the savepoint undid its part, the batch goes on
+            log.warning("mail %s of account %s's inbox could not be applied", ref, account, exc_info=True)
+            return self._set_aside(account, ref, f"it could not be stored ({type(exc).__name__})")
 
-    def _reply(self, session: Session, account: int, ref: str, mail: Reply) -> bool:
-        contact_id = None
-        ours = our_message_ref(mail.refers_to)
-        meta: dict[str, Any] = {"imap": ref}
-        if ours is not None and ours[0] == account:
-            original = session.get(Message, ours[1])
-            if original is not None and original.account_id == account:
-                contact_id = original.contact_id
-                meta["in_reply_to"] = original.id
-        inbound = Inbound(
-            account_id=account,
-            channel="smtp",
-            sender=mail.sender,
-            body=mail.text or "(no text)",
-            provider_message_id=mail.message_id or f"imap:{ref}",
-            subject=mail.subject or None,
-            sender_name=mail.sender_name or None,
-            contact_id=contact_id,
-            meta=meta,
-        )
-        return record_inbound(self.services, session, inbound) is not None
+    def _apply_parsed(
+        self, session: Session, account: int, settings: dict[str, Any], ref: str, mail: ParsedMail, limits: SoftLimits
+    ) -> str | None:
+        if mail.kind == "bounce":
+            return "bounces" if apply_bounce(self.services, session, account, ref, mail, limits) else None
+        if mail.sender is None or mail.sender == str(settings.get("from_address") or "").lower():
+            return None  # our own mail (a copy, a loop): not a reply
+        stored = apply_reply(self.services, session, account, ref, mail)
+        return ("auto" if mail.kind == "auto" else "replies") if stored else None
 
-    def _bounce(self, session: Session, account: int, ref: str, bounce: Bounce) -> bool:
-        message = self._original(session, account, bounce)
-        if message is None:
-            log.info("a delivery report in account %s's inbox matches no message we sent", account)
-            return False
-        failed = bounce.action == "failed"
-        report = DeliveryReport(
-            provider=PROVIDER,
-            provider_event_id=f"dsn:{bounce.message_id or ref}:{message.id}",
-            status="bounce" if failed else bounce.action,
-            success=False if failed else None,
-            error_code=bounce.status,
-            error_text=bounce.reason,
-            payload={"recipient": bounce.recipient, "status": bounce.status, "action": bounce.action},
-        )
-        communication_id = record_communication(session, account, message.id, report)
-        if communication_id is None:
-            return False  # this report was applied before
-        if failed and message.delivered is not False:
-            message.delivered = False
-            message.delivery_expired = False
-            message.delivered_at = None
-            message.meta = {**(message.meta or {}), "communication_id": communication_id}
-            message.updated_at = utcnow()
-            session.flush()
-            record_updated_events(session, self.services.hub, [message.id], now=utcnow())
-        if failed and bounce.hard:
-            self._suppress(session, account, message, bounce.recipient or message.recipient)
-        return True
+    def _set_aside(self, account: int, ref: str, reason: str) -> tuple[str, str]:
+        log.warning("mail UID %s of account %s's inbox could not be read and is set aside: %s", ref, account, reason)
+        return "unreadable", reason
 
-    def _original(self, session: Session, account: int, bounce: Bounce) -> Message | None:
-        ours = our_message_ref([bounce.original_message_id] if bounce.original_message_id else [])
-        if ours is not None and ours[0] == account:
-            message = session.get(Message, ours[1])
-            if message is not None and message.account_id == account:
-                return message
-        if not bounce.recipient:
-            return None
-        return session.scalar(
-            select(Message)
-            .where(
-                Message.account_id == account,
-                Message.channel.in_(EMAIL_CHANNELS),
-                Message.direction == "out",
-                Message.recipient == bounce.recipient,
-                Message.status == "sent",
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-
-    def _suppress(self, session: Session, account: int, message: Message, address: str) -> None:
-        suppress_address(self.services, session, account, address, message.contact_id)
+    def _limits(self, account: int) -> SoftLimits:
+        with self.services.db.read() as session:
+            row = session.get(Account, account)
+            return SoftLimits.of(dict(row.settings or {}) if row is not None else {})

@@ -1,7 +1,8 @@
 """Which channel a reply from a contact's thread goes out on (DESIGN section 9, issue 15 item 6).
 
 `reply_route(session, account_id, contact)` -> `Route(source, channel, to)` or None:
-1. the channel the contact last wrote on, when it is configured (to: the address they wrote from);
+1. the channel the contact last wrote on, when it is configured (to: the address they wrote from; for email the
+   contact's own address: a mail filed in the thread never changes where replies go);
 2. else a configured channel that is connected (`ready`) and for which the contact has an address, in the
    order sms, smtp, gmail, whatsapp;
 3. else any configured channel for which the contact has an address.
@@ -51,12 +52,14 @@ def reply_route(session: Session, account_id: int, contact: Contact) -> Route | 
         .limit(1)
     ).first()
     if last_in is not None and last_in.channel in configured:
-        return Route(FAMILY_OF[last_in.channel], last_in.channel, last_in.recipient)
+        email = FAMILY_OF.get(last_in.channel) == "email"
+        to = (contact.email if email else None) or last_in.recipient
+        return Route(FAMILY_OF[last_in.channel], last_in.channel, to)
     if last_in is not None and FAMILY_OF.get(last_in.channel) == "email":
         # They wrote by email to an inbox we no longer send from: answer by the other email channel.
         for channel in ("smtp", "gmail"):
             if channel in configured:
-                return Route("email", channel, last_in.recipient)
+                return Route("email", channel, contact.email or last_in.recipient)
     reachable = [c for c in ORDER if c in configured and address_for(contact, c)]
     ready = [c for c in reachable if configured[c] == "ready"]
     for channel in ready or reachable:

@@ -39,6 +39,8 @@ class AppKeys:
         self.box = SecretBox(_derive(master, b"bulkmsg secrets"))
         #: signs the public links to media files (`/m/<token>`).
         self.media_key = _derive(master, b"bulkmsg media")
+        #: the HMAC key of our Message-IDs (backend/channels/email_mime.py).
+        self.message_id_key = _derive(master, b"bulkmsg message-id")
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> AppKeys:

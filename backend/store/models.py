@@ -372,6 +372,8 @@ class InboxCursor(Base):
     folder: Mapped[str] = mapped_column(String(200))
     uid_validity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
+    #: mails that could not be read, set aside (kept in the folder): [{"uid", "reason", "at"}], newest last.
+    set_aside: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list, server_default=text("'[]'"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -115,6 +115,7 @@ function channelCard(name) {
   const parts = {
     pill: h('span'),
     detail: h('p', { class: 'channel-detail', 'aria-live': 'polite' }),
+    inbox: h('p', { class: 'muted small inbox-status', hidden: true }),
     fix: h('p', { class: 'muted small' }),
     qrBox: h('div', { class: 'qr-box', hidden: true }),
     form: settingsForm(name, schema),
@@ -127,7 +128,7 @@ function channelCard(name) {
         h('div', {}, h('h2', { id: `ch-${name}` }, channelName(name)))),
       parts.pill),
     h('p', { class: 'muted small' }, schema.intro),
-    parts.detail, parts.fix, parts.qrBox,
+    parts.detail, parts.inbox, parts.fix, parts.qrBox,
     parts.buttons.row,
     settings);
   settings.addEventListener('toggle', () => { settings.dataset.touched = '1'; });
@@ -146,6 +147,11 @@ function updateCard(element, parts, channel, name) {
   element.dataset.state = channel.state || '';
   replace(parts.pill, channelPill(channel.state));
   parts.detail.textContent = channel.detail || describeState(channel.state, name);
+  // The SMTP channel's inbox: mails it could not read are set aside (kept in the folder) and counted here.
+  const aside = channel.inbox?.unreadable ? channel.inbox : null;
+  parts.inbox.textContent = aside ? `Inbox: ${aside.text}; ${aside.unreadable === 1 ? 'it stays' : 'they stay'} in the mail folder.` : '';
+  parts.inbox.title = aside ? aside.set_aside.map((m) => `UID ${m.uid}: ${m.reason}`).join('\n') : '';
+  parts.inbox.hidden = !aside;
   const hint = ['error', 'auth_failure', 'conflict'].includes(channel.state) ? fixFor(channel.detail) : null;
   parts.fix.textContent = hint || '';
   parts.fix.hidden = !hint;

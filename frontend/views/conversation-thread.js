@@ -1,6 +1,7 @@
 // One conversation thread: every message with the contact on every channel, in time order. What they sent is on
 // the left, what we sent on the right with its delivery tick (updated live); each says its channel. MMS media
-// are links. The composer answers on the channel the contact last wrote on (or a connected one) and never
+// are links. A bounce of one of our mails and an automatic reply (out of office) say so in words; a reply shows
+// its new text, with the whole mail one click away. The composer answers on the channel the contact last wrote on (or a connected one) and never
 // offers a channel that is not configured.
 
 import { api, list } from '../lib/api.js';
@@ -104,6 +105,16 @@ export async function openThread(box, conversationId, { contact, onChange }) {
   return () => off();
 }
 
+/** The words for what a delivery report said about one of our messages, or ''. */
+export function bounceWords(m) {
+  const b = m.metadata?.bounce;
+  if (!b) return '';
+  const code = b.status ? ` (${b.status})` : '';
+  return b.kind === 'permanent'
+    ? `Bounced${code}: ${b.reason}. The address is no longer mailed.`
+    : `Delivery delayed${code}: ${b.reason}. The mail server keeps trying; repeated delays stop mail to this address.`;
+}
+
 function messageBubble(initial) {
   let message = { ...initial };
   const incoming = message.direction === 'in';
@@ -111,9 +122,15 @@ function messageBubble(initial) {
   const error = h('div', { class: 'err-line' });
   const time = h('span');
   const media = (message.metadata?.media || []).filter((m) => /^https?:\/\//.test(m.url || ''));
-  const element = h('div', { class: `bubble ${incoming ? 'in' : 'out'}`, dataset: { message: message.id, direction: message.direction || 'out' } },
+  const auto = incoming && message.metadata?.auto;
+  const whole = incoming && message.metadata?.full_text;
+  const bounce = h('div', { class: 'bounce-line', role: 'note' });
+  const element = h('div', { class: `bubble ${incoming ? 'in' : 'out'}${auto ? ' auto' : ''}`, dataset: { message: message.id, direction: message.direction || 'out' } },
+    auto ? h('div', { class: 'auto-line', role: 'note' }, `Automatic reply (${message.metadata.auto_reason || 'sent by their mail program'}): not counted as a reply.`) : null,
     message.subject ? h('div', { class: 'subject' }, message.subject) : null,
     h('div', { class: 'text' }, message.body || ''),
+    whole ? h('details', { class: 'whole-mail' }, h('summary', {}, 'Show the whole mail'), h('pre', {}, whole)) : null,
+    bounce,
     media.length ? h('div', { class: 'media' }, media.map((m, i) => h('a', { href: m.url, target: '_blank', rel: 'noopener noreferrer' },
       `Attachment ${i + 1}${m.content_type ? ` (${m.content_type})` : ''}`))) : null,
     error,
@@ -128,6 +145,9 @@ function messageBubble(initial) {
     time.textContent = dateTime(message.sent_at || message.created_at);
     error.textContent = message.status === 'failed' && message.last_error ? message.last_error : '';
     error.hidden = !error.textContent;
+    bounce.textContent = incoming ? '' : bounceWords(message);
+    bounce.hidden = !bounce.textContent;
+    bounce.dataset.kind = message.metadata?.bounce?.kind || '';
   };
   update({});
   return { element, update };

@@ -184,6 +184,7 @@ class GmailChannel(Channel):
             self.settings.get("from_name") or None,
             unsubscribe=unsubscribe,
             unsubscribe_one_click=bool(url),
+            id_key=self.context.options.get("message_id_key"),
         )
         if not address:
             del mail["From"]
