@@ -24,6 +24,7 @@ FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 CAPABILITIES = (
     "backend.api.core:install",
     "backend.api.contacts:install",
+    "backend.api.audience:install",
     "backend.api.campaigns:install",
     "backend.api.channels:install",
     "backend.api.settings:install",

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from backend.contacts.search_index import replace_terms
+from backend.store.derived import derived
 from backend.store.models import Contact
 from backend.store.search_key import search_key
 
@@ -47,6 +48,9 @@ _UPDATE = (
         email=bindparam("_email"),
         fields=bindparam("_fields", type_=CONTACTS.c.fields.type),
         search_key=bindparam("_key"),
+        name_key=bindparam("_name_key"),
+        country=bindparam("_country"),
+        fields_key=bindparam("_fields_key", type_=CONTACTS.c.fields_key.type),
         updated_at=bindparam("_now", type_=CONTACTS.c.updated_at.type),
     )
 )
@@ -111,6 +115,7 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
                     "email": record.email,
                     "fields": record.fields,
                     "search_key": search_key(record.name, record.email, record.phone),
+                    **derived(record.name, record.phone, record.fields),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -133,6 +138,7 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
         result.updated += 1
     for change in updates.values():
         change["_key"] = search_key(change["_name"], change["_email"], change["_phone"])
+        change.update({f"_{k}": v for k, v in derived(change["_name"], change["_phone"], change["_fields"]).items()})
     if inserts:
         _insert(session, inserts)
     if updates:
@@ -173,15 +179,27 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     connection.exec_driver_sql(
         _SQLITE_INSERT,
         [
-            (r["account_id"], r["name"], r["phone"], r["email"], to_json(r["fields"]), r["search_key"], stamp, stamp)
+            (
+                r["account_id"],
+                r["name"],
+                r["phone"],
+                r["email"],
+                to_json(r["fields"]),
+                r["search_key"],
+                r["name_key"],
+                r["country"],
+                to_json(r["fields_key"]),
+                stamp,
+                stamp,
+            )
             for r in rows
         ],
     )
 
 
 _SQLITE_INSERT = (
-    "INSERT INTO contacts (account_id, name, phone, email, fields, search_key, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO contacts (account_id, name, phone, email, fields, search_key, name_key, country, fields_key, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
