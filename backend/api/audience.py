@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from backend.contacts import audience, segments, tags
+from backend.audience import selection as audience
+from backend.contacts import segments, tags
 from backend.contacts.service import contact_view
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id

@@ -14,8 +14,8 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
 
-from backend.contacts.audience import check_selection, condition
-from backend.contacts.filters import FilterError
+from backend.audience.filters import FilterError
+from backend.audience.selection import check_selection, condition
 from backend.errors import bad_request
 from backend.store.models import Contact, ContactTerm, utcnow
 from backend.store.search_key import query_terms, upper_bound

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.contacts.audience import load_segment, parse_filter
+from backend.audience.selection import load_segment, parse_filter
 from backend.errors import ApiError, bad_request
 from backend.store import states
 from backend.store.models import Campaign, Segment, utcnow

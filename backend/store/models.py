@@ -157,7 +157,7 @@ class ContactTag(Base):
 
 
 class Segment(Base):
-    """A saved filter (backend/contacts/filters.py)."""
+    """A saved filter (backend/audience/filters.py)."""
 
     __tablename__ = "segments"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -189,7 +189,7 @@ class Campaign(Base):
     channel: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
-    #: what it was built from (backend/contacts/audience.py: contact_ids, all, tags, segment_id or filter, with
+    #: what it was built from (backend/audience/selection.py: contact_ids, all, tags, segment_id or filter, with
     #: `exclude`) and `resolved`: how many matched, were opted out or had no address when it was created.
     recipients: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     #: {"per_minute", "min_delay_s", "max_delay_s", "daily_cap", "max_consecutive_errors"}

@@ -67,10 +67,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_segments"),
     )
     op.create_index("ix_segments_account_id", "segments", ["account_id"])
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("name_key", sa.String(length=200), server_default="", nullable=False))
-        batch_op.add_column(sa.Column("country", sa.String(length=2), nullable=True))
-        batch_op.add_column(sa.Column("fields_key", Json, server_default=sa.text("'{}'"), nullable=False))
+    # A plain ADD COLUMN, not a batch copy: on SQLite a batch drops and re-creates `contacts`, and dropping it
+    # deletes every row that refers to it with ON DELETE CASCADE (the search terms, the new contact_tags).
+    op.add_column("contacts", sa.Column("name_key", sa.String(length=200), server_default="", nullable=False))
+    op.add_column("contacts", sa.Column("country", sa.String(length=2), nullable=True))
+    op.add_column("contacts", sa.Column("fields_key", Json, server_default=sa.text("'{}'"), nullable=False))
     _fill_derived()
 
 

@@ -1,4 +1,4 @@
-"""A checked filter (backend/contacts/filters.py) as one SQL condition on `contacts`, with bound parameters only.
+"""A checked filter (backend/audience/filters.py) as one SQL condition on `contacts`, with bound parameters only.
 
 Contract: `where(node, account_id, now)` is a SQLAlchemy boolean expression over the contacts table that holds
 `contacts.account_id = :account` and, in every subquery (tags, messages), the same account; user values are only
@@ -16,8 +16,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, Table, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
+from backend.audience.filters import CAMPAIGN_FIELD, Group, Leaf, Node, Not
 from backend.channels.families import ALL, FAMILIES
-from backend.contacts.filters import CAMPAIGN_FIELD, Group, Leaf, Node, Not
 from backend.store import states
 from backend.store.models import Contact, ContactTag, Message, Tag
 

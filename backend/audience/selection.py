@@ -3,7 +3,7 @@
 
 Contract: `check_selection(raw)` returns the selection normalised (what a campaign keeps) or raises a 400 naming
 the field; `condition(session, account_id, selection, now)` is a boolean expression over the contacts table that
-always holds the account (backend/contacts/filter_sql.py); `count(...)` says how many match, how many each
+always holds the account (backend/audience/filter_sql.py); `count(...)` says how many match, how many each
 channel family reaches, how many opted out and how many have no address, with a sample.
 """
 
@@ -29,9 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from backend.audience import filter_sql, filters
+from backend.audience.filters import FilterError
 from backend.channels.families import ALL, FAMILIES
-from backend.contacts import filter_sql, filters
-from backend.contacts.filters import FilterError
 from backend.errors import bad_request, not_found
 from backend.security.hardening import is_store_id
 from backend.store.models import Contact, Segment
@@ -71,7 +71,8 @@ def check_selection(raw: Any, field: str = "recipients", nested: bool = False) -
     elif shape == "contact_ids":
         if not isinstance(value, list) or not value or len(value) > MAX_IDS or not all(is_store_id(i) for i in value):
             raise bad_request(
-                "`contact_ids` must be a list of contact ids.", [{"field": f"{field}.contact_ids", "reason": "not ids"}]
+                "`contact_ids` must be a list of contact ids.",
+                [{"field": field, "reason": "contact_ids must be contact ids"}],
             )
         out = {"contact_ids": sorted(set(value))}
     elif shape == "tags":
@@ -83,7 +84,7 @@ def check_selection(raw: Any, field: str = "recipients", nested: bool = False) -
     elif shape == "segment_id":
         if not is_store_id(value):
             raise bad_request(
-                "`segment_id` must be a segment id.", [{"field": f"{field}.segment_id", "reason": "not an id"}]
+                "`segment_id` must be a segment id.", [{"field": field, "reason": "segment_id must be a segment id"}]
             )
         out = {"segment_id": value}
     else:

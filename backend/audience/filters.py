@@ -3,7 +3,7 @@
 A tree is `{"all": [..]}`, `{"any": [..]}`, `{"not": X}` or a leaf `{"field", "op", "value"}`. `parse(tree)`
 returns the checked tree or raises `FilterError` (HTTP 400 `invalid_filter`) whose `details` list each problem as
 {"path": "all.1.op", "reason"}. Values come out normalised as the store holds them (text folded, dates aware
-UTC), so backend/contacts/filter_sql.py only binds them. Limits: depth (nested all / any / not) <= 5, at most 50
+UTC), so backend/audience/filter_sql.py only binds them. Limits: depth (nested all / any / not) <= 5, at most 50
 leaves, `fields.` keys `^[A-Za-z0-9_]{1,64}$`, text values <= 500 characters, `in` lists <= 1,000 values.
 No library does this: JSON-logic and query-builder packages evaluate in Python or emit raw SQL text.
 """
