@@ -76,6 +76,19 @@ def _country() -> str | None:
         return service.default_country(session, account_id())
 
 
+def _import_tags() -> list[str]:
+    """The form's `tags`: names applied to every imported row (a JSON list, or names split on , or ;)."""
+    given = [v for v in request.form.getlist("tags") if v.strip()]
+    names: list[str] = []
+    for value in given:
+        try:
+            parsed = json.loads(value) if value.lstrip().startswith("[") else None
+        except ValueError:
+            parsed = None
+        names.extend(parsed if isinstance(parsed, list) else tags.split_names(value))
+    return tags.check_names(names)
+
+
 @bp.post("/api/contacts/import/preview")
 def import_preview() -> Any:
     table, _size = _table()
@@ -107,8 +120,9 @@ def import_contacts() -> Any:
     table, size = _table()
     mapping = _mapping(table)
     country = _country()
+    names = _import_tags()
     try:
-        result = import_table(services().db, account_id(), table, mapping, country)
+        result = import_table(services().db, account_id(), table, mapping, country, tags=names)
     except ImportFileError as exc:
         raise bad_request(exc.message + " Nothing was imported.", [{"field": "file", "reason": exc.message}]) from None
     except IntegrityError:

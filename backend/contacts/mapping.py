@@ -1,6 +1,7 @@
 """Which column holds what: the suggested mapping and the user's mapping, checked.
 
-Fields: `phone`, `email`, `name`, `first_name`, `last_name`, `fields.<key>` (a custom field) or `skip`.
+Fields: `phone`, `email`, `name`, `first_name`, `last_name`, `tags` (names split on , or ;), `fields.<key>` (a
+custom field) or `skip`.
 Suggestion by header words: phone / mobile / cell / whatsapp / number / tel -> phone; e-mail / email / mail ->
 email; name / full name -> name; first / given name -> first_name; last name / surname -> last_name; anything
 else becomes a custom field named after the header (`City of birth` -> `fields.city_of_birth`).
@@ -13,9 +14,10 @@ from typing import Any
 
 from backend.store.search_key import fold
 
-STANDARD = ("phone", "email", "name", "first_name", "last_name")
+STANDARD = ("phone", "email", "name", "first_name", "last_name", "tags")
 _WORDS = re.compile(r"[^a-z0-9]+")
 _SUGGEST = (
+    ("tags", ("tags", "tag", "labels", "label", "lists")),
     ("email", ("email", "e mail", "mail", "email address", "e mail address", "correo")),
     ("first_name", ("first name", "firstname", "first", "given name", "forename", "vorname", "prenom")),
     ("last_name", ("last name", "lastname", "last", "surname", "family name", "nachname", "nom")),

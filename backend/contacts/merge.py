@@ -65,6 +65,8 @@ class Record:
     email: str | None
     name: str
     fields: dict[str, str]
+    #: tag names of the row (a column mapped to `tags`)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -92,10 +94,14 @@ class Result:
         }
 
 
-def write_chunk(session: Session, account_id: int, records: list[Record], result: Result, now: datetime) -> None:
+def write_chunk(
+    session: Session, account_id: int, records: list[Record], result: Result, now: datetime
+) -> list[Record]:
+    """Write the chunk; returns the records written (merged, rejected ones left out)."""
     merged = merge_within(records, result)
     if not merged:
-        return
+        return []
+    written: list[Record] = []
     by_phone, by_email = _existing(session, account_id, merged)
     inserts: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
@@ -105,6 +111,7 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
         if a is not None and b is not None and a.id != b.id:
             result.reject(record.row, None, f"{record.phone} and {record.email} belong to two different contacts")
             continue
+        written.append(record)
         existing = a or b
         if existing is None:
             inserts.append(
@@ -115,7 +122,6 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
                     "email": record.email,
                     "fields": record.fields,
                     "search_key": search_key(record.name, record.email, record.phone),
-                    **derived(record.name, record.phone, record.fields),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -138,12 +144,12 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
         result.updated += 1
     for change in updates.values():
         change["_key"] = search_key(change["_name"], change["_email"], change["_phone"])
-        change.update({f"_{k}": v for k, v in derived(change["_name"], change["_phone"], change["_fields"]).items()})
     if inserts:
         _insert(session, inserts)
     if updates:
-        session.execute(_UPDATE, list(updates.values()))
+        _update(session, list(updates.values()))
     _index(session, account_id, inserts, updates)
+    return written
 
 
 def _index(
@@ -171,29 +177,67 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     insert itself (bench/import.py)."""
     connection = session.connection()
     dialect = connection.dialect
+    # What filters read (derived) is computed row by row here, not held for the whole chunk.
     if dialect.name != "sqlite":
-        session.execute(_INSERT, rows)
+        session.execute(_INSERT, [{**r, **derived(r["name"], r["phone"], r["fields"])} for r in rows])
         return
     stamp = _processor(CONTACTS.c.created_at, dialect)(rows[0]["created_at"])
     to_json = _processor(CONTACTS.c.fields, dialect)
-    connection.exec_driver_sql(
-        _SQLITE_INSERT,
-        [
-            (
-                r["account_id"],
-                r["name"],
-                r["phone"],
-                r["email"],
-                to_json(r["fields"]),
-                r["search_key"],
-                r["name_key"],
-                r["country"],
-                to_json(r["fields_key"]),
-                stamp,
-                stamp,
-            )
-            for r in rows
-        ],
+    connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_row(r, to_json, stamp) for r in rows])
+
+
+def _update(session: Session, changes: list[dict[str, Any]]) -> None:
+    """UPDATE-by-id executemany, with what filters read (derived) computed row by row. SQLite: through the
+    driver, as `_insert` (the ORM's per-row processing of two JSON columns cost more memory than the rows)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        extra = (derived(c["_name"], c["_phone"], c["_fields"]) for c in changes)
+        session.execute(
+            _UPDATE, [{**c, **{f"_{k}": v for k, v in more.items()}} for c, more in zip(changes, extra, strict=True)]
+        )
+        return
+    stamp = _processor(CONTACTS.c.updated_at, dialect)(changes[0]["_now"])
+    to_json = _processor(CONTACTS.c.fields, dialect)
+    connection.exec_driver_sql(_SQLITE_UPDATE, [_sqlite_change(c, to_json, stamp) for c in changes])
+
+
+def _sqlite_change(c: dict[str, Any], to_json: Any, stamp: Any) -> tuple[Any, ...]:
+    more = derived(c["_name"], c["_phone"], c["_fields"])
+    return (
+        c["_name"],
+        c["_phone"],
+        c["_email"],
+        to_json(c["_fields"]),
+        c["_key"],
+        more["name_key"],
+        more["country"],
+        to_json(more["fields_key"]),
+        stamp,
+        c["_id"],
+    )
+
+
+_SQLITE_UPDATE = (
+    "UPDATE contacts SET name = ?, phone = ?, email = ?, fields = ?, search_key = ?, name_key = ?, country = ?, "
+    "fields_key = ?, updated_at = ? WHERE id = ?"
+)
+
+
+def _sqlite_row(r: dict[str, Any], to_json: Any, stamp: Any) -> tuple[Any, ...]:
+    more = derived(r["name"], r["phone"], r["fields"])
+    return (
+        r["account_id"],
+        r["name"],
+        r["phone"],
+        r["email"],
+        to_json(r["fields"]),
+        r["search_key"],
+        more["name_key"],
+        more["country"],
+        to_json(more["fields_key"]),
+        stamp,
+        stamp,
     )
 
 
@@ -270,6 +314,7 @@ def merge_within(records: list[Record], result: Result) -> list[Record]:
             target.phone = record.phone or target.phone
             target.email = record.email or target.email
             target.fields.update(record.fields)
+            target.tags = [*target.tags, *record.tags]
             result.updated += 1
         if target.phone:
             by_phone[target.phone] = target

@@ -34,7 +34,7 @@ def contact_view(contact: Contact, tags: list[str] | None = None) -> dict[str, A
         "opted_out": contact.opted_out,
         "opted_out_at": ((contact.opt_outs or {}).get(ALL) or {}).get("at"),
         "opt_outs": optouts.opt_outs_view(contact),
-        "tags": tags if tags is not None else [t.name for t in contact.tags],
+        "tags": tags if tags is not None else [t.name for t in sorted(contact.tags, key=lambda t: t.name_key)],
         "created_at": iso(contact.created_at),
         "updated_at": iso(contact.updated_at),
     }

@@ -127,7 +127,7 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     #: the contact's tags (table contact_tags), by name.
-    tags: Mapped[list[Tag]] = relationship(secondary="contact_tags", order_by="Tag.name")
+    tags: Mapped[list[Tag]] = relationship(secondary="contact_tags", order_by="Tag.name_key")
 
     @property
     def opted_out(self) -> bool:
