@@ -25,6 +25,8 @@ MAX_TEXT = 500
 MAX_LIST = 1000
 MAX_DAYS = 36_500
 MAX_TAG = 100
+#: the largest id the store holds (a BIGINT).
+MAX_ID = 2**63 - 1
 FIELD_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 CAMPAIGN_FIELD = re.compile(r"^campaign\.([0-9]{1,19})\.(received|delivered|failed|replied)$")
 
@@ -165,7 +167,8 @@ def _kinds_of(field: str) -> tuple[Kind, ...] | None:
         return ("date",)
     if field == "tags":
         return ("tags",)
-    if field in BOOL_FIELDS or CAMPAIGN_FIELD.match(field):
+    campaign = CAMPAIGN_FIELD.match(field)
+    if field in BOOL_FIELDS or (campaign and int(campaign.group(1)) <= MAX_ID):
         return ("bool",)
     if field.startswith("fields.") and FIELD_KEY.match(field[len("fields.") :]):
         return ("text", "number")
@@ -182,7 +185,13 @@ def _kind_for(kinds: tuple[Kind, ...], op: str, value: Any) -> Kind:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number a float holds (an integer of 400 digits is not: float() of it overflows)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def fold_for(field: str, text: str) -> str:
@@ -219,9 +228,13 @@ def _text(field: str, op: str, value: Any) -> tuple[Any, str | None]:
 def _scalar_text(value: Any) -> tuple[str, str | None]:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return "", "must be text"
+    if isinstance(value, int) and abs(value) > MAX_ID:
+        return "", "must be text or a number of at most 19 digits"
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_TEXT:
         return "", f"must be at most {MAX_TEXT} characters"
+    if "\x00" in text:
+        return "", "must not hold a NUL character"
     return text, None
 
 
@@ -243,7 +256,7 @@ def _date(field: str, op: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
             return None, f"must be a whole number of days from 0 to {MAX_DAYS}"
         return value, None
-    if not isinstance(value, str) or len(value) > 40:
+    if not isinstance(value, str) or len(value) > 40 or "\x00" in value:
         return None, "must be a date (2026-12-31) or an ISO 8601 time"
     try:
         if len(value) == 10:
@@ -263,7 +276,7 @@ def _tags(field: str, op: str, value: Any) -> tuple[Any, str | None]:
         return None, "give a tag name or a list of them"
     if len(names) > MAX_LIST:
         return None, f"give at most {MAX_LIST} tags"
-    if not all(isinstance(n, str) and 0 < len(n) <= MAX_TAG for n in names):
+    if not all(isinstance(n, str) and 0 < len(n) <= MAX_TAG and "\x00" not in n for n in names):
         return None, f"tag names are text of 1 to {MAX_TAG} characters"
     return sorted({fold(n) for n in names}), None
 

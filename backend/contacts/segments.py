@@ -32,7 +32,7 @@ def segment_view(segment: Segment) -> dict[str, Any]:
 
 
 def _name(raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_NAME:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_NAME or "\x00" in raw:
         raise bad_request(
             "Give the segment a name of at most 200 characters.", [{"field": "name", "reason": "missing"}]
         )

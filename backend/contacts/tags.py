@@ -38,7 +38,7 @@ def tag_view(tag: Tag, contacts: int | None = None) -> dict[str, Any]:
 def check_name(raw: Any, field: str = "name") -> str:
     """A tag name: text of 1 to 100 characters without `,` or `;` (an import splits names on them)."""
     name = " ".join(raw.split()) if isinstance(raw, str) else ""
-    if not name or len(name) > MAX_NAME or SEPARATORS.search(name) or not fold(name):
+    if not name or len(name) > MAX_NAME or SEPARATORS.search(name) or not fold(name) or "\x00" in name:
         raise bad_request(
             "A tag name is text of 1 to 100 characters, without , or ;.",
             [{"field": field, "reason": "not a tag name"}],
