@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import pickle
 import tempfile
+from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from backend.audience.filters import FilterError
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from backend.services import Services
 
 PAGE = 2000
+CONTACTS = cast(Table, Contact.__table__)
 #: what `recipients` holds beside the request: what they resolved to when the campaign was created.
 RESOLVED_KEYS = ("resolved",)
 #: longest rendered subject (characters).
@@ -152,21 +154,24 @@ def _given_recipients(raw: Any) -> Any:
 
 
 def recipients_of(session: Session, account_id: int, spec: dict[str, Any], now: datetime) -> Iterator[Contact]:
-    """The chosen contacts of the account (backend/audience/selection.py), page by page in id order."""
+    """The chosen contacts of the account (backend/audience/selection.py), page by page in id order.
+
+    A selection by tags, segment or filter is resolved here, at once, to its ids (8 bytes each: 8 MB for a
+    million), so the pages that follow are primary-key look-ups: paging the condition itself would run its
+    subqueries again for every page, between renders.
+    """
+    if "contact_ids" in spec and "exclude" not in spec:
+        ids = array("q", spec["contact_ids"])
+    else:
+        chosen = select(CONTACTS.c.id).where(condition(session, account_id, spec, now)).order_by(CONTACTS.c.id)
+        ids = array("q", session.execute(chosen).scalars())
+    return _pages(session, account_id, ids)
+
+
+def _pages(session: Session, account_id: int, ids: array[int]) -> Iterator[Contact]:
     base = select(Contact).where(Contact.account_id == account_id).order_by(Contact.id)
-    if "contact_ids" not in spec or "exclude" in spec:
-        base = base.where(condition(session, account_id, spec, now))
-        last = 0
-        while True:
-            page = session.scalars(base.where(Contact.id > last).limit(PAGE)).all()
-            yield from page
-            if len(page) < PAGE:
-                return
-            last = page[-1].id
-            session.expunge_all()
-    ids = spec.get("contact_ids") or []
     for start in range(0, len(ids), PAGE):
-        yield from session.scalars(base.where(Contact.id.in_(ids[start : start + PAGE]))).all()
+        yield from session.scalars(base.where(Contact.id.in_(ids[start : start + PAGE].tolist()))).all()
         session.expunge_all()
 
 
@@ -241,14 +246,16 @@ def _render_all(
     body_t, subject_t = templates
     limit = body_limit(spec["channel"])
     family = family_of(spec["channel"])
-    budget = RenderBudget()
+
     problems: list[dict[str, Any]] = []
     missing_total, total, found = 0, 0, set[int]()
     skipped = {"opted_out": 0, "no_address": 0}
     batch: list[dict[str, Any]] = []
     by_ids = "contact_ids" in spec["recipients"] and "exclude" not in spec["recipients"]
     with services.db.read() as session:
-        for contact in recipients_of(session, account_id, spec["recipients"], now):
+        contacts = recipients_of(session, account_id, spec["recipients"], now)
+        budget = RenderBudget()  # for the renders: resolving the selection is not theirs to pay for
+        for contact in contacts:
             if by_ids:
                 found.add(contact.id)
             address = address_of(contact, kind)
