@@ -284,3 +284,35 @@ def test_it_matches_sql_and_account_ids_in_values_as_plain_text(
             expected = ["O'Brien; DROP TABLE contacts; --"] if field == "name" and value.startswith("O'") else []
             assert names == expected or (value in ("%", "_") and names == []), (field, value, names)
     assert _names(client, auth) == ["O'Brien; DROP TABLE contacts; --"]
+
+
+def test_it_fills_what_filters_read_for_contacts_stored_before_the_migration(
+    make_config: Any, database_url: str
+) -> None:
+    from sqlalchemy import text
+
+    services = create_app(make_config(database_url=database_url)).extensions["bulkmsg"]
+    try:
+        upgrade(services.db, "0011_heal_outcomes")
+        with services.db.write() as session:
+            conn = session.connection()
+            conn.execute(text("INSERT INTO accounts (name, settings, created_at) VALUES ('old', '{}', '2026-01-01')"))
+            account = conn.execute(text("SELECT id FROM accounts WHERE name = 'old'")).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO contacts (account_id, name, phone, fields, opt_outs, search_key, created_at, "
+                    "updated_at) VALUES (:a, 'Łukasz Nowak', '+48501234567', :f, '{}', 'lukasz nowak', "
+                    "'2026-01-01', '2026-01-01')"
+                ),
+                {"a": account, "f": '{"city": "Łódź", "age": "42"}'},
+            )
+        upgrade(services.db)
+        client = create_app(make_config(database_url=database_url)).test_client()
+        auth = bearer(services.account_token("old"))
+        tree = {"all": [{"field": "name", "op": "starts_with", "value": "LUKASZ"},
+                        {"field": "country", "op": "eq", "value": "pl"},
+                        {"field": "fields.city", "op": "eq", "value": "lodz"},
+                        {"field": "fields.age", "op": "gte", "value": 42}]}  # fmt: skip
+        assert _names(client, auth, filter=json.dumps(tree)) == ["Łukasz Nowak"]
+    finally:
+        services.db.dispose()
