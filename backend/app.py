@@ -25,6 +25,7 @@ CAPABILITIES = (
     "backend.api.core:install",
     "backend.api.sessions:install",
     "backend.api.contacts:install",
+    "backend.api.audience:install",
     "backend.api.campaigns:install",
     "backend.api.channels:install",
     "backend.api.settings:install",

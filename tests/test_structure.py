@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "communications": 1,
     "accounts": 1,
     "views": 1,
+    "audience": 1,
     "dispatch": 2,
     "campaigns": 2,
     "contacts": 2,

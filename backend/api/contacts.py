@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.api.core import int_arg
 from backend.campaigns.unsubscribe import read_unsubscribe_token
-from backend.contacts import optouts, service
+from backend.contacts import listing, optouts, service, tags
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
 from backend.contacts.provider_opt_outs import apply_provider_opt_outs
@@ -76,6 +76,19 @@ def _country() -> str | None:
         return service.default_country(session, account_id())
 
 
+def _import_tags() -> list[str]:
+    """The form's `tags`: names applied to every imported row (a JSON list, or names split on , or ;)."""
+    given = [v for v in request.form.getlist("tags") if v.strip()]
+    names: list[str] = []
+    for value in given:
+        try:
+            parsed = json.loads(value) if value.lstrip().startswith("[") else None
+        except ValueError:
+            parsed = None
+        names.extend(parsed if isinstance(parsed, list) else tags.split_names(value))
+    return tags.check_names(names)
+
+
 @bp.post("/api/contacts/import/preview")
 def import_preview() -> Any:
     table, _size = _table()
@@ -107,8 +120,9 @@ def import_contacts() -> Any:
     table, size = _table()
     mapping = _mapping(table)
     country = _country()
+    names = _import_tags()
     try:
-        result = import_table(services().db, account_id(), table, mapping, country)
+        result = import_table(services().db, account_id(), table, mapping, country, tags=names)
     except ImportFileError as exc:
         raise bad_request(exc.message + " Nothing was imported.", [{"field": "file", "reason": exc.message}]) from None
     except IntegrityError:
@@ -123,9 +137,14 @@ def import_contacts() -> Any:
 def list_contacts() -> Any:
     limit = int_arg("limit", default=100, low=1, high=1000)
     offset = int_arg("offset", default=0, low=0)
+    selection = listing.selection_of(request.args)
     with services().db.read() as session:
-        rows, total = service.search(session, account_id(), request.args.get("q"), limit, offset)
-        return jsonify({"items": [service.contact_view(c) for c in rows], "total": total})
+        if selection is None:
+            rows, total = service.search(session, account_id(), request.args.get("q"), limit, offset)
+        else:
+            rows, total = listing.page(session, account_id(), selection, request.args.get("q"), limit, offset)
+        names = tags.tags_by_contact(session, [c.id for c in rows])
+        return jsonify({"items": [service.contact_view(c, names[c.id]) for c in rows], "total": total})
 
 
 @bp.post("/api/contacts")
@@ -136,6 +155,7 @@ def create_contact() -> Any:
         service.apply_changes(session, account_id(), contact, {"name": "", **body})
         session.add(contact)
         service.save(session)
+        service.apply_tags(session, contact, body)
         view = service.contact_view(contact)
     return jsonify(view), 201
 
@@ -153,6 +173,7 @@ def patch_contact(contact_id: int) -> Any:
         contact = service.load(session, account_id(), contact_id)
         service.apply_changes(session, account_id(), contact, body)
         service.save(session)
+        service.apply_tags(session, contact, body)
         view = service.contact_view(contact)
     return jsonify(view)
 

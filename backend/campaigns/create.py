@@ -16,13 +16,16 @@ import functools
 import pickle
 import secrets
 import tempfile
+from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from backend.audience.filters import FilterError
+from backend.audience.selection import check_selection, condition
 from backend.campaigns.attachments import (
     MMS_COUNTRY_PREFIX,
     account_public_url,
@@ -44,8 +47,7 @@ from backend.campaigns.timing_create import Timing, insert_rows
 from backend.channels import sms_length
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
-from backend.errors import bad_request
-from backend.security.hardening import is_store_id
+from backend.errors import ApiError, bad_request
 from backend.store import states
 from backend.store.models import Campaign, Contact, LeftOut, utcnow
 
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
     from backend.services import Services
 
 PAGE = 2000
+CONTACTS = cast(Table, Contact.__table__)
+#: what `recipients` holds beside the request: what they resolved to when the campaign was created.
+RESOLVED_KEYS = ("resolved",)
 #: longest rendered subject (characters).
 MAX_SUBJECT = 1000
 #: an email, attachments included, is at most 10 MB.
@@ -165,12 +170,13 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
         problems.append({"field": "subject", "reason": "must be text"})
     if channel in CHANNELS and channel_class(channel).needs_subject and not (subject or "").strip():
         problems.append({"field": "subject", "reason": "an email needs a subject"})
-    recipients = payload.get("recipients")
-    ids = recipients.get("contact_ids") if isinstance(recipients, dict) else None
-    if not isinstance(recipients, dict) or not (
-        recipients.get("all") is True or (isinstance(ids, list) and ids and all(is_store_id(i) for i in ids))
-    ):
-        problems.append({"field": "recipients", "reason": 'give {"contact_ids": [ids]} or {"all": true}'})
+    recipients: dict[str, Any] = {}
+    try:
+        recipients = check_selection(_given_recipients(payload.get("recipients")))
+    except FilterError:
+        raise
+    except ApiError as exc:
+        problems.extend(exc.details or [{"field": "recipients", "reason": exc.message}])
     if problems:
         raise bad_request("The campaign is not complete.", problems)
     return {
@@ -178,7 +184,7 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
         "channel": channel,
         "body": body,
         "subject": (subject or "").strip() or None,
-        "recipients": {"all": True} if ids is None else {"contact_ids": sorted(set(ids))},
+        "recipients": recipients,
         "rate": check_rate(payload.get("rate")),
         "scheduled_at": parse_time(payload.get("scheduled_at"), "scheduled_at"),
         "variation_seed": check_variation_seed(payload.get("variation_seed")),
@@ -208,21 +214,30 @@ def compile_parts(
         raise bad_request(exc.message, [{"field": part, "reason": exc.message}]) from None
 
 
-def recipients_of(session: Session, account_id: int, spec: dict[str, Any]) -> Iterator[Contact]:
-    """The chosen contacts of the account, page by page in id order."""
+def _given_recipients(raw: Any) -> Any:
+    """What a request names (a copied campaign's `recipients` also holds what they resolved to: dropped)."""
+    return {k: v for k, v in raw.items() if k not in RESOLVED_KEYS} if isinstance(raw, dict) else raw
+
+
+def recipients_of(session: Session, account_id: int, spec: dict[str, Any], now: datetime) -> Iterator[Contact]:
+    """The chosen contacts of the account (backend/audience/selection.py), page by page in id order.
+
+    A selection by tags, segment or filter is resolved here, at once, to its ids (8 bytes each: 8 MB for a
+    million), so the pages that follow are primary-key look-ups: paging the condition itself would run its
+    subqueries again for every page, between renders.
+    """
+    if "contact_ids" in spec and "exclude" not in spec:
+        ids = array("q", spec["contact_ids"])
+    else:
+        chosen = select(CONTACTS.c.id).where(condition(session, account_id, spec, now)).order_by(CONTACTS.c.id)
+        ids = array("q", session.execute(chosen).scalars())
+    return _pages(session, account_id, ids)
+
+
+def _pages(session: Session, account_id: int, ids: array[int]) -> Iterator[Contact]:
     base = select(Contact).where(Contact.account_id == account_id).order_by(Contact.id)
-    if spec.get("all"):
-        last = 0
-        while True:
-            page = session.scalars(base.where(Contact.id > last).limit(PAGE)).all()
-            yield from page
-            if len(page) < PAGE:
-                return
-            last = page[-1].id
-            session.expunge_all()
-    ids = spec.get("contact_ids") or []
     for start in range(0, len(ids), PAGE):
-        yield from session.scalars(base.where(Contact.id.in_(ids[start : start + PAGE]))).all()
+        yield from session.scalars(base.where(Contact.id.in_(ids[start : start + PAGE].tolist()))).all()
         session.expunge_all()
 
 
@@ -267,7 +282,7 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                 channel=spec["channel"],
                 subject=spec["subject"],
                 body=spec["body"],
-                recipients=spec["recipients"],
+                recipients={**spec["recipients"], "resolved": _resolved(total, skipped)},
                 rate=spec["rate"],
                 status=states.DRAFT,
                 scheduled_at=spec["scheduled_at"],
@@ -292,6 +307,11 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
     return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
 
 
+def _resolved(total: int, skipped: dict[str, int]) -> dict[str, int]:
+    left_out = {"opted_out": skipped["opted_out"], "no_address": skipped["no_address"]}
+    return {"matched": total + skipped["opted_out"] + skipped["no_address"], "recipients": total, **left_out}
+
+
 def _render_all(
     services: Services,
     account_id: int,
@@ -305,14 +325,17 @@ def _render_all(
     body_t, subject_t = templates
     limit = body_limit(spec["channel"])
     family = family_of(spec["channel"])
-    budget = RenderBudget()
+
     problems: list[dict[str, Any]] = []
     missing_total, total, found, outside_mms = 0, 0, set[int](), 0
     skipped = {"opted_out": 0, "no_address": 0}
     batch: list[dict[str, Any]] = []
+    by_ids = "contact_ids" in spec["recipients"] and "exclude" not in spec["recipients"]
     with services.db.read() as session:
-        for contact in recipients_of(session, account_id, spec["recipients"]):
-            if not spec["recipients"].get("all"):
+        contacts = recipients_of(session, account_id, spec["recipients"], now)
+        budget = RenderBudget()  # for the renders: resolving the selection is not theirs to pay for
+        for contact in contacts:
+            if by_ids:
                 found.add(contact.id)
             address = address_of(contact, kind)
             opted_out = is_opted_out(contact.opt_outs, family)
@@ -357,19 +380,14 @@ def _render_all(
     if missing_total:
         raise _refusal(missing_total, problems)
     check_mms_recipients(outside_mms)
-    unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found)
+    unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found) if by_ids else []
     if unknown:
         raise bad_request(
             f"{len(unknown)} of the chosen contacts do not exist.",
             [{"field": "recipients", "contact_id": i, "reason": "no such contact"} for i in unknown[:MAX_DETAILS]],
         )
     if total == 0:
-        raise bad_request(
-            "None of the chosen contacts can get this message (opted out, or no "
-            + ("email address" if kind == "email" else "phone number")
-            + ").",
-            [{"field": "recipients", "reason": "no reachable recipient"}],
-        )
+        raise _nobody(spec["channel"], kind, skipped)
     if batch:
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
     return total, skipped
@@ -392,6 +410,27 @@ def fallback_renderer(rendered: str, context: dict[str, Any], budget: RenderBudg
             return None  # a placeholder this recipient has no value for: no fallback for them
 
     return render
+
+
+def _nobody(channel: str, kind: str, skipped: dict[str, int]) -> Exception:
+    """The 400 of a campaign nobody can get, saying why (how many opted out, how many have no address)."""
+    address = "email address" if kind == "email" else "phone number"
+    opted, missing = skipped["opted_out"], skipped["no_address"]
+    if opted + missing == 0:
+        message = "No contact matches these recipients."
+    else:
+        reasons = []
+        if opted:
+            reasons.append(f"{opted:,} opted out of {family_of(channel)} messages")
+        if missing:
+            reasons.append(f"{missing:,} {'has' if missing == 1 else 'have'} no {address}")
+        message = (
+            f"None of the chosen contacts can get this message (opted out, or no {address}): "
+            + " and ".join(reasons)
+            + "."
+        )
+    detail = {"field": "recipients", "reason": "no reachable recipient", "opted_out": opted, "no_address": missing}
+    return bad_request(message, [detail])
 
 
 def _spooled_batches(spool: IO[bytes]) -> Iterator[list[dict[str, Any]]]:

@@ -23,7 +23,7 @@ from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, zone_name
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import channel_class
 from backend.store import states
-from backend.store.models import Account, Campaign, Contact, Message
+from backend.store.models import Account, Campaign, Contact, Message, utcnow
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -104,7 +104,7 @@ def _recipient_rows(session: Session, account_id: int, spec: dict[str, Any]) -> 
                 return
             last = page[-1][0]
     else:
-        for contact in recipients_of(session, account_id, spec):
+        for contact in recipients_of(session, account_id, spec, utcnow()):
             yield contact.timezone, contact.phone, contact.email, contact.opt_outs
 
 

@@ -1,6 +1,7 @@
 """Which column holds what: the suggested mapping and the user's mapping, checked.
 
-Fields: `phone`, `email`, `name`, `first_name`, `last_name`, `timezone` (an IANA name), `fields.<key>` (a
+Fields: `phone`, `email`, `name`, `first_name`, `last_name`, `timezone` (an IANA name), `tags` (names split on , or
+;), `fields.<key>` (a
 custom field) or `skip`.
 Suggestion by header words: phone / mobile / cell / whatsapp / number / tel -> phone; e-mail / email / mail ->
 email; name / full name -> name; first / given name -> first_name; last name / surname -> last_name; anything
@@ -14,10 +15,11 @@ from typing import Any
 
 from backend.store.search_key import fold
 
-STANDARD = ("phone", "email", "name", "first_name", "last_name", "timezone")
+STANDARD = ("phone", "email", "name", "first_name", "last_name", "timezone", "tags")
 _WORDS = re.compile(r"[^a-z0-9]+")
 _SUGGEST = (
     ("timezone", ("timezone", "time zone", "tz", "zone", "time zone name", "iana time zone")),
+    ("tags", ("tags", "tag", "labels", "label", "lists")),
     ("email", ("email", "e mail", "mail", "email address", "e mail address", "correo")),
     ("first_name", ("first name", "firstname", "first", "given name", "forename", "vorname", "prenom")),
     ("last_name", ("last name", "lastname", "last", "surname", "family name", "nachname", "nom")),

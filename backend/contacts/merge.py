@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from backend.contacts.search_index import replace_terms
+from backend.store.derived import derived
 from backend.store.models import Contact
 from backend.store.search_key import search_key
 
@@ -47,6 +48,9 @@ _UPDATE = (
         email=bindparam("_email"),
         fields=bindparam("_fields", type_=CONTACTS.c.fields.type),
         search_key=bindparam("_key"),
+        name_key=bindparam("_name_key"),
+        country=bindparam("_country"),
+        fields_key=bindparam("_fields_key", type_=CONTACTS.c.fields_key.type),
         updated_at=bindparam("_now", type_=CONTACTS.c.updated_at.type),
     )
 )
@@ -63,6 +67,8 @@ class Record:
     fields: dict[str, str]
     #: an IANA zone name from the file's time zone column (checked), or None: the stored one is kept.
     timezone: str | None = None
+    #: tag names of the row (a column mapped to `tags`)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -90,10 +96,14 @@ class Result:
         }
 
 
-def write_chunk(session: Session, account_id: int, records: list[Record], result: Result, now: datetime) -> None:
+def write_chunk(
+    session: Session, account_id: int, records: list[Record], result: Result, now: datetime
+) -> list[Record]:
+    """Write the chunk; returns the records written (merged, rejected ones left out)."""
     merged = merge_within(records, result)
     if not merged:
-        return
+        return []
+    written: list[Record] = []
     by_phone, by_email = _existing(session, account_id, merged)
     inserts: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
@@ -103,6 +113,7 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
         if a is not None and b is not None and a.id != b.id:
             result.reject(record.row, None, f"{record.phone} and {record.email} belong to two different contacts")
             continue
+        written.append(record)
         existing = a or b
         if existing is None:
             inserts.append(
@@ -138,9 +149,10 @@ def write_chunk(session: Session, account_id: int, records: list[Record], result
     if inserts:
         _insert(session, inserts)
     if updates:
-        session.execute(_UPDATE, list(updates.values()))
+        _update(session, list(updates.values()))
     _index(session, account_id, inserts, updates)
     _set_timezones(session, account_id, merged)
+    return written
 
 
 def _set_timezones(session: Session, account_id: int, records: list[Record]) -> None:
@@ -184,23 +196,73 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     insert itself (bench/import.py)."""
     connection = session.connection()
     dialect = connection.dialect
+    # What filters read (derived) is computed row by row here, not held for the whole chunk.
     if dialect.name != "sqlite":
-        session.execute(_INSERT, rows)
+        session.execute(_INSERT, [{**r, **derived(r["name"], r["phone"], r["fields"])} for r in rows])
         return
     stamp = _processor(CONTACTS.c.created_at, dialect)(rows[0]["created_at"])
     to_json = _processor(CONTACTS.c.fields, dialect)
-    connection.exec_driver_sql(
-        _SQLITE_INSERT,
-        [
-            (r["account_id"], r["name"], r["phone"], r["email"], to_json(r["fields"]), r["search_key"], stamp, stamp)
-            for r in rows
-        ],
+    connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_row(r, to_json, stamp) for r in rows])
+
+
+def _update(session: Session, changes: list[dict[str, Any]]) -> None:
+    """UPDATE-by-id executemany, with what filters read (derived) computed row by row. SQLite: through the
+    driver, as `_insert` (the ORM's per-row processing of two JSON columns cost more memory than the rows)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        extra = (derived(c["_name"], c["_phone"], c["_fields"]) for c in changes)
+        session.execute(
+            _UPDATE, [{**c, **{f"_{k}": v for k, v in more.items()}} for c, more in zip(changes, extra, strict=True)]
+        )
+        return
+    stamp = _processor(CONTACTS.c.updated_at, dialect)(changes[0]["_now"])
+    to_json = _processor(CONTACTS.c.fields, dialect)
+    connection.exec_driver_sql(_SQLITE_UPDATE, [_sqlite_change(c, to_json, stamp) for c in changes])
+
+
+def _sqlite_change(c: dict[str, Any], to_json: Any, stamp: Any) -> tuple[Any, ...]:
+    more = derived(c["_name"], c["_phone"], c["_fields"])
+    return (
+        c["_name"],
+        c["_phone"],
+        c["_email"],
+        to_json(c["_fields"]),
+        c["_key"],
+        more["name_key"],
+        more["country"],
+        to_json(more["fields_key"]),
+        stamp,
+        c["_id"],
+    )
+
+
+_SQLITE_UPDATE = (
+    "UPDATE contacts SET name = ?, phone = ?, email = ?, fields = ?, search_key = ?, name_key = ?, country = ?, "
+    "fields_key = ?, updated_at = ? WHERE id = ?"
+)
+
+
+def _sqlite_row(r: dict[str, Any], to_json: Any, stamp: Any) -> tuple[Any, ...]:
+    more = derived(r["name"], r["phone"], r["fields"])
+    return (
+        r["account_id"],
+        r["name"],
+        r["phone"],
+        r["email"],
+        to_json(r["fields"]),
+        r["search_key"],
+        more["name_key"],
+        more["country"],
+        to_json(more["fields_key"]),
+        stamp,
+        stamp,
     )
 
 
 _SQLITE_INSERT = (
-    "INSERT INTO contacts (account_id, name, phone, email, fields, search_key, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO contacts (account_id, name, phone, email, fields, search_key, name_key, country, fields_key, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -272,6 +334,7 @@ def merge_within(records: list[Record], result: Result) -> list[Record]:
             target.email = record.email or target.email
             target.fields.update(record.fields)
             target.timezone = record.timezone or target.timezone
+            target.tags = [*target.tags, *record.tags]
             result.updated += 1
         if target.phone:
             by_phone[target.phone] = target

@@ -18,6 +18,7 @@ from sqlalchemy import Table, delete, event, func, insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
 
+from backend.store.derived import derived
 from backend.store.models import Contact, ContactTerm
 from backend.store.search_key import all_terms, query_terms, search_key, upper_bound
 
@@ -190,6 +191,8 @@ def tidy_soon(db: Database) -> threading.Thread | None:
 
 def _before_write(_mapper: Mapper[Any], _connection: Connection, contact: Contact) -> None:
     contact.search_key = search_key(contact.name, contact.email, contact.phone)
+    for column, value in derived(contact.name, contact.phone, contact.fields).items():
+        setattr(contact, column, value)
 
 
 def _after_insert(_mapper: Mapper[Any], connection: Connection, contact: Contact) -> None:

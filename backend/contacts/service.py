@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.campaigns.zones import normalise_timezone
-from backend.contacts import optouts, search_index
+from backend.contacts import optouts, search_index, tags
 from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.optouts import ALL
 from backend.errors import ApiError, bad_request, not_found
@@ -23,11 +23,9 @@ from backend.views import iso
 if TYPE_CHECKING:
     from backend.services import Services
 
-if TYPE_CHECKING:
-    pass
 
-
-def contact_view(contact: Contact) -> dict[str, Any]:
+def contact_view(contact: Contact, tags: list[str] | None = None) -> dict[str, Any]:
+    """The API's contact; `tags` (names) read from the contact's session unless given (a page reads them at once)."""
     return {
         "id": contact.id,
         "name": contact.name,
@@ -38,6 +36,7 @@ def contact_view(contact: Contact) -> dict[str, Any]:
         "opted_out": contact.opted_out,
         "opted_out_at": ((contact.opt_outs or {}).get(ALL) or {}).get("at"),
         "opt_outs": optouts.opt_outs_view(contact),
+        "tags": tags if tags is not None else [t.name for t in sorted(contact.tags, key=lambda t: t.name_key)],
         "created_at": iso(contact.created_at),
         "updated_at": iso(contact.updated_at),
     }
@@ -92,6 +91,13 @@ def apply_changes(session: Session, account_id: int, contact: Contact, body: dic
         problems.append({"field": "phone", "reason": "a contact needs a phone number or an email address"})
     if problems:
         raise bad_request("The contact is not valid.", problems)
+
+
+def apply_tags(session: Session, contact: Contact, body: dict[str, Any]) -> None:
+    """A body's `tags` (names; unknown ones are created) become the contact's tags; absent, nothing changes."""
+    if "tags" in body:
+        tags.set_tags(session, contact, tags.check_names(body["tags"]))
+        session.flush()
 
 
 def save(session: Session) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.contacts import optouts
+from backend.store.derived import derived
 from backend.store.models import Contact, Message, utcnow
 from backend.views import message_view
 
@@ -184,6 +185,7 @@ def _contact_for(session: Session, inbound: Inbound) -> Contact:
         created_at=now,
         updated_at=now,
     )
+    values.update(derived(values["name"], values["phone"], {}))  # what filters read (country, folded name)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # Two senders' first messages can race (PostgreSQL, two processes): the unique address decides.
     session.execute(insert(Contact).values(**values).on_conflict_do_nothing())

@@ -8,19 +8,20 @@ import { icons } from '../lib/icons.js';
 import { errorNotice, pageHead, showError, toast } from '../lib/ui.js';
 import { on } from '../lib/store.js';
 import { importPanel } from './contacts-import.js';
+import { audienceBar, listParams } from './contacts-audience.js';
 
 const PAGE = 25;
 const FAMILIES = { sms: 'SMS', email: 'Email', whatsapp: 'WhatsApp', all: 'Everything' };
 const WHY = { stop: 'replied STOP', unsubscribe: 'unsubscribed', hard_bounce: 'email bounced', by_hand: 'set by hand' };
 
 export async function mount(root) {
-  const state = { offset: 0, query: '', total: 0 };
+  const state = { offset: 0, query: '', total: 0, show: '' };
   const page = contactsPage();
   root.append(page.head, page.importBox, page.addBox, page.listCard);
 
   const load = async () => {
     try {
-      const { items, total } = await list('/api/contacts', { q: state.query, limit: PAGE, offset: state.offset });
+      const { items, total } = await list('/api/contacts', { q: state.query, limit: PAGE, offset: state.offset, ...listParams(state) });
       state.total = total;
       replace(page.tableBox, items.length ? contactTable(items, load) : emptyState(state.query));
       showCounts(page, state, items.length);
@@ -30,6 +31,7 @@ export async function mount(root) {
   };
 
   wireControls(page, state, load);
+  page.listCard.prepend(audienceBar(state, load).element);
   const off = on('resync', load);
   await load();
   return off;
@@ -94,7 +96,7 @@ function contactTable(items, reload) {
   const fieldNames = [...new Set(items.flatMap((c) => Object.keys(c.fields || {})))].slice(0, 3);
   return h('div', { class: 'table-wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Phone'), h('th', { scope: 'col' }, 'Email'),
-      fieldNames.map((f) => h('th', { scope: 'col' }, f)), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+      fieldNames.map((f) => h('th', { scope: 'col' }, f)), h('th', { scope: 'col' }, 'Tags'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
     h('tbody', {}, items.map((c) => contactRow(c, fieldNames, reload)))));
 }
 
@@ -109,6 +111,7 @@ function contactRow(c, fieldNames, reload) {
     h('td', { class: 'num nowrap' }, c.phone || '—'),
     h('td', {}, c.email || '—'),
     fieldNames.map((f) => h('td', {}, c.fields && c.fields[f] != null ? String(c.fields[f]) : '')),
+    h('td', { class: 'tags' }, (c.tags || []).map((t) => h('span', { class: 'chip small' }, t))),
     h('td', {}, status),
     h('td', { class: 'actions' },
       h('a', { class: 'btn small ghost', href: `#/conversations/contact-${c.id}` }, 'Message'),
