@@ -13,7 +13,17 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.helpers import bearer
-from tests.ui_support import chromium, go, js_errors, screenshot_dir, set_viewport, shoot, wait_js, wait_view
+from tests.ui_support import (
+    chromium,
+    confirm_start,
+    go,
+    js_errors,
+    screenshot_dir,
+    set_viewport,
+    shoot,
+    wait_js,
+    wait_view,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -85,6 +95,7 @@ def test_it_tags_every_match_and_sends_a_campaign_to_a_tag(live_server: Any, tmp
         button = driver.find_element(By.CSS_SELECTOR, "form[aria-label='New campaign'] button[type=submit]")
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
         button.click()
+        assert "Send to 2 people now?" in confirm_start(driver)
         wait_js(driver, "return /^#\\/campaigns\\/\\d+$/.test(location.hash)", what="the campaign monitor")
         campaign_id = driver.execute_script("return location.hash.split('/').pop()")
         campaign = api(server, "GET", f"/api/campaigns/{campaign_id}")
