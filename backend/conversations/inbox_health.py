@@ -57,5 +57,11 @@ def with_inbox_state(services: Services, account_id: int, channels: list[dict[st
             continue
         sentence = outage.sentence()
         item["detail"] = f"{item.get('detail') or ''}; {sentence}".lstrip("; ")
-        item["inbox"] = {"state": "error", "reason": outage.reason, "retry_at": outage.retry_at.isoformat()}
+        # One `inbox` object: what was read (mails set aside) and whether the server answers.
+        item["inbox"] = {
+            **(item.get("inbox") or {}),
+            "state": "error",
+            "reason": outage.reason,
+            "retry_at": outage.retry_at.isoformat(),
+        }
     return channels
