@@ -5,8 +5,8 @@ receiver's URL, events, sealed secrets (current and, during a rotation, the prev
 its lease and why it was disabled. `webhook_deliveries`: one event for one endpoint, with its fixed body and
 `webhook-id`, attempts and the receiver's last answer.
 
-Revision ID: 0012_integ
-Revises: 0012_secure
+Revision ID: 0015_integ
+Revises: 0014_secure
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 
 import backend.store.models
 
-revision = "0012_integ"
-down_revision = "0012_secure"
+revision = "0015_integ"
+down_revision = "0014_secure"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """sign-ins: one row per signed-in device, so a sign-in token can be revoked ("sign out everywhere")
 
-Revision ID: 0012_secure
-Revises: 0012_timing
+Revision ID: 0014_secure
+Revises: 0013_timing
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import backend.store.models
 
-revision = "0012_secure"
-down_revision = "0012_timing"
+revision = "0014_secure"
+down_revision = "0013_timing"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@
 folded name `name_key`, the phone's `country` and `fields_key` (custom fields as folded text and as numbers),
 filled here for the contacts already stored (backend.store.derived.py).
 
-Revision ID: 0012_audience
-Revises: 0012_inbox
+Revision ID: 0018_audience
+Revises: 0017_inbox
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 import backend.store.models
 from backend.store.derived import derived
 
-revision = "0012_audience"
-down_revision = "0012_inbox"
+revision = "0018_audience"
+down_revision = "0017_inbox"
 branch_labels = None
 depends_on = None
 

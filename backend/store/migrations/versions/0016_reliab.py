@@ -4,8 +4,8 @@
 message's content goes to the provider. Every machine sharing the database can then tell a lost machine's claim
 that never started (queued again) from a send that may have reached the provider (`uncertain`).
 
-Revision ID: 0012_reliab
-Revises: 0012_integ
+Revision ID: 0016_reliab
+Revises: 0015_integ
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from alembic import op
 
 import backend.store.models
 
-revision = "0012_reliab"
-down_revision = "0012_integ"
+revision = "0016_reliab"
+down_revision = "0015_integ"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@
 recipient's zone a window is read in) and `messages.fallback_of` (a standby fallback row's primary message), with
 a partial index of fallback rows.
 
-Revision ID: 0012_timing
+Revision ID: 0013_timing
 Revises: 0012_content
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0012_timing"
+revision = "0013_timing"
 down_revision = "0012_content"
 branch_labels = None
 depends_on = None

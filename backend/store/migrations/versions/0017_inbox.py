@@ -3,8 +3,8 @@
 `inbox_cursors.set_aside`: the mails of that folder that could not be read (kept in the folder, named by UID
 with the reason), shown in the SMTP channel's inbox status.
 
-Revision ID: 0012_inbox
-Revises: 0012_reliab
+Revision ID: 0017_inbox
+Revises: 0016_reliab
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import backend.store.models
 
-revision = "0012_inbox"
-down_revision = "0012_reliab"
+revision = "0017_inbox"
+down_revision = "0016_reliab"
 branch_labels = None
 depends_on = None
 
