@@ -59,25 +59,42 @@ def test_it_mails_the_file_as_an_attachment_with_its_name_intact(client, auth, s
     assert b"filename*=utf-8''Men%C3%BC%20M%C3%A4rz.pdf" in mail.raw
 
 
-def test_it_fails_a_mail_over_the_servers_size_with_a_sentence(client, auth, services, app):
+def test_it_refuses_files_over_the_servers_size_before_queueing_and_at_send(client, auth, services, app, tmp_path):
+    from backend.channels.base import Attachment, ChannelContext, OutboundMessage, SendError
+    from backend.channels.smtp import SmtpChannel
     from tests.campaign_helpers import configure_smtp
 
-    with FakeSmtpServer("plain", size_limit=2000) as small:
+    with FakeSmtpServer("plain", size_limit=4000) as small:
         configure_smtp(services, small.settings())
         contact(client, auth, name="Ana", email="ana@example.org")
         big = upload(client, auth, PDF + b"%" + b"0" * 4000 + b"\n", "big.pdf")
         made = client.post("/api/campaigns", json=email_campaign(attachments=[{"media_id": big["id"]}]), headers=auth)
-        campaign = made.get_json()["id"]
-        runtime = Runtime(app)
-        runtime.start()
+        assert made.status_code == 400, made.get_json()
+        assert "the mail server takes at most 4 KB" in made.get_json()["message"]
+        assert made.get_json()["details"][0]["field"] == "attachments"
+        # A server whose limit was not known when the campaign was made: the send refuses the one message.
+        plain, secrets = SmtpChannel.validate_settings(small.settings())
+        channel = SmtpChannel(plain, secrets, ChannelContext(account_id=1, data_dir=tmp_path))
+        path = tmp_path / "big.pdf"
+        path.write_bytes(b"%PDF-1.4\n" + b"0" * 6000)
+        file = Attachment("big.pdf", "application/pdf", path=path)
+        message = OutboundMessage(
+            id=9,
+            account_id=1,
+            channel="smtp",
+            recipient="ana@example.org",
+            body="Hi",
+            subject="Files",
+            attachments=(file,),
+        )
         try:
-            client.post(f"/api/campaigns/{campaign}/start", headers=auth)
-            wait_status(client, auth, campaign, "completed")
+            channel.send(message)
+            raise AssertionError("a message over the server's SIZE was sent")
+        except SendError as exc:
+            assert exc.permanent and "the mail server takes at most" in exc.reason
         finally:
-            runtime.stop()
+            channel.close()
         assert small.received == []
-    (failed,) = client.get(f"/api/campaigns/{campaign}/messages?status=failed", headers=auth).get_json()["items"]
-    assert "the mail server takes at most" in failed["last_error"]
 
 
 def test_it_sends_an_mms_that_twilio_fetches_from_the_signed_link(start_server: Any) -> None:

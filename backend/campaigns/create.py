@@ -31,6 +31,7 @@ from backend.campaigns.attachments import (
     account_public_url,
     check_attachments,
     check_mms_recipients,
+    check_server_size,
 )
 from backend.campaigns.left_out import MAX_KEPT as MAX_LEFT_OUT
 from backend.campaigns.left_out import left_out_row
@@ -46,7 +47,9 @@ from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.timing_create import Timing, insert_rows
 from backend.channels import sms_length
 from backend.channels.families import family_of, is_opted_out
+from backend.channels.manager import NotConfigured
 from backend.channels.registry import CHANNELS, channel_class
+from backend.channels.smtp import SmtpChannel
 from backend.errors import ApiError, bad_request
 from backend.store import states
 from backend.store.models import Campaign, Contact, LeftOut, utcnow
@@ -266,6 +269,8 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
     with services.db.read() as session:
         public_url = account_public_url(session, account_id, services.config.public_url)
         spec["files"] = check_attachments(session, account_id, spec["channel"], payload.get("attachments"), public_url)
+    if spec["channel"] == "smtp" and spec["files"].files:
+        check_server_size(spec["files"], len(spec["body"]), smtp_size_limit(services, account_id))
     body_t, subject_t = compile_parts(spec["body"], spec["subject"], spec["variation_seed"])
     spec["left_out"] = []
     kind = channel_class(spec["channel"]).recipient_kind
@@ -305,6 +310,15 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
                 rows = [{**row, "account_id": account_id, "campaign_id": campaign_id} for row in spec["left_out"]]
                 session.execute(insert(LeftOut), rows)
     return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
+
+
+def smtp_size_limit(services: Services, account_id: int) -> int | None:
+    """The account's SMTP server's SIZE, when its channel is set up and the server says one."""
+    try:
+        channel = services.channels.instance(account_id, "smtp")
+    except NotConfigured:
+        return None
+    return channel.size_limit() if isinstance(channel, SmtpChannel) else None
 
 
 def _resolved(total: int, skipped: dict[str, int]) -> dict[str, int]:

@@ -82,6 +82,8 @@ class SmtpChannel(Channel):
         #: mail relayed through SendGrid carries our ids (X-SMTPAPI unique_args) so its event webhook maps back.
         self.via_sendgrid = is_sendgrid_host(str(settings.get("host") or ""))
         self._quoted_from = quoteaddr(self.from_address)
+        #: the server's SIZE (`size_limit`): False until asked.
+        self._size_limit: int | None | bool = False
 
     @property
     def reports_delivery(self) -> bool:
@@ -245,6 +247,21 @@ class SmtpChannel(Channel):
             verify_tls = self.settings.get("verify_tls") is not False
             detail += "; reading the " + verify_inbox(self.settings, self.secrets, self._timeout, verify_tls)
         return detail
+
+    def size_limit(self) -> int | None:
+        """The largest message the server takes (its EHLO `SIZE`, RFC 1870), asked once and kept; None when it
+        names none or cannot be asked now (the send itself still checks)."""
+        if self._size_limit is False:
+            try:
+                conn = self._open()
+            except SendError:
+                return None
+            try:
+                announced = conn.esmtp_features.get("size", "").strip() if conn.does_esmtp else ""
+                self._size_limit = int(announced) if announced.isdigit() and int(announced) > 0 else None
+            finally:
+                _quit_quietly(conn)
+        return self._size_limit if isinstance(self._size_limit, int) else None
 
     def close(self) -> None:
         """End every idle connection now and each busy one as its send ends."""
