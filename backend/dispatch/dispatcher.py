@@ -5,9 +5,10 @@ its hooks about pacing and campaign bookkeeping.
 
 Concurrency (DESIGN section 5). A coordinator thread does every store write; `concurrency` worker threads
 (the channel says how many: SMTP `connections`, SMS `concurrency`, Gmail 2, WhatsApp 1) each take the next
-claimed message, send it (SMTP: over the worker's own connection) and hand the answer back. One slow or hung send
-holds up only its own worker. The channel's pace spaces the starts of campaign messages (`start_gap_s`), so
-parallel sends stay within it.
+claimed message, send it (SMTP: over the worker's own connection) and hand the answer back; a channel that
+overlaps messages on one connection (SMTP PIPELINING) takes the worker's next message while one is out
+(backend/dispatch/worker_run.py). One slow or hung send holds up only its own worker. The channel's pace spaces
+the starts of campaign messages (`start_gap_s`), so parallel sends stay within it.
 
 Batches. A write transaction per message costs about as much as an SMTP send, so the coordinator works in
 batches: one write transaction records the answers that arrived, gives back what it held but will not start,
@@ -53,12 +54,13 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.channels.base import Channel, OutboundMessage, SendError
+from backend.channels.base import Channel, OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch.claims import ClaimedMessage, claim_next, release, renew_leases
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
-from backend.dispatch.outcomes import Outcome, outcome_of, record_results
+from backend.dispatch.outcomes import Outcome, record_results
+from backend.dispatch.worker_run import WorkerRun
 from backend.store import states
 from backend.store.models import ChannelConfig, utcnow
 from backend.store.process import worker_id
@@ -169,6 +171,10 @@ class Dispatcher:
         self._stopped_meanwhile: set[int] = set()
         #: the messages being sent, by id.
         self._flying: dict[int, ClaimedMessage] = {}
+        #: those of them whose content has not left yet (a pipelining channel takes the next one early), and those
+        #: of these that may no longer start (what `_take_back` would have given back, had they still been queued).
+        self._unstarted: set[int] = set()
+        self._held_back: set[int] = set()
         #: record at once (an error, a pause request or an outage must act before the next message).
         self._flush_now = False
         #: no claim before this time (monotonic) after one found nothing; wake() clears it.
@@ -250,7 +256,7 @@ class Dispatcher:
 
     def _run(self) -> None:
         channel_cls = channel_class(self.channel_name)
-        self._max_attempts = channel_cls.max_attempts
+        self.max_attempts = channel_cls.max_attempts
         self._lease_s = float(channel_cls.send_timeout_s) + LEASE_MARGIN_S
         directory = journal_dir(self.services.config.data_dir)
         try:
@@ -425,6 +431,7 @@ class Dispatcher:
             else:
                 keep.append(item)
         self._queue = keep
+        self._held_back.update(i for i in self._unstarted if which(self._flying[i]))
         self._cv.notify_all()
 
     def _flush(
@@ -533,8 +540,9 @@ class Dispatcher:
 
     # -- the workers --------------------------------------------------------------------------------------
 
-    def _next(self, index: int) -> tuple[ClaimedMessage, OutboundMessage] | None:
-        """The next message this worker starts, or None when it is to end. Called under `_cv`."""
+    def _next(self, index: int, wait: bool = True) -> tuple[ClaimedMessage, OutboundMessage] | None:
+        """The next message this worker starts, or None when it is to end (`wait` False: when none may start now).
+        Called under `_cv`."""
         while True:
             if self._stop.is_set() or index >= self._concurrency:
                 return None
@@ -549,48 +557,80 @@ class Dispatcher:
                     self._in_flight += 1
                     item = self._queue.popleft()
                     self._flying[item[0].id] = item[0]
+                    self._unstarted.add(item[0].id)
                     if len(self._queue) < self._concurrency:
                         self._cv.notify_all()  # the coordinator claims more
                     return item
+                if not wait:
+                    return None
                 self._cv.wait(self._next_start - now)
                 continue
+            if not wait:
+                return None
             self._cv.wait(IDLE_POLL_S)
 
     def _work(self, index: int) -> None:
-        journal = self._journal
-        assert journal is not None
+        assert self._journal is not None
         while True:
             with self._cv:
                 item = self._next(index)
             if item is None:
                 return
-            message, outbound = item
-            try:
-                journal.started(message.id)
-            except OSError:
-                # Without the journal a crash could not tell this send from one never started: do not send.
-                log.exception("dispatcher %s cannot write its send journal; holding back", self.owner)
-                with self._cv:
-                    self._in_flight -= 1
-                    self._flying.pop(message.id, None)
-                    self._give_back.append(message.id)
-                    self._cv.notify_all()
+            # The channel may take this worker's next messages while this one is out (backend/dispatch/worker_run.py).
+            run = WorkerRun(self, index, item)
+            run.send(self._channel)
+            if run.journal_failed:
                 self._stop.wait(1)
-                continue
-            started = time.monotonic()
-            outcome = self._send_one(message, outbound)
-            took = time.monotonic() - started
-            try:
-                journal.finished(message.id, outcome)
-            except OSError:
-                log.exception("dispatcher %s could not journal the answer for message %s", self.owner, message.id)
-            with self._cv:
-                self._in_flight -= 1
-                self._flying.pop(message.id, None)
-                self._done.append((message, outcome))
-                self._send_s = took if self._send_s is None else self._send_s + SEND_TIME_WEIGHT * (took - self._send_s)
-                self._note(message, outcome)
-                self._cv.notify_all()
+
+    # -- what a worker's run calls (backend.dispatch.worker_run.RunHost) ------------------------------------
+
+    def take_ready(self, index: int) -> tuple[ClaimedMessage, OutboundMessage] | None:
+        with self._cv:
+            return self._next(index, wait=False)
+
+    def may_start(self, message: ClaimedMessage) -> bool:
+        with self._cv:
+            if self._stop.is_set() or message.id in self._held_back:
+                return False
+            if self._outage is not None and not self._outage.probing:
+                return False
+            self._unstarted.discard(message.id)
+            return True
+
+    def begin(self, message: ClaimedMessage) -> bool:
+        assert self._journal is not None
+        try:
+            self._journal.started(message.id)
+        except OSError:
+            # Without the journal a crash could not tell this send from one never started: do not send.
+            log.exception("dispatcher %s cannot write its send journal; holding back", self.owner)
+            return False
+        return True
+
+    def end(self, message: ClaimedMessage, outcome: Outcome, took: float) -> None:
+        assert self._journal is not None
+        try:
+            self._journal.finished(message.id, outcome)
+        except OSError:
+            log.exception("dispatcher %s could not journal the answer for message %s", self.owner, message.id)
+        with self._cv:
+            self._in_flight -= 1
+            self._flying.pop(message.id, None)
+            self._unstarted.discard(message.id)
+            self._held_back.discard(message.id)
+            self._done.append((message, outcome))
+            self._send_s = took if self._send_s is None else self._send_s + SEND_TIME_WEIGHT * (took - self._send_s)
+            self._note(message, outcome)
+            self._cv.notify_all()
+
+    def hand_back(self, message: ClaimedMessage) -> None:
+        with self._cv:
+            self._in_flight -= 1
+            self._flying.pop(message.id, None)
+            self._unstarted.discard(message.id)
+            self._held_back.discard(message.id)
+            self._give_back.append(message.id)
+            self._cv.notify_all()
 
     def _note(self, message: ClaimedMessage, outcome: Outcome) -> None:
         """What a result changes for the messages still queued. Called under `_cv`."""
@@ -619,15 +659,3 @@ class Dispatcher:
                 self._error_run.add(message.campaign_id)
                 self._take_back(lambda m: m.campaign_id == message.campaign_id)
             self._flush_now = True
-
-    def _send_one(self, message: ClaimedMessage, outbound: OutboundMessage) -> Outcome:
-        try:
-            provider_id = self._channel().send(outbound)
-        except SendError as exc:
-            campaign = message.campaign_id is not None
-            return outcome_of(exc, message.attempts, self._max_attempts, utcnow(), campaign=campaign)
-        except Exception as exc:
-            # A bug or an unexpected library error after the request may have left: never re-send blindly.
-            log.exception("channel %s raised while sending message %s", self.channel_name, message.id)
-            return Outcome(states.UNCERTAIN, error=f"unexpected error: {type(exc).__name__}")
-        return Outcome(states.SENT, provider_message_id=provider_id)
