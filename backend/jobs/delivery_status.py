@@ -258,8 +258,7 @@ class DeliveryStatusJob:
         mono = time.monotonic()
         floor = self.cursor.floor(mono)
         with self.db.read() as session:
-            top = store.max_communication_id(session)
-            due = store.has_due(session, due_by=now, now=now, account_id=account_id)
+            top, due = store.probe(session, due_by=now, now=now, account_id=account_id)
         made_due = 0
         if top > floor:
             with self.db.write() as session:
