@@ -61,12 +61,12 @@ def test_it_shows_an_inbox_outage_in_health_and_on_the_channel_until_the_server_
         assert warning["retry_at"] >= warning["since"]
 
         channel = wait_for(
-            lambda: "Could not connect to the inbox" in (c := smtp_channel())["detail"] and c,
+            lambda: "Could not connect to an IMAP inbox" in (c := smtp_channel())["detail"] and c,
             timeout=30,
             what="the channel to say the inbox cannot be reached",
         )
         assert channel["state"] == "ready"  # mail still goes out
-        assert "the inbox (IMAP) cannot be read: Could not connect to the inbox" in channel["detail"]
+        assert "the inbox (IMAP) cannot be read: Could not connect to an IMAP inbox" in channel["detail"]
         assert "trying again in" in channel["detail"]
         assert channel["inbox"]["state"] == "error" and channel["inbox"]["retry_at"]
 
