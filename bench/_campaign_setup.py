@@ -20,13 +20,16 @@ from tests.helpers import bearer  # noqa: E402
 
 
 class SmtpProcess:
-    """The fake SMTP server (plain, messages counted not kept) in its own process; `reply_delay_s` puts each of its
-    replies that far away, as a server across the network (tests/fakes/smtp_server.py `--reply-delay`)."""
+    """The fake SMTP server (plain, messages counted not kept) in its own process; `reply_delay_s` delays each of
+    its replies (tests/fakes/smtp_server.py `--reply-delay`); `wire_rtt_s` puts it that round trip away behind a
+    delay line instead (`--wire-rtt`, tests/fakes/delay_line.py: both directions delayed, as on a network)."""
 
-    def __init__(self, reply_delay_s: float = 0.0) -> None:
+    def __init__(self, reply_delay_s: float = 0.0, wire_rtt_s: float = 0.0) -> None:
         args = [sys.executable, "-m", "tests.fakes.smtp_server"]
         if reply_delay_s:
             args += ["--reply-delay", str(reply_delay_s)]
+        if wire_rtt_s:
+            args += ["--wire-rtt", str(wire_rtt_s)]
         self.proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

@@ -1,19 +1,24 @@
-"""An SMTP campaign against a server 25 ms away (issue 12): concurrent connections and PIPELINING.
+"""An SMTP campaign against a server 25 ms of round trip away: concurrent connections and PIPELINING.
 
-The server is aiosmtpd in its own process (tests/fakes/smtp_server.py `--reply-delay 0.025`): every reply it writes
-reaches the client 25 ms later, in order, the way a server that far away on the network answers (commands
-pipelined together come back together). It advertises PIPELINING (RFC 2920).
+The server is aiosmtpd in its own process behind a delay line (tests/fakes/smtp_server.py `--wire-rtt 0.025`,
+tests/fakes/delay_line.py): every chunk either side sends reaches the other 12.5 ms later, in order, the way a
+server that far away on the network is reached (commands pipelined together travel together). Its EHLO offers
+PIPELINING (RFC 2920), as real providers' do.
 
 Metrics (messages/s), each with baseline `raw_one_connection` = smtplib `sendmail` of prebuilt messages over one
 connection to the same server, measured in the same run (MAIL, RCPT, DATA and the content: four round trips):
 - `campaign_rate_1_connection`, `campaign_rate_4_connections` (the default), `campaign_rate_8_connections`: the
-  full app (claims, fenced results, counters, events, the send journal) from `start` to `completed`.
-Each run checks that the server got exactly the campaign's messages. Target: ratio >= 5 at 4 connections.
+  full app (claims, fenced results, counters, events, the send journal) from `start` to `completed`. With
+  PIPELINING each message costs the campaign one round trip per connection (its content goes with the next
+  message's MAIL, RCPT and DATA: backend/channels/smtp_run.py), so 4 connections can reach 16x.
+Each run checks that the server got exactly the campaign's messages. Target: ratio >= 12 at 4 connections.
 - `paced_campaign_rate_4_connections`: 4 connections with the campaign's own `rate.per_minute` of
   PACED_PER_MINUTE, well above what the server allows (issue 24: a pace is a rate, not a concurrency limit); its
   line `paced_vs_unpaced` has the unpaced run at 4 connections as baseline. Target: within 10% of it.
 Sizes: BENCH_LATENCY_N (300) per campaign, BENCH_LATENCY_RAW_N (60) for the baseline. Bounded: each campaign
 must finish within BENCH_LATENCY_TIMEOUT_S (180 s), else the run stops with a clear error.
+
+Run: .venv/bin/python bench/smtp_latency.py
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from smtp_campaign import prebuilt, raw_rate, run_to_completion
 N = int(os.environ.get("BENCH_LATENCY_N", "300"))
 RAW_N = int(os.environ.get("BENCH_LATENCY_RAW_N", "60"))
 TIMEOUT_S = float(os.environ.get("BENCH_LATENCY_TIMEOUT_S", "180"))
-REPLY_DELAY_S = 0.025
+WIRE_RTT_S = 0.025
 CONNECTIONS = (1, 4, 8)
-TARGET = 5.0
+TARGET = 12.0
 PACED_PER_MINUTE = 100_000
 PACED_TOLERANCE = 0.10
 
@@ -60,10 +65,10 @@ def campaign_rate(server: SmtpProcess, connections: int) -> float:
 
 def main() -> None:
     note_load()
-    server = SmtpProcess(reply_delay_s=REPLY_DELAY_S)
+    server = SmtpProcess(wire_rtt_s=WIRE_RTT_S)
     try:
         raw = raw_rate(server.port, prebuilt(RAW_N))
-        note(f"raw smtplib over one connection, replies {REPLY_DELAY_S * 1000:.0f} ms away: {raw:.1f}/s")
+        note(f"raw smtplib over one connection, {WIRE_RTT_S * 1000:.0f} ms of round trip away: {raw:.1f}/s")
         rates = {}
         for connections in CONNECTIONS:
             rate = rates[connections] = campaign_rate(server, connections)

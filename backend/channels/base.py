@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from backend.security.masking import MASK
 from backend.store import states
@@ -172,6 +172,35 @@ class ChannelContext:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+class SendFeed(Protocol):
+    """A dispatcher worker's messages as a channel's `send_run` sees them: one at a time, in order.
+
+    The channel calls `starting(m)` just before the first byte of `m` that could make the provider act on it goes
+    out (for SMTP: its content, after the envelope was accepted), and `answered(m, result)` once for every message
+    it started or refused without starting (`result`: the provider's id, or the SendError). A message taken with
+    `next_ready` and neither started nor answered when `send_run` returns (its envelope may have gone, its
+    content never did) goes back to the queue without using an attempt.
+    """
+
+    def next_ready(self) -> OutboundMessage | None:
+        """The worker's next message if one may start now; None at once otherwise (never waits)."""
+        ...
+
+    def starting(self, message: OutboundMessage) -> bool:
+        """Recorded as started (the send journal); False: it must not go out (stopping, its campaign just met an
+        error): the channel then abandons it without sending anything more of it."""
+        ...
+
+    def answered(self, message: OutboundMessage, result: str | SendError) -> None:
+        """The provider's answer (its id for the message), or why the message did not go."""
+        ...
+
+    def release(self, message: OutboundMessage) -> None:
+        """Give a taken message back now, before the run ends: the channel will not start it (the answer it
+        waits behind is late, and another worker may send it meanwhile)."""
+        ...
+
+
 class Channel:
     """Base for every channel. Subclasses set the class attributes and implement what applies."""
 
@@ -251,6 +280,18 @@ class Channel:
         Called by up to `concurrency()` dispatcher workers at once: a channel whose concurrency is above 1 is
         thread-safe (SMTP keeps one connection per worker, HTTP channels send requests in parallel)."""
         raise NotImplementedError
+
+    def send_run(self, first: OutboundMessage, feed: SendFeed) -> None:
+        """Send `first` and report it through `feed` (see SendFeed). A channel that can overlap the messages of one
+        worker (SMTP PIPELINING: the next message's envelope rides with this one's content) overrides this and
+        goes on with `feed.next_ready()` while it has one; this default sends `first` alone through `send`."""
+        if not feed.starting(first):
+            return
+        try:
+            result: str | SendError = self.send(first)
+        except SendError as exc:
+            result = exc
+        feed.answered(first, result)
 
     def concurrency(self) -> int:
         """How many messages this channel sends at once (its settings may say; 1 for a single session)."""

@@ -50,11 +50,11 @@ def measure(body: str) -> SmsLength:
     widths: list[int] = []
     forcing: dict[str, None] = {}
     for char in body:
-        units = _gsm_units(char)
-        if units is None:
+        width = _gsm_units(char)
+        if width is None:
             forcing.setdefault(char, None)
         else:
-            widths.append(units)
+            widths.append(width)
     if forcing:
         encoding = UCS2
         widths = [len(char.encode("utf-16-be")) // 2 for char in body]

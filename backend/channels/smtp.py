@@ -5,19 +5,20 @@ Contract:
   from_name; optional verify_tls (default true; false accepts a self-signed certificate) and timeout_s.
 - `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason. With
   an inbox (imap_* settings, backend/channels/smtp_inbox.py) it also logs in to it and selects the folder.
-- `connections` (default 4, 1-20): the dispatcher runs that many workers (`concurrency()`), and `send` may be
-  called by all of them at once: each call checks out an idle connection (or opens one), keeps it to itself for
-  the send and puts it back, so every worker in effect keeps its own connection for the whole run; one the server
-  dropped is re-opened. `close()` ends them all.
-- PIPELINING (RFC 2920): when the server's EHLO offers it, MAIL FROM, RCPT TO and DATA go out in one write and
-  their three replies are read after it (one round trip instead of three); the content follows the 354 as usual.
-  Without it, each command waits for its reply.
+- `connections` (default 4, 1-20): the dispatcher runs that many workers (`concurrency()`); each worker's
+  `send_run` checks out an idle connection (or opens one), keeps it to itself for its run of messages and puts it
+  back, so every worker in effect keeps its own connection for the whole campaign; one the server dropped is
+  re-opened. `close()` ends them all, and a run under way takes no more messages.
+- PIPELINING (RFC 2920): when the server's EHLO offers it, a message costs one round trip: its content goes in
+  one write with the next message's MAIL FROM, RCPT TO and DATA (backend/channels/smtp_run.py). Without it, each
+  command waits for its reply.
 - Per-recipient 5xx -> SendError(permanent; with a 5.1.x status also opt_out="email", a hard bounce);
-  4xx -> SendError (transient, retried with backoff); a connection
-  lost or timed out after the message content started -> SendError(uncertain) (the server may have it); lost
-  before that -> re-opened once and tried again. Refused login -> SendError(pause_campaign).
-  Connection-level failures (refused, DNS, TLS handshake, a 421 "service not available", a connection that
-  cannot be kept) -> SendError(outage): the channel is down, not the message (DESIGN section 5).
+  4xx -> SendError (transient, retried with backoff); a connection lost or timed out after the message content
+  started -> SendError(uncertain) (the server may have it), and the message whose envelope rode with that content
+  goes back to the queue; lost before any content -> re-opened once and tried again. Refused login ->
+  SendError(pause_campaign). Connection-level failures (refused, DNS, TLS handshake, a 421 "service not
+  available", a connection that cannot be kept) -> SendError(outage): the channel is down, not the message
+  (DESIGN section 5).
   Returns the Message-ID (deterministic per message, see email_mime).
 - Through SendGrid's relay (host `*.sendgrid.net`) every message carries `X-SMTPAPI` unique_args naming our
   account and message (backend.channels.sendgrid_events), so SendGrid's event webhook maps back to it.
@@ -30,17 +31,17 @@ import dataclasses
 import logging
 import re
 import smtplib
-import socket
 import ssl
 import threading
-from collections.abc import Callable
 from smtplib import quoteaddr
 from typing import Any, ClassVar
 
-from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SettingsError
+from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SendFeed, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
 from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
+from backend.channels.smtp_replies import connection_failure, verify_failure
+from backend.channels.smtp_run import Mail, MessageRun
 from backend.security.hosts import host_problem
 from backend.security.masking import MASK
 
@@ -49,13 +50,13 @@ log = logging.getLogger(__name__)
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT_S = 30.0
-#: RFC 3463 enhanced status codes for a bad destination mailbox or address (5.1.0 - 5.1.10).
-BAD_MAILBOX = re.compile(r"^5\.1\.\d{1,2}\b")
 DEFAULT_CONNECTIONS = 4
 MAX_CONNECTIONS = 20
 #: the socket operations one send may wait on (connect, greeting, EHLO, STARTTLS, EHLO, AUTH, MAIL/RCPT/DATA,
 #: content, plus a reconnect): the dispatcher's lease outlives them all.
 OPERATIONS_PER_SEND = 12
+#: bounds of `late_answer_s` (seconds).
+LATE_ANSWER_S = (0.25, 2.0)
 
 
 class SmtpChannel(Channel):
@@ -278,7 +279,8 @@ class SmtpChannel(Channel):
             return None
         return unsubscribe_header(self.from_address, message.metadata.get("unsubscribe_url"))
 
-    def send(self, message: OutboundMessage) -> str:
+    def mail_of(self, message: OutboundMessage) -> Mail:
+        """The message rendered for the wire (see smtp_run.ConnectionPool). Raises SendError (permanent)."""
         if self.via_sendgrid:
             message = dataclasses.replace(message, headers={**message.headers, **sendgrid_headers(message)})
         mail = render_email(
@@ -293,34 +295,45 @@ class SmtpChannel(Channel):
         recipient = check_address(message.recipient)
         if not recipient.isascii():
             raise SendError(f"{recipient} has non-ASCII characters, which this channel cannot send to", permanent=True)
-        payload = mail.data
-        for attempt in (1, 2):
-            conn = self._checkout()
-            try:
-                self._transaction(conn, recipient, payload, message.content_going_out)
-            except _Dropped as exc:
-                # Nothing of this message left yet: a connection the server closed while idle is normal.
-                self._discard(conn)
-                if attempt == 2:
-                    raise SendError(
-                        f"The SMTP server keeps closing the connection ({exc.reason})", outage=True
-                    ) from None
-                continue
-            except SendError as exc:
-                if exc.uncertain or exc.outage:
-                    self._discard(conn)
-                else:
-                    self._checkin(conn)
-                raise
-            except BaseException:
-                self._discard(conn)
-                raise
-            self._checkin(conn)
-            return mail.message_id
-        raise AssertionError("unreachable")
+        content = dot_stuff(mail.data)
+        if not content.endswith(b"\r\n"):
+            content += b"\r\n"
+        return Mail(message, recipient, content + b".\r\n", mail.message_id, len(mail.data))
 
-    def _checkout(self) -> smtplib.SMTP:
-        """An open connection for this send alone: an idle one, or a new one."""
+    def send(self, message: OutboundMessage) -> str:
+        answer = _OneAnswer()
+        self.send_run(message, answer)
+        if isinstance(answer.result, SendError):
+            raise answer.result
+        if answer.result is None:
+            raise SendError(f"Connection to {self._where()} ended before the message could go", outage=True)
+        return answer.result
+
+    def send_run(self, first: OutboundMessage, feed: SendFeed) -> None:
+        """`first`, then the feed's next messages while it has one ready, over one connection of this worker's
+        (backend/channels/smtp_run.py: one round trip a message when the server offers PIPELINING)."""
+        MessageRun(self, feed).run(first)
+
+    @property
+    def quoted_from(self) -> str:
+        return self._quoted_from
+
+    @property
+    def closed(self) -> bool:
+        with self._lock:
+            return self._closed
+
+    def where(self) -> str:
+        return self._where()
+
+    @property
+    def late_answer_s(self) -> float:
+        """A quarter of the timeout, within LATE_ANSWER_S: a server that answers a final dot later than that is
+        slow or hung, and the message pipelined behind it goes to another connection."""
+        return min(max(self._timeout / 4, LATE_ANSWER_S[0]), LATE_ANSWER_S[1])
+
+    def checkout(self) -> smtplib.SMTP:
+        """An open connection for one run alone: an idle one, or a new one."""
         with self._lock:
             self._closed = False
             conn = self._idle.pop() if self._idle else None
@@ -330,7 +343,7 @@ class SmtpChannel(Channel):
             self._busy.add(conn)
         return conn
 
-    def _checkin(self, conn: smtplib.SMTP) -> None:
+    def checkin(self, conn: smtplib.SMTP) -> None:
         with self._lock:
             self._busy.discard(conn)
             if not self._closed:
@@ -338,168 +351,40 @@ class SmtpChannel(Channel):
                 return
         _quit_quietly(conn)
 
-    def _discard(self, conn: smtplib.SMTP) -> None:
+    def discard(self, conn: smtplib.SMTP) -> None:
+        """Close a connection that cannot go on, without QUIT: it may be in the middle of DATA (where QUIT would be
+        taken as content) or waiting for an answer that will not come."""
         with self._lock:
             self._busy.discard(conn)
-        _quit_quietly(conn)
-
-    def _transaction(
-        self, conn: smtplib.SMTP, recipient: str, payload: bytes, content_going_out: Callable[[], None]
-    ) -> None:
-        """MAIL FROM, RCPT TO and DATA (pipelined when the server offers it), then `content_going_out()` and the
-        content.
-
-        Raises _Dropped when the connection was lost before any of the content left (safe to retry), SendError
-        otherwise (uncertain once the content started)."""
-        _check_size(conn, payload)
-        # `recipient` passed check_address (a bare local@domain): quoted as smtplib.quoteaddr would.
-        commands = (f"MAIL FROM:{self._quoted_from}", f"RCPT TO:<{recipient}>", "DATA")
         try:
-            if conn.does_esmtp and conn.has_extn("pipelining"):
-                conn.send("".join(f"{command}\r\n" for command in commands))
-                replies = [conn.getreply() for _ in commands]
-            else:
-                replies = []
-                for command in commands:
-                    conn.putcmd(command)
-                    replies.append(conn.getreply())
-                    if replies[-1][0] not in (250, 251, 354):
-                        break
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise _Dropped(_reason(exc)) from exc
-        (mail_code, mail_reply), *rest = replies
-        rcpt = rest[0] if rest else None
-        data = rest[1] if len(rest) > 1 else None
-        if data is not None and data[0] == 354 and (mail_code != 250 or (rcpt and rcpt[0] not in (250, 251))):
-            # The server took DATA though the envelope failed: end the empty message so the session stays usable.
-            self._end_empty_data(conn)
-        for code, reply in replies:
-            if code == 421:
-                raise SendError(f"The SMTP server is not taking mail now ({_text(code, reply)})", outage=True)
-        if mail_code != 250:
-            self._reset(conn)
-            raise _refusal(mail_code, mail_reply, "sender address", pause=True)
-        if rcpt is None or rcpt[0] not in (250, 251):
-            self._reset(conn)
-            code, reply = rcpt if rcpt is not None else (554, b"no answer to RCPT TO")
-            raise _refusal(code, reply, recipient, mailbox=True)
-        if data is None or data[0] != 354:
-            self._reset(conn)
-            code, reply = data if data is not None else (554, b"no answer to DATA")
-            raise _refusal(code, reply, "message")
-        body = dot_stuff(payload)
-        if not body.endswith(b"\r\n"):
-            body += b"\r\n"
-        content_going_out()  # raises SendError(outage=True) when the start cannot be recorded: nothing sent
-        try:
-            conn.send(body + b".\r\n")
-            code, reply = conn.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise SendError(
-                f"Connection to {self._where()} lost while sending the message: {_reason(exc)}", uncertain=True
-            ) from exc
-        if code == 421:
-            # An answer, so not uncertain: the server did not take the message and is closing the session.
-            raise SendError(f"The SMTP server is not taking mail now ({_text(code, reply)})", outage=True)
-        if code != 250:
-            self._reset(conn)
-            raise _refusal(code, reply, "message")
-
-    def _end_empty_data(self, conn: smtplib.SMTP) -> None:
-        try:
-            conn.send(b".\r\n")
-            conn.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise _Dropped(_reason(exc)) from exc
-
-    def _reset(self, conn: smtplib.SMTP) -> None:
-        """RSET after a refusal; a connection that cannot take it is closed (its next use re-opens one)."""
-        try:
-            conn.rset()
-        except (smtplib.SMTPException, OSError):
             conn.close()
+        except OSError:
+            pass
 
 
-def _check_size(conn: smtplib.SMTP, payload: bytes) -> None:
-    """A message larger than the server's announced SIZE (RFC 1870) is refused here, before anything is sent."""
-    announced = conn.esmtp_features.get("size", "").strip() if conn.does_esmtp else ""
-    limit = int(announced) if announced.isdigit() else 0
-    if limit and len(payload) > limit:
-        raise SendError(
-            f"the message is {len(payload) / 1_048_576:.1f} MB with its files; "
-            f"the mail server takes at most {limit / 1_048_576:.1f} MB",
-            permanent=True,
-        )
+class _OneAnswer:
+    """The feed of a lone `send`: one message, always allowed to start, its answer kept."""
 
+    def __init__(self) -> None:
+        self.result: str | SendError | None = None
 
-def connection_failure(exc: BaseException) -> str:
-    """A failure to reach or keep an SMTP server, in words (the channel's state while it lasts)."""
-    if isinstance(exc, ConnectionRefusedError):
-        return "The SMTP server refused the connection"
-    if isinstance(exc, socket.gaierror):
-        return "The SMTP server's name could not be found"
-    if isinstance(exc, socket.timeout | TimeoutError) or isinstance(exc.__context__, socket.timeout | TimeoutError):
-        return "The SMTP server timed out before answering"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"The SMTP server's TLS certificate is not trusted: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"The TLS handshake with the SMTP server failed ({exc.reason or 'TLS error'})"
-    if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPResponseException):
-        return f"The SMTP server is not taking mail now ({_reason(exc)})"
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return "The SMTP server closed the connection"
-    return f"Could not connect to the SMTP server: {_reason(exc)}"
+    def next_ready(self) -> OutboundMessage | None:
+        return None
 
+    def starting(self, message: OutboundMessage) -> bool:
+        return True
 
-def verify_failure(exc: BaseException) -> str:
-    """Why checking the settings failed, in our words. Never what the other side sent (the host may be any
-    service: its banner or reply is not ours to show), and a port that refuses, one that drops the connection and
-    one that never answers read the same, so saving settings cannot map which services listen where."""
-    if isinstance(exc, socket.gaierror):
-        return "The SMTP server's name could not be found"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"The SMTP server's TLS certificate is not trusted: {exc.verify_message}"
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return f"The server refused the username or password ({exc.smtp_code})"
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return "The SMTP server does not support login (AUTH) on this connection; check the security setting"
-    return "Could not connect to an SMTP server at this host and port: check the host, the port and the security"
+    def answered(self, message: OutboundMessage, result: str | SendError) -> None:
+        self.result = result
 
-
-def _text(code: int, reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    return f"{code} {' '.join(text.split())[:200]}"
+    def release(self, message: OutboundMessage) -> None:
+        raise AssertionError("a lone send takes no second message")
 
 
 def is_sendgrid_host(host: str) -> bool:
     """True for SendGrid's SMTP relay (`smtp.sendgrid.net` or any other `*.sendgrid.net` name)."""
     name = host.strip().rstrip(".").lower()
     return name == "sendgrid.net" or name.endswith(".sendgrid.net")
-
-
-class _Dropped(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _refusal(code: int, reply: bytes | str, what: str, *, pause: bool = False, mailbox: bool = False) -> SendError:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    text = " ".join(text.split())[:200]
-    if 500 <= code < 600:
-        # A recipient refused with a 5.1.x status (no such mailbox, bad address) is a hard bounce: suppressed.
-        hard = mailbox and BAD_MAILBOX.match(text) is not None
-        return SendError(f"{code} {text}", permanent=not pause, pause_campaign=pause, opt_out="email" if hard else None)
-    return SendError(f"{code} {text} (the server refused the {what} for now)")
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, smtplib.SMTPResponseException):
-        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
-        return f"{exc.smtp_code} {' '.join(str(text).split())[:200]}"
-    return str(exc) or type(exc).__name__
 
 
 def _quit_quietly(conn: smtplib.SMTP | None) -> None:

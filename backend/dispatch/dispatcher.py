@@ -4,7 +4,9 @@ The channel only sends; the dispatcher records the outcomes (fenced on its lease
 its hooks about pacing and campaign bookkeeping.
 
 Concurrency (DESIGN section 5). A coordinator thread does every store write; `concurrency` worker threads
-(`backend.dispatch.workers`) each take the next claimed message, send it and hand the answer back.
+(`backend.dispatch.workers`) each take the next claimed message, send it and hand the answer back; a channel
+that overlaps messages on one connection (SMTP PIPELINING) takes the worker's next message while one is out
+(`backend.dispatch.worker_run`).
 
 Batches. A write transaction per message costs about as much as an SMTP send, so the coordinator works in
 batches: one write transaction records the answers that arrived, gives back what it held but will not start,
@@ -92,8 +94,8 @@ def batch_size(limit: int, send_s: float | None, concurrency: int = 1) -> int:
 
 class Dispatcher(SendWorkers):
     """A coordinator thread (claims and records, one write transaction per batch) and `concurrency` workers
-    (`SendWorkers`: each sends one message at a time over its own connection, journaling each start and
-    answer)."""
+    (`SendWorkers`: each sends its messages over its own connection, one at a time or pipelined, recording each
+    start and journaling each answer)."""
 
     def __init__(
         self,
@@ -176,7 +178,7 @@ class Dispatcher(SendWorkers):
 
     def _run(self) -> None:
         channel_cls = channel_class(self.channel_name)
-        self._max_attempts = channel_cls.max_attempts
+        self.max_attempts = channel_cls.max_attempts
         self._lease_s = float(channel_cls.send_timeout_s) + LEASE_MARGIN_S
         directory = journal_dir(self.services.config.data_dir)
         try:

@@ -1,10 +1,11 @@
-"""One send by a dispatcher worker: its start recorded just before the content goes out, then the answer.
+"""A send's start, recorded just before its content goes out (the hook a dispatcher worker gives each message).
 
 A send counts as started when its content is about to leave for the provider (the SMTP DATA payload, the HTTP
 request body, the WhatsApp send click), not when the connection opens: a crash before that point queues the
 message again, and only a crash after it leaves the message `uncertain`. A channel whose `announces_content` is
 true calls `OutboundMessage.content_going_out()` at that point itself (one hook, whatever its connection does:
-one message per connection or several pipelined); for any other channel the start is recorded before `send`.
+one message per connection or several pipelined: `backend.dispatch.worker_run`); for any other channel the
+start is recorded before `send`.
 
 Where the start is recorded (`StartRecorder`):
 - in the store, where several machines may share it (PostgreSQL): `send_started_at`, in a short commit of its
@@ -22,14 +23,12 @@ from __future__ import annotations
 import errno
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from backend.channels.base import Channel, OutboundMessage, SendError
-from backend.dispatch.claims import ClaimedMessage, mark_started
+from backend.channels.base import SendError
+from backend.dispatch.claims import mark_started
 from backend.dispatch.journal import SendJournal
-from backend.dispatch.outcomes import Outcome, outcome_of
-from backend.store import states
 from backend.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -107,8 +106,9 @@ class StartRecorder:
 
 
 @dataclass
-class _Start:
-    """The `content_going_out` hook of one send: records the start once."""
+class StartHook:
+    """The `content_going_out` hook of one message (`backend.dispatch.worker_run` gives each its own): records
+    the start once; `done` once recorded (the content may then have left)."""
 
     recorder: StartRecorder
     message_id: int
@@ -118,32 +118,3 @@ class _Start:
         if not self.done:
             self.recorder.record(self.message_id)
             self.done = True
-
-
-def send_one(
-    channel: Channel, message: ClaimedMessage, outbound: OutboundMessage, recorder: StartRecorder, max_attempts: int
-) -> Outcome:
-    """Send `message` over `channel`, recording its start at the content (see the module docstring), and
-    journal the answer. Never raises."""
-    start = _Start(recorder, message.id)
-    campaign = message.campaign_id is not None
-    try:
-        if not channel.announces_content:
-            start()
-        provider_id = channel.send(replace(outbound, content_going_out=start))
-        outcome = Outcome(states.SENT, provider_message_id=provider_id)
-    except SendError as exc:
-        outcome = outcome_of(exc, message.attempts, max_attempts, utcnow(), campaign=campaign)
-    except Exception as exc:
-        log.exception("channel %s raised while sending message %s", message.channel, message.id)
-        reason = f"unexpected error: {type(exc).__name__}"
-        if start.done:
-            # The content may have left: never re-send blindly.
-            outcome = Outcome(states.UNCERTAIN, error=reason)
-        else:
-            outcome = outcome_of(SendError(reason), message.attempts, max_attempts, utcnow(), campaign=campaign)
-    try:
-        recorder.journal.finished(message.id, outcome)
-    except OSError:
-        recorder.logs.exception("answer", "dispatcher %s could not journal an answer", recorder.owner)
-    return outcome

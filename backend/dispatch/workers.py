@@ -1,8 +1,11 @@
 """A dispatcher's send workers, and the state they share with its coordinator (under one lock, `_cv`).
 
 `concurrency` worker threads (the channel says how many: SMTP `connections`, SMS `concurrency`, Gmail 2,
-WhatsApp 1) each take the next claimed message, send it (`backend.dispatch.sending.send_one`: SMTP over the
-worker's own connection) and hand the answer back. One slow or hung send holds up only its own worker. The
+WhatsApp 1) each take the next claimed message, send it (`backend.dispatch.worker_run`: SMTP over the
+worker's own connection) and hand the answer back; a channel that overlaps messages on one connection (SMTP
+PIPELINING: the next message's envelope rides with this one's content) takes the worker's next message while
+one is out (`take_ready`), and starts it only if it still may (`may_start`: what `_take_back` would have given
+back, had it still been queued, is handed back instead). One slow or hung send holds up only its own worker. The
 channel's pace spaces the starts of campaign messages (`start_gap_s`), so parallel sends stay within it.
 
 What an answer changes for the messages still queued (`_note`): an outage gives back everything queued (and the
@@ -24,7 +27,8 @@ from backend.dispatch.gate import CampaignGate
 from backend.dispatch.hooks import IDLE_POLL_S, DispatchHooks
 from backend.dispatch.outage import OutageTracker
 from backend.dispatch.outcomes import Outcome
-from backend.dispatch.sending import StartRecorder, send_one
+from backend.dispatch.sending import StartRecorder
+from backend.dispatch.worker_run import WorkerRun
 from backend.store import states
 
 if TYPE_CHECKING:
@@ -41,7 +45,7 @@ class SendWorkers:
 
     hooks: DispatchHooks
     owner: str
-    _max_attempts: int
+    max_attempts: int
 
     def __init__(self, services: Services, account_id: int, channel_name: str) -> None:
         self.services = services
@@ -59,6 +63,10 @@ class SendWorkers:
         self._gate = CampaignGate()
         #: the messages being sent, by id.
         self._flying: dict[int, ClaimedMessage] = {}
+        #: those of them whose content has not left yet (a pipelining channel takes the next one early), and those
+        #: of these that may no longer start (what `_take_back` would have given back, had they still been queued).
+        self._unstarted: set[int] = set()
+        self._held_back: set[int] = set()
         #: record at once (an error, a pause request or an outage must act before the next message).
         self._flush_now = False
         #: no claim before this time (monotonic) after one found nothing; wake() clears it.
@@ -113,12 +121,14 @@ class SendWorkers:
             else:
                 keep.append(item)
         self._queue = keep
+        self._held_back.update(i for i in self._unstarted if which(self._flying[i]))
         self._cv.notify_all()
 
     # -- the workers --------------------------------------------------------------------------------------
 
-    def _next(self, index: int) -> tuple[ClaimedMessage, OutboundMessage] | None:
-        """The next message this worker starts, or None when it is to end. Called under `_cv`."""
+    def _next(self, index: int, wait: bool = True) -> tuple[ClaimedMessage, OutboundMessage] | None:
+        """The next message this worker starts, or None when it is to end (`wait` False: when none may start now).
+        Called under `_cv`."""
         while True:
             if self._stop.is_set() or index >= self._concurrency:
                 return None
@@ -132,11 +142,16 @@ class SendWorkers:
                     self._in_flight += 1
                     item = self._queue.popleft()
                     self._flying[item[0].id] = item[0]
+                    self._unstarted.add(item[0].id)
                     if len(self._queue) < self._concurrency:
                         self._cv.notify_all()  # the coordinator claims more
                     return item
+                if not wait:
+                    return None
                 self._cv.wait(self._next_start - now)
                 continue
+            if not wait:
+                return None
             self._cv.wait(IDLE_POLL_S)
 
     def _work(self, index: int) -> None:
@@ -147,23 +162,50 @@ class SendWorkers:
                 item = self._next(index)
             if item is None:
                 return
-            message, outbound = item
-            started = time.monotonic()
-            try:
-                outcome = send_one(self._channel(), message, outbound, recorder, self._max_attempts)
-            except Exception as exc:  # the channel could not even be had (its settings went away)
-                recorder.logs.exception("channel", "dispatcher %s has no channel to send with", self.owner)
-                outcome = Outcome(states.QUEUED, error=f"The channel is not available ({exc})", outage=True)
-            took = time.monotonic() - started
-            with self._cv:
-                self._in_flight -= 1
-                self._flying.pop(message.id, None)
-                self._done.append((message, outcome))
-                if not outcome.outage:  # a send that never started says nothing of the send time
-                    mean = self._send_s
-                    self._send_s = took if mean is None else mean + SEND_TIME_WEIGHT * (took - mean)
-                self._note(message, outcome)
-                self._cv.notify_all()
+            # The channel may take this worker's next messages while this one is out (backend/dispatch/worker_run.py).
+            WorkerRun(self, recorder, index, item).send(self._channel)
+
+    # -- what a worker's run calls (backend.dispatch.worker_run.RunHost) ------------------------------------
+
+    def take_ready(self, index: int) -> tuple[ClaimedMessage, OutboundMessage] | None:
+        with self._cv:
+            return self._next(index, wait=False)
+
+    def may_start(self, message: ClaimedMessage) -> bool:
+        with self._cv:
+            if self._stop.is_set() or message.id in self._held_back or self._outage.blocks_start():
+                return False
+            self._unstarted.discard(message.id)
+            return True
+
+    def end(self, message: ClaimedMessage, outcome: Outcome, took_s: float) -> None:
+        recorder = self._recorder
+        assert recorder is not None
+        try:
+            recorder.journal.finished(message.id, outcome)
+        except OSError:
+            recorder.logs.exception("answer", "dispatcher %s could not journal an answer", recorder.owner)
+        with self._cv:
+            self._settled(message)
+            self._done.append((message, outcome))
+            if not outcome.outage:  # a send that never started says nothing of the send time
+                mean = self._send_s
+                self._send_s = took_s if mean is None else mean + SEND_TIME_WEIGHT * (took_s - mean)
+            self._note(message, outcome)
+            self._cv.notify_all()
+
+    def hand_back(self, message: ClaimedMessage) -> None:
+        with self._cv:
+            self._settled(message)
+            self._give_back.append(message.id)
+            self._cv.notify_all()
+
+    def _settled(self, message: ClaimedMessage) -> None:
+        """`message` is no longer this dispatcher's to send. Called under `_cv`."""
+        self._in_flight -= 1
+        self._flying.pop(message.id, None)
+        self._unstarted.discard(message.id)
+        self._held_back.discard(message.id)
 
     def _note(self, message: ClaimedMessage, outcome: Outcome) -> None:
         """What a result changes for the messages still queued. Called under `_cv`."""

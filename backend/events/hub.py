@@ -190,6 +190,11 @@ class EventHub:
         )
         self._mark(session)
 
+    def recorded_by_sql(self, session: Session) -> None:
+        """The caller inserted events in `session`'s transaction with its own bulk SQL (INSERT ... SELECT): push
+        them after commit, as `record` does."""
+        self._mark(session)
+
     def emit(self, account_id: int, type: str, text_: str = "", **kwargs: Any) -> int:
         """Record one event in its own transaction; returns its id."""
         with self.db.write() as session:

@@ -38,12 +38,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from backend.communications import record_communication
 from backend.dispatch import fallback
 from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
-from backend.jobs.delivery_events import record_updated_events
+from backend.jobs.delivery_events import record_updated_events, settle_due_with_events
 from backend.jobs.delivery_poll import channel_can_be_polled, poll_providers
 from backend.jobs.delivery_store import DeliveryClaim
 from backend.jobs.delivery_writes import Reschedule
@@ -58,7 +60,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: messages claimed (and settled) per statement; a sweep runs batches until nothing due is left.
-BATCH_SIZE = 10_000
+BATCH_SIZE = 25_000
+#: PostgreSQL settings for the job's write transactions: sorts of a batch stay in memory, and a commit does not
+#: wait for its WAL to reach the disk (a crash can lose the last sweep's writes, never half of them: the messages
+#: are then still due and the next sweep settles them again, with their events, from the same communications).
+PG_SWEEP_SETTINGS = ("SET LOCAL work_mem = '64MB'", "SET LOCAL synchronous_commit = off")
 #: batches checked at once on PostgreSQL (one per core of a small server; see run_once).
 PG_LANES = 2
 #: how long a claimed batch stays ours: well beyond a batch's work, polls included.
@@ -205,9 +211,12 @@ class DeliveryStatusJob:
         Messages leased by a live worker are left to it. Returns claimed (= settled), delivered, undelivered.
         """
         with self.db.write() as session:
+            self._tune(session)
             now = self.clock()
-            settled = writes.settle_due(session, due_by=due_by, now=now, limit=self.batch_size, account_id=account_id)
-            record_updated_events(session, self.services.hub, list(settled), now=now)
+            hub = self.services.hub
+            settled = settle_due_with_events(
+                session, hub, due_by=due_by, now=now, limit=self.batch_size, account_id=account_id
+            )
             fallback.after_delivery(self.services, session, settled, ())
         delivered = sum(settled.values())
         return {"claimed": len(settled), "delivered": delivered, "undelivered": len(settled) - delivered}
@@ -251,8 +260,7 @@ class DeliveryStatusJob:
         mono = time.monotonic()
         floor = self.cursor.floor(mono)
         with self.db.read() as session:
-            top = store.max_communication_id(session)
-            due = store.has_due(session, due_by=now, now=now, account_id=account_id)
+            top, due = store.probe(session, due_by=now, now=now, account_id=account_id)
         made_due = 0
         if top > floor:
             with self.db.write() as session:
@@ -300,6 +308,7 @@ class DeliveryStatusJob:
         Rows whose lease is no longer ours (it expired and another worker took them) are left alone.
         """
         with self.db.write() as session:
+            self._tune(session)
             now = self.clock()
             settled = writes.settle_from_communications(session, [m.id for m in batch], owner=self.owner, now=now)
             rest = [m for m in batch if m.id not in settled]
@@ -320,6 +329,11 @@ class DeliveryStatusJob:
         if lost:
             log.warning("delivery-status: %d message(s) changed hands before their check was written", lost)
         return stats
+
+    def _tune(self, session: Session) -> None:
+        if self.db.dialect == "postgresql":
+            for setting in PG_SWEEP_SETTINGS:
+                session.execute(text(setting))
 
     def release_dead_leases(self) -> int:
         """End the delivery leases of processes of this host that no longer run (after a crash)."""

@@ -144,8 +144,12 @@ def reported(session: Session, message_ids: Sequence[int]) -> dict[int, bool]:
     return {message_id: bool(final) for message_id, final in session.execute(query)}
 
 
-def max_communication_id(session: Session) -> int:
-    return int(session.scalar(select(func.max(COMMUNICATIONS.c.id))) or 0)
+def probe(session: Session, *, due_by: datetime, now: datetime, account_id: int | None = None) -> tuple[int, bool]:
+    """An idle sweep's only read, in one statement: the highest communication id, and whether anything is due."""
+    due = select(MESSAGES.c.id).where(*_due_conditions(session, due_by, now, account_id)).limit(1).exists()
+    top = select(func.max(COMMUNICATIONS.c.id)).scalar_subquery()
+    highest, anything_due = session.execute(select(top, due)).one()
+    return int(highest or 0), bool(anything_due)
 
 
 def make_due(session: Session, *, after_id: int, now: datetime, account_id: int | None = None) -> int:

@@ -373,6 +373,17 @@ class Communication(Base):
         # Per account: one account's event ids can never make another account's genuine event a replay.
         UniqueConstraint("account_id", "provider", "provider_event_id", name="uq_communications_account_event"),
         Index("ix_communications_message", "message_id", "success"),
+        # The delivery job's match of a message with its first final communication reads this index alone (the
+        # index-only scan of migration 0012): every column it needs, final communications only.
+        Index(
+            "ix_communications_final",
+            "message_id",
+            "id",
+            "success",
+            "received_at",
+            sqlite_where=text("success IS NOT NULL"),
+            postgresql_where=text("success IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -2,10 +2,11 @@
 
 Modes: plain, STARTTLS (a generated P-256 self-signed certificate, STARTTLS required), implicit TLS (`ssl`);
 optional AUTH (PLAIN/LOGIN, only after TLS unless plain). On demand: a per-recipient 4xx/5xx answer
-(`refuse[address] = "550 5.1.1 No such user"`), dropping the connection after a message's content arrived but
-before answering (`drop_data_for.add(address)`), never answering a message's final dot (`hang_data_for`, until
-`release_hangs()`), or accepting silently. Everything that arrived is recorded in `received` (parsed
-`email.message.EmailMessage` plus envelope).
+(`refuse[address] = "550 5.1.1 No such user"`) at RCPT TO or, with `refuse_data(address, answer)`, at the final
+dot (content refused after it arrived, as spam and virus filters do), dropping the connection after a message's
+content arrived but before answering (`drop_data_for.add(address)`), never answering a message's final dot
+(`hang_data_for`, until `release_hangs()`), or accepting silently. Everything that arrived is recorded in
+`received` (parsed `email.message.EmailMessage` plus envelope).
 
 Latency (issue 12): `reply_delay_s` delays every reply the server writes by that much, in order, without holding
 up the reading of the next command: a server that far away on the network (a real server's replies to pipelined
@@ -41,6 +42,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from tests.fakes.delay_line import DelayLine
 
 
 def free_port() -> int:
@@ -100,6 +103,8 @@ class Handler:
     #: how many more times a refusal in `refuse` is given (absent: for ever).
     refuse_times: dict[str, int] = field(default_factory=dict)
     drop_data_for: set[str] = field(default_factory=set)
+    #: the answer to a message's final dot, by recipient (instead of taking it).
+    refuse_data_for: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     count: int = 0
     keep_messages: bool = True
@@ -157,6 +162,11 @@ class Handler:
             # The content arrived, the answer never will: the client cannot know whether we kept it.
             server.transport.abort()
             return "421 dropped"
+        refusal = next(
+            (self.refuse_data_for[r.lower()] for r in envelope.rcpt_tos if r.lower() in self.refuse_data_for), None
+        )
+        if refusal is not None:
+            return refusal
         raw = envelope.original_content or envelope.content
         with self.lock:
             self.count += 1
@@ -217,6 +227,10 @@ class FakeSmtpServer:
 
     def drop_during_data(self, address: str) -> None:
         self.handler.drop_data_for.add(address.lower())
+
+    def refuse_data(self, address: str, answer: str) -> None:
+        """Answer the final dot of a message to `address` with `answer` (e.g. "554 5.7.1 Spam"): not taken."""
+        self.handler.refuse_data_for[address.lower()] = answer
 
     def hang_during_data(self, address: str) -> None:
         """Never answer the final dot of a message to `address` (until release_hangs)."""
@@ -384,24 +398,28 @@ def main() -> None:
     """Serve plain SMTP in this process (tests and benchmarks): print `PORT n`, answer `count` lines with the
     count. Options: `--port N` (serve on that port: a restart on the same port), `--log FILE` (append each
     accepted message's recipients, one line each, flushed: what arrived survives a kill -9 of this process),
-    `--reply-delay S`."""
+    `--reply-delay S`, `--wire-rtt S` (a delay line of that round trip in front: `PORT` is then the line's)."""
     import argparse
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--log")
     parser.add_argument("--reply-delay", type=float, default=0.0)
+    parser.add_argument("--wire-rtt", type=float, default=0.0)
     args = parser.parse_args()
     server = FakeSmtpServer(keep_messages=False, reply_delay_s=args.reply_delay, port=args.port or None)
     if args.log:
         server.handler.log_file = open(args.log, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
     server.start()
-    print(f"PORT {server.port}", flush=True)
-    for line in sys.stdin:
-        if line.strip() == "count":
+    line = DelayLine(server.port, args.wire_rtt).start() if args.wire_rtt else None
+    print(f"PORT {line.port if line is not None else server.port}", flush=True)
+    for command in sys.stdin:
+        if command.strip() == "count":
             print(server.count, flush=True)
-        elif line.strip() == "quit":
+        elif command.strip() == "quit":
             break
+    if line is not None:
+        line.stop()
     server.stop()
 
 
