@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import smtplib
 import ssl
 import threading
@@ -40,7 +39,7 @@ from backend.channels.base import Channel, ChannelContext, OutboundMessage, Send
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
 from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
-from backend.channels.smtp_replies import connection_failure, verify_failure
+from backend.channels.smtp_replies import connection_failure, dot_stuff, verify_failure
 from backend.channels.smtp_run import Mail, MessageRun
 from backend.security.hosts import host_problem
 from backend.security.masking import MASK
@@ -397,13 +396,3 @@ def _quit_quietly(conn: smtplib.SMTP | None) -> None:
             conn.close()
         except OSError:
             pass
-
-
-#: a line of mail text that starts with a period (RFC 5321 section 4.5.2).
-_LEADING_PERIOD = re.compile(rb"^\.", re.MULTILINE)
-
-
-def dot_stuff(payload: bytes) -> bytes:
-    """The mail text as DATA sends it (RFC 5321 section 4.5.2, "transparency"): one more period before every
-    line that starts with one, so no line of the mail can end DATA early; the server removes it again."""
-    return _LEADING_PERIOD.sub(b"..", payload)

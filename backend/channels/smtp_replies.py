@@ -78,3 +78,13 @@ def verify_failure(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return "The SMTP server does not support login (AUTH) on this connection; check the security setting"
     return "Could not connect to an SMTP server at this host and port: check the host, the port and the security"
+
+
+#: a line of mail text that starts with a period (RFC 5321 section 4.5.2).
+_LEADING_PERIOD = re.compile(rb"^\.", re.MULTILINE)
+
+
+def dot_stuff(payload: bytes) -> bytes:
+    """The mail text as DATA sends it (RFC 5321 section 4.5.2, "transparency"): one more period before every
+    line that starts with one, so no line of the mail can end DATA early; the server removes it again."""
+    return _LEADING_PERIOD.sub(b"..", payload)

@@ -4,8 +4,8 @@
 finds each due message's first final communication (and whether it has one) by an index-only scan, without
 reading the communications table or sorting.
 
-Revision ID: 0012_speed
-Revises: 0012_reliab
+Revision ID: 0019_speed
+Revises: 0018_audience
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_speed"
-down_revision = "0012_reliab"
+revision = "0019_speed"
+down_revision = "0018_audience"
 branch_labels = None
 depends_on = None
 
