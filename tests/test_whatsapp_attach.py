@@ -7,48 +7,20 @@ error that names it (the message goes back to the queue)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from backend.channels.base import Attachment, OutboundMessage, SendError
-from backend.channels.whatsapp import WhatsAppChannel
-from tests.fakes.whatsapp_web import FakeConfig, FakeWhatsAppWeb, StatusRecorder, wait_until, whatsapp_context
-from tests.fakes.whatsapp_web.fixtures import MARKUPS, chromium_paths  # noqa: F401 (fixture)
+from tests.fakes.whatsapp_web.fixtures import chromium_paths  # noqa: F401 (fixture)
+
+# One logged-in channel per page generation for the module, reset before each test, as the send tests have it.
+from tests.test_whatsapp_send import channel, fake, fresh_page  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
 MEDIA_ACCEPT = "image/*,video/mp4,video/3gpp,video/quicktime"
-
-
-@pytest.fixture(scope="module", params=MARKUPS, ids=[f"markup{m}" for m in MARKUPS])
-def fake(request: pytest.FixtureRequest) -> Iterator[FakeWhatsAppWeb]:
-    with FakeWhatsAppWeb(startup_ms=50, markup=request.param) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def channel(fake, chromium_paths, tmp_path_factory) -> Iterator[WhatsAppChannel]:
-    data_dir: Path = tmp_path_factory.mktemp("whatsapp-attach")
-    recorder = StatusRecorder()
-    ch = WhatsAppChannel({}, {}, whatsapp_context(data_dir, fake.url, recorder, chromium_paths))
-    ch.connect()
-    wait_until(lambda: ch.state == "qr", what=f"the QR ({recorder.texts()})")
-    fake.scan()
-    assert ch.wait_ready(15)
-    yield ch
-    ch.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_page(fake, channel) -> None:
-    fake.configure(**asdict(FakeConfig(startup_ms=50, markup=fake.state.config.markup)))
-    if channel.state != "ready":
-        channel.connect()
-        assert channel.wait_ready(10), channel.state
 
 
 def library_file(tmp_path: Path, data: bytes) -> Path:

@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from backend.channels.base import Attachment, SendError
 from backend.channels.whatsapp import selectors as sel
-from backend.channels.whatsapp.pages import CONFLICT_TEXT, POLL_S, WAIT_RETRY_S, click, says, wait_for_first
+from backend.channels.whatsapp.pages import POLL_S, click, wait_for_first
 from backend.channels.whatsapp.rows import read_rows
 from backend.channels.whatsapp.sending import (
     _OPENED,
@@ -38,6 +38,7 @@ from backend.channels.whatsapp.sending import (
     _wait_until_sent,
     open_url,
     phone_digits,
+    refuse_notices,
     send_url,
 )
 
@@ -113,11 +114,7 @@ def send_attachment(
     open_url(driver, send_url(base_url, digits))
     found, element = wait_for_first(driver, _OPENED, timeouts.element_s, stop, loading_s=timeouts.loading_s)
     _refuse_unless_composer(driver, found, element)
-    notice = sel.ACCOUNT_NOTICE.find(driver)
-    if notice is not None:
-        raise SendError(says(notice), pause_campaign=True)
-    if sel.CONFLICT_DIALOG.find(driver) is not None:
-        raise SendError(CONFLICT_TEXT, pause_campaign=True, retry_after=WAIT_RETRY_S)
+    refuse_notices(driver)
     shown = read_rows(driver)
     before = {row.row_id for row in shown if row.outgoing}
     document = attachment.as_document or attachment.kind not in ("image", "video")

@@ -117,17 +117,23 @@ def send_message(
     _refuse_unless_composer(driver, found, element)
     composer = element
     _wait_for_prefilled_text(composer, timeouts.element_s, stop)
-    notice = sel.ACCOUNT_NOTICE.find(driver)
-    if notice is not None:
-        raise SendError(says(notice), pause_campaign=True)
-    if sel.CONFLICT_DIALOG.find(driver) is not None:
-        raise SendError(CONFLICT_TEXT, pause_campaign=True, retry_after=WAIT_RETRY_S)
+    refuse_notices(driver)
     shown = read_rows(driver)
     before = {row.row_id for row in shown if row.outgoing}
     _press_send(driver, composer, timeouts.element_s, stop)
     row_id = _wait_for_new_row(driver, before, timeouts.element_s, stop)
     _wait_until_sent(driver, row_id, timeouts.sent_s, stop)
     return Sent(row_id, new_chat=not shown)
+
+
+def refuse_notices(driver: WebDriver) -> None:
+    """Raise SendError(pause_campaign) when the open chat shows an account notice (restricted, banned) or the
+    session is open in another window: nothing is sent then."""
+    notice = sel.ACCOUNT_NOTICE.find(driver)
+    if notice is not None:
+        raise SendError(says(notice), pause_campaign=True)
+    if sel.CONFLICT_DIALOG.find(driver) is not None:
+        raise SendError(CONFLICT_TEXT, pause_campaign=True, retry_after=WAIT_RETRY_S)
 
 
 def _refuse_unless_composer(driver: WebDriver, found: sel.Selector, element: WebElement) -> None:
