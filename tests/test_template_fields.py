@@ -80,3 +80,10 @@ def test_it_matches_a_column_however_its_name_is_cased_spaced_or_accented(words:
     key = field_key(column)
     if key.isidentifier() and key not in context and not keyword.iskeyword(key) and key not in JINJA_WORDS:
         assert compile_template("{{ " + column.upper().replace(" ", "_") + " }}", "body").render(context) == "VALUE"
+
+
+def test_it_leaves_jinja_expressions_of_plain_words_alone() -> None:
+    context = contact_context("Ana", None, None, {"vip": "yes", "City name": "Porto"})
+    assert compile_template("{{ fields.vip or 'no' }}|{{ not fields.vip }}", "body").render(context) == "yes|False"
+    assert compile_template("{{ 'a' if fields.vip else 'b' }}", "body").render(context) == "a"
+    assert compile_template("{{ city name }}", "body").render(context) == "Porto"

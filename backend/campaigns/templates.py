@@ -30,6 +30,18 @@ _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|^'([^']+)' is undefine
 _SPACED_NAME = re.compile(r"\{\{(-?\s*)((?:fields\.)?[^\W\d]\w*(?:[ \t]+\w+)+)(\s*-?)\}\}")
 
 
+#: words Jinja reads itself: `{{ a or b }}` and `{{ not done }}` are expressions, not names with spaces.
+_JINJA_WORDS = frozenset({"and", "or", "not", "if", "else", "in", "is", "for", "true", "false", "none", "recursive"})
+
+
+def _joined_name(match: re.Match[str]) -> str:
+    """`{{ first name }}` -> `{{ first_name }}`; an expression made of Jinja's own words is left as written."""
+    words = match[2].split()
+    if any(word.lower() in _JINJA_WORDS for word in words):
+        return match[0]
+    return "{{" + match[1] + "_".join(words) + match[3] + "}}"
+
+
 class ForgivingContext(Context):
     """A top-level name the contact does not have as written is looked up as GOV.UK Notify does: `{{ NAME }}` is
     `name`, `{{ Ville }}` the custom field imported from the column "Ville" (`fields.ville`)."""
@@ -196,9 +208,7 @@ def compile_template(source: str, what: str = "message", variation_seed: int = 0
             f"The {what} has a variation error on line {exc.line}, column {exc.column}: {exc.reason}."
         ) from None
     # `{{ first name }}` is read as `{{ first_name }}`, which finds the column "First name" (ForgivingContext).
-    jinja_source = _SPACED_NAME.sub(
-        lambda m: "{{" + m[1] + re.sub(r"[ \t]+", "_", m[2]) + m[3] + "}}", variations.to_jinja(parsed)
-    )
+    jinja_source = _SPACED_NAME.sub(_joined_name, variations.to_jinja(parsed))
     try:
         ast = _ENV.parse(jinja_source)
     except TemplateSyntaxError as exc:

@@ -153,7 +153,7 @@ function confirmStart(campaign) {
   if (campaign.sms_parts) details.push(`${num(campaign.sms_parts)} SMS parts in all (about ${(campaign.sms_parts / Math.max(total, 1)).toFixed(1)} a message): the provider bills each part`);
   if ((campaign.attachments || []).length) details.push(`${num(campaign.attachments.length)} ${campaign.attachments.length === 1 ? 'file' : 'files'} attached to every message`);
   return confirmDialog({
-    title: `Send to ${num(total)} ${total === 1 ? 'person' : 'people'} now?`,
+    title: campaign.scheduled_at ? `Schedule it for ${num(total)} ${total === 1 ? 'person' : 'people'}?` : `Send to ${num(total)} ${total === 1 ? 'person' : 'people'} now?`,
     text: when,
     details,
     confirm: campaign.scheduled_at ? 'Schedule it' : 'Start sending',
