@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_DEV := $(VENV)/.stamp-dev
-# Tests run in two processes, each test file whole in one of them (`make test TEST_WORKERS=0` runs them in this one).
-TEST_WORKERS ?= 2
+# Tests run in three processes (they wait on browsers and servers half the time, so a third fills two cores), each
+# test file whole in one of them (`make test TEST_WORKERS=0` runs them in this one).
+TEST_WORKERS ?= 3
 STAMP_DIST := $(VENV)/.stamp-dist
 
 .PHONY: run test bench desktop lint system-deps clean dist dist-check
