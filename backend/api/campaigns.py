@@ -11,8 +11,9 @@ from backend.api.campaign_plan import bp as plan_bp
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns import install as install_campaigns
-from backend.campaigns.create import check_variation_seed, compile_parts, create_campaign, parse_time
+from backend.campaigns.create import compile_parts, create_campaign
 from backend.campaigns.left_out import left_out_view
+from backend.campaigns.request_fields import check_variation_seed, parse_time
 from backend.campaigns.templates import (
     CompiledTemplate,
     MissingPlaceholder,

@@ -11,17 +11,22 @@ created, before anything is queued:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import Attachment, OutboundMessage
 from backend.channels.families import family_of
+from backend.channels.manager import NotConfigured
+from backend.channels.smtp import SmtpChannel
 from backend.errors import bad_request
 from backend.media.library import MediaLibrary
 from backend.security.hardening import is_store_id
 from backend.store.models import Account, Media
+
+if TYPE_CHECKING:
+    from backend.services import Services
 
 MB = 1024 * 1024
 EMAIL_TOTAL = 25 * MB
@@ -184,3 +189,12 @@ def with_files(library: MediaLibrary, public_url: str | None, out: OutboundMessa
         tokens = [library.link_token(out.account_id, f["media_id"]) for f in files]
         out.metadata["media_urls"] = [f"{base}/m/{token}" for token in tokens]
     return replace(out, attachments=attachments)
+
+
+def smtp_size_limit(services: Services, account_id: int) -> int | None:
+    """The account's SMTP server's SIZE, when its channel is set up and the server says one."""
+    try:
+        channel = services.channels.instance(account_id, "smtp")
+    except NotConfigured:
+        return None
+    return channel.size_limit() if isinstance(channel, SmtpChannel) else None

@@ -12,13 +12,11 @@ channel are left out and counted in `skipped`.
 
 from __future__ import annotations
 
-import functools
 import pickle
-import secrets
 import tempfile
 from array import array
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -32,9 +30,11 @@ from backend.campaigns.attachments import (
     check_attachments,
     check_mms_recipients,
     check_server_size,
+    smtp_size_limit,
 )
 from backend.campaigns.left_out import MAX_KEPT as MAX_LEFT_OUT
 from backend.campaigns.left_out import left_out_row
+from backend.campaigns.request_fields import check_rate, check_variation_seed, parse_time
 from backend.campaigns.templates import (
     CompiledTemplate,
     MissingPlaceholder,
@@ -44,12 +44,10 @@ from backend.campaigns.templates import (
     suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
-from backend.campaigns.timing_create import Timing, insert_rows
+from backend.campaigns.timing_create import Timing, fallback_renderer, insert_rows
 from backend.channels import sms_length
 from backend.channels.families import family_of, is_opted_out
-from backend.channels.manager import NotConfigured
 from backend.channels.registry import CHANNELS, channel_class
-from backend.channels.smtp import SmtpChannel
 from backend.errors import ApiError, bad_request
 from backend.store import states
 from backend.store.models import Campaign, Contact, LeftOut, utcnow
@@ -69,91 +67,6 @@ EMAIL_MAX_BODY = 10 * 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 #: recipients named in a refusal (the message says how many there are in all).
 MAX_DETAILS = 100
-#: largest `variation_seed` (it fits every database's INTEGER).
-MAX_SEED = 2**31 - 1
-RATE_LIMITS = {
-    "per_minute": (0.01, 100_000.0),
-    "min_delay_s": (0.0, 3600.0),
-    "max_delay_s": (0.0, 3600.0),
-    "daily_cap": (1, 10_000_000),
-    "max_consecutive_errors": (1, 100_000),
-}
-
-
-#: the range a scheduled time may have: anything earlier is a typo, anything later overflows date arithmetic.
-EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_AHEAD = timedelta(days=10 * 365)
-
-
-def parse_time(value: Any, field: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str):
-        raise bad_request(f"`{field}` must be an ISO 8601 time.", [{"field": field, "reason": "not a time"}])
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_request(f"`{field}` must be an ISO 8601 time.", [{"field": field, "reason": "not a time"}]) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        parsed = parsed.astimezone(UTC)  # year 9999 at -23:59 is past the last datetime: OverflowError
-    except OverflowError:
-        parsed = datetime.max.replace(tzinfo=UTC)
-    if not EARLIEST_TIME <= parsed <= utcnow() + LATEST_AHEAD:
-        reason = f"must be a time between {EARLIEST_TIME.year} and {LATEST_AHEAD.days // 365} years from now"
-        raise bad_request(f"`{field}` {reason}.", [{"field": field, "reason": reason}])
-    return parsed
-
-
-def check_rate(raw: Any) -> dict[str, Any]:
-    """The campaign's pace: per_minute, min_delay_s, max_delay_s, daily_cap, max_consecutive_errors."""
-    if raw in (None, {}):
-        return {}
-    if not isinstance(raw, dict):
-        raise bad_request("`rate` must be an object.", [{"field": "rate", "reason": "not an object"}])
-    problems: list[dict[str, Any]] = []
-    rate: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key == "batch":
-            problem = _batch_problem(value)
-            if problem:
-                problems.append({"field": "rate.batch", "reason": problem})
-            elif value is not None:
-                rate["batch"] = {"size": value["size"], "pause_s": value["pause_s"]}
-            continue
-        bounds = RATE_LIMITS.get(key)
-        if bounds is None:
-            problems.append({"field": f"rate.{key}", "reason": "unknown setting"})
-            continue
-        if value is None:
-            continue
-        whole = isinstance(bounds[0], int)
-        ok_type = isinstance(value, int) if whole else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok_type or not bounds[0] <= value <= bounds[1]:
-            kind = "a whole number" if whole else "a number"
-            problems.append({"field": f"rate.{key}", "reason": f"must be {kind} between {bounds[0]} and {bounds[1]}"})
-            continue
-        rate[key] = value
-    if rate.get("min_delay_s", 0) > rate.get("max_delay_s", rate.get("min_delay_s", 0)):
-        problems.append({"field": "rate.max_delay_s", "reason": "must not be less than min_delay_s"})
-    if problems:
-        raise bad_request("The rate settings are not valid.", problems)
-    return rate
-
-
-def _batch_problem(value: Any) -> str | None:
-    """What is wrong with `rate.batch` ({"size": 1-100,000, "pause_s": 1-86,400}), or None."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or set(value) != {"size", "pause_s"}:
-        return 'give {"size": messages, "pause_s": seconds}'
-    size, pause = value["size"], value["pause_s"]
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 100_000:
-        return "size must be a whole number between 1 and 100000"
-    if isinstance(pause, bool) or not isinstance(pause, int | float) or not 1 <= pause <= 86_400:
-        return "pause_s must be a number of seconds between 1 and 86400"
-    return None
 
 
 def check_request(payload: dict[str, Any]) -> dict[str, Any]:
@@ -192,16 +105,6 @@ def check_request(payload: dict[str, Any]) -> dict[str, Any]:
         "scheduled_at": parse_time(payload.get("scheduled_at"), "scheduled_at"),
         "variation_seed": check_variation_seed(payload.get("variation_seed")),
     }
-
-
-def check_variation_seed(raw: Any) -> int:
-    """The campaign's `variation_seed` (0 to 2**31 - 1); a new random one when none is given."""
-    if raw is None:
-        return secrets.randbelow(MAX_SEED + 1)
-    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= MAX_SEED:
-        reason = f"must be a whole number from 0 to {MAX_SEED}"
-        raise bad_request(f"`variation_seed` {reason}.", [{"field": "variation_seed", "reason": reason}])
-    return raw
 
 
 def compile_parts(
@@ -312,15 +215,6 @@ def create_campaign(services: Services, account_id: int, payload: dict[str, Any]
     return campaign_id, {"skipped": skipped["opted_out"] + skipped["no_address"], **skipped}
 
 
-def smtp_size_limit(services: Services, account_id: int) -> int | None:
-    """The account's SMTP server's SIZE, when its channel is set up and the server says one."""
-    try:
-        channel = services.channels.instance(account_id, "smtp")
-    except NotConfigured:
-        return None
-    return channel.size_limit() if isinstance(channel, SmtpChannel) else None
-
-
 def _resolved(total: int, skipped: dict[str, int]) -> dict[str, int]:
     left_out = {"opted_out": skipped["opted_out"], "no_address": skipped["no_address"]}
     return {"matched": total + skipped["opted_out"] + skipped["no_address"], "recipients": total, **left_out}
@@ -405,25 +299,6 @@ def _render_all(
     if batch:
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
     return total, skipped
-
-
-@functools.lru_cache(maxsize=8)
-def _compiled(body: str) -> CompiledTemplate:
-    return compile_template(body, "fallback")
-
-
-def fallback_renderer(rendered: str, context: dict[str, Any], budget: RenderBudget) -> Any:
-    """Renders a fallback step's own body for this recipient (None: the campaign's body, already rendered)."""
-
-    def render(body: str | None) -> str | None:
-        if body is None:
-            return rendered
-        try:
-            return _compiled(body).render(context, budget)
-        except TemplateError:
-            return None  # a placeholder this recipient has no value for: no fallback for them
-
-    return render
 
 
 def _nobody(channel: str, kind: str, skipped: dict[str, int]) -> Exception:

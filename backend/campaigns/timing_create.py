@@ -9,6 +9,7 @@ each field); `zone_for(contact)` gives the zone a message's window is read in an
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from backend.campaigns.templates import TemplateError, compile_template
+from backend.campaigns.templates import CompiledTemplate, RenderBudget, TemplateError, compile_template
 from backend.campaigns.windows import SendWindow, WindowError
 from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, UNKNOWN, recipient_zone
 from backend.channels.families import family_of, is_opted_out
@@ -228,3 +229,22 @@ def insert_rows(session: Session, campaign_id: int, batch: list[dict[str, Any]])
                 )
             ).all()
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(body: str) -> CompiledTemplate:
+    return compile_template(body, "fallback")
+
+
+def fallback_renderer(rendered: str, context: dict[str, Any], budget: RenderBudget) -> Any:
+    """Renders a fallback step's own body for this recipient (None: the campaign's body, already rendered)."""
+
+    def render(body: str | None) -> str | None:
+        if body is None:
+            return rendered
+        try:
+            return _compiled(body).render(context, budget)
+        except TemplateError:
+            return None  # a placeholder this recipient has no value for: no fallback for them
+
+    return render
