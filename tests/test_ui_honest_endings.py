@@ -33,8 +33,9 @@ def test_it_ends_in_amber_when_a_message_came_back_undelivered(start_server: Any
         api(server, "POST", f"/api/campaigns/{campaign}/start")
         wait_for(lambda: len(twilio.created()) == 2, timeout=30, what="both messages at the provider")
         by_number = {m["to"]: m["sid"] for m in twilio.created()}
-        assert twilio.deliver(by_number["+14155550101"], "delivered") == 204
-        assert twilio.deliver(by_number["+14155550102"], "undelivered", error_code="30003") == 204
+        assert twilio.deliver(by_number["+14155550101"], "delivered") in (204, 409)
+        # 409: the delivery job's poll of Twilio saw "undelivered" first and stored it; the callback repeats it.
+        assert twilio.deliver(by_number["+14155550102"], "undelivered", error_code="30003") in (204, 409)
         wait_for(
             lambda: api(server, "GET", f"/api/campaigns/{campaign}")["counts"]["undelivered"] == 1,
             timeout=30,
