@@ -4,8 +4,8 @@
 Metrics (seconds, the median of BENCH_PLAN_REPEAT answers):
 - `campaign_plan_s`: `GET /api/campaigns/<id>/plan` for the created campaign (its messages grouped by zone in SQL,
   then the event-driven simulation). Target: under 1 s.
-- `draft_plan_s`: `POST /api/campaigns/plan` for the same campaign as a draft (every recipient read and its zone
-  found, nothing written).
+- `draft_plan_s`: `POST /api/campaigns/plan` for the same campaign as a draft (its recipients counted in SQL by
+  their contacts' zones, nothing written). Target: under 1 s.
 Baseline for both: `GET /api/campaigns/<id>` (the campaign's view with its live counts) in the same run.
 Sizes: BENCH_PLAN_N (100,000) recipients.
 """
@@ -96,6 +96,7 @@ def main() -> None:
     result("plan", "campaign_plan_s", round(plan_s, 3), "s", round(view_s, 3), round(plan_s / view_s, 2))
     result("plan", "draft_plan_s", round(draft_s, 3), "s", round(view_s, 3), round(draft_s / view_s, 2))
     note(f"target: the campaign's plan under {TARGET_S:.0f} s: {'met' if plan_s < TARGET_S else 'NOT met'}")
+    note(f"target: the draft's plan under {TARGET_S:.0f} s: {'met' if draft_s < TARGET_S else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from backend.store.models import Campaign, ChannelConfig
+from backend.store.models import Account, Campaign, ChannelConfig, Contact
 from tests.fakes.twilio import FakeTwilio
 from tests.timing_support import Clock, add_people, configure_sms, create_campaign
 
@@ -69,3 +69,25 @@ def test_it_shares_the_channels_daily_cap_with_its_other_running_campaigns(clien
     plan = client.get(f"/api/campaigns/{campaign['id']}/plan?tz=Asia/Kolkata", headers=auth).get_json()
     assert [d["count"] for d in plan["days"]] == [30, 20]  # half of 60 a day each
     assert "daily_cap" in plan["held_by"]
+
+
+def test_it_plans_a_draft_as_its_campaign_would_be_planned(client, auth, services, twilio):
+    # Zones from the contact, the phone (New York) and the account's default (a +7 number spans many offsets),
+    # and the contacts creation leaves out: one opted out of SMS, one with no phone.
+    services.clock = Clock(datetime(2027, 1, 4, 16, 0, tzinfo=UTC))
+    account = configure_sms(services, twilio)
+    with services.db.write() as session:
+        owner = session.get(Account, account)
+        owner.settings = {**(owner.settings or {}), "default_timezone": "Europe/Moscow"}
+    people = [*kolkata_people(3), {"phone": "+12125550123"}, {"phone": "+79161234567"}, {"email": "a@example.com"}]
+    add_people(services, account, [*people, {"phone": "+12125550124", "timezone": "Asia/Kolkata"}])
+    with services.db.write() as session:
+        session.execute(update(Contact).where(Contact.phone == "+12125550124").values(opt_outs={"sms": {"why": "STOP"}}))
+    body = {"rate": {"per_minute": 60}, "send_window": WEEKDAYS}
+    campaign = create_campaign(client, auth, **body)
+    plan = client.get(f"/api/campaigns/{campaign['id']}/plan?tz=UTC", headers=auth).get_json()
+    draft = {"name": "D", "channel": "sms", "body": "Hi", "recipients": {"all": True}, **body}
+    same = client.post("/api/campaigns/plan?tz=UTC", json=draft, headers=auth).get_json()
+    assert plan["timezones"] == {"from_contact": 3, "from_phone": 1, "default": 1}
+    assert same["timezones"] == plan["timezones"] and same["days"] == plan["days"]
+    assert sum(d["count"] for d in same["days"]) == 5

@@ -1,29 +1,30 @@
 """The inputs of a send plan (DESIGN section 16), read from the store: `campaign_plan` for a campaign's messages
-still to go, `draft_plan` for a draft's body (its recipients resolved as creation would). See plan.py for the
-simulation itself."""
+still to go (grouped by zone in SQL), `draft_plan` for a draft's body (its recipients counted in SQL as creation
+would choose them, grouped by their contacts' zones). See plan.py for the simulation itself."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from backend.campaigns.create import PAGE, check_request, recipients_of
+from backend.audience.filter_sql import has, opted_out
+from backend.audience.selection import condition
+from backend.campaigns.create import check_request
 from backend.campaigns.pace_view import channel_pace, per_minute
 from backend.campaigns.pacing import Pace
 from backend.campaigns.plan import UNPACED_SEND_S, Caps, simulate
 from backend.campaigns.quiet_hours import window_of
 from backend.campaigns.timing_create import Timing
 from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, zone_named
-from backend.channels.families import family_of, is_opted_out
+from backend.channels.families import family_of
 from backend.channels.registry import channel_class
 from backend.store import states
-from backend.store.models import Account, Campaign, Contact, Message, utcnow
+from backend.store.models import Account, Campaign, Contact, Message
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -84,40 +85,47 @@ def campaign_plan(session: Session, campaign: Campaign, now: datetime, zone: Zon
     return {**plan, "timezones": {k: int(found.get(k, 0)) for k in (FROM_CONTACT, FROM_PHONE, DEFAULT)}}
 
 
-_COLUMNS = (Contact.id, Contact.timezone, Contact.phone, Contact.email, Contact.opt_outs)
-
-
-def _recipient_rows(session: Session, account_id: int, spec: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    """(timezone, phone, email, opt_outs) of the recipients: plain rows, page by page, for the two shapes a
-    request may name by itself; any other shape is read as creation reads it."""
-    if set(spec) == {"all"} and spec["all"] is True:
-        last = 0
-        while True:
-            page = session.execute(
-                select(*_COLUMNS)
-                .where(Contact.account_id == account_id, Contact.id > last)
-                .order_by(Contact.id)
-                .limit(PAGE)
-            ).all()
-            yield from (tuple(row[1:]) for row in page)
-            if len(page) < PAGE:
-                return
-            last = page[-1][0]
-    else:
-        for contact in recipients_of(session, account_id, spec, utcnow()):
-            yield contact.timezone, contact.phone, contact.email, contact.opt_outs
+def _draft_groups(
+    session: Session, account_id: int, spec: dict[str, Any], timing: Timing, now: datetime
+) -> Counter[str | None]:
+    """Messages a draft would have, by the zone each is timed in: counted in SQL as creation would choose them
+    (the selection, an address for the channel, not opted out of its family), grouped by the contacts' time
+    zones; only the recipients with no usable zone of their own are read one by one (their phone's zone)."""
+    channel = spec["channel"]
+    kind, family = channel_class(channel).recipient_kind, family_of(channel)
+    reachable = and_(
+        condition(session, account_id, spec["recipients"], now),
+        has("email" if kind == "email" else "phone"),
+        or_(Contact.opt_outs.is_(None), not_(opted_out(family))),
+    )
+    groups: Counter[str | None] = Counter()
+    if timing.window is None or not timing.window.per_recipient:
+        total = int(session.scalar(select(func.count()).select_from(Contact).where(reachable)) or 0)
+        groups[timing.zone_from(None, None)] = total  # no window, or a fixed zone: one group
+        return groups
+    by_zone = session.execute(select(Contact.timezone, func.count()).where(reachable).group_by(Contact.timezone))
+    unusable: list[str] = []
+    for zone_name, n in by_zone:
+        if zone_name and zone_named(zone_name) is not None:
+            groups[timing.zone_from(zone_name, None, int(n))] += int(n)
+        elif zone_name:
+            unusable.append(zone_name)
+    no_zone = (
+        or_(Contact.timezone.is_(None), Contact.timezone.in_(unusable)) if unusable else Contact.timezone.is_(None)
+    )
+    by_phone = session.execute(select(Contact.phone, func.count()).where(reachable, no_zone).group_by(Contact.phone))
+    for phone, n in by_phone:
+        groups[timing.zone_from(None, phone, int(n))] += int(n)
+    return groups
 
 
 def draft_plan(services: Services, account_id: int, payload: dict[str, Any], asked_zone: str | None) -> dict[str, Any]:
     """The plan of a draft (a create request's body), nothing written."""
     spec = check_request(payload)
     timing = Timing.from_request(services, account_id, payload, spec["channel"])
-    kind, family = channel_class(spec["channel"]).recipient_kind, family_of(spec["channel"])
-    groups: Counter[str | None] = Counter()
+    now = services.clock()
     with services.db.read() as session:
-        for timezone, phone, email, opt_outs in _recipient_rows(session, account_id, spec["recipients"]):
-            if (email if kind == "email" else phone) and not is_opted_out(opt_outs, family):
-                groups[timing.zone_from(timezone, phone)] += 1
+        groups = _draft_groups(session, account_id, spec, timing, now)
         timing.finish()
         draft = Campaign(
             id=0,
@@ -126,7 +134,6 @@ def draft_plan(services: Services, account_id: int, payload: dict[str, Any], ask
             rate=spec["rate"],
             send_window={**timing.window.to_json()} if timing.window else None,
         )
-        now = services.clock()
         rate, paced, caps = _pace_and_caps(session, draft, now)
         plan = simulate(
             dict(groups), timing.window, rate, caps, now, report_zone(session, account_id, asked_zone), paced

@@ -124,14 +124,14 @@ class Timing:
         """The zone this recipient's window is read in (None: no window, or an unknown zone)."""
         return self.zone_from(contact.timezone, contact.phone)
 
-    def zone_from(self, timezone: str | None, phone: str | None) -> str | None:
-        """`zone_for` from a contact's time zone and phone alone."""
+    def zone_from(self, timezone: str | None, phone: str | None, recipients: int = 1) -> str | None:
+        """`zone_for` from a contact's time zone and phone alone (counted for `recipients` alike)."""
         if self.window is None:
             return None
         if not self.window.per_recipient:
             return self.window.timezone
         zone, source = recipient_zone(timezone, phone, self.default_zone)
-        self.sources[source] += 1
+        self.sources[source] += recipients
         return zone
 
     def finish(self) -> None:
