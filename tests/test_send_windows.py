@@ -4,6 +4,7 @@ for windows that cannot be kept. "Now" is the app's clock (`services.clock`), ne
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -203,6 +204,36 @@ def test_it_sends_inside_the_window_with_a_validity_period_that_ends_with_it(cli
     wait_status(client, auth, campaign["id"], "completed")
     periods = [int(p.form["ValidityPeriod"]) for p in twilio.posts()]
     assert len(periods) == 2 and all(5000 <= p <= 5400 for p in periods), periods
+
+
+def test_it_puts_a_message_back_when_its_window_closes_while_it_waits_to_be_sent(
+    client, auth, services, twilio, running
+):
+    # One send at a time, the first held at the provider: the second is claimed (inside its window) and waits in
+    # the dispatcher while the app's clock passes the window's end. Checked again right before it goes, it waits
+    # for the next opening without using an attempt.
+    clock = services.clock = Clock(datetime(2027, 1, 4, 11, 0, tzinfo=UTC))  # Monday 16:30 in Kolkata
+    account = configure_sms(services, twilio, concurrency=1)
+    add_people(services, account, [{"phone": p["phone"], "timezone": "Asia/Kolkata"} for p in phones(2)])
+    held, create = threading.Event(), twilio._create
+    twilio._create = lambda form: held.wait(30) and create(form)  # type: ignore[method-assign]
+    window = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00", "timezone": "recipient"}
+    campaign = create_campaign(client, auth, send_window=window)
+    start_campaign(client, auth, campaign["id"])
+
+    def statuses() -> list[tuple[str, int]]:
+        with services.db.read() as session:
+            return [tuple(r) for r in session.execute(select(Message.status, Message.attempts).order_by(Message.id))]
+
+    wait_for(lambda: statuses() == [("sending", 1)] * 2 and len(twilio.posts()) == 1, what="both claimed, one out")
+    clock.now = datetime(2027, 1, 4, 11, 45, tzinfo=UTC)  # 17:15 in Kolkata: closed until Tuesday 09:00
+    held.set()
+    wait_for(lambda: sorted(statuses()) == [("queued", 0), ("sent", 1)], what="the second put back")
+    with services.db.read() as session:
+        due = session.scalars(select(Message.next_attempt_at).where(Message.status == "queued")).one()
+    assert due == datetime(2027, 1, 5, 3, 30, tzinfo=UTC)
+    assert len(twilio.posts()) == 1
+    assert twilio.posts()[0].form["ValidityPeriod"] == "1800"  # counted right before it went: 16:30 to 17:00
 
 
 def test_it_lets_a_one_to_one_reply_through_during_quiet_hours(client, auth, services, twilio, running):

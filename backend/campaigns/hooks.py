@@ -20,16 +20,17 @@ import math
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
-from backend.campaigns import lifecycle, quiet_hours
+from backend.campaigns import lifecycle
 from backend.campaigns.attachments import with_files
 from backend.campaigns.pacing import Pace, Pacer
 from backend.campaigns.unsubscribe import unsubscribe_token
-from backend.campaigns.windows import SendWindow
+from backend.campaigns.window_gate import ClaimWindows
 from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
 from backend.dispatch import fallback
@@ -110,9 +111,7 @@ class CampaignHooks:
         self._public_urls: dict[int, tuple[str | None, float]] = {}
         self._cap_noted: set[int] = set()
         self._running_read: dict[tuple[int, str], float] = {}
-        #: campaign id -> (its send window or None, when read); message id -> seconds its window stays open.
-        self._windows: dict[int, tuple[SendWindow | None, float]] = {}
-        self._validity: dict[int, int] = {}
+        self.windows = ClaimWindows(lambda: services.clock())
 
     # -- pacing -----------------------------------------------------------------------------------------
     def channel_pace(self, account_id: int, channel: str) -> Pace:
@@ -194,23 +193,10 @@ class CampaignHooks:
         return 60.0 / pace.per_minute if pace.per_minute else 0.0
 
     def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
-        windows = self._windows_of(session, {m.campaign_id for m in claimed if m.campaign_id is not None})
-        if windows:
-            gate = quiet_hours.gate_claimed(session, claimed, windows, self.services.clock())
-            claimed = gate.keep
-            self._validity.update(gate.validity_s)
-        return self._trim_paced(session, claimed)
+        return self._trim_paced(session, self.windows.gate(session, claimed))
 
-    def _windows_of(self, session: Session, campaigns: set[int]) -> dict[int, SendWindow]:
-        """The send windows of these campaigns (read again every SETTINGS_TTL_S)."""
-        now = time.monotonic()
-        stale = sorted(c for c in campaigns if now - self._windows.get(c, (None, float("-inf")))[1] >= SETTINGS_TTL_S)
-        if stale:
-            rows = session.execute(select(_C.id, _C.send_window).where(_C.id.in_(stale))).all()
-            for campaign_id, raw in rows:
-                self._windows[campaign_id] = (quiet_hours.window_of(raw), now)
-        found = {c: self._windows[c][0] for c in campaigns if c in self._windows}
-        return {c: w for c, w in found.items() if w is not None}
+    def window_reopens(self, message: ClaimedMessage, outbound: OutboundMessage) -> datetime | None:
+        return self.windows.reopens(message, outbound)
 
     def _trim_paced(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
         campaigns = {m.campaign_id for m in claimed if m.campaign_id is not None}
@@ -259,7 +245,7 @@ class CampaignHooks:
         out = outbound_from_row(message)
         if out.metadata.get("attachments"):
             out = with_files(self.services.media, self.public_url(session, out.account_id), out)
-        validity = self._validity.pop(message.id, None)
+        validity = self.windows.validity_s(message.id)
         if validity is not None:
             out.metadata["validity_s"] = validity  # the send window closes then: SMS sets ValidityPeriod
         if message.campaign_id is None or message.contact_id is None:

@@ -7,7 +7,10 @@ recipient's zone, or the window's fixed zone). Outside its window a message wait
   next opening (when the campaign starts or resumes, and whenever a claim meets a closed window);
 - `gate_claimed` runs on every claimed batch (the dispatcher's transaction): a message whose window closed since
   it was queued is put back (`queued`, its attempt undone, due at the next opening) and its zone deferred with it;
-  a message inside its window learns how long the window stays open (SMS: Twilio's ValidityPeriod);
+  a message inside its window learns when the window closes (`Gate.open_until`);
+- `OpenUntil.reopens(now)` is asked again right before the message goes out (the dispatcher's pre-send hook): a
+  window that closed while the message waited in the dispatcher sends it back to wait for the next opening, and
+  `validity_s(now)` is how long the provider may hold it (SMS: Twilio's ValidityPeriod);
 - `quiet_fields` tells the monitor how many wait and until when.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -81,12 +85,29 @@ def _defer_zone(session: Session, campaign_id: int, window: SendWindow, zone_nam
     return int(session.execute(_DEFER_ZONE, params).rowcount)  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class OpenUntil:
+    """A kept message's window: open until `closes`, in `zone`."""
+
+    closes: datetime
+    window: SendWindow
+    zone: ZoneInfo
+
+    def reopens(self, now: datetime) -> datetime | None:
+        """None while the window is still open at `now`, else when it next opens."""
+        return None if now < self.closes else self.window.next_opening(now, self.zone)
+
+    def validity_s(self, now: datetime) -> int:
+        """How long a provider may hold the message before it would land after the window (1 s to 10 hours)."""
+        return max(1, min(MAX_VALIDITY_S, int((self.closes - now).total_seconds())))
+
+
 @dataclass
 class Gate:
-    """What `gate_claimed` decided: the messages kept, and how long each SMS may wait at the provider."""
+    """What `gate_claimed` decided: the messages kept, and until when each one's window stays open."""
 
     keep: list[ClaimedMessage]
-    validity_s: dict[int, int]
+    open_until: dict[int, OpenUntil]
 
 
 def gate_claimed(
@@ -97,7 +118,7 @@ def gate_claimed(
     if not windowed:
         return Gate(claimed, {})
     zones = dict(session.execute(select(Message.id, Message.zone).where(Message.id.in_(windowed))).all())
-    keep, back, validity = [], [], {}
+    keep, back, open_until = [], [], {}
     for message in claimed:
         window = windows.get(message.campaign_id) if message.campaign_id is not None else None
         zone = zone_named(zones.get(message.id) or "") if window is not None else None
@@ -109,7 +130,7 @@ def gate_claimed(
             back.append((message, window, zones[message.id], window.next_opening(now, zone)))
             continue
         keep.append(message)
-        validity[message.id] = max(1, min(MAX_VALIDITY_S, int((span[1] - now).total_seconds())))
+        open_until[message.id] = OpenUntil(span[1], window, zone)
     for message, window, zone_name, opens in back:
         session.execute(
             update(Message)
@@ -125,7 +146,7 @@ def gate_claimed(
         )
         assert message.campaign_id is not None
         _defer_zone(session, message.campaign_id, window, zone_name, now)
-    return Gate(keep, validity)
+    return Gate(keep, open_until)
 
 
 def quiet_fields(session: Session, campaign: Campaign, now: datetime) -> dict[str, Any]:

@@ -263,12 +263,18 @@ def _finish_statement(values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 
 
 def release(
-    session: Session | Connection, owner: str, message_ids: list[int], now: datetime, *, unstarted_only: bool = False
+    session: Session | Connection,
+    owner: str,
+    message_ids: list[int],
+    now: datetime,
+    *,
+    unstarted_only: bool = False,
+    due: datetime | None = None,
 ) -> int:
-    """Give back claimed messages whose send never started: `queued` again with the claim's attempt undone, or
-    `cancelled` when their campaign was cancelled meanwhile (counted in its `cancelled_count`). Fenced on
-    `owner`'s lease (and with `unstarted_only`, on `send_started_at` still null); returns how many were given
-    back."""
+    """Give back claimed messages whose send never started: `queued` again with the claim's attempt undone (due
+    at `due` when given: their send window opens then), or `cancelled` when their campaign was cancelled
+    meanwhile (counted in its `cancelled_count`). Fenced on `owner`'s lease (and with `unstarted_only`, on
+    `send_started_at` still null); returns how many were given back."""
     if not message_ids:
         return 0
     connection = connection_of(session)
@@ -288,6 +294,7 @@ def release(
             lease_until=None,
             send_started_at=None,
             updated_at=now,
+            **({"next_attempt_at": due} if due is not None else {}),
         )
         .returning(m.campaign_id, m.status)
     ).all()

@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -244,6 +244,7 @@ class Dispatcher(SendWorkers):
                         break
                 done, self._done = self._done, []
                 give_back, self._give_back = self._give_back, []
+                reopens = {i: self._reopens.pop(i) for i in give_back if i in self._reopens}
                 if stopping:
                     give_back += [m.id for m, _ in self._queue]
                     self._queue.clear()
@@ -257,7 +258,7 @@ class Dispatcher(SendWorkers):
             if not done and not give_back and not want and not renew:
                 continue  # woken to adjust only
             try:
-                fresh = self._flush(done, give_back, want, renew)
+                fresh = self._flush(done, give_back, want, renew, reopens)
             except Exception as exc:
                 self._recorder_logs.exception(
                     "store", "dispatcher %s could not write to the store; retrying", self.owner
@@ -267,6 +268,7 @@ class Dispatcher(SendWorkers):
                     self.store_problem = store_problem_text(exc)
                     self._done[:0] = done
                     self._give_back[:0] = give_back
+                    self._reopens.update(reopens)
                     if probe:
                         self._outage.set_probing(False)
                 failures += 1
@@ -338,14 +340,21 @@ class Dispatcher(SendWorkers):
         return max(0, batch_size(MAX_BATCH, self._send_s, self._concurrency) - len(self._queue))
 
     def _flush(
-        self, done: list[tuple[ClaimedMessage, Outcome]], give_back: list[int], want: int, renew: bool
+        self,
+        done: list[tuple[ClaimedMessage, Outcome]],
+        give_back: list[int],
+        want: int,
+        renew: bool,
+        reopens: dict[int, datetime],
     ) -> list[tuple[ClaimedMessage, OutboundMessage]]:
-        """One write transaction: record `done`, give back `give_back`, renew the leases held, claim up to
-        `want` messages."""
+        """One write transaction: record `done`, give back `give_back` (those in `reopens` due when their send
+        window opens again), renew the leases held, claim up to `want` messages."""
         session = self._session()
         with write_turn(self.db), session.begin():  # SQLite: webhook bursts and this batch take turns
             record_results(self.services, session, self.owner, self.hooks, done)
-            release(session, self.owner, give_back, utcnow())
+            release(session, self.owner, [i for i in give_back if i not in reopens], utcnow())
+            for due in sorted(set(reopens.values())):
+                release(session, self.owner, [i for i, d in reopens.items() if d == due], utcnow(), due=due)
             if renew:
                 renew_leases(session, self.owner, utcnow() + timedelta(seconds=self._lease_s))
             if not want:

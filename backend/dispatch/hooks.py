@@ -6,6 +6,7 @@ recovery only call it. Recording results needs only its `ResultHooks` part (`bac
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -61,6 +62,13 @@ class DispatchHooks(ResultHooks, Protocol):
         give-back then changes nothing for it."""
         ...
 
+    def window_reopens(self, message: ClaimedMessage, outbound: OutboundMessage) -> datetime | None:
+        """Asked by a send worker right before `message` goes out (no store access; the app's clock): None when
+        it may go, else when its send window opens again (it closed while the message waited in the dispatcher):
+        it is then not sent but put back in `queued` until that time, its attempt undone. May update
+        `outbound.metadata` (SMS: its ValidityPeriod, counted from now)."""
+        ...
+
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage: ...
 
 
@@ -90,6 +98,9 @@ class NoHooks:
 
     def trim_batch(self, session: Session, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
         return claimed
+
+    def window_reopens(self, message: ClaimedMessage, outbound: OutboundMessage) -> datetime | None:
+        return None
 
     def outbound(self, session: Session, message: ClaimedMessage) -> OutboundMessage:
         return outbound_from_row(message)

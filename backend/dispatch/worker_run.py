@@ -14,8 +14,8 @@ The run keeps the dispatcher's guarantees per message:
   no attempt used, the channel waits), so at most one message per worker is ever between its first byte and
   its answer;
 - `starting` refuses a message the host will not let start (stopping, an outage, its campaign met an error or
-  was paused or cancelled since it was taken: errors in a row and pauses act on the very next message): it goes
-  back to the queue;
+  was paused or cancelled since it was taken: errors in a row and pauses act on the very next message; its send
+  window closed while it waited): it goes back to the queue;
 - `release` gives a taken message back at once (the channel will not start it: the answer before it is late);
 - `answered` turns the channel's answer into an Outcome and hands it to the host (journal `O` line, recorded
   with the next batch, `_note`);
@@ -53,9 +53,10 @@ class RunHost(Protocol):
         """Worker `index`'s next message if one may start now, else None (never waits)."""
         ...
 
-    def may_start(self, message: ClaimedMessage) -> bool:
-        """False while stopping or in an outage (a probe excepted), and for a message taken before its campaign
-        met an error or was paused or cancelled (had it still been queued, it would have been given back)."""
+    def may_start(self, message: ClaimedMessage, outbound: OutboundMessage) -> bool:
+        """False while stopping or in an outage (a probe excepted), for a message taken before its campaign
+        met an error or was paused or cancelled (had it still been queued, it would have been given back), and
+        for one whose send window closed while it waited (it is given back to wait for the next opening)."""
         ...
 
     def end(self, message: ClaimedMessage, outcome: Outcome, took_s: float) -> None:
@@ -114,7 +115,7 @@ class WorkerRun:
 
     def starting(self, outbound: OutboundMessage) -> bool:
         message = self._taken[outbound.id]
-        if not self.host.may_start(message):
+        if not self.host.may_start(message, outbound):
             return False  # settled (given back) when the run ends
         if not self._announces:
             try:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from backend.channels.base import Channel, OutboundMessage
@@ -57,8 +58,10 @@ class SendWorkers:
         self._queue: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
         #: answered, not recorded yet.
         self._done: list[tuple[ClaimedMessage, Outcome]] = []
-        #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch).
+        #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch), and of
+        #: those, the ones whose send window closed before they went: when it opens again.
         self._give_back: list[int] = []
+        self._reopens: dict[int, datetime] = {}
         self._in_flight = 0
         self._gate = CampaignGate()
         #: the messages being sent, by id.
@@ -171,8 +174,12 @@ class SendWorkers:
         with self._cv:
             return self._next(index, wait=False)
 
-    def may_start(self, message: ClaimedMessage) -> bool:
+    def may_start(self, message: ClaimedMessage, outbound: OutboundMessage) -> bool:
+        reopens = self.hooks.window_reopens(message, outbound)  # the last check before it goes (quiet hours)
         with self._cv:
+            if reopens is not None:
+                self._reopens[message.id] = reopens  # given back when the run ends, due when its window opens
+                return False
             if self._stop.is_set() or message.id in self._held_back or self._outage.blocks_start():
                 return False
             self._unstarted.discard(message.id)
