@@ -13,15 +13,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from backend.dispatch import fallback
 from backend.dispatch.claims import ClaimedMessage
 from backend.dispatch.outcomes import Outcome
-from backend.store.models import Message
+from backend.store.models import Contact, Message
 from tests.campaign_helpers import configure_smtp, event_texts, wait_status
 from tests.fakes.smtp_server import FakeSmtpServer
-from tests.fakes.twilio import FakeTwilio
+from tests.fakes.twilio import FakeTwilio, twilio_signature
 from tests.fakes.whatsapp_web import wait_until
 from tests.fakes.whatsapp_web.fixtures import chromium_paths, fake_whatsapp_web  # noqa: F401 (fixtures)
 from tests.helpers import wait_for
@@ -119,6 +119,27 @@ def test_it_queues_a_fallback_once_when_the_same_outcome_is_reported_twice(clien
     assert states == {"+14155550101": "queued", "+14155550102": "cancelled", "+14155550103": "queued"}
     bounced = "Falling back to SMS for +1 415...: the email bounced"
     assert event_texts(services, both, "message.fallback") == [bounced, bounced]
+
+
+def test_it_never_falls_back_to_someone_who_opted_out_of_that_channel_since(client, auth, services, both, twilio):
+    campaign = create_campaign(client, auth, channel="smtp", subject="News", fallback=TO_SMS)
+    ana, bo, cy = rows(services, campaign_id=campaign["id"])
+    params = twilio.inbound_params("+14155550102", "STOP")
+    signature = twilio_signature(twilio.auth_token, "http://localhost/webhooks/twilio/inbound", params)
+    answer = client.post("/webhooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 200  # Bo replied STOP by SMS after the campaign was created
+    with services.db.write() as session:  # and someone opted Cy out of SMS by a way that cancels nothing
+        session.execute(update(Contact).where(Contact.id == cy.contact_id).values(opt_outs={"sms": {"why": "stop"}}))
+    bounce = Outcome("failed", error="550 5.1.1 No such user", permanent=True, opt_out="email")
+    with services.db.write() as session:
+        fallback.after_results(services, session, [(claimed(m), bounce) for m in (ana, bo, cy)])
+    states = {m.recipient: (m.status, m.last_error) for m in rows(services, sender_type="fallback")}
+    assert states == {
+        "+14155550101": ("queued", None),
+        "+14155550102": ("cancelled", "the contact opted out"),
+        "+14155550103": ("cancelled", "the contact opted out"),
+    }
+    assert event_texts(services, both, "message.fallback") == ["Falling back to SMS for +1 415...: the email bounced"]
 
 
 def claimed(message: Message) -> ClaimedMessage:

@@ -5,16 +5,17 @@ where why is `stop` (a STOP reply), `unsubscribe` (the link or a mailto unsubscr
 `by_hand`. A message on a channel is blocked when its family or `all` is present.
 
 `opt_out(services, session, contact, family, why)` records the opt-out, cancels the contact's queued campaign
-messages on that family's channels (the campaigns' counters follow) and writes a `contact.opted_out` event, all
-in the caller's transaction. `opt_in(...)` removes the family; opting back in to one family while opted out of
-`all` keeps the others opted out.
+messages on that family's channels (the campaigns' counters follow) and its fallback rows on them, waiting
+(`standby`) or queued (a STOP after a campaign was created means its fallback SMS never goes), and writes a
+`contact.opted_out` event, all in the caller's transaction. `opt_in(...)` removes the family; opting back in to
+one family while opted out of `all` keeps the others opted out.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
@@ -43,7 +44,8 @@ def check_family(value: Any) -> str | None:
 
 
 def opt_out(services: Services, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
-    """Opt the contact out of `family`; returns how many queued campaign messages were cancelled."""
+    """Opt the contact out of `family`; returns how many queued campaign messages (and fallback rows) were
+    cancelled."""
     given = dict(contact.opt_outs or {})
     changed = family not in given
     if changed:
@@ -95,8 +97,10 @@ def _cancel_queued(session: Session, contact: Contact, channels: tuple[str, ...]
     conditions = [
         Message.account_id == contact.account_id,
         Message.contact_id == contact.id,
-        Message.campaign_id.is_not(None),
-        Message.status == "queued",
+        or_(
+            and_(Message.campaign_id.is_not(None), Message.status == "queued"),
+            and_(Message.sender_type == "fallback", Message.status.in_(("standby", "queued"))),
+        ),
     ]
     if channels is not None:
         conditions.append(Message.channel.in_(channels))
@@ -111,7 +115,7 @@ def _cancel_queued(session: Session, contact: Contact, channels: tuple[str, ...]
         .scalars()
         .all()
     )
-    for campaign_id in set(cancelled):
+    for campaign_id in set(cancelled) - {None}:
         campaign = session.get(Campaign, campaign_id)
         if campaign is not None:
             lifecycle.reconcile(session, campaign)

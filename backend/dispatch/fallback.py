@@ -14,6 +14,8 @@ the one place their fate is decided, always inside the transaction that records 
 - `outcome_kinds(channel, outcome)`: what a dispatcher result means here. Only permanent failures count: a
   transient error, an outage, `uncertain` and an opt-out (SMS STOP) never trigger a fallback; an email refused
   with a 5.1.x status is a hard bounce (the address is suppressed, and the fallback goes).
+A step whose recipient opted out of its channel after the campaign was created never goes: opting out cancels
+it (`backend.contacts.optouts`), and `queue_fallbacks` cancels instead of queueing one it finds opted out.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from backend.channels.families import family_of
+from backend.channels.families import family_of, is_opted_out
 from backend.channels.sms_errors import PERMANENT as SMS_PERMANENT
 from backend.dispatch.claims import MESSAGES
 from backend.dispatch.outcomes import Outcome
 from backend.store import states
-from backend.store.models import utcnow
+from backend.store.models import Contact, utcnow
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -50,6 +52,7 @@ WHY = {
     "undelivered": "not delivered",
 }
 _M = MESSAGES.c
+CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
 
 
 def outcome_kinds(channel: str, outcome: Outcome) -> frozenset[str]:
@@ -89,16 +92,27 @@ def queue_fallbacks(services: Services, session: Session, kinds: dict[int, Itera
     if not wanted:
         return 0
     rows = session.execute(
-        select(_M.id, _M.fallback_of, _M.metadata).where(_M.fallback_of.in_(list(wanted)), _M.status == STANDBY)
+        select(_M.id, _M.fallback_of, _M.metadata, _M.channel, CONTACTS.c.opt_outs)
+        .select_from(MESSAGES.outerjoin(CONTACTS, CONTACTS.c.id == _M.contact_id))
+        .where(_M.fallback_of.in_(list(wanted)), _M.status == STANDBY)
     ).all()
+    now = utcnow()
+    # Opted out of the step's channel since the campaign was created: that step never goes (opting out cancels
+    # it already; this holds for an opt-out written by any other way).
+    opted = [row.id for row in rows if is_opted_out(row.opt_outs, family_of(row.channel))]
+    if opted:
+        session.execute(
+            update(MESSAGES)
+            .where(_M.id.in_(opted), _M.status == STANDBY)
+            .values(status=states.CANCELLED, last_error="the contact opted out", updated_at=now)
+        )
     chosen = {
         row_id: sorted(wanted[primary] & set((meta or {}).get("on") or ()))
-        for row_id, primary, meta in rows
-        if wanted[primary] & set((meta or {}).get("on") or ())
+        for row_id, primary, meta, _, _ in rows
+        if row_id not in opted and wanted[primary] & set((meta or {}).get("on") or ())
     }
     if not chosen:
         return 0
-    now = utcnow()
     queued = session.execute(
         update(MESSAGES)
         .where(_M.id.in_(list(chosen)), _M.status == STANDBY)
