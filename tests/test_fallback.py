@@ -142,6 +142,26 @@ def test_it_never_falls_back_to_someone_who_opted_out_of_that_channel_since(clie
     assert event_texts(services, both, "message.fallback") == ["Falling back to SMS for +1 415...: the email bounced"]
 
 
+def test_it_copies_a_campaign_with_its_send_window_and_fallback(client, auth, services, both):
+    window = {"days": ["mon", "tue"], "start": "21:00", "end": "07:30", "timezone": "Europe/Berlin"}
+    rate = {"per_minute": 30, "daily_cap": 500}
+    original = create_campaign(
+        client, auth, channel="smtp", subject="News", fallback=TO_SMS, send_window=window, rate=rate
+    )
+    assert original["send_window"] == window  # as given: what a copy sends back
+    answer = client.post(f"/api/campaigns/{original['id']}/copy", headers=auth)
+    assert answer.status_code == 201, answer.get_json()
+    copy = answer.get_json()
+    assert (copy["name"], copy["status"], copy["subject"]) == ("Copy of Timed", "draft", "News")
+    assert (copy["send_window"], copy["fallback"], copy["rate"]) == (window, TO_SMS, rate)
+    standby = [m.recipient for m in rows(services, sender_type="fallback", sender_id=str(copy["id"]))]
+    assert standby == [p["phone"] for p in PEOPLE]  # its own fallback rows, one per recipient
+    named = client.post(f"/api/campaigns/{original['id']}/copy", json={"name": "Again"}, headers=auth).get_json()
+    assert (named["name"], named["send_window"]) == ("Again", window)
+    refused = client.post(f"/api/campaigns/{original['id']}/copy", json={"body": "Other"}, headers=auth)
+    assert refused.status_code == 400 and [d["field"] for d in refused.get_json()["details"]] == ["body"]
+
+
 def claimed(message: Message) -> ClaimedMessage:
     return ClaimedMessage(
         message.id, message.account_id, message.channel, message.recipient, message.recipient_name,

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
+from tests.campaign_helpers import configure_smtp
 from tests.fakes.twilio import FakeTwilio
 from tests.test_ui_flows import click, fill
 from tests.timing_support import add_people, configure_sms
@@ -25,11 +27,14 @@ def twilio() -> Iterator[FakeTwilio]:
         yield fake
 
 
-def test_it_shows_the_plan_before_start_and_the_quiet_hours_after(start_server: Any, twilio, tmp_path: Path) -> None:
+def test_it_shows_the_plan_before_start_and_the_quiet_hours_after(
+    start_server: Any, twilio, smtp, tmp_path: Path
+) -> None:
     shots = screenshot_dir(tmp_path)
     server = start_server()
     services = server.app.extensions["bulkmsg"]
     account = configure_sms(services, twilio)
+    configure_smtp(services, smtp.settings())  # a channel to fall back to (nobody here has an email address)
     add_people(
         services,
         account,
@@ -54,6 +59,7 @@ def test_it_shows_the_plan_before_start_and_the_quiet_hours_after(start_server: 
         for box in driver.find_elements(By.CSS_SELECTOR, "fieldset input[type=checkbox][value]"):
             if not box.is_selected():
                 box.click()
+        Select(driver.find_element(By.CSS_SELECTOR, "select[name=fallback]")).select_by_value("smtp")
         summary = wait_js(
             driver,
             "const p = document.querySelector('.plan-summary');"
@@ -79,3 +85,28 @@ def test_it_shows_the_plan_before_start_and_the_quiet_hours_after(start_server: 
         )
         assert note.startswith(f"Quiet hours: 3 messages wait for {opens:%H:%M} in their time zone"), note
         shoot(driver, shots, "monitor-quiet-1400")
+
+        # Duplicate: the copy carries the quiet hours and the fallback, and its plan says the same.
+        click(driver, "[data-action=duplicate]")
+        wait_view(driver, "compose")
+        wait_js(driver, "return document.querySelector('input[name=name]').value.startsWith('Copy of')")
+        copied = driver.execute_script(
+            "const q = (s) => document.querySelector(s);"
+            "return [q('input[name=quiet_hours]').checked, q('input[name=window_start]').value,"
+            " q('input[name=window_end]').value, q('select[name=window_timezone]').value,"
+            " q('select[name=fallback]').value,"
+            " [...document.querySelectorAll('fieldset input[type=checkbox][value]')].filter((b) => b.checked).length]"
+        )
+        ends = opens + timedelta(hours=2)
+        assert copied == [True, f"{opens:%H:%M}", f"{ends:%H:%M}", "recipient", "smtp", 7], copied
+        wait_js(
+            driver,
+            "const p = document.querySelector('.plan-summary');"
+            "return p && !p.closest('[hidden]') && p.innerText.includes('Held back by quiet hours')",
+            what="the copy's plan",
+        )
+        driver.execute_script("document.querySelector('.plan').scrollIntoView({block: 'center'})")
+        shoot(driver, shots, "compose-copy-timing-1400")
+        set_viewport(driver, 390, 844)
+        driver.execute_script("document.querySelector('select[name=fallback]').scrollIntoView({block: 'center'})")
+        shoot(driver, shots, "compose-copy-timing-390")

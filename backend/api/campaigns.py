@@ -11,6 +11,7 @@ from backend.api.campaign_plan import bp as plan_bp
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
 from backend.campaigns import install as install_campaigns
+from backend.campaigns.copying import copy_request
 from backend.campaigns.create import compile_parts, create_campaign
 from backend.campaigns.left_out import left_out_view
 from backend.campaigns.request_fields import check_variation_seed, parse_time
@@ -59,6 +60,17 @@ def _view(campaign_id: int) -> dict[str, Any]:
 def create() -> Any:
     campaign_id, skipped = create_campaign(services(), account_id(), json_body())
     return jsonify({**_view(campaign_id), **skipped}), 201
+
+
+@bp.post("/api/campaigns/<int:campaign_id>/copy")
+def copy(campaign_id: int) -> Any:
+    """A new draft like the campaign, its recipients chosen again now (backend/campaigns/copying.py); the body
+    (optional) may set `name` and `scheduled_at`."""
+    given = json_body() if request.content_length else {}
+    with services().db.read() as session:
+        payload = copy_request(actions.load(session, account_id(), campaign_id), given)
+    new_id, skipped = create_campaign(services(), account_id(), payload)
+    return jsonify({**_view(new_id), **skipped}), 201
 
 
 @bp.post("/api/campaigns/preview")

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
+from backend.campaigns.copying import window_as_given
 from backend.campaigns.pace_view import pace_fields
 from backend.campaigns.pacing import Pace
 from backend.campaigns.quiet_hours import quiet_fields
@@ -107,7 +108,7 @@ def campaign_view(
         **(pace_fields(session, campaign, rate) if live else {}),
         # Quiet hours: how many messages wait for their window to open (DESIGN section 16).
         **(quiet_fields(session, campaign, now or utcnow()) if live else {}),
-        "send_window": campaign.send_window,
+        "send_window": window_as_given(campaign.send_window),  # as a request gives it: a copy sends it back
         "fallback": campaign.fallback or [],
     }
 

@@ -26,22 +26,41 @@ export function timingFields(onChange) {
   const element = h('fieldset', { class: 'stack', style: { gap: '8px' } }, h('legend', {}, 'Timing'),
     h('label', { class: 'timing-toggle' }, on, 'Quiet hours: send only within these hours'), details,
     field('If a message cannot reach them', back, 'Not on WhatsApp, an invalid address, a hard bounce or undelivered'));
+  // Fallback steps carried by a copy (or a kept draft) as they were, while the user leaves the choice alone.
+  let carried = null;
   const sync = () => { details.hidden = !on.checked; onChange(); };
   [on, start, end, zone, back, ...days].forEach((input) => input.addEventListener('change', sync));
+  back.addEventListener('change', () => { carried = null; });
   details.hidden = true;
   const show = (channel) => {
     const others = channelNames().filter((c) => FAMILY[c] !== FAMILY[channel] && channelInfo(c).state !== 'not_configured');
-    const keep = back.value;
+    const keep = back.value || (carried ? carried[0].channel : '');
     replace(back, h('option', { value: '' }, 'No fallback'), others.map((c) => h('option', { value: c }, `Send by ${channelName(c)}`)));
     back.value = others.includes(keep) ? keep : '';
+  };
+  // A copied campaign's (or a kept draft's) quiet hours and fallback, as GET /api/campaigns/<id> gives them.
+  const set = ({ send_window: w, fallback } = {}) => {
+    on.checked = Boolean(w);
+    if (w) {
+      days.forEach((d) => { d.checked = (w.days || []).includes(d.value); });
+      start.value = w.start || '09:00';
+      end.value = w.end || '20:00';
+      const tz = w.timezone || 'recipient';
+      if (![...zone.options].some((o) => o.value === tz)) zone.append(h('option', { value: tz }, tz));
+      zone.value = tz;
+    }
+    details.hidden = !on.checked;
+    carried = Array.isArray(fallback) && fallback.length ? fallback : null;
+    back.value = carried && [...back.options].some((o) => o.value === carried[0].channel) ? carried[0].channel : '';
   };
   const value = () => {
     const data = {};
     if (on.checked) data.send_window = { days: days.filter((d) => d.checked).map((d) => d.value), start: start.value, end: end.value, timezone: zone.value };
-    if (back.value) data.fallback = [{ channel: back.value, on: ['not_registered', 'invalid_address', 'hard_bounce', 'undelivered'] }];
+    if (carried && back.value === carried[0].channel) data.fallback = carried;
+    else if (back.value) data.fallback = [{ channel: back.value, on: ['not_registered', 'invalid_address', 'hard_bounce', 'undelivered'] }];
     return data;
   };
-  return { element, show, value };
+  return { element, set, show, value };
 }
 
 // "4,800 today, 212 tomorrow from 09:00" and a day-by-day list, for the draft as it stands.

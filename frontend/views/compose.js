@@ -82,7 +82,7 @@ function wire(ui) {
   };
   ui.snapshot = () => ({
     name: ui.name.value, channel: ui.channel.value(), subject: ui.subject.value, body: ui.body.value, rate: ui.pace.value(),
-    recipients: ui.recipients.value(), chosen: ui.recipients.chosen(), files: ui.files.files(),
+    recipients: ui.recipients.value(), chosen: ui.recipients.chosen(), files: ui.files.files(), ...ui.timing.value(),
   });
   ui.body.addEventListener('input', ui.preview.refresh);
   ui.subject.addEventListener('input', ui.preview.refresh);
@@ -118,13 +118,15 @@ async function restore(ui, draft) {
   ui.body.value = draft.body || '';
   ui.pace.set(draft.rate);
   ui.files.set(draft.files);
+  ui.timing.set(draft);
   await ui.recipients.set(draft.recipients, draft.chosen);
 }
 
 async function fillFromCampaign(ui, id) {
   try {
     const c = await api.get(`/api/campaigns/${encodeURIComponent(id)}`);
-    await restore(ui, { name: `Copy of ${c.name}`, channel: c.channel, subject: c.subject, body: c.body, rate: c.rate, recipients: c.recipients });
+    await restore(ui, { name: `Copy of ${c.name}`, channel: c.channel, subject: c.subject, body: c.body, rate: c.rate, recipients: c.recipients,
+      send_window: c.send_window, fallback: c.fallback });
     toast(`Started from “${c.name}”. Nothing is sent until you start it.`);
   } catch (error) { ui.formError.replaceChildren(errorNotice(error, 'The campaign to copy could not be loaded.')); }
 }
