@@ -82,7 +82,9 @@ def test_it_plans_a_draft_as_its_campaign_would_be_planned(client, auth, service
     people = [*kolkata_people(3), {"phone": "+12125550123"}, {"phone": "+79161234567"}, {"email": "a@example.com"}]
     add_people(services, account, [*people, {"phone": "+12125550124", "timezone": "Asia/Kolkata"}])
     with services.db.write() as session:
-        session.execute(update(Contact).where(Contact.phone == "+12125550124").values(opt_outs={"sms": {"why": "STOP"}}))
+        session.execute(
+            update(Contact).where(Contact.phone == "+12125550124").values(opt_outs={"sms": {"why": "STOP"}})
+        )
     body = {"rate": {"per_minute": 60}, "send_window": WEEKDAYS}
     campaign = create_campaign(client, auth, **body)
     plan = client.get(f"/api/campaigns/{campaign['id']}/plan?tz=UTC", headers=auth).get_json()
