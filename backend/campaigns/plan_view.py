@@ -20,7 +20,7 @@ from backend.campaigns.pacing import Pace
 from backend.campaigns.plan import UNPACED_SEND_S, Caps, simulate
 from backend.campaigns.quiet_hours import window_of
 from backend.campaigns.timing_create import Timing
-from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, zone_named
+from backend.campaigns.zones import DEFAULT, FROM_CONTACT, FROM_PHONE, phone_zone, zone_named
 from backend.channels.families import family_of
 from backend.channels.registry import channel_class
 from backend.store import states
@@ -113,9 +113,14 @@ def _draft_groups(
     no_zone = (
         or_(Contact.timezone.is_(None), Contact.timezone.in_(unusable)) if unusable else Contact.timezone.is_(None)
     )
-    by_phone = session.execute(select(Contact.phone, func.count()).where(reachable, no_zone).group_by(Contact.phone))
-    for phone, n in by_phone:
-        groups[timing.zone_from(None, phone, int(n))] += int(n)
+    # The phone's zone (remembered per number by phone_zone), else the account's default (or unknown).
+    from_phones = Counter(map(phone_zone, session.scalars(select(Contact.phone).where(reachable, no_zone))))
+    for zone_name, n in from_phones.items():
+        if zone_name is not None:
+            timing.sources[FROM_PHONE] += n
+            groups[zone_name] += n
+        else:
+            groups[timing.zone_from(None, None, n)] += n
     return groups
 
 

@@ -52,6 +52,12 @@ def normalise_timezone(raw: object) -> tuple[str | None, str | None]:
     return name, None
 
 
+#: numbers whose zone is remembered: finding it costs phonenumbers 0.1-0.3 ms (its validity patterns), and compose
+#: asks for the plan of the same audience again at each edit; 100,000 numbers take about 15 MB.
+PHONE_ZONES_KEPT = 100_000
+
+
+@lru_cache(maxsize=PHONE_ZONES_KEPT)
 def phone_zone(phone: str | None) -> str | None:
     """The zone of an E.164 number when it has one UTC offset (+1 212: America/New_York; +7 916: None)."""
     if not phone:
