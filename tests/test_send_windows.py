@@ -225,10 +225,14 @@ def test_it_puts_a_message_back_when_its_window_closes_while_it_waits_to_be_sent
         with services.db.read() as session:
             return [tuple(r) for r in session.execute(select(Message.status, Message.attempts).order_by(Message.id))]
 
-    wait_for(lambda: statuses() == [("sending", 1)] * 2 and len(twilio.posts()) == 1, what="both claimed, one out")
+    wait_for(
+        lambda: statuses() == [("sending", 1)] * 2 and len(twilio.posts()) == 1,
+        timeout=30,
+        what="both claimed, one out",
+    )
     clock.now = datetime(2027, 1, 4, 11, 45, tzinfo=UTC)  # 17:15 in Kolkata: closed until Tuesday 09:00
     held.set()
-    wait_for(lambda: sorted(statuses()) == [("queued", 0), ("sent", 1)], what="the second put back")
+    wait_for(lambda: sorted(statuses()) == [("queued", 0), ("sent", 1)], timeout=30, what="the second put back")
     with services.db.read() as session:
         due = session.scalars(select(Message.next_attempt_at).where(Message.status == "queued")).one()
     assert due == datetime(2027, 1, 5, 3, 30, tzinfo=UTC)
