@@ -13,7 +13,6 @@ from backend.config import Config
 from tests.test_fallback import (
     both,
     test_it_never_falls_back_on_a_transient_error_an_outage_or_an_uncertain_send,
-    test_it_never_falls_back_to_someone_who_opted_out_of_that_channel_since,
     test_it_queues_a_fallback_once_when_the_same_outcome_is_reported_twice,
     twilio,
 )
@@ -24,7 +23,6 @@ from tests.test_plan import (
 from tests.test_send_windows import (
     test_it_keeps_messages_queued_until_their_window_opens_without_using_an_attempt,
     test_it_puts_a_claimed_message_back_when_its_window_has_closed,
-    test_it_puts_a_message_back_when_its_window_closes_while_it_waits_to_be_sent,
 )
 
 
