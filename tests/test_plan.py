@@ -85,6 +85,7 @@ def test_it_plans_a_draft_as_its_campaign_would_be_planned(client, auth, service
         session.execute(
             update(Contact).where(Contact.phone == "+12125550124").values(opt_outs={"sms": {"why": "STOP"}})
         )
+        session.execute(update(Contact).where(Contact.phone == "+12125550123").values(opt_outs=None))  # none at all
     body = {"rate": {"per_minute": 60}, "send_window": WEEKDAYS}
     campaign = create_campaign(client, auth, **body)
     plan = client.get(f"/api/campaigns/{campaign['id']}/plan?tz=UTC", headers=auth).get_json()

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from backend.audience.filter_sql import has, opted_out
@@ -96,7 +96,7 @@ def _draft_groups(
     reachable = and_(
         condition(session, account_id, spec["recipients"], now),
         has("email" if kind == "email" else "phone"),
-        or_(Contact.opt_outs.is_(None), not_(opted_out(family))),
+        not_(func.coalesce(opted_out(family), false())),  # no opt-outs at all (NULL, JSON null) is none
     )
     groups: Counter[str | None] = Counter()
     if timing.window is None or not timing.window.per_recipient:
