@@ -15,15 +15,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
+$(STAMP_RUN): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(BIN)/python
+$(STAMP_DEV): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev,desktop]"
 	touch $@ $(STAMP_RUN)
 
-$(STAMP_DIST): pyproject.toml $(STAMP_DEV)
+$(STAMP_DIST): pyproject.toml setup.py $(STAMP_DEV)
 	$(BIN)/pip install -q -e ".[dev,desktop,dist]"
 	touch $@
 

@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(config.replace(jobs=not args.no_jobs))
     if args.command == "desktop":
-        from desktop.app import main as desktop_main
+        from bulkmsg_desktop.app import main as desktop_main
 
         return desktop_main(config)
     if args.command == "token":
