@@ -1,6 +1,7 @@
 """Kills the Chromium of one profile when the app that started it goes away, even by a crash.
 
-Run as a separate small process: `python reaper.py <profile_dir>` with a pipe on stdin. It blocks reading
+Run as a separate small process: `python -P reaper.py <profile_dir>` with a pipe on stdin (`-P`: this folder's
+`selectors.py` must not shadow the standard library's). It blocks reading
 stdin; the read returns when the parent closes the pipe (a clean close) or dies (the operating system closes
 it), and then every live process whose command line names `--user-data-dir=<profile_dir>` is terminated, then
 killed, and so is the chromedriver that started them (else it would stay behind, orphaned, over a defunct
