@@ -19,7 +19,6 @@ from backend.services import Services
 log = logging.getLogger(__name__)
 
 
-
 def frontend_dir() -> Path:
     """The UI's files. An install (wheel or editable) has `frontend/` as the package `bulkmsg_ui` (setup.py: a
     name of our own, not the generic `frontend`); the packaged app keeps it beside `backend/` under

@@ -42,7 +42,11 @@ def test_it_opens_the_window_on_a_double_click_and_runs_commands_when_given_one(
 def test_it_runs_the_command_line_through_the_packaged_entry(tmp_path: Path) -> None:
     env = {**os.environ, "BULKMSG_DATA_DIR": str(tmp_path), "BULKMSG_LOG_LEVEL": "WARNING"}
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from bulkmsg_desktop.frozen import main; sys.exit(main(['db', 'upgrade']))"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from bulkmsg_desktop.frozen import main; sys.exit(main(['db', 'upgrade']))",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
