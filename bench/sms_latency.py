@@ -32,7 +32,7 @@ from smtp_campaign import run_to_completion
 from sqlalchemy import insert
 
 from backend.accounts import get_or_create_account
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.store.models import ChannelConfig, Contact, utcnow
 
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from backend.channels.base import ChannelContext, OutboundMessage, SendError, SettingsError
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from tests.fakes.twilio import FakeTwilio
 
 

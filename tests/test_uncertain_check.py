@@ -15,10 +15,10 @@ import pytest
 import requests
 from sqlalchemy import insert, select
 
-import backend.channels.sms as sms_module
+import backend.channels.sms.channel as sms_module
 from backend.accounts import get_or_create_account
 from backend.channels.base import ChannelContext, OutboundMessage, SendError
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.store.models import Campaign, Message, utcnow
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
 from backend.channels.describe import limits
 from backend.channels.registry import CHANNELS, channel_class
-from backend.channels.smtp_inbox import has_inbox, inbox_status
+from backend.channels.smtp.inbox import has_inbox, inbox_status
 from backend.store import states
 from backend.store.leases import DatabaseLease
 from backend.store.models import Account, ChannelConfig, Lease, utcnow

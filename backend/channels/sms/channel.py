@@ -49,7 +49,7 @@ from backend.channels.base import (
     SendError,
     SettingsError,
 )
-from backend.channels.sms_errors import DELIVERY_ERRORS, delivery_error_text, refusal
+from backend.channels.sms.errors import DELIVERY_ERRORS, delivery_error_text, refusal
 from backend.security.hosts import url_host_problem
 from backend.security.masking import MASK
 from backend.store.models import utcnow

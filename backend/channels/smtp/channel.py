@@ -4,13 +4,13 @@ Contract:
 - Settings: host, port, security (`starttls` | `ssl` | `none`), username, password (secret), from_address,
   from_name; optional verify_tls (default true; false accepts a self-signed certificate) and timeout_s.
 - `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason. With
-  an inbox (imap_* settings, backend/channels/smtp_inbox.py) it also logs in to it and selects the folder.
+  an inbox (imap_* settings, backend/channels/smtp/inbox.py) it also logs in to it and selects the folder.
 - `connections` (default 4, 1-20): the dispatcher runs that many workers (`concurrency()`); each worker's
   `send_run` checks out an idle connection (or opens one), keeps it to itself for its run of messages and puts it
   back, so every worker in effect keeps its own connection for the whole campaign; one the server dropped is
   re-opened. `close()` ends them all, and a run under way takes no more messages.
 - PIPELINING (RFC 2920): when the server's EHLO offers it, a message costs one round trip: its content goes in
-  one write with the next message's MAIL FROM, RCPT TO and DATA (backend/channels/smtp_run.py). Without it, each
+  one write with the next message's MAIL FROM, RCPT TO and DATA (backend/channels/smtp/run.py). Without it, each
   command waits for its reply.
 - Per-recipient 5xx -> SendError(permanent; with a 5.1.x status also opt_out="email", a hard bounce);
   4xx -> SendError (transient, retried with backoff); a connection lost or timed out after the message content
@@ -38,9 +38,9 @@ from typing import Any, ClassVar
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SendFeed, SettingsError
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
 from backend.channels.sendgrid_events import sendgrid_headers
-from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
-from backend.channels.smtp_replies import connection_failure, dot_stuff, verify_failure
-from backend.channels.smtp_run import Mail, MessageRun
+from backend.channels.smtp.inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
+from backend.channels.smtp.replies import connection_failure, dot_stuff, verify_failure
+from backend.channels.smtp.run import Mail, MessageRun
 from backend.security.hosts import host_problem
 from backend.security.masking import MASK
 
@@ -279,7 +279,7 @@ class SmtpChannel(Channel):
         return unsubscribe_header(self.from_address, message.metadata.get("unsubscribe_url"))
 
     def mail_of(self, message: OutboundMessage) -> Mail:
-        """The message rendered for the wire (see smtp_run.ConnectionPool). Raises SendError (permanent)."""
+        """The message rendered for the wire (see run.ConnectionPool). Raises SendError (permanent)."""
         if self.via_sendgrid:
             message = dataclasses.replace(message, headers={**message.headers, **sendgrid_headers(message)})
         mail = render_email(
@@ -310,7 +310,7 @@ class SmtpChannel(Channel):
 
     def send_run(self, first: OutboundMessage, feed: SendFeed) -> None:
         """`first`, then the feed's next messages while it has one ready, over one connection of this worker's
-        (backend/channels/smtp_run.py: one round trip a message when the server offers PIPELINING)."""
+        (backend/channels/smtp/run.py: one round trip a message when the server offers PIPELINING)."""
         MessageRun(self, feed).run(first)
 
     @property
