@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import PydanticCustomError, PydanticUndefined
+from pydantic_core import PydanticCustomError
 
 from backend.channels.base import SettingsError
 
@@ -36,7 +35,7 @@ class ChannelSettings(BaseModel):
 
 
 def setting(
-    default: Any = PydanticUndefined,
+    default: Any = ...,  # pydantic's "required"
     *,
     label: str,
     reason: str,
@@ -126,14 +125,11 @@ def _form_field(key: str, info: Any) -> dict[str, Any]:
         out["required"] = True
     elif info.default not in (None, ""):
         out["default"] = info.default
-    for bound in info.metadata:
-        if isinstance(bound, Ge | Gt):
-            out["min"] = bound.ge if isinstance(bound, Ge) else bound.gt
-        if isinstance(bound, Le | Lt):
-            out["max"] = bound.le if isinstance(bound, Le) else bound.lt
-        pattern = getattr(bound, "pattern", None)
-        if isinstance(pattern, str):
-            out["pattern"] = pattern
+    for bound in info.metadata:  # annotated-types' Ge, Gt, Le, Lt, and pydantic's pattern
+        for name, key in (("ge", "min"), ("gt", "min"), ("le", "max"), ("lt", "max"), ("pattern", "pattern")):
+            value = getattr(bound, name, None)
+            if value is not None:
+                out[key] = value
     return out
 
 
