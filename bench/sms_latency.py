@@ -1,6 +1,6 @@
 """An SMS campaign against a Twilio-speaking server that takes 100 ms per request (issue 12).
 
-The server is tests/fakes/twilio.py with `request_delay_s = 0.1` in its own process (a real HTTP server; each
+The server is tests/fakes/twilio/ with `request_delay_s = 0.1` in its own process (a real HTTP server; each
 request waits 100 ms in its own thread before the answer, as a provider that far away does). The channel's pace is
 6,000 a minute.
 

@@ -1,4 +1,4 @@
-"""The SMS channel against a real local HTTP server speaking Twilio's Messages API (tests/fakes/twilio.py)."""
+"""The SMS channel against a real local HTTP server speaking Twilio's Messages API (tests/fakes/twilio/)."""
 
 from __future__ import annotations
 
