@@ -48,6 +48,7 @@ def setting(
     options: list[tuple[str, str]] | None = None,
     autocomplete: str | None = None,
     in_form: bool = True,
+    required: bool = False,
     **constraints: Any,
 ) -> Any:
     """A field of a ChannelSettings model: pydantic's `Field` with the form's words (see the module). A field
@@ -57,6 +58,8 @@ def setting(
     extra: dict[str, Any] = {"reason": reason, "widget": "password" if secret else widget, "secret": secret}
     if not in_form:
         extra["in_form"] = False
+    if required:  # a field with a default the check still refuses empty (the form marks it required)
+        extra["required"] = True
     optional = {"missing": missing, "fix": fix, "placeholder": placeholder, "autocomplete": autocomplete}
     extra.update({key: value for key, value in optional.items() if value is not None})
     if options is not None:
@@ -121,7 +124,7 @@ def _form_field(key: str, info: Any) -> dict[str, Any]:
     for name in ("secret", "placeholder", "options", "autocomplete", "fix"):
         if extra.get(name):
             out[name] = extra[name]
-    if info.is_required():
+    if info.is_required() or extra.get("required"):
         out["required"] = True
     elif info.default not in (None, ""):
         out["default"] = info.default

@@ -1,11 +1,8 @@
 """SMS through Twilio's REST API (or a Twilio-compatible provider at `api_base_url`).
 
 Contract (DESIGN sections 5, 6 and 8):
-- `validate_settings(raw, current)` -> ({"account_sid", "from_number" | "messaging_service_sid", "api_base_url",
-  "per_minute", "concurrency", "public_url"?}, {"auth_token"}); raises SettingsError listing each problem. A form
-  that sends `****` or leaves the auth token out keeps the stored one. The sender is exactly one of
-  `from_number` (an E.164 number, or an alphanumeric sender ID of 1-11 letters, digits and spaces with at least
-  one letter) and `messaging_service_sid` (`MG` + 32 hex digits; Twilio then picks the number).
+- Settings (declared in settings.py, checked there): account_sid, auth_token (secret), the sender (exactly one of
+  `from_number` and `messaging_service_sid`), api_base_url, per_minute, concurrency, public_url.
 - Pace: `per_minute` (default 60, one long code's rate; a short code, toll-free number or Messaging Service allows
   more) and `concurrency` (default 4): that many requests in flight at once, their starts spaced by the pace.
 - `verify()` fetches the Account resource; raises SendError with a human reason (401: wrong SID or token,

@@ -44,6 +44,7 @@ class SmtpSettings(ChannelSettings):
         "",
         label="Server",
         placeholder="smtp.example.com",
+        required=True,
         reason="give the mail server's host name",
         fix="Check the server name and port, and that this computer can reach it.",
         validate_default=True,
@@ -81,6 +82,7 @@ class SmtpSettings(ChannelSettings):
         label="From address",
         widget="email",
         placeholder="news@example.com",
+        required=True,
         reason="must be an email address like news@example.com",
         validate_default=True,
     )
