@@ -30,7 +30,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from backend.channels.families import family_of, is_opted_out
-from backend.channels.sms_errors import PERMANENT as SMS_PERMANENT
+from backend.channels.sms.errors import PERMANENT as SMS_PERMANENT
 from backend.dispatch.claims import MESSAGES
 from backend.dispatch.outcomes import Outcome
 from backend.store import states
