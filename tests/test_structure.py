@@ -6,7 +6,7 @@ layer and the ones below it, never from above, and families of one layer never i
   3  wiring and entry points: api, app, services, runtime, server, cli, __main__, the package itself
   2  the work: dispatch (the outbox), campaigns, contacts, jobs, webhooks, webhooks_out
   1  the parts messages go through: channels, events, communications, accounts, views
-  0  ground floor: store, security, config, errors, logs
+  0  ground floor: store, security, config, errors, logs, addresses
 
 Imports under `if TYPE_CHECKING:` do not run, so they are left out: a lower layer may name a type of a higher one
 (e.g. `Services`) in annotations.
@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "errors": 0,
     "logs": 0,
+    "addresses": 0,
     "channels": 1,
     "events": 1,
     "communications": 1,

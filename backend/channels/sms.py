@@ -33,12 +33,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import phonenumbers
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from backend.addresses import phone_or_none
 from backend.channels.base import (
     Channel,
     ChannelContext,
@@ -481,14 +481,8 @@ class SmsChannel(Channel):
 
 
 def e164(raw: str, default_country: str | None = None) -> str | None:
-    """`raw` as an E.164 number (+15551234567), or None when it is not a valid phone number."""
-    try:
-        number = phonenumbers.parse(raw.strip(), default_country)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """`raw` as an E.164 number (+15551234567), or None when it is not a valid phone number (backend.addresses)."""
+    return phone_or_none(raw, default_country)
 
 
 def sender_setting(raw: Any) -> str | None:

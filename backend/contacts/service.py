@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.addresses import normalise_email, normalise_phone
 from backend.campaigns.zones import normalise_timezone
 from backend.contacts import optouts, search_index, tags
-from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.optouts import ALL
 from backend.errors import ApiError, bad_request, not_found
 from backend.security.limits import field_problems
