@@ -50,6 +50,7 @@ from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import ApiError, bad_request
 from backend.store import states
+from backend.store.message_rows import message_row
 from backend.store.models import Campaign, Contact, LeftOut, utcnow
 
 if TYPE_CHECKING:
@@ -341,24 +342,19 @@ def _row(
     body: str,
     now: datetime,
 ) -> dict[str, Any]:
-    return {
-        "account_id": account_id,
-        "channel": channel,
-        "recipient": address,
-        "recipient_name": (contact.name or None) and contact.name[:200],
-        "contact_id": contact.id,
-        "campaign_id": campaign_id,
-        "subject": subject,
-        "body": body,
-        "sender_type": "campaign",
-        "sender_id": str(campaign_id),
-        "status": states.QUEUED,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "meta": {},
-        "created_at": now,
-        "updated_at": now,
-    }
+    return message_row(
+        account_id=account_id,
+        channel=channel,
+        recipient=address,
+        body=body,
+        sender_type=states.CAMPAIGN,
+        sender_id=str(campaign_id),
+        now=now,
+        recipient_name=(contact.name or None) and contact.name[:200],
+        contact_id=contact.id,
+        campaign_id=campaign_id,
+        subject=subject,
+    )
 
 
 def _missing(contact: Contact, address: str, exc: MissingPlaceholder, context: dict[str, Any]) -> dict[str, Any]:

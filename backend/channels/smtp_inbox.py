@@ -25,12 +25,12 @@ from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
 from backend.security.hosts import host_problem
+from backend.security.masking import MASK
 from backend.store.models import InboxCursor
 
 IMAP_KEYS = frozenset({"imap_host", "imap_port", "imap_security", "imap_username", "imap_password", "imap_folder"})
 IMAP_SECURITY = ("ssl", "starttls", "none")
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
-MASK = "****"  # noqa: S105 - the placeholder the API shows, not a password
 #: what the password is bound to: changing one of these asks for the password again.
 BOUND_TO = ("imap_host", "imap_port", "imap_username")
 

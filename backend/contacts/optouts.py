@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
-from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, family_of, is_opted_out
+from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, FAMILY_WORDS, family_of, is_opted_out
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.views import iso
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["ALL", "FAMILIES", "family_of", "is_opted_out", "opt_in", "opt_out", "opt_outs_view"]
 
 REASONS = ("stop", "unsubscribe", "hard_bounce", "by_hand")
-FAMILY_TITLES = {"sms": "SMS", "email": "email", "whatsapp": "WhatsApp", ALL: "every channel"}
+FAMILY_TITLES = {**FAMILY_WORDS, ALL: "every channel"}
 
 
 def opt_outs_view(contact: Contact) -> dict[str, dict[str, Any] | None]:

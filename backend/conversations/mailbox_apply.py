@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import DeliveryReport
+from backend.channels.families import EMAIL_CHANNELS
 from backend.communications import record_communication
 from backend.contacts.provider_opt_outs import suppress_address
 from backend.conversations.inbound import Inbound, record_inbound
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROVIDER = "imap"
-EMAIL_CHANNELS = ("smtp", "gmail")
 SOFT_STATUS = "soft_bounce"
 SOFT_LIMIT = 3
 SOFT_DAYS = 14

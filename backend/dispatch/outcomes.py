@@ -142,7 +142,7 @@ def outcome_values(outcome: Outcome, now: datetime, *, tracked: bool = True) -> 
 def progress_event(message: ClaimedMessage, outcome: Outcome, extra: dict[str, Any]) -> dict[str, Any]:
     """The `send.progress` event of one result (DESIGN section 7)."""
     text, level = progress_text(message.recipient, outcome)
-    campaign = message.sender_type == "campaign"
+    campaign = message.sender_type == states.CAMPAIGN
     status = outcome.status if outcome.counts_as_done else states.SENDING
     data: dict[str, Any] = {
         "campaign_id" if campaign else "conversation_id": message.campaign_id if campaign else message.sender_id,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy import select
 
+from backend.channels.families import EMAIL_CHANNELS
 from backend.channels.sendgrid_events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -51,7 +52,6 @@ bp = Blueprint("sendgrid_webhook", __name__)
 EVENTS_PATH = "/webhooks/sendgrid/events"
 #: keys tried for a batch that names none of our messages.
 MAX_KEYS_FOR_UNMATCHED = 1000
-EMAIL_CHANNELS = ("smtp", "gmail")
 
 
 def install(app: Flask, _services: Services) -> None:
