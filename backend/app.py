@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 #: Beside `backend/` in the source tree, in a wheel install (`frontend` is package data, pyproject.toml) and in the
 #: packaged app (PyInstaller puts both under sys._MEIPASS): one lookup serves all three.
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
-#: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
+#: each capability's `install(app, services)`: registers its blueprints (Services.build made every part).
 CAPABILITIES = (
     "backend.api.core:install",
     "backend.api.sessions:install",
@@ -35,14 +35,11 @@ CAPABILITIES = (
     "backend.webhooks.twilio_inbound:install",
     "backend.api.gmail_oauth:install",
     "backend.webhooks.sendgrid:install",
-    "backend.jobs.delivery_status:install",
     "backend.api.delivery:install",
     "backend.webhooks.communications:install",
     "backend.conversations.mailbox:install",
-    "backend.conversations.whatsapp_inbound:install",
     "backend.api.media:install",
     "backend.api.api_keys:install",
-    "backend.webhooks_out.worker:install",
     "backend.api.webhooks_out:install",
 )
 

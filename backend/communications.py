@@ -19,7 +19,7 @@ from backend.channels.base import DeliveryReport
 from backend.store.models import Communication, utcnow
 
 if TYPE_CHECKING:
-    from backend.services import Services
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,3 @@ def find_communication(
             Communication.provider_event_id == provider_event_id,
         )
     )
-
-
-def nudge_delivery_job(services: Services) -> None:
-    """Ask the delivery-status job to run now (after a webhook wrote a communication)."""
-    job = services.delivery_job
-    if job is not None:
-        job.nudge()

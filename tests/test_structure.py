@@ -17,8 +17,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import typing
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = ROOT / "backend"
@@ -256,3 +258,54 @@ def test_the_size_check_catches_a_long_function_and_a_long_module(tmp_path: Path
     (package / "big.py").write_text("x = 1\n" * 401, encoding="utf-8")
     (package / "fine.py").write_text("def f():\n" + "    x = 1\n" * 59, encoding="utf-8")
     assert oversized(package) == ["backend/big.py", "backend/long.py:f"]
+
+
+def _modules_of(annotation: Any) -> set[str]:
+    """The backend modules defining the classes an annotation names (inside unions, lists, a callable's result;
+    not a callable's arguments: what it is given is the caller's, not the part's)."""
+    if typing.get_origin(annotation) is not None:
+        return {m for arg in typing.get_args(annotation) if not isinstance(arg, list) for m in _modules_of(arg)}
+    module = getattr(annotation, "__module__", "")
+    return {module} if module.startswith("backend.") else set()
+
+
+def slot_layers() -> dict[str, int]:
+    """Each part of `Services` -> the highest layer of the types it holds."""
+    from backend.services import Services
+
+    hints = typing.get_type_hints(Services)
+    return {
+        name: max(LAYERS[family(m)] for m in modules)
+        for name, annotation in hints.items()
+        if (modules := _modules_of(annotation))
+    }
+
+
+def upward_slot_calls(modules: dict[str, Path], layers: dict[str, int]) -> list[str]:
+    """`services.<part>` (or `self.services.<part>`) read in a module of a lower layer than the part's type: a call
+    up a layer the import graph does not show."""
+    found = []
+    for module, path in modules.items():
+        layer = LAYERS[family(module)]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute) or layers.get(node.attr, -1) <= layer:
+                continue
+            base = node.value
+            name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+            if name in ("services", "_services"):
+                found.append(f"{module}:{node.lineno} services.{node.attr}")
+    return found
+
+
+def test_it_never_calls_up_a_layer_through_a_part_of_services() -> None:
+    layers = slot_layers()
+    assert layers["delivery_job"] == 2 and layers["hub"] == 1
+    assert upward_slot_calls(backend_modules(), layers) == []
+
+
+def test_the_slot_check_catches_a_lower_layer_reaching_a_higher_part(tmp_path: Path) -> None:
+    source = tmp_path / "communications.py"
+    source.write_text("def nudge(services):\n    services.delivery_job.nudge()\n    services.hub.wake()\n")
+    assert upward_slot_calls({"backend.communications": source}, {"delivery_job": 2, "hub": 1}) == [
+        "backend.communications:2 services.delivery_job"
+    ]

@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.channels.base import FoundSend
-from backend.jobs.schedule import Job
 from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
 from backend.views import message_view
@@ -192,10 +190,3 @@ def _new_values(decision: str, found: FoundSend | None, taken: set[str], now: da
     if decision in ("absent", "unknown"):
         return {"reconcile_state": decision, "reconcile_next_at": None}
     return {"reconcile_state": "checking", "reconcile_next_at": now + timedelta(seconds=RECHECK_S)}
-
-
-def install(_app: Flask, services: Any) -> None:  # called by backend.campaigns.install
-    """The job (`services.uncertain_check`), run every INTERVAL_S by the scheduler."""
-    job = UncertainCheck(services)
-    services.uncertain_check = job
-    services.jobs.append(Job("uncertain-check", job.run_once, INTERVAL_S))

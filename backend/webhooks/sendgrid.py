@@ -35,7 +35,7 @@ from backend.channels.sendgrid_events import (
     signature_valid,
     smtp_id,
 )
-from backend.communications import nudge_delivery_job, record_communication
+from backend.communications import record_communication
 from backend.contacts.provider_opt_outs import suppress_address
 from backend.errors import ApiError, bad_request
 from backend.store.models import Account, Message, utcnow
@@ -98,7 +98,7 @@ def sendgrid_events() -> Any:
                 if suppresses(event):
                     _suppress(services, session, target[0], target[1])
     if applied:
-        nudge_delivery_job(services)
+        services.delivery_job.nudge()  # the job reads what the webhook wrote, now
     if ignored:
         log.info("SendGrid events: %s applied, %s duplicates, %s not ours", applied, duplicates, ignored)
     return jsonify({"applied": applied, "duplicates": duplicates, "ignored": ignored})
