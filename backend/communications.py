@@ -2,7 +2,7 @@
 
 A repeated provider event (same account + provider + provider_event_id) is stored once: the unique constraint decides,
 so two processes receiving the same callback cannot both write it. Settling the message is the delivery-status
-job's work (backend/jobs/delivery_status.py), nudged right after a webhook writes.
+job's work (backend/jobs/delivery/status.py), nudged right after a webhook writes.
 """
 
 from __future__ import annotations

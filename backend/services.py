@@ -34,7 +34,7 @@ from backend.conversations.whatsapp_inbound import WhatsAppInbound
 from backend.dispatch.hooks import DispatchHooks
 from backend.dispatch.pool import DispatcherPool
 from backend.events.hub import EventHub
-from backend.jobs.delivery_status import DeliveryStatusJob
+from backend.jobs.delivery.status import DeliveryStatusJob
 from backend.jobs.schedule import Job
 from backend.media.library import MediaLibrary
 from backend.security.files import secure_data_dir

@@ -208,7 +208,7 @@ def test_it_gives_smtp_relay_mail_the_arguments_sendgrid_reports_back() -> None:
 def test_it_settles_delivered_and_bounced_mail_through_the_delivery_job(start_server: Any) -> None:
     server = start_server()
     services = server.app.extensions["bulkmsg"]
-    require(services.delivery_job is not None, "the delivery-status job (backend/jobs/delivery_status.py) is missing")
+    require(services.delivery_job is not None, "the delivery-status job (backend/jobs/delivery/status.py) is missing")
     key = new_key()
     answer = requests.put(
         f"{server.url}/api/settings",

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
-from backend.jobs.delivery_store import delivery_counts
+from backend.jobs.delivery.store import delivery_counts
 from backend.security.guards import account_id
 from backend.services import Services
 from backend.store.models import utcnow

@@ -32,7 +32,7 @@ from backend.contacts.provider_opt_outs import suppress_address
 from backend.conversations.inbound import Inbound, record_inbound
 from backend.conversations.mail_parse import ParsedMail, our_message_ref
 from backend.dispatch import fallback
-from backend.jobs.delivery_events import record_updated_events
+from backend.jobs.delivery.events import record_updated_events
 from backend.store.models import Communication, Contact, Message, utcnow
 from backend.views import iso
 
