@@ -43,9 +43,6 @@ from backend.store.models import Account, Message, utcnow
 if TYPE_CHECKING:
     from backend.services import Services
 
-if TYPE_CHECKING:
-    from backend.services import Services
-
 log = logging.getLogger(__name__)
 
 bp = Blueprint("sendgrid_webhook", __name__)
