@@ -6,7 +6,7 @@
 
 import { api, list } from '../lib/api.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
-import { channelName, dateTime } from '../lib/format.js';
+import { channelName, contactOfThread, dateTime } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on, state } from '../lib/store.js';
 import { errorNotice, showError } from '../lib/ui.js';
@@ -43,7 +43,7 @@ const configured = (channel) => {
 
 export async function openThread(box, conversationId, { contact, onChange }) {
   const bubbles = new Map();
-  const contactId = /^contact-(\d+)$/.exec(conversationId)?.[1] ?? null;
+  const contactId = contactOfThread(conversationId);
   const body = h('div', { class: 'thread-body', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages' });
   const who = contact ? contact.name || contact.phone || contact.email : conversationId;
   const optedOut = contact ? Object.entries(contact.opt_outs || {}).filter(([, v]) => v).map(([family]) => family) : [];
