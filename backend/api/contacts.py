@@ -199,7 +199,7 @@ def opt_in(contact_id: int) -> Any:
     family = _family()
     with services().db.write() as session:
         contact = service.load(session, account_id(), contact_id)
-        optouts.opt_in(services(), session, contact, family)
+        optouts.opt_in(services().hub, session, contact, family)
         view = service.contact_view(contact)
     return jsonify(view)
 

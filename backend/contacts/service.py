@@ -109,7 +109,7 @@ def save(session: Session) -> None:
 
 def opt_out(services: Services, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
     """Opt the contact out of `family` (default: everything); returns how many queued messages were cancelled."""
-    return optouts.opt_out(services, session, contact, family, why)
+    return optouts.opt_out(services.hub, session, contact, family, why)
 
 
 def search(session: Session, account_id: int, q: str | None, limit: int, offset: int) -> tuple[list[Contact], int]:

@@ -110,9 +110,9 @@ def record_inbound(services: Services, session: Session, inbound: Inbound) -> Re
     family = optouts.family_of(inbound.channel)
     if change == "out":
         why = "unsubscribe" if family == "email" else "stop"
-        optouts.opt_out(services, session, contact, family, why)
+        optouts.opt_out(services.hub, session, contact, family, why)
     elif change == "in":
-        optouts.opt_in(services, session, contact, family)
+        optouts.opt_in(services.hub, session, contact, family)
     return Recorded(message.id, contact.id, conversation_id, view, change)
 
 
