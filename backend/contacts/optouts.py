@@ -12,7 +12,7 @@ in the caller's transaction. `opt_in(...)` removes the family; opting back in to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -22,9 +22,6 @@ from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, FAMILY_WORDS, 
 from backend.events.hub import EventHub
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.views import iso
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["ALL", "FAMILIES", "family_of", "is_opted_out", "opt_in", "opt_out", "opt_outs_view"]
 

@@ -1,6 +1,6 @@
 """Writing a received message into its sender's conversation, whatever the source (DESIGN sections 8 and 9).
 
-`record_inbound(services, session, inbound)` is the one place an inbound message reaches the store, for every
+`record_inbound(hub, session, inbound)` is the one place an inbound message reaches the store, for every
 source (the Twilio webhook, the IMAP inbox reader, the WhatsApp channel):
 - the sender is found among the account's contacts by phone (sms, whatsapp) or email (smtp, gmail), or created
   (a name given by the source is kept); a caller that already knows the contact (a mail threaded to one of our
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,13 +32,11 @@ from backend.addresses import email_or_none, phone_or_none
 from backend.channels.families import EMAIL_CHANNELS
 from backend.contacts import optouts
 from backend.conversations.created import record_created
+from backend.events.hub import EventHub
 from backend.store import states
 from backend.store.derived import derived
 from backend.store.message_rows import message_row
 from backend.store.models import Contact, Message, utcnow
-
-if TYPE_CHECKING:
-    from backend.services import Services
 
 SMS_STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 SMS_START = frozenset({"START", "YES", "UNSTOP"})
@@ -95,7 +93,7 @@ def keyword_change(channel: str, body: str, subject: str | None) -> str | None:
     return None
 
 
-def record_inbound(services: Services, session: Session, inbound: Inbound) -> Recorded | None:
+def record_inbound(hub: EventHub, session: Session, inbound: Inbound) -> Recorded | None:
     """Store `inbound` in its sender's conversation; None when this provider id was already stored (the unique
     index decides, in the insert itself)."""
     inbound = replace(inbound, sender=_address_of(inbound))
@@ -105,14 +103,14 @@ def record_inbound(services: Services, session: Session, inbound: Inbound) -> Re
     if message is None:  # another process stored it a moment ago
         return None
     who = contact.name or inbound.sender
-    view = record_created(services.hub, session, message, f"Message from {who}", conversation_id)
+    view = record_created(hub, session, message, f"Message from {who}", conversation_id)
     change = None if inbound.auto else keyword_change(inbound.channel, inbound.body, inbound.subject)
     family = optouts.family_of(inbound.channel)
     if change == "out":
         why = "unsubscribe" if family == "email" else "stop"
-        optouts.opt_out(services.hub, session, contact, family, why)
+        optouts.opt_out(hub, session, contact, family, why)
     elif change == "in":
-        optouts.opt_in(services.hub, session, contact, family)
+        optouts.opt_in(hub, session, contact, family)
     return Recorded(message.id, contact.id, conversation_id, view, change)
 
 

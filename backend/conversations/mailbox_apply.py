@@ -91,7 +91,7 @@ def apply_reply(services: Services, session: Session, account: int, ref: str, ma
         meta=meta,
         auto=mail.kind == "auto",
     )
-    return record_inbound(services, session, inbound) is not None
+    return record_inbound(services.hub, session, inbound) is not None
 
 
 def apply_bounce(

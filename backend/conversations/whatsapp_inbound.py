@@ -110,7 +110,7 @@ class WhatsAppInbound:
                     sender_name=None if incoming.phone_of_title(message.chat) else message.chat,
                     meta={"whatsapp_chat": message.chat, "whatsapp_time": message.time},
                 )
-                if record_inbound(self.services, session, inbound) is not None:
+                if record_inbound(self.services.hub, session, inbound) is not None:
                     stored += 1
         if unknown:
             log.warning(

@@ -70,7 +70,7 @@ def twilio_inbound() -> Response:
         meta={"to": params.get("To", "")[:32]},
     )
     # Committed before the answer (durable), in a transaction shared with the other webhooks of a burst.
-    group_commit(services.db).run(lambda session: record_inbound(services, session, inbound))
+    group_commit(services.db).run(lambda session: record_inbound(services.hub, session, inbound))
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
 
 
