@@ -8,7 +8,7 @@ job's work (backend/jobs/delivery/status.py), nudged right after a webhook write
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,9 +17,6 @@ from sqlalchemy.orm import Session
 
 from backend.channels.base import DeliveryReport
 from backend.store.models import Communication, utcnow
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

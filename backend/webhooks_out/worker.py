@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from backend.events.hub import EventHub
 from backend.security.keys import SecretBox
@@ -24,9 +23,6 @@ from backend.store.process import worker_id
 from backend.webhooks_out import signing, store, transport
 from backend.webhooks_out.horizon import Horizon
 from backend.webhooks_out.urls import AddressPolicy
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
