@@ -262,6 +262,16 @@ def _finish_statement(values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return stmt, {f"v_{k}": values[k] for k in shape}
 
 
+def give_back_all(
+    session: Session | Connection, owner: str, message_ids: list[int], due: dict[int, datetime], now: datetime
+) -> None:
+    """`release` these claimed messages; those in `due` (their send window closed before they went) are due when
+    it opens again."""
+    release(session, owner, [i for i in message_ids if i not in due], now)
+    for opens in sorted(set(due.values())):
+        release(session, owner, [i for i, d in due.items() if d == opens], now, due=opens)
+
+
 def release(
     session: Session | Connection,
     owner: str,

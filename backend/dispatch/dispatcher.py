@@ -41,20 +41,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from backend.channels.base import OutboundMessage
 from backend.channels.registry import channel_class
-from backend.dispatch.claims import ClaimedMessage, claim_next, release, renew_leases
+from backend.dispatch.claims import ClaimedMessage, claim_next, give_back_all, release, renew_leases
 from backend.dispatch.gate import exclusions, first_of_each
 from backend.dispatch.hooks import IDLE_POLL_S, MAX_BATCH, DispatchHooks, NoHooks
 from backend.dispatch.journal import SendJournal, journal_dir
-from backend.dispatch.outcomes import Outcome, record_results
+from backend.dispatch.outcomes import record_results
 from backend.dispatch.sending import OnceLog, StartRecorder, starts_in_store
-from backend.dispatch.workers import LEASE_MARGIN_S, SendWorkers
+from backend.dispatch.workers import LEASE_MARGIN_S, Answers, Reopens, SendWorkers
 from backend.store.models import utcnow
 from backend.store.process import worker_id
 from backend.store.write_turns import write_turn
@@ -276,14 +276,7 @@ class Dispatcher(SendWorkers):
             with self._cv:
                 self._flushed(fresh, bool(done), bool(want), probe)
 
-    def _flush_failed(
-        self,
-        exc: Exception,
-        done: list[tuple[ClaimedMessage, Outcome]],
-        give_back: list[int],
-        probe: bool,
-        reopens: dict[int, datetime],
-    ) -> None:
+    def _flush_failed(self, exc: Exception, done: Answers, give_back: list[int], probe: bool, due: Reopens) -> None:
         """The store refused a flush: keep what it held for the next one, and say so."""
         self._recorder_logs.exception("store", "dispatcher %s could not write to the store; retrying", self.owner)
         self._drop_session()
@@ -291,7 +284,7 @@ class Dispatcher(SendWorkers):
             self.store_problem = store_problem_text(exc)
             self._done[:0] = done
             self._give_back[:0] = give_back
-            self._reopens.update(reopens)
+            self._reopens.update(due)
             if probe:
                 self._outage.set_probing(False)
 
@@ -355,21 +348,14 @@ class Dispatcher(SendWorkers):
         return max(0, batch_size(MAX_BATCH, self._send_s, self._concurrency) - len(self._queue))
 
     def _flush(
-        self,
-        done: list[tuple[ClaimedMessage, Outcome]],
-        give_back: list[int],
-        want: int,
-        renew: bool,
-        reopens: dict[int, datetime],
+        self, done: Answers, give_back: list[int], want: int, renew: bool, due: Reopens
     ) -> list[tuple[ClaimedMessage, OutboundMessage]]:
-        """One write transaction: record `done`, give back `give_back` (those in `reopens` due when their send
-        window opens again), renew the leases held, claim up to `want` messages."""
+        """One write transaction: record `done`, give back `give_back` (those in `due` due when their send window
+        opens again), renew the leases held, claim up to `want` messages."""
         session = self._session()
         with write_turn(self.db), session.begin():  # SQLite: webhook bursts and this batch take turns
             record_results(self.services, session, self.owner, self.hooks, done)
-            release(session, self.owner, [i for i in give_back if i not in reopens], utcnow())
-            for due in sorted(set(reopens.values())):
-                release(session, self.owner, [i for i, d in reopens.items() if d == due], utcnow(), due=due)
+            give_back_all(session, self.owner, give_back, due, utcnow())
             if renew:
                 renew_leases(session, self.owner, utcnow() + timedelta(seconds=self._lease_s))
             if not want:

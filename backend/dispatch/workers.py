@@ -40,6 +40,10 @@ SEND_TIME_WEIGHT = 0.2
 #: how long a claimed message's lease lasts beyond the channel's longest send.
 LEASE_MARGIN_S = 30.0
 
+#: answers not recorded yet; claimed messages given back because their send window closed, by when it reopens.
+Answers = list[tuple[ClaimedMessage, Outcome]]
+Reopens = dict[int, datetime]
+
 
 class SendWorkers:
     """The workers of one dispatcher and the state they share with its coordinator (see the module docstring)."""
@@ -57,11 +61,11 @@ class SendWorkers:
         #: claimed, not started (first to send first).
         self._queue: deque[tuple[ClaimedMessage, OutboundMessage]] = deque()
         #: answered, not recorded yet.
-        self._done: list[tuple[ClaimedMessage, Outcome]] = []
+        self._done: Answers = []
         #: claimed messages to give back (their campaign stopped, an error or an outage ended the batch), and of
         #: those, the ones whose send window closed before they went: when it opens again.
         self._give_back: list[int] = []
-        self._reopens: dict[int, datetime] = {}
+        self._reopens: Reopens = {}
         self._in_flight = 0
         self._gate = CampaignGate()
         #: the messages being sent, by id.
