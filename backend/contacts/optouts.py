@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, family_of, is_opted_out
+from backend.sequences import progress as sequence_progress
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.views import iso
 
@@ -51,6 +52,7 @@ def opt_out(services: Services, session: Session, contact: Contact, family: str 
         contact.opt_outs = given
     channels = None if family == ALL else CHANNELS_OF[family]
     cancelled = _cancel_queued(session, contact, channels)
+    sequence_progress.exit_contact(services, session, contact.id, "opt_out", family)
     if changed or cancelled:
         who = contact.name or contact.email or contact.phone
         where = "" if family == ALL else f" of {FAMILY_TITLES[family]}"

@@ -128,6 +128,8 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "phone", name="uq_contacts_account_phone"),
         UniqueConstraint("account_id", "email", name="uq_contacts_account_email"),
+        # A sequence triggered by new contacts reads the ones created since it last looked (migration 0020).
+        Index("ix_contacts_account_created", "account_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -175,8 +177,12 @@ class ContactTag(Base):
     """A tag on a contact (both of one account)."""
 
     __tablename__ = "contact_tags"
+    #: a sequence triggered by a tag reads the links made since it last looked (migration 0020).
+    __table_args__ = (Index("ix_contact_tags_tag_added", "tag_id", "created_at"),)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
+    #: when the tag was put on (the database's clock, so every path that tags a contact sets it).
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
 
 class Segment(Base):
@@ -209,6 +215,12 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: `campaign` (one message per recipient) or `sequence` (steps sent over time to enrolled contacts).
+    kind: Mapped[str] = mapped_column(String(20), default="campaign", server_default="campaign")
+    #: a sequence's steps, trigger, exit rules and re-entry (backend/sequences/definition.py); null otherwise.
+    sequence: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    #: a sequence's trigger has seen every tag and contact made up to this time (less a margin for late commits).
+    trigger_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
@@ -543,3 +555,8 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The sequences' tables (DESIGN section 18) live in a module of their own; imported here so that every user of
+# the models sees one complete metadata.
+from backend.store import sequence_models as _sequence_models  # noqa: E402, F401
