@@ -99,8 +99,9 @@ def enroll(
         not_enrolled(campaign, trigger_at),
     )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(insert(ENROLLMENTS).from_select(names, query).on_conflict_do_nothing())
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # RETURNING counts what was inserted on both databases (psycopg's rowcount of INSERT ... SELECT is -1 here).
+    stmt = insert(ENROLLMENTS).from_select(names, query).on_conflict_do_nothing().returning(ENROLLMENTS.c.id)
+    return len(session.execute(stmt).all())
 
 
 def count_chosen(session: Session, campaign: Campaign, chosen: ColumnElement[bool]) -> tuple[int, int]:

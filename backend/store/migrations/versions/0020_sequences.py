@@ -27,11 +27,21 @@ Json = backend.store.models.Json
 UTC = backend.store.models.UTCDateTime
 
 
-def _now_default() -> sa.TextClause:
-    # PostgreSQL's CURRENT_TIMESTAMP is in the session's zone once stored without one: name UTC.
+def _add_tag_times() -> None:
+    """`contact_tags.created_at`, filled by the database on every insert; the links made before stay null (they
+    were not made after any sequence started)."""
     if op.get_bind().dialect.name == "postgresql":
-        return sa.text("(now() AT TIME ZONE 'utc')")
-    return sa.text("CURRENT_TIMESTAMP")
+        # now() is in the session's zone once stored without one: name UTC.
+        default = sa.text("(now() AT TIME ZONE 'utc')")
+        op.add_column("contact_tags", sa.Column("created_at", UTC(), server_default=default, nullable=True))
+        op.execute("UPDATE contact_tags SET created_at = NULL")
+        return
+    # SQLite cannot ADD COLUMN with a non-constant default to a table holding rows: the table is copied (nothing
+    # refers to contact_tags, so the copy cascades nowhere). Milliseconds, as the app's own times have more.
+    default = sa.text("(strftime('%Y-%m-%d %H:%M:%f', 'now'))")
+    with op.batch_alter_table("contact_tags", recreate="always") as batch_op:
+        batch_op.add_column(sa.Column("created_at", UTC(), server_default=default, nullable=True))
+    op.execute("UPDATE contact_tags SET created_at = NULL")
 
 
 def upgrade() -> None:
@@ -39,7 +49,7 @@ def upgrade() -> None:
     op.add_column("campaigns", sa.Column("kind", sa.String(length=20), server_default="campaign", nullable=False))
     op.add_column("campaigns", sa.Column("sequence", Json, nullable=True))
     op.add_column("campaigns", sa.Column("trigger_checked_at", UTC(), nullable=True))
-    op.add_column("contact_tags", sa.Column("created_at", UTC(), server_default=_now_default(), nullable=True))
+    _add_tag_times()
     op.create_index("ix_contact_tags_tag_added", "contact_tags", ["tag_id", "created_at"])
     op.create_index("ix_contacts_account_created", "contacts", ["account_id", "created_at"])
     op.create_table(
