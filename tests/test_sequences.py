@@ -158,3 +158,66 @@ def test_it_takes_over_a_crashed_engines_claim_without_a_second_message(client, 
     assert set(sends_per_step(services).values()) == {1} and len(sends_per_step(services)) == 3
     with services.db.read() as session:
         assert len(session.scalars(select(Message.id).where(Message.campaign_id == sequence["id"])).all()) == 3
+
+
+def inbound(services, account: int, sender: str, body: str, *, auto: bool = False, channel: str = "smtp") -> None:
+    from backend.conversations.inbound import Inbound, record_inbound
+
+    with services.db.write() as session:
+        note = Inbound(
+            account, channel, sender, body, f"<{body[:8]}-{auto}@mail.example>", subject="Re: Welcome", auto=auto
+        )
+        record_inbound(services, session, note)
+
+
+def test_it_mails_each_step_with_its_subject_and_an_auto_reply_does_not_end_it(
+    client, auth, services, smtp, account, running
+):
+    from tests.campaign_helpers import add_contacts
+
+    clock = services.clock = Clock(datetime.now(UTC))
+    add_contacts(services, account, 2)
+    steps = [
+        {"wait_s": 0, "subject": "Welcome {{ name }}", "body": "Hello {{ name }}"},
+        {"wait_s": DAY, "subject": "Tomorrow, {{ fields.city }}", "body": "Still there?"},
+    ]
+    sequence = create_sequence(client, auth, channel="smtp", steps=steps)
+    start(client, auth, sequence["id"])
+    first, second = contact_ids(services)
+    enrol(client, auth, sequence["id"], contact_ids=[first, second])
+    run_engine(services)
+    wait_for(lambda: smtp.count == 2, what="both welcomes")
+    assert sorted(r.message["Subject"] for r in smtp.received) == ["Welcome Person 0", "Welcome Person 1"]
+    wait_for(lambda: all(step == 1 for _, step, _ in enrolments(services).values()), what="both counted as sent")
+
+    inbound(services, account, "person0@example.org", "I am out of the office", auto=True)  # no answer
+    answer = client.post(f"/api/contacts/{second}/opt-out", json={"family": "email"}, headers=auth)
+    assert answer.status_code == 200
+    clock.advance(DAY)
+    assert run_engine(services) == 1
+    wait_for(lambda: smtp.count == 3, what="the second step to the one still in")
+    last = smtp.received[-1]
+    assert last.rcpt_tos == ["person0@example.org"] and last.message["Subject"] == "Tomorrow, City 0"
+    assert enrolments(services)[second] == ("exited", 1, "opt_out")
+    wait_for(lambda: enrolments(services)[first] == ("completed", 2, None), what="the first through both steps")
+
+
+def test_it_cancels_a_queued_step_when_the_contact_replies(client, auth, services, smtp, account):
+    from tests.campaign_helpers import add_contacts
+
+    services.clock = Clock(datetime.now(UTC))
+    add_contacts(services, account, 1)
+    steps = [{"wait_s": 0, "subject": "Hi", "body": "Hello"}]
+    sequence = create_sequence(client, auth, channel="smtp", steps=steps)
+    start(client, auth, sequence["id"])
+    (person,) = contact_ids(services)
+    enrol(client, auth, sequence["id"], contact_ids=[person])
+    assert run_engine(services) == 1  # queued; no dispatcher runs in this test, so it waits
+    inbound(services, account, "person0@example.org", "Yes please call me")
+    with services.db.read() as session:
+        assert session.scalars(select(Message.status).where(Message.campaign_id == sequence["id"])).all() == [
+            "cancelled"
+        ]
+    assert enrolments(services)[person] == ("exited", 0, "reply")
+    events = client.get("/api/events", headers=auth).get_json()["items"]
+    assert any(e["type"] == "sequence.exited" and "replied" in e["text"] for e in events)
