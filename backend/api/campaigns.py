@@ -144,6 +144,11 @@ def list_campaigns() -> Any:
     offset = int_arg("offset", default=0, low=0)
     status = request.args.get("status")
     query = select(Campaign).where(Campaign.account_id == account_id())
+    kind = request.args.get("kind")
+    if kind:
+        if kind not in ("campaign", "sequence"):
+            raise bad_request("`kind` must be campaign or sequence.", [{"field": "kind", "reason": "unknown"}])
+        query = query.where(Campaign.kind == kind)
     if status:
         if status not in STATUSES:
             raise bad_request(f"`status` must be one of {', '.join(STATUSES)}.")
@@ -153,6 +158,9 @@ def list_campaigns() -> Any:
         rows = session.scalars(query.order_by(Campaign.id.desc()).limit(limit).offset(offset)).all()
         items = [campaign_view(session, c, live=c.status in (states.RUNNING, states.PAUSED)) for c in rows]
         items = [with_waiting_reason(services(), session, account_id(), item) for item in items]
+        for item, row in zip(items, rows, strict=True):
+            if row.kind == "sequence":
+                item["funnel"] = funnel(session, row)
     return jsonify({"items": items, "total": total})
 
 
