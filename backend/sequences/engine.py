@@ -17,7 +17,7 @@ import socket
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from backend.sequences import claims, progress, triggers
@@ -36,6 +36,15 @@ BATCH = 500
 #: longer than rendering a batch takes, by far.
 LEASE_S = 120.0
 MESSAGES = cast(Table, Message.__table__)
+ENROLLMENTS = cast(Table, SequenceEnrollment.__table__)
+SENDS = cast(Table, SequenceSend.__table__)
+
+
+def _columns(row: dict[str, Any]) -> dict[str, Any]:
+    """A message row keyed by column (the ORM's `meta` is the column `metadata`)."""
+    out = dict(row)
+    out["metadata"] = out.pop("meta", {})
+    return out
 
 
 def default_owner() -> str:
@@ -50,15 +59,23 @@ class SequenceEngine:
     def run(self, max_batches: int = 1000) -> int:
         """One pass: triggers, then due steps until none is left (at most `max_batches`); returns how many
         step messages were queued."""
-        triggers.enroll_new(self.services)
+        now = self.services.clock()
+        with self.services.db.read() as session:  # an idle pass is this one read, and takes no write lock
+            watching = triggers.watching(session)
+            due = any_due(session, now)
+        if watching:
+            due = triggers.enroll_new(self.services, watching) > 0 or due
         queued = 0
         for _ in range(max_batches):
+            if not due:
+                break
             now = self.services.clock()
             with self.services.db.write() as session:
                 claimed = claims.claim_due(session, self.owner, now, LEASE_S, BATCH)
             if not claimed:
                 break
             queued += self.make_and_write(claimed, now)
+            due = len(claimed) == BATCH
         return queued
 
     def make_and_write(self, claimed: list[claims.ClaimedEnrollment], now: datetime) -> int:
@@ -87,11 +104,11 @@ class SequenceEngine:
 
 def _insert_steps(session: Session, rows: list[tuple[claims.ClaimedEnrollment, dict[str, Any]]], now: datetime) -> None:
     standby = [row.pop("_fallback", None) or [] for _, row in rows]
-    stmt = insert(Message).returning(Message.id, sort_by_parameter_order=True)
-    message_ids = list(session.scalars(stmt, [row for _, row in rows]))
+    stmt = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+    message_ids = list(session.scalars(stmt, [_columns(row) for _, row in rows]))
     _insert_standby(session, message_ids, standby)
     session.execute(
-        insert(SequenceSend),
+        insert(SENDS),
         [
             {
                 "account_id": item.account_id,
@@ -104,19 +121,12 @@ def _insert_steps(session: Session, rows: list[tuple[claims.ClaimedEnrollment, d
             for (item, _), message_id in zip(rows, message_ids, strict=True)
         ],
     )
+    e = ENROLLMENTS.c
     session.execute(
-        update(SequenceEnrollment),
-        [
-            {
-                "id": item.id,
-                "message_id": message_id,
-                "next_at": None,
-                "lease_owner": None,
-                "lease_until": None,
-                "updated_at": now,
-            }
-            for (item, _), message_id in zip(rows, message_ids, strict=True)
-        ],
+        update(ENROLLMENTS)
+        .where(e.id == bindparam("p_id"))
+        .values(message_id=bindparam("p_message"), next_at=None, lease_owner=None, lease_until=None, updated_at=now),
+        [{"p_id": item.id, "p_message": message_id} for (item, _), message_id in zip(rows, message_ids, strict=True)],
     )
     per_campaign: dict[int, int] = {}
     for item, _ in rows:
@@ -134,17 +144,17 @@ def _insert_standby(session: Session, primaries: list[int], standby: list[list[d
             {**row, "campaign_id": None, "sender_id": row["sender_id"], "fallback_of": previous[i]}
             for i, row in pending
         ]
-        ids = list(session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows))
+        stmt = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+        ids = list(session.scalars(stmt, [_columns(row) for row in rows]))
         nxt = list(previous)
         for (i, _), new_id in zip(pending, ids, strict=True):
             nxt[i] = new_id
         previous = nxt
 
 
-def idle_check(session: Session, now: datetime) -> bool:
-    """Whether any enrolment is due (the cheap look an idle pass costs)."""
+def any_due(session: Session, now: datetime) -> bool:
+    """Whether any enrolment is due, by the due index alone (the look an idle pass costs); a paused sequence's
+    due enrolments make the claim run and find nothing, which is as cheap."""
     e = SequenceEnrollment
-    return (
-        session.scalar(select(e.id).where(e.status == "active", e.message_id.is_(None), e.next_at <= now).limit(1))
-        is not None
-    )
+    found = select(e.id).where(e.status == literal_column("'active'"), e.message_id.is_(None), e.next_at <= now)
+    return session.scalar(found.limit(1)) is not None

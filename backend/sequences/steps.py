@@ -114,7 +114,9 @@ class StepMaker:
         files = self._step_files(campaign, item.step, steps[item.step])
         if files:
             row["meta"]["attachments"] = files
-        timing = self._timing.setdefault(campaign.id, timing_of(self.session, campaign))
+        if campaign.id not in self._timing:
+            self._timing[campaign.id] = timing_of(self.session, campaign)
+        timing = self._timing[campaign.id]
         timing.decorate(row, contact, fallback_renderer(body, context, self.budget))
         for standby in row.get("_fallback") or []:
             standby["meta"] = {**standby["meta"], "sequence": row["meta"]["sequence"]}

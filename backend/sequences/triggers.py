@@ -30,13 +30,16 @@ MARGIN = timedelta(minutes=2)
 WATCHED = ("tag_added", "contact_created")
 
 
-def enroll_new(services: Services) -> int:
-    """Enrol the contacts tagged or created since each running sequence's trigger last looked."""
-    with services.db.read() as session:
-        watching = session.execute(
-            select(Campaign.id, Campaign.sequence).where(Campaign.kind == "sequence", Campaign.status == states.RUNNING)
-        ).all()
-    ids = [cid for cid, seq in watching if ((seq or {}).get("trigger") or {}).get("type") in WATCHED]
+def watching(session: Session) -> list[int]:
+    """The running sequences whose trigger is read by the job (tag added, contact created)."""
+    running = session.execute(
+        select(Campaign.id, Campaign.sequence).where(Campaign.kind == "sequence", Campaign.status == states.RUNNING)
+    ).all()
+    return [cid for cid, seq in running if ((seq or {}).get("trigger") or {}).get("type") in WATCHED]
+
+
+def enroll_new(services: Services, ids: list[int]) -> int:
+    """Enrol the contacts tagged or created since each of these sequences' trigger last looked."""
     enrolled = 0
     for campaign_id in ids:
         with services.db.write() as session:
