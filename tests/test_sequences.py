@@ -131,12 +131,14 @@ def test_it_refuses_to_enrol_into_a_paused_or_cancelled_sequence(client, auth, s
     sequence = create_sequence(client, auth)
     start(client, auth, sequence["id"])
     (ana,) = contact_ids(services)
+    enrol(client, auth, sequence["id"], contact_ids=[ana])
     for action in ("pause", "cancel"):
         assert client.post(f"/api/campaigns/{sequence['id']}/{action}", headers=auth).status_code == 200
         answer = client.post(f"/api/campaigns/{sequence['id']}/enroll", json={"contact_ids": [ana]}, headers=auth)
         assert answer.status_code == 409, answer.get_json()
         assert answer.get_json()["details"][0]["field"] == "status"
         assert "paused" in answer.get_json()["message"] or "cancelled" in answer.get_json()["message"]
+    assert enrolments(services)[ana] == ("exited", 0, "cancelled")  # nobody waits on a cancelled sequence
 
 
 def test_it_takes_over_a_crashed_engines_claim_without_a_second_message(client, auth, services, twilio):
@@ -221,3 +223,31 @@ def test_it_cancels_a_queued_step_when_the_contact_replies(client, auth, service
     assert enrolments(services)[person] == ("exited", 0, "reply")
     events = client.get("/api/events", headers=auth).get_json()["items"]
     assert any(e["type"] == "sequence.exited" and "replied" in e["text"] for e in events)
+
+
+def test_it_lets_a_contact_enter_again_when_tagged_again_after_leaving(client, auth, services, smtp, account):
+    from tests.campaign_helpers import add_contacts
+
+    services.clock = Clock(datetime.now(UTC))
+    add_contacts(services, account, 1)
+    assert client.post("/api/tags", json={"name": "lead"}, headers=auth).status_code == 201
+    steps = [{"wait_s": 0, "subject": "Hi", "body": "Hello"}]
+    sequence = create_sequence(
+        client, auth, channel="smtp", steps=steps, reenter=True, trigger={"type": "tag_added", "tag": "lead"}
+    )
+    start(client, auth, sequence["id"])
+    (person,) = contact_ids(services)
+
+    def tag(action: str) -> None:
+        answer = client.post("/api/contacts/bulk", json={"contact_ids": [person], action: ["lead"]}, headers=auth)
+        assert answer.status_code == 200, answer.get_json()
+
+    tag("add_tags")
+    assert run_engine(services) == 1
+    assert run_engine(services) == 0  # the same tagging, seen again by the next look: nothing more
+    inbound(services, account, "person0@example.org", "Not interested")
+    tag("remove_tags")
+    tag("add_tags")
+    assert run_engine(services) == 1  # tagged anew after leaving: a second entry
+    listed = client.get(f"/api/campaigns/{sequence['id']}/enrollments", headers=auth).get_json()["items"]
+    assert [(i["status"], i["exit_reason"]) for i in listed] == [("exited", "reply"), ("active", None)]

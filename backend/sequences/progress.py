@@ -126,6 +126,28 @@ def _cancel_step(session: Session, message_id: int, why: str) -> None:
     )
 
 
+def end_all(session: Session, campaign_id: int, now: datetime) -> int:
+    """A cancelled sequence: every active enrolment ends (`exited`, `cancelled`); its queued steps are cancelled
+    by the campaign's own cancel. Returns how many."""
+    result = session.execute(
+        update(SequenceEnrollment)
+        .where(SequenceEnrollment.campaign_id == campaign_id, SequenceEnrollment.status == ACTIVE)
+        .values(
+            status=EXITED,
+            exit_reason="cancelled",
+            exit_detail="the sequence was cancelled",
+            ended_at=now,
+            updated_at=now,
+            next_at=None,
+            lease_owner=None,
+            lease_until=None,
+        )
+        .returning(SequenceEnrollment.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(result.all())
+
+
 def exit_contact(services: Services, session: Session, contact_id: int, reason: str, family: str | None = None) -> int:
     """A reply or opt-out of `contact_id`: every active enrolment whose sequence exits on `reason` ends (for an
     opt-out of one family: the sequences on that family's channels); returns how many."""
