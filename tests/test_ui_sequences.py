@@ -45,7 +45,10 @@ def test_it_builds_starts_enrols_and_pauses_a_sequence(start_server: Any, twilio
     with chromium(1400, 900) as driver:
         driver.get(f"{server.url}/#token={server.token}")
         wait_view(driver, "dashboard")
-        go(driver, "sequences/new")
+        go(driver, "compose")
+        wait_view(driver, "compose")
+        click(driver, "[data-action=new-sequence]")  # compose leads to the sequence editor
+        wait_js(driver, "return document.querySelector('fieldset.step textarea[name=body]')")
         fill(driver, "input[name=name]", "Welcome series")
         driver.find_element(By.CSS_SELECTOR, "select[name=channel] option[value=sms]").click()
         bodies = driver.find_elements(By.CSS_SELECTOR, "fieldset.step textarea[name=body]")
@@ -79,6 +82,9 @@ def test_it_builds_starts_enrols_and_pauses_a_sequence(start_server: Any, twilio
         wait_js(driver, "return document.querySelector('[data-action=pause]')", what="running again")
         set_viewport(driver, 390, 844)
         shoot(driver, shots, "sequence-monitor-phone")
+        go(driver, "compose")
+        wait_view(driver, "compose")
+        shoot(driver, shots, "compose-phone")
         go(driver, "sequences")
         wait_js(driver, "return document.querySelector('tr[data-sequence]')")
         assert "Welcome series" in driver.find_element(By.CSS_SELECTOR, "tr[data-sequence]").text
