@@ -67,7 +67,7 @@ def measure(kind: str) -> None:
         started = time.perf_counter()
         queued = engine.run(max_batches=10**6)
         queue_s = time.perf_counter() - started
-        assert queued == N, queued
+        assert queued == N, f"{queued} of {N} queued"
         started = time.perf_counter()
         claimed = 0
         while True:

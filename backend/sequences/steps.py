@@ -56,7 +56,6 @@ class StepMaker:
     def __init__(self, services: Services, session: Session) -> None:
         self.services = services
         self.session = session
-        self.budget = RenderBudget()
         self._campaigns: dict[int, Campaign] = {}
         self._compiled: dict[tuple[int, int], Any] = {}
         self._files: dict[tuple[int, int], list[dict[str, Any]]] = {}
@@ -98,9 +97,12 @@ class StepMaker:
             return
         context = context_of(contact.name, contact.phone, contact.email, contact.fields)
         body_t, subject_t = self._templates(campaign, item.step, steps[item.step])
+        # A budget of its own for each contact: a pass of many renders on a busy machine never runs out and
+        # drops the last contacts of a batch; a template slow for this contact still stops within seconds.
+        budget = RenderBudget()
         try:
-            body = body_t.render(context, self.budget, key=contact.id)
-            subject = subject_t.render(context, self.budget, key=contact.id) if subject_t else None
+            body = body_t.render(context, budget, key=contact.id)
+            subject = subject_t.render(context, budget, key=contact.id) if subject_t else None
         except MissingPlaceholder as exc:
             names = ", ".join("{{ " + p + " }}" for p in exc.placeholders)
             made.exits.append((item, "failed", f"step {item.step + 1}: {names} has no value"))
@@ -117,7 +119,7 @@ class StepMaker:
         if campaign.id not in self._timing:
             self._timing[campaign.id] = timing_of(self.session, campaign)
         timing = self._timing[campaign.id]
-        timing.decorate(row, contact, fallback_renderer(body, context, self.budget))
+        timing.decorate(row, contact, fallback_renderer(body, context, budget))
         for standby in row.get("_fallback") or []:
             standby["meta"] = {**standby["meta"], "sequence": row["meta"]["sequence"]}
         made.rows.append((item, row))
