@@ -21,8 +21,8 @@ from backend.campaigns import lifecycle, quiet_hours
 from backend.channels.base import SendError
 from backend.channels.manager import NotConfigured
 from backend.dispatch import fallback
-from backend.sequences import progress as sequence_progress
 from backend.errors import ApiError, conflict, not_found
+from backend.sequences import progress as sequence_progress
 from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
 
