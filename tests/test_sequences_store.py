@@ -73,6 +73,14 @@ def test_it_enrols_by_segment_and_by_a_tag_added_once_per_contact(api, twilio) -
     assert listed["total"] == 3 and {i["current_step"] for i in listed["items"]} == {1}
     assert all(i["waiting_on_send"] for i in listed["items"])
     assert client.get(f"/api/campaigns/{sequence['id']}/enrollments?status=odd", headers=auth).status_code == 400
+    events = [
+        e for e in client.get("/api/events", headers=auth).get_json()["items"] if e["type"] == "sequence.enrolled"
+    ]
+    assert [(e["data"]["enrolled"], e["data"]["source"]) for e in events] == [(1, "manual"), (2, "tag_added")]
+    hook = client.post(
+        "/api/webhooks", json={"url": "http://127.0.0.1:9/h", "events": ["sequence.exited"]}, headers=auth
+    )
+    assert hook.status_code == 201, hook.get_json()  # a webhook can follow who leaves a sequence
 
 
 def test_it_adds_tag_times_over_a_store_that_holds_tags(make_config: Any, database_url: str) -> None:

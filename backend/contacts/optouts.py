@@ -52,7 +52,8 @@ def opt_out(services: Services, session: Session, contact: Contact, family: str 
         contact.opt_outs = given
     channels = None if family == ALL else CHANNELS_OF[family]
     cancelled = _cancel_queued(session, contact, channels)
-    sequence_progress.exit_contact(services, session, contact.id, "opt_out", family)
+    if why != "hard_bounce":  # a bounce is the step's own failure: its fallback (or its failing) decides
+        sequence_progress.exit_contact(services, session, contact.id, "opt_out", family)
     if changed or cancelled:
         who = contact.name or contact.email or contact.phone
         where = "" if family == ALL else f" of {FAMILY_TITLES[family]}"
