@@ -251,3 +251,27 @@ def test_it_lets_a_contact_enter_again_when_tagged_again_after_leaving(client, a
     assert run_engine(services) == 1  # tagged anew after leaving: a second entry
     listed = client.get(f"/api/campaigns/{sequence['id']}/enrollments", headers=auth).get_json()["items"]
     assert [(i["status"], i["exit_reason"]) for i in listed] == [("exited", "reply"), ("active", None)]
+
+
+def test_it_changes_the_steps_of_a_running_sequence_for_the_steps_still_to_come(client, auth, services, twilio):
+    clock = services.clock = Clock(datetime.now(UTC))
+    account = configure_sms(services, twilio)
+    add_people(services, account, phones(1))
+    sequence = create_sequence(client, auth)
+    start(client, auth, sequence["id"])
+    (ana,) = contact_ids(services)
+    enrol(client, auth, sequence["id"], contact_ids=[ana])
+    run_engine(services)
+    from backend.sequences import progress
+
+    with services.db.write() as session:  # the welcome went out (as the dispatcher reports a send)
+        assert progress.advance(session, 1, 1, clock.now)
+    shorter = [{"wait_s": 60, "body": "Only this, {{ name }}"}]
+    answer = client.patch(f"/api/campaigns/{sequence['id']}", json={"steps": shorter, "name": "Short"}, headers=auth)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["name"] == "Short" and len(answer.get_json()["sequence"]["steps"]) == 1
+    clock.advance(3 * DAY)
+    assert run_engine(services) == 0  # one step sent of the one it now has: done, nothing more goes
+    assert enrolments(services)[ana] == ("completed", 1, None)
+    bad = client.patch(f"/api/campaigns/{sequence['id']}", json={"steps": [{"wait_s": -1, "body": "x"}]}, headers=auth)
+    assert bad.status_code == 400 and bad.get_json()["details"][0]["field"] == "steps.0.wait_s"

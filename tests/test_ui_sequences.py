@@ -80,6 +80,18 @@ def test_it_builds_starts_enrols_and_pauses_a_sequence(start_server: Any, twilio
         wait_js(driver, "return document.querySelector('[data-action=resume]')", what="paused")
         click(driver, "[data-action=resume]")
         wait_js(driver, "return document.querySelector('[data-action=pause]')", what="running again")
+        click(driver, "[data-action=edit]")
+        wait_js(driver, "return document.querySelectorAll('fieldset.step').length === 2")
+        last = driver.find_elements(By.CSS_SELECTOR, "fieldset.step textarea[name=body]")[1]
+        last.clear()
+        last.send_keys("One more thing, {{ name }}.")
+        driver.execute_script("document.querySelector('#main form').requestSubmit()")  # a toast may cover Save
+        wait_js(
+            driver,
+            "return document.querySelector('.steps-list') && document.querySelector('.steps-list').innerText"
+            ".includes('One more thing')",
+            what="the changed step on the monitor",
+        )
         set_viewport(driver, 390, 844)
         shoot(driver, shots, "sequence-monitor-phone")
         go(driver, "compose")

@@ -106,3 +106,44 @@ def list_enrollments(campaign_id: int) -> Any:
         steps = len((campaign.sequence or {}).get("steps") or [])
         items = [enrollment_view(r, contacts.get(r.contact_id), steps) for r in rows]
     return jsonify({"items": items, "total": total})
+
+
+@bp.patch("/api/campaigns/<int:campaign_id>")
+def change_sequence(campaign_id: int) -> Any:
+    """A sequence's `name`, `steps`, `exit_on` and `reenter` (checked as at creation), until it is completed or
+    cancelled. New steps apply to the steps made from now on: a contact keeps the steps already sent, and one who
+    has had as many steps as the sequence now holds is done. Campaigns are not changed this way (409)."""
+    from backend.campaigns.attachments import account_public_url
+    from backend.sequences.definition import check_sequence
+
+    body = json_body()
+    unknown = sorted(set(body) - {"name", "steps", "exit_on", "reenter"})
+    if unknown:
+        raise bad_request(
+            "Only name, steps, exit_on and reenter can change.",
+            [{"field": k, "reason": "cannot change"} for k in unknown],
+        )
+    services = current_services()
+    with services.db.write() as session:
+        campaign = _sequence(session, campaign_id)
+        if campaign.status in (states.COMPLETED, states.CANCELLED):
+            raise ApiError(409, "conflict", f"This sequence is {campaign.status}; it cannot change.")
+        current = dict(campaign.sequence or {})
+        public_url = account_public_url(session, campaign.account_id, services.config.public_url)
+        merged = {"steps": current.get("steps"), "exit_on": current.get("exit_on"), "reenter": current.get("reenter")}
+        merged.update({k: v for k, v in body.items() if k != "name"})
+        merged["trigger"] = {k: v for k, v in (current.get("trigger") or {}).items() if k != "tag_id"}
+        checked = check_sequence(session, campaign.account_id, campaign.channel, merged, public_url)
+        if "name" in body:
+            name = body["name"]
+            if not isinstance(name, str) or not name.strip() or len(name) > 200:
+                reason = "give a name of at most 200 characters"
+                raise bad_request(f"The name is not valid: {reason}.", [{"field": "name", "reason": reason}])
+            campaign.name = name.strip()
+        campaign.sequence = checked
+        campaign.subject, campaign.body = checked["steps"][0]["subject"], checked["steps"][0]["body"]
+        campaign.attachments = [f for step in checked["steps"] for f in step["attachments"]]
+        campaign.updated_at = services.clock()
+    from backend.api.campaigns import _view
+
+    return jsonify(_view(campaign_id))

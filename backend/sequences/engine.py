@@ -86,7 +86,7 @@ class SequenceEngine:
 
     def write(self, made: Made, now: datetime) -> int:
         """Insert the step messages and leave the exits, where the lease is still ours (one transaction)."""
-        ids = [item.id for item, _ in made.rows] + [item.id for item, _, _ in made.exits]
+        ids = [item.id for item, _ in made.rows] + [item.id for item, _, _ in made.exits] + [i.id for i in made.done]
         wake: set[tuple[int, str]] = set()
         with self.services.db.write() as session:
             ours = claims.still_ours(session, ids, self.owner)
@@ -97,6 +97,9 @@ class SequenceEngine:
             for item, reason, detail in made.exits:
                 if item.id in ours:
                     progress.leave(self.services, session, item.id, reason, detail, now)
+            for item in made.done:
+                if item.id in ours:
+                    progress.finish(session, item.id, now)
         for account_id, channel in wake:
             self.services.dispatchers.wake(account_id, channel)
         return len(rows)

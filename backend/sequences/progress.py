@@ -80,6 +80,16 @@ def advance(session: Session, enrollment_id: int, step: int, sent_at: datetime) 
     return bool(changed)
 
 
+def finish(session: Session, enrollment_id: int, now: datetime) -> None:
+    """The enrolment has had every step there is (`completed`)."""
+    session.execute(
+        update(SequenceEnrollment)
+        .where(SequenceEnrollment.id == enrollment_id, SequenceEnrollment.status == ACTIVE)
+        .values(status=COMPLETED, ended_at=now, updated_at=now, next_at=None, lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def leave(services: Services, session: Session, enrollment_id: int, reason: str, detail: str, now: datetime) -> None:
     """The enrolment ends (`exited`, with why); its queued step message and standby rows are cancelled."""
     enrollment = session.get(SequenceEnrollment, enrollment_id, populate_existing=True)

@@ -37,6 +37,7 @@ class Made:
 
     rows: list[tuple[ClaimedEnrollment, dict[str, Any]]] = field(default_factory=list)
     exits: list[tuple[ClaimedEnrollment, str, str]] = field(default_factory=list)
+    done: list[ClaimedEnrollment] = field(default_factory=list)
 
 
 def timing_of(session: Session, campaign: Campaign) -> Timing:
@@ -85,7 +86,8 @@ class StepMaker:
         self, campaign: Campaign, contact: Contact, item: ClaimedEnrollment, now: datetime, made: Made
     ) -> None:
         steps = (campaign.sequence or {}).get("steps") or []
-        if item.step >= len(steps):
+        if item.step >= len(steps):  # the sequence was shortened since: nothing is left for this contact
+            made.done.append(item)
             return
         kind = channel_class(campaign.channel).recipient_kind
         address = address_of(contact, kind)

@@ -57,6 +57,9 @@ function drawHead(box, seq, reload) {
     }));
     return b;
   });
+  if (!['completed', 'cancelled'].includes(seq.status)) {
+    buttons.unshift(h('a', { class: 'btn', href: `#/sequences/${seq.id}/edit`, dataset: { action: 'edit' } }, 'Edit steps'));
+  }
   const s = seq.sequence || {};
   const steps = (s.steps || []).map((step, i) => h('li', {},
     h('strong', {}, `Step ${i + 1}`), ' ', h('span', { class: 'muted' }, i ? `${waitText(step.wait_s)} after step ${i}` : waitText(step.wait_s) === 'at once' ? 'as soon as they enter' : `${waitText(step.wait_s)} after they enter`),

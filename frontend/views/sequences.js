@@ -13,6 +13,7 @@ const MAX_STEPS = 20;
 
 export async function mount(root, params) {
   if (params[0] === 'new') return mountEditor(root);
+  if (params[0] && params[1] === 'edit') return mountEditor(root, await api.get(`/api/campaigns/${params[0]}`));
   if (params[0]) {
     const { mountSequence } = await import('./sequence-monitor.js');
     return mountSequence(root, params[0]);
@@ -87,7 +88,7 @@ function stepEditor(index, remove) {
   };
 }
 
-async function mountEditor(root) {
+async function mountEditor(root, existing = null) {
   const name = h('input', { type: 'text', name: 'name', placeholder: 'Welcome series', required: true });
   const channel = h('select', { name: 'channel' }, CHANNELS.map((c) => h('option', { value: c }, channelName(c))));
   const trigger = h('select', { name: 'trigger' },
@@ -127,9 +128,21 @@ async function mountEditor(root) {
   addStep.addEventListener('click', () => { push(); showSubjects(); });
   channel.addEventListener('change', showSubjects);
   trigger.addEventListener('change', () => { tagField.hidden = trigger.value !== 'tag_added'; });
-  push();
-  push();
+  const given = existing ? existing.sequence.steps : [{ wait_s: 0, body: '' }, { wait_s: 2 * 86400, body: '' }];
+  given.forEach((step) => { push(); fill(steps[steps.length - 1].element, step); });
   showSubjects();
+  if (existing) {
+    name.value = existing.name;
+    channel.value = existing.channel;
+    channel.disabled = true;
+    trigger.value = existing.sequence.trigger.type;
+    trigger.disabled = true;
+    exitReply.checked = existing.sequence.exit_on.includes('reply');
+    exitOptOut.checked = existing.sequence.exit_on.includes('opt_out');
+    reenter.checked = existing.sequence.reenter;
+    save.textContent = 'Save changes';
+    showSubjects();
+  }
 
   const form = h('form', { class: 'stack', novalidate: true },
     h('section', { class: 'card stack' },
@@ -139,7 +152,10 @@ async function mountEditor(root) {
         h('label', { class: 'check' }, exitReply, ' reply'), h('label', { class: 'check' }, exitOptOut, ' opt out'),
         h('label', { class: 'check' }, reenter, ' may enter again after finishing'))),
     stepsBox, h('div', { class: 'row' }, addStep), errors, h('div', { class: 'row end' }, save));
-  root.append(pageHead('New sequence', 'Each step waits its time after the one before it was sent; quiet hours and pace apply to every step.'), form);
+  const subtitle = existing
+    ? 'Changes apply to the steps still to come; a contact who has had as many steps as it now holds is done.'
+    : 'Each step waits its time after the one before it was sent; quiet hours and pace apply to every step.';
+  root.append(pageHead(existing ? `Edit ${existing.name}` : 'New sequence', subtitle), form);
   try {
     const { items } = await list('/api/tags');
     replace(tag, items.length ? items.map((t) => h('option', { value: t.name }, t.name)) : h('option', { value: '' }, 'No tags yet'));
@@ -159,7 +175,9 @@ async function mountEditor(root) {
         reenter: reenter.checked,
       };
       try {
-        const made = await api.post('/api/campaigns', body);
+        const made = existing
+          ? await api.patch(`/api/campaigns/${existing.id}`, { name: body.name, steps: body.steps, exit_on: body.exit_on, reenter: body.reenter })
+          : await api.post('/api/campaigns', body);
         window.location.hash = `#/sequences/${made.id}`;
       } catch (error) {
         replace(errors, errorNotice(error, 'The sequence was not created.', { name: 'Name', channel: 'Channel', 'trigger.tag': 'Tag' }));
