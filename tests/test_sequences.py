@@ -275,3 +275,31 @@ def test_it_changes_the_steps_of_a_running_sequence_for_the_steps_still_to_come(
     assert enrolments(services)[ana] == ("completed", 1, None)
     bad = client.patch(f"/api/campaigns/{sequence['id']}", json={"steps": [{"wait_s": -1, "body": "x"}]}, headers=auth)
     assert bad.status_code == 400 and bad.get_json()["details"][0]["field"] == "steps.0.wait_s"
+
+
+def test_it_enrols_contacts_created_after_it_started_and_writers_in(client, auth, services, twilio):
+    services.clock = Clock(datetime.now(UTC))
+    account = configure_sms(services, twilio)
+    add_people(services, account, phones(1))  # there before: not "created" for the sequence
+    created = create_sequence(client, auth, trigger={"type": "contact_created"})
+    writers = create_sequence(client, auth, name="Answer", trigger={"type": "inbound_message", "channel": "sms"})
+    start(client, auth, created["id"])
+    start(client, auth, writers["id"])
+    answer = client.post("/api/contacts", json={"name": "Cy", "phone": "+14155550199"}, headers=auth)
+    assert answer.status_code == 201
+    assert run_engine(services) == 1
+    reply(client, twilio, "+14155550123", "Hello?")  # an unknown number writes in: a new contact, who enters both
+    run_engine(services)
+    with services.db.read() as session:
+        from backend.store.sequence_models import SequenceEnrollment
+
+        rows = session.execute(
+            select(SequenceEnrollment.campaign_id, Contact.phone, SequenceEnrollment.source)
+            .join(Contact, Contact.id == SequenceEnrollment.contact_id)
+            .order_by(SequenceEnrollment.campaign_id, Contact.phone)
+        ).all()
+    assert rows == [
+        (created["id"], "+14155550123", "contact_created"),
+        (created["id"], "+14155550199", "contact_created"),
+        (writers["id"], "+14155550123", "inbound_message"),
+    ]
