@@ -93,6 +93,14 @@ class Services:
     api_key_auth: Callable[[str], tuple[Principal, frozenset[str]]] | None = None
     #: the outgoing-webhook worker (backend.webhooks_out.worker.install).
     webhooks_out: WebhookWorker | None = None
+    #: what sequences do when things happen elsewhere (backend.sequences.install), called in the transaction of
+    #: the change: a batch's send results (services, session, results), an opt-out (services, session, contact
+    #: id, family, why), a real inbound message (services, session, account id, contact id, channel) and a
+    #: campaign cancelled (session, campaign id, now).
+    after_send_results: list[Callable[..., object]] = field(default_factory=list)
+    on_opt_out: list[Callable[..., object]] = field(default_factory=list)
+    on_inbound: list[Callable[..., object]] = field(default_factory=list)
+    on_campaign_cancelled: list[Callable[..., object]] = field(default_factory=list)
     _login_codes: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -22,7 +22,6 @@ from backend.channels.base import SendError
 from backend.channels.manager import NotConfigured
 from backend.dispatch import fallback
 from backend.errors import ApiError, conflict, not_found
-from backend.sequences import progress as sequence_progress
 from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
 
@@ -149,8 +148,8 @@ def cancel(services: Services, account_id: int, campaign_id: int) -> None:
             .values(status=states.CANCELLED, last_error="campaign cancelled", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        if campaign.kind == "sequence":
-            sequence_progress.end_all(session, campaign.id, services.clock())
+        for listener in services.on_campaign_cancelled:  # a sequence ends its enrolments
+            listener(session, campaign.id, services.clock())
         lifecycle.reconcile(session, campaign)
         live = lifecycle.counts(session, campaign)
         text = f"Campaign cancelled. Sent: {live['sent']}, Failed: {live['failed']}"

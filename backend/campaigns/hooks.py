@@ -37,7 +37,6 @@ from backend.dispatch.claims import CAMPAIGNS, ClaimedMessage
 from backend.dispatch.hooks import MAX_BATCH, outbound_from_row
 from backend.dispatch.outcomes import Outcome
 from backend.dispatch.prepared import Prepared
-from backend.sequences import progress as sequence_progress
 from backend.store import states
 from backend.store.models import Account, Campaign, UTCDateTime, utcnow
 
@@ -284,7 +283,8 @@ class CampaignHooks:
             if settle is not None:
                 settles.append(settle)
         fallback.after_results(self.services, session, results)  # permanent failures queue their fallback rows
-        sequence_progress.after_results(self.services, session, results)  # a sent step makes the next one due
+        for listener in self.services.after_send_results:  # sequences: a sent step makes the next one due
+            listener(self.services, session, results)
         if settles:
             # Settled after the results' own `send.progress` events are recorded, so that a campaign's last
             # "Sent to" comes before its "Mass messaging complete" in the event log.

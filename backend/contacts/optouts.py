@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, family_of, is_opted_out
-from backend.sequences import progress as sequence_progress
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.views import iso
 
@@ -52,8 +51,8 @@ def opt_out(services: Services, session: Session, contact: Contact, family: str 
         contact.opt_outs = given
     channels = None if family == ALL else CHANNELS_OF[family]
     cancelled = _cancel_queued(session, contact, channels)
-    if why != "hard_bounce":  # a bounce is the step's own failure: its fallback (or its failing) decides
-        sequence_progress.exit_contact(services, session, contact.id, "opt_out", family)
+    for listener in services.on_opt_out:  # sequences that exit on an opt-out
+        listener(services, session, contact.id, family, why)
     if changed or cancelled:
         who = contact.name or contact.email or contact.phone
         where = "" if family == ALL else f" of {FAMILY_TITLES[family]}"

@@ -29,7 +29,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.contacts import optouts
-from backend.sequences import triggers as sequence_triggers
 from backend.store.derived import derived
 from backend.store.models import Contact, Message, utcnow
 from backend.views import message_view
@@ -154,7 +153,8 @@ def record_inbound(services: Services, session: Session, inbound: Inbound) -> Re
         data={"message": view, "conversation_id": conversation_id},
     )
     if not inbound.auto:  # an automatic reply is no answer: nobody leaves a sequence for it
-        sequence_triggers.on_inbound(services, session, inbound.account_id, contact.id, inbound.channel)
+        for listener in services.on_inbound:
+            listener(services, session, inbound.account_id, contact.id, inbound.channel)
     change = None if inbound.auto else keyword_change(inbound.channel, inbound.body, inbound.subject)
     family = optouts.family_of(inbound.channel)
     if change == "out":

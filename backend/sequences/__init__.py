@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 def install(app: Flask, services: Services) -> None:
     """The sequence job (triggers and due steps), run by the runtime's scheduler."""
+    from backend.sequences import progress, triggers
     from backend.sequences.engine import INTERVAL_S, SequenceEngine
 
     engine = SequenceEngine(services)
     services.jobs.append(Job("sequences", engine.run, INTERVAL_S))
+    services.after_send_results.append(progress.after_results)
+    services.on_opt_out.append(progress.on_opt_out)
+    services.on_inbound.append(triggers.on_inbound)
+    services.on_campaign_cancelled.append(progress.end_all)

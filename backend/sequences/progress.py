@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
+from backend.channels.families import family_of
 from backend.store import states
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.store.sequence_models import ACTIVE, COMPLETED, EXITED, SequenceEnrollment
@@ -158,11 +159,16 @@ def end_all(session: Session, campaign_id: int, now: datetime) -> int:
     return len(result.all())
 
 
+def on_opt_out(services: Services, session: Session, contact_id: int, family: str, why: str) -> None:
+    """An opt-out ends the enrolments of sequences that exit on one; a hard bounce's suppression does not (it is
+    the step's own failure: its fallback, or its failing, decides)."""
+    if why != "hard_bounce":
+        exit_contact(services, session, contact_id, "opt_out", family)
+
+
 def exit_contact(services: Services, session: Session, contact_id: int, reason: str, family: str | None = None) -> int:
     """A reply or opt-out of `contact_id`: every active enrolment whose sequence exits on `reason` ends (for an
     opt-out of one family: the sequences on that family's channels); returns how many."""
-    from backend.channels.families import family_of
-
     rows = session.execute(
         select(SequenceEnrollment.id, Campaign.sequence, Campaign.channel)
         .join(Campaign, Campaign.id == SequenceEnrollment.campaign_id)

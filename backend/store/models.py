@@ -555,8 +555,3 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-# The sequences' tables (DESIGN section 18) live in a module of their own; imported here so that every user of
-# the models sees one complete metadata.
-from backend.store import sequence_models as _sequence_models  # noqa: E402, F401
