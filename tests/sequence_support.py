@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from backend.sequences.engine import SequenceEngine
-from backend.store.sequence_models import SequenceEnrollment, SequenceSend
+from backend.store.models.sequences import SequenceEnrollment, SequenceSend
 
 DAY = 24 * 3600
 STEPS = [

@@ -99,7 +99,7 @@ def test_it_sends_an_overdue_step_once_after_downtime_and_waits_the_full_time_fo
     wait_for(lambda: enrolments(services)[ana][1] == 2, what="the reminder sent")
     assert run_engine(services) == 0  # the last step waits 7 days from the reminder's send, not from before
     with services.db.read() as session:
-        from backend.store.sequence_models import SequenceEnrollment
+        from backend.store.models.sequences import SequenceEnrollment
 
         due = session.scalar(select(SequenceEnrollment.next_at))
     assert due == sent_at + timedelta(days=7)
@@ -169,7 +169,7 @@ def inbound(services, account: int, sender: str, body: str, *, auto: bool = Fals
         note = Inbound(
             account, channel, sender, body, f"<{body[:8]}-{auto}@mail.example>", subject="Re: Welcome", auto=auto
         )
-        record_inbound(services, session, note)
+        record_inbound(services.hub, session, note)
 
 
 def test_it_mails_each_step_with_its_subject_and_an_auto_reply_does_not_end_it(
@@ -291,7 +291,7 @@ def test_it_enrols_contacts_created_after_it_started_and_writers_in(client, auth
     reply(client, twilio, "+14155550123", "Hello?")  # an unknown number writes in: a new contact, who enters both
     run_engine(services)
     with services.db.read() as session:
-        from backend.store.sequence_models import SequenceEnrollment
+        from backend.store.models.sequences import SequenceEnrollment
 
         rows = session.execute(
             select(SequenceEnrollment.campaign_id, Contact.phone, SequenceEnrollment.source)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from backend.app import create_app
 from backend.store.migrate import upgrade
 from backend.store.models import Message
-from backend.store.sequence_models import SequenceEnrollment
+from backend.store.models.sequences import SequenceEnrollment
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer
 from tests.sequence_support import create_sequence, enrol, enrolments, run_engine, sends_per_step, start

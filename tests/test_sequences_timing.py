@@ -68,7 +68,7 @@ def test_a_bounced_step_falls_back_to_one_sms_that_counts_as_the_step(client, au
     wait_for(lambda: [m["body"] for m in twilio.created()] == ["Hello Bo"], what="the SMS fallback", timeout=30)
     wait_for(lambda: enrolments(services)[bo] == ("active", 1, None), what="the step counted as sent", timeout=30)
     with services.db.read() as session:
-        from backend.store.sequence_models import SequenceEnrollment
+        from backend.store.models.sequences import SequenceEnrollment
 
         due = session.scalar(select(SequenceEnrollment.next_at))
     assert due == sent_at + timedelta(days=3)

@@ -14,20 +14,18 @@ from backend.audience.selection import check_selection, condition
 from backend.campaigns import actions
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
-from backend.sequences import install as install_sequences
 from backend.sequences.enroll import count_chosen, enroll
 from backend.sequences.views import enrollment_view
 from backend.services import Services, current_services
 from backend.store import states
 from backend.store.models import Campaign, Contact
-from backend.store.sequence_models import ENROLLMENT_STATUSES, SequenceEnrollment
+from backend.store.models.sequences import ENROLLMENT_STATUSES, SequenceEnrollment
 
 bp = Blueprint("sequences", __name__)
 SHAPES = ("contact_ids", "filter", "segment_id")
 
 
 def install(app: Flask, services: Services) -> None:
-    install_sequences(app, services)
     app.register_blueprint(bp)
 
 

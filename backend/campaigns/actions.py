@@ -140,7 +140,7 @@ def cancel(services: Services, account_id: int, campaign_id: int) -> None:
         session.execute(
             update(Message)
             .where(
-                Message.sender_type == "fallback",
+                Message.sender_type == states.FALLBACK,
                 Message.sender_id == str(campaign_id),
                 Message.account_id == account_id,
                 Message.status.in_((fallback.STANDBY, states.QUEUED)),
@@ -148,8 +148,7 @@ def cancel(services: Services, account_id: int, campaign_id: int) -> None:
             .values(status=states.CANCELLED, last_error="campaign cancelled", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        for listener in services.on_campaign_cancelled:  # a sequence ends its enrolments
-            listener(session, campaign.id, services.clock())
+        services.hub.signal(session, "campaign_cancelled", campaign_id=campaign.id)  # a sequence ends its enrolments
         lifecycle.reconcile(session, campaign)
         live = lifecycle.counts(session, campaign)
         text = f"Campaign cancelled. Sent: {live['sent']}, Failed: {live['failed']}"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from backend.store import states
 from backend.store.models import Campaign, UTCDateTime
-from backend.store.sequence_models import SequenceEnrollment
+from backend.store.models.sequences import SequenceEnrollment
 
 ENROLLMENTS = cast(Table, SequenceEnrollment.__table__)
 CAMPAIGNS = cast(Table, Campaign.__table__)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from backend.sequences import claims, progress, triggers
 from backend.sequences.steps import Made, StepMaker
 from backend.store.models import Campaign, Message
-from backend.store.sequence_models import SequenceEnrollment, SequenceSend
+from backend.store.models.sequences import SequenceEnrollment, SequenceSend
 
 if TYPE_CHECKING:
     from backend.services import Services

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from backend.channels.registry import channel_class
 from backend.store.models import Campaign, Contact
-from backend.store.sequence_models import ACTIVE, SequenceEnrollment
+from backend.store.models.sequences import ACTIVE, SequenceEnrollment
 
 CONTACTS = cast(Table, Contact.__table__)
 ENROLLMENTS = cast(Table, SequenceEnrollment.__table__)

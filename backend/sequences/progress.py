@@ -18,7 +18,7 @@ from backend.campaigns import lifecycle
 from backend.channels.families import family_of
 from backend.store import states
 from backend.store.models import Campaign, Contact, Message, utcnow
-from backend.store.sequence_models import ACTIVE, COMPLETED, EXITED, SequenceEnrollment
+from backend.store.models.sequences import ACTIVE, COMPLETED, EXITED, SequenceEnrollment
 
 if TYPE_CHECKING:
     from backend.dispatch.claims import ClaimedMessage

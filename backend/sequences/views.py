@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from backend.store import states
 from backend.store.models import Campaign, Contact, Message
-from backend.store.sequence_models import ACTIVE, COMPLETED, EXITED, SequenceEnrollment, SequenceSend
+from backend.store.models.sequences import ACTIVE, COMPLETED, EXITED, SequenceEnrollment, SequenceSend
 from backend.views import iso
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.store.models import Base, Id, UTCDateTime, utcnow
+from backend.store.models.base import Base, Id, UTCDateTime, utcnow
 
 ACTIVE = "active"
 COMPLETED = "completed"
