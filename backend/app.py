@@ -37,6 +37,7 @@ CAPABILITIES = (
     "backend.api.contacts:install",
     "backend.api.audience:install",
     "backend.api.campaigns:install",
+    "backend.api.sequences:install",
     "backend.api.channels:install",
     "backend.api.settings:install",
     "backend.api.conversations:install",

@@ -40,6 +40,7 @@ from backend.media.library import MediaLibrary
 from backend.security.files import secure_data_dir
 from backend.security.keys import AppKeys
 from backend.security.tokens import Principal, TokenSigner
+from backend.sequences import wire as wire_sequences
 from backend.store.db import Database
 from backend.store.health import StoreHealth
 from backend.store.models import utcnow
@@ -181,6 +182,7 @@ def _schedule(services: Services) -> None:
     config = services.config
     services.on_start.append(services.channels.resume_sessions)
     services.jobs.append(Job("campaigns", lambda: run_campaign_job(services), CAMPAIGN_JOB_S))
+    wire_sequences(services)
     services.jobs.append(Job("uncertain-check", services.uncertain_check.run_once, UNCERTAIN_CHECK_S))
 
     def pause_campaigns(pause: bool) -> None:

@@ -15,6 +15,7 @@ const ROUTES = [
   { name: 'channels', path: 'channels', label: 'Channels', short: 'Channels', icon: icons.channels, load: () => import('./views/channels.js') },
   { name: 'contacts', path: 'contacts', label: 'Contacts', short: 'Contacts', icon: icons.contacts, load: () => import('./views/contacts.js') },
   { name: 'compose', path: 'compose', label: 'Compose', short: 'Compose', icon: icons.compose, load: () => import('./views/compose.js') },
+  { name: 'sequences', path: 'sequences', label: 'Sequences', short: 'Series', icon: icons.sequences, load: () => import('./views/sequences.js') },
   { name: 'campaigns', path: 'campaigns', label: 'Campaigns', short: 'Sent', icon: icons.campaigns, load: () => import('./views/campaigns.js') },
   { name: 'conversations', path: 'conversations', label: 'Conversations', short: 'Inbox', icon: icons.conversations, load: () => import('./views/conversations.js') },
   { name: 'settings', path: 'settings', label: 'Settings', short: 'Settings', icon: icons.settings, load: () => import('./views/settings.js') },

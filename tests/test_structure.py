@@ -4,7 +4,7 @@ The layers (bottom to top; docs/ARCHITECTURE.md draws the same picture). A modul
 layer and the ones below it, never from above, and families of one layer never import each other both ways:
 
   3  wiring and entry points: api, app, services, runtime, server, cli, __main__, the package itself
-  2  the work: dispatch (the outbox), campaigns, contacts, jobs, webhooks, webhooks_out
+  2  the work: dispatch (the outbox), campaigns, contacts, jobs, webhooks, webhooks_out, sequences
   1  the parts messages go through: channels, events, communications, accounts, views
   0  ground floor: store, security, config, errors, logs, addresses
 
@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "media": 1,
     "webhooks_out": 2,
     "conversations": 2,
+    "sequences": 2,
     "api": 3,
     "app": 3,
     "services": 3,

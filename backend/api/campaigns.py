@@ -29,6 +29,8 @@ from backend.channels.sms import length as sms_length
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.hardening import is_store_id
+from backend.sequences.create import create_sequence
+from backend.sequences.views import funnel
 from backend.services import Services, current_services
 from backend.store import states
 from backend.store.models import Campaign, Contact, LeftOut, Message
@@ -50,13 +52,22 @@ def services() -> Services:
 
 def _view(campaign_id: int) -> dict[str, Any]:
     with services().db.read() as session:
-        view = campaign_view(session, actions.load(session, account_id(), campaign_id), now=services().clock())
+        campaign = actions.load(session, account_id(), campaign_id)
+        view = campaign_view(session, campaign, now=services().clock())
+        if campaign.kind == "sequence":
+            view["funnel"] = funnel(session, campaign)
         return with_waiting_reason(services(), session, account_id(), view)
 
 
 @bp.post("/api/campaigns")
 def create() -> Any:
-    campaign_id, skipped = create_campaign(services(), account_id(), json_body())
+    payload = json_body()
+    if payload.get("kind") == "sequence":
+        return jsonify(_view(create_sequence(services(), account_id(), payload))), 201
+    if payload.get("kind", "campaign") != "campaign":
+        reason = "must be campaign or sequence"
+        raise bad_request(f"`kind` {reason}.", [{"field": "kind", "reason": reason}])
+    campaign_id, skipped = create_campaign(services(), account_id(), payload)
     return jsonify({**_view(campaign_id), **skipped}), 201
 
 
@@ -143,6 +154,11 @@ def list_campaigns() -> Any:
     offset = int_arg("offset", default=0, low=0)
     status = request.args.get("status")
     query = select(Campaign).where(Campaign.account_id == account_id())
+    kind = request.args.get("kind")
+    if kind:
+        if kind not in ("campaign", "sequence"):
+            raise bad_request("`kind` must be campaign or sequence.", [{"field": "kind", "reason": "unknown"}])
+        query = query.where(Campaign.kind == kind)
     if status:
         if status not in STATUSES:
             raise bad_request(f"`status` must be one of {', '.join(STATUSES)}.")
@@ -152,6 +168,9 @@ def list_campaigns() -> Any:
         rows = session.scalars(query.order_by(Campaign.id.desc()).limit(limit).offset(offset)).all()
         items = [campaign_view(session, c, live=c.status in (states.RUNNING, states.PAUSED)) for c in rows]
         items = [with_waiting_reason(services(), session, account_id(), item) for item in items]
+        for item, row in zip(items, rows, strict=True):
+            if row.kind == "sequence":
+                item["funnel"] = funnel(session, row)
     return jsonify({"items": items, "total": total})
 
 

@@ -148,6 +148,7 @@ def cancel(services: Services, account_id: int, campaign_id: int) -> None:
             .values(status=states.CANCELLED, last_error="campaign cancelled", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+        services.hub.signal(session, "campaign_cancelled", campaign_id=campaign.id)  # a sequence ends its enrolments
         lifecycle.reconcile(session, campaign)
         live = lifecycle.counts(session, campaign)
         text = f"Campaign cancelled. Sent: {live['sent']}, Failed: {live['failed']}"

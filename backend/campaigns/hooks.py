@@ -269,6 +269,7 @@ class CampaignHooks:
             if settle is not None:
                 settles.append(settle)
         fallback.after_results(self.services, session, results)  # permanent failures queue their fallback rows
+        self.services.hub.signal(session, "send_results", results=results)  # a sent sequence step: the next is due
         if settles:
             # Settled after the results' own `send.progress` events are recorded, so that a campaign's last
             # "Sent to" comes before its "Mass messaging complete" in the event log.

@@ -82,7 +82,9 @@ def start_due(services: Services) -> int:
 
 def complete_finished(services: Services) -> int:
     with services.db.read() as session:
-        running_now = select(Campaign.id, Campaign.account_id).where(Campaign.status == states.RUNNING)
+        running_now = select(Campaign.id, Campaign.account_id).where(
+            Campaign.status == states.RUNNING, Campaign.kind == "campaign"
+        )
         running = session.execute(running_now).all()
         candidates = [(cid, aid) for cid, aid in running if not lifecycle.has_unfinished(session, cid, aid)]
     completed = 0

@@ -119,7 +119,8 @@ def complete_if_done(services: Services, session: Session, campaign: Campaign) -
         return False
     changed = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.status == states.RUNNING)
+        # A sequence never completes by itself: contacts may enter it at any time.
+        .where(Campaign.id == campaign.id, Campaign.status == states.RUNNING, Campaign.kind == "campaign")
         .values(status=states.COMPLETED, completed_at=utcnow(), status_reason=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]

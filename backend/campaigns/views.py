@@ -85,6 +85,8 @@ def campaign_view(
     return {
         "id": campaign.id,
         "name": campaign.name,
+        "kind": campaign.kind,
+        "sequence": campaign.sequence,
         "channel": campaign.channel,
         "subject": campaign.subject,
         "body": campaign.body,

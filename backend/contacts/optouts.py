@@ -51,6 +51,7 @@ def opt_out(hub: EventHub, session: Session, contact: Contact, family: str = ALL
         contact.opt_outs = given
     channels = None if family == ALL else CHANNELS_OF[family]
     cancelled = _cancel_queued(session, contact, channels)
+    hub.signal(session, "opted_out", contact_id=contact.id, family=family, why=why)  # sequences exit on it
     if changed or cancelled:
         who = contact.name or contact.email or contact.phone
         where = "" if family == ALL else f" of {FAMILY_TITLES[family]}"

@@ -104,6 +104,8 @@ def record_inbound(hub: EventHub, session: Session, inbound: Inbound) -> Recorde
         return None
     who = contact.name or inbound.sender
     view = record_created(hub, session, message, f"Message from {who}", conversation_id)
+    if not inbound.auto:  # an automatic reply is no answer: nobody leaves a sequence for it
+        hub.signal(session, "inbound", account_id=inbound.account_id, contact_id=contact.id, channel=inbound.channel)
     change = None if inbound.auto else keyword_change(inbound.channel, inbound.body, inbound.subject)
     family = optouts.family_of(inbound.channel)
     if change == "out":

@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +159,20 @@ class EventHub:
         self._threads: list[threading.Thread] = []
         self._last_id = 0
         self._missing: dict[int, float] = {}
+        #: in-transaction signals (`signal`): name -> listeners, registered once when the app is built.
+        self._signals: dict[str, list[Callable[..., object]]] = {}
         sa_event.listen(db.write_sessions, "after_commit", self._after_commit)
+
+    def on_signal(self, name: str, listener: Callable[..., object]) -> None:
+        """Call `listener(session, **data)` whenever `signal(session, name, **data)` is raised (build time only)."""
+        self._signals.setdefault(name, []).append(listener)
+
+    def signal(self, session: Session, name: str, **data: Any) -> None:
+        """Tell the listeners of `name`, in `session`'s transaction, that something happened: how a part reacts to
+        another's change (a sequence to a reply, an opt-out, a send) without either importing the other.
+        Signals are not stored and not pushed to sockets; `record` is for what people see."""
+        for listener in self._signals.get(name, ()):
+            listener(session, **data)
 
     # -- writing -------------------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What a receiver gets for an event of the log: `{"type", "timestamp", "data"}` (DESIGN section 17).
 
 Types: `message.created`, `message.updated`, `campaign.status`, `contact.opted_out`, `contact.opted_in`,
-`channel.status`, `webhook.test`, `webhook.disabled`. The dispatcher writes a send's outcome as `send.progress`
+`channel.status`, `webhook.test`, `webhook.disabled`, and for sequences `sequence.enrolled` and `sequence.exited`.
+The dispatcher writes a send's outcome as `send.progress`
 (and the delivery job writes `message.updated` for delivery changes): a `send.progress` whose status is `sent`,
 `failed` or `uncertain` becomes a `message.updated` carrying the message as `GET /api/messages/<id>` shows it,
 so an integration learns how every message went. Without `include_body`, a message's `body`, `html_body` and
@@ -29,6 +30,9 @@ WEBHOOK_TYPES = (
     "channel.status",
     "webhook.test",
     "webhook.disabled",
+    # sequences (DESIGN section 18): contacts entering one (by hand or by its trigger) and leaving it early.
+    "sequence.enrolled",
+    "sequence.exited",
 )
 #: event types of the log that become webhooks (send.progress as message.updated).
 LOG_TYPES = (*[t for t in WEBHOOK_TYPES if t != "webhook.test"], "send.progress")

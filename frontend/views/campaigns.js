@@ -68,7 +68,7 @@ function campaignRow(c) {
   const sent = h('td', { class: 'num' });
   const failed = h('td', { class: 'num' });
   const element = h('tr', { dataset: { campaign: c.id } },
-    h('td', {}, h('a', { href: `#/campaigns/${c.id}` }, c.name || `Campaign ${c.id}`)),
+    h('td', {}, h('a', { href: c.kind === 'sequence' ? `#/sequences/${c.id}` : `#/campaigns/${c.id}` }, c.name || `Campaign ${c.id}`)),
     h('td', {}, channelName(c.channel)),
     status,
     h('td', { style: { minWidth: '160px' } }, h('div', { class: 'stack', style: { gap: '4px' } }, bar, percent)),

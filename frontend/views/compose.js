@@ -24,7 +24,8 @@ const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject'
 export async function mount(root, params = []) {
   try { await loadChannels(); } catch (error) { root.append(errorNotice(error, 'The channels could not be loaded.')); return null; }
   const ui = buildForm();
-  root.append(pageHead('Compose', 'Write once; every contact gets their own message.'),
+  root.append(pageHead('Compose', 'Write once; every contact gets their own message.',
+    h('a', { class: 'btn', href: '#/sequences/new', dataset: { action: 'new-sequence' } }, 'A series over days? New sequence')),
     h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), ui.preview.element));
   wire(ui);
   const copyOf = params[0] === 'copy' && params[1];

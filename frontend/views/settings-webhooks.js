@@ -7,7 +7,7 @@ import { dateTime } from '../lib/format.js';
 import { confirmDialog, errorNotice, showError, toast } from '../lib/ui.js';
 import { shownOnce } from './settings-secret.js';
 
-const TYPES = ['message.created', 'message.updated', 'campaign.status', 'contact.opted_out', 'contact.opted_in', 'channel.status', 'webhook.disabled'];
+const TYPES = ['message.created', 'message.updated', 'campaign.status', 'contact.opted_out', 'contact.opted_in', 'channel.status', 'webhook.disabled', 'sequence.enrolled', 'sequence.exited'];
 const STATUS = { succeeded: ['ok', 'Delivered'], pending: ['warn', 'Retrying'], failed: ['err', 'Failed'] };
 
 export function webhooksCard() {

@@ -10,6 +10,7 @@ from backend.store.models.accounts import Account, ApiKey, ChannelConfig, Creden
 from backend.store.models.base import NAMING, Base, Id, Json, UTCDateTime, utcnow
 from backend.store.models.contacts import Contact, ContactTag, ContactTerm, Segment, Tag, Term
 from backend.store.models.messages import Campaign, Communication, LeftOut, Message
+from backend.store.models.sequences import SequenceEnrollment, SequenceSend
 from backend.store.models.upkeep import Event, InboxCursor, Lease, Media, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "Message",
     "NAMING",
     "Segment",
+    "SequenceEnrollment",
+    "SequenceSend",
     "SignIn",
     "Tag",
     "Term",

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     ForeignKey,
+    Index,
     String,
     UniqueConstraint,
     text,
@@ -21,6 +22,8 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "phone", name="uq_contacts_account_phone"),
         UniqueConstraint("account_id", "email", name="uq_contacts_account_email"),
+        # A sequence triggered by new contacts reads the ones created since it last looked (migration 0020).
+        Index("ix_contacts_account_created", "account_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -68,8 +71,12 @@ class ContactTag(Base):
     """A tag on a contact (both of one account)."""
 
     __tablename__ = "contact_tags"
+    #: a sequence triggered by a tag reads the links made since it last looked (migration 0020).
+    __table_args__ = (Index("ix_contact_tags_tag_added", "tag_id", "created_at"),)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
+    #: when the tag was put on (the database's clock, so every path that tags a contact sets it).
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
 
 class Segment(Base):

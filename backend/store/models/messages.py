@@ -26,6 +26,12 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: `campaign` (one message per recipient) or `sequence` (steps sent over time to enrolled contacts).
+    kind: Mapped[str] = mapped_column(String(20), default="campaign", server_default="campaign")
+    #: a sequence's steps, trigger, exit rules and re-entry (backend/sequences/definition.py); null otherwise.
+    sequence: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    #: a sequence's trigger has seen every tag and contact made up to this time (less a margin for late commits).
+    trigger_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
