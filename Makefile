@@ -38,7 +38,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 test: $(STAMP_DEV) system-deps
-	$(BIN)/ruff check backend desktop tests bench
+	$(BIN)/ruff check backend desktop tests bench packaging/tests
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 bench: $(STAMP_DEV) system-deps
@@ -53,8 +53,8 @@ dist-check: dist
 	$(BIN)/python -m pytest -q -p no:cacheprovider packaging/tests
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check backend desktop tests bench
-	$(BIN)/ruff format --check backend desktop tests bench
+	$(BIN)/ruff check backend desktop tests bench packaging/tests
+	$(BIN)/ruff format --check backend desktop tests bench packaging/tests
 	$(BIN)/mypy backend
 
 clean:

@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import require
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import require  # noqa: E402
+
 PROJECT_FILES = ("pyproject.toml", "setup.py", "README.md", "backend", "desktop", "frontend")
 
 
