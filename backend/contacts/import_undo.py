@@ -43,8 +43,9 @@ def begin(session: Session, account_id: int, filename: str, now: datetime) -> in
 
 
 def record(session: Session, import_id: int, result: Result) -> None:
-    befores, created = result.befores, result.created_ids
-    result.befores, result.created_ids = {}, []
+    befores, created, changed = result.befores, result.created_ids, result.changed_ids
+    result.befores, result.created_ids, result.changed_ids = {}, [], set()
+    befores = {i: row for i, row in befores.items() if i in changed}  # an unchanged contact has nothing to undo
     ids = list(befores)
     tag_ids: dict[int, list[int]] = {}
     for start in range(0, len(ids), BATCH):

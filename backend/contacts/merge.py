@@ -90,6 +90,7 @@ class Result:
     #: what the chunk just written created and changed (ids; {id: its row as found}), drained by the undo journal.
     created_ids: list[int] = field(default_factory=list)
     befores: dict[int, Any] = field(default_factory=dict)
+    changed_ids: set[int] = field(default_factory=set)
 
     def reject(self, row: int, column: str | None, reason: str) -> None:
         self.skipped += 1
@@ -101,6 +102,7 @@ class Result:
             self.unchanged += 1
             return
         self.updated += 1
+        self.changed_ids.add(contact_id)
         if len(self.changes) < LISTED:
             who = new["name"] or new["phone"] or new["email"] or ""
             self.changes.append({"row": row, "contact_id": contact_id, "contact": who, "columns": columns})
