@@ -27,6 +27,7 @@ CAPABILITIES = (
     "backend.api.contacts:install",
     "backend.api.audience:install",
     "backend.api.campaigns:install",
+    "backend.api.drafts:install",
     "backend.api.channels:install",
     "backend.api.settings:install",
     "backend.api.conversations:install",

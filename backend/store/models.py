@@ -568,3 +568,13 @@ class ContactImportRow(Base):
     import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class ComposeDraft(Base):
+    """What compose holds while a campaign is being written, saved as the user types (one per account): it
+    survives a reload, a crash and the desktop window, whose browser storage dies with it."""
+
+    __tablename__ = "compose_drafts"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,7 +1,7 @@
-"""contact imports that can be undone within a day
+"""contact imports that can be undone within a day, and compose's autosaved draft
 
 `contact_imports` (one per import, with its counts and time stamp) and `contact_import_rows` (each contact the
-import created, or changed with what it held before).
+import created, or changed with what it held before); `compose_drafts` (one per account).
 
 Revision ID: 0020_screens_forms
 Revises: 0019_speed
@@ -55,9 +55,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("import_id", "contact_id", name="pk_contact_import_rows"),
     )
     op.create_index("ix_contact_import_rows_contact_id", "contact_import_rows", ["contact_id"])
+    op.create_table(
+        "compose_drafts",
+        sa.Column("account_id", Id, nullable=False),
+        sa.Column("snapshot", Json, nullable=False),
+        sa.Column("saved_at", backend.store.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_compose_drafts_account_id_accounts", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("account_id", name="pk_compose_drafts"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("compose_drafts")
     op.drop_index("ix_contact_import_rows_contact_id", table_name="contact_import_rows")
     op.drop_table("contact_import_rows")
     op.drop_index("ix_contact_imports_account_id", table_name="contact_imports")
