@@ -92,7 +92,7 @@ def bulk_delete() -> Any:
     selection = check_selection(json_body(), "selection")
     with services().db.write() as session:
         chosen = condition(session, account_id(), selection, services().clock())
-        deleted = session.execute(delete(Contact).where(chosen)).rowcount
+        deleted = int(session.execute(delete(Contact).where(chosen)).rowcount or 0)  # type: ignore[attr-defined]
     return jsonify({"deleted": deleted})
 
 
