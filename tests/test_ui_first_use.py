@@ -179,6 +179,10 @@ def test_it_reads_local_numbers_in_a_chosen_country_shows_the_diff_and_undoes_an
         assert "Amélie" in changes and "Amélie Poulain" in changes and "Name" in changes, changes
         assert text_of(driver, "button[data-action=import]") == "Import: 0 new, 1 updated"
         shoot(driver, shots, f"import-diff-{width}")
+        dark = {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", dark)
+        shoot(driver, shots, f"import-diff-dark-{width}")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         click(driver, "button[data-action=import]")
         undo = "section[aria-labelledby=import-title] [data-action=undo-import]"
         wait_js(driver, f"return document.querySelector('{undo}')", what="the undo button")

@@ -216,8 +216,8 @@ function diffStep(body, ctx, file, options, diff) {
     h('div', { class: 'notice info', role: 'status', dataset: { diff: String(writes) } }, svg(icons.alert),
       h('div', {}, h('strong', {}, headline), h('span', {}, ' Nothing has been written yet.'))),
     countsStats(diff), changesTable(diff), duplicatesList(diff),
-    problemTable('Rows that will not be imported, and why', 'import-errors', diff.errors),
-    problemTable('Imported, but a value is left out or needs a look', 'import-warnings', diff.warnings),
+    problemTable('Rows that will not be imported, and why', 'diff-errors', diff.errors),
+    problemTable('Imported, but a value is left out or needs a look', 'diff-warnings', diff.warnings),
     status, h('div', { class: 'row end' }, back, go));
   go.focus();
 }

@@ -179,7 +179,7 @@ function optOuts(c, reload) {
 
 function addForm(onSaved) {
   const name = h('input', { type: 'text', autocomplete: 'off' });
-  const phone = h('input', { type: 'tel', placeholder: '+15551234567', autocomplete: 'off' });
+  const phone = h('input', { type: 'tel', autocomplete: 'off' });
   const email = h('input', { type: 'email', placeholder: 'ana@example.com', autocomplete: 'off' });
   const timezone = h('input', { type: 'text', placeholder: 'Europe/Berlin', autocomplete: 'off', list: 'timezone-names' });
   const zones = h('datalist', { id: 'timezone-names' },
@@ -188,7 +188,7 @@ function addForm(onSaved) {
   const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save contact');
   const form = h('form', { class: 'card stack', style: { marginBottom: '16px' }, 'aria-label': 'New contact' },
     h('h2', {}, 'New contact'),
-    h('div', { class: 'fields' }, field('Name', name), field('Phone', phone, 'With the country code, e.g. +44 20 7946 0958'), field('Email', email),
+    h('div', { class: 'fields' }, field('Name', name), field('Phone', phone, 'With its + country code; a number without one is read in the default country (Settings)'), field('Email', email),
       field('Time zone', timezone, 'Leave empty to use the phone number\'s zone'), zones),
     errors, h('div', { class: 'row end' }, save));
   form.addEventListener('submit', (event) => {
