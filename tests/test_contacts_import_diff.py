@@ -7,7 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from backend.store.models import utcnow
-from tests.test_contacts_import import contacts, preview, set_country, upload
+from tests.test_contacts_import import contacts, preview, set_country, store_client, upload
+
+__all__ = ["store_client"]  # the fixture: SQLite, and PostgreSQL when BULKMSG_TEST_DATABASE_URL is set
 
 FIRST = "Name,Phone,Email,City\r\nŁukasz,+48 601 234 567,lukasz@example.pl,Kraków\r\nAna,+351 912 345 678,,Porto\r\n"
 # The same people read back from a cp1252 export: "Ł" became "?", Ana moved, Bo is new.
@@ -34,7 +36,8 @@ def test_it_shows_a_reimport_per_column_and_writes_nothing_on_a_dry_run(client: 
     assert (same["imported"], same["updated"], same["unchanged"], same["changes"]) == (0, 0, 2, [])
 
 
-def test_it_undoes_the_latest_import_and_keeps_what_changed_since(client: Any, auth: dict[str, str]) -> None:
+def test_it_undoes_the_latest_import_and_keeps_what_changed_since(store_client: Any) -> None:
+    client, auth = store_client, store_client.auth
     upload(client, auth, b"Name,Phone\r\nKeep Me,+14155550100\r\n")
     upload(client, auth, FIRST.encode())
     report = upload(client, auth, AGAIN.encode()).get_json()
