@@ -6,7 +6,7 @@ layer and the ones below it, never from above, and families of one layer never i
   3  wiring and entry points: api, app, services, runtime, server, cli, __main__, the package itself
   2  the work: dispatch (the outbox), campaigns, contacts, jobs, webhooks, webhooks_out
   1  the parts messages go through: channels, events, communications, accounts, views
-  0  ground floor: store, security, config, errors, logs
+  0  ground floor: store, security, config, errors, logs, addresses
 
 Imports under `if TYPE_CHECKING:` do not run, so they are left out: a lower layer may name a type of a higher one
 (e.g. `Services`) in annotations.
@@ -17,8 +17,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import typing
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = ROOT / "backend"
@@ -29,6 +31,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "errors": 0,
     "logs": 0,
+    "addresses": 0,
     "channels": 1,
     "events": 1,
     "communications": 1,
@@ -218,3 +221,88 @@ def test_it_imports_every_backend_module_on_its_own() -> None:
         [sys.executable, "-c", FRESH_IMPORTS, *modules], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def oversized(root: Path) -> list[str]:
+    """Every module of `root` over MAX_MODULE_LINES lines and function over MAX_FUNCTION_LINES (migrations aside)."""
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        name = path.relative_to(root.parent).as_posix()
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            found.append(name)
+        for node in ast.walk(ast.parse(source)):
+            function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            if function and (node.end_lineno or node.lineno) - node.lineno + 1 > MAX_FUNCTION_LINES:
+                found.append(f"{name}:{node.name}")  # type: ignore[attr-defined]
+    return found
+
+
+def test_no_module_is_over_400_lines_and_no_function_over_60() -> None:
+    assert oversized(BACKEND) == []
+
+
+def test_the_size_check_catches_a_long_function_and_a_long_module(tmp_path: Path) -> None:
+    package = tmp_path / "backend"
+    package.mkdir()
+    (package / "long.py").write_text("def f():\n" + "    x = 1\n" * 60, encoding="utf-8")
+    (package / "big.py").write_text("x = 1\n" * 401, encoding="utf-8")
+    (package / "fine.py").write_text("def f():\n" + "    x = 1\n" * 59, encoding="utf-8")
+    assert oversized(package) == ["backend/big.py", "backend/long.py:f"]
+
+
+def _modules_of(annotation: Any) -> set[str]:
+    """The backend modules defining the classes an annotation names (inside unions, lists, a callable's result;
+    not a callable's arguments: what it is given is the caller's, not the part's)."""
+    if typing.get_origin(annotation) is not None:
+        return {m for arg in typing.get_args(annotation) if not isinstance(arg, list) for m in _modules_of(arg)}
+    module = getattr(annotation, "__module__", "")
+    return {module} if module.startswith("backend.") else set()
+
+
+def slot_layers() -> dict[str, int]:
+    """Each part of `Services` -> the highest layer of the types it holds."""
+    from backend.services import Services
+
+    hints = typing.get_type_hints(Services)
+    return {
+        name: max(LAYERS[family(m)] for m in modules)
+        for name, annotation in hints.items()
+        if (modules := _modules_of(annotation))
+    }
+
+
+def upward_slot_calls(modules: dict[str, Path], layers: dict[str, int]) -> list[str]:
+    """`services.<part>` (or `self.services.<part>`) read in a module of a lower layer than the part's type: a call
+    up a layer the import graph does not show."""
+    found = []
+    for module, path in modules.items():
+        layer = LAYERS[family(module)]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute) or layers.get(node.attr, -1) <= layer:
+                continue
+            base = node.value
+            name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+            if name in ("services", "_services"):
+                found.append(f"{module}:{node.lineno} services.{node.attr}")
+    return found
+
+
+def test_it_never_calls_up_a_layer_through_a_part_of_services() -> None:
+    layers = slot_layers()
+    assert layers["delivery_job"] == 2 and layers["hub"] == 1
+    assert upward_slot_calls(backend_modules(), layers) == []
+
+
+def test_the_slot_check_catches_a_lower_layer_reaching_a_higher_part(tmp_path: Path) -> None:
+    source = tmp_path / "communications.py"
+    source.write_text("def nudge(services):\n    services.delivery_job.nudge()\n    services.hub.wake()\n")
+    assert upward_slot_calls({"backend.communications": source}, {"delivery_job": 2, "hub": 1}) == [
+        "backend.communications:2 services.delivery_job"
+    ]

@@ -13,7 +13,6 @@ from backend.api.core import int_arg
 from backend.audience.selection import check_selection, condition
 from backend.campaigns.unsubscribe import read_unsubscribe_token
 from backend.contacts import listing, optouts, service, tags
-from backend.contacts.provider_opt_outs import apply_provider_opt_outs
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
 from backend.services import Services, current_services
@@ -25,8 +24,6 @@ bp = Blueprint("contacts", __name__)
 def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(imports_bp)
-    # What a provider says while sending (Twilio 21610) opts the contact out: the dispatcher calls this.
-    services.provider_opt_outs = apply_provider_opt_outs
 
 
 def services() -> Services:
@@ -113,7 +110,7 @@ def opt_in(contact_id: int) -> Any:
     family = _family()
     with services().db.write() as session:
         contact = service.load(session, account_id(), contact_id)
-        optouts.opt_in(services(), session, contact, family)
+        optouts.opt_in(services().hub, session, contact, family)
         view = service.contact_view(contact)
     return jsonify(view)
 
