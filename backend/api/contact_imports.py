@@ -18,10 +18,10 @@ from typing import IO, Any
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
+from backend.addresses import normalise_phone
 from backend.contacts import import_undo, service, tags
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
-from backend.contacts.normalize import normalise_phone
 from backend.contacts.reading import ImportFileError, Table, open_table
 from backend.errors import ApiError, bad_request, not_found
 from backend.security.guards import account_id

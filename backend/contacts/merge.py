@@ -157,26 +157,7 @@ def write_chunk(
             )
             result.imported += 1
             continue
-        change = updates.get(existing.id)
-        if change is None:
-            change = {
-                "_id": existing.id,
-                "_name": existing.name,
-                "_phone": existing.phone,
-                "_email": existing.email,
-                "_fields": dict(existing.fields or {}),
-                "_tz": existing.timezone,
-                "_now": now,
-            }
-            result.befores[existing.id] = existing
-        old = values_of(change)
-        change["_name"] = record.name or change["_name"]
-        change["_phone"] = record.phone or change["_phone"]
-        change["_email"] = record.email or change["_email"]
-        change["_fields"].update(record.fields)
-        change["_tz"] = record.timezone or change["_tz"]
-        updates[existing.id] = change
-        result.note_change(record.row, existing.id, old, values_of(change))
+        _merge_into(updates, existing, record, result, now)
     for change in updates.values():
         change["_key"] = search_key(change["_name"], change["_email"], change["_phone"])
     if inserts:
@@ -186,6 +167,33 @@ def write_chunk(
     result.created_ids.extend(_index(session, account_id, inserts, updates))
     _set_timezones(session, account_id, merged)
     return written
+
+
+def _merge_into(
+    updates: dict[int, dict[str, Any]], existing: Any, record: Record, result: Result, now: datetime
+) -> None:
+    """The record's non-empty values over the contact found (or over what earlier records of the chunk made of
+    it); the diff notes what changes, and the contact's row as found is kept for the undo."""
+    change = updates.get(existing.id)
+    if change is None:
+        change = {
+            "_id": existing.id,
+            "_name": existing.name,
+            "_phone": existing.phone,
+            "_email": existing.email,
+            "_fields": dict(existing.fields or {}),
+            "_tz": existing.timezone,
+            "_now": now,
+        }
+        result.befores[existing.id] = existing
+    old = values_of(change)
+    change["_name"] = record.name or change["_name"]
+    change["_phone"] = record.phone or change["_phone"]
+    change["_email"] = record.email or change["_email"]
+    change["_fields"].update(record.fields)
+    change["_tz"] = record.timezone or change["_tz"]
+    updates[existing.id] = change
+    result.note_change(record.row, existing.id, old, values_of(change))
 
 
 def _set_timezones(session: Session, account_id: int, records: list[Record]) -> None:
