@@ -267,10 +267,12 @@ def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(
             "b.dispatchEvent(new Event('input', {bubbles: true}))"
         )
         wait_js_py(lambda: (api(server, "GET", "/api/compose-draft")["snapshot"].get("where") or {}).get("start") == 3,
-                   "the server's copy")  # fmt: skip
+                   "the server's copy", timeout=30)  # fmt: skip
         driver.execute_script("localStorage.clear(); location.reload()")
         wait_view(driver, "compose")
-        wait_js(driver, "return document.querySelectorAll('[data-chosen]').length === 2", what="the server's draft")
+        wait_js(
+            driver, "return document.querySelectorAll('[data-chosen]').length === 2", timeout=30, what="the server's draft"
+        )
         assert driver.find_element(By.CSS_SELECTOR, "textarea[name=body]").get_attribute("value").startswith("Hi {{")
         caret = driver.execute_script("const a = document.activeElement; return [a.name, a.selectionStart]")
         assert caret == ["body", 3], caret
@@ -302,17 +304,17 @@ def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(
 
         # Saved as a draft: its page says nothing was sent (no "Queued"), and it reopens in compose to be edited.
         click(driver, "button[data-action=save-draft]")
-        wait_js(driver, "return document.querySelector('[data-summary=draft]')", what="the draft's page")
+        wait_js(driver, "return document.querySelector('[data-summary=draft]')", timeout=30, what="the draft's page")
         stats = text_of(driver, ".stats")
         assert "Queued" not in stats and "Not started" in stats, stats
         shoot(driver, shots, f"campaign-draft-{width}")
         click(driver, "[data-action=edit-draft]")
         wait_view(driver, "compose")
-        wait_js(driver, "return document.querySelector('[data-editing-draft]')", what="editing the draft")
+        wait_js(driver, "return document.querySelector('[data-editing-draft]')", timeout=30, what="editing the draft")
         assert driver.find_element(By.CSS_SELECTOR, "input[name=name]").get_attribute("value").startswith("Copy of")
         fill(driver, "textarea[name=body]", "Bye {{ name }}.")
         click(driver, "button[data-action=save-draft]")
-        wait_js(driver, "return document.querySelector('[data-summary=draft]')", what="the saved draft")
+        wait_js(driver, "return document.querySelector('[data-summary=draft]')", timeout=30, what="the saved draft")
         drafts = [c for c in api(server, "GET", "/api/campaigns")["items"] if c["status"] == "draft"]
         assert [d["body"] for d in drafts] == ["Bye {{ name }}."], drafts  # the edited draft replaced the first
         go(driver, "campaigns")
