@@ -270,9 +270,8 @@ def test_it_keeps_the_compose_draft_sends_a_test_and_copies_a_campaign(
                    "the server's copy", timeout=30)  # fmt: skip
         driver.execute_script("localStorage.clear(); location.reload()")
         wait_view(driver, "compose")
-        wait_js(
-            driver, "return document.querySelectorAll('[data-chosen]').length === 2", timeout=30, what="the server's draft"
-        )
+        chosen = "return document.querySelectorAll('[data-chosen]').length === 2"
+        wait_js(driver, chosen, timeout=30, what="the server's draft")
         assert driver.find_element(By.CSS_SELECTOR, "textarea[name=body]").get_attribute("value").startswith("Hi {{")
         caret = driver.execute_script("const a = document.activeElement; return [a.name, a.selectionStart]")
         assert caret == ["body", 3], caret
