@@ -55,7 +55,7 @@ def normalise_phone(raw: str | None, default_country: str | None) -> tuple[str |
             return None, f'"{text}" is not a valid phone number'
     region = (default_country or "").upper() or None
     if not text.startswith("+") and not compact.startswith("+") and region is None:
-        return None, f'"{text}" has no country code; add one (+44...) or set a default country'
+        return None, f'"{text}" has no country code: choose the country to read it in, or write it with its + code'
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:

@@ -38,6 +38,7 @@ CAPABILITIES = (
     "backend.api.audience:install",
     "backend.api.campaigns:install",
     "backend.api.sequences:install",
+    "backend.api.drafts:install",
     "backend.api.channels:install",
     "backend.api.settings:install",
     "backend.api.conversations:install",

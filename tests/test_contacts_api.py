@@ -87,6 +87,21 @@ def test_it_keeps_accounts_apart(client: Any, auth: dict[str, str], services: An
     assert client.get(f"/api/contacts/{ana['id']}", headers=auth).get_json()["name"] == "Ana"
 
 
+def test_it_deletes_chosen_contacts_in_one_go_and_only_the_callers(
+    client: Any, auth: dict[str, str], services: Any
+) -> None:
+    other = bearer(services.account_token("other"))
+    ana, bo, cy = (create(client, auth, name=n, email=f"{n.lower()}@example.com") for n in ("Ana", "Bo", "Cy"))
+    theirs = create(client, other, name="Dee", email="dee@example.com")
+    body = {"contact_ids": [ana["id"], cy["id"], theirs["id"]]}
+    response = client.post("/api/contacts/bulk-delete", headers=auth, json=body)
+    assert (response.status_code, response.get_json()) == (200, {"deleted": 2})
+    assert [c["name"] for c in listing(client, auth)["items"]] == ["Bo"] and bo["id"]
+    assert [c["name"] for c in listing(client, other)["items"]] == ["Dee"]
+    refused = client.post("/api/contacts/bulk-delete", headers=auth, json={"contact_ids": "all"})
+    assert refused.status_code == 400
+
+
 def test_it_never_messages_an_opted_out_contact_again(client: Any, auth: dict[str, str]) -> None:
     ana = create(client, auth, name="Ana", email="ana@example.com")
     bo = create(client, auth, name="Bo", email="bo@example.com")

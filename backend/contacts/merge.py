@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from backend.contacts.import_diff import LISTED, column_changes, values_of
 from backend.contacts.search_index import replace_terms
 from backend.store.derived import derived
 from backend.store.models import Contact
@@ -74,15 +75,37 @@ class Record:
 @dataclass
 class Result:
     imported: int = 0
+    #: contacts matched by phone or email whose values changed (`changes` lists them); `unchanged`: nothing did.
     updated: int = 0
+    unchanged: int = 0
     skipped: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     #: what was dropped from, or is doubtful in, rows that were imported (a bad phone beside a good email).
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: rows that repeat an earlier row's phone or email: {"row", "same_as", "key"}; merged into that row.
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_rows: int = 0
+    #: per changed contact: {"row", "contact_id", "contact", "columns": [{"field", "old", "new"}]} (the first LISTED).
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    #: what the chunk just written created and changed (ids; {id: its row as found}), drained by the undo journal.
+    created_ids: list[int] = field(default_factory=list)
+    befores: dict[int, Any] = field(default_factory=dict)
+    changed_ids: set[int] = field(default_factory=set)
 
     def reject(self, row: int, column: str | None, reason: str) -> None:
         self.skipped += 1
         self.errors.append({"row": row, "column": column, "reason": reason})
+
+    def note_change(self, row: int, contact_id: int, old: dict[str, Any], new: dict[str, Any]) -> None:
+        columns = column_changes(old, new)
+        if not columns:
+            self.unchanged += 1
+            return
+        self.updated += 1
+        self.changed_ids.add(contact_id)
+        if len(self.changes) < LISTED:
+            who = new["name"] or new["phone"] or new["email"] or ""
+            self.changes.append({"row": row, "contact_id": contact_id, "contact": who, "columns": columns})
 
     def as_dict(self) -> dict[str, Any]:
         self.errors.sort(key=lambda e: e["row"])
@@ -90,9 +113,13 @@ class Result:
         return {
             "imported": self.imported,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "skipped": self.skipped,
             "errors": self.errors,
             "warnings": self.warnings,
+            "duplicates": self.duplicates,
+            "duplicate_rows": self.duplicate_rows,
+            "changes": self.changes,
         }
 
 
@@ -130,29 +157,43 @@ def write_chunk(
             )
             result.imported += 1
             continue
-        change = updates.get(existing.id) or {
-            "_id": existing.id,
-            "_name": existing.name,
-            "_phone": existing.phone,
-            "_email": existing.email,
-            "_fields": dict(existing.fields or {}),
-            "_now": now,
-        }
-        change["_name"] = record.name or change["_name"]
-        change["_phone"] = record.phone or change["_phone"]
-        change["_email"] = record.email or change["_email"]
-        change["_fields"].update(record.fields)
-        updates[existing.id] = change
-        result.updated += 1
+        _merge_into(updates, existing, record, result, now)
     for change in updates.values():
         change["_key"] = search_key(change["_name"], change["_email"], change["_phone"])
     if inserts:
         _insert(session, inserts)
     if updates:
         _update(session, list(updates.values()))
-    _index(session, account_id, inserts, updates)
+    result.created_ids.extend(_index(session, account_id, inserts, updates))
     _set_timezones(session, account_id, merged)
     return written
+
+
+def _merge_into(
+    updates: dict[int, dict[str, Any]], existing: Any, record: Record, result: Result, now: datetime
+) -> None:
+    """The record's non-empty values over the contact found (or over what earlier records of the chunk made of
+    it); the diff notes what changes, and the contact's row as found is kept for the undo."""
+    change = updates.get(existing.id)
+    if change is None:
+        change = {
+            "_id": existing.id,
+            "_name": existing.name,
+            "_phone": existing.phone,
+            "_email": existing.email,
+            "_fields": dict(existing.fields or {}),
+            "_tz": existing.timezone,
+            "_now": now,
+        }
+        result.befores[existing.id] = existing
+    old = values_of(change)
+    change["_name"] = record.name or change["_name"]
+    change["_phone"] = record.phone or change["_phone"]
+    change["_email"] = record.email or change["_email"]
+    change["_fields"].update(record.fields)
+    change["_tz"] = record.timezone or change["_tz"]
+    updates[existing.id] = change
+    result.note_change(record.row, existing.id, old, values_of(change))
 
 
 def _set_timezones(session: Session, account_id: int, records: list[Record]) -> None:
@@ -173,9 +214,11 @@ def _set_timezones(session: Session, account_id: int, records: list[Record]) -> 
 
 def _index(
     session: Session, account_id: int, inserts: list[dict[str, Any]], updates: dict[int, dict[str, Any]]
-) -> None:
+) -> list[int]:
     """The search terms of the chunk's contacts, from the values just written (no read-back of names). The new
-    rows' ids come back through the same two indexed look-ups (SQLite's executemany cannot RETURN them)."""
+    rows' ids come back through the same two indexed look-ups (SQLite's executemany cannot RETURN them), and
+    are returned."""
+    created: list[int] = []
     contacts = [(i, c["_name"], c["_email"], c["_phone"]) for i, c in updates.items()]
     if inserts:
         records = [Record(0, r["phone"], r["email"], r["name"], {}) for r in inserts]
@@ -185,9 +228,11 @@ def _index(
         for r in inserts:
             found = (by_phone.get(r["phone"]) if r["phone"] else None) or by_email.get(r["email"])
             if found is not None:
+                created.append(found.id)
                 contacts.append((found.id, r["name"], r["email"], r["phone"]))
     if contacts:
         replace_terms(session.connection(), account_id, contacts, list(updates))
+    return created
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -302,7 +347,7 @@ def _existing(
     return by_phone, by_email
 
 
-_FOUND = (CONTACTS.c.id, CONTACTS.c.phone, CONTACTS.c.email, CONTACTS.c.name, CONTACTS.c.fields)
+_FOUND = (CONTACTS.c.id, CONTACTS.c.phone, CONTACTS.c.email, CONTACTS.c.name, CONTACTS.c.fields, CONTACTS.c.timezone)
 
 
 def json_each(document: str) -> Any:
@@ -329,13 +374,16 @@ def merge_within(records: list[Record], result: Result) -> list[Record]:
             out.append(record)
             target = record
         else:
+            key = record.phone if a is not None else record.email
+            result.duplicate_rows += 1
+            if len(result.duplicates) < LISTED:
+                result.duplicates.append({"row": record.row, "same_as": target.row, "key": key})
             target.name = record.name or target.name
             target.phone = record.phone or target.phone
             target.email = record.email or target.email
             target.fields.update(record.fields)
             target.timezone = record.timezone or target.timezone
             target.tags = [*target.tags, *record.tags]
-            result.updated += 1
         if target.phone:
             by_phone[target.phone] = target
         if target.email:

@@ -105,6 +105,10 @@ function drawSummary(summary, c) {
     // The campaign cannot send now; it says why and goes on by itself (the disk, the database, the channel).
     replace(summary, h('div', { class: 'notice warn', role: 'status', dataset: { summary: 'waiting' } }, svg(icons.pause),
       h('div', {}, h('strong', {}, 'Waiting'), h('span', {}, `${c.status_reason}. It goes on by itself.`))));
+  } else if (c.status === 'draft') {
+    replace(summary, h('div', { class: 'notice', role: 'status', dataset: { summary: 'draft' } }, svg(icons.alert),
+      h('div', {}, h('strong', {}, 'Draft: nothing has been sent'),
+        h('span', {}, `${num(counts.total)} ${counts.total === 1 ? 'person gets' : 'people get'} it once you start it. Edit the draft to change the message, the recipients or the timing.`))));
   } else if (c.status === 'cancelled') {
     replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
       h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));
@@ -118,13 +122,13 @@ function drawFigures(ui, c) {
   ui.subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
   updateProgress(ui.bar, counts);
   const done = doneCount(counts);
-  ui.progressText.textContent = `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
+  ui.progressText.textContent = c.status === 'draft' ? `Not started · ${num(counts.total)} ${counts.total === 1 ? 'recipient' : 'recipients'}` : `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
   const running = c.status === 'running';
   // Until the server has measured a rate (`measured`), no rate, time left or cause is shown: a guess from the
   // first seconds is wrong ("3 h left" for a one-minute job).
   const starting = running && c.measured === false && !c.quiet_hours;
   replace(ui.stats,
-    stat('Total', counts.total), stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
+    stat('Total', counts.total), c.status === 'draft' ? stat('Not started', 'Draft') : stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
     deliveryStat(counts), counts.undelivered ? stat('Not delivered', counts.undelivered, 'err') : null,
     stat('Failed', counts.failed, counts.failed ? 'err' : ''),
     stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
@@ -167,13 +171,28 @@ function exportQuery() {
   return `?sep=${encodeURIComponent(sep)}&tz=${encodeURIComponent(tz)}`;
 }
 
+// A draft was never started: deleting it loses nothing that was sent. Asks first.
+async function deleteDraft(c) {
+  const yes = await confirmDialog({ title: `Delete the draft “${c.name}”?`, text: 'Nothing was sent from it. Its message and recipients are gone once deleted.', confirm: 'Delete the draft', cancel: 'Keep it', danger: true });
+  if (!yes) return;
+  try {
+    await api.del(`/api/campaigns/${c.id}`);
+    toast('Draft deleted.', { tone: 'ok' });
+    window.location.hash = '#/campaigns';
+  } catch (error) { showError(error, 'The draft was not deleted'); }
+}
+
 function drawActions(actions, c, act) {
   const button = (text, icon, onclick, cls = '') => h('button', { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } }, svg(icon), text);
   const list = [];
-  if (c.status === 'draft') list.push(button('Start', icons.play, act('start', 'Campaign started.'), 'primary'));
+  if (c.status === 'draft') {
+    list.push(button('Start', icons.play, act('start', 'Campaign started.'), 'primary'));
+    list.push(h('a', { class: 'btn', href: `#/compose/draft/${c.id}`, dataset: { action: 'edit-draft' } }, svg(icons.compose), 'Edit draft'));
+    list.push(button('Delete draft', icons.x, (event) => busy(event.currentTarget, () => deleteDraft(c)), 'danger'));
+  }
   if (c.status === 'running') list.push(button('Pause', icons.pause, act('pause', 'Campaign paused.')));
   if (c.status === 'paused') list.push(button('Resume', icons.play, act('resume', 'Campaign resumed.'), 'primary'));
-  if (['running', 'paused', 'scheduled', 'draft'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
+  if (['running', 'paused', 'scheduled'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
   list.push(h('a', { class: 'btn', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' } }, svg(icons.plus), 'Duplicate'));
   list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
     download(`/api/campaigns/${c.id}/export.csv${exportQuery()}`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));

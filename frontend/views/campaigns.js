@@ -80,7 +80,8 @@ function campaignRow(c) {
     const counts = merged.counts || {};
     replace(status, campaignPill(merged.status, counts));
     updateProgress(bar, counts);
-    percent.textContent = `${pct(doneCount(counts), counts.total)} of ${num(counts.total)}`;
+    // A draft waits to be started, not to be sent: its recipients, never a share of a queue.
+    percent.textContent = merged.status === 'draft' ? `Not started · ${num(counts.total)} ${counts.total === 1 ? 'recipient' : 'recipients'}` : `${pct(doneCount(counts), counts.total)} of ${num(counts.total)}`;
     sent.textContent = num(counts.sent);
     failed.textContent = num(counts.failed);
   };

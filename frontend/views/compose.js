@@ -1,6 +1,7 @@
 // Compose: channel, recipients (the chosen ones listed), template with a placeholder picker, a live preview per
-// contact, pace and schedule, warnings before anything is sent, a test send to yourself, and a draft kept in
-// this browser. `#/compose/copy/<id>` starts from a past campaign.
+// contact, pace and schedule, warnings before anything is sent, a test send to yourself, and a draft saved as
+// the user types (compose-draft.js). `#/compose/copy/<id>` starts from a past campaign; `#/compose/draft/<id>`
+// edits a saved draft campaign (saving replaces it).
 
 import { api } from '../lib/api.js';
 import { busy, field, h, nextId, replace, svg } from '../lib/dom.js';
@@ -11,7 +12,7 @@ import { on } from '../lib/store.js';
 import { confirmDialog, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
 import { channelChoice, paceFields, scheduleFields } from './compose-fields.js';
 import { filePicker } from './compose-files.js';
-import { clearDraft, loadDraft, saveDraft } from './compose-draft.js';
+import { clearDraft, goBackTo, loadDraft, saveDraft, whereNow } from './compose-draft.js';
 import { planPanel, timingFields } from './compose-timing.js';
 import { previewPanel } from './compose-preview.js';
 import { recipientPicker } from './compose-recipients.js';
@@ -29,12 +30,23 @@ export async function mount(root, params = []) {
     h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), ui.preview.element));
   wire(ui);
   const copyOf = params[0] === 'copy' && params[1];
+  const draftOf = params[0] === 'draft' && params[1];
+  const kept = copyOf ? null : await loadDraft();
   if (copyOf) await fillFromCampaign(ui, copyOf);
-  else if (loadDraft()) await restore(ui, loadDraft());
+  else if (draftOf && String(kept?.draftOf) !== String(draftOf)) await fillFromCampaign(ui, draftOf, true);
+  else if (kept) await restore(ui, kept);
   ui.channelChanged();
+  if (kept && !copyOf && (!draftOf || String(kept.draftOf) === String(draftOf))) goBackTo(ui.form, kept.where);
+  // Saved as the user types: a reload, a crash or a closed window loses nothing.
+  const autosave = () => { const snap = ui.snapshot(); if (snap) { saveDraft(snap); ui.savedNote.textContent = 'Draft saved as you type.'; } };
+  ui.form.addEventListener('input', autosave);
+  ui.form.addEventListener('change', autosave);
+  ui.autosave = autosave;
+  const onHide = () => saveDraft(ui.snapshot(), { now: true });
+  window.addEventListener('pagehide', onHide);
   // Back from a drop: the channels' states may have changed; what was typed stays.
   const off = on('resync', () => loadChannels().then(ui.channelChanged).catch(() => {}));
-  return () => { off(); saveDraft(ui.snapshot()); };
+  return () => { off(); window.removeEventListener('pagehide', onHide); saveDraft(ui.snapshot(), { now: true }); };
 }
 
 function buildForm() {
@@ -46,6 +58,8 @@ function buildForm() {
   ui.chips = h('div', { class: 'placeholder-picker', role: 'group', 'aria-label': 'Insert a placeholder' });
   ui.warnings = h('div', { class: 'stack', 'aria-live': 'polite' });
   ui.formError = h('div');
+  ui.savedNote = h('span', { class: 'muted small', role: 'status', dataset: { autosave: '' } });
+  ui.draftNote = h('div');
   ui.draft = h('button', { class: 'btn', type: 'button', dataset: { action: 'save-draft' } }, 'Save as draft');
   ui.send = h('button', { class: 'btn primary', type: 'submit' }, svg(icons.send), 'Start sending');
   ui.problems = [];
@@ -55,15 +69,15 @@ function buildForm() {
   ui.files = filePicker(() => {});
   ui.timing = timingFields(() => ui.plan.refresh());
   ui.plan = planPanel(() => (ui.body.value.trim() ? payload(ui) : null));
-  ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); ui.plan?.refresh(); });
+  ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); ui.plan?.refresh(); ui.autosave?.(); });
   ui.message = () => ({ channel: ui.channel.value(), subject: limitsOf(ui.channel.value()).needs_subject ? ui.subject.value : null, body: ui.body.value });
   ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); }, onReplace: (wrong, right) => replacePlaceholder(ui, wrong, right) });
   ui.test = testSendBox({ message: ui.message, rendered: () => ui.preview.rendered() });
   ui.form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New campaign' },
-    field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
+    ui.draftNote, field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
     h('div', { class: 'field' }, h('label', { for: ui.body.id }, 'Message'), ui.chips, ui.body,
       h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact; {Hi|Hello} picks one option per contact.')),
-    ui.files.element, ui.pace.element, ui.when.element, ui.timing.element, ui.plan.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.draft, ui.send));
+    ui.files.element, ui.pace.element, ui.when.element, ui.timing.element, ui.plan.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.savedNote, ui.draft, ui.send));
   return ui;
 }
 
@@ -84,6 +98,7 @@ function wire(ui) {
   ui.snapshot = () => ({
     name: ui.name.value, channel: ui.channel.value(), subject: ui.subject.value, body: ui.body.value, rate: ui.pace.value(),
     recipients: ui.recipients.value(), chosen: ui.recipients.chosen(), files: ui.files.files(), ...ui.timing.value(),
+    draftOf: ui.draftOf || null, where: whereNow(ui.form),
   });
   ui.body.addEventListener('input', ui.preview.refresh);
   ui.subject.addEventListener('input', ui.preview.refresh);
@@ -113,6 +128,8 @@ function replacePlaceholder(ui, wrong, right) {
 }
 
 async function restore(ui, draft) {
+  ui.draftOf = draft.draftOf || null;
+  showDraftNote(ui, draft.name);
   ui.name.value = draft.name || ui.name.value;
   ui.channel.set(draft.channel);
   ui.subject.value = draft.subject || '';
@@ -123,13 +140,23 @@ async function restore(ui, draft) {
   await ui.recipients.set(draft.recipients, draft.chosen);
 }
 
-async function fillFromCampaign(ui, id) {
+// A past campaign to copy, or (`edit`) a draft campaign to change: saving it again replaces the draft.
+async function fillFromCampaign(ui, id, edit = false) {
   try {
     const c = await api.get(`/api/campaigns/${encodeURIComponent(id)}`);
-    await restore(ui, { name: `Copy of ${c.name}`, channel: c.channel, subject: c.subject, body: c.body, rate: c.rate, recipients: c.recipients,
-      send_window: c.send_window, fallback: c.fallback });
-    toast(`Started from “${c.name}”. Nothing is sent until you start it.`);
-  } catch (error) { ui.formError.replaceChildren(errorNotice(error, 'The campaign to copy could not be loaded.')); }
+    if (edit && c.status !== 'draft') {
+      ui.formError.replaceChildren(errorNotice({ message: `“${c.name}” is no longer a draft; copy it to change it.` }));
+      return;
+    }
+    await restore(ui, { name: edit ? c.name : `Copy of ${c.name}`, channel: c.channel, subject: c.subject, body: c.body, rate: c.rate, recipients: c.recipients,
+      send_window: c.send_window, fallback: c.fallback, draftOf: edit ? c.id : null });
+    if (!edit) toast(`Started from “${c.name}”. Nothing is sent until you start it.`);
+  } catch (error) { ui.formError.replaceChildren(errorNotice(error, edit ? 'The draft could not be loaded.' : 'The campaign to copy could not be loaded.')); }
+}
+
+function showDraftNote(ui, name) {
+  ui.draftNote.replaceChildren(...(ui.draftOf ? [h('div', { class: 'notice', role: 'status', dataset: { editingDraft: String(ui.draftOf) } },
+    h('div', {}, h('strong', {}, `Editing the draft “${name || ''}”`), h('span', {}, ' Saving or starting it replaces the saved draft.')))] : []));
 }
 
 function payload(ui) {
@@ -186,7 +213,11 @@ async function submit(ui, start) {
       toast(`${started.status === 'scheduled' ? 'Campaign scheduled.' : 'Campaign started.'}${left}`, { tone: 'ok' });
     } catch (error) { showError(error, 'The campaign was saved as a draft but did not start'); }
   } else toast(`Draft saved.${left}`, { tone: 'ok' });
-  clearDraft();
+  if (ui.draftOf) {
+    // The edited draft is replaced by the campaign just saved (a draft was never sent: nothing is lost).
+    await api.del(`/api/campaigns/${ui.draftOf}`).catch((error) => showError(error, 'The earlier draft is still listed'));
+  }
   ui.snapshot = () => null;
+  await clearDraft();
   window.location.hash = `#/campaigns/${campaign.id}`;
 }

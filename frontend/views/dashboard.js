@@ -91,7 +91,7 @@ function drawCampaigns(box, items) {
         h('a', { href: `#/campaigns/${c.id}` }, c.name || `Campaign ${c.id}`),
         h('span', { class: 'muted small' }, `${channelName(c.channel)} · ${relative(c.created_at || c.created)}`)),
       h('div', { class: 'stack', style: { gap: '4px' } }, progressBar(counts, `${c.name} progress`),
-        h('span', { class: 'muted small num' }, `${num(doneCount(counts))} / ${num(counts.total)} · ${pct(doneCount(counts), counts.total)}`)),
+        h('span', { class: 'muted small num' }, c.status === 'draft' ? `Not started · ${num(counts.total)} ${counts.total === 1 ? 'recipient' : 'recipients'}` : `${num(doneCount(counts))} / ${num(counts.total)} · ${pct(doneCount(counts), counts.total)}`)),
       campaignPill(c.status, counts));
   }));
 }

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from backend.store.models.accounts import Account, ApiKey, ChannelConfig, Credential, SignIn
 from backend.store.models.base import NAMING, Base, Id, Json, UTCDateTime, utcnow
-from backend.store.models.contacts import Contact, ContactTag, ContactTerm, Segment, Tag, Term
-from backend.store.models.messages import Campaign, Communication, LeftOut, Message
+from backend.store.models.contacts import (
+    Contact,
+    ContactImport,
+    ContactImportRow,
+    ContactTag,
+    ContactTerm,
+    Segment,
+    Tag,
+    Term,
+)
+from backend.store.models.messages import Campaign, Communication, ComposeDraft, LeftOut, Message
 from backend.store.models.sequences import SequenceEnrollment, SequenceSend
 from backend.store.models.upkeep import Event, InboxCursor, Lease, Media, WebhookDelivery, WebhookEndpoint
 
@@ -20,7 +29,10 @@ __all__ = [
     "Campaign",
     "ChannelConfig",
     "Communication",
+    "ComposeDraft",
     "Contact",
+    "ContactImport",
+    "ContactImportRow",
     "ContactTag",
     "ContactTerm",
     "Credential",

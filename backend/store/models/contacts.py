@@ -1,4 +1,4 @@
-"""Contacts, their tags, saved segments and search terms."""
+"""Contacts, their tags, saved segments, search terms and the imports that can be undone."""
 
 from __future__ import annotations
 
@@ -102,3 +102,28 @@ class ContactTerm(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     term: Mapped[str] = mapped_column(Term, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ContactImport(Base):
+    """One import of a contacts file, kept so that it can be undone within a day (backend/contacts/import_undo.py).
+    Only an account's latest import keeps its undo rows."""
+
+    __tablename__ = "contact_imports"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    #: {"imported", "updated", "unchanged", "skipped"}
+    counts: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    #: the import's own time stamp: what it wrote carries it as `updated_at`, so a later change is told apart.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ContactImportRow(Base):
+    """A contact an import created (`before` null) or changed (`before`: its name, phone, email, fields, time zone
+    and tag ids as they were)."""
+
+    __tablename__ = "contact_import_rows"
+    import_id: Mapped[int] = mapped_column(ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(Json)

@@ -1,4 +1,5 @@
-"""Campaigns, their messages (the outbox and the inbox), communications and left-out recipients."""
+"""Campaigns, their messages (the outbox and the inbox), communications, left-out recipients and compose's
+autosaved draft."""
 
 from __future__ import annotations
 
@@ -237,3 +238,13 @@ class LeftOut(Base):
     reason: Mapped[str] = mapped_column(String(20))
     #: in words: "opted out of SMS on 2026-11-02 (replied STOP)"
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ComposeDraft(Base):
+    """What compose holds while a campaign is being written, saved as the user types (one per account): it
+    survives a reload, a crash and the desktop window, whose browser storage dies with it."""
+
+    __tablename__ = "compose_drafts"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
