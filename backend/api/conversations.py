@@ -9,10 +9,14 @@ caller uses for a support thread stays valid.
 - `GET /api/conversations/<id>/messages?status=&limit=&offset=` -> {"items", "total"} in time order. For
   `contact-<id>`: the campaign messages sent to the contact, one-to-one replies and inbound messages on every
   channel; each carries `channel` and `direction`.
-- `GET /api/conversations?limit=&offset=` -> {"items": [{"id", "contact", "last_message", "unread",
-  "message_count"}], "total"}, the most recently active first (a thread is listed once a one-to-one message
-  was sent or received in it).
-- `GET /api/conversations/<id>` -> {"id", "contact", "unread", "reply": {"source", "channel", "to"} | null}.
+- `GET /api/conversations?limit=&offset=&view=&channel=&tag=` -> {"items": [{"id", "contact", "last_message",
+  "preview", "unread", "done", "needs_reply", "message_count"}], "total"}, the most recently active first (a
+  thread is listed once a one-to-one message was sent or received in it); the filters in
+  backend/conversations/thread_list.py.
+- `GET /api/conversations/<id>` -> {"id", "contact", "unread", "done", "reply": {"source", "channel", "to"} | null}.
+- `POST /api/conversations/<id>/done` -> {"id", "done": true} (404 for a thread without messages);
+  `POST /api/conversations/<id>/reopen` -> {"id", "done": false}; a `conversation.done` event tells the other
+  open windows. A received message reopens a done thread by itself.
 - `POST /api/conversations/<id>/read` -> {"id", "unread": 0, "marked": n}; a `conversation.read` event tells
   the other open windows.
 Every query filters on the caller's account.
@@ -34,10 +38,10 @@ from backend.campaigns.attachments import (
     check_mms_recipients,
 )
 from backend.contacts.service import contact_view
-from backend.conversations import threads
+from backend.conversations import thread_list, threads
 from backend.conversations.inbound import RECEIVED
 from backend.conversations.reply import reply_route
-from backend.errors import bad_request, conflict, json_body
+from backend.errors import bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
 from backend.services import Services, current_services
 from backend.store import states
@@ -197,9 +201,23 @@ def list_conversation_messages(conversation_id: str) -> Any:
 def list_conversations() -> Any:
     limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0)
+    only = thread_list.ThreadFilter(
+        view=_choice("view", thread_list.VIEWS),
+        channel=_choice("channel", tuple(thread_list.CHANNEL_FAMILIES)),
+        tag=(request.args.get("tag") or "").strip()[:100] or None,
+    )
     with _services().db.read() as session:
-        items, total = threads.conversation_list(session, account_id(), limit, offset)
+        items, total = thread_list.conversation_list(session, account_id(), limit, offset, only)
     return jsonify({"items": items, "total": total})
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:
+        raise bad_request(
+            f"`{name}` must be one of {', '.join(allowed)}.", [{"field": name, "reason": "unknown value"}]
+        )
+    return value
 
 
 @bp.get("/api/conversations/<conversation_id>")
@@ -215,6 +233,7 @@ def get_conversation(conversation_id: str) -> Any:
                 "id": conversation_id,
                 "contact": contact_view(contact) if contact is not None else None,
                 "unread": threads.unread_count(session, account, conversation_id),
+                "done": thread_list.is_done(session, account, conversation_id),
                 "reply": None if route is None else {"source": route.source, "channel": route.channel, "to": route.to},
             }
         )
@@ -235,6 +254,35 @@ def mark_read(conversation_id: str) -> Any:
                 data={"conversation_id": conversation_id, "unread": 0},
             )
     return jsonify({"id": conversation_id, "unread": 0, "marked": marked})
+
+
+@bp.post("/api/conversations/<conversation_id>/done")
+def mark_done(conversation_id: str) -> Any:
+    return _set_done(conversation_id, True)
+
+
+@bp.post("/api/conversations/<conversation_id>/reopen")
+def reopen(conversation_id: str) -> Any:
+    return _set_done(conversation_id, False)
+
+
+def _set_done(conversation_id: str, done: bool) -> Any:
+    check_conversation_id(conversation_id)
+    services, account = _services(), account_id()
+    with services.db.write() as session:
+        if done:
+            if not thread_list.mark_done(session, account, conversation_id):
+                raise not_found("This conversation")
+        else:
+            thread_list.reopen(session, account, conversation_id)
+        services.hub.record(
+            session,
+            account,
+            "conversation.done",
+            "Marked done" if done else "Reopened",
+            data={"conversation_id": conversation_id, "done": done},
+        )
+    return jsonify({"id": conversation_id, "done": done})
 
 
 def _status_arg() -> str | None:

@@ -543,3 +543,7 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The inbox's tables live in their own module on the same metadata.
+from backend.store import thread_models as _thread_models  # noqa: E402, F401
