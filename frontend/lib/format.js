@@ -51,3 +51,19 @@ export function relative(ts) {
 
 export const CHANNEL_NAMES = { whatsapp: 'WhatsApp', gmail: 'Gmail', smtp: 'Email (SMTP)', sms: 'SMS' };
 export const channelName = (c) => CHANNEL_NAMES[c] || c;
+
+const graphemes = typeof Intl !== 'undefined' && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+
+/** At most `limit` characters a person sees (grapheme clusters: an emoji or an accented letter is never cut in
+ * half); a longer text keeps `limit - 1` of them and an ellipsis. */
+export function cutText(text, limit) {
+  const value = String(text ?? '');
+  if (value.length <= limit) return value;
+  if (!graphemes) return Array.from(value).length <= limit ? value : `${Array.from(value).slice(0, limit - 1).join('')}…`;
+  const kept = [];
+  for (const { segment } of graphemes.segment(value)) {
+    kept.push(segment);
+    if (kept.length > limit) return `${kept.slice(0, limit - 1).join('')}…`;
+  }
+  return value;
+}
