@@ -89,8 +89,12 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     box.send_keys("Sorry about the box: a new one is on its way.")
     driver.find_element(By.CSS_SELECTOR, ".saved-replies summary").click()
     driver.find_element(By.CSS_SELECTOR, ".saved-replies input[name=reply_name]").send_keys("Damaged box")
-    driver.find_element(By.XPATH, "//details[@class='saved-replies']//button[contains(., 'Save the text above')]").click()
-    wait_js(driver, "return document.querySelector('.saved-picker option[value]:not([value=\"\"])')", what="the saved reply")
+    driver.find_element(
+        By.XPATH, "//details[@class='saved-replies']//button[contains(., 'Save the text above')]"
+    ).click()
+    wait_js(
+        driver, "return document.querySelector('.saved-picker option[value]:not([value=\"\"])')", what="the saved reply"
+    )
     box.clear()
     Select(driver.find_element(By.CSS_SELECTOR, ".saved-picker")).select_by_visible_text("Damaged box")
     assert box.get_attribute("value") == "Sorry about the box: a new one is on its way."
@@ -108,7 +112,11 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     Select(driver.find_element(By.CSS_SELECTOR, "select[name=view]")).select_by_value("")
 
     # Someone we did not know writes in, with emoji: the list cuts by what a person sees; the thread saves them.
-    twilio.send_inbound(f"{server.url}/webhooks/twilio/inbound", "+14155550199", "Hi! " + "\U0001f468\u200d\U0001f469\u200d\U0001f467" * 130)
+    twilio.send_inbound(
+        f"{server.url}/webhooks/twilio/inbound",
+        "+14155550199",
+        "Hi! " + "\U0001f468\u200d\U0001f469\u200d\U0001f467" * 130,
+    )
     stranger = wait_js(
         driver,
         "return [...document.querySelectorAll('a[data-conversation]')].find((a) => a.innerText.includes('+14155550199'))",
@@ -117,13 +125,17 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     line = stranger.find_element(By.CSS_SELECTOR, ".last").get_attribute("textContent")
     assert line.endswith("…") and not driver.execute_script(f"return {LONE_SURROGATE}.test(arguments[0])", line)
     stranger.click()
-    name = wait_js(driver, "return document.querySelector('form.save-contact input[name=contact_name]')", what="Save as contact")
+    name = wait_js(
+        driver, "return document.querySelector('form.save-contact input[name=contact_name]')", what="Save as contact"
+    )
     set_viewport(driver, 390, 844)
     shoot(driver, shots, "conversation-unknown-sender-phone")
     assert driver.execute_script("return getComputedStyle(document.querySelector('.convo-list')).display") == "none"
     name.send_keys("Zoe Martin")
     driver.find_element(By.CSS_SELECTOR, "form.save-contact button[type=submit]").click()
-    wait_js(driver, "return document.querySelector('.thread-head h2').textContent === 'Zoe Martin'", what="the new name")
+    wait_js(
+        driver, "return document.querySelector('.thread-head h2').textContent === 'Zoe Martin'", what="the new name"
+    )
     assert any(c["name"] == "Zoe Martin" for c in api(server, "GET", "/api/contacts")["items"])
     driver.find_element(By.CSS_SELECTOR, "a.convo-back").click()
     wait_js(driver, "return document.querySelector('.convo:not(.has-thread) .convo-list a')", what="the list, alone")

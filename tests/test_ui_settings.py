@@ -48,7 +48,9 @@ def addresses_and_secret(driver: Any, live_server: Any, shots: Path) -> None:
     driver.find_element(By.CSS_SELECTOR, "input[name=public_url]").send_keys("https://bulk.example.com")
     driver.find_element(By.XPATH, "//form[@aria-labelledby='settings-title']//button[@type='submit']").click()
     wait_js(driver, "return document.querySelectorAll('.address-list li').length === 4", what="the four addresses")
-    rows = {li.get_attribute("data-address"): li.text for li in driver.find_elements(By.CSS_SELECTOR, ".address-list li")}
+    rows = {
+        li.get_attribute("data-address"): li.text for li in driver.find_elements(By.CSS_SELECTOR, ".address-list li")
+    }
     assert "https://bulk.example.com/webhooks/twilio/inbound" in rows["twilio_inbound"]
     assert "A message comes in" in rows["twilio_inbound"] and "Event Webhook" in rows["sendgrid_events"]
     driver.execute_script("document.querySelector('.webhook-addresses').scrollIntoView()")
@@ -67,7 +69,9 @@ def addresses_and_secret(driver: Any, live_server: Any, shots: Path) -> None:
 
     generate = driver.find_element(By.XPATH, "//button[text()='Generate a new webhook secret']")
     generate.click()
-    asked = wait_js(driver, "const d = document.querySelector('dialog[open]'); return d && d.innerText", what="the question")
+    asked = wait_js(
+        driver, "const d = document.querySelector('dialog[open]'); return d && d.innerText", what="the question"
+    )
     assert "403" in asked and "/webhooks/communications" in asked
     shoot(driver, shots, "settings-new-secret-question")
     driver.find_element(By.CSS_SELECTOR, "dialog[open] button[value=no]").click()

@@ -24,8 +24,10 @@ const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject'
 export async function mount(root, params = []) {
   try { await loadChannels(); } catch (error) { root.append(errorNotice(error, 'The channels could not be loaded.')); return null; }
   const ui = buildForm();
+  const side = h('div', { class: 'compose-side' }, ui.preview.element);
   root.append(pageHead('Compose', 'Write once; every contact gets their own message.'),
-    h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), ui.preview.element));
+    h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), side));
+  const offLayout = previewBeforeStart(ui, side);
   wire(ui);
   const copyOf = params[0] === 'copy' && params[1];
   if (copyOf) await fillFromCampaign(ui, copyOf);
@@ -33,7 +35,20 @@ export async function mount(root, params = []) {
   ui.channelChanged();
   // Back from a drop: the channels' states may have changed; what was typed stays.
   const off = on('resync', () => loadChannels().then(ui.channelChanged).catch(() => {}));
-  return () => { off(); saveDraft(ui.snapshot()); };
+  return () => { off(); offLayout(); saveDraft(ui.snapshot()); };
+}
+
+// In one column (a phone, a narrow window) the preview moves into the form, just above the warnings and Start, so
+// the message is seen before it is sent; side by side it sits beside the form.
+function previewBeforeStart(ui, side) {
+  const narrow = window.matchMedia('(max-width: 1100px)');
+  const place = () => {
+    if (narrow.matches) ui.form.insertBefore(ui.preview.element, ui.warnings);
+    else side.append(ui.preview.element);
+  };
+  place();
+  narrow.addEventListener('change', place);
+  return () => narrow.removeEventListener('change', place);
 }
 
 function buildForm() {
