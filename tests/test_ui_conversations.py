@@ -119,7 +119,8 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     )
     stranger = wait_js(
         driver,
-        "return [...document.querySelectorAll('a[data-conversation]')].find((a) => a.innerText.includes('+14155550199'))",
+        "return [...document.querySelectorAll('a[data-conversation]')]"
+        ".find((a) => a.innerText.includes('+14155550199'))",
         what="the unknown sender's thread",
     )
     line = stranger.find_element(By.CSS_SELECTOR, ".last").get_attribute("textContent")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from backend.errors import bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
 from backend.services import Services, current_services
-from backend.store.thread_models import SavedReply
+from backend.store.models import SavedReply
 from backend.views import iso
 
 bp = Blueprint("saved_replies", __name__)

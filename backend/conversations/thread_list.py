@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session
 
 from backend.contacts.service import contact_view
 from backend.conversations.preview import preview
-from backend.store.models import Contact, ContactTag, Message, Tag, utcnow
+from backend.store.models import Contact, ContactTag, ConversationState, Message, Tag, utcnow
 from backend.store.search_key import fold
-from backend.store.thread_models import ConversationState
 from backend.views import message_view
 
 CONVERSATION = "conversation"
