@@ -14,6 +14,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer
+from tests.ui_checks import contrast_failures, small_targets
 from tests.ui_support import chromium, free_port, go, js_errors, screenshot_dir, set_viewport, shoot, text_of, wait_js
 
 pytestmark = pytest.mark.browser
@@ -109,6 +110,7 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     wait_js(driver, f"return document.querySelector('{row}')?.dataset.waiting === '1'", what="the thread reopened")
     assert driver.find_element(By.CSS_SELECTOR, "button[data-action=done]").get_attribute("data-done") == "0"
     shoot(driver, shots, "conversations-needs-reply")
+    assert contrast_failures(driver) == [] and small_targets(driver) == []
     Select(driver.find_element(By.CSS_SELECTOR, "select[name=view]")).select_by_value("")
 
     # Someone we did not know writes in, with emoji: the list cuts by what a person sees; the thread saves them.
@@ -131,6 +133,7 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     )
     set_viewport(driver, 390, 844)
     shoot(driver, shots, "conversation-unknown-sender-phone")
+    assert contrast_failures(driver) == [] and small_targets(driver) == []
     assert driver.execute_script("return getComputedStyle(document.querySelector('.convo-list')).display") == "none"
     name.send_keys("Zoe Martin")
     driver.find_element(By.CSS_SELECTOR, "form.save-contact button[type=submit]").click()

@@ -275,11 +275,14 @@ def _set_done(conversation_id: str, done: bool) -> Any:
                 raise not_found("This conversation")
         else:
             thread_list.reopen(session, account, conversation_id)
+        contact_id = _contact_id(conversation_id)
+        contact = _own_contact(session, account, contact_id) if contact_id is not None else None
+        who = (contact.name or contact.phone or contact.email) if contact is not None else conversation_id
         services.hub.record(
             session,
             account,
             "conversation.done",
-            "Marked done" if done else "Reopened",
+            f"{'Marked done' if done else 'Reopened'}: the conversation with {who}",
             data={"conversation_id": conversation_id, "done": done},
         )
     return jsonify({"id": conversation_id, "done": done})
