@@ -6,18 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_conversation_threads import configure_directly, new_contact, receive
+from tests.test_conversation_threads import config, configure_directly, new_contact, receive  # noqa: F401 (config: the fixture)
 
-BOTH_STORES = pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+BOTH_STORES = pytest.mark.parametrize("store", ["sqlite", "postgresql"])  # the `config` fixture reads it
 ANA, BEN, CID = "+14155552671", "+14155552672", "+14155552673"
-
-
-@pytest.fixture
-def config(make_config, request):
-    store = getattr(request.node, "callspec", None) and request.node.callspec.params.get("store")
-    if store == "postgresql":
-        return make_config(database_url=request.getfixturevalue("pg_url"))
-    return make_config()
 
 
 def ids(client, auth, **query) -> list[str]:
