@@ -56,6 +56,15 @@ def test_it_ends_in_amber_when_a_message_came_back_undelivered(start_server: Any
         shoot(driver, shots, "campaign-undelivered-desktop")
         set_viewport(driver, 390, 844)
         shoot(driver, shots, "campaign-undelivered-phone")
+        # On a phone the list is a stack of cards: each value after its column's name, the reason included.
+        card = "table[data-list=undelivered] tbody tr"
+        driver.execute_script(f"document.querySelector('{card}').scrollIntoView({{block: 'center'}})")
+        shoot(driver, shots, "campaign-undelivered-list-phone")
+        assert driver.execute_script(f"return getComputedStyle(document.querySelector('{card}')).display") == "block"
+        labels = driver.execute_script(
+            f"return [...document.querySelector('{card}').cells].map((c) => c.dataset.label)"
+        )
+        assert "Recipient" in labels or "To" in labels, labels
     export = requests.get(f"{server.url}/api/campaigns/{campaign}/export.csv", headers=bearer(server.token), timeout=10)
     rows = {r["Recipient"]: r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))}
     assert rows["'+14155550102"]["Delivery"] == "undelivered"
