@@ -16,6 +16,7 @@ from selenium.webdriver.common.by import By
 
 from tests.delivery_support import signed
 from tests.helpers import bearer
+from tests.ui_checks import contrast_failures, small_targets
 from tests.ui_support import chromium, go, js_errors, screenshot_dir, set_viewport, shoot, wait_js, wait_view
 
 pytestmark = pytest.mark.browser
@@ -74,6 +75,7 @@ def addresses_and_secret(driver: Any, live_server: Any, shots: Path) -> None:
     )
     assert "403" in asked and "/webhooks/communications" in asked
     shoot(driver, shots, "settings-new-secret-question")
+    assert contrast_failures(driver) == [] and small_targets(driver) == []  # the question, over the page
     driver.find_element(By.CSS_SELECTOR, "dialog[open] button[value=no]").click()
     assert not driver.find_elements(By.CSS_SELECTOR, "code[data-secret]")  # nothing changed
     generate.click()

@@ -1,6 +1,6 @@
 // A thread's tools: mark it done (it reopens by itself when the contact writes again), save an unknown sender
 // as a contact (a sender we did not know is kept without a name until then), and saved replies for the composer
-// (insert one; save what is typed as a new one; delete one).
+// (insert one; save what is typed as a new one, or replace one of the same name; delete one).
 
 import { api, list } from '../lib/api.js';
 import { busy, field, h, replace, svg } from '../lib/dom.js';
@@ -92,9 +92,14 @@ export function savedReplies(text) {
   save.addEventListener('click', () => busy(save, async () => {
     errors.replaceChildren();
     if (!text.value.trim()) { replace(errors, errorNotice({ message: 'Write the reply in the message box first.' })); text.focus(); return; }
+    const called = name.value.trim();
+    const same = replies.find((r) => r.name === called);
     try {
-      await api.post('/api/saved-replies', { name: name.value.trim(), body: text.value });
-      toast(`Saved “${name.value.trim()}”.`, { tone: 'ok' });
+      if (same) {
+        if (!await confirmDialog({ title: `Replace “${called}”?`, text: 'Its text becomes what you typed above.', confirm: 'Replace' })) return;
+        await api.patch(`/api/saved-replies/${same.id}`, { body: text.value });
+      } else await api.post('/api/saved-replies', { name: called, body: text.value });
+      toast(`Saved “${called}”.`, { tone: 'ok' });
       name.value = '';
       await load();
     } catch (error) { replace(errors, errorNotice(error, 'The reply was not saved.', { name: 'Name', body: 'Message' })); }
