@@ -15,7 +15,18 @@ from selenium.webdriver.support.ui import Select
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer
 from tests.ui_checks import contrast_failures, small_targets
-from tests.ui_support import chromium, free_port, go, js_errors, screenshot_dir, set_viewport, shoot, text_of, wait_js
+from tests.ui_support import (
+    chromium,
+    free_port,
+    go,
+    js_errors,
+    screenshot_dir,
+    set_viewport,
+    shoot,
+    text_of,
+    until,
+    wait_js,
+)
 
 pytestmark = pytest.mark.browser
 ANA = "+14155550101"
@@ -100,6 +111,15 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     Select(driver.find_element(By.CSS_SELECTOR, ".saved-picker")).select_by_visible_text("Damaged box")
     assert box.get_attribute("value") == "Sorry about the box: a new one is on its way."
     assert [r["name"] for r in api(server, "GET", "/api/saved-replies")["items"]] == ["Damaged box"]
+    box.send_keys(" Keep the old one.")  # saved again under the same name: asked, then replaced
+    driver.find_element(By.CSS_SELECTOR, ".saved-replies input[name=reply_name]").send_keys("Damaged box")
+    driver.find_element(
+        By.XPATH, "//details[@class='saved-replies']//button[contains(., 'Save the text above')]"
+    ).click()
+    wait_js(driver, "return document.querySelector('dialog[open] button[value=yes]')", what="Replace?").click()
+    wait_js(driver, "return !document.querySelector('dialog[open]')", what="the question answered")
+    until(lambda: api(server, "GET", "/api/saved-replies")["items"][0]["body"].endswith("Keep the old one."))
+    box.clear()
 
     row = f'a[data-conversation="{thread}"]'
     driver.find_element(By.CSS_SELECTOR, "button[data-action=done]").click()
