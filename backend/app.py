@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,18 @@ from backend.services import Services
 
 log = logging.getLogger(__name__)
 
-#: Beside `backend/` in the source tree, in a wheel install (`frontend` is package data, pyproject.toml) and in the
-#: packaged app (PyInstaller puts both under sys._MEIPASS): one lookup serves all three.
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+
+def frontend_dir() -> Path:
+    """The UI's files. An install (wheel or editable) has `frontend/` as the package `bulkmsg_ui` (setup.py: a
+    name of our own, not the generic `frontend`); the packaged app keeps it beside `backend/` under
+    sys._MEIPASS, as a bare source tree does."""
+    try:
+        return Path(str(resources.files("bulkmsg_ui")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "frontend"
+
+
+FRONTEND_DIR = frontend_dir()
 #: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
 CAPABILITIES = (
     "backend.api.core:install",

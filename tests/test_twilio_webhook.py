@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.channels.base import ChannelContext, OutboundMessage
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.store.models import Communication, Message, utcnow
 from tests.fakes.twilio import FakeTwilio, twilio_signature
 from tests.helpers import EventSocket, api_session, bearer, require

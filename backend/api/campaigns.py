@@ -25,7 +25,7 @@ from backend.campaigns.templates import (
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, delivery_reasons, export_options, export_rows
 from backend.campaigns.waiting import with_waiting_reason
-from backend.channels import sms_length
+from backend.channels.sms import length as sms_length
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.hardening import is_store_id

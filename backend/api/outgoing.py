@@ -15,7 +15,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from backend.channels.registry import channel_class
-from backend.channels.sms import e164
+from backend.channels.sms.settings import e164
 from backend.errors import bad_request, conflict
 from backend.security.hardening import MAX_ID
 

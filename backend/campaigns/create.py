@@ -45,9 +45,9 @@ from backend.campaigns.templates import (
 )
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.timing_create import Timing, fallback_renderer, insert_rows
-from backend.channels import sms_length
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
+from backend.channels.sms import length as sms_length
 from backend.errors import ApiError, bad_request
 from backend.store import states
 from backend.store.models import Campaign, Contact, LeftOut, utcnow

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
-from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
+from backend.channels.smtp.inbox import has_inbox, logout_quietly, open_inbox
 from backend.conversations.inbox_idle import InboxWatcher
 from backend.conversations.mail_parse import ParsedMail, Unreadable
 from backend.conversations.mail_worker import MailParser

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.channels.families import family_of
-from backend.channels.sms_errors import PERMANENT as SMS_PERMANENT
+from backend.channels.sms.errors import PERMANENT as SMS_PERMANENT
 from backend.dispatch.claims import MESSAGES
 from backend.dispatch.outcomes import Outcome
 from backend.store import states

@@ -31,8 +31,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from backend.channels.base import DeliveryReport
-from backend.channels.sms import CALLBACK_PATH, delivery_success
-from backend.channels.sms_errors import delivery_error_text
+from backend.channels.sms.errors import delivery_error_text
+from backend.channels.sms.status import CALLBACK_PATH, delivery_success
 from backend.communications import nudge_delivery_job, record_communication
 from backend.errors import ApiError, bad_request, conflict, not_found
 from backend.store.models import Account, ChannelConfig, Message

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from backend.channels.sms import e164
+from backend.channels.sms.settings import e164
 from backend.conversations.inbound import Inbound, Media, record_inbound
 from backend.errors import ApiError, bad_request
 from backend.webhooks.group_commit import group_commit
