@@ -66,6 +66,16 @@ def test_it_refuses_unknown_filters_and_marking_an_empty_thread_done(client, aut
     assert client.post("/api/conversations/contact-999/done", headers=auth).status_code == 404
 
 
+def test_it_marks_done_a_thread_that_holds_only_campaign_messages(client, auth, services):
+    configure_directly(services, "smtp")
+    ana = new_contact(client, auth, name="Ana", email="ana@example.com")
+    news = {"name": "News", "channel": "smtp", "subject": "News", "body": "Hi", "recipients": {"all": True}}
+    assert client.post("/api/campaigns", json=news, headers=auth).status_code == 201
+    thread = f"contact-{ana['id']}"
+    assert client.post(f"/api/conversations/{thread}/done", headers=auth).get_json() == {"id": thread, "done": True}
+    assert client.get(f"/api/conversations/{thread}", headers=auth).get_json()["done"] is True
+
+
 def test_it_cuts_the_list_preview_between_grapheme_clusters(client, auth, services):
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one cluster of five code points
     receive(services, "sms", ANA, "Hi\n\n" + family * 200, "SM9")

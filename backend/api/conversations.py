@@ -271,7 +271,7 @@ def _set_done(conversation_id: str, done: bool) -> Any:
     services, account = _services(), account_id()
     with services.db.write() as session:
         if done:
-            if not thread_list.mark_done(session, account, conversation_id):
+            if not thread_list.mark_done(session, account, conversation_id, _contact_id(conversation_id)):
                 raise not_found("This conversation")
         else:
             thread_list.reopen(session, account, conversation_id)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from backend.contacts.service import contact_view
 from backend.conversations.preview import preview
+from backend.conversations.threads import thread_condition
 from backend.store.models import Contact, ContactTag, ConversationState, Message, Tag, utcnow
 from backend.store.search_key import fold
 from backend.views import message_view
@@ -153,10 +154,11 @@ def is_done(session: Session, account_id: int, conversation_id: str) -> bool:
     return (newer or 0) <= through
 
 
-def mark_done(session: Session, account_id: int, conversation_id: str) -> bool:
-    """Mark the thread done through its newest message; False when it has no message to mark."""
+def mark_done(session: Session, account_id: int, conversation_id: str, contact_id: int | None) -> bool:
+    """Mark the thread done through its newest message (a contact's thread: campaign messages too); False when
+    it has no message to mark."""
     newest = session.scalar(
-        select(func.max(Message.id)).where(Message.account_id == account_id, Message.sender_id == conversation_id)
+        select(func.max(Message.id)).where(thread_condition(account_id, conversation_id, contact_id))
     )
     if newest is None:
         return False

@@ -18,7 +18,7 @@ from backend.views import message_view
 CONVERSATION = "conversation"
 
 
-def _thread_condition(account_id: int, conversation_id: str, contact_id: int | None) -> Any:
+def thread_condition(account_id: int, conversation_id: str, contact_id: int | None) -> Any:
     filed = and_(Message.sender_type == CONVERSATION, Message.sender_id == conversation_id)
     mine = Message.account_id == account_id
     if contact_id is None:
@@ -36,7 +36,7 @@ def thread_messages(
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """A thread's messages, oldest first (by when they were sent or received), and how many there are."""
-    condition = _thread_condition(account_id, conversation_id, contact_id)
+    condition = thread_condition(account_id, conversation_id, contact_id)
     if status is not None:
         condition = and_(condition, Message.status == status)
     total = session.scalar(select(func.count()).select_from(Message).where(condition)) or 0
