@@ -33,6 +33,10 @@ def test_it_filters_threads_and_keeps_done_until_the_contact_writes_again(client
     (c,) = set(ids(client, auth)) - {a, b}
 
     assert ids(client, auth, view="unread") == [c, b, a]
+    counts = client.get("/api/conversations", headers=auth).get_json()["counts"]
+    assert counts == {"all": 3, "unread": 3, "needs_reply": 2, "open": 3, "done": 0}
+    sms = client.get("/api/conversations?channel=sms&view=done", headers=auth).get_json()["counts"]
+    assert sms == {"all": 2, "unread": 2, "needs_reply": 1, "open": 2, "done": 0}  # the view does not narrow them
     assert ids(client, auth, view="needs_reply") == [c, a]  # Ben got an answer
     assert ids(client, auth, channel="email") == [c]
     assert ids(client, auth, channel="sms", tag="vip") == [b]  # the tag's name folded
@@ -43,6 +47,7 @@ def test_it_filters_threads_and_keeps_done_until_the_contact_writes_again(client
     assert done.get_json() == {"id": a, "done": True}
     assert ids(client, auth, view="done") == [a]
     assert ids(client, auth, view="open") == [c, b]
+    assert client.get("/api/conversations", headers=auth).get_json()["counts"]["done"] == 1
     assert a not in ids(client, auth, view="needs_reply")
     assert client.get(f"/api/conversations/{a}", headers=auth).get_json()["done"] is True
 

@@ -128,6 +128,8 @@ def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Pat
     wait_js(driver, f"return !document.querySelector('{row}')", what="the done thread to leave Needs a reply")
     twilio.send_inbound(f"{server.url}/webhooks/twilio/inbound", ANA, "Hello? Still waiting.")
     wait_js(driver, f"return document.querySelector('{row}')?.dataset.waiting === '1'", what="the thread reopened")
+    assert "Needs a reply (1)" in text_of(driver, "select[name=view]")
+    assert not driver.find_element(By.CSS_SELECTOR, "a.convo-back").is_displayed()  # the list is beside it
     assert driver.find_element(By.CSS_SELECTOR, "button[data-action=done]").get_attribute("data-done") == "0"
     shoot(driver, shots, "conversations-needs-reply")
     assert contrast_failures(driver) == [] and small_targets(driver) == []

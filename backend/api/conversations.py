@@ -10,7 +10,8 @@ caller uses for a support thread stays valid.
   `contact-<id>`: the campaign messages sent to the contact, one-to-one replies and inbound messages on every
   channel; each carries `channel` and `direction`.
 - `GET /api/conversations?limit=&offset=&view=&channel=&tag=` -> {"items": [{"id", "contact", "last_message",
-  "preview", "unread", "done", "needs_reply", "message_count"}], "total"}, the most recently active first (a
+  "preview", "unread", "done", "needs_reply", "message_count"}], "total", "counts": {"all", "unread",
+  "needs_reply", "open", "done"}}, the most recently active first (a
   thread is listed once a one-to-one message was sent or received in it); the filters in
   backend/conversations/thread_list.py.
 - `GET /api/conversations/<id>` -> {"id", "contact", "unread", "done", "reply": {"source", "channel", "to"} | null}.
@@ -207,8 +208,8 @@ def list_conversations() -> Any:
         tag=(request.args.get("tag") or "").strip()[:100] or None,
     )
     with _services().db.read() as session:
-        items, total = thread_list.conversation_list(session, account_id(), limit, offset, only)
-    return jsonify({"items": items, "total": total})
+        items, total, counts = thread_list.conversation_list(session, account_id(), limit, offset, only)
+    return jsonify({"items": items, "total": total, "counts": counts})
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str | None:

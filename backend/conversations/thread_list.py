@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, false, func, not_, select
+from sqlalchemy import and_, case, delete, false, func, not_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -45,10 +45,20 @@ def _not_auto() -> Any:
     return func.coalesce(Message.meta["auto"].as_boolean(), false()) == false()
 
 
-def conversation_list(
-    session: Session, account_id: int, limit: int, offset: int, only: ThreadFilter | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    only = only or ThreadFilter()
+@dataclass(frozen=True)
+class _Threads:
+    """The threads of one account as one FROM clause (each thread's last message joined) and its columns."""
+
+    joined: Any
+    thread: Any
+    count: Any
+    last_id: Any
+    unread: Any
+    done: Any
+    needs_reply: Any
+
+
+def _threads(account_id: int) -> _Threads:
     mine = (Message.account_id == account_id, Message.sender_type == CONVERSATION)
     last = (
         select(Message.sender_id, func.max(Message.id).label("last_id"), func.count().label("count"))
@@ -74,20 +84,41 @@ def conversation_list(
         .where(ConversationState.account_id == account_id)
         .subquery()
     )
-    unread_n = func.coalesce(unread.c.unread, 0)
-    done = and_(state.c.done_through.is_not(None), func.coalesce(last_in.c.last_in, 0) <= state.c.done_through)
-    needs_reply = and_(last_in.c.last_in.is_not(None), last_in.c.last_in == last.c.last_id, not_(done))
-    conditions = _conditions(session, account_id, only, last.c.sender_id, unread_n, done, needs_reply)
-    base = (
-        select(last.c.sender_id, last.c.count, unread_n, done, needs_reply, Message)
-        .join(Message, Message.id == last.c.last_id)
+    joined = (
+        last.join(Message, Message.id == last.c.last_id)
         .outerjoin(unread, unread.c.sender_id == last.c.sender_id)
         .outerjoin(last_in, last_in.c.sender_id == last.c.sender_id)
         .outerjoin(state, state.c.conversation_id == last.c.sender_id)
-        .where(*conditions)
+    )
+    done = and_(state.c.done_through.is_not(None), func.coalesce(last_in.c.last_in, 0) <= state.c.done_through)
+    needs_reply = and_(last_in.c.last_in.is_not(None), last_in.c.last_in == last.c.last_id, not_(done))
+    unread_n = func.coalesce(unread.c.unread, 0)
+    return _Threads(joined, last.c.sender_id, last.c.count, last.c.last_id, unread_n, done, needs_reply)
+
+
+def conversation_list(
+    session: Session, account_id: int, limit: int, offset: int, only: ThreadFilter | None = None
+) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+    """(items, total, counts): the page of threads `only` selects, how many it selects, and how many threads of
+    each view (`all`, `unread`, `needs_reply`, `open`, `done`) the channel and tag filters leave."""
+    only = only or ThreadFilter()
+    t = _threads(account_id)
+    narrowed = _narrowing(account_id, only, t.thread)
+    views = {"unread": t.unread > 0, "needs_reply": t.needs_reply, "open": not_(t.done), "done": t.done}
+    chosen = [views[only.view]] if only.view else []
+    base = (
+        select(t.thread, t.count, t.unread, t.done, t.needs_reply, Message)
+        .select_from(t.joined)
+        .where(*narrowed, *chosen)
     )
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    rows = session.execute(base.order_by(last.c.last_id.desc()).limit(limit).offset(offset)).all()
+    rows = session.execute(base.order_by(t.last_id.desc()).limit(limit).offset(offset)).all()
+    sums = session.execute(
+        select(func.count(), *[func.sum(case((condition, 1), else_=0)) for condition in views.values()])
+        .select_from(t.joined)
+        .where(*narrowed)
+    ).one()
+    counts = {"all": int(sums[0] or 0), **{name: int(n or 0) for name, n in zip(views, sums[1:], strict=True)}}
     contact_ids = {_contact_of(row[0]) for row in rows} - {None}
     contacts = {
         c.id: contact_view(c)
@@ -107,21 +138,12 @@ def conversation_list(
         }
         for sender_id, count, unread_count, is_done, waiting, message in rows
     ]
-    return items, int(total)
+    return items, int(total), counts
 
 
-def _conditions(
-    session: Session, account_id: int, only: ThreadFilter, thread: Any, unread_n: Any, done: Any, needs_reply: Any
-) -> list[Any]:
+def _narrowing(account_id: int, only: ThreadFilter, thread: Any) -> list[Any]:
+    """The channel and tag filters."""
     conditions: list[Any] = []
-    if only.view == "unread":
-        conditions.append(unread_n > 0)
-    elif only.view == "needs_reply":
-        conditions.append(needs_reply)
-    elif only.view == "open":
-        conditions.append(not_(done))
-    elif only.view == "done":
-        conditions.append(done)
     one_to_one = select(Message.sender_id).where(Message.account_id == account_id, Message.sender_type == CONVERSATION)
     if only.channel is not None:
         conditions.append(thread.in_(one_to_one.where(Message.channel.in_(CHANNEL_FAMILIES[only.channel]))))

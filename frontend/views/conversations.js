@@ -4,7 +4,7 @@
 // `message.created` / `conversation.read` / `conversation.done`. The open thread sits beside the list; on a
 // phone the list and the thread each take the screen, with a way back. Searching finds contacts to write to.
 
-import { api, list } from '../lib/api.js';
+import { api, list, qs } from '../lib/api.js';
 import { debounce, h, replace, svg } from '../lib/dom.js';
 import { channelName, cutText, relative } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
@@ -50,9 +50,10 @@ export async function mount(root, params) {
     const query = { limit: 100, ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)) };
     try {
       const [convPage, contactPage] = await Promise.all([
-        q ? Promise.resolve({ items: [], total: 0 }) : list('/api/conversations', query),
+        q ? Promise.resolve({ items: [], total: 0 }) : api.get(`/api/conversations${qs(query)}`),
         q ? list('/api/contacts', { q, limit: 50 }) : Promise.resolve({ items: [], total: 0 }),
       ]);
+      if (convPage.counts) showCounts(view, convPage.counts);
       for (const conv of convPage.items) if (conv.contact) contacts.set(conv.id, conv.contact);
       for (const c of contactPage.items) contacts.set(`contact-${c.id}`, c);
       drawList(convPage.items, contactPage.items, q);
@@ -100,6 +101,15 @@ export async function mount(root, params) {
     on('resync', load),
   ];
   return () => { offs.forEach((off) => off()); refreshList.cancel(); if (closeThread) closeThread(); };
+}
+
+// "Needs a reply (2)": how many threads each view holds under the channel and tag chosen.
+function showCounts(select, counts) {
+  for (const option of select.options) {
+    const words = VIEWS.find(([value]) => value === option.value)[1];
+    const n = counts[option.value || 'all'];
+    option.textContent = n == null ? words : `${words} (${n})`;
+  }
 }
 
 function threadEntry(id, conv, current) {
