@@ -30,7 +30,7 @@ def frontend_dir() -> Path:
 
 
 FRONTEND_DIR = frontend_dir()
-#: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
+#: each capability's `install(app, services)`: registers its blueprints (Services.build made every part).
 CAPABILITIES = (
     "backend.api.core:install",
     "backend.api.sessions:install",
@@ -46,14 +46,11 @@ CAPABILITIES = (
     "backend.webhooks.twilio_inbound:install",
     "backend.api.gmail_oauth:install",
     "backend.webhooks.sendgrid:install",
-    "backend.jobs.delivery_status:install",
     "backend.api.delivery:install",
     "backend.webhooks.communications:install",
     "backend.conversations.mailbox:install",
-    "backend.conversations.whatsapp_inbound:install",
     "backend.api.media:install",
     "backend.api.api_keys:install",
-    "backend.webhooks_out.worker:install",
     "backend.api.webhooks_out:install",
 )
 

@@ -185,7 +185,7 @@ def test_it_checks_the_signature_with_the_messages_own_account(client, auth, ser
 def test_it_settles_a_conversation_sms_end_to_end_over_a_real_socket(live_server, twilio):
     require(
         live_server.app.extensions["bulkmsg"].delivery_job is not None,
-        "the delivery-status job (backend/jobs/delivery_status.py) is not installed in CAPABILITIES yet",
+        "the delivery-status job (backend/jobs/delivery/status.py) is not installed in CAPABILITIES yet",
     )
     base = live_server.url
     http = api_session(base, live_server.token)

@@ -121,7 +121,7 @@ class OutboundMessage:
     subject: str | None = None
     html_body: str | None = None
     recipient_name: str | None = None
-    sender_type: str = "conversation"
+    sender_type: str = states.CONVERSATION
     sender_id: str = ""
     attachments: tuple[Attachment, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
 from backend.channels.describe import form, limits
+from backend.channels.families import is_configured
 from backend.channels.registry import CHANNELS, channel_class
 from backend.channels.smtp.inbox import has_inbox, inbox_status
 from backend.store import states
@@ -183,7 +184,7 @@ class ChannelManager:
 
     def is_configured(self, account_id: int, name: str) -> bool:
         settings, _ = self.stored(account_id, name)
-        return bool(settings)
+        return is_configured(settings)
 
     def configure(
         self,

@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 from backend.contacts.service import contact_view
 from backend.conversations.preview import preview
 from backend.conversations.threads import thread_condition
+from backend.store import states
 from backend.store.models import Contact, ContactTag, ConversationState, Message, Tag, utcnow
 from backend.store.search_key import fold
 from backend.views import message_view
 
-CONVERSATION = "conversation"
 VIEWS = ("unread", "needs_reply", "open", "done")
 CHANNEL_FAMILIES = {"sms": ("sms",), "email": ("smtp", "gmail"), "whatsapp": ("whatsapp",)}
 
@@ -59,14 +59,14 @@ class _Threads:
 
 
 def _threads(account_id: int) -> _Threads:
-    mine = (Message.account_id == account_id, Message.sender_type == CONVERSATION)
+    mine = (Message.account_id == account_id, Message.sender_type == states.CONVERSATION)
     last = (
         select(Message.sender_id, func.max(Message.id).label("last_id"), func.count().label("count"))
         .where(*mine)
         .group_by(Message.sender_id)
         .subquery()
     )
-    received = (Message.account_id == account_id, Message.direction == "in")
+    received = (Message.account_id == account_id, Message.direction == states.INBOUND)
     unread = (
         select(Message.sender_id, func.count().label("unread"))
         .where(*received, Message.read_at.is_(None))
@@ -119,7 +119,7 @@ def conversation_list(
         .where(*narrowed)
     ).one()
     counts = {"all": int(sums[0] or 0), **{name: int(n or 0) for name, n in zip(views, sums[1:], strict=True)}}
-    contact_ids = {_contact_of(row[0]) for row in rows} - {None}
+    contact_ids = {states.contact_of_thread(row[0]) for row in rows} - {None}
     contacts = {
         c.id: contact_view(c)
         for c in session.scalars(select(Contact).where(Contact.account_id == account_id, Contact.id.in_(contact_ids)))
@@ -128,7 +128,7 @@ def conversation_list(
         {
             "id": sender_id,
             "conversation_id": sender_id,
-            "contact": contacts.get(_contact_of(sender_id) or 0),
+            "contact": contacts.get(states.contact_of_thread(sender_id) or 0),
             "last_message": message_view(message),
             "preview": preview(message.body),
             "unread": int(unread_count),
@@ -144,7 +144,9 @@ def conversation_list(
 def _narrowing(account_id: int, only: ThreadFilter, thread: Any) -> list[Any]:
     """The channel and tag filters."""
     conditions: list[Any] = []
-    one_to_one = select(Message.sender_id).where(Message.account_id == account_id, Message.sender_type == CONVERSATION)
+    one_to_one = select(Message.sender_id).where(
+        Message.account_id == account_id, Message.sender_type == states.CONVERSATION
+    )
     if only.channel is not None:
         conditions.append(thread.in_(one_to_one.where(Message.channel.in_(CHANNEL_FAMILIES[only.channel]))))
     if only.tag is not None:
@@ -169,7 +171,7 @@ def is_done(session: Session, account_id: int, conversation_id: str) -> bool:
         select(func.max(Message.id)).where(
             Message.account_id == account_id,
             Message.sender_id == conversation_id,
-            Message.direction == "in",
+            Message.direction == states.INBOUND,
             _not_auto(),
         )
     )
@@ -203,10 +205,3 @@ def reopen(session: Session, account_id: int, conversation_id: str) -> None:
             ConversationState.account_id == account_id, ConversationState.conversation_id == conversation_id
         )
     )
-
-
-def _contact_of(conversation_id: str) -> int | None:
-    prefix, _, rest = conversation_id.partition("-")
-    if prefix == "contact" and rest.isascii() and rest.isdigit() and len(rest) < 19:
-        return int(rest)
-    return None

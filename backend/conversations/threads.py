@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from backend.channels.families import EMAIL_CHANNELS
+from backend.store import states
 from backend.store.models import Message, utcnow
 from backend.views import message_view
 
-CONVERSATION = "conversation"
-
 
 def thread_condition(account_id: int, conversation_id: str, contact_id: int | None) -> Any:
-    filed = and_(Message.sender_type == CONVERSATION, Message.sender_id == conversation_id)
+    filed = and_(Message.sender_type == states.CONVERSATION, Message.sender_id == conversation_id)
     mine = Message.account_id == account_id
     if contact_id is None:
         return and_(mine, filed)
@@ -58,7 +58,7 @@ def unread_count(session: Session, account_id: int, conversation_id: str) -> int
             .where(
                 Message.account_id == account_id,
                 Message.sender_id == conversation_id,
-                Message.direction == "in",
+                Message.direction == states.INBOUND,
                 Message.read_at.is_(None),
             )
         )
@@ -73,7 +73,7 @@ def mark_read(session: Session, account_id: int, conversation_id: str) -> int:
         .where(
             Message.account_id == account_id,
             Message.sender_id == conversation_id,
-            Message.direction == "in",
+            Message.direction == states.INBOUND,
             Message.read_at.is_(None),
         )
         .values(read_at=utcnow())
@@ -89,7 +89,7 @@ def last_subject(session: Session, account_id: int, contact_id: int) -> str | No
         .where(
             Message.account_id == account_id,
             Message.contact_id == contact_id,
-            Message.channel.in_(("smtp", "gmail")),
+            Message.channel.in_(EMAIL_CHANNELS),
             Message.subject.is_not(None),
         )
         .order_by(Message.id.desc())
@@ -104,8 +104,8 @@ def last_inbound_mail_id(session: Session, account_id: int, contact_id: int) -> 
         .where(
             Message.account_id == account_id,
             Message.contact_id == contact_id,
-            Message.direction == "in",
-            Message.channel.in_(("smtp", "gmail")),
+            Message.direction == states.INBOUND,
+            Message.channel.in_(EMAIL_CHANNELS),
         )
         .order_by(Message.id.desc())
         .limit(1)

@@ -6,7 +6,7 @@
 
 import { api, list, qs } from '../lib/api.js';
 import { debounce, h, replace, svg } from '../lib/dom.js';
-import { channelName, cutText, relative } from '../lib/format.js';
+import { channelName, contactOfThread, cutText, relative, threadOfContact } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on } from '../lib/store.js';
 import { errorNotice, pageHead } from '../lib/ui.js';
@@ -55,7 +55,7 @@ export async function mount(root, params) {
       ]);
       if (convPage.counts) showCounts(view, convPage.counts);
       for (const conv of convPage.items) if (conv.contact) contacts.set(conv.id, conv.contact);
-      for (const c of contactPage.items) contacts.set(`contact-${c.id}`, c);
+      for (const c of contactPage.items) contacts.set(threadOfContact(c.id), c);
       drawList(convPage.items, contactPage.items, q);
     } catch (error) {
       replace(listBox, h('li', {}, errorNotice(error, 'The conversations could not be loaded.')));
@@ -71,7 +71,7 @@ export async function mount(root, params) {
       items.push(threadEntry(id, conv, id === selected));
     }
     for (const c of people) {
-      const id = `contact-${c.id}`;
+      const id = threadOfContact(c.id);
       if (seen.has(id)) continue;
       items.push(entry(id, { who: c.name || c.phone || c.email, last: [c.phone, c.email].filter(Boolean).join(' · '), current: id === selected }));
     }
@@ -136,7 +136,7 @@ function entry(id, { who, last, unread = 0, current = false, meta = '', done = f
 
 async function contactFor(conversationId, cache) {
   if (cache.has(conversationId)) return cache.get(conversationId);
-  const match = /^contact-(\d+)$/.exec(conversationId);
-  if (!match) return null;
-  try { return await api.get(`/api/contacts/${match[1]}`); } catch { return null; }
+  const contactId = contactOfThread(conversationId);
+  if (!contactId) return null;
+  try { return await api.get(`/api/contacts/${contactId}`); } catch { return null; }
 }

@@ -178,7 +178,7 @@ class GmailChannel(Channel):
         address = self.settings.get("from_address") or self.tokens.address
         url = message.metadata.get("unsubscribe_url")
         unsubscribe = None
-        if message.sender_type == "campaign":
+        if message.sender_type == states.CAMPAIGN:
             unsubscribe = unsubscribe_header(address, url) if address else (f"<{url}>" if url else None)
         mail = build_email(
             message,

@@ -14,9 +14,9 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import phonenumbers
 from pydantic import ValidationInfo, field_validator
 
+from backend.addresses import phone_or_none
 from backend.channels.fields import ChannelSettings, check, problem, setting
 from backend.security.hosts import url_host_problem
 from backend.security.masking import MASK
@@ -234,14 +234,8 @@ def _extra_of(model: type[ChannelSettings], key: str) -> dict[str, Any]:
 
 
 def e164(raw: str, default_country: str | None = None) -> str | None:
-    """`raw` as an E.164 number (+15551234567), or None when it is not a valid phone number."""
-    try:
-        number = phonenumbers.parse(raw.strip(), default_country)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """`raw` as an E.164 number (+15551234567), or None when it is not a valid phone number (backend.addresses)."""
+    return phone_or_none(raw, default_country)
 
 
 def sender_setting(raw: Any) -> str | None:
