@@ -143,7 +143,7 @@ def seed(server: Any) -> None:
     http.post(f"{server.url}/api/campaigns", json=draft, timeout=10)
     services = server.app.extensions["bulkmsg"]
     with services.db.write() as session:
-        record_inbound(services, session, Inbound(1, "sms", "+14155550101", "Is the sale still on?", "SM-seed-1"))
+        record_inbound(services.hub, session, Inbound(1, "sms", "+14155550101", "Is the sale still on?", "SM-seed-1"))
 
 
 @pytest.mark.parametrize(
