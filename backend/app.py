@@ -42,6 +42,7 @@ CAPABILITIES = (
     "backend.api.channels:install",
     "backend.api.settings:install",
     "backend.api.conversations:install",
+    "backend.api.saved_replies:install",
     "backend.api.messages:install",
     "backend.webhooks.twilio:install",
     "backend.webhooks.twilio_inbound:install",

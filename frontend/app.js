@@ -8,6 +8,7 @@ import { errorNotice } from './lib/ui.js';
 import { emit, on, state } from './lib/store.js';
 import { backfill, startSocket } from './lib/ws.js';
 import { startHealthBanner } from './lib/health-banner.js';
+import { startStackedTables } from './lib/stack-tables.js';
 
 // `short` is the label under the icon in the phone-size menu, where all items share one row.
 const ROUTES = [
@@ -138,6 +139,7 @@ async function start() {
   document.getElementById('shell').hidden = false;
   buildNav();
   startHealthBanner(document.getElementById('shell'));
+  startStackedTables(document.getElementById('shell'));
   await render();
   try {
     await backfill();

@@ -180,6 +180,7 @@ def test_it_saves_valid_settings_and_shows_the_webhook_urls(client, auth):
     assert shown["public_url"] == "https://example.ngrok.app"
     assert shown["default_country"] == "DE"
     assert shown["webhook_urls"]["twilio_status"] == "https://example.ngrok.app/webhooks/twilio/status"
+    assert shown["webhook_urls"]["twilio_inbound"] == "https://example.ngrok.app/webhooks/twilio/inbound"
     assert shown["webhook_secret"] == "****"
     assert client.put("/api/settings", json={"public_url": None}, headers=auth).get_json()["public_url"] is None
 

@@ -170,7 +170,8 @@ def test_it_never_shows_one_account_another_accounts_messages(client, auth, serv
     other = bearer(services.account_token("other"))
 
     assert client.get(f"/api/messages/{mine['id']}", headers=other).status_code == 404
-    assert client.get("/api/conversations", headers=other).get_json() == {"items": [], "total": 0}
+    nothing = {"all": 0, "unread": 0, "needs_reply": 0, "open": 0, "done": 0}  # not even a count of theirs
+    assert client.get("/api/conversations", headers=other).get_json() == {"items": [], "total": 0, "counts": nothing}
     assert client.get("/api/conversations/shared-id/messages", headers=other).get_json() == {"items": [], "total": 0}
     assert post(client, other, "shared-id", source="sms", to=NUMBER, body="B").status_code == 409
     assert client.post(f"/api/messages/{mine['id']}/requeue", headers=other).status_code == 404

@@ -10,10 +10,23 @@ from typing import Any
 import pytest
 import requests
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer
-from tests.ui_support import chromium, free_port, go, js_errors, screenshot_dir, set_viewport, shoot, text_of, wait_js
+from tests.ui_checks import contrast_failures, small_targets
+from tests.ui_support import (
+    chromium,
+    free_port,
+    go,
+    js_errors,
+    screenshot_dir,
+    set_viewport,
+    shoot,
+    text_of,
+    until,
+    wait_js,
+)
 
 pytestmark = pytest.mark.browser
 ANA = "+14155550101"
@@ -75,9 +88,84 @@ def test_it_shows_a_texted_reply_live_with_its_unread_count_and_media_link(serve
 
         twilio.send_inbound(f"{server.url}/webhooks/twilio/inbound", ANA, "Can you send a new one?")
         wait_js(driver, "return document.querySelectorAll('.bubble.in').length === 2", what="a second reply, live")
-        set_viewport(driver, 390, 844)
-        shoot(driver, shots, "conversation-two-way-phone")
+        triage(server, twilio, driver, thread, shots)
         assert js_errors(driver) == []
+
+
+LONE_SURROGATE = r"/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/"
+
+
+def triage(server: Any, twilio: FakeTwilio, driver: Any, thread: str, shots: Path) -> None:
+    """Saved replies, Done and its reopening, the filters, an unknown sender saved as a contact, the phone."""
+    box = driver.find_element(By.CSS_SELECTOR, ".composer textarea")
+    box.send_keys("Sorry about the box: a new one is on its way.")
+    driver.find_element(By.CSS_SELECTOR, ".saved-replies summary").click()
+    driver.find_element(By.CSS_SELECTOR, ".saved-replies input[name=reply_name]").send_keys("Damaged box")
+    driver.find_element(
+        By.XPATH, "//details[@class='saved-replies']//button[contains(., 'Save the text above')]"
+    ).click()
+    wait_js(
+        driver, "return document.querySelector('.saved-picker option[value]:not([value=\"\"])')", what="the saved reply"
+    )
+    box.clear()
+    Select(driver.find_element(By.CSS_SELECTOR, ".saved-picker")).select_by_visible_text("Damaged box")
+    assert box.get_attribute("value") == "Sorry about the box: a new one is on its way."
+    assert [r["name"] for r in api(server, "GET", "/api/saved-replies")["items"]] == ["Damaged box"]
+    box.send_keys(" Keep the old one.")  # saved again under the same name: asked, then replaced
+    driver.find_element(By.CSS_SELECTOR, ".saved-replies input[name=reply_name]").send_keys("Damaged box")
+    driver.find_element(
+        By.XPATH, "//details[@class='saved-replies']//button[contains(., 'Save the text above')]"
+    ).click()
+    wait_js(driver, "return document.querySelector('dialog[open] button[value=yes]')", what="Replace?").click()
+    wait_js(driver, "return !document.querySelector('dialog[open]')", what="the question answered")
+    until(lambda: api(server, "GET", "/api/saved-replies")["items"][0]["body"].endswith("Keep the old one."))
+    box.clear()
+
+    row = f'a[data-conversation="{thread}"]'
+    driver.find_element(By.CSS_SELECTOR, "button[data-action=done]").click()
+    wait_js(driver, f"return document.querySelector('{row}')?.dataset.done === '1'", what="the thread listed as done")
+    Select(driver.find_element(By.CSS_SELECTOR, "select[name=view]")).select_by_value("needs_reply")
+    wait_js(driver, f"return !document.querySelector('{row}')", what="the done thread to leave Needs a reply")
+    twilio.send_inbound(f"{server.url}/webhooks/twilio/inbound", ANA, "Hello? Still waiting.")
+    wait_js(driver, f"return document.querySelector('{row}')?.dataset.waiting === '1'", what="the thread reopened")
+    assert "Needs a reply (1)" in text_of(driver, "select[name=view]")
+    assert not driver.find_element(By.CSS_SELECTOR, "a.convo-back").is_displayed()  # the list is beside it
+    assert driver.find_element(By.CSS_SELECTOR, "button[data-action=done]").get_attribute("data-done") == "0"
+    shoot(driver, shots, "conversations-needs-reply")
+    assert contrast_failures(driver) == [] and small_targets(driver) == []
+    Select(driver.find_element(By.CSS_SELECTOR, "select[name=view]")).select_by_value("")
+
+    # Someone we did not know writes in, with emoji: the list cuts by what a person sees; the thread saves them.
+    twilio.send_inbound(
+        f"{server.url}/webhooks/twilio/inbound",
+        "+14155550199",
+        "Hi! " + "\U0001f468\u200d\U0001f469\u200d\U0001f467" * 130,
+    )
+    stranger = wait_js(
+        driver,
+        "return [...document.querySelectorAll('a[data-conversation]')]"
+        ".find((a) => a.innerText.includes('+14155550199'))",
+        what="the unknown sender's thread",
+    )
+    line = stranger.find_element(By.CSS_SELECTOR, ".last").get_attribute("textContent")
+    assert line.endswith("…") and not driver.execute_script(f"return {LONE_SURROGATE}.test(arguments[0])", line)
+    stranger.click()
+    name = wait_js(
+        driver, "return document.querySelector('form.save-contact input[name=contact_name]')", what="Save as contact"
+    )
+    set_viewport(driver, 390, 844)
+    shoot(driver, shots, "conversation-unknown-sender-phone")
+    assert contrast_failures(driver) == [] and small_targets(driver) == []
+    assert driver.execute_script("return getComputedStyle(document.querySelector('.convo-list')).display") == "none"
+    name.send_keys("Zoe Martin")
+    driver.find_element(By.CSS_SELECTOR, "form.save-contact button[type=submit]").click()
+    wait_js(
+        driver, "return document.querySelector('.thread-head h2').textContent === 'Zoe Martin'", what="the new name"
+    )
+    assert any(c["name"] == "Zoe Martin" for c in api(server, "GET", "/api/contacts")["items"])
+    driver.find_element(By.CSS_SELECTOR, "a.convo-back").click()
+    wait_js(driver, "return document.querySelector('.convo:not(.has-thread) .convo-list a')", what="the list, alone")
+    shoot(driver, shots, "conversations-phone")
 
 
 def test_it_shows_and_switches_a_contacts_opt_outs_per_channel(server: Any, tmp_path: Path) -> None:

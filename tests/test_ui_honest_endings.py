@@ -15,6 +15,7 @@ import requests
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer, wait_for
 from tests.test_ui_flows import api, click, open_app
+from tests.ui_checks import contrast_failures, small_targets
 from tests.ui_support import chromium, free_port, go, screenshot_dir, set_viewport, shoot, text_of, wait_js
 
 pytestmark = pytest.mark.browser
@@ -54,8 +55,19 @@ def test_it_ends_in_amber_when_a_message_came_back_undelivered(start_server: Any
         assert "+14155550102" in row and "the phone is switched off or unreachable" in row, row
         assert "Not delivered\n1" in text_of(driver, ".stats")
         shoot(driver, shots, "campaign-undelivered-desktop")
+        assert contrast_failures(driver) == [] and small_targets(driver) == []
         set_viewport(driver, 390, 844)
         shoot(driver, shots, "campaign-undelivered-phone")
+        # On a phone the list is a stack of cards: each value after its column's name, the reason included.
+        card = "table[data-list=undelivered] tbody tr"
+        driver.execute_script(f"document.querySelector('{card}').scrollIntoView({{block: 'center'}})")
+        shoot(driver, shots, "campaign-undelivered-list-phone")
+        assert driver.execute_script(f"return getComputedStyle(document.querySelector('{card}')).display") == "block"
+        labels = driver.execute_script(
+            f"return [...document.querySelector('{card}').cells].map((c) => c.dataset.label)"
+        )
+        assert "Recipient" in labels or "To" in labels, labels
+        assert contrast_failures(driver) == [] and small_targets(driver) == []
     export = requests.get(f"{server.url}/api/campaigns/{campaign}/export.csv", headers=bearer(server.token), timeout=10)
     rows = {r["Recipient"]: r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))}
     assert rows["'+14155550102"]["Delivery"] == "undelivered"

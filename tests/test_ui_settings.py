@@ -1,8 +1,11 @@
-"""The General settings card: what a user types there is what the server stores."""
+"""The General settings card: what a user types there is what the server stores; the webhook addresses each with
+its name, where it goes and a Copy button that copies it; a new webhook secret only after a confirmation, and
+the one shown is the one that signs."""
 
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,13 +14,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from selenium.webdriver.common.by import By
 
+from tests.delivery_support import signed
 from tests.helpers import bearer
-from tests.ui_support import chromium, go, js_errors, wait_js, wait_view
+from tests.ui_checks import contrast_failures, small_targets
+from tests.ui_support import chromium, go, js_errors, screenshot_dir, set_viewport, shoot, wait_js, wait_view
 
 pytestmark = pytest.mark.browser
 
 
-def test_it_saves_the_sendgrid_key_and_default_country_from_the_settings_card(live_server: Any) -> None:
+def test_it_saves_the_sendgrid_key_and_default_country_from_the_settings_card(live_server: Any, tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     der = base64.b64encode(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).decode()
     with chromium() as driver:
@@ -32,7 +37,50 @@ def test_it_saves_the_sendgrid_key_and_default_country_from_the_settings_card(li
         wait_js(
             driver, "return [...document.querySelectorAll('.toast')].some(t => t.innerText.includes('Settings saved'))"
         )
+        addresses_and_secret(driver, live_server, screenshot_dir(tmp_path))
         assert js_errors(driver) == []
     stored = requests.get(f"{live_server.url}/api/settings", headers=bearer(live_server.token), timeout=10).json()
     assert stored["sendgrid_public_key"] == der
     assert stored["default_country"] == "DE"
+
+
+def addresses_and_secret(driver: Any, live_server: Any, shots: Path) -> None:
+    assert "Set the public URL" in driver.find_element(By.CSS_SELECTOR, "form[aria-labelledby=settings-title]").text
+    driver.find_element(By.CSS_SELECTOR, "input[name=public_url]").send_keys("https://bulk.example.com")
+    driver.find_element(By.XPATH, "//form[@aria-labelledby='settings-title']//button[@type='submit']").click()
+    wait_js(driver, "return document.querySelectorAll('.address-list li').length === 4", what="the four addresses")
+    rows = {
+        li.get_attribute("data-address"): li.text for li in driver.find_elements(By.CSS_SELECTOR, ".address-list li")
+    }
+    assert "https://bulk.example.com/webhooks/twilio/inbound" in rows["twilio_inbound"]
+    assert "A message comes in" in rows["twilio_inbound"] and "Event Webhook" in rows["sendgrid_events"]
+    driver.execute_script("document.querySelector('.webhook-addresses').scrollIntoView()")
+    shoot(driver, shots, "settings-addresses-1280x800")
+    set_viewport(driver, 390, 844)
+    driver.execute_script("document.querySelector('.webhook-addresses').scrollIntoView()")
+    shoot(driver, shots, "settings-addresses-390x844")
+    set_viewport(driver, 1280, 800)
+    driver.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": live_server.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    driver.find_element(By.CSS_SELECTOR, "li[data-address=twilio_inbound] button[data-copy]").click()
+    copied = driver.execute_async_script("navigator.clipboard.readText().then(arguments[0], () => arguments[0](null))")
+    assert copied == "https://bulk.example.com/webhooks/twilio/inbound"
+
+    generate = driver.find_element(By.XPATH, "//button[text()='Generate a new webhook secret']")
+    generate.click()
+    asked = wait_js(
+        driver, "const d = document.querySelector('dialog[open]'); return d && d.innerText", what="the question"
+    )
+    assert "403" in asked and "/webhooks/communications" in asked
+    shoot(driver, shots, "settings-new-secret-question")
+    assert contrast_failures(driver) == [] and small_targets(driver) == []  # the question, over the page
+    driver.find_element(By.CSS_SELECTOR, "dialog[open] button[value=no]").click()
+    assert not driver.find_elements(By.CSS_SELECTOR, "code[data-secret]")  # nothing changed
+    generate.click()
+    wait_js(driver, "return document.querySelector('dialog[open] button[value=yes]')").click()
+    secret = wait_js(driver, "const c = document.querySelector('code[data-secret]'); return c && c.innerText")
+    raw, headers = signed(secret, {"message_id": 999999, "provider": "x", "event_id": "e1", "status": "delivered"})
+    answer = requests.post(f"{live_server.url}/webhooks/communications", data=raw, headers=headers, timeout=10)
+    assert answer.status_code == 404  # signed with the secret shown: past the signature, no such message

@@ -10,6 +10,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from backend.conversations.inbound import Inbound, record_inbound
+from tests.helpers import api_session
+from tests.ui_checks import contrast_failures, small_targets
 from tests.ui_support import chromium, go, js_errors, screenshot_dir, shoot, text_of, wait_js, wait_view
 
 pytestmark = pytest.mark.browser
@@ -97,6 +100,50 @@ return [...document.querySelectorAll('body *')].filter((el) => past(el) && ![...
   .slice(0, 5).map((el) => el.outerHTML.slice(0, 100));
 """
 SCREENS = ("", "channels", "contacts", "compose", "campaigns", "conversations", "settings")
+# On a phone every table is a stack of cards: rows as blocks, each cell named by its column.
+UNSTACKED = """
+return [...document.querySelectorAll('.table-wrap tbody tr')].filter((tr) => tr.offsetParent).flatMap((tr) => {
+  if (getComputedStyle(tr).display !== 'block') return [tr.outerHTML.slice(0, 80)];
+  return [...tr.cells].filter((td) => td.dataset.label === undefined
+    || (td.dataset.label && getComputedStyle(td, '::before').content !== JSON.stringify(td.dataset.label)))
+    .map((td) => td.outerHTML.slice(0, 80));
+});
+"""
+
+STACKED_ROWS = """
+const rows = [...document.querySelectorAll('.table-wrap tbody tr')];
+return rows.length && rows.every((tr) => getComputedStyle(tr).display === 'block') && rows.length;
+"""
+# The preview inside the campaign form, above its Start button (true), or beside the form (false).
+PREVIEW_BEFORE_START = """
+const preview = document.querySelector('[aria-labelledby=preview-title]');
+const start = document.querySelector("form[aria-label='New campaign'] button[type=submit]");
+return preview.compareDocumentPosition(start) === (Node.DOCUMENT_POSITION_FOLLOWING)
+  && preview.getBoundingClientRect().bottom <= start.getBoundingClientRect().top;
+"""
+
+
+def seed(server: Any) -> None:
+    """A few contacts (one opted out, one tagged), a draft campaign and a thread with an unread reply, so every
+    screen has its tables, pills and badges to look at."""
+    http = api_session(server.url, server.token)
+    people = [("Ana Silva", "+14155550101", ["VIP"]), ("Ben Okafor", "+14155550102", []), ("Chloé Durand", None, [])]
+    for name, phone, tags in people:
+        body = {"name": name, "email": f"{name.split()[0].lower()}@example.com", "tags": tags, "phone": phone}
+        assert http.post(f"{server.url}/api/contacts", json=body, timeout=10).status_code == 201
+    ben = http.get(f"{server.url}/api/contacts", params={"q": "Ben"}, timeout=10).json()["items"][0]
+    http.post(f"{server.url}/api/contacts/{ben['id']}/opt-out", json={"family": "all"}, timeout=10)
+    draft = {
+        "name": "Spring sale",
+        "channel": "smtp",
+        "subject": "Hi",
+        "body": "Hi {{ name }}",
+        "recipients": {"all": True},
+    }
+    http.post(f"{server.url}/api/campaigns", json=draft, timeout=10)
+    services = server.app.extensions["bulkmsg"]
+    with services.db.write() as session:
+        record_inbound(services.hub, session, Inbound(1, "sms", "+14155550101", "Is the sale still on?", "SM-seed-1"))
 
 
 @pytest.mark.parametrize(
@@ -109,6 +156,7 @@ def test_it_fits_every_screen_in_both_themes_and_narrow(
 ) -> None:
     shots = screenshot_dir(tmp_path)
     tag = f"{'dark' if dark else 'light'}-{width}x{height}"
+    seed(live_server)
     with chromium(width, height, dark=dark) as driver:
         driver.get(f"{live_server.url}/#token={live_server.token}")
         wait_view(driver, "dashboard")
@@ -120,6 +168,16 @@ def test_it_fits_every_screen_in_both_themes_and_narrow(
             assert overflow <= 0, f"{route or 'dashboard'} scrolls sideways at {width}px: {driver.execute_script(WIDE)}"
             assert driver.execute_script(UNLABELLED) == [], f"unlabelled controls on {route or 'dashboard'}"
             assert driver.execute_script(MENU_OFF_SCREEN) == [], f"menu items out of reach on {route or 'dashboard'}"
+            assert contrast_failures(driver) == [], f"text under 4.5:1 on {route or 'dashboard'} ({tag})"
+            assert small_targets(driver) == [], f"targets under 24 px on {route or 'dashboard'} ({tag})"
+            if width <= 600:
+                assert driver.execute_script(UNSTACKED) == [], f"a table row not stacked on {route}"
+            if route == "compose":  # one column on a phone: the preview comes before Start
+                preview_first = driver.execute_script(PREVIEW_BEFORE_START)
+                assert preview_first == (width <= 1100), "the preview's place beside or above Start"
+            if route == "contacts" and width <= 600:
+                cards = wait_js(driver, STACKED_ROWS, what="the contacts as cards")
+                assert cards == 3
             words = text_of(driver, "body").lower()
             assert "on the left" not in words and "on the right" not in words, route
             shoot(driver, shots, f"{route or 'dashboard'}-{tag}")

@@ -9,10 +9,15 @@ caller uses for a support thread stays valid.
 - `GET /api/conversations/<id>/messages?status=&limit=&offset=` -> {"items", "total"} in time order. For
   `contact-<id>`: the campaign messages sent to the contact, one-to-one replies and inbound messages on every
   channel; each carries `channel` and `direction`.
-- `GET /api/conversations?limit=&offset=` -> {"items": [{"id", "contact", "last_message", "unread",
-  "message_count"}], "total"}, the most recently active first (a thread is listed once a one-to-one message
-  was sent or received in it).
-- `GET /api/conversations/<id>` -> {"id", "contact", "unread", "reply": {"source", "channel", "to"} | null}.
+- `GET /api/conversations?limit=&offset=&view=&channel=&tag=` -> {"items": [{"id", "contact", "last_message",
+  "preview", "unread", "done", "needs_reply", "message_count"}], "total", "counts": {"all", "unread",
+  "needs_reply", "open", "done"}}, the most recently active first (a
+  thread is listed once a one-to-one message was sent or received in it); the filters in
+  backend/conversations/thread_list.py.
+- `GET /api/conversations/<id>` -> {"id", "contact", "unread", "done", "reply": {"source", "channel", "to"} | null}.
+- `POST /api/conversations/<id>/done` -> {"id", "done": true} (404 for a thread without messages);
+  `POST /api/conversations/<id>/reopen` -> {"id", "done": false}; a `conversation.done` event tells the other
+  open windows. A received message reopens a done thread by itself.
 - `POST /api/conversations/<id>/read` -> {"id", "unread": 0, "marked": n}; a `conversation.read` event tells
   the other open windows.
 Every query filters on the caller's account.
@@ -34,10 +39,10 @@ from backend.campaigns.attachments import (
 )
 from backend.channels.families import EMAIL_CHANNELS
 from backend.contacts.service import contact_view
-from backend.conversations import threads
+from backend.conversations import thread_list, threads
 from backend.conversations.created import record_created
 from backend.conversations.reply import reply_route
-from backend.errors import bad_request, conflict, json_body
+from backend.errors import bad_request, conflict, json_body, not_found
 from backend.security.guards import account_id
 from backend.services import Services, current_services
 from backend.store import states
@@ -183,9 +188,23 @@ def list_conversation_messages(conversation_id: str) -> Any:
 def list_conversations() -> Any:
     limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0)
+    only = thread_list.ThreadFilter(
+        view=_choice("view", thread_list.VIEWS),
+        channel=_choice("channel", tuple(thread_list.CHANNEL_FAMILIES)),
+        tag=(request.args.get("tag") or "").strip()[:100] or None,
+    )
     with _services().db.read() as session:
-        items, total = threads.conversation_list(session, account_id(), limit, offset)
-    return jsonify({"items": items, "total": total})
+        items, total, counts = thread_list.conversation_list(session, account_id(), limit, offset, only)
+    return jsonify({"items": items, "total": total, "counts": counts})
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:
+        raise bad_request(
+            f"`{name}` must be one of {', '.join(allowed)}.", [{"field": name, "reason": "unknown value"}]
+        )
+    return value
 
 
 @bp.get("/api/conversations/<conversation_id>")
@@ -201,6 +220,7 @@ def get_conversation(conversation_id: str) -> Any:
                 "id": conversation_id,
                 "contact": contact_view(contact) if contact is not None else None,
                 "unread": threads.unread_count(session, account, conversation_id),
+                "done": thread_list.is_done(session, account, conversation_id),
                 "reply": None if route is None else {"source": route.source, "channel": route.channel, "to": route.to},
             }
         )
@@ -221,6 +241,38 @@ def mark_read(conversation_id: str) -> Any:
                 data={"conversation_id": conversation_id, "unread": 0},
             )
     return jsonify({"id": conversation_id, "unread": 0, "marked": marked})
+
+
+@bp.post("/api/conversations/<conversation_id>/done")
+def mark_done(conversation_id: str) -> Any:
+    return _set_done(conversation_id, True)
+
+
+@bp.post("/api/conversations/<conversation_id>/reopen")
+def reopen(conversation_id: str) -> Any:
+    return _set_done(conversation_id, False)
+
+
+def _set_done(conversation_id: str, done: bool) -> Any:
+    check_conversation_id(conversation_id)
+    services, account = _services(), account_id()
+    with services.db.write() as session:
+        if done:
+            if not thread_list.mark_done(session, account, conversation_id, _contact_id(conversation_id)):
+                raise not_found("This conversation")
+        else:
+            thread_list.reopen(session, account, conversation_id)
+        contact_id = _contact_id(conversation_id)
+        contact = _own_contact(session, account, contact_id) if contact_id is not None else None
+        who = (contact.name or contact.phone or contact.email) if contact is not None else conversation_id
+        services.hub.record(
+            session,
+            account,
+            "conversation.done",
+            f"{'Marked done' if done else 'Reopened'}: the conversation with {who}",
+            data={"conversation_id": conversation_id, "done": done},
+        )
+    return jsonify({"id": conversation_id, "done": done})
 
 
 def _status_arg() -> str | None:

@@ -56,6 +56,7 @@ GENERATE = "generate"
 MAX_URL_LENGTH = 2000
 #: webhook paths shown with the public URL so the user can paste them into each provider's console.
 WEBHOOK_PATHS = {
+    "twilio_inbound": "/webhooks/twilio/inbound",
     "twilio_status": "/webhooks/twilio/status",
     "sendgrid_events": "/webhooks/sendgrid/events",
     "communications": "/webhooks/communications",

@@ -24,7 +24,14 @@ SHOWN_PREFIX = len(KEY_PREFIX) + 6
 #: secrets are masked) and changed with `admin`.
 ADMIN_PATHS = ("/api/api-keys", "/api/webhooks", "/api/webhook-deliveries")
 CONTACT_PATHS = ("/api/contacts", "/api/tags", "/api/segments")
-SEND_PATHS = ("/api/campaigns", "/api/conversations", "/api/messages", "/api/media", "/api/trigger")
+SEND_PATHS = (
+    "/api/campaigns",
+    "/api/conversations",
+    "/api/saved-replies",
+    "/api/messages",
+    "/api/media",
+    "/api/trigger",
+)
 #: reading routes that take a POST (a WebSocket ticket is for reading the event stream).
 READ_POSTS = ("/api/ws-ticket",)
 

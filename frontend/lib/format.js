@@ -57,3 +57,19 @@ export const threadOfContact = (contactId) => `contact-${contactId}`;
 export function contactOfThread(conversationId) {
   return /^contact-([1-9]\d*)$/.exec(conversationId)?.[1] ?? null;
 }
+
+const graphemes = typeof Intl !== 'undefined' && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+
+/** At most `limit` characters a person sees (grapheme clusters: an emoji or an accented letter is never cut in
+ * half); a longer text keeps `limit - 1` of them and an ellipsis. */
+export function cutText(text, limit) {
+  const value = String(text ?? '');
+  if (value.length <= limit) return value;
+  if (!graphemes) return Array.from(value).length <= limit ? value : `${Array.from(value).slice(0, limit - 1).join('')}…`;
+  const kept = [];
+  for (const { segment } of graphemes.segment(value)) {
+    kept.push(segment);
+    if (kept.length > limit) return `${kept.slice(0, limit - 1).join('')}…`;
+  }
+  return value;
+}

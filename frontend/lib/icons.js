@@ -29,4 +29,6 @@ export const icons = {
   stop: ['M5 5h14v14H5z'],
   refresh: ['M23 4v6h-6', 'M20.49 15a9 9 0 1 1-2.12-9.36L23 10'],
   plus: ['M12 5v14', 'M5 12h14'],
+  back: ['M19 12H5', 'M12 19l-7-7 7-7'],
+  copy: ['M9 9h11v11H9z', 'M5 15H4V4h11v1'],
 };

@@ -25,9 +25,11 @@ const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject'
 export async function mount(root, params = []) {
   try { await loadChannels(); } catch (error) { root.append(errorNotice(error, 'The channels could not be loaded.')); return null; }
   const ui = buildForm();
+  const side = h('div', { class: 'compose-side' }, ui.preview.element);
   root.append(pageHead('Compose', 'Write once; every contact gets their own message.',
     h('a', { class: 'btn', href: '#/sequences/new', dataset: { action: 'new-sequence' } }, 'A series over days? New sequence')),
-    h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), ui.preview.element));
+    h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), side));
+  const offLayout = previewBeforeStart(ui, side);
   wire(ui);
   const copyOf = params[0] === 'copy' && params[1];
   const draftOf = params[0] === 'draft' && params[1];
@@ -46,7 +48,20 @@ export async function mount(root, params = []) {
   window.addEventListener('pagehide', onHide);
   // Back from a drop: the channels' states may have changed; what was typed stays.
   const off = on('resync', () => loadChannels().then(ui.channelChanged).catch(() => {}));
-  return () => { off(); window.removeEventListener('pagehide', onHide); saveDraft(ui.snapshot(), { now: true }); };
+  return () => { off(); offLayout(); window.removeEventListener('pagehide', onHide); saveDraft(ui.snapshot(), { now: true }); };
+}
+
+// In one column (a phone, a narrow window) the preview moves into the form, just above the warnings and Start, so
+// the message is seen before it is sent; side by side it sits beside the form.
+function previewBeforeStart(ui, side) {
+  const narrow = window.matchMedia('(max-width: 1100px)');
+  const place = () => {
+    if (narrow.matches) ui.form.insertBefore(ui.preview.element, ui.warnings);
+    else side.append(ui.preview.element);
+  };
+  place();
+  narrow.addEventListener('change', place);
+  return () => narrow.removeEventListener('change', place);
 }
 
 function buildForm() {

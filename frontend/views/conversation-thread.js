@@ -11,6 +11,7 @@ import { channelName, contactOfThread, dateTime } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on, state } from '../lib/store.js';
 import { errorNotice, showError } from '../lib/ui.js';
+import { doneToggle, saveAsContact, savedReplies } from './conversation-tools.js';
 
 // [source, label, the channels that can send it]
 const SOURCES = [['sms', 'SMS', CHANNELS_OF.sms], ['email', 'Email', CHANNELS_OF.email], ['whatsapp', 'WhatsApp', CHANNELS_OF.whatsapp]];
@@ -45,14 +46,18 @@ export async function openThread(box, conversationId, { contact, onChange }) {
   const body = h('div', { class: 'thread-body', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages' });
   const who = contact ? contact.name || contact.phone || contact.email : conversationId;
   const optedOut = contact ? Object.entries(contact.opt_outs || {}).filter(([, v]) => v).map(([family]) => family) : [];
-  const head = h('div', { class: 'thread-head' }, h('div', {}, h('h2', {}, who),
+  let view = null;
+  try { view = await api.get(`/api/conversations/${encodeURIComponent(conversationId)}`); } catch { view = null; }
+  const route = view?.reply || null;
+  const done = doneToggle(conversationId, Boolean(view?.done));
+  const title = h('h2', {}, who);
+  const head = h('div', { class: 'thread-head' }, h('div', { class: 'thread-who' }, title,
     contact ? h('span', { class: 'muted small' }, [contact.phone, contact.email].filter(Boolean).join(' · ')) : null),
   optedOut.length ? h('span', { class: 'pill warn', title: 'Campaigns skip this contact on these channels; one-to-one replies stay possible.' },
-    `Opted out of ${optedOut.map((f) => OPTED_OUT_OF[f] || f).join(', ')}`) : null);
-  let route = null;
-  try { route = (await api.get(`/api/conversations/${encodeURIComponent(conversationId)}`)).reply; } catch { route = null; }
+    `Opted out of ${optedOut.map((f) => OPTED_OUT_OF[f] || f).join(', ')}`) : null, done.element);
+  const unknown = saveAsContact(contact, (saved) => { title.textContent = saved.name; onChange(); });
   const composer = buildComposer(conversationId, contact, route, (message) => { upsert(message, true); onChange(); });
-  replace(box, head, body, composer.element);
+  replace(box, head, unknown, body, composer.element);
 
   const mine = (m) => m && ((m.sender_type === 'conversation' && String(m.sender_id) === conversationId)
     || (contactId != null && String(m.contact_id) === contactId));
@@ -71,6 +76,7 @@ export async function openThread(box, conversationId, { contact, onChange }) {
     const base = `/api/conversations/${encodeURIComponent(conversationId)}/messages`;
     const { total } = await list(base, { limit: 1 });
     const { items } = total ? await list(base, { limit: SHOWN, offset: Math.max(0, total - SHOWN) }) : { items: [] };
+    done.element.hidden = !total;
     if (total > SHOWN) body.append(h('p', { class: 'muted small' }, `Showing the latest ${SHOWN} of ${total} messages.`));
     if (!items.length) body.append(h('div', { class: 'empty' }, `No messages with ${who} yet. Write the first one below.`));
     items.forEach((m) => upsert(m));
@@ -87,9 +93,11 @@ export async function openThread(box, conversationId, { contact, onChange }) {
       const d = e.data || {};
       if (e.type === 'message.created' && (String(d.conversation_id) === conversationId || mine(d.message))) {
         upsert(d.message, true);
-        if (d.message.direction === 'in') received = true;
+        if (d.message.direction === 'in') { received = true; if (!d.message.metadata?.auto) done.set(false); done.element.hidden = false; }
       } else if (e.type === 'message.updated' && mine(d.message)) {
         upsert(d.message, true);
+      } else if (e.type === 'conversation.done' && String(d.conversation_id) === conversationId) {
+        done.set(d.done);
       } else if (e.type === 'send.progress' && String(d.conversation_id) === conversationId && d.message_id != null) {
         const bubble = bubbles.get(String(d.message_id));
         if (bubble) bubble.update({ status: d.status, last_error: d.error });
@@ -164,9 +172,11 @@ function buildComposer(conversationId, contact, route, onSent) {
   const text = h('textarea', { rows: 3, placeholder: 'Write a reply… (Ctrl+Enter sends)', 'aria-label': 'Message' });
   const send = h('button', { class: 'btn primary', type: 'submit', disabled: !usable.length }, svg(icons.send), 'Send');
   const errors = h('div');
+  const saved = savedReplies(text);
   const hint = usable.length ? null : h('p', { class: 'muted small' }, 'No channel is configured yet: set one up under Channels to reply.');
   const element = h('form', { class: 'composer', 'aria-label': 'Reply' },
-    h('div', { class: 'row' }, source, h('div', { style: { flex: '1 1 200px' } }, to), subject), text, hint, errors, h('div', { class: 'row end' }, send));
+    h('div', { class: 'row' }, source, h('div', { style: { flex: '1 1 200px' } }, to), subject), text, hint, errors,
+    h('div', { class: 'row composer-foot' }, saved.picker, h('span', { class: 'spacer' }), send), saved.panel);
   const sync = () => {
     const email = source.value === 'email';
     subject.hidden = !email;

@@ -4,7 +4,9 @@
 
 import { api } from '../lib/api.js';
 import { busy, field, h, replace } from '../lib/dom.js';
-import { errorNotice, toast } from '../lib/ui.js';
+import { confirmDialog, errorNotice, toast } from '../lib/ui.js';
+import { webhookAddresses } from './settings-addresses.js';
+import { shownOnce } from './settings-secret.js';
 
 export function settingsCard() {
   const publicUrl = h('input', { type: 'url', name: 'public_url', placeholder: 'https://messages.example.com', autocomplete: 'off' });
@@ -29,9 +31,7 @@ export function settingsCard() {
     publicUrl.placeholder = view.public_url_source === 'environment' ? `${view.public_url} (from BULKMSG_PUBLIC_URL)` : 'https://messages.example.com';
     country.value = view.default_country || '';
     sendgridKey.value = view.sendgrid_public_key || '';
-    const urls = Object.entries(view.webhook_urls || {}).filter(([, url]) => url);
-    replace(hooks, urls.length ? [h('span', { class: 'muted small' }, 'Webhook addresses to paste into each provider:'),
-      ...urls.map(([name, url]) => h('code', { class: 'small', title: name }, url))] : null);
+    replace(hooks, webhookAddresses(view.webhook_urls));
   };
   const load = () => api.get('/api/settings').then(show).catch((error) => replace(errors, errorNotice(error, 'Settings could not be loaded.')));
 
@@ -50,11 +50,19 @@ export function settingsCard() {
     });
   });
   generate.addEventListener('click', () => busy(generate, async () => {
+    const sure = await confirmDialog({
+      title: 'Make a new webhook secret?',
+      text: 'The current secret stops working at once: every program or provider that signs its requests to /webhooks/communications with it is refused (403) until you give it the new one.',
+      details: ['The new secret is shown once, here.', 'Twilio and SendGrid are not affected (they sign with their own keys).'],
+      confirm: 'Make a new secret',
+      cancel: 'Keep the current one',
+      danger: true,
+    });
+    if (!sure) return;
     try {
       const view = await api.put('/api/settings', { webhook_secret: 'generate' });
       show(view);
-      replace(secretBox, h('div', { class: 'notice warn', role: 'status' }, h('div', {},
-        h('strong', {}, 'New webhook secret (shown once):'), h('code', { style: { userSelect: 'all', overflowWrap: 'anywhere' } }, view.new_webhook_secret))));
+      replace(secretBox, shownOnce('New webhook secret (shown once):', view.new_webhook_secret, 'Give it to every program that posts to /webhooks/communications.'));
     } catch (error) { replace(errors, errorNotice(error, 'No new secret was made.')); }
   }));
   load();

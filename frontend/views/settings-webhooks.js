@@ -5,7 +5,7 @@ import { api, list } from '../lib/api.js';
 import { busy, field, h, replace } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { confirmDialog, errorNotice, showError, toast } from '../lib/ui.js';
-import { shownOnce } from './settings-secret.js';
+import { copyButton, shownOnce } from './settings-secret.js';
 
 const TYPES = ['message.created', 'message.updated', 'campaign.status', 'contact.opted_out', 'contact.opted_in', 'channel.status', 'webhook.disabled', 'sequence.enrolled', 'sequence.exited'];
 const STATUS = { succeeded: ['ok', 'Delivered'], pending: ['warn', 'Retrying'], failed: ['err', 'Failed'] };
@@ -64,6 +64,12 @@ function endpointBlock(endpoint, reload, shown) {
     try { await api.post(`/api/webhooks/${endpoint.id}/test`); toast('Test queued.', { tone: 'ok' }); pollDeliveries(refresh); } catch (error) { showError(error, 'No test was sent'); }
   });
   const rotate = button('Rotate secret', async () => {
+    const sure = await confirmDialog({
+      title: 'Rotate the signing secret?',
+      text: `A new secret is shown once. The old one also signs for 24 hours; after that, ${endpoint.url} refuses every delivery until it checks the new one.`,
+      confirm: 'Rotate secret', cancel: 'Keep the current one', danger: true,
+    });
+    if (!sure) return;
     try {
       const view = await api.post(`/api/webhooks/${endpoint.id}/rotate-secret`);
       replace(shown, shownOnce('New signing secret (shown once):', view.secret, 'The old secret also signs for 24 hours, so the receiver can switch over.'));
@@ -78,10 +84,11 @@ function endpointBlock(endpoint, reload, shown) {
   }, 'btn small danger');
   const pill = endpoint.enabled ? h('span', { class: 'pill ok' }, 'Enabled') : h('span', { class: 'pill err' }, 'Disabled');
   const events = endpoint.events.includes('*') ? 'All events' : endpoint.events.join(', ');
+  const urlCode = h('code', { class: 'endpoint-url' }, endpoint.url);
   refresh();
   return h('section', { class: 'endpoint stack', dataset: { endpointId: endpoint.id }, style: { gap: '8px' } },
     h('div', { class: 'row', style: { justifyContent: 'space-between' } },
-      h('div', { class: 'stack', style: { gap: '2px', minWidth: '0' } }, h('code', { class: 'endpoint-url' }, endpoint.url),
+      h('div', { class: 'stack', style: { gap: '2px', minWidth: '0' } }, h('div', { class: 'row', style: { flexWrap: 'nowrap' } }, urlCode, copyButton(endpoint.url, urlCode, 'Copy the endpoint URL')),
         h('span', { class: 'muted small' }, `${events}${endpoint.include_body ? ' · with message text' : ''}`)), pill),
     endpoint.enabled ? null : h('div', { class: 'notice err disabled-reason', role: 'status' },
       h('div', {}, h('strong', {}, 'Disabled'), h('div', {}, endpoint.disabled_reason || ''), h('div', { class: 'muted small' }, 'Fix the receiver, then Enable: what happened meanwhile is delivered then.'))),

@@ -18,6 +18,7 @@ from backend.store.models.contacts import (
     Tag,
     Term,
 )
+from backend.store.models.inbox import ConversationState, SavedReply
 from backend.store.models.messages import Campaign, Communication, ComposeDraft, LeftOut, Message
 from backend.store.models.sequences import SequenceEnrollment, SequenceSend
 from backend.store.models.upkeep import Event, InboxCursor, Lease, Media, WebhookDelivery, WebhookEndpoint
@@ -35,6 +36,7 @@ __all__ = [
     "ContactImportRow",
     "ContactTag",
     "ContactTerm",
+    "ConversationState",
     "Credential",
     "Event",
     "Id",
@@ -45,6 +47,7 @@ __all__ = [
     "Media",
     "Message",
     "NAMING",
+    "SavedReply",
     "Segment",
     "SequenceEnrollment",
     "SequenceSend",
