@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,6 +44,28 @@ WHATSAPP_STOP = frozenset({"STOP"})
 WHATSAPP_START = frozenset({"START"})
 EMAIL_CHANNELS = frozenset({"smtp", "gmail"})
 MAX_BODY = 100_000
+
+
+def _message_insert(insert: Any) -> Any:
+    table = Message.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(
+            index_elements=["account_id", "channel", "provider_message_id"], index_where=table.c.direction == "in"
+        )
+        .returning(table.c.id)
+    )
+
+
+#: {on PostgreSQL: its INSERT} of the messages table (column names; Core, so no ORM bulk machinery per row): a
+#: provider id already stored for the account and channel inserts nothing
+_MESSAGE_INSERT = {True: _message_insert(pg_insert), False: _message_insert(sqlite_insert)}
+_CONTACT_BY_EMAIL = select(Contact).where(
+    Contact.account_id == bindparam("account"), Contact.email == bindparam("address")
+)
+_CONTACT_BY_PHONE = select(Contact).where(
+    Contact.account_id == bindparam("account"), Contact.phone == bindparam("address")
+)
 
 
 @dataclass(frozen=True)
@@ -130,20 +152,12 @@ def record_inbound(services: Services, session: Session, inbound: Inbound) -> Re
         updated_at=now,
         read_at=now if inbound.auto else None,
     )
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    message_id = session.scalar(
-        insert(Message)
-        .values(**values)
-        .on_conflict_do_nothing(
-            index_elements=["account_id", "channel", "provider_message_id"], index_where=Message.direction == "in"
-        )
-        .returning(Message.id)
-    )
-    if message_id is None:  # another process stored it a moment ago
+    # one prebuilt statement, the values as parameters: no statement is built or cache-keyed per message
+    row = {"metadata" if key == "meta" else key: value for key, value in values.items()}
+    message_id = session.scalar(_MESSAGE_INSERT[session.get_bind().dialect.name == "postgresql"], row)
+    if message_id is None:  # stored before (a repeated webhook, a mail read again, another process a moment ago)
         return None
-    message = session.get(Message, message_id)
-    assert message is not None
-    view = message_view(message)
+    view = message_view(Message(id=message_id, **values))  # the row as written (the view reads no more)
     who = contact.name or inbound.sender
     services.hub.record(
         session,
@@ -169,9 +183,9 @@ def _contact_for(session: Session, inbound: Inbound) -> Contact:
         if known is not None and known.account_id == inbound.account_id:
             return known
     by_email = inbound.channel in EMAIL_CHANNELS
-    column = Contact.email if by_email else Contact.phone
     address = inbound.sender.lower() if by_email else inbound.sender
-    found = session.scalar(select(Contact).where(Contact.account_id == inbound.account_id, column == address))
+    by_address = _CONTACT_BY_EMAIL if by_email else _CONTACT_BY_PHONE
+    found = session.scalar(by_address, {"account": inbound.account_id, "address": address})
     if found is not None:
         return found
     now = utcnow()
@@ -189,6 +203,6 @@ def _contact_for(session: Session, inbound: Inbound) -> Contact:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # Two senders' first messages can race (PostgreSQL, two processes): the unique address decides.
     session.execute(insert(Contact).values(**values).on_conflict_do_nothing())
-    created = session.scalar(select(Contact).where(Contact.account_id == inbound.account_id, column == address))
+    created = session.scalar(by_address, {"account": inbound.account_id, "address": address})
     assert created is not None
     return created

@@ -70,6 +70,11 @@ class MailParser:
         assert isinstance(answer, ParsedMail)
         return answer
 
+    def pid(self) -> int | None:
+        """The mail reader process's id, while it runs."""
+        process = self._process
+        return int(process.pid) if process is not None and process.is_alive() else None
+
     def close(self) -> None:
         with self._lock:
             self._kill()

@@ -1,21 +1,27 @@
-"""The inbox job: reads the SMTP channel's IMAP inbox every 30 s, and at once when IMAP IDLE announces new mail
-(backend/conversations/inbox_idle.py) (DESIGN sections 9, 11 and 19).
+"""The inbox job: reads the SMTP channel's IMAP inbox every `inbox_poll_s` (30 s), and at once when IMAP IDLE
+announces new mail (backend/conversations/inbox_idle.py) (DESIGN sections 9, 11 and 19).
 
 `InboxReader.run_once(account_id=None)` reads, for each account whose SMTP channel has an inbox, the mails with a
 UID above the account's cursor (`inbox_cursors`, per UIDVALIDITY), in batches. Each mail is parsed first, in
-mail_worker's process with a time budget and outside any transaction; then the batch is applied and the cursor
-moved in one write transaction, each mail in a savepoint of its own (mailbox_apply.py says what a reply, an
+mail_worker's process with a time budget and outside any transaction (a helper thread fetches and parses the
+next batch while this one is applied, so the two overlap); then the batch is applied and the cursor moved in
+one write transaction, each mail in a savepoint of its own (mailbox_apply.py says what a reply, an
 automatic reply and a delivery report do). A mail that cannot be parsed or applied is set aside: it stays in
 the folder, is logged with its UID and the reason, is listed in the cursor's `set_aside` (the SMTP channel's
 inbox status says "1 mail could not be read"), and the cursor moves on past it, so later mail is still read.
 A mail applied once is never applied again: the cursor, and the unique provider ids behind it, see to that.
-The folder is opened read-only, so nothing is marked seen. Every socket operation has the channel's timeout.
+A read that fails (the server refuses, times out, rejects the login) is the inbox's outage, as InboxWatcher
+keeps it for health and the SMTP channel, with the next poll as its next try; a read that succeeds ends it,
+so an inbox without IDLE shows an outage just as one in IDLE does. The folder is opened read-only, so nothing
+is marked seen. Every socket operation has the channel's timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -40,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POLL_S = 30.0
 BATCH = 20
 #: a mail larger than this is read in part (its first bytes hold the headers and the text of a reply; the rest
 #: is attachments), so one huge mail cannot fill the memory.
@@ -49,6 +54,7 @@ MAX_MAIL_BYTES = 1_000_000
 MAX_PER_RUN = 2000
 #: set-aside mails listed per folder (the oldest drop off the list; the count in the status goes on).
 MAX_SET_ASIDE = 100
+Parsed = ParsedMail | Unreadable
 COUNTS = ("read", "replies", "auto", "bounces", "unreadable")
 
 bp = Blueprint("inbox", __name__)
@@ -57,7 +63,7 @@ bp = Blueprint("inbox", __name__)
 def install(app: Flask, services: Services) -> None:
     reader = InboxReader(services)
     services.inbox = reader
-    services.jobs.append(Job("inbox", reader.run_once, POLL_S))
+    services.jobs.append(Job("inbox", reader.run_once, services.config.inbox_poll_s))
     # IMAP IDLE brings a reply in within seconds; the poll above is the safety net (inbox_idle.py).
     watcher = InboxWatcher(services, reader)
     services.inbox_watcher = watcher
@@ -91,7 +97,13 @@ class InboxReader:
                 except SendError as exc:
                     log.warning("reading the inbox of account %s failed: %s", account, exc.reason)
                     totals["error"] = exc.reason
+                    # An inbox read only by this poll (no IDLE) shows its outage too, until a read succeeds.
+                    if self.services.inbox_watcher is not None:
+                        poll_s = self.services.config.inbox_poll_s
+                        self.services.inbox_watcher.note_outage(account, exc.reason, poll_s)
                     continue
+                if self.services.inbox_watcher is not None:
+                    self.services.inbox_watcher.note_reachable(account)
                 for key in COUNTS:
                     totals[key] += done[key]
         return totals
@@ -114,11 +126,7 @@ class InboxReader:
         try:
             last = self._cursor(account, folder, validity)
             uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:MAX_PER_RUN]
-            for start in range(0, len(uids), BATCH):
-                chunk = uids[start : start + BATCH]
-                # parsed outside the transaction, each within its time budget (mail_worker.py)
-                parsed = [(uid, self.parser.parse(raw) if raw else Unreadable("it is empty")) for uid, raw in
-                          self._fetch(client, chunk)]  # fmt: skip
+            for chunk, parsed in self._read_ahead(client, uids):
                 with self.services.db.write() as session:
                     aside: list[dict[str, Any]] = []
                     for uid, mail in parsed:
@@ -138,6 +146,47 @@ class InboxReader:
         if done["read"]:
             log.info("inbox of account %s: %s mails read", account, done["read"])
         return done
+
+    def _read_ahead(self, client: Any, uids: list[int]) -> Iterator[tuple[list[int], list[tuple[int, Parsed]]]]:
+        """Each BATCH of `uids` fetched and parsed (outside any transaction, each mail within its time budget:
+        mail_worker.py), the next batch read by a helper thread while the caller applies this one, so the
+        parse (in its own process) and the fetch overlap the store's writes. Only the helper uses `client`
+        until this generator ends; its errors are raised here."""
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def hand_over(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                for start in range(0, len(uids), BATCH):
+                    chunk = uids[start : start + BATCH]
+                    parsed = [(uid, self.parser.parse(raw) if raw else Unreadable("it is empty")) for uid, raw in
+                              self._fetch(client, chunk)]  # fmt: skip
+                    if not hand_over((chunk, parsed)):
+                        return
+            except BaseException as exc:  # handed to the caller, which says what failed
+                hand_over(exc)
+                return
+            hand_over(None)
+
+        helper = threading.Thread(target=read, name="bulkmsg-inbox-read", daemon=True)
+        helper.start()
+        try:
+            while (item := ahead.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            helper.join()
 
     def _fetch(self, client: Any, uids: list[int]) -> list[tuple[int, bytes]]:
         """Each mail's bytes, at most MAX_MAIL_BYTES of each."""
