@@ -168,8 +168,9 @@ class InboxReader:
             try:
                 for start in range(0, len(uids), BATCH):
                     chunk = uids[start : start + BATCH]
-                    parsed = [(uid, self.parser.parse(raw) if raw else Unreadable("it is empty")) for uid, raw in
-                              self._fetch(client, chunk)]  # fmt: skip
+                    fetched = self._fetch(client, chunk)
+                    answers = iter(self.parser.parse_many([raw for _uid, raw in fetched if raw]))
+                    parsed = [(uid, next(answers) if raw else Unreadable("it is empty")) for uid, raw in fetched]
                     if not hand_over((chunk, parsed)):
                         return
             except BaseException as exc:  # handed to the caller, which says what failed
