@@ -49,7 +49,8 @@ def test_it_saves_the_sendgrid_key_default_country_and_soft_bounce_limits_from_t
         driver.find_element(By.XPATH, "//form[@aria-labelledby='settings-title']//button[@type='submit']").click()
         notice = wait_js(driver, "const n = document.querySelector('form[aria-labelledby=settings-title] .notice.err');"
                                  "return n && n.innerText")  # fmt: skip
-        assert "Temporary failures before an address is suppressed" in notice and "whole number from 1 to 100" in notice, notice
+        assert "Temporary failures before an address is suppressed" in notice, notice
+        assert "whole number from 1 to 100" in notice, notice
         assert limit.get_attribute("aria-invalid") == "true" and days.get_attribute("aria-invalid") is None
         shots = screenshot_dir(tmp_path / "shots")
         set_viewport(driver, 1400, 900)
