@@ -5,10 +5,11 @@ announces new mail (backend/conversations/inbox_idle.py) (DESIGN sections 9, 11 
 UID above the account's cursor (`inbox_cursors`, per UIDVALIDITY), in batches. Each mail is parsed first, in
 mail_worker's process with a time budget and outside any transaction (a helper thread fetches and parses the
 next batch while this one is applied, so the two overlap); then the batch is applied and the cursor moved in
-one write transaction, each mail in a savepoint of its own (mailbox_apply.py says what a reply, an
-automatic reply and a delivery report do). A mail that cannot be parsed or applied is set aside: it stays in
-the folder, is logged with its UID and the reason, is listed in the cursor's `set_aside` (the SMTP channel's
-inbox status says "1 mail could not be read"), and the cursor moves on past it, so later mail is still read.
+one write transaction (mailbox_apply.py says what a reply, an automatic reply and a delivery report do); when
+one mail of a batch fails, the batch is applied again with each mail in a savepoint of its own. A mail that
+cannot be parsed or applied is set aside: it stays in the folder, is logged with its UID and the reason, is
+listed in the cursor's `set_aside` (the SMTP channel's inbox status says "1 mail could not be read"), and the
+cursor moves on past it, so later mail is still read.
 A mail applied once is never applied again: the cursor, and the unique provider ids behind it, see to that.
 A read that fails (the server refuses, times out, rejects the login) is the inbox's outage, as InboxWatcher
 keeps it for health and the SMTP channel, with the next poll as its next try; a read that succeeds ends it,
@@ -22,6 +23,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -82,6 +84,17 @@ def trigger_inbox() -> Any:
     return jsonify(reader.run_once(account_id=caller_account()))
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What applying one batch of an account's mails needs besides the mails."""
+
+    account: int
+    settings: dict[str, Any]
+    folder: str
+    validity: int
+    limits: SoftLimits
+
+
 class InboxReader:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -127,16 +140,14 @@ class InboxReader:
             last = self._cursor(account, folder, validity)
             uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:MAX_PER_RUN]
             for chunk, parsed in self._read_ahead(client, uids):
-                with self.services.db.write() as session:
-                    aside: list[dict[str, Any]] = []
-                    for uid, mail in parsed:
-                        kind, reason = self._apply(session, account, settings, f"{validity}:{uid}", mail, limits)
-                        done["read"] += 1
-                        if reason is not None:
-                            aside.append({"uid": uid, "reason": reason, "at": iso(utcnow())})
-                        if kind:
-                            done[kind] += 1
-                    self._save_cursor(session, account, folder, validity, chunk[-1], aside)
+                batch = _Batch(account, settings, folder, validity, limits)
+                try:  # each mail in a savepoint costs a quarter of the work: only when a mail needs it
+                    counts = self._apply_batch(batch, chunk, parsed, savepoints=False)
+                except Exception:  # one mail failed: the batch again, each mail alone (the bad one set aside)
+                    log.info("a mail of account %s's inbox failed; its batch is applied mail by mail", account)
+                    counts = self._apply_batch(batch, chunk, parsed, savepoints=True)
+                for key, value in counts.items():
+                    done[key] += value
         except (OSError, ValueError) as exc:
             raise SendError(f"the inbox connection failed: {' '.join(str(exc).split())[:160]}") from None
         except IMAPClientError as exc:  # a protocol error or abort: the run ends, the cursor keeps what was applied
@@ -146,6 +157,31 @@ class InboxReader:
         if done["read"]:
             log.info("inbox of account %s: %s mails read", account, done["read"])
         return done
+
+    def _apply_batch(
+        self, batch: _Batch, chunk: list[int], parsed: list[tuple[int, Parsed]], *, savepoints: bool
+    ) -> dict[str, int]:
+        """Apply a batch and move the cursor past it in one write transaction; the counts it adds to. Without
+        `savepoints` a mail that fails raises (and nothing of the batch is kept)."""
+        counts = dict.fromkeys(COUNTS, 0)
+        with self.services.db.write() as session:
+            aside: list[dict[str, Any]] = []
+            for uid, mail in parsed:
+                ref = f"{batch.validity}:{uid}"
+                if savepoints:
+                    kind, reason = self._apply(session, batch.account, batch.settings, ref, mail, batch.limits)
+                elif isinstance(mail, Unreadable):
+                    kind, reason = self._set_aside(batch.account, ref, mail.reason)
+                else:
+                    kind = self._apply_parsed(session, batch.account, batch.settings, ref, mail, batch.limits)
+                    reason = None
+                counts["read"] += 1
+                if reason is not None:
+                    aside.append({"uid": uid, "reason": reason, "at": iso(utcnow())})
+                if kind:
+                    counts[kind] += 1
+            self._save_cursor(session, batch.account, batch.folder, batch.validity, chunk[-1], aside)
+        return counts
 
     def _read_ahead(self, client: Any, uids: list[int]) -> Iterator[tuple[list[int], list[tuple[int, Parsed]]]]:
         """Each BATCH of `uids` fetched and parsed (outside any transaction, each mail within its time budget:
