@@ -32,7 +32,7 @@ from _common import (
 )
 from sqlalchemy import func, select, text
 
-from backend.jobs.delivery_status import DeliveryStatusJob
+from backend.jobs.delivery.status import DeliveryStatusJob
 from backend.store.models import Communication, Message, utcnow
 from backend.views import message_view
 
