@@ -42,6 +42,8 @@ class Config:
     max_upload_bytes: int = 20 * 1024 * 1024
     #: seconds between delivery-status sweeps (DESIGN section 6: 5).
     delivery_interval_s: float = 5.0
+    #: seconds between reads of the email inboxes by the poll (IMAP IDLE brings mail sooner where offered).
+    inbox_poll_s: float = 30.0
     #: start the scheduler and dispatchers (serve / desktop); off for `--no-jobs` and for most tests.
     jobs: bool = True
     testing: bool = False

@@ -15,6 +15,7 @@ from flask import Flask
 from backend.dispatch.recovery import recover_lost_sends
 from backend.jobs.schedule import Job
 from backend.services import Services
+from backend.store.db import CHECKPOINT_S
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class Runtime:
             Job("recover-lost-sends", lambda: recover_lost_sends(services), 5.0),
             Job("dispatcher-sync", pool.sync, 5.0),
         ]
+        if services.db.is_sqlite:  # WAL checkpoints off the commit path (backend/store/db.py)
+            jobs.append(Job("sqlite-checkpoint", services.db.checkpoint, CHECKPOINT_S))
         return [*jobs, *services.jobs]
 
     def start(self) -> None:

@@ -27,7 +27,6 @@ from backend.channels.manager import ChannelManager
 from backend.config import LOOPBACK_HOSTS, Config
 from backend.contacts.provider_opt_outs import apply_provider_opt_outs
 from backend.conversations.inbox_idle import InboxWatcher
-from backend.conversations.mailbox import POLL_S as INBOX_POLL_S
 from backend.conversations.mailbox import InboxReader
 from backend.conversations.whatsapp_inbound import POLL_S as WHATSAPP_POLL_S
 from backend.conversations.whatsapp_inbound import WhatsAppInbound
@@ -198,7 +197,7 @@ def _schedule(services: Services) -> None:
     else:
         log.info("the delivery-status job is off in this process (BULKMSG_DELIVERY_JOB=false)")
     reader, watcher = services.inbox, services.inbox_watcher
-    services.jobs.append(Job("inbox", reader.run_once, INBOX_POLL_S))
+    services.jobs.append(Job("inbox", reader.run_once, config.inbox_poll_s))
     services.on_start.append(watcher.start)
     services.on_stop.append(watcher.stop)
     services.on_stop.append(lambda _pause: reader.parser.close())

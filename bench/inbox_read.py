@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil  # noqa: E402
 from _common import note, note_load, result, store  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
@@ -130,6 +131,8 @@ def throughput(services: Any, server: dovecot.Dovecot, count: int) -> tuple[floa
         client.append("INBOX", raw)
     client.logout()
     floor = fetch_floor(server, count)
+    services.inbox.parser.parse(reply_mail(0, "warm-up"))  # the mail reader's process starts and imports
+    server_cpu, reader_cpu = cpu_seconds(services)
     started, read = time.perf_counter(), 0
     while read < count:
         done = services.inbox.run_once(account_id=1)
@@ -137,8 +140,20 @@ def throughput(services: Any, server: dovecot.Dovecot, count: int) -> tuple[floa
             raise SystemExit(f"{BENCH}: the inbox failed: {done['error']}")
         read += done["read"]
     elapsed = time.perf_counter() - started
+    server_cpu, reader_cpu = (after - before for after, before in zip(cpu_seconds(services), (server_cpu, reader_cpu)))
     note(f"read {read} mails in {elapsed:.1f} s; fetching them alone took {floor:.1f} s")
+    note(f"CPU per mail: {server_cpu / count * 1000:.2f} ms in the server (fetch, apply), "
+         f"{reader_cpu / count * 1000:.2f} ms in the mail reader's process (parse); the two run side by side, so "
+         f"two free cores would read {count / max(server_cpu, reader_cpu):.0f} mails/s")  # fmt: skip
     return count / elapsed, count / floor
+
+
+def cpu_seconds(services: Any) -> tuple[float, float]:
+    """CPU seconds used so far by this process (all its threads) and by the mail reader's process: what the
+    machine's load does not change, unlike the wall clock."""
+    own = psutil.Process().cpu_times()
+    reader = psutil.Process(services.inbox.parser.pid()).cpu_times()
+    return own.user + own.system, reader.user + reader.system
 
 
 def created_times(services: Any) -> dict[str, datetime]:

@@ -10,7 +10,8 @@ Metrics, baseline in the same run:
 - `webhook_p99_ms` (and `webhook_p50_ms`): each webhook's time to its answer during the campaign. Target under 300 ms.
 - `webhooks_stored`: every webhook answered 200 is in the store (an inbound message with its MessageSid).
 
-Run: .venv/bin/python bench/webhook_burst.py   (BENCH_BURST_N campaign size, BENCH_BURST webhooks)
+Run: .venv/bin/python bench/webhook_burst.py   (BENCH_BURST_N campaign size, BENCH_BURST webhooks; BENCH_BURST_DUMP=
+file.json writes every answer {sid, status, ms, at} there, to see when the slow ones came)
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def fire(url: str, count: int) -> None:
                                 timeout=30).status_code  # fmt: skip
         except requests.RequestException:
             status = 0
-        return {"sid": sid, "status": status, "ms": (time.perf_counter() - started) * 1000}
+        return {"sid": sid, "status": status, "ms": (time.perf_counter() - started) * 1000, "at": started}
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         for answer in pool.map(one, range(count)):
@@ -83,7 +84,10 @@ def fire(url: str, count: int) -> None:
 
 def campaign_seconds(server: Any, auth: dict[str, str], name: str) -> float:
     body = {"name": name, "channel": "smtp", "subject": "Hi", "body": "Hello {{ name }}", "recipients": {"all": True}}
-    created = requests.post(f"{server.url}/api/campaigns", json=body, headers=auth, timeout=30).json()
+    answer = requests.post(f"{server.url}/api/campaigns", json=body, headers=auth, timeout=30)
+    if answer.status_code != 201:
+        raise SystemExit(f"{BENCH}: the campaign {name} could not be created: {answer.status_code} {answer.text[:300]}")
+    created = answer.json()
     services = server.app.extensions["bulkmsg"]
     started = time.perf_counter()
     assert requests.post(f"{server.url}/api/campaigns/{created['id']}/start", headers=auth, timeout=30).ok
@@ -131,6 +135,8 @@ def main() -> None:
             during = campaign_seconds(server, auth, "during the burst")
             out, _ = burst.communicate(timeout=TIMEOUT_S)
             answers = [json.loads(line) for line in out.splitlines() if line.strip()]
+            if os.environ.get("BENCH_BURST_DUMP"):
+                Path(os.environ["BENCH_BURST_DUMP"]).write_text(json.dumps(answers))
             ok = [a for a in answers if a["status"] == 200]
             with services.db.read() as session:
                 stored = session.scalar(

@@ -9,7 +9,9 @@ import threading
 import time
 
 import requests
+from sqlalchemy import select
 
+from backend.store.models import Message
 from tests import hostile_mail
 from tests.inbox_support import (  # noqa: F401 - fixtures
     ANA,
@@ -129,3 +131,36 @@ def test_it_reads_a_20_mb_bounce_and_suppresses_only_the_address_we_mailed(live_
     settled = http.get(f"{base}/api/messages/{message['id']}", timeout=5).json()
     assert (settled["delivered"], settled["metadata"]["bounce"]["kind"]) == (False, "permanent")
     assert http.get(f"{base}/api/contacts/{ana['id']}", timeout=5).json()["opt_outs"]["email"]["why"] == "hard_bounce"
+
+
+def test_a_mail_that_cannot_be_stored_is_set_aside_and_the_rest_of_its_batch_is_kept(
+    live_server, http, smtp, imap, polled, monkeypatch
+):
+    # The batch is written without savepoints; when one mail fails (here: the store refuses Dan's), the batch is
+    # applied again mail by mail, so only that mail is set aside and no other is lost or stored twice.
+    from backend.conversations import mailbox
+
+    real = mailbox.apply_reply
+
+    def refuse_dan(services, session, account, ref, mail):
+        if mail.sender == "dan@example.com":
+            raise RuntimeError("the store refused it")
+        return real(services, session, account, ref, mail)
+
+    monkeypatch.setattr(mailbox, "apply_reply", refuse_dan)
+    base = live_server.url
+    assert configure(http, base, smtp, imap).status_code == 200
+    for sender in ("bob@example.com", "dan@example.com", "carla@example.com"):
+        imap.deliver(reply(None, sender, f"A question from {sender}"))
+
+    done = http.post(f"{base}/api/trigger/inbox", timeout=60).json()
+
+    assert (done["read"], done["replies"], done["unreadable"], done["error"]) == (3, 2, 1, None)
+    status = _inbox_status(http, base)
+    assert status["set_aside"][0]["uid"] == 2 and "could not be stored" in status["set_aside"][0]["reason"]
+    people = {c["email"] for c in http.get(f"{base}/api/contacts", timeout=5).json()["items"]}
+    assert {"bob@example.com", "carla@example.com"} <= people and "dan@example.com" not in people
+    services = live_server.app.extensions["bulkmsg"]
+    with services.db.read() as session:
+        bodies = session.scalars(select(Message.body).where(Message.direction == "in")).all()
+    assert sorted(bodies) == ["A question from bob@example.com", "A question from carla@example.com"]

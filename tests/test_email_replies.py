@@ -77,3 +77,12 @@ def test_it_files_replies_in_many_languages_with_only_their_new_text(live_server
         [message] = http.get(f"{base}/api/conversations/contact-{contact['id']}/messages", timeout=5).json()["items"]
         assert _same(message["body"], EXPECTED[name]), (name, message["body"])
         assert _same(message["metadata"]["full_text"], _text_of(CORPUS / name).strip()), name
+
+
+def test_lists_and_sentences_that_open_with_a_closing_word_are_the_reply_not_its_signature():
+    # "- item" lists stay ("-Name" alone below the reply is a signature); the Danish "Tak for din mail." is a
+    # sentence, not the closing "Tak" that mail-parser-reply takes it for.
+    for name in ("email_1_5.txt", "email_bullets.txt", "email_danish_1.txt", "email_1_1.txt", "email_nl_1_1.txt"):
+        path = CORPUS / "mail-parser-reply" / name
+        assert _same(new_text(_text_of(path)), EXPECTED[f"mail-parser-reply/{name}"]), name
+    assert "- two" in new_text("Here:\n- one\n- two\n\nOn Mon, 1 Jan 2024, Ann <a@example.org> wrote:\n> old")

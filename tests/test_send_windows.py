@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from backend.campaigns.waiting import send_window_reason
 from backend.campaigns.windows import SendWindow, local_instant
 from backend.campaigns.zones import phone_zone, recipient_zone
 from backend.dispatch.claims import claim_next
@@ -163,9 +164,24 @@ def test_it_keeps_messages_queued_until_their_window_opens_without_using_an_atte
     assert rows == [("queued", 0, datetime(2027, 1, 4, 3, 30, tzinfo=UTC))] * 3
     view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
     assert view["quiet_hours"]["text"] == "Quiet hours: 3 messages wait for 09:00 in their time zone"
+    assert view["status_reason"] == "Waiting for the send window (Mon 09:00-17:00, each recipient's time zone)"
+    listed = client.get("/api/campaigns", headers=auth).get_json()["items"]
+    assert listed[0]["status_reason"] == view["status_reason"]
     clock.now = datetime(2027, 1, 4, 4, 0, tzinfo=UTC)  # 09:30 in Kolkata: open
     view = client.get(f"/api/campaigns/{campaign['id']}", headers=auth).get_json()
-    assert view["quiet_hours"] is None
+    assert view["quiet_hours"] is None and view["status_reason"] is None
+
+
+def test_a_waiting_reason_names_the_window_in_words():
+    weekdays = ["mon", "tue", "wed", "thu", "fri"]
+    madrid = {"days": weekdays, "start": "09:00", "end": "17:00", "timezone": "Europe/Madrid"}
+    assert send_window_reason(madrid) == "Waiting for the send window (Mon-Fri 09:00-17:00, Europe/Madrid)"
+    odd = {"days": ["sun", "mon", "wed", "sat"], "start": "22:00", "end": "06:30", "timezone": "UTC"}
+    assert send_window_reason(odd) == "Waiting for the send window (Mon, Wed, Sat-Sun 22:00-06:30, UTC)"
+    every = {"start": "08:00", "end": "20:00", "timezone": "recipient"}
+    assert send_window_reason(every) == (
+        "Waiting for the send window (every day 08:00-20:00, each recipient's time zone)"
+    )
 
 
 def test_it_puts_a_claimed_message_back_when_its_window_has_closed(client, auth, services, twilio):

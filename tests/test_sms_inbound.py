@@ -186,3 +186,16 @@ def test_it_opts_out_a_contact_whose_text_twilio_refuses_with_21610(live_server,
     assert failed["last_error"] == "the recipient has unsubscribed (replied STOP)"
     shown = http.get(f"{base}/api/contacts/{ana['id']}", timeout=5).json()
     assert shown["opt_outs"]["sms"]["why"] == "stop"
+
+
+def test_a_new_auth_token_signs_from_its_first_webhook_and_the_old_one_stops_at_once(client, auth, services, sms_ready):
+    # The signing accounts are kept a few seconds for a burst; a settings change in this process ends that.
+    assert inbound(client, sms_ready, ANA, "one").status_code == 200  # the old token, now kept
+    old = sms_ready.auth_token
+    new = sms_ready.auth_token = "d" * 32  # the token rotated at Twilio, then in our settings
+    saved = client.put("/api/channels/sms", json=sms_ready.settings(), headers=auth)
+    assert saved.status_code == 200, saved.get_json()
+
+    assert inbound(client, sms_ready, ANA, "two", token=new).status_code == 200
+    assert inbound(client, sms_ready, ANA, "three", token=old).status_code == 403
+    assert counts(services)[0] == 2

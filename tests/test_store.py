@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
 from backend.accounts import get_or_create_account
-from backend.store.db import Database
+from backend.store.db import AUTOCHECKPOINT_PAGES, Database
 from backend.store.migrate import alembic_config, upgrade
 from backend.store.models import Base, Contact, Message, utcnow
 
@@ -38,6 +38,23 @@ def test_it_runs_sqlite_in_wal_with_foreign_keys_and_busy_timeout(tmp_path) -> N
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert session.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+    db.dispose()
+
+
+def test_it_checkpoints_sqlite_in_the_background_not_in_a_commit(tmp_path) -> None:
+    # A commit checkpoints only past a large backstop; the checkpoint itself copies every frame out of the WAL.
+    db = Database(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    upgrade(db)
+    with db.write() as session:
+        account = get_or_create_account(session)
+        session.add_all([Contact(account_id=account.id, name=f"C{n}", phone=f"+1555000{n:04d}") for n in range(300)])
+    wal = tmp_path / "s.sqlite3-wal"
+    with db.read() as session:
+        assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar() == AUTOCHECKPOINT_PAGES
+    main_before = (tmp_path / "s.sqlite3").stat().st_size
+    assert wal.stat().st_size > 0
+    db.checkpoint()
+    assert (tmp_path / "s.sqlite3").stat().st_size > main_before  # the frames reached the database file
     db.dispose()
 
 

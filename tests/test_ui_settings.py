@@ -15,16 +15,23 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from selenium.webdriver.common.by import By
 
 from tests.delivery_support import signed
-from tests.helpers import bearer
+from tests.helpers import bearer, wait_for
 from tests.ui_checks import contrast_failures, small_targets
 from tests.ui_support import chromium, go, js_errors, screenshot_dir, set_viewport, shoot, wait_js, wait_view
 
 pytestmark = pytest.mark.browser
 
 
-def test_it_saves_the_sendgrid_key_and_default_country_from_the_settings_card(live_server: Any, tmp_path: Path) -> None:
+def test_it_saves_the_sendgrid_key_default_country_and_soft_bounce_limits_from_the_settings_card(
+    live_server: Any, tmp_path: Path
+) -> None:
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     der = base64.b64encode(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).decode()
+
+    def settings() -> dict[str, Any]:
+        answer = requests.get(f"{live_server.url}/api/settings", headers=bearer(live_server.token), timeout=10)
+        return dict(answer.json())
+
     with chromium() as driver:
         driver.get(f"{live_server.url}/#token={live_server.token}")
         wait_view(driver, "dashboard")
@@ -37,11 +44,37 @@ def test_it_saves_the_sendgrid_key_and_default_country_from_the_settings_card(li
         wait_js(
             driver, "return [...document.querySelectorAll('.toast')].some(t => t.innerText.includes('Settings saved'))"
         )
+        # Soft bounces: 0 is refused with the field named and marked; 5 within 30 days is stored.
+        limit = driver.find_element(By.CSS_SELECTOR, "input[name=soft_bounce_limit]")
+        days = driver.find_element(By.CSS_SELECTOR, "input[name=soft_bounce_days]")
+        assert (limit.get_attribute("value"), days.get_attribute("value")) == ("3", "14")  # the defaults, shown
+        limit.clear()
+        limit.send_keys("0")
+        driver.find_element(By.XPATH, "//form[@aria-labelledby='settings-title']//button[@type='submit']").click()
+        notice = wait_js(driver, "const n = document.querySelector('form[aria-labelledby=settings-title] .notice.err');"
+                                 "return n && n.innerText")  # fmt: skip
+        assert "Temporary failures before an address is suppressed" in notice, notice
+        assert "whole number from 1 to 100" in notice, notice
+        assert limit.get_attribute("aria-invalid") == "true" and days.get_attribute("aria-invalid") is None
+        shots = screenshot_dir(tmp_path / "shots")
+        set_viewport(driver, 1400, 900)
+        shoot(driver, shots, "settings-soft-bounce-error-1400x900")
+        limit.clear()
+        limit.send_keys("5")
+        days.clear()
+        days.send_keys("30")
+        driver.find_element(By.XPATH, "//form[@aria-labelledby='settings-title']//button[@type='submit']").click()
+        wait_for(lambda: (stored := settings())["soft_bounce_limit"] == 5 and stored, what="the new limits")
+        assert not driver.find_elements(By.CSS_SELECTOR, "form[aria-labelledby=settings-title] .notice.err")
+        set_viewport(driver, 390, 844)
+        shoot(driver, shots, "settings-soft-bounce-390x844")
+        set_viewport(driver, 1280, 800)
         addresses_and_secret(driver, live_server, screenshot_dir(tmp_path))
         assert js_errors(driver) == []
-    stored = requests.get(f"{live_server.url}/api/settings", headers=bearer(live_server.token), timeout=10).json()
+    stored = settings()
     assert stored["sendgrid_public_key"] == der
     assert stored["default_country"] == "DE"
+    assert (stored["soft_bounce_limit"], stored["soft_bounce_days"]) == (5, 30)
 
 
 def addresses_and_secret(driver: Any, live_server: Any, shots: Path) -> None:

@@ -6,7 +6,8 @@ first that applies:
 - the channel: its dispatcher in this process met an outage or cannot write the store or its journal, or the
   channel's stored state (written by whichever process holds the dispatcher) is an error or a session that is
   down;
-- a window: the daily cap is used up until the next day.
+- a window: every message still to go waits for its send window to open (quiet hours: "Waiting for the send
+  window (Mon-Fri 09:00-17:00, Europe/Madrid)"), or the daily cap is used up until the next day.
 A paused campaign keeps the reason it was paused for (stored); this module fills in running ones only.
 """
 
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.campaigns.quiet_hours import window_of
+from backend.campaigns.windows import DAYS
 from backend.store import states
 from backend.store.models import ChannelConfig
 
@@ -27,6 +30,7 @@ WAITING_FOR_DISK = "Waiting for the disk"
 WAITING_FOR_DATABASE = "Waiting for the database"
 WAITING_FOR_CHANNEL = "Waiting for the channel"
 WAITING_FOR_WINDOW = "Waiting for the next day: the daily cap is used up"
+WAITING_FOR_SEND_WINDOW = "Waiting for the send window"
 #: channel states that mean nothing goes out on it now.
 DOWN_STATES = (states.ERROR, states.DISCONNECTED)
 
@@ -56,6 +60,33 @@ def waiting_reason(services: Services, session: Session, account_id: int, view: 
     ).first()
     if row is not None and row[0] in DOWN_STATES:
         return f"{WAITING_FOR_CHANNEL}: {row[1] or row[0]}"
+    held = (view.get("quiet_hours") or {}).get("waiting") or 0
+    counts = view.get("counts") or {}
+    if held and held >= counts.get(states.QUEUED, 0) and not counts.get(states.SENDING, 0):
+        return send_window_reason(view.get("send_window"))
     if view.get("limited_by") == "daily_cap":
         return WAITING_FOR_WINDOW
     return None
+
+
+def send_window_reason(raw: Any) -> str:
+    """ "Waiting for the send window (Mon-Fri 09:00-17:00, Europe/Madrid)" for a campaign's `send_window`."""
+    window = window_of(raw if isinstance(raw, dict) else None)
+    if window is None:
+        return WAITING_FOR_SEND_WINDOW
+    where = "each recipient's time zone" if window.per_recipient else window.timezone
+    return f"{WAITING_FOR_SEND_WINDOW} ({_days(sorted(window.days))} {window.start:%H:%M}-{window.end:%H:%M}, {where})"
+
+
+def _days(days: list[int]) -> str:
+    """Mon-Fri, Sat-Sun, Mon, Wed, Fri, every day."""
+    if len(days) == len(DAYS):
+        return "every day"
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    names = [DAYS[d].capitalize() for d in range(len(DAYS))]
+    return ", ".join(names[r[0]] if len(r) == 1 else f"{names[r[0]]}-{names[r[-1]]}" for r in runs)

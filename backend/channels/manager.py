@@ -53,6 +53,8 @@ class ChannelManager:
         #: what each instance was built from, and when that was last compared with the store.
         self._snapshots: dict[tuple[int, str], tuple[Any, ...]] = {}
         self._checked: dict[tuple[int, str], float] = {}
+        #: counts settings changes made in this process (what caches of channel settings compare against).
+        self.generation = 0
 
     # -- instances ----------------------------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class ChannelManager:
     def forget(self, account_id: int, name: str) -> None:
         """Close and drop the live instance (after new settings, or a disconnect)."""
         with self._lock:
+            self.generation += 1
             channel = self._instances.pop((account_id, name), None)
         if channel is not None:
             _close_quietly(channel)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -43,6 +43,29 @@ SMS_START = frozenset({"START", "YES", "UNSTOP"})
 WHATSAPP_STOP = frozenset({"STOP"})
 WHATSAPP_START = frozenset({"START"})
 MAX_BODY = 100_000
+
+
+def _message_insert(insert: Any) -> Any:
+    table = Message.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(
+            index_elements=["account_id", "channel", "provider_message_id"],
+            index_where=table.c.direction == states.INBOUND,
+        )
+        .returning(table.c.id)
+    )
+
+
+#: {on PostgreSQL: its INSERT} of the messages table (column names; Core, so no ORM bulk machinery per row): a
+#: provider id already stored for the account and channel inserts nothing
+_MESSAGE_INSERT = {True: _message_insert(pg_insert), False: _message_insert(sqlite_insert)}
+_CONTACT_BY_EMAIL = select(Contact).where(
+    Contact.account_id == bindparam("account"), Contact.email == bindparam("address")
+)
+_CONTACT_BY_PHONE = select(Contact).where(
+    Contact.account_id == bindparam("account"), Contact.phone == bindparam("address")
+)
 
 
 @dataclass(frozen=True)
@@ -148,17 +171,10 @@ def _insert(session: Session, inbound: Inbound, contact: Contact, conversation_i
         updated_at=now,
         read_at=now if inbound.auto else None,
     )
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    message_id = session.scalar(
-        insert(Message)
-        .values(**values)
-        .on_conflict_do_nothing(
-            index_elements=["account_id", "channel", "provider_message_id"],
-            index_where=Message.direction == states.INBOUND,
-        )
-        .returning(Message.id)
-    )
-    return None if message_id is None else session.get(Message, message_id)
+    # one prebuilt statement, the values as parameters: no statement is built or cache-keyed per message
+    row = {"metadata" if key == "meta" else key: value for key, value in values.items()}
+    message_id = session.scalar(_MESSAGE_INSERT[session.get_bind().dialect.name == "postgresql"], row)
+    return None if message_id is None else Message(id=message_id, **values)  # the row as written
 
 
 def _contact_for(session: Session, inbound: Inbound) -> Contact:
@@ -168,9 +184,9 @@ def _contact_for(session: Session, inbound: Inbound) -> Contact:
         if known is not None and known.account_id == inbound.account_id:
             return known
     by_email = inbound.channel in EMAIL_CHANNELS
-    column = Contact.email if by_email else Contact.phone
     address = inbound.sender.lower() if by_email else inbound.sender
-    found = session.scalar(select(Contact).where(Contact.account_id == inbound.account_id, column == address))
+    by_address = _CONTACT_BY_EMAIL if by_email else _CONTACT_BY_PHONE
+    found = session.scalar(by_address, {"account": inbound.account_id, "address": address})
     if found is not None:
         return found
     now = utcnow()
@@ -188,6 +204,6 @@ def _contact_for(session: Session, inbound: Inbound) -> Contact:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # Two senders' first messages can race (PostgreSQL, two processes): the unique address decides.
     session.execute(insert(Contact).values(**values).on_conflict_do_nothing())
-    created = session.scalar(select(Contact).where(Contact.account_id == inbound.account_id, column == address))
+    created = session.scalar(by_address, {"account": inbound.account_id, "address": address})
     assert created is not None
     return created

@@ -6,8 +6,9 @@ SMTP channels have an inbox and keeps one watcher thread per such account. A wat
 (`reader.run_once(account)`), then waits in IDLE; when the server announces new mail (EXISTS) it leaves IDLE,
 reads, and goes back. It renews IDLE every RENEW_S (servers drop an IDLE after 30 minutes), notices changed
 settings within CHECK_S, and after a failure tries again with backoff (1 s doubling to 60 s). A server without
-IDLE is left to the poll. `stop()` closes their connections, so every thread ends at once. Nothing here is
-shared without the lock.
+IDLE is left to the poll (and not logged into again until its settings change; the poll then notes its
+outages through `note_outage` / `note_reachable`). `stop()` closes their connections, so every thread ends at
+once. Nothing here is shared without the lock.
 
 While an inbox cannot be read (the IMAP server refuses, times out, rejects the login), `outage(account)` says
 why and when the next try is due (`InboxOutage`); `GET /api/health` and the SMTP channel show it. The first
@@ -65,6 +66,8 @@ class InboxWatcher:
         self._clients: dict[int, Any] = {}
         self._supervisor: threading.Thread | None = None
         self._outages: dict[int, InboxOutage] = {}
+        #: {account: the settings under which its server offered no IDLE}: left to the poll until they change
+        self._no_idle: dict[int, dict[str, Any]] = {}
 
     def start(self) -> None:
         self._stop.clear()
@@ -94,17 +97,23 @@ class InboxWatcher:
         with self._lock:
             return dict(self._outages)
 
-    def _note_outage(self, account: int, reason: str, retry_in_s: float) -> None:
+    def note_outage(self, account: int, reason: str, retry_in_s: float) -> None:
+        """The account's inbox cannot be read now (`reason`); the next try is in `retry_in_s`."""
         now = utcnow()
         with self._lock:
             since = self._outages[account].since if account in self._outages else now
             self._outages[account] = InboxOutage(reason, since, now + timedelta(seconds=retry_in_s))
 
-    def _note_reachable(self, account: int) -> None:
+    def note_reachable(self, account: int) -> None:
         with self._lock:
             ended = self._outages.pop(account, None)
         if ended is not None:
             log.info("the inbox of account %s can be read again", account)
+
+    def polled_only(self, account_id: int) -> bool:
+        """Whether the account's inbox offered no IDLE, so only the poll reads it."""
+        with self._lock:
+            return account_id in self._no_idle
 
     def watching(self, account_id: int) -> bool:
         """Whether the account's inbox is in IDLE right now."""
@@ -116,12 +125,14 @@ class InboxWatcher:
     def _supervise(self) -> None:
         while not self._stop.is_set():
             try:
-                wanted = set(self._inboxes())
+                wanted = self._inboxes()
             except Exception:  # the store unreachable for a moment: try again at the next sync
                 log.warning("the inbox watcher could not read the channel settings", exc_info=True)
-                wanted = set()
+                wanted = {}
             with self._lock:
-                for account in wanted:
+                for account, settings in wanted.items():
+                    if self._no_idle.get(account) == settings:
+                        continue  # no IDLE there: the poll reads it (and shows its outages)
                     thread = self._threads.get(account)
                     if thread is None or not thread.is_alive():
                         thread = threading.Thread(
@@ -144,19 +155,21 @@ class InboxWatcher:
             try:
                 settings = self._inboxes().get(account)
                 if settings is None:
-                    self._note_reachable(account)
+                    self.note_reachable(account)
                     return  # the inbox was removed
                 if not self._idle_once(account, settings):
+                    with self._lock:
+                        self._no_idle[account] = settings
                     return  # no IDLE on this server: the poll reads it
                 backoff = 1.0
             except (SendError, IMAPClientError, OSError) as exc:
                 reason = exc.reason if isinstance(exc, SendError) else " ".join(str(exc).split())[:160]
                 log.info("inbox IDLE for account %s stopped (%s); again in %.0f s", account, reason, backoff)
                 if not self._stop.is_set():
-                    self._note_outage(account, reason, backoff)
+                    self.note_outage(account, reason, backoff)
             except Exception as exc:  # a thread must never die silently: log, back off, try again
                 log.warning("inbox IDLE for account %s failed", account, exc_info=True)
-                self._note_outage(account, f"unexpected error: {type(exc).__name__}", backoff)
+                self.note_outage(account, f"unexpected error: {type(exc).__name__}", backoff)
             finally:
                 with self._lock:
                     self._idling.discard(account)
@@ -169,7 +182,7 @@ class InboxWatcher:
             secrets = self.services.secrets.load(session, account, "smtp")
         timeout = float(settings.get("timeout_s") or 30.0)
         client, _validity = open_inbox(settings, secrets, timeout, settings.get("verify_tls") is not False)
-        self._note_reachable(account)
+        self.note_reachable(account)
         with self._lock:
             self._clients[account] = client
         try:

@@ -17,10 +17,10 @@ from email.message import Message
 from inscriptis import get_text
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
-from mailparser_reply import EmailReplyParser
+from mailparser_reply import EmailMessage
 from mailparser_reply.constants import MAIL_LANGUAGES
 
-from backend.conversations.reply_rules import cut, starts_with_quote, trim, unquoted
+from backend.conversations.reply_rules import closing_signature, cut, starts_with_quote, trim, unquoted
 
 MAX_PARTS = 2000
 MAX_DEPTH = 40
@@ -30,7 +30,7 @@ MAX_TEXT = 200_000
 MAX_HTML = 1_000_000
 MAX_REPLY_INPUT = 20_000
 
-_PARSER = EmailReplyParser(languages=[name for name in MAIL_LANGUAGES if name != "david"])
+_LANGUAGES = [name for name in MAIL_LANGUAGES if name != "david"]
 _HTML = ParserConfig(css=CSS_PROFILES["strict"], display_links=False, display_images=False)
 
 
@@ -109,8 +109,21 @@ def new_text(text: str) -> str:
     if starts_with_quote(head):  # written under the quote (bottom-posting)
         head = unquoted(head)
     try:
-        found = _PARSER.read(head)
-        reply = found.replies[0].body if found.replies else head
+        reply = _library_reply(head)
     except (RecursionError, ValueError, IndexError):
         reply = head
     return trim(reply).strip()
+
+
+def _library_reply(text: str) -> str:
+    """The newest reply as mail-parser-reply splits it, with hyphen lists kept (its `keep_hyphen_lists`: "- item"
+    lines are a list, not a "-Name" signature: `email_1_5.txt`, `email_bullets.txt`) and its signature cut only
+    where `reply_rules.closing_signature` agrees that a closing starts there."""
+    message = EmailMessage(text=text, languages=list(_LANGUAGES), keep_hyphen_lists=True).read()
+    if not message.replies:
+        return text
+    reply = message.replies[0]
+    body = reply.full_body
+    for disclaimer in reply.disclaimers or []:
+        body = body.replace(disclaimer, "")
+    return closing_signature(body, message.SIGNATURE_REGEX).strip()

@@ -1,21 +1,29 @@
-"""The inbox job: reads the SMTP channel's IMAP inbox every 30 s, and at once when IMAP IDLE announces new mail
-(backend/conversations/inbox_idle.py) (DESIGN sections 9, 11 and 19).
+"""The inbox job: reads the SMTP channel's IMAP inbox every `inbox_poll_s` (30 s), and at once when IMAP IDLE
+announces new mail (backend/conversations/inbox_idle.py) (DESIGN sections 9, 11 and 19).
 
 `InboxReader.run_once(account_id=None)` reads, for each account whose SMTP channel has an inbox, the mails with a
 UID above the account's cursor (`inbox_cursors`, per UIDVALIDITY), in batches. Each mail is parsed first, in
-mail_worker's process with a time budget and outside any transaction; then the batch is applied and the cursor
-moved in one write transaction, each mail in a savepoint of its own (mailbox_apply.py says what a reply, an
-automatic reply and a delivery report do). A mail that cannot be parsed or applied is set aside: it stays in
-the folder, is logged with its UID and the reason, is listed in the cursor's `set_aside` (the SMTP channel's
-inbox status says "1 mail could not be read"), and the cursor moves on past it, so later mail is still read.
+mail_worker's process with a time budget and outside any transaction (a helper thread fetches and parses the
+next batch while this one is applied, so the two overlap); then the batch is applied and the cursor moved in
+one write transaction (mailbox_apply.py says what a reply, an automatic reply and a delivery report do); when
+one mail of a batch fails, the batch is applied again with each mail in a savepoint of its own. A mail that
+cannot be parsed or applied is set aside: it stays in the folder, is logged with its UID and the reason, is
+listed in the cursor's `set_aside` (the SMTP channel's inbox status says "1 mail could not be read"), and the
+cursor moves on past it, so later mail is still read.
 A mail applied once is never applied again: the cursor, and the unique provider ids behind it, see to that.
-The folder is opened read-only, so nothing is marked seen. Every socket operation has the channel's timeout.
+A read that fails (the server refuses, times out, rejects the login) is the inbox's outage, as InboxWatcher
+keeps it for health and the SMTP channel, with the next poll as its next try; a read that succeeds ends it,
+so an inbox without IDLE shows an outage just as one in IDLE does. The folder is opened read-only, so nothing
+is marked seen. Every socket operation has the channel's timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -37,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POLL_S = 30.0
 BATCH = 20
 #: a mail larger than this is read in part (its first bytes hold the headers and the text of a reply; the rest
 #: is attachments), so one huge mail cannot fill the memory.
@@ -46,6 +53,7 @@ MAX_MAIL_BYTES = 1_000_000
 MAX_PER_RUN = 2000
 #: set-aside mails listed per folder (the oldest drop off the list; the count in the status goes on).
 MAX_SET_ASIDE = 100
+Parsed = ParsedMail | Unreadable
 COUNTS = ("read", "replies", "auto", "bounces", "unreadable")
 
 bp = Blueprint("inbox", __name__)
@@ -60,6 +68,17 @@ def trigger_inbox() -> Any:
     """Read the caller's inbox now; answers {"read", "replies", "auto", "bounces", "unreadable", "error"}."""
     reader = current_app.extensions["bulkmsg"].inbox
     return jsonify(reader.run_once(account_id=caller_account()))
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What applying one batch of an account's mails needs besides the mails."""
+
+    account: int
+    settings: dict[str, Any]
+    folder: str
+    validity: int
+    limits: SoftLimits
 
 
 class InboxReader:
@@ -77,7 +96,10 @@ class InboxReader:
                 except SendError as exc:
                     log.warning("reading the inbox of account %s failed: %s", account, exc.reason)
                     totals["error"] = exc.reason
+                    # An inbox read only by this poll (no IDLE) shows its outage too, until a read succeeds.
+                    self.services.inbox_watcher.note_outage(account, exc.reason, self.services.config.inbox_poll_s)
                     continue
+                self.services.inbox_watcher.note_reachable(account)
                 for key in COUNTS:
                     totals[key] += done[key]
         return totals
@@ -100,21 +122,15 @@ class InboxReader:
         try:
             last = self._cursor(account, folder, validity)
             uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)[:MAX_PER_RUN]
-            for start in range(0, len(uids), BATCH):
-                chunk = uids[start : start + BATCH]
-                # parsed outside the transaction, each within its time budget (mail_worker.py)
-                parsed = [(uid, self.parser.parse(raw) if raw else Unreadable("it is empty")) for uid, raw in
-                          self._fetch(client, chunk)]  # fmt: skip
-                with self.services.db.write() as session:
-                    aside: list[dict[str, Any]] = []
-                    for uid, mail in parsed:
-                        kind, reason = self._apply(session, account, settings, f"{validity}:{uid}", mail, limits)
-                        done["read"] += 1
-                        if reason is not None:
-                            aside.append({"uid": uid, "reason": reason, "at": iso(utcnow())})
-                        if kind:
-                            done[kind] += 1
-                    self._save_cursor(session, account, folder, validity, chunk[-1], aside)
+            for chunk, parsed in self._read_ahead(client, uids):
+                batch = _Batch(account, settings, folder, validity, limits)
+                try:  # each mail in a savepoint costs a quarter of the work: only when a mail needs it
+                    counts = self._apply_batch(batch, chunk, parsed, savepoints=False)
+                except Exception:  # one mail failed: the batch again, each mail alone (the bad one set aside)
+                    log.info("a mail of account %s's inbox failed; its batch is applied mail by mail", account)
+                    counts = self._apply_batch(batch, chunk, parsed, savepoints=True)
+                for key, value in counts.items():
+                    done[key] += value
         except (OSError, ValueError) as exc:
             raise SendError(f"the inbox connection failed: {' '.join(str(exc).split())[:160]}") from None
         except IMAPClientError as exc:  # a protocol error or abort: the run ends, the cursor keeps what was applied
@@ -124,6 +140,73 @@ class InboxReader:
         if done["read"]:
             log.info("inbox of account %s: %s mails read", account, done["read"])
         return done
+
+    def _apply_batch(
+        self, batch: _Batch, chunk: list[int], parsed: list[tuple[int, Parsed]], *, savepoints: bool
+    ) -> dict[str, int]:
+        """Apply a batch and move the cursor past it in one write transaction; the counts it adds to. Without
+        `savepoints` a mail that fails raises (and nothing of the batch is kept)."""
+        counts = dict.fromkeys(COUNTS, 0)
+        with self.services.db.write() as session:
+            aside: list[dict[str, Any]] = []
+            for uid, mail in parsed:
+                ref = f"{batch.validity}:{uid}"
+                if savepoints:
+                    kind, reason = self._apply(session, batch.account, batch.settings, ref, mail, batch.limits)
+                elif isinstance(mail, Unreadable):
+                    kind, reason = self._set_aside(batch.account, ref, mail.reason)
+                else:
+                    kind = self._apply_parsed(session, batch.account, batch.settings, ref, mail, batch.limits)
+                    reason = None
+                counts["read"] += 1
+                if reason is not None:
+                    aside.append({"uid": uid, "reason": reason, "at": iso(utcnow())})
+                if kind:
+                    counts[kind] += 1
+            self._save_cursor(session, batch.account, batch.folder, batch.validity, chunk[-1], aside)
+        return counts
+
+    def _read_ahead(self, client: Any, uids: list[int]) -> Iterator[tuple[list[int], list[tuple[int, Parsed]]]]:
+        """Each BATCH of `uids` fetched and parsed (outside any transaction, each mail within its time budget:
+        mail_worker.py), the next batch read by a helper thread while the caller applies this one, so the
+        parse (in its own process) and the fetch overlap the store's writes. Only the helper uses `client`
+        until this generator ends; its errors are raised here."""
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def hand_over(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                for start in range(0, len(uids), BATCH):
+                    chunk = uids[start : start + BATCH]
+                    fetched = self._fetch(client, chunk)
+                    answers = iter(self.parser.parse_many([raw for _uid, raw in fetched if raw]))
+                    parsed = [(uid, next(answers) if raw else Unreadable("it is empty")) for uid, raw in fetched]
+                    if not hand_over((chunk, parsed)):
+                        return
+            except BaseException as exc:  # handed to the caller, which says what failed
+                hand_over(exc)
+                return
+            hand_over(None)
+
+        helper = threading.Thread(target=read, name="bulkmsg-inbox-read", daemon=True)
+        helper.start()
+        try:
+            while (item := ahead.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            helper.join()
 
     def _fetch(self, client: Any, uids: list[int]) -> list[tuple[int, bytes]]:
         """Each mail's bytes, at most MAX_MAIL_BYTES of each."""

@@ -18,13 +18,24 @@ A rule that would leave no words at all is not applied, and a reply written unde
 unquoted lines (`unquoted`: talon `thunderbird.eml`). `trim(text)` then drops what closes the reply: a last
 line "Sent from ..." of a few words (`email_1_6.txt`; "Sent from my desk, is much easier..." stays:
 `email_sent_from_not_signature.txt`) and a last block of at most three short lines that starts with a closing
-word ("Saludos", "Saluti", "Groet"...: `email_es_wrap.txt`, `email_it_wrap.txt`, `email_nl_wrap.txt`).
+word ("Saludos", "Saluti", "Groet"...: `email_es_wrap.txt`, `email_it_wrap.txt`, `email_nl_wrap.txt`), or a
+last line alone that signs a name with a dash ("-Abhishek Kona": `email_1_1.txt`; "- item" lists stay).
+Of mail-parser-reply's signatures, `closing_signature` keeps only those whose first line is a closing phrase.
 Each line is looked at alone and only its first MAX_LINE characters, so the work is linear in the text.
 """
 
 from __future__ import annotations
 
+import re
+
 MAX_LINE = 300
+#: a closing is one short phrase ("Med venlig hilsen", "Thanks, Anna"); a line that goes on into a second
+#: sentence is the reply's own words ("Tak for din mail. Det lyder godt.": `email_danish_1.txt`).
+_SECOND_SENTENCE = re.compile(r"[.!?]\s+\w")
+MAX_CLOSING_WORDS = 8
+#: "-Abhishek Kona" alone below the reply: a name signed with a dash (`email_1_1.txt`, `email_nl_1_1.txt`);
+#: "- item" (a space after the dash) is a list and stays (`email_1_5.txt`, `email_bullets.txt`).
+_DASH_NAME = re.compile(r"-[^\W\d_][\w.'-]*(?: [\w.'-]+){0,3}")
 
 SEPARATORS = (
     "-----original message-----",
@@ -144,12 +155,33 @@ def unquoted(text: str) -> str:
     return "\n".join(kept).strip()
 
 
+def closing_signature(body: str, pattern: re.Pattern[str]) -> str:
+    """`body` without the signature that mail-parser-reply's `pattern` finds, searched from the first match
+    whose first line reads as a closing (one short phrase) rather than a sentence that opens with a closing
+    word; `body` whole when there is none. The library's Danish "Tak" (thanks) otherwise cuts "Tak for din
+    mail. Det lyder godt." and all below it (`email_danish_1.txt`)."""
+    position = 0
+    for _ in range(50):  # each round moves past one line; a reply has few lines that open with such a word
+        found = pattern.search(body, position)
+        if found is None:
+            return body
+        start = found.start() + (len(found.group()) - len(found.group().lstrip()))
+        end = body.find("\n", start)
+        first = body[start : end if end >= 0 else len(body)].strip()
+        if not _SECOND_SENTENCE.search(first) and len(first.split()) <= MAX_CLOSING_WORDS:
+            return body[:start]
+        if end < 0:
+            return body
+        position = end + 1
+    return body
+
+
 def _is_closing(line: str) -> bool:
     return line.strip().lower().rstrip(",.!").strip() in CLOSINGS
 
 
 def trim(text: str) -> str:
-    """Drop a last mobile "Sent from ..." line and a last short block that opens with a closing word."""
+    """Drop a last mobile "Sent from ..." line, a last "-Name" line and a last short block opening with a closing."""
     lines = text.rstrip().split("\n")
     last = lines[-1].strip().lower() if lines else ""
     if last.startswith(MOBILE) and len(last.split()) <= 8 and not any(c in last for c in ",.!?"):
@@ -158,6 +190,8 @@ def trim(text: str) -> str:
         lines.pop()
     blank = max((i for i, line in enumerate(lines) if not line.strip()), default=-1)
     block = lines[blank + 1 :]
+    if blank > 0 and len(block) == 1 and _DASH_NAME.fullmatch(block[0].strip()):
+        return "\n".join(lines[:blank]).rstrip()
     if blank > 0 and 1 <= len(block) <= 3 and _is_closing(block[0]) and all(len(b) <= 40 for b in block):
         lines = lines[:blank]
     return "\n".join(lines).rstrip()

@@ -3,6 +3,11 @@
 SQLite (the embedded default): WAL, busy_timeout 30 s, foreign keys on, and every write transaction opened with
 `BEGIN IMMEDIATE` so that two writers queue on the lock instead of failing with "database is locked" half-way
 (PLATFORM.md measured it). Reads use plain deferred transactions and never block writers under WAL.
+Checkpoints (copying the WAL into the database file, with its fsync) are not left to whichever commit passes
+SQLite's default 1,000 pages: that commit, often a webhook burst's shared transaction, then stalls every writer
+waiting behind it (a wave of 300-800 ms answers about once a second in bench/webhook_burst.py). A serving
+process runs `checkpoint()` (PASSIVE: it never waits for, nor blocks, readers and writers) every CHECKPOINT_S
+from its scheduler; commits checkpoint only past AUTOCHECKPOINT_PAGES, a backstop for processes without one.
 PostgreSQL: one engine for both.
 
 Use `with db.write() as session:` for anything that writes (it commits on exit) and `with db.read() as s:`
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: writers queue behind a long write (a 20 MB contact import holds the lock for seconds) instead of failing.
 BUSY_TIMEOUT_MS = 30_000
+#: seconds between a serving process's background checkpoints; pages of WAL after which a commit checkpoints.
+CHECKPOINT_S = 1.0
+AUTOCHECKPOINT_PAGES = 10_000
 
 
 class Database:
@@ -63,6 +71,18 @@ class Database:
         with self._read_sessions() as session, session.begin():
             yield session
 
+    def checkpoint(self) -> None:
+        """A PASSIVE WAL checkpoint on SQLite (outside any transaction); nothing on PostgreSQL."""
+        if not self.is_sqlite:
+            return
+        raw = self.read_engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.close()
+        finally:
+            raw.close()
+
     def dispose(self) -> None:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
@@ -84,6 +104,7 @@ def _sqlite_engine(url: str, *, begin: str) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

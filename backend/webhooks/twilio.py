@@ -22,7 +22,11 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
+import time
+import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -118,26 +122,69 @@ def twilio_status() -> Response:
 def signed_sms_accounts(services: Services, params: MultiDict[str, str], path: str, our_number: str) -> list[int]:
     """The accounts whose SMS auth token signed this request (X-Twilio-Signature), best match first; empty when
     none did. Candidates are the accounts whose SMS channel has the request's AccountSid (when several share one
-    Twilio account, the one sending from `our_number` first); nothing else is read before the check."""
+    Twilio account, the one sending from `our_number` first); nothing else is read before the check. They are
+    kept for CANDIDATES_TTL_S (a burst of webhooks reads and decrypts them once) or until this process changes a
+    channel's settings; a request they do not sign is checked again against the store at once, so a new auth
+    token is honoured from its first webhook (one changed by another process replaces the old within the TTL)."""
     signature = request.headers.get("X-Twilio-Signature", "")
     account_sid = params.get("AccountSid", "")
     if not signature or not account_sid:
         return []
+    for fresh in (False, True):
+        candidates, loaded = _candidates(services, account_sid, fresh)
+        ordered = sorted(candidates, key=lambda c: c.sms_settings.get("from_number") != our_number)
+        signed = [
+            c.account_id
+            for c in ordered[:MAX_CANDIDATES]
+            if signature_matches(
+                c.token, callback_urls(services, c.sms_settings, c.account_settings, path), params, signature
+            )  # fmt: skip
+        ]
+        if signed or loaded:
+            return signed
+    return []
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    account_id: int
+    sms_settings: dict[str, Any]
+    account_settings: dict[str, Any]
+    token: str
+
+
+#: seconds the accounts of an AccountSid (with their decrypted auth tokens) are kept in this process.
+CANDIDATES_TTL_S = 5.0
+_CACHE: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, int, list[_Candidate]]]] = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+
+
+def _candidates(services: Services, account_sid: str, fresh: bool) -> tuple[list[_Candidate], bool]:
+    """(the accounts whose SMS channel has `account_sid`, whether they were read from the store just now)."""
+    now, generation = time.monotonic(), services.channels.generation
+    with _CACHE_LOCK:
+        cached = _CACHE.setdefault(services.db, {}).get(account_sid)
+    if cached is not None and not fresh and cached[0] > now and cached[1] == generation:
+        return cached[2], False
     with services.db.read() as session:
         rows = session.execute(
             select(ChannelConfig.account_id, ChannelConfig.settings, Account.settings)
             .join(Account, Account.id == ChannelConfig.account_id)
             .where(ChannelConfig.channel == "sms")
         ).all()
-        candidates = [r for r in rows if (r[1] or {}).get("account_sid") == account_sid]
-        candidates.sort(key=lambda r: (r[1] or {}).get("from_number") != our_number)
-        signed = []
-        for account_id, sms_settings, account_settings in candidates[:MAX_CANDIDATES]:
+        found = []
+        for account_id, sms_settings, account_settings in rows:
+            if (sms_settings or {}).get("account_sid") != account_sid:
+                continue
             token = services.secrets.load(session, account_id, "sms").get("auth_token")
-            urls = callback_urls(services, sms_settings or {}, account_settings or {}, path)
-            if token and signature_matches(token, urls, params, signature):
-                signed.append(int(account_id))
-    return signed
+            if token:
+                found.append(_Candidate(int(account_id), dict(sms_settings or {}), dict(account_settings or {}), token))
+    with _CACHE_LOCK:
+        entries = _CACHE.setdefault(services.db, {})
+        if len(entries) > 1000:  # AccountSids that sign nothing are not kept for ever
+            entries.clear()
+        entries[account_sid] = (now + CANDIDATES_TTL_S, generation, found)
+    return found, True
 
 
 def callback_urls(

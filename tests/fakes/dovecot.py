@@ -39,12 +39,15 @@ def free_port() -> int:
 
 
 class Dovecot:
-    def __init__(self, root: Path | None = None, user: str = "support@example.com") -> None:
+    def __init__(self, root: Path | None = None, user: str = "support@example.com", idle: bool = True) -> None:
         # Its own directory under the system temp dir: Dovecot's users must reach it (pytest's tmp_path is
         # private to the user running the tests).
         self._own_root = root is None
         self.root = root if root is not None else Path(tempfile.mkdtemp(prefix="bulkmsg-dovecot-"))
         self.user = user
+        #: False: the server announces no IDLE after login (Dovecot's `imap_capability`), like servers the app
+        #: can only poll
+        self.idle = idle
         self.password = secrets.token_urlsafe(12)
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
@@ -77,6 +80,7 @@ default_login_user = {login_user}
 first_valid_uid = {uid}
 first_valid_gid = {gid}
 mail_location = maildir:{self.root}/mail/%u
+{"" if self.idle else "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE UIDPLUS"}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {self.root}/users
