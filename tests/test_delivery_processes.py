@@ -88,7 +88,7 @@ def test_it_checks_every_message_again_after_the_server_is_killed_while_holding_
     events = count(services, "SELECT count(*) FROM events WHERE type = 'message.updated'")
     distinct = count(
         services,
-        "SELECT count(DISTINCT json_extract(data, '$.message.id')) FROM events WHERE type = 'message.updated'",
+        "SELECT count(DISTINCT json_extract(data, '$.message_id')) FROM events WHERE type = 'message.updated'",
     )
     assert events == distinct == settled_expected, "each settled message has exactly one message.updated"
 

@@ -9,21 +9,15 @@ channel family reaches, how many opted out and how many have no address, with a 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    ARRAY,
-    BigInteger,
     ColumnElement,
     Table,
     and_,
-    any_,
-    bindparam,
     case,
     func,
-    literal_column,
     not_,
     select,
 )
@@ -34,6 +28,7 @@ from backend.audience.filters import FilterError
 from backend.channels.families import ALL, FAMILIES
 from backend.errors import bad_request, not_found
 from backend.security.hardening import is_store_id
+from backend.store.id_lists import among
 from backend.store.models import Contact, Segment
 
 CONTACTS = cast(Table, Contact.__table__)
@@ -141,10 +136,7 @@ def _one(session: Session, account_id: int, selection: dict[str, Any], now: date
 
 def ids_in(session: Session, ids: list[int]) -> ColumnElement[bool]:
     """`contacts.id` among `ids`, as ONE parameter (a million ids would pass SQLite's limit on parameters)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return C.id == any_(bindparam("contact_ids", ids, type_=ARRAY(BigInteger)))
-    each = func.json_each(json.dumps(ids)).table_valued("value")
-    return C.id.in_(select(literal_column("value")).select_from(each))
+    return among(session, C.id, ids, "contact_ids")
 
 
 def _flag(condition: ColumnElement[bool]) -> Any:

@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.contacts.service import contact_view
+from backend.contacts.tags import tags_by_contact
 from backend.store.models import Contact, Message, utcnow
 from backend.views import message_view
 
@@ -76,10 +77,9 @@ def conversation_list(session: Session, account_id: int, limit: int, offset: int
         .offset(offset)
     ).all()
     contact_ids = {_contact_of(sender_id) for sender_id, *_ in rows} - {None}
-    contacts = {
-        c.id: contact_view(c)
-        for c in session.scalars(select(Contact).where(Contact.account_id == account_id, Contact.id.in_(contact_ids)))
-    }
+    found = list(session.scalars(select(Contact).where(Contact.account_id == account_id, Contact.id.in_(contact_ids))))
+    names = tags_by_contact(session, [c.id for c in found])  # one query for the page, not one per contact
+    contacts = {c.id: contact_view(c, names[c.id]) for c in found}
     items = [
         {
             "id": sender_id,

@@ -32,6 +32,7 @@ from backend.channels.sms_errors import PERMANENT as SMS_PERMANENT
 from backend.dispatch.claims import MESSAGES
 from backend.dispatch.outcomes import Outcome
 from backend.store import states
+from backend.store.id_lists import among
 from backend.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def queue_fallbacks(services: Services, session: Session, kinds: dict[int, Itera
     if not wanted:
         return 0
     rows = session.execute(
-        select(_M.id, _M.fallback_of, _M.metadata).where(_M.fallback_of.in_(list(wanted)), _M.status == STANDBY)
+        select(_M.id, _M.fallback_of, _M.metadata).where(among(session, _M.fallback_of, wanted), _M.status == STANDBY)
     ).all()
     chosen = {
         row_id: sorted(wanted[primary] & set((meta or {}).get("on") or ()))
@@ -138,7 +139,7 @@ def cancel_fallbacks(session: Session, primary_ids: Iterable[int], now: datetime
         ids = list(
             session.scalars(
                 update(MESSAGES)
-                .where(_M.fallback_of.in_(ids), _M.status == STANDBY)
+                .where(among(session, _M.fallback_of, ids), _M.status == STANDBY)
                 .values(status=states.CANCELLED, last_error="not needed", updated_at=now or utcnow())
                 .returning(_M.id)
             )

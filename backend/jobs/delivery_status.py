@@ -47,6 +47,7 @@ from backend.jobs import delivery_store as store
 from backend.jobs import delivery_writes as writes
 from backend.jobs.delivery_events import record_updated_events, settle_due_with_events
 from backend.jobs.delivery_poll import channel_can_be_polled, poll_providers
+from backend.jobs.delivery_probe import Prober
 from backend.jobs.delivery_store import DeliveryClaim
 from backend.jobs.delivery_writes import Reschedule
 from backend.jobs.schedule import Job
@@ -121,6 +122,7 @@ class DeliveryStatusJob:
         # host:pid:role:random: unique per job, and owner_is_dead() can still read the pid back.
         self.owner = owner or f"{worker_id('delivery')}:{secrets.token_hex(3)}"
         self.cursor = CommunicationCursor()
+        self.prober = Prober(self.db)
         self._run_lock = threading.Lock()
         self._nudged = threading.Event()
         self._stop = threading.Event()
@@ -147,6 +149,7 @@ class DeliveryStatusJob:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.prober.close()
 
     def nudge(self) -> None:
         """Run the job now on the worker thread (no-op until `start`); a burst of nudges costs one more run."""
@@ -256,11 +259,11 @@ class DeliveryStatusJob:
             batch = []
 
     def _make_due(self, now: datetime, account_id: int | None) -> tuple[int, bool]:
-        """Step 0; returns (messages made due, whether anything is due now). An idle run is one read."""
+        """Step 0; returns (messages made due, whether anything is due now). An idle run is one read, on one
+        round trip (backend/jobs/delivery_probe.py)."""
         mono = time.monotonic()
         floor = self.cursor.floor(mono)
-        with self.db.read() as session:
-            top, due = store.probe(session, due_by=now, now=now, account_id=account_id)
+        top, due = self.prober.probe(due_by=now, now=now, account_id=account_id)
         made_due = 0
         if top > floor:
             with self.db.write() as session:
