@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -128,6 +129,8 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "phone", name="uq_contacts_account_phone"),
         UniqueConstraint("account_id", "email", name="uq_contacts_account_email"),
+        # A segment's count groups the matched contacts by `reach` (backend/audience/reach.py).
+        Index("ix_contacts_reach", "account_id", "reach"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -147,6 +150,9 @@ class Contact(Base):
     name_key: Mapped[str] = mapped_column(String(200), default="", server_default="")
     country: Mapped[str | None] = mapped_column(String(2))
     fields_key: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
+    #: who can reach the contact, as bits (backend/audience/reach.py): written by the database's triggers on every
+    #: insert and change of phone, email or opt-outs (migration 0020_scale); never written by the app.
+    reach: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     #: the contact's tags (table contact_tags), by name.
