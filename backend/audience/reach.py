@@ -26,7 +26,7 @@ ADDRESS = {"sms": "phone", "whatsapp": "phone", "email": "email"}
 
 def bits_set(mask: int) -> ColumnElement[bool]:
     """Any of `mask`'s bits is set in the contact's reach."""
-    return cast(ColumnElement[bool], C.reach.op("&")(mask) != 0)
+    return C.reach.op("&")(mask) != 0
 
 
 def opted_out(family: str) -> ColumnElement[bool]:

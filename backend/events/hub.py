@@ -306,7 +306,7 @@ class EventHub:
                     self._missing[missing] = now
             expected = ev.id + 1
 
-    def _fan_out(self, rows: Iterable[Any], views: dict[int, dict[str, Any]]) -> None:
+    def _fan_out(self, rows: Iterable[Any], views: dict[int, dict[str, Any]] | None = None) -> None:
         with self._subs_lock:
             subs = {account: list(s) for account, s in self._subs.items()}
         for ev in rows:
