@@ -33,7 +33,7 @@ from _common import (
 )
 from sqlalchemy import func, select, text
 
-from backend.jobs.delivery_status import DeliveryStatusJob
+from backend.jobs.delivery_status import CommunicationCursor, DeliveryStatusJob
 from backend.store.models import Communication, Message, utcnow
 from backend.views import message_view
 
@@ -126,6 +126,9 @@ def idle(kind: str, pg_url: str | None) -> None:
         # From here on the job is in its steady state: the cursor has seen every communication long ago.
         with services.db.read() as session:
             top = session.scalar(select(func.max(Communication.id))) or 0
+        # A fresh cursor that saw the newest communication an hour ago (observing it again on the job's own
+        # cursor would be ignored: that id was already seen, seconds ago, and recent ids are looked at again).
+        job.cursor = CommunicationCursor()
         job.cursor.observe(time.monotonic() - 3600, top)
         runs = []
         for _ in range(IDLE_RUNS):

@@ -2,10 +2,10 @@
 keeps, in autocommit.
 
 An idle sweep runs every 5 seconds and almost always finds nothing to do. Through the pool on PostgreSQL it cost
-four round trips (the pool's liveness ping, BEGIN, the probe, COMMIT): about 60 ms on a busy machine where one
-round trip takes 10 to 15. The probe is a single read, so it needs no transaction; the kept connection needs no
-ping: when the server dropped it, the probe fails once, the connection is thrown away and the probe runs again
-on a fresh one from the pool (which pings it). SQLite has no round trips: there the probe uses a read session.
+four round trips (the pool's liveness ping, BEGIN, the probe, COMMIT), and on a busy machine a round trip can take
+10 ms. The probe is a single read, so it needs no transaction; the kept connection needs no ping: when the
+server dropped it, the probe fails once, the connection is thrown away and the probe runs again on a fresh one
+from the pool (which pings it). SQLite has no round trips: there the probe uses a read session.
 """
 
 from __future__ import annotations
