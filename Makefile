@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_DEV := $(VENV)/.stamp-dev
+# `make test` prints its 30 slowest tests (it must stay under 10 minutes on CI's two cores).
 # Tests run in three processes (they wait on browsers and servers half the time, so a third fills two cores), each
 # test file whole in one of them (`make test TEST_WORKERS=0` runs them in this one).
 TEST_WORKERS ?= 3
@@ -15,15 +16,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
+$(STAMP_RUN): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(BIN)/python
+$(STAMP_DEV): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev,desktop]"
 	touch $@ $(STAMP_RUN)
 
-$(STAMP_DIST): pyproject.toml $(STAMP_DEV)
+$(STAMP_DIST): pyproject.toml setup.py $(STAMP_DEV)
 	$(BIN)/pip install -q -e ".[dev,desktop,dist]"
 	touch $@
 
@@ -38,7 +39,7 @@ system-deps:
 
 test: $(STAMP_DEV) system-deps
 	$(BIN)/ruff check backend desktop tests bench
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 bench: $(STAMP_DEV) system-deps
 	@set -e; for b in bench/*.py; do case $$b in */_*) continue;; esac; $(BIN)/python $$b; done

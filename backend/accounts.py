@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from backend.errors import ApiError
+from backend.security import api_keys
 from backend.security.keys import SecretBox
-from backend.store.models import Account, Credential
+from backend.security.tokens import Principal
+from backend.store.db import Database
+from backend.store.models import Account, ApiKey, Credential
 
 DEFAULT_ACCOUNT = "default"
 
@@ -67,3 +73,32 @@ class SecretStore:
 
 def account_settings(account: Account) -> dict[str, Any]:
     return dict(account.settings or {})
+
+
+#: `last_used_at` is written at most this often per key, so a busy program does not write on every request.
+LAST_USED_EVERY = timedelta(minutes=1)
+_UNAUTHORIZED = "This API key is not valid, was revoked or has expired."
+
+
+def authenticate(db: Database, token: str, now: datetime) -> tuple[Principal, frozenset[str]]:
+    """(the account's principal, the key's scopes); ApiError 401 for a wrong, revoked or expired key."""
+    digest = api_keys.hash_key(token)
+    with db.read() as session:
+        row = session.execute(
+            select(
+                ApiKey.id,
+                ApiKey.account_id,
+                ApiKey.key_hash,
+                ApiKey.scopes,
+                ApiKey.expires_at,
+                ApiKey.revoked_at,
+                ApiKey.last_used_at,
+            ).where(ApiKey.key_hash == digest)
+        ).first()
+    valid = row is not None and hmac.compare_digest(row.key_hash, digest)
+    if not valid or row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
+        with db.write() as session:
+            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    return Principal(account_id=row.account_id, user=f"api-key:{row.id}"), frozenset(row.scopes or ())

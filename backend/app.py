@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,19 @@ from backend.services import Services
 
 log = logging.getLogger(__name__)
 
-#: Beside `backend/` in the source tree, in a wheel install (`frontend` is package data, pyproject.toml) and in the
-#: packaged app (PyInstaller puts both under sys._MEIPASS): one lookup serves all three.
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
-#: each capability's `install(app, services)`: registers its blueprints, jobs and hooks.
+
+def frontend_dir() -> Path:
+    """The UI's files. An install (wheel or editable) has `frontend/` as the package `bulkmsg_ui` (setup.py: a
+    name of our own, not the generic `frontend`); the packaged app keeps it beside `backend/` under
+    sys._MEIPASS, as a bare source tree does."""
+    try:
+        return Path(str(resources.files("bulkmsg_ui")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "frontend"
+
+
+FRONTEND_DIR = frontend_dir()
+#: each capability's `install(app, services)`: registers its blueprints (Services.build made every part).
 CAPABILITIES = (
     "backend.api.core:install",
     "backend.api.sessions:install",
@@ -35,14 +45,11 @@ CAPABILITIES = (
     "backend.webhooks.twilio_inbound:install",
     "backend.api.gmail_oauth:install",
     "backend.webhooks.sendgrid:install",
-    "backend.jobs.delivery_status:install",
     "backend.api.delivery:install",
     "backend.webhooks.communications:install",
     "backend.conversations.mailbox:install",
-    "backend.conversations.whatsapp_inbound:install",
     "backend.api.media:install",
     "backend.api.api_keys:install",
-    "backend.webhooks_out.worker:install",
     "backend.api.webhooks_out:install",
 )
 

@@ -76,9 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(config.replace(jobs=not args.no_jobs))
     if args.command == "desktop":
-        from desktop.app import main as desktop_main
+        # Installed as `bulkmsg_desktop` (setup.py), through a finder mypy does not follow: typed here.
+        from bulkmsg_desktop.app import main as desktop_main
 
-        return desktop_main(config)
+        return int(desktop_main(config))
     if args.command == "token":
         return print_token(config, args.account)
     if args.command == "db":

@@ -2,13 +2,13 @@
 
 A repeated provider event (same account + provider + provider_event_id) is stored once: the unique constraint decides,
 so two processes receiving the same callback cannot both write it. Settling the message is the delivery-status
-job's work (backend/jobs/delivery_status.py), nudged right after a webhook writes.
+job's work (backend/jobs/delivery/status.py), nudged right after a webhook writes.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,9 +17,6 @@ from sqlalchemy.orm import Session
 
 from backend.channels.base import DeliveryReport
 from backend.store.models import Communication, utcnow
-
-if TYPE_CHECKING:
-    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +55,3 @@ def find_communication(
             Communication.provider_event_id == provider_event_id,
         )
     )
-
-
-def nudge_delivery_job(services: Services) -> None:
-    """Ask the delivery-status job to run now (after a webhook wrote a communication)."""
-    job = services.delivery_job
-    if job is not None:
-        job.nudge()

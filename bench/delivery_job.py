@@ -33,7 +33,7 @@ from _common import (
 )
 from sqlalchemy import func, select, text
 
-from backend.jobs.delivery_status import CommunicationCursor, DeliveryStatusJob
+from backend.jobs.delivery.status import CommunicationCursor, DeliveryStatusJob
 from backend.store.models import Communication, Message, utcnow
 from backend.views import message_view
 

@@ -1,6 +1,6 @@
 """An SMS campaign against a Twilio-speaking server that takes 100 ms per request (issue 12).
 
-The server is tests/fakes/twilio.py with `request_delay_s = 0.1` in its own process (a real HTTP server; each
+The server is tests/fakes/twilio/ with `request_delay_s = 0.1` in its own process (a real HTTP server; each
 request waits 100 ms in its own thread before the answer, as a provider that far away does). The channel's pace is
 6,000 a minute.
 
@@ -32,7 +32,7 @@ from smtp_campaign import run_to_completion
 from sqlalchemy import insert
 
 from backend.accounts import get_or_create_account
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.store.models import ChannelConfig, Contact, utcnow
 
 

@@ -10,7 +10,7 @@ connection to the same server, measured in the same run (MAIL, RCPT, DATA and th
 - `campaign_rate_1_connection`, `campaign_rate_4_connections` (the default), `campaign_rate_8_connections`: the
   full app (claims, fenced results, counters, events, the send journal) from `start` to `completed`. With
   PIPELINING each message costs the campaign one round trip per connection (its content goes with the next
-  message's MAIL, RCPT and DATA: backend/channels/smtp_run.py), so 4 connections can reach 16x.
+  message's MAIL, RCPT and DATA: backend/channels/smtp/run.py), so 4 connections can reach 16x.
 Each run checks that the server got exactly the campaign's messages. Target: ratio >= 12 at 4 connections.
 - `paced_campaign_rate_4_connections`: 4 connections with the campaign's own `rate.per_minute` of
   PACED_PER_MINUTE, well above what the server allows (issue 24: a pace is a rate, not a concurrency limit); its

@@ -37,7 +37,7 @@ from _campaign_setup import ROOT, SmtpProcess, smtp_settings  # noqa: E402
 from _common import note, note_load, result  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from backend.channels.sms import SmsChannel  # noqa: E402
+from backend.channels.sms.channel import SmsChannel  # noqa: E402
 from backend.config import Config  # noqa: E402
 from backend.server import start_app_server  # noqa: E402
 from backend.store.models import Campaign, ChannelConfig, Message  # noqa: E402

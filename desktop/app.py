@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from desktop.leftovers import leftovers
-from desktop.qt_env import prepare_qt_environment
+from .leftovers import leftovers
+from .qt_env import prepare_qt_environment
 
 log = logging.getLogger("desktop")
 
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | Any = None) -> int:
 
 def windows_runtime_problem() -> str | None:
     """Windows: the WebView2 Runtime is missing (shown in a message box as well: a windowed app has no console)."""
-    from desktop.webview2 import missing_runtime_message, show_error
+    from .webview2 import missing_runtime_message, show_error
 
     problem = missing_runtime_message()
     if problem:
@@ -192,7 +192,7 @@ def wait_for_dashboard(window: Any, timeout_s: float = DASHBOARD_TIMEOUT_S) -> N
 
 
 def screenshot_then_close(window: Any, path: Path, report: dict[str, Any], started: float) -> None:
-    from desktop.capture import grab_window
+    from .capture import grab_window
 
     try:
         wait_for_dashboard(window)

@@ -15,7 +15,7 @@ The frozen-app pitfalls are dealt with here, before the app is imported:
   `REQUESTS_CA_BUNDLE`;
 - Linux: pywebview would try GTK first, which is not bundled, so the Qt GUI is named (`PYWEBVIEW_GUI=qt`,
   `QT_API=pyqt6`); a session without a locale gets `LC_CTYPE=C.UTF-8` (Qt needs UTF-8); Qt WebEngine as root gets
-  `--no-sandbox` from `desktop.qt_env` as in the source install, and finds its helper process and resources
+  `--no-sandbox` from `bulkmsg_desktop.qt_env` as in the source install, and finds its helper process and resources
   through PyInstaller's Qt hooks.
 Resources (the front end, the Alembic migrations, the icon) sit under `sys._MEIPASS` at the same relative
 places as in the source tree, so the code finds them beside its modules; the data directory is the same
@@ -87,6 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from backend.cli import main as cli_main
 
         return cli_main(words)
-    from desktop.app import main as desktop_main
+    from .app import main as desktop_main
 
     return desktop_main(words)

@@ -1,4 +1,4 @@
-"""Install the Linux launcher: `python -m desktop.install` adds Bulk Messenger to the applications menu.
+"""Install the Linux launcher: `python -m bulkmsg_desktop.install` adds Bulk Messenger to the applications menu.
 
 It writes `bulk-messenger.desktop` (with Exec pointing at this environment's `bulkmsg-desktop`) to
 ~/.local/share/applications and the icon to ~/.local/share/icons. Windows and macOS get a console-less
@@ -34,7 +34,7 @@ def install(home: Path, executable: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m desktop.install", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bulkmsg_desktop.install", description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, default=Path.home(), help="install under this home directory")
     args = parser.parse_args(argv)
     executable = Path(sys.executable).with_name("bulkmsg-desktop")

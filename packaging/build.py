@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from desktop.freedesktop import ICON_NAME, write_appdir, write_icon_set, write_launcher  # noqa: E402
+from bulkmsg_desktop.freedesktop import ICON_NAME, write_appdir, write_icon_set, write_launcher  # noqa: E402
 
 log = logging.getLogger("dist")
 NAME = "BulkMessenger"

@@ -5,6 +5,6 @@ import multiprocessing
 if __name__ == "__main__":
     # First of all: a spawned worker process (the contacts importer's pool) runs its task and exits here.
     multiprocessing.freeze_support()
-    from desktop.frozen import main
+    from bulkmsg_desktop.frozen import main
 
     raise SystemExit(main())

@@ -7,7 +7,7 @@ dashboard has painted) in a clean environment with an existing data directory (a
 creates it), alternating packaged and source runs so both see the same machine load. Prints JSON lines
 `{"bench","metric","value","unit","baseline","ratio"}`: the best of the runs, from process spawn to the
 dashboard (`spawn_to_dashboard_s`) and from `main()` to the dashboard (`main_to_dashboard_s`, as the desktop
-test reports it); the baseline is the source install (`python -m desktop.app`).
+test reports it); the baseline is the source install (`python -m bulkmsg_desktop.app`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> int:
     args = parser.parse_args()
     if not APP.is_file():
         raise SystemExit(f"{APP} is missing: run make dist first.")
-    commands = {"packaged": [str(APP)], "source": [sys.executable, "-m", "desktop.app"]}
+    commands = {"packaged": [str(APP)], "source": [sys.executable, "-m", "bulkmsg_desktop.app"]}
     best: dict[str, dict[str, float]] = {name: {} for name in commands}
     with tempfile.TemporaryDirectory(prefix="bulkmsg-start-") as scratch:
         homes = {name: Path(scratch) / name for name in commands}

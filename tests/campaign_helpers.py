@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from backend.accounts import get_or_create_account
-from backend.channels.smtp import SmtpChannel
+from backend.channels.smtp.channel import SmtpChannel
 from backend.runtime import Runtime
 from backend.store.models import Campaign, ChannelConfig, Contact, Event, Message, utcnow
 from tests.fakes.smtp_server import FakeSmtpServer

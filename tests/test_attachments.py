@@ -61,7 +61,7 @@ def test_it_mails_the_file_as_an_attachment_with_its_name_intact(client, auth, s
 
 def test_it_refuses_files_over_the_servers_size_before_queueing_and_at_send(client, auth, services, app, tmp_path):
     from backend.channels.base import Attachment, ChannelContext, OutboundMessage, SendError
-    from backend.channels.smtp import SmtpChannel
+    from backend.channels.smtp.channel import SmtpChannel
     from tests.campaign_helpers import configure_smtp
 
     with FakeSmtpServer("plain", size_limit=4000) as small:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from backend.channels.smtp import SmtpChannel
+from backend.channels.smtp.channel import SmtpChannel
 from tests.campaign_helpers import add_contacts, configure_smtp, event_texts
 from tests.helpers import bearer, wait_for
 from tests.ui_support import chromium, go, screenshot_dir, shoot, text_of, wait_js

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from backend.campaigns.pacing import Pace
 from backend.channels.base import ChannelContext, OutboundMessage
-from backend.channels.smtp import SmtpChannel, is_sendgrid_host
+from backend.channels.smtp.channel import SmtpChannel, is_sendgrid_host
 from backend.store.models import Campaign, Message, utcnow
 from tests.campaign_helpers import add_contacts, event_texts, wait_status
 from tests.fakes.smtp_server import FakeSmtpServer

@@ -137,7 +137,8 @@ def test_it_shows_one_account_nothing_of_another_accounts_channels(client, auth,
 
     view = sms_view(client, other)
     assert view["limits"]["rate"]["per_minute"] == 60  # the channel's default, not the other account's settings
-    del view["limits"]
+    assert view["form"] == sms_view(client, auth)["form"]  # the form is the channel's, the same for every account
+    del view["limits"], view["form"]
     assert view == {"channel": "sms", "state": "not_configured", "detail": "", "settings": {}}
     assert client.post("/api/channels/sms/connect", headers=other).status_code == 409
 

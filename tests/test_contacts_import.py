@@ -368,7 +368,7 @@ def test_it_judges_phone_numbers_exactly_as_phonenumbers_does() -> None:
     import phonenumbers
     from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber
 
-    from backend.contacts.normalize import is_valid
+    from backend.addresses import is_valid
 
     rng = random.Random(11)
     numbers = []

@@ -28,7 +28,7 @@ def configure_directly(services, channel: str, state: str = "ready", account: in
 def receive(services, channel: str, sender: str, body: str, sid: str, **extra) -> None:
     with services.db.write() as session:
         record_inbound(
-            services,
+            services.hub,
             session,
             Inbound(account_id=1, channel=channel, sender=sender, body=body, provider_message_id=sid, **extra),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -190,3 +191,24 @@ def test_it_requeues_an_uncertain_message_once_the_user_decides_to(client, auth,
     assert requeued.status_code == 200
     assert (requeued.get_json()["status"], requeued.get_json()["last_error"]) == ("queued", None)
     assert client.get("/api/messages/999999", headers=auth).status_code == 404
+
+
+def test_it_answers_every_contact_the_import_kept_at_the_address_the_import_read(client, auth, sms_ready, services):
+    """The import and the reply route judge addresses alike (backend.addresses): a number written with `00` and
+    an address at the reserved .test domain were kept by the import but refused by the reply route."""
+    configure_directly(services, "smtp")
+    csv = b"Name,Phone,Email\r\nBo,0044 20 7946 0958,\r\nAna,,ana@example.test\r\n"
+    form = {"file": (io.BytesIO(csv), "contacts.csv")}
+    imported = client.post("/api/contacts/import", headers=auth, data=form, content_type="multipart/form-data")
+    assert imported.status_code == 200, imported.get_json()
+    kept = {c["name"]: c for c in client.get("/api/contacts", headers=auth).get_json()["items"]}
+    assert (kept["Bo"]["phone"], kept["Ana"]["email"]) == ("+442079460958", "ana@example.test")
+
+    sms = post(client, auth, f"contact-{kept['Bo']['id']}", source="sms", to="0044 20 7946 0958", body="Hi Bo")
+    mail = post(
+        client, auth, f"contact-{kept['Ana']['id']}", source="email", to="ana@example.test", subject="Hi", body="Hi"
+    )
+
+    assert sms.status_code == 201, sms.get_json()
+    assert mail.status_code == 201, mail.get_json()
+    assert (sms.get_json()["recipient"], mail.get_json()["recipient"]) == ("+442079460958", "ana@example.test")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from backend.app import create_app
-from backend.jobs.delivery_status import DeliveryStatusJob
+from backend.jobs.delivery.status import DeliveryStatusJob
 from backend.store.migrate import upgrade
 from backend.store.models import Message
 from backend.views import MAX_DELIVERY_CHECKS, message_view

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from backend.app import create_app
-from backend.jobs.delivery_status import DeliveryStatusJob
+from backend.jobs.delivery.status import DeliveryStatusJob
 from backend.store.migrate import upgrade
 from backend.store.models import Message, utcnow
 from tests.delivery_support import Clock, add_report, add_sent, count, message, updated_events

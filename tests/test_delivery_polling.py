@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from backend.jobs.delivery_status import DeliveryStatusJob
+from backend.jobs.delivery.status import DeliveryStatusJob
 from backend.store.models import Message
 from tests.delivery_support import Clock, add_sent, count, message, updated_events
 from tests.fakes.twilio import FakeTwilio

@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from backend.channels.smtp import SmtpChannel
+from backend.channels.smtp.channel import SmtpChannel
 from backend.store.models import Message
 from tests.campaign_helpers import add_contacts, configure_smtp
 from tests.delivery_support import add_report

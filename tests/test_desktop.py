@@ -48,7 +48,7 @@ def run_desktop(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess
     }
     report = tmp_path / "report.json"
     done = subprocess.run(
-        [sys.executable, "-m", "desktop.app", "--report", str(report), *args],
+        [sys.executable, "-m", "bulkmsg_desktop.app", "--report", str(report), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -92,7 +92,7 @@ def test_it_opens_the_dashboard_and_closes_without_leaving_anything(tmp_path: Pa
 def test_it_explains_a_bad_setting_instead_of_opening(tmp_path: Path) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "BULKMSG_LOG_LEVEL": "LOUD", "BULKMSG_DATA_DIR": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "desktop.app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bulkmsg_desktop.app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
     assert "BULKMSG_LOG_LEVEL" in done.stderr
@@ -147,7 +147,7 @@ def test_it_pauses_a_running_campaign_when_the_window_closes(tmp_path: Path, mak
 def test_it_installs_a_launcher_that_opens_the_desktop_app(tmp_path: Path) -> None:
     import configparser
 
-    from desktop.install import install
+    from bulkmsg_desktop.install import install
 
     executable = tmp_path / "venv" / "bin" / "bulkmsg-desktop"
     launcher = install(tmp_path / "home", executable)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from backend.channels.smtp import SmtpChannel
+from backend.channels.smtp.channel import SmtpChannel
 from backend.dispatch.recovery import LOST_SEND, STALLED_SEND, recover_lost_sends
 from backend.store.models import Message, utcnow
 from backend.store.process import worker_id

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from desktop import frozen, webview2
-from desktop.freedesktop import ICON_SIZES, write_appdir, write_icon_set, write_launcher
+from bulkmsg_desktop import frozen, webview2
+from bulkmsg_desktop.freedesktop import ICON_SIZES, write_appdir, write_icon_set, write_launcher
 from tests.helpers import check_reaper_ends_browser, require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,11 @@ def test_it_opens_the_window_on_a_double_click_and_runs_commands_when_given_one(
 def test_it_runs_the_command_line_through_the_packaged_entry(tmp_path: Path) -> None:
     env = {**os.environ, "BULKMSG_DATA_DIR": str(tmp_path), "BULKMSG_LOG_LEVEL": "WARNING"}
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from desktop.frozen import main; sys.exit(main(['db', 'upgrade']))"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from bulkmsg_desktop.frozen import main; sys.exit(main(['db', 'upgrade']))",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -63,7 +67,7 @@ def test_it_routes_the_whatsapp_reaper_to_the_reaper_not_a_second_window(tmp_pat
     check_reaper_ends_browser(
         profile,
         lambda: subprocess.Popen(
-            [sys.executable, "-c", "import sys; from desktop.frozen import main; sys.exit(main(sys.argv[1:]))"]
+            [sys.executable, "-c", "import sys; from bulkmsg_desktop.frozen import main; sys.exit(main(sys.argv[1:]))"]
             + [reaper.__file__, str(profile)],
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -76,7 +80,7 @@ def test_it_routes_the_whatsapp_reaper_to_the_reaper_not_a_second_window(tmp_pat
 def test_it_survives_a_windowed_start_without_stdout_or_stderr() -> None:
     code = (
         "import sys, logging; sys.stdout = None; sys.stderr = None\n"
-        "from desktop.frozen import null_streams; null_streams()\n"
+        "from bulkmsg_desktop.frozen import null_streams; null_streams()\n"
         "print('hello'); logging.warning('still fine'); sys.stderr.write('x')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -1,6 +1,6 @@
 """Provider event ids are unique per account (issue 14, item 5): account B, with its own webhook secret, posts an
 event id equal to account A's next Twilio callback; A's genuine callback is still recorded and settles A's
-message. Twilio's callback shape and signature: tests/fakes/twilio.py (Twilio's documented status callback)."""
+message. Twilio's callback shape and signature: tests/fakes/twilio/ (Twilio's documented status callback)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A stored secret is bound to its endpoint (issue 14, item 2): pointing a channel at another server while sending
 the secret back as `****` is a 400 naming the secret, and the other server never receives it; typing the secret
 again works. Two real local servers per channel: aiosmtpd (SMTP AUTH), the Twilio fake (Basic auth on its REST
-API, tests/fakes/twilio.py) and the Google fake (OAuth token endpoint, tests/fakes/google.py)."""
+API, tests/fakes/twilio/) and the Google fake (OAuth token endpoint, tests/fakes/google.py)."""
 
 from __future__ import annotations
 

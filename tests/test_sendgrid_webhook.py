@@ -208,7 +208,7 @@ def test_it_gives_smtp_relay_mail_the_arguments_sendgrid_reports_back() -> None:
 def test_it_settles_delivered_and_bounced_mail_through_the_delivery_job(start_server: Any) -> None:
     server = start_server()
     services = server.app.extensions["bulkmsg"]
-    require(services.delivery_job is not None, "the delivery-status job (backend/jobs/delivery_status.py) is missing")
+    require(services.delivery_job is not None, "the delivery-status job (backend/jobs/delivery/status.py) is missing")
     key = new_key()
     answer = requests.put(
         f"{server.url}/api/settings",
@@ -255,6 +255,13 @@ def test_it_matches_events_for_mail_the_smtp_channel_sent_through_a_relay(start_
         )
         assert created.status_code == 201, created.text
         wait_for(lambda: relay.count == 1, what="the mail to reach the relay")
+        sent = f"{server.url}/api/messages/{created.json()['id']}"
+        # the relay has the mail a moment before the dispatcher stores its Message-ID (a busy machine shows it)
+        wait_for(
+            lambda: requests.get(sent, headers=bearer(server.token), timeout=10).json()["status"] == "sent",
+            timeout=30,
+            what="the send to be recorded",
+        )
         message_id_header = str(relay.received[0].message["Message-ID"])
         # SendGrid reports the relayed mail's Message-ID as `smtp-id` in every event.
         batch = [{"event": "delivered", "sg_event_id": "relay-1", "smtp-id": message_id_header, "timestamp": 1}]

@@ -1,4 +1,4 @@
-"""The SMS channel against a real local HTTP server speaking Twilio's Messages API (tests/fakes/twilio.py)."""
+"""The SMS channel against a real local HTTP server speaking Twilio's Messages API (tests/fakes/twilio/)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from backend.channels.base import ChannelContext, OutboundMessage, SendError, SettingsError
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from tests.fakes.twilio import FakeTwilio
 
 

@@ -1,7 +1,7 @@
 """SMS replies: Twilio's signed incoming-message webhook into the sender's thread, live; forgeries write nothing;
 MMS media as links; unknown numbers become contacts; STOP / START opt out and back in; 21610 opts out.
 
-The fake Twilio sends the webhook as Twilio documents it (tests/fakes/twilio.py names the source)."""
+The fake Twilio sends the webhook as Twilio documents it (tests/fakes/twilio/ names the source)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.channels.sms_length import GSM7, UCS2, measure
+from backend.channels.sms.length import GSM7, UCS2, measure
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ import phonenumbers
 import pytest
 
 from backend.channels.base import ChannelContext, OutboundMessage
-from backend.channels.sms import EXAMPLE_NUMBER, SmsChannel
+from backend.channels.sms.channel import SmsChannel
+from backend.channels.sms.settings import EXAMPLE_NUMBER
 from tests.fakes.twilio import FakeTwilio
 
 SERVICE_SID = "MG" + "0123456789abcdef" * 2

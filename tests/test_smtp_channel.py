@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from backend.channels.base import Attachment, ChannelContext, OutboundMessage, SendError, SettingsError
-from backend.channels.smtp import SmtpChannel, dot_stuff
+from backend.channels.smtp.channel import SmtpChannel, dot_stuff
 from tests.fakes.smtp_server import FakeSmtpServer, free_port
 
 

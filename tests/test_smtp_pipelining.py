@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from backend.channels.base import ChannelContext, OutboundMessage, SendError
-from backend.channels.smtp import SmtpChannel
+from backend.channels.smtp.channel import SmtpChannel
 from backend.store.models import Message
 from tests.campaign_helpers import add_contacts, configure_smtp
 from tests.fakes.delay_line import DelayLine

@@ -6,7 +6,7 @@ layer and the ones below it, never from above, and families of one layer never i
   3  wiring and entry points: api, app, services, runtime, server, cli, __main__, the package itself
   2  the work: dispatch (the outbox), campaigns, contacts, jobs, webhooks, webhooks_out
   1  the parts messages go through: channels, events, communications, accounts, views
-  0  ground floor: store, security, config, errors, logs
+  0  ground floor: store, security, config, errors, logs, addresses
 
 Imports under `if TYPE_CHECKING:` do not run, so they are left out: a lower layer may name a type of a higher one
 (e.g. `Services`) in annotations.
@@ -17,8 +17,11 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import typing
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = ROOT / "backend"
@@ -29,6 +32,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "errors": 0,
     "logs": 0,
+    "addresses": 0,
     "channels": 1,
     "events": 1,
     "communications": 1,
@@ -194,14 +198,21 @@ def test_the_checks_catch_a_cycle_and_an_upward_import_but_not_a_type_only_impor
     assert _imported_names("backend.store.example", source) == ["backend.store.db", "backend.api.core"]
 
 
-# Run in a fresh interpreter: for each module, every backend module is forgotten first, so each is imported on
-# its own (as `python -c "import backend.x"` would) while third-party libraries stay loaded (seconds, not minutes).
+# Run in a fresh interpreter: each module named after `--alone` is imported with every backend module forgotten
+# first (as `python -c "import backend.x"` would), while third-party libraries stay loaded; the ones after
+# `--together` are then imported one after the other.
 FRESH_IMPORTS = """
 import importlib, sys, traceback
 failed = []
-for name in sys.argv[1:]:
+split = sys.argv.index("--together")
+for name in sys.argv[2:split]:
     for loaded in [m for m in sys.modules if m == "backend" or m.startswith("backend.")]:
         del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failed.append(name + ": " + traceback.format_exc(limit=-3))
+for name in sys.argv[split + 1:]:
     try:
         importlib.import_module(name)
     except Exception:
@@ -211,10 +222,118 @@ sys.exit(1 if failed else 0)
 """
 
 
+def order_sensitive(graph: dict[str, set[str]], modules: Iterable[str]) -> set[str]:
+    """The modules whose import may depend on what was imported before them: those on a cycle of the import graph
+    once each module also leads to its parent packages (which Python imports first). Off such cycles a module never
+    meets a half-initialised one, so the order of imports cannot change whether it imports."""
+    with_parents = {module: set(graph.get(module, ())) for module in modules}
+    for module, edges in with_parents.items():
+        parent = module.rpartition(".")[0]
+        if parent in with_parents:
+            edges.add(parent)
+    return {module for cycle in _cycles(with_parents) for module in cycle}
+
+
 def test_it_imports_every_backend_module_on_its_own() -> None:
     modules = [m for m in backend_modules() if not m.startswith(NOT_IMPORTABLE_ALONE)]
     assert len(modules) > 80
+    alone = sorted(order_sensitive(import_graph(), modules))
+    assert "backend.store.models.base" in alone  # a package that imports its modules is one such cycle
     done = subprocess.run(
-        [sys.executable, "-c", FRESH_IMPORTS, *modules], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", FRESH_IMPORTS, "--alone", *alone, "--together", *modules],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_order_check_finds_a_package_that_imports_its_own_modules() -> None:
+    graph = {"backend.a": {"backend.a.b"}, "backend.a.b": {"backend.c"}, "backend.c": set()}
+    assert order_sensitive(graph, graph) == {"backend.a", "backend.a.b"}
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def oversized(root: Path) -> list[str]:
+    """Every module of `root` over MAX_MODULE_LINES lines and function over MAX_FUNCTION_LINES (migrations aside)."""
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        name = path.relative_to(root.parent).as_posix()
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            found.append(name)
+        for node in ast.walk(ast.parse(source)):
+            function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            if function and (node.end_lineno or node.lineno) - node.lineno + 1 > MAX_FUNCTION_LINES:
+                found.append(f"{name}:{node.name}")  # type: ignore[attr-defined]
+    return found
+
+
+def test_no_module_is_over_400_lines_and_no_function_over_60() -> None:
+    assert oversized(BACKEND) == []
+
+
+def test_the_size_check_catches_a_long_function_and_a_long_module(tmp_path: Path) -> None:
+    package = tmp_path / "backend"
+    package.mkdir()
+    (package / "long.py").write_text("def f():\n" + "    x = 1\n" * 60, encoding="utf-8")
+    (package / "big.py").write_text("x = 1\n" * 401, encoding="utf-8")
+    (package / "fine.py").write_text("def f():\n" + "    x = 1\n" * 59, encoding="utf-8")
+    assert oversized(package) == ["backend/big.py", "backend/long.py:f"]
+
+
+def _modules_of(annotation: Any) -> set[str]:
+    """The backend modules defining the classes an annotation names (inside unions, lists, a callable's result;
+    not a callable's arguments: what it is given is the caller's, not the part's)."""
+    if typing.get_origin(annotation) is not None:
+        return {m for arg in typing.get_args(annotation) if not isinstance(arg, list) for m in _modules_of(arg)}
+    module = getattr(annotation, "__module__", "")
+    return {module} if module.startswith("backend.") else set()
+
+
+def slot_layers() -> dict[str, int]:
+    """Each part of `Services` -> the highest layer of the types it holds."""
+    from backend.services import Services
+
+    hints = typing.get_type_hints(Services)
+    return {
+        name: max(LAYERS[family(m)] for m in modules)
+        for name, annotation in hints.items()
+        if (modules := _modules_of(annotation))
+    }
+
+
+def upward_slot_calls(modules: dict[str, Path], layers: dict[str, int]) -> list[str]:
+    """`services.<part>` (or `self.services.<part>`) read in a module of a lower layer than the part's type: a call
+    up a layer the import graph does not show."""
+    found = []
+    for module, path in modules.items():
+        layer = LAYERS[family(module)]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute) or layers.get(node.attr, -1) <= layer:
+                continue
+            base = node.value
+            name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+            if name in ("services", "_services"):
+                found.append(f"{module}:{node.lineno} services.{node.attr}")
+    return found
+
+
+def test_it_never_calls_up_a_layer_through_a_part_of_services() -> None:
+    layers = slot_layers()
+    assert layers["delivery_job"] == 2 and layers["hub"] == 1
+    assert upward_slot_calls(backend_modules(), layers) == []
+
+
+def test_the_slot_check_catches_a_lower_layer_reaching_a_higher_part(tmp_path: Path) -> None:
+    source = tmp_path / "communications.py"
+    source.write_text("def nudge(services):\n    services.delivery_job.nudge()\n    services.hub.wake()\n")
+    assert upward_slot_calls({"backend.communications": source}, {"delivery_job": 2, "hub": 1}) == [
+        "backend.communications:2 services.delivery_job"
+    ]

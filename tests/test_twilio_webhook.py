@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.channels.base import ChannelContext, OutboundMessage
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.store.models import Communication, Message, utcnow
 from tests.fakes.twilio import FakeTwilio, twilio_signature
 from tests.helpers import EventSocket, api_session, bearer, require
@@ -185,7 +185,7 @@ def test_it_checks_the_signature_with_the_messages_own_account(client, auth, ser
 def test_it_settles_a_conversation_sms_end_to_end_over_a_real_socket(live_server, twilio):
     require(
         live_server.app.extensions["bulkmsg"].delivery_job is not None,
-        "the delivery-status job (backend/jobs/delivery_status.py) is not installed in CAPABILITIES yet",
+        "the delivery-status job (backend/jobs/delivery/status.py) is not installed in CAPABILITIES yet",
     )
     base = live_server.url
     http = api_session(base, live_server.token)

@@ -98,6 +98,7 @@ def test_it_words_every_error_for_the_user(server: Any, tmp_path: Path) -> None:
         save_channel(driver, "sms", {"from_number": "123"})
         text = seen.expect("SMS settings incomplete", contains="Account SID")
         assert "Sending number" in text, text
+        assert "E.164 form with its country code" in text, text  # the fix the server declares for the field
         save_channel(
             driver,
             "sms",

@@ -1,7 +1,7 @@
 """Uncertain sends checked against the provider (DESIGN section 6.8, issue 13 item 4).
 
 The SMS channel asks the Twilio-speaking fake's Message list (by `To` and `DateSent`, the documented shape:
-see tests/fakes/twilio.py): a message Twilio has becomes `sent` with its SID; one Twilio never got is marked
+see tests/fakes/twilio/): a message Twilio has becomes `sent` with its SID; one Twilio never got is marked
 safe to send again and the page says so; the export no longer says "pending" for either. Real HTTP, real
 Chromium; the uncertain rows are those the recovery sweep leaves after a crash mid-send."""
 
@@ -15,10 +15,10 @@ import pytest
 import requests
 from sqlalchemy import insert, select
 
-import backend.channels.sms as sms_module
+import backend.channels.sms.channel as sms_module
 from backend.accounts import get_or_create_account
 from backend.channels.base import ChannelContext, OutboundMessage, SendError
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.store.models import Campaign, Message, utcnow
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer

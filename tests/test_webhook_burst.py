@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from backend.accounts import get_or_create_account
 from backend.app import create_app
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.config import Config
 from backend.store.migrate import upgrade
 from backend.store.models import ChannelConfig, Message

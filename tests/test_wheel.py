@@ -26,7 +26,7 @@ import requests
 from tests.helpers import require
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("pyproject.toml", "README.md", "backend", "desktop", "frontend")
+PROJECT_FILES = ("pyproject.toml", "setup.py", "README.md", "backend", "desktop", "frontend")
 
 
 def build_wheel(tmp_path: Path) -> Path:
@@ -90,7 +90,7 @@ def test_it_serves_the_ui_and_upgrades_the_database_from_a_wheel_install(tmp_pat
     bulkmsg = str(home / "bin" / "bulkmsg")
 
     where = subprocess.run(
-        [str(home / "bin" / "python"), "-c", "import backend, frontend; print(backend.__file__)"],
+        [str(home / "bin" / "python"), "-c", "import backend, bulkmsg_desktop, bulkmsg_ui; print(backend.__file__)"],
         cwd=elsewhere,
         env=env,
         capture_output=True,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from backend.accounts import get_or_create_account
-from backend.channels.sms import SmsChannel
+from backend.channels.sms.channel import SmsChannel
 from backend.store.models import ChannelConfig, Contact, utcnow
 from tests.fakes.twilio import FakeTwilio
 

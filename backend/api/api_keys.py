@@ -4,27 +4,25 @@ The key is answered once, on creation; lists show its prefix, scopes and `last_u
 used to create keys can only give the scopes it holds itself (an `admin` key cannot mint a `send` key).
 Deleting revokes at once: the next request with that key is 401.
 
-`authenticate(db, token, now)` answers the `Principal` a key stands for, or raises ApiError 401 for a wrong,
-revoked or expired key (the same answer for each, so a caller learns nothing about which); the request guard
-calls it through `services.api_key_auth`. The key is looked up by its hash (a unique index) and the stored hash
-is compared with `hmac.compare_digest`: timing says nothing about the key, since nobody can choose a hash's bytes.
+`backend.accounts.authenticate(db, token, now)` answers the `Principal` a key stands for, or raises ApiError 401
+for a wrong, revoked or expired key (the same answer for each, so a caller learns nothing about which); the
+request guard calls it through `services.api_key_auth`. The key is looked up by its hash (a unique index) and the
+stored hash is compared with `hmac.compare_digest`: timing says nothing about the key, since nobody can choose a
+hash's bytes.
 """
 
 from __future__ import annotations
 
-import hmac
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, g, jsonify
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from backend.errors import ApiError, bad_request, json_body, not_found
 from backend.security import api_keys
 from backend.security.guards import account_id
-from backend.security.tokens import Principal
 from backend.services import Services, current_services
-from backend.store.db import Database
 from backend.store.models import ApiKey
 from backend.views import iso
 
@@ -32,38 +30,10 @@ bp = Blueprint("api_keys", __name__)
 
 MAX_NAME = 100
 MAX_KEYS = 200
-#: `last_used_at` is written at most this often per key, so a busy program does not write on every request.
-LAST_USED_EVERY = timedelta(minutes=1)
-_UNAUTHORIZED = "This API key is not valid, was revoked or has expired."
 
 
 def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
-    services.api_key_auth = lambda token: authenticate(services.db, token, services.clock())
-
-
-def authenticate(db: Database, token: str, now: datetime) -> tuple[Principal, frozenset[str]]:
-    """(the account's principal, the key's scopes); ApiError 401 for a wrong, revoked or expired key."""
-    digest = api_keys.hash_key(token)
-    with db.read() as session:
-        row = session.execute(
-            select(
-                ApiKey.id,
-                ApiKey.account_id,
-                ApiKey.key_hash,
-                ApiKey.scopes,
-                ApiKey.expires_at,
-                ApiKey.revoked_at,
-                ApiKey.last_used_at,
-            ).where(ApiKey.key_hash == digest)
-        ).first()
-    valid = row is not None and hmac.compare_digest(row.key_hash, digest)
-    if not valid or row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
-        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
-        with db.write() as session:
-            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-    return Principal(account_id=row.account_id, user=f"api-key:{row.id}"), frozenset(row.scopes or ())
 
 
 def key_view(row: ApiKey) -> dict[str, Any]:

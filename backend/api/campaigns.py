@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from backend.api.campaign_plan import bp as plan_bp
 from backend.api.core import int_arg
 from backend.campaigns import actions, lifecycle
-from backend.campaigns import install as install_campaigns
 from backend.campaigns.create import compile_parts, create_campaign
 from backend.campaigns.left_out import left_out_view
 from backend.campaigns.request_fields import check_variation_seed, parse_time
@@ -25,7 +24,7 @@ from backend.campaigns.templates import (
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.views import campaign_view, delivery_reasons, export_options, export_rows
 from backend.campaigns.waiting import with_waiting_reason
-from backend.channels import sms_length
+from backend.channels.sms import length as sms_length
 from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.security.hardening import is_store_id
@@ -40,7 +39,6 @@ MESSAGE_STATUSES = states.MESSAGE_STATUSES
 
 
 def install(app: Flask, services: Services) -> None:
-    install_campaigns(app, services)
     app.register_blueprint(bp)
     app.register_blueprint(plan_bp)
 

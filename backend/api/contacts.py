@@ -14,7 +14,6 @@ from backend.campaigns.unsubscribe import read_unsubscribe_token
 from backend.contacts import listing, optouts, service, tags
 from backend.contacts.importer import import_table
 from backend.contacts.mapping import MappingError, check, suggest
-from backend.contacts.provider_opt_outs import apply_provider_opt_outs
 from backend.contacts.reading import ImportFileError, Table, open_table
 from backend.errors import ApiError, bad_request, json_body
 from backend.security.guards import account_id
@@ -27,8 +26,6 @@ PREVIEW_ROWS = 10
 
 def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
-    # What a provider says while sending (Twilio 21610) opts the contact out: the dispatcher calls this.
-    services.provider_opt_outs = apply_provider_opt_outs
 
 
 def services() -> Services:
@@ -202,7 +199,7 @@ def opt_in(contact_id: int) -> Any:
     family = _family()
     with services().db.write() as session:
         contact = service.load(session, account_id(), contact_id)
-        optouts.opt_in(services(), session, contact, family)
+        optouts.opt_in(services().hub, session, contact, family)
         view = service.contact_view(contact)
     return jsonify(view)
 

@@ -20,7 +20,6 @@ Every query filters on the caller's account.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
@@ -33,22 +32,22 @@ from backend.campaigns.attachments import (
     check_attachments,
     check_mms_recipients,
 )
+from backend.channels.families import EMAIL_CHANNELS
 from backend.contacts.service import contact_view
 from backend.conversations import threads
-from backend.conversations.inbound import RECEIVED
+from backend.conversations.created import record_created
 from backend.conversations.reply import reply_route
 from backend.errors import bad_request, conflict, json_body
 from backend.security.guards import account_id
 from backend.services import Services, current_services
 from backend.store import states
+from backend.store.message_rows import message_row
 from backend.store.models import Account, Contact, Message, utcnow
 from backend.views import message_view
 
 bp = Blueprint("conversations", __name__)
 
-CONVERSATION = "conversation"
-STATUSES = (*states.MESSAGE_STATUSES, RECEIVED)
-CONTACT_THREAD = re.compile(r"contact-([1-9][0-9]*)")
+STATUSES = (*states.MESSAGE_STATUSES, states.RECEIVED)
 MAX_LIMIT = 500
 
 
@@ -85,8 +84,7 @@ def send_conversation_message(conversation_id: str) -> Any:
 
 
 def _contact_id(conversation_id: str) -> int | None:
-    match = CONTACT_THREAD.fullmatch(conversation_id)
-    return int(match.group(1)) if match and len(match.group(1)) < 19 else None
+    return states.contact_of_thread(conversation_id)
 
 
 def _own_contact(session: Any, account: int, contact_id: int) -> Contact | None:
@@ -128,7 +126,7 @@ def _with_route(services: Services, account: int, contact_id: int, raw: dict[str
 def _reply_headers(session: Any, account: int, outgoing: Outgoing) -> dict[str, Any]:
     """An email to a contact who wrote to us by email answers their latest mail (In-Reply-To / References), so
     their mail program threads it."""
-    if outgoing.channel not in ("smtp", "gmail") or outgoing.contact_id is None:
+    if outgoing.channel not in EMAIL_CHANNELS or outgoing.contact_id is None:
         return {}
     answered = threads.last_inbound_mail_id(session, account, outgoing.contact_id)
     return {"headers": {"In-Reply-To": answered, "References": answered}} if answered else {}
@@ -146,37 +144,25 @@ def _queue(
         contact = session.get(Contact, outgoing.contact_id)
         if contact is None or contact.account_id != account:
             raise bad_request("There is no such contact.", [{"field": "contact_id", "reason": "no such contact"}])
-    now = utcnow()
-    message = Message(
+    row = message_row(
         account_id=account,
         channel=outgoing.channel,
         recipient=outgoing.recipient,
+        body=outgoing.body,
+        sender_type=states.CONVERSATION,
+        sender_id=conversation_id,
+        now=utcnow(),
         recipient_name=outgoing.recipient_name,
         contact_id=outgoing.contact_id,
         subject=outgoing.subject,
-        body=outgoing.body,
-        sender_type=CONVERSATION,
-        sender_id=conversation_id,
-        status=states.QUEUED,
-        attempts=0,
-        next_attempt_at=now,
-        delivery_expired=False,
-        delivery_check_attempts=0,
         meta={**_reply_headers(session, account, outgoing), **({"attachments": files} if files else {})},
-        created_at=now,
-        updated_at=now,
     )
+    message = Message(**row)
     session.add(message)
     session.flush()
     view = message_view(message)
     services.hub.record(session, account, "message.updated", f"Queued for {outgoing.recipient}", data={"message": view})
-    services.hub.record(
-        session,
-        account,
-        "message.created",
-        f"Reply to {outgoing.recipient}",
-        data={"message": view, "conversation_id": conversation_id},
-    )
+    record_created(services.hub, session, message, f"Reply to {outgoing.recipient}", conversation_id)
     return message
 
 

@@ -15,7 +15,6 @@ from backend.events.hub import envelope
 from backend.security.guards import current_principal, signed_in_principal
 from backend.security.tokens import WS_TICKET_TTL_S
 from backend.services import Services, current_services
-from backend.store.health import StoreHealth
 from backend.store.models import Event
 
 bp = Blueprint("core", __name__)
@@ -23,7 +22,6 @@ bp = Blueprint("core", __name__)
 
 def install(app: Flask, services: Services) -> None:
     app.register_blueprint(bp)
-    services.store_health = StoreHealth(services.config.data_dir, services.config.database_url)
 
 
 EVENTS_MAX_LIMIT = 1000
@@ -39,7 +37,7 @@ def services() -> Services:
 def health() -> Any:
     """ok in milliseconds; 503 `degraded` with each problem in words when the store cannot be reached or written."""
     probe = current_services().store_health
-    problems = probe.problems() if probe is not None else []
+    problems = probe.problems()
     if problems:
         # Anyone may ask (no token): the words say what is wrong and what to do; folders only to a signed-in caller.
         shown = [p.as_dict(with_paths=signed_in_principal() is not None) for p in problems]

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
-from backend.jobs.delivery_store import delivery_counts
+from backend.jobs.delivery.store import delivery_counts
 from backend.security.guards import account_id
 from backend.services import Services
 from backend.store.models import utcnow
@@ -34,10 +34,7 @@ def install(app: Flask, _services: Services) -> None:
 @bp.post("/api/trigger/conversations/support-message-status")
 def trigger_delivery_status() -> Any:
     services: Services = current_app.extensions["bulkmsg"]
-    job = services.delivery_job
-    if job is None:
-        raise RuntimeError("the delivery-status job is not installed (backend.app.CAPABILITIES)")
-    done = job.run_once(account_id=account_id())
+    done = services.delivery_job.run_once(account_id=account_id())
     return jsonify(done)
 
 

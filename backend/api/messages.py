@@ -53,7 +53,7 @@ def requeue_message(message_id: int) -> Any:
     services = _services()
     with services.db.write() as session:
         message = _own_message(session, message_id)
-        if message.sender_type != "conversation":
+        if message.sender_type != states.CONVERSATION:
             raise conflict("Campaign messages are re-queued from their campaign (retry failed, re-queue uncertain).")
         now = utcnow()
         # Conditional on the status read, so a concurrent change is not overwritten.

@@ -12,20 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
+from backend.addresses import check_email, phone_or_none
+from backend.channels.families import CHANNEL_TITLES, CHANNELS_OF
 from backend.channels.registry import channel_class
-from backend.channels.sms import e164
 from backend.errors import bad_request, conflict
 from backend.security.hardening import MAX_ID
 
-SOURCES = {"sms": ("sms",), "whatsapp": ("whatsapp",), "email": ("smtp", "gmail")}
 FIELDS = frozenset({"source", "to", "body", "subject", "channel", "contact_id", "recipient_name", "attachments"})
 #: for a channel that names no limit of its own (email).
 MAX_BODY_LENGTH = 100_000
 MAX_SUBJECT_LENGTH = 998
 MAX_CONVERSATION_ID = 100
-CHANNEL_TITLES = {"sms": "SMS", "whatsapp": "WhatsApp", "smtp": "SMTP", "gmail": "Gmail"}
 
 
 @dataclass(frozen=True)
@@ -56,13 +53,13 @@ def check_outgoing(raw: dict[str, Any], default_country: str | None, configured:
     for key in sorted(set(raw) - FIELDS):
         problem(key, "unknown field")
     source = raw.get("source")
-    if source not in SOURCES:
+    if source not in CHANNELS_OF:
         problem("source", "must be sms, email or whatsapp")
         source = None
     channel = _channel(raw.get("channel"), source, problem)
     recipient = _recipient(raw.get("to"), source, default_country, problem)
     subject = _subject(raw.get("subject"), source, problem)
-    body = _body(raw.get("body"), channel or (SOURCES[source][0] if source else None), problem)
+    body = _body(raw.get("body"), channel or (CHANNELS_OF[source][0] if source else None), problem)
     contact_id = raw.get("contact_id")
     if contact_id is not None and (
         isinstance(contact_id, bool) or not isinstance(contact_id, int) or not 0 < contact_id <= MAX_ID
@@ -81,8 +78,8 @@ def check_outgoing(raw: dict[str, Any], default_country: str | None, configured:
 def _channel(value: Any, source: str | None, problem: Callable[[str, str], None]) -> str | None:
     if value is None or source is None:
         return None
-    if value not in SOURCES[source]:
-        problem("channel", f"must be {' or '.join(SOURCES[source])} for source {source}")
+    if value not in CHANNELS_OF[source]:
+        problem("channel", f"must be {' or '.join(CHANNELS_OF[source])} for source {source}")
         return None
     return str(value)
 
@@ -96,12 +93,11 @@ def _recipient(
     if source is None:
         return None
     if source == "email":
-        try:
-            return validate_email(value.strip(), check_deliverability=False).normalized
-        except EmailNotValidError:
+        address = check_email(value)[0] if len(value) <= 320 else None
+        if address is None:
             problem("to", "must be an email address like name@example.com")
-            return None
-    number = e164(value, default_country) if len(value) <= 40 else None
+        return address
+    number = phone_or_none(value, default_country) if len(value) <= 40 else None
     if number is None:
         hint = "" if default_country else " (or set a default country in the settings)"
         problem("to", f"must be a phone number in international form, like +15551234567{hint}")
@@ -155,7 +151,7 @@ def _configured_channel(source: str, channel: str | None, configured: Callable[[
         if not configured(channel):
             raise conflict(f"The {CHANNEL_TITLES[channel]} channel is not configured; configure it under Channels.")
         return channel
-    for candidate in SOURCES[source]:
+    for candidate in CHANNELS_OF[source]:
         if configured(candidate):
             return candidate
     if source == "email":

@@ -247,5 +247,4 @@ def retry_delivery(delivery_id: int) -> Any:
 
 
 def _nudge(services: Services) -> None:
-    if services.webhooks_out is not None:
-        services.webhooks_out.nudge()
+    services.webhooks_out.nudge()

@@ -114,7 +114,7 @@ def _activity(field: str, account_id: int, since: datetime | None) -> Select[Any
     at = Message.created_at if inbound else Message.sent_at
     query = select(Message.contact_id).where(
         Message.account_id == account_id,
-        Message.direction == ("in" if inbound else "out"),
+        Message.direction == (states.INBOUND if inbound else states.OUTBOUND),
         Message.contact_id.is_not(None),
         at.is_not(None),
     )
@@ -197,7 +197,7 @@ def _campaign(field: str, account_id: int) -> ColumnElement[bool]:
                 ours,
                 Message.sent_at.is_not(None),
                 reply.account_id == account_id,
-                reply.direction == "in",
+                reply.direction == states.INBOUND,
                 reply.created_at >= Message.sent_at,
             )
         )

@@ -140,7 +140,7 @@ def cancel(services: Services, account_id: int, campaign_id: int) -> None:
         session.execute(
             update(Message)
             .where(
-                Message.sender_type == "fallback",
+                Message.sender_type == states.FALLBACK,
                 Message.sender_id == str(campaign_id),
                 Message.account_id == account_id,
                 Message.status.in_((fallback.STANDBY, states.QUEUED)),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from backend.channels.base import Attachment, OutboundMessage
 from backend.channels.families import family_of
 from backend.channels.manager import NotConfigured
-from backend.channels.smtp import SmtpChannel
+from backend.channels.smtp.channel import SmtpChannel
 from backend.errors import bad_request
 from backend.media.library import MediaLibrary
 from backend.security.hardening import is_store_id

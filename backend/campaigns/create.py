@@ -34,6 +34,15 @@ from backend.campaigns.attachments import (
 )
 from backend.campaigns.left_out import MAX_KEPT as MAX_LEFT_OUT
 from backend.campaigns.left_out import left_out_row
+from backend.campaigns.render_checks import (
+    MAX_DETAILS,
+    body_limit,
+    check_found,
+    check_rendered,
+    missing,
+    nobody,
+    refusal,
+)
 from backend.campaigns.request_fields import check_rate, check_variation_seed, parse_time
 from backend.campaigns.templates import (
     CompiledTemplate,
@@ -41,15 +50,14 @@ from backend.campaigns.templates import (
     RenderBudget,
     TemplateError,
     compile_template,
-    suggestion,
 )
 from backend.campaigns.templates import contact_context as context_of
 from backend.campaigns.timing_create import Timing, fallback_renderer, insert_rows
-from backend.channels import sms_length
 from backend.channels.families import family_of, is_opted_out
 from backend.channels.registry import CHANNELS, channel_class
 from backend.errors import ApiError, bad_request
 from backend.store import states
+from backend.store.message_rows import message_row
 from backend.store.models import Campaign, Contact, LeftOut, utcnow
 
 if TYPE_CHECKING:
@@ -59,14 +67,8 @@ PAGE = 2000
 CONTACTS = cast(Table, Contact.__table__)
 #: what `recipients` holds beside the request: what they resolved to when the campaign was created.
 RESOLVED_KEYS = ("resolved",)
-#: longest rendered subject (characters).
-MAX_SUBJECT = 1000
-#: an email, attachments included, is at most 10 MB.
-EMAIL_MAX_BODY = 10 * 1024 * 1024
 #: rendered messages kept in memory before the spool goes to a temporary file.
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
-#: recipients named in a refusal (the message says how many there are in all).
-MAX_DETAILS = 100
 
 
 def check_request(payload: dict[str, Any]) -> dict[str, Any]:
@@ -147,17 +149,6 @@ def _pages(session: Session, account_id: int, ids: array[int]) -> Iterator[Conta
         session.expunge_all()
 
 
-def body_limit(channel: str) -> int:
-    """Longest body (characters) the channel sends: SMS 1,600, WhatsApp 65,536, email 10 MB."""
-    return channel_class(channel).max_body_length or EMAIL_MAX_BODY
-
-
-def check_body_size(channel: str, body: str, limit: int) -> None:
-    if len(body) > limit or (limit == EMAIL_MAX_BODY and len(body.encode()) > limit):
-        reason = f"the rendered message is {len(body):,} characters; a {channel} message holds at most {limit:,}"
-        raise bad_request(f"The message is too long: {reason}.", [{"field": "body", "reason": reason}])
-
-
 def address_of(contact: Contact, kind: str) -> str | None:
     return contact.email if kind == "email" else contact.phone
 
@@ -230,10 +221,8 @@ def _render_all(
     spool: IO[bytes],
 ) -> tuple[int, dict[str, int]]:
     """Render every recipient's message into `spool` (pickled batches); raises the 400 that refuses the campaign."""
-    body_t, subject_t = templates
     limit = body_limit(spec["channel"])
     family = family_of(spec["channel"])
-
     problems: list[dict[str, Any]] = []
     missing_total, total, found, outside_mms = 0, 0, set[int](), 0
     skipped = {"opted_out": 0, "no_address": 0}
@@ -248,37 +237,22 @@ def _render_all(
             address = address_of(contact, kind)
             opted_out = is_opted_out(contact.opt_outs, family)
             if opted_out or not address:
-                skipped["opted_out" if opted_out else "no_address"] += 1
-                if len(spec["left_out"]) < MAX_LEFT_OUT:
-                    spec["left_out"].append(left_out_row(contact, family, kind, opted_out))
+                _leave_out(spec, skipped, contact, family, kind, opted_out)
                 continue
             context = context_of(contact.name, contact.phone, contact.email, contact.fields)
             try:
-                rendered = body_t.render(context, budget, key=contact.id)
-                subject = subject_t.render(context, budget, key=contact.id) if subject_t else None
+                rendered, subject = _render(templates, context, budget, contact.id)
             except MissingPlaceholder as exc:
                 missing_total += 1
                 if len(problems) < MAX_DETAILS:
-                    problems.append(_missing(contact, address, exc, context))
+                    problems.append(missing(contact, address, exc, context))
                 continue
-            except TemplateError as exc:
-                raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
-            check_body_size(spec["channel"], rendered, limit)
-            if spec["channel"] == "sms":
-                skipped["sms_parts"] = skipped.get("sms_parts", 0) + sms_length.measure(rendered).segments
-            if subject is not None and not subject.strip():
-                reason = f"the subject is empty for {contact.name or address}"
-                raise bad_request(f"The subject is empty: {reason}.", [{"field": "subject", "reason": reason}])
-            if subject is not None and len(subject) > MAX_SUBJECT:
-                reason = f"the rendered subject is {len(subject):,} characters; at most {MAX_SUBJECT:,}"
-                raise bad_request(f"The subject is too long: {reason}.", [{"field": "subject", "reason": reason}])
+            check_rendered(spec["channel"], rendered, limit, subject, contact.name or address, skipped)
             if missing_total:
                 continue  # the campaign will be refused: stop writing rows, keep looking for problems
             if spec["files"].mms and not address.startswith(MMS_COUNTRY_PREFIX):
                 outside_mms += 1
-            row = _row(account_id, 0, spec["channel"], contact, address, subject, rendered, now)
-            if spec["files"].files:
-                row["meta"] = {"attachments": spec["files"].files}
+            row = _row(account_id, 0, spec["channel"], contact, address, subject, rendered, now, spec["files"].files)
             batch.append(row)
             spec["timing"].decorate(row, contact, fallback_renderer(rendered, context, budget))
             total += 1
@@ -286,40 +260,36 @@ def _render_all(
                 pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
                 batch = []
     if missing_total:
-        raise _refusal(missing_total, problems)
+        raise refusal(missing_total, problems)
     check_mms_recipients(outside_mms)
-    unknown = sorted(set(spec["recipients"].get("contact_ids") or []) - found) if by_ids else []
-    if unknown:
-        raise bad_request(
-            f"{len(unknown)} of the chosen contacts do not exist.",
-            [{"field": "recipients", "contact_id": i, "reason": "no such contact"} for i in unknown[:MAX_DETAILS]],
-        )
+    check_found(sorted(set(spec["recipients"].get("contact_ids") or []) - found) if by_ids else [])
     if total == 0:
-        raise _nobody(spec["channel"], kind, skipped)
+        raise nobody(spec["channel"], kind, skipped)
     if batch:
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
     return total, skipped
 
 
-def _nobody(channel: str, kind: str, skipped: dict[str, int]) -> Exception:
-    """The 400 of a campaign nobody can get, saying why (how many opted out, how many have no address)."""
-    address = "email address" if kind == "email" else "phone number"
-    opted, missing = skipped["opted_out"], skipped["no_address"]
-    if opted + missing == 0:
-        message = "No contact matches these recipients."
-    else:
-        reasons = []
-        if opted:
-            reasons.append(f"{opted:,} opted out of {family_of(channel)} messages")
-        if missing:
-            reasons.append(f"{missing:,} {'has' if missing == 1 else 'have'} no {address}")
-        message = (
-            f"None of the chosen contacts can get this message (opted out, or no {address}): "
-            + " and ".join(reasons)
-            + "."
-        )
-    detail = {"field": "recipients", "reason": "no reachable recipient", "opted_out": opted, "no_address": missing}
-    return bad_request(message, [detail])
+def _leave_out(
+    spec: dict[str, Any], skipped: dict[str, int], contact: Contact, family: str, kind: str, opted_out: bool
+) -> None:
+    """Count a contact left out (opted out, or no address of the channel's kind) and keep the first ones."""
+    skipped["opted_out" if opted_out else "no_address"] += 1
+    if len(spec["left_out"]) < MAX_LEFT_OUT:
+        spec["left_out"].append(left_out_row(contact, family, kind, opted_out))
+
+
+def _render(
+    templates: tuple[CompiledTemplate, CompiledTemplate | None], context: dict[str, Any], budget: RenderBudget, key: int
+) -> tuple[str, str | None]:
+    """(body, subject) for one recipient; MissingPlaceholder as it is, any other template error a 400."""
+    body_t, subject_t = templates
+    try:
+        return body_t.render(context, budget, key=key), subject_t.render(
+            context, budget, key=key
+        ) if subject_t else None
+    except TemplateError as exc:
+        raise bad_request(exc.message, [{"field": "body", "reason": exc.message}]) from None
 
 
 def _spooled_batches(spool: IO[bytes]) -> Iterator[list[dict[str, Any]]]:
@@ -340,50 +310,19 @@ def _row(
     subject: str | None,
     body: str,
     now: datetime,
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "account_id": account_id,
-        "channel": channel,
-        "recipient": address,
-        "recipient_name": (contact.name or None) and contact.name[:200],
-        "contact_id": contact.id,
-        "campaign_id": campaign_id,
-        "subject": subject,
-        "body": body,
-        "sender_type": "campaign",
-        "sender_id": str(campaign_id),
-        "status": states.QUEUED,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "meta": {},
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _missing(contact: Contact, address: str, exc: MissingPlaceholder, context: dict[str, Any]) -> dict[str, Any]:
-    names = ", ".join("{{ " + p + " }}" for p in exc.placeholders)
-    detail = {
-        "contact_id": contact.id,
-        "recipient": address,
-        "name": contact.name,
-        "placeholder": exc.placeholders[0],
-        "placeholders": exc.placeholders,
-        "reason": f"{names} has no value for {contact.name or address}",
-    }
-    close = suggestion(exc.placeholders[0], context)
-    if close:
-        detail.update(suggest=close, reason=f"{detail['reason']}: did you mean {{{{ {close} }}}}?")
-    return detail
-
-
-def _refusal(count: int, problems: list[dict[str, Any]]) -> Exception:
-    placeholders = sorted({p for d in problems for p in d["placeholders"]})
-    who = ", ".join((d["name"] or d["recipient"]) for d in problems[:5])
-    more = f" and {count - 5} more" if count > 5 else ""
-    names = ", ".join("{{ " + p + " }}" for p in placeholders)
-    return bad_request(
-        f"{names} has no value for {count} recipient{'s' if count != 1 else ''}: {who}{more}. "
-        'Fill in the field or use a default, e.g. {{ fields.city | default("") }}.',
-        problems,
+    return message_row(
+        account_id=account_id,
+        channel=channel,
+        recipient=address,
+        body=body,
+        sender_type=states.CAMPAIGN,
+        sender_id=str(campaign_id),
+        now=now,
+        recipient_name=(contact.name or None) and contact.name[:200],
+        contact_id=contact.id,
+        campaign_id=campaign_id,
+        subject=subject,
+        meta={"attachments": files} if files else {},
     )

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.channels.families import ALL
+from backend.channels.families import ALL, FAMILY_WORDS
 from backend.store.models import Contact, LeftOut
 
 #: rows kept per campaign (the counts are always whole; past this the list says how many more there were).
 MAX_KEPT = 100_000
 OPTED_OUT = "opted_out"
 NO_ADDRESS = "no_address"
-_FAMILY_WORDS = {"sms": "SMS", "email": "email", "whatsapp": "WhatsApp", ALL: "everything"}
+_FAMILY_WORDS = {**FAMILY_WORDS, ALL: "everything"}
 _WHY_WORDS = {
     "stop": "replied STOP",
     "unsubscribe": "used the unsubscribe link",

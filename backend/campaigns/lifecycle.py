@@ -37,7 +37,7 @@ DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
 def of_campaign(campaign_id: int, account_id: int) -> Any:
     """The messages of one campaign, in the shape the sender index (account, sender_type, sender_id) serves."""
     return and_(
-        Message.account_id == account_id, Message.sender_type == "campaign", Message.sender_id == str(campaign_id)
+        Message.account_id == account_id, Message.sender_type == states.CAMPAIGN, Message.sender_id == str(campaign_id)
     )
 
 
@@ -72,7 +72,7 @@ def counts(session: Session, campaign: Campaign) -> dict[str, int]:
         session.scalar(
             select(func.count()).where(
                 Message.account_id == campaign.account_id,
-                Message.sender_type == "fallback",
+                Message.sender_type == states.FALLBACK,
                 Message.sender_id == str(campaign.id),
                 Message.status == states.SENT,
             )
@@ -104,7 +104,7 @@ def has_unfinished(session: Session, campaign_id: int, account_id: int) -> bool:
     unfinished = and_(of_campaign(campaign_id, account_id), Message.status.in_(states.UNFINISHED_STATUSES))
     fallback = and_(
         Message.account_id == account_id,
-        Message.sender_type == "fallback",
+        Message.sender_type == states.FALLBACK,
         Message.sender_id == str(campaign_id),
         Message.status.in_(states.UNFINISHED_STATUSES),
     )

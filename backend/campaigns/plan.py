@@ -98,13 +98,7 @@ def simulate(
         elif open_zones:
             budget += (t_next - t).total_seconds() * rate_s
             can = int(budget) if cap_left is None else min(int(budget), cap_left)
-            sent = 0
-            for zone_name in open_zones:
-                take = min(left[zone_name], can - sent)
-                left[zone_name] -= take
-                sent += take
-                if not left[zone_name]:
-                    del left[zone_name]
+            sent = _take(left, open_zones, can)
             budget = min(budget - sent, 1.0)  # a send not made for want of messages is not saved up
             if sent:
                 label = t.astimezone(report_zone).date().isoformat()
@@ -123,6 +117,18 @@ def simulate(
         for d in sorted(counts)
     ]
     return {"days": days, "finish_at": finish_at.isoformat() if finish_at else None, "held_by": held}
+
+
+def _take(left: dict[str | None, int], open_zones: list[str | None], can: int) -> int:
+    """Send up to `can` messages from the open zones, in order; how many went (`left` counts down)."""
+    sent = 0
+    for zone_name in open_zones:
+        take = min(left[zone_name], can - sent)
+        left[zone_name] -= take
+        sent += take
+        if not left[zone_name]:
+            del left[zone_name]
+    return sent
 
 
 def _next_midnight(t: datetime, zone: ZoneInfo) -> datetime:

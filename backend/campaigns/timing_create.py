@@ -26,6 +26,7 @@ from backend.channels.registry import CHANNELS, channel_class
 from backend.dispatch.fallback import KINDS as FALLBACK_ON
 from backend.dispatch.fallback import STANDBY
 from backend.errors import bad_request
+from backend.store import states
 from backend.store.models import Account, Contact, Message
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class Timing:
                     "body": body,
                     "subject": (primary.get("subject") or self.email_subject) if kind == "email" else None,
                     "status": STANDBY,
-                    "sender_type": "fallback",
+                    "sender_type": states.FALLBACK,
                     "zone": None,
                     "meta": {"on": list(step.on)},
                 }
@@ -224,7 +225,7 @@ def insert_rows(session: Session, campaign_id: int, batch: list[dict[str, Any]])
         previous = dict(
             session.execute(
                 select(Message.contact_id, Message.id).where(
-                    Message.sender_type == "fallback",
+                    Message.sender_type == states.FALLBACK,
                     Message.fallback_of.in_([r["fallback_of"] for r in rows]),
                 )
             ).all()

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
 from backend.channels.base import FoundSend
-from backend.jobs.schedule import Job
+from backend.store import states
 from backend.store.models import Campaign, Message, utcnow
 from backend.views import message_view
 
@@ -127,24 +127,9 @@ class UncertainCheck:
             )
             changed: list[tuple[Candidate, str]] = []
             for candidate, decision, found in decisions:
-                values: dict[str, Any]
-                if decision == "found" and found is not None and found.sid and found.sid not in taken:
-                    taken.add(found.sid)
-                    values = {
-                        "status": "sent",
-                        "provider_message_id": found.sid,
-                        "sent_at": found.sent_at or now,
-                        "last_error": None,
-                        "delivery_next_check_at": now,
-                        "reconcile_state": "found",
-                        "reconcile_next_at": None,
-                    }
-                elif decision == "found":
+                values = _new_values(decision, found, taken, now)
+                if values is None:
                     continue  # that provider message is another row's: look again later
-                elif decision in ("absent", "unknown"):
-                    values = {"reconcile_state": decision, "reconcile_next_at": None}
-                else:
-                    values = {"reconcile_state": "checking", "reconcile_next_at": now + timedelta(seconds=RECHECK_S)}
                 done = session.execute(
                     update(Message)
                     .where(and_(Message.id == candidate.id, Message.status == "uncertain"))
@@ -169,22 +154,39 @@ class UncertainCheck:
                 )  # fmt: skip
                 if candidate.campaign_id is not None:
                     touched[candidate.campaign_id][decision] += 1
-            for campaign_id, tally in touched.items():
-                campaign = session.get(Campaign, campaign_id)
-                if campaign is None:
-                    continue
-                lifecycle.reconcile(session, campaign)
-                words = []
-                if tally["found"]:
-                    words.append(f"{tally['found']} sent after all")
-                if tally["absent"]:
-                    words.append(f"{tally['absent']} never reached it (safe to send again)")
-                text = f"Checked uncertain messages with the provider: {', '.join(words)}"
-                lifecycle.record_status(services, session, campaign, text)
+            self._report_campaigns(session, touched)
+
+    def _report_campaigns(self, session: Session, touched: dict[int, dict[str, int]]) -> None:
+        """Each touched campaign's counts reconciled and a `campaign.status` saying what the check found."""
+        for campaign_id, tally in touched.items():
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                continue
+            lifecycle.reconcile(session, campaign)
+            words = []
+            if tally["found"]:
+                words.append(f"{tally['found']} sent after all")
+            if tally["absent"]:
+                words.append(f"{tally['absent']} never reached it (safe to send again)")
+            text = f"Checked uncertain messages with the provider: {', '.join(words)}"
+            lifecycle.record_status(self.services, session, campaign, text)
 
 
-def install(_app: Flask, services: Any) -> None:  # called by backend.campaigns.install
-    """The job (`services.uncertain_check`), run every INTERVAL_S by the scheduler."""
-    job = UncertainCheck(services)
-    services.uncertain_check = job
-    services.jobs.append(Job("uncertain-check", job.run_once, INTERVAL_S))
+def _new_values(decision: str, found: FoundSend | None, taken: set[str], now: datetime) -> dict[str, Any] | None:
+    """The columns a decision writes; None for a found provider message another row already holds."""
+    if decision == "found" and found is not None and found.sid and found.sid not in taken:
+        taken.add(found.sid)
+        return {
+            "status": states.SENT,
+            "provider_message_id": found.sid,
+            "sent_at": found.sent_at or now,
+            "last_error": None,
+            "delivery_next_check_at": now,
+            "reconcile_state": "found",
+            "reconcile_next_at": None,
+        }
+    if decision == "found":
+        return None
+    if decision in ("absent", "unknown"):
+        return {"reconcile_state": decision, "reconcile_next_at": None}
+    return {"reconcile_state": "checking", "reconcile_next_at": now + timedelta(seconds=RECHECK_S)}

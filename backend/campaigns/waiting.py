@@ -42,11 +42,9 @@ def with_waiting_reason(services: Services, session: Session, account_id: int, v
 
 def waiting_reason(services: Services, session: Session, account_id: int, view: dict[str, Any]) -> str | None:
     """What the running campaign `view` waits for, or None when nothing holds it back."""
-    health = services.store_health
-    if health is not None:
-        for problem in health.problems():
-            where = WAITING_FOR_DISK if problem.code.startswith("disk") else WAITING_FOR_DATABASE
-            return f"{where}: {problem.message}"
+    for problem in services.store_health.problems():
+        where = WAITING_FOR_DISK if problem.code.startswith("disk") else WAITING_FOR_DATABASE
+        return f"{where}: {problem.message}"
     channel = str(view["channel"])
     local = services.dispatchers.waiting_reason(account_id, channel)
     if local is not None:

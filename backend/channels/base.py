@@ -11,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from backend.security.masking import MASK
 from backend.store import states
+
+if TYPE_CHECKING:
+    from backend.channels.fields import ChannelSettings
 
 
 class SendError(Exception):
@@ -118,7 +121,7 @@ class OutboundMessage:
     subject: str | None = None
     html_body: str | None = None
     recipient_name: str | None = None
-    sender_type: str = "conversation"
+    sender_type: str = states.CONVERSATION
     sender_id: str = ""
     attachments: tuple[Attachment, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
@@ -206,7 +209,9 @@ class Channel:
 
     name: ClassVar[str]
     title: ClassVar[str]
-    #: setting keys whose values are secrets: stored encrypted, shown as `****`.
+    #: the settings as declared (backend/channels/fields.py): their check, the form and its words come from it.
+    settings_model: ClassVar[type[ChannelSettings]]
+    #: setting keys whose values are secrets: stored encrypted, shown as `****` (the model's `secret` fields).
     secret_keys: ClassVar[frozenset[str]] = frozenset()
     #: sends attempted before a transiently failing message is `failed`.
     max_attempts: ClassVar[int] = 5

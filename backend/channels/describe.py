@@ -1,11 +1,14 @@
 """What the front end needs to know about a channel besides its state: its title, whether a message has a
 subject, what a recipient is, the longest body, and the pace it sends at unless a campaign says otherwise
-(the class defaults, overridden by the channel's saved settings). Served in `GET /api/channels` as `limits`."""
+(the class defaults, overridden by the channel's saved settings). Served in `GET /api/channels` as `limits`.
+Its settings form (`form`: an intro and each field's key, label, widget, bounds, hint and fix) comes from the
+channel's declared settings (backend/channels/fields.py); the front end draws it as it is served."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from backend.channels.fields import form_of
 from backend.channels.registry import channel_class
 
 RATE_KEYS = ("per_minute", "min_delay_s", "max_delay_s", "daily_cap")
@@ -26,3 +29,8 @@ def limits(name: str, settings: dict[str, Any]) -> dict[str, Any]:
         "max_body_length": cls.max_body_length,
         "rate": rate,
     }
+
+
+def form(name: str) -> dict[str, Any]:
+    """The channel's settings form, as `GET /api/channels` serves it under `form`."""
+    return form_of(channel_class(name).settings_model)

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from backend.channels.base import Channel, ChannelContext, SendError, mask_settings
-from backend.channels.describe import limits
+from backend.channels.describe import form, limits
+from backend.channels.families import is_configured
 from backend.channels.registry import CHANNELS, channel_class
-from backend.channels.smtp_inbox import has_inbox, inbox_status
+from backend.channels.smtp.inbox import has_inbox, inbox_status
 from backend.store import states
 from backend.store.leases import DatabaseLease
 from backend.store.models import Account, ChannelConfig, Lease, utcnow
@@ -183,7 +184,7 @@ class ChannelManager:
 
     def is_configured(self, account_id: int, name: str) -> bool:
         settings, _ = self.stored(account_id, name)
-        return bool(settings)
+        return is_configured(settings)
 
     def configure(
         self,
@@ -341,6 +342,7 @@ class ChannelManager:
                     "detail": row.detail if row is not None else "",
                     "settings": settings,
                     "limits": limits(name, row.settings if configured and row is not None else {}),
+                    "form": form(name),
                 }
                 if name == "smtp" and configured and row is not None and has_inbox(row.settings):
                     view["inbox"] = inbox_status(session, account_id)  # mails set aside (DESIGN section 11)

@@ -9,8 +9,8 @@ from backend.channels.base import Channel
 CHANNELS: dict[str, str] = {
     "whatsapp": "backend.channels.whatsapp.channel:WhatsAppChannel",
     "gmail": "backend.channels.gmail.channel:GmailChannel",
-    "smtp": "backend.channels.smtp:SmtpChannel",
-    "sms": "backend.channels.sms:SmsChannel",
+    "smtp": "backend.channels.smtp.channel:SmtpChannel",
+    "sms": "backend.channels.sms.channel:SmsChannel",
 }
 
 

@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import IO, Any
 
+from backend.addresses import normalise_email, normalise_phone, reserved_for_tests
 from backend.campaigns.zones import normalise_timezone
 from backend.contacts import search_index
 from backend.contacts.import_tags import tag_ids, tag_records
 from backend.contacts.merge import Record, Result, write_chunk
-from backend.contacts.normalize import normalise_email, normalise_phone, reserved_for_tests
 from backend.contacts.reading import ImportFileError, Table
 from backend.contacts.tags import split_names
 from backend.security.limits import field_problems

@@ -4,7 +4,7 @@ A contact's `opt_outs` maps a family (`sms`, `email`, `whatsapp`) or `all` to {"
 where why is `stop` (a STOP reply), `unsubscribe` (the link or a mailto unsubscribe), `hard_bounce` or
 `by_hand`. A message on a channel is blocked when its family or `all` is present.
 
-`opt_out(services, session, contact, family, why)` records the opt-out, cancels the contact's queued campaign
+`opt_out(hub, session, contact, family, why)` records the opt-out, cancels the contact's queued campaign
 messages on that family's channels (the campaigns' counters follow) and writes a `contact.opted_out` event, all
 in the caller's transaction. `opt_in(...)` removes the family; opting back in to one family while opted out of
 `all` keeps the others opted out.
@@ -12,23 +12,21 @@ in the caller's transaction. `opt_in(...)` removes the family; opting back in to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from backend.campaigns import lifecycle
-from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, family_of, is_opted_out
+from backend.channels.families import ALL, CHANNELS_OF, FAMILIES, FAMILY_WORDS, family_of, is_opted_out
+from backend.events.hub import EventHub
 from backend.store.models import Campaign, Contact, Message, utcnow
 from backend.views import iso
-
-if TYPE_CHECKING:
-    from backend.services import Services
 
 __all__ = ["ALL", "FAMILIES", "family_of", "is_opted_out", "opt_in", "opt_out", "opt_outs_view"]
 
 REASONS = ("stop", "unsubscribe", "hard_bounce", "by_hand")
-FAMILY_TITLES = {"sms": "SMS", "email": "email", "whatsapp": "WhatsApp", ALL: "every channel"}
+FAMILY_TITLES = {**FAMILY_WORDS, ALL: "every channel"}
 
 
 def opt_outs_view(contact: Contact) -> dict[str, dict[str, Any] | None]:
@@ -42,7 +40,7 @@ def check_family(value: Any) -> str | None:
     return value if isinstance(value, str) and value in (*FAMILIES, ALL) else None
 
 
-def opt_out(services: Services, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
+def opt_out(hub: EventHub, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
     """Opt the contact out of `family`; returns how many queued campaign messages were cancelled."""
     given = dict(contact.opt_outs or {})
     changed = family not in given
@@ -54,7 +52,7 @@ def opt_out(services: Services, session: Session, contact: Contact, family: str 
     if changed or cancelled:
         who = contact.name or contact.email or contact.phone
         where = "" if family == ALL else f" of {FAMILY_TITLES[family]}"
-        services.hub.record(
+        hub.record(
             session,
             contact.account_id,
             "contact.opted_out",
@@ -64,7 +62,7 @@ def opt_out(services: Services, session: Session, contact: Contact, family: str 
     return cancelled
 
 
-def opt_in(services: Services, session: Session, contact: Contact, family: str = ALL) -> bool:
+def opt_in(hub: EventHub, session: Session, contact: Contact, family: str = ALL) -> bool:
     """Opt the contact back in to `family` (all of them for `all`); returns whether anything changed."""
     given = dict(contact.opt_outs or {})
     if family == ALL:
@@ -81,7 +79,7 @@ def opt_in(services: Services, session: Session, contact: Contact, family: str =
     if changed:
         contact.opt_outs = given
         who = contact.name or contact.email or contact.phone
-        services.hub.record(
+        hub.record(
             session,
             contact.account_id,
             "contact.opted_in",

@@ -31,7 +31,7 @@ def apply_provider_opt_outs(
             column = Contact.email if optouts.family_of(channel) == "email" else Contact.phone
             contact = session.scalar(select(Contact).where(Contact.account_id == account_id, column == recipient))
         if contact is not None and contact.account_id == account_id:
-            optouts.opt_out(services, session, contact, family, "hard_bounce" if family == "email" else "stop")
+            optouts.opt_out(services.hub, session, contact, family, "hard_bounce" if family == "email" else "stop")
 
 
 def suppress_address(services: Services, session: Session, account: int, address: str, contact_id: int | None) -> bool:
@@ -41,5 +41,5 @@ def suppress_address(services: Services, session: Session, account: int, address
         contact = session.scalar(select(Contact).where(Contact.account_id == account, Contact.email == address.lower()))
     if contact is None:
         return False
-    optouts.opt_out(services, session, contact, "email", "hard_bounce")
+    optouts.opt_out(services.hub, session, contact, "email", "hard_bounce")
     return True

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.addresses import normalise_email, normalise_phone
 from backend.campaigns.zones import normalise_timezone
 from backend.contacts import optouts, search_index, tags
-from backend.contacts.normalize import normalise_email, normalise_phone
 from backend.contacts.optouts import ALL
 from backend.errors import ApiError, bad_request, not_found
 from backend.security.limits import field_problems
@@ -109,7 +109,7 @@ def save(session: Session) -> None:
 
 def opt_out(services: Services, session: Session, contact: Contact, family: str = ALL, why: str = "by_hand") -> int:
     """Opt the contact out of `family` (default: everything); returns how many queued messages were cancelled."""
-    return optouts.opt_out(services, session, contact, family, why)
+    return optouts.opt_out(services.hub, session, contact, family, why)
 
 
 def search(session: Session, account_id: int, q: str | None, limit: int, offset: int) -> tuple[list[Contact], int]:

@@ -1,6 +1,6 @@
 """Writing a received message into its sender's conversation, whatever the source (DESIGN sections 8 and 9).
 
-`record_inbound(services, session, inbound)` is the one place an inbound message reaches the store, for every
+`record_inbound(hub, session, inbound)` is the one place an inbound message reaches the store, for every
 source (the Twilio webhook, the IMAP inbox reader, the WhatsApp channel):
 - the sender is found among the account's contacts by phone (sms, whatsapp) or email (smtp, gmail), or created
   (a name given by the source is kept); a caller that already knows the contact (a mail threaded to one of our
@@ -19,30 +19,29 @@ source (the Twilio webhook, the IMAP inbox reader, the WhatsApp channel):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from backend.addresses import email_or_none, phone_or_none
+from backend.channels.families import EMAIL_CHANNELS
 from backend.contacts import optouts
+from backend.conversations.created import record_created
+from backend.events.hub import EventHub
+from backend.store import states
 from backend.store.derived import derived
+from backend.store.message_rows import message_row
 from backend.store.models import Contact, Message, utcnow
-from backend.views import message_view
 
-if TYPE_CHECKING:
-    from backend.services import Services
-
-RECEIVED = "received"
-CONVERSATION = "conversation"
 SMS_STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 SMS_START = frozenset({"START", "YES", "UNSTOP"})
 WHATSAPP_STOP = frozenset({"STOP"})
 WHATSAPP_START = frozenset({"START"})
-EMAIL_CHANNELS = frozenset({"smtp", "gmail"})
 MAX_BODY = 100_000
 
 
@@ -82,10 +81,6 @@ class Recorded:
     opt_change: str | None  # "out" | "in" | None
 
 
-def conversation_id_of(contact_id: int) -> str:
-    return f"contact-{contact_id}"
-
-
 def keyword_change(channel: str, body: str, subject: str | None) -> str | None:
     """`out`, `in` or None: what an inbound message alone says about the sender's opt-out of its family."""
     word = body.strip().upper()
@@ -98,35 +93,56 @@ def keyword_change(channel: str, body: str, subject: str | None) -> str | None:
     return None
 
 
-def record_inbound(services: Services, session: Session, inbound: Inbound) -> Recorded | None:
+def record_inbound(hub: EventHub, session: Session, inbound: Inbound) -> Recorded | None:
     """Store `inbound` in its sender's conversation; None when this provider id was already stored (the unique
     index decides, in the insert itself)."""
+    inbound = replace(inbound, sender=_address_of(inbound))
     contact = _contact_for(session, inbound)
+    conversation_id = states.thread_of_contact(contact.id)
+    message = _insert(session, inbound, contact, conversation_id)
+    if message is None:  # another process stored it a moment ago
+        return None
+    who = contact.name or inbound.sender
+    view = record_created(hub, session, message, f"Message from {who}", conversation_id)
+    change = None if inbound.auto else keyword_change(inbound.channel, inbound.body, inbound.subject)
+    family = optouts.family_of(inbound.channel)
+    if change == "out":
+        why = "unsubscribe" if family == "email" else "stop"
+        optouts.opt_out(hub, session, contact, family, why)
+    elif change == "in":
+        optouts.opt_in(hub, session, contact, family)
+    return Recorded(message.id, contact.id, conversation_id, view, change)
+
+
+def _address_of(inbound: Inbound) -> str:
+    """The sender as the contacts and the reply route write it (backend.addresses); as given when it is not one
+    they would take, so the message is still kept."""
+    if inbound.channel in EMAIL_CHANNELS:
+        return email_or_none(inbound.sender) or inbound.sender.lower()
+    return phone_or_none(inbound.sender) or inbound.sender
+
+
+def _insert(session: Session, inbound: Inbound, contact: Contact, conversation_id: str) -> Message | None:
+    """The stored message, or None when its provider id is already stored for this account and channel."""
     now = utcnow()
-    received = inbound.received_at or now
     meta = dict(inbound.meta)
     if inbound.media:
         meta["media"] = [{"url": m.url, "content_type": m.content_type} for m in inbound.media]
-    conversation_id = conversation_id_of(contact.id)
-    values: dict[str, Any] = dict(
+    values = message_row(
         account_id=inbound.account_id,
         channel=inbound.channel,
-        direction="in",
         recipient=inbound.sender,
+        body=inbound.body[:MAX_BODY],
+        sender_type=states.CONVERSATION,
+        sender_id=conversation_id,
+        now=inbound.received_at or now,
+        status=states.RECEIVED,
+        direction=states.INBOUND,
         recipient_name=(contact.name or inbound.sender_name or None),
         contact_id=contact.id,
         subject=inbound.subject,
-        body=inbound.body[:MAX_BODY],
-        sender_type=CONVERSATION,
-        sender_id=conversation_id,
-        status=RECEIVED,
-        attempts=0,
-        next_attempt_at=received,
         provider_message_id=inbound.provider_message_id[:255],
-        delivery_expired=False,
-        delivery_check_attempts=0,
         meta=meta,
-        created_at=received,
         updated_at=now,
         read_at=now if inbound.auto else None,
     )
@@ -135,31 +151,12 @@ def record_inbound(services: Services, session: Session, inbound: Inbound) -> Re
         insert(Message)
         .values(**values)
         .on_conflict_do_nothing(
-            index_elements=["account_id", "channel", "provider_message_id"], index_where=Message.direction == "in"
+            index_elements=["account_id", "channel", "provider_message_id"],
+            index_where=Message.direction == states.INBOUND,
         )
         .returning(Message.id)
     )
-    if message_id is None:  # another process stored it a moment ago
-        return None
-    message = session.get(Message, message_id)
-    assert message is not None
-    view = message_view(message)
-    who = contact.name or inbound.sender
-    services.hub.record(
-        session,
-        inbound.account_id,
-        "message.created",
-        f"Message from {who}",
-        data={"message": view, "conversation_id": conversation_id},
-    )
-    change = None if inbound.auto else keyword_change(inbound.channel, inbound.body, inbound.subject)
-    family = optouts.family_of(inbound.channel)
-    if change == "out":
-        why = "unsubscribe" if family == "email" else "stop"
-        optouts.opt_out(services, session, contact, family, why)
-    elif change == "in":
-        optouts.opt_in(services, session, contact, family)
-    return Recorded(message_id, contact.id, conversation_id, view, change)
+    return None if message_id is None else session.get(Message, message_id)
 
 
 def _contact_for(session: Session, inbound: Inbound) -> Contact:

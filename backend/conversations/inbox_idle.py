@@ -27,7 +27,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 
 from backend.channels.base import SendError
-from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
+from backend.channels.smtp.inbox import has_inbox, logout_quietly, open_inbox
 from backend.store.models import ChannelConfig, utcnow
 
 if TYPE_CHECKING:

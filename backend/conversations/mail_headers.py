@@ -19,6 +19,8 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.utils import parseaddr
 
+from backend.addresses import email_or_none
+
 MAX_HEADER = 2000
 MAX_WORDS = 40
 MAX_IDS = 40
@@ -168,10 +170,10 @@ def sender(mail: Message) -> tuple[str, str] | None:
         name = decoded(whole[:opening][:MAX_HEADER]).strip().strip('"').strip()
     else:
         name, address = parseaddr(decoded(whole[:MAX_HEADER]))
-    address = address.strip().lower()
-    if not address_ok(address):
+    checked = email_or_none(address) if address_ok(address.strip()) else None
+    if checked is None:  # not an address the contacts and the reply route would take (backend.addresses)
         return None
-    return name.strip()[:200], address
+    return name.strip()[:200], checked
 
 
 def auto_reply_reason(mail: Message, subject: str) -> str | None:

@@ -24,13 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
-from backend.channels.smtp_inbox import has_inbox, logout_quietly, open_inbox
-from backend.conversations.inbox_idle import InboxWatcher
+from backend.channels.smtp.inbox import has_inbox, logout_quietly, open_inbox
 from backend.conversations.mail_parse import ParsedMail, Unreadable
 from backend.conversations.mail_worker import MailParser
 from backend.conversations.mailbox_apply import SoftLimits, apply_bounce, apply_reply
-from backend.errors import not_found
-from backend.jobs.schedule import Job
 from backend.security.guards import account_id as caller_account
 from backend.store.models import Account, ChannelConfig, InboxCursor, utcnow
 from backend.views import iso
@@ -55,15 +52,6 @@ bp = Blueprint("inbox", __name__)
 
 
 def install(app: Flask, services: Services) -> None:
-    reader = InboxReader(services)
-    services.inbox = reader
-    services.jobs.append(Job("inbox", reader.run_once, POLL_S))
-    # IMAP IDLE brings a reply in within seconds; the poll above is the safety net (inbox_idle.py).
-    watcher = InboxWatcher(services, reader)
-    services.inbox_watcher = watcher
-    services.on_start.append(watcher.start)
-    services.on_stop.append(watcher.stop)
-    services.on_stop.append(lambda _pause: reader.parser.close())
     app.register_blueprint(bp)
 
 
@@ -71,8 +59,6 @@ def install(app: Flask, services: Services) -> None:
 def trigger_inbox() -> Any:
     """Read the caller's inbox now; answers {"read", "replies", "auto", "bounces", "unreadable", "error"}."""
     reader = current_app.extensions["bulkmsg"].inbox
-    if reader is None:
-        raise not_found("The inbox reader")
     return jsonify(reader.run_once(account_id=caller_account()))
 
 

@@ -26,12 +26,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import DeliveryReport
+from backend.channels.families import EMAIL_CHANNELS
 from backend.communications import record_communication
 from backend.contacts.provider_opt_outs import suppress_address
 from backend.conversations.inbound import Inbound, record_inbound
 from backend.conversations.mail_parse import ParsedMail, our_message_ref
 from backend.dispatch import fallback
-from backend.jobs.delivery_events import record_updated_events
+from backend.jobs.delivery.events import record_updated_events
 from backend.store.models import Communication, Contact, Message, utcnow
 from backend.views import iso
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROVIDER = "imap"
-EMAIL_CHANNELS = ("smtp", "gmail")
 SOFT_STATUS = "soft_bounce"
 SOFT_LIMIT = 3
 SOFT_DAYS = 14
@@ -91,7 +91,7 @@ def apply_reply(services: Services, session: Session, account: int, ref: str, ma
         meta=meta,
         auto=mail.kind == "auto",
     )
-    return record_inbound(services, session, inbound) is not None
+    return record_inbound(services.hub, session, inbound) is not None
 
 
 def apply_bounce(

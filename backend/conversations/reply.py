@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.channels.families import FAMILY_OF
+from backend.channels.families import EMAIL_CHANNELS, FAMILY_OF, is_configured
+from backend.store import states
 from backend.store.models import ChannelConfig, Contact, Message
 
 ORDER = ("sms", "smtp", "gmail", "whatsapp")
@@ -36,7 +37,7 @@ def configured_channels(session: Session, account_id: int) -> dict[str, str]:
             ChannelConfig.account_id == account_id
         )
     ).all()
-    return {channel: state for channel, state, settings in rows if settings}
+    return {channel: state for channel, state, settings in rows if is_configured(settings)}
 
 
 def address_for(contact: Contact, channel: str) -> str | None:
@@ -47,7 +48,7 @@ def reply_route(session: Session, account_id: int, contact: Contact) -> Route | 
     configured = configured_channels(session, account_id)
     last_in = session.execute(
         select(Message.channel, Message.recipient)
-        .where(Message.contact_id == contact.id, Message.account_id == account_id, Message.direction == "in")
+        .where(Message.contact_id == contact.id, Message.account_id == account_id, Message.direction == states.INBOUND)
         .order_by(Message.id.desc())
         .limit(1)
     ).first()
@@ -57,7 +58,7 @@ def reply_route(session: Session, account_id: int, contact: Contact) -> Route | 
         return Route(FAMILY_OF[last_in.channel], last_in.channel, to)
     if last_in is not None and FAMILY_OF.get(last_in.channel) == "email":
         # They wrote by email to an inbox we no longer send from: answer by the other email channel.
-        for channel in ("smtp", "gmail"):
+        for channel in EMAIL_CHANNELS:
             if channel in configured:
                 return Route("email", channel, contact.email or last_in.recipient)
     reachable = [c for c in ORDER if c in configured and address_for(contact, c)]

@@ -12,16 +12,16 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from backend.channels.families import EMAIL_CHANNELS
 from backend.contacts.service import contact_view
 from backend.contacts.tags import tags_by_contact
+from backend.store import states
 from backend.store.models import Contact, Message, utcnow
 from backend.views import message_view
 
-CONVERSATION = "conversation"
-
 
 def _thread_condition(account_id: int, conversation_id: str, contact_id: int | None) -> Any:
-    filed = and_(Message.sender_type == CONVERSATION, Message.sender_id == conversation_id)
+    filed = and_(Message.sender_type == states.CONVERSATION, Message.sender_id == conversation_id)
     mine = Message.account_id == account_id
     if contact_id is None:
         return and_(mine, filed)
@@ -54,7 +54,7 @@ def thread_messages(
 
 def conversation_list(session: Session, account_id: int, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """The threads with one-to-one messages, most recently active first: id, contact, last message, unread."""
-    mine = (Message.account_id == account_id, Message.sender_type == CONVERSATION)
+    mine = (Message.account_id == account_id, Message.sender_type == states.CONVERSATION)
     last = (
         select(Message.sender_id, func.max(Message.id).label("last_id"), func.count().label("count"))
         .where(*mine)
@@ -63,7 +63,7 @@ def conversation_list(session: Session, account_id: int, limit: int, offset: int
     )
     unread = (
         select(Message.sender_id, func.count().label("unread"))
-        .where(Message.account_id == account_id, Message.direction == "in", Message.read_at.is_(None))
+        .where(Message.account_id == account_id, Message.direction == states.INBOUND, Message.read_at.is_(None))
         .group_by(Message.sender_id)
         .subquery()
     )
@@ -102,7 +102,7 @@ def unread_count(session: Session, account_id: int, conversation_id: str) -> int
             .where(
                 Message.account_id == account_id,
                 Message.sender_id == conversation_id,
-                Message.direction == "in",
+                Message.direction == states.INBOUND,
                 Message.read_at.is_(None),
             )
         )
@@ -117,7 +117,7 @@ def mark_read(session: Session, account_id: int, conversation_id: str) -> int:
         .where(
             Message.account_id == account_id,
             Message.sender_id == conversation_id,
-            Message.direction == "in",
+            Message.direction == states.INBOUND,
             Message.read_at.is_(None),
         )
         .values(read_at=utcnow())
@@ -133,7 +133,7 @@ def last_subject(session: Session, account_id: int, contact_id: int) -> str | No
         .where(
             Message.account_id == account_id,
             Message.contact_id == contact_id,
-            Message.channel.in_(("smtp", "gmail")),
+            Message.channel.in_(EMAIL_CHANNELS),
             Message.subject.is_not(None),
         )
         .order_by(Message.id.desc())
@@ -148,8 +148,8 @@ def last_inbound_mail_id(session: Session, account_id: int, contact_id: int) -> 
         .where(
             Message.account_id == account_id,
             Message.contact_id == contact_id,
-            Message.direction == "in",
-            Message.channel.in_(("smtp", "gmail")),
+            Message.direction == states.INBOUND,
+            Message.channel.in_(EMAIL_CHANNELS),
         )
         .order_by(Message.id.desc())
         .limit(1)

@@ -1,8 +1,8 @@
 """WhatsApp inbound: while an account's WhatsApp session is ready, its new incoming messages are read from the
 page and written into their senders' threads (DESIGN section 8 "Inbound", issue 15 item 5).
 
-`WhatsAppInbound` is one background thread (started and stopped with the runtime). Every `poll_s` it looks at
-each live WhatsApp channel that is `ready` and has no send queued or running (`WhatsAppChannel.sending`) and
+`WhatsAppInbound` is a scheduler job (`run_scheduled`, built and scheduled by backend.services). Every POLL_S it
+looks at each live WhatsApp channel that is `ready` and has no send queued or running (`WhatsAppChannel.sending`) and
 calls `read_incoming()`, which runs as a job on the session's own worker thread, the only thread that touches
 the page: a read and a send are jobs of that one queue, so they never interleave on the page. The job first
 asks the chat list, in one browser round trip, whether any chat shows an unread badge; only then does it open
@@ -35,8 +35,6 @@ from backend.conversations.inbound import Inbound, record_inbound
 from backend.store.models import Contact
 
 if TYPE_CHECKING:
-    from flask import Flask
-
     from backend.services import Services
 
 log = logging.getLogger(__name__)
@@ -45,45 +43,31 @@ log = logging.getLogger(__name__)
 POLL_S = 2.0
 #: the longest one read may wait for the session's worker (a send in progress finishes first).
 READ_TIMEOUT_S = 60.0
-#: how long stopping waits for a pass in progress (the thread is a daemon; the session stops right after).
-STOP_WAIT_S = 10.0
-
-
-def install(app: Flask, services: Services) -> None:
-    reader = WhatsAppInbound(services)
-    services.whatsapp_inbound = reader
-    services.on_start.append(reader.start)
-    services.on_stop.append(reader.stop)
 
 
 class WhatsAppInbound:
-    def __init__(self, services: Services, poll_s: float = POLL_S) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
-        self.poll_s = poll_s
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()  # one pass at a time (the thread, or a caller of run_once)
+        self._lock = threading.Lock()  # one pass at a time (the scheduler's, or a caller of run_once)
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="whatsapp-inbound", daemon=True)
-        self._thread.start()
 
     def stop(self, pause_campaigns: bool = False) -> None:
+        """No pass starts from now on, and one under way ends after the chat it is reading (the session, which
+        stops next, ends that read)."""
         self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(STOP_WAIT_S)  # a read in progress ends with the session, which stops next
-        self._thread = None
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - the loop must outlive one bad pass; the next one tries again
-                log.exception("reading incoming WhatsApp messages failed")
+    def run_scheduled(self) -> int:
+        """The scheduler's job (every POLL_S while the runtime runs): one pass, unless stopping."""
+        if self._stop.is_set():
+            return 0
+        try:
+            return self.run_once()
+        except Exception:  # noqa: BLE001 - one bad pass is logged; the next one tries again
+            log.exception("reading incoming WhatsApp messages failed")
+            return 0
 
     def run_once(self) -> int:
         """One look at every ready WhatsApp session; returns how many messages were stored."""
@@ -126,7 +110,7 @@ class WhatsAppInbound:
                     sender_name=None if incoming.phone_of_title(message.chat) else message.chat,
                     meta={"whatsapp_chat": message.chat, "whatsapp_time": message.time},
                 )
-                if record_inbound(self.services, session, inbound) is not None:
+                if record_inbound(self.services.hub, session, inbound) is not None:
                     stored += 1
         if unknown:
             log.warning(

@@ -259,16 +259,7 @@ class Dispatcher(SendWorkers):
             try:
                 fresh = self._flush(done, give_back, want, renew)
             except Exception as exc:
-                self._recorder_logs.exception(
-                    "store", "dispatcher %s could not write to the store; retrying", self.owner
-                )
-                self._drop_session()
-                with self._cv:
-                    self.store_problem = store_problem_text(exc)
-                    self._done[:0] = done
-                    self._give_back[:0] = give_back
-                    if probe:
-                        self._outage.set_probing(False)
+                self._flush_failed(exc, done, give_back, probe)
                 failures += 1
                 if stopping and failures >= STOP_ATTEMPTS:
                     return False  # the journal stays: recovery settles these after the process ends
@@ -282,16 +273,35 @@ class Dispatcher(SendWorkers):
                 last_renew = last_flush
             self._outage.announce(self._cv)
             with self._cv:
-                if probe and not fresh:
-                    self._outage.set_probing(False)
-                if want and not fresh:
-                    wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
-                    self._idle_until = time.monotonic() + min(max(wait_s, 0.01), IDLE_POLL_S)
-                elif done:
-                    self._idle_until = 0.0  # recorded results may let a held-back campaign go on
-                if fresh:
-                    self._enqueue(fresh)
-                self._cv.notify_all()
+                self._flushed(fresh, bool(done), bool(want), probe)
+
+    def _flush_failed(
+        self, exc: Exception, done: list[tuple[ClaimedMessage, Outcome]], give_back: list[int], probe: bool
+    ) -> None:
+        """The store refused a flush: keep what it held for the next one, and say so."""
+        self._recorder_logs.exception("store", "dispatcher %s could not write to the store; retrying", self.owner)
+        self._drop_session()
+        with self._cv:
+            self.store_problem = store_problem_text(exc)
+            self._done[:0] = done
+            self._give_back[:0] = give_back
+            if probe:
+                self._outage.set_probing(False)
+
+    def _flushed(
+        self, fresh: list[tuple[ClaimedMessage, OutboundMessage]], recorded: bool, wanted: bool, probe: bool
+    ) -> None:
+        """After a flush (under `_cv`): queue what it claimed, or idle a moment when it claimed nothing."""
+        if probe and not fresh:
+            self._outage.set_probing(False)
+        if wanted and not fresh:
+            wait_s = self.hooks.idle_wait_s(self.account_id, self.channel_name)
+            self._idle_until = time.monotonic() + min(max(wait_s, 0.01), IDLE_POLL_S)
+        elif recorded:
+            self._idle_until = 0.0  # recorded results may let a held-back campaign go on
+        if fresh:
+            self._enqueue(fresh)
+        self._cv.notify_all()
 
     def _enqueue(self, fresh: list[tuple[ClaimedMessage, OutboundMessage]]) -> None:
         """Queue a batch just claimed, but give back what may not start now: everything when stopping, and the

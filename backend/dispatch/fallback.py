@@ -27,8 +27,8 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from backend.channels.families import family_of
-from backend.channels.sms_errors import PERMANENT as SMS_PERMANENT
+from backend.channels.families import FAMILY_OF, FAMILY_WORDS, family_of
+from backend.channels.sms.errors import PERMANENT as SMS_PERMANENT
 from backend.dispatch.claims import MESSAGES
 from backend.dispatch.outcomes import Outcome
 from backend.store import states
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 STANDBY = "standby"
 KINDS = ("not_registered", "invalid_address", "hard_bounce", "undelivered")
 ENDINGS = ("delivered", "expired", "cancelled")
-CHANNEL_WORDS = {"sms": "SMS", "smtp": "email", "gmail": "email", "whatsapp": "WhatsApp"}
+CHANNEL_WORDS = {channel: FAMILY_WORDS[family] for channel, family in FAMILY_OF.items()}
 WHY = {
     "not_registered": "not on WhatsApp",
     "invalid_address": "the address is not valid",

@@ -33,9 +33,10 @@ import logging
 import os
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from backend.dispatch.outcomes import Outcome
 
@@ -48,11 +49,11 @@ BOOT_TOLERANCE_S = 120
 
 
 def boot_id() -> str:
-    """This boot of the machine: the kernel's boot id on Linux, else the boot time to the minute."""
+    """This boot of the machine: the kernel's boot id on Linux, else the boot time (psutil: every platform)."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
-        return f"t{int(time.time() - time.monotonic())}"
+        return f"t{int(psutil.boot_time())}"
 
 
 def same_boot(recorded: str, current: str) -> bool:

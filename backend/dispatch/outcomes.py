@@ -142,7 +142,7 @@ def outcome_values(outcome: Outcome, now: datetime, *, tracked: bool = True) -> 
 def progress_event(message: ClaimedMessage, outcome: Outcome, extra: dict[str, Any]) -> dict[str, Any]:
     """The `send.progress` event of one result (DESIGN section 7)."""
     text, level = progress_text(message.recipient, outcome)
-    campaign = message.sender_type == "campaign"
+    campaign = message.sender_type == states.CAMPAIGN
     status = outcome.status if outcome.counts_as_done else states.SENDING
     data: dict[str, Any] = {
         "campaign_id" if campaign else "conversation_id": message.campaign_id if campaign else message.sender_id,
@@ -204,9 +204,9 @@ def record_results(
     if not written:
         return 0
     opt_outs = [(m.account_id, m.contact_id, m.channel, m.recipient, o.opt_out) for m, o in written if o.opt_out]
-    if opt_outs and services.provider_opt_outs is not None:
-        # The contacts' side (backend/contacts/provider_opt_outs.py), registered by the contacts API's install:
-        # the dispatcher does not import the contacts.
+    if opt_outs:
+        # The contacts' side (backend/contacts/provider_opt_outs.py), given to Services when it is built: the
+        # dispatcher does not import the contacts.
         services.provider_opt_outs(services, session, opt_outs)
     extras = hooks.after_outcomes(session, written)
     events = [progress_event(m, o, extra) for (m, o), extra in zip(written, extras, strict=True)]

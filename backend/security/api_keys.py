@@ -1,7 +1,7 @@
 """API keys (DESIGN section 17): `bm_` + 43 URL-safe characters, kept only as a SHA-256, with scopes.
 
 `scope_needed(method, path)` names the scope a request needs, and `require_scope` raises 403 naming it. The
-store side (`backend.api.api_keys.authenticate`) is reached through `services.api_key_auth`, since the store sits
+store side (`backend.accounts.authenticate`) is reached through `services.api_key_auth`, since the store sits
 beside this layer and already uses it.
 """
 

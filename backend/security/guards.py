@@ -85,8 +85,6 @@ def _api_key_request() -> bool:
     if scheme.lower() != "bearer" or not api_keys.is_api_key(token.strip()):
         return False
     key_auth = current_app.extensions["bulkmsg"].api_key_auth
-    if key_auth is None:
-        raise ApiError(401, "unauthorized", SIGN_IN_FIRST)
     g.principal, scopes = key_auth(token.strip())
     api_keys.require_scope(scopes, request.method, request.path)
     g.api_key_scopes = scopes

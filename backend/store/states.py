@@ -58,3 +58,31 @@ ERROR: Final = "error"
 #: what became of a sent message after the provider took it (`delivery` of `GET /api/messages/<id>`).
 DeliveryState = Literal["pending", "delivered", "undelivered", "expired", "untracked"]
 DELIVERY_STATES: Final[tuple[DeliveryState, ...]] = get_args(DeliveryState)
+
+#: an inbound message's status: it was received, never queued (it is not one of MESSAGE_STATUSES).
+RECEIVED: Final = "received"
+#: who filed a message (`Message.sender_type`; `sender_id` names which): a campaign (its id), a campaign's
+#: fallback step (the campaign's id), a conversation (its thread id, `contact-<id>` or any other id).
+SenderType = Literal["campaign", "fallback", "conversation"]
+CAMPAIGN: Final = "campaign"
+FALLBACK: Final = "fallback"
+CONVERSATION: Final = "conversation"
+#: which way a message goes (`Message.direction`).
+Direction = Literal["in", "out"]
+INBOUND: Final = "in"
+OUTBOUND: Final = "out"
+
+_CONTACT_THREAD = "contact-"
+
+
+def thread_of_contact(contact_id: int) -> str:
+    """The conversation id of a contact's thread: `contact-<id>`."""
+    return f"{_CONTACT_THREAD}{contact_id}"
+
+
+def contact_of_thread(conversation_id: str) -> int | None:
+    """The contact id a `contact-<id>` conversation id names, None for any other id."""
+    digits = conversation_id.removeprefix(_CONTACT_THREAD)
+    if digits == conversation_id or not digits.isascii() or not digits.isdigit() or digits[0] == "0":
+        return None
+    return int(digits) if len(digits) < 19 else None

@@ -25,7 +25,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy import select
 
 from backend.channels.base import DeliveryReport
-from backend.communications import nudge_delivery_job, record_communication
+from backend.communications import record_communication
 from backend.errors import ApiError, bad_request, conflict, not_found
 from backend.security.hardening import loads_bounded
 from backend.store.models import Credential, Message
@@ -83,7 +83,7 @@ def communications_webhook() -> Any:
         communication_id = record_communication(session, row.account_id, row.id, report)
     if communication_id is None:
         raise conflict(f"Event {report.provider_event_id!r} of {report.provider} was already recorded.")
-    nudge_delivery_job(services)
+    services.delivery_job.nudge()  # the job reads what the webhook wrote, now
     return jsonify({"communication_id": communication_id})
 
 

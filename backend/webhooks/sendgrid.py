@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy import select
 
+from backend.channels.families import EMAIL_CHANNELS
 from backend.channels.sendgrid_events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -34,13 +35,10 @@ from backend.channels.sendgrid_events import (
     signature_valid,
     smtp_id,
 )
-from backend.communications import nudge_delivery_job, record_communication
+from backend.communications import record_communication
 from backend.contacts.provider_opt_outs import suppress_address
 from backend.errors import ApiError, bad_request
 from backend.store.models import Account, Message, utcnow
-
-if TYPE_CHECKING:
-    from backend.services import Services
 
 if TYPE_CHECKING:
     from backend.services import Services
@@ -51,7 +49,6 @@ bp = Blueprint("sendgrid_webhook", __name__)
 EVENTS_PATH = "/webhooks/sendgrid/events"
 #: keys tried for a batch that names none of our messages.
 MAX_KEYS_FOR_UNMATCHED = 1000
-EMAIL_CHANNELS = ("smtp", "gmail")
 
 
 def install(app: Flask, _services: Services) -> None:
@@ -98,7 +95,7 @@ def sendgrid_events() -> Any:
                 if suppresses(event):
                     _suppress(services, session, target[0], target[1])
     if applied:
-        nudge_delivery_job(services)
+        services.delivery_job.nudge()  # the job reads what the webhook wrote, now
     if ignored:
         log.info("SendGrid events: %s applied, %s duplicates, %s not ours", applied, duplicates, ignored)
     return jsonify({"applied": applied, "duplicates": duplicates, "ignored": ignored})

@@ -31,9 +31,9 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from backend.channels.base import DeliveryReport
-from backend.channels.sms import CALLBACK_PATH, delivery_success
-from backend.channels.sms_errors import delivery_error_text
-from backend.communications import nudge_delivery_job, record_communication
+from backend.channels.sms.errors import delivery_error_text
+from backend.channels.sms.status import CALLBACK_PATH, delivery_success
+from backend.communications import record_communication
 from backend.errors import ApiError, bad_request, conflict, not_found
 from backend.store.models import Account, ChannelConfig, Message
 from backend.webhooks.group_commit import group_commit
@@ -111,7 +111,7 @@ def twilio_status() -> Response:
     )
     if communication_id is None:
         raise conflict("This status of this message was already recorded.")
-    nudge_delivery_job(services)
+    services.delivery_job.nudge()  # the job reads what the webhook wrote, now
     return Response(status=204)
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from backend.channels.sms import e164
+from backend.addresses import phone_or_none
 from backend.conversations.inbound import Inbound, Media, record_inbound
 from backend.errors import ApiError, bad_request
 from backend.webhooks.group_commit import group_commit
@@ -63,14 +63,14 @@ def twilio_inbound() -> Response:
     inbound = Inbound(
         account_id=account_id,
         channel="sms",
-        sender=e164(sender) or sender,
+        sender=phone_or_none(sender) or sender,
         body=params.get("Body", "")[:MAX_BODY],
         provider_message_id=sid,
         media=_media(params),
         meta={"to": params.get("To", "")[:32]},
     )
     # Committed before the answer (durable), in a transaction shared with the other webhooks of a burst.
-    group_commit(services.db).run(lambda session: record_inbound(services, session, inbound))
+    group_commit(services.db).run(lambda session: record_inbound(services.hub, session, inbound))
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
 
 

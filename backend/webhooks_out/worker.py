@@ -15,22 +15,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from backend.config import LOOPBACK_HOSTS
 from backend.events.hub import EventHub
-from backend.jobs.schedule import Job
 from backend.security.keys import SecretBox
 from backend.store.db import Database
 from backend.store.process import worker_id
 from backend.webhooks_out import signing, store, transport
 from backend.webhooks_out.horizon import Horizon
 from backend.webhooks_out.urls import AddressPolicy
-
-if TYPE_CHECKING:
-    from backend.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -193,15 +185,3 @@ def _status_error(status: int) -> str:
     if 300 <= status < 400:
         return f"The receiver answered {status} (a redirect, not followed)"
     return f"The receiver answered {status}"
-
-
-def install(app: Flask, services: Services) -> None:
-    """Build the worker (started and stopped with the runtime)."""
-    policy = AddressPolicy(allow_private=services.config.host in LOOPBACK_HOSTS)
-    worker = WebhookWorker(services.db, services.hub, services.secrets.box, policy, lambda: services.clock())
-    services.webhooks_out = worker
-    services.jobs.append(
-        Job("webhook-deliveries-prune", lambda: store.prune_finished(services.db, services.clock()), 3600)
-    )
-    services.on_start.append(worker.start)
-    services.on_stop.append(lambda _pause: worker.stop())

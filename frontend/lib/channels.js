@@ -20,3 +20,9 @@ export function channelInfo(name) {
 
 export const limitsOf = (name) => channelInfo(name).limits || { rate: {} };
 export const isConfigured = (name) => channelInfo(name).state !== 'not_configured';
+
+// The channel families, as the server has them (backend/channels/families.py): a message's source (a family) and
+// the channels that send it, and a family's word in a sentence.
+export const CHANNELS_OF = { sms: ['sms'], email: ['smtp', 'gmail'], whatsapp: ['whatsapp'] };
+export const familyOf = (channel) => Object.keys(CHANNELS_OF).find((f) => CHANNELS_OF[f].includes(channel)) || channel;
+export const FAMILY_WORDS = { sms: 'SMS', email: 'email', whatsapp: 'WhatsApp' };

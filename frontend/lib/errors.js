@@ -39,20 +39,22 @@ const FIXES = [
 ];
 
 // Field keys as the forms label them. Keys that are not plain words are also replaced inside sentences, so
-// that no internal key (account_sid, client_config, min_delay_s ...) reaches the user.
+// that no internal key (account_sid, client_config, min_delay_s ...) reaches the user. A channel setting's label
+// is the one its served form declares (learnLabels, from GET /api/channels); these are the app's other keys.
 export const LABELS = {
-  account_sid: 'Account SID', auth_token: 'Auth token', from_number: 'Sending number', api_base_url: 'API base URL',
-  messaging_service_sid: 'Messaging Service SID', client_config: 'OAuth client JSON', client_id: 'client ID',
-  client_secret: 'client secret', from_name: 'Sender name', from_address: 'Sender address', host: 'Server', port: 'Port',
-  security: 'Security', username: 'User name', password: 'Password', verify_tls: 'Check the server\'s TLS certificate',
+  client_id: 'client ID', client_secret: 'client secret',
   min_delay_s: 'Shortest pause (seconds)', max_delay_s: 'Longest pause (seconds)', daily_cap: 'Daily cap',
-  per_minute: 'Messages per minute', headless: 'Run Chromium without a window', public_url: 'Public URL',
+  per_minute: 'Messages per minute', public_url: 'Public URL',
   default_country: 'Default country', sendgrid_public_key: 'SendGrid verification key', webhook_secret: 'Webhook secret',
-  imap_host: 'Inbox server', imap_port: 'Inbox port', imap_security: 'Inbox security', imap_username: 'Inbox user name',
-  imap_password: 'Inbox password', imap_folder: 'Inbox folder', scheduled_at: 'Send at', contact_ids: 'Recipients',
+  scheduled_at: 'Send at', contact_ids: 'Recipients',
   name: 'Name', phone: 'Phone', email: 'Email', body: 'Message', subject: 'Subject', to: 'To', file: 'File',
   recipients: 'Recipients', rate: 'Pace', channel: 'Channel', fields: 'Custom fields',
 };
+
+/** Adds the labels of a served settings form's fields ([{key, label}]) to those sentences are worded with. */
+export function learnLabels(fields) {
+  for (const f of fields || []) if (f.key && f.label && !(f.key in LABELS)) LABELS[f.key] = f.label;
+}
 const CODE_KEY = /\b(client_config(?:\.[A-Za-z_]+)*|[a-z]+(?:_[a-z]+)+)\b/g;
 
 /** The label of a field key (a form's own labels first), e.g. "account_sid" -> "Account SID". */
@@ -116,11 +118,18 @@ export function fixFor(text) {
   return null;
 }
 
+/** The fixes the server gave with a 400's problems (each problem's `fix`), each once; null when none. */
+export function servedFix(details) {
+  const fixes = uniqueSentences((details || []).map((d) => (d && typeof d.fix === 'string' ? d.fix : null)));
+  return fixes.length ? fixes.join(' ') : null;
+}
+
 /** {message, fix} for anything thrown by the API client or the browser. */
 export function describe(error, labels = {}) {
   if (error instanceof ApiError) {
     const message = sentence(plain(error.message || `The server answered ${error.status}.`, labels));
-    return { message, fix: fixFor(error.code) || fixFor(error.message) || fixFor(String(error.status)) };
+    const fix = servedFix(error.details) || fixFor(error.code) || fixFor(error.message) || fixFor(String(error.status));
+    return { message, fix };
   }
   const raw = (error && error.message) || String(error);
   return { message: sentence(plain(raw, labels)), fix: fixFor(raw) };

@@ -51,3 +51,9 @@ export function relative(ts) {
 
 export const CHANNEL_NAMES = { whatsapp: 'WhatsApp', gmail: 'Gmail', smtp: 'Email (SMTP)', sms: 'SMS' };
 export const channelName = (c) => CHANNEL_NAMES[c] || c;
+
+// A contact's conversation id, `contact-<id>`, made and read only here (the server's backend/store/states.py).
+export const threadOfContact = (contactId) => `contact-${contactId}`;
+export function contactOfThread(conversationId) {
+  return /^contact-([1-9]\d*)$/.exec(conversationId)?.[1] ?? null;
+}

@@ -2,6 +2,8 @@
 // Topics: 'events' (a batch of new envelopes), 'channels', 'qr', 'campaign' (one campaign), 'connection',
 // 'resync' (views reload), 'trimmed' (old events dropped; logs rebuild).
 
+import { learnLabels } from './errors.js';
+
 const MAX_EVENTS = 300_000;
 const TRIM_TO = 250_000;
 
@@ -85,7 +87,12 @@ function applyEvent({ type, data }) {
 }
 
 export function setChannels(list) {
-  for (const channel of list) state.channels.set(channel.channel, channel);
+  for (const channel of list) {
+    // A channel's settings form comes with it (GET /api/channels); an update that has none keeps the known one.
+    const known = state.channels.get(channel.channel);
+    state.channels.set(channel.channel, channel.form || !known ? channel : { ...channel, form: known.form });
+    if (channel.form) learnLabels(channel.form.fields);
+  }
   emit('channels', null);
 }
 

@@ -1,5 +1,5 @@
-// Channels: a card per channel with its state in colour, Connect/Disconnect, the settings form (secrets
-// masked) and, for WhatsApp, the QR code shown large until the phone is linked.
+// Channels: a card per channel with its state in colour, Connect/Disconnect, the settings form as the server
+// describes it (secrets masked) and, for WhatsApp, the QR code shown large until the phone is linked.
 
 import { api } from '../lib/api.js';
 import { busy, field, h, replace, svg } from '../lib/dom.js';
@@ -12,66 +12,6 @@ import { channelPill, channelTone, errorNotice, pageHead, showError, toast } fro
 const ORDER = ['whatsapp', 'gmail', 'smtp', 'sms'];
 const MASK = /^\*{3,}/;
 const LIVE_STATES = new Set(['initializing', 'qr', 'authenticated', 'ready']);
-
-const SCHEMAS = {
-  whatsapp: {
-    intro: 'Sends from your own WhatsApp account through WhatsApp Web, with a pause between messages so the number is not banned.',
-    fields: [
-      { key: 'min_delay_s', label: 'Shortest pause (seconds)', type: 'number', min: 0, placeholder: '8' },
-      { key: 'max_delay_s', label: 'Longest pause (seconds)', type: 'number', min: 0, placeholder: '20' },
-      { key: 'daily_cap', label: 'Daily cap', type: 'number', min: 1, placeholder: '200', hint: 'Fast or bulk sending gets numbers banned.' },
-      { key: 'headless', label: 'Run Chromium without a window', type: 'checkbox', default: true },
-    ],
-  },
-  gmail: {
-    intro: 'Sends with the Gmail API from your Google account (OAuth: Google asks you to allow sending, and shares your address so that mail shows your sender name).',
-    fields: [
-      { key: 'client_config', label: 'OAuth client JSON', type: 'json',
-        hint: 'Google Cloud Console → APIs & Services → Credentials → OAuth client ID (Desktop app) → Download JSON. Its secret is stored encrypted and shown as ****.' },
-      { key: 'from_name', label: 'Sender name', type: 'text', placeholder: 'Acme Support' },
-      { key: 'from_address', label: 'Sender address', type: 'email', placeholder: 'you@gmail.com', hint: 'Leave empty to use the authorized account.' },
-      { key: 'per_minute', label: 'Messages per minute', type: 'number', min: 1, max: 150, placeholder: '150' },
-      { key: 'daily_cap', label: 'Daily cap', type: 'number', min: 1, placeholder: '2000' },
-    ],
-  },
-  smtp: {
-    intro: 'Sends through any mail server: your provider, Microsoft 365, Amazon SES, Mailgun…',
-    fields: [
-      { key: 'host', label: 'Server', type: 'text', placeholder: 'smtp.example.com', required: true },
-      { key: 'port', label: 'Port', type: 'number', min: 1, max: 65535, placeholder: '587' },
-      { key: 'security', label: 'Security', type: 'select', options: [['starttls', 'STARTTLS (port 587)'], ['ssl', 'SSL/TLS (port 465)'], ['none', 'None']] },
-      { key: 'username', label: 'User name', type: 'text', autocomplete: 'username' },
-      { key: 'password', label: 'Password', type: 'password', secret: true, autocomplete: 'new-password' },
-      { key: 'from_address', label: 'From address', type: 'email', placeholder: 'news@example.com', required: true },
-      { key: 'from_name', label: 'From name', type: 'text', placeholder: 'Acme' },
-      { key: 'verify_tls', label: "Check the server's TLS certificate", type: 'checkbox', default: true },
-      { key: 'connections', label: 'Connections at once', type: 'number', min: 1, max: 20, placeholder: '4',
-        hint: 'More connections send faster when the server is far away; some servers allow only a few.' },
-      { key: 'imap_host', label: 'Inbox server (IMAP)', type: 'text', placeholder: 'imap.example.com',
-        hint: 'Optional: replies and bounces are read from this inbox into the conversations.' },
-      { key: 'imap_port', label: 'Inbox port', type: 'number', min: 1, max: 65535, placeholder: '993' },
-      { key: 'imap_security', label: 'Inbox security', type: 'select', options: [['ssl', 'SSL/TLS (port 993)'], ['starttls', 'STARTTLS (port 143)'], ['none', 'None']] },
-      { key: 'imap_username', label: 'Inbox user name', type: 'text', autocomplete: 'off' },
-      { key: 'imap_password', label: 'Inbox password', type: 'password', secret: true, autocomplete: 'new-password' },
-      { key: 'imap_folder', label: 'Inbox folder', type: 'text', placeholder: 'INBOX' },
-    ],
-  },
-  sms: {
-    intro: 'Sends text messages through Twilio, or any provider that speaks the same API.',
-    fields: [
-      { key: 'account_sid', label: 'Account SID', type: 'text', placeholder: 'AC…', required: true },
-      { key: 'auth_token', label: 'Auth token', type: 'password', secret: true, autocomplete: 'new-password' },
-      { key: 'from_number', label: 'Sending number', type: 'text', placeholder: '+14155552671',
-        hint: 'Your Twilio number, or an alphanumeric sender ID (not accepted in the US and Canada). Leave it empty to use a Messaging Service.' },
-      { key: 'messaging_service_sid', label: 'Messaging Service SID', type: 'text', placeholder: 'MG…',
-        hint: 'Instead of a sending number: Twilio then picks the number.' },
-      { key: 'per_minute', label: 'Messages per minute', type: 'number', min: 1, max: 100000, placeholder: '60',
-        hint: 'One long code sends about 60 a minute; a short code, toll-free number or Messaging Service allows more.' },
-      { key: 'concurrency', label: 'Requests at once', type: 'number', min: 1, max: 20, placeholder: '4' },
-      { key: 'api_base_url', label: 'API base URL', type: 'url', placeholder: 'https://api.twilio.com', hint: 'Change only for a Twilio-compatible provider.' },
-    ],
-  },
-};
 
 export async function mount(root) {
   const grid = h('div', { class: 'grid channel-grid' });
@@ -110,8 +50,10 @@ function current(name) {
   return state.channels.get(name) || { channel: name, state: 'not_configured', detail: '', settings: {} };
 }
 
+// The settings form is the one the server declares for the channel (GET /api/channels `form`: backend/channels/
+// fields.py): its fields, labels, widgets, bounds and hints.
 function channelCard(name) {
-  const schema = SCHEMAS[name] || { intro: '', fields: [] };
+  const schema = current(name).form || { intro: '', fields: [] };
   const parts = {
     pill: h('span'),
     detail: h('p', { class: 'channel-detail', 'aria-live': 'polite' }),
@@ -260,7 +202,7 @@ function fieldControl(f) {
   if (f.type === 'select') control = h('select', {}, f.options.map(([value, text]) => h('option', { value }, text)));
   else if (f.type === 'json') control = h('textarea', { rows: 5, spellcheck: 'false', class: 'mono', placeholder: '{"installed": {"client_id": "…", "client_secret": "…", …}}' });
   else if (f.type === 'checkbox') control = h('input', { type: 'checkbox' });
-  else control = h('input', { type: f.type, min: f.min, max: f.max, placeholder: f.placeholder || '', autocomplete: f.autocomplete || 'off', spellcheck: 'false' });
+  else control = h('input', { type: f.type, min: f.min, max: f.max, placeholder: f.placeholder || '', autocomplete: f.autocomplete || 'off', spellcheck: 'false', pattern: f.pattern });
   control.name = f.key;
   if (f.required) control.required = true;
   if (f.type === 'checkbox') return { control, wrap: h('label', { class: 'check', style: { gridColumn: '1 / -1' } }, control, f.label) };

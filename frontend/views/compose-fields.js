@@ -2,7 +2,7 @@
 // pause range for WhatsApp) and daily cap with the channel's defaults as placeholders, and when to send.
 
 import { field, h, nextId } from '../lib/dom.js';
-import { channelInfo, channelNames, limitsOf } from '../lib/channels.js';
+import { channelInfo, channelNames, isConfigured, limitsOf } from '../lib/channels.js';
 import { channelName } from '../lib/format.js';
 import { channelPill } from '../lib/ui.js';
 
@@ -10,7 +10,7 @@ export function channelChoice(onChange) {
   const group = nextId('channel');
   const names = channelNames();
   const radios = names.map((c) => h('input', { type: 'radio', name: group, value: c }));
-  const ready = names.find((c) => channelInfo(c).state === 'ready') || names.find((c) => channelInfo(c).state !== 'not_configured') || names[0];
+  const ready = names.find((c) => channelInfo(c).state === 'ready') || names.find(isConfigured) || names[0];
   const pick = (name) => { const r = radios.find((x) => x.value === name) || radios[0]; if (r) r.checked = true; };
   pick(ready);
   radios.forEach((r) => r.addEventListener('change', onChange));

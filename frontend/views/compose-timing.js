@@ -4,11 +4,10 @@
 
 import { api } from '../lib/api.js';
 import { debounce, field, h, nextId, replace } from '../lib/dom.js';
-import { channelInfo, channelNames } from '../lib/channels.js';
+import { channelNames, familyOf, isConfigured } from '../lib/channels.js';
 import { channelName, num } from '../lib/format.js';
 
 const DAYS = [['mon', 'Mon'], ['tue', 'Tue'], ['wed', 'Wed'], ['thu', 'Thu'], ['fri', 'Fri'], ['sat', 'Sat'], ['sun', 'Sun']];
-const FAMILY = { sms: 'sms', smtp: 'email', gmail: 'email', whatsapp: 'whatsapp' };
 const HELD = { window: 'quiet hours', daily_cap: 'the daily cap', pace: 'the pace' };
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
@@ -30,7 +29,7 @@ export function timingFields(onChange) {
   [on, start, end, zone, back, ...days].forEach((input) => input.addEventListener('change', sync));
   details.hidden = true;
   const show = (channel) => {
-    const others = channelNames().filter((c) => FAMILY[c] !== FAMILY[channel] && channelInfo(c).state !== 'not_configured');
+    const others = channelNames().filter((c) => familyOf(c) !== familyOf(channel) && isConfigured(c));
     const keep = back.value;
     replace(back, h('option', { value: '' }, 'No fallback'), others.map((c) => h('option', { value: c }, `Send by ${channelName(c)}`)));
     back.value = others.includes(keep) ? keep : '';

@@ -6,15 +6,16 @@
 
 import { api, list } from '../lib/api.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
-import { channelName, dateTime } from '../lib/format.js';
+import { CHANNELS_OF, FAMILY_WORDS, isConfigured } from '../lib/channels.js';
+import { channelName, contactOfThread, dateTime } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on, state } from '../lib/store.js';
 import { errorNotice, showError } from '../lib/ui.js';
 
 // [source, label, the channels that can send it]
-const SOURCES = [['sms', 'SMS', ['sms']], ['email', 'Email', ['smtp', 'gmail']], ['whatsapp', 'WhatsApp', ['whatsapp']]];
+const SOURCES = [['sms', 'SMS', CHANNELS_OF.sms], ['email', 'Email', CHANNELS_OF.email], ['whatsapp', 'WhatsApp', CHANNELS_OF.whatsapp]];
 const SHOWN = 300;
-const FAMILY_WORDS = { sms: 'SMS', email: 'email', whatsapp: 'WhatsApp', all: 'everything' };
+const OPTED_OUT_OF = { ...FAMILY_WORDS, all: 'everything' };
 
 /** The tick for a message: [key, icon, words]. */
 export function tickFor(m) {
@@ -36,21 +37,18 @@ export function tick(m) {
   return h('span', { class: 'tick', dataset: { tick: key }, title: words }, svg(icon), h('span', { class: 'word' }, short));
 }
 
-const configured = (channel) => {
-  const st = (state.channels.get(channel) || {}).state;
-  return st != null && st !== 'not_configured';
-};
+const configured = isConfigured;
 
 export async function openThread(box, conversationId, { contact, onChange }) {
   const bubbles = new Map();
-  const contactId = /^contact-(\d+)$/.exec(conversationId)?.[1] ?? null;
+  const contactId = contactOfThread(conversationId);
   const body = h('div', { class: 'thread-body', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages' });
   const who = contact ? contact.name || contact.phone || contact.email : conversationId;
   const optedOut = contact ? Object.entries(contact.opt_outs || {}).filter(([, v]) => v).map(([family]) => family) : [];
   const head = h('div', { class: 'thread-head' }, h('div', {}, h('h2', {}, who),
     contact ? h('span', { class: 'muted small' }, [contact.phone, contact.email].filter(Boolean).join(' · ')) : null),
   optedOut.length ? h('span', { class: 'pill warn', title: 'Campaigns skip this contact on these channels; one-to-one replies stay possible.' },
-    `Opted out of ${optedOut.map((f) => FAMILY_WORDS[f] || f).join(', ')}`) : null);
+    `Opted out of ${optedOut.map((f) => OPTED_OUT_OF[f] || f).join(', ')}`) : null);
   let route = null;
   try { route = (await api.get(`/api/conversations/${encodeURIComponent(conversationId)}`)).reply; } catch { route = null; }
   const composer = buildComposer(conversationId, contact, route, (message) => { upsert(message, true); onChange(); });

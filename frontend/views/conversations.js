@@ -4,7 +4,7 @@
 
 import { api, list } from '../lib/api.js';
 import { debounce, h, replace } from '../lib/dom.js';
-import { channelName, relative } from '../lib/format.js';
+import { channelName, contactOfThread, relative, threadOfContact } from '../lib/format.js';
 import { on } from '../lib/store.js';
 import { errorNotice, pageHead } from '../lib/ui.js';
 import { openThread } from './conversation-thread.js';
@@ -28,7 +28,7 @@ export async function mount(root, params) {
         q ? list('/api/contacts', { q, limit: 50 }) : Promise.resolve({ items: [], total: 0 }),
       ]);
       for (const conv of convPage.items) if (conv.contact) contacts.set(conv.id, conv.contact);
-      for (const c of contactPage.items) contacts.set(`contact-${c.id}`, c);
+      for (const c of contactPage.items) contacts.set(threadOfContact(c.id), c);
       drawList(convPage.items, contactPage.items, q);
     } catch (error) {
       replace(listBox, h('li', {}, errorNotice(error, 'The conversations could not be loaded.')));
@@ -44,7 +44,7 @@ export async function mount(root, params) {
       items.push(threadEntry(id, conv, id === selected));
     }
     for (const c of people) {
-      const id = `contact-${c.id}`;
+      const id = threadOfContact(c.id);
       if (seen.has(id)) continue;
       items.push(entry(id, c.name || c.phone || c.email, [c.phone, c.email].filter(Boolean).join(' · '), 0, id === selected));
     }
@@ -95,7 +95,7 @@ function entry(id, who, last, unread, current, meta = '') {
 
 async function contactFor(conversationId, cache) {
   if (cache.has(conversationId)) return cache.get(conversationId);
-  const match = /^contact-(\d+)$/.exec(conversationId);
-  if (!match) return null;
-  try { return await api.get(`/api/contacts/${match[1]}`); } catch { return null; }
+  const contactId = contactOfThread(conversationId);
+  if (!contactId) return null;
+  try { return await api.get(`/api/contacts/${contactId}`); } catch { return null; }
 }

@@ -24,7 +24,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from desktop.leftovers import child_processes  # noqa: E402
+from bulkmsg_desktop.leftovers import child_processes  # noqa: E402
 from tests.conftest import pg_url  # noqa: E402,F401 - the fixture: a fresh PostgreSQL schema
 from tests.fakes.google import FakeGoogle  # noqa: E402
 from tests.fakes.whatsapp_web import FakeWhatsAppWeb  # noqa: E402

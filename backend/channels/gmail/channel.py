@@ -37,10 +37,11 @@ from googleapiclient.http import MediaIoBaseUpload
 
 from backend.channels.base import Channel, ChannelContext, OutboundMessage, RateDefaults, SendError
 from backend.channels.email_mime import SMTP_POLICY, build_email, unsubscribe_header
+from backend.channels.fields import secret_keys
 from backend.channels.gmail import tokens as oauth_tokens
 from backend.channels.gmail.client_config import ClientConfig
 from backend.channels.gmail.errors import AuthRefused, classify
-from backend.channels.gmail.settings import DEFAULT_SETTINGS, validate_gmail_settings
+from backend.channels.gmail.settings import DEFAULT_SETTINGS, GmailSettings, validate_gmail_settings
 from backend.channels.gmail.tokens import AuthRevoked, GmailTokens, RefreshFailed
 from backend.channels.gmail.transport import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MaybeSent, NoRetryHttp, NotSent
 from backend.store import states
@@ -68,7 +69,8 @@ class _Revoked(SendError):
 class GmailChannel(Channel):
     name: ClassVar[str] = "gmail"
     title: ClassVar[str] = "Gmail"
-    secret_keys: ClassVar[frozenset[str]] = frozenset({"client_secret"})
+    settings_model: ClassVar[type[GmailSettings]] = GmailSettings
+    secret_keys: ClassVar[frozenset[str]] = secret_keys(GmailSettings)
     max_attempts: ClassVar[int] = 5
     needs_subject: ClassVar[bool] = True
     recipient_kind: ClassVar[str] = "email"
@@ -176,7 +178,7 @@ class GmailChannel(Channel):
         address = self.settings.get("from_address") or self.tokens.address
         url = message.metadata.get("unsubscribe_url")
         unsubscribe = None
-        if message.sender_type == "campaign":
+        if message.sender_type == states.CAMPAIGN:
             unsubscribe = unsubscribe_header(address, url) if address else (f"<{url}>" if url else None)
         mail = build_email(
             message,

@@ -208,8 +208,11 @@ def start_browser(config: BrowserConfig) -> Browser:
     # The page's words are English whatever the user's own language (selectors read some of them).
     options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
 
+    # `-P`: the script's own folder stays off sys.path (its `selectors.py` would shadow the standard library's).
+    # The packaged app is no Python: it routes `<path>/reaper.py` to the reaper itself (desktop/frozen.py).
+    safe_path = [] if getattr(sys, "frozen", False) else ["-P"]
     reaper_process = subprocess.Popen(
-        [sys.executable, reaper.__file__, str(config.profile_dir)],
+        [sys.executable, *safe_path, reaper.__file__, str(config.profile_dir)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -51,18 +51,17 @@ from backend.channels.base import (
     OutboundMessage,
     RateDefaults,
     SendError,
-    SettingsError,
 )
 from backend.channels.whatsapp import attach, incoming, pages, rows, selector_file, sending
 from backend.channels.whatsapp import selectors as sel
 from backend.channels.whatsapp.browser import BrowserConfig, BrowserError, find_executable
 from backend.channels.whatsapp.session import SessionTimeouts, WhatsAppSession
+from backend.channels.whatsapp.settings import DEFAULT_SETTINGS, WhatsAppSettings, validate_settings
 from backend.store import states
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://web.whatsapp.com"
-DEFAULT_SETTINGS: dict[str, Any] = {"min_delay_s": 8.0, "max_delay_s": 20.0, "daily_cap": 200, "headless": True}
 #: consecutive sends failing on the same missing element before the campaign pauses instead of failing on.
 PAGE_CHANGE_PAUSE_AFTER = 3
 FINAL = {"delivered": True, "read": True, "failed": False}
@@ -77,6 +76,7 @@ REMEMBERED_IDS = 5000
 class WhatsAppChannel(Channel):
     name: ClassVar[str] = "whatsapp"
     title: ClassVar[str] = "WhatsApp"
+    settings_model: ClassVar[type[WhatsAppSettings]] = WhatsAppSettings
     max_attempts: ClassVar[int] = 3
     max_body_length: ClassVar[int | None] = 65_536
     recipient_kind: ClassVar[str] = "phone"
@@ -129,36 +129,8 @@ class WhatsAppChannel(Channel):
     def validate_settings(
         cls, raw: dict[str, Any], current: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """min_delay_s, max_delay_s (seconds, 0..3600, min <= max), daily_cap (1..100000), headless (bool)."""
-        merged = {**DEFAULT_SETTINGS, **(current or {}), **raw}
-        problems: list[dict[str, str]] = []
-        for key in sorted(set(raw) - set(DEFAULT_SETTINGS)):
-            problems.append({"field": key, "reason": "unknown setting"})
-        settings: dict[str, Any] = {}
-        for key in ("min_delay_s", "max_delay_s"):
-            value = merged[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
-                problems.append({"field": key, "reason": "must be a number of seconds between 0 and 3600"})
-            else:
-                settings[key] = float(value)
-        if (
-            "min_delay_s" in settings
-            and "max_delay_s" in settings
-            and settings["min_delay_s"] > settings["max_delay_s"]
-        ):
-            problems.append({"field": "max_delay_s", "reason": "must not be less than min_delay_s"})
-        cap = merged["daily_cap"]
-        if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 100_000:
-            problems.append({"field": "daily_cap", "reason": "must be a whole number between 1 and 100000"})
-        else:
-            settings["daily_cap"] = cap
-        if not isinstance(merged["headless"], bool):
-            problems.append({"field": "headless", "reason": "must be true or false"})
-        else:
-            settings["headless"] = merged["headless"]
-        if problems:
-            raise SettingsError("Invalid WhatsApp settings", problems)
-        return settings, {}
+        """See backend/channels/whatsapp/settings.py."""
+        return validate_settings(raw, current)
 
     def rate(self) -> RateDefaults:
         """The pace the user chose (the dispatcher applies it): random pause between min and max, daily cap."""

@@ -1,40 +1,36 @@
 """Kills the Chromium of one profile when the app that started it goes away, even by a crash.
 
-Run as a separate small process: `python reaper.py <profile_dir>` with a pipe on stdin. It blocks reading
-stdin; the read returns when the parent closes the pipe (a clean close) or dies (the kernel closes it), and
-then every live process whose command line names `--user-data-dir=<profile_dir>` is terminated, then killed,
-and so is the chromedriver that started them (else it would stay behind, orphaned, over a defunct Chromium).
-It imports nothing from the app, so it runs from any working directory. Linux only (reads /proc); elsewhere
-it exits without doing anything.
+Run as a separate small process: `python -P reaper.py <profile_dir>` with a pipe on stdin (`-P`: this folder's
+`selectors.py` must not shadow the standard library's). It blocks reading
+stdin; the read returns when the parent closes the pipe (a clean close) or dies (the operating system closes
+it), and then every live process whose command line names `--user-data-dir=<profile_dir>` is terminated, then
+killed, and so is the chromedriver that started them (else it would stay behind, orphaned, over a defunct
+Chromium). It imports nothing from the app, so it runs from any working directory; processes are found and
+signalled with psutil, so it works on Linux, macOS and Windows alike.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
-from pathlib import Path
+
+import psutil
 
 
 def profile_processes(profile_dir: str) -> list[int]:
     """Live (not zombie) processes whose command line names this Chromium profile directory."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return []
     # Chromium's helpers rewrite their argv as one space-separated string, so match on spaces.
-    needle = f" --user-data-dir={profile_dir} ".encode()
+    needle = f" --user-data-dir={profile_dir} "
     found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        info = proc.info
+        if info["pid"] == os.getpid() or not info["cmdline"]:
             continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except (OSError, IndexError):
+        if info["status"] in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
             continue
-        if needle in b" " + cmdline.replace(b"\0", b" ") + b" " and state not in ("Z", "X"):
-            found.append(int(entry.name))
+        if needle in " " + " ".join(info["cmdline"]) + " ":
+            found.append(int(info["pid"]))
     return found
 
 
@@ -43,10 +39,10 @@ def drivers_of(pids: list[int]) -> list[int]:
     found = set()
     for pid in pids:
         try:
-            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[1])
-            if Path(f"/proc/{parent}/comm").read_text().strip() == "chromedriver":
-                found.add(parent)
-        except (OSError, IndexError, ValueError):
+            parent = psutil.Process(pid).parent()
+            if parent is not None and parent.name().removesuffix(".exe") == "chromedriver":
+                found.add(parent.pid)
+        except psutil.Error:
             continue
     return sorted(found)
 
@@ -57,21 +53,26 @@ def kill_profile_processes(profile_dir: str, grace_s: float = 5.0) -> list[int]:
     pids = profile_processes(profile_dir)
     drivers = drivers_of(pids)
     for pid in pids:
-        _signal(pid, signal.SIGTERM)
+        _signal(pid, kill=False)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and profile_processes(profile_dir):
         time.sleep(0.05)
     for pid in profile_processes(profile_dir):
-        _signal(pid, signal.SIGKILL)
+        _signal(pid, kill=True)
     for pid in drivers:
-        _signal(pid, signal.SIGTERM)  # its Chromium is gone: nothing is left for it to do
+        _signal(pid, kill=False)  # its Chromium is gone: nothing is left for it to do
     return pids + drivers
 
 
-def _signal(pid: int, sig: int) -> None:
+def _signal(pid: int, *, kill: bool) -> None:
+    """Terminate (SIGTERM; TerminateProcess on Windows) or kill the process; one that is gone is left alone."""
     try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
+        proc = psutil.Process(pid)
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
+    except psutil.Error:
         pass
 
 

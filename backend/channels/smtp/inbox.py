@@ -4,7 +4,7 @@ Settings: `imap_host`, `imap_port` (default 993 for ssl, 143 otherwise), `imap_s
 `none`, default ssl), `imap_username`, `imap_password` (a secret: encrypted, masked, and bound to the IMAP host,
 port and user: changing any of them requires the password again), `imap_folder` (default INBOX).
 
-`check_inbox_settings(raw, current)` -> (plain settings, secrets, problems); no inbox when `imap_host` is empty.
+The settings are checked with the channel's (backend/channels/smtp/settings.py); no inbox when `imap_host` is empty.
 `inbox_status(session, account_id)` -> {"unreadable": N, "text", "set_aside": [{"uid", "reason", "at"}]}: the
 mails the reader set aside (backend/conversations/mailbox.py), as `GET /api/channels` shows them under `inbox`.
 `open_inbox(settings, secrets, timeout_s)` -> a logged-in IMAPClient with the folder selected, or SendError with a
@@ -24,64 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.channels.base import SendError
-from backend.security.hosts import host_problem
+from backend.channels.smtp.settings import IMAP_PORTS
 from backend.store.models import InboxCursor
 
-IMAP_KEYS = frozenset({"imap_host", "imap_port", "imap_security", "imap_username", "imap_password", "imap_folder"})
-IMAP_SECURITY = ("ssl", "starttls", "none")
-IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
-MASK = "****"  # noqa: S105 - the placeholder the API shows, not a password
-#: what the password is bound to: changing one of these asks for the password again.
-BOUND_TO = ("imap_host", "imap_port", "imap_username")
-
 log = logging.getLogger(__name__)
-
-
-def check_inbox_settings(
-    raw: dict[str, Any], current: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, str], list[dict[str, str]]]:
-    problems: list[dict[str, str]] = []
-    given = {k: raw[k] for k in IMAP_KEYS if k in raw}
-    merged = {**{k: current.get(k) for k in IMAP_KEYS if k in current}, **given}
-    host = str(merged.get("imap_host") or "").strip()
-    if not host:
-        return {}, {}, problems
-    if host_problem(host):
-        problems.append({"field": "imap_host", "reason": f"give the mail server's host name: {host_problem(host)}"})
-    security = str(merged.get("imap_security") or "ssl").lower()
-    if security not in IMAP_SECURITY:
-        problems.append({"field": "imap_security", "reason": "must be ssl, starttls or none"})
-        security = "ssl"
-    port = merged.get("imap_port") or IMAP_PORTS[security]
-    if isinstance(port, str) and port.isascii() and port.isdigit() and len(port) < 6:
-        port = int(port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        problems.append({"field": "imap_port", "reason": "must be a port number between 1 and 65535"})
-    username = str(merged.get("imap_username") or "").strip()
-    if not username:
-        problems.append({"field": "imap_username", "reason": "give the mailbox's user name"})
-    folder = str(merged.get("imap_folder") or "INBOX").strip()
-    if len(folder) > 200 or not folder.isprintable():
-        problems.append({"field": "imap_folder", "reason": "give a folder name such as INBOX"})
-    password = raw.get("imap_password")
-    if password is None or password == MASK:
-        moved = any(k in given and given[k] != current.get(k) for k in BOUND_TO) and bool(current.get("imap_host"))
-        password = None if moved else current.get("imap_password")
-        if moved:
-            problems.append({"field": "imap_password", "reason": "give the password again for the new host or user"})
-    if not password and not any(p["field"] == "imap_password" for p in problems):
-        problems.append({"field": "imap_password", "reason": "give the mailbox's password"})
-    for key, value in (("imap_username", username), ("imap_password", str(password or ""))):
-        if "\r" in value or "\n" in value:
-            problems.append({"field": key, "reason": "must not contain line breaks"})
-    settings = {
-        "imap_host": host,
-        "imap_port": port,
-        "imap_security": security,
-        "imap_username": username,
-        "imap_folder": folder,
-    }
-    return settings, ({"imap_password": str(password)} if password else {}), problems
 
 
 def has_inbox(settings: dict[str, Any]) -> bool:

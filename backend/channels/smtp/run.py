@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from backend.channels.base import OutboundMessage, SendError, SendFeed
-from backend.channels.smtp_replies import Reply, reason_of, refusal, text_of
+from backend.channels.smtp.replies import Reply, reason_of, refusal, text_of
 
 #: the exceptions of a connection that is gone (closed, reset, timed out).
 LOST = (smtplib.SMTPServerDisconnected, OSError)

@@ -17,7 +17,7 @@ Each run:
 4. before that, asks the provider (channels implementing `fetch_delivery`) about messages no callback reached,
    outside any transaction, and records the answers as communications;
 5. writes every outcome with fenced bulk statements (only rows still leased by this job change) and, in the same
-   transaction, the `message.updated` events (built by the database: backend/jobs/delivery_events.py).
+   transaction, the `message.updated` events (built by the database: backend/jobs/delivery/events.py).
 On PostgreSQL a large sweep runs on PG_LANES connections at once.
 
 `nudge()` runs the job now on its own worker thread (a webhook calls it after writing a communication); nudges
@@ -37,20 +37,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.communications import record_communication
 from backend.dispatch import fallback
-from backend.jobs import delivery_store as store
-from backend.jobs import delivery_writes as writes
-from backend.jobs.delivery_events import record_updated_events, settle_due_with_events
-from backend.jobs.delivery_poll import channel_can_be_polled, poll_providers
-from backend.jobs.delivery_probe import Prober
-from backend.jobs.delivery_store import DeliveryClaim
-from backend.jobs.delivery_writes import Reschedule
-from backend.jobs.schedule import Job
+from backend.jobs.delivery import store as store
+from backend.jobs.delivery import writes as writes
+from backend.jobs.delivery.events import record_updated_events, settle_due_with_events
+from backend.jobs.delivery.poll import channel_can_be_polled, poll_providers
+from backend.jobs.delivery.probe import Prober
+from backend.jobs.delivery.store import DeliveryClaim
+from backend.jobs.delivery.writes import Reschedule
 from backend.store.models import utcnow
 from backend.store.process import owner_is_dead, worker_id
 from backend.views import MAX_DELIVERY_CHECKS
@@ -261,7 +259,7 @@ class DeliveryStatusJob:
 
     def _make_due(self, now: datetime, account_id: int | None) -> tuple[int, bool]:
         """Step 0; returns (messages made due, whether anything is due now). An idle run is one read, on one
-        round trip (backend/jobs/delivery_probe.py)."""
+        round trip (backend/jobs/delivery/probe.py)."""
         mono = time.monotonic()
         floor = self.cursor.floor(mono)
         top, due = self.prober.probe(due_by=now, now=now, account_id=account_id)
@@ -355,17 +353,3 @@ def next_check(message: DeliveryClaim, now: datetime) -> Reschedule:
     """A check that found no final status (before the last one): count it and wait 1 s x 2^(attempts - 1)."""
     attempts = message.delivery_check_attempts + 1
     return Reschedule(message.id, attempts, now + timedelta(seconds=next_check_delay_s(attempts)))
-
-
-def install(app: Flask, services: Services) -> None:
-    """Create the job (`services.delivery_job`, used by the trigger routes and webhooks) and, unless
-    BULKMSG_DELIVERY_JOB=false, schedule it every `delivery_interval_s` and run its nudge worker."""
-    job = DeliveryStatusJob(services)
-    services.delivery_job = job
-    config = services.config
-    if not config.delivery_job:
-        log.info("the delivery-status job is off in this process (BULKMSG_DELIVERY_JOB=false)")
-        return
-    services.jobs.append(Job("delivery-status", job.run_once, config.delivery_interval_s))
-    services.on_start.append(job.start)
-    services.on_stop.append(lambda _pause_campaigns: job.stop())

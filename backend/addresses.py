@@ -1,6 +1,9 @@
-"""Phone numbers to E.164 (phonenumbers) and email addresses checked (email-validator, no DNS).
+"""The one verdict on a phone number and on an email address, for every part that meets one: the contact import
+and form, a campaign's recipients, a reply from the conversations view, an inbound SMS, mail or WhatsApp sender.
+Phone numbers to E.164 (phonenumbers) and email addresses checked (email-validator, no DNS, the reserved `.test`
+domain accepted), with the same options everywhere, so an address the import keeps can always be answered.
 
-Each function returns (normalised value, None) or (None, reason). Fast paths keep imports quick without
+Each `normalise_*` function returns (normalised value, None) or (None, reason). Fast paths keep imports quick without
 changing the verdict: an international number (`+` or `00`) skips the full parser's text handling, and every
 number is judged by `is_valid`, which asks exactly what `phonenumbers.is_valid_number` asks of the library's
 own metadata at a quarter of the cost; a plain ASCII address that matches a strict dot-atom pattern and is not
@@ -76,7 +79,13 @@ def _split_country(digits: str) -> PhoneNumber | None:
 
 
 def normalise_email(raw: str | None) -> tuple[str | None, str | None]:
-    """A checked, lower-case address, or the reason it is not one (no DNS lookups)."""
+    """A checked, lower-case address (how contacts store it), or the reason it is not one (no DNS lookups)."""
+    checked, why = check_email(raw)
+    return (checked.lower() if checked else None), why
+
+
+def check_email(raw: str | None) -> tuple[str | None, str | None]:
+    """A checked address as written (its domain lower-cased), or the reason it is not one (no DNS lookups)."""
     text = (raw or "").strip()
     if not text:
         return None, None
@@ -84,13 +93,23 @@ def normalise_email(raw: str | None) -> tuple[str | None, str | None]:
     if match and len(match.group(1)) <= 64 and len(text) <= 254:
         domain = match.group(2).lower()
         if not any(domain == s or domain.endswith("." + s) for s in _SPECIAL):
-            return text.lower(), None
+            return f"{match.group(1)}@{domain}", None
     try:
         # test_environment: addresses at the reserved .test domain (RFC 6761) are accepted; the import warns.
         checked = validate_email(text, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         return None, f'"{text}": {exc}'
-    return checked.normalized.lower(), None
+    return checked.normalized, None
+
+
+def phone_or_none(raw: str | None, default_country: str | None = None) -> str | None:
+    """`raw` as an E.164 number (+15551234567), or None when `normalise_phone` refuses it."""
+    return normalise_phone(raw, default_country)[0]
+
+
+def email_or_none(raw: str | None) -> str | None:
+    """`raw` as a lower-case address, or None when `normalise_email` refuses it."""
+    return normalise_email(raw)[0]
 
 
 def reserved_for_tests(email: str | None) -> bool:

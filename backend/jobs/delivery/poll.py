@@ -16,7 +16,7 @@ from typing import Any
 from backend.channels.base import Channel, DeliveryReport
 from backend.channels.manager import NotConfigured
 from backend.channels.registry import channel_class
-from backend.jobs.delivery_store import DeliveryClaim
+from backend.jobs.delivery.store import DeliveryClaim
 
 log = logging.getLogger(__name__)
 

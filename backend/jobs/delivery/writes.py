@@ -19,7 +19,7 @@ from sqlalchemy import case, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from backend.jobs.delivery_store import COMMUNICATIONS, MESSAGES, PENDING, dialect_of, due_with_final
+from backend.jobs.delivery.store import COMMUNICATIONS, MESSAGES, PENDING, dialect_of, due_with_final
 from backend.store.models import UTCDateTime
 
 

@@ -7,7 +7,7 @@ of statements instead of 100,000 round trips:
   FOR UPDATE SKIP LOCKED; SQLite: `id IN (subquery)` under the BEGIN IMMEDIATE of `db.write()`).
 - `due_with_final`: the due messages that already have a final communication, settled without a lease.
 - `make_due`: messages that got a new final communication are due now, even in back-off or expired.
-- matching with communications and writing outcomes: `delivery_writes`; the events: `delivery_events`.
+- matching with communications and writing outcomes: `writes`; the events: `events`.
 
 The predicates that select "sent, delivery unknown, not expired" are written exactly as the partial index
 `ix_messages_delivery_due` is, so both databases read that index and an idle sweep touches no row.

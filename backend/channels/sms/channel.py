@@ -1,11 +1,8 @@
 """SMS through Twilio's REST API (or a Twilio-compatible provider at `api_base_url`).
 
 Contract (DESIGN sections 5, 6 and 8):
-- `validate_settings(raw, current)` -> ({"account_sid", "from_number" | "messaging_service_sid", "api_base_url",
-  "per_minute", "concurrency", "public_url"?}, {"auth_token"}); raises SettingsError listing each problem. A form
-  that sends `****` or leaves the auth token out keeps the stored one. The sender is exactly one of
-  `from_number` (an E.164 number, or an alphanumeric sender ID of 1-11 letters, digits and spaces with at least
-  one letter) and `messaging_service_sid` (`MG` + 32 hex digits; Twilio then picks the number).
+- Settings (declared in settings.py, checked there): account_sid, auth_token (secret), the sender (exactly one of
+  `from_number` and `messaging_service_sid`), api_base_url, per_minute, concurrency, public_url.
 - Pace: `per_minute` (default 60, one long code's rate; a short code, toll-free number or Messaging Service allows
   more) and `concurrency` (default 4): that many requests in flight at once, their starts spaced by the pace.
 - `verify()` fetches the Account resource; raises SendError with a human reason (401: wrong SID or token,
@@ -26,17 +23,13 @@ The auth token never appears in logs, error texts or reports.
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import phonenumbers
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from backend.channels.base import (
@@ -47,20 +40,25 @@ from backend.channels.base import (
     OutboundMessage,
     RateDefaults,
     SendError,
-    SettingsError,
 )
-from backend.channels.sms_errors import DELIVERY_ERRORS, delivery_error_text, refusal
-from backend.security.hosts import url_host_problem
+from backend.channels.fields import secret_keys
+from backend.channels.sms.errors import DELIVERY_ERRORS, delivery_error_text, refusal
+from backend.channels.sms.http import caused_by, http_date, json_of, network_reason, retry_after, send_failure
+from backend.channels.sms.settings import (
+    DEFAULT_API_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PER_MINUTE,
+    SmsSettings,
+    validate_settings,
+)
+from backend.channels.sms.status import CALLBACK_PATH, delivery_success
 from backend.security.masking import MASK
 from backend.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
-CALLBACK_PATH = "/webhooks/twilio/status"
 MAX_BODY_LENGTH = 1600
-MAX_URL_LENGTH = 2000
 #: Twilio's error code for refused credentials (https://www.twilio.com/docs/errors/20003).
 TWILIO_AUTHENTICATE = 20003
 CONNECT_TIMEOUT_S = 5.0
@@ -69,40 +67,13 @@ READ_TIMEOUT_S = 20.0
 MAX_LOOKUP_DAYS = 3
 MAX_LOOKUP_PAGES = 5
 LOOKUP_PAGE_SIZE = 1000
-TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-#: a Twilio-compatible provider's account id (SignalWire uses UUIDs, for example).
-OTHER_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-#: what the API shows for a stored secret; sent back unchanged, it keeps the stored one.
-SETTING_KEYS = frozenset(
-    {"account_sid", "auth_token", "from_number", "messaging_service_sid", "api_base_url", "public_url"}
-    | {"per_minute", "concurrency"}
-)
-MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
-#: an alphanumeric sender ID: 1-11 letters, digits and spaces, at least one letter (Twilio's rule).
-ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-#: a valid number for the hints (Twilio's documentation uses it; +1555... numbers are not valid numbers).
-EXAMPLE_NUMBER = "+14155552671"
-DEFAULT_PER_MINUTE = 60
-MAX_PER_MINUTE = 100_000
-DEFAULT_CONCURRENCY = 4
-MAX_CONCURRENCY = 20
-FINAL_SUCCESS = frozenset({"delivered", "read"})
-FINAL_FAILURE = frozenset({"failed", "undelivered", "canceled"})
-
-
-def delivery_success(status: str) -> bool | None:
-    """Twilio's MessageStatus as DeliveryReport.success: True / False when final, None while in flight."""
-    if status in FINAL_SUCCESS:
-        return True
-    if status in FINAL_FAILURE:
-        return False
-    return None
 
 
 class SmsChannel(Channel):
     name: ClassVar[str] = "sms"
     title: ClassVar[str] = "SMS (Twilio)"
-    secret_keys: ClassVar[frozenset[str]] = frozenset({"auth_token"})
+    settings_model: ClassVar[type[SmsSettings]] = SmsSettings
+    secret_keys: ClassVar[frozenset[str]] = secret_keys(SmsSettings)
     max_attempts: ClassVar[int] = 5
     max_body_length: ClassVar[int | None] = MAX_BODY_LENGTH
     recipient_kind: ClassVar[str] = "phone"
@@ -145,107 +116,7 @@ class SmsChannel(Channel):
     def validate_settings(
         cls, raw: dict[str, Any], current: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        current = current or {}
-        problems: list[dict[str, str]] = []
-
-        def problem(name: str, reason: str) -> None:
-            problems.append({"field": name, "reason": reason})
-
-        for key in sorted(set(raw) - SETTING_KEYS):
-            problem(key, "unknown setting")
-        base_url = _url_setting(raw.get("api_base_url"), "api_base_url", problem) or DEFAULT_API_BASE_URL
-        public_url = _url_setting(raw.get("public_url"), "public_url", problem)
-
-        sid = raw.get("account_sid", current.get("account_sid"))
-        if not isinstance(sid, str) or not sid.strip():
-            problem("account_sid", "required: the Account SID from the Twilio console (AC followed by 32 hex digits)")
-        else:
-            sid = sid.strip()
-            if urlsplit(base_url).hostname == "api.twilio.com":
-                if not TWILIO_SID.match(sid):
-                    problem("account_sid", "must be AC followed by 32 hex digits")
-            elif not OTHER_SID.match(sid):
-                problem("account_sid", "must be at most 64 letters, digits, - or _")
-
-        token = raw.get("auth_token")
-        if token is None or token == MASK:
-            token = current.get("auth_token")
-        if not isinstance(token, str) or not token.strip():
-            problem("auth_token", "required: the Auth Token from the Twilio console")
-        elif (
-            len(token.strip()) > 128
-            or not token.strip().isascii()
-            or not token.strip().isprintable()
-            or any(ch.isspace() for ch in token.strip())
-        ):
-            problem("auth_token", "must be one word of at most 128 plain (ASCII) characters")
-
-        # The sender: taken from the form when it names one, else the stored one.
-        source = raw if ("from_number" in raw or "messaging_service_sid" in raw) else current
-        from_number = source.get("from_number") or None
-        service_sid = source.get("messaging_service_sid") or None
-        sender: dict[str, Any] = {}
-        if from_number is not None and service_sid is not None:
-            problem(
-                "messaging_service_sid",
-                "give either from_number or messaging_service_sid, not both (Twilio picks the number of a service)",
-            )
-        elif from_number is None and service_sid is None:
-            problem(
-                "from_number",
-                f"required: your Twilio number in E.164 form like {EXAMPLE_NUMBER}, an alphanumeric sender ID, "
-                "or a messaging_service_sid instead",
-            )
-        elif service_sid is not None:
-            if not isinstance(service_sid, str) or not MESSAGING_SERVICE_SID.match(service_sid.strip()):
-                problem("messaging_service_sid", "must be MG followed by 32 hex digits, as the Twilio console shows it")
-            else:
-                sender["messaging_service_sid"] = service_sid.strip()
-        else:
-            sender_id = sender_setting(from_number)
-            if sender_id is None:
-                problem(
-                    "from_number",
-                    f"must be a phone number in E.164 form like {EXAMPLE_NUMBER}, or an alphanumeric sender ID of 1 to "
-                    "11 letters, digits and spaces with at least one letter",
-                )
-            else:
-                sender["from_number"] = sender_id
-
-        per_minute = raw.get("per_minute", current.get("per_minute", DEFAULT_PER_MINUTE))
-        if isinstance(per_minute, str):
-            try:
-                per_minute = float(per_minute.strip())
-            except ValueError:
-                pass
-        if (
-            isinstance(per_minute, bool)
-            or not isinstance(per_minute, int | float)
-            or not 0 < per_minute <= MAX_PER_MINUTE
-        ):
-            problem(
-                "per_minute",
-                f"must be a number of messages a minute above 0 (at most {MAX_PER_MINUTE:,}; default 60)",
-            )
-        concurrency = raw.get("concurrency", current.get("concurrency", DEFAULT_CONCURRENCY))
-        if (
-            isinstance(concurrency, str)
-            and concurrency.strip().isascii()
-            and concurrency.strip().isdigit()
-            and len(concurrency) < 10
-        ):
-            concurrency = int(concurrency)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
-            problem("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY} (default 4)")
-
-        if problems:
-            raise SettingsError("The SMS settings are not valid.", problems)
-        settings: dict[str, Any] = {"account_sid": sid, **sender, "api_base_url": base_url}
-        settings["per_minute"] = int(per_minute) if float(per_minute).is_integer() else float(per_minute)
-        settings["concurrency"] = concurrency
-        if public_url:
-            settings["public_url"] = public_url
-        return settings, {"auth_token": str(token).strip()}
+        return validate_settings(raw, current)
 
     def concurrency(self) -> int:
         return int(self.settings.get("concurrency") or DEFAULT_CONCURRENCY)
@@ -277,14 +148,14 @@ class SmsChannel(Channel):
         try:
             response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
-            raise SendError(f"Could not reach {self.base_url}: {_network_reason(exc)}") from None
+            raise SendError(f"Could not reach {self.base_url}: {network_reason(exc)}") from None
         if response.status_code == 401:
             raise SendError("Twilio did not accept the Account SID and Auth Token (401): check both in the console.")
         if response.status_code == 404:
             raise SendError(f"{self.base_url} knows no account with this Account SID (404).")
         if response.status_code != 200:
             raise SendError(f"{self.base_url} could not check the account (HTTP {response.status_code}); try again.")
-        account = _json(response)
+        account = json_of(response)
         status = str(account.get("status") or "active")
         if status != "active":
             raise SendError(f"The Twilio account is {status}; it cannot send messages.")
@@ -304,12 +175,12 @@ class SmsChannel(Channel):
         try:
             response = self._http.get(self._url(), timeout=self.timeout, allow_redirects=False)
         except requests.exceptions.SSLError as exc:
-            if _caused_by(exc, ssl.SSLCertVerificationError):  # our trust store's verdict, not what it sent
+            if caused_by(exc, ssl.SSLCertVerificationError):  # our trust store's verdict, not what it sent
                 raise SendError(f"Could not reach {self.base_url}: its TLS certificate could not be verified") from None
             raise failed from None
         except requests.RequestException:
             raise failed from None
-        answer = _json(response)
+        answer = json_of(response)
         if response.status_code == 401 and answer.get("code") == TWILIO_AUTHENTICATE:
             raise SendError(f"{self.base_url} did not accept the Account SID and Auth Token (401): check both.")
         account = answer if response.status_code == 200 else {}
@@ -343,9 +214,9 @@ class SmsChannel(Channel):
                 self._url("Messages.json"), data=form, timeout=self.timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
-            raise _send_failure(exc) from None
+            raise send_failure(exc) from None
         if response.status_code in (200, 201):
-            sid = _json(response).get("sid")
+            sid = json_of(response).get("sid")
             if not isinstance(sid, str) or not sid:
                 raise SendError("Twilio accepted the message but did not say its SID", uncertain=True)
             return sid
@@ -353,7 +224,7 @@ class SmsChannel(Channel):
 
     def _refused(self, response: requests.Response) -> SendError:
         status = response.status_code
-        body = _json(response)
+        body = json_of(response)
         code = body.get("code")
         text = self._clean(str(body.get("message") or ""))
         if 300 <= status < 400:
@@ -361,12 +232,12 @@ class SmsChannel(Channel):
                 f"{self.base_url} redirected the request (HTTP {status}): check api_base_url", pause_campaign=True
             )
         if status == 429 or code == 20429:
-            return SendError("Twilio asked to slow down (429)", retry_after=_retry_after(response))
+            return SendError("Twilio asked to slow down (429)", retry_after=retry_after(response))
         if status in (502, 503, 504):
             # The provider (or its gateway) is down, not this message: an outage.
             return SendError(f"The SMS provider is unavailable (HTTP {status})", outage=True)
         if status >= 500:
-            return SendError(f"Twilio had a server error (HTTP {status})", retry_after=_retry_after(response))
+            return SendError(f"Twilio had a server error (HTTP {status})", retry_after=retry_after(response))
         return refusal(status, code if isinstance(code, int) else None, text)
 
     def fetch_delivery(self, provider_message_id: str, recipient: str | None = None) -> DeliveryReport | None:
@@ -376,12 +247,12 @@ class SmsChannel(Channel):
                 self._url("Messages", f"{provider_message_id}.json"), timeout=self.timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
-            log.warning("polling SMS %s failed: %s", provider_message_id, _network_reason(exc))
+            log.warning("polling SMS %s failed: %s", provider_message_id, network_reason(exc))
             return None
         if response.status_code != 200:
             log.warning("polling SMS %s: the provider answered HTTP %s", provider_message_id, response.status_code)
             return None
-        body = _json(response)
+        body = json_of(response)
         status = str(body.get("status") or "")
         if not status:
             log.warning("polling SMS %s: the provider's answer has no status", provider_message_id)
@@ -401,7 +272,7 @@ class SmsChannel(Channel):
             success=delivery_success(status),
             error_code=error_code,
             error_text=error_text if delivery_success(status) is False else None,
-            occurred_at=_http_date(body.get("date_updated")),
+            occurred_at=http_date(body.get("date_updated")),
             payload={"MessageSid": provider_message_id, "MessageStatus": status, "ErrorCode": error_code},
         )
 
@@ -432,19 +303,19 @@ class SmsChannel(Channel):
                 try:
                     response = self._http.get(url, params=params, timeout=self.timeout, allow_redirects=False)
                 except requests.RequestException as exc:
-                    log.warning("looking up an uncertain SMS failed: %s", _network_reason(exc))
+                    log.warning("looking up an uncertain SMS failed: %s", network_reason(exc))
                     return None
                 if response.status_code != 200:
                     log.warning("looking up an uncertain SMS: the provider answered HTTP %s", response.status_code)
                     return None
-                page = _json(response)
+                page = json_of(response)
                 items = page.get("messages")
                 if not isinstance(items, list):
                     log.warning("looking up an uncertain SMS: the provider's answer has no message list")
                     return None
                 for item in items:
                     if isinstance(item, dict) and self._is_ours(item, recipient, wanted, since):
-                        sent = _http_date(item.get("date_sent")) or _http_date(item.get("date_created"))
+                        sent = http_date(item.get("date_sent")) or http_date(item.get("date_created"))
                         return FoundSend(str(item["sid"]), sent)
                 next_uri = page.get("next_page_uri")
                 # next_page_uri is a path on the same host, with its own query: no params on top of it.
@@ -466,7 +337,7 @@ class SmsChannel(Channel):
                 return False
         elif item.get("from") != self.from_number:
             return False
-        created = _http_date(item.get("date_created"))
+        created = http_date(item.get("date_created"))
         return created is None or created >= since
 
     def _clean(self, text: str) -> str:
@@ -478,130 +349,3 @@ class SmsChannel(Channel):
 
     def close(self) -> None:
         self._http.close()
-
-
-def e164(raw: str, default_country: str | None = None) -> str | None:
-    """`raw` as an E.164 number (+15551234567), or None when it is not a valid phone number."""
-    try:
-        number = phonenumbers.parse(raw.strip(), default_country)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def sender_setting(raw: Any) -> str | None:
-    """A `from_number` as stored: an E.164 number, or an alphanumeric sender ID (1-11 letters, digits and spaces
-    with at least one letter); None when it is neither."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    text = raw.strip()
-    if ALPHANUMERIC_SENDER.match(text):
-        return text
-    return e164(text)
-
-
-def _url_setting(value: Any, name: str, problem: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
-        problem(name, "must be a URL")
-        return None
-    bad_host = url_host_problem(value)
-    if bad_host:
-        problem(name, f"must be an http:// or https:// URL; this one {bad_host}")
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problem(name, "must be an http:// or https:// URL")
-        return None
-    if parts.query or parts.fragment or parts.username or parts.password:
-        problem(name, "must be a plain URL without query, fragment or credentials")
-        return None
-    return value.strip().rstrip("/")
-
-
-def _send_failure(exc: requests.RequestException) -> SendError:
-    """Whether a failed POST may have reached the provider decides between a retry and `uncertain`."""
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.ProxyError):
-        return SendError(f"The SMS provider could not be reached ({_network_reason(exc)})", outage=True)
-    if isinstance(exc, requests.exceptions.SSLError) and _caused_by(exc, ssl.SSLCertVerificationError):
-        # The certificate is checked in the handshake, before the request: nothing was sent.
-        return SendError("the SMS provider's TLS certificate could not be verified")
-    if isinstance(exc, requests.ConnectionError) and _before_request(exc):
-        if _caused_by(exc, ConnectionRefusedError):
-            return SendError("The SMS provider refused the connection", outage=True)
-        return SendError(f"The SMS provider could not be reached ({_network_reason(exc)})", outage=True)
-    if isinstance(exc, requests.ReadTimeout):
-        return SendError("the SMS provider did not answer in time after receiving the message", uncertain=True)
-    return SendError(f"the connection broke after the message was sent: {_network_reason(exc)}", uncertain=True)
-
-
-def _before_request(exc: BaseException) -> bool:
-    """True when the connection was never made (refused, DNS), so nothing was written."""
-    return _caused_by(exc, NewConnectionError | NameResolutionError | ConnectionRefusedError)
-
-
-def _caused_by(exc: BaseException, kinds: Any) -> bool:
-    """Whether `exc` or an error it wraps (urllib3's `reason`, an argument, the cause) is one of `kinds`."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, kinds):
-            return True
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-            continue
-        args = [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-        current = args[0] if args else (current.__cause__ or current.__context__)
-    return False
-
-
-def _network_reason(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connection timed out"
-    if isinstance(exc, requests.ReadTimeout):
-        return "no answer in time"
-    if isinstance(exc, requests.exceptions.SSLError):
-        if _caused_by(exc, ssl.SSLCertVerificationError):
-            return "its TLS certificate could not be verified"
-        return "TLS error"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection refused or name not found" if _before_request(exc) else "connection dropped"
-    return type(exc).__name__
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    when = _http_date(raw)
-    if when is None:
-        return None
-    return max(0.0, (when - utcnow()).total_seconds())
-
-
-def _http_date(raw: Any) -> datetime | None:
-    """An RFC 2822 date (Twilio's `date_updated`, an HTTP `Retry-After`) as aware UTC, or None."""
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -4,13 +4,13 @@ Contract:
 - Settings: host, port, security (`starttls` | `ssl` | `none`), username, password (secret), from_address,
   from_name; optional verify_tls (default true; false accepts a self-signed certificate) and timeout_s.
 - `verify()` opens its own connection: EHLO, STARTTLS, AUTH, NOOP, QUIT; raises SendError with the reason. With
-  an inbox (imap_* settings, backend/channels/smtp_inbox.py) it also logs in to it and selects the folder.
+  an inbox (imap_* settings, backend/channels/smtp/inbox.py) it also logs in to it and selects the folder.
 - `connections` (default 4, 1-20): the dispatcher runs that many workers (`concurrency()`); each worker's
   `send_run` checks out an idle connection (or opens one), keeps it to itself for its run of messages and puts it
   back, so every worker in effect keeps its own connection for the whole campaign; one the server dropped is
   re-opened. `close()` ends them all, and a run under way takes no more messages.
 - PIPELINING (RFC 2920): when the server's EHLO offers it, a message costs one round trip: its content goes in
-  one write with the next message's MAIL FROM, RCPT TO and DATA (backend/channels/smtp_run.py). Without it, each
+  one write with the next message's MAIL FROM, RCPT TO and DATA (backend/channels/smtp/run.py). Without it, each
   command waits for its reply.
 - Per-recipient 5xx -> SendError(permanent; with a 5.1.x status also opt_out="email", a hard bounce);
   4xx -> SendError (transient, retried with backoff); a connection lost or timed out after the message content
@@ -35,22 +35,23 @@ import threading
 from smtplib import quoteaddr
 from typing import Any, ClassVar
 
-from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SendFeed, SettingsError
+from backend.channels.base import Channel, ChannelContext, OutboundMessage, SendError, SendFeed
 from backend.channels.email_mime import check_address, domain_of, render_email, unsubscribe_header
+from backend.channels.fields import secret_keys
 from backend.channels.sendgrid_events import sendgrid_headers
-from backend.channels.smtp_inbox import IMAP_KEYS, check_inbox_settings, has_inbox, verify_inbox
-from backend.channels.smtp_replies import connection_failure, dot_stuff, verify_failure
-from backend.channels.smtp_run import Mail, MessageRun
-from backend.security.hosts import host_problem
-from backend.security.masking import MASK
+from backend.channels.smtp.inbox import has_inbox, verify_inbox
+from backend.channels.smtp.replies import connection_failure, dot_stuff, verify_failure
+from backend.channels.smtp.run import Mail, MessageRun
+from backend.channels.smtp.settings import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_PORTS,
+    DEFAULT_TIMEOUT_S,
+    SmtpSettings,
+    validate_settings,
+)
 
 log = logging.getLogger(__name__)
 
-SECURITY = ("starttls", "ssl", "none")
-DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_CONNECTIONS = 4
-MAX_CONNECTIONS = 20
 #: the socket operations one send may wait on (connect, greeting, EHLO, STARTTLS, EHLO, AUTH, MAIL/RCPT/DATA,
 #: content, plus a reconnect): the dispatcher's lease outlives them all.
 OPERATIONS_PER_SEND = 12
@@ -61,7 +62,8 @@ LATE_ANSWER_S = (0.25, 2.0)
 class SmtpChannel(Channel):
     name: ClassVar[str] = "smtp"
     title: ClassVar[str] = "Email (SMTP)"
-    secret_keys: ClassVar[frozenset[str]] = frozenset({"password", "imap_password"})
+    settings_model: ClassVar[type[SmtpSettings]] = SmtpSettings
+    secret_keys: ClassVar[frozenset[str]] = secret_keys(SmtpSettings)
     max_attempts: ClassVar[int] = 5
     needs_subject: ClassVar[bool] = True
     recipient_kind: ClassVar[str] = "email"
@@ -95,73 +97,8 @@ class SmtpChannel(Channel):
     def validate_settings(
         cls, raw: dict[str, Any], current: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Check host, port (1..65535, default by security), security, username, password, from_address,
-        from_name, verify_tls, timeout_s. A password of `****` or none keeps the stored one."""
-        merged = {**(current or {}), **{k: v for k, v in raw.items() if not (k == "password" and v == MASK)}}
-        problems: list[dict[str, str]] = []
-        known = {"host", "port", "security", "username", "password", "from_address", "from_name", "verify_tls"}
-        known.add("connections")
-        for key in sorted(set(raw) - known - {"timeout_s"} - IMAP_KEYS):
-            problems.append({"field": key, "reason": "unknown setting"})
-        host = str(merged.get("host") or "").strip()
-        if host_problem(host):
-            problems.append({"field": "host", "reason": f"give the mail server's host name: {host_problem(host)}"})
-        security = str(merged.get("security") or "starttls").lower()
-        if security not in SECURITY:
-            problems.append({"field": "security", "reason": "must be starttls, ssl or none"})
-        port = merged.get("port") or DEFAULT_PORTS.get(security, 587)
-        if isinstance(port, str) and port.isascii() and port.isdigit() and len(port) < 10:
-            port = int(port)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            problems.append({"field": "port", "reason": "must be a port number between 1 and 65535"})
-        from_address = str(merged.get("from_address") or "").strip()
-        try:
-            check_address(from_address, "from address")
-        except SendError:
-            problems.append({"field": "from_address", "reason": "must be an email address like news@example.com"})
-        from_name = str(merged.get("from_name") or "").strip()
-        username = str(merged.get("username") or "").strip()
-        password = str(merged.get("password") or "")
-        for key, value in (("from_name", from_name), ("username", username), ("password", password)):
-            if "\r" in value or "\n" in value:
-                problems.append({"field": key, "reason": "must not contain line breaks"})
-        if username and not password:
-            problems.append({"field": "password", "reason": "give the password for this username"})
-        verify_tls = merged.get("verify_tls", True)
-        if not isinstance(verify_tls, bool):
-            problems.append({"field": "verify_tls", "reason": "must be true or false"})
-        timeout = merged.get("timeout_s", DEFAULT_TIMEOUT_S)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
-            problems.append({"field": "timeout_s", "reason": "must be between 1 and 300 seconds"})
-        inbox, inbox_secrets, inbox_problems = check_inbox_settings(raw, current or {})
-        problems.extend(inbox_problems)
-        connections = merged.get("connections", DEFAULT_CONNECTIONS)
-        if (
-            isinstance(connections, str)
-            and connections.strip().isascii()
-            and connections.strip().isdigit()
-            and len(connections) < 10
-        ):
-            connections = int(connections)
-        if isinstance(connections, bool) or not isinstance(connections, int) or not 1 <= connections <= MAX_CONNECTIONS:
-            problems.append(
-                {"field": "connections", "reason": f"must be a whole number from 1 to {MAX_CONNECTIONS} (default 4)"}
-            )
-        if problems:
-            raise SettingsError("Invalid SMTP settings", problems)
-        settings = {
-            "host": host,
-            "port": port,
-            "security": security,
-            "username": username,
-            "from_address": from_address,
-            "from_name": from_name,
-            "verify_tls": verify_tls,
-            "timeout_s": float(timeout),
-            **inbox,
-            "connections": connections,
-        }
-        return settings, ({"password": password} if password else {}) | inbox_secrets
+        """See backend/channels/smtp/settings.py."""
+        return validate_settings(raw, current)
 
     @property
     def from_address(self) -> str:
@@ -279,7 +216,7 @@ class SmtpChannel(Channel):
         return unsubscribe_header(self.from_address, message.metadata.get("unsubscribe_url"))
 
     def mail_of(self, message: OutboundMessage) -> Mail:
-        """The message rendered for the wire (see smtp_run.ConnectionPool). Raises SendError (permanent)."""
+        """The message rendered for the wire (see run.ConnectionPool). Raises SendError (permanent)."""
         if self.via_sendgrid:
             message = dataclasses.replace(message, headers={**message.headers, **sendgrid_headers(message)})
         mail = render_email(
@@ -310,7 +247,7 @@ class SmtpChannel(Channel):
 
     def send_run(self, first: OutboundMessage, feed: SendFeed) -> None:
         """`first`, then the feed's next messages while it has one ready, over one connection of this worker's
-        (backend/channels/smtp_run.py: one round trip a message when the server offers PIPELINING)."""
+        (backend/channels/smtp/run.py: one round trip a message when the server offers PIPELINING)."""
         MessageRun(self, feed).run(first)
 
     @property

@@ -1,36 +1,10 @@
-"""A local HTTP server that speaks Twilio's Messages API and sends signed status callbacks.
-
-Real sockets, real HTTP: the app's SMS channel talks to it through `api_base_url`. It serves
-- `GET  /2010-04-01/Accounts/{sid}.json` (the account),
-- `POST /2010-04-01/Accounts/{sid}/Messages.json` (create: To, From, Body, StatusCallback, MediaUrl repeated once
-  per file; Basic auth). As Twilio's Message resource documents MediaUrl ("The URL of media to include in the
-  Message content ... Twilio fetches the media", at most 10 per message, https://www.twilio.com/docs/messaging/api/
-  message-resource#create-a-message-resource), each URL is fetched with a plain GET (no credentials) and the
-  bytes and Content-Type kept in `media_of(sid)`; `num_media` counts them. Twilio fetches asynchronously and fails
-  the message with error 11200 when a URL cannot be read; this fake fetches before answering and refuses the
-  create with 400 and code 11200 instead (a detail of timing only, not of what the app must send),
-- `GET  /2010-04-01/Accounts/{sid}/Messages/{MessageSid}.json` (fetch),
-- `GET  /2010-04-01/Accounts/{sid}/Messages.json?To=&From=&DateSent=&PageSize=&Page=` (list), shaped as Twilio
-  documents its Message list resource ("Retrieve and Modify Message History",
-  https://www.twilio.com/docs/sms/tutorials/how-to-retrieve-and-modify-message-history, and the Message
-  resource's list parameters To, From, DateSent (YYYY-MM-DD, UTC; `DateSent<` on or before, `DateSent>` on or
-  after), PageSize (default 50, at most 1000)): `{"messages": [...], "page", "page_size", "start", "end",
-  "uri", "first_page_uri", "next_page_uri" (null on the last page), "previous_page_uri"}`, newest first;
-  messages carry `date_sent` in RFC 2822 form (null until sent),
-with Twilio's error shape `{"code", "message", "more_info", "status"}`. `send_inbound(url, from_, body, media=...)`
-POSTs a signed incoming-message webhook as Twilio does when someone texts the number: form fields as documented
-at https://www.twilio.com/docs/messaging/guides/webhook-request (MessageSid, SmsSid, SmsMessageSid, AccountSid,
-From, To, Body, NumMedia, NumSegments, SmsStatus `received`, ApiVersion, the From/To geography fields, and
-MediaUrl{N} / MediaContentType{N} for each MMS attachment). Per-number failures are programmable
-(`fail(number, kind)`), and `deliver(sid, status)` moves a message on and POSTs the status callback signed
-with the account's auth token exactly as Twilio does (base64 HMAC-SHA1 over the URL followed by each POST
-parameter name and value, sorted by name). The signature is computed here independently of the app's code.
-"""
+"""The fake Twilio's HTTP server: the Messages API's routes, programmed failures, and `main` to serve it in a
+process of its own (`python -m tests.fakes.twilio`). The protocol pieces are in protocol.py, the webhooks it sends
+in webhooks.py."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import re
@@ -47,57 +21,24 @@ import requests
 
 from backend.store.models import utcnow
 from tests.fakes.http import serve_in_thread, stop_server
-
-API = "/2010-04-01/Accounts/"
-ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)\.json$")
-MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
-MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-
-def twilio_signature(auth_token: str, url: str, params: dict[str, str] | list[tuple[str, str]]) -> str:
-    """X-Twilio-Signature for a POST to `url` with form `params` (Twilio's documented algorithm)."""
-    pairs = list(params.items()) if isinstance(params, dict) else list(params)
-    data = url + "".join(name + value for name, value in sorted(pairs))
-    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def new_sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+from tests.fakes.twilio.protocol import (
+    ACCOUNT_PATH,
+    API,
+    E164,
+    MESSAGE_PATH,
+    MESSAGES_PATH,
+    Callback,
+    Failure,
+    Received,
+    error_answer,
+    list_filter,
+    new_sid,
+)
+from tests.fakes.twilio.webhooks import Webhooks
 
 
 @dataclass
-class Failure:
-    """A programmed failure for one To number; `times` None means every time."""
-
-    #: invalid | not_mobile | unsubscribed | rate_limited | server_error | slow (stored, answered late) | lost
-    #: (never stored, answered late: the request never reached Twilio's records)
-    kind: str
-    retry_after: int = 1
-    delay_s: float = 2.0
-    times: int | None = None
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    form: dict[str, str]
-    authorized: bool
-
-
-@dataclass
-class Callback:
-    url: str
-    params: dict[str, str]
-    signature: str
-    status_code: int | None
-    latency_s: float
-
-
-@dataclass
-class FakeTwilio:
+class FakeTwilio(Webhooks):
     account_sid: str = field(default_factory=lambda: new_sid("AC"))
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
     friendly_name: str = "Fake Twilio"
@@ -179,99 +120,6 @@ class FakeTwilio:
             form["StatusCallback"] = status_callback
         return str(self._store(form, sid)["sid"])
 
-    def deliver(self, sid: str, status: str = "delivered", error_code: str | None = None) -> int | None:
-        """Move the message to `status` and POST its signed status callback; returns our server's HTTP status.
-
-        Returns None when the message was created without a StatusCallback (nothing to call).
-        """
-        with self._lock:
-            message = self.messages[sid]
-            message["status"] = status
-            message["error_code"] = int(error_code) if error_code else None
-            message["date_updated"] = format_datetime(utcnow(), usegmt=True)
-            url = message.get("_callback")
-        if not url:
-            return None
-        params = self.callback_params(message, status, error_code)
-        signature = twilio_signature(self.auth_token, url, params)
-        return self.post_callback(url, params, signature)
-
-    def inbound_params(
-        self, from_: str, body: str, *, to: str = "+15005550006", media: tuple[tuple[str, str], ...] = (), sid: str = ""
-    ) -> dict[str, str]:
-        """The form of Twilio's incoming-message webhook (see the module's docstring for the source)."""
-        sid = sid or new_sid("MM" if media else "SM")
-        params = {
-            "ToCountry": "US",
-            "ToState": "CA",
-            "SmsMessageSid": sid,
-            "NumMedia": str(len(media)),
-            "ToCity": "",
-            "FromZip": "",
-            "SmsSid": sid,
-            "FromState": "CA",
-            "SmsStatus": "received",
-            "FromCity": "SAN FRANCISCO",
-            "Body": body,
-            "FromCountry": "US",
-            "To": to,
-            "ToZip": "",
-            "NumSegments": str(max(1, -(-len(body) // 153))),
-            "MessageSid": sid,
-            "AccountSid": self.account_sid,
-            "From": from_,
-            "ApiVersion": "2010-04-01",
-        }
-        for index, (url, content_type) in enumerate(media):
-            params[f"MediaContentType{index}"] = content_type
-            params[f"MediaUrl{index}"] = url
-        return params
-
-    def send_inbound(
-        self, url: str, from_: str, body: str, *, forge: bool = False, **options: Any
-    ) -> tuple[int, str, str, dict[str, str]]:
-        """POST a signed incoming-message webhook to `url`: (status, content type, body, the form sent).
-
-        forge=True signs with a wrong token (what a forger without the auth token can do)."""
-        params = self.inbound_params(from_, body, **options)
-        token = "not-the-auth-token" if forge else self.auth_token
-        headers = {
-            "User-Agent": "TwilioProxy/1.1",
-            "X-Twilio-Signature": twilio_signature(token, url, params),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        response = self._callback_http.post(url, data=params, headers=headers, timeout=10)
-        return response.status_code, response.headers.get("Content-Type", ""), response.text, params
-
-    def callback_params(self, message: dict[str, Any], status: str, error_code: str | None) -> dict[str, str]:
-        params = {
-            "AccountSid": self.account_sid,
-            "ApiVersion": "2010-04-01",
-            "From": message["from"],
-            "MessageSid": message["sid"],
-            "MessageStatus": status,
-            "SmsSid": message["sid"],
-            "SmsStatus": status,
-            "To": message["to"],
-        }
-        if error_code:
-            params["ErrorCode"] = error_code
-        return params
-
-    def post_callback(self, url: str, params: dict[str, str], signature: str | None) -> int | None:
-        headers = {"User-Agent": "TwilioProxy/1.1"}
-        if signature is not None:
-            headers["X-Twilio-Signature"] = signature
-        started = time.perf_counter()
-        try:
-            response = self._callback_http.post(url, data=params, headers=headers, timeout=10)
-            code: int | None = response.status_code
-        except requests.RequestException:
-            code = None
-        with self._lock:
-            self.callbacks.append(Callback(url, params, signature or "", code, time.perf_counter() - started))
-        return code
-
     # -- request handling ------------------------------------------------------------------------------------
 
     def _authorized(self, header: str | None, path_sid: str) -> bool:
@@ -313,9 +161,9 @@ class FakeTwilio:
         query: dict[str, str],
     ) -> tuple[int, dict, dict]:
         if route is None:
-            return _error(404, 20404, "The requested resource was not found")
+            return error_answer(404, 20404, "The requested resource was not found")
         if not authorized:
-            return _error(401, 20003, "Authenticate")
+            return error_answer(401, 20003, "Authenticate")
         if route.re is ACCOUNT_PATH and method == "GET":
             return 200, self._account(), {}
         if route.re is MESSAGES_PATH and method == "POST":
@@ -327,14 +175,14 @@ class FakeTwilio:
                 message = self.messages.get(route.group(2))
                 body = {k: v for k, v in (message or {}).items() if not k.startswith("_")}
             if message is None:
-                return _error(404, 20404, f"The requested resource {path} was not found")
+                return error_answer(404, 20404, f"The requested resource {path} was not found")
             return 200, body, {}
-        return _error(405, 20004, "Method not allowed")
+        return error_answer(405, 20004, "Method not allowed")
 
     def _list(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         size = max(1, min(int(query.get("PageSize") or 50), 1000))
         page = max(0, int(query.get("Page") or 0))
-        keep = _list_filter(query)
+        keep = list_filter(query)
         with self._lock:
             # newest first (Twilio lists the most recent messages first)
             found = [m for m in reversed(self.messages.values()) if keep(m)]
@@ -367,15 +215,15 @@ class FakeTwilio:
     def _fetch_media(self, form: dict[str, str]) -> list[tuple[str, bytes]] | tuple[int, dict, dict]:
         urls = form.get("MediaUrl", "").split()
         if len(urls) > 10:
-            return _error(400, 21623, "Number of media files exceeds allowed limit.")
+            return error_answer(400, 21623, "Number of media files exceeds allowed limit.")
         media = []
         for url in urls:
             try:
                 answer = requests.get(url, timeout=10)
             except requests.RequestException:
-                return _error(400, 11200, f"HTTP retrieval failure: {url}")
+                return error_answer(400, 11200, f"HTTP retrieval failure: {url}")
             if answer.status_code != 200:
-                return _error(400, 11200, f"HTTP retrieval failure ({answer.status_code}): {url}")
+                return error_answer(400, 11200, f"HTTP retrieval failure ({answer.status_code}): {url}")
             media.append((answer.headers.get("Content-Type", ""), answer.content))
         return media
 
@@ -387,28 +235,30 @@ class FakeTwilio:
     def _create(self, form: dict[str, str]) -> tuple[int, dict, dict]:
         to, body = form.get("To", ""), form.get("Body", "")
         if not body and not form.get("MediaUrl"):
-            return _error(400, 21602, "Message body is required.")
+            return error_answer(400, 21602, "Message body is required.")
         if len(body) > 1600:
-            return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            return error_answer(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
         if not E164.match(to):
-            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            return error_answer(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         # Twilio: exactly one of From and MessagingServiceSid (21603 without a sender).
         if not form.get("From") and not form.get("MessagingServiceSid"):
-            return _error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message.")
+            return error_answer(
+                400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message."
+            )
         failure = self._take_failure(to)
         if failure is not None and failure.kind == "invalid":
-            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            return error_answer(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if failure is not None and failure.kind == "not_mobile":
-            return _error(400, 21614, f"'To' number {to} is not a valid mobile number")
+            return error_answer(400, 21614, f"'To' number {to} is not a valid mobile number")
         if failure is not None and failure.kind == "unsubscribed":
-            return _error(400, 21610, "Attempt to send to unsubscribed recipient")
+            return error_answer(400, 21610, "Attempt to send to unsubscribed recipient")
         if failure is not None and failure.kind == "rate_limited":
-            return _error(429, 20429, "Too Many Requests", {"Retry-After": str(failure.retry_after)})
+            return error_answer(429, 20429, "Too Many Requests", {"Retry-After": str(failure.retry_after)})
         if failure is not None and failure.kind == "server_error":
-            return _error(500, 20500, "Internal Server Error")
+            return error_answer(500, 20500, "Internal Server Error")
         if failure is not None and failure.kind == "lost":
             time.sleep(failure.delay_s)  # the client gives up; nothing was stored
-            return _error(500, 20500, "Internal Server Error")
+            return error_answer(500, 20500, "Internal Server Error")
         media = self._fetch_media(form)
         if isinstance(media, tuple):
             return media
@@ -455,34 +305,6 @@ class FakeTwilio:
         with self._lock:
             self.messages[sid] = message
         return message
-
-
-def _list_filter(query: dict[str, str]) -> Any:
-    """The documented filters of the Message list: To, From, DateSent (=, <, >) on the UTC date sent."""
-    from email.utils import parsedate_to_datetime
-
-    def sent_day(message: dict[str, Any]) -> str | None:
-        raw = message.get("date_sent")
-        return parsedate_to_datetime(raw).date().isoformat() if raw else None
-
-    def keep(message: dict[str, Any]) -> bool:
-        if "To" in query and message["to"] != query["To"]:
-            return False
-        if "From" in query and message["from"] != query["From"]:
-            return False
-        day = sent_day(message)
-        if "DateSent" in query and day != query["DateSent"]:
-            return False
-        if "DateSent<" in query and (day is None or day > query["DateSent<"]):
-            return False
-        return not ("DateSent>" in query and (day is None or day < query["DateSent>"]))
-
-    return keep
-
-
-def _error(status: int, code: int, message: str, headers: dict | None = None) -> tuple[int, dict, dict]:
-    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}"}
-    return status, {**body, "status": status}, headers or {}
 
 
 class _Handler(BaseHTTPRequestHandler):

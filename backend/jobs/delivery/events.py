@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backend.jobs.delivery_store import PENDING
-from backend.jobs.delivery_writes import payload_datetime, settle_due
+from backend.jobs.delivery.store import PENDING
+from backend.jobs.delivery.writes import payload_datetime, settle_due
 from backend.views import MAX_DELIVERY_CHECKS
 
 EVENT_TYPE = "message.updated"
@@ -73,7 +73,7 @@ def _event_select(dialect: str) -> str:
 def settle_due_with_events(
     session: Session, hub: Any, *, due_by: datetime, now: datetime, limit: int, account_id: int | None = None
 ) -> dict[int, bool]:
-    """`delivery_writes.settle_due` and the settled messages' events, in `session`'s transaction.
+    """`writes.settle_due` and the settled messages' events, in `session`'s transaction.
 
     On PostgreSQL it is one statement: the UPDATE's RETURNING rows feed the events' INSERT (a data-modifying
     CTE), so the settled rows are not looked up again. Returns {message id: delivered}."""

@@ -1,4 +1,4 @@
-"""The delivery job's idle check on one round trip: the probe (`delivery_store.probe`) on a connection the job
+"""The delivery job's idle check on one round trip: the probe (`delivery.store.probe`) on a connection the job
 keeps, in autocommit.
 
 An idle sweep runs every 5 seconds and almost always finds nothing to do. Through the pool on PostgreSQL it cost
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from backend.jobs import delivery_store as store
+from backend.jobs.delivery import store
 from backend.store.db import Database
 
 log = logging.getLogger(__name__)
