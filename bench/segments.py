@@ -1,5 +1,8 @@
-"""Audience counts and campaigns for a segment on BENCH_SEGMENT_CONTACTS (default 1,000,000) contacts with tags
-and custom fields, on SQLite and PostgreSQL (BENCH_SEGMENT_DATABASES, default "sqlite,postgresql").
+"""Audience counts and campaigns for a segment on N contacts with tags and custom fields (the first argument, or
+BENCH_SEGMENT_CONTACTS; default 1,000,000), on SQLite and PostgreSQL (BENCH_SEGMENT_DATABASES, default
+"sqlite,postgresql").
+
+Run: .venv/bin/python bench/segments.py [contacts]   e.g. `bench/segments.py 100000` for a quick look
 
 Metrics per store: `count_p95_<filter>_<db>` (ms): the p95 of `POST /api/segments/count`'s work (the selection's
 condition, the aggregate and the sample; backend/audience/selection.count) for ten typical filters; baseline = a
@@ -15,6 +18,7 @@ import multiprocessing
 import os
 import random
 import resource
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +31,7 @@ from backend.store.derived import derived
 from backend.store.models import utcnow
 from backend.store.search_key import search_key
 
-N = int(os.environ.get("BENCH_SEGMENT_CONTACTS", "1000000"))
+N = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BENCH_SEGMENT_CONTACTS", "1000000"))
 DATABASES = os.environ.get("BENCH_SEGMENT_DATABASES", "sqlite,postgresql").split(",")
 RUNS = 7
 CITIES = ["Lyon", "Paris", "Berlin", "Porto", "Łódź", "Zürich", "Sevilla", "Málaga", "Kraków", "Nantes"]

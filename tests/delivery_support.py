@@ -11,6 +11,8 @@ from sqlalchemy import bindparam, func, select, text
 
 from backend.channels.base import DeliveryReport
 from backend.communications import record_communication
+from backend.events import refs
+from backend.events.hub import envelope
 from backend.store.models import Event, Message, UTCDateTime, utcnow
 from backend.webhooks.communications import signature
 
@@ -83,10 +85,11 @@ def message(services: Any, message_id: int) -> Message:
 
 
 def updated_events(services: Any) -> list[dict[str, Any]]:
-    """Every `message.updated` event's message, oldest first."""
+    """Every `message.updated` event's message as readers of the log see it (a reference put back), oldest first."""
     with services.db.read() as session:
         events = session.scalars(select(Event).where(Event.type == "message.updated").order_by(Event.id)).all()
-        return [dict(e.data["message"], _text=e.text, _level=e.level) for e in events]
+        views = refs.message_views(session, events)
+        return [dict(envelope(e, views)["data"]["message"], _text=e.text, _level=e.level) for e in events]
 
 
 def count(services: Any, sql: str) -> int:

@@ -314,6 +314,8 @@ def test_it_fills_what_filters_read_for_contacts_stored_before_the_migration(
                         {"field": "fields.city", "op": "eq", "value": "lodz"},
                         {"field": "fields.age", "op": "gte", "value": 42}]}  # fmt: skip
         assert _names(client, auth, filter=json.dumps(tree)) == ["Łukasz Nowak"]
+        counted = client.post("/api/segments/count", headers=auth, json={"filter": tree}).get_json()
+        assert (counted["reachable"], counted["no_address"]) == ({"sms": 1, "email": 0, "whatsapp": 1}, 0)
     finally:
         services.db.dispose()
 
@@ -329,3 +331,38 @@ def test_it_filters_by_the_contacts_time_zone(api: Any) -> None:
     assert _names(client, auth, filter=unknown) == ["Cy"]
     asia = json.dumps({"field": "timezone", "op": "starts_with", "value": "Asia/"})
     assert _names(client, auth, filter=asia) == ["Raj"]
+
+
+def test_it_counts_who_is_reachable_after_every_kind_of_write(api: Any) -> None:
+    """The count reads `contacts.reach`, which the database keeps: it follows a contact created through the API,
+    one written in plain SQL (as imports and merges write), an opt-out, an opt-in and a phone taken away."""
+    from sqlalchemy import text
+
+    client, auth, services = api
+    ana = _contact(client, auth, name="Ana", phone="+14155552671", email="ana@example.com")
+    _contact(client, auth, name="Bo", email="bo@example.com")
+    with services.db.write() as session:
+        session.execute(
+            text(
+                "INSERT INTO contacts (account_id, name, phone, fields, opt_outs, search_key, created_at, updated_at) "
+                "VALUES (1, 'Cy', '+14155552672', '{}', :o, 'cy', '2026-01-01', '2026-01-01')"
+            ),
+            {"o": '{"whatsapp": {"at": "2026-01-01T00:00:00Z", "why": "stop"}}'},
+        )
+
+    def figures() -> tuple[dict[str, int], int, int]:
+        got = client.post("/api/segments/count", headers=auth, json={"filter": {"all": []}}).get_json()
+        return got["reachable"], got["opted_out"], got["no_address"]
+
+    assert figures() == ({"sms": 2, "email": 2, "whatsapp": 1}, 0, 0)
+    assert client.post(f"/api/contacts/{ana['id']}/opt-out", headers=auth, json={"family": "sms"}).status_code == 200
+    assert figures() == ({"sms": 1, "email": 2, "whatsapp": 1}, 0, 0)
+    assert client.post(f"/api/contacts/{ana['id']}/opt-in", headers=auth, json={"family": "sms"}).status_code == 200
+    patched = client.patch(f"/api/contacts/{ana['id']}", headers=auth, json={"phone": None})
+    assert patched.status_code == 200, patched.get_json()
+    assert figures() == ({"sms": 1, "email": 2, "whatsapp": 0}, 0, 0)
+    assert client.post(f"/api/contacts/{ana['id']}/opt-out", headers=auth).status_code == 200
+    assert figures() == ({"sms": 1, "email": 1, "whatsapp": 0}, 1, 0)
+    not_opted = {"all": [{"field": "opted_out.sms", "op": "is", "value": False},
+                         {"field": "has.phone", "op": "is", "value": True}]}  # fmt: skip
+    assert _names(client, auth, filter=json.dumps(not_opted)) == ["Cy"]

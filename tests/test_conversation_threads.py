@@ -114,3 +114,41 @@ def test_it_writes_inbound_whatsapp_into_a_new_contacts_thread_and_opts_out_on_s
     assert shown["opt_outs"]["whatsapp"]["why"] == "stop" and shown["opt_outs"]["sms"] is None
     offer = {"name": "Offer", "channel": "whatsapp", "body": "Hi", "recipients": {"all": True}}
     assert client.post("/api/campaigns", json=offer, headers=auth).status_code == 400
+
+
+def test_it_lists_threads_with_each_contacts_tags_read_in_one_query(client, auth, services):
+    """The list shows every contact's tags, and reads them in one query for the page: the statements a listing
+    runs do not grow with the number of contacts on it (they used to, one tags query per contact)."""
+    from sqlalchemy import event
+
+    def listing_statements() -> tuple[list[dict], int]:
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            seen.append(statement)
+
+        engines = {services.db.read_engine, services.db.write_engine}
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", count)
+        try:
+            listed = client.get("/api/conversations", headers=auth).get_json()["items"]
+        finally:
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", count)
+        return listed, len(seen)
+
+    people = [("Ana", ["VIP", "lyon"]), ("Bo", ["b2b"]), ("Cy", []), ("Di", ["lyon"])]
+    for i, (name, tag_names) in enumerate(people):
+        contact = new_contact(client, auth, name=name, phone=f"+1415555{2671 + i}", tags=tag_names)
+        receive(services, "whatsapp", contact["phone"], f"Hello from {name}", f"wa-{i}")
+        if i == 0:
+            _, with_one = listing_statements()
+
+    listed, with_four = listing_statements()
+    assert {item["contact"]["name"]: item["contact"]["tags"] for item in listed} == {
+        "Ana": ["lyon", "VIP"],
+        "Bo": ["b2b"],
+        "Cy": [],
+        "Di": ["lyon"],
+    }
+    assert with_four == with_one

@@ -61,3 +61,34 @@ def test_it_puts_the_message_exactly_as_the_api_shows_it_in_every_bulk_event(ser
         (f"No delivery report for ann4@example.org after {MAX_DELIVERY_CHECKS} checks", "warning"),
     ]
     assert events[4]["delivery"] == "expired" and events[0]["metadata"]["communication_id"] is not None
+
+
+def test_it_shows_the_whole_message_of_a_bulk_event_to_every_reader_of_the_log(
+    database_url: str, make_config: Any
+) -> None:
+    """A bulk event stores a reference; `GET /api/events` and an outgoing webhook both carry the message whole."""
+    from backend.events.hub import envelope
+    from backend.store.models import Event
+    from backend.webhooks_out import payloads
+    from tests.helpers import bearer
+
+    app = create_app(make_config(database_url=database_url))
+    services = app.extensions["bulkmsg"]
+    upgrade(services.db)
+    auth = bearer(services.account_token())
+    clock = Clock()
+    [message_id] = add_sent(services, 1, at=clock.now - timedelta(seconds=1))
+    add_report(services, message_id, "delivered")
+    DeliveryStatusJob(services, clock=clock).run_once()
+
+    with services.db.read() as session:
+        [stored] = session.scalars(select(Event).where(Event.type == "message.updated")).all()
+        expected = message_view(session.get(Message, message_id))
+        hooked = payloads.event_data(stored, payloads.messages_for(session, [stored]))
+    assert stored.data == {"message_id": message_id}  # what the sweep wrote: about 20 bytes, not 650
+    assert envelope(stored)["data"] == {"message_id": message_id}  # without the page's views: left as it is
+    assert hooked == {"message": expected}
+    listed = app.test_client().get("/api/events", headers=auth).get_json()["items"]
+    [shown] = [e for e in listed if e["type"] == "message.updated"]
+    assert shown["data"] == {"message": expected} and shown["text"] == "Delivered to ann0@example.org"
+    services.db.dispose()

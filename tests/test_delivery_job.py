@@ -228,3 +228,24 @@ def test_a_due_message_with_a_final_communication_is_settled_directly_and_a_live
     assert (message(services, leased).delivered, message(services, leased).delivery_lease_owner) == (False, None)
     assert message(services, silent).delivery_check_attempts == 1
     assert [e["id"] for e in updated_events(services)] == [reported, leased]
+
+
+def test_it_sweeps_on_after_the_database_dropped_the_idle_probes_connection(services: Any) -> None:
+    """The idle probe keeps one connection (PostgreSQL); when the server ends it, the next run probes on a fresh one
+    and still settles what is due."""
+    from sqlalchemy import text
+
+    clock = Clock()
+    job = DeliveryStatusJob(services, clock=clock)
+    assert job.run_once()["claimed"] == 0
+    if services.db.dialect == "postgresql":
+        kept = job.prober._connection
+        pid = kept.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with services.db.write() as session:
+            assert session.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar() is True
+    [message_id] = add_sent(services, 1, at=clock.now - timedelta(seconds=1))
+    add_report(services, message_id, "delivered")
+
+    assert job.run_once()["delivered"] == 1
+    assert message(services, message_id).delivered is True
+    job.stop()

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from backend import __version__
 from backend.conversations.inbox_health import health_warnings
 from backend.errors import bad_request
+from backend.events import refs
 from backend.events.hub import envelope
 from backend.security.guards import current_principal, signed_in_principal
 from backend.security.tokens import WS_TICKET_TTL_S
@@ -72,7 +73,8 @@ def list_events() -> Any:
         else:
             rows = list(session.scalars(query.where(Event.id > after).order_by(Event.id).limit(limit)))
         total = session.scalar(select(func.count()).select_from(Event).where(Event.account_id == account_id))
-    return jsonify({"items": [envelope(ev) for ev in rows], "total": total})
+        views = refs.message_views(session, rows)
+    return jsonify({"items": [envelope(ev, views) for ev in rows], "total": total})
 
 
 def int_arg(name: str, *, default: int | None, low: int = 0, high: int | None = None) -> Any:

@@ -16,8 +16,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, Table, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
+from backend.audience import reach
 from backend.audience.filters import CAMPAIGN_FIELD, Group, Leaf, Node, Not
-from backend.channels.families import ALL, FAMILIES
 from backend.store import states
 from backend.store.models import Contact, ContactTag, Message, Tag
 
@@ -170,19 +170,12 @@ def _tags(leaf: Leaf, account_id: int, _now: datetime) -> ColumnElement[bool]:
 
 
 def opted_out(family: str) -> ColumnElement[bool]:
-    """Opted out of `family` (`any`: of at least one family, or of everything)."""
-    families = (*FAMILIES, ALL) if family == "any" else (family, ALL)
-    # Most contacts opted out of nothing: one comparison with the empty object spares them every JSON look-up
-    # (a count evaluates this for each family on every matched contact). Anything else takes the full test.
-    return and_(C.opt_outs != NO_OPT_OUTS, or_(*(C.opt_outs[f].as_string().is_not(None) for f in families)))
-
-
-#: the empty opt-outs object as the column stores it (bound through the column's JSON type).
-NO_OPT_OUTS: dict[str, Any] = {}
+    """Opted out of `family` (`any`: of at least one family, or of everything): the bits of `contacts.reach`."""
+    return reach.opted_out(family)
 
 
 def has(column: str) -> ColumnElement[bool]:
-    return func.coalesce(C[column], "") != ""
+    return reach.has(column)
 
 
 def _campaign(field: str, account_id: int) -> ColumnElement[bool]:

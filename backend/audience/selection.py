@@ -9,31 +9,25 @@ channel family reaches, how many opted out and how many have no address, with a 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    ARRAY,
-    BigInteger,
     ColumnElement,
     Table,
     and_,
-    any_,
-    bindparam,
-    case,
     func,
-    literal_column,
     not_,
     select,
 )
 from sqlalchemy.orm import Session
 
-from backend.audience import filter_sql, filters
+from backend.audience import filter_sql, filters, reach
 from backend.audience.filters import FilterError
-from backend.channels.families import ALL, FAMILIES
+from backend.channels.families import FAMILIES
 from backend.errors import bad_request, not_found
 from backend.security.hardening import is_store_id
+from backend.store.id_lists import among
 from backend.store.models import Contact, Segment
 
 CONTACTS = cast(Table, Contact.__table__)
@@ -41,8 +35,6 @@ C = CONTACTS.c
 SHAPES = ("contact_ids", "all", "tags", "segment_id", "filter")
 MAX_IDS = 1_000_000
 SAMPLE = 10
-#: which address each family sends to.
-ADDRESS = {"sms": "phone", "whatsapp": "phone", "email": "email"}
 
 
 def _shape_error(field: str) -> Exception:
@@ -141,14 +133,7 @@ def _one(session: Session, account_id: int, selection: dict[str, Any], now: date
 
 def ids_in(session: Session, ids: list[int]) -> ColumnElement[bool]:
     """`contacts.id` among `ids`, as ONE parameter (a million ids would pass SQLite's limit on parameters)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return C.id == any_(bindparam("contact_ids", ids, type_=ARRAY(BigInteger)))
-    each = func.json_each(json.dumps(ids)).table_valued("value")
-    return C.id.in_(select(literal_column("value")).select_from(each))
-
-
-def _flag(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    return among(session, C.id, ids, "contact_ids")
 
 
 def count(session: Session, account_id: int, chosen: ColumnElement[bool]) -> dict[str, Any]:
@@ -157,27 +142,15 @@ def count(session: Session, account_id: int, chosen: ColumnElement[bool]) -> dic
     `opted_out`: contacts opted out of every channel; `no_address`: contacts with neither phone nor email;
     `by_channel`: per family, how many are opted out of it and how many (not opted out) have no address for it.
     """
-    opted = {f: filter_sql.opted_out(f) for f in FAMILIES}
-    address = {f: filter_sql.has(ADDRESS[f]) for f in FAMILIES}
-    columns = [func.count()]
-    for f in FAMILIES:
-        columns += [_flag(opted[f]), _flag(and_(not_(opted[f]), not_(address[f])))]
-    every = and_(*(opted[f] for f in FAMILIES))
-    columns += [
-        _flag(C.opt_outs[ALL].as_string().is_not(None) | every),
-        _flag(and_(not_(filter_sql.has("phone")), not_(filter_sql.has("email")))),
-    ]
-    row = session.execute(select(*columns).select_from(CONTACTS).where(chosen)).one()
-    total = int(row[0])
-    by_channel: dict[str, dict[str, int]] = {}
-    for i, f in enumerate(FAMILIES):
-        by_channel[f] = {"opted_out": int(row[1 + 2 * i]), "no_address": int(row[2 + 2 * i])}
+    groups = session.execute(select(C.reach, func.count()).where(chosen).group_by(C.reach)).all()
+    figures = reach.summary((int(r), int(n)) for r, n in groups)
+    total, by_channel = figures["total"], figures["by_channel"]
     sample = list(session.scalars(select(Contact).where(chosen).order_by(Contact.id).limit(SAMPLE)))
     return {
         "total": total,
         "reachable": {f: total - by_channel[f]["opted_out"] - by_channel[f]["no_address"] for f in FAMILIES},
-        "opted_out": int(row[-2]),
-        "no_address": int(row[-1]),
+        "opted_out": figures["opted_out"],
+        "no_address": figures["no_address"],
         "by_channel": by_channel,
         "sample": sample,
     }

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.contacts.service import contact_view
+from backend.contacts.tags import tags_by_contact
 from backend.conversations.preview import preview
 from backend.conversations.threads import thread_condition
 from backend.store import states
@@ -120,10 +121,9 @@ def conversation_list(
     ).one()
     counts = {"all": int(sums[0] or 0), **{name: int(n or 0) for name, n in zip(views, sums[1:], strict=True)}}
     contact_ids = {states.contact_of_thread(row[0]) for row in rows} - {None}
-    contacts = {
-        c.id: contact_view(c)
-        for c in session.scalars(select(Contact).where(Contact.account_id == account_id, Contact.id.in_(contact_ids)))
-    }
+    found = list(session.scalars(select(Contact).where(Contact.account_id == account_id, Contact.id.in_(contact_ids))))
+    names = tags_by_contact(session, [c.id for c in found])  # one query for the page, not one per contact
+    contacts = {c.id: contact_view(c, names[c.id]) for c in found}
     items = [
         {
             "id": sender_id,

@@ -34,6 +34,7 @@ from backend.channels.sms.errors import PERMANENT as SMS_PERMANENT
 from backend.dispatch.claims import MESSAGES
 from backend.dispatch.outcomes import Outcome
 from backend.store import states
+from backend.store.id_lists import among
 from backend.store.models import Contact, utcnow
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def queue_fallbacks(services: Services, session: Session, kinds: dict[int, Itera
     rows = session.execute(
         select(_M.id, _M.fallback_of, _M.metadata, _M.channel, CONTACTS.c.opt_outs)
         .select_from(MESSAGES.outerjoin(CONTACTS, CONTACTS.c.id == _M.contact_id))
-        .where(_M.fallback_of.in_(list(wanted)), _M.status == STANDBY)
+        .where(among(session, _M.fallback_of, wanted), _M.status == STANDBY)
     ).all()
     now = utcnow()
     # Opted out of the step's channel since the campaign was created: that step never goes (opting out cancels
@@ -152,7 +153,7 @@ def cancel_fallbacks(session: Session, primary_ids: Iterable[int], now: datetime
         ids = list(
             session.scalars(
                 update(MESSAGES)
-                .where(_M.fallback_of.in_(ids), _M.status == STANDBY)
+                .where(among(session, _M.fallback_of, ids), _M.status == STANDBY)
                 .values(status=states.CANCELLED, last_error="not needed", updated_at=now or utcnow())
                 .returning(_M.id)
             )

@@ -24,6 +24,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from backend.events import refs
 from backend.store.db import Database
 from backend.store.models import Event, utcnow
 
@@ -61,10 +62,12 @@ def _row(account_id: int, type_: str, text_: str, level: str, data: dict[str, An
     return {"account_id": account_id, "ts": utcnow(), "type": type_, "level": level, "text": text_, "data": data or {}}
 
 
-def envelope(ev: Any) -> dict[str, Any]:
-    """The wire shape of an event (an Event or a row with the same names)."""
+def envelope(ev: Any, views: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The wire shape of an event (an Event or a row with the same names); `views` (refs.message_views of the
+    page) puts back the message an event only names."""
     ts = ev.ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"id": ev.id, "ts": ts, "type": ev.type, "level": ev.level, "text": ev.text, "data": ev.data or {}}
+    data = refs.event_data(ev.type, ev.data, views or {})
+    return {"id": ev.id, "ts": ts, "type": ev.type, "level": ev.level, "text": ev.text, "data": data}
 
 
 @dataclass(eq=False)
@@ -289,7 +292,7 @@ class EventHub:
                 found = session.execute(_SELECT.where(Event.id.in_(list(self._missing)))).all()
                 for ev in found:
                     self._missing.pop(ev.id, None)
-                self._fan_out(found)
+                self._fan_out(found, refs.message_views(session, found))
                 pushed += len(found)
                 cutoff = time.monotonic() - GAP_GRACE_S
                 self._missing = {i: t for i, t in self._missing.items() if t > cutoff}
@@ -301,7 +304,7 @@ class EventHub:
                     break
                 self._note_gaps(rows)
                 self._last_id = rows[-1].id
-                self._fan_out(rows)
+                self._fan_out(rows, refs.message_views(session, rows))
                 pushed += len(rows)
                 if len(rows) < PUMP_BATCH:
                     break
@@ -316,14 +319,14 @@ class EventHub:
                     self._missing[missing] = now
             expected = ev.id + 1
 
-    def _fan_out(self, rows: Iterable[Any]) -> None:
+    def _fan_out(self, rows: Iterable[Any], views: dict[int, dict[str, Any]] | None = None) -> None:
         with self._subs_lock:
             subs = {account: list(s) for account, s in self._subs.items()}
         for ev in rows:
             targets = subs.get(ev.account_id)
             if not targets:
                 continue
-            payload = json.dumps(envelope(ev), separators=(",", ":"))
+            payload = json.dumps(envelope(ev, views), separators=(",", ":"))
             for sub in targets:
                 sub.offer(ev.id, payload)
 

@@ -20,6 +20,7 @@ from simple_websocket import ConnectionClosed
 from sqlalchemy import select
 from wsproto.events import TextMessage
 
+from backend.events import refs
 from backend.events.hub import CLOSING, RESYNC, Subscription, envelope
 from backend.security.hardening import loads_bounded
 from backend.security.tokens import Principal, TokenError
@@ -138,8 +139,9 @@ def _catch_up(ws: Any, db: Any, sub: Subscription, last_sent: int, limit: int) -
                 .order_by(Event.id)
                 .limit(CATCH_UP_PAGE)
             ).all()
+            views = refs.message_views(session, rows)
         for ev in rows:
-            frames.append(json.dumps(envelope(ev), separators=(",", ":")))
+            frames.append(json.dumps(envelope(ev, views), separators=(",", ":")))
             sent_now.add(ev.id)
         # Ids up to `target` that are not in the store yet are PostgreSQL commits still in flight: the hub
         # offers them later, as late events.
@@ -198,9 +200,10 @@ def _replay(ws: Any, db: Any, account_id: int, after: int | None) -> tuple[Calla
             .order_by(Event.id)
             .limit(REPLAY_LIMIT + 1)
         ).all()
+        views = refs.message_views(session, rows) if len(rows) <= REPLAY_LIMIT else {}
     if len(rows) > REPLAY_LIMIT:
         ws.send(RESYNC_FRAME)
         return (lambda event_id: event_id <= horizon), horizon
-    _send_frames(ws, [json.dumps(envelope(ev), separators=(",", ":")) for ev in rows])
+    _send_frames(ws, [json.dumps(envelope(ev, views), separators=(",", ":")) for ev in rows])
     sent = {ev.id for ev in rows}
     return (lambda event_id: event_id in sent or (after is not None and event_id <= after)), horizon

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.events import refs
 from backend.store.models import Message
 from backend.views import iso, message_view
 
@@ -69,12 +70,13 @@ def encode(type_: str, timestamp: datetime, data: dict[str, Any]) -> str:
 
 
 def messages_for(session: Session, events: list[Any]) -> dict[int, dict[str, Any]]:
-    """The current view of every message a `send.progress` outcome among `events` names (one query)."""
+    """The current view of every message a `send.progress` outcome or a `message.updated` reference
+    (backend/events/refs.py) among `events` names (one query)."""
     ids = {
         int(ev.data["message_id"])
         for ev in events
         if ev.type == "send.progress" and isinstance((ev.data or {}).get("message_id"), int)
-    }
+    } | {ref for ev in events if (ref := refs.ref_of(ev.type, ev.data)) is not None}
     if not ids:
         return {}
     rows = session.scalars(select(Message).where(Message.id.in_(ids))).all()
@@ -84,6 +86,8 @@ def messages_for(session: Session, events: list[Any]) -> dict[int, dict[str, Any
 def event_data(ev: Any, messages: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
     """The `data` of the webhook an event becomes (before bodies are stripped); None to skip it."""
     data = dict(ev.data or {})
+    if refs.ref_of(ev.type, data) is not None:
+        return refs.event_data(ev.type, data, messages) if data["message_id"] in messages else None
     if ev.type != "send.progress":
         return data
     view = messages.get(data.get("message_id", -1))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     UniqueConstraint,
     text,
@@ -24,6 +25,8 @@ class Contact(Base):
         UniqueConstraint("account_id", "email", name="uq_contacts_account_email"),
         # A sequence triggered by new contacts reads the ones created since it last looked (migration 0020).
         Index("ix_contacts_account_created", "account_id", "created_at"),
+        # A segment's count groups the matched contacts by `reach` (backend/audience/reach.py).
+        Index("ix_contacts_reach", "account_id", "reach"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -43,6 +46,9 @@ class Contact(Base):
     name_key: Mapped[str] = mapped_column(String(200), default="", server_default="")
     country: Mapped[str | None] = mapped_column(String(2))
     fields_key: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
+    #: who can reach the contact, as bits (backend/audience/reach.py): written by the database's triggers on every
+    #: insert and change of phone, email or opt-outs (migration 0023_scale); never written by the app.
+    reach: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     #: the contact's tags (table contact_tags), by name.
