@@ -9,6 +9,7 @@ STAMP_DEV := $(VENV)/.stamp-dev
 # test file whole in one of them (`make test TEST_WORKERS=0` runs them in this one).
 TEST_WORKERS ?= 3
 STAMP_DIST := $(VENV)/.stamp-dist
+NODE_STAMP := node_modules/.stamp
 
 .PHONY: run test bench desktop lint system-deps clean dist dist-check
 
@@ -52,10 +53,16 @@ dist: $(STAMP_DIST) system-deps
 dist-check: dist
 	$(BIN)/python -m pytest -q -p no:cacheprovider packaging/tests
 
-lint: $(STAMP_DEV)
+# The front end's tools (Biome, pinned in package-lock.json) from the npm registry, with the machine's Node.js.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+lint: $(STAMP_DEV) $(NODE_STAMP)
 	$(BIN)/ruff check backend desktop tests bench packaging/tests
 	$(BIN)/ruff format --check backend desktop tests bench packaging/tests
 	$(BIN)/mypy backend
+	node_modules/.bin/biome ci frontend
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache

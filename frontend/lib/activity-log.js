@@ -1,15 +1,24 @@
 // The activity log: chronological, time-stamped, colour-coded by level, filterable, and virtualised (only
 // the rows in view exist in the DOM), so 100,000 entries scroll as smoothly as ten.
 
-import { clock, num } from './format.js';
 import { debounce, h, nextId } from './dom.js';
+import { clock, num } from './format.js';
 import { on, state } from './store.js';
 
 const ROW = 28;
 const OVERSCAN = 6;
-const LEVELS = [['info', 'Info'], ['success', 'Success'], ['warning', 'Warning'], ['error', 'Error']];
+const LEVELS = [
+  ['info', 'Info'],
+  ['success', 'Success'],
+  ['warning', 'Warning'],
+  ['error', 'Error'],
+];
 const KINDS = [
-  ['', 'All events'], ['channel.', 'Channels'], ['send.', 'Sending'], ['campaign.', 'Campaigns'], ['message.', 'Delivery'],
+  ['', 'All events'],
+  ['channel.', 'Channels'],
+  ['send.', 'Sending'],
+  ['campaign.', 'Campaigns'],
+  ['message.', 'Delivery'],
 ];
 
 export class ActivityLog {
@@ -25,10 +34,7 @@ export class ActivityLog {
     this.unseen = 0;
     this.frame = 0;
     this.build(height, label);
-    this.unsubscribe = [
-      on('events', (batch) => this.append(batch)),
-      on('trimmed', () => this.rebuild()),
-    ];
+    this.unsubscribe = [on('events', (batch) => this.append(batch)), on('trimmed', () => this.rebuild())];
     this.resizeObserver = new ResizeObserver(() => this.schedule());
     this.resizeObserver.observe(this.viewport);
     this.rebuild();
@@ -36,37 +42,85 @@ export class ActivityLog {
 
   build(height, label) {
     const searchId = nextId('log-search');
-    this.search = h('input', { type: 'search', id: searchId, placeholder: 'Filter by text, number, error…', autocomplete: 'off' });
-    this.search.addEventListener('input', debounce(() => { this.query = this.search.value.trim().toLowerCase(); this.rebuild(); }, 120));
-    const kindSelect = h('select', { 'aria-label': 'Event kind' }, KINDS.map(([value, text]) => h('option', { value }, text)));
-    kindSelect.addEventListener('change', () => { this.kind = kindSelect.value; this.rebuild(); });
+    this.search = h('input', {
+      type: 'search',
+      id: searchId,
+      placeholder: 'Filter by text, number, error…',
+      autocomplete: 'off',
+    });
+    this.search.addEventListener(
+      'input',
+      debounce(() => {
+        this.query = this.search.value.trim().toLowerCase();
+        this.rebuild();
+      }, 120),
+    );
+    const kindSelect = h(
+      'select',
+      { 'aria-label': 'Event kind' },
+      KINDS.map(([value, text]) => h('option', { value }, text)),
+    );
+    kindSelect.addEventListener('change', () => {
+      this.kind = kindSelect.value;
+      this.rebuild();
+    });
     const levelBoxes = LEVELS.map(([level, text]) => {
       const box = h('input', { type: 'checkbox', checked: true, value: level });
       box.addEventListener('change', () => {
-        if (box.checked) this.levels.add(level); else this.levels.delete(level);
+        if (box.checked) this.levels.add(level);
+        else this.levels.delete(level);
         this.rebuild();
       });
       return h('label', {}, box, text);
     });
     this.spacer = h('div', { class: 'log-spacer' });
     this.emptyNote = h('div', { class: 'log-empty' }, 'No activity yet.');
-    this.viewport = h('div', {
-      class: 'log-viewport', tabindex: '0', role: 'log', 'aria-live': 'off', 'aria-label': label, style: { height: `${height}px` },
-    }, this.spacer, this.emptyNote);
-    this.viewport.addEventListener('scroll', () => {
-      const atBottom = this.viewport.scrollTop + this.viewport.clientHeight >= this.viewport.scrollHeight - ROW;
-      if (atBottom !== this.follow) { this.follow = atBottom; if (atBottom) this.unseen = 0; this.updateFoot(); }
-      this.schedule();
-    }, { passive: true });
+    this.viewport = h(
+      'div',
+      {
+        class: 'log-viewport',
+        tabindex: '0',
+        role: 'log',
+        'aria-live': 'off',
+        'aria-label': label,
+        style: { height: `${height}px` },
+      },
+      this.spacer,
+      this.emptyNote,
+    );
+    this.viewport.addEventListener(
+      'scroll',
+      () => {
+        const atBottom = this.viewport.scrollTop + this.viewport.clientHeight >= this.viewport.scrollHeight - ROW;
+        if (atBottom !== this.follow) {
+          this.follow = atBottom;
+          if (atBottom) this.unseen = 0;
+          this.updateFoot();
+        }
+        this.schedule();
+      },
+      { passive: true },
+    );
     this.countText = h('span', { class: 'num' });
-    this.jump = h('button', { class: 'btn small', type: 'button', hidden: true, onclick: () => this.scrollToEnd() }, 'Jump to latest');
-    this.element = h('div', { class: 'log' },
-      h('div', { class: 'log-tools' },
+    this.jump = h(
+      'button',
+      { class: 'btn small', type: 'button', hidden: true, onclick: () => this.scrollToEnd() },
+      'Jump to latest',
+    );
+    this.element = h(
+      'div',
+      { class: 'log' },
+      h(
+        'div',
+        { class: 'log-tools' },
         h('label', { class: 'sr-only', for: searchId }, 'Filter the activity log'),
-        this.search, kindSelect,
-        h('div', { class: 'log-levels', role: 'group', 'aria-label': 'Levels shown' }, levelBoxes)),
+        this.search,
+        kindSelect,
+        h('div', { class: 'log-levels', role: 'group', 'aria-label': 'Levels shown' }, levelBoxes),
+      ),
       this.viewport,
-      h('div', { class: 'log-foot' }, this.countText, this.jump));
+      h('div', { class: 'log-foot' }, this.countText, this.jump),
+    );
   }
 
   accepts(envelope) {
@@ -93,7 +147,10 @@ export class ActivityLog {
     for (const envelope of batch) {
       if (envelope.id <= this.seenId) continue; // already taken in by rebuild()
       this.seenId = envelope.id;
-      if (this.accepts(envelope)) { this.matches.push(envelope); added += 1; }
+      if (this.accepts(envelope)) {
+        this.matches.push(envelope);
+        added += 1;
+      }
     }
     if (!added) return;
     if (!this.follow) this.unseen += added;
@@ -109,7 +166,10 @@ export class ActivityLog {
   schedule(toEnd = false) {
     if (toEnd) this.pendingEnd = true;
     if (this.frame) return;
-    this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
   }
 
   render() {
@@ -125,7 +185,11 @@ export class ActivityLog {
     while (this.pool.length < count) this.pool.push(this.makeRow());
     for (let i = 0; i < this.pool.length; i += 1) {
       const row = this.pool[i];
-      if (i >= count) { row.el.hidden = true; row.index = -1; continue; }
+      if (i >= count) {
+        row.el.hidden = true;
+        row.index = -1;
+        continue;
+      }
       const index = first + i;
       row.el.hidden = false;
       if (row.index !== index || row.envelope !== this.matches[index]) this.fill(row, index);

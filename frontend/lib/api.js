@@ -19,7 +19,14 @@ export async function request(method, path, { body, signal, raw = false, auth = 
   }
   let response;
   try {
-    response = await fetch(path, { method, headers, body: payload, signal, credentials: 'same-origin', cache: 'no-store' });
+    response = await fetch(path, {
+      method,
+      headers,
+      body: payload,
+      signal,
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'network', 'Cannot reach the Bulk Messenger server.');
@@ -38,17 +45,27 @@ export async function request(method, path, { body, signal, raw = false, auth = 
 
 async function toApiError(response) {
   let data = {};
-  try { data = await response.json(); } catch { /* not JSON: use the status alone */ }
-  const fallback = {
-    400: 'The request was not accepted.',
-    401: 'Your session has ended.',
-    403: 'This request was refused.',
-    404: 'Not found.',
-    409: 'That cannot be done in the current state.',
-    413: 'The file is too large.',
-    429: 'Too many requests.',
-  }[response.status] || `The server answered ${response.status}.`;
-  return new ApiError(response.status, data.error || String(response.status), data.message || fallback, data.details || []);
+  try {
+    data = await response.json();
+  } catch {
+    /* not JSON: use the status alone */
+  }
+  const fallback =
+    {
+      400: 'The request was not accepted.',
+      401: 'Your session has ended.',
+      403: 'This request was refused.',
+      404: 'Not found.',
+      409: 'That cannot be done in the current state.',
+      413: 'The file is too large.',
+      429: 'Too many requests.',
+    }[response.status] || `The server answered ${response.status}.`;
+  return new ApiError(
+    response.status,
+    data.error || String(response.status),
+    data.message || fallback,
+    data.details || [],
+  );
 }
 
 export const api = {
@@ -68,7 +85,8 @@ export async function list(path, params = {}) {
 /** Builds a query string, skipping empty values. */
 export function qs(params) {
   const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== '') search.set(key, value);
+  for (const [key, value] of Object.entries(params))
+    if (value !== undefined && value !== null && value !== '') search.set(key, value);
   const text = search.toString();
   return text ? `?${text}` : '';
 }

@@ -15,7 +15,15 @@ export async function loadChannels() {
 export const channelNames = () => [...state.channels.keys()];
 
 export function channelInfo(name) {
-  return state.channels.get(name) || { channel: name, state: 'not_configured', detail: '', settings: {}, limits: { rate: {} } };
+  return (
+    state.channels.get(name) || {
+      channel: name,
+      state: 'not_configured',
+      detail: '',
+      settings: {},
+      limits: { rate: {} },
+    }
+  );
 }
 
 export const limitsOf = (name) => channelInfo(name).limits || { rate: {} };

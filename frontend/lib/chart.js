@@ -33,7 +33,10 @@ export class LineChart {
 
   schedule() {
     if (this.frame) return;
-    this.frame = requestAnimationFrame(() => { this.frame = 0; this.draw(); });
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
   }
 
   draw() {
@@ -68,7 +71,9 @@ export class LineChart {
   /** The time axis' ends: the points' first and last times (or the last minute), widened as described below. */
   timeSpan() {
     const any = this.series.some((s) => this.points.get(s.key).length);
-    let t0 = any ? Math.min(...this.series.map((s) => (this.points.get(s.key)[0] || [Infinity])[0])) : Date.now() - 60_000;
+    let t0 = any
+      ? Math.min(...this.series.map((s) => (this.points.get(s.key)[0] || [Infinity])[0]))
+      : Date.now() - 60_000;
     let t1 = any ? Math.max(...this.series.map((s) => (this.points.get(s.key).at(-1) || [-Infinity])[0])) : Date.now();
     if (this.live) t1 = Math.max(t1, Date.now());
     // At least ten seconds wide, with a little air on both sides of a finished run.
@@ -107,7 +112,10 @@ function drawAxes(ctx, { width, height, pad, t0, t1, yMax, y }, style) {
   for (let i = 0; i <= 4; i += 1) {
     const v = (yMax / 4) * i;
     const yy = Math.round(y(v)) + 0.5;
-    ctx.beginPath(); ctx.moveTo(pad.left, yy); ctx.lineTo(width - pad.right, yy); ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(pad.left, yy);
+    ctx.lineTo(width - pad.right, yy);
+    ctx.stroke();
     ctx.fillText(formatCount(v), pad.left - 6, yy);
   }
   ctx.textBaseline = 'alphabetic';
@@ -144,7 +152,8 @@ function drawSteps(ctx, { t1, x, y }, list, color) {
 function niceMax(value) {
   const rough = value / 4;
   const power = 10 ** Math.floor(Math.log10(rough));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= rough) return Math.max(4, 4 * Math.max(1, Math.ceil(step * power)));
+  for (const step of [1, 2, 2.5, 5, 10])
+    if (step * power >= rough) return Math.max(4, 4 * Math.max(1, Math.ceil(step * power)));
   return value;
 }
 

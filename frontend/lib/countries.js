@@ -1,7 +1,30 @@
 // Countries by ISO code with their names in the browser's language (Intl.DisplayNames), and the country the
 // browser's locale names ("fr-FR" -> FR): the default for reading phone numbers written without their + code.
 
-const NOT_COUNTRIES = new Set(['EU', 'EZ', 'UN', 'QO', 'XA', 'XB', 'ZZ', 'AA', 'QM', 'QN', 'QP', 'QQ', 'QR', 'QS', 'QT', 'QU', 'QV', 'QW', 'QX', 'QY', 'QZ', 'XK']);
+const NOT_COUNTRIES = new Set([
+  'EU',
+  'EZ',
+  'UN',
+  'QO',
+  'XA',
+  'XB',
+  'ZZ',
+  'AA',
+  'QM',
+  'QN',
+  'QP',
+  'QQ',
+  'QR',
+  'QS',
+  'QT',
+  'QU',
+  'QV',
+  'QW',
+  'QX',
+  'QY',
+  'QZ',
+  'XK',
+]);
 let cached = null;
 
 /** [[code, name]] sorted by name. */
@@ -14,7 +37,11 @@ export function countries() {
       const code = String.fromCharCode(a, b);
       if (NOT_COUNTRIES.has(code)) continue;
       let name;
-      try { name = names.of(code); } catch { name = undefined; }
+      try {
+        name = names.of(code);
+      } catch {
+        name = undefined;
+      }
       if (name && name !== code) out.push([code, name]);
     }
   }
@@ -32,7 +59,9 @@ export function browserCountry() {
     try {
       const region = new Intl.Locale(tag).maximize().region;
       if (region && /^[A-Z]{2}$/.test(region)) return region;
-    } catch { /* not a locale tag */ }
+    } catch {
+      /* not a locale tag */
+    }
   }
   return null;
 }

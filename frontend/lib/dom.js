@@ -10,10 +10,10 @@ export function h(tag, props, ...children) {
     else if (key === 'dataset') Object.assign(el.dataset, value);
     else if (key === 'style' && typeof value === 'object') {
       for (const [prop, v] of Object.entries(value)) {
-        if (prop.startsWith('--')) el.style.setProperty(prop, v); else el.style[prop] = v;
+        if (prop.startsWith('--')) el.style.setProperty(prop, v);
+        else el.style[prop] = v;
       }
-    }
-    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    } else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
     else if (PROPS.has(key)) el[key] = value;
     else el.setAttribute(key, value === true ? '' : String(value));
   }
@@ -51,7 +51,10 @@ export function svg(paths, { size = 18, label } = {}) {
   el.setAttribute('stroke-width', '2');
   el.setAttribute('stroke-linecap', 'round');
   el.setAttribute('stroke-linejoin', 'round');
-  if (label) { el.setAttribute('role', 'img'); el.setAttribute('aria-label', label); } else el.setAttribute('aria-hidden', 'true');
+  if (label) {
+    el.setAttribute('role', 'img');
+    el.setAttribute('aria-label', label);
+  } else el.setAttribute('aria-hidden', 'true');
   for (const d of paths) {
     const p = document.createElementNS(ns, 'path');
     p.setAttribute('d', d);
@@ -77,7 +80,10 @@ export function field(labelText, control, hint) {
 
 export function debounce(fn, ms) {
   let timer;
-  const wrapped = (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  const wrapped = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
   wrapped.cancel = () => clearTimeout(timer);
   return wrapped;
 }

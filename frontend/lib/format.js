@@ -8,7 +8,12 @@ export function pct(part, whole) {
   return `${Math.round((100 * part) / whole)}%`;
 }
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const timeFmt = new Intl.DateTimeFormat(undefined, {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+});
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 export function clock(ts) {
@@ -58,14 +63,20 @@ export function contactOfThread(conversationId) {
   return /^contact-([1-9]\d*)$/.exec(conversationId)?.[1] ?? null;
 }
 
-const graphemes = typeof Intl !== 'undefined' && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+const graphemes =
+  typeof Intl !== 'undefined' && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
 
 /** At most `limit` characters a person sees (grapheme clusters: an emoji or an accented letter is never cut in
  * half); a longer text keeps `limit - 1` of them and an ellipsis. */
 export function cutText(text, limit) {
   const value = String(text ?? '');
   if (value.length <= limit) return value;
-  if (!graphemes) return Array.from(value).length <= limit ? value : `${Array.from(value).slice(0, limit - 1).join('')}…`;
+  if (!graphemes)
+    return Array.from(value).length <= limit
+      ? value
+      : `${Array.from(value)
+          .slice(0, limit - 1)
+          .join('')}…`;
   const kept = [];
   for (const { segment } of graphemes.segment(value)) {
     kept.push(segment);

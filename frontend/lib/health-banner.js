@@ -47,9 +47,20 @@ function apply(health) {
 function render(problems) {
   if (!banner) return;
   banner.hidden = problems.length === 0;
-  replace(banner, problems.map((p) => h('p', { class: 'health-problem', dataset: { code: p.code || '' } },
-    h('strong', {}, p.message || 'The store is in trouble.'), ' ', h('span', {}, p.fix || ''),
-    ' ', h('span', { class: 'muted' }, 'Campaigns wait and carry on by themselves.'))));
+  replace(
+    banner,
+    problems.map((p) =>
+      h(
+        'p',
+        { class: 'health-problem', dataset: { code: p.code || '' } },
+        h('strong', {}, p.message || 'The store is in trouble.'),
+        ' ',
+        h('span', {}, p.fix || ''),
+        ' ',
+        h('span', { class: 'muted' }, 'Campaigns wait and carry on by themselves.'),
+      ),
+    ),
+  );
 }
 
 /** Running campaigns' pills say "Waiting" while the store is in trouble (and "Running" again after). */
@@ -78,9 +89,12 @@ export function startHealthBanner(shell) {
   if (content) content.prepend(banner);
   else shell.prepend(banner);
   // Views render pills at any time: mark the new ones too while in trouble.
-  new MutationObserver(() => { if (storeProblems().length) markRunningCampaigns(shell); })
-    .observe(shell, { childList: true, subtree: true });
+  new MutationObserver(() => {
+    if (storeProblems().length) markRunningCampaigns(shell);
+  }).observe(shell, { childList: true, subtree: true });
   window.addEventListener('online', check);
-  window.addEventListener('bulkmsg:store-trouble', () => { if (!storeProblems().length) check(); });
+  window.addEventListener('bulkmsg:store-trouble', () => {
+    if (!storeProblems().length) check();
+  });
   check();
 }

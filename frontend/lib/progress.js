@@ -22,7 +22,9 @@ export function updateProgress(bar, counts = {}) {
     ['p-failed', counts.failed || 0],
     ['p-uncertain', counts.uncertain || 0],
   ];
-  bar.replaceChildren(...parts.map(([cls, n]) => h('span', { class: cls, style: { width: total ? `${(100 * n) / total}%` : '0%' } })));
+  bar.replaceChildren(
+    ...parts.map(([cls, n]) => h('span', { class: cls, style: { width: total ? `${(100 * n) / total}%` : '0%' } })),
+  );
   const done = doneCount(counts);
   bar.setAttribute('aria-valuemax', String(total));
   bar.setAttribute('aria-valuenow', String(done));

@@ -22,7 +22,8 @@ export function labelCells(root = document) {
     if (!names.has(table)) names.set(table, columnNames(table));
     const columns = names.get(table);
     let index = 0;
-    for (let cell = td.previousElementSibling; cell; cell = cell.previousElementSibling) index += Number(cell.colSpan) || 1;
+    for (let cell = td.previousElementSibling; cell; cell = cell.previousElementSibling)
+      index += Number(cell.colSpan) || 1;
     // A cell across several columns (an "empty" line) and the buttons' cell keep no label.
     td.dataset.label = (Number(td.colSpan) || 1) > 1 || td.classList.contains('actions') ? '' : columns[index] || '';
   }
@@ -30,9 +31,15 @@ export function labelCells(root = document) {
 
 export function startStackedTables(root = document.body) {
   let queued = false;
-  const run = () => { queued = false; labelCells(root); };
+  const run = () => {
+    queued = false;
+    labelCells(root);
+  };
   new MutationObserver(() => {
-    if (!queued) { queued = true; requestAnimationFrame(run); }
+    if (!queued) {
+      queued = true;
+      requestAnimationFrame(run);
+    }
   }).observe(root, { childList: true, subtree: true });
   labelCells(root);
 }

@@ -29,7 +29,11 @@ export function on(topic, fn) {
 
 export function emit(topic, payload) {
   for (const fn of [...(listeners.get(topic) || [])]) {
-    try { fn(payload); } catch (error) { console.error(`listener for ${topic} failed`, error); }
+    try {
+      fn(payload);
+    } catch (error) {
+      console.error(`listener for ${topic} failed`, error);
+    }
   }
 }
 

@@ -27,7 +27,9 @@ export function startSocket() {
   const link = { socket: null, attempt: 0, timer: null, stopped: false };
   const reconnectNow = () => reconnectSoon(link);
   window.addEventListener('online', reconnectNow);
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) reconnectNow(); });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) reconnectNow();
+  });
   connect(link);
   return { stop: () => stop(link), reconnectNow };
 }
@@ -40,7 +42,10 @@ async function connect(link) {
   try {
     ({ ticket } = await api.post('/api/ws-ticket'));
   } catch (error) {
-    if (error.status === 401) { stop(link); return; }
+    if (error.status === 401) {
+      stop(link);
+      return;
+    }
     scheduleReconnect(link);
     return;
   }
@@ -60,7 +65,11 @@ function openSocket(link, ticket) {
   };
   ws.onmessage = (message) => {
     let envelope;
-    try { envelope = JSON.parse(message.data); } catch { return; }
+    try {
+      envelope = JSON.parse(message.data);
+    } catch {
+      return;
+    }
     link.attempt = 0;
     if (envelope.type === 'resync') resync(link, ws);
     else if (envelope.id != null) addEvents([envelope]);
@@ -78,7 +87,11 @@ async function resync(link, ws) {
   ws.onclose = null;
   ws.close();
   setConnection('reconnecting');
-  try { await backfill(); } catch { /* the reconnect below retries */ }
+  try {
+    await backfill();
+  } catch {
+    /* the reconnect below retries */
+  }
   emit('resync');
   link.attempt = 0;
   connect(link);
@@ -100,6 +113,10 @@ function reconnectSoon(link) {
 function stop(link) {
   link.stopped = true;
   clearTimeout(link.timer);
-  if (link.socket) { link.socket.onclose = null; link.socket.close(); link.socket = null; }
+  if (link.socket) {
+    link.socket.onclose = null;
+    link.socket.close();
+    link.socket = null;
+  }
   setConnection('offline');
 }

@@ -2,8 +2,8 @@
 // the campaign's activity log; failed and uncertain lists with retry and re-queue; pause / resume / cancel;
 // CSV export. Everything updates live from the event stream and replays from history after a reload.
 
-import { api, download } from '../lib/api.js';
 import { ActivityLog } from '../lib/activity-log.js';
+import { api, download } from '../lib/api.js';
 import { LineChart } from '../lib/chart.js';
 import { busy, h, replace, svg } from '../lib/dom.js';
 import { channelName, dateTime, duration, num, pct, rate } from '../lib/format.js';
@@ -43,27 +43,84 @@ function layout(campaign, mine) {
   const uncertainList = messageList(campaign.id, 'uncertain');
   const undeliveredList = messageList(campaign.id, 'undelivered');
   const leftOut = leftOutList(campaign.id);
-  const tabs = [['activity', 'Activity', log.element], ['failed', 'Failed', failedList.element], ['uncertain', 'Uncertain', uncertainList.element],
+  const tabs = [
+    ['activity', 'Activity', log.element],
+    ['failed', 'Failed', failedList.element],
+    ['uncertain', 'Uncertain', uncertainList.element],
     ['undelivered', 'Not delivered', undeliveredList.element],
-    ['left-out', campaign.left_out ? `Left out (${num(campaign.left_out)})` : 'Left out', leftOut.element]];
-  const tabButtons = tabs.map(([name, label]) => h('button', { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } }, label));
-  const panels = tabs.map(([name, , element]) => h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element));
+    ['left-out', campaign.left_out ? `Left out (${num(campaign.left_out)})` : 'Left out', leftOut.element],
+  ];
+  const tabButtons = tabs.map(([name, label]) =>
+    h(
+      'button',
+      { type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`, dataset: { tab: name } },
+      label,
+    ),
+  );
+  const panels = tabs.map(([name, , element]) =>
+    h('div', { role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}` }, element),
+  );
 
   const nodes = [
     h('p', { style: { marginBottom: '8px' } }, h('a', { href: '#/campaigns', class: 'small' }, '← Campaigns')),
     h('div', { class: 'page-head' }, h('div', {}, h('div', { class: 'row' }, title, pill), subtitle), actions),
-    h('div', { class: 'monitor' },
+    h(
+      'div',
+      { class: 'monitor' },
       summary,
-      h('section', { class: 'card stack', 'aria-label': 'Progress' },
+      h(
+        'section',
+        { class: 'card stack', 'aria-label': 'Progress' },
         h('div', { class: 'row' }, h('h2', {}, 'Progress'), h('span', { class: 'spacer' }), progressText),
-        bar, stats, limitNote),
-      h('section', { class: 'card stack', 'aria-label': 'Chart' },
-        h('div', { class: 'row' }, h('h2', {}, 'Over time'), h('span', { class: 'spacer' }),
-          h('div', { class: 'legend' }, SERIES.map((s) => h('span', { style: { '--c': `var(${s.cssVar})` } }, s.label)))),
-        h('div', { class: 'chart-wrap' }, canvas)),
-      h('section', { class: 'card' }, h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons), panels))];
+        bar,
+        stats,
+        limitNote,
+      ),
+      h(
+        'section',
+        { class: 'card stack', 'aria-label': 'Chart' },
+        h(
+          'div',
+          { class: 'row' },
+          h('h2', {}, 'Over time'),
+          h('span', { class: 'spacer' }),
+          h(
+            'div',
+            { class: 'legend' },
+            SERIES.map((s) => h('span', { style: { '--c': `var(${s.cssVar})` } }, s.label)),
+          ),
+        ),
+        h('div', { class: 'chart-wrap' }, canvas),
+      ),
+      h(
+        'section',
+        { class: 'card' },
+        h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Campaign details' }, tabButtons),
+        panels,
+      ),
+    ),
+  ];
 
-  return { title, pill, subtitle, actions, summary, bar, progressText, stats, limitNote, chart, log, failedList, uncertainList, undeliveredList, leftOut, tabButtons, panels, nodes };
+  return {
+    title,
+    pill,
+    subtitle,
+    actions,
+    summary,
+    bar,
+    progressText,
+    stats,
+    limitNote,
+    chart,
+    log,
+    failedList,
+    uncertainList,
+    undeliveredList,
+    leftOut,
+    tabButtons,
+    panels,
+    nodes,
+  };
 }
 
 function selectTabs(tabButtons, panels, lists) {
@@ -86,35 +143,97 @@ function selectTabs(tabButtons, panels, lists) {
     });
   });
   selectTab('activity');
-
 }
 
 function drawSummary(summary, c) {
   const counts = c.counts || {};
   if (c.status === 'completed') {
     const ending = troubledEnding(counts);
-    replace(summary, h('div', { class: `notice ${ending ? 'warn' : 'ok'}`, role: 'status', dataset: { summary: 'completed', ending: ending ? 'troubled' : 'clean' } },
-      svg(ending ? icons.alert : icons.check),
-      h('div', {}, h('strong', {}, ending || 'Completed'),
-        h('span', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}. `),
-        h('span', {}, `${deliveredSoFar(counts)}${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`))));
+    replace(
+      summary,
+      h(
+        'div',
+        {
+          class: `notice ${ending ? 'warn' : 'ok'}`,
+          role: 'status',
+          dataset: { summary: 'completed', ending: ending ? 'troubled' : 'clean' },
+        },
+        svg(ending ? icons.alert : icons.check),
+        h(
+          'div',
+          {},
+          h('strong', {}, ending || 'Completed'),
+          h('span', {}, `Mass messaging complete. Sent: ${num(counts.sent)}, Failed: ${num(counts.failed)}. `),
+          h(
+            'span',
+            {},
+            `${deliveredSoFar(counts)}${counts.uncertain ? `, ${num(counts.uncertain)} uncertain (review them below)` : ''}.`,
+          ),
+        ),
+      ),
+    );
   } else if (c.status === 'paused') {
-    replace(summary, h('div', { class: 'notice warn', role: 'status' }, svg(icons.pause),
-      h('div', {}, h('strong', {}, 'Paused'), h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'))));
+    replace(
+      summary,
+      h(
+        'div',
+        { class: 'notice warn', role: 'status' },
+        svg(icons.pause),
+        h(
+          'div',
+          {},
+          h('strong', {}, 'Paused'),
+          h('span', {}, c.status_reason || 'Nothing more is sent until you resume.'),
+        ),
+      ),
+    );
   } else if (c.status === 'running' && c.status_reason) {
     // The campaign cannot send now; it says why and goes on by itself (the disk, the database, the channel).
-    replace(summary, h('div', { class: 'notice warn', role: 'status', dataset: { summary: 'waiting' } }, svg(icons.pause),
-      h('div', {}, h('strong', {}, 'Waiting'), h('span', {}, `${c.status_reason}. It goes on by itself.`))));
+    replace(
+      summary,
+      h(
+        'div',
+        { class: 'notice warn', role: 'status', dataset: { summary: 'waiting' } },
+        svg(icons.pause),
+        h('div', {}, h('strong', {}, 'Waiting'), h('span', {}, `${c.status_reason}. It goes on by itself.`)),
+      ),
+    );
   } else if (c.status === 'draft') {
-    replace(summary, h('div', { class: 'notice', role: 'status', dataset: { summary: 'draft' } }, svg(icons.alert),
-      h('div', {}, h('strong', {}, 'Draft: nothing has been sent'),
-        h('span', {}, `${num(counts.total)} ${counts.total === 1 ? 'person gets' : 'people get'} it once you start it. Edit the draft to change the message, the recipients or the timing.`))));
+    replace(
+      summary,
+      h(
+        'div',
+        { class: 'notice', role: 'status', dataset: { summary: 'draft' } },
+        svg(icons.alert),
+        h(
+          'div',
+          {},
+          h('strong', {}, 'Draft: nothing has been sent'),
+          h(
+            'span',
+            {},
+            `${num(counts.total)} ${counts.total === 1 ? 'person gets' : 'people get'} it once you start it. Edit the draft to change the message, the recipients or the timing.`,
+          ),
+        ),
+      ),
+    );
   } else if (c.status === 'cancelled') {
-    replace(summary, h('div', { class: 'notice', role: 'status' }, svg(icons.stop), h('div', {}, h('strong', {}, 'Cancelled'),
-      h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`))));
+    replace(
+      summary,
+      h(
+        'div',
+        { class: 'notice', role: 'status' },
+        svg(icons.stop),
+        h(
+          'div',
+          {},
+          h('strong', {}, 'Cancelled'),
+          h('span', {}, `${num(counts.sent)} were sent before it was cancelled.`),
+        ),
+      ),
+    );
   } else replace(summary);
 }
-
 
 function drawFigures(ui, c) {
   const counts = c.counts || {};
@@ -122,21 +241,32 @@ function drawFigures(ui, c) {
   ui.subtitle.textContent = `${channelName(c.channel)} · created ${dateTime(c.created_at || c.created)}${c.scheduled_at ? ` · scheduled for ${dateTime(c.scheduled_at)}` : ''}`;
   updateProgress(ui.bar, counts);
   const done = doneCount(counts);
-  ui.progressText.textContent = c.status === 'draft' ? `Not started · ${num(counts.total)} ${counts.total === 1 ? 'recipient' : 'recipients'}` : `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
+  ui.progressText.textContent =
+    c.status === 'draft'
+      ? `Not started · ${num(counts.total)} ${counts.total === 1 ? 'recipient' : 'recipients'}`
+      : `${num(done)} of ${num(counts.total)} · ${pct(done, counts.total)}`;
   const running = c.status === 'running';
   // Until the server has measured a rate (`measured`), no rate, time left or cause is shown: a guess from the
   // first seconds is wrong ("3 h left" for a one-minute job).
   const starting = running && c.measured === false && !c.quiet_hours;
-  replace(ui.stats,
-    stat('Total', counts.total), c.status === 'draft' ? stat('Not started', 'Draft') : stat('Queued', (counts.queued || 0) + (counts.sending || 0)), stat('Sent', counts.sent),
-    deliveryStat(counts), counts.undelivered ? stat('Not delivered', counts.undelivered, 'err') : null,
+  replace(
+    ui.stats,
+    stat('Total', counts.total),
+    c.status === 'draft' ? stat('Not started', 'Draft') : stat('Queued', (counts.queued || 0) + (counts.sending || 0)),
+    stat('Sent', counts.sent),
+    deliveryStat(counts),
+    counts.undelivered ? stat('Not delivered', counts.undelivered, 'err') : null,
     stat('Failed', counts.failed, counts.failed ? 'err' : ''),
     stat('Uncertain', counts.uncertain, counts.uncertain ? 'warn' : ''),
     counts.fallback_sent ? stat('Fell back', counts.fallback_sent) : null,
     stat('Rate', starting ? 'Starting…' : running ? rate(c.rate_per_min) : '—'),
     stat('Pace', c.pace_per_min ? rate(c.pace_per_min) : '—'),
-    stat('Held back by', starting ? 'Starting…' : running ? (HELD_BY[c.limited_by] || (c.quiet_hours ? 'Quiet hours' : '—')) : '—'),
-    stat('Time left', starting ? 'Starting…' : running ? duration(c.eta_s) : '—'));
+    stat(
+      'Held back by',
+      starting ? 'Starting…' : running ? HELD_BY[c.limited_by] || (c.quiet_hours ? 'Quiet hours' : '—') : '—',
+    ),
+    stat('Time left', starting ? 'Starting…' : running ? duration(c.eta_s) : '—'),
+  );
   ui.tabButtons[1].replaceChildren('Failed ', h('span', { class: 'badge' }, num(counts.failed || 0)));
   ui.tabButtons[2].replaceChildren('Uncertain ', h('span', { class: 'badge' }, num(counts.uncertain || 0)));
   ui.tabButtons[3].replaceChildren('Not delivered ', h('span', { class: 'badge' }, num(counts.undelivered || 0)));
@@ -148,9 +278,11 @@ function drawFigures(ui, c) {
 
 // Which limit holds the rate back (`limited_by` from the server), in words.
 const LIMITS = {
-  pace: (c) => `Sending at the set pace${c.pace_per_min ? ` of ${num(c.pace_per_min)} a minute` : ''}. Raise “Messages per minute” in a copy of this campaign to go faster.`,
+  pace: (c) =>
+    `Sending at the set pace${c.pace_per_min ? ` of ${num(c.pace_per_min)} a minute` : ''}. Raise “Messages per minute” in a copy of this campaign to go faster.`,
   daily_cap: () => 'The daily cap is reached: sending goes on by itself when the 24-hour window allows more.',
-  provider: () => 'The provider asked us to slow down (it answered “too many requests”); sending goes on at the pace it allows.',
+  provider: () =>
+    'The provider asked us to slow down (it answered “too many requests”); sending goes on at the pace it allows.',
   speed: () => 'Sending as fast as the provider answers: no pace or cap of yours holds it back.',
 };
 
@@ -159,7 +291,7 @@ function drawLimit(note, c) {
   // Quiet hours (DESIGN section 16): "Quiet hours: 212 messages wait for 09:00 in their time zone".
   const words = [c.quiet_hours?.text ? `${c.quiet_hours.text}.` : '', limit].filter(Boolean).join(' ');
   note.textContent = words;
-  note.dataset.limit = limit ? c.limited_by : (c.quiet_hours ? 'window' : '');
+  note.dataset.limit = limit ? c.limited_by : c.quiet_hours ? 'window' : '';
   note.hidden = !words;
 }
 
@@ -173,30 +305,67 @@ function exportQuery() {
 
 // A draft was never started: deleting it loses nothing that was sent. Asks first.
 async function deleteDraft(c) {
-  const yes = await confirmDialog({ title: `Delete the draft “${c.name}”?`, text: 'Nothing was sent from it. Its message and recipients are gone once deleted.', confirm: 'Delete the draft', cancel: 'Keep it', danger: true });
+  const yes = await confirmDialog({
+    title: `Delete the draft “${c.name}”?`,
+    text: 'Nothing was sent from it. Its message and recipients are gone once deleted.',
+    confirm: 'Delete the draft',
+    cancel: 'Keep it',
+    danger: true,
+  });
   if (!yes) return;
   try {
     await api.del(`/api/campaigns/${c.id}`);
     toast('Draft deleted.', { tone: 'ok' });
     window.location.hash = '#/campaigns';
-  } catch (error) { showError(error, 'The draft was not deleted'); }
+  } catch (error) {
+    showError(error, 'The draft was not deleted');
+  }
 }
 
 function drawActions(actions, c, act) {
-  const button = (text, icon, onclick, cls = '') => h('button', { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } }, svg(icon), text);
+  const button = (text, icon, onclick, cls = '') =>
+    h(
+      'button',
+      { class: `btn ${cls}`, type: 'button', onclick, dataset: { action: text.toLowerCase() } },
+      svg(icon),
+      text,
+    );
   const list = [];
   if (c.status === 'draft') {
     list.push(button('Start', icons.play, act('start', 'Campaign started.'), 'primary'));
-    list.push(h('a', { class: 'btn', href: `#/compose/draft/${c.id}`, dataset: { action: 'edit-draft' } }, svg(icons.compose), 'Edit draft'));
+    list.push(
+      h(
+        'a',
+        { class: 'btn', href: `#/compose/draft/${c.id}`, dataset: { action: 'edit-draft' } },
+        svg(icons.compose),
+        'Edit draft',
+      ),
+    );
     list.push(button('Delete draft', icons.x, (event) => busy(event.currentTarget, () => deleteDraft(c)), 'danger'));
   }
   if (c.status === 'running') list.push(button('Pause', icons.pause, act('pause', 'Campaign paused.')));
   if (c.status === 'paused') list.push(button('Resume', icons.play, act('resume', 'Campaign resumed.'), 'primary'));
-  if (['running', 'paused', 'scheduled'].includes(c.status)) list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
-  list.push(h('a', { class: 'btn', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' } }, svg(icons.plus), 'Duplicate'));
-  list.push(button('Export CSV', icons.download, (event) => busy(event.currentTarget, () =>
-    download(`/api/campaigns/${c.id}/export.csv${exportQuery()}`, `campaign-${c.id}.csv`).catch((error) => showError(error, 'The export failed')))));
-  const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  if (['running', 'paused', 'scheduled'].includes(c.status))
+    list.push(button('Cancel', icons.stop, act('cancel', 'Campaign cancelled.'), 'danger'));
+  list.push(
+    h(
+      'a',
+      { class: 'btn', href: `#/compose/copy/${c.id}`, dataset: { action: 'duplicate' } },
+      svg(icons.plus),
+      'Duplicate',
+    ),
+  );
+  list.push(
+    button('Export CSV', icons.download, (event) =>
+      busy(event.currentTarget, () =>
+        download(`/api/campaigns/${c.id}/export.csv${exportQuery()}`, `campaign-${c.id}.csv`).catch((error) =>
+          showError(error, 'The export failed'),
+        ),
+      ),
+    ),
+  );
+  const focused =
+    document.activeElement && actions.contains(document.activeElement) ? document.activeElement.dataset.action : null;
   replace(actions, list);
   if (focused) {
     const again = actions.querySelector(`[data-action="${focused}"]`) || actions.querySelector('button');
@@ -217,15 +386,26 @@ function chartFeeder(chart, mine) {
       const d = e.data || {};
       if (e.type === 'send.progress' && (d.status === 'sent' || d.status === 'failed')) chart.add(d.status, t);
       // Failed messages queued again (retry) leave the failed line, so the chart ends where the counts are.
-      else if (e.type === 'campaign.status' && d.counts && d.counts.failed < chart.level('failed')) chart.add('failed', t, d.counts.failed - chart.level('failed'));
-      else if (e.type === 'message.updated' && d.message && d.message.delivered === true && !deliveredSeen.has(d.message.id)) {
+      else if (e.type === 'campaign.status' && d.counts && d.counts.failed < chart.level('failed'))
+        chart.add('failed', t, d.counts.failed - chart.level('failed'));
+      else if (
+        e.type === 'message.updated' &&
+        d.message &&
+        d.message.delivered === true &&
+        !deliveredSeen.has(d.message.id)
+      ) {
         deliveredSeen.add(d.message.id);
         chart.add('delivered', t);
       }
     }
     chart.schedule();
   };
-  const replay = (events) => { chart.reset(); deliveredSeen.clear(); lastFed = 0; add(events); };
+  const replay = (events) => {
+    chart.reset();
+    deliveredSeen.clear();
+    lastFed = 0;
+    add(events);
+  };
   return { add, replay };
 }
 
@@ -235,17 +415,27 @@ export async function mountMonitor(root, id) {
     campaign = await api.get(`/api/campaigns/${encodeURIComponent(id)}`);
     setCampaign(campaign);
   } catch (error) {
-    root.append(h('p', {}, h('a', { href: '#/campaigns' }, '← Campaigns')), errorNotice(error, `Campaign ${id} could not be loaded.`));
+    root.append(
+      h('p', {}, h('a', { href: '#/campaigns' }, '← Campaigns')),
+      errorNotice(error, `Campaign ${id} could not be loaded.`),
+    );
     return null;
   }
   const key = String(campaign.id);
   const mine = belongsTo(key);
   const ui = layout(campaign, mine);
   root.append(...ui.nodes);
-  selectTabs(ui.tabButtons, ui.panels, { failed: ui.failedList, uncertain: ui.uncertainList, undelivered: ui.undeliveredList, 'left-out': ui.leftOut });
+  selectTabs(ui.tabButtons, ui.panels, {
+    failed: ui.failedList,
+    uncertain: ui.uncertainList,
+    undelivered: ui.undeliveredList,
+    'left-out': ui.leftOut,
+  });
   const feed = chartFeeder(ui.chart, mine);
   feed.add(state.events);
-  const server = refresher(campaign.id, (fresh) => { campaign = fresh; });
+  const server = refresher(campaign.id, (fresh) => {
+    campaign = fresh;
+  });
   const act = actionHandler(campaign.id, server.refresh);
   const draw = () => {
     const c = { ...campaign, ...state.campaigns.get(key) };
@@ -261,7 +451,7 @@ export async function mountMonitor(root, id) {
   const offs = [
     on('campaign', (c) => {
       if (String(c.id) !== key) return;
-      const before = (campaign.counts || {});
+      const before = campaign.counts || {};
       draw();
       if ((c.counts || {}).failed !== before.failed) ui.failedList.stale();
       if ((c.counts || {}).uncertain !== before.uncertain) ui.uncertainList.stale();
@@ -273,12 +463,21 @@ export async function mountMonitor(root, id) {
       feed.add(relevant);
       server.refreshSoon();
     }),
-    on('resync', () => { feed.replay(state.events); server.refresh(); }),
+    on('resync', () => {
+      feed.replay(state.events);
+      server.refresh();
+    }),
     on('trimmed', () => feed.replay(state.events)),
     on('history', () => feed.replay(state.events)),
   ];
   draw();
-  return () => { offs.forEach((off) => off()); clearInterval(ticker); server.stop(); ui.chart.destroy(); ui.log.destroy(); };
+  return () => {
+    offs.forEach((off) => off());
+    clearInterval(ticker);
+    server.stop();
+    ui.chart.destroy();
+    ui.log.destroy();
+  };
 }
 
 // Whether an event is about this campaign.
@@ -287,7 +486,9 @@ function belongsTo(key) {
     const d = e.data || {};
     if (d.campaign_id != null) return String(d.campaign_id) === key;
     const m = d.message;
-    return Boolean(m && (String(m.campaign_id) === key || (m.sender_type === 'campaign' && String(m.sender_id) === key)));
+    return Boolean(
+      m && (String(m.campaign_id) === key || (m.sender_type === 'campaign' && String(m.sender_id) === key)),
+    );
   };
 }
 
@@ -303,9 +504,13 @@ function refresher(id, onFresh) {
       const fresh = await api.get(`/api/campaigns/${id}`);
       onFresh(fresh);
       setCampaign(fresh);
-    } catch { /* the next event or tick tries again */ }
+    } catch {
+      /* the next event or tick tries again */
+    }
   };
-  const refreshSoon = () => { if (!timer) timer = setTimeout(refresh, Math.max(0, 1000 - (Date.now() - last))); };
+  const refreshSoon = () => {
+    if (!timer) timer = setTimeout(refresh, Math.max(0, 1000 - (Date.now() - last)));
+  };
   return { refresh, refreshSoon, stop: () => clearTimeout(timer) };
 }
 
@@ -313,32 +518,47 @@ function refresher(id, onFresh) {
 function actionHandler(id, refresh) {
   return (action, label) => async (event) => {
     const button = event.currentTarget;
-    if (action === 'cancel' && !(await confirmDialog({
-      title: 'Cancel this campaign?', text: 'Messages not yet sent will not be sent. This cannot be undone.', confirm: 'Cancel campaign', danger: true,
-    }))) return;
+    if (
+      action === 'cancel' &&
+      !(await confirmDialog({
+        title: 'Cancel this campaign?',
+        text: 'Messages not yet sent will not be sent. This cannot be undone.',
+        confirm: 'Cancel campaign',
+        danger: true,
+      }))
+    )
+      return;
     await busy(button, async () => {
       try {
         const updated = await api.post(`/api/campaigns/${id}/${action}`);
         if (updated && updated.id != null) setCampaign(updated);
         toast(label, { tone: 'ok' });
         refresh();
-      } catch (error) { showError(error, `Could not ${action} the campaign`); }
+      } catch (error) {
+        showError(error, `Could not ${action} the campaign`);
+      }
     });
   };
 }
 
 // A figure: a count, a text, or [text, unit] (the unit set smaller, so that "1,240/s" fits a narrow tile).
 function stat(label, value, tone = '') {
-  const shown = Array.isArray(value) ? [value[0], h('span', { class: 'unit' }, value[1])]
+  const shown = Array.isArray(value)
+    ? [value[0], h('span', { class: 'unit' }, value[1])]
     : [typeof value === 'string' ? value : num(value ?? 0)];
-  return h('div', { class: `stat ${tone}`, dataset: { stat: label.toLowerCase().replace(/\s+/g, '-') } },
-    h('div', { class: 'label' }, label), h('div', { class: 'value' }, ...shown));
+  return h(
+    'div',
+    { class: `stat ${tone}`, dataset: { stat: label.toLowerCase().replace(/\s+/g, '-') } },
+    h('div', { class: 'label' }, label),
+    h('div', { class: 'value' }, ...shown),
+  );
 }
 
 // Delivery as far as it can be known: a server with no delivery reports (plain SMTP) only accepts messages, so
 // those are counted as "Accepted by the server", never as undelivered or expired.
 function deliveryStat(counts) {
-  if (counts.untracked && !counts.delivered && !counts.undelivered) return stat('Accepted by the server', counts.untracked, 'ok');
+  if (counts.untracked && !counts.delivered && !counts.undelivered)
+    return stat('Accepted by the server', counts.untracked, 'ok');
   return stat('Delivered', counts.delivered, 'ok');
 }
 

@@ -10,14 +10,22 @@ let timer = null;
 let pending = null;
 
 function readLocal() {
-  try { return JSON.parse(localStorage.getItem(KEY) || 'null'); } catch { return null; }
+  try {
+    return JSON.parse(localStorage.getItem(KEY) || 'null');
+  } catch {
+    return null;
+  }
 }
 
 /** The newer of this browser's copy and the server's, or null. */
 export async function loadDraft() {
   const local = readLocal();
   let remote = null;
-  try { remote = (await api.get('/api/compose-draft')).snapshot; } catch { /* none kept, or offline */ }
+  try {
+    remote = (await api.get('/api/compose-draft')).snapshot;
+  } catch {
+    /* none kept, or offline */
+  }
   if (!local) return remote;
   if (!remote) return local;
   return (remote.saved_at || '') > (local.saved_at || '') ? remote : local;
@@ -27,7 +35,11 @@ export async function loadDraft() {
 export function saveDraft(draft, { now = false } = {}) {
   if (!draft) return Promise.resolve();
   const stamped = { ...draft, saved_at: new Date().toISOString() };
-  try { localStorage.setItem(KEY, JSON.stringify(stamped)); } catch { /* storage full or off: the server keeps it */ }
+  try {
+    localStorage.setItem(KEY, JSON.stringify(stamped));
+  } catch {
+    /* storage full or off: the server keeps it */
+  }
   pending = stamped;
   clearTimeout(timer);
   if (now) return flush();
@@ -40,14 +52,22 @@ async function flush() {
   const draft = pending;
   pending = null;
   if (!draft) return;
-  try { await api.put('/api/compose-draft', { snapshot: draft }); } catch { /* this browser's copy stays */ }
+  try {
+    await api.put('/api/compose-draft', { snapshot: draft });
+  } catch {
+    /* this browser's copy stays */
+  }
 }
 
 export async function clearDraft() {
   clearTimeout(timer);
   pending = null;
   localStorage.removeItem(KEY);
-  try { await api.del('/api/compose-draft'); } catch { /* nothing kept there */ }
+  try {
+    await api.del('/api/compose-draft');
+  } catch {
+    /* nothing kept there */
+  }
 }
 
 /** Where the user was: the field with the cursor (and the selection in it) and the page's scroll. */
@@ -68,7 +88,11 @@ export function goBackTo(form, where) {
   if (input) {
     input.focus({ preventScroll: true });
     if (where.start != null && typeof input.setSelectionRange === 'function') {
-      try { input.setSelectionRange(where.start, where.end ?? where.start); } catch { /* not a text field */ }
+      try {
+        input.setSelectionRange(where.start, where.end ?? where.start);
+      } catch {
+        /* not a text field */
+      }
     }
   }
   window.scrollTo(0, where.scroll || 0);

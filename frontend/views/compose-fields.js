@@ -1,8 +1,8 @@
 // The compose form's controls: channel choice (from GET /api/channels), pace (one unit: per minute, or the
 // pause range for WhatsApp) and daily cap with the channel's defaults as placeholders, and when to send.
 
-import { field, h, nextId } from '../lib/dom.js';
 import { channelInfo, channelNames, isConfigured, limitsOf } from '../lib/channels.js';
+import { field, h, nextId } from '../lib/dom.js';
 import { channelName } from '../lib/format.js';
 import { channelPill } from '../lib/ui.js';
 
@@ -11,11 +11,24 @@ export function channelChoice(onChange) {
   const names = channelNames();
   const radios = names.map((c) => h('input', { type: 'radio', name: group, value: c }));
   const ready = names.find((c) => channelInfo(c).state === 'ready') || names.find(isConfigured) || names[0];
-  const pick = (name) => { const r = radios.find((x) => x.value === name) || radios[0]; if (r) r.checked = true; };
+  const pick = (name) => {
+    const r = radios.find((x) => x.value === name) || radios[0];
+    if (r) r.checked = true;
+  };
   pick(ready);
   radios.forEach((r) => r.addEventListener('change', onChange));
-  const element = h('fieldset', {}, h('legend', {}, 'Channel'),
-    h('div', { class: 'channel-choice' }, radios.map((radio) => h('label', {}, radio, channelName(radio.value), channelPill(channelInfo(radio.value).state)))));
+  const element = h(
+    'fieldset',
+    {},
+    h('legend', {}, 'Channel'),
+    h(
+      'div',
+      { class: 'channel-choice' },
+      radios.map((radio) =>
+        h('label', {}, radio, channelName(radio.value), channelPill(channelInfo(radio.value).state)),
+      ),
+    ),
+  );
   return { element, value: () => (radios.find((r) => r.checked) || {}).value, set: pick };
 }
 
@@ -29,15 +42,27 @@ export function paceFields() {
   const note = h('p', { class: 'muted small limit-note' });
   const batchSize = h('input', { type: 'number', min: 1, step: 1, name: 'batch_size', placeholder: 'no batches' });
   const batchPause = h('input', { type: 'number', min: 1, step: 1, name: 'batch_pause_s', placeholder: 'seconds' });
-  const element = h('fieldset', { class: 'stack', style: { gap: '8px' } }, h('legend', {}, 'Pace'),
+  const element = h(
+    'fieldset',
+    { class: 'stack', style: { gap: '8px' } },
+    h('legend', {}, 'Pace'),
     h('div', { class: 'fields' }, perMinuteField, delayFields, field('Daily cap', dailyCap)),
-    h('div', { class: 'fields' }, field('Pause after every … messages', batchSize), field('Pause for (seconds)', batchPause)), note);
+    h(
+      'div',
+      { class: 'fields' },
+      field('Pause after every … messages', batchSize),
+      field('Pause for (seconds)', batchPause),
+    ),
+    note,
+  );
   const inputs = { per_minute: perMinute, min_delay_s: minDelay, max_delay_s: maxDelay, daily_cap: dailyCap };
   const show = (channel) => {
     const rate = limitsOf(channel).rate || {};
     const paused = rate.min_delay_s > 0 || rate.max_delay_s > 0;
     perMinuteField.hidden = paused;
-    delayFields.forEach((f) => { f.hidden = !paused; });
+    delayFields.forEach((f) => {
+      f.hidden = !paused;
+    });
     perMinute.placeholder = rate.per_minute ? String(rate.per_minute) : 'as fast as allowed';
     minDelay.placeholder = String(rate.min_delay_s ?? '');
     maxDelay.placeholder = String(rate.max_delay_s ?? '');
@@ -48,8 +73,10 @@ export function paceFields() {
   };
   const value = () => {
     const rate = {};
-    for (const [key, input] of Object.entries(inputs)) if (!input.closest('[hidden]') && input.value) rate[key] = Number(input.value);
-    if (batchSize.value && batchPause.value) rate.batch = { size: Number(batchSize.value), pause_s: Number(batchPause.value) };
+    for (const [key, input] of Object.entries(inputs))
+      if (!input.closest('[hidden]') && input.value) rate[key] = Number(input.value);
+    if (batchSize.value && batchPause.value)
+      rate.batch = { size: Number(batchSize.value), pause_s: Number(batchPause.value) };
     return rate;
   };
   const set = (rate) => {
@@ -73,9 +100,23 @@ export function scheduleFields(onChange) {
       onChange();
     });
   }
-  const element = h('fieldset', { class: 'stack', style: { gap: '8px' } }, h('legend', {}, 'When'),
-    h('div', { class: 'row', style: { gap: '18px' } }, h('label', { class: 'check' }, now, 'Now'), h('label', { class: 'check' }, later, 'Schedule for'), when));
-  return { element, later: () => later.checked, value: () => (later.checked && when.value ? new Date(when.value).toISOString() : null) };
+  const element = h(
+    'fieldset',
+    { class: 'stack', style: { gap: '8px' } },
+    h('legend', {}, 'When'),
+    h(
+      'div',
+      { class: 'row', style: { gap: '18px' } },
+      h('label', { class: 'check' }, now, 'Now'),
+      h('label', { class: 'check' }, later, 'Schedule for'),
+      when,
+    ),
+  );
+  return {
+    element,
+    later: () => later.checked,
+    value: () => (later.checked && when.value ? new Date(when.value).toISOString() : null),
+  };
 }
 
 function inAnHour() {

@@ -3,8 +3,8 @@
 
 import { api, list as listPage } from '../lib/api.js';
 import { debounce, h, nextId, replace, svg } from '../lib/dom.js';
-import { icons } from '../lib/icons.js';
 import { num } from '../lib/format.js';
+import { icons } from '../lib/icons.js';
 import { audienceChooser } from './audience-builder.js';
 
 export function recipientPicker(onChange) {
@@ -19,14 +19,31 @@ export function recipientPicker(onChange) {
   const kept = { spec: null };
   const keptNote = h('p', { class: 'muted small', hidden: true });
   const allLabel = h('span', {}, 'All contacts');
-  const changed = () => { chosen.draw(); onChange(); };
+  const changed = () => {
+    chosen.draw();
+    onChange();
+  };
   const search = contactSearch(selected, changed);
-  const chosen = chosenList(selected, () => { changed(); search.redraw(); });
+  const chosen = chosenList(selected, () => {
+    changed();
+    search.redraw();
+  });
   const chooser = h('div', { class: 'stack', hidden: true, style: { gap: '8px' } }, search.element, chosen.element);
-  const element = h('fieldset', { class: 'stack', style: { gap: '8px' } }, h('legend', {}, 'Recipients'),
-    h('div', { class: 'row', style: { gap: '18px' } }, h('label', { class: 'check' }, allRadio, allLabel), h('label', { class: 'check' }, someRadio, 'Choose contacts'),
-      audienceRadios.map((radio, i) => h('label', { class: 'check' }, radio, ['By tags', 'A segment', 'A filter'][i]))),
-    chooser, audience.element, keptNote);
+  const element = h(
+    'fieldset',
+    { class: 'stack', style: { gap: '8px' } },
+    h('legend', {}, 'Recipients'),
+    h(
+      'div',
+      { class: 'row', style: { gap: '18px' } },
+      h('label', { class: 'check' }, allRadio, allLabel),
+      h('label', { class: 'check' }, someRadio, 'Choose contacts'),
+      audienceRadios.map((radio, i) => h('label', { class: 'check' }, radio, ['By tags', 'A segment', 'A filter'][i])),
+    ),
+    chooser,
+    audience.element,
+    keptNote,
+  );
   let audienceLoaded = false;
   const setMode = (mode) => {
     all.mode = mode;
@@ -43,12 +60,21 @@ export function recipientPicker(onChange) {
       ready.then(() => audience.setMode(mode));
     }
   };
-  for (const radio of [allRadio, someRadio, ...audienceRadios]) radio.addEventListener('change', () => { if (radio.checked) setMode(radio.value); onChange(); });
-  listPage('/api/contacts', { limit: 20 }).then((page) => {
-    all.sample = page.items;
-    all.total = page.total;
-    allLabel.textContent = `All contacts (${num(all.total)})`;
-  }).catch(() => { /* the label stays generic */ }).finally(onChange);
+  for (const radio of [allRadio, someRadio, ...audienceRadios])
+    radio.addEventListener('change', () => {
+      if (radio.checked) setMode(radio.value);
+      onChange();
+    });
+  listPage('/api/contacts', { limit: 20 })
+    .then((page) => {
+      all.sample = page.items;
+      all.total = page.total;
+      allLabel.textContent = `All contacts (${num(all.total)})`;
+    })
+    .catch(() => {
+      /* the label stays generic */
+    })
+    .finally(onChange);
   chosen.draw();
 
   /** Restores a choice: {all: true}, or the chosen contacts themselves (a draft keeps them; a copy loads them). */
@@ -65,7 +91,10 @@ export function recipientPicker(onChange) {
     }
     const some = Boolean(spec && Array.isArray(spec.contact_ids));
     let people = contacts;
-    if (some && !people) people = await Promise.all(spec.contact_ids.slice(0, 200).map((id) => api.get(`/api/contacts/${id}`).catch(() => null)));
+    if (some && !people)
+      people = await Promise.all(
+        spec.contact_ids.slice(0, 200).map((id) => api.get(`/api/contacts/${id}`).catch(() => null)),
+      );
     for (const c of people || []) if (c) selected.set(c.id, c);
     setMode(some ? 'some' : 'all');
     changed();
@@ -75,15 +104,33 @@ export function recipientPicker(onChange) {
     element,
     set,
     /** The recipients as the campaigns API wants them. */
-    value: () => (all.mode === 'all' ? { all: true } : all.mode === 'some' ? { contact_ids: [...selected.keys()] }
-      : all.mode === 'kept' ? kept.spec : audience.value()),
+    value: () =>
+      all.mode === 'all'
+        ? { all: true }
+        : all.mode === 'some'
+          ? { contact_ids: [...selected.keys()] }
+          : all.mode === 'kept'
+            ? kept.spec
+            : audience.value(),
     count: () => (all.mode === 'all' ? all.total : all.mode === 'some' ? selected.size : audience.count()),
     /** Contacts usable for previews: the chosen ones, the audience's sample, or a sample of everyone. */
-    previewContacts: () => (all.mode === 'all' ? all.sample.filter((c) => !c.opted_out) : all.mode === 'some' ? some() : audience.sample().filter((c) => !c.opted_out)),
+    previewContacts: () =>
+      all.mode === 'all'
+        ? all.sample.filter((c) => !c.opted_out)
+        : all.mode === 'some'
+          ? some()
+          : audience.sample().filter((c) => !c.opted_out),
     optedOutChosen: () => (all.mode === 'all' ? [] : some().filter((c) => c.opted_out)),
     sample: () => all.sample,
     mode: () => all.mode,
-    chosen: () => some().map(({ id, name: n, phone, email, opted_out: optedOut }) => ({ id, name: n, phone, email, opted_out: optedOut })),
+    chosen: () =>
+      some().map(({ id, name: n, phone, email, opted_out: optedOut }) => ({
+        id,
+        name: n,
+        phone,
+        email,
+        opted_out: optedOut,
+      })),
   };
 }
 
@@ -95,18 +142,38 @@ function describe(spec) {
 
 // The searchable checklist of contacts to tick.
 function contactSearch(selected, changed) {
-  const search = h('input', { type: 'search', placeholder: 'Search contacts to add', 'aria-label': 'Search contacts to choose', autocomplete: 'off' });
+  const search = h('input', {
+    type: 'search',
+    placeholder: 'Search contacts to add',
+    'aria-label': 'Search contacts to choose',
+    autocomplete: 'off',
+  });
   const list = h('div', { class: 'recipient-list', role: 'group', 'aria-label': 'Contacts to send to' });
   let items = [];
   const draw = () => {
-    if (!items.length) { replace(list, h('p', { class: 'muted', style: { padding: '8px 10px' } }, 'No contact matches.')); return; }
-    replace(list, items.map((c) => {
-      const box = h('input', { type: 'checkbox', checked: selected.has(c.id) });
-      box.addEventListener('change', () => { if (box.checked) selected.set(c.id, c); else selected.delete(c.id); changed(); });
-      return h('label', {}, box, h('span', {}, c.name || c.phone || c.email),
-        c.opted_out ? h('span', { class: 'pill' }, 'Opted out') : null,
-        h('span', { class: 'sub' }, c.phone || c.email || ''));
-    }));
+    if (!items.length) {
+      replace(list, h('p', { class: 'muted', style: { padding: '8px 10px' } }, 'No contact matches.'));
+      return;
+    }
+    replace(
+      list,
+      items.map((c) => {
+        const box = h('input', { type: 'checkbox', checked: selected.has(c.id) });
+        box.addEventListener('change', () => {
+          if (box.checked) selected.set(c.id, c);
+          else selected.delete(c.id);
+          changed();
+        });
+        return h(
+          'label',
+          {},
+          box,
+          h('span', {}, c.name || c.phone || c.email),
+          c.opted_out ? h('span', { class: 'pill' }, 'Opted out') : null,
+          h('span', { class: 'sub' }, c.phone || c.email || ''),
+        );
+      }),
+    );
   };
   const load = async () => {
     try {
@@ -126,10 +193,29 @@ function chosenList(selected, removed) {
   const chips = h('div', { class: 'chosen-list', role: 'list', 'aria-label': 'Chosen contacts' });
   const draw = () => {
     count.textContent = selected.size ? `${num(selected.size)} chosen:` : 'Nobody chosen yet.';
-    replace(chips, [...selected.values()].map((c) => h('span', { class: 'chip', role: 'listitem', dataset: { chosen: c.id } },
-      c.name || c.phone || c.email,
-      h('button', { class: 'btn ghost small', type: 'button', 'aria-label': `Remove ${c.name || c.phone || c.email}`,
-        onclick: () => { selected.delete(c.id); removed(); } }, svg(icons.x, { size: 12 })))));
+    replace(
+      chips,
+      [...selected.values()].map((c) =>
+        h(
+          'span',
+          { class: 'chip', role: 'listitem', dataset: { chosen: c.id } },
+          c.name || c.phone || c.email,
+          h(
+            'button',
+            {
+              class: 'btn ghost small',
+              type: 'button',
+              'aria-label': `Remove ${c.name || c.phone || c.email}`,
+              onclick: () => {
+                selected.delete(c.id);
+                removed();
+              },
+            },
+            svg(icons.x, { size: 12 }),
+          ),
+        ),
+      ),
+    );
   };
   return { element: h('div', { class: 'stack', style: { gap: '6px' } }, count, chips), draw };
 }

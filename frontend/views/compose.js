@@ -4,31 +4,53 @@
 // edits a saved draft campaign (saving replaces it).
 
 import { api } from '../lib/api.js';
-import { busy, field, h, nextId, replace, svg } from '../lib/dom.js';
 import { limitsOf, loadChannels } from '../lib/channels.js';
+import { busy, field, h, nextId, replace, svg } from '../lib/dom.js';
 import { channelName, dateTime, num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on } from '../lib/store.js';
 import { confirmDialog, errorNotice, pageHead, showError, toast } from '../lib/ui.js';
+import { clearDraft, goBackTo, loadDraft, saveDraft, whereNow } from './compose-draft.js';
 import { channelChoice, paceFields, scheduleFields } from './compose-fields.js';
 import { filePicker } from './compose-files.js';
-import { clearDraft, goBackTo, loadDraft, saveDraft, whereNow } from './compose-draft.js';
-import { planPanel, timingFields } from './compose-timing.js';
 import { previewPanel } from './compose-preview.js';
 import { recipientPicker } from './compose-recipients.js';
 import { testSendBox } from './compose-test.js';
+import { planPanel, timingFields } from './compose-timing.js';
 import { warningList } from './compose-warnings.js';
 
 const BASE_PLACEHOLDERS = ['name', 'phone', 'email'];
-const FORM_LABELS = { name: 'Campaign name', body: 'Message', subject: 'Subject', recipients: 'Recipients', scheduled_at: 'Schedule for', send_window: 'Quiet hours', fallback: 'Fallback' };
+const FORM_LABELS = {
+  name: 'Campaign name',
+  body: 'Message',
+  subject: 'Subject',
+  recipients: 'Recipients',
+  scheduled_at: 'Schedule for',
+  send_window: 'Quiet hours',
+  fallback: 'Fallback',
+};
 
 export async function mount(root, params = []) {
-  try { await loadChannels(); } catch (error) { root.append(errorNotice(error, 'The channels could not be loaded.')); return null; }
+  try {
+    await loadChannels();
+  } catch (error) {
+    root.append(errorNotice(error, 'The channels could not be loaded.'));
+    return null;
+  }
   const ui = buildForm();
   const side = h('div', { class: 'compose-side' }, ui.preview.element);
-  root.append(pageHead('Compose', 'Write once; every contact gets their own message.',
-    h('a', { class: 'btn', href: '#/sequences/new', dataset: { action: 'new-sequence' } }, 'A series over days? New sequence')),
-    h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), side));
+  root.append(
+    pageHead(
+      'Compose',
+      'Write once; every contact gets their own message.',
+      h(
+        'a',
+        { class: 'btn', href: '#/sequences/new', dataset: { action: 'new-sequence' } },
+        'A series over days? New sequence',
+      ),
+    ),
+    h('div', { class: 'compose' }, h('div', { class: 'stack' }, ui.form, ui.test.element), side),
+  );
   const offLayout = previewBeforeStart(ui, side);
   wire(ui);
   const copyOf = params[0] === 'copy' && params[1];
@@ -40,15 +62,30 @@ export async function mount(root, params = []) {
   ui.channelChanged();
   if (kept && !copyOf && (!draftOf || String(kept.draftOf) === String(draftOf))) goBackTo(ui.form, kept.where);
   // Saved as the user types: a reload, a crash or a closed window loses nothing.
-  const autosave = () => { const snap = ui.snapshot(); if (snap) { saveDraft(snap); ui.savedNote.textContent = 'Draft saved as you type.'; } };
+  const autosave = () => {
+    const snap = ui.snapshot();
+    if (snap) {
+      saveDraft(snap);
+      ui.savedNote.textContent = 'Draft saved as you type.';
+    }
+  };
   ui.form.addEventListener('input', autosave);
   ui.form.addEventListener('change', autosave);
   ui.autosave = autosave;
   const onHide = () => saveDraft(ui.snapshot(), { now: true });
   window.addEventListener('pagehide', onHide);
   // Back from a drop: the channels' states may have changed; what was typed stays.
-  const off = on('resync', () => loadChannels().then(ui.channelChanged).catch(() => {}));
-  return () => { off(); offLayout(); window.removeEventListener('pagehide', onHide); saveDraft(ui.snapshot(), { now: true }); };
+  const off = on('resync', () =>
+    loadChannels()
+      .then(ui.channelChanged)
+      .catch(() => {}),
+  );
+  return () => {
+    off();
+    offLayout();
+    window.removeEventListener('pagehide', onHide);
+    saveDraft(ui.snapshot(), { now: true });
+  };
 }
 
 // In one column (a phone, a narrow window) the preview moves into the form, just above the warnings and Start, so
@@ -66,10 +103,22 @@ function previewBeforeStart(ui, side) {
 
 function buildForm() {
   const ui = {};
-  ui.name = h('input', { type: 'text', name: 'name', value: `Campaign ${new Date().toLocaleDateString()}`, required: true });
+  ui.name = h('input', {
+    type: 'text',
+    name: 'name',
+    value: `Campaign ${new Date().toLocaleDateString()}`,
+    required: true,
+  });
   ui.subject = h('input', { type: 'text', name: 'subject', placeholder: 'Your appointment on {{ fields.date }}' });
   ui.subjectField = field('Subject', ui.subject);
-  ui.body = h('textarea', { id: nextId('body'), name: 'body', rows: 8, placeholder: 'Hi {{ name }}, …', required: true, spellcheck: 'true' });
+  ui.body = h('textarea', {
+    id: nextId('body'),
+    name: 'body',
+    rows: 8,
+    placeholder: 'Hi {{ name }}, …',
+    required: true,
+    spellcheck: 'true',
+  });
   ui.chips = h('div', { class: 'placeholder-picker', role: 'group', 'aria-label': 'Insert a placeholder' });
   ui.warnings = h('div', { class: 'stack', 'aria-live': 'polite' });
   ui.formError = h('div');
@@ -84,20 +133,68 @@ function buildForm() {
   ui.files = filePicker(() => {});
   ui.timing = timingFields(() => ui.plan.refresh());
   ui.plan = planPanel(() => (ui.body.value.trim() ? payload(ui) : null));
-  ui.recipients = recipientPicker(() => { ui.preview.contactsChanged(); drawChips(ui); ui.checkWarnings(); ui.plan?.refresh(); ui.autosave?.(); });
-  ui.message = () => ({ channel: ui.channel.value(), subject: limitsOf(ui.channel.value()).needs_subject ? ui.subject.value : null, body: ui.body.value });
-  ui.preview = previewPanel({ message: ui.message, recipients: ui.recipients, onProblems: (p) => { ui.problems = p; ui.checkWarnings(); }, onReplace: (wrong, right) => replacePlaceholder(ui, wrong, right) });
+  ui.recipients = recipientPicker(() => {
+    ui.preview.contactsChanged();
+    drawChips(ui);
+    ui.checkWarnings();
+    ui.plan?.refresh();
+    ui.autosave?.();
+  });
+  ui.message = () => ({
+    channel: ui.channel.value(),
+    subject: limitsOf(ui.channel.value()).needs_subject ? ui.subject.value : null,
+    body: ui.body.value,
+  });
+  ui.preview = previewPanel({
+    message: ui.message,
+    recipients: ui.recipients,
+    onProblems: (p) => {
+      ui.problems = p;
+      ui.checkWarnings();
+    },
+    onReplace: (wrong, right) => replacePlaceholder(ui, wrong, right),
+  });
   ui.test = testSendBox({ message: ui.message, rendered: () => ui.preview.rendered() });
-  ui.form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New campaign' },
-    ui.draftNote, field('Campaign name', ui.name), ui.channel.element, ui.recipients.element, ui.subjectField,
-    h('div', { class: 'field' }, h('label', { for: ui.body.id }, 'Message'), ui.chips, ui.body,
-      h('span', { class: 'hint' }, 'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact; {Hi|Hello} picks one option per contact.')),
-    ui.files.element, ui.pace.element, ui.when.element, ui.timing.element, ui.plan.element, ui.warnings, ui.formError, h('div', { class: 'row end' }, ui.savedNote, ui.draft, ui.send));
+  ui.form = h(
+    'form',
+    { class: 'card stack', novalidate: true, 'aria-label': 'New campaign' },
+    ui.draftNote,
+    field('Campaign name', ui.name),
+    ui.channel.element,
+    ui.recipients.element,
+    ui.subjectField,
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: ui.body.id }, 'Message'),
+      ui.chips,
+      ui.body,
+      h(
+        'span',
+        { class: 'hint' },
+        'Placeholders like {{ name }} or {{ fields.city }} are filled in for each contact; {Hi|Hello} picks one option per contact.',
+      ),
+    ),
+    ui.files.element,
+    ui.pace.element,
+    ui.when.element,
+    ui.timing.element,
+    ui.plan.element,
+    ui.warnings,
+    ui.formError,
+    h('div', { class: 'row end' }, ui.savedNote, ui.draft, ui.send),
+  );
   return ui;
 }
 
 function wire(ui) {
-  ui.checkWarnings = () => warningList(ui.warnings, { channel: ui.channel.value(), problems: ui.problems, recipients: ui.recipients, cap: ui.pace.cap() });
+  ui.checkWarnings = () =>
+    warningList(ui.warnings, {
+      channel: ui.channel.value(),
+      problems: ui.problems,
+      recipients: ui.recipients,
+      cap: ui.pace.cap(),
+    });
   ui.channelChanged = () => {
     const c = ui.channel.value();
     ui.subjectField.hidden = !limitsOf(c).needs_subject;
@@ -111,27 +208,57 @@ function wire(ui) {
     ui.preview.refresh();
   };
   ui.snapshot = () => ({
-    name: ui.name.value, channel: ui.channel.value(), subject: ui.subject.value, body: ui.body.value, rate: ui.pace.value(),
-    recipients: ui.recipients.value(), chosen: ui.recipients.chosen(), files: ui.files.files(), ...ui.timing.value(),
-    draftOf: ui.draftOf || null, where: whereNow(ui.form),
+    name: ui.name.value,
+    channel: ui.channel.value(),
+    subject: ui.subject.value,
+    body: ui.body.value,
+    rate: ui.pace.value(),
+    recipients: ui.recipients.value(),
+    chosen: ui.recipients.chosen(),
+    files: ui.files.files(),
+    ...ui.timing.value(),
+    draftOf: ui.draftOf || null,
+    where: whereNow(ui.form),
   });
   ui.body.addEventListener('input', ui.preview.refresh);
   ui.subject.addEventListener('input', ui.preview.refresh);
-  for (const input of Object.values(ui.pace.inputs)) input.addEventListener('input', () => { ui.checkWarnings(); ui.plan.refresh(); });
-  ui.form.addEventListener('submit', (event) => { event.preventDefault(); busy(ui.send, () => submit(ui, true)); });
+  for (const input of Object.values(ui.pace.inputs))
+    input.addEventListener('input', () => {
+      ui.checkWarnings();
+      ui.plan.refresh();
+    });
+  ui.form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy(ui.send, () => submit(ui, true));
+  });
   ui.draft.addEventListener('click', () => busy(ui.draft, () => submit(ui, false)));
   drawChips(ui);
 }
 
 function drawChips(ui) {
   const insert = (text) => {
-    ui.body.setRangeText(text, ui.body.selectionStart ?? ui.body.value.length, ui.body.selectionEnd ?? ui.body.value.length, 'end');
+    ui.body.setRangeText(
+      text,
+      ui.body.selectionStart ?? ui.body.value.length,
+      ui.body.selectionEnd ?? ui.body.value.length,
+      'end',
+    );
     ui.body.focus();
     ui.body.dispatchEvent(new Event('input'));
   };
-  const custom = [...new Set(ui.recipients.sample().flatMap((c) => Object.keys(c.fields || {})))].map((f) => `fields.${f}`);
-  replace(ui.chips, [...BASE_PLACEHOLDERS, ...custom].map((p) =>
-    h('button', { class: 'chip', type: 'button', onclick: () => insert(`{{ ${p} }}`), 'aria-label': `Insert ${p}` }, `{{ ${p} }}`)));
+  const custom = [...new Set(ui.recipients.sample().flatMap((c) => Object.keys(c.fields || {})))].map(
+    (f) => `fields.${f}`,
+  );
+  replace(
+    ui.chips,
+    [...BASE_PLACEHOLDERS, ...custom].map((p) =>
+      h(
+        'button',
+        { class: 'chip', type: 'button', onclick: () => insert(`{{ ${p} }}`), 'aria-label': `Insert ${p}` },
+        `{{ ${p} }}`,
+      ),
+    ),
+  );
 }
 
 // `{{ Vile }}` (and `{{Vile|upper}}`) becomes `{{ fields.Ville }}` everywhere in the message and the subject.
@@ -163,15 +290,42 @@ async function fillFromCampaign(ui, id, edit = false) {
       ui.formError.replaceChildren(errorNotice({ message: `“${c.name}” is no longer a draft; copy it to change it.` }));
       return;
     }
-    await restore(ui, { name: edit ? c.name : `Copy of ${c.name}`, channel: c.channel, subject: c.subject, body: c.body, rate: c.rate, recipients: c.recipients,
-      send_window: c.send_window, fallback: c.fallback, draftOf: edit ? c.id : null });
+    await restore(ui, {
+      name: edit ? c.name : `Copy of ${c.name}`,
+      channel: c.channel,
+      subject: c.subject,
+      body: c.body,
+      rate: c.rate,
+      recipients: c.recipients,
+      send_window: c.send_window,
+      fallback: c.fallback,
+      draftOf: edit ? c.id : null,
+    });
     if (!edit) toast(`Started from “${c.name}”. Nothing is sent until you start it.`);
-  } catch (error) { ui.formError.replaceChildren(errorNotice(error, edit ? 'The draft could not be loaded.' : 'The campaign to copy could not be loaded.')); }
+  } catch (error) {
+    ui.formError.replaceChildren(
+      errorNotice(error, edit ? 'The draft could not be loaded.' : 'The campaign to copy could not be loaded.'),
+    );
+  }
 }
 
 function showDraftNote(ui, name) {
-  ui.draftNote.replaceChildren(...(ui.draftOf ? [h('div', { class: 'notice', role: 'status', dataset: { editingDraft: String(ui.draftOf) } },
-    h('div', {}, h('strong', {}, `Editing the draft “${name || ''}”`), h('span', {}, ' Saving or starting it replaces the saved draft.')))] : []));
+  ui.draftNote.replaceChildren(
+    ...(ui.draftOf
+      ? [
+          h(
+            'div',
+            { class: 'notice', role: 'status', dataset: { editingDraft: String(ui.draftOf) } },
+            h(
+              'div',
+              {},
+              h('strong', {}, `Editing the draft “${name || ''}”`),
+              h('span', {}, ' Saving or starting it replaces the saved draft.'),
+            ),
+          ),
+        ]
+      : []),
+  );
 }
 
 function payload(ui) {
@@ -191,14 +345,28 @@ function payload(ui) {
 // goes and, for SMS, how many billed parts. Declining keeps the campaign as a draft.
 function confirmStart(campaign) {
   const total = campaign.total ?? campaign.counts?.total ?? 0;
-  const when = campaign.scheduled_at ? `The first message goes at ${dateTime(campaign.scheduled_at)}.` : 'The first message goes at once.';
+  const when = campaign.scheduled_at
+    ? `The first message goes at ${dateTime(campaign.scheduled_at)}.`
+    : 'The first message goes at once.';
   const details = [`${channelName(campaign.channel)} · ${num(total)} ${total === 1 ? 'message' : 'messages'}`];
-  const why = [campaign.opted_out && `${num(campaign.opted_out)} opted out`, campaign.no_address && `${num(campaign.no_address)} without an address`].filter(Boolean);
-  if (campaign.skipped) details.push(`${num(campaign.skipped)} left out (${why.join(', ')}): see the campaign's Left out tab`);
-  if (campaign.sms_parts) details.push(`${num(campaign.sms_parts)} SMS parts in all (about ${(campaign.sms_parts / Math.max(total, 1)).toFixed(1)} a message): the provider bills each part`);
-  if ((campaign.attachments || []).length) details.push(`${num(campaign.attachments.length)} ${campaign.attachments.length === 1 ? 'file' : 'files'} attached to every message`);
+  const why = [
+    campaign.opted_out && `${num(campaign.opted_out)} opted out`,
+    campaign.no_address && `${num(campaign.no_address)} without an address`,
+  ].filter(Boolean);
+  if (campaign.skipped)
+    details.push(`${num(campaign.skipped)} left out (${why.join(', ')}): see the campaign's Left out tab`);
+  if (campaign.sms_parts)
+    details.push(
+      `${num(campaign.sms_parts)} SMS parts in all (about ${(campaign.sms_parts / Math.max(total, 1)).toFixed(1)} a message): the provider bills each part`,
+    );
+  if ((campaign.attachments || []).length)
+    details.push(
+      `${num(campaign.attachments.length)} ${campaign.attachments.length === 1 ? 'file' : 'files'} attached to every message`,
+    );
   return confirmDialog({
-    title: campaign.scheduled_at ? `Schedule it for ${num(total)} ${total === 1 ? 'person' : 'people'}?` : `Send to ${num(total)} ${total === 1 ? 'person' : 'people'} now?`,
+    title: campaign.scheduled_at
+      ? `Schedule it for ${num(total)} ${total === 1 ? 'person' : 'people'}?`
+      : `Send to ${num(total)} ${total === 1 ? 'person' : 'people'} now?`,
     text: when,
     details,
     confirm: campaign.scheduled_at ? 'Schedule it' : 'Start sending',
@@ -214,11 +382,17 @@ async function submit(ui, start) {
     return;
   }
   let campaign;
-  try { campaign = await api.post('/api/campaigns', payload(ui)); } catch (error) {
-    ui.formError.replaceChildren(errorNotice(error, start ? 'The campaign was not started.' : 'The draft was not saved.', FORM_LABELS));
+  try {
+    campaign = await api.post('/api/campaigns', payload(ui));
+  } catch (error) {
+    ui.formError.replaceChildren(
+      errorNotice(error, start ? 'The campaign was not started.' : 'The draft was not saved.', FORM_LABELS),
+    );
     return;
   }
-  const left = campaign.skipped ? ` ${num(campaign.skipped)} left out (${num(campaign.opted_out || 0)} opted out, ${num(campaign.no_address || 0)} without an address).` : '';
+  const left = campaign.skipped
+    ? ` ${num(campaign.skipped)} left out (${num(campaign.opted_out || 0)} opted out, ${num(campaign.no_address || 0)} without an address).`
+    : '';
   if (start && !(await confirmStart(campaign))) {
     toast('Saved as a draft: nothing was sent. Start it from its page when you are ready.', { tone: 'ok' });
     start = false;
@@ -226,11 +400,15 @@ async function submit(ui, start) {
     try {
       const started = await api.post(`/api/campaigns/${campaign.id}/start`);
       toast(`${started.status === 'scheduled' ? 'Campaign scheduled.' : 'Campaign started.'}${left}`, { tone: 'ok' });
-    } catch (error) { showError(error, 'The campaign was saved as a draft but did not start'); }
+    } catch (error) {
+      showError(error, 'The campaign was saved as a draft but did not start');
+    }
   } else toast(`Draft saved.${left}`, { tone: 'ok' });
   if (ui.draftOf) {
     // The edited draft is replaced by the campaign just saved (a draft was never sent: nothing is lost).
-    await api.del(`/api/campaigns/${ui.draftOf}`).catch((error) => showError(error, 'The earlier draft is still listed'));
+    await api
+      .del(`/api/campaigns/${ui.draftOf}`)
+      .catch((error) => showError(error, 'The earlier draft is still listed'));
   }
   ui.snapshot = () => null;
   await clearDraft();

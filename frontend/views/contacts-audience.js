@@ -9,7 +9,13 @@ import { showError, toast } from '../lib/ui.js';
 /** `state.show` is '' (everyone), 'tag:<name>' or 'segment:<id>'; `reload()` after a change. */
 export function audienceBar(state, reload) {
   const show = h('select', { 'aria-label': 'Show contacts' }, h('option', { value: '' }, 'All contacts'));
-  const tagName = h('input', { type: 'text', placeholder: 'Tag name', 'aria-label': 'Tag to add or remove', autocomplete: 'off', list: 'known-tags' });
+  const tagName = h('input', {
+    type: 'text',
+    placeholder: 'Tag name',
+    'aria-label': 'Tag to add or remove',
+    autocomplete: 'off',
+    list: 'known-tags',
+  });
   const known = h('datalist', { id: 'known-tags' });
   const add = h('button', { class: 'btn small', type: 'button' }, 'Tag all matches');
   const remove = h('button', { class: 'btn small ghost', type: 'button' }, 'Untag all matches');
@@ -17,28 +23,69 @@ export function audienceBar(state, reload) {
     try {
       const [tags, segments] = await Promise.all([list('/api/tags'), list('/api/segments')]);
       const chosen = show.value;
-      replace(show, h('option', { value: '' }, 'All contacts'),
-        tags.items.length ? h('optgroup', { label: 'Tag' }, tags.items.map((t) => h('option', { value: `tag:${t.name}` }, `${t.name} (${num(t.contacts)})`))) : null,
-        segments.items.length ? h('optgroup', { label: 'Segment' }, segments.items.map((s) => h('option', { value: `segment:${s.id}` }, s.name))) : null);
+      replace(
+        show,
+        h('option', { value: '' }, 'All contacts'),
+        tags.items.length
+          ? h(
+              'optgroup',
+              { label: 'Tag' },
+              tags.items.map((t) => h('option', { value: `tag:${t.name}` }, `${t.name} (${num(t.contacts)})`)),
+            )
+          : null,
+        segments.items.length
+          ? h(
+              'optgroup',
+              { label: 'Segment' },
+              segments.items.map((s) => h('option', { value: `segment:${s.id}` }, s.name)),
+            )
+          : null,
+      );
       show.value = chosen;
-      replace(known, tags.items.map((t) => h('option', { value: t.name })));
-    } catch { /* the bar keeps what it shows */ }
+      replace(
+        known,
+        tags.items.map((t) => h('option', { value: t.name })),
+      );
+    } catch {
+      /* the bar keeps what it shows */
+    }
   };
-  show.addEventListener('change', () => { state.show = show.value; state.offset = 0; reload(); });
-  const bulk = (button, key) => busy(button, async () => {
-    const name = tagName.value.trim();
-    if (!name) { tagName.focus(); return; }
-    try {
-      const result = await api.post('/api/contacts/bulk', { ...selection(state), [key]: [name] });
-      toast(`${num(result.changed)} of ${num(result.matched)} matching contacts ${key === 'add_tags' ? 'tagged' : 'untagged'} “${name}”.`, { tone: 'ok' });
-      await fill();
-      reload();
-    } catch (error) { showError(error); }
+  show.addEventListener('change', () => {
+    state.show = show.value;
+    state.offset = 0;
+    reload();
   });
+  const bulk = (button, key) =>
+    busy(button, async () => {
+      const name = tagName.value.trim();
+      if (!name) {
+        tagName.focus();
+        return;
+      }
+      try {
+        const result = await api.post('/api/contacts/bulk', { ...selection(state), [key]: [name] });
+        toast(
+          `${num(result.changed)} of ${num(result.matched)} matching contacts ${key === 'add_tags' ? 'tagged' : 'untagged'} “${name}”.`,
+          { tone: 'ok' },
+        );
+        await fill();
+        reload();
+      } catch (error) {
+        showError(error);
+      }
+    });
   add.addEventListener('click', () => bulk(add, 'add_tags'));
   remove.addEventListener('click', () => bulk(remove, 'remove_tags'));
   fill();
-  const element = h('div', { class: 'row audience-bar', style: { marginBottom: '12px', flexWrap: 'wrap' } }, show, tagName, known, add, remove);
+  const element = h(
+    'div',
+    { class: 'row audience-bar', style: { marginBottom: '12px', flexWrap: 'wrap' } },
+    show,
+    tagName,
+    known,
+    add,
+    remove,
+  );
   return { element, refresh: fill };
 }
 

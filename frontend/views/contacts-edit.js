@@ -16,17 +16,34 @@ export function editRow(c, columns, onDone) {
     name: h('input', { type: 'text', name: 'name', value: c.name || '', autocomplete: 'off' }),
     phone: h('input', { type: 'tel', name: 'phone', value: c.phone || '', autocomplete: 'off' }),
     email: h('input', { type: 'email', name: 'email', value: c.email || '', autocomplete: 'off' }),
-    timezone: h('input', { type: 'text', name: 'timezone', value: c.timezone || '', autocomplete: 'off', list: 'timezone-names' }),
+    timezone: h('input', {
+      type: 'text',
+      name: 'timezone',
+      value: c.timezone || '',
+      autocomplete: 'off',
+      list: 'timezone-names',
+    }),
   };
-  const custom = Object.entries(c.fields || {}).map(([key, value]) => [key, h('input', { type: 'text', name: `fields.${key}`, value: value == null ? '' : String(value), autocomplete: 'off' })]);
+  const custom = Object.entries(c.fields || {}).map(([key, value]) => [
+    key,
+    h('input', { type: 'text', name: `fields.${key}`, value: value == null ? '' : String(value), autocomplete: 'off' }),
+  ]);
   const errors = h('div');
   const save = h('button', { class: 'btn primary small', type: 'submit', dataset: { action: 'save-contact' } }, 'Save');
   const cancel = h('button', { class: 'btn small', type: 'button' }, 'Cancel');
   const labelled = (text, input) => h('label', { class: 'field' }, h('span', {}, text), input);
-  const form = h('form', { class: 'stack', 'aria-label': `Edit ${who(c)}` },
-    h('div', { class: 'fields' }, Object.entries(inputs).map(([k, input]) => labelled(LABELS[k], input)),
-      custom.map(([key, input]) => labelled(key, input))),
-    errors, h('div', { class: 'row end' }, cancel, save));
+  const form = h(
+    'form',
+    { class: 'stack', 'aria-label': `Edit ${who(c)}` },
+    h(
+      'div',
+      { class: 'fields' },
+      Object.entries(inputs).map(([k, input]) => labelled(LABELS[k], input)),
+      custom.map(([key, input]) => labelled(key, input)),
+    ),
+    errors,
+    h('div', { class: 'row end' }, cancel, save),
+  );
   cancel.addEventListener('click', () => onDone(false));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -38,7 +55,9 @@ export function editRow(c, columns, onDone) {
         await api.patch(`/api/contacts/${c.id}`, body);
         toast(`${body.name || who(c)} saved.`, { tone: 'ok' });
         onDone(true);
-      } catch (error) { errors.replaceChildren(errorNotice(error, 'The contact was not saved.', LABELS)); }
+      } catch (error) {
+        errors.replaceChildren(errorNotice(error, 'The contact was not saved.', LABELS));
+      }
     });
   });
   queueMicrotask(() => inputs.name.focus());
@@ -51,10 +70,11 @@ export async function deleteContacts(contacts) {
   const names = contacts.slice(0, 5).map(who);
   const yes = await confirmDialog({
     title: many ? `Delete ${num(contacts.length)} contacts?` : `Delete ${who(contacts[0])}?`,
-    text: 'They leave your contacts and every list and segment. Messages already sent stay in the campaigns\' history. This cannot be undone.',
+    text: "They leave your contacts and every list and segment. Messages already sent stay in the campaigns' history. This cannot be undone.",
     details: many ? [...names, ...(contacts.length > 5 ? [`…and ${num(contacts.length - 5)} more`] : [])] : [],
     confirm: many ? `Delete ${num(contacts.length)} contacts` : 'Delete the contact',
-    cancel: 'Keep', danger: true,
+    cancel: 'Keep',
+    danger: true,
   });
   if (!yes) return false;
   try {
@@ -66,15 +86,28 @@ export async function deleteContacts(contacts) {
       toast(`${who(contacts[0])} deleted.`, { tone: 'ok' });
     }
     return true;
-  } catch (error) { showError(error, 'Nothing was deleted'); return false; }
+  } catch (error) {
+    showError(error, 'Nothing was deleted');
+    return false;
+  }
 }
 
 /** "3 chosen · Delete chosen · Clear": shown while any contact on the page is chosen. */
 export function bulkBar(chosen, { onDelete, onClear }) {
   const count = h('strong', { class: 'num' });
-  const remove = h('button', { class: 'btn small danger', type: 'button', dataset: { action: 'delete-chosen' } }, 'Delete chosen');
+  const remove = h(
+    'button',
+    { class: 'btn small danger', type: 'button', dataset: { action: 'delete-chosen' } },
+    'Delete chosen',
+  );
   const clear = h('button', { class: 'btn small ghost', type: 'button' }, 'Clear');
-  const bar = h('div', { class: 'bulk-bar', role: 'region', 'aria-label': 'Chosen contacts', hidden: true }, count, remove, clear);
+  const bar = h(
+    'div',
+    { class: 'bulk-bar', role: 'region', 'aria-label': 'Chosen contacts', hidden: true },
+    count,
+    remove,
+    clear,
+  );
   remove.addEventListener('click', () => busy(remove, onDelete));
   clear.addEventListener('click', onClear);
   return {

@@ -5,8 +5,8 @@
 // offers a channel that is not configured.
 
 import { api, list } from '../lib/api.js';
-import { busy, h, replace, svg } from '../lib/dom.js';
 import { CHANNELS_OF, FAMILY_WORDS, isConfigured } from '../lib/channels.js';
+import { busy, h, replace, svg } from '../lib/dom.js';
 import { channelName, contactOfThread, dateTime } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
 import { on, state } from '../lib/store.js';
@@ -14,7 +14,11 @@ import { errorNotice, showError } from '../lib/ui.js';
 import { doneToggle, saveAsContact, savedReplies } from './conversation-tools.js';
 
 // [source, label, the channels that can send it]
-const SOURCES = [['sms', 'SMS', CHANNELS_OF.sms], ['email', 'Email', CHANNELS_OF.email], ['whatsapp', 'WhatsApp', CHANNELS_OF.whatsapp]];
+const SOURCES = [
+  ['sms', 'SMS', CHANNELS_OF.sms],
+  ['email', 'Email', CHANNELS_OF.email],
+  ['whatsapp', 'WhatsApp', CHANNELS_OF.whatsapp],
+];
 const SHOWN = 300;
 const OPTED_OUT_OF = { ...FAMILY_WORDS, all: 'everything' };
 
@@ -24,7 +28,8 @@ export function tickFor(m) {
   if (m.status === 'failed') return ['failed', icons.x, `Failed${m.last_error ? `: ${m.last_error}` : ''}`];
   if (m.status === 'uncertain') return ['uncertain', icons.question, 'Uncertain: the provider did not answer'];
   if (m.status === 'cancelled') return ['failed', icons.x, `Cancelled${m.last_error ? `: ${m.last_error}` : ''}`];
-  if (m.status === 'queued' || m.status === 'sending') return [m.status, icons.clock, m.status === 'queued' ? 'Queued' : 'Sending'];
+  if (m.status === 'queued' || m.status === 'sending')
+    return [m.status, icons.clock, m.status === 'queued' ? 'Queued' : 'Sending'];
   if (m.delivered === true || m.delivery === 'delivered') return ['delivered', icons.checks, 'Delivered'];
   if (m.delivered === false || m.delivery === 'undelivered') return ['undelivered', icons.x, 'Not delivered'];
   if (m.delivery === 'expired') return ['sent', icons.check, 'Sent (delivery unknown)'];
@@ -35,7 +40,12 @@ export function tickFor(m) {
 export function tick(m) {
   const [key, icon, words] = tickFor(m);
   const short = words.split(/[:(]/)[0].trim();
-  return h('span', { class: 'tick', dataset: { tick: key }, title: words }, svg(icon), h('span', { class: 'word' }, short));
+  return h(
+    'span',
+    { class: 'tick', dataset: { tick: key }, title: words },
+    svg(icon),
+    h('span', { class: 'word' }, short),
+  );
 }
 
 const configured = isConfigured;
@@ -45,25 +55,61 @@ export async function openThread(box, conversationId, { contact, onChange }) {
   const contactId = contactOfThread(conversationId);
   const body = h('div', { class: 'thread-body', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages' });
   const who = contact ? contact.name || contact.phone || contact.email : conversationId;
-  const optedOut = contact ? Object.entries(contact.opt_outs || {}).filter(([, v]) => v).map(([family]) => family) : [];
+  const optedOut = contact
+    ? Object.entries(contact.opt_outs || {})
+        .filter(([, v]) => v)
+        .map(([family]) => family)
+    : [];
   let view = null;
-  try { view = await api.get(`/api/conversations/${encodeURIComponent(conversationId)}`); } catch { view = null; }
+  try {
+    view = await api.get(`/api/conversations/${encodeURIComponent(conversationId)}`);
+  } catch {
+    view = null;
+  }
   const route = view?.reply || null;
   const done = doneToggle(conversationId, Boolean(view?.done));
   const title = h('h2', {}, who);
-  const head = h('div', { class: 'thread-head' }, h('div', { class: 'thread-who' }, title,
-    contact ? h('span', { class: 'muted small' }, [contact.phone, contact.email].filter(Boolean).join(' · ')) : null),
-  optedOut.length ? h('span', { class: 'pill warn', title: 'Campaigns skip this contact on these channels; one-to-one replies stay possible.' },
-    `Opted out of ${optedOut.map((f) => OPTED_OUT_OF[f] || f).join(', ')}`) : null, done.element);
-  const unknown = saveAsContact(contact, (saved) => { title.textContent = saved.name; onChange(); });
-  const composer = buildComposer(conversationId, contact, route, (message) => { upsert(message, true); onChange(); });
+  const head = h(
+    'div',
+    { class: 'thread-head' },
+    h(
+      'div',
+      { class: 'thread-who' },
+      title,
+      contact ? h('span', { class: 'muted small' }, [contact.phone, contact.email].filter(Boolean).join(' · ')) : null,
+    ),
+    optedOut.length
+      ? h(
+          'span',
+          {
+            class: 'pill warn',
+            title: 'Campaigns skip this contact on these channels; one-to-one replies stay possible.',
+          },
+          `Opted out of ${optedOut.map((f) => OPTED_OUT_OF[f] || f).join(', ')}`,
+        )
+      : null,
+    done.element,
+  );
+  const unknown = saveAsContact(contact, (saved) => {
+    title.textContent = saved.name;
+    onChange();
+  });
+  const composer = buildComposer(conversationId, contact, route, (message) => {
+    upsert(message, true);
+    onChange();
+  });
   replace(box, head, unknown, body, composer.element);
 
-  const mine = (m) => m && ((m.sender_type === 'conversation' && String(m.sender_id) === conversationId)
-    || (contactId != null && String(m.contact_id) === contactId));
+  const mine = (m) =>
+    m &&
+    ((m.sender_type === 'conversation' && String(m.sender_id) === conversationId) ||
+      (contactId != null && String(m.contact_id) === contactId));
   const upsert = (m, scroll = false) => {
     const existing = bubbles.get(String(m.id));
-    if (existing) { existing.update(m); return; }
+    if (existing) {
+      existing.update(m);
+      return;
+    }
     const bubble = messageBubble(m);
     bubbles.set(String(m.id), bubble);
     body.querySelector('.empty')?.remove();
@@ -77,8 +123,10 @@ export async function openThread(box, conversationId, { contact, onChange }) {
     const { total } = await list(base, { limit: 1 });
     const { items } = total ? await list(base, { limit: SHOWN, offset: Math.max(0, total - SHOWN) }) : { items: [] };
     done.element.hidden = !total;
-    if (total > SHOWN) body.append(h('p', { class: 'muted small' }, `Showing the latest ${SHOWN} of ${total} messages.`));
-    if (!items.length) body.append(h('div', { class: 'empty' }, `No messages with ${who} yet. Write the first one below.`));
+    if (total > SHOWN)
+      body.append(h('p', { class: 'muted small' }, `Showing the latest ${SHOWN} of ${total} messages.`));
+    if (!items.length)
+      body.append(h('div', { class: 'empty' }, `No messages with ${who} yet. Write the first one below.`));
     items.forEach((m) => upsert(m));
     body.scrollTop = body.scrollHeight;
   } catch (error) {
@@ -93,7 +141,11 @@ export async function openThread(box, conversationId, { contact, onChange }) {
       const d = e.data || {};
       if (e.type === 'message.created' && (String(d.conversation_id) === conversationId || mine(d.message))) {
         upsert(d.message, true);
-        if (d.message.direction === 'in') { received = true; if (!d.message.metadata?.auto) done.set(false); done.element.hidden = false; }
+        if (d.message.direction === 'in') {
+          received = true;
+          if (!d.message.metadata?.auto) done.set(false);
+          done.element.hidden = false;
+        }
       } else if (e.type === 'message.updated' && mine(d.message)) {
         upsert(d.message, true);
       } else if (e.type === 'conversation.done' && String(d.conversation_id) === conversationId) {
@@ -131,18 +183,50 @@ function messageBubble(initial) {
   const auto = incoming && message.metadata?.auto;
   const whole = incoming && message.metadata?.full_text;
   const bounce = h('div', { class: 'bounce-line', role: 'note' });
-  const element = h('div', { class: `bubble ${incoming ? 'in' : 'out'}${auto ? ' auto' : ''}`, dataset: { message: message.id, direction: message.direction || 'out' } },
-    auto ? h('div', { class: 'auto-line', role: 'note' }, `Automatic reply (${message.metadata.auto_reason || 'sent by their mail program'}): not counted as a reply.`) : null,
+  const element = h(
+    'div',
+    {
+      class: `bubble ${incoming ? 'in' : 'out'}${auto ? ' auto' : ''}`,
+      dataset: { message: message.id, direction: message.direction || 'out' },
+    },
+    auto
+      ? h(
+          'div',
+          { class: 'auto-line', role: 'note' },
+          `Automatic reply (${message.metadata.auto_reason || 'sent by their mail program'}): not counted as a reply.`,
+        )
+      : null,
     message.subject ? h('div', { class: 'subject' }, message.subject) : null,
     h('div', { class: 'text' }, message.body || ''),
     whole ? h('details', { class: 'whole-mail' }, h('summary', {}, 'Show the whole mail'), h('pre', {}, whole)) : null,
     bounce,
-    media.length ? h('div', { class: 'media' }, media.map((m, i) => h('a', { href: m.url, target: '_blank', rel: 'noopener noreferrer' },
-      `Attachment ${i + 1}${m.content_type ? ` (${m.content_type})` : ''}`))) : null,
+    media.length
+      ? h(
+          'div',
+          { class: 'media' },
+          media.map((m, i) =>
+            h(
+              'a',
+              { href: m.url, target: '_blank', rel: 'noopener noreferrer' },
+              `Attachment ${i + 1}${m.content_type ? ` (${m.content_type})` : ''}`,
+            ),
+          ),
+        )
+      : null,
     error,
-    h('div', { class: 'meta' },
-      h('span', { class: 'src', title: incoming ? 'Received' : 'Sent' }, `${incoming ? 'In' : 'Out'} · ${channelName(message.channel || message.source || '')}`),
-      message.sender_type === 'campaign' ? h('span', {}, 'Campaign') : null, time, incoming ? null : tickBox));
+    h(
+      'div',
+      { class: 'meta' },
+      h(
+        'span',
+        { class: 'src', title: incoming ? 'Received' : 'Sent' },
+        `${incoming ? 'In' : 'Out'} · ${channelName(message.channel || message.source || '')}`,
+      ),
+      message.sender_type === 'campaign' ? h('span', {}, 'Campaign') : null,
+      time,
+      incoming ? null : tickBox,
+    ),
+  );
   const update = (changes) => {
     message = { ...message, ...changes };
     const [key] = tickFor(message);
@@ -161,22 +245,35 @@ function messageBubble(initial) {
 
 function buildComposer(conversationId, contact, route, onSent) {
   const usable = SOURCES.filter(([, , channels]) => channels.some(configured));
-  const source = h('select', { 'aria-label': 'Send as' }, SOURCES.map(([value, label, channels]) => {
-    const ok = channels.some(configured);
-    const ready = channels.some((c) => (state.channels.get(c) || {}).state === 'ready');
-    const words = !ok ? `${label} (not configured)` : ready ? label : `${label} (not connected)`;
-    return h('option', { value, disabled: !ok }, words);
-  }));
+  const source = h(
+    'select',
+    { 'aria-label': 'Send as' },
+    SOURCES.map(([value, label, channels]) => {
+      const ok = channels.some(configured);
+      const ready = channels.some((c) => (state.channels.get(c) || {}).state === 'ready');
+      const words = !ok ? `${label} (not configured)` : ready ? label : `${label} (not connected)`;
+      return h('option', { value, disabled: !ok }, words);
+    }),
+  );
   const to = h('input', { type: 'text', autocomplete: 'off', 'aria-label': 'To' });
   const subject = h('input', { type: 'text', placeholder: 'Subject', 'aria-label': 'Subject' });
   const text = h('textarea', { rows: 3, placeholder: 'Write a reply… (Ctrl+Enter sends)', 'aria-label': 'Message' });
   const send = h('button', { class: 'btn primary', type: 'submit', disabled: !usable.length }, svg(icons.send), 'Send');
   const errors = h('div');
   const saved = savedReplies(text);
-  const hint = usable.length ? null : h('p', { class: 'muted small' }, 'No channel is configured yet: set one up under Channels to reply.');
-  const element = h('form', { class: 'composer', 'aria-label': 'Reply' },
-    h('div', { class: 'row' }, source, h('div', { style: { flex: '1 1 200px' } }, to), subject), text, hint, errors,
-    h('div', { class: 'row composer-foot' }, saved.picker, h('span', { class: 'spacer' }), send), saved.panel);
+  const hint = usable.length
+    ? null
+    : h('p', { class: 'muted small' }, 'No channel is configured yet: set one up under Channels to reply.');
+  const element = h(
+    'form',
+    { class: 'composer', 'aria-label': 'Reply' },
+    h('div', { class: 'row' }, source, h('div', { style: { flex: '1 1 200px' } }, to), subject),
+    text,
+    hint,
+    errors,
+    h('div', { class: 'row composer-foot' }, saved.picker, h('span', { class: 'spacer' }), send),
+    saved.panel,
+  );
   const sync = () => {
     const email = source.value === 'email';
     subject.hidden = !email;
@@ -194,16 +291,25 @@ function buildComposer(conversationId, contact, route, onSent) {
   else if (usable.length) source.value = usable[0][0];
   if (route && route.source === 'email' && !subject.value) subject.value = '';
   sync();
-  text.addEventListener('keydown', (event) => { if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) element.requestSubmit(); });
+  text.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) element.requestSubmit();
+  });
   element.addEventListener('submit', (event) => {
     event.preventDefault();
-    if (!text.value.trim() || !to.value.trim()) { (to.value.trim() ? text : to).focus(); return; }
+    if (!text.value.trim() || !to.value.trim()) {
+      (to.value.trim() ? text : to).focus();
+      return;
+    }
     busy(send, async () => {
       errors.replaceChildren();
       const payload = { source: source.value, to: to.value.trim(), body: text.value };
       if (source.value === 'email' && subject.value.trim()) payload.subject = subject.value;
-      if (route && route.source === source.value && route.channel && source.value === 'email') payload.channel = route.channel;
-      if (contact) { payload.contact_id = contact.id; if (contact.name) payload.recipient_name = contact.name; }
+      if (route && route.source === source.value && route.channel && source.value === 'email')
+        payload.channel = route.channel;
+      if (contact) {
+        payload.contact_id = contact.id;
+        if (contact.name) payload.recipient_name = contact.name;
+      }
       try {
         const message = await api.post(`/api/conversations/${encodeURIComponent(conversationId)}/messages`, payload);
         text.value = '';

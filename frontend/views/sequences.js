@@ -8,7 +8,11 @@ import { icons } from '../lib/icons.js';
 import { campaignPill, errorNotice, pageHead } from '../lib/ui.js';
 
 const CHANNELS = ['sms', 'smtp', 'gmail', 'whatsapp'];
-const UNITS = [['60', 'minutes'], ['3600', 'hours'], ['86400', 'days']];
+const UNITS = [
+  ['60', 'minutes'],
+  ['3600', 'hours'],
+  ['86400', 'days'],
+];
 const MAX_STEPS = 20;
 
 export async function mount(root, params) {
@@ -19,19 +23,55 @@ export async function mount(root, params) {
     return mountSequence(root, params[0]);
   }
   const box = h('div', {}, h('div', { class: 'skeleton' }, 'Loading…'));
-  root.append(pageHead('Sequences', 'Welcome series and follow-ups that go out by themselves and stop when people answer.',
-    h('a', { class: 'btn primary', href: '#/sequences/new' }, svg(icons.plus), 'New sequence')),
-  h('section', { class: 'card' }, box));
+  root.append(
+    pageHead(
+      'Sequences',
+      'Welcome series and follow-ups that go out by themselves and stop when people answer.',
+      h('a', { class: 'btn primary', href: '#/sequences/new' }, svg(icons.plus), 'New sequence'),
+    ),
+    h('section', { class: 'card' }, box),
+  );
   try {
     const { items } = await list('/api/campaigns', { kind: 'sequence', limit: 200 });
     if (!items.length) {
-      replace(box, h('div', { class: 'empty' }, h('h3', {}, 'No sequences yet'),
-        h('p', {}, 'A sequence sends a few messages over days to each contact who enters it: by a tag, as they are created, when they write in, or by hand.')));
+      replace(
+        box,
+        h(
+          'div',
+          { class: 'empty' },
+          h('h3', {}, 'No sequences yet'),
+          h(
+            'p',
+            {},
+            'A sequence sends a few messages over days to each contact who enters it: by a tag, as they are created, when they write in, or by hand.',
+          ),
+        ),
+      );
       return null;
     }
-    replace(box, h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Name', 'Channel', 'Trigger', 'Steps', 'Status', 'Active', 'Completed', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, items.map(sequenceRow)))));
+    replace(
+      box,
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          {},
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Name', 'Channel', 'Trigger', 'Steps', 'Status', 'Active', 'Completed', 'Created'].map((t) =>
+                h('th', { scope: 'col' }, t),
+              ),
+            ),
+          ),
+          h('tbody', {}, items.map(sequenceRow)),
+        ),
+      ),
+    );
   } catch (error) {
     replace(box, errorNotice(error, 'The sequences could not be loaded.'));
   }
@@ -49,7 +89,9 @@ export function triggerText(trigger) {
 function sequenceRow(c) {
   const seq = c.sequence || {};
   const funnel = c.funnel || {};
-  return h('tr', { dataset: { sequence: c.id } },
+  return h(
+    'tr',
+    { dataset: { sequence: c.id } },
     h('td', {}, h('a', { href: `#/sequences/${c.id}` }, c.name)),
     h('td', {}, channelName(c.channel)),
     h('td', {}, triggerText(seq.trigger)),
@@ -57,7 +99,8 @@ function sequenceRow(c) {
     h('td', {}, campaignPill(c.status, null)),
     h('td', { class: 'num' }, funnel.active == null ? '—' : num(funnel.active)),
     h('td', { class: 'num' }, funnel.completed == null ? '—' : num(funnel.completed)),
-    h('td', { class: 'nowrap muted' }, dateTime(c.created_at)));
+    h('td', { class: 'nowrap muted' }, dateTime(c.created_at)),
+  );
 }
 
 /** "2 days", "3 hours", "now": a wait as a person says it. */
@@ -71,29 +114,84 @@ export function waitText(seconds) {
 }
 
 function stepEditor(index, remove) {
-  const amount = h('input', { type: 'number', min: '0', max: '525600', step: '1', value: index ? '2' : '0', name: 'wait_amount', 'aria-label': `Step ${index + 1} wait` });
-  const unit = h('select', { name: 'wait_unit', 'aria-label': `Step ${index + 1} wait unit` }, UNITS.map(([v, t]) => h('option', { value: v, selected: v === '86400' }, t)));
-  const subject = h('input', { type: 'text', name: 'subject', placeholder: 'Subject (email)', 'aria-label': `Step ${index + 1} subject` });
-  const body = h('textarea', { name: 'body', rows: '3', placeholder: index ? 'Hi {{ name }}, just checking in…' : 'Welcome, {{ name }}!', 'aria-label': `Step ${index + 1} message` });
-  const drop = h('button', { class: 'btn small ghost', type: 'button', 'aria-label': `Remove step ${index + 1}` }, svg(icons.x), 'Remove');
+  const amount = h('input', {
+    type: 'number',
+    min: '0',
+    max: '525600',
+    step: '1',
+    value: index ? '2' : '0',
+    name: 'wait_amount',
+    'aria-label': `Step ${index + 1} wait`,
+  });
+  const unit = h(
+    'select',
+    { name: 'wait_unit', 'aria-label': `Step ${index + 1} wait unit` },
+    UNITS.map(([v, t]) => h('option', { value: v, selected: v === '86400' }, t)),
+  );
+  const subject = h('input', {
+    type: 'text',
+    name: 'subject',
+    placeholder: 'Subject (email)',
+    'aria-label': `Step ${index + 1} subject`,
+  });
+  const body = h('textarea', {
+    name: 'body',
+    rows: '3',
+    placeholder: index ? 'Hi {{ name }}, just checking in…' : 'Welcome, {{ name }}!',
+    'aria-label': `Step ${index + 1} message`,
+  });
+  const drop = h(
+    'button',
+    { class: 'btn small ghost', type: 'button', 'aria-label': `Remove step ${index + 1}` },
+    svg(icons.x),
+    'Remove',
+  );
   drop.addEventListener('click', remove);
   const when = h('span', { class: 'muted small' }, index ? 'after the previous step' : 'after the contact enters');
-  const element = h('fieldset', { class: 'card stack step', dataset: { step: index + 1 } },
+  const element = h(
+    'fieldset',
+    { class: 'card stack step', dataset: { step: index + 1 } },
     h('legend', {}, `Step ${index + 1}`),
-    h('div', { class: 'row' }, h('span', {}, 'Wait'), amount, unit, when, h('span', { style: { flex: '1' } }), index ? drop : null),
-    subject, body);
+    h(
+      'div',
+      { class: 'row' },
+      h('span', {}, 'Wait'),
+      amount,
+      unit,
+      when,
+      h('span', { style: { flex: '1' } }),
+      index ? drop : null,
+    ),
+    subject,
+    body,
+  );
   return {
     element,
-    read: () => ({ wait_s: Math.round(Number(amount.value || 0) * Number(unit.value)), body: body.value, ...(subject.value.trim() ? { subject: subject.value } : {}) }),
+    read: () => ({
+      wait_s: Math.round(Number(amount.value || 0) * Number(unit.value)),
+      body: body.value,
+      ...(subject.value.trim() ? { subject: subject.value } : {}),
+    }),
   };
 }
 
 async function mountEditor(root, existing = null) {
   const name = h('input', { type: 'text', name: 'name', placeholder: 'Welcome series', required: true });
-  const channel = h('select', { name: 'channel' }, CHANNELS.map((c) => h('option', { value: c }, channelName(c))));
-  const trigger = h('select', { name: 'trigger' },
-    [['manual', 'By hand (enrol contacts yourself)'], ['tag_added', 'When a contact is tagged'], ['contact_created', 'When a contact is created'], ['inbound_message', 'When a contact writes in']]
-      .map(([v, t]) => h('option', { value: v }, t)));
+  const channel = h(
+    'select',
+    { name: 'channel' },
+    CHANNELS.map((c) => h('option', { value: c }, channelName(c))),
+  );
+  const trigger = h(
+    'select',
+    { name: 'trigger' },
+    [
+      ['manual', 'By hand (enrol contacts yourself)'],
+      ['tag_added', 'When a contact is tagged'],
+      ['contact_created', 'When a contact is created'],
+      ['inbound_message', 'When a contact writes in'],
+    ].map(([v, t]) => h('option', { value: v }, t)),
+  );
   const tag = h('select', { name: 'tag', 'aria-label': 'Tag' });
   const tagField = field('Tag', tag);
   tagField.hidden = true;
@@ -109,27 +207,57 @@ async function mountEditor(root, existing = null) {
   const redraw = () => {
     const kept = steps.map((s) => s.read());
     steps.length = 0;
-    kept.forEach((_, i) => steps.push(stepEditor(i, () => { steps.splice(i, 1); redraw(); })));
-    replace(stepsBox, steps.map((s) => s.element));
+    kept.forEach((_, i) =>
+      steps.push(
+        stepEditor(i, () => {
+          steps.splice(i, 1);
+          redraw();
+        }),
+      ),
+    );
+    replace(
+      stepsBox,
+      steps.map((s) => s.element),
+    );
     steps.forEach((s, i) => fill(s.element, kept[i]));
     showSubjects();
     addStep.disabled = steps.length >= MAX_STEPS;
   };
   const push = () => {
     const i = steps.length;
-    steps.push(stepEditor(i, () => { steps.splice(i, 1); redraw(); }));
+    steps.push(
+      stepEditor(i, () => {
+        steps.splice(i, 1);
+        redraw();
+      }),
+    );
     stepsBox.append(steps[i].element);
     addStep.disabled = steps.length >= MAX_STEPS;
   };
   const showSubjects = () => {
     const email = channel.value === 'smtp' || channel.value === 'gmail';
-    stepsBox.querySelectorAll('[name=subject]').forEach((i) => { i.hidden = !email; });
+    stepsBox.querySelectorAll('[name=subject]').forEach((i) => {
+      i.hidden = !email;
+    });
   };
-  addStep.addEventListener('click', () => { push(); showSubjects(); });
+  addStep.addEventListener('click', () => {
+    push();
+    showSubjects();
+  });
   channel.addEventListener('change', showSubjects);
-  trigger.addEventListener('change', () => { tagField.hidden = trigger.value !== 'tag_added'; });
-  const given = existing ? existing.sequence.steps : [{ wait_s: 0, body: '' }, { wait_s: 2 * 86400, body: '' }];
-  given.forEach((step) => { push(); fill(steps[steps.length - 1].element, step); });
+  trigger.addEventListener('change', () => {
+    tagField.hidden = trigger.value !== 'tag_added';
+  });
+  const given = existing
+    ? existing.sequence.steps
+    : [
+        { wait_s: 0, body: '' },
+        { wait_s: 2 * 86400, body: '' },
+      ];
+  given.forEach((step) => {
+    push();
+    fill(steps[steps.length - 1].element, step);
+  });
   showSubjects();
   if (existing) {
     name.value = existing.name;
@@ -144,22 +272,43 @@ async function mountEditor(root, existing = null) {
     showSubjects();
   }
 
-  const form = h('form', { class: 'stack', novalidate: true },
-    h('section', { class: 'card stack' },
+  const form = h(
+    'form',
+    { class: 'stack', novalidate: true },
+    h(
+      'section',
+      { class: 'card stack' },
       h('div', { class: 'grid two' }, field('Name', name), field('Channel', channel)),
       h('div', { class: 'grid two' }, field('Who enters', trigger), tagField),
-      h('div', { class: 'row' }, h('span', {}, 'Leave when they'),
-        h('label', { class: 'check' }, exitReply, ' reply'), h('label', { class: 'check' }, exitOptOut, ' opt out'),
-        h('label', { class: 'check' }, reenter, ' may enter again after finishing'))),
-    stepsBox, h('div', { class: 'row' }, addStep), errors, h('div', { class: 'row end' }, save));
+      h(
+        'div',
+        { class: 'row' },
+        h('span', {}, 'Leave when they'),
+        h('label', { class: 'check' }, exitReply, ' reply'),
+        h('label', { class: 'check' }, exitOptOut, ' opt out'),
+        h('label', { class: 'check' }, reenter, ' may enter again after finishing'),
+      ),
+    ),
+    stepsBox,
+    h('div', { class: 'row' }, addStep),
+    errors,
+    h('div', { class: 'row end' }, save),
+  );
   const subtitle = existing
     ? 'Changes apply to the steps still to come; a contact who has had as many steps as it now holds is done.'
     : 'Each step waits its time after the one before it was sent; quiet hours and pace apply to every step.';
   root.append(pageHead(existing ? `Edit ${existing.name}` : 'New sequence', subtitle), form);
   try {
     const { items } = await list('/api/tags');
-    replace(tag, items.length ? items.map((t) => h('option', { value: t.name }, t.name)) : h('option', { value: '' }, 'No tags yet'));
-  } catch { /* the trigger's tag is checked by the server */ }
+    replace(
+      tag,
+      items.length
+        ? items.map((t) => h('option', { value: t.name }, t.name))
+        : h('option', { value: '' }, 'No tags yet'),
+    );
+  } catch {
+    /* the trigger's tag is checked by the server */
+  }
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -176,11 +325,23 @@ async function mountEditor(root, existing = null) {
       };
       try {
         const made = existing
-          ? await api.patch(`/api/campaigns/${existing.id}`, { name: body.name, steps: body.steps, exit_on: body.exit_on, reenter: body.reenter })
+          ? await api.patch(`/api/campaigns/${existing.id}`, {
+              name: body.name,
+              steps: body.steps,
+              exit_on: body.exit_on,
+              reenter: body.reenter,
+            })
           : await api.post('/api/campaigns', body);
         window.location.hash = `#/sequences/${made.id}`;
       } catch (error) {
-        replace(errors, errorNotice(error, 'The sequence was not created.', { name: 'Name', channel: 'Channel', 'trigger.tag': 'Tag' }));
+        replace(
+          errors,
+          errorNotice(error, 'The sequence was not created.', {
+            name: 'Name',
+            channel: 'Channel',
+            'trigger.tag': 'Tag',
+          }),
+        );
       }
     });
   });

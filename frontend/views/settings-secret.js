@@ -7,7 +7,12 @@ import { toast } from '../lib/ui.js';
 
 /** A Copy button for `text`; without a clipboard (an insecure context) it selects `target` for Ctrl+C. */
 export function copyButton(text, target, label = 'Copy') {
-  const copy = h('button', { class: 'btn small', type: 'button', 'aria-label': `${label}`, dataset: { copy: text } }, svg(icons.copy), 'Copy');
+  const copy = h(
+    'button',
+    { class: 'btn small', type: 'button', 'aria-label': `${label}`, dataset: { copy: text } },
+    svg(icons.copy),
+    'Copy',
+  );
   copy.addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(text);
@@ -26,9 +31,15 @@ export function copyButton(text, target, label = 'Copy') {
 
 export function shownOnce(title, secret, hint) {
   const code = h('code', { class: 'secret-value', 'data-secret': 'shown' }, secret);
-  return h('div', { class: 'notice warn', role: 'status' },
-    h('div', { class: 'stack', style: { gap: '6px', minWidth: '0', flex: '1' } },
+  return h(
+    'div',
+    { class: 'notice warn', role: 'status' },
+    h(
+      'div',
+      { class: 'stack', style: { gap: '6px', minWidth: '0', flex: '1' } },
       h('strong', {}, title),
       h('div', { class: 'row', style: { flexWrap: 'nowrap' } }, code, copyButton(secret, code, 'Copy the secret')),
-      h('span', { class: 'muted small' }, hint)));
+      h('span', { class: 'muted small' }, hint),
+    ),
+  );
 }

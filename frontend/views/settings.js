@@ -5,11 +5,22 @@ import { h } from '../lib/dom.js';
 import { pageHead } from '../lib/ui.js';
 import { apiKeysCard } from './settings-api-keys.js';
 import { settingsCard } from './settings-card.js';
-import { signInsCard } from './sign-ins.js';
 import { webhooksCard } from './settings-webhooks.js';
+import { signInsCard } from './sign-ins.js';
 
 export async function mount(root) {
   root.append(
-    pageHead('Settings', 'What applies to every channel: where providers reach this app, how numbers are read, and how other programs connect.'),
-    h('div', { class: 'stack', style: { maxWidth: '820px' } }, settingsCard(), signInsCard(), apiKeysCard(), webhooksCard()));
+    pageHead(
+      'Settings',
+      'What applies to every channel: where providers reach this app, how numbers are read, and how other programs connect.',
+    ),
+    h(
+      'div',
+      { class: 'stack', style: { maxWidth: '820px' } },
+      settingsCard(),
+      signInsCard(),
+      apiKeysCard(),
+      webhooksCard(),
+    ),
+  );
 }
