@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import requests
+from selenium.webdriver.common.by import By
 
+from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers import bearer, wait_for
 from tests.test_ui_flows import api, click, open_app
@@ -25,10 +27,12 @@ def test_it_ends_in_amber_when_a_message_came_back_undelivered(start_server: Any
     shots = screenshot_dir(tmp_path)
     port = free_port()
     server = start_server(port=port, public_url=f"http://127.0.0.1:{port}")
-    with FakeTwilio() as twilio, chromium(1400, 900) as driver:
+    with FakeTwilio() as twilio, FakeSmtpServer("plain") as smtp, chromium(1400, 900) as driver:
         api(server, "PUT", "/api/channels/sms", json=twilio.settings())
+        api(server, "PUT", "/api/channels/smtp", json=smtp.settings())  # another way to reach them
         for i in (1, 2):
-            api(server, "POST", "/api/contacts", json={"name": f"Ana {i}", "phone": f"+1415555010{i}"})
+            person = {"name": f"Ana {i}", "phone": f"+1415555010{i}", "email": f"ana{i}@example.org"}
+            api(server, "POST", "/api/contacts", json=person)
         body = {"name": "Reminder", "channel": "sms", "body": "See you", "recipients": {"all": True}}
         campaign = api(server, "POST", "/api/campaigns", json=body)["id"]
         api(server, "POST", f"/api/campaigns/{campaign}/start")
@@ -68,6 +72,16 @@ def test_it_ends_in_amber_when_a_message_came_back_undelivered(start_server: Any
         )
         assert "Recipient" in labels or "To" in labels, labels
         assert contrast_failures(driver) == [] and small_targets(driver) == []
+        # Fallback exists: the one not reached by SMS is offered another channel, in compose, chosen, unsent.
+        click(driver, "a[data-action=another-way]")
+        wait_js(driver, "return document.querySelector('input[type=radio][value=smtp]:checked')", what="email chosen")
+        wait_js(driver, "return document.querySelectorAll('.chosen-list [data-chosen]').length === 1", what="one")
+        assert text_of(driver, ".chosen-list [data-chosen]").startswith("Ana 2")
+        assert driver.find_element(By.CSS_SELECTOR, "input[name=subject]").get_attribute("value") == "Reminder"
+        shoot(driver, shots, "compose-another-way-phone")
+        set_viewport(driver, 1400, 900)
+        shoot(driver, shots, "compose-another-way-desktop")
+        assert smtp.count == 0  # nothing is sent until it is started
     export = requests.get(f"{server.url}/api/campaigns/{campaign}/export.csv", headers=bearer(server.token), timeout=10)
     rows = {r["Recipient"]: r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))}
     assert rows["'+14155550102"]["Delivery"] == "undelivered"

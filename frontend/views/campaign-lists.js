@@ -49,10 +49,25 @@ export function messageList(campaignId, status) {
     svg(icons.refresh),
     text.action,
   );
+  // Undelivered: compose opens with these people chosen and another channel, so they are reached another way.
+  const anotherWay =
+    status === 'undelivered'
+      ? h(
+          'a',
+          { class: 'btn primary', href: `#/compose/another-way/${campaignId}`, dataset: { action: 'another-way' } },
+          'Reach them another way',
+        )
+      : null;
   const element = h(
     'div',
     { class: 'stack' },
-    h('div', { class: 'row' }, h('p', { class: 'muted', style: { flex: '1 1 300px' } }, text.intro), actionButton),
+    h(
+      'div',
+      { class: 'row' },
+      h('p', { class: 'muted', style: { flex: '1 1 300px' } }, text.intro),
+      actionButton,
+      anotherWay,
+    ),
     body,
   );
   // What the list knows: whether it loaded yet, the campaign's count for this status, the messages shown.
@@ -67,6 +82,7 @@ export function messageList(campaignId, status) {
       });
       seen.shown = items;
       setAction(actionButton, status, items, total);
+      if (anotherWay) anotherWay.hidden = total === 0;
       replace(
         body,
         ...(items.length ? messageTable(status, items, total) : [h('div', { class: 'empty' }, text.empty)]),

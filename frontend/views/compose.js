@@ -4,7 +4,7 @@
 // edits a saved draft campaign (saving replaces it).
 
 import { api } from '../lib/api.js';
-import { limitsOf, loadChannels } from '../lib/channels.js';
+import { channelNames, familyOf, isConfigured, limitsOf, loadChannels } from '../lib/channels.js';
 import { busy, field, h, nextId, replace, svg } from '../lib/dom.js';
 import { channelName, dateTime, num } from '../lib/format.js';
 import { icons } from '../lib/icons.js';
@@ -53,10 +53,11 @@ export async function mount(root, params = []) {
   );
   const offLayout = previewBeforeStart(ui, side);
   wire(ui);
-  const copyOf = params[0] === 'copy' && params[1];
+  const copyOf = (params[0] === 'copy' || params[0] === 'another-way') && params[1];
   const draftOf = params[0] === 'draft' && params[1];
   const kept = copyOf ? null : await loadDraft();
-  if (copyOf) await fillFromCampaign(ui, copyOf);
+  if (copyOf && params[0] === 'another-way') await fillForAnotherWay(ui, copyOf);
+  else if (copyOf) await fillFromCampaign(ui, copyOf);
   else if (draftOf && String(kept?.draftOf) !== String(draftOf)) await fillFromCampaign(ui, draftOf, true);
   else if (kept) await restore(ui, kept);
   ui.channelChanged();
@@ -280,6 +281,43 @@ async function restore(ui, draft) {
   ui.files.set(draft.files);
   ui.timing.set(draft);
   await ui.recipients.set(draft.recipients, draft.chosen);
+}
+
+// The people a campaign did not reach (its undelivered messages), chosen, on a configured channel of another
+// family when there is one: the same words, sent another way. Nothing goes until the user starts it.
+async function fillForAnotherWay(ui, id) {
+  try {
+    const c = await api.get(`/api/campaigns/${encodeURIComponent(id)}`);
+    const missed = [];
+    for (let offset = 0; ; offset += 1000) {
+      const page = await api.get(
+        `/api/campaigns/${encodeURIComponent(id)}/messages?delivery=undelivered&limit=1000&offset=${offset}`,
+      );
+      missed.push(...page.items.filter((m) => m.contact_id != null));
+      if (offset + 1000 >= page.total) break;
+    }
+    const ids = [...new Set(missed.map((m) => m.contact_id))];
+    // The first 200 are read whole (previews use their fields); the rest are chosen by id and name.
+    const read = await Promise.all(ids.slice(0, 200).map((cid) => api.get(`/api/contacts/${cid}`).catch(() => null)));
+    const named = (cid) => ({ id: cid, name: missed.find((m) => m.contact_id === cid)?.recipient_name || '' });
+    const chosen = ids.map((cid, i) => read[i] || named(cid));
+    const other = channelNames().find((name) => familyOf(name) !== familyOf(c.channel) && isConfigured(name));
+    await restore(ui, {
+      name: `${c.name}: another way`,
+      channel: other || c.channel,
+      // An email needs a subject: a text message had none, so the campaign's name stands in until changed.
+      subject: c.subject || (other && familyOf(other) === 'email' ? c.name : ''),
+      body: c.body,
+      recipients: { contact_ids: ids },
+      chosen,
+    });
+    const how = other
+      ? `Chosen: ${num(ids.length)} not reached by ${channelName(c.channel)}, now by ${channelName(other)}.`
+      : `Chosen: ${num(ids.length)} not reached by ${channelName(c.channel)}. Set up another channel to reach them another way.`;
+    toast(`${how} Nothing is sent until you start it.`);
+  } catch (error) {
+    ui.formError.replaceChildren(errorNotice(error, 'The people to reach another way could not be loaded.'));
+  }
 }
 
 // A past campaign to copy, or (`edit`) a draft campaign to change: saving it again replaces the draft.
