@@ -62,10 +62,18 @@ def _event_select(dialect: str) -> str:
     """The SELECT list of a `message.updated` event row built from the message row `m` (as stored now)."""
     if dialect == "postgresql":
         communication_id = "CAST(m.metadata ->> 'communication_id' AS bigint)"
-        ts, data, true = "CAST(:ts AS timestamp)", "jsonb_build_object('message_id', m.id)", "m.delivered"
+        ts, data, true = (
+            "CAST(:ts AS timestamp)",
+            "jsonb_build_object('message_id', m.id, 'delivered', m.delivered, 'expired', m.delivery_expired)",
+            "m.delivered",
+        )
     else:
         communication_id = "m.metadata ->> '$.communication_id'"
-        ts, data, true = ":ts", "json_object('message_id', m.id)", "m.delivered = 1"
+        ts, data, true = (
+            ":ts",
+            "json_object('message_id', m.id, 'delivered', m.delivered, 'expired', m.delivery_expired)",
+            "m.delivered = 1",
+        )
     text_sql = _TEXT_SQL.format(true=true, communication_id=communication_id)
     return f"SELECT m.account_id, {ts}, :type, {_LEVEL_SQL.format(true=true)}, {text_sql}, {data}"
 
@@ -108,7 +116,8 @@ def settle_due_with_events(
                 updated_at = CAST(:ts AS timestamp)
             FROM f
             WHERE messages.id = f.message_id AND {PENDING["postgresql"]}
-            RETURNING messages.id, messages.account_id, messages.delivered, messages.recipient, messages.metadata
+            RETURNING messages.id, messages.account_id, messages.delivered, messages.delivery_expired, messages.recipient,
+              messages.metadata
         ), e AS (
             INSERT INTO events (account_id, ts, type, level, text, data)
             {_event_select("postgresql")}
