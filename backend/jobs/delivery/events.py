@@ -116,8 +116,8 @@ def settle_due_with_events(
                 updated_at = CAST(:ts AS timestamp)
             FROM f
             WHERE messages.id = f.message_id AND {PENDING["postgresql"]}
-            RETURNING messages.id, messages.account_id, messages.delivered, messages.delivery_expired, messages.recipient,
-              messages.metadata
+            RETURNING messages.id, messages.account_id, messages.delivered, messages.delivery_expired,
+              messages.recipient, messages.metadata
         ), e AS (
             INSERT INTO events (account_id, ts, type, level, text, data)
             {_event_select("postgresql")}
