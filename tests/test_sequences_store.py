@@ -82,6 +82,14 @@ def test_it_enrols_by_segment_and_by_a_tag_added_once_per_contact(api, twilio) -
     )
     assert hook.status_code == 201, hook.get_json()  # a webhook can follow who leaves a sequence
 
+    # The tag that starts the sequence is not deleted while the sequence may still enrol (it would stop silently).
+    listed_tags = client.get("/api/tags", headers=auth).get_json()
+    tag_id = next(t["id"] for t in listed_tags.get("items", listed_tags) if t["name"] == "new")
+    refused = client.delete(f"/api/tags/{tag_id}", headers=auth)
+    assert refused.status_code == 409 and sequence["name"] in refused.get_json()["message"], refused.get_json()
+    assert client.post(f"/api/campaigns/{sequence['id']}/cancel", headers=auth).status_code == 200
+    assert client.delete(f"/api/tags/{tag_id}", headers=auth).status_code == 204
+
 
 def test_it_adds_tag_times_over_a_store_that_holds_tags(make_config: Any, database_url: str) -> None:
     services = create_app(make_config(database_url=database_url)).extensions["bulkmsg"]
