@@ -122,6 +122,8 @@ def test_it_settles_a_dead_dispatchers_batch_from_its_journal(config, services) 
     journal.started(ids[1])
     journal.finished(ids[1], Outcome("failed", error="550 5.1.1 No such user"))
     journal.started(ids[2])  # killed here: ids[3] and ids[4] were claimed, never started
+    half_written = journal.path.with_name(journal.path.name + ".new")  # and in the middle of a compaction
+    half_written.write_bytes(b"bulkmsg-send-journal 1\n")
 
     assert recover_lost_sends(services) == 5
     state = _state(services, campaign_id)
@@ -138,7 +140,7 @@ def test_it_settles_a_dead_dispatchers_batch_from_its_journal(config, services) 
         "Failed to send to person1@example.org: 550 5.1.1 No such user",
         f"Not sure whether person2@example.org got the message: {LOST_SEND}",
     ]
-    assert not journal.path.exists()
+    assert not journal.path.exists() and not half_written.exists()
     assert recover_lost_sends(services) == 0  # settled once
 
 

@@ -76,6 +76,8 @@ def replay_journals(services: Services) -> int:
             continue
         settled += _replay(services, contents)
         path.unlink(missing_ok=True)
+        # A kill during compaction leaves its half-written copy; the journal itself was whole (a rename replaces it).
+        path.with_name(path.name + ".new").unlink(missing_ok=True)
     return settled
 
 
