@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
-from sqlalchemy import select
 
 from backend.audience import selection as audience
 from backend.contacts import segments, tags
 from backend.contacts.service import contact_view
-from backend.errors import ApiError, bad_request, json_body
+from backend.errors import bad_request, json_body
 from backend.security.guards import account_id
 from backend.services import Services, current_services
-from backend.store.models import Campaign, utcnow
+from backend.store.models import utcnow
 
 bp = Blueprint("audience", __name__)
 
@@ -53,24 +52,8 @@ def patch_tag(tag_id: int) -> Any:
 
 @bp.delete("/api/tags/<int:tag_id>")
 def delete_tag(tag_id: int) -> Any:
-    """204; 409 naming the sequences (not cancelled) that a tag's being added starts: deleted, it would silently
-    stop enrolling anyone."""
     with current_services().db.write() as session:
-        tag = tags.load(session, account_id(), tag_id)
-        rows = session.execute(
-            select(Campaign.name, Campaign.sequence).where(
-                Campaign.account_id == tag.account_id, Campaign.kind == "sequence", Campaign.status != "cancelled"
-            )
-        ).all()
-        users = [name for name, spec in rows if ((spec or {}).get("trigger") or {}).get("tag_id") == tag.id]
-        if users:
-            raise ApiError(
-                409,
-                "tag_in_use",
-                f"Adding this tag starts the sequence{'s' if len(users) > 1 else ''} {', '.join(users)}: change "
-                "their trigger or cancel them before deleting it.",
-            )
-        session.delete(tag)
+        tags.remove(session, account_id(), tag_id)
     return Response(status=204)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, insert, literal, or_,
 from sqlalchemy.orm import Session
 
 from backend.errors import ApiError, bad_request, not_found
-from backend.store.models import Contact, ContactTag, Tag, utcnow
+from backend.store.models import Campaign, Contact, ContactTag, Tag, utcnow
 from backend.store.search_key import fold
 from backend.views import iso
 
@@ -88,6 +88,26 @@ def load(session: Session, account_id: int, tag_id: int) -> Tag:
     if tag is None or tag.account_id != account_id:
         raise not_found("This tag")
     return tag
+
+
+def remove(session: Session, account_id: int, tag_id: int) -> None:
+    """Delete the tag; 409 naming the sequences (not cancelled) that its being added starts: deleted, it would
+    silently stop enrolling anyone (as a segment a campaign uses is refused: backend.contacts.segments.delete)."""
+    tag = load(session, account_id, tag_id)
+    rows = session.execute(
+        select(Campaign.name, Campaign.sequence).where(
+            Campaign.account_id == account_id, Campaign.kind == "sequence", Campaign.status != "cancelled"
+        )
+    ).all()
+    users = [name for name, spec in rows if ((spec or {}).get("trigger") or {}).get("tag_id") == tag.id]
+    if users:
+        raise ApiError(
+            409,
+            "tag_in_use",
+            f"Adding this tag starts the sequence{'s' if len(users) > 1 else ''} {', '.join(users)}: change "
+            "their trigger or cancel them before deleting it.",
+        )
+    session.delete(tag)
 
 
 def find(session: Session, account_id: int, name: str) -> Tag | None:
